@@ -1,0 +1,8 @@
+//! SeaORM entities for the seed tables and Strata's own tables; no logic lives here.
+
+pub mod admin_users;
+pub mod alembic_version;
+pub mod migrations_log;
+pub mod posts;
+pub mod sessions;
+pub mod users;

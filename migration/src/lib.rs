@@ -1,0 +1,23 @@
+//! Strata's schema migrations: the seed tables and Strata's own, one migration per file.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20251122_000001_create_users;
+mod m20251122_000002_create_posts;
+mod m20251122_000003_create_admin_users;
+mod m20251122_000004_create_sessions;
+
+/// The migrator `strata migrate` and `strata serve` run, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20251122_000001_create_users::Migration),
+            Box::new(m20251122_000002_create_posts::Migration),
+            Box::new(m20251122_000003_create_admin_users::Migration),
+            Box::new(m20251122_000004_create_sessions::Migration),
+        ]
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs Strata's whole test suite against real SQLite, PostgreSQL and MariaDB.
+# Starts the local PostgreSQL and MariaDB servers when they are installed but stopped;
+# a server that cannot be reached makes the suite fail (never a silent skip).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg_url="${STRATA_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+my_url="${STRATA_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+my_up() { mariadb-admin -h 127.0.0.1 -P 3306 -u root ping >/dev/null 2>&1 || mysqladmin -h 127.0.0.1 -P 3306 -u root ping >/dev/null 2>&1; }
+
+if ! pg_up && command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+  echo "starting PostgreSQL ..."
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+fi
+if ! my_up && [ -x /usr/sbin/mariadbd ]; then
+  echo "starting MariaDB ..."
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+  for _ in $(seq 1 30); do my_up && break; sleep 1; done
+fi
+pg_up || { echo "PostgreSQL is not reachable at 127.0.0.1:5432 ($pg_url); the backend tests need it." >&2; exit 1; }
+my_up || { echo "MariaDB is not reachable at 127.0.0.1:3306 ($my_url); the backend tests need it." >&2; exit 1; }
+
+export STRATA_TEST_PG_URL="$pg_url" STRATA_TEST_MYSQL_URL="$my_url"
+cargo test --workspace --all-targets "$@"

@@ -1,0 +1,432 @@
+//! The command line: `strata serve`, `strata migrate ...`, `strata user create`.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use sea_orm_migration::MigratorTrait;
+
+use crate::accounts::{self, NewAccount, Role};
+use crate::config::{Config, Overrides};
+use crate::db::{self, Purpose};
+use crate::error::{Error, Result};
+use crate::migrate::{self, Action, Event, MigrationSet, Runner, StepReport, Steps};
+
+/// Strata: a migration-aware database admin dashboard.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Alembic-style ini file ([alembic] sqlalchemy.url, [strata] settings); default ./alembic.ini when present.
+    #[arg(long, global = true, value_name = "FILE", env = "STRATA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL (SQLAlchemy or sqlx form); overrides the ini file.
+    #[arg(long, global = true, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve the dashboard.
+    Serve(ServeArgs),
+    /// Manage the schema the way Alembic does.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Manage dashboard accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", env = "STRATA_LISTEN")]
+    pub listen: Option<String>,
+    /// Do not apply pending migrations at start.
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Output {
+    /// Print JSON for scripts instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StepArgs {
+    /// Run this many migrations.
+    #[arg(short = 'n', long = "steps", value_name = "N", conflicts_with = "to")]
+    pub steps: Option<u32>,
+    /// Stop at this revision (`down`: keep it; `base` rolls everything back).
+    #[arg(long, value_name = "REV")]
+    pub to: Option<String>,
+    /// Print the SQL that would run, without running anything.
+    #[arg(long)]
+    pub sql: bool,
+    /// Run past a dirty migration after repairing the database by hand.
+    #[arg(long)]
+    pub retry_failed: bool,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct Confirm {
+    /// Confirm a destructive command.
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Apply pending migrations (all, -n N, or --to REV).
+    Up(StepArgs),
+    /// Roll back migrations (one by default, -n N, --to REV, or --to base).
+    Down(StepArgs),
+    /// Every migration: revision, name, state, applied_at.
+    Status(Output),
+    /// The head revision, or `base`.
+    Current(Output),
+    /// Upgrade/downgrade/stamp attempts from migrations_log, newest first.
+    History {
+        /// How many rows.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// Only rows with this status (success or failed).
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Record REV (or base) as the current version without running migrations.
+    Stamp {
+        /// Revision id, migration name, unique prefix, or `base`.
+        revision: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// DESTRUCTIVE: drop every table (migrations_log is kept), then apply all migrations.
+    Fresh(Confirm),
+    /// DESTRUCTIVE: roll every migration back, then apply them all again.
+    Refresh(Confirm),
+    /// DESTRUCTIVE: roll every migration back.
+    Reset(Confirm),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a dashboard account.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// admin, editor or viewer.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Read the password from standard input instead of a prompt.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Parses arguments, runs the command, and turns errors into a message and exit code 1.
+pub fn main<M: MigratorTrait>() -> ExitCode {
+    let cli = Cli::parse();
+    crate::telemetry::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run::<M>(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one parsed command line against migrator `M`.
+pub async fn run<M: MigratorTrait>(cli: Cli) -> Result<()> {
+    let listen = match &cli.command {
+        Command::Serve(a) => a.listen.clone(),
+        _ => None,
+    };
+    let config = Config::from_env_and_flags(&Overrides {
+        config: cli.config.clone(),
+        database_url: cli.database_url.clone(),
+        listen,
+    })?;
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
+    let set = MigrationSet::of::<M>()?;
+    match cli.command {
+        Command::Serve(args) => crate::web::serve(config, set, !args.no_migrate).await,
+        Command::Migrate(cmd) => migrate_command(&config, &set, cmd).await,
+        Command::User(UserCommand::Create { username, email, role, password_stdin }) => {
+            let role: Role = role.parse()?;
+            let password = read_password(password_stdin)?;
+            let conn = db::connect(&config.database_url, Purpose::Cli).await?;
+            let pending = migrate::status(&conn, &set).await?.iter().filter(|m| !m.applied).count();
+            if pending > 0 {
+                return Err(Error::Migration(format!(
+                    "{pending} migration(s) are pending: run `strata migrate up` first"
+                )));
+            }
+            let user = accounts::create(&conn, NewAccount { username, email, role, password }).await?;
+            println!("created {} account {:?} ({})", user.role, user.username, user.email);
+            Ok(())
+        }
+    }
+}
+
+async fn migrate_command(config: &Config, set: &MigrationSet, cmd: MigrateCommand) -> Result<()> {
+    let url = &config.database_url;
+    match cmd {
+        MigrateCommand::Status(out) => {
+            let conn = db::connect(url, Purpose::Cli).await?;
+            let rows = migrate::status(&conn, set).await?;
+            if out.json {
+                return print_json(&rows);
+            }
+            let head = migrate::current(&conn).await?;
+            println!("database: {url}");
+            println!("head:     {}", head.as_deref().unwrap_or("base"));
+            print_table(
+                &["REVISION", "NAME", "STATE", "APPLIED AT"],
+                rows.iter()
+                    .map(|r| {
+                        vec![
+                            r.revision.clone(),
+                            r.label.clone(),
+                            r.state.to_string(),
+                            r.applied_at.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default(),
+                        ]
+                    })
+                    .collect(),
+            );
+            for r in rows.iter().filter(|r| r.last_error.is_some()) {
+                println!("\n{} last attempt failed: {}", r.revision, r.last_error.as_deref().unwrap_or(""));
+            }
+            Ok(())
+        }
+        MigrateCommand::Current(out) => {
+            let conn = db::connect(url, Purpose::Cli).await?;
+            let head = migrate::current(&conn).await?.unwrap_or_else(|| "base".into());
+            if out.json {
+                return print_json(&serde_json::json!({ "current": head }));
+            }
+            println!("{head}");
+            Ok(())
+        }
+        MigrateCommand::History { limit, status, out } => {
+            if let Some(s) = status.as_deref()
+                && s != "success"
+                && s != "failed"
+            {
+                return Err(Error::BadRequest(format!("--status {s:?}: use success or failed")));
+            }
+            let conn = db::connect(url, Purpose::Cli).await?;
+            let rows = migrate::history(&conn, limit, status.as_deref()).await?;
+            if out.json {
+                return print_json(&rows);
+            }
+            print_table(
+                &["ID", "STARTED", "ACTION", "REVISION", "STATUS", "MS", "ACTOR", "ERROR"],
+                rows.iter()
+                    .map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            r.action.clone(),
+                            r.revision.clone(),
+                            r.status.clone(),
+                            r.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
+                            r.actor.clone(),
+                            r.error.as_deref().map(first_line).unwrap_or_default(),
+                        ]
+                    })
+                    .collect(),
+            );
+            Ok(())
+        }
+        MigrateCommand::Up(args) if args.sql => dry_run(config, set, Action::Upgrade, &args).await,
+        MigrateCommand::Down(args) if args.sql => dry_run(config, set, Action::Downgrade, &args).await,
+        other => run_locked(config, set, other).await,
+    }
+}
+
+async fn dry_run(config: &Config, set: &MigrationSet, action: Action, args: &StepArgs) -> Result<()> {
+    let conn = db::connect(&config.database_url, Purpose::Cli).await?;
+    let script = migrate::dry_run(&conn, set, action, &steps_of(args, action)).await?;
+    print!("{script}");
+    Ok(())
+}
+
+fn steps_of(args: &StepArgs, action: Action) -> Steps {
+    match (&args.to, args.steps) {
+        (Some(rev), _) => Steps::To(rev.clone()),
+        (None, Some(n)) => Steps::Count(n),
+        (None, None) if action == Action::Downgrade => Steps::Count(1),
+        (None, None) => Steps::All,
+    }
+}
+
+async fn run_locked(config: &Config, set: &MigrationSet, cmd: MigrateCommand) -> Result<()> {
+    let conn = db::connect(&config.database_url, Purpose::Migrate).await?;
+    let json = match &cmd {
+        MigrateCommand::Up(a) | MigrateCommand::Down(a) => a.out.json,
+        MigrateCommand::Stamp { out, .. } => out.json,
+        MigrateCommand::Fresh(c) | MigrateCommand::Refresh(c) | MigrateCommand::Reset(c) => c.out.json,
+        _ => false,
+    };
+    let progress = |e: Event<'_>| match e {
+        Event::Waiting(msg) => eprintln!("{msg} ..."),
+        Event::Started { .. } => {}
+        Event::Finished { action, entry, duration_ms } => {
+            eprintln!("{:<10} {:<18} {:<40} {duration_ms:>6} ms", past(action), entry.revision, entry.label)
+        }
+        Event::Failed { action, entry, duration_ms, .. } => {
+            eprintln!("{:<10} {:<18} {:<40} {duration_ms:>6} ms  FAILED", action.as_str(), entry.revision, entry.label)
+        }
+    };
+    let runner = Runner::new(&conn, set, actor(), config.settings.lock_timeout, &progress);
+    let destructive = |c: &Confirm, what: &str| {
+        if c.yes {
+            Ok(())
+        } else {
+            Err(Error::Migration(format!(
+                "`strata migrate {what}` destroys data in {}; nothing was done. Run it again with --yes if you mean it",
+                config.database_url
+            )))
+        }
+    };
+    let steps = match cmd {
+        MigrateCommand::Up(a) => runner.up(&steps_of(&a, Action::Upgrade), a.retry_failed).await?,
+        MigrateCommand::Down(a) => runner.down(&steps_of(&a, Action::Downgrade), a.retry_failed).await?,
+        MigrateCommand::Stamp { revision, .. } => runner.stamp(&revision).await?,
+        MigrateCommand::Fresh(c) => {
+            destructive(&c, "fresh")?;
+            runner.fresh().await?
+        }
+        MigrateCommand::Refresh(c) => {
+            destructive(&c, "refresh")?;
+            runner.refresh().await?
+        }
+        MigrateCommand::Reset(c) => {
+            destructive(&c, "reset")?;
+            runner.reset().await?
+        }
+        _ => unreachable!("read-only commands are handled by migrate_command"),
+    };
+    let head = migrate::current(&conn).await?;
+    conn.close().await.ok();
+    if json {
+        return print_json(&serde_json::json!({ "steps": steps, "current": head.as_deref().unwrap_or("base") }));
+    }
+    summary(&steps, head.as_deref());
+    Ok(())
+}
+
+fn summary(steps: &[StepReport], head: Option<&str>) {
+    if steps.is_empty() {
+        println!("nothing to do; head is {}", head.unwrap_or("base"));
+    } else {
+        let total: i64 = steps.iter().map(|s| s.duration_ms).sum();
+        println!("{} migration(s) in {total} ms; head is now {}", steps.len(), head.unwrap_or("base"));
+    }
+}
+
+fn past(action: Action) -> &'static str {
+    match action {
+        Action::Upgrade => "upgraded",
+        Action::Downgrade => "downgraded",
+        Action::Stamp => "stamped",
+    }
+}
+
+/// `user@host` of whoever runs the CLI, for migrations_log.
+pub fn actor() -> String {
+    format!("{}@{}", whoami::username(), whoami::fallible::hostname().unwrap_or_else(|_| "localhost".into()))
+}
+
+fn read_password(from_stdin: bool) -> Result<String> {
+    let password = if from_stdin || !std::io::stdin().is_terminal() {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| Error::io("reading the password from stdin", e))?;
+        s.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        let first = rpassword::prompt_password("Password: ").map_err(|e| Error::io("reading the password", e))?;
+        let again = rpassword::prompt_password("Again: ").map_err(|e| Error::io("reading the password", e))?;
+        if first != again {
+            return Err(Error::BadRequest("the two passwords differ".into()));
+        }
+        first
+    };
+    Ok(password)
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").map_err(|e| Error::io("writing to stdout", e))
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("");
+    if line.chars().count() > 80 { format!("{}…", line.chars().take(79).collect::<String>()) } else { line.into() }
+}
+
+/// Prints rows under headers, columns padded to their widest cell.
+fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let text: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", text.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    line(widths.iter().map(|w| "-".repeat(*w)).collect());
+    let empty = rows.is_empty();
+    for row in rows {
+        line(row);
+    }
+    if empty {
+        println!("(none)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn down_defaults_to_one_step_and_up_to_all() {
+        let cli = Cli::try_parse_from(["strata", "migrate", "down"]).unwrap();
+        let Command::Migrate(MigrateCommand::Down(a)) = cli.command else { panic!() };
+        assert_eq!(steps_of(&a, Action::Downgrade), Steps::Count(1));
+        let cli = Cli::try_parse_from(["strata", "migrate", "up"]).unwrap();
+        let Command::Migrate(MigrateCommand::Up(a)) = cli.command else { panic!() };
+        assert_eq!(steps_of(&a, Action::Upgrade), Steps::All);
+    }
+
+    #[test]
+    fn steps_and_to_cannot_be_combined() {
+        assert!(Cli::try_parse_from(["strata", "migrate", "up", "-n", "2", "--to", "x"]).is_err());
+    }
+}

@@ -1,0 +1,938 @@
+//! Strata's configuration: alembic.ini, environment and flags assembled into one [`Config`].
+
+pub mod ini;
+pub mod url;
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use self::ini::IniFile;
+pub use self::url::{Backend, DatabaseUrl, mask_url_str};
+
+/// The ini file read when neither `--config` nor `STRATA_CONFIG` names one.
+pub const DEFAULT_CONFIG_FILE: &str = "alembic.ini";
+
+/// The environment variable naming the ini file.
+pub const CONFIG_ENV: &str = "STRATA_CONFIG";
+
+/// The environment variable holding the database URL.
+pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
+
+/// The section and key Alembic reads the database URL from.
+const ALEMBIC_SECTION: &str = "alembic";
+const URL_KEY: &str = "sqlalchemy.url";
+
+/// The section holding Strata's own settings.
+pub const STRATA_SECTION: &str = "strata";
+
+/// Everything that can be wrong with the configuration. Messages name the
+/// place the bad value came from (`file:line`, environment variable or flag).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file exists but cannot be read.
+    #[error("cannot read config file {}: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        error: std::io::Error,
+    },
+
+    /// A config file named by `--config` or `STRATA_CONFIG` does not exist.
+    #[error("config file {} (from {origin}) does not exist", path.display())]
+    MissingFile {
+        /// The file.
+        path: PathBuf,
+        /// Where its name came from.
+        origin: String,
+    },
+
+    /// A syntax or interpolation error in the ini file.
+    #[error("{}:{line}: {message}", file.display())]
+    Ini {
+        /// The file.
+        file: PathBuf,
+        /// The line, counting from 1.
+        line: usize,
+        /// What was expected and what was found.
+        message: String,
+    },
+
+    /// A database URL that cannot be parsed.
+    #[error("{}invalid database URL {url}: {reason}", prefix(.origin))]
+    InvalidUrl {
+        /// The URL with its password masked.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+        /// Where the URL came from, when known.
+        origin: Option<String>,
+    },
+
+    /// A database URL whose scheme names no supported database.
+    #[error(
+        "{}unsupported database URL scheme \"{scheme}\" in {url}{hint}; use one of: {}",
+        prefix(.origin),
+        url::accepted_schemes()
+    )]
+    UnsupportedScheme {
+        /// The scheme as written.
+        scheme: String,
+        /// The URL with its password masked.
+        url: String,
+        /// Where the URL came from, when known.
+        origin: Option<String>,
+        /// A hint for common mistakes (may be empty).
+        hint: String,
+    },
+
+    /// A setting whose value does not parse.
+    #[error(
+        "{origin}: invalid value {value:?} for {key}: expected {expected}, for example {example}"
+    )]
+    InvalidSetting {
+        /// The setting's ini key.
+        key: String,
+        /// The value as given.
+        value: String,
+        /// Where the value came from: `file:line`, environment variable or flag.
+        origin: String,
+        /// What kind of value is expected.
+        expected: &'static str,
+        /// A valid value.
+        example: &'static str,
+    },
+}
+
+fn prefix(origin: &Option<String>) -> String {
+    origin
+        .as_ref()
+        .map(|o| format!("{o}: "))
+        .unwrap_or_default()
+}
+
+impl ConfigError {
+    /// Records where a database URL came from.
+    fn with_origin(mut self, place: String) -> ConfigError {
+        if let ConfigError::InvalidUrl { origin, .. }
+        | ConfigError::UnsupportedScheme { origin, .. } = &mut self
+        {
+            *origin = Some(place);
+        }
+        self
+    }
+}
+
+/// Where the database URL came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlSource {
+    /// The `--database-url` flag.
+    Flag,
+    /// The `DATABASE_URL` environment variable.
+    Env,
+    /// `sqlalchemy.url` in the `[alembic]` section of this ini file.
+    IniFile(PathBuf),
+    /// Nothing was configured: `./data/strata.db`.
+    Default,
+}
+
+impl fmt::Display for UrlSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlSource::Flag => f.write_str("--database-url"),
+            UrlSource::Env => write!(f, "environment variable {DATABASE_URL_ENV}"),
+            UrlSource::IniFile(path) => {
+                write!(f, "{URL_KEY} in [{ALEMBIC_SECTION}] of {}", path.display())
+            }
+            UrlSource::Default => write!(f, "the default ({})", url::DEFAULT_SQLITE_PATH),
+        }
+    }
+}
+
+/// Values given as command-line flags; filled by the CLI.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config`: the ini file to read.
+    pub config: Option<PathBuf>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--listen`.
+    pub listen: Option<String>,
+}
+
+/// Strata's own settings, read from the `[strata]` section of the ini file
+/// or from `STRATA_*` environment variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `listen`: the address the dashboard serves on.
+    pub listen: SocketAddr,
+    /// `cookie_secure`: send the session cookie over HTTPS only.
+    pub cookie_secure: bool,
+    /// `session_ttl`: how long a login lasts.
+    pub session_ttl: Duration,
+    /// `query_timeout`: the limit for a query run from the editor.
+    pub query_timeout: Duration,
+    /// `max_rows`: the most rows the query editor shows.
+    pub max_rows: usize,
+    /// `lock_timeout`: how long a migration waits for the migration lock.
+    pub lock_timeout: Duration,
+    /// `long_query_threshold`: from when a running query counts as long.
+    pub long_query_threshold: Duration,
+    /// `catalog_timeout`: the limit for one catalog read on a dashboard page.
+    pub catalog_timeout: Duration,
+    /// `migrate_on_start`: apply pending migrations when the server starts.
+    pub migrate_on_start: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080)),
+            cookie_secure: true,
+            session_ttl: Duration::from_secs(12 * 3600),
+            query_timeout: Duration::from_secs(30),
+            max_rows: 1000,
+            lock_timeout: Duration::from_secs(60),
+            long_query_threshold: Duration::from_secs(5 * 60),
+            catalog_timeout: Duration::from_secs(5),
+            migrate_on_start: true,
+        }
+    }
+}
+
+/// The keys of the `[strata]` section.
+const SETTING_KEYS: &[&str] = &[
+    "listen",
+    "cookie_secure",
+    "session_ttl",
+    "query_timeout",
+    "max_rows",
+    "lock_timeout",
+    "long_query_threshold",
+    "catalog_timeout",
+    "migrate_on_start",
+];
+
+/// How one kind of setting value is parsed and explained.
+struct Kind<T> {
+    parse: fn(&str) -> Option<T>,
+    expected: &'static str,
+    example: &'static str,
+}
+
+const DURATION: Kind<Duration> = Kind {
+    parse: parse_duration,
+    expected: "a duration (a number with ms, s, min or m, h or d; a bare number is seconds)",
+    example: "30s, 500ms, 5min, 2h or 1d",
+};
+
+const BOOL: Kind<bool> = Kind {
+    parse: parse_bool,
+    expected: "true or false (also yes/no, on/off, 1/0)",
+    example: "true",
+};
+
+const COUNT: Kind<usize> = Kind {
+    parse: |s| s.parse().ok(),
+    expected: "a whole number",
+    example: "1000",
+};
+
+const ADDRESS: Kind<SocketAddr> = Kind {
+    parse: parse_listen,
+    expected: "an address and port",
+    example: "127.0.0.1:8080 or 0.0.0.0:8080",
+};
+
+/// The complete configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The database to manage (its `Display`/`Debug` mask the password).
+    pub database_url: DatabaseUrl,
+    /// Where [`Config::database_url`] came from.
+    pub url_source: UrlSource,
+    /// The ini file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    /// Strata's own settings.
+    pub settings: Settings,
+    /// Things worth telling the user that are not errors: dropped URL
+    /// parameters, unknown keys in `[strata]`.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Loads the configuration from flags, the process environment and the ini file.
+    pub fn from_env_and_flags(overrides: &Overrides) -> Result<Config, ConfigError> {
+        Config::load(overrides, &|name| std::env::var(name).ok())
+    }
+
+    /// Loads the configuration; `env` looks up environment variables.
+    ///
+    /// The ini file is `--config`, else `STRATA_CONFIG`, else `./alembic.ini`
+    /// when it exists. The database URL is `--database-url`, else
+    /// `DATABASE_URL`, else `sqlalchemy.url` in `[alembic]`, else
+    /// `./data/strata.db`. Each setting is its flag, else `STRATA_<KEY>`, else
+    /// its key in `[strata]`, else its default. Empty values count as unset.
+    pub fn load(
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Config::load_with_default_file(overrides, env, Path::new(DEFAULT_CONFIG_FILE))
+    }
+
+    fn load_with_default_file(
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+        default_file: &Path,
+    ) -> Result<Config, ConfigError> {
+        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+
+        let config_file = match (
+            overrides
+                .config
+                .clone()
+                .filter(|p| !p.as_os_str().is_empty()),
+            env(CONFIG_ENV),
+        ) {
+            (Some(path), _) => Some(existing(path, "--config")?),
+            (None, Some(path)) => Some(existing(
+                PathBuf::from(path),
+                &format!("environment variable {CONFIG_ENV}"),
+            )?),
+            (None, None) => default_file.is_file().then(|| default_file.to_path_buf()),
+        };
+        let ini = config_file.as_deref().map(IniFile::load).transpose()?;
+        let mut warnings = Vec::new();
+
+        let (database_url, url_source) = database_url(overrides, &env, ini.as_ref())?;
+        warnings.extend(database_url.warnings().iter().cloned());
+
+        let reader = Reader {
+            env: &env,
+            ini: ini.as_ref(),
+        };
+        let defaults = Settings::default();
+        let settings = Settings {
+            listen: reader.read(
+                "listen",
+                overrides.listen.as_deref(),
+                &ADDRESS,
+                defaults.listen,
+            )?,
+            cookie_secure: reader.read("cookie_secure", None, &BOOL, defaults.cookie_secure)?,
+            session_ttl: reader.read("session_ttl", None, &DURATION, defaults.session_ttl)?,
+            query_timeout: reader.read("query_timeout", None, &DURATION, defaults.query_timeout)?,
+            max_rows: reader.read("max_rows", None, &COUNT, defaults.max_rows)?,
+            lock_timeout: reader.read("lock_timeout", None, &DURATION, defaults.lock_timeout)?,
+            long_query_threshold: reader.read(
+                "long_query_threshold",
+                None,
+                &DURATION,
+                defaults.long_query_threshold,
+            )?,
+            catalog_timeout: reader.read(
+                "catalog_timeout",
+                None,
+                &DURATION,
+                defaults.catalog_timeout,
+            )?,
+            migrate_on_start: reader.read(
+                "migrate_on_start",
+                None,
+                &BOOL,
+                defaults.migrate_on_start,
+            )?,
+        };
+        if let Some(ini) = &ini {
+            warnings.extend(unknown_keys(ini));
+        }
+
+        Ok(Config {
+            database_url,
+            url_source,
+            config_file,
+            settings,
+            warnings,
+        })
+    }
+}
+
+fn existing(path: PathBuf, origin: &str) -> Result<PathBuf, ConfigError> {
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(ConfigError::MissingFile {
+            path,
+            origin: origin.to_string(),
+        })
+    }
+}
+
+/// flag > `DATABASE_URL` > `[alembic] sqlalchemy.url` > default SQLite.
+fn database_url(
+    overrides: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+    ini: Option<&IniFile>,
+) -> Result<(DatabaseUrl, UrlSource), ConfigError> {
+    if let Some(flag) = overrides
+        .database_url
+        .as_deref()
+        .filter(|v| !v.trim().is_empty())
+    {
+        let url = DatabaseUrl::parse(flag).map_err(|e| e.with_origin("--database-url".into()))?;
+        return Ok((url, UrlSource::Flag));
+    }
+    if let Some(value) = env(DATABASE_URL_ENV) {
+        let url = DatabaseUrl::parse(&value)
+            .map_err(|e| e.with_origin(format!("environment variable {DATABASE_URL_ENV}")))?;
+        return Ok((url, UrlSource::Env));
+    }
+    if let Some(ini) = ini
+        && let Some(value) = ini
+            .get(ALEMBIC_SECTION, URL_KEY)?
+            .filter(|v| !v.trim().is_empty())
+    {
+        let place = ini
+            .location(ALEMBIC_SECTION, URL_KEY)
+            .unwrap_or_else(|| ini.path().display().to_string());
+        let url = DatabaseUrl::parse(&value)
+            .map_err(|e| e.with_origin(format!("{place} ({URL_KEY})")))?;
+        return Ok((url, UrlSource::IniFile(ini.path().to_path_buf())));
+    }
+    Ok((DatabaseUrl::default_sqlite(), UrlSource::Default))
+}
+
+/// Reads settings by precedence: flag > environment > ini > default.
+struct Reader<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    ini: Option<&'a IniFile>,
+}
+
+impl Reader<'_> {
+    fn read<T>(
+        &self,
+        key: &str,
+        flag: Option<&str>,
+        kind: &Kind<T>,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        let Some((value, origin)) = self.lookup(key, flag)? else {
+            return Ok(default);
+        };
+        (kind.parse)(value.trim()).ok_or_else(|| ConfigError::InvalidSetting {
+            key: key.to_string(),
+            value,
+            origin,
+            expected: kind.expected,
+            example: kind.example,
+        })
+    }
+
+    /// The raw value of a setting and where it came from.
+    fn lookup(
+        &self,
+        key: &str,
+        flag: Option<&str>,
+    ) -> Result<Option<(String, String)>, ConfigError> {
+        if let Some(value) = flag.filter(|v| !v.trim().is_empty()) {
+            return Ok(Some((
+                value.to_string(),
+                format!("--{}", key.replace('_', "-")),
+            )));
+        }
+        let var = env_var_name(key);
+        if let Some(value) = (self.env)(&var) {
+            return Ok(Some((value, format!("environment variable {var}"))));
+        }
+        if let Some(ini) = self.ini
+            && let Some(value) = ini
+                .get(STRATA_SECTION, key)?
+                .filter(|v| !v.trim().is_empty())
+        {
+            let place = ini
+                .location(STRATA_SECTION, key)
+                .unwrap_or_else(|| ini.path().display().to_string());
+            return Ok(Some((value, place)));
+        }
+        Ok(None)
+    }
+}
+
+/// The environment variable for a `[strata]` key: `STRATA_` + the key in
+/// upper case with `.` and `-` as `_`.
+pub fn env_var_name(key: &str) -> String {
+    format!("STRATA_{}", key.to_uppercase().replace(['.', '-'], "_"))
+}
+
+/// Warnings for keys in `[strata]` that Strata does not know (typo protection).
+fn unknown_keys(ini: &IniFile) -> Vec<String> {
+    ini.keys(STRATA_SECTION)
+        .filter(|(key, _)| !SETTING_KEYS.contains(key))
+        .map(|(key, line)| {
+            let suggestion = closest_key(key)
+                .map(|k| format!("; did you mean \"{k}\"?"))
+                .unwrap_or_else(|| format!("; known keys: {}", SETTING_KEYS.join(", ")));
+            format!(
+                "{}:{line}: unknown key \"{key}\" in [{STRATA_SECTION}] is ignored{suggestion}",
+                ini.path().display()
+            )
+        })
+        .collect()
+}
+
+fn closest_key(key: &str) -> Option<&'static str> {
+    let normal = key.replace(['-', '.'], "_");
+    SETTING_KEYS
+        .iter()
+        .map(|known| (*known, edit_distance(&normal, known)))
+        .filter(|(_, distance)| *distance <= 2)
+        .min_by_key(|(_, distance)| *distance)
+        .map(|(known, _)| known)
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// Parses `30s`, `500ms`, `5min`, `5m`, `2h`, `1d`, or a bare number of seconds.
+pub fn parse_duration(input: &str) -> Option<Duration> {
+    let input = input.trim();
+    let digits = input
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(input.len());
+    let (number, unit) = input.split_at(digits);
+    let n: u64 = number.parse().ok()?;
+    let seconds = |factor: u64| n.checked_mul(factor).map(Duration::from_secs);
+    match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" | "msec" | "millis" | "millisecond" | "milliseconds" => Some(Duration::from_millis(n)),
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => seconds(1),
+        "m" | "min" | "mins" | "minute" | "minutes" => seconds(60),
+        "h" | "hr" | "hrs" | "hour" | "hours" => seconds(3600),
+        "d" | "day" | "days" => seconds(86_400),
+        _ => None,
+    }
+}
+
+/// Parses true/false, yes/no, on/off and 1/0, in any case.
+pub fn parse_bool(input: &str) -> Option<bool> {
+    match input.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses a socket address; `localhost:PORT` means `127.0.0.1:PORT`.
+fn parse_listen(input: &str) -> Option<SocketAddr> {
+    if let Some(port) = input.strip_prefix("localhost:") {
+        return Some(SocketAddr::V4(SocketAddrV4::new(
+            Ipv4Addr::LOCALHOST,
+            port.parse().ok()?,
+        )));
+    }
+    input.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    struct Setup {
+        dir: tempfile::TempDir,
+        env: HashMap<String, String>,
+        overrides: Overrides,
+    }
+
+    impl Setup {
+        fn new() -> Setup {
+            Setup {
+                dir: tempfile::tempdir().unwrap(),
+                env: HashMap::new(),
+                overrides: Overrides::default(),
+            }
+        }
+
+        /// Writes an ini file and names it with `--config`.
+        fn ini(mut self, text: &str) -> Setup {
+            let path = self.dir.path().join("alembic.ini");
+            std::fs::write(&path, text).unwrap();
+            self.overrides.config = Some(path);
+            self
+        }
+
+        fn env(mut self, name: &str, value: &str) -> Setup {
+            self.env.insert(name.into(), value.into());
+            self
+        }
+
+        fn load(&self) -> Result<Config, ConfigError> {
+            let env = |name: &str| self.env.get(name).cloned();
+            // the default file is looked for in the temp dir, not the real current directory
+            Config::load_with_default_file(
+                &self.overrides,
+                &env,
+                &self.dir.path().join("alembic.ini"),
+            )
+        }
+
+        fn ok(&self) -> Config {
+            match self.load() {
+                Ok(config) => config,
+                Err(e) => panic!("should load: {e}"),
+            }
+        }
+
+        fn err(&self) -> String {
+            match self.load() {
+                Ok(config) => panic!("should fail: {config:?}"),
+                Err(e) => e.to_string(),
+            }
+        }
+    }
+
+    const INI: &str = "[alembic]\nscript_location = migrations\nsqlalchemy.url = postgresql+psycopg2://ini:pw@ini-host/app\n\n[strata]\nlisten = 0.0.0.0:7000\n";
+
+    #[test]
+    fn nothing_configured_gives_defaults_and_local_sqlite() {
+        let config = Setup::new().ok();
+        assert_eq!(config.url_source, UrlSource::Default);
+        assert_eq!(config.database_url.backend(), Backend::Sqlite);
+        assert!(
+            config
+                .database_url
+                .sqlite_path()
+                .unwrap()
+                .ends_with("data/strata.db")
+        );
+        assert_eq!(config.config_file, None);
+        assert_eq!(config.settings, Settings::default());
+        assert!(config.warnings.is_empty());
+    }
+
+    #[test]
+    fn default_settings_match_the_documented_values() {
+        let s = Settings::default();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert!(s.cookie_secure && s.migrate_on_start);
+        assert_eq!(s.session_ttl, Duration::from_secs(43_200));
+        assert_eq!(s.query_timeout, Duration::from_secs(30));
+        assert_eq!(s.max_rows, 1000);
+        assert_eq!(s.lock_timeout, Duration::from_secs(60));
+        assert_eq!(s.long_query_threshold, Duration::from_secs(300));
+        assert_eq!(s.catalog_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn database_url_precedence_is_flag_env_ini_default() {
+        let mut setup = Setup::new()
+            .ini(INI)
+            .env("DATABASE_URL", "mysql://env@env-host/app");
+        setup.overrides.database_url = Some("sqlite::memory:".into());
+        let config = setup.ok();
+        assert_eq!(config.url_source, UrlSource::Flag);
+        assert!(config.database_url.is_memory());
+
+        setup.overrides.database_url = None;
+        let config = setup.ok();
+        assert_eq!(config.url_source, UrlSource::Env);
+        assert_eq!(
+            config.database_url.connect_url(),
+            "mysql://env@env-host/app"
+        );
+
+        setup.env.clear();
+        let config = setup.ok();
+        assert_eq!(
+            config.url_source,
+            UrlSource::IniFile(setup.dir.path().join("alembic.ini"))
+        );
+        assert_eq!(
+            config.database_url.connect_url(),
+            "postgres://ini:pw@ini-host/app"
+        );
+
+        let setup = Setup::new().ini("[alembic]\nsqlalchemy.url =\n");
+        assert_eq!(setup.ok().url_source, UrlSource::Default);
+    }
+
+    #[test]
+    fn empty_flag_and_env_values_count_as_unset() {
+        let mut setup = Setup::new()
+            .ini(INI)
+            .env("DATABASE_URL", "  ")
+            .env("STRATA_LISTEN", "");
+        setup.overrides.database_url = Some(String::new());
+        setup.overrides.listen = Some(String::new());
+        let config = setup.ok();
+        assert!(matches!(config.url_source, UrlSource::IniFile(_)));
+        assert_eq!(config.settings.listen.to_string(), "0.0.0.0:7000");
+    }
+
+    #[test]
+    fn listen_precedence_is_flag_env_ini_default() {
+        let mut setup = Setup::new().ini(INI).env("STRATA_LISTEN", "127.0.0.1:9000");
+        setup.overrides.listen = Some("[::1]:9100".into());
+        assert_eq!(setup.ok().settings.listen.to_string(), "[::1]:9100");
+        setup.overrides.listen = None;
+        assert_eq!(setup.ok().settings.listen.to_string(), "127.0.0.1:9000");
+        setup.env.clear();
+        assert_eq!(setup.ok().settings.listen.to_string(), "0.0.0.0:7000");
+        let setup = Setup::new().ini("[strata]\n");
+        assert_eq!(setup.ok().settings.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn every_setting_is_read_from_the_strata_section() {
+        let config = Setup::new()
+            .ini(
+                "[strata]\ncookie_secure = off\nsession_ttl = 2h\nquery_timeout = 500ms\nmax_rows = 50\n\
+                 lock_timeout = 90\nlong_query_threshold = 5m\ncatalog_timeout = 1d\nmigrate_on_start = No\n",
+            )
+            .ok();
+        let s = config.settings;
+        assert!(!s.cookie_secure);
+        assert_eq!(s.session_ttl, Duration::from_secs(7200));
+        assert_eq!(s.query_timeout, Duration::from_millis(500));
+        assert_eq!(s.max_rows, 50);
+        assert_eq!(s.lock_timeout, Duration::from_secs(90));
+        assert_eq!(s.long_query_threshold, Duration::from_secs(300));
+        assert_eq!(s.catalog_timeout, Duration::from_secs(86_400));
+        assert!(!s.migrate_on_start);
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn env_overrides_the_ini_for_settings() {
+        let config = Setup::new()
+            .ini("[strata]\nmax_rows = 50\n")
+            .env("STRATA_MAX_ROWS", "75")
+            .env("STRATA_COOKIE_SECURE", "false")
+            .ok();
+        assert_eq!(config.settings.max_rows, 75);
+        assert!(!config.settings.cookie_secure);
+    }
+
+    #[test]
+    fn bad_duration_in_ini_names_key_file_line_and_an_example() {
+        let message = Setup::new()
+            .ini("[strata]\n\nquery_timeout = 30 parsecs\n")
+            .err();
+        assert!(message.contains("alembic.ini:3: "), "{message}");
+        assert!(message.contains("query_timeout"), "{message}");
+        assert!(message.contains("\"30 parsecs\""), "{message}");
+        assert!(message.contains("30s"), "{message}");
+    }
+
+    #[test]
+    fn bad_values_from_env_and_flag_name_their_source() {
+        let message = Setup::new().env("STRATA_SESSION_TTL", "soon").err();
+        assert!(
+            message.starts_with(
+                "environment variable STRATA_SESSION_TTL: invalid value \"soon\" for session_ttl"
+            ),
+            "{message}"
+        );
+        let mut setup = Setup::new();
+        setup.overrides.listen = Some("everywhere".into());
+        let message = setup.err();
+        assert!(
+            message.starts_with("--listen: invalid value \"everywhere\" for listen"),
+            "{message}"
+        );
+        assert!(message.contains("127.0.0.1:8080"), "{message}");
+        let message = Setup::new().env("STRATA_MIGRATE_ON_START", "maybe").err();
+        assert!(message.contains("true or false"), "{message}");
+    }
+
+    #[test]
+    fn unknown_strata_key_is_a_warning_with_file_line_and_suggestion() {
+        let config = Setup::new()
+            .ini("[strata]\nmax_rows = 5\nmax_row = 10\nfoo = 1\n")
+            .ok();
+        assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
+        assert!(
+            config.warnings[0].contains("alembic.ini:3: unknown key \"max_row\""),
+            "{}",
+            config.warnings[0]
+        );
+        assert!(
+            config.warnings[0].contains("did you mean \"max_rows\""),
+            "{}",
+            config.warnings[0]
+        );
+        assert!(
+            config.warnings[1].contains("known keys: listen"),
+            "{}",
+            config.warnings[1]
+        );
+        assert_eq!(config.settings.max_rows, 5);
+    }
+
+    #[test]
+    fn url_warnings_are_collected() {
+        let config = Setup::new()
+            .env("DATABASE_URL", "postgres://db/app?connection_limit=3")
+            .ok();
+        assert_eq!(
+            config.warnings,
+            [
+                "dropped URL parameter \"connection_limit\" (not understood by the PostgreSQL driver)"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_url_in_ini_names_file_and_line_and_masks_the_password() {
+        let message = Setup::new()
+            .ini("[alembic]\nsqlalchemy.url = postgresql://bob:secret@db:http/app\n")
+            .err();
+        assert!(
+            message.contains("alembic.ini:2 (sqlalchemy.url): invalid database URL"),
+            "{message}"
+        );
+        assert!(message.contains("bob:***@db"), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
+
+    #[test]
+    fn bad_url_from_env_names_the_variable() {
+        let message = Setup::new().env("DATABASE_URL", "oracle://u:p@h/d").err();
+        assert!(
+            message.starts_with(
+                "environment variable DATABASE_URL: unsupported database URL scheme \"oracle\""
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn ini_url_can_use_here_and_escaped_percent() {
+        let setup = Setup::new().ini(
+            "[alembic]\nsqlalchemy.url = sqlite:///%(here)s/app.db\n[other]\nurl = postgresql://u:p%%40ss@h/d\n",
+        );
+        let config = setup.ok();
+        assert_eq!(
+            config.database_url.sqlite_path(),
+            Some(setup.dir.path().join("app.db").as_path())
+        );
+    }
+
+    #[test]
+    fn missing_config_file_from_flag_or_env_is_an_error() {
+        let mut setup = Setup::new();
+        setup.overrides.config = Some(setup.dir.path().join("nope.ini"));
+        let message = setup.err();
+        assert!(
+            message.contains("nope.ini (from --config) does not exist"),
+            "{message}"
+        );
+        let setup = Setup::new().env("STRATA_CONFIG", "/definitely/not/here.ini");
+        assert!(
+            setup
+                .err()
+                .contains("from environment variable STRATA_CONFIG")
+        );
+    }
+
+    #[test]
+    fn config_env_names_the_file_below_the_flag() {
+        let setup = Setup::new().ini(INI);
+        let flag_file = setup.overrides.config.clone().unwrap();
+        let env_file = setup.dir.path().join("env.ini");
+        std::fs::write(&env_file, "[strata]\nmax_rows = 3\n").unwrap();
+        let mut setup = setup.env("STRATA_CONFIG", env_file.to_str().unwrap());
+        assert_eq!(setup.ok().config_file, Some(flag_file));
+        setup.overrides.config = None;
+        let config = setup.ok();
+        assert_eq!(config.config_file, Some(env_file));
+        assert_eq!(config.settings.max_rows, 3);
+    }
+
+    #[test]
+    fn alembic_ini_in_the_current_directory_is_found() {
+        let mut setup = Setup::new().ini(INI);
+        setup.overrides.config = None;
+        let config = setup.ok();
+        assert_eq!(
+            config.config_file,
+            Some(setup.dir.path().join("alembic.ini"))
+        );
+        assert_eq!(config.settings.listen.to_string(), "0.0.0.0:7000");
+    }
+
+    #[test]
+    fn malformed_ini_is_reported_with_file_and_line() {
+        let message = Setup::new()
+            .ini("[alembic]\nsqlalchemy.url postgres://u:pw@h/d\n")
+            .err();
+        assert!(
+            message.contains("alembic.ini:2: expected \"key = value\""),
+            "{message}"
+        );
+        assert!(!message.contains("pw@"), "{message}");
+    }
+
+    #[test]
+    fn debug_of_config_masks_the_password() {
+        let config = Setup::new()
+            .env("DATABASE_URL", "postgresql://bob:secret@db/app")
+            .ok();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("secret"), "{debug}");
+    }
+
+    #[test]
+    fn durations_parse_in_all_documented_forms() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5min"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("45"), Some(Duration::from_secs(45)));
+        assert_eq!(parse_duration(" 10 S "), Some(Duration::from_secs(10)));
+        for bad in ["", "s", "-5s", "1.5h", "5 parsecs", "99999999999999999999d"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn booleans_accept_the_usual_spellings() {
+        for yes in ["true", "YES", "on", "1"] {
+            assert_eq!(parse_bool(yes), Some(true));
+        }
+        for no in ["false", "no", "OFF", "0"] {
+            assert_eq!(parse_bool(no), Some(false));
+        }
+        assert_eq!(parse_bool("maybe"), None);
+    }
+
+    #[test]
+    fn env_var_names_are_upper_case_with_underscores() {
+        assert_eq!(env_var_name("query_timeout"), "STRATA_QUERY_TIMEOUT");
+        assert_eq!(env_var_name("a.b-c"), "STRATA_A_B_C");
+    }
+
+    #[test]
+    fn listen_accepts_localhost() {
+        assert_eq!(
+            parse_listen("localhost:3000").unwrap().to_string(),
+            "127.0.0.1:3000"
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! The one error type: every failure a user can meet, its message, and its HTTP status.
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use sea_orm::DbErr;
+
+use crate::config::{ConfigError, mask_url_str};
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong, worded for the person who reads it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Configuration file, URL or setting is wrong (never an HTTP error: it stops start-up).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be reached (503).
+    #[error("cannot connect to the database at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    /// A statement failed (500 unless a more specific variant fits).
+    #[error("database error: {}", mask_url_str(&.0.to_string()))]
+    Db(#[from] DbErr),
+    /// A migration command cannot go on; the message says why and what to do (exit 1 / 409).
+    #[error("{0}")]
+    Migration(String),
+    /// The migration lock was not granted in time (exit 1 / 503).
+    #[error("{0}")]
+    LockTimeout(String),
+    /// Input that cannot be used (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Logged in, but not allowed (403).
+    #[error("you are not allowed to do that")]
+    Forbidden,
+    /// No such thing (404).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// This backend cannot do that (501).
+    #[error("{0}")]
+    Unsupported(String),
+    /// Files, terminals, processes.
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    /// A bug or an impossible state; the detail goes to the log, not the page (500).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+
+    /// The HTTP status that fits this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::Connect { .. } | Error::LockTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Db(DbErr::ConnectionAcquire(_)) | Error::Db(DbErr::Conn(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Forbidden => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Migration(_) => StatusCode::CONFLICT,
+            Error::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+            Error::Config(_) | Error::Db(_) | Error::Io { .. } | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        // Internal details go to the log; the page gets a plain sentence.
+        let shown = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(error = %self, "request failed");
+            "Something went wrong on the server. The details are in Strata's log.".to_string()
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %self, "database unavailable");
+            "The database is unreachable right now. This page retries every 5 seconds.".to_string()
+        } else {
+            self.to_string()
+        };
+        let retry = if status == StatusCode::SERVICE_UNAVAILABLE {
+            r#"<meta http-equiv="refresh" content="5">"#
+        } else {
+            ""
+        };
+        let body = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">{retry}<title>{code} · Strata</title>\
+             <link rel=\"stylesheet\" href=\"/static/css/strata.css\"></head><body class=\"error-page\"><main>\
+             <h1>{code} {reason}</h1><p>{msg}</p><p><a href=\"/\">Back to the overview</a></p></main></body></html>",
+            code = status.as_u16(),
+            reason = status.canonical_reason().unwrap_or(""),
+            msg = html_escape(&shown),
+        );
+        (status, Html(body)).into_response()
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

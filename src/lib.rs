@@ -1,0 +1,14 @@
+//! Strata: a migration-aware database admin dashboard (library behind the `strata` binary).
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod migrate;
+pub mod state;
+pub mod telemetry;
+pub mod web;
+
+pub use error::{Error, Result};

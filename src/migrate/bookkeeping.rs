@@ -1,0 +1,158 @@
+//! The runner's own tables: `seaql_migrations` (SeaORM's), `alembic_version` (the head) and `migrations_log`.
+//!
+//! These belong to the runner, not to a migration: a `down --to base` must still be able to
+//! write its log rows, and the history must survive it, just as Alembic keeps `alembic_version`.
+
+use chrono::{DateTime, Utc};
+use entity::{alembic_version, migrations_log};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Schema, Set,
+    Statement,
+};
+use sea_orm_migration::SchemaManager;
+use sea_orm_migration::seaql_migrations;
+
+use crate::error::Result;
+
+/// The statements that create the three tables when they are missing.
+pub fn create_statements(backend: DbBackend) -> Vec<Statement> {
+    let schema = Schema::new(backend);
+    let mut seaql = schema.create_table_from_entity(seaql_migrations::Entity);
+    let mut head = schema.create_table_from_entity(alembic_version::Entity);
+    let mut log = schema.create_table_from_entity(migrations_log::Entity);
+    vec![
+        backend.build(seaql.if_not_exists()),
+        backend.build(head.if_not_exists()),
+        backend.build(log.if_not_exists()),
+    ]
+}
+
+/// Records a migration as applied, the way SeaORM does (unix seconds).
+pub fn insert_applied(backend: DbBackend, name: &str, applied_at: i64) -> Statement {
+    backend.build(
+        Query::insert()
+            .into_table(seaql_migrations::Entity)
+            .columns([seaql_migrations::Column::Version, seaql_migrations::Column::AppliedAt])
+            .values_panic([name.into(), applied_at.into()]),
+    )
+}
+
+/// Forgets that a migration was applied.
+pub fn delete_applied(backend: DbBackend, name: &str) -> Statement {
+    backend.build(
+        Query::delete()
+            .from_table(seaql_migrations::Entity)
+            .and_where(Expr::col(seaql_migrations::Column::Version).eq(name)),
+    )
+}
+
+/// Makes `alembic_version` hold `head`, or no row at base.
+pub fn set_head(backend: DbBackend, head: Option<&str>) -> Vec<Statement> {
+    let mut out = vec![backend.build(Query::delete().from_table(alembic_version::Entity))];
+    if let Some(rev) = head {
+        out.push(
+            backend.build(
+                Query::insert()
+                    .into_table(alembic_version::Entity)
+                    .columns([alembic_version::Column::VersionNum])
+                    .values_panic([rev.into()]),
+            ),
+        );
+    }
+    out
+}
+
+/// Runs statements in order.
+pub async fn run<C: ConnectionTrait>(db: &C, stmts: Vec<Statement>) -> Result<()> {
+    for stmt in stmts {
+        db.execute_raw(stmt).await?;
+    }
+    Ok(())
+}
+
+/// Which of the runner's tables exist (status reads must not create them: a read-only role may be asking).
+pub struct Present {
+    pub seaql: bool,
+    pub head: bool,
+    pub log: bool,
+}
+
+pub async fn present(db: sea_orm::DatabaseExecutor<'_>) -> Result<Present> {
+    let m = SchemaManager::new(db);
+    Ok(Present {
+        seaql: m.has_table("seaql_migrations").await?,
+        head: m.has_table("alembic_version").await?,
+        log: m.has_table("migrations_log").await?,
+    })
+}
+
+/// Applied migration names with their unix `applied_at`.
+pub async fn applied<C: ConnectionTrait>(db: &C) -> Result<Vec<(String, i64)>> {
+    let rows = seaql_migrations::Entity::find()
+        .order_by_asc(seaql_migrations::Column::Version)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|m| (m.version, m.applied_at)).collect())
+}
+
+/// The revision in `alembic_version`, if any.
+pub async fn head<C: ConnectionTrait>(db: &C) -> Result<Option<String>> {
+    Ok(alembic_version::Entity::find().one(db).await?.map(|m| m.version_num))
+}
+
+/// What a log row says.
+pub struct LogEntry<'a> {
+    pub revision: &'a str,
+    pub name: &'a str,
+    pub action: &'a str,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_ms: i64,
+    pub actor: &'a str,
+    pub error: Option<String>,
+}
+
+/// Writes one `migrations_log` row.
+pub async fn log<C: ConnectionTrait>(db: &C, e: LogEntry<'_>) -> Result<()> {
+    let row = migrations_log::ActiveModel {
+        revision: Set(e.revision.chars().take(32).collect()),
+        name: Set(e.name.chars().take(255).collect()),
+        action: Set(e.action.to_string()),
+        started_at: Set(e.started_at),
+        finished_at: Set(Some(e.finished_at)),
+        duration_ms: Set(Some(e.duration_ms)),
+        actor: Set(e.actor.chars().take(255).collect()),
+        status: Set(if e.error.is_some() { "failed" } else { "success" }.to_string()),
+        error: Set(e.error),
+        ..Default::default()
+    };
+    migrations_log::Entity::insert(row).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// The newest log row of every revision (decides failed/dirty states).
+pub async fn latest_per_revision<C: ConnectionTrait>(db: &C) -> Result<Vec<migrations_log::Model>> {
+    let newest = Query::select()
+        .expr(Expr::col(migrations_log::Column::Id).max())
+        .from(migrations_log::Entity)
+        .group_by_col(migrations_log::Column::Revision)
+        .to_owned();
+    Ok(migrations_log::Entity::find()
+        .filter(migrations_log::Column::Id.in_subquery(newest))
+        .all(db)
+        .await?)
+}
+
+/// Log rows, newest first, optionally only one status.
+pub async fn history<C: ConnectionTrait>(
+    db: &C,
+    limit: u64,
+    status: Option<&str>,
+) -> Result<Vec<migrations_log::Model>> {
+    let mut q = migrations_log::Entity::find().order_by_desc(migrations_log::Column::Id);
+    if let Some(s) = status {
+        q = q.filter(migrations_log::Column::Status.eq(s));
+    }
+    Ok(q.limit(limit).all(db).await?)
+}

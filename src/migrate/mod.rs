@@ -1,0 +1,573 @@
+//! The migration runner around SeaORM's migrations: one lock, per-migration transactions, the head in `alembic_version`, every attempt in `migrations_log`.
+
+mod backend;
+pub mod bookkeeping;
+mod dry_run;
+mod set;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use entity::migrations_log;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseExecutor, DbBackend, TransactionTrait};
+use sea_orm_migration::SchemaManager;
+use serde::Serialize;
+
+pub use dry_run::render;
+pub use set::{Entry, MAX_REVISION_LEN, MigrationSet, Target};
+
+use crate::error::{Error, Result};
+use backend::Lock;
+
+/// How far `up` or `down` goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Steps {
+    /// Every pending migration (`up`) or every applied one (`down`).
+    All,
+    /// This many.
+    Count(u32),
+    /// Up to and including this revision (`up`); down to, not including, this revision or `base` (`down`).
+    To(String),
+}
+
+/// Which way a migration runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Upgrade,
+    Downgrade,
+    Stamp,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Upgrade => "upgrade",
+            Action::Downgrade => "downgrade",
+            Action::Stamp => "stamp",
+        }
+    }
+}
+
+/// What the runner tells whoever watches it, as it goes.
+pub enum Event<'a> {
+    /// Another session holds the lock.
+    Waiting(&'a str),
+    Started { action: Action, entry: &'a Entry },
+    Finished { action: Action, entry: &'a Entry, duration_ms: i64 },
+    Failed { action: Action, entry: &'a Entry, duration_ms: i64, error: &'a str },
+}
+
+/// One migration the runner carried out.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepReport {
+    pub revision: String,
+    pub name: String,
+    pub action: Action,
+    pub duration_ms: i64,
+}
+
+/// A migration as `status` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MigrationStatus {
+    pub revision: String,
+    pub name: String,
+    pub label: String,
+    pub applied: bool,
+    pub applied_at: Option<DateTime<Utc>>,
+    /// `applied`, `pending`, `failed` (last attempt failed and was rolled back), `dirty`
+    /// (failed where DDL is not transactional: may be half-applied) or `unknown` (applied, but not in this build).
+    pub state: &'static str,
+    pub last_error: Option<String>,
+}
+
+/// The migration state read from the database without changing it (a read-only role can call it).
+pub async fn status(db: &DatabaseConnection, set: &MigrationSet) -> Result<Vec<MigrationStatus>> {
+    let state = State::load(DatabaseExecutor::from(db), set, false).await?;
+    Ok(state.describe(set, db.get_database_backend()))
+}
+
+/// The revision in `alembic_version`, or `None` at base.
+pub async fn current(db: &DatabaseConnection) -> Result<Option<String>> {
+    let present = bookkeeping::present(DatabaseExecutor::from(db)).await?;
+    if !present.head {
+        return Ok(None);
+    }
+    bookkeeping::head(db).await
+}
+
+/// `migrations_log` rows, newest first.
+pub async fn history(
+    db: &DatabaseConnection,
+    limit: u64,
+    status: Option<&str>,
+) -> Result<Vec<migrations_log::Model>> {
+    let present = bookkeeping::present(DatabaseExecutor::from(db)).await?;
+    if !present.log {
+        return Ok(Vec::new());
+    }
+    bookkeeping::history(db, limit, status).await
+}
+
+/// The SQL `up`/`down` would run now, without running it.
+pub async fn dry_run(db: &DatabaseConnection, set: &MigrationSet, action: Action, steps: &Steps) -> Result<String> {
+    let state = State::load(DatabaseExecutor::from(db), set, false).await?;
+    let plan = match action {
+        Action::Downgrade => state.plan_down(set, steps)?,
+        _ => state.plan_up(set, steps)?,
+    };
+    let mut applied = state.applied.clone();
+    dry_run::render(db.get_database_backend(), set, action, &plan, &mut applied).await
+}
+
+/// Runs migrations under the database-level lock on one dedicated connection.
+pub struct Runner<'a> {
+    db: &'a DatabaseConnection,
+    set: &'a MigrationSet,
+    actor: String,
+    lock_timeout: Duration,
+    progress: &'a (dyn Fn(Event<'_>) + Sync),
+}
+
+impl<'a> Runner<'a> {
+    /// `db` must be a single-connection pool: the lock belongs to that connection.
+    pub fn new(
+        db: &'a DatabaseConnection,
+        set: &'a MigrationSet,
+        actor: impl Into<String>,
+        lock_timeout: Duration,
+        progress: &'a (dyn Fn(Event<'_>) + Sync),
+    ) -> Self {
+        Runner { db, set, actor: actor.into(), lock_timeout, progress }
+    }
+
+    /// Applies pending migrations. `retry_failed` runs past a dirty migration the operator has repaired.
+    pub async fn up(&self, steps: &Steps, retry_failed: bool) -> Result<Vec<StepReport>> {
+        let lock = self.lock().await?;
+        let result = self.up_locked(&exec_for(self.db, &lock), steps, retry_failed).await;
+        self.finish(lock, result).await
+    }
+
+    /// Rolls applied migrations back, newest first.
+    pub async fn down(&self, steps: &Steps, retry_failed: bool) -> Result<Vec<StepReport>> {
+        let lock = self.lock().await?;
+        let result = self.down_locked(&exec_for(self.db, &lock), steps, retry_failed).await;
+        self.finish(lock, result).await
+    }
+
+    /// Sets the recorded version without running migrations (Alembic's `stamp`).
+    pub async fn stamp(&self, target: &str) -> Result<Vec<StepReport>> {
+        let lock = self.lock().await?;
+        let result = self.stamp_locked(&exec_for(self.db, &lock), target).await;
+        self.finish(lock, result).await
+    }
+
+    /// Rolls every applied migration back.
+    pub async fn reset(&self) -> Result<Vec<StepReport>> {
+        self.down(&Steps::All, false).await
+    }
+
+    /// Rolls every migration back, then applies them all again.
+    pub async fn refresh(&self) -> Result<Vec<StepReport>> {
+        let lock = self.lock().await?;
+        let x = exec_for(self.db, &lock);
+        let result = async {
+            let mut steps = self.down_locked(&x, &Steps::All, false).await?;
+            steps.extend(self.up_locked(&x, &Steps::All, false).await?);
+            Ok(steps)
+        }
+        .await;
+        self.finish(lock, result).await
+    }
+
+    /// Drops every table except `migrations_log`, then applies every migration.
+    pub async fn fresh(&self) -> Result<Vec<StepReport>> {
+        let lock = self.lock().await?;
+        let x = exec_for(self.db, &lock);
+        let result = async {
+            backend::relax_foreign_keys(&x).await?;
+            let backend = x.get_database_backend();
+            for table in backend::list_tables(&x).await? {
+                if table == "migrations_log" {
+                    continue; // history outlives the schema
+                }
+                let mut drop = sea_orm::sea_query::Table::drop();
+                drop.table(sea_orm::sea_query::Alias::new(&table)).if_exists();
+                if backend == DbBackend::Postgres {
+                    drop.cascade();
+                }
+                x.execute(&drop).await?;
+            }
+            backend::restore_foreign_keys(&x).await?;
+            self.up_locked(&x, &Steps::All, true).await
+        }
+        .await;
+        self.finish(lock, result).await
+    }
+
+    async fn lock(&self) -> Result<Lock> {
+        let on_wait = |m: &str| (self.progress)(Event::Waiting(m));
+        backend::acquire(self.db, self.lock_timeout, &on_wait).await
+    }
+
+    /// Frees the lock; on SQLite this commits what succeeded (a failed migration's savepoint is already rolled back).
+    async fn finish<T>(&self, lock: Lock, result: Result<T>) -> Result<T> {
+        let released = lock.release(self.db).await;
+        let value = result?;
+        released?;
+        Ok(value)
+    }
+
+    async fn up_locked(&self, x: &DatabaseExecutor<'_>, steps: &Steps, retry_failed: bool) -> Result<Vec<StepReport>> {
+        bookkeeping::run(x, bookkeeping::create_statements(x.get_database_backend())).await?;
+        let mut state = State::load(reborrow(x), self.set, true).await?;
+        state.check_runnable(self.set, x.get_database_backend(), retry_failed)?;
+        let plan = state.plan_up(self.set, steps)?;
+        let mut done = Vec::with_capacity(plan.len());
+        for i in plan {
+            done.push(self.step(x, i, Action::Upgrade, &mut state.applied).await?);
+        }
+        Ok(done)
+    }
+
+    async fn down_locked(&self, x: &DatabaseExecutor<'_>, steps: &Steps, retry_failed: bool) -> Result<Vec<StepReport>> {
+        bookkeeping::run(x, bookkeeping::create_statements(x.get_database_backend())).await?;
+        let mut state = State::load(reborrow(x), self.set, true).await?;
+        state.check_runnable(self.set, x.get_database_backend(), retry_failed)?;
+        let plan = state.plan_down(self.set, steps)?;
+        let mut done = Vec::with_capacity(plan.len());
+        for i in plan {
+            done.push(self.step(x, i, Action::Downgrade, &mut state.applied).await?);
+        }
+        Ok(done)
+    }
+
+    async fn stamp_locked(&self, x: &DatabaseExecutor<'_>, target: &str) -> Result<Vec<StepReport>> {
+        let backend = x.get_database_backend();
+        bookkeeping::run(x, bookkeeping::create_statements(backend)).await?;
+        let state = State::load(reborrow(x), self.set, true).await?;
+        let last = match self.set.resolve(target)? {
+            Target::Base => None,
+            Target::Revision(i) => Some(i),
+        };
+        let dirty = state.dirty(self.set, backend);
+        let now = Utc::now();
+        let txn = x.begin().await?;
+        let mut done = Vec::new();
+        for (i, entry) in self.set.entries().iter().enumerate() {
+            let want = last.is_some_and(|l| i <= l);
+            let changed = state.applied[i] != want;
+            if changed {
+                let stmt = if want {
+                    bookkeeping::insert_applied(backend, &entry.name, now.timestamp())
+                } else {
+                    bookkeeping::delete_applied(backend, &entry.name)
+                };
+                txn.execute_raw(stmt).await?;
+            }
+            // A stamp also settles a dirty migration: the operator says what the schema is.
+            if changed || dirty.contains(&i) {
+                bookkeeping::log(
+                    &txn,
+                    bookkeeping::LogEntry {
+                        revision: &entry.revision,
+                        name: &entry.name,
+                        action: Action::Stamp.as_str(),
+                        started_at: now,
+                        finished_at: Utc::now(),
+                        duration_ms: 0,
+                        actor: &self.actor,
+                        error: None,
+                    },
+                )
+                .await?;
+                done.push(StepReport {
+                    revision: entry.revision.clone(),
+                    name: entry.name.clone(),
+                    action: Action::Stamp,
+                    duration_ms: 0,
+                });
+            }
+        }
+        let head = last.map(|l| self.set.entries()[l].revision.as_str());
+        bookkeeping::run(&txn, bookkeeping::set_head(backend, head)).await?;
+        txn.commit().await?;
+        Ok(done)
+    }
+
+    /// Runs one migration one way, with its bookkeeping, and logs the attempt whatever happens.
+    async fn step(&self, x: &DatabaseExecutor<'_>, i: usize, action: Action, applied: &mut [bool]) -> Result<StepReport> {
+        let entry = &self.set.entries()[i];
+        let backend = x.get_database_backend();
+        (self.progress)(Event::Started { action, entry });
+        let started_at = Utc::now();
+        let t0 = Instant::now();
+        let mut after = applied.to_vec();
+        after[i] = action == Action::Upgrade;
+        let head = head_of(self.set, &after);
+        let bookkeeping_stmts = || {
+            let mut stmts = vec![match action {
+                Action::Upgrade => bookkeeping::insert_applied(backend, &entry.name, started_at.timestamp()),
+                _ => bookkeeping::delete_applied(backend, &entry.name),
+            }];
+            stmts.extend(bookkeeping::set_head(backend, head));
+            stmts
+        };
+        let log_entry = |error: Option<String>| bookkeeping::LogEntry {
+            revision: &entry.revision,
+            name: &entry.name,
+            action: action.as_str(),
+            started_at,
+            finished_at: Utc::now(),
+            duration_ms: t0.elapsed().as_millis() as i64,
+            actor: &self.actor,
+            error,
+        };
+
+        let outcome: Result<()> = if is_transactional(entry, backend) {
+            let txn = x.begin().await?;
+            let attempt = async {
+                run_migration(entry, action, SchemaManager::new(&txn)).await?;
+                bookkeeping::run(&txn, bookkeeping_stmts()).await?;
+                bookkeeping::log(&txn, log_entry(None)).await
+            }
+            .await;
+            match attempt {
+                Ok(()) => txn.commit().await.map_err(Error::from),
+                Err(e) => {
+                    txn.rollback().await.ok();
+                    Err(e)
+                }
+            }
+        } else {
+            match run_migration(entry, action, SchemaManager::new(reborrow(x))).await {
+                Ok(()) => {
+                    let txn = x.begin().await?;
+                    bookkeeping::run(&txn, bookkeeping_stmts()).await?;
+                    bookkeeping::log(&txn, log_entry(None)).await?;
+                    txn.commit().await.map_err(Error::from)
+                }
+                Err(e) => Err(e),
+            }
+        };
+        let duration_ms = t0.elapsed().as_millis() as i64;
+        match outcome {
+            Ok(()) => {
+                applied[i] = action == Action::Upgrade;
+                (self.progress)(Event::Finished { action, entry, duration_ms });
+                Ok(StepReport { revision: entry.revision.clone(), name: entry.name.clone(), action, duration_ms })
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if let Err(log_err) = bookkeeping::log(x, log_entry(Some(message.clone()))).await {
+                    tracing::error!(error = %log_err, "could not record the failed migration in migrations_log");
+                }
+                (self.progress)(Event::Failed { action, entry, duration_ms, error: &message });
+                let what = if is_transactional(entry, backend) {
+                    "It was rolled back: the database is as it was before this migration."
+                } else {
+                    "This database cannot roll DDL back, so the migration may be half-applied; \
+                     `strata migrate status` shows it as dirty."
+                };
+                Err(Error::Migration(format!(
+                    "{} of {} ({}) failed after {duration_ms} ms: {message}\n{what}",
+                    action.as_str(),
+                    entry.revision,
+                    entry.label
+                )))
+            }
+        }
+    }
+}
+
+/// Where the runner's statements go: the SQLite transaction that is the lock, or the dedicated connection.
+fn exec_for<'l>(db: &'l DatabaseConnection, lock: &'l Lock) -> DatabaseExecutor<'l> {
+    match lock {
+        Lock::Sqlite(txn) => DatabaseExecutor::from(txn),
+        _ => DatabaseExecutor::from(db),
+    }
+}
+
+fn reborrow<'a>(x: &'a DatabaseExecutor<'_>) -> DatabaseExecutor<'a> {
+    match x {
+        DatabaseExecutor::Connection(c) => DatabaseExecutor::Connection(c),
+        DatabaseExecutor::Transaction(t) => DatabaseExecutor::Transaction(t),
+        DatabaseExecutor::OwnedTransaction(t) => DatabaseExecutor::Transaction(t),
+    }
+}
+
+fn is_transactional(entry: &Entry, backend: DbBackend) -> bool {
+    backend::transactional_ddl(backend) && entry.migration.use_transaction() != Some(false)
+}
+
+async fn run_migration(entry: &Entry, action: Action, manager: SchemaManager<'_>) -> Result<()> {
+    match action {
+        Action::Downgrade => entry.migration.down(&manager).await?,
+        _ => entry.migration.up(&manager).await?,
+    }
+    Ok(())
+}
+
+/// The revision of the newest applied migration.
+fn head_of<'s>(set: &'s MigrationSet, applied: &[bool]) -> Option<&'s str> {
+    applied.iter().rposition(|&a| a).map(|i| set.entries()[i].revision.as_str())
+}
+
+/// What the database says about the migrations.
+struct State {
+    applied: Vec<bool>,
+    applied_at: Vec<Option<i64>>,
+    /// Applied names this build does not know.
+    unknown: Vec<(String, i64)>,
+    latest: HashMap<String, migrations_log::Model>,
+}
+
+impl State {
+    /// Reads the runner's tables; `locked` means they exist (created under the lock).
+    async fn load(x: DatabaseExecutor<'_>, set: &MigrationSet, locked: bool) -> Result<State> {
+        let n = set.len();
+        let mut state = State { applied: vec![false; n], applied_at: vec![None; n], unknown: Vec::new(), latest: HashMap::new() };
+        let present = if locked {
+            bookkeeping::Present { seaql: true, head: true, log: true }
+        } else {
+            bookkeeping::present(reborrow(&x)).await?
+        };
+        if present.seaql {
+            for (name, at) in bookkeeping::applied(&x).await? {
+                match set.index_of_name(&name) {
+                    Some(i) => {
+                        state.applied[i] = true;
+                        state.applied_at[i] = Some(at);
+                    }
+                    None => state.unknown.push((name, at)),
+                }
+            }
+        }
+        if present.log {
+            for row in bookkeeping::latest_per_revision(&x).await? {
+                state.latest.insert(row.revision.clone(), row);
+            }
+        }
+        Ok(state)
+    }
+
+    fn last_failure(&self, entry: &Entry, action: Action) -> Option<&migrations_log::Model> {
+        self.latest
+            .get(&entry.revision)
+            .filter(|row| row.status == "failed" && row.action == action.as_str())
+    }
+
+    /// Indexes of migrations that failed where DDL is not transactional and were not settled since.
+    fn dirty(&self, set: &MigrationSet, backend: DbBackend) -> Vec<usize> {
+        (0..set.len())
+            .filter(|&i| {
+                let e = &set.entries()[i];
+                let action = if self.applied[i] { Action::Downgrade } else { Action::Upgrade };
+                !is_transactional(e, backend) && self.last_failure(e, action).is_some()
+            })
+            .collect()
+    }
+
+    fn check_runnable(&self, set: &MigrationSet, backend: DbBackend, retry_failed: bool) -> Result<()> {
+        if !self.unknown.is_empty() {
+            let names: Vec<&str> = self.unknown.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::Migration(format!(
+                "the database has migrations applied that this build of strata does not know: {}. \
+                 Run the strata version that applied them, or `strata migrate stamp` to a known revision",
+                names.join(", ")
+            )));
+        }
+        if retry_failed {
+            return Ok(());
+        }
+        if let Some(&i) = self.dirty(set, backend).first() {
+            let e = &set.entries()[i];
+            let action = if self.applied[i] { Action::Downgrade } else { Action::Upgrade };
+            let row = self.last_failure(e, action).expect("dirty implies a failed row");
+            return Err(Error::Migration(format!(
+                "migration {} ({}) is dirty: its {} failed at {} and this database cannot roll DDL back, \
+                 so it may be half-applied.\nError was: {}\n\
+                 Fix the database by hand, then either run `strata migrate {} --retry-failed` to run it again, \
+                 or `strata migrate stamp {}` to record the schema as it now is.",
+                e.revision,
+                e.label,
+                action.as_str(),
+                row.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                row.error.as_deref().unwrap_or("(none recorded)"),
+                if action == Action::Upgrade { "up" } else { "down" },
+                if action == Action::Upgrade {
+                    // stamping this one means "I finished it by hand"
+                    e.revision.clone()
+                } else {
+                    i.checked_sub(1).map(|p| set.entries()[p].revision.clone()).unwrap_or_else(|| "base".into())
+                },
+            )));
+        }
+        Ok(())
+    }
+
+    fn plan_up(&self, set: &MigrationSet, steps: &Steps) -> Result<Vec<usize>> {
+        let pending = (0..set.len()).filter(|&i| !self.applied[i]);
+        Ok(match steps {
+            Steps::All => pending.collect(),
+            Steps::Count(n) => pending.take(*n as usize).collect(),
+            Steps::To(rev) => match set.resolve(rev)? {
+                Target::Base => {
+                    return Err(Error::Migration("`up --to base` goes nowhere: use `down --to base`".into()));
+                }
+                Target::Revision(last) => pending.filter(|&i| i <= last).collect(),
+            },
+        })
+    }
+
+    fn plan_down(&self, set: &MigrationSet, steps: &Steps) -> Result<Vec<usize>> {
+        let applied = (0..set.len()).rev().filter(|&i| self.applied[i]);
+        Ok(match steps {
+            Steps::All => applied.collect(),
+            Steps::Count(n) => applied.take(*n as usize).collect(),
+            Steps::To(rev) => match set.resolve(rev)? {
+                Target::Base => applied.collect(),
+                Target::Revision(keep) => applied.filter(|&i| i > keep).collect(),
+            },
+        })
+    }
+
+    fn describe(&self, set: &MigrationSet, backend: DbBackend) -> Vec<MigrationStatus> {
+        let to_time = |at: Option<i64>| at.and_then(|s| DateTime::<Utc>::from_timestamp(s, 0));
+        let mut out: Vec<MigrationStatus> = set
+            .entries()
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let action = if self.applied[i] { Action::Downgrade } else { Action::Upgrade };
+                let failure = self.last_failure(e, action);
+                let state = match (self.applied[i], failure) {
+                    (_, Some(_)) if !is_transactional(e, backend) => "dirty",
+                    (false, Some(_)) => "failed",
+                    (true, _) => "applied",
+                    (false, None) => "pending",
+                };
+                MigrationStatus {
+                    revision: e.revision.clone(),
+                    name: e.name.clone(),
+                    label: e.label.clone(),
+                    applied: self.applied[i],
+                    applied_at: to_time(self.applied_at[i]),
+                    state,
+                    last_error: failure.and_then(|r| r.error.clone()),
+                }
+            })
+            .collect();
+        out.extend(self.unknown.iter().map(|(name, at)| MigrationStatus {
+            revision: name.chars().take(MAX_REVISION_LEN).collect(),
+            name: name.clone(),
+            label: "(not in this build)".into(),
+            applied: true,
+            applied_at: to_time(Some(*at)),
+            state: "unknown",
+            last_error: None,
+        }));
+        out
+    }
+}

@@ -1,0 +1,189 @@
+//! Test support: a throw-away database per test on SQLite, PostgreSQL or MariaDB, and the `strata` binary.
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+
+/// Which server a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub kind: Kind,
+    /// The URL Strata is given (sqlx form).
+    pub url: String,
+    pub name: String,
+    admin_url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn pg_admin_url() -> String {
+    std::env::var("STRATA_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn mysql_admin_url() -> String {
+    std::env::var("STRATA_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+impl TestDb {
+    /// Creates an empty database; a missing server fails the test with how to start it.
+    pub async fn new(kind: Kind) -> TestDb {
+        let name = format!(
+            "strata_t_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            rand_suffix()
+        );
+        match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().join(format!("{name}.db"));
+                TestDb {
+                    kind,
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    name,
+                    admin_url: String::new(),
+                    _dir: Some(dir),
+                }
+            }
+            Kind::Postgres => {
+                let admin_url = pg_admin_url();
+                let admin = connect_or_explain(&admin_url, "PostgreSQL",
+                    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start").await;
+                exec(&admin, &format!("CREATE DATABASE \"{name}\"")).await;
+                admin.close().await.ok();
+                let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
+                TestDb { kind, url: format!("{base}/{name}"), name, admin_url, _dir: None }
+            }
+            Kind::MySql => {
+                let admin_url = mysql_admin_url();
+                let admin = connect_or_explain(&admin_url, "MariaDB",
+                    "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd").await;
+                exec(&admin, &format!("CREATE DATABASE `{name}`")).await;
+                admin.close().await.ok();
+                let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
+                TestDb { kind, url: format!("{base}/{name}"), name, admin_url, _dir: None }
+            }
+        }
+    }
+
+    /// A connection for checking what Strata did.
+    pub async fn connect(&self) -> DatabaseConnection {
+        Database::connect(self.url.as_str()).await.expect("connect to the test database")
+    }
+
+    /// Drops the database (call at the end of a passing test; a failing one leaves it for inspection).
+    pub async fn drop(self) {
+        let sql = match self.kind {
+            Kind::Sqlite => return,
+            Kind::Postgres => format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+            Kind::MySql => format!("DROP DATABASE IF EXISTS `{}`", self.name),
+        };
+        if let Ok(admin) = Database::connect(self.admin_url.as_str()).await {
+            admin.execute_unprepared(&sql).await.ok();
+            admin.close().await.ok();
+        }
+    }
+}
+
+fn rand_suffix() -> u32 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0) % 100_000
+}
+
+async fn connect_or_explain(url: &str, what: &str, how: &str) -> DatabaseConnection {
+    match Database::connect(url).await {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "{what} is needed for this test and is not reachable at {url}: {e}\nStart it with: {how}\n\
+             (or point STRATA_TEST_PG_URL / STRATA_TEST_MYSQL_URL at a server)"
+        ),
+    }
+}
+
+pub async fn exec(db: &DatabaseConnection, sql: &str) {
+    db.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Runs a query and returns the first column of every row as text.
+pub async fn column(db: &DatabaseConnection, sql: &str) -> Vec<String> {
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.iter()
+        .map(|r| {
+            r.try_get_by_index::<Option<String>>(0)
+                .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                .or_else(|_| r.try_get_by_index::<i64>(0).map(|v| v.to_string()))
+                .or_else(|_| r.try_get_by_index::<i32>(0).map(|v| v.to_string()))
+                .or_else(|_| r.try_get_by_index::<bool>(0).map(|v| v.to_string()))
+                .unwrap_or_else(|e| panic!("{sql}: cannot read column 0 as text: {e}"))
+        })
+        .collect()
+}
+
+/// One number from a query.
+pub async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    let v = column(db, sql).await;
+    v.first().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{sql}: expected a number, got {v:?}"))
+}
+
+/// Whether a table exists, asked from the catalog.
+pub async fn has_table(db: &DatabaseConnection, table: &str) -> bool {
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => format!("SELECT count(*)::bigint FROM pg_tables WHERE schemaname = current_schema() AND tablename = '{table}'"),
+        DbBackend::MySql => format!("SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'"),
+        _ => format!("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'"),
+    };
+    count(db, &sql).await > 0
+}
+
+/// Runs the `strata` binary with `args` against `url`, with a clean environment for configuration.
+pub fn strata(url: &str, args: &[&str]) -> Output {
+    strata_cmd(url, args).output().expect("run strata")
+}
+
+pub fn strata_cmd(url: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+    cmd.env_remove("STRATA_CONFIG")
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .current_dir(std::env::temp_dir())
+        .args(args);
+    cmd
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts a process succeeded, showing its output when it did not.
+#[track_caller]
+pub fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "strata failed ({:?})\nstdout:\n{}\nstderr:\n{}", o.status, stdout(o), stderr(o));
+    stdout(o)
+}
+
+/// Expands one async test body into a test per backend.
+#[macro_export]
+macro_rules! each_backend {
+    ($($name:ident => $body:path;)*) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { $body($crate::common::Kind::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { $body($crate::common::Kind::Postgres).await } )* }
+        mod mariadb { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { $body($crate::common::Kind::MySql).await } )* }
+    };
+}
