@@ -470,13 +470,13 @@ fn parse_network(input: &str, rest: &str, backend: Backend) -> Result<DatabaseUr
 }
 
 fn describe_parse_error(error: ::url::ParseError) -> String {
-    const SPECIAL: &str = "if the user name or password contains @ : / ? or #, percent-encode it (@ as %40, : as %3A, / as %2F)";
+    const SPECIAL: &str = "if the user name or password contains @ : / ? or #, percent-encode it: @ as %40, : as %3A, / as %2F, ? as %3F, # as %23";
     match error {
         ::url::ParseError::InvalidPort => {
-            format!("invalid port, expected a number from 1 to 65535 ({SPECIAL})")
+            format!("invalid port, expected a number from 1 to 65535; {SPECIAL}")
         }
-        ::url::ParseError::EmptyHost => format!("the host is missing ({SPECIAL})"),
-        other => format!("{other} ({SPECIAL})"),
+        ::url::ParseError::EmptyHost => format!("the host is missing; {SPECIAL}"),
+        other => format!("{other}; {SPECIAL}"),
     }
 }
 

@@ -17,8 +17,10 @@ pub enum Kind {
 /// A database that exists for one test.
 pub struct TestDb {
     pub kind: Kind,
-    /// The URL Strata is given (sqlx form).
+    /// The URL Strata is given (SQLAlchemy form for SQLite: `sqlite:////abs/path.db`).
     pub url: String,
+    /// The URL the test's own checking connection uses (sqlx form).
+    driver_url: String,
     pub name: String,
     admin_url: String,
     _dir: Option<tempfile::TempDir>,
@@ -49,7 +51,8 @@ impl TestDb {
                 let path = dir.path().join(format!("{name}.db"));
                 TestDb {
                     kind,
-                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    url: format!("sqlite:///{}", path.display()),
+                    driver_url: format!("sqlite://{}?mode=rwc", path.display()),
                     name,
                     admin_url: String::new(),
                     _dir: Some(dir),
@@ -62,7 +65,7 @@ impl TestDb {
                 exec(&admin, &format!("CREATE DATABASE \"{name}\"")).await;
                 admin.close().await.ok();
                 let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
-                TestDb { kind, url: format!("{base}/{name}"), name, admin_url, _dir: None }
+                TestDb { kind, url: format!("{base}/{name}"), driver_url: format!("{base}/{name}"), name, admin_url, _dir: None }
             }
             Kind::MySql => {
                 let admin_url = mysql_admin_url();
@@ -71,14 +74,14 @@ impl TestDb {
                 exec(&admin, &format!("CREATE DATABASE `{name}`")).await;
                 admin.close().await.ok();
                 let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
-                TestDb { kind, url: format!("{base}/{name}"), name, admin_url, _dir: None }
+                TestDb { kind, url: format!("{base}/{name}"), driver_url: format!("{base}/{name}"), name, admin_url, _dir: None }
             }
         }
     }
 
     /// A connection for checking what Strata did.
     pub async fn connect(&self) -> DatabaseConnection {
-        Database::connect(self.url.as_str()).await.expect("connect to the test database")
+        Database::connect(self.driver_url.as_str()).await.expect("connect to the test database")
     }
 
     /// Drops the database (call at the end of a passing test; a failing one leaves it for inspection).
@@ -181,9 +184,9 @@ pub fn ok(o: &Output) -> String {
 /// Expands one async test body into a test per backend.
 #[macro_export]
 macro_rules! each_backend {
-    ($($name:ident => $body:path;)*) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { $body($crate::common::Kind::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { $body($crate::common::Kind::Postgres).await } )* }
-        mod mariadb { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { $body($crate::common::Kind::MySql).await } )* }
+    ($($name:ident => $body:ident;)*) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$body(crate::common::Kind::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$body(crate::common::Kind::Postgres).await } )* }
+        mod mariadb { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$body(crate::common::Kind::MySql).await } )* }
     };
 }
