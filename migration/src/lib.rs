@@ -21,3 +21,15 @@ impl MigratorTrait for Migrator {
         ]
     }
 }
+
+/// `id SERIAL PRIMARY KEY` as the seed schema writes it: a real `serial` (sequence + default) on
+/// PostgreSQL rather than an identity column, AUTO_INCREMENT / AUTOINCREMENT elsewhere.
+pub(crate) fn serial_primary_key<T: IntoIden>(backend: sea_orm::DbBackend, column: T) -> ColumnDef {
+    let mut col = ColumnDef::new(column);
+    match backend {
+        sea_orm::DbBackend::Postgres => col.custom(Alias::new("serial")),
+        _ => col.integer().auto_increment(),
+    };
+    col.not_null().primary_key();
+    col
+}

@@ -12,7 +12,7 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Users::Table)
-                    .col(ColumnDef::new(Users::Id).integer().not_null().auto_increment().primary_key())
+                    .col(crate::serial_primary_key(manager.get_database_backend(), Users::Id))
                     .col(ColumnDef::new(Users::Username).string_len(50).not_null().unique_key())
                     .col(ColumnDef::new(Users::Email).string_len(100).not_null().unique_key())
                     .col(ColumnDef::new(Users::IsActive).boolean().default(true))

@@ -14,7 +14,7 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Posts::Table)
-                    .col(ColumnDef::new(Posts::Id).integer().not_null().auto_increment().primary_key())
+                    .col(crate::serial_primary_key(manager.get_database_backend(), Posts::Id))
                     .col(ColumnDef::new(Posts::Title).string_len(200).not_null())
                     .col(ColumnDef::new(Posts::Content).text().not_null())
                     .col(ColumnDef::new(Posts::UserId).integer().not_null())
