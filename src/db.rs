@@ -50,13 +50,8 @@ pub async fn connect(url: &DatabaseUrl, purpose: Purpose) -> Result<DatabaseConn
             }
         }
         Backend::Sqlite => {
-            let migrating = purpose == Purpose::Migrate;
             opts.map_sqlx_sqlite_opts(move |o| {
-                let o = o
-                    .create_if_missing(true)
-                    .foreign_keys(true)
-                    // The runner polls for the write lock itself so it can say what it waits for.
-                    .busy_timeout(if migrating { Duration::from_millis(0) } else { Duration::from_secs(5) });
+                let o = o.create_if_missing(true).foreign_keys(true).busy_timeout(Duration::from_secs(5));
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
             });

@@ -30,6 +30,9 @@ const MY_TABLES: &str = "SELECT TABLE_NAME AS name FROM information_schema.TABLE
 const SQLITE_TABLES: &str =
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name";
 
+/// The busy timeout every other SQLite connection of Strata's uses (see `db::connect`).
+const SQLITE_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000";
+
 /// How often a waiting runner tries the lock again.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -53,6 +56,11 @@ pub fn transactional_ddl(backend: DbBackend) -> bool {
 pub async fn acquire(conn: &DatabaseConnection, timeout: Duration, on_wait: &(dyn Fn(&str) + Sync)) -> Result<Lock> {
     let start = Instant::now();
     let mut told = false;
+    let sqlite = conn.get_database_backend() == DbBackend::Sqlite;
+    if sqlite {
+        // Poll for the write lock ourselves, so a waiter can say what it waits for.
+        conn.execute_unprepared("PRAGMA busy_timeout = 0").await?;
+    }
     loop {
         let got = match conn.get_database_backend() {
             DbBackend::Postgres => try_flag(conn, PG_TRY_LOCK, vec![PG_LOCK_KEY.into()]).await?.then_some(Lock::Postgres),
@@ -63,7 +71,10 @@ pub async fn acquire(conn: &DatabaseConnection, timeout: Duration, on_wait: &(dy
                     ..Default::default()
                 };
                 match conn.begin_with_options(opts).await {
-                    Ok(txn) => Some(Lock::Sqlite(txn)),
+                    Ok(txn) => {
+                        txn.execute_unprepared(SQLITE_BUSY_TIMEOUT).await?;
+                        Some(Lock::Sqlite(txn))
+                    }
                     Err(e) if is_sqlite_busy(&e.to_string()) => None,
                     Err(e) => return Err(e.into()),
                 }
@@ -79,6 +90,9 @@ pub async fn acquire(conn: &DatabaseConnection, timeout: Duration, on_wait: &(dy
             told = true;
         }
         if start.elapsed() >= timeout {
+            if sqlite {
+                conn.execute_unprepared(SQLITE_BUSY_TIMEOUT).await?;
+            }
             return Err(Error::LockTimeout(format!(
                 "gave up after {} s waiting for the migration lock, held by {holder}. \
                  Another `strata migrate` or `strata serve` is probably migrating this database: \

@@ -109,7 +109,10 @@ fn run() -> Result<()> {
 /// One round on fresh databases; floor and `up` swap order every round so neither always runs warmer.
 fn one_round(s: &Settings, pg: &Pg, r: usize) -> Result<Round> {
     let tag = format!("{DB_PREFIX}_{}_r{r}", std::process::id());
-    let dbs = Databases::create(pg, &[&format!("{tag}_script"), &format!("{tag}_floor"), &format!("{tag}_up"), &format!("{tag}_real")])?;
+    let dbs = Databases::create(
+        pg,
+        &[&format!("{tag}_script"), &format!("{tag}_floor"), &format!("{tag}_up"), &format!("{tag}_real")],
+    )?;
     let [script_db, floor_db, up_db, real_db] = [0, 1, 2, 3].map(|i| pg.url_for(&dbs.names[i]));
     let n = s.n.to_string();
     let bench = |url: &str, args: &[&str]| {
@@ -208,9 +211,10 @@ impl Pg {
             Some((a, q)) => (a, format!("?{q}")),
             None => (admin_url, String::new()),
         };
-        let scheme_end = no_query.find("://").map(|i| i + 3).ok_or_else(|| {
-            format!("STRATA_BENCH_PG_URL {} is not a postgres:// URL", mask_password(admin_url))
-        })?;
+        let scheme_end = no_query
+            .find("://")
+            .map(|i| i + 3)
+            .ok_or_else(|| format!("STRATA_BENCH_PG_URL {} is not a postgres:// URL", mask_password(admin_url)))?;
         let base = match no_query[scheme_end..].find('/') {
             Some(i) => no_query[..scheme_end + i + 1].to_string(),
             None => format!("{no_query}/"),
@@ -229,7 +233,10 @@ impl Pg {
 
     /// Fails unless `db` holds exactly `n` of the synthetic tables (the command really did its work).
     fn expect_bench_tables(&self, db: &str, n: usize, what: &str) -> Result<()> {
-        let got = query(db, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'bench\\_t%'")?;
+        let got = query(
+            db,
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'bench\\_t%'",
+        )?;
         if got.trim() != n.to_string() {
             return Err(format!("after {what} the database has {} bench tables, expected {n}", got.trim()));
         }
