@@ -37,6 +37,8 @@ pub enum Command {
     /// Manage dashboard accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Exit 0 when the local server answers /healthz (for container health checks).
+    Healthcheck,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +176,7 @@ pub async fn run<M: MigratorTrait>(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => crate::web::serve(config, set, !args.no_migrate).await,
         Command::Migrate(cmd) => migrate_command(&config, &set, cmd).await,
+        Command::Healthcheck => healthcheck(config.settings.listen).await,
         Command::User(UserCommand::Create { username, email, role, password_stdin }) => {
             let role: Role = role.parse()?;
             let password = read_password(password_stdin)?;
@@ -337,6 +340,32 @@ async fn run_locked(config: &Config, set: &MigrationSet, cmd: MigrateCommand) ->
     }
     summary(&steps, head.as_deref());
     Ok(())
+}
+
+/// GETs /healthz from the address `serve` listens on (0.0.0.0 is asked on loopback).
+async fn healthcheck(listen: std::net::SocketAddr) -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let check = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).await?;
+        Ok::<bool, std::io::Error>(head.ends_with(b"200"))
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(3), check).await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(unhealthy(addr, "it did not answer 200".into())),
+        Ok(Err(e)) => Err(unhealthy(addr, e.to_string())),
+        Err(_) => Err(unhealthy(addr, "no answer within 3 s".into())),
+    }
+}
+
+fn unhealthy(addr: std::net::SocketAddr, reason: String) -> Error {
+    Error::Connect { url: format!("http://{addr}/healthz"), reason }
 }
 
 fn summary(steps: &[StepReport], head: Option<&str>) {
