@@ -85,9 +85,7 @@ impl NewAccount {
             return Err(Error::BadRequest("the username must have 1 to 50 characters".into()));
         }
         if !u.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.')) {
-            return Err(Error::BadRequest(
-                "the username may contain letters, digits, '_', '-' and '.' only".into(),
-            ));
+            return Err(Error::BadRequest("the username may contain letters, digits, '_', '-' and '.' only".into()));
         }
         let e = self.email.trim();
         let at = e.find('@');
@@ -95,9 +93,7 @@ impl NewAccount {
             return Err(Error::BadRequest(format!("{e:?} is not an email address")));
         }
         if self.password.chars().count() < MIN_PASSWORD_LEN {
-            return Err(Error::BadRequest(format!(
-                "the password must have at least {MIN_PASSWORD_LEN} characters"
-            )));
+            return Err(Error::BadRequest(format!("the password must have at least {MIN_PASSWORD_LEN} characters")));
         }
         Ok(())
     }
@@ -146,12 +142,7 @@ pub async fn ensure_admin(db: &DatabaseConnection, configured: Option<String>) -
     // "admin" may exist as a deactivated or demoted account: pick a free name.
     let mut username = "admin".to_string();
     let mut n = 1;
-    while admin_users::Entity::find()
-        .filter(admin_users::Column::Username.eq(&username))
-        .one(db)
-        .await?
-        .is_some()
-    {
+    while admin_users::Entity::find().filter(admin_users::Column::Username.eq(&username)).one(db).await?.is_some() {
         n += 1;
         username = format!("admin{n}");
     }

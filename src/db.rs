@@ -21,8 +21,7 @@ pub enum Purpose {
 /// Connects to the database the URL names, creating a SQLite file's folder if needed.
 pub async fn connect(url: &DatabaseUrl, purpose: Purpose) -> Result<DatabaseConnection> {
     if url.backend() == Backend::Sqlite {
-        url.ensure_sqlite_parent_dir()
-            .map_err(|e| Error::io(format!("cannot create the folder for {url}"), e))?;
+        url.ensure_sqlite_parent_dir().map_err(|e| Error::io(format!("cannot create the folder for {url}"), e))?;
     }
     let mut opts = ConnectOptions::new(url.connect_url().to_string());
     let max = match (purpose, url.backend()) {
@@ -58,10 +57,9 @@ pub async fn connect(url: &DatabaseUrl, purpose: Purpose) -> Result<DatabaseConn
         }
         Backend::MySql => {}
     }
-    Database::connect(opts).await.map_err(|e| Error::Connect {
-        url: url.masked(),
-        reason: connect_reason(&e.to_string(), url),
-    })
+    Database::connect(opts)
+        .await
+        .map_err(|e| Error::Connect { url: url.masked(), reason: connect_reason(&e.to_string(), url) })
 }
 
 /// Turns a driver's connect error into a sentence with a hint, passwords masked.
@@ -70,7 +68,9 @@ fn connect_reason(raw: &str, url: &DatabaseUrl) -> String {
     let hint = if raw.contains("Connection refused") || raw.contains("os error 111") {
         match url.backend() {
             Backend::Postgres => " (is PostgreSQL running? start it with `pg_ctlcluster <version> main start`)",
-            Backend::MySql => " (is MariaDB/MySQL running? start it with `start-stop-daemon --start --background --exec /usr/sbin/mariadbd`)",
+            Backend::MySql => {
+                " (is MariaDB/MySQL running? start it with `start-stop-daemon --start --background --exec /usr/sbin/mariadbd`)"
+            }
             Backend::Sqlite => "",
         }
     } else if raw.contains("does not exist") || raw.contains("Unknown database") {

@@ -63,7 +63,9 @@ impl Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Migration(_) => StatusCode::CONFLICT,
             Error::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
-            Error::Config(_) | Error::Db(_) | Error::Io { .. } | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Config(_) | Error::Db(_) | Error::Io { .. } | Error::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 }
@@ -81,11 +83,8 @@ impl IntoResponse for Error {
         } else {
             self.to_string()
         };
-        let retry = if status == StatusCode::SERVICE_UNAVAILABLE {
-            r#"<meta http-equiv="refresh" content="5">"#
-        } else {
-            ""
-        };
+        let retry =
+            if status == StatusCode::SERVICE_UNAVAILABLE { r#"<meta http-equiv="refresh" content="5">"# } else { "" };
         let body = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">{retry}<title>{code} · Strata</title>\
              <link rel=\"stylesheet\" href=\"/static/css/strata.css\"></head><body class=\"error-page\"><main>\

@@ -84,8 +84,15 @@ async fn failing_migration(kind: Kind) {
             assert!(has_table(&check, "t_partial").await, "MariaDB cannot roll DDL back");
             assert_eq!(status[1].state, "dirty");
             let refusal = runner.up(&Steps::All, false).await.unwrap_err().to_string();
-            assert!(refusal.contains("dirty") && refusal.contains("stamp") && refusal.contains("--retry-failed"), "{refusal}");
-            assert_eq!(count(&check, "SELECT count(*) FROM migrations_log WHERE status = 'failed'").await, 1, "refusing runs nothing");
+            assert!(
+                refusal.contains("dirty") && refusal.contains("stamp") && refusal.contains("--retry-failed"),
+                "{refusal}"
+            );
+            assert_eq!(
+                count(&check, "SELECT count(*) FROM migrations_log WHERE status = 'failed'").await,
+                1,
+                "refusing runs nothing"
+            );
             // The operator finishes it by hand and stamps: the migration counts as applied.
             runner.stamp("m20990101_000002").await.unwrap();
             let status = migrate::status(&conn, &set).await.unwrap();

@@ -22,7 +22,9 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(Index::create().name("idx_users_username").table(Users::Table).col(Users::Username).to_owned())
+            .create_index(
+                Index::create().name("idx_users_username").table(Users::Table).col(Users::Username).to_owned(),
+            )
             .await?;
         manager
             .create_index(Index::create().name("idx_users_email").table(Users::Table).col(Users::Email).to_owned())

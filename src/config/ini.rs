@@ -56,21 +56,15 @@ impl Section {
 impl IniFile {
     /// Reads and parses the ini file at `path`.
     pub fn load(path: &Path) -> Result<IniFile, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
-            path: path.to_path_buf(),
-            error,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.to_path_buf(), error })?;
         IniFile::parse(&text, path)
     }
 
     /// Parses `text` as the content of the ini file at `path` (used for
     /// `%(here)s` and in error messages).
     pub fn parse(text: &str, path: &Path) -> Result<IniFile, ConfigError> {
-        let error = |line: usize, message: String| ConfigError::Ini {
-            file: path.to_path_buf(),
-            line,
-            message,
-        };
+        let error = |line: usize, message: String| ConfigError::Ini { file: path.to_path_buf(), line, message };
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
 
         let mut sections: Vec<Section> = Vec::new();
@@ -105,10 +99,7 @@ impl IniFile {
                 let Some(name) = header.strip_suffix(']') else {
                     return Err(error(
                         line,
-                        format!(
-                            "expected a [section] header ending in \"]\", found {}",
-                            quote(trimmed)
-                        ),
+                        format!("expected a [section] header ending in \"]\", found {}", quote(trimmed)),
                     ));
                 };
                 if name.is_empty() {
@@ -117,16 +108,10 @@ impl IniFile {
                 if let Some(previous) = sections.iter().position(|s| s.name == name) {
                     return Err(error(
                         line,
-                        format!(
-                            "duplicate section [{name}] (first defined on line {})",
-                            section_lines[previous]
-                        ),
+                        format!("duplicate section [{name}] (first defined on line {})", section_lines[previous]),
                     ));
                 }
-                sections.push(Section {
-                    name: name.to_string(),
-                    entries: Vec::new(),
-                });
+                sections.push(Section { name: name.to_string(), entries: Vec::new() });
                 section_lines.push(line);
                 open = None;
                 continue;
@@ -135,51 +120,32 @@ impl IniFile {
             let Some(section) = sections.last_mut() else {
                 return Err(error(
                     line,
-                    format!(
-                        "expected a [section] header before the first key, found {}",
-                        quote(trimmed)
-                    ),
+                    format!("expected a [section] header before the first key, found {}", quote(trimmed)),
                 ));
             };
             // configparser would accept "a b: c" as key "a b"; a key with a space
             // is far more likely a forgotten "=" (`sqlalchemy.url postgres://…`)
-            let separator = trimmed
-                .find(['=', ':'])
-                .filter(|&at| !trimmed[..at].trim().contains(char::is_whitespace));
+            let separator = trimmed.find(['=', ':']).filter(|&at| !trimmed[..at].trim().contains(char::is_whitespace));
             let Some(separator) = separator else {
                 return Err(error(
                     line,
-                    format!(
-                        "expected \"key = value\" or a [section] header, found {}",
-                        quote(trimmed)
-                    ),
+                    format!("expected \"key = value\" or a [section] header, found {}", quote(trimmed)),
                 ));
             };
             let key = trimmed[..separator].trim().to_lowercase();
             if key.is_empty() {
                 return Err(error(
                     line,
-                    format!(
-                        "expected a key before \"{}\", found {}",
-                        &trimmed[separator..=separator],
-                        quote(trimmed)
-                    ),
+                    format!("expected a key before \"{}\", found {}", &trimmed[separator..=separator], quote(trimmed)),
                 ));
             }
             if let Some(previous) = section.entry(&key) {
                 return Err(error(
                     line,
-                    format!(
-                        "duplicate key \"{key}\" in [{}] (first defined on line {})",
-                        section.name, previous.line
-                    ),
+                    format!("duplicate key \"{key}\" in [{}] (first defined on line {})", section.name, previous.line),
                 ));
             }
-            section.entries.push(Entry {
-                key,
-                value: trimmed[separator + 1..].trim().to_string(),
-                line,
-            });
+            section.entries.push(Entry { key, value: trimmed[separator + 1..].trim().to_string(), line });
             open = Some(indent);
         }
 
@@ -188,11 +154,7 @@ impl IniFile {
             entry.value.truncate(entry.value.trim_end().len());
         }
 
-        Ok(IniFile {
-            path: path.to_path_buf(),
-            here: here_of(path),
-            sections,
-        })
+        Ok(IniFile { path: path.to_path_buf(), here: here_of(path), sections })
     }
 
     /// The path the file was read from, as given.
@@ -218,9 +180,7 @@ impl IniFile {
     /// The keys written in `[section]` itself (not inherited from `[DEFAULT]`)
     /// with the line each was defined on.
     pub fn keys(&self, section: &str) -> impl Iterator<Item = (&str, usize)> {
-        self.section(section)
-            .into_iter()
-            .flat_map(|s| s.entries.iter().map(|e| (e.key.as_str(), e.line)))
+        self.section(section).into_iter().flat_map(|s| s.entries.iter().map(|e| (e.key.as_str(), e.line)))
     }
 
     /// The interpolated value of `key` in `section`, falling back to
@@ -287,11 +247,7 @@ impl IniFile {
         out: &mut String,
         depth: usize,
     ) -> Result<(), ConfigError> {
-        let error = |message: String| ConfigError::Ini {
-            file: self.path.clone(),
-            line: entry.line,
-            message,
-        };
+        let error = |message: String| ConfigError::Ini { file: self.path.clone(), line: entry.line, message };
         if depth > MAX_INTERPOLATION_DEPTH {
             return Err(error(format!(
                 "the value of \"{}\" nests %(name)s references deeper than {MAX_INTERPOLATION_DEPTH} levels \
@@ -418,14 +374,8 @@ mod tests {
         let ini = parse(
             "[alembic]\nscript_location = migrations\nsqlalchemy.url: sqlite://\n\n[strata]\nlisten=0.0.0.0:80\n",
         );
-        assert_eq!(
-            get(&ini, "alembic", "script_location").as_deref(),
-            Some("migrations")
-        );
-        assert_eq!(
-            get(&ini, "alembic", "sqlalchemy.url").as_deref(),
-            Some("sqlite://")
-        );
+        assert_eq!(get(&ini, "alembic", "script_location").as_deref(), Some("migrations"));
+        assert_eq!(get(&ini, "alembic", "sqlalchemy.url").as_deref(), Some("sqlite://"));
         // the first separator wins, later ones are part of the value
         assert_eq!(get(&ini, "strata", "listen").as_deref(), Some("0.0.0.0:80"));
         assert_eq!(ini.sections().collect::<Vec<_>>(), ["alembic", "strata"]);
@@ -453,10 +403,7 @@ mod tests {
         let ini = parse(
             "[loggers]\nkeys = root,\n    sqlalchemy,\n\n    alembic\n# comment inside\n    strata\n\n\nnext = 1\n",
         );
-        assert_eq!(
-            get(&ini, "loggers", "keys").as_deref(),
-            Some("root,\nsqlalchemy,\n\nalembic\nstrata")
-        );
+        assert_eq!(get(&ini, "loggers", "keys").as_deref(), Some("root,\nsqlalchemy,\n\nalembic\nstrata"));
         assert_eq!(get(&ini, "loggers", "next").as_deref(), Some("1"));
     }
 
@@ -476,44 +423,25 @@ mod tests {
     fn line_numbers_are_remembered() {
         let ini = parse("[alembic]\n\nsqlalchemy.url = sqlite://\n");
         assert_eq!(ini.line("alembic", "sqlalchemy.url"), Some(3));
-        assert_eq!(
-            ini.location("alembic", "sqlalchemy.url").as_deref(),
-            Some("/etc/strata/alembic.ini:3")
-        );
+        assert_eq!(ini.location("alembic", "sqlalchemy.url").as_deref(), Some("/etc/strata/alembic.ini:3"));
     }
 
     #[test]
     fn here_is_the_absolute_folder_of_the_file() {
         let ini = parse("[alembic]\nscript_location = %(here)s/migrations\n");
-        assert_eq!(
-            get(&ini, "alembic", "script_location").as_deref(),
-            Some("/etc/strata/migrations")
-        );
+        assert_eq!(get(&ini, "alembic", "script_location").as_deref(), Some("/etc/strata/migrations"));
         assert_eq!(get(&ini, "alembic", "here").as_deref(), Some("/etc/strata"));
 
-        let relative = IniFile::parse(
-            "[a]\nx = %(here)s\n",
-            Path::new("conf/./sub/../alembic.ini"),
-        )
-        .unwrap();
+        let relative = IniFile::parse("[a]\nx = %(here)s\n", Path::new("conf/./sub/../alembic.ini")).unwrap();
         let expected = std::env::current_dir().unwrap().join("conf");
-        assert_eq!(
-            get(&relative, "a", "x"),
-            Some(expected.to_string_lossy().into_owned())
-        );
+        assert_eq!(get(&relative, "a", "x"), Some(expected.to_string_lossy().into_owned()));
     }
 
     #[test]
     fn double_percent_is_a_literal_percent() {
         let ini = parse("[alembic]\nsqlalchemy.url = postgresql://bob:p%%40ss@db/app\n");
-        assert_eq!(
-            get(&ini, "alembic", "sqlalchemy.url").as_deref(),
-            Some("postgresql://bob:p%40ss@db/app")
-        );
-        assert_eq!(
-            ini.get_raw("alembic", "sqlalchemy.url"),
-            Some("postgresql://bob:p%%40ss@db/app")
-        );
+        assert_eq!(get(&ini, "alembic", "sqlalchemy.url").as_deref(), Some("postgresql://bob:p%40ss@db/app"));
+        assert_eq!(ini.get_raw("alembic", "sqlalchemy.url"), Some("postgresql://bob:p%%40ss@db/app"));
     }
 
     #[test]
@@ -521,10 +449,7 @@ mod tests {
         let ini = parse(
             "[DEFAULT]\nhost = db\nport = 5432\n\n[alembic]\nport = 6432\nname = app\nsqlalchemy.url = postgresql://%(HOST)s:%(port)s/%(db)s\ndb = %(name)s_%%\n",
         );
-        assert_eq!(
-            get(&ini, "alembic", "sqlalchemy.url").as_deref(),
-            Some("postgresql://db:6432/app_%")
-        );
+        assert_eq!(get(&ini, "alembic", "sqlalchemy.url").as_deref(), Some("postgresql://db:6432/app_%"));
         // [DEFAULT] keys are inherited but not listed as the section's own
         assert_eq!(get(&ini, "alembic", "host").as_deref(), Some("db"));
         assert!(ini.keys("alembic").all(|(k, _)| k != "host"));
@@ -532,26 +457,15 @@ mod tests {
 
     #[test]
     fn unknown_reference_is_an_error_with_file_and_line() {
-        let ini = IniFile::parse(
-            "[alembic]\n\nsqlalchemy.url = %(nope)s/x\n",
-            Path::new("alembic.ini"),
-        )
-        .unwrap();
-        let message = ini
-            .get("alembic", "sqlalchemy.url")
-            .unwrap_err()
-            .to_string();
+        let ini = IniFile::parse("[alembic]\n\nsqlalchemy.url = %(nope)s/x\n", Path::new("alembic.ini")).unwrap();
+        let message = ini.get("alembic", "sqlalchemy.url").unwrap_err().to_string();
         assert!(message.starts_with("alembic.ini:3: "), "{message}");
         assert!(message.contains("\"%(nope)s\""), "{message}");
     }
 
     #[test]
     fn lone_percent_is_an_error_with_a_hint() {
-        let ini = IniFile::parse(
-            "[a]\nurl = postgresql://u:p%40ss@h/d\n",
-            Path::new("alembic.ini"),
-        )
-        .unwrap();
+        let ini = IniFile::parse("[a]\nurl = postgresql://u:p%40ss@h/d\n", Path::new("alembic.ini")).unwrap();
         let message = ini.get("a", "url").unwrap_err().to_string();
         assert!(message.starts_with("alembic.ini:2: "), "{message}");
         assert!(message.contains("%%"), "{message}");
@@ -559,12 +473,7 @@ mod tests {
         assert!(!message.contains("p%40ss"), "{message}");
         assert!(ini.get("a", "url").is_err());
         let bad = IniFile::parse("[a]\nx = %(unterminated\n", Path::new("alembic.ini")).unwrap();
-        assert!(
-            bad.get("a", "x")
-                .unwrap_err()
-                .to_string()
-                .contains("%(name)s")
-        );
+        assert!(bad.get("a", "x").unwrap_err().to_string().contains("%(name)s"));
     }
 
     #[test]
@@ -586,10 +495,7 @@ mod tests {
     #[test]
     fn key_before_any_section_is_an_error() {
         let message = parse_err("\nurl = x\n[a]\n");
-        assert!(
-            message.starts_with("alembic.ini:2: expected a [section] header"),
-            "{message}"
-        );
+        assert!(message.starts_with("alembic.ini:2: expected a [section] header"), "{message}");
     }
 
     #[test]
@@ -601,10 +507,7 @@ mod tests {
 
     #[test]
     fn duplicate_sections_and_keys_are_errors() {
-        assert!(
-            parse_err("[a]\n[a]\n")
-                .contains("alembic.ini:2: duplicate section [a] (first defined on line 1)")
-        );
+        assert!(parse_err("[a]\n[a]\n").contains("alembic.ini:2: duplicate section [a] (first defined on line 1)"));
         assert!(parse_err("[a]\nx = 1\nX = 2\n").contains("alembic.ini:3: duplicate key \"x\""));
     }
 
@@ -628,9 +531,7 @@ mod tests {
         let ini = IniFile::load(&path).unwrap();
         let expected = format!("{}/m", dir.path().display());
         assert_eq!(get(&ini, "alembic", "script_location"), Some(expected));
-        let missing = IniFile::load(&dir.path().join("nope.ini"))
-            .unwrap_err()
-            .to_string();
+        let missing = IniFile::load(&dir.path().join("nope.ini")).unwrap_err().to_string();
         assert!(missing.contains("nope.ini"), "{missing}");
     }
 

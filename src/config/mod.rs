@@ -89,9 +89,7 @@ pub enum ConfigError {
     },
 
     /// A setting whose value does not parse.
-    #[error(
-        "{origin}: invalid value {value:?} for {key}: expected {expected}, for example {example}"
-    )]
+    #[error("{origin}: invalid value {value:?} for {key}: expected {expected}, for example {example}")]
     InvalidSetting {
         /// The setting's ini key.
         key: String,
@@ -107,18 +105,13 @@ pub enum ConfigError {
 }
 
 fn prefix(origin: &Option<String>) -> String {
-    origin
-        .as_ref()
-        .map(|o| format!("{o}: "))
-        .unwrap_or_default()
+    origin.as_ref().map(|o| format!("{o}: ")).unwrap_or_default()
 }
 
 impl ConfigError {
     /// Records where a database URL came from.
     fn with_origin(mut self, place: String) -> ConfigError {
-        if let ConfigError::InvalidUrl { origin, .. }
-        | ConfigError::UnsupportedScheme { origin, .. } = &mut self
-        {
+        if let ConfigError::InvalidUrl { origin, .. } | ConfigError::UnsupportedScheme { origin, .. } = &mut self {
             *origin = Some(place);
         }
         self
@@ -228,23 +221,13 @@ const DURATION: Kind<Duration> = Kind {
     example: "30s, 500ms, 5min, 2h or 1d",
 };
 
-const BOOL: Kind<bool> = Kind {
-    parse: parse_bool,
-    expected: "true or false (also yes/no, on/off, 1/0)",
-    example: "true",
-};
+const BOOL: Kind<bool> =
+    Kind { parse: parse_bool, expected: "true or false (also yes/no, on/off, 1/0)", example: "true" };
 
-const COUNT: Kind<usize> = Kind {
-    parse: |s| s.parse().ok(),
-    expected: "a whole number",
-    example: "1000",
-};
+const COUNT: Kind<usize> = Kind { parse: |s| s.parse().ok(), expected: "a whole number", example: "1000" };
 
-const ADDRESS: Kind<SocketAddr> = Kind {
-    parse: parse_listen,
-    expected: "an address and port",
-    example: "127.0.0.1:8080 or 0.0.0.0:8080",
-};
+const ADDRESS: Kind<SocketAddr> =
+    Kind { parse: parse_listen, expected: "an address and port", example: "127.0.0.1:8080 or 0.0.0.0:8080" };
 
 /// The complete configuration.
 #[derive(Debug, Clone)]
@@ -275,10 +258,7 @@ impl Config {
     /// `DATABASE_URL`, else `sqlalchemy.url` in `[alembic]`, else
     /// `./data/strata.db`. Each setting is its flag, else `STRATA_<KEY>`, else
     /// its key in `[strata]`, else its default. Empty values count as unset.
-    pub fn load(
-        overrides: &Overrides,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn load(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         Config::load_with_default_file(overrides, env, Path::new(DEFAULT_CONFIG_FILE))
     }
 
@@ -289,18 +269,9 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
 
-        let config_file = match (
-            overrides
-                .config
-                .clone()
-                .filter(|p| !p.as_os_str().is_empty()),
-            env(CONFIG_ENV),
-        ) {
+        let config_file = match (overrides.config.clone().filter(|p| !p.as_os_str().is_empty()), env(CONFIG_ENV)) {
             (Some(path), _) => Some(existing(path, "--config")?),
-            (None, Some(path)) => Some(existing(
-                PathBuf::from(path),
-                &format!("environment variable {CONFIG_ENV}"),
-            )?),
+            (None, Some(path)) => Some(existing(PathBuf::from(path), &format!("environment variable {CONFIG_ENV}"))?),
             (None, None) => default_file.is_file().then(|| default_file.to_path_buf()),
         };
         let ini = config_file.as_deref().map(IniFile::load).transpose()?;
@@ -309,18 +280,10 @@ impl Config {
         let (database_url, url_source) = database_url(overrides, &env, ini.as_ref())?;
         warnings.extend(database_url.warnings().iter().cloned());
 
-        let reader = Reader {
-            env: &env,
-            ini: ini.as_ref(),
-        };
+        let reader = Reader { env: &env, ini: ini.as_ref() };
         let defaults = Settings::default();
         let settings = Settings {
-            listen: reader.read(
-                "listen",
-                overrides.listen.as_deref(),
-                &ADDRESS,
-                defaults.listen,
-            )?,
+            listen: reader.read("listen", overrides.listen.as_deref(), &ADDRESS, defaults.listen)?,
             cookie_secure: reader.read("cookie_secure", None, &BOOL, defaults.cookie_secure)?,
             session_ttl: reader.read("session_ttl", None, &DURATION, defaults.session_ttl)?,
             query_timeout: reader.read("query_timeout", None, &DURATION, defaults.query_timeout)?,
@@ -332,42 +295,19 @@ impl Config {
                 &DURATION,
                 defaults.long_query_threshold,
             )?,
-            catalog_timeout: reader.read(
-                "catalog_timeout",
-                None,
-                &DURATION,
-                defaults.catalog_timeout,
-            )?,
-            migrate_on_start: reader.read(
-                "migrate_on_start",
-                None,
-                &BOOL,
-                defaults.migrate_on_start,
-            )?,
+            catalog_timeout: reader.read("catalog_timeout", None, &DURATION, defaults.catalog_timeout)?,
+            migrate_on_start: reader.read("migrate_on_start", None, &BOOL, defaults.migrate_on_start)?,
         };
         if let Some(ini) = &ini {
             warnings.extend(unknown_keys(ini));
         }
 
-        Ok(Config {
-            database_url,
-            url_source,
-            config_file,
-            settings,
-            warnings,
-        })
+        Ok(Config { database_url, url_source, config_file, settings, warnings })
     }
 }
 
 fn existing(path: PathBuf, origin: &str) -> Result<PathBuf, ConfigError> {
-    if path.exists() {
-        Ok(path)
-    } else {
-        Err(ConfigError::MissingFile {
-            path,
-            origin: origin.to_string(),
-        })
-    }
+    if path.exists() { Ok(path) } else { Err(ConfigError::MissingFile { path, origin: origin.to_string() }) }
 }
 
 /// flag > `DATABASE_URL` > `[alembic] sqlalchemy.url` > default SQLite.
@@ -376,11 +316,7 @@ fn database_url(
     env: &dyn Fn(&str) -> Option<String>,
     ini: Option<&IniFile>,
 ) -> Result<(DatabaseUrl, UrlSource), ConfigError> {
-    if let Some(flag) = overrides
-        .database_url
-        .as_deref()
-        .filter(|v| !v.trim().is_empty())
-    {
+    if let Some(flag) = overrides.database_url.as_deref().filter(|v| !v.trim().is_empty()) {
         let url = DatabaseUrl::parse(flag).map_err(|e| e.with_origin("--database-url".into()))?;
         return Ok((url, UrlSource::Flag));
     }
@@ -390,15 +326,10 @@ fn database_url(
         return Ok((url, UrlSource::Env));
     }
     if let Some(ini) = ini
-        && let Some(value) = ini
-            .get(ALEMBIC_SECTION, URL_KEY)?
-            .filter(|v| !v.trim().is_empty())
+        && let Some(value) = ini.get(ALEMBIC_SECTION, URL_KEY)?.filter(|v| !v.trim().is_empty())
     {
-        let place = ini
-            .location(ALEMBIC_SECTION, URL_KEY)
-            .unwrap_or_else(|| ini.path().display().to_string());
-        let url = DatabaseUrl::parse(&value)
-            .map_err(|e| e.with_origin(format!("{place} ({URL_KEY})")))?;
+        let place = ini.location(ALEMBIC_SECTION, URL_KEY).unwrap_or_else(|| ini.path().display().to_string());
+        let url = DatabaseUrl::parse(&value).map_err(|e| e.with_origin(format!("{place} ({URL_KEY})")))?;
         return Ok((url, UrlSource::IniFile(ini.path().to_path_buf())));
     }
     Ok((DatabaseUrl::default_sqlite(), UrlSource::Default))
@@ -411,13 +342,7 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn read<T>(
-        &self,
-        key: &str,
-        flag: Option<&str>,
-        kind: &Kind<T>,
-        default: T,
-    ) -> Result<T, ConfigError> {
+    fn read<T>(&self, key: &str, flag: Option<&str>, kind: &Kind<T>, default: T) -> Result<T, ConfigError> {
         let Some((value, origin)) = self.lookup(key, flag)? else {
             return Ok(default);
         };
@@ -431,29 +356,18 @@ impl Reader<'_> {
     }
 
     /// The raw value of a setting and where it came from.
-    fn lookup(
-        &self,
-        key: &str,
-        flag: Option<&str>,
-    ) -> Result<Option<(String, String)>, ConfigError> {
+    fn lookup(&self, key: &str, flag: Option<&str>) -> Result<Option<(String, String)>, ConfigError> {
         if let Some(value) = flag.filter(|v| !v.trim().is_empty()) {
-            return Ok(Some((
-                value.to_string(),
-                format!("--{}", key.replace('_', "-")),
-            )));
+            return Ok(Some((value.to_string(), format!("--{}", key.replace('_', "-")))));
         }
         let var = env_var_name(key);
         if let Some(value) = (self.env)(&var) {
             return Ok(Some((value, format!("environment variable {var}"))));
         }
         if let Some(ini) = self.ini
-            && let Some(value) = ini
-                .get(STRATA_SECTION, key)?
-                .filter(|v| !v.trim().is_empty())
+            && let Some(value) = ini.get(STRATA_SECTION, key)?.filter(|v| !v.trim().is_empty())
         {
-            let place = ini
-                .location(STRATA_SECTION, key)
-                .unwrap_or_else(|| ini.path().display().to_string());
+            let place = ini.location(STRATA_SECTION, key).unwrap_or_else(|| ini.path().display().to_string());
             return Ok(Some((value, place)));
         }
         Ok(None)
@@ -510,9 +424,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Parses `30s`, `500ms`, `5min`, `5m`, `2h`, `1d`, or a bare number of seconds.
 pub fn parse_duration(input: &str) -> Option<Duration> {
     let input = input.trim();
-    let digits = input
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(input.len());
+    let digits = input.find(|c: char| !c.is_ascii_digit()).unwrap_or(input.len());
     let (number, unit) = input.split_at(digits);
     let n: u64 = number.parse().ok()?;
     let seconds = |factor: u64| n.checked_mul(factor).map(Duration::from_secs);
@@ -538,10 +450,7 @@ pub fn parse_bool(input: &str) -> Option<bool> {
 /// Parses a socket address; `localhost:PORT` means `127.0.0.1:PORT`.
 fn parse_listen(input: &str) -> Option<SocketAddr> {
     if let Some(port) = input.strip_prefix("localhost:") {
-        return Some(SocketAddr::V4(SocketAddrV4::new(
-            Ipv4Addr::LOCALHOST,
-            port.parse().ok()?,
-        )));
+        return Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port.parse().ok()?)));
     }
     input.parse().ok()
 }
@@ -560,11 +469,7 @@ mod tests {
 
     impl Setup {
         fn new() -> Setup {
-            Setup {
-                dir: tempfile::tempdir().unwrap(),
-                env: HashMap::new(),
-                overrides: Overrides::default(),
-            }
+            Setup { dir: tempfile::tempdir().unwrap(), env: HashMap::new(), overrides: Overrides::default() }
         }
 
         /// Writes an ini file and names it with `--config`.
@@ -583,11 +488,7 @@ mod tests {
         fn load(&self) -> Result<Config, ConfigError> {
             let env = |name: &str| self.env.get(name).cloned();
             // the default file is looked for in the temp dir, not the real current directory
-            Config::load_with_default_file(
-                &self.overrides,
-                &env,
-                &self.dir.path().join("alembic.ini"),
-            )
+            Config::load_with_default_file(&self.overrides, &env, &self.dir.path().join("alembic.ini"))
         }
 
         fn ok(&self) -> Config {
@@ -612,13 +513,7 @@ mod tests {
         let config = Setup::new().ok();
         assert_eq!(config.url_source, UrlSource::Default);
         assert_eq!(config.database_url.backend(), Backend::Sqlite);
-        assert!(
-            config
-                .database_url
-                .sqlite_path()
-                .unwrap()
-                .ends_with("data/strata.db")
-        );
+        assert!(config.database_url.sqlite_path().unwrap().ends_with("data/strata.db"));
         assert_eq!(config.config_file, None);
         assert_eq!(config.settings, Settings::default());
         assert!(config.warnings.is_empty());
@@ -639,9 +534,7 @@ mod tests {
 
     #[test]
     fn database_url_precedence_is_flag_env_ini_default() {
-        let mut setup = Setup::new()
-            .ini(INI)
-            .env("DATABASE_URL", "mysql://env@env-host/app");
+        let mut setup = Setup::new().ini(INI).env("DATABASE_URL", "mysql://env@env-host/app");
         setup.overrides.database_url = Some("sqlite::memory:".into());
         let config = setup.ok();
         assert_eq!(config.url_source, UrlSource::Flag);
@@ -650,21 +543,12 @@ mod tests {
         setup.overrides.database_url = None;
         let config = setup.ok();
         assert_eq!(config.url_source, UrlSource::Env);
-        assert_eq!(
-            config.database_url.connect_url(),
-            "mysql://env@env-host/app"
-        );
+        assert_eq!(config.database_url.connect_url(), "mysql://env@env-host/app");
 
         setup.env.clear();
         let config = setup.ok();
-        assert_eq!(
-            config.url_source,
-            UrlSource::IniFile(setup.dir.path().join("alembic.ini"))
-        );
-        assert_eq!(
-            config.database_url.connect_url(),
-            "postgres://ini:pw@ini-host/app"
-        );
+        assert_eq!(config.url_source, UrlSource::IniFile(setup.dir.path().join("alembic.ini")));
+        assert_eq!(config.database_url.connect_url(), "postgres://ini:pw@ini-host/app");
 
         let setup = Setup::new().ini("[alembic]\nsqlalchemy.url =\n");
         assert_eq!(setup.ok().url_source, UrlSource::Default);
@@ -672,10 +556,7 @@ mod tests {
 
     #[test]
     fn empty_flag_and_env_values_count_as_unset() {
-        let mut setup = Setup::new()
-            .ini(INI)
-            .env("DATABASE_URL", "  ")
-            .env("STRATA_LISTEN", "");
+        let mut setup = Setup::new().ini(INI).env("DATABASE_URL", "  ").env("STRATA_LISTEN", "");
         setup.overrides.database_url = Some(String::new());
         setup.overrides.listen = Some(String::new());
         let config = setup.ok();
@@ -729,9 +610,7 @@ mod tests {
 
     #[test]
     fn bad_duration_in_ini_names_key_file_line_and_an_example() {
-        let message = Setup::new()
-            .ini("[strata]\n\nquery_timeout = 30 parsecs\n")
-            .err();
+        let message = Setup::new().ini("[strata]\n\nquery_timeout = 30 parsecs\n").err();
         assert!(message.contains("alembic.ini:3: "), "{message}");
         assert!(message.contains("query_timeout"), "{message}");
         assert!(message.contains("\"30 parsecs\""), "{message}");
@@ -742,18 +621,13 @@ mod tests {
     fn bad_values_from_env_and_flag_name_their_source() {
         let message = Setup::new().env("STRATA_SESSION_TTL", "soon").err();
         assert!(
-            message.starts_with(
-                "environment variable STRATA_SESSION_TTL: invalid value \"soon\" for session_ttl"
-            ),
+            message.starts_with("environment variable STRATA_SESSION_TTL: invalid value \"soon\" for session_ttl"),
             "{message}"
         );
         let mut setup = Setup::new();
         setup.overrides.listen = Some("everywhere".into());
         let message = setup.err();
-        assert!(
-            message.starts_with("--listen: invalid value \"everywhere\" for listen"),
-            "{message}"
-        );
+        assert!(message.starts_with("--listen: invalid value \"everywhere\" for listen"), "{message}");
         assert!(message.contains("127.0.0.1:8080"), "{message}");
         let message = Setup::new().env("STRATA_MIGRATE_ON_START", "maybe").err();
         assert!(message.contains("true or false"), "{message}");
@@ -761,50 +635,27 @@ mod tests {
 
     #[test]
     fn unknown_strata_key_is_a_warning_with_file_line_and_suggestion() {
-        let config = Setup::new()
-            .ini("[strata]\nmax_rows = 5\nmax_row = 10\nfoo = 1\n")
-            .ok();
+        let config = Setup::new().ini("[strata]\nmax_rows = 5\nmax_row = 10\nfoo = 1\n").ok();
         assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
-        assert!(
-            config.warnings[0].contains("alembic.ini:3: unknown key \"max_row\""),
-            "{}",
-            config.warnings[0]
-        );
-        assert!(
-            config.warnings[0].contains("did you mean \"max_rows\""),
-            "{}",
-            config.warnings[0]
-        );
-        assert!(
-            config.warnings[1].contains("known keys: listen"),
-            "{}",
-            config.warnings[1]
-        );
+        assert!(config.warnings[0].contains("alembic.ini:3: unknown key \"max_row\""), "{}", config.warnings[0]);
+        assert!(config.warnings[0].contains("did you mean \"max_rows\""), "{}", config.warnings[0]);
+        assert!(config.warnings[1].contains("known keys: listen"), "{}", config.warnings[1]);
         assert_eq!(config.settings.max_rows, 5);
     }
 
     #[test]
     fn url_warnings_are_collected() {
-        let config = Setup::new()
-            .env("DATABASE_URL", "postgres://db/app?connection_limit=3")
-            .ok();
+        let config = Setup::new().env("DATABASE_URL", "postgres://db/app?connection_limit=3").ok();
         assert_eq!(
             config.warnings,
-            [
-                "dropped URL parameter \"connection_limit\" (not understood by the PostgreSQL driver)"
-            ]
+            ["dropped URL parameter \"connection_limit\" (not understood by the PostgreSQL driver)"]
         );
     }
 
     #[test]
     fn bad_url_in_ini_names_file_and_line_and_masks_the_password() {
-        let message = Setup::new()
-            .ini("[alembic]\nsqlalchemy.url = postgresql://bob:secret@db:http/app\n")
-            .err();
-        assert!(
-            message.contains("alembic.ini:2 (sqlalchemy.url): invalid database URL"),
-            "{message}"
-        );
+        let message = Setup::new().ini("[alembic]\nsqlalchemy.url = postgresql://bob:secret@db:http/app\n").err();
+        assert!(message.contains("alembic.ini:2 (sqlalchemy.url): invalid database URL"), "{message}");
         assert!(message.contains("bob:***@db"), "{message}");
         assert!(!message.contains("secret"), "{message}");
     }
@@ -813,23 +664,17 @@ mod tests {
     fn bad_url_from_env_names_the_variable() {
         let message = Setup::new().env("DATABASE_URL", "oracle://u:p@h/d").err();
         assert!(
-            message.starts_with(
-                "environment variable DATABASE_URL: unsupported database URL scheme \"oracle\""
-            ),
+            message.starts_with("environment variable DATABASE_URL: unsupported database URL scheme \"oracle\""),
             "{message}"
         );
     }
 
     #[test]
     fn ini_url_can_use_here_and_escaped_percent() {
-        let setup = Setup::new().ini(
-            "[alembic]\nsqlalchemy.url = sqlite:///%(here)s/app.db\n[other]\nurl = postgresql://u:p%%40ss@h/d\n",
-        );
+        let setup = Setup::new()
+            .ini("[alembic]\nsqlalchemy.url = sqlite:///%(here)s/app.db\n[other]\nurl = postgresql://u:p%%40ss@h/d\n");
         let config = setup.ok();
-        assert_eq!(
-            config.database_url.sqlite_path(),
-            Some(setup.dir.path().join("app.db").as_path())
-        );
+        assert_eq!(config.database_url.sqlite_path(), Some(setup.dir.path().join("app.db").as_path()));
     }
 
     #[test]
@@ -837,16 +682,9 @@ mod tests {
         let mut setup = Setup::new();
         setup.overrides.config = Some(setup.dir.path().join("nope.ini"));
         let message = setup.err();
-        assert!(
-            message.contains("nope.ini (from --config) does not exist"),
-            "{message}"
-        );
+        assert!(message.contains("nope.ini (from --config) does not exist"), "{message}");
         let setup = Setup::new().env("STRATA_CONFIG", "/definitely/not/here.ini");
-        assert!(
-            setup
-                .err()
-                .contains("from environment variable STRATA_CONFIG")
-        );
+        assert!(setup.err().contains("from environment variable STRATA_CONFIG"));
     }
 
     #[test]
@@ -868,30 +706,20 @@ mod tests {
         let mut setup = Setup::new().ini(INI);
         setup.overrides.config = None;
         let config = setup.ok();
-        assert_eq!(
-            config.config_file,
-            Some(setup.dir.path().join("alembic.ini"))
-        );
+        assert_eq!(config.config_file, Some(setup.dir.path().join("alembic.ini")));
         assert_eq!(config.settings.listen.to_string(), "0.0.0.0:7000");
     }
 
     #[test]
     fn malformed_ini_is_reported_with_file_and_line() {
-        let message = Setup::new()
-            .ini("[alembic]\nsqlalchemy.url postgres://u:pw@h/d\n")
-            .err();
-        assert!(
-            message.contains("alembic.ini:2: expected \"key = value\""),
-            "{message}"
-        );
+        let message = Setup::new().ini("[alembic]\nsqlalchemy.url postgres://u:pw@h/d\n").err();
+        assert!(message.contains("alembic.ini:2: expected \"key = value\""), "{message}");
         assert!(!message.contains("pw@"), "{message}");
     }
 
     #[test]
     fn debug_of_config_masks_the_password() {
-        let config = Setup::new()
-            .env("DATABASE_URL", "postgresql://bob:secret@db/app")
-            .ok();
+        let config = Setup::new().env("DATABASE_URL", "postgresql://bob:secret@db/app").ok();
         let debug = format!("{config:?}");
         assert!(!debug.contains("secret"), "{debug}");
     }
@@ -930,9 +758,6 @@ mod tests {
 
     #[test]
     fn listen_accepts_localhost() {
-        assert_eq!(
-            parse_listen("localhost:3000").unwrap().to_string(),
-            "127.0.0.1:3000"
-        );
+        assert_eq!(parse_listen("localhost:3000").unwrap().to_string(), "127.0.0.1:3000");
     }
 }

@@ -8,14 +8,8 @@ use ::url::Url;
 use super::ConfigError;
 
 /// SQLAlchemy (and sqlx) schemes that name PostgreSQL.
-const POSTGRES_SCHEMES: &[&str] = &[
-    "postgresql",
-    "postgres",
-    "postgresql+psycopg2",
-    "postgresql+psycopg",
-    "postgresql+asyncpg",
-    "postgresql+pg8000",
-];
+const POSTGRES_SCHEMES: &[&str] =
+    &["postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg", "postgresql+asyncpg", "postgresql+pg8000"];
 
 /// SQLAlchemy (and sqlx) schemes that name MySQL or MariaDB.
 const MYSQL_SCHEMES: &[&str] = &[
@@ -78,14 +72,7 @@ const MYSQL_PARAMS: &[&str] = &[
 const SQLITE_PARAMS: &[&str] = &["mode", "cache", "immutable", "vfs"];
 
 /// libpq's `sslmode` values, which asyncpg also accepts as `ssl=`.
-const PG_SSL_MODES: &[&str] = &[
-    "disable",
-    "allow",
-    "prefer",
-    "require",
-    "verify-ca",
-    "verify-full",
-];
+const PG_SSL_MODES: &[&str] = &["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
 
 /// Where the database lives when nothing is configured, relative to the current directory.
 pub const DEFAULT_SQLITE_PATH: &str = "./data/strata.db";
@@ -200,12 +187,7 @@ impl DatabaseUrl {
     ///
     /// The caller creates the folder, see [`DatabaseUrl::ensure_sqlite_parent_dir`].
     pub fn default_sqlite() -> DatabaseUrl {
-        sqlite_file(
-            format!("sqlite:///{DEFAULT_SQLITE_PATH}"),
-            Path::new(DEFAULT_SQLITE_PATH),
-            Vec::new(),
-            Vec::new(),
-        )
+        sqlite_file(format!("sqlite:///{DEFAULT_SQLITE_PATH}"), Path::new(DEFAULT_SQLITE_PATH), Vec::new(), Vec::new())
     }
 
     /// The database engine.
@@ -271,11 +253,7 @@ impl fmt::Debug for DatabaseUrl {
 }
 
 fn invalid(input: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::InvalidUrl {
-        url: mask_url_str(input),
-        reason: reason.into(),
-        origin: None,
-    }
+    ConfigError::InvalidUrl { url: mask_url_str(input), reason: reason.into(), origin: None }
 }
 
 /// Splits `scheme:rest`, accepting only RFC 3986 scheme characters.
@@ -293,14 +271,14 @@ fn is_scheme_char(c: char) -> bool {
 
 fn scheme_hint(scheme: &str) -> String {
     if scheme == "driver" {
-        " (this is the placeholder written by `alembic init`; put a real URL in sqlalchemy.url or set DATABASE_URL)".into()
+        " (this is the placeholder written by `alembic init`; put a real URL in sqlalchemy.url or set DATABASE_URL)"
+            .into()
     } else if scheme.starts_with("postgres")
         || scheme.starts_with("mysql")
         || scheme.starts_with("mariadb")
         || scheme.starts_with("sqlite")
     {
-        " (this SQLAlchemy dialect+driver is not known; the plain form without \"+driver\" works)"
-            .into()
+        " (this SQLAlchemy dialect+driver is not known; the plain form without \"+driver\" works)".into()
     } else {
         String::new()
     }
@@ -329,10 +307,7 @@ fn split_query(query: Option<&str>) -> Vec<Param<'_>> {
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
-            Param {
-                key: form_decode(key),
-                raw_value,
-            }
+            Param { key: form_decode(key), raw_value }
         })
         .collect()
 }
@@ -351,10 +326,7 @@ fn parse_network(input: &str, rest: &str, backend: Backend) -> Result<DatabaseUr
     }
     let url = Url::parse(input).map_err(|e| invalid(input, describe_parse_error(e)))?;
     if url.fragment().is_some() {
-        return Err(invalid(
-            input,
-            "unexpected \"#\"; a \"#\" in the password must be percent-encoded as %23",
-        ));
+        return Err(invalid(input, "unexpected \"#\"; a \"#\" in the password must be percent-encoded as %23"));
     }
 
     let mut warnings = Vec::new();
@@ -370,9 +342,8 @@ fn parse_network(input: &str, rest: &str, backend: Backend) -> Result<DatabaseUr
                     continue;
                 }
                 if let Some(previous) = search_path.as_ref().filter(|p| **p != value) {
-                    warnings.push(format!(
-                        "URL parameter \"{key}\" replaces the search path \"{previous}\" given earlier"
-                    ));
+                    warnings
+                        .push(format!("URL parameter \"{key}\" replaces the search path \"{previous}\" given earlier"));
                 }
                 search_path = Some(value);
             }
@@ -408,16 +379,10 @@ fn parse_network(input: &str, rest: &str, backend: Backend) -> Result<DatabaseUr
             Backend::MySql => "mysql://user:password@localhost:3306/dbname",
             _ => "postgresql://user:password@localhost:5432/dbname",
         };
-        return Err(invalid(
-            input,
-            format!("the host is missing, expected for example {example}"),
-        ));
+        return Err(invalid(input, format!("the host is missing, expected for example {example}")));
     }
     if url.port() == Some(0) {
-        return Err(invalid(
-            input,
-            "invalid port 0, expected a number from 1 to 65535",
-        ));
+        return Err(invalid(input, "invalid port 0, expected a number from 1 to 65535"));
     }
 
     let mut connect = String::from(match backend {
@@ -487,10 +452,7 @@ fn parse_sqlite(input: &str, rest: &str) -> DatabaseUrl {
         Some((target, query)) => (target, Some(query)),
         None => (rest, None),
     };
-    let path = target
-        .strip_prefix("///")
-        .or_else(|| target.strip_prefix("//"))
-        .unwrap_or(target);
+    let path = target.strip_prefix("///").or_else(|| target.strip_prefix("//")).unwrap_or(target);
     let path = percent_decode(path);
 
     let mut warnings = Vec::new();
@@ -526,12 +488,7 @@ fn parse_sqlite(input: &str, rest: &str) -> DatabaseUrl {
     sqlite_file(input.to_string(), Path::new(&path), kept, warnings)
 }
 
-fn sqlite_file(
-    input: String,
-    path: &Path,
-    kept: Vec<String>,
-    warnings: Vec<String>,
-) -> DatabaseUrl {
+fn sqlite_file(input: String, path: &Path, kept: Vec<String>, warnings: Vec<String>) -> DatabaseUrl {
     // relative to the current directory, as SQLAlchemy resolves it; if that is
     // unknown, sqlx resolves the relative path the same way later
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -540,11 +497,7 @@ fn sqlite_file(
         // sqlite3 (and so SQLAlchemy) creates a missing file; sqlx only does with mode=rwc
         kept.insert(0, "mode=rwc".into());
     }
-    let connect = format!(
-        "sqlite://{}?{}",
-        encode_path(&path.to_string_lossy()),
-        kept.join("&")
-    );
+    let connect = format!("sqlite://{}?{}", encode_path(&path.to_string_lossy()), kept.join("&"));
     DatabaseUrl {
         backend: Backend::Sqlite,
         connect,
@@ -623,11 +576,8 @@ pub fn mask_url_str(s: &str) -> String {
     let mut rest = s;
     while let Some(pos) = rest.find("://") {
         let before = &rest[..pos];
-        let scheme_start = before
-            .char_indices()
-            .rev()
-            .find(|(_, c)| !is_scheme_char(*c))
-            .map_or(0, |(i, c)| i + c.len_utf8());
+        let scheme_start =
+            before.char_indices().rev().find(|(_, c)| !is_scheme_char(*c)).map_or(0, |(i, c)| i + c.len_utf8());
         let after = &rest[pos + 3..];
         let token_end = pos + 3 + after.find(ends_url).unwrap_or(after.len());
         out.push_str(&rest[..scheme_start]);
@@ -651,9 +601,7 @@ fn mask_url(url: &str, guess: bool) -> String {
     };
     let (head, body) = url.split_at(sep + 3);
     let authority_end = body.find(['/', '?', '#']).unwrap_or(body.len());
-    let at = body[..authority_end]
-        .rfind('@')
-        .or_else(|| if guess { body.find('@') } else { None });
+    let at = body[..authority_end].rfind('@').or_else(|| if guess { body.find('@') } else { None });
     let mut out = head.to_string();
     let tail = match at {
         Some(at) => {
@@ -741,10 +689,7 @@ mod tests {
         ] {
             let url = parse(&format!("{scheme}://bob:secret@db/app?charset=utf8mb4"));
             assert_eq!(url.backend(), Backend::MySql, "{scheme}");
-            assert_eq!(
-                url.connect_url(),
-                "mysql://bob:secret@db/app?charset=utf8mb4"
-            );
+            assert_eq!(url.connect_url(), "mysql://bob:secret@db/app?charset=utf8mb4");
             assert!(url.warnings().is_empty(), "{:?}", url.warnings());
         }
     }
@@ -766,10 +711,7 @@ mod tests {
         let url = parse("sqlite:///relative.db");
         let expected = std::env::current_dir().unwrap().join("relative.db");
         assert_eq!(url.sqlite_path(), Some(expected.as_path()));
-        assert_eq!(
-            url.connect_url(),
-            format!("sqlite://{}?mode=rwc", expected.display())
-        );
+        assert_eq!(url.connect_url(), format!("sqlite://{}?mode=rwc", expected.display()));
         assert_eq!(url.database_name().as_deref(), Some("relative"));
         assert!(!url.is_memory());
     }
@@ -783,10 +725,7 @@ mod tests {
 
     #[test]
     fn sqlite_pysqlite_and_aiosqlite_drivers_are_accepted() {
-        for input in [
-            "sqlite+pysqlite:////tmp/a.db",
-            "sqlite+aiosqlite:////tmp/a.db",
-        ] {
+        for input in ["sqlite+pysqlite:////tmp/a.db", "sqlite+aiosqlite:////tmp/a.db"] {
             assert_eq!(parse(input).connect_url(), "sqlite:///tmp/a.db?mode=rwc");
         }
     }
@@ -796,23 +735,13 @@ mod tests {
         let cwd = std::env::current_dir().unwrap();
         for input in ["sqlite:path.db", "sqlite://path.db"] {
             let url = parse(input);
-            assert_eq!(
-                url.sqlite_path(),
-                Some(cwd.join("path.db").as_path()),
-                "{input}"
-            );
+            assert_eq!(url.sqlite_path(), Some(cwd.join("path.db").as_path()), "{input}");
         }
     }
 
     #[test]
     fn sqlite_memory_forms_are_all_in_memory() {
-        for input in [
-            "sqlite://",
-            "sqlite:///:memory:",
-            "sqlite::memory:",
-            "sqlite://:memory:",
-            "sqlite+pysqlite://",
-        ] {
+        for input in ["sqlite://", "sqlite:///:memory:", "sqlite::memory:", "sqlite://:memory:", "sqlite+pysqlite://"] {
             let url = parse(input);
             assert!(url.is_memory(), "{input}");
             assert_eq!(url.sqlite_path(), None);
@@ -870,10 +799,7 @@ mod tests {
     #[test]
     fn password_query_parameter_is_masked() {
         let url = parse("postgresql://db/app?user=bob&password=secret&sslmode=require");
-        assert_eq!(
-            url.to_string(),
-            "postgresql://db/app?user=bob&password=***&sslmode=require"
-        );
+        assert_eq!(url.to_string(), "postgresql://db/app?user=bob&password=***&sslmode=require");
         assert!(!format!("{url:?}").contains("secret"));
         assert!(url.connect_url().contains("password=secret"));
     }
@@ -881,10 +807,7 @@ mod tests {
     #[test]
     fn url_without_password_is_shown_unchanged() {
         let url = parse("postgresql://bob@db/app?application_name=me@work");
-        assert_eq!(
-            url.to_string(),
-            "postgresql://bob@db/app?application_name=me@work"
-        );
+        assert_eq!(url.to_string(), "postgresql://bob@db/app?application_name=me@work");
     }
 
     #[test]
@@ -895,9 +818,7 @@ mod tests {
             "error connecting to postgres://bob:***@db:5432/app: password authentication failed"
         );
         assert_eq!(
-            mask_url_str(
-                "a 'mysql://u:p@h/d' and \"sqlite:///x.db\" and mysql://h/d?password=p&x=1"
-            ),
+            mask_url_str("a 'mysql://u:p@h/d' and \"sqlite:///x.db\" and mysql://h/d?password=p&x=1"),
             "a 'mysql://u:***@h/d' and \"sqlite:///x.db\" and mysql://h/d?password=***&x=1"
         );
     }
@@ -939,10 +860,7 @@ mod tests {
     fn schema_parameter_becomes_the_search_path() {
         let url = parse("postgresql://bob:pw@db/app?schema=public&sslmode=require");
         assert_eq!(url.search_path(), Some("public"));
-        assert_eq!(
-            url.connect_url(),
-            "postgres://bob:pw@db/app?sslmode=require"
-        );
+        assert_eq!(url.connect_url(), "postgres://bob:pw@db/app?sslmode=require");
         assert!(url.warnings().is_empty());
         let url = parse("postgres://db/app?search_path=tenant%2Cpublic");
         assert_eq!(url.search_path(), Some("tenant,public"));
@@ -951,12 +869,8 @@ mod tests {
 
     #[test]
     fn unknown_parameters_are_dropped_with_a_warning_naming_them() {
-        let url =
-            parse("postgresql://db/app?connection_limit=5&application_name=strata&pool_timeout=3");
-        assert_eq!(
-            url.connect_url(),
-            "postgres://db/app?application_name=strata"
-        );
+        let url = parse("postgresql://db/app?connection_limit=5&application_name=strata&pool_timeout=3");
+        assert_eq!(url.connect_url(), "postgres://db/app?application_name=strata");
         assert_eq!(
             url.warnings(),
             [
@@ -973,12 +887,8 @@ mod tests {
 
     #[test]
     fn mysql_sqlalchemy_ssl_parameters_become_dashed() {
-        let url =
-            parse("mysql+pymysql://u:p@db/app?ssl_ca=/etc/ca.pem&ssl_cert=/c.pem&ssl_key=/k.pem");
-        assert_eq!(
-            url.connect_url(),
-            "mysql://u:p@db/app?ssl-ca=/etc/ca.pem&ssl-cert=/c.pem&ssl-key=/k.pem"
-        );
+        let url = parse("mysql+pymysql://u:p@db/app?ssl_ca=/etc/ca.pem&ssl_cert=/c.pem&ssl_key=/k.pem");
+        assert_eq!(url.connect_url(), "mysql://u:p@db/app?ssl-ca=/etc/ca.pem&ssl-cert=/c.pem&ssl-key=/k.pem");
     }
 
     #[test]
@@ -989,15 +899,9 @@ mod tests {
 
     #[test]
     fn ipv6_host_and_socket_host_parameter_are_accepted() {
-        assert_eq!(
-            parse("postgresql://u@[::1]:5433/app").connect_url(),
-            "postgres://u@[::1]:5433/app"
-        );
+        assert_eq!(parse("postgresql://u@[::1]:5433/app").connect_url(), "postgres://u@[::1]:5433/app");
         let url = parse("postgresql:///app?host=/var/run/postgresql");
-        assert_eq!(
-            url.connect_url(),
-            "postgres:///app?host=/var/run/postgresql"
-        );
+        assert_eq!(url.connect_url(), "postgres:///app?host=/var/run/postgresql");
     }
 
     #[test]
@@ -1020,10 +924,7 @@ mod tests {
     fn bad_port_is_an_error_with_the_password_masked() {
         let message = parse_err("postgresql://bob:secret@db:99999/app");
         assert!(message.contains("invalid port"), "{message}");
-        assert!(
-            message.contains("postgresql://bob:***@db:99999/app"),
-            "{message}"
-        );
+        assert!(message.contains("postgresql://bob:***@db:99999/app"), "{message}");
         assert!(!message.contains("secret"), "{message}");
         assert!(parse_err("mysql://bob:x@db:abc/app").contains("invalid port"));
         assert!(parse_err("postgres://db:0/app").contains("invalid port"));

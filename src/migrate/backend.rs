@@ -17,7 +17,8 @@ const PG_HOLDER: &str = "SELECT a.pid::bigint AS pid, coalesce(a.application_nam
      coalesce(a.client_addr::text, 'local socket') AS addr, to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS') AS since \
      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
      WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = $1 AND l.objid::bigint = $2";
-const PG_TABLES: &str = "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename";
+const PG_TABLES: &str =
+    "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename";
 
 // MySQL locks are server-wide: the name carries the database so two databases migrate independently.
 const MY_TRY_LOCK: &str = "SELECT GET_LOCK(CONCAT('strata_migrate:', DATABASE()), 0) AS got";
@@ -63,7 +64,9 @@ pub async fn acquire(conn: &DatabaseConnection, timeout: Duration, on_wait: &(dy
     }
     loop {
         let got = match conn.get_database_backend() {
-            DbBackend::Postgres => try_flag(conn, PG_TRY_LOCK, vec![PG_LOCK_KEY.into()]).await?.then_some(Lock::Postgres),
+            DbBackend::Postgres => {
+                try_flag(conn, PG_TRY_LOCK, vec![PG_LOCK_KEY.into()]).await?.then_some(Lock::Postgres)
+            }
             DbBackend::MySql => try_flag(conn, MY_TRY_LOCK, vec![]).await?.then_some(Lock::MySql),
             DbBackend::Sqlite => {
                 let opts = TransactionOptions {

@@ -7,8 +7,7 @@ use chrono::{DateTime, Utc};
 use entity::{alembic_version, migrations_log};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Schema, Set,
-    Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Schema, Set, Statement,
 };
 use sea_orm_migration::SchemaManager;
 use sea_orm_migration::seaql_migrations;
@@ -21,11 +20,7 @@ pub fn create_statements(backend: DbBackend) -> Vec<Statement> {
     let mut seaql = schema.create_table_from_entity(seaql_migrations::Entity);
     let mut head = schema.create_table_from_entity(alembic_version::Entity);
     let mut log = schema.create_table_from_entity(migrations_log::Entity);
-    vec![
-        backend.build(seaql.if_not_exists()),
-        backend.build(head.if_not_exists()),
-        backend.build(log.if_not_exists()),
-    ]
+    vec![backend.build(seaql.if_not_exists()), backend.build(head.if_not_exists()), backend.build(log.if_not_exists())]
 }
 
 /// Records a migration as applied, the way SeaORM does (unix seconds).
@@ -89,10 +84,7 @@ pub async fn present(db: sea_orm::DatabaseExecutor<'_>) -> Result<Present> {
 
 /// Applied migration names with their unix `applied_at`.
 pub async fn applied<C: ConnectionTrait>(db: &C) -> Result<Vec<(String, i64)>> {
-    let rows = seaql_migrations::Entity::find()
-        .order_by_asc(seaql_migrations::Column::Version)
-        .all(db)
-        .await?;
+    let rows = seaql_migrations::Entity::find().order_by_asc(seaql_migrations::Column::Version).all(db).await?;
     Ok(rows.into_iter().map(|m| (m.version, m.applied_at)).collect())
 }
 
@@ -138,10 +130,7 @@ pub async fn latest_per_revision<C: ConnectionTrait>(db: &C) -> Result<Vec<migra
         .from(migrations_log::Entity)
         .group_by_col(migrations_log::Column::Revision)
         .to_owned();
-    Ok(migrations_log::Entity::find()
-        .filter(migrations_log::Column::Id.in_subquery(newest))
-        .all(db)
-        .await?)
+    Ok(migrations_log::Entity::find().filter(migrations_log::Column::Id.in_subquery(newest)).all(db).await?)
 }
 
 /// Log rows, newest first, optionally only one status.

@@ -54,9 +54,21 @@ impl Action {
 pub enum Event<'a> {
     /// Another session holds the lock.
     Waiting(&'a str),
-    Started { action: Action, entry: &'a Entry },
-    Finished { action: Action, entry: &'a Entry, duration_ms: i64 },
-    Failed { action: Action, entry: &'a Entry, duration_ms: i64, error: &'a str },
+    Started {
+        action: Action,
+        entry: &'a Entry,
+    },
+    Finished {
+        action: Action,
+        entry: &'a Entry,
+        duration_ms: i64,
+    },
+    Failed {
+        action: Action,
+        entry: &'a Entry,
+        duration_ms: i64,
+        error: &'a str,
+    },
 }
 
 /// One migration the runner carried out.
@@ -98,11 +110,7 @@ pub async fn current(db: &DatabaseConnection) -> Result<Option<String>> {
 }
 
 /// `migrations_log` rows, newest first.
-pub async fn history(
-    db: &DatabaseConnection,
-    limit: u64,
-    status: Option<&str>,
-) -> Result<Vec<migrations_log::Model>> {
+pub async fn history(db: &DatabaseConnection, limit: u64, status: Option<&str>) -> Result<Vec<migrations_log::Model>> {
     let present = bookkeeping::present(DatabaseExecutor::from(db)).await?;
     if !present.log {
         return Ok(Vec::new());
@@ -231,7 +239,12 @@ impl<'a> Runner<'a> {
         Ok(done)
     }
 
-    async fn down_locked(&self, x: &DatabaseExecutor<'_>, steps: &Steps, retry_failed: bool) -> Result<Vec<StepReport>> {
+    async fn down_locked(
+        &self,
+        x: &DatabaseExecutor<'_>,
+        steps: &Steps,
+        retry_failed: bool,
+    ) -> Result<Vec<StepReport>> {
         bookkeeping::run(x, bookkeeping::create_statements(x.get_database_backend())).await?;
         let mut state = State::load(reborrow(x), self.set, true).await?;
         state.check_runnable(self.set, x.get_database_backend(), retry_failed)?;
@@ -297,7 +310,13 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs one migration one way, with its bookkeeping, and logs the attempt whatever happens.
-    async fn step(&self, x: &DatabaseExecutor<'_>, i: usize, action: Action, applied: &mut [bool]) -> Result<StepReport> {
+    async fn step(
+        &self,
+        x: &DatabaseExecutor<'_>,
+        i: usize,
+        action: Action,
+        applied: &mut [bool],
+    ) -> Result<StepReport> {
         let entry = &self.set.entries()[i];
         let backend = x.get_database_backend();
         (self.progress)(Event::Started { action, entry });
@@ -427,7 +446,8 @@ impl State {
     /// Reads the runner's tables; `locked` means they exist (created under the lock).
     async fn load(x: DatabaseExecutor<'_>, set: &MigrationSet, locked: bool) -> Result<State> {
         let n = set.len();
-        let mut state = State { applied: vec![false; n], applied_at: vec![None; n], unknown: Vec::new(), latest: HashMap::new() };
+        let mut state =
+            State { applied: vec![false; n], applied_at: vec![None; n], unknown: Vec::new(), latest: HashMap::new() };
         let present = if locked {
             bookkeeping::Present { seaql: true, head: true, log: true }
         } else {
@@ -453,9 +473,7 @@ impl State {
     }
 
     fn last_failure(&self, entry: &Entry, action: Action) -> Option<&migrations_log::Model> {
-        self.latest
-            .get(&entry.revision)
-            .filter(|row| row.status == "failed" && row.action == action.as_str())
+        self.latest.get(&entry.revision).filter(|row| row.status == "failed" && row.action == action.as_str())
     }
 
     /// Indexes of migrations that failed where DDL is not transactional and were not settled since.

@@ -17,7 +17,10 @@ pub async fn serve(Path(path): Path<String>) -> Response {
         Some(file) => {
             let mime = mime_guess::from_path(&path).first_or_octet_stream();
             (
-                [(header::CONTENT_TYPE, mime.as_ref().to_string()), (header::CACHE_CONTROL, "public, max-age=3600".into())],
+                [
+                    (header::CONTENT_TYPE, mime.as_ref().to_string()),
+                    (header::CACHE_CONTROL, "public, max-age=3600".into()),
+                ],
                 file.data,
             )
                 .into_response()

@@ -28,10 +28,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             if pending.is_empty() {
                 (StatusCode::OK, Json(json!({ "status": "ready" })))
             } else {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Json(json!({ "status": "pending_migrations", "pending": pending })),
-                )
+                (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "pending_migrations", "pending": pending })))
             }
         }
         Err(e) => {

@@ -45,7 +45,8 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
             Event::Failed { entry, error, .. } => tracing::error!(revision = %entry.revision, "{error}"),
             Event::Started { .. } => {}
         };
-        let runner = Runner::new(conn, &set, "strata serve", config.settings.lock_timeout, &progress);
+        let actor = format!("strata serve ({})", crate::cli::actor());
+        let runner = Runner::new(conn, &set, actor, config.settings.lock_timeout, &progress);
         runner.up(&Steps::All, false).await?;
         if let Some(c) = dedicated {
             c.close().await.ok();
@@ -62,11 +63,7 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::io(format!("cannot listen on {listen} (set --listen or STRATA_LISTEN)"), e))?;
-    tracing::info!(
-        "serving {} on http://{listen} (ready in {} ms)",
-        url,
-        started.elapsed().as_millis()
-    );
+    tracing::info!("serving {} on http://{listen} (ready in {} ms)", url, started.elapsed().as_millis());
     let state = AppState { db, config: Arc::new(config), migrations: Arc::new(set) };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async {

@@ -39,12 +39,8 @@ fn mysql_admin_url() -> String {
 impl TestDb {
     /// Creates an empty database; a missing server fails the test with how to start it.
     pub async fn new(kind: Kind) -> TestDb {
-        let name = format!(
-            "strata_t_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst),
-            rand_suffix()
-        );
+        let name =
+            format!("strata_t_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand_suffix());
         match kind {
             Kind::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -60,21 +56,43 @@ impl TestDb {
             }
             Kind::Postgres => {
                 let admin_url = pg_admin_url();
-                let admin = connect_or_explain(&admin_url, "PostgreSQL",
-                    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start").await;
+                let admin = connect_or_explain(
+                    &admin_url,
+                    "PostgreSQL",
+                    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+                )
+                .await;
                 exec(&admin, &format!("CREATE DATABASE \"{name}\"")).await;
                 admin.close().await.ok();
                 let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
-                TestDb { kind, url: format!("{base}/{name}"), driver_url: format!("{base}/{name}"), name, admin_url, _dir: None }
+                TestDb {
+                    kind,
+                    url: format!("{base}/{name}"),
+                    driver_url: format!("{base}/{name}"),
+                    name,
+                    admin_url,
+                    _dir: None,
+                }
             }
             Kind::MySql => {
                 let admin_url = mysql_admin_url();
-                let admin = connect_or_explain(&admin_url, "MariaDB",
-                    "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd").await;
+                let admin = connect_or_explain(
+                    &admin_url,
+                    "MariaDB",
+                    "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
+                )
+                .await;
                 exec(&admin, &format!("CREATE DATABASE `{name}`")).await;
                 admin.close().await.ok();
                 let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
-                TestDb { kind, url: format!("{base}/{name}"), driver_url: format!("{base}/{name}"), name, admin_url, _dir: None }
+                TestDb {
+                    kind,
+                    url: format!("{base}/{name}"),
+                    driver_url: format!("{base}/{name}"),
+                    name,
+                    admin_url,
+                    _dir: None,
+                }
             }
         }
     }
@@ -144,8 +162,12 @@ pub async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
 /// Whether a table exists, asked from the catalog.
 pub async fn has_table(db: &DatabaseConnection, table: &str) -> bool {
     let sql = match db.get_database_backend() {
-        DbBackend::Postgres => format!("SELECT count(*)::bigint FROM pg_tables WHERE schemaname = current_schema() AND tablename = '{table}'"),
-        DbBackend::MySql => format!("SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'"),
+        DbBackend::Postgres => format!(
+            "SELECT count(*)::bigint FROM pg_tables WHERE schemaname = current_schema() AND tablename = '{table}'"
+        ),
+        DbBackend::MySql => format!(
+            "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'"
+        ),
         _ => format!("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'"),
     };
     count(db, &sql).await > 0
@@ -183,6 +205,7 @@ pub fn ok(o: &Output) -> String {
 
 /// Expands one async test body into a test per backend.
 #[macro_export]
+#[allow(clippy::crate_in_macro_def)] // the test crate that expands it owns `common`
 macro_rules! each_backend {
     ($($name:ident => $body:ident;)*) => {
         mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$body(crate::common::Kind::Sqlite).await } )* }
