@@ -55,46 +55,38 @@ impl TestDb {
                 }
             }
             Kind::Postgres => {
-                let admin_url = pg_admin_url();
-                let admin = connect_or_explain(
-                    &admin_url,
+                Self::on_server(
+                    kind,
+                    name,
+                    pg_admin_url(),
                     "PostgreSQL",
                     "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+                    '"',
                 )
-                .await;
-                exec(&admin, &format!("CREATE DATABASE \"{name}\"")).await;
-                admin.close().await.ok();
-                let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
-                TestDb {
-                    kind,
-                    url: format!("{base}/{name}"),
-                    driver_url: format!("{base}/{name}"),
-                    name,
-                    admin_url,
-                    _dir: None,
-                }
+                .await
             }
             Kind::MySql => {
-                let admin_url = mysql_admin_url();
-                let admin = connect_or_explain(
-                    &admin_url,
+                Self::on_server(
+                    kind,
+                    name,
+                    mysql_admin_url(),
                     "MariaDB",
                     "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
+                    '`',
                 )
-                .await;
-                exec(&admin, &format!("CREATE DATABASE `{name}`")).await;
-                admin.close().await.ok();
-                let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
-                TestDb {
-                    kind,
-                    url: format!("{base}/{name}"),
-                    driver_url: format!("{base}/{name}"),
-                    name,
-                    admin_url,
-                    _dir: None,
-                }
+                .await
             }
         }
+    }
+
+    /// Creates the database on a server through its admin URL.
+    async fn on_server(kind: Kind, name: String, admin_url: String, what: &str, how: &str, quote: char) -> TestDb {
+        let admin = connect_or_explain(&admin_url, what, how).await;
+        exec(&admin, &format!("CREATE DATABASE {quote}{name}{quote}")).await;
+        admin.close().await.ok();
+        let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
+        let url = format!("{base}/{name}");
+        TestDb { kind, driver_url: url.clone(), url, name, admin_url, _dir: None }
     }
 
     /// A connection for checking what Strata did.
