@@ -23,7 +23,14 @@ pub async fn connect(url: &DatabaseUrl, purpose: Purpose) -> Result<DatabaseConn
     if url.backend() == Backend::Sqlite {
         url.ensure_sqlite_parent_dir().map_err(|e| Error::io(format!("cannot create the folder for {url}"), e))?;
     }
-    let mut opts = ConnectOptions::new(url.connect_url().to_string());
+    let mut connect_url = url.connect_url().to_string();
+    if loopback_without_tls_choice(url) {
+        // sea-orm 2.0.4 ignores map_sqlx_postgres_opts, so the choice travels in the URL.
+        let param = if url.backend() == Backend::Postgres { "sslmode=disable" } else { "ssl-mode=DISABLED" };
+        connect_url.push(if connect_url.contains('?') { '&' } else { '?' });
+        connect_url.push_str(param);
+    }
+    let mut opts = ConnectOptions::new(connect_url);
     let max = match (purpose, url.backend()) {
         // A memory database exists once per connection: keep one so every query sees it.
         (_, Backend::Sqlite) if url.is_memory() => 1,
@@ -44,6 +51,7 @@ pub async fn connect(url: &DatabaseUrl, purpose: Purpose) -> Result<DatabaseConn
     match url.backend() {
         Backend::Postgres => {
             opts.set_application_name(app_name);
+
             if let Some(path) = url.search_path() {
                 opts.set_schema_search_path(path.to_string());
             }
@@ -60,6 +68,26 @@ pub async fn connect(url: &DatabaseUrl, purpose: Purpose) -> Result<DatabaseConn
     Database::connect(opts)
         .await
         .map_err(|e| Error::Connect { url: url.masked(), reason: connect_reason(&e.to_string(), url) })
+}
+
+/// True for a server on this machine whose URL does not choose TLS itself.
+///
+/// The drivers' default ("prefer") negotiates TLS even over loopback, where it protects nothing and
+/// its handshake costs ~90 ms per connection here (Nagle meets delayed ACK), which would dominate
+/// every CLI command. An explicit `sslmode` / `ssl-mode` in the URL is always obeyed.
+fn loopback_without_tls_choice(url: &DatabaseUrl) -> bool {
+    let Ok(parsed) = url::Url::parse(url.connect_url()) else { return false };
+    let explicit = parsed.query_pairs().any(|(k, _)| matches!(k.as_ref(), "sslmode" | "ssl-mode" | "ssl_mode"));
+    let local = match parsed.host() {
+        // Non-special schemes keep IP hosts as text.
+        Some(url::Host::Domain(d)) => {
+            d == "localhost" || d.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    local && !explicit
 }
 
 /// Turns a driver's connect error into a sentence with a hint, passwords masked.
@@ -81,4 +109,23 @@ fn connect_reason(raw: &str, url: &DatabaseUrl) -> String {
         ""
     };
     format!("{raw}{hint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(u: &str) -> bool {
+        loopback_without_tls_choice(&DatabaseUrl::parse(u).unwrap())
+    }
+
+    #[test]
+    fn loopback_servers_skip_tls_unless_the_url_asks_for_it() {
+        assert!(plain("postgresql://u:p@127.0.0.1:5432/db"));
+        assert!(plain("postgres://u@localhost/db"));
+        assert!(plain("mysql://root@127.0.0.1:3306/test"));
+        assert!(!plain("postgresql://u@127.0.0.1/db?sslmode=require"));
+        assert!(!plain("postgresql://u@db.example.com/db"));
+        assert!(!plain("sqlite:///x.db"));
+    }
 }
