@@ -272,7 +272,7 @@ async fn migrate_command(config: &Config, set: &MigrationSet, cmd: MigrateComman
 
 async fn dry_run(config: &Config, set: &MigrationSet, action: Action, args: &StepArgs) -> Result<()> {
     let conn = db::connect(&config.database_url, Purpose::Cli).await?;
-    let script = migrate::dry_run(&conn, set, action, &steps_of(args, action)).await?;
+    let script = migrate::dry_run(&conn, set, action, &steps_of(args, action), &actor()).await?;
     print!("{script}");
     Ok(())
 }

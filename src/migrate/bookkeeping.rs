@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use entity::{alembic_version, migrations_log};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Schema, Set, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Schema,
+    Set, Statement,
 };
 use sea_orm_migration::SchemaManager;
 use sea_orm_migration::seaql_migrations;
@@ -42,7 +43,25 @@ pub fn delete_applied(backend: DbBackend, name: &str) -> Statement {
     )
 }
 
-/// Makes `alembic_version` hold `head`, or no row at base.
+/// Moves `alembic_version` from `from` to `to` in one statement (none when nothing changes).
+/// UPDATE and DELETE name the old value, so a table changed behind Strata's back affects no row.
+pub fn head_change(backend: DbBackend, from: Option<&str>, to: Option<&str>) -> Option<Statement> {
+    let col = alembic_version::Column::VersionNum;
+    Some(match (from, to) {
+        (a, b) if a == b => return None,
+        (None, Some(to)) => {
+            backend.build(Query::insert().into_table(alembic_version::Entity).columns([col]).values_panic([to.into()]))
+        }
+        (Some(from), Some(to)) => backend
+            .build(Query::update().table(alembic_version::Entity).value(col, to).and_where(Expr::col(col).eq(from))),
+        (Some(from), None) => {
+            backend.build(Query::delete().from_table(alembic_version::Entity).and_where(Expr::col(col).eq(from)))
+        }
+        (None, None) => return None,
+    })
+}
+
+/// Makes `alembic_version` hold `head` whatever it held before, or no row at base (for `stamp`).
 pub fn set_head(backend: DbBackend, head: Option<&str>) -> Vec<Statement> {
     let mut out = vec![backend.build(Query::delete().from_table(alembic_version::Entity))];
     if let Some(rev) = head {
@@ -107,6 +126,12 @@ pub struct LogEntry<'a> {
 
 /// Writes one `migrations_log` row.
 pub async fn log<C: ConnectionTrait>(db: &C, e: LogEntry<'_>) -> Result<()> {
+    db.execute_raw(log_statement(db.get_database_backend(), e)).await?;
+    Ok(())
+}
+
+/// The INSERT that writes one `migrations_log` row (also printed by `--sql`).
+pub fn log_statement(backend: DbBackend, e: LogEntry<'_>) -> Statement {
     let row = migrations_log::ActiveModel {
         revision: Set(e.revision.chars().take(32).collect()),
         name: Set(e.name.chars().take(255).collect()),
@@ -119,8 +144,8 @@ pub async fn log<C: ConnectionTrait>(db: &C, e: LogEntry<'_>) -> Result<()> {
         error: Set(e.error),
         ..Default::default()
     };
-    migrations_log::Entity::insert(row).exec_without_returning(db).await?;
-    Ok(())
+    let mut insert = migrations_log::Entity::insert(row);
+    backend.build(QueryTrait::query(&mut insert))
 }
 
 /// The newest log row of every revision (decides failed/dirty states).

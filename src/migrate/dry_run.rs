@@ -32,6 +32,8 @@ pub async fn render(
     action: Action,
     plan: &[usize],
     applied: &mut [bool],
+    mut head: Option<String>,
+    actor: &str,
 ) -> Result<String> {
     let mut out = format!(
         "-- strata migrate {} --sql: {} migration(s) for {}\n",
@@ -53,7 +55,23 @@ pub async fn render(
             Action::Downgrade => bookkeeping::delete_applied(backend, &entry.name),
             _ => bookkeeping::insert_applied(backend, &entry.name, now),
         });
-        stmts.extend(bookkeeping::set_head(backend, head_of(set, applied)));
+        let new_head = head_of(set, applied).map(str::to_string);
+        stmts.extend(bookkeeping::head_change(backend, head.as_deref(), new_head.as_deref()));
+        head = new_head;
+        let now = Utc::now();
+        stmts.push(bookkeeping::log_statement(
+            backend,
+            bookkeeping::LogEntry {
+                revision: &entry.revision,
+                name: &entry.name,
+                action: action.as_str(),
+                started_at: now,
+                finished_at: now,
+                duration_ms: 0,
+                actor,
+                error: None,
+            },
+        ));
         let verb = if action == Action::Downgrade { "downgrade" } else { "upgrade" };
         out.push_str(&format!("\n-- Running {verb} {} ({})\n", entry.revision, entry.label));
         let wrap = is_transactional(entry, backend);

@@ -119,14 +119,20 @@ pub async fn history(db: &DatabaseConnection, limit: u64, status: Option<&str>) 
 }
 
 /// The SQL `up`/`down` would run now, without running it.
-pub async fn dry_run(db: &DatabaseConnection, set: &MigrationSet, action: Action, steps: &Steps) -> Result<String> {
+pub async fn dry_run(
+    db: &DatabaseConnection,
+    set: &MigrationSet,
+    action: Action,
+    steps: &Steps,
+    actor: &str,
+) -> Result<String> {
     let state = State::load(DatabaseExecutor::from(db), set, false).await?;
     let plan = match action {
         Action::Downgrade => state.plan_down(set, steps)?,
         _ => state.plan_up(set, steps)?,
     };
     let mut applied = state.applied.clone();
-    dry_run::render(db.get_database_backend(), set, action, &plan, &mut applied).await
+    dry_run::render(db.get_database_backend(), set, action, &plan, &mut applied, state.head.clone(), actor).await
 }
 
 /// Runs migrations under the database-level lock on one dedicated connection.
@@ -234,7 +240,7 @@ impl<'a> Runner<'a> {
         let plan = state.plan_up(self.set, steps)?;
         let mut done = Vec::with_capacity(plan.len());
         for i in plan {
-            done.push(self.step(x, i, Action::Upgrade, &mut state.applied).await?);
+            done.push(self.step(x, i, Action::Upgrade, &mut state).await?);
         }
         Ok(done)
     }
@@ -251,7 +257,7 @@ impl<'a> Runner<'a> {
         let plan = state.plan_down(self.set, steps)?;
         let mut done = Vec::with_capacity(plan.len());
         for i in plan {
-            done.push(self.step(x, i, Action::Downgrade, &mut state.applied).await?);
+            done.push(self.step(x, i, Action::Downgrade, &mut state).await?);
         }
         Ok(done)
     }
@@ -310,28 +316,33 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs one migration one way, with its bookkeeping, and logs the attempt whatever happens.
-    async fn step(
-        &self,
-        x: &DatabaseExecutor<'_>,
-        i: usize,
-        action: Action,
-        applied: &mut [bool],
-    ) -> Result<StepReport> {
+    async fn step(&self, x: &DatabaseExecutor<'_>, i: usize, action: Action, state: &mut State) -> Result<StepReport> {
         let entry = &self.set.entries()[i];
         let backend = x.get_database_backend();
         (self.progress)(Event::Started { action, entry });
         let started_at = Utc::now();
         let t0 = Instant::now();
-        let mut after = applied.to_vec();
+        let mut after = state.applied.clone();
         after[i] = action == Action::Upgrade;
         let head = head_of(self.set, &after);
-        let bookkeeping_stmts = || {
-            let mut stmts = vec![match action {
+        let old_head = state.head.as_deref();
+        // The version rows: SeaORM's, then alembic_version (which must move exactly one row).
+        let bookkeeping = async |txn: &sea_orm::DatabaseTransaction| {
+            txn.execute_raw(match action {
                 Action::Upgrade => bookkeeping::insert_applied(backend, &entry.name, started_at.timestamp()),
                 _ => bookkeeping::delete_applied(backend, &entry.name),
-            }];
-            stmts.extend(bookkeeping::set_head(backend, head));
-            stmts
+            })
+            .await?;
+            if let Some(change) = bookkeeping::head_change(backend, old_head, head)
+                && txn.execute_raw(change).await?.rows_affected() != 1
+            {
+                return Err(Error::Migration(format!(
+                    "alembic_version did not hold {} as expected: it was changed outside strata. \
+                     Check it, then `strata migrate stamp` the revision the schema is at",
+                    old_head.unwrap_or("(no row)")
+                )));
+            }
+            Ok::<(), Error>(())
         };
         let log_entry = |error: Option<String>| bookkeeping::LogEntry {
             revision: &entry.revision,
@@ -348,7 +359,7 @@ impl<'a> Runner<'a> {
             let txn = x.begin().await?;
             let attempt = async {
                 run_migration(entry, action, SchemaManager::new(&txn)).await?;
-                bookkeeping::run(&txn, bookkeeping_stmts()).await?;
+                bookkeeping(&txn).await?;
                 bookkeeping::log(&txn, log_entry(None)).await
             }
             .await;
@@ -363,7 +374,7 @@ impl<'a> Runner<'a> {
             match run_migration(entry, action, SchemaManager::new(reborrow(x))).await {
                 Ok(()) => {
                     let txn = x.begin().await?;
-                    bookkeeping::run(&txn, bookkeeping_stmts()).await?;
+                    bookkeeping(&txn).await?;
                     bookkeeping::log(&txn, log_entry(None)).await?;
                     txn.commit().await.map_err(Error::from)
                 }
@@ -373,7 +384,8 @@ impl<'a> Runner<'a> {
         let duration_ms = t0.elapsed().as_millis() as i64;
         match outcome {
             Ok(()) => {
-                applied[i] = action == Action::Upgrade;
+                state.applied[i] = action == Action::Upgrade;
+                state.head = head.map(str::to_string);
                 (self.progress)(Event::Finished { action, entry, duration_ms });
                 Ok(StepReport { revision: entry.revision.clone(), name: entry.name.clone(), action, duration_ms })
             }
@@ -436,6 +448,8 @@ fn head_of<'s>(set: &'s MigrationSet, applied: &[bool]) -> Option<&'s str> {
 /// What the database says about the migrations.
 struct State {
     applied: Vec<bool>,
+    /// What `alembic_version` holds.
+    head: Option<String>,
     applied_at: Vec<Option<i64>>,
     /// Applied names this build does not know.
     unknown: Vec<(String, i64)>,
@@ -446,8 +460,13 @@ impl State {
     /// Reads the runner's tables; `locked` means they exist (created under the lock).
     async fn load(x: DatabaseExecutor<'_>, set: &MigrationSet, locked: bool) -> Result<State> {
         let n = set.len();
-        let mut state =
-            State { applied: vec![false; n], applied_at: vec![None; n], unknown: Vec::new(), latest: HashMap::new() };
+        let mut state = State {
+            applied: vec![false; n],
+            head: None,
+            applied_at: vec![None; n],
+            unknown: Vec::new(),
+            latest: HashMap::new(),
+        };
         let present = if locked {
             bookkeeping::Present { seaql: true, head: true, log: true }
         } else {
@@ -463,6 +482,9 @@ impl State {
                     None => state.unknown.push((name, at)),
                 }
             }
+        }
+        if present.head {
+            state.head = bookkeeping::head(&x).await?;
         }
         if present.log {
             for row in bookkeeping::latest_per_revision(&x).await? {
