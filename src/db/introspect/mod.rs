@@ -1,0 +1,258 @@
+//! Catalog reads behind the dashboard: one trait, one shared model, one implementation per backend chosen in one place.
+//!
+//! The model uses `Option` for what a backend cannot tell; templates show "—" for `None` and never
+//! branch on the backend. `Capabilities` decides which pages and buttons appear.
+
+mod mysql;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbBackend};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The only place that matches on the backend for catalog reads.
+pub fn for_connection(db: DatabaseConnection) -> Result<Arc<dyn Introspector>> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => Ok(Arc::new(postgres::Postgres::new(db))),
+        DbBackend::MySql => Ok(Arc::new(mysql::MySql::new(db))),
+        DbBackend::Sqlite => Ok(Arc::new(sqlite::Sqlite::new(db))),
+        #[allow(unreachable_patterns)] // DatabaseBackend is #[non_exhaustive]
+        other => Err(Error::Unsupported(format!("{other:?} databases are not supported"))),
+    }
+}
+
+/// What a backend can show or do; the navigation and buttons follow it.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Capabilities {
+    /// Server sessions exist (PostgreSQL, MariaDB); SQLite shows Strata's own statements instead.
+    pub server_activity: bool,
+    /// Cancel a running statement of another session.
+    pub cancel: bool,
+    /// End another session.
+    pub terminate: bool,
+    /// Lock waits and a blocking tree.
+    pub blocking: bool,
+    /// Bloat estimates (PostgreSQL).
+    pub bloat: bool,
+    /// Index usage statistics (scans since the stats reset).
+    pub index_usage: bool,
+    /// Several schemas (PostgreSQL) rather than one (MariaDB database, SQLite `main`).
+    pub schemas: bool,
+}
+
+/// The overview page.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Overview {
+    pub server_version: String,
+    pub database_name: String,
+    pub database_size_bytes: Option<i64>,
+    pub started_at: Option<DateTime<Utc>>,
+    /// Connection counts by state (`active`, `idle`, `idle in transaction`, ...).
+    pub connections_by_state: Vec<(String, i64)>,
+    pub max_connections: Option<i64>,
+    /// Share of table reads served from cache, 0..=1.
+    pub table_cache_hit_ratio: Option<f64>,
+    pub index_cache_hit_ratio: Option<f64>,
+    /// When the statistics the ratios rest on were reset.
+    pub stats_reset_at: Option<DateTime<Utc>>,
+    /// Transactions left before wraparound protection (PostgreSQL), and the share used 0..=1.
+    pub wraparound_remaining: Option<i64>,
+    pub wraparound_used_ratio: Option<f64>,
+    pub long_running_queries: Option<i64>,
+    /// Backend-specific facts worth a line (SQLite journal mode, WAL size, page size...).
+    pub notes: Vec<(String, String)>,
+}
+
+/// Sort keys of the tables page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableSort {
+    #[default]
+    Name,
+    Rows,
+    TableSize,
+    IndexSize,
+    ToastSize,
+    TotalSize,
+    DeadRows,
+    LastVacuum,
+    LastAnalyze,
+}
+
+/// A page request for the tables list.
+#[derive(Clone, Debug)]
+pub struct TableQuery {
+    pub sort: TableSort,
+    pub descending: bool,
+    /// Case-insensitive substring of schema.table.
+    pub search: Option<String>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// One page of a longer list.
+#[derive(Clone, Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TableInfo {
+    pub schema: String,
+    pub name: String,
+    pub row_estimate: Option<i64>,
+    pub table_bytes: Option<i64>,
+    pub index_bytes: Option<i64>,
+    pub toast_bytes: Option<i64>,
+    pub total_bytes: Option<i64>,
+    pub dead_rows: Option<i64>,
+    pub last_vacuum: Option<DateTime<Utc>>,
+    pub last_autovacuum: Option<DateTime<Utc>>,
+    pub last_analyze: Option<DateTime<Utc>>,
+    pub last_autoanalyze: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub data_type: String,
+    pub nullable: bool,
+    pub default: Option<String>,
+    pub primary_key: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ConstraintInfo {
+    pub name: String,
+    /// `PRIMARY KEY`, `UNIQUE`, `CHECK`, `FOREIGN KEY`, `EXCLUDE`.
+    pub kind: String,
+    pub definition: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ForeignKeyInfo {
+    pub name: String,
+    pub from_schema: String,
+    pub from_table: String,
+    pub from_columns: Vec<String>,
+    pub to_schema: String,
+    pub to_table: String,
+    pub to_columns: Vec<String>,
+    pub on_delete: String,
+    pub on_update: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TableDetail {
+    pub table: TableInfo,
+    pub columns: Vec<ColumnInfo>,
+    pub indexes: Vec<IndexInfo>,
+    pub constraints: Vec<ConstraintInfo>,
+    /// Foreign keys of this table.
+    pub references: Vec<ForeignKeyInfo>,
+    /// Foreign keys of other tables pointing here.
+    pub referenced_by: Vec<ForeignKeyInfo>,
+}
+
+/// Rows of a table, read-only, as text (NULL is `None`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RowsPage {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+    pub offset: u64,
+    pub limit: u64,
+    pub has_more: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IndexInfo {
+    pub schema: String,
+    pub table: String,
+    pub name: String,
+    /// Access method (`btree`, `hash`, `gin`...).
+    pub method: String,
+    pub columns: Vec<String>,
+    pub definition: String,
+    pub unique: bool,
+    pub primary: bool,
+    pub valid: bool,
+    pub size_bytes: Option<i64>,
+    pub scans: Option<i64>,
+    pub tuples_read: Option<i64>,
+    /// 0 scans since the stats reset, not unique, not primary.
+    pub unused: bool,
+    /// Name of a valid index on the same table that makes this one redundant.
+    pub duplicate_of: Option<String>,
+    /// The statement a DBA would run about this index (DROP for unused/duplicate, REINDEX for invalid).
+    pub suggested_sql: Option<String>,
+}
+
+/// One server session or statement.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Session {
+    pub pid: i64,
+    pub user: Option<String>,
+    pub application: Option<String>,
+    pub client_addr: Option<String>,
+    pub state: Option<String>,
+    pub wait_event: Option<String>,
+    pub query: Option<String>,
+    pub query_started_at: Option<DateTime<Utc>>,
+    pub duration_ms: Option<i64>,
+    /// Sessions this one waits for.
+    pub blocked_by: Vec<i64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Activity {
+    pub sessions: Vec<Session>,
+    /// Counts grouped by state, application, user and client address.
+    pub by_state: Vec<(String, i64)>,
+    pub by_application: Vec<(String, i64)>,
+    pub by_user: Vec<(String, i64)>,
+    pub by_client: Vec<(String, i64)>,
+    /// Pids of sessions running longer than the threshold.
+    pub long_running: Vec<i64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BloatInfo {
+    pub schema: String,
+    pub table: String,
+    /// `None` for the table itself, the index name otherwise.
+    pub index: Option<String>,
+    pub real_bytes: i64,
+    pub bloat_bytes: i64,
+    pub bloat_ratio: f64,
+    pub last_analyzed: Option<DateTime<Utc>>,
+    /// Never analyzed, or analyzed long ago: the estimate is shaky.
+    pub unreliable: bool,
+}
+
+/// Catalog reads for one database. Identifiers are always bound as values, never spliced.
+#[async_trait::async_trait]
+pub trait Introspector: Send + Sync {
+    fn capabilities(&self) -> Capabilities;
+    async fn overview(&self, long_query_threshold: Duration) -> Result<Overview>;
+    async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>>;
+    /// `None` when no such table exists.
+    async fn table(&self, schema: &str, table: &str) -> Result<Option<TableDetail>>;
+    /// First rows of a table the catalog confirmed exists.
+    async fn table_rows(&self, schema: &str, table: &str, offset: u64, limit: u64) -> Result<RowsPage>;
+    async fn indexes(&self) -> Result<Vec<IndexInfo>>;
+    async fn activity(&self, long_query_threshold: Duration) -> Result<Activity>;
+    /// Cancels the running statement of a session; false when there was none.
+    async fn cancel(&self, pid: i64) -> Result<bool>;
+    /// Ends a session; false when there was none.
+    async fn terminate(&self, pid: i64) -> Result<bool>;
+    async fn bloat(&self) -> Result<Vec<BloatInfo>>;
+}
