@@ -142,7 +142,13 @@ pub enum UserCommand {
 pub fn main<M: MigratorTrait>() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One-shot commands run on one thread: fewer cross-thread wake-ups per statement (measurable
+    // over 500 migrations); the server gets the multi-threaded scheduler.
+    let mut builder = match cli.command {
+        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
