@@ -103,8 +103,9 @@ pub async fn record(db: &impl ConnectionTrait, entry: Entry) -> Result<()> {
     Ok(())
 }
 
+/// At most `max_chars` characters, NUL replaced (PostgreSQL cannot store it in text).
 fn cut(s: &str, max_chars: usize) -> String {
-    s.chars().take(max_chars).collect()
+    s.chars().take(max_chars).map(|c| if c == '\0' { char::REPLACEMENT_CHARACTER } else { c }).collect()
 }
 
 /// Filters for [`search`]; empty fields do not filter.
@@ -189,6 +190,7 @@ mod tests {
     fn long_text_is_cut_on_character_boundaries() {
         assert_eq!(cut("ünïcødé", 3), "ünï");
         assert_eq!(cut("short", 64), "short");
+        assert_eq!(cut("a\0b", 64), "a\u{fffd}b");
     }
 
     #[test]

@@ -19,7 +19,7 @@ async fn app_for(url: &str) -> axum::Router {
         .expect("config");
     let db = db::connect(&config.database_url, Purpose::App).await.expect("connect");
     let migrations = Arc::new(MigrationSet::of::<migration::Migrator>().unwrap());
-    strata::web::router(AppState { db, config: Arc::new(config), migrations })
+    strata::web::router(AppState::new(db, Arc::new(config), migrations))
 }
 
 async fn get(app: &axum::Router, path: &str) -> (StatusCode, String) {

@@ -1,8 +1,14 @@
 //! The HTTP server: router, start-up (migrate, first admin, bind), static files.
 
 mod assets;
+pub mod csrf;
+pub mod extract;
 mod health;
 mod home;
+pub mod layout;
+pub mod session;
+pub mod session_store;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -64,7 +70,7 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
         .await
         .map_err(|e| Error::io(format!("cannot listen on {listen} (set --listen or STRATA_LISTEN)"), e))?;
     tracing::info!("serving {} on http://{listen} (ready in {} ms)", url, started.elapsed().as_millis());
-    let state = AppState { db, config: Arc::new(config), migrations: Arc::new(set) };
+    let state = AppState::new(db, Arc::new(config), Arc::new(set));
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async {
             tokio::signal::ctrl_c().await.ok();
