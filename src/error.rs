@@ -1,5 +1,6 @@
 //! The one error type: every failure a user can meet, its message, and its HTTP status.
 
+use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use sea_orm::DbErr;
@@ -33,6 +34,12 @@ pub enum Error {
     /// Logged in, but not allowed (403).
     #[error("you are not allowed to do that")]
     Forbidden,
+    /// A form without the session's CSRF token, or with another one (403).
+    #[error(
+        "this form has expired or did not come from Strata (its CSRF token is missing or wrong): \
+         go back, reload the page and submit it again"
+    )]
+    Csrf,
     /// No such thing (404).
     #[error("{0} not found")]
     NotFound(String),
@@ -59,7 +66,7 @@ impl Error {
             Error::Connect { .. } | Error::LockTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Db(DbErr::ConnectionAcquire(_)) | Error::Db(DbErr::Conn(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::Forbidden => StatusCode::FORBIDDEN,
+            Error::Forbidden | Error::Csrf => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Migration(_) => StatusCode::CONFLICT,
             Error::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
@@ -94,6 +101,25 @@ impl IntoResponse for Error {
             msg = html_escape(&shown),
         );
         (status, Html(body)).into_response()
+    }
+}
+
+// Malformed forms, query strings and paths are the client's mistake: 400 with what was wrong.
+impl From<FormRejection> for Error {
+    fn from(rejection: FormRejection) -> Self {
+        Error::BadRequest(format!("the form cannot be used: {}", rejection.body_text()))
+    }
+}
+
+impl From<QueryRejection> for Error {
+    fn from(rejection: QueryRejection) -> Self {
+        Error::BadRequest(format!("the query string cannot be used: {}", rejection.body_text()))
+    }
+}
+
+impl From<PathRejection> for Error {
+    fn from(rejection: PathRejection) -> Self {
+        Error::BadRequest(format!("the address cannot be used: {}", rejection.body_text()))
     }
 }
 

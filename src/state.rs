@@ -1,4 +1,4 @@
-//! What every request handler shares: the pool, the configuration, the migrations of this build.
+//! What every request handler shares: the pool, the configuration, the migrations of this build, the login throttle.
 
 use std::sync::Arc;
 
@@ -6,6 +6,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
 use crate::migrate::MigrationSet;
+use crate::web::throttle::LoginThrottle;
 
 /// Cheap to clone: everything inside is shared.
 #[derive(Clone)]
@@ -13,4 +14,13 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub migrations: Arc<MigrationSet>,
+    /// Failed sign-ins per account and per address (in memory, per instance).
+    pub login_throttle: Arc<LoginThrottle>,
+}
+
+impl AppState {
+    /// The state with the default login throttle (5 failures per account, 20 per address, 15 minutes).
+    pub fn new(db: DatabaseConnection, config: Arc<Config>, migrations: Arc<MigrationSet>) -> AppState {
+        AppState { db, config, migrations, login_throttle: Arc::new(LoginThrottle::default()) }
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod admin_users;
 pub mod alembic_version;
+pub mod audit_log;
 pub mod migrations_log;
 pub mod posts;
 pub mod sessions;

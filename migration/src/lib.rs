@@ -6,6 +6,7 @@ mod m20251122_000001_create_users;
 mod m20251122_000002_create_posts;
 mod m20251122_000003_create_admin_users;
 mod m20251122_000004_create_sessions;
+mod m20251122_000005_create_audit_log;
 
 /// The migrator `strata migrate` and `strata serve` run, in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251122_000002_create_posts::Migration),
             Box::new(m20251122_000003_create_admin_users::Migration),
             Box::new(m20251122_000004_create_sessions::Migration),
+            Box::new(m20251122_000005_create_audit_log::Migration),
         ]
     }
 }

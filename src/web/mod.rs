@@ -1,13 +1,28 @@
-//! The HTTP server: router, start-up (migrate, first admin, bind), static files.
+//! The HTTP server: router, start-up (migrate, first admin, bind, session sweep), static files.
+//!
+//! Everything but `/healthz`, `/readyz` and `/static/*` runs behind the session layer and the CSRF
+//! middleware (`csrf::protect`); pages and actions then take a `session::CurrentUser`.
 
 mod assets;
+mod audit;
+mod auth;
+pub mod csrf;
+pub mod extract;
 mod health;
 mod home;
+pub mod layout;
+pub mod session;
+pub mod session_store;
+pub mod throttle;
+mod users;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
+use axum::middleware;
+use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -16,10 +31,30 @@ use crate::error::{Error, Result};
 use crate::migrate::{Event, MigrationSet, Runner, Steps};
 use crate::state::AppState;
 
+/// How often expired sessions are deleted from the database.
+const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
+
 /// Every route the dashboard serves.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let sessions = session::layer(session_store::DbSessionStore::new(state.db.clone()), &state.config.settings);
+    // Layers run bottom-up on the way in: the session is loaded before the CSRF check reads its token.
+    let pages = Router::new()
         .route("/", get(home::index))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/account/password", get(auth::password_form).post(auth::change_password))
+        .route("/admin/users", get(users::index).post(users::create))
+        .route("/admin/users/new", get(users::new))
+        .route("/admin/users/{id}", get(users::show))
+        .route("/admin/users/{id}/role", post(users::set_role))
+        .route("/admin/users/{id}/deactivate", post(users::deactivate))
+        .route("/admin/users/{id}/reactivate", post(users::reactivate))
+        .route("/admin/users/{id}/password", post(users::reset_password))
+        .route("/admin/audit", get(audit::index))
+        .layer(middleware::from_fn(csrf::protect))
+        .layer(sessions);
+    Router::new()
+        .merge(pages)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{*path}", get(assets::serve))
@@ -64,11 +99,15 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
         .await
         .map_err(|e| Error::io(format!("cannot listen on {listen} (set --listen or STRATA_LISTEN)"), e))?;
     tracing::info!("serving {} on http://{listen} (ready in {} ms)", url, started.elapsed().as_millis());
-    let state = AppState { db, config: Arc::new(config), migrations: Arc::new(set) };
-    axum::serve(listener, router(state))
+    let sweeper =
+        tokio::spawn(session_store::sweep_expired(session_store::DbSessionStore::new(db.clone()), SESSION_SWEEP_EVERY));
+    let state = AppState::new(db, Arc::new(config), Arc::new(set));
+    let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             tokio::signal::ctrl_c().await.ok();
         })
         .await
-        .map_err(|e| Error::io("serving HTTP", e))
+        .map_err(|e| Error::io("serving HTTP", e));
+    sweeper.abort();
+    served
 }

@@ -1,0 +1,138 @@
+//! CSRF protection: one random token per session, checked by a middleware on every unsafe request.
+//!
+//! **Why a middleware and not a `CsrfForm<T>` extractor:** an extractor protects only the handlers
+//! that remember to use it, and a new `POST` route written with plain `Form` would be open. The
+//! middleware wraps the whole dashboard router in `web::router`, so every `POST`, `PUT`, `PATCH`
+//! and `DELETE` is refused with 403 (`Error::Csrf`) before any handler runs unless it carries the
+//! session's token — there is nothing to forget. Handlers then read their fields with
+//! `web::extract::Form` as usual (the extra `_csrf` field is ignored).
+//!
+//! Where the token may travel, first match wins:
+//! 1. the `X-CSRF-Token` header (scripts);
+//! 2. the `_csrf` field of an `application/x-www-form-urlencoded` body (every HTML form: templates
+//!    write `<input type="hidden" name="_csrf" value="{{ user.csrf_token }}">`);
+//! 3. the `_csrf` query parameter, for `multipart/form-data` uploads only (`action="...?_csrf=..."`),
+//!    whose bodies are not buffered here.
+//!
+//! The token lives in the session under `csrf`: created on the first page that needs it (the login
+//! form creates a pre-login session for it), replaced at sign-in together with the session id.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use tower_sessions::Session;
+
+use crate::error::{Error, Result};
+
+/// The session key and the form field.
+pub const FIELD: &str = "_csrf";
+const SESSION_KEY: &str = "csrf";
+/// The header scripts may use instead of the field.
+pub const HEADER: &str = "x-csrf-token";
+/// Largest urlencoded body the middleware reads (the same as axum's default body limit).
+const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
+
+/// The session's token, created when it has none yet.
+pub async fn token(session: &Session) -> Result<String> {
+    if let Some(t) = session.get::<String>(SESSION_KEY).await.map_err(super::session::store_error)? {
+        return Ok(t);
+    }
+    rotate(session).await
+}
+
+/// Replaces the session's token (at sign-in: a token seen before login is worth nothing after).
+pub async fn rotate(session: &Session) -> Result<String> {
+    let t = new_token();
+    session.insert(SESSION_KEY, &t).await.map_err(super::session::store_error)?;
+    Ok(t)
+}
+
+/// 32 random bytes as hex.
+fn new_token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The middleware: safe methods pass; anything else needs the session's token.
+pub async fn protect(req: Request, next: Next) -> Response {
+    if req.method().is_safe() {
+        return next.run(req).await;
+    }
+    match check(req).await {
+        Ok(req) => next.run(req).await,
+        Err(e) => {
+            if matches!(e, Error::Csrf) {
+                tracing::warn!("refused a request without a valid CSRF token");
+            }
+            e.into_response()
+        }
+    }
+}
+
+async fn check(req: Request) -> Result<Request> {
+    let session = req
+        .extensions()
+        .get::<Session>()
+        .cloned()
+        .ok_or_else(|| Error::Internal("the CSRF check runs outside the session layer".into()))?;
+    let expected = session.get::<String>(SESSION_KEY).await.map_err(super::session::store_error)?;
+    let (parts, body) = req.into_parts();
+    let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let (submitted, body) = if let Some(h) = parts.headers.get(HEADER) {
+        (h.to_str().ok().map(str::to_string), body)
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+            .await
+            .map_err(|_| Error::BadRequest("the form is too large or was cut off".into()))?;
+        (field(&bytes), Body::from(bytes))
+    } else if content_type.starts_with("multipart/form-data") {
+        (parts.uri.query().and_then(|q| field(q.as_bytes())), body)
+    } else {
+        (None, body)
+    };
+    match (expected, submitted) {
+        (Some(expected), Some(submitted)) if same(expected.as_bytes(), submitted.as_bytes()) => {
+            Ok(Request::from_parts(parts, body))
+        }
+        _ => Err(Error::Csrf),
+    }
+}
+
+fn field(urlencoded: &[u8]) -> Option<String> {
+    url::form_urlencoded::parse(urlencoded).find(|(k, _)| k == FIELD).map(|(_, v)| v.into_owned())
+}
+
+/// Compares without stopping at the first difference, so timing tells nothing about the token.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_hex() {
+        let (a, b) = (new_token(), new_token());
+        assert_eq!(a.len(), 64);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_field_is_found_among_others() {
+        assert_eq!(field(b"a=1&_csrf=abc%2B&b=2").as_deref(), Some("abc+"));
+        assert_eq!(field(b"a=1"), None);
+    }
+
+    #[test]
+    fn comparison_needs_every_byte() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"abcd"));
+        assert!(!same(b"", b"x"));
+    }
+}

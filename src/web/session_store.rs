@@ -1,0 +1,136 @@
+//! tower-sessions' `SessionStore` on SeaORM over `strata_sessions`, so every Strata instance on one database shares sessions.
+//!
+//! One pool for everything and the same code on SQLite, PostgreSQL and MariaDB (the sqlx stores
+//! bring a second sqlx; see STACK.md). Session data is the JSON of tower-sessions' map.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use entity::sessions;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr};
+use time::OffsetDateTime;
+use tower_sessions::ExpiredDeletion;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+
+use crate::config::mask_url_str;
+
+/// Sessions in the application database.
+#[derive(Clone, Debug)]
+pub struct DbSessionStore {
+    db: DatabaseConnection,
+}
+
+impl DbSessionStore {
+    pub fn new(db: DatabaseConnection) -> DbSessionStore {
+        DbSessionStore { db }
+    }
+
+    fn row(record: &Record) -> session_store::Result<sessions::ActiveModel> {
+        let data = serde_json::to_vec(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        Ok(sessions::ActiveModel {
+            id: Set(record.id.to_string()),
+            data: Set(data),
+            expiry_date: Set(to_chrono(record.expiry_date)),
+        })
+    }
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    /// Inserts under a fresh id, drawing another one on the (astronomically unlikely) collision.
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        for _ in 0..8 {
+            match sessions::Entity::insert(Self::row(record)?).exec_without_returning(&self.db).await {
+                Ok(_) => return Ok(()),
+                Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                    record.id = Id::default();
+                }
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        Err(session_store::Error::Backend("no free session id after 8 attempts".into()))
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        sessions::Entity::insert(Self::row(record)?)
+            .on_conflict(
+                OnConflict::column(sessions::Column::Id)
+                    .update_columns([sessions::Column::Data, sessions::Column::ExpiryDate])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let row = sessions::Entity::find_by_id(id.to_string())
+            .filter(sessions::Column::ExpiryDate.gt(Utc::now()))
+            .one(&self.db)
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let data: HashMap<String, serde_json::Value> =
+            serde_json::from_slice(&row.data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        Ok(Some(Record { id: *id, data, expiry_date: to_time(row.expiry_date) }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        sessions::Entity::delete_by_id(id.to_string()).exec(&self.db).await.map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for DbSessionStore {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        sessions::Entity::delete_many()
+            .filter(sessions::Column::ExpiryDate.lte(Utc::now()))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+/// Deletes expired sessions every `period` until the task is aborted; a failed sweep is logged and retried.
+pub async fn sweep_expired(store: DbSessionStore, period: Duration) {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(e) = store.delete_expired().await {
+            tracing::warn!(error = %e, "deleting expired sessions failed; retrying in {period:?}");
+        }
+    }
+}
+
+fn backend(e: DbErr) -> session_store::Error {
+    session_store::Error::Backend(mask_url_str(&e.to_string()))
+}
+
+fn to_chrono(t: OffsetDateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond()).unwrap_or_else(Utc::now)
+}
+
+fn to_time(t: DateTime<Utc>) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(t.timestamp())
+        .map(|s| s + time::Duration::nanoseconds(i64::from(t.timestamp_subsec_nanos())))
+        .unwrap_or_else(|_| OffsetDateTime::now_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_survive_the_round_trip() {
+        let t = OffsetDateTime::from_unix_timestamp(1_764_000_000).unwrap() + time::Duration::nanoseconds(123_456_789);
+        assert_eq!(to_time(to_chrono(t)), t);
+    }
+}
