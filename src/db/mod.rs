@@ -1,5 +1,7 @@
 //! Opening connections: pool settings per backend, SQLite pragmas, and friendly connect errors.
 
+pub mod introspect;
+
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};

@@ -1,0 +1,160 @@
+//! PostgreSQL catalog reads: the `Introspector` for `pg_catalog` and the cumulative statistics views.
+//!
+//! One file per topic (`overview`, `tables`, `indexes`, `activity`, `bloat`), each reading top to bottom:
+//! SQL constants, row structs, conversions into the shared model, then the functions this file's trait
+//! impl calls. Every value is bound (`$1`, ...); the only text ever put into SQL is chosen from constants
+//! (sort orders) or is an identifier read back from the catalog and quoted by [`quote_ident`].
+//!
+//! "User schemas" means every schema except `information_schema` and the `pg_*` ones (`pg_catalog`,
+//! `pg_toast`, other sessions' `pg_temp_N`): PostgreSQL reserves the `pg_` prefix, so no user schema has it.
+
+mod activity;
+mod bloat;
+mod indexes;
+mod overview;
+mod tables;
+
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, RuntimeErr, Statement, Value};
+
+use super::{Activity, BloatInfo, Capabilities, IndexInfo, Introspector, Overview, Page, RowsPage, TableDetail};
+use super::{TableInfo, TableQuery};
+use crate::error::{Error, Result};
+
+/// The PostgreSQL implementation of the catalog trait.
+pub struct Postgres {
+    db: DatabaseConnection,
+}
+
+impl Postgres {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Postgres { db }
+    }
+
+    /// Runs a query with bound values and reads every row into `T`.
+    async fn all<T: FromQueryResult>(&self, sql: &str, values: impl IntoIterator<Item = Value>) -> Result<Vec<T>> {
+        T::find_by_statement(statement(sql, values)).all(&self.db).await.map_err(db_error)
+    }
+
+    /// Runs a query with bound values and reads its first row into `T`.
+    async fn one<T: FromQueryResult>(&self, sql: &str, values: impl IntoIterator<Item = Value>) -> Result<Option<T>> {
+        T::find_by_statement(statement(sql, values)).one(&self.db).await.map_err(db_error)
+    }
+}
+
+#[async_trait::async_trait]
+impl Introspector for Postgres {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            server_activity: true,
+            cancel: true,
+            terminate: true,
+            blocking: true,
+            bloat: true,
+            index_usage: true,
+            schemas: true,
+        }
+    }
+
+    async fn overview(&self, long_query_threshold: Duration) -> Result<Overview> {
+        self.read_overview(long_query_threshold).await
+    }
+
+    async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>> {
+        self.list_tables(query).await
+    }
+
+    async fn table(&self, schema: &str, table: &str) -> Result<Option<TableDetail>> {
+        self.table_detail(schema, table).await
+    }
+
+    async fn table_rows(&self, schema: &str, table: &str, offset: u64, limit: u64) -> Result<RowsPage> {
+        self.read_rows(schema, table, offset, limit).await
+    }
+
+    async fn indexes(&self) -> Result<Vec<IndexInfo>> {
+        self.list_indexes(None).await
+    }
+
+    async fn activity(&self, long_query_threshold: Duration) -> Result<Activity> {
+        self.read_activity(long_query_threshold).await
+    }
+
+    async fn cancel(&self, pid: i64) -> Result<bool> {
+        self.signal(pid, activity::Signal::Cancel).await
+    }
+
+    async fn terminate(&self, pid: i64) -> Result<bool> {
+        self.signal(pid, activity::Signal::Terminate).await
+    }
+
+    async fn bloat(&self) -> Result<Vec<BloatInfo>> {
+        self.estimate_bloat().await
+    }
+}
+
+/// A PostgreSQL statement with bound values.
+fn statement(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Quotes an identifier for PostgreSQL: double quotes around it, inner double quotes doubled.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `"schema"."name"`, both parts quoted.
+pub(crate) fn qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(name))
+}
+
+/// Reads a JSON array of strings produced by `json_agg` (`NULL` when there was nothing to aggregate).
+fn strings(value: Option<serde_json::Value>) -> Vec<String> {
+    match value {
+        Some(serde_json::Value::Array(items)) => {
+            items.into_iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A count or offset from the web layer as the `bigint` PostgreSQL expects.
+fn bigint(n: u64, what: &str) -> Result<i64> {
+    i64::try_from(n).map_err(|_| Error::BadRequest(format!("{what} is too large")))
+}
+
+/// Maps "permission denied" (SQLSTATE 42501) to `Forbidden`; every other failure stays a database error.
+fn db_error(e: DbErr) -> Error {
+    let code = match &e {
+        DbErr::Query(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) => {
+            s.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned())
+        }
+        _ => None,
+    };
+    if code.as_deref() == Some("42501") {
+        tracing::warn!(error = %e, "catalog read refused by the server");
+        Error::Forbidden
+    } else {
+        Error::Db(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_with_inner_quotes_doubled() {
+        assert_eq!(quote_ident("users"), r#""users""#);
+        assert_eq!(quote_ident(r#"users" ; --"#), r#""users"" ; --""#);
+        assert_eq!(qualified("Sch ema", r#"we"ird ü"#), r#""Sch ema"."we""ird ü""#);
+    }
+
+    #[test]
+    fn json_string_arrays_are_read_in_order() {
+        let v = serde_json::json!(["b", "a", "b"]);
+        assert_eq!(strings(Some(v)), ["b", "a", "b"]);
+        assert!(strings(None).is_empty());
+    }
+}

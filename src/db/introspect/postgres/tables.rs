@@ -1,0 +1,490 @@
+//! Tables on PostgreSQL: the sorted, searchable list with sizes, one table's detail, and its rows as text.
+//!
+//! Sizes, precisely (each summed over the leaf partitions for a partitioned table, whose own size is 0):
+//! - `table_bytes`: the heap's main fork + free space map + visibility map (+ init fork), i.e.
+//!   `pg_table_size` minus the TOAST part;
+//! - `toast_bytes`: the TOAST table including its index (`pg_total_relation_size(reltoastrelid)`);
+//! - `index_bytes`: every index of the table (`pg_indexes_size`);
+//! - `total_bytes`: `pg_total_relation_size`, which is exactly the sum of the three above.
+//!
+//! The list sorts and pages in SQL. Sizes cost a few `stat` calls per relation, so they are computed for
+//! the rows of the page only, except when the page is sorted by a size (then for every matching table:
+//! about 1.2 s for 10,000 tables on a busy 2-core machine, against ~0.1 s for a page sorted by name).
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, FromQueryResult};
+
+use super::{Postgres, bigint, db_error, qualified, quote_ident, statement, strings};
+use crate::db::introspect::{
+    ColumnInfo, ConstraintInfo, ForeignKeyInfo, Page, RowsPage, TableDetail, TableInfo, TableQuery, TableSort,
+};
+use crate::error::{Error, Result};
+
+/// One page of tables. `$1`: ILIKE pattern on `schema.table` or NULL; `$2`, `$3`: exact schema and name
+/// or NULL; `$4`, `$5`: limit and offset. `{order}` is replaced by a fragment from [`order_by`] only.
+///
+/// `parts` lists the relations holding the data: the table itself, or a partitioned table's leaves.
+/// Statistics come from the `pg_stat_get_*` functions the `pg_stat_user_tables` view is made of: the view
+/// aggregates over every relation of the database before any join, which is wasted work for one page.
+const TABLES_SQL: &str = r"
+WITH rel AS (
+    SELECT c.oid, n.nspname::text AS schema_name, c.relname::text AS table_name,
+           CASE WHEN c.relkind = 'p' THEN ARRAY(SELECT t.relid FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
+                ELSE ARRAY[c.oid] END AS parts
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p')
+      AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+      AND ($1::text IS NULL OR (n.nspname || '.' || c.relname) ILIKE $1 ESCAPE E'\\')
+      AND ($2::text IS NULL OR (n.nspname = $2 AND c.relname = $3))
+),
+facts AS (
+    SELECT r.*, f.row_estimate, f.dead_rows,
+           pg_stat_get_last_vacuum_time(r.oid) AS last_vacuum,
+           pg_stat_get_last_autovacuum_time(r.oid) AS last_autovacuum,
+           pg_stat_get_last_analyze_time(r.oid) AS last_analyze,
+           pg_stat_get_last_autoanalyze_time(r.oid) AS last_autoanalyze
+    FROM rel r
+    CROSS JOIN LATERAL (
+        -- reltuples is -1 until the first VACUUM or ANALYZE: unknown, not zero.
+        SELECT (sum(l.reltuples) FILTER (WHERE l.reltuples >= 0))::bigint AS row_estimate,
+               sum(pg_stat_get_dead_tuples(l.oid))::bigint AS dead_rows
+        FROM pg_class l WHERE l.oid = ANY (r.parts)
+    ) f
+),
+page AS (
+    SELECT r.*, count(*) OVER () AS total, row_number() OVER (ORDER BY {order}) AS pos
+    FROM facts r
+    ORDER BY pos
+    LIMIT $4 OFFSET $5
+)
+SELECT r.oid::bigint AS oid, r.schema_name, r.table_name, r.row_estimate,
+       z.table_bytes, z.toast_bytes, z.index_bytes, z.total_bytes, r.dead_rows,
+       r.last_vacuum, r.last_autovacuum, r.last_analyze, r.last_autoanalyze, r.total
+FROM page r
+CROSS JOIN LATERAL (
+    SELECT sum({table_bytes})::bigint AS table_bytes, sum({toast_bytes})::bigint AS toast_bytes,
+           sum({index_bytes})::bigint AS index_bytes, sum({total_bytes})::bigint AS total_bytes
+    FROM pg_class l WHERE l.oid = ANY (r.parts)
+) z
+ORDER BY r.pos";
+
+/// How many tables match, for a page past the end (where `count(*) OVER ()` has no row to ride on).
+const COUNT_SQL: &str = r"
+SELECT count(*) AS total
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p')
+  AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+  AND ($1::text IS NULL OR (n.nspname || '.' || c.relname) ILIKE $1 ESCAPE E'\\')";
+
+// Size of one relation `l` (a row of pg_class) by part; see the module comment.
+const TABLE_BYTES: &str = "pg_table_size(l.oid) - coalesce(pg_total_relation_size(nullif(l.reltoastrelid, 0)), 0)";
+const TOAST_BYTES: &str = "coalesce(pg_total_relation_size(nullif(l.reltoastrelid, 0)), 0)";
+const INDEX_BYTES: &str = "pg_indexes_size(l.oid)";
+const TOTAL_BYTES: &str = "pg_total_relation_size(l.oid)";
+
+/// Columns of one table (`$1`: its oid). Identity and generated columns show how they are generated.
+const COLUMNS_SQL: &str = r"
+SELECT a.attname::text AS name,
+       format_type(a.atttypid, a.atttypmod) AS data_type,
+       NOT a.attnotnull AS nullable,
+       CASE WHEN a.attgenerated = 's' THEN 'GENERATED ALWAYS AS (' || pg_get_expr(d.adbin, d.adrelid) || ') STORED'
+            WHEN a.attidentity = 'a' THEN 'GENERATED ALWAYS AS IDENTITY'
+            WHEN a.attidentity = 'd' THEN 'GENERATED BY DEFAULT AS IDENTITY'
+            ELSE pg_get_expr(d.adbin, d.adrelid) END AS default_value,
+       coalesce(a.attnum = ANY (pk.conkey), false) AS primary_key
+FROM pg_attribute a
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+LEFT JOIN pg_constraint pk ON pk.conrelid = a.attrelid AND pk.contype = 'p'
+WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum";
+
+/// Constraints of one table (`$1`: its oid). A foreign key to a partitioned table is stored once more for
+/// each of its partitions (same `conrelid` as the parent constraint): those copies are left out.
+const CONSTRAINTS_SQL: &str = r"
+SELECT c.conname::text AS name, c.contype::text AS kind, pg_get_constraintdef(c.oid) AS definition
+FROM pg_constraint c
+WHERE c.conrelid = $1::oid
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint p WHERE p.oid = c.conparentid AND p.conrelid = c.conrelid)
+ORDER BY array_position(ARRAY['p', 'u', 'f', 'c', 'x', 't'], c.contype::text), c.conname";
+
+/// Foreign keys from and to one table (`$1`: its oid), columns in key order. Copies PostgreSQL makes for
+/// partitions are left out on the side where they repeat their parent: towards the referenced table's
+/// partitions (same `conrelid`) and from the referencing table's partitions (same `confrelid`).
+/// (A join to the parent, not `NOT EXISTS`: inside the OR the latter costs a full catalog pass, ~80 ms
+/// with 10,000 tables.)
+const FOREIGN_KEYS_SQL: &str = r"
+SELECT c.conname::text AS name,
+       fn.nspname::text AS from_schema, ft.relname::text AS from_table,
+       (SELECT json_agg(a.attname::text ORDER BY k.ord)
+          FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) AS from_columns,
+       tn.nspname::text AS to_schema, tt.relname::text AS to_table,
+       (SELECT json_agg(a.attname::text ORDER BY k.ord)
+          FROM unnest(c.confkey) WITH ORDINALITY k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum) AS to_columns,
+       c.confdeltype::text AS on_delete, c.confupdtype::text AS on_update,
+       d.outgoing, d.incoming
+FROM pg_constraint c
+JOIN pg_class ft ON ft.oid = c.conrelid
+JOIN pg_namespace fn ON fn.oid = ft.relnamespace
+JOIN pg_class tt ON tt.oid = c.confrelid
+JOIN pg_namespace tn ON tn.oid = tt.relnamespace
+LEFT JOIN pg_constraint p ON p.oid = c.conparentid
+CROSS JOIN LATERAL (
+    SELECT c.conrelid = $1::oid AND (p.oid IS NULL OR p.conrelid <> c.conrelid) AS outgoing,
+           c.confrelid = $1::oid AND (p.oid IS NULL OR p.confrelid <> c.confrelid) AS incoming
+) d
+WHERE c.contype = 'f' AND (c.conrelid = $1::oid OR c.confrelid = $1::oid) AND (d.outgoing OR d.incoming)
+ORDER BY c.conname, fn.nspname, ft.relname";
+
+/// A table the catalog knows (`$1` schema, `$2` name, both exact), with its columns and primary key.
+const ROWS_TABLE_SQL: &str = r"
+SELECT n.nspname::text AS schema_name, c.relname::text AS table_name,
+       (SELECT json_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+       (SELECT json_agg(a.attname::text ORDER BY k.ord)
+          FROM pg_constraint p
+          CROSS JOIN unnest(p.conkey) WITH ORDINALITY k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = p.conrelid AND a.attnum = k.attnum
+         WHERE p.conrelid = c.oid AND p.contype = 'p') AS key_columns
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
+  AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'";
+
+#[derive(FromQueryResult)]
+struct TableRow {
+    oid: i64,
+    schema_name: String,
+    table_name: String,
+    row_estimate: Option<i64>,
+    table_bytes: Option<i64>,
+    toast_bytes: Option<i64>,
+    index_bytes: Option<i64>,
+    total_bytes: Option<i64>,
+    dead_rows: Option<i64>,
+    last_vacuum: Option<DateTime<Utc>>,
+    last_autovacuum: Option<DateTime<Utc>>,
+    last_analyze: Option<DateTime<Utc>>,
+    last_autoanalyze: Option<DateTime<Utc>>,
+    total: i64,
+}
+
+#[derive(FromQueryResult)]
+struct CountRow {
+    total: i64,
+}
+
+#[derive(FromQueryResult)]
+struct ColumnRow {
+    name: String,
+    data_type: String,
+    nullable: bool,
+    default_value: Option<String>,
+    primary_key: bool,
+}
+
+#[derive(FromQueryResult)]
+struct ConstraintRow {
+    name: String,
+    kind: String,
+    definition: String,
+}
+
+#[derive(FromQueryResult)]
+struct ForeignKeyRow {
+    name: String,
+    from_schema: String,
+    from_table: String,
+    from_columns: Option<serde_json::Value>,
+    to_schema: String,
+    to_table: String,
+    to_columns: Option<serde_json::Value>,
+    on_delete: String,
+    on_update: String,
+    outgoing: bool,
+    incoming: bool,
+}
+
+#[derive(FromQueryResult)]
+struct RowsTableRow {
+    schema_name: String,
+    table_name: String,
+    columns: Option<serde_json::Value>,
+    key_columns: Option<serde_json::Value>,
+}
+
+impl From<TableRow> for TableInfo {
+    fn from(r: TableRow) -> Self {
+        TableInfo {
+            schema: r.schema_name,
+            name: r.table_name,
+            row_estimate: r.row_estimate,
+            table_bytes: r.table_bytes,
+            index_bytes: r.index_bytes,
+            toast_bytes: r.toast_bytes,
+            total_bytes: r.total_bytes,
+            dead_rows: r.dead_rows,
+            last_vacuum: r.last_vacuum,
+            last_autovacuum: r.last_autovacuum,
+            last_analyze: r.last_analyze,
+            last_autoanalyze: r.last_autoanalyze,
+        }
+    }
+}
+
+impl From<ColumnRow> for ColumnInfo {
+    fn from(r: ColumnRow) -> Self {
+        ColumnInfo {
+            name: r.name,
+            data_type: r.data_type,
+            nullable: r.nullable,
+            default: r.default_value,
+            primary_key: r.primary_key,
+        }
+    }
+}
+
+impl From<ConstraintRow> for ConstraintInfo {
+    fn from(r: ConstraintRow) -> Self {
+        let kind = match r.kind.as_str() {
+            "p" => "PRIMARY KEY",
+            "u" => "UNIQUE",
+            "f" => "FOREIGN KEY",
+            "c" => "CHECK",
+            "x" => "EXCLUDE",
+            "t" => "CONSTRAINT TRIGGER",
+            _ => "OTHER",
+        };
+        ConstraintInfo { name: r.name, kind: kind.into(), definition: r.definition }
+    }
+}
+
+impl From<ForeignKeyRow> for ForeignKeyInfo {
+    fn from(r: ForeignKeyRow) -> Self {
+        ForeignKeyInfo {
+            name: r.name,
+            from_schema: r.from_schema,
+            from_table: r.from_table,
+            from_columns: strings(r.from_columns),
+            to_schema: r.to_schema,
+            to_table: r.to_table,
+            to_columns: strings(r.to_columns),
+            on_delete: fk_action(&r.on_delete).into(),
+            on_update: fk_action(&r.on_update).into(),
+        }
+    }
+}
+
+/// Decodes `pg_constraint.confdeltype` / `confupdtype`.
+fn fk_action(code: &str) -> &'static str {
+    match code {
+        "a" => "NO ACTION",
+        "r" => "RESTRICT",
+        "c" => "CASCADE",
+        "n" => "SET NULL",
+        "d" => "SET DEFAULT",
+        _ => "UNKNOWN",
+    }
+}
+
+/// The whitelisted ORDER BY of the tables page, over the `facts` columns (alias `r`). Ties go by name.
+fn order_by(sort: TableSort, descending: bool) -> String {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let size = |expr: &str| format!("(SELECT sum({expr}) FROM pg_class l WHERE l.oid = ANY (r.parts))");
+    let key = match sort {
+        TableSort::Name => return format!("r.schema_name {dir}, r.table_name {dir}"),
+        TableSort::Rows => "r.row_estimate".to_string(),
+        TableSort::TableSize => size(TABLE_BYTES),
+        TableSort::IndexSize => size(INDEX_BYTES),
+        TableSort::ToastSize => size(TOAST_BYTES),
+        TableSort::TotalSize => size(TOTAL_BYTES),
+        TableSort::DeadRows => "r.dead_rows".to_string(),
+        // Never is the oldest: first when sorting from the oldest, last from the newest.
+        TableSort::LastVacuum => "greatest(r.last_vacuum, r.last_autovacuum)".to_string(),
+        TableSort::LastAnalyze => "greatest(r.last_analyze, r.last_autoanalyze)".to_string(),
+    };
+    let nulls = match (sort, descending) {
+        (TableSort::LastVacuum | TableSort::LastAnalyze, false) => "NULLS FIRST",
+        _ => "NULLS LAST",
+    };
+    format!("{key} {dir} {nulls}, r.schema_name, r.table_name")
+}
+
+/// The tables query with its ORDER BY and size expressions filled in (no user text).
+fn tables_sql(sort: TableSort, descending: bool) -> String {
+    TABLES_SQL
+        .replace("{order}", &order_by(sort, descending))
+        .replace("{table_bytes}", TABLE_BYTES)
+        .replace("{toast_bytes}", TOAST_BYTES)
+        .replace("{index_bytes}", INDEX_BYTES)
+        .replace("{total_bytes}", TOTAL_BYTES)
+}
+
+/// `%text%` for ILIKE, with the pattern characters of the text escaped; `None` for an empty search.
+fn search_pattern(search: Option<&str>) -> Option<String> {
+    let text = search.map(str::trim).filter(|s| !s.is_empty())?;
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    Some(pattern)
+}
+
+/// Names PostgreSQL cannot hold (a NUL byte) cannot name a table; the driver would refuse to send them.
+fn impossible_name(name: &str) -> bool {
+    name.contains('\0')
+}
+
+impl Postgres {
+    pub(super) async fn list_tables(&self, query: &TableQuery) -> Result<Page<TableInfo>> {
+        let pattern = search_pattern(query.search.as_deref());
+        let (limit, offset) = (bigint(query.limit, "limit")?, bigint(query.offset, "offset")?);
+        let sql = tables_sql(query.sort, query.descending);
+        let values = [
+            pattern.clone().into(),
+            Option::<String>::None.into(),
+            Option::<String>::None.into(),
+            limit.into(),
+            offset.into(),
+        ];
+        let rows: Vec<TableRow> = self.all(&sql, values).await?;
+        let total = match rows.first() {
+            Some(r) => r.total,
+            None if query.offset == 0 => 0,
+            None => self.one::<CountRow>(COUNT_SQL, [pattern.into()]).await?.map_or(0, |r| r.total),
+        };
+        Ok(Page {
+            items: rows.into_iter().map(TableInfo::from).collect(),
+            total: total.max(0) as u64,
+            offset: query.offset,
+            limit: query.limit,
+        })
+    }
+
+    /// The catalog row of one table, looked up by exact schema and name.
+    async fn find_table(&self, schema: &str, table: &str) -> Result<Option<TableRow>> {
+        if impossible_name(schema) || impossible_name(table) {
+            return Ok(None);
+        }
+        let sql = tables_sql(TableSort::Name, false);
+        let values = [Option::<String>::None.into(), schema.into(), table.into(), 1i64.into(), 0i64.into()];
+        self.one(&sql, values).await
+    }
+
+    pub(super) async fn table_detail(&self, schema: &str, table: &str) -> Result<Option<TableDetail>> {
+        let Some(row) = self.find_table(schema, table).await? else { return Ok(None) };
+        let oid = row.oid;
+        let columns: Vec<ColumnRow> = self.all(COLUMNS_SQL, [oid.into()]).await?;
+        let constraints: Vec<ConstraintRow> = self.all(CONSTRAINTS_SQL, [oid.into()]).await?;
+        let keys: Vec<ForeignKeyRow> = self.all(FOREIGN_KEYS_SQL, [oid.into()]).await?;
+        let indexes = self.list_indexes(Some(oid)).await?;
+        let (mut references, mut referenced_by) = (Vec::new(), Vec::new());
+        for key in keys {
+            let (outgoing, incoming) = (key.outgoing, key.incoming);
+            let info = ForeignKeyInfo::from(key);
+            // A self-reference is both.
+            if incoming {
+                referenced_by.push(info.clone());
+            }
+            if outgoing {
+                references.push(info);
+            }
+        }
+        Ok(Some(TableDetail {
+            table: row.into(),
+            columns: columns.into_iter().map(ColumnInfo::from).collect(),
+            indexes,
+            constraints: constraints.into_iter().map(ConstraintInfo::from).collect(),
+            references,
+            referenced_by,
+        }))
+    }
+
+    /// Rows in primary-key order when there is one (physical order otherwise), every value cast to text in SQL.
+    pub(super) async fn read_rows(&self, schema: &str, table: &str, offset: u64, limit: u64) -> Result<RowsPage> {
+        let not_found = || Error::NotFound(format!("table {schema}.{table}"));
+        if impossible_name(schema) || impossible_name(table) {
+            return Err(not_found());
+        }
+        let found: Option<RowsTableRow> = self.one(ROWS_TABLE_SQL, [schema.into(), table.into()]).await?;
+        let found = found.ok_or_else(not_found)?;
+        let columns = strings(found.columns);
+        let keys = strings(found.key_columns);
+        // Identifiers come from the catalog, never from the request, and are quoted.
+        let select = columns.iter().map(|c| format!("{}::text", quote_ident(c))).collect::<Vec<_>>().join(", ");
+        let order = if keys.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {}", keys.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", "))
+        };
+        let sql = format!(
+            "SELECT {select} FROM {}{order} LIMIT $1 OFFSET $2",
+            qualified(&found.schema_name, &found.table_name)
+        );
+        let fetch = bigint(limit, "limit")?.saturating_add(1);
+        let result = self
+            .db
+            .query_all_raw(statement(&sql, [fetch.into(), bigint(offset, "offset")?.into()]))
+            .await
+            .map_err(db_error)?;
+        let mut rows = Vec::with_capacity(result.len());
+        for r in result.iter().take(limit as usize) {
+            let mut values = Vec::with_capacity(columns.len());
+            for i in 0..columns.len() {
+                values.push(r.try_get_by_index::<Option<String>>(i).map_err(db_error)?);
+            }
+            rows.push(values);
+        }
+        Ok(RowsPage { columns, rows, offset, limit, has_more: result.len() as u64 > limit })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_text_is_escaped_for_ilike() {
+        assert_eq!(search_pattern(Some("users")).as_deref(), Some("%users%"));
+        assert_eq!(search_pattern(Some(r"a_b%c\d")).as_deref(), Some(r"%a\_b\%c\\d%"));
+        assert_eq!(search_pattern(Some("  ")), None);
+        assert_eq!(search_pattern(None), None);
+    }
+
+    #[test]
+    fn every_sort_key_has_a_fixed_order_with_name_as_tiebreak() {
+        for sort in [
+            TableSort::Name,
+            TableSort::Rows,
+            TableSort::TableSize,
+            TableSort::IndexSize,
+            TableSort::ToastSize,
+            TableSort::TotalSize,
+            TableSort::DeadRows,
+            TableSort::LastVacuum,
+            TableSort::LastAnalyze,
+        ] {
+            for desc in [false, true] {
+                let order = order_by(sort, desc);
+                assert!(order.contains("r.table_name"), "{order}");
+                assert!(!tables_sql(sort, desc).contains('{'), "unfilled placeholder for {sort:?}");
+            }
+        }
+        assert!(order_by(TableSort::LastVacuum, false).contains("NULLS FIRST"));
+    }
+
+    #[test]
+    fn foreign_key_actions_are_decoded() {
+        assert_eq!(fk_action("c"), "CASCADE");
+        assert_eq!(fk_action("n"), "SET NULL");
+        assert_eq!(fk_action("a"), "NO ACTION");
+    }
+}
