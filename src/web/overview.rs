@@ -1,0 +1,55 @@
+//! The overview page: server, size, connections, cache, wraparound, long queries and the migration state.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use entity::migrations_log;
+
+use super::catalog;
+use super::fmt;
+use super::layout::Layout;
+use super::session::CurrentUser;
+use crate::accounts::Role;
+use crate::db::introspect::Overview;
+use crate::error::Result;
+use crate::migrate;
+use crate::state::AppState;
+
+/// `GET /`.
+pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<OverviewPage> {
+    user.require(Role::Viewer)?;
+    let limit = state.config.settings.catalog_timeout;
+    let threshold = state.config.settings.long_query_threshold;
+    let overview = catalog::read(limit, state.introspector.overview(threshold)).await?;
+    let migrations = migrate::status(&state.db, &state.migrations).await?;
+    let head = migrate::current(&state.db).await?.unwrap_or_else(|| "base".into());
+    let last_run = migrate::history(&state.db, 1, None).await?.into_iter().next();
+    let connections_total = overview.as_ref().map(|o| o.connections_by_state.iter().map(|(_, n)| n).sum()).unwrap_or(0);
+    Ok(OverviewPage {
+        layout: Layout::new(&user, &state, "overview").await?,
+        timed_out: overview.is_none().then(|| catalog::timeout_note(limit)),
+        o: overview.unwrap_or_default(),
+        connections_total,
+        long_threshold: fmt::duration_ms(&Some(threshold.as_millis() as i64)),
+        pending: migrations.iter().filter(|m| !m.applied).count(),
+        dirty: migrations.iter().filter(|m| m.state == "dirty" || m.state == "failed").count(),
+        total_migrations: migrations.len(),
+        head,
+        last_run,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "overview/index.html")]
+pub struct OverviewPage {
+    pub layout: Layout,
+    pub timed_out: Option<String>,
+    pub o: Overview,
+    pub connections_total: i64,
+    pub long_threshold: String,
+    pub head: String,
+    pub pending: usize,
+    pub dirty: usize,
+    pub total_migrations: usize,
+    pub last_run: Option<migrations_log::Model>,
+}

@@ -1,0 +1,180 @@
+//! The tables list (sortable, searchable, paginated on the server) and one table's detail with its first rows.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use serde::Deserialize;
+
+use super::catalog;
+use super::extract::{Path, Query};
+use super::fmt;
+use super::layout::Layout;
+use super::session::CurrentUser;
+use crate::accounts::Role;
+use crate::db::introspect::{Page, RowsPage, TableDetail, TableInfo, TableQuery, TableSort};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// Tables per page.
+const PAGE_SIZE: u64 = 50;
+/// Rows shown on a table's page.
+const ROWS_PER_PAGE: u64 = 50;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    #[serde(default)]
+    sort: TableSort,
+    dir: Option<String>,
+    page: Option<u64>,
+    q: Option<String>,
+}
+
+/// `GET /tables`.
+pub async fn index(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<IndexPage> {
+    user.require(Role::Viewer)?;
+    let descending = match params.dir.as_deref() {
+        None | Some("") => matches!(params.sort, TableSort::Name).then_some(false).unwrap_or(true),
+        Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => return Err(Error::BadRequest(format!("dir={other:?}: use asc or desc"))),
+    };
+    let page = params.page.unwrap_or(1).max(1);
+    let search = params.q.clone().map(|q| q.trim().to_string()).filter(|q| !q.is_empty());
+    let query = TableQuery { sort: params.sort, descending, search: search.clone(), offset: (page - 1) * PAGE_SIZE, limit: PAGE_SIZE };
+    let limit = state.config.settings.catalog_timeout;
+    let result = catalog::read(limit, state.introspector.tables(&query)).await?;
+    let pages = result.as_ref().map(|p| p.total.div_ceil(PAGE_SIZE).max(1)).unwrap_or(1);
+    Ok(IndexPage {
+        layout: Layout::new(&user, &state, "tables").await?,
+        timed_out: result.is_none().then(|| catalog::timeout_note(limit)),
+        tables: result.unwrap_or(Page { items: Vec::new(), total: 0, offset: 0, limit: PAGE_SIZE }),
+        sort: sort_key(params.sort),
+        descending,
+        search: search.unwrap_or_default(),
+        page,
+        pages,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ShowParams {
+    page: Option<u64>,
+}
+
+/// `GET /tables/{schema}/{table}`.
+pub async fn show(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Path((schema, table)): Path<(String, String)>,
+    Query(params): Query<ShowParams>,
+) -> Result<ShowPage> {
+    user.require(Role::Viewer)?;
+    let limit = state.config.settings.catalog_timeout;
+    let detail = catalog::read(limit, state.introspector.table(&schema, &table)).await?;
+    let detail = match detail {
+        Some(None) => return Err(Error::NotFound(format!("table {schema}.{table}"))),
+        other => other.flatten(),
+    };
+    let page = params.page.unwrap_or(1).max(1);
+    let rows = match detail {
+        Some(_) => {
+            catalog::read(limit, state.introspector.table_rows(&schema, &table, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE))
+                .await?
+        }
+        None => None,
+    };
+    Ok(ShowPage {
+        layout: Layout::new(&user, &state, "tables").await?,
+        timed_out: (detail.is_none() || rows.is_none()).then(|| catalog::timeout_note(limit)),
+        schema,
+        table,
+        detail: detail.unwrap_or_default(),
+        rows: rows.unwrap_or_default(),
+        page,
+    })
+}
+
+fn sort_key(sort: TableSort) -> &'static str {
+    match sort {
+        TableSort::Name => "name",
+        TableSort::Rows => "rows",
+        TableSort::TableSize => "table_size",
+        TableSort::IndexSize => "index_size",
+        TableSort::ToastSize => "toast_size",
+        TableSort::TotalSize => "total_size",
+        TableSort::DeadRows => "dead_rows",
+        TableSort::LastVacuum => "last_vacuum",
+        TableSort::LastAnalyze => "last_analyze",
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "tables/index.html")]
+pub struct IndexPage {
+    pub layout: Layout,
+    pub timed_out: Option<String>,
+    pub tables: Page<TableInfo>,
+    pub sort: &'static str,
+    pub descending: bool,
+    pub search: String,
+    pub page: u64,
+    pub pages: u64,
+}
+
+impl IndexPage {
+    /// The link of a column header: same search, this sort, the other direction when already sorted by it.
+    pub fn sort_link(&self, key: &str) -> String {
+        let dir = if self.sort == key && self.descending { "asc" } else if self.sort == key { "desc" } else { "" };
+        let mut link = format!("/tables?sort={key}");
+        if !dir.is_empty() {
+            link.push_str(&format!("&dir={dir}"));
+        }
+        if !self.search.is_empty() {
+            link.push_str(&format!("&q={}", urlencode(&self.search)));
+        }
+        link
+    }
+
+    pub fn page_link(&self, page: &u64) -> String {
+        format!(
+            "/tables?sort={}&dir={}&page={page}{}",
+            self.sort,
+            if self.descending { "desc" } else { "asc" },
+            if self.search.is_empty() { String::new() } else { format!("&q={}", urlencode(&self.search)) }
+        )
+    }
+
+    pub fn arrow(&self, key: &str) -> &'static str {
+        match (self.sort == key, self.descending) {
+            (false, _) => "",
+            (true, true) => " ▼",
+            (true, false) => " ▲",
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "tables/show.html")]
+pub struct ShowPage {
+    pub layout: Layout,
+    pub timed_out: Option<String>,
+    pub schema: String,
+    pub table: String,
+    pub detail: TableDetail,
+    pub rows: RowsPage,
+    pub page: u64,
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+/// The link to a table's page.
+pub fn table_link(schema: &str, table: &str) -> String {
+    format!("/tables/{}/{}", urlencode(schema), urlencode(table))
+}
