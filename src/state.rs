@@ -1,10 +1,12 @@
-//! What every request handler shares: the pool, the configuration, the migrations of this build, the login throttle.
+//! What every request handler shares: the pool, the catalog reader, the configuration, the migrations, the login throttle.
 
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
+use crate::db::introspect::{self, Introspector};
+use crate::error::Result;
 use crate::migrate::MigrationSet;
 use crate::web::throttle::LoginThrottle;
 
@@ -12,6 +14,8 @@ use crate::web::throttle::LoginThrottle;
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// Catalog reads for the pages, chosen once for this database's backend.
+    pub introspector: Arc<dyn Introspector>,
     pub config: Arc<Config>,
     pub migrations: Arc<MigrationSet>,
     /// Failed sign-ins per account and per address (in memory, per instance).
@@ -20,7 +24,8 @@ pub struct AppState {
 
 impl AppState {
     /// The state with the default login throttle (5 failures per account, 20 per address, 15 minutes).
-    pub fn new(db: DatabaseConnection, config: Arc<Config>, migrations: Arc<MigrationSet>) -> AppState {
-        AppState { db, config, migrations, login_throttle: Arc::new(LoginThrottle::default()) }
+    pub fn new(db: DatabaseConnection, config: Arc<Config>, migrations: Arc<MigrationSet>) -> Result<AppState> {
+        let introspector = introspect::for_connection(db.clone())?;
+        Ok(AppState { db, introspector, config, migrations, login_throttle: Arc::new(LoginThrottle::default()) })
     }
 }

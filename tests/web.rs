@@ -42,8 +42,11 @@ async fn readiness(kind: Kind) {
     browser.login_as(Role::Viewer).await;
     let (status, _, page) = browser.get("/").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("m20251122_000005") && page.contains("create_admin_users"), "{page}");
-    assert!(page.contains("badge-applied") && page.contains("Latest runs"), "{page}");
+    assert!(page.contains("<h1>Overview</h1>") && page.contains("m20251122_000005"), "{page}");
+    assert!(page.contains("0 pending of 5"), "{page}");
+    let (status, _, page) = browser.get("/migrations").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("create_admin_users") && page.contains("badge-applied"), "{page}");
     t.drop().await;
 }
 

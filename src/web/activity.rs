@@ -23,11 +23,8 @@ pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<A
     let caps = state.introspector.capabilities();
     let limit = state.config.settings.catalog_timeout;
     let threshold = state.config.settings.long_query_threshold;
-    let activity = if caps.server_activity {
-        catalog::read(limit, state.introspector.activity(threshold)).await?
-    } else {
-        Some(Activity::default())
-    };
+    // Without server sessions (SQLite) this lists the statements Strata itself is running.
+    let activity = catalog::read(limit, state.introspector.activity(threshold)).await?;
     let timed_out = activity.is_none().then(|| catalog::timeout_note(limit));
     let activity = activity.unwrap_or_default();
     Ok(ActivityPage {

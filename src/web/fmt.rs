@@ -20,6 +20,11 @@ pub fn bytes(v: &Option<i64>) -> String {
     }
 }
 
+/// [`bytes`] of a size that is always known.
+pub fn bytes_of(v: &i64) -> String {
+    bytes(&Some(*v))
+}
+
 /// The exact value behind a human figure, for `title=`.
 pub fn exact(v: &Option<i64>) -> String {
     v.map(|n| group(n)).unwrap_or_default()
@@ -65,9 +70,19 @@ pub fn percent(v: &Option<f64>) -> String {
     v.map(|r| format!("{:.1} %", r * 100.0)).unwrap_or_else(|| "—".into())
 }
 
+/// [`percent`] of a ratio that is always known.
+pub fn ratio(v: &f64) -> String {
+    percent(&Some(*v))
+}
+
 /// "2026-11-22 04:08" in UTC; "—" when unknown.
 pub fn time(v: &Option<DateTime<Utc>>) -> String {
     v.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "—".into())
+}
+
+/// The later of two times ("last vacuum" is the later of manual and auto), as [`time`] shows it.
+pub fn latest(a: &Option<DateTime<Utc>>, b: &Option<DateTime<Utc>>) -> String {
+    time(&(*a).max(*b))
 }
 
 /// How long ago, "3 h 12 min ago"; "never" when unknown.

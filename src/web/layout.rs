@@ -14,6 +14,7 @@ use tower_sessions::Session;
 
 use super::session::{CurrentUser, Flash, take_flashes};
 use crate::accounts::Role;
+use crate::db::introspect::Capabilities;
 use crate::error::Result;
 use crate::state::AppState;
 
@@ -49,6 +50,8 @@ pub struct Layout {
     pub backend: String,
     /// The navigation entry to highlight (`overview`, `users`, `audit`, ...).
     pub active: &'static str,
+    /// What this backend can show: the navigation lists only those pages.
+    pub caps: Capabilities,
 }
 
 impl Layout {
@@ -65,6 +68,7 @@ impl Layout {
             database: url.masked(),
             backend: url.backend().to_string(),
             active,
+            caps: state.introspector.capabilities(),
         })
     }
 
@@ -76,6 +80,7 @@ impl Layout {
             database: String::new(),
             backend: String::new(),
             active: "",
+            caps: Capabilities::default(),
         })
     }
 }

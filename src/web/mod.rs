@@ -3,16 +3,23 @@
 //! Everything but `/healthz`, `/readyz` and `/static/*` runs behind the session layer and the CSRF
 //! middleware (`csrf::protect`); pages and actions then take a `session::CurrentUser`.
 
+mod activity;
 mod assets;
 mod audit;
 mod auth;
+mod bloat;
+mod catalog;
 pub mod csrf;
 pub mod extract;
+pub mod fmt;
 mod health;
-mod home;
+mod indexes;
 pub mod layout;
+mod migrations;
+mod overview;
 pub mod session;
 pub mod session_store;
+mod tables;
 pub mod throttle;
 mod users;
 
@@ -39,7 +46,14 @@ pub fn router(state: AppState) -> Router {
     let sessions = session::layer(session_store::DbSessionStore::new(state.db.clone()), &state.config.settings);
     // Layers run bottom-up on the way in: the session is loaded before the CSRF check reads its token.
     let pages = Router::new()
-        .route("/", get(home::index))
+        .route("/", get(overview::index))
+        .route("/tables", get(tables::index))
+        .route("/tables/{schema}/{table}", get(tables::show))
+        .route("/indexes", get(indexes::index))
+        .route("/activity", get(activity::index))
+        .route("/activity/{pid}/{action}", get(activity::confirm).post(activity::act))
+        .route("/bloat", get(bloat::index))
+        .route("/migrations", get(migrations::index))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/account/password", get(auth::password_form).post(auth::change_password))
@@ -101,7 +115,7 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     tracing::info!("serving {} on http://{listen} (ready in {} ms)", url, started.elapsed().as_millis());
     let sweeper =
         tokio::spawn(session_store::sweep_expired(session_store::DbSessionStore::new(db.clone()), SESSION_SWEEP_EVERY));
-    let state = AppState::new(db, Arc::new(config), Arc::new(set));
+    let state = AppState::new(db, Arc::new(config), Arc::new(set))?;
     let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             tokio::signal::ctrl_c().await.ok();

@@ -7,7 +7,6 @@ use serde::Deserialize;
 
 use super::catalog;
 use super::extract::{Path, Query};
-use super::fmt;
 use super::layout::Layout;
 use super::session::CurrentUser;
 use crate::accounts::Role;
@@ -139,7 +138,7 @@ impl IndexPage {
         link
     }
 
-    pub fn page_link(&self, page: &u64) -> String {
+    pub fn page_link(&self, page: u64) -> String {
         format!(
             "/tables?sort={}&dir={}&page={page}{}",
             self.sort,

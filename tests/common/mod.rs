@@ -96,6 +96,30 @@ impl TestDb {
         Database::connect(self.driver_url.as_str()).await.expect("connect to the test database")
     }
 
+    /// A pool of exactly one connection: one server session whose id stays the same.
+    pub async fn connect_one(&self) -> DatabaseConnection {
+        let mut opts = sea_orm::ConnectOptions::new(self.driver_url.clone());
+        opts.max_connections(1).min_connections(1).sqlx_logging(false);
+        Database::connect(opts).await.expect("connect one session to the test database")
+    }
+
+    /// The schema the dashboard lists the seed tables under: `main`, `public`, or the MariaDB database.
+    pub fn schema(&self) -> &str {
+        match self.kind {
+            Kind::Sqlite => "main",
+            Kind::Postgres => "public",
+            Kind::MySql => &self.name,
+        }
+    }
+
+    /// Quotes an identifier the way this backend does (for fixtures only).
+    pub fn quote(&self, name: &str) -> String {
+        match self.kind {
+            Kind::MySql => format!("`{}`", name.replace('`', "``")),
+            _ => format!("\"{}\"", name.replace('"', "\"\"")),
+        }
+    }
+
     /// Drops the database (call at the end of a passing test; a failing one leaves it for inspection).
     pub async fn drop(self) {
         let sql = match self.kind {

@@ -56,7 +56,7 @@ pub async fn app_state_with(url: &str, change: impl FnOnce(&mut strata::config::
     change(&mut config.settings);
     let db = db::connect(&config.database_url, Purpose::App).await.expect("connect");
     let migrations = Arc::new(MigrationSet::of::<migration::Migrator>().expect("migrations"));
-    AppState::new(db, Arc::new(config), migrations)
+    AppState::new(db, Arc::new(config), migrations).expect("an app state for this backend")
 }
 
 /// The path a redirect points to.

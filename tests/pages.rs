@@ -1,0 +1,248 @@
+//! The dashboard pages through the router on every backend: what each role sees and may do, hostile URLs, real fixtures.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::web::{Browser, app_state_with};
+use common::*;
+use sea_orm::ConnectionTrait;
+use strata::accounts::Role;
+
+each_backend! {
+    every_page_opens_for_a_viewer => every_page_opens;
+    role_checks_guard_every_admin_action => role_checks;
+    hostile_identifiers_in_urls_are_harmless => hostile_identifiers;
+    a_table_with_a_strange_name_has_its_own_page => strange_table_name;
+    the_tables_page_sorts_searches_and_pages => tables_sort_and_page;
+    a_duplicate_index_is_found_with_its_drop_statement => duplicate_index;
+    an_admin_stops_a_sleeping_query_from_the_activity_page => stop_sleeping_query;
+}
+
+/// A migrated database and a browser on it.
+async fn migrated(kind: Kind) -> (TestDb, Browser) {
+    let t = TestDb::new(kind).await;
+    ok(&strata(&t.url, &["migrate", "up"]));
+    let browser = Browser::new(&t.url).await;
+    (t, browser)
+}
+
+#[track_caller]
+fn assert_page(got: &(StatusCode, axum::http::HeaderMap, String), status: StatusCode, needles: &[&str]) {
+    let (s, _, body) = got;
+    assert_eq!(*s, status, "{body}");
+    for n in needles {
+        assert!(body.contains(n), "expected {n:?} in:\n{body}");
+    }
+}
+
+async fn every_page_opens(kind: Kind) {
+    let (t, mut b) = migrated(kind).await;
+    b.login_as(Role::Viewer).await;
+    let schema = t.schema().to_string();
+    assert_page(&b.get("/").await, StatusCode::OK, &["<h1>Overview</h1>", "Database size", "m20251122_000005"]);
+    assert_page(&b.get("/tables").await, StatusCode::OK, &[">users<", ">posts<", "alembic_version"]);
+    let users = format!("/tables/{schema}/users");
+    assert_page(&b.get(&users).await, StatusCode::OK, &["username", "idx_users_username", "posts"]);
+    let posts = format!("/tables/{schema}/posts");
+    assert_page(&b.get(&posts).await, StatusCode::OK, &["user_id", "CASCADE"]);
+    assert_page(&b.get("/indexes").await, StatusCode::OK, &["idx_posts_user_id"]);
+    assert_page(&b.get("/migrations").await, StatusCode::OK, &["create_audit_log", "badge-applied"]);
+    let activity = b.get("/activity").await;
+    match kind {
+        Kind::Sqlite => assert_page(&activity, StatusCode::OK, &["no server sessions"]),
+        _ => assert_page(&activity, StatusCode::OK, &["Sessions"]),
+    }
+    let bloat = b.get("/bloat").await;
+    match kind {
+        Kind::Postgres => assert_page(&bloat, StatusCode::OK, &["<h1>Bloat"]),
+        _ => assert_page(&bloat, StatusCode::NOT_IMPLEMENTED, &["PostgreSQL"]),
+    }
+    // The navigation offers only what the backend has.
+    let (_, _, overview) = b.get("/").await;
+    assert_eq!(overview.contains(r#"href="/bloat""#), kind == Kind::Postgres, "{overview}");
+    t.drop().await;
+}
+
+async fn role_checks(kind: Kind) {
+    let (t, mut viewer) = migrated(kind).await;
+    viewer.login_as(Role::Viewer).await;
+    for page in ["/admin/users", "/admin/audit", "/activity/1/terminate"] {
+        assert_eq!(viewer.get(page).await.0, StatusCode::FORBIDDEN, "viewer GET {page}");
+    }
+    assert_eq!(viewer.post_form("/activity/1/terminate", &[]).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(viewer.post_form("/activity/1/cancel", &[]).await.0, StatusCode::FORBIDDEN);
+
+    let mut editor = viewer.another();
+    editor.login_as(Role::Editor).await;
+    assert_eq!(editor.post_form("/activity/1/terminate", &[]).await.0, StatusCode::FORBIDDEN);
+    let (_, _, page) = editor.get("/").await;
+    assert!(!page.contains(r#"href="/admin/users""#), "no admin links for an editor:\n{page}");
+
+    let mut admin = viewer.another();
+    admin.login_as(Role::Admin).await;
+    let (status, _, body) = admin.post_form_without_csrf("/activity/1/terminate", &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a POST without the CSRF token is refused: {body}");
+    assert!(body.contains("CSRF"), "{body}");
+    assert_eq!(admin.get("/activity/1/explode").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(admin.get("/activity/not-a-pid/cancel").await.0, StatusCode::BAD_REQUEST);
+    t.drop().await;
+}
+
+async fn hostile_identifiers(kind: Kind) {
+    let (t, mut b) = migrated(kind).await;
+    b.login_as(Role::Viewer).await;
+    let schema = urlencode(t.schema());
+    for name in ["'; DROP TABLE users; --", "users\"; DROP TABLE posts; --", "users`; DROP TABLE posts; --", "ü😀", "%00"] {
+        let path = format!("/tables/{schema}/{}", urlencode(name));
+        let (status, _, body) = b.get(&path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert!(!body.contains("syntax"), "no SQL error leaks: {body}");
+    }
+    let (status, _, _) = b.get("/tables/x'%20OR%20'1'='1/users").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for query in ["/tables?q=%27%3B%20DROP%20TABLE%20users%3B%20--", "/tables?q=%25&sort=total_size", "/tables?q=_"] {
+        assert_eq!(b.get(query).await.0, StatusCode::OK, "{query}");
+    }
+    let db = t.connect().await;
+    assert!(has_table(&db, "users").await && has_table(&db, "posts").await, "the seed tables survived");
+    t.drop().await;
+}
+
+async fn strange_table_name(kind: Kind) {
+    let (t, mut b) = migrated(kind).await;
+    let name = "we'ird \"näme\" ü";
+    let name = if kind == Kind::MySql { name.replace('"', "") } else { name.to_string() };
+    let db = t.connect().await;
+    exec(&db, &format!("CREATE TABLE {} (id INTEGER PRIMARY KEY, note VARCHAR(40))", t.quote(&name))).await;
+    exec(&db, &format!("INSERT INTO {} (id, note) VALUES (1, 'first <b>row</b>'), (2, NULL)", t.quote(&name))).await;
+    b.login_as(Role::Viewer).await;
+    let path = format!("/tables/{}/{}", urlencode(t.schema()), urlencode(&name));
+    let (status, _, body) = b.get(&path).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("first &#60;b&#62;row"), "row values are shown, escaped:\n{body}");
+    assert!(!body.contains("<b>row</b>"), "never as markup:\n{body}");
+    assert!(body.contains("note"), "{body}");
+    let (_, _, list) = b.get(&format!("/tables?q={}", urlencode("näme"))).await;
+    assert!(list.contains(&urlencode(&name)), "search finds it and links to it:\n{list}");
+    t.drop().await;
+}
+
+async fn tables_sort_and_page(kind: Kind) {
+    let (t, mut b) = migrated(kind).await;
+    let db = t.connect().await;
+    for i in 0..60 {
+        exec(&db, &format!("CREATE TABLE extra_{i:02} (id INTEGER PRIMARY KEY)")).await;
+    }
+    b.login_as(Role::Viewer).await;
+    let (_, _, first) = b.get("/tables").await;
+    assert!(first.contains("extra_00") && !first.contains("extra_59"), "50 per page:\n{first}");
+    assert!(first.contains("next →"), "{first}");
+    let (_, _, second) = b.get("/tables?sort=name&dir=asc&page=2").await;
+    assert!(second.contains(">users<") && !second.contains(">extra_00<"), "{second}");
+    let (_, _, desc) = b.get("/tables?sort=name&dir=desc").await;
+    let (users, extra) = (desc.find(">users<").expect("users listed"), desc.find(">extra_59<").expect("extra_59"));
+    assert!(users < extra, "descending by name");
+    for sort in ["rows", "table_size", "index_size", "toast_size", "total_size", "dead_rows", "last_vacuum", "last_analyze"] {
+        assert_eq!(b.get(&format!("/tables?sort={sort}&dir=desc")).await.0, StatusCode::OK, "sort={sort}");
+    }
+    let (_, _, found) = b.get("/tables?q=EXTRA_5").await;
+    assert!(found.contains(">extra_55<") && !found.contains(">extra_44<"), "case-insensitive search:\n{found}");
+    assert_eq!(b.get("/tables?sort=bogus").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(b.get("/tables?dir=sideways").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(b.get("/tables?page=-1").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(b.get("/tables?page=999").await.0, StatusCode::OK);
+    t.drop().await;
+}
+
+async fn duplicate_index(kind: Kind) {
+    let (t, mut b) = migrated(kind).await;
+    let db = t.connect().await;
+    exec(&db, "CREATE INDEX idx_posts_user_id_again ON posts (user_id)").await;
+    exec(&db, "CREATE INDEX idx_posts_user_title ON posts (user_id, title)").await;
+    b.login_as(Role::Viewer).await;
+    let (status, _, page) = b.get("/indexes?show=duplicate").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("idx_posts_user_id_again"), "the exact duplicate is listed:\n{page}");
+    assert!(page.contains("DROP INDEX"), "with the statement to drop it:\n{page}");
+    assert!(!page.contains(">idx_users_email<"), "an index with no twin is not:\n{page}");
+    assert_eq!(b.get("/indexes?show=everything").await.0, StatusCode::BAD_REQUEST);
+    t.drop().await;
+}
+
+/// The statement that sleeps on this backend, and how its text shows up in the activity list.
+fn sleep_sql(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Postgres => "SELECT pg_sleep(60) /* strata-test-sleeper */",
+        Kind::MySql => "SELECT SLEEP(60) /* strata-test-sleeper */",
+        Kind::Sqlite => "SELECT 1",
+    }
+}
+
+async fn stop_sleeping_query(kind: Kind) {
+    let t = TestDb::new(kind).await;
+    ok(&strata(&t.url, &["migrate", "up"]));
+    let state = app_state_with(&t.url, |s| s.long_query_threshold = Duration::from_millis(200)).await;
+    let mut admin = Browser::with_state(state);
+    admin.login_as(Role::Admin).await;
+    if kind == Kind::Sqlite {
+        let (status, _, body) = admin.post_form("/activity/1/terminate", &[]).await;
+        assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{body}");
+        assert!(body.contains("sqlite"), "{body}");
+        return;
+    }
+    let sleeper = t.connect_one().await;
+    let sleeping = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let result = sleeper.execute_unprepared(sleep_sql(kind)).await;
+        (result.map(|_| ()).map_err(|e| e.to_string()), started.elapsed())
+    });
+    // Wait until the page lists it as long-running, then read its id off the page.
+    let mut pid = None;
+    for _ in 0..100 {
+        let (_, _, page) = admin.get("/activity").await;
+        if let Some(found) = long_running_pid(&page) {
+            pid = Some(found);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = pid.expect("the sleeping query appears among the long-running ones");
+    let confirm = admin.get(&format!("/activity/{pid}/terminate")).await;
+    assert_page(&confirm, StatusCode::OK, &["strata-test-sleeper", "Terminate"]);
+    let (status, headers, _) = admin.post_form(&format!("/activity/{pid}/terminate"), &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, after) = admin.follow(&headers).await;
+    assert!(after.contains(&format!("Terminated session {pid}")), "{after}");
+    let (result, took) = tokio::time::timeout(Duration::from_secs(30), sleeping).await.expect("ends").unwrap();
+    assert!(result.is_err(), "the sleeping statement was interrupted");
+    assert!(took < Duration::from_secs(50), "it did not sleep its full minute");
+    let mut gone = false;
+    for _ in 0..50 {
+        let (_, _, page) = admin.get("/activity").await;
+        if !page.contains("strata-test-sleeper") {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the terminated session left the activity page");
+    let db = t.connect().await;
+    let logged = count(&db, "SELECT COUNT(*) FROM audit_log WHERE action = 'session.terminate'").await;
+    assert_eq!(logged, 1, "the terminate is in the audit log");
+    t.drop().await;
+}
+
+/// The id in the first `data-long-pid="…"` of the activity page whose query is the test's sleeper.
+fn long_running_pid(page: &str) -> Option<i64> {
+    page.split("data-long-pid=\"")
+        .skip(1)
+        .find(|chunk| chunk.split("</li>").next().is_some_and(|li| li.contains("strata-test-sleeper")))
+        .and_then(|chunk| chunk.split('"').next())
+        .and_then(|pid| pid.parse().ok())
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}
