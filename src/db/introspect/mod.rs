@@ -3,6 +3,7 @@
 //! The model uses `Option` for what a backend cannot tell; templates show "—" for `None` and never
 //! branch on the backend. `Capabilities` decides which pages and buttons appear.
 
+mod mysql;
 mod postgres;
 mod redundant;
 mod sqlite;
@@ -20,7 +21,7 @@ use crate::error::{Error, Result};
 pub fn for_connection(db: DatabaseConnection) -> Result<Arc<dyn Introspector>> {
     match db.get_database_backend() {
         DbBackend::Postgres => Ok(Arc::new(postgres::Postgres::new(db))),
-        DbBackend::MySql => Err(Error::Unsupported("catalog pages are not available for MariaDB/MySQL yet".into())),
+        DbBackend::MySql => Ok(Arc::new(mysql::MySql::new(db))),
         DbBackend::Sqlite => Ok(Arc::new(sqlite::Sqlite::new(db))),
         #[allow(unreachable_patterns)] // DatabaseBackend is #[non_exhaustive]
         other => Err(Error::Unsupported(format!("{other:?} databases are not supported"))),
