@@ -4,7 +4,7 @@
 //! dashboard of one database cannot reach into another. The connection that reads the list is Strata's
 //! own and is marked so (application "strata (this page)") rather than hidden.
 //!
-//! States follow PostgreSQL's words where they mean the same: `Query` is `active`, `Sleep` is `idle`, or
+//! States follow PostgreSQL's words where they mean the same: `Query` and `Execute` are `active`, `Sleep` is `idle`, or
 //! `idle in transaction` when InnoDB has an open transaction for it; other commands show lower-cased.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,7 +24,7 @@ SELECT CAST(p.ID AS SIGNED) AS id, p.USER AS user_name, p.HOST AS host, p.COMMAN
        CAST(p.ID = CONNECTION_ID() AS SIGNED) AS own
 FROM information_schema.PROCESSLIST p
 WHERE p.DB = DATABASE()
-ORDER BY p.COMMAND = 'Query' DESC, elapsed_ms DESC, p.ID";
+ORDER BY p.COMMAND IN ('Query', 'Execute') DESC, elapsed_ms DESC, p.ID";
 
 /// Who waits for whom (thread ids), from InnoDB's lock waits.
 const LOCK_WAITS_SQL: &str = r"
@@ -80,6 +80,11 @@ pub(super) fn elapsed_ms_expr(mariadb: bool) -> &'static str {
     if mariadb { "p.TIME_MS" } else { "p.TIME * 1000" }
 }
 
+/// True for a thread running a statement: `Query`, or `Execute` for a prepared one (what drivers send).
+pub(super) fn is_running(command: &str) -> bool {
+    matches!(command, "Query" | "Execute")
+}
+
 /// A PROCESSLIST command in PostgreSQL's words where they mean the same.
 pub(super) fn state_label(command: &str, in_transaction: bool) -> String {
     match command {
@@ -112,7 +117,7 @@ fn summarize(rows: Vec<SessionRow>, waits: &[WaitRow], transactions: &BTreeSet<i
     }
     let long_running = rows
         .iter()
-        .filter(|r| r.command == "Query" && r.own == 0 && r.elapsed_ms.is_some_and(|ms| ms > threshold_ms))
+        .filter(|r| is_running(&r.command) && r.own == 0 && r.elapsed_ms.is_some_and(|ms| ms > threshold_ms))
         .map(|r| r.id)
         .collect();
     let sessions: Vec<Session> = rows
@@ -213,8 +218,8 @@ mod tests {
             host: Some(host.into()),
             command: command.into(),
             elapsed_ms: Some(ms),
-            state: Some(if command == "Query" { "User sleep".into() } else { String::new() }),
-            info: (command == "Query").then(|| "SELECT SLEEP(30)".into()),
+            state: Some(if is_running(command) { "User sleep".into() } else { String::new() }),
+            info: (is_running(command)).then(|| "SELECT SLEEP(30)".into()),
             own: 0,
         }
     }
@@ -227,7 +232,7 @@ mod tests {
             row(1, "Query", 5_000, "10.0.0.5:51234"),
             row(2, "Sleep", 60_000, "10.0.0.5:51300"),
             row(3, "Sleep", 10, "[::1]:4000"),
-            row(4, "Query", 10, "localhost"),
+            row(4, "Execute", 10, "localhost"),
             own,
         ];
         let waits = [WaitRow { waiting: 4, blocking: 2 }, WaitRow { waiting: 4, blocking: 2 }];

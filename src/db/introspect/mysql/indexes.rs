@@ -234,10 +234,12 @@ fn group_parts(rows: Vec<PartRow>) -> Vec<IndexFacts> {
     indexes
 }
 
+/// A foreign key gathered from its column rows: (referenced schema, referenced table, columns, referenced columns).
+type GatheredKey = (Option<String>, Option<String>, Vec<String>, Vec<String>);
+
 /// Foreign key ends of the current database that need an index.
 fn key_needs(rows: Vec<ForeignKeyColumnRow>, schema: &str) -> Vec<KeyNeed> {
-    let mut keys: BTreeMap<(String, String, String), (Option<String>, Option<String>, Vec<String>, Vec<String>)> =
-        BTreeMap::new();
+    let mut keys: BTreeMap<(String, String, String), GatheredKey> = BTreeMap::new();
     for r in rows {
         let entry = keys
             .entry((r.from_schema.clone(), r.from_table.clone(), r.constraint_name.clone()))

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::FromQueryResult;
+use sea_orm::{ConnectionTrait, FromQueryResult};
 
-use super::MySql;
 use super::activity::{elapsed_ms_expr, state_label};
+use super::{MySql, db_error, statement};
 use crate::db::introspect::Overview;
 use crate::error::Result;
 
@@ -18,11 +18,11 @@ SELECT VERSION() AS server_version, DATABASE() AS database_name,
          WHERE t.TABLE_SCHEMA = DATABASE()) AS database_size_bytes,
        CAST(@@max_connections AS SIGNED) AS max_connections,
        (SELECT COUNT(*) FROM information_schema.PROCESSLIST p
-         WHERE p.DB = DATABASE() AND p.COMMAND = 'Query' AND p.ID <> CONNECTION_ID() AND {elapsed_ms} > ?)
+         WHERE p.DB = DATABASE() AND p.COMMAND IN ('Query', 'Execute') AND p.ID <> CONNECTION_ID() AND {elapsed_ms} > ?)
          AS long_running_queries,
        (SELECT COUNT(*) FROM information_schema.PROCESSLIST p WHERE p.COMMAND <> 'Daemon') AS all_connections";
 
-/// Connections to the current database by command (`Sleep` is idle, `Query` active).
+/// Connections to the current database by command (`Sleep` is idle, `Query` and `Execute` active).
 const CONNECTIONS_SQL: &str = r"
 SELECT p.COMMAND AS command, COUNT(*) AS connections
 FROM information_schema.PROCESSLIST p
@@ -49,14 +49,6 @@ struct ConnectionsRow {
     connections: i64,
 }
 
-#[derive(FromQueryResult)]
-struct StatusRow {
-    #[sea_orm(from_col = "Variable_name")]
-    name: String,
-    #[sea_orm(from_col = "Value")]
-    value: String,
-}
-
 /// Share of buffer pool page requests served without reading from disk; `None` before any request.
 fn hit_ratio(requests: Option<f64>, disk_reads: Option<f64>) -> Option<f64> {
     let (requests, disk_reads) = (requests?, disk_reads?);
@@ -70,8 +62,13 @@ impl MySql {
         let sql = OVERVIEW_SQL.replace("{elapsed_ms}", elapsed_ms_expr(features.mariadb));
         let row: Option<OverviewRow> = self.one(&sql, [threshold_ms.into()]).await?;
         let Some(r) = row else { return Ok(Overview::default()) };
-        let status: Vec<StatusRow> = self.all(STATUS_SQL, []).await?;
-        let counter = |name: &str| status.iter().find(|s| s.name == name).and_then(|s| s.value.parse::<f64>().ok());
+        // SHOW names its columns `Variable_name` and `Value`: read by position.
+        let status = self.db.query_all_raw(statement(STATUS_SQL, [])).await.map_err(db_error)?;
+        let status: Vec<(String, String)> = status
+            .iter()
+            .filter_map(|r| Some((r.try_get_by_index::<String>(0).ok()?, r.try_get_by_index::<String>(1).ok()?)))
+            .collect();
+        let counter = |name: &str| status.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.parse::<f64>().ok());
         let uptime = counter("Uptime").map(|s| s as i64);
         let states: Vec<ConnectionsRow> = self.all(CONNECTIONS_SQL, []).await?;
         let mut connections_by_state: Vec<(String, i64)> =
