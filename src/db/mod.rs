@@ -1,6 +1,7 @@
 //! Opening connections: pool settings per backend, SQLite pragmas, and friendly connect errors.
 
 pub mod introspect;
+pub mod running;
 
 use std::time::Duration;
 

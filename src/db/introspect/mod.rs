@@ -3,7 +3,10 @@
 //! The model uses `Option` for what a backend cannot tell; templates show "—" for `None` and never
 //! branch on the backend. `Capabilities` decides which pages and buttons appear.
 
+mod mysql;
 mod postgres;
+mod redundant;
+mod sqlite;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,10 +21,8 @@ use crate::error::{Error, Result};
 pub fn for_connection(db: DatabaseConnection) -> Result<Arc<dyn Introspector>> {
     match db.get_database_backend() {
         DbBackend::Postgres => Ok(Arc::new(postgres::Postgres::new(db))),
-        // The MySQL and SQLite implementations are written on their own branches.
-        DbBackend::MySql | DbBackend::Sqlite => {
-            Err(Error::Unsupported(format!("catalog pages are not available for {:?} yet", db.get_database_backend())))
-        }
+        DbBackend::MySql => Ok(Arc::new(mysql::MySql::new(db))),
+        DbBackend::Sqlite => Ok(Arc::new(sqlite::Sqlite::new(db))),
         #[allow(unreachable_patterns)] // DatabaseBackend is #[non_exhaustive]
         other => Err(Error::Unsupported(format!("{other:?} databases are not supported"))),
     }
@@ -255,4 +256,54 @@ pub trait Introspector: Send + Sync {
     /// Ends a session; false when there was none.
     async fn terminate(&self, pid: i64) -> Result<bool>;
     async fn bloat(&self) -> Result<Vec<BloatInfo>>;
+}
+
+/// Counts by label, the largest group first, then by label.
+fn group_counts<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<(String, i64)> {
+    let mut counts: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for label in labels {
+        *counts.entry(label).or_default() += 1;
+    }
+    let mut groups: Vec<(String, i64)> = counts.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    groups
+}
+
+/// Longest binary value shown as hex in a rows page; longer ones show their length only.
+const MAX_HEX_BYTES: usize = 256;
+
+/// A binary value as text: `\x` and lower-case hex like PostgreSQL's `bytea`, or `<n bytes>` when long.
+fn bytes_as_text(bytes: &[u8]) -> String {
+    if bytes.len() > MAX_HEX_BYTES {
+        return format!("<{} bytes>", bytes.len());
+    }
+    let mut out = String::with_capacity(2 + bytes.len() * 2);
+    out.push_str("\\x");
+    for b in bytes {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// A number of rows or an offset from the web layer as the signed 64-bit integer SQL binds.
+fn bigint(n: u64, what: &str) -> Result<i64> {
+    i64::try_from(n).map_err(|_| Error::BadRequest(format!("{what} is too large")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_largest_first_then_by_label() {
+        let got = group_counts(["b", "a", "b", "c", "a", "b"].into_iter());
+        assert_eq!(got, [("b".to_string(), 3), ("a".to_string(), 2), ("c".to_string(), 1)]);
+    }
+
+    #[test]
+    fn binary_values_are_hex_or_their_length() {
+        assert_eq!(bytes_as_text(&[0x00, 0xff, 0x1a]), r"\x00ff1a");
+        assert_eq!(bytes_as_text(&[]), r"\x");
+        assert_eq!(bytes_as_text(&vec![7; MAX_HEX_BYTES + 1]), format!("<{} bytes>", MAX_HEX_BYTES + 1));
+    }
 }

@@ -1,0 +1,373 @@
+//! Tables on MariaDB/MySQL: the sorted, searchable list with sizes, one table's detail, and its rows as text.
+//!
+//! Row counts and sizes are the estimates `information_schema.TABLES` keeps (InnoDB refreshes them with
+//! its persistent statistics): `table_bytes` is DATA_LENGTH (the clustered index, i.e. the rows),
+//! `index_bytes` INDEX_LENGTH (secondary indexes), `total_bytes` their sum. There is no TOAST, dead-row
+//! count or vacuum/analyze time: those are `None` and sorting by them sorts by name.
+//!
+//! Table names are compared as bytes (`CAST(... AS BINARY)`): `information_schema` compares without case,
+//! while the tables `Users` and `users` can both exist.
+
+use std::collections::BTreeMap;
+
+use sea_orm::{ConnectionTrait, FromQueryResult};
+
+use super::values::value_text;
+use super::{MySql, db_error, quote_ident, statement};
+use crate::db::introspect::{
+    ColumnInfo, ConstraintInfo, ForeignKeyInfo, Page, RowsPage, TableDetail, TableInfo, TableQuery, TableSort, bigint,
+};
+use crate::error::{Error, Result};
+
+/// One page of tables. `?` 1-2: search text or NULL (twice); 3-4: an exact name or NULL (twice); 5, 6:
+/// limit and offset. `{order}` comes from [`order_by`] only.
+const TABLES_SQL: &str = r"
+SELECT t.TABLE_SCHEMA AS schema_name, t.TABLE_NAME AS table_name, CAST(t.TABLE_ROWS AS SIGNED) AS row_estimate,
+       CAST(t.DATA_LENGTH AS SIGNED) AS table_bytes, CAST(t.INDEX_LENGTH AS SIGNED) AS index_bytes
+FROM information_schema.TABLES t
+WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
+  AND (? IS NULL OR LOCATE(LOWER(?), LOWER(CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME))) > 0)
+  AND (? IS NULL OR CAST(t.TABLE_NAME AS BINARY) = CAST(? AS BINARY))
+ORDER BY {order}
+LIMIT ? OFFSET ?";
+
+/// How many tables match (`?` twice: search text or NULL).
+const COUNT_SQL: &str = r"
+SELECT COUNT(*) AS total
+FROM information_schema.TABLES t
+WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
+  AND (? IS NULL OR LOCATE(LOWER(?), LOWER(CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME))) > 0)";
+
+/// Columns of one table (`?`: its name), in order.
+const COLUMNS_SQL: &str = r"
+SELECT c.COLUMN_NAME AS name, c.COLUMN_TYPE AS data_type, c.IS_NULLABLE AS is_nullable,
+       c.COLUMN_DEFAULT AS default_value, c.COLUMN_KEY AS column_key, c.EXTRA AS extra,
+       c.GENERATION_EXPRESSION AS generation
+FROM information_schema.COLUMNS c
+WHERE c.TABLE_SCHEMA = DATABASE() AND CAST(c.TABLE_NAME AS BINARY) = CAST(? AS BINARY)
+ORDER BY c.ORDINAL_POSITION";
+
+/// Constraints of one table (`?`: its name). MariaDB names CHECKs per table, so the join includes the table.
+const CONSTRAINTS_SQL: &str = r"
+SELECT tc.CONSTRAINT_NAME AS name, tc.CONSTRAINT_TYPE AS kind, cc.CHECK_CLAUSE AS check_clause
+FROM information_schema.TABLE_CONSTRAINTS tc
+LEFT JOIN information_schema.CHECK_CONSTRAINTS cc
+       ON tc.CONSTRAINT_TYPE = 'CHECK' AND cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA
+      AND cc.TABLE_NAME = tc.TABLE_NAME AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME
+WHERE tc.TABLE_SCHEMA = DATABASE() AND CAST(tc.TABLE_NAME AS BINARY) = CAST(? AS BINARY)
+ORDER BY FIELD(tc.CONSTRAINT_TYPE, 'PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY', 'CHECK'), tc.CONSTRAINT_NAME";
+
+/// Key columns of the table's own constraints and of foreign keys pointing to it (`?` three times: its
+/// name), in key order.
+const KEY_COLUMNS_SQL: &str = r"
+SELECT k.CONSTRAINT_NAME AS constraint_name, k.TABLE_SCHEMA AS from_schema, k.TABLE_NAME AS from_table,
+       k.COLUMN_NAME AS column_name, k.REFERENCED_TABLE_SCHEMA AS to_schema, k.REFERENCED_TABLE_NAME AS to_table,
+       k.REFERENCED_COLUMN_NAME AS to_column, r.UPDATE_RULE AS on_update, r.DELETE_RULE AS on_delete,
+       CAST(k.TABLE_SCHEMA = DATABASE() AND CAST(k.TABLE_NAME AS BINARY) = CAST(? AS BINARY) AS SIGNED) AS outgoing,
+       CAST(k.REFERENCED_TABLE_SCHEMA = DATABASE()
+            AND CAST(k.REFERENCED_TABLE_NAME AS BINARY) = CAST(? AS BINARY) AS SIGNED) AS incoming
+FROM information_schema.KEY_COLUMN_USAGE k
+LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r
+       ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME
+      AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME
+WHERE (k.TABLE_SCHEMA = DATABASE() AND CAST(k.TABLE_NAME AS BINARY) = CAST(? AS BINARY))
+   OR (k.REFERENCED_TABLE_SCHEMA = DATABASE() AND CAST(k.REFERENCED_TABLE_NAME AS BINARY) = CAST(? AS BINARY))
+ORDER BY k.CONSTRAINT_NAME, k.TABLE_SCHEMA, k.TABLE_NAME, k.ORDINAL_POSITION";
+
+#[derive(FromQueryResult)]
+struct TableRow {
+    schema_name: String,
+    table_name: String,
+    row_estimate: Option<i64>,
+    table_bytes: Option<i64>,
+    index_bytes: Option<i64>,
+}
+
+#[derive(FromQueryResult)]
+struct CountRow {
+    total: i64,
+}
+
+#[derive(FromQueryResult)]
+struct ColumnRow {
+    name: String,
+    data_type: String,
+    is_nullable: String,
+    default_value: Option<String>,
+    column_key: String,
+    extra: String,
+    generation: Option<String>,
+}
+
+#[derive(FromQueryResult)]
+struct ConstraintRow {
+    name: String,
+    kind: String,
+    check_clause: Option<String>,
+}
+
+#[derive(FromQueryResult)]
+struct KeyColumnRow {
+    constraint_name: String,
+    from_schema: String,
+    from_table: String,
+    column_name: String,
+    to_schema: Option<String>,
+    to_table: Option<String>,
+    to_column: Option<String>,
+    on_update: Option<String>,
+    on_delete: Option<String>,
+    outgoing: Option<i64>,
+    incoming: Option<i64>,
+}
+
+impl From<TableRow> for TableInfo {
+    fn from(r: TableRow) -> Self {
+        TableInfo {
+            schema: r.schema_name,
+            name: r.table_name,
+            row_estimate: r.row_estimate,
+            table_bytes: r.table_bytes,
+            index_bytes: r.index_bytes,
+            total_bytes: r.table_bytes.zip(r.index_bytes).map(|(t, i)| t + i),
+            ..TableInfo::default()
+        }
+    }
+}
+
+impl From<ColumnRow> for ColumnInfo {
+    fn from(c: ColumnRow) -> Self {
+        let extra = c.extra.to_ascii_lowercase();
+        // MariaDB shows a default of NULL as the text NULL; literals come quoted, expressions as written.
+        let default = if extra.contains("generated") {
+            c.generation.map(|g| format!("GENERATED ALWAYS AS ({g})"))
+        } else if extra.contains("auto_increment") {
+            Some("AUTO_INCREMENT".into())
+        } else {
+            c.default_value.filter(|d| d != "NULL")
+        };
+        ColumnInfo {
+            name: c.name,
+            data_type: c.data_type,
+            nullable: c.is_nullable == "YES",
+            default,
+            primary_key: c.column_key == "PRI",
+        }
+    }
+}
+
+/// The whitelisted ORDER BY over `information_schema.TABLES t`. Unknowns sort last; ties by name.
+fn order_by(sort: TableSort, descending: bool) -> String {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let key = match sort {
+        TableSort::Name => return format!("t.TABLE_NAME {dir}"),
+        TableSort::Rows => "t.TABLE_ROWS",
+        TableSort::TableSize => "t.DATA_LENGTH",
+        TableSort::IndexSize => "t.INDEX_LENGTH",
+        TableSort::TotalSize => "(t.DATA_LENGTH + t.INDEX_LENGTH)",
+        TableSort::ToastSize | TableSort::DeadRows | TableSort::LastVacuum | TableSort::LastAnalyze => "NULL",
+    };
+    format!("{key} IS NULL, {key} {dir}, t.TABLE_NAME")
+}
+
+fn search_text(search: Option<&str>) -> Option<String> {
+    search.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn quoted_list(names: &[String]) -> String {
+    names.iter().map(|n| quote_ident(n)).collect::<Vec<_>>().join(", ")
+}
+
+/// Key column rows grouped into constraints, in the order read.
+fn group_keys(rows: Vec<KeyColumnRow>) -> Vec<(KeyColumnRow, Vec<String>, Vec<String>)> {
+    let mut keys: Vec<(KeyColumnRow, Vec<String>, Vec<String>)> = Vec::new();
+    for r in rows {
+        let same = keys.last().is_some_and(|(k, _, _)| {
+            k.constraint_name == r.constraint_name && k.from_schema == r.from_schema && k.from_table == r.from_table
+        });
+        let (column, to_column) = (r.column_name.clone(), r.to_column.clone());
+        if !same {
+            keys.push((r, Vec::new(), Vec::new()));
+        }
+        let (_, from, to) = keys.last_mut().expect("pushed above");
+        from.push(column);
+        to.extend(to_column);
+    }
+    keys
+}
+
+impl MySql {
+    pub(super) async fn list_tables(&self, query: &TableQuery) -> Result<Page<TableInfo>> {
+        let search = search_text(query.search.as_deref());
+        let (limit, offset) = (bigint(query.limit, "limit")?, bigint(query.offset, "offset")?);
+        let sql = TABLES_SQL.replace("{order}", &order_by(query.sort, query.descending));
+        let none = || Option::<String>::None.into();
+        let values = [search.clone().into(), search.clone().into(), none(), none(), limit.into(), offset.into()];
+        let rows: Vec<TableRow> = self.all(&sql, values).await?;
+        let total =
+            self.one::<CountRow>(COUNT_SQL, [search.clone().into(), search.into()]).await?.map_or(0, |r| r.total);
+        Ok(Page {
+            items: rows.into_iter().map(TableInfo::from).collect(),
+            total: total.max(0) as u64,
+            offset: query.offset,
+            limit: query.limit,
+        })
+    }
+
+    /// The table's row, when `schema` is the current database and such a base table exists.
+    async fn find_table(&self, schema: &str, table: &str) -> Result<Option<TableRow>> {
+        let sql = TABLES_SQL.replace("{order}", &order_by(TableSort::Name, false));
+        let none = || Option::<String>::None.into();
+        let values = [none(), none(), table.into(), table.into(), 1i64.into(), 0i64.into()];
+        let found: Option<TableRow> = self.one(&sql, values).await?;
+        Ok(found.filter(|t| t.schema_name == schema))
+    }
+
+    pub(super) async fn table_detail(&self, schema: &str, table: &str) -> Result<Option<TableDetail>> {
+        let Some(found) = self.find_table(schema, table).await? else { return Ok(None) };
+        let name = found.table_name.clone();
+        let columns: Vec<ColumnRow> = self.all(COLUMNS_SQL, [name.clone().into()]).await?;
+        let constraint_rows: Vec<ConstraintRow> = self.all(CONSTRAINTS_SQL, [name.clone().into()]).await?;
+        let key_rows: Vec<KeyColumnRow> = self
+            .all(KEY_COLUMNS_SQL, [name.clone().into(), name.clone().into(), name.clone().into(), name.clone().into()])
+            .await?;
+        let indexes = self.list_indexes(Some(&name)).await?;
+
+        let keys = group_keys(key_rows);
+        let (mut references, mut referenced_by) = (Vec::new(), Vec::new());
+        let mut own_keys: BTreeMap<String, (Vec<String>, Option<ForeignKeyInfo>)> = BTreeMap::new();
+        for (k, from, to) in keys {
+            let outgoing = k.outgoing == Some(1);
+            let fk = k.to_table.clone().map(|to_table| ForeignKeyInfo {
+                name: k.constraint_name.clone(),
+                from_schema: k.from_schema.clone(),
+                from_table: k.from_table.clone(),
+                from_columns: from.clone(),
+                to_schema: k.to_schema.clone().unwrap_or_default(),
+                to_table,
+                to_columns: to,
+                on_delete: k.on_delete.clone().unwrap_or_else(|| "NO ACTION".into()),
+                on_update: k.on_update.clone().unwrap_or_else(|| "NO ACTION".into()),
+            });
+            if let Some(fk) = &fk
+                && k.incoming == Some(1)
+            {
+                referenced_by.push(fk.clone());
+            }
+            if outgoing {
+                if let Some(fk) = &fk {
+                    references.push(fk.clone());
+                }
+                own_keys.insert(k.constraint_name.clone(), (from, fk));
+            }
+        }
+        let constraints = constraint_rows
+            .into_iter()
+            .map(|c| {
+                let own = own_keys.get(&c.name);
+                let columns = own.map(|(cols, _)| quoted_list(cols)).unwrap_or_default();
+                let definition = match c.kind.as_str() {
+                    "PRIMARY KEY" | "UNIQUE" => format!("{} ({columns})", c.kind),
+                    "FOREIGN KEY" => match own.and_then(|(_, fk)| fk.as_ref()) {
+                        Some(fk) => format!(
+                            "FOREIGN KEY ({columns}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
+                            quote_ident(&fk.to_table),
+                            quoted_list(&fk.to_columns),
+                            fk.on_delete,
+                            fk.on_update
+                        ),
+                        None => format!("FOREIGN KEY ({columns})"),
+                    },
+                    "CHECK" => format!("CHECK ({})", c.check_clause.as_deref().unwrap_or("?")),
+                    _ => String::new(),
+                };
+                ConstraintInfo { name: c.name, kind: c.kind, definition }
+            })
+            .collect();
+        Ok(Some(TableDetail {
+            table: found.into(),
+            columns: columns.into_iter().map(ColumnInfo::from).collect(),
+            indexes,
+            constraints,
+            references,
+            referenced_by,
+        }))
+    }
+
+    /// Rows in primary-key order when there is one, every value read raw and rendered as text.
+    pub(super) async fn read_rows(&self, schema: &str, table: &str, offset: u64, limit: u64) -> Result<RowsPage> {
+        let not_found = || Error::NotFound(format!("table {schema}.{table}"));
+        let found = self.find_table(schema, table).await?.ok_or_else(not_found)?;
+        let column_rows: Vec<ColumnRow> = self.all(COLUMNS_SQL, [found.table_name.clone().into()]).await?;
+        let columns: Vec<String> = column_rows.iter().map(|c| c.name.clone()).collect();
+        let keys: Vec<&str> = column_rows.iter().filter(|c| c.column_key == "PRI").map(|c| c.name.as_str()).collect();
+        // Identifiers come from the catalog, never from the request, and are quoted.
+        let select = columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+        let order = if keys.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {}", keys.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", "))
+        };
+        let sql = format!(
+            "SELECT {select} FROM {}.{}{order} LIMIT ? OFFSET ?",
+            quote_ident(&found.schema_name),
+            quote_ident(&found.table_name)
+        );
+        let fetch = bigint(limit, "limit")?.saturating_add(1);
+        let result = self
+            .db
+            .query_all_raw(statement(&sql, [fetch.into(), bigint(offset, "offset")?.into()]))
+            .await
+            .map_err(db_error)?;
+        let mut rows = Vec::with_capacity(result.len());
+        for r in result.iter().take(limit as usize) {
+            let row = r.try_as_mysql_row().ok_or_else(|| Error::Internal("not a MySQL row".into()))?;
+            rows.push((0..columns.len()).map(|i| value_text(row, i)).collect::<Result<Vec<_>>>()?);
+        }
+        Ok(RowsPage { columns, rows, offset, limit, has_more: result.len() as u64 > limit })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sort_key_has_a_fixed_order_with_name_as_tiebreak() {
+        for sort in [
+            TableSort::Name,
+            TableSort::Rows,
+            TableSort::TableSize,
+            TableSort::IndexSize,
+            TableSort::ToastSize,
+            TableSort::TotalSize,
+            TableSort::DeadRows,
+            TableSort::LastVacuum,
+            TableSort::LastAnalyze,
+        ] {
+            for desc in [false, true] {
+                assert!(order_by(sort, desc).contains("t.TABLE_NAME"));
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_read_like_the_column_definition() {
+        let col = |default: Option<&str>, extra: &str| ColumnRow {
+            name: "c".into(),
+            data_type: "int(11)".into(),
+            is_nullable: "YES".into(),
+            default_value: default.map(str::to_string),
+            column_key: String::new(),
+            extra: extra.into(),
+            generation: Some("`a` + 1".into()),
+        };
+        assert_eq!(ColumnInfo::from(col(Some("NULL"), "")).default, None);
+        assert_eq!(ColumnInfo::from(col(Some("'x'"), "")).default.as_deref(), Some("'x'"));
+        assert_eq!(ColumnInfo::from(col(None, "auto_increment")).default.as_deref(), Some("AUTO_INCREMENT"));
+        assert_eq!(
+            ColumnInfo::from(col(None, "STORED GENERATED")).default.as_deref(),
+            Some("GENERATED ALWAYS AS (`a` + 1)")
+        );
+    }
+}

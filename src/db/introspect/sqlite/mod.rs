@@ -1,0 +1,160 @@
+//! SQLite catalog reads: the `Introspector` for `sqlite_schema`, the table-valued pragmas and `dbstat`.
+//!
+//! One file per topic (`overview`, `tables`, `indexes`, `activity`), as for PostgreSQL. The only schema is
+//! `main`; tables named `sqlite_*` belong to SQLite and are left out. Table and index names reach SQL as
+//! bound values only — the pragmas are called as table-valued functions (`pragma_table_info(?1)`), never
+//! as `PRAGMA x('name')` text — and the one statement that must name a table (reading its rows) quotes a
+//! name read back from `sqlite_schema` with [`quote_ident`].
+//!
+//! Sizes come from the `dbstat` virtual table when the library was built with it (the bundled SQLite
+//! that sqlx ships is); otherwise they are unknown and the overview says why. SQLite keeps no usage
+//! statistics, no server sessions and no bloat estimate: the capabilities say so.
+
+mod activity;
+mod indexes;
+mod overview;
+mod sql_text;
+mod tables;
+
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value};
+use tokio::sync::OnceCell;
+
+use super::{Activity, BloatInfo, Capabilities, IndexInfo, Introspector, Overview, Page, RowsPage, TableDetail};
+use super::{TableInfo, TableQuery};
+use crate::error::{Error, Result};
+
+/// The only schema an SQLite connection shows.
+const MAIN: &str = "main";
+
+/// Whether `dbstat` is available (`$1`: none).
+const DBSTAT_SQL: &str = "SELECT count(*) AS n FROM pragma_module_list() WHERE name = 'dbstat'";
+
+/// Whether `ANALYZE` has left row counts behind.
+const STAT1_SQL: &str = "SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat1'";
+
+#[derive(FromQueryResult)]
+struct CountRow {
+    n: i64,
+}
+
+/// The SQLite implementation of the catalog trait.
+pub struct Sqlite {
+    db: DatabaseConnection,
+    /// Whether the library has the `dbstat` virtual table; asked once.
+    dbstat: OnceCell<bool>,
+}
+
+impl Sqlite {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Sqlite { db, dbstat: OnceCell::new() }
+    }
+
+    /// Runs a query with bound values and reads every row into `T`.
+    async fn all<T: FromQueryResult>(&self, sql: &str, values: impl IntoIterator<Item = Value>) -> Result<Vec<T>> {
+        T::find_by_statement(statement(sql, values)).all(&self.db).await.map_err(db_error)
+    }
+
+    /// Runs a query with bound values and reads its first row into `T`.
+    async fn one<T: FromQueryResult>(&self, sql: &str, values: impl IntoIterator<Item = Value>) -> Result<Option<T>> {
+        T::find_by_statement(statement(sql, values)).one(&self.db).await.map_err(db_error)
+    }
+
+    async fn count(&self, sql: &str, values: impl IntoIterator<Item = Value>) -> Result<i64> {
+        Ok(self.one::<CountRow>(sql, values).await?.map_or(0, |r| r.n))
+    }
+
+    /// Whether table and index sizes can be read from `dbstat`.
+    async fn has_dbstat(&self) -> Result<bool> {
+        self.dbstat.get_or_try_init(|| async { Ok(self.count(DBSTAT_SQL, []).await? > 0) }).await.copied()
+    }
+
+    /// Whether `sqlite_stat1` exists (it appears with the first ANALYZE, and can be dropped).
+    async fn has_stat1(&self) -> Result<bool> {
+        Ok(self.count(STAT1_SQL, []).await? > 0)
+    }
+}
+
+#[async_trait::async_trait]
+impl Introspector for Sqlite {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            server_activity: false,
+            cancel: false,
+            terminate: false,
+            blocking: false,
+            bloat: false,
+            index_usage: false,
+            schemas: false,
+        }
+    }
+
+    async fn overview(&self, long_query_threshold: Duration) -> Result<Overview> {
+        self.read_overview(long_query_threshold).await
+    }
+
+    async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>> {
+        self.list_tables(query).await
+    }
+
+    async fn table(&self, schema: &str, table: &str) -> Result<Option<TableDetail>> {
+        self.table_detail(schema, table).await
+    }
+
+    async fn table_rows(&self, schema: &str, table: &str, offset: u64, limit: u64) -> Result<RowsPage> {
+        self.read_rows(schema, table, offset, limit).await
+    }
+
+    async fn indexes(&self) -> Result<Vec<IndexInfo>> {
+        self.list_indexes(None).await
+    }
+
+    async fn activity(&self, long_query_threshold: Duration) -> Result<Activity> {
+        Ok(activity::running_statements(long_query_threshold))
+    }
+
+    async fn cancel(&self, _pid: i64) -> Result<bool> {
+        Err(Error::Unsupported(
+            "SQLite runs inside Strata and has no server sessions: a running statement cannot be cancelled from here"
+                .into(),
+        ))
+    }
+
+    async fn terminate(&self, _pid: i64) -> Result<bool> {
+        Err(Error::Unsupported("SQLite has no server sessions to end: it runs inside Strata's own process".into()))
+    }
+
+    async fn bloat(&self) -> Result<Vec<BloatInfo>> {
+        Err(Error::Unsupported(
+            "bloat estimates are PostgreSQL-only; on SQLite the overview shows the free pages (VACUUM reclaims them)"
+                .into(),
+        ))
+    }
+}
+
+/// An SQLite statement with bound values (`?1`, `?2`, ...).
+fn statement(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
+}
+
+/// Quotes an identifier for SQLite: double quotes around it, inner double quotes doubled.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// SQLite reports no permission errors for catalog reads: every failure is a database error.
+fn db_error(e: DbErr) -> Error {
+    Error::Db(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_with_inner_quotes_doubled() {
+        assert_eq!(quote_ident("users"), r#""users""#);
+        assert_eq!(quote_ident(r#"'; DROP TABLE "users"; --"#), r#""'; DROP TABLE ""users""; --""#);
+    }
+}
