@@ -24,5 +24,14 @@ fi
 pg_up || { echo "PostgreSQL is not reachable at 127.0.0.1:5432 ($pg_url); the backend tests need it." >&2; exit 1; }
 my_up || { echo "MariaDB is not reachable at 127.0.0.1:3306 ($my_url); the backend tests need it." >&2; exit 1; }
 
+# The browser tests drive Debian's Chromium through chromedriver; install them when missing.
+if ! command -v chromedriver >/dev/null || ! { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }; then
+  echo "installing chromium and chromium-driver for the browser tests ..."
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
 export STRATA_TEST_PG_URL="$pg_url" STRATA_TEST_MYSQL_URL="$my_url"
 cargo test --workspace --all-targets "$@"

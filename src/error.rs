@@ -81,7 +81,11 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
         // Internal details go to the log; the page gets a plain sentence.
-        let shown = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+        // "This backend cannot do that" (501) is an answer for the user, not a failure to hide.
+        let shown = if status.is_server_error()
+            && status != StatusCode::SERVICE_UNAVAILABLE
+            && status != StatusCode::NOT_IMPLEMENTED
+        {
             tracing::error!(error = %self, "request failed");
             "Something went wrong on the server. The details are in Strata's log.".to_string()
         } else if status == StatusCode::SERVICE_UNAVAILABLE {

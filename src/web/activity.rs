@@ -49,9 +49,14 @@ pub async fn confirm(
     user.require(Role::Admin)?;
     let action = Action::parse(&action)?;
     let limit = state.config.settings.catalog_timeout;
-    let activity =
-        catalog::read(limit, state.introspector.activity(state.config.settings.long_query_threshold)).await?.unwrap_or_default();
-    let session = activity.sessions.into_iter().find(|s| s.pid == pid).ok_or_else(|| Error::NotFound(format!("session {pid}")))?;
+    let activity = catalog::read(limit, state.introspector.activity(state.config.settings.long_query_threshold))
+        .await?
+        .unwrap_or_default();
+    let session = activity
+        .sessions
+        .into_iter()
+        .find(|s| s.pid == pid)
+        .ok_or_else(|| Error::NotFound(format!("session {pid}")))?;
     Ok(ConfirmPage { layout: Layout::new(&user, &state, "activity").await?, action: action.as_str(), session })
 }
 
@@ -68,18 +73,24 @@ pub async fn act(
         Action::Cancel if caps.cancel => state.introspector.cancel(pid).await?,
         Action::Terminate if caps.terminate => state.introspector.terminate(pid).await?,
         _ => {
-            return Err(Error::Unsupported(format!(
-                "{} cannot {} sessions",
-                state.config.database_url.backend(),
-                action.as_str()
-            )));
+            return Err(Error::Unsupported(if caps.server_activity {
+                format!(
+                    "this {} server does not let Strata {} sessions",
+                    state.config.database_url.backend(),
+                    action.as_str()
+                )
+            } else {
+                format!("{} has no server sessions to {}", state.config.database_url.backend(), action.as_str())
+            }));
         }
     };
     audit::record(
         &state.db,
-        user.audit(format!("session.{}", action.as_str()))
-            .target(format!("pid {pid}"))
-            .detail(if done { "signalled" } else { "no such session" }),
+        user.audit(format!("session.{}", action.as_str())).target(format!("pid {pid}")).detail(if done {
+            "signalled"
+        } else {
+            "no such session"
+        }),
     )
     .await?;
     let message = match (action, done) {
@@ -130,7 +141,8 @@ fn blocking_tree(sessions: &[Session]) -> Vec<TreeLine> {
             waiters.entry(*b).or_default().push(s.pid);
         }
     }
-    let mut roots: Vec<i64> = waiters.keys().copied().filter(|p| by_pid.get(p).is_none_or(|s| s.blocked_by.is_empty())).collect();
+    let mut roots: Vec<i64> =
+        waiters.keys().copied().filter(|p| by_pid.get(p).is_none_or(|s| s.blocked_by.is_empty())).collect();
     roots.sort_unstable();
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();

@@ -27,7 +27,7 @@ pub fn bytes_of(v: &i64) -> String {
 
 /// The exact value behind a human figure, for `title=`.
 pub fn exact(v: &Option<i64>) -> String {
-    v.map(|n| group(n)).unwrap_or_default()
+    v.map(group).unwrap_or_default()
 }
 
 /// 1234567 → "1,234,567"; "—" when unknown.
@@ -39,7 +39,7 @@ fn group(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

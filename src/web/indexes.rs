@@ -21,7 +21,11 @@ pub struct Params {
 }
 
 /// `GET /indexes`.
-pub async fn index(user: CurrentUser, State(state): State<AppState>, Query(params): Query<Params>) -> Result<IndexPage> {
+pub async fn index(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> Result<IndexPage> {
     user.require(Role::Viewer)?;
     let filter = params.show.unwrap_or_else(|| "all".into());
     if !matches!(filter.as_str(), "all" | "unused" | "duplicate" | "invalid") {

@@ -21,7 +21,11 @@ pub struct Params {
 }
 
 /// `GET /migrations`.
-pub async fn index(user: CurrentUser, State(state): State<AppState>, Query(params): Query<Params>) -> Result<MigrationsPage> {
+pub async fn index(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> Result<MigrationsPage> {
     user.require(Role::Viewer)?;
     let status = params.status.filter(|s| !s.is_empty());
     if let Some(s) = status.as_deref()

@@ -43,7 +43,13 @@ pub async fn index(
     };
     let page = params.page.unwrap_or(1).max(1);
     let search = params.q.clone().map(|q| q.trim().to_string()).filter(|q| !q.is_empty());
-    let query = TableQuery { sort: params.sort, descending, search: search.clone(), offset: (page - 1) * PAGE_SIZE, limit: PAGE_SIZE };
+    let query = TableQuery {
+        sort: params.sort,
+        descending,
+        search: search.clone(),
+        offset: (page - 1) * PAGE_SIZE,
+        limit: PAGE_SIZE,
+    };
     let limit = state.config.settings.catalog_timeout;
     let result = catalog::read(limit, state.introspector.tables(&query)).await?;
     let pages = result.as_ref().map(|p| p.total.div_ceil(PAGE_SIZE).max(1)).unwrap_or(1);
@@ -81,8 +87,11 @@ pub async fn show(
     let page = params.page.unwrap_or(1).max(1);
     let rows = match detail {
         Some(_) => {
-            catalog::read(limit, state.introspector.table_rows(&schema, &table, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE))
-                .await?
+            catalog::read(
+                limit,
+                state.introspector.table_rows(&schema, &table, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE),
+            )
+            .await?
         }
         None => None,
     };
@@ -127,7 +136,13 @@ pub struct IndexPage {
 impl IndexPage {
     /// The link of a column header: same search, this sort, the other direction when already sorted by it.
     pub fn sort_link(&self, key: &str) -> String {
-        let dir = if self.sort == key && self.descending { "asc" } else if self.sort == key { "desc" } else { "" };
+        let dir = if self.sort == key && self.descending {
+            "asc"
+        } else if self.sort == key {
+            "desc"
+        } else {
+            ""
+        };
         let mut link = format!("/tables?sort={key}");
         if !dir.is_empty() {
             link.push_str(&format!("&dir={dir}"));
