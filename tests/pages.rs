@@ -250,3 +250,25 @@ fn long_running_pid(page: &str) -> Option<i64> {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
 }
+
+/// A catalog read that cannot finish in time (the table is locked) renders the page with a note instead of failing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_catalog_read_that_times_out_renders_a_note() {
+    use sea_orm::TransactionTrait;
+    let t = TestDb::new(Kind::Postgres).await;
+    ok(&strata(&t.url, &["migrate", "up"]));
+    let state = app_state_with(&t.url, |s| s.catalog_timeout = Duration::from_millis(500)).await;
+    let mut b = Browser::with_state(state);
+    b.login_as(Role::Viewer).await;
+    let locker = t.connect_one().await;
+    let tx = locker.begin().await.unwrap();
+    tx.execute_unprepared("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let (status, _, page) = b.get("/tables/public/posts").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("did not answer this catalog read within 0.5 s"), "{page}");
+    tx.rollback().await.unwrap();
+    let (status, _, page) = b.get("/tables/public/posts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("did not answer"), "once the lock is gone the page is whole:\n{page}");
+    t.drop().await;
+}
