@@ -5,9 +5,10 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
-use crate::db::introspect::{self, Introspector};
+use crate::db::introspect::{self, Introspector, Overview};
 use crate::error::Result;
 use crate::migrate::MigrationSet;
+use crate::web::catalog::Cached;
 use crate::web::throttle::LoginThrottle;
 
 /// Cheap to clone: everything inside is shared.
@@ -20,12 +21,22 @@ pub struct AppState {
     pub migrations: Arc<MigrationSet>,
     /// Failed sign-ins per account and per address (in memory, per instance).
     pub login_throttle: Arc<LoginThrottle>,
+    /// The overview's server statistics, reused for `stats_refresh`.
+    pub overview: Arc<Cached<Overview>>,
 }
 
 impl AppState {
     /// The state with the default login throttle (5 failures per account, 20 per address, 15 minutes).
     pub fn new(db: DatabaseConnection, config: Arc<Config>, migrations: Arc<MigrationSet>) -> Result<AppState> {
         let introspector = introspect::for_connection(db.clone())?;
-        Ok(AppState { db, introspector, config, migrations, login_throttle: Arc::new(LoginThrottle::default()) })
+        let overview = Arc::new(Cached::new(config.settings.stats_refresh));
+        Ok(AppState {
+            db,
+            introspector,
+            config,
+            migrations,
+            login_throttle: Arc::new(LoginThrottle::default()),
+            overview,
+        })
     }
 }

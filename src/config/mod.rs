@@ -177,6 +177,8 @@ pub struct Settings {
     pub catalog_timeout: Duration,
     /// `migrate_on_start`: apply pending migrations when the server starts.
     pub migrate_on_start: bool,
+    /// `stats_refresh`: how long the overview reuses the server statistics it read (0: read on every request).
+    pub stats_refresh: Duration,
 }
 
 impl Default for Settings {
@@ -191,6 +193,7 @@ impl Default for Settings {
             long_query_threshold: Duration::from_secs(5 * 60),
             catalog_timeout: Duration::from_secs(5),
             migrate_on_start: true,
+            stats_refresh: Duration::from_secs(2),
         }
     }
 }
@@ -206,6 +209,7 @@ const SETTING_KEYS: &[&str] = &[
     "long_query_threshold",
     "catalog_timeout",
     "migrate_on_start",
+    "stats_refresh",
 ];
 
 /// How one kind of setting value is parsed and explained.
@@ -297,6 +301,7 @@ impl Config {
             )?,
             catalog_timeout: reader.read("catalog_timeout", None, &DURATION, defaults.catalog_timeout)?,
             migrate_on_start: reader.read("migrate_on_start", None, &BOOL, defaults.migrate_on_start)?,
+            stats_refresh: reader.read("stats_refresh", None, &DURATION, defaults.stats_refresh)?,
         };
         if let Some(ini) = &ini {
             warnings.extend(unknown_keys(ini));

@@ -8,7 +8,7 @@ mod assets;
 mod audit;
 mod auth;
 mod bloat;
-mod catalog;
+pub mod catalog;
 pub mod csrf;
 pub mod extract;
 pub mod fmt;

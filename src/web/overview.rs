@@ -20,13 +20,16 @@ pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<O
     user.require(Role::Viewer)?;
     let limit = state.config.settings.catalog_timeout;
     let threshold = state.config.settings.long_query_threshold;
-    let overview = catalog::read(limit, state.introspector.overview(threshold)).await?;
+    let snapshot = state.overview.get(limit, || state.introspector.overview(threshold)).await?;
+    let read_at = snapshot.as_ref().map(|s| s.read_at.format("%H:%M:%S UTC").to_string());
+    let overview = snapshot.map(|s| (*s.value).clone());
     let migrations = migrate::status(&state.db, &state.migrations).await?;
     let head = migrate::current(&state.db).await?.unwrap_or_else(|| "base".into());
     let last_run = migrate::history(&state.db, 1, None).await?.into_iter().next();
     let connections_total = overview.as_ref().map(|o| o.connections_by_state.iter().map(|(_, n)| n).sum()).unwrap_or(0);
     Ok(OverviewPage {
         layout: Layout::new(&user, &state, "overview").await?,
+        read_at,
         timed_out: overview.is_none().then(|| catalog::timeout_note(limit)),
         o: overview.unwrap_or_default(),
         connections_total,
@@ -43,6 +46,8 @@ pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<O
 #[template(path = "overview/index.html")]
 pub struct OverviewPage {
     pub layout: Layout,
+    /// When the server statistics were read (they are reused for `stats_refresh`).
+    pub read_at: Option<String>,
     pub timed_out: Option<String>,
     pub o: Overview,
     pub connections_total: i64,
