@@ -19,6 +19,9 @@ pub enum Error {
     /// The database could not be reached (503).
     #[error("cannot connect to the database at {url}: {reason}")]
     Connect { url: String, reason: String },
+    /// The database stopped answering in the middle of serving (503; the detail goes to the log).
+    #[error("the database is unreachable: {0}")]
+    Unavailable(String),
     /// A statement failed (500 unless a more specific variant fits).
     #[error("database error: {}", mask_url_str(&.0.to_string()))]
     Db(#[from] DbErr),
@@ -64,7 +67,8 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::Connect { .. } | Error::LockTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Db(DbErr::ConnectionAcquire(_)) | Error::Db(DbErr::Conn(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Db(e) if crate::db::is_unreachable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Forbidden | Error::Csrf => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,

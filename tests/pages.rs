@@ -272,3 +272,22 @@ async fn a_catalog_read_that_times_out_renders_a_note() {
     assert!(!page.contains("did not answer"), "once the lock is gone the page is whole:\n{page}");
     t.drop().await;
 }
+
+/// When the database goes away under a running server, pages answer 503 with a plain sentence and retry.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vanished_database_gives_a_503_page_that_retries() {
+    let t = TestDb::new(Kind::Postgres).await;
+    ok(&strata(&t.url, &["migrate", "up"]));
+    let mut b = Browser::new(&t.url).await;
+    b.login_as(Role::Viewer).await;
+    let name = t.name.clone();
+    t.drop().await; // DROP DATABASE ... WITH (FORCE): every connection of the pool is cut
+    for page in ["/", "/tables", "/login"] {
+        let (status, headers, body) = b.get(page).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{page}: {body}");
+        assert!(body.contains("The database is unreachable"), "{body}");
+        assert!(body.contains(r#"http-equiv="refresh""#), "the page retries by itself: {body}");
+        assert!(!body.contains(&name) && !body.contains("postgres://"), "no internals: {body}");
+        assert!(headers.get("content-type").is_some_and(|v| v.to_str().unwrap().starts_with("text/html")));
+    }
+}

@@ -132,3 +132,25 @@ mod tests {
         assert!(!plain("sqlite:///x.db"));
     }
 }
+
+/// Whether a failure means the database cannot be reached right now (down, restarting, dropped,
+/// connections cut, pool exhausted) rather than a statement being wrong: such failures are a 503.
+pub fn is_unreachable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Query(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) => match &**s {
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+            sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => d.code().is_some_and(|code| unreachable_code(&code)),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// SQLSTATEs of a server that is going away or a database that is gone: class 08 (connection
+/// exception), 57P01-57P03 (shutdown, crash, cannot connect now), 3D000 (no such database).
+fn unreachable_code(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "3D000")
+}

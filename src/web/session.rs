@@ -297,9 +297,14 @@ pub async fn take_flashes(session: &Session) -> Result<Vec<Flash>> {
     Ok(flashes)
 }
 
-/// Session store failures are the server's problem (500; the detail goes to the log).
+/// Session store failures are the server's problem: 503 when the database is unreachable, 500 otherwise.
 pub(crate) fn store_error(e: tower_sessions::session::Error) -> Error {
-    Error::Internal(format!("session store: {e}"))
+    let text = e.to_string();
+    if text.contains(super::session_store::UNREACHABLE) {
+        Error::Unavailable(format!("session store: {text}"))
+    } else {
+        Error::Internal(format!("session store: {text}"))
+    }
 }
 
 #[cfg(test)]

@@ -110,8 +110,12 @@ pub async fn sweep_expired(store: DbSessionStore, period: Duration) {
     }
 }
 
+/// Marks store failures that mean "database unreachable" so the request answers 503, not 500.
+pub(crate) const UNREACHABLE: &str = "database unreachable: ";
+
 fn backend(e: DbErr) -> session_store::Error {
-    session_store::Error::Backend(mask_url_str(&e.to_string()))
+    let prefix = if crate::db::is_unreachable(&e) { UNREACHABLE } else { "" };
+    session_store::Error::Backend(format!("{prefix}{}", mask_url_str(&e.to_string())))
 }
 
 fn to_chrono(t: OffsetDateTime) -> DateTime<Utc> {
