@@ -114,25 +114,6 @@ fn connect_reason(raw: &str, url: &DatabaseUrl) -> String {
     format!("{raw}{hint}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn plain(u: &str) -> bool {
-        loopback_without_tls_choice(&DatabaseUrl::parse(u).unwrap())
-    }
-
-    #[test]
-    fn loopback_servers_skip_tls_unless_the_url_asks_for_it() {
-        assert!(plain("postgresql://u:p@127.0.0.1:5432/db"));
-        assert!(plain("postgres://u@localhost/db"));
-        assert!(plain("mysql://root@127.0.0.1:3306/test"));
-        assert!(!plain("postgresql://u@127.0.0.1/db?sslmode=require"));
-        assert!(!plain("postgresql://u@db.example.com/db"));
-        assert!(!plain("sqlite:///x.db"));
-    }
-}
-
 /// Whether a failure means the database cannot be reached right now (down, restarting, dropped,
 /// connections cut, pool exhausted) rather than a statement being wrong: such failures are a 503.
 pub fn is_unreachable(e: &sea_orm::DbErr) -> bool {
@@ -153,4 +134,23 @@ pub fn is_unreachable(e: &sea_orm::DbErr) -> bool {
 /// exception), 57P01-57P03 (shutdown, crash, cannot connect now), 3D000 (no such database).
 fn unreachable_code(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "3D000")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(u: &str) -> bool {
+        loopback_without_tls_choice(&DatabaseUrl::parse(u).unwrap())
+    }
+
+    #[test]
+    fn loopback_servers_skip_tls_unless_the_url_asks_for_it() {
+        assert!(plain("postgresql://u:p@127.0.0.1:5432/db"));
+        assert!(plain("postgres://u@localhost/db"));
+        assert!(plain("mysql://root@127.0.0.1:3306/test"));
+        assert!(!plain("postgresql://u@127.0.0.1/db?sslmode=require"));
+        assert!(!plain("postgresql://u@db.example.com/db"));
+        assert!(!plain("sqlite:///x.db"));
+    }
 }
