@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod migrate;
+pub mod query;
 pub mod state;
 pub mod telemetry;
 pub mod web;

@@ -78,7 +78,7 @@ pub async fn connect(url: &DatabaseUrl, purpose: Purpose) -> Result<DatabaseConn
 /// The drivers' default ("prefer") negotiates TLS even over loopback, where it protects nothing and
 /// its handshake costs ~90 ms per connection here (Nagle meets delayed ACK), which would dominate
 /// every CLI command. An explicit `sslmode` / `ssl-mode` in the URL is always obeyed.
-fn loopback_without_tls_choice(url: &DatabaseUrl) -> bool {
+pub(crate) fn loopback_without_tls_choice(url: &DatabaseUrl) -> bool {
     let Ok(parsed) = url::Url::parse(url.connect_url()) else { return false };
     let explicit = parsed.query_pairs().any(|(k, _)| matches!(k.as_ref(), "sslmode" | "ssl-mode" | "ssl_mode"));
     let local = match parsed.host() {

@@ -1,0 +1,461 @@
+//! The query editor's execution engine: runs a text of statements on a dedicated connection, streams
+//! capped results, enforces read-only for viewers in the database, times out and cancels server-side.
+//!
+//! A run stops at the first statement that fails, times out or is cancelled; the statements after it
+//! are omitted from [`Run::statements`].
+
+mod decode;
+pub mod export;
+mod session;
+pub mod split;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use sea_orm::sqlx;
+use tokio::sync::Notify;
+
+use crate::config::{Backend, DatabaseUrl};
+use crate::error::Result;
+use session::{Item, Kill, Session};
+
+pub use export::ExportFormat;
+
+/// How one run may behave.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// A viewer's run: the database refuses writes.
+    pub read_only: bool,
+    /// The limit for each statement.
+    pub timeout: Duration,
+    /// The most rows kept per statement.
+    pub max_rows: usize,
+    /// Who runs it (listed in the running-statements registry).
+    pub user: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    /// The database's type name as the driver reports it (`INT4`, `NUMERIC`, `VARCHAR`, ...).
+    pub type_name: String,
+}
+
+/// One value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cell {
+    Null,
+    Text(String),
+    /// JSON, pretty-printed.
+    Json(String),
+    /// Bytes (bytea, BLOB, BINARY); shown as hex.
+    Binary(Vec<u8>),
+    /// A number as exact text.
+    Number(String),
+    Bool(bool),
+}
+
+impl Cell {
+    /// `\x`-prefixed lower-case hex, as PostgreSQL prints bytea.
+    pub fn hex(bytes: &[u8]) -> String {
+        let mut s = String::with_capacity(2 + bytes.len() * 2);
+        s.push_str("\\x");
+        for b in bytes {
+            s.push_str(&format!("{b:02x}"));
+        }
+        s
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Error {
+        message: String,
+        /// Byte offset in the whole text, when the database says where.
+        position: Option<usize>,
+    },
+    Cancelled,
+    Timeout,
+}
+
+#[derive(Clone, Debug)]
+pub struct StatementResult {
+    pub sql: String,
+    /// Byte offset of `sql` in the whole text.
+    pub offset: usize,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Vec<Cell>>,
+    /// More rows existed than `max_rows`; they were not fetched.
+    pub more_rows: bool,
+    /// For statements without a result set: the rows they changed.
+    pub rows_affected: Option<u64>,
+    pub duration: Duration,
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub id: i64,
+    /// The statements that ran, in order, up to and including the first that did not succeed.
+    pub statements: Vec<StatementResult>,
+}
+
+/// What another request needs to stop a run.
+#[derive(Debug, Default)]
+struct Control {
+    kill: Mutex<Option<Kill>>,
+    cancelled: AtomicBool,
+    wake: Notify,
+}
+
+#[derive(Debug)]
+struct Inner {
+    url: DatabaseUrl,
+    viewer_url: Option<DatabaseUrl>,
+    next_id: AtomicI64,
+    runs: Mutex<HashMap<i64, Arc<Control>>>,
+}
+
+/// Runs the query editor's statements; cheap to clone (all clones share the runs, for cancel).
+#[derive(Clone, Debug)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Unlists a run when it ends; a run dropped mid-statement (the client went away) is cancelled
+/// on the server.
+struct RunGuard {
+    engine: Engine,
+    id: i64,
+    control: Arc<Control>,
+    finished: bool,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        self.engine.inner.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+        if !self.finished {
+            let kill = self.control.kill.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let (Some(kill), Ok(rt)) = (kill, tokio::runtime::Handle::try_current()) {
+                rt.spawn(async move { kill.cancel().await });
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// An engine for the app's database.
+    pub fn new(url: DatabaseUrl) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                url,
+                viewer_url: None,
+                next_id: AtomicI64::new(1),
+                runs: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Read-only runs connect with this login instead (a role with read grants only is the one guard that
+    /// also covers what a read-only transaction allows a privileged login, see the module's report).
+    pub fn with_viewer_url(url: DatabaseUrl, viewer_url: DatabaseUrl) -> Engine {
+        let engine = Engine::new(url);
+        Engine {
+            inner: Arc::new(Inner {
+                url: engine.inner.url.clone(),
+                viewer_url: Some(viewer_url),
+                next_id: AtomicI64::new(1),
+                runs: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.url.backend()
+    }
+
+    /// Reserves a run id, so that the caller can hand it out (for cancel) before the run starts.
+    pub fn new_run_id(&self) -> i64 {
+        self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The ids of the runs in progress.
+    pub fn running(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.lock_runs().keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn lock_runs(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Control>>> {
+        self.inner.runs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn url_for(&self, read_only: bool) -> &DatabaseUrl {
+        match (&self.inner.viewer_url, read_only) {
+            (Some(v), true) => v,
+            _ => &self.inner.url,
+        }
+    }
+
+    /// Cancels a run: the statement running now stops on the server and the run ends with
+    /// [`Outcome::Cancelled`]. False when no such run is in progress.
+    pub async fn cancel(&self, run_id: i64) -> bool {
+        let Some(control) = self.lock_runs().get(&run_id).cloned() else { return false };
+        control.cancelled.store(true, Ordering::SeqCst);
+        let kill = control.kill.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(kill) = kill {
+            kill.cancel().await;
+        }
+        // Also stop waiting Strata-side, in case the server did not answer the cancel.
+        control.wake.notify_one();
+        true
+    }
+
+    fn enter(&self, id: i64) -> RunGuard {
+        let control = Arc::new(Control::default());
+        self.lock_runs().insert(id, control.clone());
+        RunGuard { engine: self.clone(), id, control, finished: false }
+    }
+
+    /// Runs `text` under a fresh run id.
+    pub async fn run(&self, text: &str, opts: &RunOptions) -> Result<Run> {
+        self.run_as(self.new_run_id(), text, opts).await
+    }
+
+    /// Runs `text` statement by statement on a dedicated connection, stopping at the first that does not
+    /// succeed. Err only when the connection cannot be opened or set up.
+    pub async fn run_as(&self, id: i64, text: &str, opts: &RunOptions) -> Result<Run> {
+        let mut guard = self.enter(id);
+        let mut session = Session::open(self.url_for(opts.read_only), opts.read_only, opts.timeout).await?;
+        *guard.control.kill.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.kill.clone());
+        let mut statements = Vec::new();
+        let mut clean = true;
+        for piece in split::split(text, session.backend()) {
+            if guard.control.cancelled.load(Ordering::SeqCst) {
+                break;
+            }
+            let _listed = crate::db::running::register(&opts.user, &piece.sql);
+            let started = Instant::now();
+            let mut result = StatementResult {
+                sql: piece.sql.clone(),
+                offset: piece.offset,
+                columns: Vec::new(),
+                rows: Vec::new(),
+                more_rows: false,
+                rows_affected: None,
+                duration: Duration::ZERO,
+                outcome: Outcome::Success,
+            };
+            let outcome = self.statement(&mut session, &guard.control, &piece, opts, &mut result).await;
+            result.duration = started.elapsed();
+            let stop = outcome != Outcome::Success;
+            if matches!(outcome, Outcome::Timeout | Outcome::Cancelled) {
+                clean = false;
+            }
+            result.outcome = outcome;
+            statements.push(result);
+            if stop {
+                break;
+            }
+        }
+        guard.finished = true;
+        session.close(!clean).await;
+        Ok(Run { id, statements })
+    }
+
+    /// One statement with its read-only wrapper, Strata-side timeout and cancel.
+    async fn statement(
+        &self,
+        session: &mut Session,
+        control: &Control,
+        piece: &split::Piece,
+        opts: &RunOptions,
+        result: &mut StatementResult,
+    ) -> Outcome {
+        // The server's own limit fires first; this one covers a server that does not answer.
+        let strata_limit = match session.backend() {
+            Backend::Sqlite => opts.timeout,
+            _ => opts.timeout + Duration::from_millis(500),
+        };
+        let work = async {
+            if let Err(e) = session.before().await {
+                return Err(e);
+            }
+            let fetched = fetch(session, &piece.sql, opts.max_rows, result).await;
+            if fetched.is_ok() && result.rows.is_empty() && result.rows_affected.is_none() {
+                result.columns = session.columns(&piece.sql).await;
+            }
+            let ended = session.after().await;
+            fetched.and(ended)
+        };
+        let raced = tokio::select! {
+            r = tokio::time::timeout(strata_limit, work) => r,
+            _ = control.wake.notified() => return Outcome::Cancelled,
+        };
+        match raced {
+            Ok(Ok(())) => Outcome::Success,
+            Err(_elapsed) => {
+                session.kill.cancel().await;
+                if control.cancelled.load(Ordering::SeqCst) { Outcome::Cancelled } else { Outcome::Timeout }
+            }
+            Ok(Err(e)) => {
+                let outcome = error_outcome(&e, piece);
+                if control.cancelled.load(Ordering::SeqCst) && outcome != Outcome::Timeout {
+                    return Outcome::Cancelled;
+                }
+                // Leave a failed viewer transaction (the statement's error comes first).
+                if let Outcome::Error { .. } = outcome
+                    && let Err(e2) = session.after().await
+                {
+                    tracing::debug!(error = %e2, "ending a failed read-only statement transaction");
+                }
+                outcome
+            }
+        }
+    }
+}
+
+/// Fetches up to `max_rows` (+1 to know there are more), then drops the stream.
+async fn fetch(
+    session: &mut Session,
+    text: &str,
+    max_rows: usize,
+    result: &mut StatementResult,
+) -> Result<(), sqlx::Error> {
+    let read_only = session.read_only();
+    let mysql = session.backend() == Backend::MySql;
+    let mut text_protocol = false;
+    loop {
+        let mut affected: Option<u64> = None;
+        let mut stream = session.stream(text, text_protocol);
+        let mut failed = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(Item::Columns(c)) => {
+                    if result.columns.is_empty() {
+                        result.columns = c;
+                    }
+                }
+                Ok(Item::Row(r)) => {
+                    if result.rows.len() >= max_rows {
+                        result.more_rows = true;
+                        break;
+                    }
+                    result.rows.push(r);
+                }
+                Ok(Item::Done(n)) => *affected.get_or_insert(0) += n,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(stream);
+        match failed {
+            // 1295: this command is not supported in the prepared statement protocol.
+            Some(e) if mysql && !read_only && !text_protocol && mysql_number(&e) == Some(1295) => {
+                text_protocol = true;
+                continue;
+            }
+            Some(e) => return Err(e),
+            None => {}
+        }
+        if result.columns.is_empty() && !result.more_rows {
+            result.rows_affected = affected;
+        }
+        return Ok(());
+    }
+}
+
+fn mysql_number(e: &sqlx::Error) -> Option<u16> {
+    e.as_database_error()?.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|d| d.number())
+}
+
+/// Turns a statement's error into an outcome: timeouts and cancels by their codes, errors with positions.
+fn error_outcome(e: &sqlx::Error, piece: &split::Piece) -> Outcome {
+    use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
+    let Some(db) = e.as_database_error() else {
+        return Outcome::Error { message: e.to_string(), position: None };
+    };
+    if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
+        if pg.code() == "57014" {
+            return if pg.message().contains("statement timeout") { Outcome::Timeout } else { Outcome::Cancelled };
+        }
+        let mut message = format!("{} ({})", pg.message(), pg.code());
+        if let Some(d) = pg.detail() {
+            message.push_str(&format!("\nDETAIL: {d}"));
+        }
+        if let Some(h) = pg.hint() {
+            message.push_str(&format!("\nHINT: {h}"));
+        }
+        let position = match pg.position() {
+            Some(PgErrorPosition::Original(n)) => Some(piece.offset + char_to_byte(&piece.sql, n.saturating_sub(1))),
+            _ => None,
+        };
+        return Outcome::Error { message, position };
+    }
+    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return match my.number() {
+            1317 => Outcome::Cancelled,
+            1969 | 3024 => Outcome::Timeout,
+            n => Outcome::Error {
+                message: format!("{} ({n})", my.message()),
+                position: mysql_position(my.message(), &piece.sql).map(|p| piece.offset + p),
+            },
+        };
+    }
+    // SQLite: SQLITE_INTERRUPT (9) is the progress handler stopping it.
+    if db.code().as_deref() == Some("9") {
+        return Outcome::Cancelled;
+    }
+    Outcome::Error { message: db.message().to_string(), position: None }
+}
+
+fn char_to_byte(s: &str, chars: usize) -> usize {
+    s.char_indices().nth(chars).map_or(s.len(), |(b, _)| b)
+}
+
+/// MariaDB syntax errors say `... near '<rest of the statement>' at line N`: where that rest starts.
+fn mysql_position(message: &str, sql: &str) -> Option<usize> {
+    let start = message.find("near '")? + "near '".len();
+    let end = message.rfind("' at line ")?;
+    let line: usize = message[end + "' at line ".len()..].trim().parse().ok()?;
+    let near = message.get(start..end)?;
+    let line_start = if line <= 1 { 0 } else { sql.match_indices('\n').nth(line - 2).map(|(i, _)| i + 1)? };
+    if near.is_empty() {
+        return Some(sql.len());
+    }
+    // The server shows at most 80 characters; a shorter prefix is enough to find it.
+    let probe: String = near.chars().take(40).collect();
+    sql[line_start..].find(&probe).map(|i| line_start + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_near_positions_point_into_the_statement() {
+        let sql = "SELECT *\nFROM t WHERE\nx = = 1";
+        let msg = "You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server \
+                   version for the right syntax to use near '= 1' at line 3";
+        assert_eq!(mysql_position(msg, sql), Some(sql.find("= 1").unwrap()));
+        assert_eq!(mysql_position("... near '' at line 1", "SELECT"), Some(6));
+        assert_eq!(mysql_position("Table 'x' doesn't exist", sql), None);
+    }
+
+    #[test]
+    fn char_positions_become_byte_offsets() {
+        assert_eq!(char_to_byte("héllo", 2), 3);
+        assert_eq!(char_to_byte("abc", 10), 3);
+    }
+
+    #[test]
+    fn hex_is_like_bytea() {
+        assert_eq!(Cell::hex(&[0, 255, 16]), "\\x00ff10");
+    }
+}

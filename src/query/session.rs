@@ -1,0 +1,310 @@
+//! One dedicated connection for one run: opening it with the run's limits, wrapping each statement in the
+//! read-only transaction a viewer gets, streaming a statement's rows, and cancelling from elsewhere.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use sea_orm::sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sea_orm::sqlx::{self, AssertSqlSafe, Connection, Either, Executor, SqlSafeStr, Statement as _};
+
+use super::decode;
+use super::{Cell, Column};
+use crate::config::{Backend, DatabaseUrl};
+use crate::error::{Error, Result};
+
+/// How to stop what a session is running, from another task.
+#[derive(Clone, Debug)]
+pub(crate) enum Kill {
+    Pg {
+        url: DatabaseUrl,
+        pid: i32,
+    },
+    MySql {
+        url: DatabaseUrl,
+        id: u64,
+    },
+    /// Checked by SQLite's progress handler while a statement runs.
+    Sqlite(Arc<AtomicBool>),
+}
+
+impl Kill {
+    /// Asks the server to cancel the statement running now (the session stays open).
+    pub(crate) async fn cancel(&self) {
+        let outcome = match self {
+            Kill::Pg { url, pid } => match pg_connect(url, None).await {
+                Ok(mut c) => {
+                    let r = sqlx::query("SELECT pg_cancel_backend($1)").bind(*pid).execute(&mut c).await.map(|_| ());
+                    c.close().await.ok();
+                    r
+                }
+                Err(e) => Err(e),
+            },
+            Kill::MySql { url, id } => match mysql_connect(url).await {
+                Ok(mut c) => {
+                    let r = c.execute(AssertSqlSafe(format!("KILL QUERY {id}"))).await.map(|_| ());
+                    c.close().await.ok();
+                    r
+                }
+                Err(e) => Err(e),
+            },
+            Kill::Sqlite(stop) => {
+                stop.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, "cannot cancel a running query on the server");
+        }
+    }
+}
+
+enum Conn {
+    Pg(PgConnection),
+    MySql(MySqlConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// What streaming a statement yields.
+pub(crate) enum Item {
+    Row(Vec<Cell>),
+    /// Columns of the first row.
+    Columns(Vec<Column>),
+    Done(u64),
+}
+
+pub(crate) struct Session {
+    conn: Conn,
+    pub(crate) kill: Kill,
+    read_only: bool,
+    /// MariaDB viewers: the random XA transaction id of the statement running now.
+    xid: Option<String>,
+}
+
+fn loopback(url: &DatabaseUrl) -> bool {
+    crate::db::loopback_without_tls_choice(url)
+}
+
+async fn pg_connect(url: &DatabaseUrl, app: Option<&str>) -> Result<PgConnection, sqlx::Error> {
+    let mut opts = PgConnectOptions::from_str(url.connect_url())?.application_name(app.unwrap_or("strata cancel"));
+    if loopback(url) {
+        opts = opts.ssl_mode(PgSslMode::Disable);
+    }
+    if let Some(path) = url.search_path() {
+        opts = opts.options([("search_path", path)]);
+    }
+    PgConnection::connect_with(&opts).await
+}
+
+async fn mysql_connect(url: &DatabaseUrl) -> Result<MySqlConnection, sqlx::Error> {
+    let mut opts = MySqlConnectOptions::from_str(url.connect_url())?;
+    if loopback(url) {
+        opts = opts.ssl_mode(MySqlSslMode::Disabled);
+    }
+    MySqlConnection::connect_with(&opts).await
+}
+
+fn connect_error(url: &DatabaseUrl, e: sqlx::Error) -> Error {
+    Error::Connect { url: url.masked(), reason: crate::config::mask_url_str(&e.to_string()) }
+}
+
+fn setup_error(e: sqlx::Error) -> Error {
+    Error::Internal(format!("cannot prepare the query session: {e}"))
+}
+
+fn sql(s: &str) -> sqlx::SqlStr {
+    AssertSqlSafe(s.to_string()).into_sql_str()
+}
+
+impl Session {
+    /// Opens a fresh connection (never one from the app pool) set up for one run.
+    pub(crate) async fn open(url: &DatabaseUrl, read_only: bool, timeout: Duration) -> Result<Session> {
+        let ms = timeout.as_millis().max(1);
+        match url.backend() {
+            Backend::Postgres => {
+                let mut c = pg_connect(url, Some("strata query")).await.map_err(|e| connect_error(url, e))?;
+                let pid: i32 =
+                    sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut c).await.map_err(setup_error)?;
+                c.execute(sql(&format!("SET statement_timeout = {ms}"))).await.map_err(setup_error)?;
+                if read_only {
+                    c.execute("SET default_transaction_read_only = on").await.map_err(setup_error)?;
+                }
+                Ok(Session { conn: Conn::Pg(c), kill: Kill::Pg { url: url.clone(), pid }, read_only, xid: None })
+            }
+            Backend::MySql => {
+                let mut c = mysql_connect(url).await.map_err(|e| connect_error(url, e))?;
+                let id: u64 =
+                    sqlx::query_scalar("SELECT CONNECTION_ID()").fetch_one(&mut c).await.map_err(setup_error)?;
+                // MariaDB counts seconds; MySQL has max_execution_time (ms, SELECT only) instead.
+                let secs = format!("SET SESSION max_statement_time = {}", ms as f64 / 1000.0);
+                if c.execute(sql(&secs)).await.is_err() {
+                    c.execute(sql(&format!("SET SESSION max_execution_time = {ms}"))).await.map_err(setup_error)?;
+                }
+                if read_only {
+                    c.execute("SET SESSION TRANSACTION READ ONLY").await.map_err(setup_error)?;
+                }
+                Ok(Session { conn: Conn::MySql(c), kill: Kill::MySql { url: url.clone(), id }, read_only, xid: None })
+            }
+            Backend::Sqlite => {
+                let mut opts = SqliteConnectOptions::from_str(url.connect_url())
+                    .map_err(|e| connect_error(url, e))?
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5));
+                if read_only {
+                    // Opened read-only: no pragma, ATTACH or statement can write through this connection.
+                    opts = opts.read_only(true).create_if_missing(false);
+                }
+                let mut c = SqliteConnection::connect_with(&opts).await.map_err(|e| connect_error(url, e))?;
+                if read_only {
+                    c.execute("PRAGMA query_only = ON").await.map_err(setup_error)?;
+                }
+                let stop = Arc::new(AtomicBool::new(false));
+                let flag = stop.clone();
+                // The only safe way sqlx offers to interrupt SQLite: a progress handler that says stop.
+                c.lock_handle()
+                    .await
+                    .map_err(setup_error)?
+                    .set_progress_handler(1000, move || !flag.load(Ordering::SeqCst));
+                Ok(Session { conn: Conn::Sqlite(c), kill: Kill::Sqlite(stop), read_only, xid: None })
+            }
+        }
+    }
+
+    /// Starts the transaction a viewer's statement runs in (nothing for editors).
+    pub(crate) async fn before(&mut self) -> Result<(), sqlx::Error> {
+        if !self.read_only {
+            return Ok(());
+        }
+        match &mut self.conn {
+            Conn::Pg(c) => {
+                // Its own transaction per statement: whatever one statement does to the transaction
+                // or the session defaults, the next one starts read-only again.
+                c.execute("BEGIN READ ONLY").await?;
+            }
+            Conn::MySql(c) => {
+                // The session default is set again (a statement may have changed it), then an XA
+                // transaction under a random id: COMMIT, ROLLBACK, DDL's implicit commit and SET
+                // autocommit all fail inside an active XA transaction, and only its id ends it.
+                c.execute("SET SESSION TRANSACTION READ ONLY").await?;
+                let xid = format!("strata-{}", uuid::Uuid::new_v4().simple());
+                c.execute(sql(&format!("XA START '{xid}'"))).await?;
+                self.xid = Some(xid);
+            }
+            Conn::Sqlite(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Ends a viewer's statement transaction, discarding whatever it did.
+    pub(crate) async fn after(&mut self) -> Result<(), sqlx::Error> {
+        if !self.read_only {
+            return Ok(());
+        }
+        match &mut self.conn {
+            Conn::Pg(c) => {
+                c.execute("ROLLBACK").await?;
+            }
+            Conn::MySql(c) => {
+                if let Some(xid) = self.xid.take() {
+                    c.execute(sql(&format!("XA END '{xid}'"))).await?;
+                    c.execute(sql(&format!("XA ROLLBACK '{xid}'"))).await?;
+                }
+            }
+            Conn::Sqlite(_) => {}
+        }
+        Ok(())
+    }
+
+    /// The columns a statement would return, from preparing it (for results without rows).
+    pub(crate) async fn columns(&mut self, text: &str) -> Vec<Column> {
+        fn cols<C: sqlx::Column>(c: &[C]) -> Vec<Column> {
+            c.iter()
+                .map(|c| Column {
+                    name: c.name().to_string(),
+                    type_name: sqlx::TypeInfo::name(c.type_info()).to_string(),
+                })
+                .collect()
+        }
+        match &mut self.conn {
+            Conn::Pg(c) => c.prepare(sql(text)).await.map(|s| cols(s.columns())).unwrap_or_default(),
+            Conn::MySql(c) => c.prepare(sql(text)).await.map(|s| cols(s.columns())).unwrap_or_default(),
+            Conn::Sqlite(c) => c.prepare(sql(text)).await.map(|s| cols(s.columns())).unwrap_or_default(),
+        }
+    }
+
+    /// Streams one statement's results. PostgreSQL and MariaDB get it as a prepared statement (the
+    /// extended / binary protocol), which carries exactly one statement. MariaDB cannot prepare a
+    /// few commands: an editor's such statement runs as plain text instead, a viewer's fails.
+    pub(crate) fn stream<'a>(
+        &'a mut self,
+        text: &'a str,
+        text_protocol: bool,
+    ) -> BoxStream<'a, Result<Item, sqlx::Error>> {
+        let mut first = true;
+        macro_rules! items {
+            ($s:expr, $decode:path) => {
+                $s.flat_map(move |r| {
+                    let items: Vec<Result<Item, sqlx::Error>> = match r {
+                        Err(e) => vec![Err(e)],
+                        Ok(Either::Left(done)) => vec![Ok(Item::Done(done.rows_affected()))],
+                        Ok(Either::Right(row)) => {
+                            let mut v = Vec::with_capacity(2);
+                            if std::mem::take(&mut first) {
+                                v.push(Ok(Item::Columns(decode::columns_of(&row))));
+                            }
+                            v.push(Ok(Item::Row($decode(&row))));
+                            v
+                        }
+                    };
+                    futures::stream::iter(items)
+                })
+                .boxed()
+            };
+        }
+        match &mut self.conn {
+            Conn::Pg(c) => items!(c.fetch_many(sqlx::query(AssertSqlSafe(text)).persistent(false)), decode::pg_row),
+            Conn::MySql(c) => {
+                if text_protocol {
+                    items!(c.fetch_many(AssertSqlSafe(text)), decode::mysql_row)
+                } else {
+                    items!(c.fetch_many(sqlx::query(AssertSqlSafe(text)).persistent(false)), decode::mysql_row)
+                }
+            }
+            Conn::Sqlite(c) => {
+                items!(c.fetch_many(sqlx::query(AssertSqlSafe(text)).persistent(false)), decode::sqlite_row)
+            }
+        }
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        match self.conn {
+            Conn::Pg(_) => Backend::Postgres,
+            Conn::MySql(_) => Backend::MySql,
+            Conn::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    pub(crate) fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Closes the connection; `hard` when a statement may still be running or unread.
+    pub(crate) async fn close(self, hard: bool) {
+        let r = match (self.conn, hard) {
+            (Conn::Pg(c), false) => c.close().await,
+            (Conn::Pg(c), true) => c.close_hard().await,
+            (Conn::MySql(c), false) => c.close().await,
+            (Conn::MySql(c), true) => c.close_hard().await,
+            (Conn::Sqlite(c), false) => c.close().await,
+            (Conn::Sqlite(c), true) => c.close_hard().await,
+        };
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "closing a query connection");
+        }
+    }
+}
