@@ -282,9 +282,7 @@ impl Engine {
             _ => opts.timeout + Duration::from_millis(500),
         };
         let work = async {
-            if let Err(e) = session.before().await {
-                return Err(e);
-            }
+            session.before().await?;
             let fetched = fetch(session, &piece.sql, opts.max_rows, result).await;
             if fetched.is_ok() && result.rows.is_empty() && result.rows_affected.is_none() {
                 result.columns = session.columns(&piece.sql).await;
