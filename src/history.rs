@@ -308,9 +308,7 @@ fn filtered(filter: &Filter) -> Result<Select<query_history::Entity>> {
 }
 
 fn newest_first(query: Select<query_history::Entity>) -> Select<query_history::Entity> {
-    query
-        .order_by_desc(query_history::Column::Timestamp)
-        .order_by_desc(query_history::Column::Id)
+    query.order_by_desc(query_history::Column::Timestamp).order_by_desc(query_history::Column::Id)
 }
 
 /// `text` with the LIKE wildcards and the escape character itself taken literally.
@@ -331,10 +329,8 @@ pub async fn purge_older_than(db: &impl ConnectionTrait, age: Duration) -> Resul
     let Some(cutoff) = Utc::now().checked_sub_signed(age) else {
         return Ok(0);
     };
-    let done = query_history::Entity::delete_many()
-        .filter(query_history::Column::Timestamp.lt(cutoff))
-        .exec(db)
-        .await?;
+    let done =
+        query_history::Entity::delete_many().filter(query_history::Column::Timestamp.lt(cutoff)).exec(db).await?;
     Ok(done.rows_affected)
 }
 

@@ -327,16 +327,32 @@ async fn table_schema(kind: Kind) {
     assert!(has_table(&db, "query_history").await);
     let (columns, indexes) = match kind {
         Kind::Postgres => (
-            column(&db, "SELECT column_name::text FROM information_schema.columns \
-                WHERE table_schema = current_schema() AND table_name = 'query_history' ORDER BY ordinal_position").await,
-            column(&db, "SELECT indexname::text FROM pg_indexes \
-                WHERE schemaname = current_schema() AND tablename = 'query_history' ORDER BY indexname").await,
+            column(
+                &db,
+                "SELECT column_name::text FROM information_schema.columns \
+                WHERE table_schema = current_schema() AND table_name = 'query_history' ORDER BY ordinal_position",
+            )
+            .await,
+            column(
+                &db,
+                "SELECT indexname::text FROM pg_indexes \
+                WHERE schemaname = current_schema() AND tablename = 'query_history' ORDER BY indexname",
+            )
+            .await,
         ),
         Kind::MySql => (
-            column(&db, "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
-                WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'query_history' ORDER BY ORDINAL_POSITION").await,
-            column(&db, "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS \
-                WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'query_history' ORDER BY INDEX_NAME").await,
+            column(
+                &db,
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
+                WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'query_history' ORDER BY ORDINAL_POSITION",
+            )
+            .await,
+            column(
+                &db,
+                "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS \
+                WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'query_history' ORDER BY INDEX_NAME",
+            )
+            .await,
         ),
         Kind::Sqlite => (
             column(&db, "SELECT name FROM pragma_table_info('query_history') ORDER BY cid").await,

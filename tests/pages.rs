@@ -48,7 +48,11 @@ async fn every_page_opens(kind: Kind) {
     let posts = format!("/tables/{schema}/posts");
     assert_page(&b.get(&posts).await, StatusCode::OK, &["user_id", "CASCADE"]);
     assert_page(&b.get("/indexes").await, StatusCode::OK, &["idx_posts_user_id"]);
-    assert_page(&b.get("/migrations").await, StatusCode::OK, &["create_audit_log", "create_query_history", "badge-applied"]);
+    assert_page(
+        &b.get("/migrations").await,
+        StatusCode::OK,
+        &["create_audit_log", "create_query_history", "badge-applied"],
+    );
     let activity = b.get("/activity").await;
     match kind {
         Kind::Sqlite => assert_page(&activity, StatusCode::OK, &["no server sessions"]),

@@ -16,8 +16,8 @@ use super::layout::Layout;
 use super::session::CurrentUser;
 use crate::accounts::Role;
 use crate::audit;
-use crate::history::{self, Filter, RunStatus};
 use crate::error::{Error, Result};
+use crate::history::{self, Filter, RunStatus};
 use crate::state::AppState;
 
 /// Runs per page.
@@ -141,7 +141,11 @@ pub async fn index(
 }
 
 /// `GET /history/export.csv`: every run the filters select, as CSV (admins; audited).
-pub async fn export(user: CurrentUser, State(state): State<AppState>, Query(params): Query<Params>) -> Result<Response> {
+pub async fn export(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> Result<Response> {
     user.require(Role::Admin)?;
     let filter = params.filter(&user)?;
     let runs = history::all(&state.db, &filter).await?;
@@ -202,8 +206,10 @@ impl From<entity::query_history::Model> for Row {
         } else {
             String::new()
         };
-        let open_url =
-            format!("/query?{}", url::form_urlencoded::Serializer::new(String::new()).append_pair("sql", &r.query).finish());
+        let open_url = format!(
+            "/query?{}",
+            url::form_urlencoded::Serializer::new(String::new()).append_pair("sql", &r.query).finish()
+        );
         Row {
             id: r.id,
             timestamp: r.timestamp.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -218,7 +224,9 @@ impl From<entity::query_history::Model> for Row {
             client_addr: r.client_addr.unwrap_or_default(),
             batch: r
                 .batch_id
-                .map(|b| format!("statement {} of batch {}", r.statement_index + 1, b.chars().take(8).collect::<String>()))
+                .map(|b| {
+                    format!("statement {} of batch {}", r.statement_index + 1, b.chars().take(8).collect::<String>())
+                })
                 .unwrap_or_default(),
             open_url,
         }

@@ -122,8 +122,8 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     let sweeper =
         tokio::spawn(session_store::sweep_expired(session_store::DbSessionStore::new(db.clone()), SESSION_SWEEP_EVERY));
     let retention = config.settings.history_retention;
-    let history_sweeper = (!retention.is_zero())
-        .then(|| tokio::spawn(crate::history::sweep(db.clone(), retention, HISTORY_SWEEP_EVERY)));
+    let history_sweeper =
+        (!retention.is_zero()).then(|| tokio::spawn(crate::history::sweep(db.clone(), retention, HISTORY_SWEEP_EVERY)));
     let state = AppState::new(db, Arc::new(config), Arc::new(set))?;
     let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
