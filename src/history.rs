@@ -6,9 +6,9 @@
 //! ```ignore
 //! let batch = history::new_batch_id();
 //! let head = history::migration_head(&state.db).await;
+//! // `CurrentUser::history_run` fills in the username and the client address.
 //! let runs = results.iter().enumerate().map(|(i, r)| {
-//!     NewRun::new(&user.username, &r.sql, r.status).batch(&batch, i).elapsed(r.took).rows(r.rows)
-//!         .head(head.clone()).client(user.client_addr())
+//!     user.history_run(&r.sql, r.status).batch(&batch, i).elapsed(r.took).rows(r.rows).head(head.clone())
 //! });
 //! // Never fails the query: a failure (or a slow history table) comes back as a warning to show.
 //! let warning = history::record_or_warn(&state.db, runs.collect()).await;

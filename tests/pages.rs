@@ -53,6 +53,7 @@ async fn every_page_opens(kind: Kind) {
         StatusCode::OK,
         &["create_audit_log", "create_query_history", "badge-applied"],
     );
+    assert_page(&b.get("/history").await, StatusCode::OK, &["<h1>Query history</h1>", "0 runs of yours"]);
     let activity = b.get("/activity").await;
     match kind {
         Kind::Sqlite => assert_page(&activity, StatusCode::OK, &["no server sessions"]),

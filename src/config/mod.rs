@@ -540,6 +540,18 @@ mod tests {
         assert_eq!(s.lock_timeout, Duration::from_secs(60));
         assert_eq!(s.long_query_threshold, Duration::from_secs(300));
         assert_eq!(s.catalog_timeout, Duration::from_secs(5));
+        assert_eq!(s.history_retention, Duration::from_secs(90 * 86_400));
+    }
+
+    #[test]
+    fn history_retention_is_a_duration_and_zero_keeps_forever() {
+        let s = Setup::new().ini("[strata]\nhistory_retention = 30d\n").ok();
+        assert_eq!(s.settings.history_retention, Duration::from_secs(30 * 86_400));
+        assert!(s.warnings.is_empty(), "a known key: {:?}", s.warnings);
+        let s = Setup::new().ini("[strata]\nhistory_retention = 7d\n").env("STRATA_HISTORY_RETENTION", "0").ok();
+        assert!(s.settings.history_retention.is_zero());
+        let err = Setup::new().ini("[strata]\nhistory_retention = forever\n").err();
+        assert!(err.contains("invalid value \"forever\" for history_retention"), "{err}");
     }
 
     #[test]
