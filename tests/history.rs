@@ -103,6 +103,14 @@ async fn record_and_read(kind: Kind) {
     assert_eq!(page.runs[3].statement_index, 0);
     assert_eq!((page.runs[0].execution_time, page.runs[0].row_count), (30_000, None));
     assert_eq!(history::users(&db).await.unwrap(), ["ann", "bob"]);
+
+    // A long query is kept up to MAX_QUERY_CHARS characters, multi-byte ones included; NUL is replaced.
+    let long = format!("SELECT '\0{}'", "ü".repeat(history::MAX_QUERY_CHARS));
+    let id = history::record(&db, NewRun::new("ann", long, RunStatus::Success)).await.unwrap();
+    let stored = history::all(&db, &Filter { user: Some("ann".into()), ..Default::default() }).await.unwrap();
+    let stored = stored.into_iter().find(|r| r.id == id).unwrap().query;
+    assert_eq!(stored.chars().count(), history::MAX_QUERY_CHARS);
+    assert!(stored.starts_with("SELECT '\u{fffd}üü"), "{}", stored.chars().take(20).collect::<String>());
     db.close().await.ok();
     t.drop().await;
 }

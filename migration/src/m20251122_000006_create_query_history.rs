@@ -8,6 +8,13 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // MySQL's TEXT holds 64 KiB; a query may be longer (Strata keeps up to 100,000 characters).
+        let mut query = ColumnDef::new(QueryHistory::Query);
+        match manager.get_database_backend() {
+            sea_orm::DbBackend::MySql => query.custom(Alias::new("mediumtext")),
+            _ => query.text(),
+        };
+        query.not_null();
         manager
             .create_table(
                 Table::create()
@@ -16,7 +23,7 @@ impl MigrationTrait for Migration {
                     // The statements of one run share a batch id; `statement_index` orders them (from 0).
                     .col(ColumnDef::new(QueryHistory::BatchId).string_len(36).null())
                     .col(ColumnDef::new(QueryHistory::StatementIndex).integer().not_null().default(0))
-                    .col(ColumnDef::new(QueryHistory::Query).text().not_null())
+                    .col(query)
                     // Milliseconds.
                     .col(ColumnDef::new(QueryHistory::ExecutionTime).big_integer().not_null())
                     // No foreign key: the history outlives the accounts (and API keys) it names.
