@@ -34,6 +34,7 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "user.deactivate",
     "user.reactivate",
     "user.password_reset",
+    "history.export",
 ];
 
 /// One thing that happened, built with [`Entry::new`] (or `CurrentUser::audit`) and the setters below.

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod history;
 pub mod migrate;
 pub mod query;
 pub mod state;

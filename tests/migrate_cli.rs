@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-const HEAD: &str = "m20251122_000005";
-const N: i64 = 5;
+const HEAD: &str = "m20251122_000006";
+const N: i64 = 6;
 
 each_backend! {
     up_all_then_down_all_then_up_again => up_down_up;
@@ -34,7 +34,7 @@ async fn up_down_up(kind: Kind) {
         count(&db, "SELECT count(*) FROM migrations_log WHERE action = 'upgrade' AND status = 'success'").await,
         N
     );
-    for table in ["users", "posts", "admin_users", "strata_sessions", "audit_log"] {
+    for table in ["users", "posts", "admin_users", "strata_sessions", "audit_log", "query_history"] {
         assert!(has_table(&db, table).await, "{table} exists after up");
     }
 
@@ -42,7 +42,7 @@ async fn up_down_up(kind: Kind) {
     assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), "base");
     assert_eq!(count(&db, "SELECT count(*) FROM alembic_version").await, 0, "no row at base");
     assert_eq!(count(&db, "SELECT count(*) FROM seaql_migrations").await, 0);
-    for table in ["users", "posts", "admin_users", "strata_sessions", "audit_log"] {
+    for table in ["users", "posts", "admin_users", "strata_sessions", "audit_log", "query_history"] {
         assert!(!has_table(&db, table).await, "{table} is gone after down to base");
     }
     assert_eq!(count(&db, "SELECT count(*) FROM migrations_log WHERE action = 'downgrade'").await, N);

@@ -41,14 +41,19 @@ async fn every_page_opens(kind: Kind) {
     let (t, mut b) = migrated(kind).await;
     b.login_as(Role::Viewer).await;
     let schema = t.schema().to_string();
-    assert_page(&b.get("/").await, StatusCode::OK, &["<h1>Overview</h1>", "Database size", "m20251122_000005"]);
+    assert_page(&b.get("/").await, StatusCode::OK, &["<h1>Overview</h1>", "Database size", "m20251122_000006"]);
     assert_page(&b.get("/tables").await, StatusCode::OK, &[">users<", ">posts<", "alembic_version"]);
     let users = format!("/tables/{schema}/users");
     assert_page(&b.get(&users).await, StatusCode::OK, &["username", "idx_users_username", "posts"]);
     let posts = format!("/tables/{schema}/posts");
     assert_page(&b.get(&posts).await, StatusCode::OK, &["user_id", "CASCADE"]);
     assert_page(&b.get("/indexes").await, StatusCode::OK, &["idx_posts_user_id"]);
-    assert_page(&b.get("/migrations").await, StatusCode::OK, &["create_audit_log", "badge-applied"]);
+    assert_page(
+        &b.get("/migrations").await,
+        StatusCode::OK,
+        &["create_audit_log", "create_query_history", "badge-applied"],
+    );
+    assert_page(&b.get("/history").await, StatusCode::OK, &["<h1>Query history</h1>", "0 runs of yours"]);
     let activity = b.get("/activity").await;
     match kind {
         Kind::Sqlite => assert_page(&activity, StatusCode::OK, &["no server sessions"]),

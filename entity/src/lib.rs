@@ -5,5 +5,6 @@ pub mod alembic_version;
 pub mod audit_log;
 pub mod migrations_log;
 pub mod posts;
+pub mod query_history;
 pub mod sessions;
 pub mod users;

@@ -7,6 +7,7 @@ mod m20251122_000002_create_posts;
 mod m20251122_000003_create_admin_users;
 mod m20251122_000004_create_sessions;
 mod m20251122_000005_create_audit_log;
+mod m20251122_000006_create_query_history;
 
 /// The migrator `strata migrate` and `strata serve` run, in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251122_000003_create_admin_users::Migration),
             Box::new(m20251122_000004_create_sessions::Migration),
             Box::new(m20251122_000005_create_audit_log::Migration),
+            Box::new(m20251122_000006_create_query_history::Migration),
         ]
     }
 }

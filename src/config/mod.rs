@@ -179,6 +179,8 @@ pub struct Settings {
     pub migrate_on_start: bool,
     /// `stats_refresh`: how long the overview reuses the server statistics it read (0: read on every request).
     pub stats_refresh: Duration,
+    /// `history_retention`: how long the query history is kept (0: forever).
+    pub history_retention: Duration,
 }
 
 impl Default for Settings {
@@ -194,6 +196,7 @@ impl Default for Settings {
             catalog_timeout: Duration::from_secs(5),
             migrate_on_start: true,
             stats_refresh: Duration::from_secs(2),
+            history_retention: Duration::from_secs(90 * 86_400),
         }
     }
 }
@@ -210,6 +213,7 @@ const SETTING_KEYS: &[&str] = &[
     "catalog_timeout",
     "migrate_on_start",
     "stats_refresh",
+    "history_retention",
 ];
 
 /// How one kind of setting value is parsed and explained.
@@ -302,6 +306,7 @@ impl Config {
             catalog_timeout: reader.read("catalog_timeout", None, &DURATION, defaults.catalog_timeout)?,
             migrate_on_start: reader.read("migrate_on_start", None, &BOOL, defaults.migrate_on_start)?,
             stats_refresh: reader.read("stats_refresh", None, &DURATION, defaults.stats_refresh)?,
+            history_retention: reader.read("history_retention", None, &DURATION, defaults.history_retention)?,
         };
         if let Some(ini) = &ini {
             warnings.extend(unknown_keys(ini));
@@ -535,6 +540,18 @@ mod tests {
         assert_eq!(s.lock_timeout, Duration::from_secs(60));
         assert_eq!(s.long_query_threshold, Duration::from_secs(300));
         assert_eq!(s.catalog_timeout, Duration::from_secs(5));
+        assert_eq!(s.history_retention, Duration::from_secs(90 * 86_400));
+    }
+
+    #[test]
+    fn history_retention_is_a_duration_and_zero_keeps_forever() {
+        let s = Setup::new().ini("[strata]\nhistory_retention = 30d\n").ok();
+        assert_eq!(s.settings.history_retention, Duration::from_secs(30 * 86_400));
+        assert!(s.warnings.is_empty(), "a known key: {:?}", s.warnings);
+        let s = Setup::new().ini("[strata]\nhistory_retention = 7d\n").env("STRATA_HISTORY_RETENTION", "0").ok();
+        assert!(s.settings.history_retention.is_zero());
+        let err = Setup::new().ini("[strata]\nhistory_retention = forever\n").err();
+        assert!(err.contains("invalid value \"forever\" for history_retention"), "{err}");
     }
 
     #[test]

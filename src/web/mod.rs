@@ -1,4 +1,4 @@
-//! The HTTP server: router, start-up (migrate, first admin, bind, session sweep), static files.
+//! The HTTP server: router, start-up (migrate, first admin, bind, session and history sweeps), static files.
 //!
 //! Everything but `/healthz`, `/readyz` and `/static/*` runs behind the session layer and the CSRF
 //! middleware (`csrf::protect`); pages and actions then take a `session::CurrentUser`.
@@ -13,6 +13,7 @@ pub mod csrf;
 pub mod extract;
 pub mod fmt;
 mod health;
+mod history;
 mod indexes;
 pub mod layout;
 mod migrations;
@@ -41,6 +42,9 @@ use crate::state::AppState;
 /// How often expired sessions are deleted from the database.
 const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
 
+/// How often query history older than `history_retention` is deleted.
+const HISTORY_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
 /// Every route the dashboard serves.
 pub fn router(state: AppState) -> Router {
     let sessions = session::layer(session_store::DbSessionStore::new(state.db.clone()), &state.config.settings);
@@ -65,6 +69,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/reactivate", post(users::reactivate))
         .route("/admin/users/{id}/password", post(users::reset_password))
         .route("/admin/audit", get(audit::index))
+        .route("/history", get(history::index))
+        .route("/history/export.csv", get(history::export))
         .layer(middleware::from_fn(csrf::protect))
         .layer(sessions);
     Router::new()
@@ -115,6 +121,9 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     tracing::info!("serving {} on http://{listen} (ready in {} ms)", url, started.elapsed().as_millis());
     let sweeper =
         tokio::spawn(session_store::sweep_expired(session_store::DbSessionStore::new(db.clone()), SESSION_SWEEP_EVERY));
+    let retention = config.settings.history_retention;
+    let history_sweeper =
+        (!retention.is_zero()).then(|| tokio::spawn(crate::history::sweep(db.clone(), retention, HISTORY_SWEEP_EVERY)));
     let state = AppState::new(db, Arc::new(config), Arc::new(set))?;
     let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
@@ -123,5 +132,8 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
         .await
         .map_err(|e| Error::io("serving HTTP", e));
     sweeper.abort();
+    if let Some(h) = history_sweeper {
+        h.abort();
+    }
     served
 }

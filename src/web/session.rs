@@ -30,6 +30,7 @@ use crate::accounts::{self, Role};
 use crate::audit;
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::history;
 use crate::state::AppState;
 
 /// The session cookie's name.
@@ -107,6 +108,11 @@ impl CurrentUser {
     /// An audit entry with this account as the actor and its client address filled in.
     pub fn audit(&self, action: impl Into<String>) -> audit::Entry {
         audit::Entry::new(action).actor(self.id, self.username.clone()).client(self.client_addr.clone())
+    }
+
+    /// A query-history run by this account from its client address (see `crate::history`).
+    pub fn history_run(&self, query: impl Into<String>, status: history::RunStatus) -> history::NewRun {
+        history::NewRun::new(self.username.clone(), query, status).client(self.client_addr.clone())
     }
 
     /// Queues a message for the next page this user sees (post/redirect/get).
