@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::db::introspect::{self, Introspector, Overview};
 use crate::error::Result;
 use crate::migrate::MigrationSet;
+use crate::query::Engine;
 use crate::web::catalog::Cached;
 use crate::web::throttle::LoginThrottle;
 
@@ -21,6 +22,8 @@ pub struct AppState {
     pub migrations: Arc<MigrationSet>,
     /// Failed sign-ins per account and per address (in memory, per instance).
     pub login_throttle: Arc<LoginThrottle>,
+    /// Runs the query editor's statements, each run on its own connection.
+    pub engine: Engine,
     /// The overview's server statistics, reused for `stats_refresh`.
     pub overview: Arc<Cached<Overview>>,
 }
@@ -30,7 +33,9 @@ impl AppState {
     pub fn new(db: DatabaseConnection, config: Arc<Config>, migrations: Arc<MigrationSet>) -> Result<AppState> {
         let introspector = introspect::for_connection(db.clone())?;
         let overview = Arc::new(Cached::new(config.settings.stats_refresh));
+        let engine = Engine::new(config.database_url.clone());
         Ok(AppState {
+            engine,
             db,
             introspector,
             config,

@@ -18,6 +18,7 @@ mod indexes;
 pub mod layout;
 mod migrations;
 mod overview;
+mod query;
 pub mod session;
 pub mod session_store;
 mod tables;
@@ -69,6 +70,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/reactivate", post(users::reactivate))
         .route("/admin/users/{id}/password", post(users::reset_password))
         .route("/admin/audit", get(audit::index))
+        .route("/query", get(query::editor).post(query::run))
+        .route("/query/export", post(query::export))
+        .route("/query/{id}/cancel", post(query::cancel))
         .route("/history", get(history::index))
         .route("/history/export.csv", get(history::export))
         .layer(middleware::from_fn(csrf::protect))

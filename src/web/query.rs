@@ -1,0 +1,337 @@
+//! The query editor: run SQL (read-only for viewers, enforced by the database), see each statement's result, cancel, export.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::extract::{Form, Path, Query};
+use super::layout::Layout;
+use super::session::CurrentUser;
+use crate::accounts::Role;
+use crate::error::{Error, Result};
+use crate::history::{self, RunStatus};
+use crate::query::{Cell, ExportFormat, Outcome, RunOptions, StatementResult};
+use crate::state::AppState;
+
+/// Longest text a run accepts (the history keeps up to this many characters too).
+const MAX_SQL_BYTES: usize = 1_000_000;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct EditorParams {
+    /// Text to open the editor with ("open in editor" from the history).
+    sql: Option<String>,
+}
+
+/// `GET /query`.
+pub async fn editor(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Query(params): Query<EditorParams>,
+) -> Result<EditorPage> {
+    user.require(Role::Viewer)?;
+    page(&user, &state, params.sql.unwrap_or_default(), Vec::new(), None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RunForm {
+    sql: String,
+    /// The id the page reserved for this run, so that its Cancel button can name it.
+    run_id: Option<i64>,
+}
+
+/// `POST /query`: runs every statement of the text, records each in `query_history`, shows the results.
+pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): Form<RunForm>) -> Result<EditorPage> {
+    user.require(Role::Viewer)?;
+    let sql = form.sql;
+    if sql.trim().is_empty() {
+        return Err(Error::BadRequest("there is no SQL to run: type a statement first".into()));
+    }
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(Error::BadRequest(format!("the text is longer than {MAX_SQL_BYTES} bytes")));
+    }
+    let opts = options(&user, &state);
+    let id = match form.run_id {
+        Some(id) if id > 0 => {
+            own_run(&user, id);
+            id
+        }
+        _ => state.engine.new_run_id(),
+    };
+    let outcome = state.engine.run_as(id, &sql, &opts).await;
+    forget_run(id);
+    let head = history::migration_head(&state.db).await;
+    let batch = history::new_batch_id();
+    let (statements, failure) = match outcome {
+        Ok(run) => (run.statements, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    let mut runs: Vec<history::NewRun> = statements
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let rows = s.rows_affected.map(|n| n as i64).or(Some(s.rows.len() as i64));
+            let mut run = user
+                .history_run(s.sql.clone(), status_of(&s.outcome))
+                .batch(batch.clone(), i)
+                .elapsed(s.duration)
+                .rows(rows)
+                .head(head.clone());
+            if let Outcome::Error { message, .. } = &s.outcome {
+                run = run.error(message.clone());
+            }
+            run
+        })
+        .collect();
+    if let Some(e) = &failure {
+        // The run never reached its statements (no connection, say): still one history row.
+        runs.push(
+            user.history_run(sql.clone(), RunStatus::Error).batch(batch.clone(), 0).error(e.to_string()).head(head),
+        );
+    }
+    let warning = history::record_or_warn(&state.db, runs).await;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let blocks = statements.iter().map(|s| Block::of(s, &sql)).collect();
+    page(&user, &state, sql, blocks, warning).await
+}
+
+/// `POST /query/{id}/cancel`: stops a run of one's own (admins: any run).
+pub async fn cancel(user: CurrentUser, State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response> {
+    user.require(Role::Viewer)?;
+    let owner = run_owner(id);
+    match owner {
+        Some(o) if o == user.username || user.can(Role::Admin) => {}
+        Some(_) => return Err(Error::Forbidden),
+        None => return Err(Error::NotFound(format!("running query {id}"))),
+    }
+    let stopped = state.engine.cancel(id).await;
+    Ok(if stopped { "cancelled" } else { "it had already finished" }.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportForm {
+    sql: String,
+    /// `csv`, `json` or `ndjson`.
+    format: String,
+}
+
+/// `POST /query/export`: the whole result of one statement, streamed as a file.
+pub async fn export(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Form(form): Form<ExportForm>,
+) -> Result<Response> {
+    user.require(Role::Viewer)?;
+    let (format, ext, mime) = match form.format.as_str() {
+        "csv" => (ExportFormat::Csv { header: true }, "csv", "text/csv; charset=utf-8"),
+        "json" => (ExportFormat::Json, "json", "application/json"),
+        "ndjson" => (ExportFormat::Ndjson, "ndjson", "application/x-ndjson"),
+        other => return Err(Error::BadRequest(format!("format={other:?}: use csv, json or ndjson"))),
+    };
+    if form.sql.trim().is_empty() {
+        return Err(Error::BadRequest("there is no SQL to export".into()));
+    }
+    let mut opts = options(&user, &state);
+    // An export reads everything: the statement limit is the server's safety net, not the page's.
+    opts.timeout = opts.timeout.max(std::time::Duration::from_secs(3600));
+    let stream = state.engine.export(&form.sql, format, &opts);
+    let head = history::migration_head(&state.db).await;
+    let run = user.history_run(format!("-- export {ext}\n{}", form.sql), RunStatus::Success).head(head);
+    if let Some(w) = history::record_or_warn(&state.db, vec![run]).await {
+        tracing::warn!("{w}");
+    }
+    let name = format!("{}-{}.{ext}", file_stem(&state), Utc::now().format("%Y%m%dT%H%M%SZ"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// The database name, safe for a file name.
+fn file_stem(state: &AppState) -> String {
+    let name = state.config.database_url.database_name().unwrap_or_else(|| "strata".into());
+    let clean: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    if clean.is_empty() { "strata".into() } else { clean }
+}
+
+fn options(user: &CurrentUser, state: &AppState) -> RunOptions {
+    RunOptions {
+        read_only: !user.can(Role::Editor),
+        timeout: state.config.settings.query_timeout,
+        max_rows: state.config.settings.max_rows,
+        user: user.username.clone(),
+    }
+}
+
+fn status_of(outcome: &Outcome) -> RunStatus {
+    match outcome {
+        Outcome::Success => RunStatus::Success,
+        Outcome::Error { .. } => RunStatus::Error,
+        Outcome::Cancelled => RunStatus::Cancelled,
+        Outcome::Timeout => RunStatus::Timeout,
+    }
+}
+
+/// Who started each run in progress (so that only they, or an admin, may cancel it).
+static OWNERS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<i64, String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn own_run(user: &CurrentUser, id: i64) {
+    OWNERS.lock().unwrap_or_else(|p| p.into_inner()).insert(id, user.username.clone());
+}
+
+fn forget_run(id: i64) {
+    OWNERS.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+}
+
+fn run_owner(id: i64) -> Option<String> {
+    OWNERS.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+}
+
+async fn page(
+    user: &CurrentUser,
+    state: &AppState,
+    sql: String,
+    blocks: Vec<Block>,
+    warning: Option<String>,
+) -> Result<EditorPage> {
+    let run_id = state.engine.new_run_id();
+    own_run(user, run_id);
+    Ok(EditorPage {
+        layout: Layout::new(user, state, "query").await?,
+        sql,
+        blocks,
+        warning,
+        run_id,
+        read_only: !user.can(Role::Editor),
+        max_rows: state.config.settings.max_rows,
+        timeout: crate::web::fmt::duration_ms(&Some(state.config.settings.query_timeout.as_millis() as i64)),
+    })
+}
+
+/// One statement's result as the page shows it.
+pub struct Block {
+    pub sql: String,
+    /// `success`, `error`, `cancelled` or `timeout`.
+    pub status: &'static str,
+    pub message: Option<String>,
+    /// Line and column of an error in the whole text, when the database said where.
+    pub position: Option<(usize, usize)>,
+    pub columns: Vec<(String, String)>,
+    pub rows: Vec<Vec<Shown>>,
+    pub more_rows: bool,
+    pub rows_affected: Option<u64>,
+    pub duration: String,
+}
+
+/// A cell as text plus how to style it.
+pub struct Shown {
+    pub text: String,
+    /// `null`, `json`, `binary`, `number`, `bool` or `text`.
+    pub kind: &'static str,
+    /// Longer than the grid shows: the full value is in a `<details>`.
+    pub long: bool,
+}
+
+/// Characters of a value the grid shows before folding it.
+const FOLD_AT: usize = 200;
+
+impl Block {
+    fn of(s: &StatementResult, whole: &str) -> Block {
+        let (status, message, position) = match &s.outcome {
+            Outcome::Success => ("success", None, None),
+            Outcome::Error { message, position } => {
+                ("error", Some(message.clone()), position.map(|p| line_and_column(whole, p)))
+            }
+            Outcome::Cancelled => ("cancelled", Some("Cancelled.".to_string()), None),
+            Outcome::Timeout => ("timeout", Some("Stopped: it ran longer than the statement timeout.".into()), None),
+        };
+        Block {
+            sql: s.sql.clone(),
+            status,
+            message,
+            position,
+            columns: s.columns.iter().map(|c| (c.name.clone(), c.type_name.clone())).collect(),
+            rows: s.rows.iter().map(|r| r.iter().map(shown).collect()).collect(),
+            more_rows: s.more_rows,
+            rows_affected: s.rows_affected,
+            duration: crate::web::fmt::duration_ms(&Some(s.duration.as_millis() as i64)),
+        }
+    }
+}
+
+fn shown(c: &Cell) -> Shown {
+    let (text, kind) = match c {
+        Cell::Null => ("NULL".to_string(), "null"),
+        Cell::Text(t) => (t.clone(), "text"),
+        Cell::Json(j) => (j.clone(), "json"),
+        Cell::Binary(b) => (Cell::hex(b), "binary"),
+        Cell::Number(n) => (n.clone(), "number"),
+        Cell::Bool(b) => (b.to_string(), "bool"),
+    };
+    let long = text.chars().count() > FOLD_AT || (kind == "json" && text.contains('\n'));
+    Shown { text, kind, long }
+}
+
+impl Shown {
+    /// The first characters, for a folded value.
+    pub fn preview(&self) -> String {
+        let first_line = self.text.lines().next().unwrap_or("");
+        let cut: String = first_line.chars().take(FOLD_AT).collect();
+        format!("{cut}…")
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, column)
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "query/index.html")]
+pub struct EditorPage {
+    pub layout: Layout,
+    pub sql: String,
+    pub blocks: Vec<Block>,
+    pub warning: Option<String>,
+    pub run_id: i64,
+    pub read_only: bool,
+    pub max_rows: usize,
+    pub timeout: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_offsets_become_lines_and_columns() {
+        let text = "SELECT 1;\nSELEC ü 2;";
+        assert_eq!(line_and_column(text, 0), (1, 1));
+        assert_eq!(line_and_column(text, 10), (2, 1));
+        assert_eq!(line_and_column(text, 16), (2, 7), "columns count characters, not bytes");
+    }
+
+    #[test]
+    fn null_and_empty_text_look_different() {
+        let (null, empty) = (shown(&Cell::Null), shown(&Cell::Text(String::new())));
+        assert_eq!((null.kind, empty.kind), ("null", "text"));
+        assert_ne!(null.text, empty.text);
+        assert!(shown(&Cell::Text("x".repeat(500))).long);
+    }
+}
