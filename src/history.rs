@@ -258,9 +258,30 @@ pub async fn search(db: &impl ConnectionTrait, filter: &Filter, page: u64, per_p
     Ok(Page { runs, page, pages, total })
 }
 
-/// Every run matching `filter`, newest first (for the CSV export).
+/// Every run matching `filter`, newest first.
 pub async fn all(db: &impl ConnectionTrait, filter: &Filter) -> Result<Vec<query_history::Model>> {
     Ok(newest_first(filtered(filter)?).all(db).await?)
+}
+
+/// How many runs match `filter`.
+pub async fn count(db: &impl ConnectionTrait, filter: &Filter) -> Result<u64> {
+    Ok(filtered(filter)?.count(db).await?)
+}
+
+/// At most `limit` runs matching `filter` whose id is above `after`, in id order (oldest first): a
+/// whole export a chunk at a time (`after` = the last id of the previous chunk, 0 at first).
+pub async fn chunk_after(
+    db: &impl ConnectionTrait,
+    filter: &Filter,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<query_history::Model>> {
+    Ok(filtered(filter)?
+        .filter(query_history::Column::Id.gt(after))
+        .order_by_asc(query_history::Column::Id)
+        .limit(limit.max(1))
+        .all(db)
+        .await?)
 }
 
 /// The users that appear in the history, for the filter's suggestions.
@@ -352,43 +373,56 @@ pub async fn sweep(db: DatabaseConnection, retention: Duration, period: Duration
     }
 }
 
-/// RFC 4180 CSV: a header and one record per run, CRLF line ends, fields quoted when they need it.
+/// The columns of the CSV export, in order.
+pub const CSV_COLUMNS: [&str; 12] = [
+    "id",
+    "timestamp",
+    "user",
+    "status",
+    "execution_time_ms",
+    "rows",
+    "query",
+    "error",
+    "migration_head",
+    "client_addr",
+    "batch_id",
+    "statement_index",
+];
+
+/// RFC 4180 CSV: [`csv_header`] and a [`csv_row`] per run.
 pub fn to_csv(runs: &[query_history::Model]) -> String {
-    let mut out = String::new();
-    csv_record(
-        &mut out,
-        &[
-            "id",
-            "timestamp",
-            "user",
-            "status",
-            "execution_time_ms",
-            "rows",
-            "query",
-            "error",
-            "migration_head",
-            "client_addr",
-            "batch_id",
-            "statement_index",
-        ],
-    );
+    let mut out = csv_header();
     for r in runs {
-        let fields = [
-            r.id.to_string(),
-            r.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            r.user.clone(),
-            r.status.clone(),
-            r.execution_time.to_string(),
-            r.row_count.map(|n| n.to_string()).unwrap_or_default(),
-            r.query.clone(),
-            r.error.clone().unwrap_or_default(),
-            r.migration_head.clone().unwrap_or_default(),
-            r.client_addr.clone().unwrap_or_default(),
-            r.batch_id.clone().unwrap_or_default(),
-            r.statement_index.to_string(),
-        ];
-        csv_record(&mut out, &fields);
+        out.push_str(&csv_row(r));
     }
+    out
+}
+
+/// The CSV header record, CRLF-terminated.
+pub fn csv_header() -> String {
+    let mut out = String::new();
+    csv_record(&mut out, &CSV_COLUMNS);
+    out
+}
+
+/// One run as a CSV record, CRLF-terminated; fields are quoted when they need it.
+pub fn csv_row(r: &query_history::Model) -> String {
+    let fields = [
+        r.id.to_string(),
+        r.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        r.user.clone(),
+        r.status.clone(),
+        r.execution_time.to_string(),
+        r.row_count.map(|n| n.to_string()).unwrap_or_default(),
+        r.query.clone(),
+        r.error.clone().unwrap_or_default(),
+        r.migration_head.clone().unwrap_or_default(),
+        r.client_addr.clone().unwrap_or_default(),
+        r.batch_id.clone().unwrap_or_default(),
+        r.statement_index.to_string(),
+    ];
+    let mut out = String::new();
+    csv_record(&mut out, &fields);
     out
 }
 

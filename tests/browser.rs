@@ -155,7 +155,9 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
         }
         out
     };
-    for want in ["/tables", "/indexes", "/activity", "/bloat", "/migrations", "/admin/users", "/admin/audit"] {
+    for want in
+        ["/tables", "/indexes", "/activity", "/bloat", "/migrations", "/history", "/admin/users", "/admin/audit"]
+    {
         assert!(links.iter().any(|l| l == want), "navigation has {want}: {links:?}");
     }
     for (n, href) in links.iter().enumerate() {

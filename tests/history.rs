@@ -178,6 +178,17 @@ async fn pagination(kind: Kind) {
     assert_eq!(p3.runs.iter().map(|r| r.query.as_str()).collect::<Vec<_>>(), ["SELECT 1"]);
     let beyond = page(99).await.unwrap();
     assert_eq!((beyond.page, beyond.runs.len()), (3, 1), "a page past the end is the last page");
+    // The export's chunks walk every run once, in id order.
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let chunk = history::chunk_after(&db, &all, after, 3).await.unwrap();
+        let Some(last) = chunk.last() else { break };
+        after = last.id;
+        seen.extend(chunk.into_iter().map(|r| r.query));
+    }
+    assert_eq!(seen, (1..=7).map(|i| format!("SELECT {i}")).collect::<Vec<_>>());
+    assert_eq!(history::count(&db, &all).await.unwrap(), 7);
     let none = history::search(&db, &Filter { user: Some("nobody".into()), ..Default::default() }, 1, 3).await.unwrap();
     assert_eq!((none.page, none.pages, none.total, none.runs.len()), (1, 1, 0, 0));
     db.close().await.ok();
@@ -318,14 +329,29 @@ async fn export_csv(kind: Kind) {
     );
     assert!(body.ends_with("\r\n"));
 
+    // A long export streams in chunks: every run once, oldest first.
+    let many = strata::web::history::EXPORT_CHUNK as usize * 2 + 10;
+    let runs: Vec<NewRun> = (0..many).map(|i| NewRun::new("carl", format!("SELECT {i}"), RunStatus::Success)).collect();
+    for part in runs.chunks(400) {
+        history::record_many(&admin.state.db, part.to_vec()).await.unwrap();
+    }
+    let (status, _, body) = admin.get("/history/export.csv?user=carl").await;
+    assert_eq!(status, StatusCode::OK);
+    let records: Vec<&str> = body.split("\r\n").skip(1).filter(|l| !l.is_empty()).collect();
+    assert_eq!(records.len(), many);
+    let ids: Vec<i64> = records.iter().map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first, no repeats");
+    assert!(records[many - 1].contains(&format!(",SELECT {},", many - 1)), "{}", records[many - 1]);
+
     let (_, _, only_bob) = admin.get("/history/export.csv?user=bob").await;
     assert_eq!(only_bob.split("\r\n").count(), 3, "header, one record, the empty end:\n{only_bob}");
 
     let db = t.connect().await;
     let audited = column(&db, "SELECT actor FROM audit_log WHERE action = 'history.export' ORDER BY id").await;
-    assert_eq!(audited, [name.clone(), name]);
+    assert_eq!(audited, [name.clone(), name.clone(), name]);
     let details = column(&db, "SELECT detail FROM audit_log WHERE action = 'history.export' ORDER BY id").await;
-    assert_eq!(details, ["2 runs, no filters", "1 run, filters user=bob"]);
+    let carl = format!("{many} runs, filters user=carl");
+    assert_eq!(details, ["2 runs, no filters", carl.as_str(), "1 run, filters user=bob"]);
     db.close().await.ok();
     t.drop().await;
 }

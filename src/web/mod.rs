@@ -13,7 +13,7 @@ pub mod csrf;
 pub mod extract;
 pub mod fmt;
 mod health;
-mod history;
+pub mod history;
 mod indexes;
 pub mod layout;
 mod migrations;
