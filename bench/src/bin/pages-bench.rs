@@ -1,0 +1,1208 @@
+//! `pages-bench`: times the dashboard pages on a 1,000-table PostgreSQL fixture against their own catalog queries, loads the overview, and measures start-up and idle memory on the SQLite default.
+#![forbid(unsafe_code)]
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::StatusCode;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use strata::config::{DatabaseUrl, Settings as ServerSettings, mask_url_str};
+use strata::db::introspect::{self, Introspector, TableQuery, TableSort};
+use strata::db::{self, Purpose};
+
+/// The admin connection used to create and drop the fixture database.
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// Every database this benchmark creates starts with this, so a leftover is easy to spot and drop.
+const DB_PREFIX: &str = "strata_bench_pages";
+/// Untimed rounds before the timed ones (connection set-up, plan caches, the OS page cache).
+const WARMUP_ROUNDS: usize = 3;
+/// The first admin `strata serve` creates in an empty database (`accounts::ensure_admin`).
+const ADMIN_USER: &str = "admin";
+/// The password the servers started here give that admin (`STRATA_ADMIN_PASSWORD`).
+const ADMIN_PASSWORD: &str = "pages-bench-password";
+/// The session cookie (`web::session::COOKIE_NAME`).
+const COOKIE_NAME: &str = "strata_session";
+/// What a page says when one of its catalog reads hit `catalog_timeout` (`web::catalog::timeout_note`).
+const TIMEOUT_NOTE: &str = "did not answer this catalog read";
+/// Tables, sorted by size and indexes pages may take at most this multiple of their own queries' p50.
+const RATIO_TARGET: f64 = 1.3;
+/// The overview page's p50 target, in milliseconds.
+const OVERVIEW_TARGET_MS: f64 = 5.0;
+/// Idle RSS target on the SQLite default, in MiB.
+const IDLE_RSS_TARGET_MIB: f64 = 20.0;
+/// Start-to-serving target on the SQLite default, in milliseconds.
+const START_TARGET_MS: f64 = 100.0;
+/// How often the server's RSS is sampled under load.
+const RSS_EVERY: Duration = Duration::from_secs(5);
+/// RSS under load counts as flat when the last sample is within this share of the first one...
+const FLAT_SHARE: f64 = 0.10;
+/// ...or within this many MiB, whichever is larger.
+const FLAT_MIB: f64 = 2.0;
+
+type Result<T> = std::result::Result<T, String>;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What one invocation measures, read from the environment.
+struct Settings {
+    admin_url: String,
+    tables: usize,
+    requests: usize,
+    load_secs: u64,
+    connections: usize,
+    load_tool: LoadTool,
+    starts: usize,
+    strata: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum LoadTool {
+    Wrk,
+    Builtin,
+    Skip,
+}
+
+impl Settings {
+    fn from_env() -> Result<Self> {
+        let admin_url = std::env::var("STRATA_BENCH_PG_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_string());
+        let tables = env_usize("STRATA_BENCH_TABLES", 1000)?.max(1);
+        let requests = env_usize("STRATA_BENCH_REQUESTS", 30)?.max(1);
+        let load_secs = env_usize("STRATA_BENCH_LOAD_SECS", 60)? as u64;
+        let connections = env_usize("STRATA_BENCH_LOAD_CONNECTIONS", 16)?.max(1);
+        let starts = env_usize("STRATA_BENCH_STARTS", 5)?.max(1);
+        let load_tool = match std::env::var("STRATA_BENCH_LOAD_TOOL").unwrap_or_default().trim() {
+            "" | "auto" if load_secs == 0 => LoadTool::Skip,
+            "" | "auto" => {
+                if on_path("wrk") {
+                    LoadTool::Wrk
+                } else {
+                    LoadTool::Builtin
+                }
+            }
+            "wrk" => LoadTool::Wrk,
+            "builtin" => LoadTool::Builtin,
+            "none" => LoadTool::Skip,
+            other => return Err(format!("STRATA_BENCH_LOAD_TOOL={other:?}: use auto, wrk, builtin or none")),
+        };
+        // The binary under test sits next to this one, built by the same `cargo build --release`.
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+        let dir = exe.parent().ok_or("this executable has no parent directory")?;
+        let strata = dir.join(format!("strata{}", std::env::consts::EXE_SUFFIX));
+        if !strata.is_file() {
+            return Err(format!(
+                "{} is missing: build it with `cargo build --release -p strata -p strata-bench` (or run bench/pages.sh)",
+                strata.display()
+            ));
+        }
+        Ok(Settings { admin_url, tables, requests, load_secs, connections, load_tool, starts, strata })
+    }
+}
+
+fn env_usize(key: &str, default: usize) -> Result<usize> {
+    match std::env::var(key) {
+        Ok(v) => v.trim().parse().map_err(|_| format!("{key}={v:?} is not a whole number")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+async fn run() -> Result<()> {
+    let s = Settings::from_env()?;
+    let pg = Pg::new(&s.admin_url)?;
+    let version = pg.admin_query("SHOW server_version")?;
+    println!(
+        "strata pages benchmark: {} tables x 2 indexes, {} timed requests per page after {WARMUP_ROUNDS} warm-up rounds, \
+         PostgreSQL {} at {}",
+        s.tables,
+        s.requests,
+        version.trim(),
+        mask_url_str(&s.admin_url)
+    );
+    println!("machine: {} CPU(s), load average {}", cpus(), load_average());
+
+    let name = format!("{DB_PREFIX}_{}", std::process::id());
+    let fixture = Database::create(&pg, &name)?;
+    let url = pg.url_for(&name);
+    let t0 = Instant::now();
+    let migrate = Command::new(&s.strata).arg("--database-url").arg(&url).args(["migrate", "up"]).output();
+    succeeded(migrate.map_err(|e| format!("cannot start strata migrate up: {e}"))?, "strata migrate up")?;
+    build_fixture(&url, s.tables)?;
+    println!("fixture: strata migrate up, {} tables with rows, 2 indexes each, ANALYZE in {:.1} s", s.tables, secs(t0));
+
+    let pages = postgres_pages(&s, &url).await?;
+    let mut report = Report { pages, ..Report::default() };
+
+    // The server stays up for the load run; it was started fresh for the page timings above.
+    let server = Server::start(&s.strata, Some(&url), None)?;
+    server.wait_ready(Duration::from_secs(30)).await?;
+    let cookie = login(server.addr).await?;
+    report.pg_idle_rss = Some(server.rss_mib()?);
+    report.load = match s.load_tool {
+        LoadTool::Skip => None,
+        tool => Some(load(&s, tool, &server, &cookie).await?),
+    };
+    server.stop();
+    fixture.drop_now()?;
+
+    report.sqlite = Some(sqlite(&s).await?);
+    report.print(&s);
+    Ok(())
+}
+
+fn secs(t0: Instant) -> f64 {
+    t0.elapsed().as_secs_f64()
+}
+
+fn ms(t0: Instant) -> f64 {
+    t0.elapsed().as_secs_f64() * 1000.0
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The fixture
+
+/// `tables` tables `bench_pNNNN`, each with an identity primary key, 20 to 419 rows and two secondary indexes,
+/// one transaction per table (thousands of relations in one would exhaust the lock table), then `ANALYZE`.
+fn build_fixture(url: &str, tables: usize) -> Result<()> {
+    let width = tables.to_string().len().max(4);
+    let sql = format!(
+        r"DO $bench$
+DECLARE t text;
+BEGIN
+  FOR i IN 1..{tables} LOOP
+    t := 'bench_p' || lpad(i::text, {width}, '0');
+    EXECUTE format('CREATE TABLE %I (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL,
+                    amount integer, created_at timestamptz NOT NULL DEFAULT now())', t);
+    EXECUTE format('INSERT INTO %I (name, amount, created_at)
+                    SELECT ''row '' || g, mod(g * 7, 1000), now() - g * interval ''1 minute''
+                    FROM generate_series(1, %s) g', t, 20 + mod(i * 37, 400));
+    EXECUTE format('CREATE INDEX %I ON %I (name)', t || '_name', t);
+    EXECUTE format('CREATE INDEX %I ON %I (created_at)', t || '_created_at', t);
+    COMMIT;
+  END LOOP;
+END
+$bench$"
+    );
+    query(url, &sql)?;
+    query(url, "ANALYZE")?;
+    let got = query(url, "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'bench\\_p%'")?;
+    if got.trim() != tables.to_string() {
+        return Err(format!("the fixture has {} bench tables, expected {tables}", got.trim()));
+    }
+    Ok(())
+}
+
+/// The name of the fixture table `i` (1-based).
+fn fixture_table(tables: usize, i: usize) -> String {
+    format!("bench_p{i:0width$}", width = tables.to_string().len().max(4))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pages against their own catalog queries
+
+/// One page of the dashboard and what the introspector does for it.
+struct PageSpec {
+    path: String,
+    /// The introspector calls the page makes, run directly on one connection; `None` for pages with none.
+    query: Option<QueryKind>,
+    /// The page must show this text (proof it rendered the fixture, not an empty list).
+    expect: Option<String>,
+    /// Whether the page's p50 is judged against its queries' p50 (`RATIO_TARGET`).
+    ratio_target: bool,
+}
+
+#[derive(Clone)]
+enum QueryKind {
+    Overview,
+    Tables(TableSort, bool),
+    Indexes,
+    Activity,
+    Bloat,
+    Table(String),
+}
+
+/// Timings of one page, in milliseconds.
+struct PageResult {
+    path: String,
+    page: Vec<f64>,
+    query: Option<Vec<f64>>,
+    ratio_target: bool,
+    /// Overview only: the parts of its catalog reads, each timed alone on the same connection.
+    parts: Vec<(String, Vec<f64>)>,
+}
+
+fn page_specs(tables: usize) -> Vec<PageSpec> {
+    let first = fixture_table(tables, 1);
+    let one = fixture_table(tables, tables.div_ceil(2));
+    let spec = |path: &str, query: Option<QueryKind>, expect: Option<&str>, ratio_target: bool| PageSpec {
+        path: path.to_string(),
+        query,
+        expect: expect.map(str::to_string),
+        ratio_target,
+    };
+    vec![
+        spec("/", Some(QueryKind::Overview), Some("strata_bench_pages"), false),
+        spec("/tables", Some(QueryKind::Tables(TableSort::Name, false)), Some(&first), true),
+        spec("/tables?sort=total_size&dir=desc", Some(QueryKind::Tables(TableSort::TotalSize, true)), None, true),
+        spec("/indexes", Some(QueryKind::Indexes), Some(&format!("{first}_created_at")), true),
+        spec("/activity", Some(QueryKind::Activity), None, false),
+        spec("/bloat", Some(QueryKind::Bloat), None, false),
+        spec("/migrations", None, None, false),
+        spec(&format!("/tables/public/{one}"), Some(QueryKind::Table(one.clone())), Some("row 1"), false),
+    ]
+}
+
+/// Starts `strata serve` on the fixture, signs in through the login form, and times every page and, side by side
+/// in the same round, the catalog reads behind it on one dedicated connection.
+async fn postgres_pages(s: &Settings, url: &str) -> Result<Vec<PageResult>> {
+    let specs = page_specs(s.tables);
+    let server = Server::start(&s.strata, Some(url), None)?;
+    server.wait_ready(Duration::from_secs(30)).await?;
+    let cookie = login(server.addr).await?;
+    let mut client = Client::connect(server.addr, Some(cookie)).await?;
+
+    let parsed = DatabaseUrl::parse(url).map_err(|e| e.to_string())?;
+    // Purpose::Cli: a pool of exactly one connection, so every direct read runs in one session.
+    let conn = db::connect(&parsed, Purpose::Cli).await.map_err(|e| e.to_string())?;
+    let catalog = introspect::for_connection(conn.clone()).map_err(|e| e.to_string())?;
+    let threshold = ServerSettings::default().long_query_threshold;
+
+    let mut results: Vec<PageResult> = specs
+        .iter()
+        .map(|p| PageResult {
+            path: p.path.clone(),
+            page: Vec::new(),
+            query: p.query.as_ref().map(|_| Vec::new()),
+            ratio_target: p.ratio_target,
+            parts: Vec::new(),
+        })
+        .collect();
+    for round in 0..WARMUP_ROUNDS + s.requests {
+        let timed = round >= WARMUP_ROUNDS;
+        for (spec, result) in specs.iter().zip(results.iter_mut()) {
+            // Alternate which of the two goes first, so neither always runs on a warmer cache.
+            let page_first = round % 2 == 0;
+            let mut page_ms = 0.0;
+            let mut query_ms = None;
+            for step in 0..2 {
+                if (step == 0) == page_first {
+                    page_ms = time_page(&mut client, spec).await?;
+                } else if let Some(kind) = &spec.query {
+                    query_ms = Some(time_query(catalog.as_ref(), kind, threshold, s.tables).await?);
+                }
+            }
+            if timed {
+                result.page.push(page_ms);
+                if let (Some(q), Some(v)) = (query_ms, result.query.as_mut()) {
+                    v.push(q);
+                }
+            }
+        }
+    }
+    results[0].parts = overview_parts(&conn, s.requests, threshold).await?;
+    conn.close().await.ok();
+    server.stop();
+    Ok(results)
+}
+
+/// One GET of a page, checked: status 200, no catalog timeout note, the expected text present.
+async fn time_page(client: &mut Client, spec: &PageSpec) -> Result<f64> {
+    let t0 = Instant::now();
+    let res = client.get(&spec.path).await?;
+    let elapsed = ms(t0);
+    if res.status != StatusCode::OK {
+        return Err(format!("GET {} answered {} (expected 200): {}", spec.path, res.status, res.snippet()));
+    }
+    let body = String::from_utf8_lossy(&res.body);
+    if body.contains(TIMEOUT_NOTE) {
+        return Err(format!("GET {}: a catalog read timed out (catalog_timeout)", spec.path));
+    }
+    if let Some(text) = &spec.expect
+        && !body.contains(text.as_str())
+    {
+        return Err(format!("GET {}: the page does not show {text:?}", spec.path));
+    }
+    Ok(elapsed)
+}
+
+/// The introspector calls a page makes (the same arguments as its handler), timed, with a sanity check.
+async fn time_query(catalog: &dyn Introspector, kind: &QueryKind, threshold: Duration, tables: usize) -> Result<f64> {
+    let err = |e: strata::Error| format!("catalog read failed: {e}");
+    let t0 = Instant::now();
+    match kind {
+        QueryKind::Overview => {
+            catalog.overview(threshold).await.map_err(err)?;
+        }
+        QueryKind::Tables(sort, descending) => {
+            // web::tables: 50 per page, first page, no search.
+            let q = TableQuery { sort: *sort, descending: *descending, search: None, offset: 0, limit: 50 };
+            let page = catalog.tables(&q).await.map_err(err)?;
+            if (page.total as usize) < tables || page.items.len() != 50 {
+                return Err(format!(
+                    "tables(): {} of {} rows, expected 50 of >= {tables}",
+                    page.items.len(),
+                    page.total
+                ));
+            }
+        }
+        QueryKind::Indexes => {
+            let all = catalog.indexes().await.map_err(err)?;
+            if all.len() < 3 * tables {
+                return Err(format!("indexes(): {} rows, expected >= {}", all.len(), 3 * tables));
+            }
+        }
+        QueryKind::Activity => {
+            catalog.activity(threshold).await.map_err(err)?;
+        }
+        QueryKind::Bloat => {
+            catalog.bloat().await.map_err(err)?;
+        }
+        QueryKind::Table(name) => {
+            // web::tables::show: the detail, then the first 50 rows.
+            catalog.table("public", name).await.map_err(err)?.ok_or_else(|| format!("table({name}) found nothing"))?;
+            catalog.table_rows("public", name, 0, 50).await.map_err(err)?;
+        }
+    }
+    Ok(ms(t0))
+}
+
+/// The pieces of the overview's catalog reads (mirroring `OVERVIEW_SQL` and `CONNECTIONS_SQL` in
+/// `src/db/introspect/postgres/overview.rs`) and the handler's migration reads, each timed alone on one connection.
+async fn overview_parts(conn: &DatabaseConnection, n: usize, threshold: Duration) -> Result<Vec<(String, Vec<f64>)>> {
+    let secs = threshold.as_secs_f64();
+    let sql_parts: Vec<(&str, String)> = vec![
+        ("SELECT 1 (round trip)", "SELECT 1".into()),
+        ("settings + version + start time", "SELECT current_setting('server_version'), current_setting('max_connections')::bigint, current_setting('autovacuum_freeze_max_age')::bigint, pg_postmaster_start_time()".into()),
+        ("pg_database_size(current db)", "SELECT pg_database_size(oid) FROM pg_database WHERE datname = current_database()".into()),
+        ("pg_statio_user_tables sums", "SELECT sum(heap_blks_hit)::float8 / nullif(sum(heap_blks_hit) + sum(heap_blks_read), 0)::float8 FROM pg_statio_user_tables".into()),
+        ("pg_statio_user_indexes sums", "SELECT sum(idx_blks_hit)::float8 / nullif(sum(idx_blks_hit) + sum(idx_blks_read), 0)::float8 FROM pg_statio_user_indexes".into()),
+        ("pg_stat_database + xid ages", "SELECT sd.stats_reset, age(db.datfrozenxid)::bigint, mxid_age(db.datminmxid)::bigint FROM pg_database db LEFT JOIN pg_stat_database sd ON sd.datid = db.oid WHERE db.datname = current_database()".into()),
+        ("pg_stat_activity counts", format!("SELECT (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.state = 'active' AND a.query_start < clock_timestamp() - make_interval(secs => {secs})), (SELECT count(*) FROM pg_stat_activity a WHERE a.backend_type = 'client backend')")),
+        ("connections by state", "SELECT coalesce(a.state, 'unknown'), count(*) FROM pg_stat_activity a WHERE a.datname = current_database() AND a.backend_type = 'client backend' GROUP BY 1 ORDER BY 2 DESC, 1".into()),
+    ];
+    let mut parts: Vec<(String, Vec<f64>)> = sql_parts.iter().map(|(l, _)| (l.to_string(), Vec::new())).collect();
+    // The rest of the overview handler's reads: the migration state, head and last run.
+    let set = strata::migrate::MigrationSet::of::<migration::Migrator>().map_err(|e| e.to_string())?;
+    parts.push(("migrate::status (real migrator)".into(), Vec::new()));
+    parts.push(("migrate::current + history(1)".into(), Vec::new()));
+    for round in 0..WARMUP_ROUNDS + n {
+        for (i, (_, sql)) in sql_parts.iter().enumerate() {
+            let t0 = Instant::now();
+            conn.query_all_raw(Statement::from_string(DbBackend::Postgres, sql.clone()))
+                .await
+                .map_err(|e| format!("{sql}: {e}"))?;
+            if round >= WARMUP_ROUNDS {
+                parts[i].1.push(ms(t0));
+            }
+        }
+        let t0 = Instant::now();
+        strata::migrate::status(conn, &set).await.map_err(|e| e.to_string())?;
+        if round >= WARMUP_ROUNDS {
+            parts[sql_parts.len()].1.push(ms(t0));
+        }
+        let t0 = Instant::now();
+        strata::migrate::current(conn).await.map_err(|e| e.to_string())?;
+        strata::migrate::history(conn, 1, None).await.map_err(|e| e.to_string())?;
+        if round >= WARMUP_ROUNDS {
+            parts[sql_parts.len() + 1].1.push(ms(t0));
+        }
+    }
+    Ok(parts)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Load on the overview
+
+struct LoadResult {
+    tool: &'static str,
+    secs: f64,
+    requests: u64,
+    rps: f64,
+    errors: u64,
+    error_detail: String,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    rss_before: f64,
+    rss_during: Vec<f64>,
+    rss_after: f64,
+    hwm: f64,
+    server_error_lines: usize,
+}
+
+impl LoadResult {
+    /// The first sample under load against the larger of the last one and the one after the run.
+    fn flat(&self) -> bool {
+        let Some(first) = self.rss_during.first() else { return true };
+        let last = self.rss_during.last().map_or(self.rss_after, |l| l.max(self.rss_after));
+        last - first <= (first * FLAT_SHARE).max(FLAT_MIB)
+    }
+}
+
+/// What a load generator reports: requests answered, errors, latency percentiles.
+struct Counts {
+    requests: u64,
+    errors: u64,
+    detail: String,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+}
+
+async fn load(s: &Settings, tool: LoadTool, server: &Server, cookie: &str) -> Result<LoadResult> {
+    let secs = s.load_secs.max(1);
+    println!("load: {} connections on / for {secs} s with {} ...", s.connections, tool_name(tool));
+    let rss_before = server.rss_mib()?;
+    let log_before = server.error_lines();
+    let t0 = Instant::now();
+    let mut rss_during = Vec::new();
+    let counts = match tool {
+        LoadTool::Wrk => {
+            let mut child = Command::new("wrk")
+                .args(["-t1", &format!("-c{}", s.connections), &format!("-d{secs}s"), "--latency", "-H"])
+                .arg(format!("Cookie: {COOKIE_NAME}={cookie}"))
+                .arg(format!("http://{}/", server.addr))
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("cannot start wrk: {e}"))?;
+            let mut next_sample = Instant::now() + RSS_EVERY;
+            while child.try_wait().map_err(|e| format!("waiting for wrk: {e}"))?.is_none() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if Instant::now() >= next_sample {
+                    rss_during.push(server.rss_mib()?);
+                    next_sample += RSS_EVERY;
+                }
+            }
+            let out = child.wait_with_output().map_err(|e| format!("reading wrk's output: {e}"))?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if !out.status.success() {
+                return Err(format!("wrk failed ({}): {text}{}", out.status, String::from_utf8_lossy(&out.stderr)));
+            }
+            parse_wrk(&text)?
+        }
+        LoadTool::Builtin => builtin_load(server, cookie, s.connections, secs, &mut rss_during).await?,
+        LoadTool::Skip => unreachable!("load() is not called without a tool"),
+    };
+    let elapsed = secs_f(t0);
+    // Requests after the run prove the session was valid throughout (a lost session would have been a 303).
+    let mut client = Client::connect(server.addr, Some(cookie.to_string())).await?;
+    let after = client.get("/").await?;
+    if after.status != StatusCode::OK {
+        return Err(format!("after the load GET / answered {}: {}", after.status, after.snippet()));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after = server.rss_mib()?;
+    Ok(LoadResult {
+        tool: tool_name(tool),
+        secs: elapsed,
+        requests: counts.requests,
+        rps: counts.requests as f64 / elapsed.min(secs as f64).max(f64::EPSILON),
+        errors: counts.errors,
+        error_detail: counts.detail,
+        p50_ms: counts.p50_ms,
+        p99_ms: counts.p99_ms,
+        rss_before,
+        rss_during,
+        rss_after,
+        hwm: server.status_mib("VmHWM:")?,
+        server_error_lines: server.error_lines().saturating_sub(log_before),
+    })
+}
+
+fn secs_f(t0: Instant) -> f64 {
+    t0.elapsed().as_secs_f64()
+}
+
+fn tool_name(tool: LoadTool) -> &'static str {
+    match tool {
+        LoadTool::Wrk => "wrk (1 thread)",
+        LoadTool::Builtin => "the built-in generator (tokio tasks, 1 thread)",
+        LoadTool::Skip => "nothing",
+    }
+}
+
+/// Reads wrk's summary: total requests, errors (socket errors + non-2xx/3xx), p50 and p99 latency.
+fn parse_wrk(text: &str) -> Result<Counts> {
+    let mut requests = None;
+    let mut errors = 0;
+    let mut detail = Vec::new();
+    let (mut p50, mut p99) = (None, None);
+    for line in text.lines().map(str::trim) {
+        if let Some((n, _)) = line.split_once(" requests in ") {
+            requests = n.trim().parse::<u64>().ok();
+        } else if let Some(rest) = line.strip_prefix("Socket errors:") {
+            // "connect 0, read 0, write 0, timeout 0"
+            for part in rest.split(',') {
+                let n: u64 = part.split_whitespace().last().and_then(|v| v.parse().ok()).unwrap_or(0);
+                errors += n;
+            }
+            detail.push(format!("socket errors: {}", rest.trim()));
+        } else if let Some(rest) = line.strip_prefix("Non-2xx or 3xx responses:") {
+            let n: u64 = rest.trim().parse().unwrap_or(0);
+            errors += n;
+            detail.push(format!("non-2xx/3xx: {n}"));
+        } else if let Some(rest) = line.strip_prefix("50%") {
+            p50 = parse_wrk_duration(rest.trim());
+        } else if let Some(rest) = line.strip_prefix("99%") {
+            p99 = parse_wrk_duration(rest.trim());
+        }
+    }
+    let requests = requests.ok_or_else(|| format!("cannot read the request count in wrk's output:\n{text}"))?;
+    if detail.is_empty() {
+        detail.push("wrk reported no socket errors and no non-2xx/3xx answers".into());
+    }
+    Ok(Counts { requests, errors, detail: detail.join(", "), p50_ms: p50, p99_ms: p99 })
+}
+
+/// `812.00us`, `3.41ms`, `1.02s` → milliseconds.
+fn parse_wrk_duration(s: &str) -> Option<f64> {
+    let (number, factor) = if let Some(n) = s.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        return None;
+    };
+    number.parse::<f64>().ok().map(|v| v * factor)
+}
+
+/// `connections` keep-alive connections, each a task sending GET / back to back until the time is up;
+/// anything but 200 (a redirect to the login form included) and any I/O error counts as an error.
+async fn builtin_load(
+    server: &Server,
+    cookie: &str,
+    connections: usize,
+    secs: u64,
+    rss_during: &mut Vec<f64>,
+) -> Result<Counts> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let (addr, cookie) = (server.addr, cookie.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let (mut non_200, mut io_errors) = (0u64, 0u64);
+            let mut client = None;
+            while Instant::now() < deadline {
+                if client.is_none() {
+                    match Client::connect(addr, Some(cookie.clone())).await {
+                        Ok(c) => client = Some(c),
+                        Err(_) => {
+                            io_errors += 1;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    }
+                }
+                let Some(c) = client.as_mut() else { continue };
+                let t0 = Instant::now();
+                match c.get("/").await {
+                    Ok(res) if res.status == StatusCode::OK => latencies.push(ms(t0)),
+                    Ok(_) => non_200 += 1,
+                    Err(_) => {
+                        io_errors += 1;
+                        client = None;
+                    }
+                }
+            }
+            (latencies, non_200, io_errors)
+        }));
+    }
+    while Instant::now() < deadline {
+        tokio::time::sleep(RSS_EVERY.min(deadline.saturating_duration_since(Instant::now()))).await;
+        if Instant::now() < deadline || rss_during.is_empty() {
+            rss_during.push(server.rss_mib()?);
+        }
+    }
+    let (mut latencies, mut non_200, mut io_errors) = (Vec::new(), 0, 0);
+    for task in tasks {
+        let (l, n, e) = task.await.map_err(|e| format!("a load task failed: {e}"))?;
+        latencies.extend(l);
+        non_200 += n;
+        io_errors += e;
+    }
+    let requests = latencies.len() as u64 + non_200;
+    let detail = format!("non-200: {non_200}, I/O errors: {io_errors}");
+    let (p50, p99) = if latencies.is_empty() {
+        (None, None)
+    } else {
+        (Some(percentile(&latencies, 0.5)), Some(percentile(&latencies, 0.99)))
+    };
+    Ok(Counts { requests, errors: non_200 + io_errors, detail, p50_ms: p50, p99_ms: p99 })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The SQLite default: start-up time and idle memory
+
+struct SqliteResult {
+    fresh_ms: Vec<f64>,
+    existing_ms: Vec<f64>,
+    rss_started: f64,
+    rss_idle: f64,
+}
+
+/// `strata serve` with nothing configured, in an empty directory: it creates `./data/strata.db`, migrates, creates
+/// the first admin and serves. Timed from spawn to the first 200 from `/healthz`; then once more on the same files.
+async fn sqlite(s: &Settings) -> Result<SqliteResult> {
+    println!("sqlite: {} fresh starts and {} starts on the existing database ...", s.starts, s.starts);
+    let mut result = SqliteResult { fresh_ms: Vec::new(), existing_ms: Vec::new(), rss_started: 0.0, rss_idle: 0.0 };
+    for i in 0..s.starts {
+        let dir = TempDir::new(&format!("strata-pages-bench-{}-{i}", std::process::id()))?;
+        for existing in [false, true] {
+            let t0 = Instant::now();
+            let server = Server::start(&s.strata, None, Some(dir.path()))?;
+            server.wait_ready(Duration::from_secs(30)).await?;
+            let elapsed = ms(t0);
+            let times = if existing { &mut result.existing_ms } else { &mut result.fresh_ms };
+            times.push(elapsed);
+            if !dir.path().join("data/strata.db").is_file() {
+                return Err("strata serve did not create ./data/strata.db".into());
+            }
+            // The last server stays a little: idle memory after start, then after signing in and a few pages.
+            if existing && i + 1 == s.starts {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                result.rss_started = server.rss_mib()?;
+                let cookie = login(server.addr).await?;
+                let mut client = Client::connect(server.addr, Some(cookie)).await?;
+                for _ in 0..3 {
+                    for path in ["/", "/tables", "/indexes", "/activity", "/migrations", "/tables/main/admin_users"] {
+                        let res = client.get(path).await?;
+                        if res.status != StatusCode::OK {
+                            return Err(format!("SQLite: GET {path} answered {}: {}", res.status, res.snippet()));
+                        }
+                    }
+                }
+                drop(client);
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                result.rss_idle = server.rss_mib()?;
+            }
+            server.stop();
+        }
+    }
+    Ok(result)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The server under test
+
+/// A `strata serve` child process on a free loopback port, stopped with SIGINT (its graceful shutdown).
+struct Server {
+    child: Option<Child>,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Server {
+    /// `url` None: the SQLite default, with `cwd` as the working directory.
+    fn start(strata: &Path, url: Option<&str>, cwd: Option<&Path>) -> Result<Server> {
+        let addr = free_port()?;
+        let log = std::env::temp_dir().join(format!("strata-pages-bench-{}-{}.log", std::process::id(), addr.port()));
+        let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let mut cmd = Command::new(strata);
+        cmd.env_remove("DATABASE_URL")
+            .env_remove("STRATA_CONFIG")
+            .env("STRATA_LISTEN", addr.to_string())
+            .env("STRATA_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("STRATA_COOKIE_SECURE", "false")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file);
+        if let Some(url) = url {
+            cmd.arg("--database-url").arg(url);
+        }
+        cmd.arg("serve");
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        } else {
+            // No ./alembic.ini can creep in from wherever the benchmark was started.
+            cmd.current_dir(std::env::temp_dir());
+        }
+        let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", strata.display()))?;
+        Ok(Server { child: Some(child), addr, log })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Polls `/healthz` on a new connection each time until it answers 200.
+    async fn wait_ready(&self, limit: Duration) -> Result<()> {
+        let t0 = Instant::now();
+        loop {
+            if let Ok(mut c) = Client::connect(self.addr, None).await
+                && let Ok(res) = c.get("/healthz").await
+                && res.status == StatusCode::OK
+            {
+                return Ok(());
+            }
+            if t0.elapsed() > limit || !self.running() {
+                return Err(format!(
+                    "strata serve did not become ready on {} within {limit:?}; its log:\n{}",
+                    self.addr,
+                    self.log_tail()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    fn running(&self) -> bool {
+        std::fs::metadata(format!("/proc/{}", self.pid())).is_ok()
+            && !std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+                .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+    }
+
+    /// A line of `/proc/<pid>/status` such as `VmRSS:` in MiB.
+    fn status_mib(&self, key: &str) -> Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .map_err(|e| format!("cannot read the server's /proc status: {e}"))?;
+        let line = status.lines().find(|l| l.starts_with(key)).ok_or_else(|| format!("no {key} in /proc status"))?;
+        let kib: f64 = line[key.len()..]
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("cannot read {line:?}"))?;
+        Ok(kib / 1024.0)
+    }
+
+    fn rss_mib(&self) -> Result<f64> {
+        self.status_mib("VmRSS:")
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Lines the server logged at ERROR level so far.
+    fn error_lines(&self) -> usize {
+        self.log_text().lines().filter(|l| l.contains(" ERROR ")).count()
+    }
+
+    fn log_tail(&self) -> String {
+        let text = self.log_text();
+        let lines: Vec<&str> = text.lines().collect();
+        mask_url_str(&lines[lines.len().saturating_sub(20)..].join("\n"))
+    }
+
+    fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = child.try_wait() {
+                let _ = std::fs::remove_file(&self.log);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A loopback address nobody listens on right now (the OS picks the port; the server binds it a moment later).
+fn free_port() -> Result<SocketAddr> {
+    let listener = StdListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
+    listener.local_addr().map_err(|e| format!("cannot find a free port: {e}"))
+}
+
+/// Signs in through the real form: GET /login for the pre-login session and its CSRF token, then POST the form.
+/// Returns the new session cookie's value.
+async fn login(addr: SocketAddr) -> Result<String> {
+    let mut client = Client::connect(addr, None).await?;
+    let form = client.get("/login").await?;
+    if form.status != StatusCode::OK {
+        return Err(format!("GET /login answered {}", form.status));
+    }
+    let body = String::from_utf8_lossy(&form.body);
+    let token = hidden_field(&body, "_csrf").ok_or("the login form has no _csrf field")?;
+    let pre_login = form.session.clone().ok_or("GET /login set no session cookie")?;
+    client.cookie = Some(pre_login.clone());
+    let fields = format!("_csrf={token}&next=%2F&username={ADMIN_USER}&password={ADMIN_PASSWORD}");
+    let res = client.post_form("/login", fields).await?;
+    if res.status != StatusCode::SEE_OTHER {
+        return Err(format!("POST /login answered {} (expected 303): {}", res.status, res.snippet()));
+    }
+    let session = res.session.ok_or("POST /login set no session cookie")?;
+    if session == pre_login {
+        return Err("the session id was not replaced at sign-in".into());
+    }
+    Ok(session)
+}
+
+/// The value of `<input type="hidden" name="NAME" value="...">`.
+fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag = &html[tag_start..tag_end];
+    let value = tag.split("value=\"").nth(1)?;
+    Some(value[..value.find('"')?].to_string())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A keep-alive HTTP/1.1 client on one connection
+
+struct Client {
+    addr: SocketAddr,
+    sender: http1::SendRequest<Full<Bytes>>,
+    /// The `strata_session` cookie value sent with every request.
+    cookie: Option<String>,
+}
+
+struct Response {
+    status: StatusCode,
+    /// The `strata_session` value of a `Set-Cookie`, if the response had one.
+    session: Option<String>,
+    body: Bytes,
+}
+
+impl Response {
+    fn snippet(&self) -> String {
+        String::from_utf8_lossy(&self.body).chars().take(300).collect()
+    }
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr, cookie: Option<String>) -> Result<Client> {
+        let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| format!("TCP_NODELAY: {e}"))?;
+        let (sender, conn) =
+            http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("HTTP handshake with {addr}: {e}"))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Client { addr, sender, cookie })
+    }
+
+    async fn get(&mut self, path: &str) -> Result<Response> {
+        self.send("GET", path, None).await
+    }
+
+    async fn post_form(&mut self, path: &str, body: String) -> Result<Response> {
+        self.send("POST", path, Some(body)).await
+    }
+
+    async fn send(&mut self, method: &str, path: &str, form: Option<String>) -> Result<Response> {
+        let mut req = hyper::Request::builder().method(method).uri(path).header("host", self.addr.to_string());
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", format!("{COOKIE_NAME}={c}"));
+        }
+        if form.is_some() {
+            req = req.header("content-type", "application/x-www-form-urlencoded");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(form.unwrap_or_default())))
+            .map_err(|e| format!("building {method} {path}: {e}"))?;
+        self.sender.ready().await.map_err(|e| format!("{method} {path}: connection lost: {e}"))?;
+        let res = self.sender.send_request(req).await.map_err(|e| format!("{method} {path}: {e}"))?;
+        let status = res.status();
+        let prefix = format!("{COOKIE_NAME}=");
+        let session = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.strip_prefix(prefix.as_str()))
+            .map(|v| v.split(';').next().unwrap_or("").to_string())
+            .find(|v| !v.is_empty());
+        let body =
+            res.into_body().collect().await.map_err(|e| format!("{method} {path}: reading the body: {e}"))?.to_bytes();
+        Ok(Response { status, session, body })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// PostgreSQL through psql, throw-away database, temp dir
+
+/// The PostgreSQL server, reached through `psql` on the admin URL.
+struct Pg {
+    admin_url: String,
+    /// The admin URL split around its database name: `postgres://u@h:5432/` + name + `?query`.
+    base: String,
+    query: String,
+}
+
+impl Pg {
+    fn new(admin_url: &str) -> Result<Self> {
+        let (no_query, query) = match admin_url.split_once('?') {
+            Some((a, q)) => (a, format!("?{q}")),
+            None => (admin_url, String::new()),
+        };
+        let scheme_end = no_query
+            .find("://")
+            .map(|i| i + 3)
+            .ok_or_else(|| format!("STRATA_BENCH_PG_URL {} is not a postgres:// URL", mask_url_str(admin_url)))?;
+        let base = match no_query[scheme_end..].find('/') {
+            Some(i) => no_query[..scheme_end + i + 1].to_string(),
+            None => format!("{no_query}/"),
+        };
+        Ok(Pg { admin_url: admin_url.to_string(), base, query })
+    }
+
+    fn url_for(&self, name: &str) -> String {
+        format!("{}{name}{}", self.base, self.query)
+    }
+
+    fn admin_query(&self, sql: &str) -> Result<String> {
+        query(&self.admin_url, sql)
+    }
+}
+
+/// Runs one statement with `psql` and returns its unaligned output.
+fn query(url: &str, sql: &str) -> Result<String> {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start psql: {e}"))?;
+    let what = format!("psql -c {:?}", sql.chars().take(80).collect::<String>());
+    let out = succeeded(out, &what)?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn succeeded(out: std::process::Output, what: &str) -> Result<std::process::Output> {
+    if out.status.success() {
+        return Ok(out);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = stderr.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+    Err(format!("{what} failed ({}):\n{}", out.status, mask_url_str(&tail.join("\n"))))
+}
+
+/// The fixture database, dropped at the end or, if the run fails, when this guard goes.
+struct Database<'a> {
+    pg: &'a Pg,
+    name: String,
+    dropped: bool,
+}
+
+impl<'a> Database<'a> {
+    fn create(pg: &'a Pg, name: &str) -> Result<Self> {
+        debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        pg.admin_query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))?;
+        pg.admin_query(&format!("CREATE DATABASE \"{name}\""))?;
+        Ok(Database { pg, name: name.to_string(), dropped: false })
+    }
+
+    fn drop_now(mut self) -> Result<()> {
+        self.dropped = true;
+        self.pg.admin_query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).map(|_| ())
+    }
+}
+
+impl Drop for Database<'_> {
+    fn drop(&mut self) {
+        if !self.dropped {
+            let _ = self.pg.admin_query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+        }
+    }
+}
+
+/// An empty directory under the system temp dir, removed with everything in it when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Result<TempDir> {
+        let path = std::env::temp_dir().join(name);
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        Ok(TempDir(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The report
+
+/// The median (mean of the middle two for an even count) or, for other shares, the nearest-rank percentile.
+fn percentile(values: &[f64], share: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    if share == 0.5 {
+        let mid = v.len() / 2;
+        return if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 };
+    }
+    let rank = ((share * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
+
+#[derive(Default)]
+struct Report {
+    pages: Vec<PageResult>,
+    pg_idle_rss: Option<f64>,
+    load: Option<LoadResult>,
+    sqlite: Option<SqliteResult>,
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "MET" } else { "MISSED" }
+}
+
+impl Report {
+    fn print(&self, s: &Settings) {
+        let mut out = String::new();
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "pages on PostgreSQL, {} tables: {} timed GETs each on one keep-alive connection; \"queries\" = the page's \
+             introspector calls on one dedicated connection, same round",
+            s.tables, s.requests
+        );
+        let _ = writeln!(
+            out,
+            "{:<36} {:>9} {:>9} {:>11} {:>11} {:>8}  target",
+            "page", "p50 ms", "p90 ms", "query p50", "query p90", "ratio"
+        );
+        for p in &self.pages {
+            let (p50, p90) = (percentile(&p.page, 0.5), percentile(&p.page, 0.9));
+            let (q50, q90, ratio) = match &p.query {
+                Some(q) => {
+                    let q50 = percentile(q, 0.5);
+                    (format!("{q50:.2}"), format!("{:.2}", percentile(q, 0.9)), format!("{:.2}x", p50 / q50))
+                }
+                None => ("—".into(), "—".into(), "—".into()),
+            };
+            let target = if p.path == "/" {
+                format!("p50 < {OVERVIEW_TARGET_MS} ms: {}", verdict(p50 < OVERVIEW_TARGET_MS))
+            } else if p.ratio_target {
+                let q50 = p.query.as_ref().map(|q| percentile(q, 0.5)).unwrap_or(f64::NAN);
+                format!("ratio <= {RATIO_TARGET}: {}", verdict(p50 / q50 <= RATIO_TARGET))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "{:<36} {p50:>9.2} {p90:>9.2} {q50:>11} {q90:>11} {ratio:>8}  {target}", p.path);
+        }
+        if let Some(p) = self.pages.iter().find(|p| !p.parts.is_empty()) {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "overview, its parts timed alone on the same connection:");
+            let _ = writeln!(out, "{:<36} {:>9} {:>9}", "part", "p50 ms", "p90 ms");
+            for (label, v) in &p.parts {
+                let _ = writeln!(out, "{label:<36} {:>9.2} {:>9.2}", percentile(v, 0.5), percentile(v, 0.9));
+            }
+        }
+        if let Some(rss) = self.pg_idle_rss {
+            let _ = writeln!(out, "\nserver RSS on PostgreSQL after sign-in, before the load: {rss:.1} MiB");
+        }
+        match &self.load {
+            Some(l) => {
+                let _ = writeln!(out);
+                let _ = writeln!(out, "load on / with {}: {} connections, {:.0} s", l.tool, s.connections, l.secs);
+                let lat = |v: Option<f64>| v.map(|v| format!("{v:.2} ms")).unwrap_or_else(|| "—".into());
+                let _ = writeln!(
+                    out,
+                    "  {} requests, {:.0} req/s, latency p50 {} p99 {}",
+                    l.requests,
+                    l.rps,
+                    lat(l.p50_ms),
+                    lat(l.p99_ms)
+                );
+                let _ = writeln!(
+                    out,
+                    "  errors: {} ({}); server ERROR log lines during the run: {}  target 0: {}",
+                    l.errors,
+                    l.error_detail,
+                    l.server_error_lines,
+                    verdict(l.errors == 0 && l.server_error_lines == 0)
+                );
+                let during: Vec<String> = l.rss_during.iter().map(|r| format!("{r:.1}")).collect();
+                let _ = writeln!(
+                    out,
+                    "  RSS MiB: before {:.1}, every {} s [{}], after {:.1}, peak (VmHWM) {:.1}  flat: {}",
+                    l.rss_before,
+                    RSS_EVERY.as_secs(),
+                    during.join(", "),
+                    l.rss_after,
+                    l.hwm,
+                    verdict(l.flat())
+                );
+                if l.secs < 59.0 {
+                    let _ = writeln!(out, "  (shortened run: the target is 60 s, STRATA_BENCH_LOAD_SECS=60)");
+                }
+            }
+            None => {
+                let _ = writeln!(out, "\nload: skipped (STRATA_BENCH_LOAD_SECS=0 or STRATA_BENCH_LOAD_TOOL=none)");
+            }
+        }
+        if let Some(q) = &self.sqlite {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "SQLite default (./data/strata.db), {} runs each:", q.fresh_ms.len());
+            let row = |v: &[f64]| {
+                let (min, max) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+                format!("median {:.1} ms (min {min:.1}, max {max:.1})", percentile(v, 0.5))
+            };
+            let _ = writeln!(
+                out,
+                "  start to serving, empty directory:     {}  target < {START_TARGET_MS} ms: {}",
+                row(&q.fresh_ms),
+                verdict(percentile(&q.fresh_ms, 0.5) < START_TARGET_MS)
+            );
+            let _ = writeln!(
+                out,
+                "  start to serving, existing database:   {}  target < {START_TARGET_MS} ms: {}",
+                row(&q.existing_ms),
+                verdict(percentile(&q.existing_ms, 0.5) < START_TARGET_MS)
+            );
+            let _ = writeln!(out, "  RSS 1 s after start:                   {:.1} MiB", q.rss_started);
+            let _ = writeln!(
+                out,
+                "  RSS idle after sign-in + 18 pages:     {:.1} MiB  target < {IDLE_RSS_TARGET_MIB} MiB: {}",
+                q.rss_idle,
+                verdict(q.rss_idle < IDLE_RSS_TARGET_MIB)
+            );
+        }
+        let _ = writeln!(out, "\nload average at the end: {} ({} CPU(s))", load_average(), cpus());
+        print!("{out}");
+    }
+}
