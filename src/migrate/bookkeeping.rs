@@ -10,7 +10,6 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Schema,
     Set, Statement,
 };
-use sea_orm_migration::SchemaManager;
 use sea_orm_migration::seaql_migrations;
 
 use crate::error::Result;
@@ -92,13 +91,42 @@ pub struct Present {
     pub log: bool,
 }
 
+///
+/// One catalog query for the three (pages read this on every request), resolved the way the tables'
+/// own queries resolve names: the PostgreSQL search path, the MariaDB current database, SQLite `main`.
 pub async fn present(db: sea_orm::DatabaseExecutor<'_>) -> Result<Present> {
-    let m = SchemaManager::new(db);
-    Ok(Present {
-        seaql: m.has_table("seaql_migrations").await?,
-        head: m.has_table("alembic_version").await?,
-        log: m.has_table("migrations_log").await?,
-    })
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT to_regclass('seaql_migrations') IS NOT NULL AS seaql, \
+                    to_regclass('alembic_version') IS NOT NULL AS head, \
+                    to_regclass('migrations_log') IS NOT NULL AS log"
+        }
+        DbBackend::MySql => {
+            "SELECT COALESCE(SUM(table_name = 'seaql_migrations'), 0) > 0 AS seaql, \
+                    COALESCE(SUM(table_name = 'alembic_version'), 0) > 0 AS head, \
+                    COALESCE(SUM(table_name = 'migrations_log'), 0) > 0 AS log \
+             FROM information_schema.tables WHERE table_schema = DATABASE() \
+              AND table_name IN ('seaql_migrations', 'alembic_version', 'migrations_log')"
+        }
+        _ => {
+            "SELECT COALESCE(SUM(name = 'seaql_migrations'), 0) > 0 AS seaql, \
+                    COALESCE(SUM(name = 'alembic_version'), 0) > 0 AS head, \
+                    COALESCE(SUM(name = 'migrations_log'), 0) > 0 AS log \
+             FROM sqlite_master WHERE type = 'table' \
+              AND name IN ('seaql_migrations', 'alembic_version', 'migrations_log')"
+        }
+    };
+    let row = db.query_one_raw(Statement::from_string(backend, sql)).await?;
+    let flag = |name: &str| -> Result<bool> {
+        let Some(row) = row.as_ref() else { return Ok(false) };
+        // MariaDB and SQLite answer 0/1 integers, PostgreSQL booleans.
+        Ok(match row.try_get::<bool>("", name) {
+            Ok(b) => b,
+            Err(_) => row.try_get::<i64>("", name)? != 0,
+        })
+    };
+    Ok(Present { seaql: flag("seaql")?, head: flag("head")?, log: flag("log")? })
 }
 
 /// Applied migration names with their unix `applied_at`.
