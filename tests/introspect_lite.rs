@@ -2,12 +2,11 @@
 
 mod common;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use strata::db::introspect::{Introspector, TableInfo, TableQuery, TableSort, for_connection};
 
 /// A migrated seed database, a connection to it and the introspector over that connection.
@@ -19,39 +18,12 @@ async fn seeded(kind: Kind) -> (TestDb, DatabaseConnection, Arc<dyn Introspector
     (t, db, intro)
 }
 
-/// The schema name the backend shows: `main` on SQLite, the database on MariaDB.
-fn schema(t: &TestDb) -> String {
-    if t.kind == Kind::Sqlite { "main".into() } else { t.name.clone() }
-}
-
-/// Polls `f` until it yields something, for at most 20 seconds.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    for _ in 0..200 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("gave up waiting: {what}");
-}
-
 fn query(sort: TableSort, descending: bool, search: Option<&str>, offset: u64, limit: u64) -> TableQuery {
     TableQuery { sort, descending, search: search.map(str::to_string), offset, limit }
 }
 
 fn names(items: &[TableInfo]) -> Vec<String> {
     items.iter().map(|t| t.name.clone()).collect()
-}
-
-/// A pool of exactly one MariaDB connection: one session whose thread id stays the same.
-async fn session(url: &str) -> DatabaseConnection {
-    let mut opts = ConnectOptions::new(url.to_string());
-    opts.max_connections(1).min_connections(1).sqlx_logging(false);
-    Database::connect(opts).await.expect("connect a session")
 }
 
 async fn thread_id(db: &impl ConnectionTrait) -> i64 {
@@ -130,7 +102,7 @@ async fn tables_list_the_seed_sorted_paged_and_searched(kind: Kind) {
     }
     assert!(!names(&all.items).iter().any(|n| n.starts_with("sqlite_")), "SQLite's own tables are left out");
     assert_eq!(all.total as usize, all.items.len());
-    assert!(all.items.iter().all(|i| i.schema == schema(&t)));
+    assert!(all.items.iter().all(|i| i.schema == t.schema()));
     let descending = intro.tables(&query(TableSort::Name, true, None, 0, 1000)).await.unwrap();
     let mut reversed = names(&descending.items);
     reversed.reverse();
@@ -174,7 +146,7 @@ async fn tables_list_the_seed_sorted_paged_and_searched(kind: Kind) {
     };
     assert_eq!(search("b_c").await, ["ab_c"], "_ is not a wildcard");
     assert_eq!(search("AB").await, ["ab_c", "abxc"], "case-insensitive");
-    let qualified: &'static str = format!("{}.POSTS", schema(&t)).leak();
+    let qualified: &'static str = format!("{}.POSTS", t.schema()).leak();
     assert_eq!(search(qualified).await, ["posts"], "schema.table matches");
     assert!(search("%").await.is_empty());
     db.close().await.ok();
@@ -183,7 +155,7 @@ async fn tables_list_the_seed_sorted_paged_and_searched(kind: Kind) {
 
 async fn posts_reference_users_seen_from_both_sides(kind: Kind) {
     let (t, db, intro) = seeded(kind).await;
-    let s = schema(&t);
+    let s = t.schema().to_string();
     let posts = intro.table(&s, "posts").await.unwrap().expect("posts exists");
     let cols: Vec<_> = posts.columns.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(cols, ["id", "title", "content", "user_id", "is_published", "created_at", "updated_at"]);
@@ -214,7 +186,7 @@ async fn posts_reference_users_seen_from_both_sides(kind: Kind) {
 
 async fn hostile_names_find_nothing_and_harm_nothing(kind: Kind) {
     let (t, db, intro) = seeded(kind).await;
-    let s = schema(&t);
+    let s = t.schema().to_string();
     for name in ["'; DROP TABLE users; --", "users\" ; --", "users` ; --", "tâble \"x\"", "%", "users'", "USERS"] {
         assert!(intro.table(&s, name).await.unwrap().is_none(), "{name:?}");
         assert!(intro.table(name, "users").await.unwrap().is_none(), "{name:?}");
@@ -249,7 +221,7 @@ async fn a_table_with_a_weird_name_can_be_read_page_by_page(kind: Kind) {
         _ => sql.replace("{t}", "`we\"ird ``ü'`"),
     };
     exec(&db, &q("INSERT INTO {t} VALUES (3, 'c', NULL, NULL), (1, NULL, 1, X'00ff'), (2, 'b\"b', 2, NULL)")).await;
-    let s = schema(&t);
+    let s = t.schema().to_string();
     let detail = intro.table(&s, weird).await.unwrap().expect("found by its real name");
     assert_eq!(detail.table.name, weird);
     let cols: Vec<_> = detail.columns.iter().map(|c| (c.name.as_str(), c.primary_key)).collect();
@@ -352,7 +324,7 @@ async fn sqlite_activity_lists_strata_statements_and_cannot_cancel() {
 async fn mariadb_sees_a_long_query_and_can_cancel_it_or_end_its_session() {
     let (t, db, intro) = seeded(Kind::MySql).await;
     let threshold = Duration::from_millis(200);
-    let c = session(&t.url).await;
+    let c = t.connect_one().await;
     let id = thread_id(&c).await;
     let c2 = c.clone();
     let sleeper = tokio::spawn(async move {
@@ -400,7 +372,7 @@ async fn mariadb_sees_a_long_query_and_can_cancel_it_or_end_its_session() {
 async fn mariadb_sessions_of_other_databases_are_out_of_reach() {
     let (t, db, intro) = seeded(Kind::MySql).await;
     let other = TestDb::new(Kind::MySql).await;
-    let elsewhere = session(&other.url).await;
+    let elsewhere = other.connect_one().await;
     let id = thread_id(&elsewhere).await;
     assert!(!intro.activity(Duration::from_secs(1)).await.unwrap().sessions.iter().any(|s| s.pid == id));
     assert!(!intro.cancel(id).await.unwrap());
@@ -417,11 +389,11 @@ async fn mariadb_a_session_waiting_for_a_row_lock_shows_who_blocks_it() {
     let (t, db, intro) = seeded(Kind::MySql).await;
     exec(&db, "INSERT INTO users (username, email) VALUES ('alice', 'alice@example.com')").await;
     let update = "UPDATE users SET email = 'a@example.com' WHERE username = 'alice'";
-    let a = session(&t.url).await;
+    let a = t.connect_one().await;
     let id_a = thread_id(&a).await;
     exec(&a, "START TRANSACTION").await;
     exec(&a, update).await;
-    let b = session(&t.url).await;
+    let b = t.connect_one().await;
     let id_b = thread_id(&b).await;
     let blocked = tokio::spawn(async move { b.execute_unprepared(update).await.map(|_| ()) });
     // Capabilities follow the server probe, which every read awaits.

@@ -2,12 +2,11 @@
 
 mod common;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use strata::db::introspect::{Introspector, TableInfo, TableQuery, TableSort, for_connection};
 
 /// A migrated seed database and the introspector over it.
@@ -19,13 +18,6 @@ async fn seeded() -> (TestDb, DatabaseConnection, Arc<dyn Introspector>) {
     (t, db, intro)
 }
 
-/// A pool of exactly one connection: one server session whose pid stays the same.
-async fn session(url: &str) -> DatabaseConnection {
-    let mut opts = ConnectOptions::new(url.to_string());
-    opts.max_connections(1).min_connections(1).sqlx_logging(false);
-    Database::connect(opts).await.expect("connect a session")
-}
-
 async fn pid_of(db: &impl ConnectionTrait) -> i64 {
     let row = db
         .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT pg_backend_pid()::bigint"))
@@ -33,21 +25,6 @@ async fn pid_of(db: &impl ConnectionTrait) -> i64 {
         .unwrap()
         .unwrap();
     row.try_get_by_index::<i64>(0).unwrap()
-}
-
-/// Polls `f` until it yields something, for at most 20 seconds.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    for _ in 0..200 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("gave up waiting: {what}");
 }
 
 fn query(sort: TableSort, descending: bool, search: Option<&str>, offset: u64, limit: u64) -> TableQuery {
@@ -355,12 +332,12 @@ async fn a_session_waiting_for_a_row_lock_shows_who_blocks_it() {
     let (t, db, intro) = seeded().await;
     exec(&db, "INSERT INTO users (username, email) VALUES ('alice', 'alice@example.com')").await;
     let update = "UPDATE users SET email = 'a@example.com' WHERE username = 'alice'";
-    let a = session(&t.url).await;
+    let a = t.connect_one().await;
     let tx = a.begin().await.unwrap();
     let pid_a = pid_of(&tx).await;
     tx.execute_unprepared(update).await.unwrap();
 
-    let b = session(&t.url).await;
+    let b = t.connect_one().await;
     let pid_b = pid_of(&b).await;
     let blocked = tokio::spawn(async move {
         let r = b.execute_unprepared(update).await.map(|_| ());
@@ -392,7 +369,7 @@ async fn a_session_waiting_for_a_row_lock_shows_who_blocks_it() {
 async fn a_long_query_is_listed_counted_and_can_be_cancelled_or_terminated() {
     let (t, db, intro) = seeded().await;
     let threshold = Duration::from_millis(200);
-    let c = session(&t.url).await;
+    let c = t.connect_one().await;
     let pid_c = pid_of(&c).await;
     let c2 = c.clone();
     let sleeper = tokio::spawn(async move { c2.execute_unprepared("SELECT pg_sleep(60)").await.map(|_| ()) });
@@ -406,7 +383,7 @@ async fn a_long_query_is_listed_counted_and_can_be_cancelled_or_terminated() {
     assert!(s.duration_ms.unwrap() > 200);
     assert!(s.query_started_at.is_some());
     assert_eq!(s.query.as_deref(), Some("SELECT pg_sleep(60)"));
-    let own = session(&t.url).await;
+    let own = t.connect_one().await;
     let own_pid = pid_of(&own).await;
     let own_view = for_connection(own.clone()).unwrap().activity(threshold).await.unwrap();
     assert!(own_view.sessions.iter().any(|s| s.pid == pid_c));
@@ -443,7 +420,7 @@ async fn a_long_query_is_listed_counted_and_can_be_cancelled_or_terminated() {
 async fn sessions_of_other_databases_cannot_be_cancelled_or_terminated() {
     let (t, db, intro) = seeded().await;
     let other = TestDb::new(Kind::Postgres).await;
-    let elsewhere = session(&other.url).await;
+    let elsewhere = other.connect_one().await;
     let pid = pid_of(&elsewhere).await;
     assert!(!intro.activity(Duration::from_secs(1)).await.unwrap().sessions.iter().any(|s| s.pid == pid));
     assert!(!intro.cancel(pid).await.unwrap());

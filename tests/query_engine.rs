@@ -242,7 +242,7 @@ async fn export_formats(kind: Kind) {
     let collect = |f| {
         let engine = engine.clone();
         async move {
-            let mut s = Box::pin(engine.export("SELECT email, username FROM users ORDER BY email", f, &opts(true)));
+            let mut s = Box::pin(engine.export("SELECT email, username FROM users ORDER BY email", f, &opts(true)).0);
             let mut out = Vec::new();
             while let Some(b) = s.next().await {
                 out.extend_from_slice(&b.unwrap());
@@ -289,7 +289,7 @@ async fn postgres_csv_export_matches_copy() {
     }
     drop(copy);
     let engine = Engine::new(DatabaseUrl::parse(&db.url).unwrap());
-    let mut stream = Box::pin(engine.export(query, ExportFormat::Csv { header: false }, &opts(true)));
+    let mut stream = Box::pin(engine.export(query, ExportFormat::Csv { header: false }, &opts(true)).0);
     let mut got = Vec::new();
     let mut chunks = 0;
     while let Some(b) = stream.next().await {

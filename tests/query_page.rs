@@ -77,6 +77,21 @@ async fn export_file(kind: Kind) {
     let (status, _, body) = b.post_form("/query/export", &[("sql", sql), ("format", "ndjson")]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.lines().count(), 2, "{body}");
+    let failing = [("sql", "SELECT no_such_column FROM users"), ("format", "csv")];
+    let (status, headers, body) = b.post_form("/query/export", &failing).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a statement that fails at once is an error page, not a file");
+    assert!(headers.get("content-disposition").is_none() && body.contains("no_such_column"), "{body}");
+    let db = t.connect().await;
+    let recorded = |status: &'static str| {
+        let db = db.clone();
+        async move {
+            let sql =
+                format!("SELECT COUNT(*) FROM query_history WHERE status = '{status}' AND query LIKE '-- export%'");
+            Some(count(&db, &sql).await).filter(|n| *n > 0)
+        }
+    };
+    assert_eq!(eventually("the exports are in the history", || recorded("success")).await, 2);
+    assert_eq!(eventually("the failed export is recorded as failed", || recorded("error")).await, 1);
     assert_eq!(b.post_form("/query/export", &[("sql", sql), ("format", "xlsx")]).await.0, StatusCode::BAD_REQUEST);
     let (status, _, _) = b.post_form_without_csrf("/query/export", &[("sql", sql), ("format", "csv")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "export runs SQL: it needs the CSRF token");

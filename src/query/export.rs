@@ -7,10 +7,12 @@
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use tokio::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
 
 use super::session::{Item, Session};
-use super::{Cell, Column, Engine, RunOptions, split};
+use super::{Cell, Column, Engine, Outcome, RunOptions, split};
 use crate::error::{Error, Result};
 
 const CHUNK: usize = 64 * 1024;
@@ -81,23 +83,34 @@ fn json_object(columns: &[Column], row: &[Cell]) -> String {
 }
 
 impl Engine {
-    /// Streams all rows of one statement (no row cap) in `format`.
+    /// Streams all rows of one statement (no row cap) in `format`; the receiver says how it ended
+    /// (finished, failed, or cut short because the reader went away) once the stream is done.
     pub fn export(
         &self,
         text: &str,
         format: ExportFormat,
         opts: &RunOptions,
-    ) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
+    ) -> (impl Stream<Item = Result<Bytes>> + Send + 'static, oneshot::Receiver<ExportEnd>) {
         let (tx, rx) = mpsc::channel::<Result<Bytes>>(4);
+        let (end_tx, end_rx) = oneshot::channel();
         let engine = self.clone();
         let text = text.to_string();
         let opts = opts.clone();
         tokio::spawn(async move {
-            if let Err(e) = engine.export_into(&text, format, &opts, &tx).await {
-                tx.send(Err(e)).await.ok();
-            }
+            let started = Instant::now();
+            let (outcome, rows) = match engine.export_into(&text, format, &opts, &tx).await {
+                Ok(Streamed { rows, complete: true }) => (Outcome::Success, Some(rows)),
+                Ok(Streamed { rows, complete: false }) => (Outcome::Cancelled, Some(rows)),
+                Err(e) => {
+                    let message = e.to_string();
+                    tx.send(Err(e)).await.ok();
+                    (Outcome::Error { message, position: None }, None)
+                }
+            };
+            end_tx.send(ExportEnd { outcome, rows, duration: started.elapsed() }).ok();
         });
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+        let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+        (body, end_rx)
     }
 
     async fn export_into(
@@ -106,7 +119,7 @@ impl Engine {
         format: ExportFormat,
         opts: &RunOptions,
         tx: &mpsc::Sender<Result<Bytes>>,
-    ) -> Result<()> {
+    ) -> Result<Streamed> {
         let pieces = split::split(text, self.backend());
         let [piece] = pieces.as_slice() else {
             return Err(Error::BadRequest(format!(
@@ -114,7 +127,7 @@ impl Engine {
                 pieces.len()
             )));
         };
-        let mut guard = self.enter(self.new_run_id());
+        let mut guard = self.enter(self.new_run_id(), &opts.user)?;
         let mut session = Session::open(self.url_for(opts.read_only), opts.read_only, opts.timeout).await?;
         *guard.control.kill.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.kill.clone());
         let _listed = crate::db::running::register(&opts.user, &piece.sql);
@@ -163,7 +176,7 @@ impl Engine {
         }
         if gone {
             // Dropping the guard unfinished cancels the statement on the server.
-            return Ok(());
+            return Ok(Streamed { rows, complete: false });
         }
         if format == ExportFormat::Json {
             out.push_str("]\n");
@@ -174,8 +187,25 @@ impl Engine {
             tx.send(Ok(Bytes::from(out))).await.ok();
         }
         session.close(false).await;
-        Ok(())
+        Ok(Streamed { rows, complete: true })
     }
+}
+
+/// What [`Engine::export_into`] sent.
+struct Streamed {
+    rows: u64,
+    /// False when the reader went away before the end.
+    complete: bool,
+}
+
+/// How an export ended.
+#[derive(Clone, Debug)]
+pub struct ExportEnd {
+    /// `Success`, `Error`, or `Cancelled` when the reader went away.
+    pub outcome: Outcome,
+    /// Rows streamed (`None` after a failure).
+    pub rows: Option<u64>,
+    pub duration: Duration,
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use crate::config::{Backend, DatabaseUrl};
 use crate::error::Result;
 use session::{Item, Kill, Session};
 
-pub use export::ExportFormat;
+pub use export::{ExportEnd, ExportFormat};
 
 /// How one run may behave.
 #[derive(Clone, Debug)]
@@ -107,6 +107,8 @@ pub struct Run {
 /// What another request needs to stop a run.
 #[derive(Debug, Default)]
 struct Control {
+    /// The account that started the run (only it, or an admin, may cancel it).
+    owner: String,
     kill: Mutex<Option<Kill>>,
     cancelled: AtomicBool,
     wake: Notify,
@@ -163,10 +165,9 @@ impl Engine {
     /// Read-only runs connect with this login instead (a role with read grants only is the one guard that
     /// also covers what a read-only transaction allows a privileged login, see the module's report).
     pub fn with_viewer_url(url: DatabaseUrl, viewer_url: DatabaseUrl) -> Engine {
-        let engine = Engine::new(url);
         Engine {
             inner: Arc::new(Inner {
-                url: engine.inner.url.clone(),
+                url,
                 viewer_url: Some(viewer_url),
                 next_id: AtomicI64::new(1),
                 runs: Mutex::new(HashMap::new()),
@@ -188,6 +189,11 @@ impl Engine {
         let mut ids: Vec<i64> = self.lock_runs().keys().copied().collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// Who started a run in progress; `None` when no such run is in progress.
+    pub fn owner(&self, run_id: i64) -> Option<String> {
+        self.lock_runs().get(&run_id).map(|c| c.owner.clone())
     }
 
     fn lock_runs(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Control>>> {
@@ -215,10 +221,19 @@ impl Engine {
         true
     }
 
-    fn enter(&self, id: i64) -> RunGuard {
-        let control = Arc::new(Control::default());
-        self.lock_runs().insert(id, control.clone());
-        RunGuard { engine: self.clone(), id, control, finished: false }
+    /// Lists a run under `id`; an id already in use (a form submitted twice) is refused, so that one
+    /// run can never unlist or cancel another.
+    fn enter(&self, id: i64, owner: &str) -> Result<RunGuard> {
+        let control = Arc::new(Control { owner: owner.to_string(), ..Control::default() });
+        match self.lock_runs().entry(id) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                return Err(crate::error::Error::BadRequest(format!(
+                    "run {id} is already running: wait for it, or reload the editor to start another"
+                )));
+            }
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(control.clone()),
+        };
+        Ok(RunGuard { engine: self.clone(), id, control, finished: false })
     }
 
     /// Runs `text` under a fresh run id.
@@ -229,7 +244,7 @@ impl Engine {
     /// Runs `text` statement by statement on a dedicated connection, stopping at the first that does not
     /// succeed. Err only when the connection cannot be opened or set up.
     pub async fn run_as(&self, id: i64, text: &str, opts: &RunOptions) -> Result<Run> {
-        let mut guard = self.enter(id);
+        let mut guard = self.enter(id, &opts.user)?;
         let mut session = Session::open(self.url_for(opts.read_only), opts.read_only, opts.timeout).await?;
         *guard.control.kill.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.kill.clone());
         let mut statements = Vec::new();
@@ -435,6 +450,19 @@ fn mysql_position(message: &str, sql: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_id_in_use_is_refused_and_names_its_owner_until_the_run_ends() {
+        let engine = Engine::new(DatabaseUrl::parse("sqlite://").unwrap());
+        let guard = engine.enter(7, "alice").expect("a free id");
+        assert_eq!(engine.owner(7).as_deref(), Some("alice"));
+        let second = engine.enter(7, "mallory");
+        assert!(matches!(second, Err(crate::error::Error::BadRequest(_))), "a second run cannot take the id");
+        assert_eq!(engine.owner(7).as_deref(), Some("alice"), "nor its ownership");
+        drop(guard);
+        assert_eq!(engine.owner(7), None);
+        assert!(engine.enter(7, "bob").is_ok(), "the id is free again once the run ended");
+    }
 
     #[test]
     fn mysql_near_positions_point_into_the_statement() {

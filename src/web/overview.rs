@@ -22,7 +22,7 @@ pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<O
     let threshold = state.config.settings.long_query_threshold;
     let snapshot = state.overview.get(limit, || state.introspector.overview(threshold)).await?;
     let read_at = snapshot.as_ref().map(|s| s.read_at.format("%H:%M:%S UTC").to_string());
-    let overview = snapshot.map(|s| (*s.value).clone());
+    let overview = snapshot.map(|s| s.value);
     let migrations = migrate::status(&state.db, &state.migrations).await?;
     let head = migrate::current(&state.db).await?.unwrap_or_else(|| "base".into());
     let last_run = migrate::history(&state.db, 1, None).await?.into_iter().next();
@@ -31,7 +31,7 @@ pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<O
         layout: Layout::new(&user, &state, "overview").await?,
         read_at,
         timed_out: overview.is_none().then(|| catalog::timeout_note(limit)),
-        o: overview.unwrap_or_default(),
+        o: overview.unwrap_or_default(), // the cached statistics are shared, not copied
         connections_total,
         long_threshold: fmt::duration_ms(&Some(threshold.as_millis() as i64)),
         pending: migrations.iter().filter(|m| !m.applied).count(),
@@ -49,7 +49,7 @@ pub struct OverviewPage {
     /// When the server statistics were read (they are reused for `stats_refresh`).
     pub read_at: Option<String>,
     pub timed_out: Option<String>,
-    pub o: Overview,
+    pub o: std::sync::Arc<Overview>,
     pub connections_total: i64,
     pub long_threshold: String,
     pub head: String,

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use futures::StreamExt;
 use serde::Deserialize;
 
 use super::extract::{Form, Path, Query};
@@ -55,15 +56,8 @@ pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): F
         return Err(Error::BadRequest(format!("the text is longer than {MAX_SQL_BYTES} bytes")));
     }
     let opts = options(&user, &state);
-    let id = match form.run_id {
-        Some(id) if id > 0 => {
-            own_run(&user, id);
-            id
-        }
-        _ => state.engine.new_run_id(),
-    };
+    let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| state.engine.new_run_id());
     let outcome = state.engine.run_as(id, &sql, &opts).await;
-    forget_run(id);
     let head = history::migration_head(&state.db).await;
     let batch = history::new_batch_id();
     let (statements, failure) = match outcome {
@@ -104,8 +98,7 @@ pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): F
 /// `POST /query/{id}/cancel`: stops a run of one's own (admins: any run).
 pub async fn cancel(user: CurrentUser, State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response> {
     user.require(Role::Viewer)?;
-    let owner = run_owner(id);
-    match owner {
+    match state.engine.owner(id) {
         Some(o) if o == user.username || user.can(Role::Admin) => {}
         Some(_) => return Err(Error::Forbidden),
         None => return Err(Error::NotFound(format!("running query {id}"))),
@@ -140,19 +133,37 @@ pub async fn export(
     let mut opts = options(&user, &state);
     // An export reads everything: the statement limit is the server's safety net, not the page's.
     opts.timeout = opts.timeout.max(std::time::Duration::from_secs(3600));
-    let stream = state.engine.export(&form.sql, format, &opts);
-    let head = history::migration_head(&state.db).await;
-    let run = user.history_run(format!("-- export {ext}\n{}", form.sql), RunStatus::Success).head(head);
-    if let Some(w) = history::record_or_warn(&state.db, vec![run]).await {
-        tracing::warn!("{w}");
-    }
+    let (stream, ended) = state.engine.export(&form.sql, format, &opts);
+    // The history row is written when the stream ends, with how it ended (a failure or a reader that
+    // went away is recorded as such, not as a success).
+    let run = user.history_run(format!("-- export {ext}\n{}", form.sql), RunStatus::Success);
+    let run = run.head(history::migration_head(&state.db).await);
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        let Ok(end) = ended.await else { return };
+        let mut run = run.elapsed(end.duration).rows(end.rows.map(|n| n as i64));
+        run.status = status_of(&end.outcome);
+        if let Outcome::Error { message, .. } = &end.outcome {
+            run = run.error(message.clone());
+        }
+        history::record_or_warn(&db, vec![run]).await;
+    });
+    // Wait for the first chunk before answering: a statement that fails at once (a typo, a refused
+    // write) gets an error page rather than a download that breaks off.
+    let mut stream = Box::pin(stream);
+    let first = match stream.next().await {
+        Some(Err(e)) => return Err(e),
+        Some(Ok(chunk)) => Some(Ok(chunk)),
+        None => None,
+    };
+    let body = futures::stream::iter(first).chain(stream);
     let name = format!("{}-{}.{ext}", file_stem(&state), Utc::now().format("%Y%m%dT%H%M%SZ"));
     Ok((
         [
             (header::CONTENT_TYPE, mime.to_string()),
             (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
         ],
-        Body::from_stream(stream),
+        Body::from_stream(body),
     )
         .into_response())
 }
@@ -183,22 +194,6 @@ fn status_of(outcome: &Outcome) -> RunStatus {
     }
 }
 
-/// Who started each run in progress (so that only they, or an admin, may cancel it).
-static OWNERS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<i64, String>>> =
-    std::sync::LazyLock::new(Default::default);
-
-fn own_run(user: &CurrentUser, id: i64) {
-    OWNERS.lock().unwrap_or_else(|p| p.into_inner()).insert(id, user.username.clone());
-}
-
-fn forget_run(id: i64) {
-    OWNERS.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-}
-
-fn run_owner(id: i64) -> Option<String> {
-    OWNERS.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
-}
-
 async fn page(
     user: &CurrentUser,
     state: &AppState,
@@ -207,7 +202,6 @@ async fn page(
     warning: Option<String>,
 ) -> Result<EditorPage> {
     let run_id = state.engine.new_run_id();
-    own_run(user, run_id);
     Ok(EditorPage {
         layout: Layout::new(user, state, "query").await?,
         sql,

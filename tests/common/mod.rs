@@ -231,3 +231,18 @@ macro_rules! each_backend {
         mod mariadb { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$body(crate::common::Kind::MySql).await } )* }
     };
 }
+
+/// Polls `f` until it yields something, for at most 20 seconds.
+pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..200 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("gave up waiting: {what}");
+}

@@ -86,6 +86,21 @@ pub enum TableSort {
     LastAnalyze,
 }
 
+impl TableSort {
+    /// Every sort key, in the order the tables page shows its columns.
+    pub const ALL: [TableSort; 9] = [
+        TableSort::Name,
+        TableSort::Rows,
+        TableSort::TableSize,
+        TableSort::IndexSize,
+        TableSort::ToastSize,
+        TableSort::TotalSize,
+        TableSort::DeadRows,
+        TableSort::LastVacuum,
+        TableSort::LastAnalyze,
+    ];
+}
+
 /// A page request for the tables list.
 #[derive(Clone, Debug)]
 pub struct TableQuery {

@@ -461,17 +461,7 @@ mod tests {
 
     #[test]
     fn every_sort_key_has_a_fixed_order_with_name_as_tiebreak() {
-        for sort in [
-            TableSort::Name,
-            TableSort::Rows,
-            TableSort::TableSize,
-            TableSort::IndexSize,
-            TableSort::ToastSize,
-            TableSort::TotalSize,
-            TableSort::DeadRows,
-            TableSort::LastVacuum,
-            TableSort::LastAnalyze,
-        ] {
+        for sort in TableSort::ALL {
             for desc in [false, true] {
                 let order = order_by(sort, desc);
                 assert!(order.contains("r.table_name"), "{order}");

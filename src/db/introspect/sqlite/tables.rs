@@ -424,17 +424,7 @@ mod tests {
 
     #[test]
     fn every_sort_key_fills_every_placeholder_with_name_as_tiebreak() {
-        for sort in [
-            TableSort::Name,
-            TableSort::Rows,
-            TableSort::TableSize,
-            TableSort::IndexSize,
-            TableSort::ToastSize,
-            TableSort::TotalSize,
-            TableSort::DeadRows,
-            TableSort::LastVacuum,
-            TableSort::LastAnalyze,
-        ] {
+        for sort in TableSort::ALL {
             for (desc, dbstat, stat1) in [(false, true, true), (true, false, false)] {
                 let sql = tables_sql(sort, desc, dbstat, stat1);
                 assert!(!sql.contains('{'), "unfilled placeholder for {sort:?}");
