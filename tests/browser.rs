@@ -121,8 +121,24 @@ async fn snap(c: &Client, name: &str) {
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).expect("write screenshot");
 }
 
+/// The text of the first `css` element, waiting for it to appear (a click may still be loading the page).
 async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+    let found = c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await;
+    found.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+}
+
+/// Clicks `css` and waits until the browser has loaded the page at `path`.
+async fn click_to(c: &Client, css: &str, path: &str) {
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+    for _ in 0..200 {
+        let at = c.current_url().await.unwrap();
+        let ready = c.execute("return document.readyState", vec![]).await.unwrap();
+        if at.path() == path && ready == "complete" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("clicking {css} did not lead to {path}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,11 +155,12 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
     c.find(Locator::Id("username")).await.unwrap().send_keys("admin").await.unwrap();
     c.find(Locator::Id("password")).await.unwrap().send_keys("not the password").await.unwrap();
     c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    text_of(&c, ".flash, .note, [role=alert]").await;
     let refused = c.source().await.unwrap();
     assert!(refused.contains("Wrong username or password."), "{refused}");
     snap(&c, "00-login-refused").await;
     c.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    click_to(&c, "button[type=submit]", "/").await;
     assert_eq!(text_of(&c, "h1").await, "Overview");
     snap(&c, "01-overview").await;
 
@@ -161,7 +178,7 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
         assert!(links.iter().any(|l| l == want), "navigation has {want}: {links:?}");
     }
     for (n, href) in links.iter().enumerate() {
-        c.find(Locator::Css(&format!("nav.nav a[href='{href}']"))).await.unwrap().click().await.unwrap();
+        click_to(&c, &format!("nav.nav a[href='{href}']"), href).await;
         let html = c.source().await.unwrap();
         assert!(!html.contains("Something went wrong"), "{href}:\n{html}");
         assert!(c.find(Locator::Css("main h1")).await.is_ok(), "{href} has a heading");
@@ -178,7 +195,7 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
 
     // Tables → posts: the detail page with columns, indexes and rows.
     c.goto(&format!("{base}/tables")).await.unwrap();
-    c.find(Locator::Css("a[href='/tables/public/posts']")).await.unwrap().click().await.unwrap();
+    click_to(&c, "a[href='/tables/public/posts']", "/tables/public/posts").await;
     let detail = c.source().await.unwrap();
     assert!(detail.contains("user_id") && detail.contains("idx_posts_user_id_twin"), "{detail}");
     snap(&c, "10-table-posts").await;
@@ -205,7 +222,7 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
     }
     let pid = row.expect("the sleeping query shows on the activity page");
     snap(&c, "12-activity-sleeper").await;
-    c.find(Locator::Css(&format!("tr[data-pid='{pid}'] a.btn-danger"))).await.unwrap().click().await.unwrap();
+    click_to(&c, &format!("tr[data-pid='{pid}'] a.btn-danger"), &format!("/activity/{pid}/terminate")).await;
     assert!(c.source().await.unwrap().contains("browser-sleeper"), "the confirmation shows the query");
     snap(&c, "13-confirm-terminate").await;
     c.find(Locator::Id("confirm")).await.unwrap().click().await.unwrap();
@@ -228,7 +245,7 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
     assert!(c.source().await.unwrap().contains("session.terminate"), "the audit log shows the terminate");
 
     // Sign out: the pages need a sign-in again.
-    c.find(Locator::Css("form[action='/logout'] button")).await.unwrap().click().await.unwrap();
+    click_to(&c, "form[action='/logout'] button", "/login").await;
     c.goto(&format!("{base}/tables")).await.unwrap();
     assert!(c.current_url().await.unwrap().path().starts_with("/login"));
     c.close().await.ok();
