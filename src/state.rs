@@ -33,7 +33,10 @@ impl AppState {
     pub fn new(db: DatabaseConnection, config: Arc<Config>, migrations: Arc<MigrationSet>) -> Result<AppState> {
         let introspector = introspect::for_connection(db.clone())?;
         let overview = Arc::new(Cached::new(config.settings.stats_refresh));
-        let engine = Engine::new(config.database_url.clone());
+        let engine = match &config.settings.viewer_url {
+            Some(viewer) => Engine::with_viewer_url(config.database_url.clone(), viewer.clone()),
+            None => Engine::new(config.database_url.clone()),
+        };
         Ok(AppState {
             engine,
             db,

@@ -302,3 +302,86 @@ async fn postgres_csv_export_matches_copy() {
     conn.close().await.ok();
     db.drop().await;
 }
+
+/// Dates and times read in binary print exactly as the server's own `::text` does (infinity and BC too).
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_dates_and_times_print_like_the_server() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let engine = Engine::new(DatabaseUrl::parse(&db.url).unwrap());
+    let values = [
+        "'2026-11-28 06:19:36.12'::timestamp",
+        "'2026-11-28 06:19:36.000001'::timestamp",
+        "'2026-11-28 06:19:36'::timestamptz",
+        "'2026-11-28 06:19:36.5+05:30'::timestamptz",
+        "'infinity'::timestamp",
+        "'-infinity'::timestamptz",
+        "'0044-03-15 12:00:00 BC'::timestamp",
+        "'2026-11-28'::date",
+        "'infinity'::date",
+        "'0044-03-15 BC'::date",
+        "'23:59:59.999999'::time",
+    ];
+    for v in values {
+        let run = engine.run(&format!("SET TIME ZONE 'UTC'; SELECT {v}, ({v})::text"), &opts(false)).await.unwrap();
+        let s = &run.statements[1];
+        assert_eq!(s.outcome, Outcome::Success, "{v}: {s:?}");
+        assert_eq!(s.rows[0][0], s.rows[0][1], "{v} prints like the server");
+    }
+    db.drop().await;
+}
+
+/// With `viewer_url` a read-only run logs in as a role with read grants only: the database refuses what a
+/// read-only transaction would still let a superuser do (running a program, reading server files).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_viewer_login_without_superuser_rights_cannot_run_programs_or_write() {
+    let (db, _) = setup(Kind::Postgres).await;
+    let role = format!("{}_reader", db.name);
+    let conn = db.connect().await;
+    exec(&conn, &format!("CREATE ROLE \"{role}\" LOGIN")).await;
+    exec(&conn, &format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{role}\"")).await;
+    let viewer_url = db.url.replacen("://postgres@", &format!("://{role}@"), 1);
+    assert_ne!(viewer_url, db.url, "the test URL names the postgres login");
+    let engine =
+        Engine::with_viewer_url(DatabaseUrl::parse(&db.url).unwrap(), DatabaseUrl::parse(&viewer_url).unwrap());
+    let marker = std::env::temp_dir().join(format!("{}-ran", db.name));
+    let attempts = [
+        format!("COPY (SELECT 1) TO PROGRAM 'touch {}'", marker.display()),
+        "SELECT pg_read_file('/etc/hostname')".to_string(),
+        "COMMIT; DELETE FROM users".to_string(),
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE; DELETE FROM users".to_string(),
+    ];
+    for sql in &attempts {
+        let run = engine.run(sql, &opts(true)).await.unwrap();
+        let last = run.statements.last().unwrap();
+        assert!(matches!(last.outcome, Outcome::Error { .. }), "{sql} must fail: {last:?}");
+    }
+    assert!(!marker.exists(), "no program ran");
+    assert_eq!(counts(&db).await.0, 2, "no row was deleted");
+    let run = engine.run("SELECT current_user, count(*) FROM users", &opts(true)).await.unwrap();
+    assert_eq!(run.statements[0].rows[0][0], Cell::Text(role.clone()), "read-only runs use the viewer login");
+    let run = engine.run("SELECT current_user", &opts(false)).await.unwrap();
+    assert_eq!(run.statements[0].rows[0][0], Cell::Text("postgres".into()), "editors keep the main login");
+
+    // Cancel works with the viewer login (a role may cancel its own backends).
+    let mut o = opts(true);
+    o.timeout = Duration::from_secs(60);
+    let id = engine.new_run_id();
+    let e2 = engine.clone();
+    let task = tokio::spawn(async move { e2.run_as(id, "SELECT pg_sleep(30)", &o).await });
+    while !engine.running().contains(&id) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(engine.cancel(id).await);
+    let run = task.await.unwrap().unwrap();
+    assert_eq!(run.statements[0].outcome, Outcome::Cancelled);
+
+    drop(conn);
+    db.drop().await;
+    let admin = sea_orm::Database::connect(
+        std::env::var("STRATA_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+    )
+    .await
+    .unwrap();
+    exec(&admin, &format!("DROP ROLE IF EXISTS \"{role}\"")).await;
+}

@@ -11,6 +11,7 @@ each_backend! {
     an_editor_runs_several_statements_and_each_is_recorded => several_statements;
     a_viewer_cannot_write_and_the_refusal_is_recorded => viewer_read_only;
     an_export_streams_the_whole_result_as_a_file => export_file;
+    read_only_for_all_holds_admins_to_reading_too => read_only_for_all;
 }
 
 async fn migrated(kind: Kind) -> (TestDb, Browser) {
@@ -95,5 +96,22 @@ async fn export_file(kind: Kind) {
     assert_eq!(b.post_form("/query/export", &[("sql", sql), ("format", "xlsx")]).await.0, StatusCode::BAD_REQUEST);
     let (status, _, _) = b.post_form_without_csrf("/query/export", &[("sql", sql), ("format", "csv")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "export runs SQL: it needs the CSRF token");
+    t.drop().await;
+}
+
+async fn read_only_for_all(kind: Kind) {
+    let t = TestDb::new(kind).await;
+    ok(&strata(&t.url, &["migrate", "up"]));
+    let mut b = Browser::with_state(common::web::app_state_with(&t.url, |s| s.read_only_for_all = true).await);
+    b.login_as(Role::Admin).await;
+    let (_, _, page) = b.get("/query").await;
+    assert!(page.contains("read-only for every account"), "the editor says why:\n{page}");
+    let db = t.connect().await;
+    let before = count(&db, "SELECT COUNT(*) FROM admin_users").await;
+    let (_, _, page) = b.post_form("/query", &[("sql", "DELETE FROM admin_users")]).await;
+    assert!(page.contains("badge-error"), "the database refuses an admin's write:\n{page}");
+    let (status, _, _) = b.post_form("/query/export", &[("sql", "DELETE FROM admin_users"), ("format", "csv")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an export cannot write either");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM admin_users").await, before, "nothing was deleted");
     t.drop().await;
 }

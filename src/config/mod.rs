@@ -181,6 +181,12 @@ pub struct Settings {
     pub stats_refresh: Duration,
     /// `history_retention`: how long the query history is kept (0: forever).
     pub history_retention: Duration,
+    /// `read_only_for_all`: every account's query editor runs read-only, editors and admins too.
+    pub read_only_for_all: bool,
+    /// `viewer_url`: a database login with read grants only, used for read-only runs of the query editor
+    /// (the one guard that also covers what a read-only transaction still allows a superuser login,
+    /// such as PostgreSQL's `COPY ... TO PROGRAM`). Same backend and database as the main URL.
+    pub viewer_url: Option<DatabaseUrl>,
 }
 
 impl Default for Settings {
@@ -197,6 +203,8 @@ impl Default for Settings {
             migrate_on_start: true,
             stats_refresh: Duration::from_secs(2),
             history_retention: Duration::from_secs(90 * 86_400),
+            read_only_for_all: false,
+            viewer_url: None,
         }
     }
 }
@@ -214,6 +222,8 @@ const SETTING_KEYS: &[&str] = &[
     "migrate_on_start",
     "stats_refresh",
     "history_retention",
+    "read_only_for_all",
+    "viewer_url",
 ];
 
 /// How one kind of setting value is parsed and explained.
@@ -307,6 +317,8 @@ impl Config {
             migrate_on_start: reader.read("migrate_on_start", None, &BOOL, defaults.migrate_on_start)?,
             stats_refresh: reader.read("stats_refresh", None, &DURATION, defaults.stats_refresh)?,
             history_retention: reader.read("history_retention", None, &DURATION, defaults.history_retention)?,
+            read_only_for_all: reader.read("read_only_for_all", None, &BOOL, defaults.read_only_for_all)?,
+            viewer_url: reader.viewer_url(&database_url)?,
         };
         if let Some(ini) = &ini {
             warnings.extend(unknown_keys(ini));
@@ -363,6 +375,26 @@ impl Reader<'_> {
             expected: kind.expected,
             example: kind.example,
         })
+    }
+
+    /// `viewer_url`: parsed like the main URL (errors mask its password) and checked to name the same backend.
+    fn viewer_url(&self, main: &DatabaseUrl) -> Result<Option<DatabaseUrl>, ConfigError> {
+        let Some((value, origin)) = self.lookup("viewer_url", None)? else {
+            return Ok(None);
+        };
+        let url = DatabaseUrl::parse(value.trim()).map_err(|e| e.with_origin(origin.clone()))?;
+        if url.backend() != main.backend() {
+            return Err(ConfigError::InvalidUrl {
+                url: url.masked(),
+                reason: format!(
+                    "viewer_url is a {} URL but the database is {}: it must be a second login to the same database",
+                    url.backend(),
+                    main.backend()
+                ),
+                origin: Some(origin),
+            });
+        }
+        Ok(Some(url))
     }
 
     /// The raw value of a setting and where it came from.
@@ -617,6 +649,25 @@ mod tests {
         assert_eq!(s.catalog_timeout, Duration::from_secs(86_400));
         assert!(!s.migrate_on_start);
         assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn viewer_url_is_a_second_login_to_the_same_backend_and_its_password_never_shows() {
+        let config = Setup::new()
+            .ini("[strata]\nviewer_url = postgresql://reader:s3cret@db/app\nread_only_for_all = yes\n")
+            .env("DATABASE_URL", "postgres://owner:pw@db/app")
+            .ok();
+        let viewer = config.settings.viewer_url.clone().expect("read from [strata]");
+        assert_eq!(viewer.connect_url(), "postgres://reader:s3cret@db/app");
+        assert!(config.settings.read_only_for_all);
+        assert!(!format!("{:?}", config.settings).contains("s3cret"), "Debug masks it");
+
+        let err = Setup::new()
+            .env("DATABASE_URL", "postgres://owner:pw@db/app")
+            .env("STRATA_VIEWER_URL", "mysql://reader:s3cret@db/app")
+            .err();
+        assert!(err.contains("STRATA_VIEWER_URL") && err.contains("same database"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
     }
 
     #[test]

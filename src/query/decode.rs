@@ -57,13 +57,12 @@ fn pg_cell(row: &PgRow, i: usize) -> Cell {
         "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "UNKNOWN" | "CITEXT" | "XML" => {
             row.try_get_unchecked::<String, _>(i).map(Cell::Text)
         }
-        "DATE" => row.try_get_unchecked::<chrono::NaiveDate, _>(i).map(|v| Cell::Text(v.to_string())),
-        "TIME" => row.try_get_unchecked::<chrono::NaiveTime, _>(i).map(|v| Cell::Text(v.to_string())),
-        "TIMESTAMP" => row.try_get_unchecked::<chrono::NaiveDateTime, _>(i).map(|v| Cell::Text(v.to_string())),
+        // Dates and timestamps from their binary form here: the driver's decoders panic on `infinity`.
+        "DATE" => return pg_days(&raw).map_or_else(|| pg_unknown(&raw), Cell::Text),
+        "TIME" => row.try_get_unchecked::<chrono::NaiveTime, _>(i).map(|v| Cell::Text(pg_time(v))),
+        "TIMESTAMP" => return pg_micros(&raw, "").map_or_else(|| pg_unknown(&raw), Cell::Text),
         // Sent as UTC; shown in UTC the way PostgreSQL prints it with TimeZone = UTC.
-        "TIMESTAMPTZ" => row
-            .try_get_unchecked::<chrono::DateTime<chrono::Utc>, _>(i)
-            .map(|v| Cell::Text(format!("{}+00", v.naive_utc()))),
+        "TIMESTAMPTZ" => return pg_micros(&raw, "+00").map_or_else(|| pg_unknown(&raw), Cell::Text),
         "UUID" => row.try_get_unchecked::<sea_orm::sqlx::types::Uuid, _>(i).map(|v| Cell::Text(v.to_string())),
         "INTERVAL" => row.try_get_unchecked::<PgInterval, _>(i).map(|v| Cell::Text(interval_text(&v))),
         "TEXT[]" | "VARCHAR[]" | "NAME[]" | "BPCHAR[]" => row
@@ -78,6 +77,57 @@ fn pg_cell(row: &PgRow, i: usize) -> Cell {
         _ => return pg_unknown(&raw),
     };
     decoded.unwrap_or_else(|_| pg_unknown(&raw))
+}
+
+fn pg_epoch() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default().and_hms_opt(0, 0, 0).unwrap_or_default()
+}
+
+/// A binary DATE (days since 2000-01-01) as text, `infinity` included.
+fn pg_days(raw: &PgValueRef<'_>) -> Option<String> {
+    let days = i32::from_be_bytes(raw.as_bytes().ok()?.try_into().ok()?);
+    Some(match days {
+        i32::MAX => "infinity".into(),
+        i32::MIN => "-infinity".into(),
+        d => pg_date(pg_epoch().date().checked_add_signed(chrono::TimeDelta::days(i64::from(d)))?),
+    })
+}
+
+/// A binary TIMESTAMP[TZ] (microseconds since 2000-01-01) as text, `infinity` included.
+fn pg_micros(raw: &PgValueRef<'_>, zone: &str) -> Option<String> {
+    let micros = i64::from_be_bytes(raw.as_bytes().ok()?.try_into().ok()?);
+    Some(match micros {
+        i64::MAX => "infinity".into(),
+        i64::MIN => "-infinity".into(),
+        us => pg_timestamp(pg_epoch().checked_add_signed(chrono::TimeDelta::microseconds(us))?, zone),
+    })
+}
+
+/// A date as PostgreSQL prints it (ISO DateStyle): `2026-11-28`, `0044-03-15 BC`.
+fn pg_date(d: chrono::NaiveDate) -> String {
+    use chrono::Datelike;
+    let (year, era) = if d.year() <= 0 { (1 - d.year(), " BC") } else { (d.year(), "") };
+    format!("{year:04}-{:02}-{:02}{era}", d.month(), d.day())
+}
+
+/// A time of day as PostgreSQL prints it: seconds' fraction without trailing zeros (`06:19:36.12`).
+fn pg_time(t: chrono::NaiveTime) -> String {
+    use chrono::Timelike;
+    let mut out = format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second());
+    let micros = t.nanosecond() / 1000;
+    if micros > 0 {
+        let fraction = format!("{micros:06}");
+        out.push('.');
+        out.push_str(fraction.trim_end_matches('0'));
+    }
+    out
+}
+
+/// A timestamp as PostgreSQL prints it, `zone` before a BC era (`0044-03-15 12:00:00+00 BC`).
+fn pg_timestamp(v: chrono::NaiveDateTime, zone: &str) -> String {
+    let date = pg_date(v.date());
+    let (day, era) = date.split_at(date.find(' ').unwrap_or(date.len()));
+    format!("{day} {}{zone}{era}", pg_time(v.time()))
 }
 
 fn pg_unknown(raw: &PgValueRef<'_>) -> Cell {

@@ -176,9 +176,14 @@ fn file_stem(state: &AppState) -> String {
     if clean.is_empty() { "strata".into() } else { clean }
 }
 
+/// Whether this account's runs are read-only: viewers always, everyone when `read_only_for_all` is set.
+fn read_only(user: &CurrentUser, state: &AppState) -> bool {
+    !user.can(Role::Editor) || state.config.settings.read_only_for_all
+}
+
 fn options(user: &CurrentUser, state: &AppState) -> RunOptions {
     RunOptions {
-        read_only: !user.can(Role::Editor),
+        read_only: read_only(user, state),
         timeout: state.config.settings.query_timeout,
         max_rows: state.config.settings.max_rows,
         user: user.username.clone(),
@@ -208,7 +213,8 @@ async fn page(
         blocks,
         warning,
         run_id,
-        read_only: !user.can(Role::Editor),
+        read_only: read_only(user, state),
+        for_all: state.config.settings.read_only_for_all,
         max_rows: state.config.settings.max_rows,
         timeout: crate::web::fmt::duration_ms(&Some(state.config.settings.query_timeout.as_millis() as i64)),
     })
@@ -305,6 +311,8 @@ pub struct EditorPage {
     pub warning: Option<String>,
     pub run_id: i64,
     pub read_only: bool,
+    /// Read-only because the administrator set it for every account.
+    pub for_all: bool,
     pub max_rows: usize,
     pub timeout: String,
 }
