@@ -116,12 +116,16 @@ impl Browser {
     }
 
     async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-        let req = Request::post(path)
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap();
+        let req = form_request(path, fields);
         self.send(req).await
+    }
+
+    /// Posts a form (CSRF token added) and hands back the response with its body unread, to stream it.
+    pub async fn post_form_streaming(&mut self, path: &str, fields: &[(&str, &str)]) -> axum::response::Response {
+        let token = self.csrf.clone().unwrap_or_else(|| panic!("no CSRF token yet: GET a page with a form first"));
+        let mut all = fields.to_vec();
+        all.push(("_csrf", &token));
+        self.respond(form_request(path, &all)).await
     }
 
     /// GETs where a redirect points.
@@ -131,7 +135,19 @@ impl Browser {
     }
 
     /// Sends any request with the jar's cookies; keeps the cookies and the CSRF token of the answer.
-    pub async fn send(&mut self, mut req: Request<Body>) -> Page {
+    pub async fn send(&mut self, req: Request<Body>) -> Page {
+        let res = self.respond(req).await;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).into_owned();
+        if let Some(token) = csrf_in(&body) {
+            self.csrf = Some(token);
+        }
+        (status, headers, body)
+    }
+
+    /// Sends a request with the jar's cookies and keeps the cookies it sets; the body is left unread.
+    async fn respond(&mut self, mut req: Request<Body>) -> axum::response::Response {
         if !self.cookies.is_empty() {
             let jar = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
             req.headers_mut().insert(COOKIE, jar.parse().unwrap());
@@ -140,16 +156,10 @@ impl Browser {
             req.extensions_mut().insert(ConnectInfo(addr));
         }
         let res = self.app.clone().oneshot(req).await.expect("the router answers");
-        let status = res.status();
-        let headers = res.headers().clone();
-        for set in headers.get_all(SET_COOKIE) {
+        for set in res.headers().get_all(SET_COOKIE) {
             self.store_cookie(set.to_str().expect("ASCII Set-Cookie"));
         }
-        let body = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).into_owned();
-        if let Some(token) = csrf_in(&body) {
-            self.csrf = Some(token);
-        }
-        (status, headers, body)
+        res
     }
 
     fn store_cookie(&mut self, header: &str) {
@@ -218,6 +228,11 @@ pub async fn create_account(state: &AppState, role: Role) -> String {
 }
 
 /// The value of the first `name="_csrf" value="..."` in a page.
+fn form_request(path: &str, fields: &[(&str, &str)]) -> Request<Body> {
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    Request::post(path).header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(Body::from(body)).unwrap()
+}
+
 fn csrf_in(html: &str) -> Option<String> {
     const MARK: &str = r#"name="_csrf" value=""#;
     let start = html.find(MARK)? + MARK.len();
