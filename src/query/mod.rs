@@ -23,7 +23,7 @@ use crate::config::{Backend, DatabaseUrl};
 use crate::error::Result;
 use session::{Item, Kill, Session};
 
-pub use explain::{Explained, Plan, PlanNode};
+pub use explain::{Explained, Plan, PlanNode, Weight};
 pub use export::{ExportEnd, ExportFormat};
 
 /// How one run may behave.

@@ -23,7 +23,7 @@ use super::{Cell, Engine, Outcome, RunOptions, StatementResult, split};
 use crate::config::Backend;
 use crate::error::{Error, Result};
 
-/// A node whose own time (or, without ANALYZE, own cost) is at least this share of the whole is highlighted.
+/// A node whose own share of the plan's [`Weight`] is at least this much is highlighted.
 pub const HOT_SHARE: f64 = 0.2;
 
 /// Most rows a plan may have (SQLite returns one row per step).
@@ -43,12 +43,28 @@ pub struct Plan {
     pub writes: bool,
     /// It was executed inside a transaction that was then rolled back (always so for ANALYZE).
     pub rolled_back: bool,
+    /// What the nodes' shares measure.
+    pub weighed_by: Weight,
     /// Planning (optimization) time in milliseconds, when the backend says.
     pub planning_ms: Option<f64>,
     /// Execution time in milliseconds, when the backend says.
     pub execution_ms: Option<f64>,
     /// The backend's own output, for the curious and for bug reports.
     pub raw: String,
+}
+
+/// What makes a node expensive, from the best figure the plan has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Weight {
+    /// Its own measured time (ANALYZE).
+    Time,
+    /// Its own estimated cost.
+    Cost,
+    /// The rows it is estimated to examine over all its loops (MariaDB plans carry no costs).
+    RowsExamined,
+    /// No figures at all: full table scans are flagged (SQLite).
+    #[default]
+    FullScans,
 }
 
 /// One step of a plan.
@@ -70,7 +86,10 @@ pub struct PlanNode {
     pub self_ms: Option<f64>,
     /// How many times the node ran.
     pub loops: Option<f64>,
-    /// This node's own share of the whole plan's time (ANALYZE) or cost (0.0 to 1.0).
+    /// Rows the node is estimated to examine over all its loops (MariaDB: `rows` times the rows of the
+    /// tables before it in the join).
+    pub examined: Option<f64>,
+    /// This node's own share of the whole plan by [`Plan::weighed_by`] (0.0 to 1.0).
     pub share: Option<f64>,
     /// One of the most expensive nodes (see [`HOT_SHARE`]); without any figures, a full table scan.
     pub hot: bool,
@@ -218,16 +237,26 @@ fn reads_only(sql: &str) -> bool {
 }
 
 /// Fills in what the backends leave to compute: times including children, self times and costs, each
-/// node's share of the whole, and which nodes are hot.
+/// node's share of the whole by the best figure there is, and which nodes are hot.
 fn finish(plan: &mut Plan) {
     for n in &mut plan.nodes {
         inclusive_times(n);
     }
     let total_time: f64 = plan.nodes.iter().filter_map(|n| n.time_ms).sum();
     let total_cost: f64 = plan.nodes.iter().filter_map(|n| n.total_cost).sum();
-    let by_time = plan.analyzed && total_time > 0.0;
+    let total_examined: f64 = plan.walk().iter().filter_map(|(_, n)| n.examined).sum();
+    let (weight, total) = if plan.analyzed && total_time > 0.0 {
+        (Weight::Time, total_time)
+    } else if total_cost > 0.0 {
+        (Weight::Cost, total_cost)
+    } else if total_examined > 0.0 {
+        (Weight::RowsExamined, total_examined)
+    } else {
+        (Weight::FullScans, 0.0)
+    };
+    plan.weighed_by = weight;
     for n in &mut plan.nodes {
-        shares(n, by_time, if by_time { total_time } else { total_cost });
+        shares(n, weight, total);
     }
 }
 
@@ -247,20 +276,23 @@ fn inclusive_times(n: &mut PlanNode) {
     }
 }
 
-fn shares(n: &mut PlanNode, by_time: bool, total: f64) {
-    let own = if by_time {
-        n.self_ms
-    } else {
+fn shares(n: &mut PlanNode, weight: Weight, total: f64) {
+    let own = match weight {
+        Weight::Time => n.self_ms,
         // A node's cost includes its children's (per loop): what is left is its own.
-        let children: f64 = n.children.iter().filter_map(|c| c.total_cost).sum();
-        n.total_cost.map(|c| (c - children).max(0.0))
+        Weight::Cost => {
+            let children: f64 = n.children.iter().filter_map(|c| c.total_cost).sum();
+            n.total_cost.map(|c| (c - children).max(0.0))
+        }
+        Weight::RowsExamined => n.examined,
+        Weight::FullScans => None,
     };
-    if n.share.is_none() && total > 0.0 {
+    if total > 0.0 {
         n.share = own.map(|o| (o / total).min(1.0));
     }
     n.hot = n.hot || n.share.is_some_and(|s| s >= HOT_SHARE);
     for c in &mut n.children {
-        shares(c, by_time, total);
+        shares(c, weight, total);
     }
 }
 
@@ -337,6 +369,7 @@ mod tests {
         let top = &plan.nodes[0];
         assert_eq!(top.self_ms, Some(4.0));
         assert_eq!(top.children[1].time_ms, Some(5.0), "a node that reports only its own time");
+        assert_eq!(plan.weighed_by, Weight::Time);
         assert_eq!(top.children[1].share, Some(0.5));
         assert_eq!(top.children[0].share, Some(0.1));
         assert!(top.hot && top.children[1].hot && !top.children[0].hot);

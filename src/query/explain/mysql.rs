@@ -39,10 +39,6 @@ pub(super) fn plan(rows: &[Vec<Cell>]) -> Result<Plan, String> {
     let mut reader = Reader { writes: false };
     plan.nodes = reader.operations(&json);
     plan.writes = reader.writes;
-    // Without costs (MariaDB 10) nor ANALYZE: the full scans are what to look at.
-    if plan.walk().iter().all(|(_, n)| n.total_cost.is_none() && n.self_ms.is_none() && n.time_ms.is_none()) {
-        mark_full_scans(&mut plan.nodes);
-    }
     Ok(plan)
 }
 
@@ -74,7 +70,20 @@ impl Reader {
                 .collect(),
             "table" => vec![self.table(v)],
             "nested_loop" => {
-                let tables = each(self, v);
+                // Each table is looked up once per row the tables before it let through.
+                let mut fanout = 1.0;
+                let mut tables = Vec::new();
+                for item in v.as_array().into_iter().flatten() {
+                    let mut ops = self.operations(item);
+                    let table = item.get("table").or_else(|| item.get("block-nl-join").and_then(|b| b.get("table")));
+                    if let Some(t) = table {
+                        for n in &mut ops {
+                            scale_examined(n, fanout);
+                        }
+                        fanout *= num(t, "rows").unwrap_or(1.0) * num(t, "filtered").unwrap_or(100.0) / 100.0;
+                    }
+                    tables.extend(ops);
+                }
                 // One table is not a join: no node for the loop.
                 if tables.len() == 1 {
                     tables
@@ -180,6 +189,7 @@ impl Reader {
         }
         n.total_cost = num(v, "cost");
         n.est_rows = num(v, "rows");
+        n.examined = n.est_rows;
         n.actual_rows = num(v, "r_rows");
         n.loops = num(v, "r_loops");
         n.self_ms = match (num(v, "r_table_time_ms"), num(v, "r_other_time_ms")) {
@@ -218,10 +228,11 @@ fn access_words(access: &str) -> String {
     .to_string()
 }
 
-fn mark_full_scans(nodes: &mut [PlanNode]) {
-    for n in nodes {
-        n.hot = n.label.contains("Full table scan");
-        mark_full_scans(&mut n.children);
+/// The table in `n` (itself, or under a block nested loop join) is examined `times` as often.
+fn scale_examined(n: &mut PlanNode, times: f64) {
+    match n.examined.as_mut() {
+        Some(e) => *e *= times,
+        None => n.children.iter_mut().take(1).for_each(|c| scale_examined(c, times)),
     }
 }
 
@@ -294,10 +305,11 @@ mod tests {
     }
 
     #[test]
-    fn without_figures_full_scans_are_hot() {
-        let json =
-            r#"{"query_block": {"select_id": 1, "table": {"table_name": "t", "access_type": "ALL", "rows": 9}}}"#;
-        let plan = plan(&[vec![Cell::Text(json.into())]]).unwrap();
-        assert!(plan.nodes[0].children[0].hot);
+    fn without_analyze_the_rows_each_table_examines_decide() {
+        let plan = captured("explain_join");
+        assert_eq!(plan.weighed_by, super::super::Weight::RowsExamined);
+        let (u, p) = (plan.walk()[4].1, plan.walk()[5].1);
+        assert_eq!((u.examined, p.examined), (Some(50.0), Some(100.0)), "p: 2 rows for each of the 50 users");
+        assert!(p.hot && u.hot && p.share > u.share);
     }
 }
