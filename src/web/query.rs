@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::extract::{Form, Path, Query};
 use super::layout::Layout;
+use super::plan::PlanView;
 use super::session::CurrentUser;
 use crate::accounts::Role;
 use crate::error::{Error, Result};
@@ -35,7 +36,7 @@ pub async fn editor(
     Query(params): Query<EditorParams>,
 ) -> Result<EditorPage> {
     user.require(Role::Viewer)?;
-    page(&user, &state, params.sql.unwrap_or_default(), Vec::new(), None).await
+    page(&user, &state, params.sql.unwrap_or_default(), Vec::new(), None, None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,12 +50,7 @@ pub struct RunForm {
 pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): Form<RunForm>) -> Result<EditorPage> {
     user.require(Role::Viewer)?;
     let sql = form.sql;
-    if sql.trim().is_empty() {
-        return Err(Error::BadRequest("there is no SQL to run: type a statement first".into()));
-    }
-    if sql.len() > MAX_SQL_BYTES {
-        return Err(Error::BadRequest(format!("the text is longer than {MAX_SQL_BYTES} bytes")));
-    }
+    usable(&sql)?;
     let opts = options(&user, &state);
     let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| state.engine.new_run_id());
     let outcome = state.engine.run_as(id, &sql, &opts).await;
@@ -92,7 +88,69 @@ pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): F
         return Err(e);
     }
     let blocks = statements.iter().map(|s| Block::of(s, &sql)).collect();
-    page(&user, &state, sql, blocks, warning).await
+    page(&user, &state, sql, blocks, None, warning).await
+}
+
+/// Refuses an empty text or one longer than a run accepts.
+fn usable(sql: &str) -> Result<()> {
+    if sql.trim().is_empty() {
+        return Err(Error::BadRequest("there is no SQL to run: type a statement first".into()));
+    }
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(Error::BadRequest(format!("the text is longer than {MAX_SQL_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExplainForm {
+    sql: String,
+    run_id: Option<i64>,
+    /// Sent by the "Explain analyze" button (any value): run the statement and measure it.
+    analyze: Option<String>,
+}
+
+/// `POST /query/explain`: the plan of the one statement in the text as a tree; with `analyze`, the
+/// statement runs (in the account's read-only mode for viewers) inside a transaction that is rolled back.
+/// Recorded in `query_history` as the statement under an `-- explain` or `-- explain analyze` line.
+pub async fn explain(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Form(form): Form<ExplainForm>,
+) -> Result<EditorPage> {
+    user.require(Role::Viewer)?;
+    let sql = form.sql;
+    usable(&sql)?;
+    let analyze = form.analyze.is_some();
+    let opts = options(&user, &state);
+    let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| state.engine.new_run_id());
+    let explained = match state.engine.explain_as(id, &sql, analyze, &opts).await {
+        // Refused before anything ran (not one statement, no ANALYZE on this backend): nothing to record.
+        Err(e @ (Error::BadRequest(_) | Error::Unsupported(_))) => return Err(e),
+        other => other,
+    };
+    let head = history::migration_head(&state.db).await;
+    let mark = if analyze { "-- explain analyze" } else { "-- explain" };
+    let (run, explained) = match explained {
+        Ok(ex) => {
+            let s = &ex.statement;
+            let mut run =
+                user.history_run(format!("{mark}\n{}", s.sql), status_of(&s.outcome)).elapsed(s.duration).head(head);
+            if let Outcome::Error { message, .. } = &s.outcome {
+                run = run.error(message.clone());
+            }
+            (run, Ok(ex))
+        }
+        Err(e) => {
+            (user.history_run(format!("{mark}\n{sql}"), RunStatus::Error).error(e.to_string()).head(head), Err(e))
+        }
+    };
+    let warning = history::record_or_warn(&state.db, vec![run]).await;
+    let explained = explained?;
+    let s = &explained.statement;
+    let blocks = if s.outcome == Outcome::Success { Vec::new() } else { vec![Block::of(s, &sql)] };
+    let plan = explained.plan.as_ref().map(|p| PlanView::of(p, &s.sql));
+    page(&user, &state, sql, blocks, plan, warning).await
 }
 
 /// `POST /query/{id}/cancel`: stops a run of one's own (admins: any run).
@@ -199,6 +257,7 @@ async fn page(
     state: &AppState,
     sql: String,
     blocks: Vec<Block>,
+    plan: Option<PlanView>,
     warning: Option<String>,
 ) -> Result<EditorPage> {
     let run_id = state.engine.new_run_id();
@@ -206,6 +265,7 @@ async fn page(
         layout: Layout::new(user, state, "query").await?,
         sql,
         blocks,
+        plan,
         warning,
         run_id,
         read_only: !user.can(Role::Editor),
@@ -302,6 +362,8 @@ pub struct EditorPage {
     pub layout: Layout,
     pub sql: String,
     pub blocks: Vec<Block>,
+    /// The plan, after Explain or Explain analyze.
+    pub plan: Option<PlanView>,
     pub warning: Option<String>,
     pub run_id: i64,
     pub read_only: bool,
