@@ -30,6 +30,7 @@ on_servers! {
     an_editors_explain_analyze_of_a_delete_is_rolled_back_and_says_so => delete_rolled_back;
     a_viewers_explain_analyze_of_a_delete_is_refused_by_the_database => viewer_refused;
     explain_analyze_through_the_engine_measures_each_node => engine_figures;
+    explain_analyze_stops_at_the_statement_timeout => analyze_timeout;
 }
 
 const USERS: i64 = 30;
@@ -190,5 +191,19 @@ async fn viewer_refused(kind: Kind) {
         _ => assert!(page.contains("plan-tree") && !page.contains("rolled back"), "{page}"),
     }
     assert_eq!(count(&db, "SELECT COUNT(*) FROM posts").await, POSTS);
+    t.drop().await;
+}
+
+async fn analyze_timeout(kind: Kind) {
+    let (t, _) = seeded(kind).await;
+    let engine = Engine::new(DatabaseUrl::parse(&t.url).unwrap());
+    let opts = RunOptions { read_only: true, timeout: Duration::from_secs(1), max_rows: 10, user: "tester".into() };
+    let sleep = if kind == Kind::Postgres { "SELECT pg_sleep(30)" } else { "SELECT SLEEP(30)" };
+    let started = std::time::Instant::now();
+    let ex = engine.explain_as(engine.new_run_id(), sleep, true, &opts).await.unwrap();
+    assert_eq!(ex.statement.outcome, Outcome::Timeout, "{:?}", ex.statement);
+    assert!(ex.plan.is_none());
+    assert!(started.elapsed() < Duration::from_secs(10), "stopped by the timeout: {:?}", started.elapsed());
+    assert!(engine.running().is_empty(), "the run is unlisted");
     t.drop().await;
 }
