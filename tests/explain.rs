@@ -160,6 +160,16 @@ async fn delete_rolled_back(kind: Kind) {
     assert!(page.contains("This statement changes data") && page.contains("<b>rolled back</b>"), "{page}");
     assert_eq!(count(&t.connect().await, "SELECT COUNT(*) FROM posts").await, POSTS, "every post is still there");
     assert_eq!(history_rows(&t, "-- explain analyze\nDELETE FROM posts%").await, 1);
+    // Run again from the history explains it again (rolled back), it does not run the DELETE itself.
+    let (_, _, history) = b.get("/history").await;
+    assert!(
+        history.contains(r#"action="/query/explain""#) && history.contains(r#"name="analyze" value="1""#),
+        "{history}"
+    );
+    assert!(history.contains(r#"name="sql" value="DELETE FROM posts WHERE user_id &#62; 0""#), "{history}");
+    let (status, page) = explain(&mut b, "DELETE FROM posts WHERE user_id > 0", true).await;
+    assert!(status == StatusCode::OK && page.contains("<b>rolled back</b>"), "what Run again posts:\n{page}");
+    assert_eq!(count(&t.connect().await, "SELECT COUNT(*) FROM posts").await, POSTS);
     // The same session goes on working: a plain run after it really deletes.
     let (_, _, page) = b.post_form("/query", &[("sql", "DELETE FROM posts WHERE id = 1")]).await;
     assert!(page.contains("1 rows affected"), "{page}");

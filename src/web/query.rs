@@ -102,6 +102,20 @@ fn usable(sql: &str) -> Result<()> {
     Ok(())
 }
 
+/// The first line of an explain's `query_history` text (the statement follows on the next line).
+const EXPLAIN_MARK: &str = "-- explain";
+const EXPLAIN_ANALYZE_MARK: &str = "-- explain analyze";
+
+/// An explain's history text read back: whether it was analyzed, and the statement explained.
+pub(super) fn explained(history_text: &str) -> Option<(bool, &str)> {
+    let (first, statement) = history_text.split_once('\n')?;
+    match first {
+        EXPLAIN_ANALYZE_MARK => Some((true, statement)),
+        EXPLAIN_MARK => Some((false, statement)),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ExplainForm {
     sql: String,
@@ -130,7 +144,7 @@ pub async fn explain(
         other => other,
     };
     let head = history::migration_head(&state.db).await;
-    let mark = if analyze { "-- explain analyze" } else { "-- explain" };
+    let mark = if analyze { EXPLAIN_ANALYZE_MARK } else { EXPLAIN_MARK };
     let (run, explained) = match explained {
         Ok(ex) => {
             let s = &ex.statement;
@@ -381,6 +395,14 @@ mod tests {
         assert_eq!(line_and_column(text, 0), (1, 1));
         assert_eq!(line_and_column(text, 10), (2, 1));
         assert_eq!(line_and_column(text, 16), (2, 7), "columns count characters, not bytes");
+    }
+
+    #[test]
+    fn an_explain_is_told_from_its_history_text() {
+        assert_eq!(explained("-- explain analyze\nDELETE FROM t"), Some((true, "DELETE FROM t")));
+        assert_eq!(explained("-- explain\nSELECT 1;\nx"), Some((false, "SELECT 1;\nx")));
+        assert_eq!(explained("-- explained why\nDELETE FROM t"), None);
+        assert_eq!(explained("-- export csv\nSELECT 1"), None);
     }
 
     #[test]
