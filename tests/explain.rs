@@ -215,5 +215,17 @@ async fn analyze_timeout(kind: Kind) {
     assert!(ex.plan.is_none());
     assert!(started.elapsed() < Duration::from_secs(10), "stopped by the timeout: {:?}", started.elapsed());
     assert!(engine.running().is_empty(), "the run is unlisted");
+    // Cancel stops it on the server too, by its run id.
+    let id = engine.new_run_id();
+    let opts = RunOptions { timeout: Duration::from_secs(60), ..opts };
+    let running = {
+        let (engine, opts) = (engine.clone(), opts.clone());
+        tokio::spawn(async move { engine.explain_as(id, sleep, true, &opts).await })
+    };
+    eventually("the explain is running", || async { engine.running().contains(&id).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(engine.cancel(id).await);
+    let ex = running.await.unwrap().unwrap();
+    assert_eq!(ex.statement.outcome, Outcome::Cancelled, "{:?}", ex.statement);
     t.drop().await;
 }
