@@ -5,6 +5,7 @@
 //! are omitted from [`Run::statements`].
 
 mod decode;
+pub mod explain;
 pub mod export;
 mod session;
 pub mod split;
@@ -22,6 +23,7 @@ use crate::config::{Backend, DatabaseUrl};
 use crate::error::Result;
 use session::{Item, Kill, Session};
 
+pub use explain::{Explained, Plan, PlanNode, Weight};
 pub use export::{ExportEnd, ExportFormat};
 
 /// How one run may behave.

@@ -82,6 +82,8 @@ pub(crate) struct Session {
     conn: Conn,
     pub(crate) kill: Kill,
     read_only: bool,
+    /// Each statement runs in a transaction that is rolled back afterwards (EXPLAIN ANALYZE).
+    discard: bool,
     /// MariaDB viewers: the random XA transaction id of the statement running now.
     xid: Option<String>,
 }
@@ -134,7 +136,13 @@ impl Session {
                 if read_only {
                     c.execute("SET default_transaction_read_only = on").await.map_err(setup_error)?;
                 }
-                Ok(Session { conn: Conn::Pg(c), kill: Kill::Pg { url: url.clone(), pid }, read_only, xid: None })
+                Ok(Session {
+                    conn: Conn::Pg(c),
+                    kill: Kill::Pg { url: url.clone(), pid },
+                    read_only,
+                    discard: false,
+                    xid: None,
+                })
             }
             Backend::MySql => {
                 let mut c = mysql_connect(url).await.map_err(|e| connect_error(url, e))?;
@@ -148,7 +156,13 @@ impl Session {
                 if read_only {
                     c.execute("SET SESSION TRANSACTION READ ONLY").await.map_err(setup_error)?;
                 }
-                Ok(Session { conn: Conn::MySql(c), kill: Kill::MySql { url: url.clone(), id }, read_only, xid: None })
+                Ok(Session {
+                    conn: Conn::MySql(c),
+                    kill: Kill::MySql { url: url.clone(), id },
+                    read_only,
+                    discard: false,
+                    xid: None,
+                })
             }
             Backend::Sqlite => {
                 let mut opts = SqliteConnectOptions::from_str(url.connect_url())
@@ -170,14 +184,27 @@ impl Session {
                     .await
                     .map_err(setup_error)?
                     .set_progress_handler(1000, move || !flag.load(Ordering::SeqCst));
-                Ok(Session { conn: Conn::Sqlite(c), kill: Kill::Sqlite(stop), read_only, xid: None })
+                Ok(Session { conn: Conn::Sqlite(c), kill: Kill::Sqlite(stop), read_only, discard: false, xid: None })
             }
         }
     }
 
-    /// Starts the transaction a viewer's statement runs in (nothing for editors).
+    /// From now on every statement runs in a transaction that is rolled back after it, whatever it
+    /// wrote (a viewer's read-only transaction is already rolled back).
+    pub(crate) fn discard_each_statement(&mut self) {
+        self.discard = true;
+    }
+
+    /// Starts the transaction a viewer's statement runs in (for editors: only in discard mode).
     pub(crate) async fn before(&mut self) -> Result<(), sqlx::Error> {
         if !self.read_only {
+            if self.discard {
+                let begin = match self.conn {
+                    Conn::MySql(_) => "START TRANSACTION",
+                    Conn::Pg(_) | Conn::Sqlite(_) => "BEGIN",
+                };
+                self.execute(begin).await?;
+            }
             return Ok(());
         }
         match &mut self.conn {
@@ -200,9 +227,12 @@ impl Session {
         Ok(())
     }
 
-    /// Ends a viewer's statement transaction, discarding whatever it did.
+    /// Ends a viewer's (or a discarding) statement transaction, discarding whatever it did.
     pub(crate) async fn after(&mut self) -> Result<(), sqlx::Error> {
         if !self.read_only {
+            if self.discard {
+                self.execute("ROLLBACK").await?;
+            }
             return Ok(());
         }
         match &mut self.conn {
@@ -218,6 +248,14 @@ impl Session {
             Conn::Sqlite(_) => {}
         }
         Ok(())
+    }
+
+    async fn execute(&mut self, text: &'static str) -> Result<(), sqlx::Error> {
+        match &mut self.conn {
+            Conn::Pg(c) => c.execute(text).await.map(|_| ()),
+            Conn::MySql(c) => c.execute(text).await.map(|_| ()),
+            Conn::Sqlite(c) => c.execute(text).await.map(|_| ()),
+        }
     }
 
     /// The columns a statement would return, from preparing it (for results without rows).

@@ -208,6 +208,13 @@ pub struct Row {
     pub batch: String,
     /// `/query?sql=...`.
     pub open_url: String,
+    /// Where "Run again" posts: `/query`, or `/query/explain` for an explain (so that an EXPLAIN ANALYZE
+    /// of a write runs again as a rolled-back explain, never as the write itself).
+    pub rerun_action: &'static str,
+    /// The text "Run again" posts.
+    pub rerun_sql: String,
+    /// "Run again" asks for EXPLAIN ANALYZE.
+    pub rerun_analyze: bool,
 }
 
 impl From<entity::query_history::Model> for Row {
@@ -221,6 +228,10 @@ impl From<entity::query_history::Model> for Row {
             "/query?{}",
             url::form_urlencoded::Serializer::new(String::new()).append_pair("sql", &r.query).finish()
         );
+        let (rerun_action, rerun_sql, rerun_analyze) = match super::query::explained(&r.query) {
+            Some((analyze, statement)) => ("/query/explain", statement.to_string(), analyze),
+            None => ("/query", r.query.clone(), false),
+        };
         Row {
             id: r.id,
             timestamp: r.timestamp.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -240,6 +251,9 @@ impl From<entity::query_history::Model> for Row {
                 })
                 .unwrap_or_default(),
             open_url,
+            rerun_action,
+            rerun_sql,
+            rerun_analyze,
         }
     }
 }

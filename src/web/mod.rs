@@ -18,6 +18,7 @@ mod indexes;
 pub mod layout;
 mod migrations;
 mod overview;
+mod plan;
 mod query;
 pub mod session;
 pub mod session_store;
@@ -72,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit", get(audit::index))
         .route("/query", get(query::editor).post(query::run))
         .route("/query/export", post(query::export))
+        .route("/query/explain", post(query::explain))
         .route("/query/{id}/cancel", post(query::cancel))
         .route("/history", get(history::index))
         .route("/history/export.csv", get(history::export))

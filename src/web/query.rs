@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::extract::{Form, Path, Query};
 use super::layout::Layout;
+use super::plan::PlanView;
 use super::session::CurrentUser;
 use crate::accounts::Role;
 use crate::error::{Error, Result};
@@ -35,7 +36,7 @@ pub async fn editor(
     Query(params): Query<EditorParams>,
 ) -> Result<EditorPage> {
     user.require(Role::Viewer)?;
-    page(&user, &state, params.sql.unwrap_or_default(), Vec::new(), None).await
+    page(&user, &state, params.sql.unwrap_or_default(), Vec::new(), None, None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,12 +50,7 @@ pub struct RunForm {
 pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): Form<RunForm>) -> Result<EditorPage> {
     user.require(Role::Viewer)?;
     let sql = form.sql;
-    if sql.trim().is_empty() {
-        return Err(Error::BadRequest("there is no SQL to run: type a statement first".into()));
-    }
-    if sql.len() > MAX_SQL_BYTES {
-        return Err(Error::BadRequest(format!("the text is longer than {MAX_SQL_BYTES} bytes")));
-    }
+    usable(&sql)?;
     let opts = options(&user, &state);
     let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| state.engine.new_run_id());
     let outcome = state.engine.run_as(id, &sql, &opts).await;
@@ -92,7 +88,83 @@ pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): F
         return Err(e);
     }
     let blocks = statements.iter().map(|s| Block::of(s, &sql)).collect();
-    page(&user, &state, sql, blocks, warning).await
+    page(&user, &state, sql, blocks, None, warning).await
+}
+
+/// Refuses an empty text or one longer than a run accepts.
+fn usable(sql: &str) -> Result<()> {
+    if sql.trim().is_empty() {
+        return Err(Error::BadRequest("there is no SQL to run: type a statement first".into()));
+    }
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(Error::BadRequest(format!("the text is longer than {MAX_SQL_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+/// The first line of an explain's `query_history` text (the statement follows on the next line).
+const EXPLAIN_MARK: &str = "-- explain";
+const EXPLAIN_ANALYZE_MARK: &str = "-- explain analyze";
+
+/// An explain's history text read back: whether it was analyzed, and the statement explained.
+pub(super) fn explained(history_text: &str) -> Option<(bool, &str)> {
+    let (first, statement) = history_text.split_once('\n')?;
+    match first {
+        EXPLAIN_ANALYZE_MARK => Some((true, statement)),
+        EXPLAIN_MARK => Some((false, statement)),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExplainForm {
+    sql: String,
+    run_id: Option<i64>,
+    /// Sent by the "Explain analyze" button (any value): run the statement and measure it.
+    analyze: Option<String>,
+}
+
+/// `POST /query/explain`: the plan of the one statement in the text as a tree; with `analyze`, the
+/// statement runs (in the account's read-only mode for viewers) inside a transaction that is rolled back.
+/// Recorded in `query_history` as the statement under an `-- explain` or `-- explain analyze` line.
+pub async fn explain(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Form(form): Form<ExplainForm>,
+) -> Result<EditorPage> {
+    user.require(Role::Viewer)?;
+    let sql = form.sql;
+    usable(&sql)?;
+    let analyze = form.analyze.is_some();
+    let opts = options(&user, &state);
+    let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| state.engine.new_run_id());
+    let explained = match state.engine.explain_as(id, &sql, analyze, &opts).await {
+        // Refused before anything ran (not one statement, no ANALYZE on this backend): nothing to record.
+        Err(e @ (Error::BadRequest(_) | Error::Unsupported(_))) => return Err(e),
+        other => other,
+    };
+    let head = history::migration_head(&state.db).await;
+    let mark = if analyze { EXPLAIN_ANALYZE_MARK } else { EXPLAIN_MARK };
+    let (run, explained) = match explained {
+        Ok(ex) => {
+            let s = &ex.statement;
+            let mut run =
+                user.history_run(format!("{mark}\n{}", s.sql), status_of(&s.outcome)).elapsed(s.duration).head(head);
+            if let Outcome::Error { message, .. } = &s.outcome {
+                run = run.error(message.clone());
+            }
+            (run, Ok(ex))
+        }
+        Err(e) => {
+            (user.history_run(format!("{mark}\n{sql}"), RunStatus::Error).error(e.to_string()).head(head), Err(e))
+        }
+    };
+    let warning = history::record_or_warn(&state.db, vec![run]).await;
+    let explained = explained?;
+    let s = &explained.statement;
+    let blocks = if s.outcome == Outcome::Success { Vec::new() } else { vec![Block::of(s, &sql)] };
+    let plan = explained.plan.as_ref().map(|p| PlanView::of(p, &s.sql));
+    page(&user, &state, sql, blocks, plan, warning).await
 }
 
 /// `POST /query/{id}/cancel`: stops a run of one's own (admins: any run).
@@ -204,6 +276,7 @@ async fn page(
     state: &AppState,
     sql: String,
     blocks: Vec<Block>,
+    plan: Option<PlanView>,
     warning: Option<String>,
 ) -> Result<EditorPage> {
     let run_id = state.engine.new_run_id();
@@ -211,6 +284,7 @@ async fn page(
         layout: Layout::new(user, state, "query").await?,
         sql,
         blocks,
+        plan,
         warning,
         run_id,
         read_only: read_only(user, state),
@@ -308,6 +382,8 @@ pub struct EditorPage {
     pub layout: Layout,
     pub sql: String,
     pub blocks: Vec<Block>,
+    /// The plan, after Explain or Explain analyze.
+    pub plan: Option<PlanView>,
     pub warning: Option<String>,
     pub run_id: i64,
     pub read_only: bool,
@@ -327,6 +403,14 @@ mod tests {
         assert_eq!(line_and_column(text, 0), (1, 1));
         assert_eq!(line_and_column(text, 10), (2, 1));
         assert_eq!(line_and_column(text, 16), (2, 7), "columns count characters, not bytes");
+    }
+
+    #[test]
+    fn an_explain_is_told_from_its_history_text() {
+        assert_eq!(explained("-- explain analyze\nDELETE FROM t"), Some((true, "DELETE FROM t")));
+        assert_eq!(explained("-- explain\nSELECT 1;\nx"), Some((false, "SELECT 1;\nx")));
+        assert_eq!(explained("-- explained why\nDELETE FROM t"), None);
+        assert_eq!(explained("-- export csv\nSELECT 1"), None);
     }
 
     #[test]
