@@ -23,6 +23,32 @@ pub const ADMIN_PASSWORD: &str = "bench-admin-password";
 /// The session cookie (`web::session::COOKIE_NAME`).
 pub const COOKIE_NAME: &str = "strata_session";
 
+/// A whole number from the environment, or `default` when unset.
+pub fn env_usize(key: &str, default: usize) -> Result<usize> {
+    match std::env::var(key) {
+        Ok(v) => v.trim().parse().map_err(|_| format!("{key}={v:?} is not a whole number")),
+        Err(_) => Ok(default),
+    }
+}
+
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// The `strata` binary under test: next to the running benchmark, built by the same `cargo build --release`.
+pub fn strata_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let dir = exe.parent().ok_or("this executable has no parent directory")?;
+    let strata = dir.join(format!("strata{}", std::env::consts::EXE_SUFFIX));
+    if !strata.is_file() {
+        return Err(format!(
+            "{} is missing: build it with `cargo build --release -p strata -p strata-bench` (or run bench/*.sh)",
+            strata.display()
+        ));
+    }
+    Ok(strata)
+}
+
 pub fn cpus() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
@@ -58,6 +84,11 @@ pub struct Server {
 impl Server {
     /// `url` None: the SQLite default, with `cwd` as the working directory.
     pub fn start(strata: &Path, url: Option<&str>, cwd: Option<&Path>) -> Result<Server> {
+        Server::start_with(strata, url, cwd, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables (settings such as `STRATA_QUERY_TIMEOUT`).
+    pub fn start_with(strata: &Path, url: Option<&str>, cwd: Option<&Path>, env: &[(&str, &str)]) -> Result<Server> {
         let addr = free_port()?;
         let log = std::env::temp_dir().join(format!("strata-bench-{}-{}.log", std::process::id(), addr.port()));
         let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
@@ -70,6 +101,7 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file);
+        cmd.envs(env.iter().copied());
         if let Some(url) = url {
             cmd.arg("--database-url").arg(url);
         }
@@ -126,6 +158,12 @@ impl Server {
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| format!("cannot read {line:?}"))?;
         Ok(kib / 1024.0)
+    }
+
+    /// Resets the peak-RSS counter (`VmHWM`) so that the next reading is the peak from now on.
+    pub fn reset_peak(&self) -> Result<()> {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5")
+            .map_err(|e| format!("cannot reset the server's peak RSS: {e}"))
     }
 
     pub fn rss_mib(&self) -> Result<f64> {
@@ -224,6 +262,14 @@ pub struct Client {
     pub cookie: Option<String>,
 }
 
+/// A response read by [`Client::post_form_counting`].
+pub struct Counted {
+    pub status: StatusCode,
+    pub bytes: u64,
+    pub first_ms: f64,
+    pub total_ms: f64,
+}
+
 pub struct Response {
     pub status: StatusCode,
     /// The `strata_session` value of a `Set-Cookie`, if the response had one.
@@ -257,7 +303,31 @@ impl Client {
         self.send("POST", path, Some(body)).await
     }
 
-    pub async fn send(&mut self, method: &str, path: &str, form: Option<String>) -> Result<Response> {
+    /// POSTs a form and reads the answer as it streams without keeping it: status, bytes, time to the first
+    /// body byte and to the last, in milliseconds.
+    pub async fn post_form_counting(&mut self, path: &str, body: String) -> Result<Counted> {
+        let t0 = Instant::now();
+        let res = self.request("POST", path, Some(body)).await?;
+        let status = res.status();
+        let mut body = res.into_body();
+        let (mut bytes, mut first_ms) = (0u64, None);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| format!("POST {path}: reading the body: {e}"))?;
+            if let Some(data) = frame.data_ref() {
+                first_ms.get_or_insert_with(|| t0.elapsed().as_secs_f64() * 1000.0);
+                bytes += data.len() as u64;
+            }
+        }
+        let total_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        Ok(Counted { status, bytes, first_ms: first_ms.unwrap_or(total_ms), total_ms })
+    }
+
+    async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        form: Option<String>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>> {
         let mut req = hyper::Request::builder().method(method).uri(path).header("host", self.addr.to_string());
         if let Some(c) = &self.cookie {
             req = req.header("cookie", format!("{COOKIE_NAME}={c}"));
@@ -269,7 +339,11 @@ impl Client {
             .body(Full::new(Bytes::from(form.unwrap_or_default())))
             .map_err(|e| format!("building {method} {path}: {e}"))?;
         self.sender.ready().await.map_err(|e| format!("{method} {path}: connection lost: {e}"))?;
-        let res = self.sender.send_request(req).await.map_err(|e| format!("{method} {path}: {e}"))?;
+        self.sender.send_request(req).await.map_err(|e| format!("{method} {path}: {e}"))
+    }
+
+    pub async fn send(&mut self, method: &str, path: &str, form: Option<String>) -> Result<Response> {
+        let res = self.request(method, path, form).await?;
         let status = res.status();
         let prefix = format!("{COOKIE_NAME}=");
         let session = res

@@ -88,29 +88,9 @@ impl Settings {
             "none" => LoadTool::Skip,
             other => return Err(format!("STRATA_BENCH_LOAD_TOOL={other:?}: use auto, wrk, builtin or none")),
         };
-        // The binary under test sits next to this one, built by the same `cargo build --release`.
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-        let dir = exe.parent().ok_or("this executable has no parent directory")?;
-        let strata = dir.join(format!("strata{}", std::env::consts::EXE_SUFFIX));
-        if !strata.is_file() {
-            return Err(format!(
-                "{} is missing: build it with `cargo build --release -p strata -p strata-bench` (or run bench/pages.sh)",
-                strata.display()
-            ));
-        }
+        let strata = strata_binary()?;
         Ok(Settings { admin_url, tables, requests, load_secs, connections, load_tool, starts, strata })
     }
-}
-
-fn env_usize(key: &str, default: usize) -> Result<usize> {
-    match std::env::var(key) {
-        Ok(v) => v.trim().parse().map_err(|_| format!("{key}={v:?} is not a whole number")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 async fn run() -> Result<()> {
