@@ -70,6 +70,8 @@ pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): F
     }
     let opts = options(&user, &state);
     let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| state.engine.new_run_id());
+    let closed = user.history_run(sql.to_string(), RunStatus::Cancelled).error("the page was closed during the run");
+    let mut pending = Unrecorded { db: state.db.clone(), started: std::time::Instant::now(), run: Some(closed) };
     let outcome = state.engine.run_as(id, sql, &opts).await;
     let head = history::migration_head(&state.db).await;
     let batch = history::new_batch_id();
@@ -101,11 +103,29 @@ pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): F
         );
     }
     let warning = history::record_or_warn(&state.db, runs).await;
+    pending.run = None;
     if let Some(e) = failure {
         return Err(e);
     }
     let blocks = statements.iter().map(|s| Block::of(s, &whole, start)).collect();
     page(&user, &state, whole, blocks, warning).await
+}
+
+/// A run not yet in the history. A page closed mid-run drops the request's future: the engine then cancels the
+/// run, and this records it as cancelled (the statements' own results never arrive).
+struct Unrecorded {
+    db: sea_orm::DatabaseConnection,
+    started: std::time::Instant,
+    run: Option<history::NewRun>,
+}
+
+impl Drop for Unrecorded {
+    fn drop(&mut self) {
+        if let (Some(run), Ok(rt)) = (self.run.take(), tokio::runtime::Handle::try_current()) {
+            let (db, run) = (self.db.clone(), run.elapsed(self.started.elapsed()));
+            rt.spawn(async move { history::record_or_warn(&db, vec![run]).await });
+        }
+    }
 }
 
 /// The selected part of `text` and its byte offset, from character offsets.
