@@ -1,8 +1,12 @@
-//! The query editor through the router on every backend: results per statement, read-only viewers, history rows, export.
+//! The query editor through the router on every backend: results per statement, read-only viewers, history rows,
+//! export, the names behind autocomplete, error positions of a selection, and cancel from another request.
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
 use common::web::Browser;
 use common::*;
 use strata::accounts::Role;
@@ -12,6 +16,8 @@ each_backend! {
     a_viewer_cannot_write_and_the_refusal_is_recorded => viewer_read_only;
     an_export_streams_the_whole_result_as_a_file => export_file;
     read_only_for_all_holds_admins_to_reading_too => read_only_for_all;
+    the_editor_reads_table_and_column_names_for_completion => names_for_completion;
+    an_error_in_a_selection_is_placed_in_the_whole_text => selection_error_position;
 }
 
 async fn migrated(kind: Kind) -> (TestDb, Browser) {
@@ -114,4 +120,117 @@ async fn read_only_for_all(kind: Kind) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "an export cannot write either");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM admin_users").await, before, "nothing was deleted");
     t.drop().await;
+}
+
+async fn names_for_completion(kind: Kind) {
+    let (t, mut b) = migrated(kind).await;
+    let db = t.connect().await;
+    let odd = t.quote("Odd \"name\" `here`");
+    exec(&db, &format!("CREATE TABLE {odd} ({} INTEGER, plain INTEGER)", t.quote("Mixed Case"))).await;
+    let (status, headers, _) = b.get("/query/names").await;
+    assert!(status.is_redirection() && location_is_login(&headers), "signed-out visitors get no names: {status}");
+    b.login_as(Role::Viewer).await;
+    let (status, headers, body) = b.get("/query/names").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(headers[CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
+    let names: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(names["quote"], if kind == Kind::MySql { "`" } else { "\"" });
+    assert_eq!(names["truncated"], false);
+    let table = |name: &str| {
+        names["tables"].as_array().unwrap().iter().find(|t| t["name"] == name).cloned().unwrap_or_else(|| {
+            panic!("{name} is listed: {body}");
+        })
+    };
+    let users = table("users");
+    assert_eq!(users["schema"], t.schema());
+    let columns: Vec<&str> = users["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(&columns[..3], ["id", "username", "email"], "columns in table order");
+    let odd = table("Odd \"name\" `here`");
+    assert_eq!(odd["columns"], serde_json::json!(["Mixed Case", "plain"]), "names come back exactly as created");
+    // The cap keeps the answer small on a huge catalog, and says so.
+    let capped = b.state.introspector.names(2).await.unwrap();
+    assert!(capped.truncated);
+    assert_eq!(capped.tables.iter().map(|t| t.columns.len()).sum::<usize>(), 2);
+    t.drop().await;
+}
+
+fn location_is_login(headers: &axum::http::HeaderMap) -> bool {
+    common::web::location(headers).starts_with("/login")
+}
+
+async fn selection_error_position(kind: Kind) {
+    let (t, mut b) = migrated(kind).await;
+    b.login_as(Role::Editor).await;
+    b.get("/query").await;
+    let text = "SELECT 'ü' AS first;\n-- the selection starts below\nSELECT 2 AS second;\n\
+                SELECT * FROM users WHERE WHERE id = 1;\n";
+    let from = text[..text.find("SELECT 2").unwrap()].chars().count();
+    let to = text.chars().count();
+    // The browser sends the textarea's line breaks as CRLF; the offsets count the `\n` the editor shows.
+    let sent = text.replace('\n', "\r\n");
+    let fields = [("sql", sent.as_str()), ("selection_start", &from.to_string()), ("selection_end", &to.to_string())];
+    let (status, _, page) = b.post_form("/query", &fields).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page.matches(r#"<section class="result "#).count(), 2, "only the selection ran:\n{page}");
+    assert!(page.contains("-- the selection starts below"), "the editor keeps the whole text:\n{page}");
+    assert!(!page.contains("\r\n-- the selection"), "line breaks come back as the editor counts them");
+    let column = "SELECT * FROM users WHERE ".len() + 1;
+    let at = format!(r#"data-line="4" data-column="{column}""#);
+    let caret =
+        format!("<pre class=\"caret\">SELECT * FROM users WHERE WHERE id = 1;\n{}^</pre>", " ".repeat(column - 1));
+    if kind == Kind::Sqlite {
+        // SQLite names the token but not its offset: then nothing is marked, rather than a wrong place.
+        assert!(!page.contains("data-line=") && !page.contains("class=\"caret\""), "{page}");
+    } else {
+        assert!(page.contains(&at), "the error is placed in the whole text, not in the selection ({at}):\n{page}");
+        assert!(page.contains(&caret), "without the script, a caret under the column:\n{page}");
+    }
+    let bad = [("sql", "SELECT 1"), ("selection_start", "3"), ("selection_end", "99")];
+    assert_eq!(b.post_form("/query", &bad).await.0, StatusCode::BAD_REQUEST, "a selection outside the text");
+    t.drop().await;
+}
+
+/// What the editor's Cancel button and its `sendBeacon` on leaving the page send: a form POST with the token.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sleeping_run_is_cancelled_by_a_form_post_from_another_tab() {
+    let (t, mut b) = migrated(Kind::Postgres).await;
+    let me = b.login_as(Role::Editor).await;
+    let (_, _, page) = b.get("/query").await;
+    let run_id = field_value(&page, "run_id");
+    let mut tab = b.same_visitor();
+    let mut stranger = b.another();
+    stranger.login_as(Role::Editor).await;
+    let engine = b.state.engine.clone();
+    let started = Instant::now();
+    let id = run_id.clone();
+    let run =
+        tokio::spawn(async move { b.post_form("/query", &[("sql", "SELECT pg_sleep(60)"), ("run_id", &id)]).await });
+    let id: i64 = run_id.parse().unwrap();
+    eventually("the run is in progress", || {
+        let running = engine.running().contains(&id);
+        async move { running.then_some(()) }
+    })
+    .await;
+    let cancel = format!("/query/{id}/cancel");
+    assert_eq!(stranger.post_form(&cancel, &[]).await.0, StatusCode::FORBIDDEN, "only its owner (or an admin)");
+    let (status, _, body) = tab.post_form_without_csrf(&cancel, &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a cancel needs the CSRF token: {body}");
+    let (status, _, body) = tab.post_form(&cancel, &[]).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "cancelled"));
+    let (status, _, page) = run.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("badge-cancelled"), "the page says the run was cancelled:\n{page}");
+    assert!(started.elapsed() < Duration::from_secs(30), "it stopped long before pg_sleep(60) would have");
+    let db = t.connect().await;
+    let sql = format!("SELECT COUNT(*) FROM query_history WHERE status = 'cancelled' AND \"user\" = '{me}'");
+    assert_eq!(count(&db, &sql).await, 1, "the cancelled run is in the history");
+    assert_eq!(tab.post_form(&cancel, &[]).await.0, StatusCode::NOT_FOUND, "a finished run has nothing to cancel");
+    t.drop().await;
+}
+
+/// The value of the form field `name` in a page.
+fn field_value(html: &str, name: &str) -> String {
+    let mark = format!(r#"name="{name}" value=""#);
+    let start = html.find(&mark).unwrap_or_else(|| panic!("no {name} field")) + mark.len();
+    html[start..start + html[start..].find('"').unwrap()].to_string()
 }

@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/query", get(query::editor).post(query::run))
         .route("/query/export", post(query::export))
         .route("/query/explain", post(query::explain))
+        .route("/query/names", get(query::names))
         .route("/query/{id}/cancel", post(query::cancel))
         .route("/history", get(history::index))
         .route("/history/export.csv", get(history::export))

@@ -2,6 +2,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
@@ -10,11 +11,13 @@ use chrono::Utc;
 use futures::StreamExt;
 use serde::Deserialize;
 
+use super::catalog;
 use super::extract::{Form, Path, Query};
 use super::layout::Layout;
 use super::plan::PlanView;
 use super::session::CurrentUser;
 use crate::accounts::Role;
+use crate::db::introspect::Names;
 use crate::error::{Error, Result};
 use crate::history::{self, RunStatus};
 use crate::query::{Cell, ExportFormat, Outcome, RunOptions, StatementResult};
@@ -41,19 +44,31 @@ pub async fn editor(
 
 #[derive(Debug, Deserialize)]
 pub struct RunForm {
+    /// The editor's whole text.
     sql: String,
     /// The id the page reserved for this run, so that its Cancel button can name it.
     run_id: Option<i64>,
+    /// Run only part of the text: where the selection starts and ends, in characters of the text with
+    /// its line breaks as `\n` (the editor's script sends these; a plain form runs everything).
+    selection_start: Option<usize>,
+    selection_end: Option<usize>,
 }
 
 /// `POST /query`: runs every statement of the text, records each in `query_history`, shows the results.
 pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): Form<RunForm>) -> Result<EditorPage> {
     user.require(Role::Viewer)?;
-    let sql = form.sql;
-    usable(&sql)?;
+    // Browsers send a textarea's line breaks as CRLF; the editor (and its selection offsets) count `\n`.
+    let whole = form.sql.replace("\r\n", "\n");
+    let (start, sql) = match (form.selection_start, form.selection_end) {
+        (Some(from), Some(to)) => selection(&whole, from, to)?,
+        _ => (0, whole.as_str()),
+    };
+    usable(sql)?;
     let opts = options(&user, &state);
     let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| state.engine.new_run_id());
-    let outcome = state.engine.run_as(id, &sql, &opts).await;
+    let closed = user.history_run(sql.to_string(), RunStatus::Cancelled).error("the page was closed during the run");
+    let mut pending = Unrecorded { db: state.db.clone(), started: std::time::Instant::now(), run: Some(closed) };
+    let outcome = state.engine.run_as(id, sql, &opts).await;
     let head = history::migration_head(&state.db).await;
     let batch = history::new_batch_id();
     let (statements, failure) = match outcome {
@@ -80,15 +95,16 @@ pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): F
     if let Some(e) = &failure {
         // The run never reached its statements (no connection, say): still one history row.
         runs.push(
-            user.history_run(sql.clone(), RunStatus::Error).batch(batch.clone(), 0).error(e.to_string()).head(head),
+            user.history_run(sql.to_string(), RunStatus::Error).batch(batch.clone(), 0).error(e.to_string()).head(head),
         );
     }
     let warning = history::record_or_warn(&state.db, runs).await;
+    pending.run = None;
     if let Some(e) = failure {
         return Err(e);
     }
-    let blocks = statements.iter().map(|s| Block::of(s, &sql)).collect();
-    page(&user, &state, sql, blocks, None, warning).await
+    let blocks = statements.iter().map(|s| Block::of(s, &whole, start)).collect();
+    page(&user, &state, whole, blocks, None, warning).await
 }
 
 /// Refuses an empty text or one longer than a run accepts.
@@ -162,9 +178,49 @@ pub async fn explain(
     let warning = history::record_or_warn(&state.db, vec![run]).await;
     let explained = explained?;
     let s = &explained.statement;
-    let blocks = if s.outcome == Outcome::Success { Vec::new() } else { vec![Block::of(s, &sql)] };
+    let blocks = if s.outcome == Outcome::Success { Vec::new() } else { vec![Block::of(s, &sql, 0)] };
     let plan = explained.plan.as_ref().map(|p| PlanView::of(p, &s.sql));
     page(&user, &state, sql, blocks, plan, warning).await
+}
+
+/// A run not yet in the history. A page closed mid-run drops the request's future: the engine then cancels the
+/// run, and this records it as cancelled (the statements' own results never arrive).
+struct Unrecorded {
+    db: sea_orm::DatabaseConnection,
+    started: std::time::Instant,
+    run: Option<history::NewRun>,
+}
+
+impl Drop for Unrecorded {
+    fn drop(&mut self) {
+        if let (Some(run), Ok(rt)) = (self.run.take(), tokio::runtime::Handle::try_current()) {
+            let (db, run) = (self.db.clone(), run.elapsed(self.started.elapsed()));
+            rt.spawn(async move { history::record_or_warn(&db, vec![run]).await });
+        }
+    }
+}
+
+/// The selected part of `text` and its byte offset, from character offsets.
+fn selection(text: &str, from: usize, to: usize) -> Result<(usize, &str)> {
+    let byte = |chars: usize| text.char_indices().map(|(i, _)| i).chain([text.len()]).nth(chars);
+    match (byte(from), byte(to)) {
+        (Some(a), Some(b)) if a <= b => Ok((a, &text[a..b])),
+        _ => Err(Error::BadRequest(format!("the selection {from}..{to} is not inside the text: run it again"))),
+    }
+}
+
+/// Most columns `GET /query/names` lists: enough for any schema a person types against, small enough
+/// to send once per page (about 1 MB at worst).
+const MAX_NAMES: u64 = 20_000;
+
+/// `GET /query/names`: the catalog's tables and views with their columns, as JSON for the editor's autocomplete.
+pub async fn names(user: CurrentUser, State(state): State<AppState>) -> Result<Json<Names>> {
+    user.require(Role::Viewer)?;
+    let limit = state.config.settings.catalog_timeout;
+    match catalog::read(limit, state.introspector.names(MAX_NAMES)).await? {
+        Some(names) => Ok(Json(names)),
+        None => Err(Error::Unavailable(catalog::timeout_note(limit))),
+    }
 }
 
 /// `POST /query/{id}/cancel`: stops a run of one's own (admins: any run).
@@ -302,6 +358,8 @@ pub struct Block {
     pub message: Option<String>,
     /// Line and column of an error in the whole text, when the database said where.
     pub position: Option<(usize, usize)>,
+    /// The line the error is on, and a caret under its column (the editor's script marks the spot instead).
+    pub caret: Option<(String, String)>,
     pub columns: Vec<(String, String)>,
     pub rows: Vec<Vec<Shown>>,
     pub more_rows: bool,
@@ -322,12 +380,15 @@ pub struct Shown {
 const FOLD_AT: usize = 200;
 
 impl Block {
-    fn of(s: &StatementResult, whole: &str) -> Block {
+    /// `s` ran as part of `whole` starting at byte `start` (a selection), so its error offsets move by `start`.
+    fn of(s: &StatementResult, whole: &str, start: usize) -> Block {
+        let at = match &s.outcome {
+            Outcome::Error { position: Some(p), .. } => Some(start + p),
+            _ => None,
+        };
         let (status, message, position) = match &s.outcome {
             Outcome::Success => ("success", None, None),
-            Outcome::Error { message, position } => {
-                ("error", Some(message.clone()), position.map(|p| line_and_column(whole, p)))
-            }
+            Outcome::Error { message, .. } => ("error", Some(message.clone()), at.map(|p| line_and_column(whole, p))),
             Outcome::Cancelled => ("cancelled", Some("Cancelled.".to_string()), None),
             Outcome::Timeout => ("timeout", Some("Stopped: it ran longer than the statement timeout.".into()), None),
         };
@@ -336,6 +397,7 @@ impl Block {
             status,
             message,
             position,
+            caret: at.map(|p| caret(whole, p)),
             columns: s.columns.iter().map(|c| (c.name.clone(), c.type_name.clone())).collect(),
             rows: s.rows.iter().map(|r| r.iter().map(shown).collect()).collect(),
             more_rows: s.more_rows,
@@ -376,6 +438,18 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The line holding byte `offset`, and a line that puts `^` under it (tabs kept, so it lines up).
+fn caret(text: &str, offset: usize) -> (String, String) {
+    let offset = offset.min(text.len());
+    let offset = (0..=offset).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = text[line_start..line_end].trim_end_matches('\r');
+    let mut under: String = text[line_start..offset].chars().map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    under.push('^');
+    (line.to_string(), under)
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "query/index.html")]
 pub struct EditorPage {
@@ -411,6 +485,24 @@ mod tests {
         assert_eq!(explained("-- explain\nSELECT 1;\nx"), Some((false, "SELECT 1;\nx")));
         assert_eq!(explained("-- explained why\nDELETE FROM t"), None);
         assert_eq!(explained("-- export csv\nSELECT 1"), None);
+    }
+
+    #[test]
+    fn the_caret_points_at_the_column_of_its_line() {
+        let text = "SELECT 1;\n\tSELEC ü 2;\nSELECT 3";
+        let at = text.find('ü').unwrap();
+        assert_eq!(caret(text, at), ("\tSELEC ü 2;".to_string(), "\t      ^".to_string()));
+        assert_eq!(caret(text, 0), ("SELECT 1;".to_string(), "^".to_string()));
+        assert_eq!(caret(text, text.len()).1, "        ^", "an error at the very end points past the last character");
+    }
+
+    #[test]
+    fn a_selection_is_cut_out_by_characters() {
+        let text = "SELECT 'ü';\nSELECT 2";
+        assert_eq!(selection(text, 12, 20).unwrap(), (13, "SELECT 2"), "ü is one character and two bytes");
+        assert_eq!(selection(text, 0, 0).unwrap(), (0, ""));
+        assert!(selection(text, 5, 21).is_err(), "past the end");
+        assert!(selection(text, 6, 5).is_err(), "backwards");
     }
 
     #[test]

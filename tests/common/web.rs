@@ -93,6 +93,17 @@ impl Browser {
         Browser { app: self.app.clone(), state: self.state.clone(), cookies: BTreeMap::new(), csrf: None, client: None }
     }
 
+    /// A second tab of the same visitor: same cookies (the same session) and CSRF token, its own requests.
+    pub fn same_visitor(&self) -> Browser {
+        Browser {
+            app: self.app.clone(),
+            state: self.state.clone(),
+            cookies: self.cookies.clone(),
+            csrf: self.csrf.clone(),
+            client: self.client,
+        }
+    }
+
     /// Requests appear to come from `addr` (as `ConnectInfo` would say); by default the address is unknown.
     pub fn set_client_addr(&mut self, addr: &str) {
         self.client = Some(addr.parse().expect("ip:port"));

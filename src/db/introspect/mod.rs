@@ -254,6 +254,46 @@ pub struct BloatInfo {
     pub unreliable: bool,
 }
 
+/// One table or view and its columns, in order: what the query editor completes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TableNames {
+    pub schema: String,
+    pub name: String,
+    pub columns: Vec<String>,
+}
+
+/// Every user table and view with its column names, for the query editor's autocomplete.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Names {
+    /// The character this backend quotes identifiers with (`"`, or `` ` `` on MariaDB/MySQL).
+    pub quote: char,
+    pub tables: Vec<TableNames>,
+    /// The catalog has more columns than the cap: some tables or columns are missing.
+    pub truncated: bool,
+}
+
+impl Names {
+    /// Groups `(schema, table, column)` rows, already ordered by table then column position, read with a
+    /// limit of `cap + 1` rows (a row past the cap says the list is truncated; it is left out).
+    fn from_rows(quote: char, rows: impl IntoIterator<Item = (String, String, Option<String>)>, cap: u64) -> Names {
+        let mut names = Names { quote, ..Names::default() };
+        for (n, (schema, table, column)) in rows.into_iter().enumerate() {
+            if n as u64 >= cap {
+                names.truncated = true;
+                break;
+            }
+            let same = names.tables.last().is_some_and(|t| t.schema == schema && t.name == table);
+            if !same {
+                names.tables.push(TableNames { schema, name: table, columns: Vec::new() });
+            }
+            if let (Some(column), Some(t)) = (column, names.tables.last_mut()) {
+                t.columns.push(column);
+            }
+        }
+        names
+    }
+}
+
 /// Catalog reads for one database. Identifiers are always bound as values, never spliced.
 #[async_trait::async_trait]
 pub trait Introspector: Send + Sync {
@@ -271,6 +311,8 @@ pub trait Introspector: Send + Sync {
     /// Ends a session; false when there was none.
     async fn terminate(&self, pid: i64) -> Result<bool>;
     async fn bloat(&self) -> Result<Vec<BloatInfo>>;
+    /// User tables and views with their columns, at most `cap` columns in all.
+    async fn names(&self, cap: u64) -> Result<Names>;
 }
 
 /// Counts by label, the largest group first, then by label.
@@ -313,6 +355,19 @@ mod tests {
     fn groups_are_largest_first_then_by_label() {
         let got = group_counts(["b", "a", "b", "c", "a", "b"].into_iter());
         assert_eq!(got, [("b".to_string(), 3), ("a".to_string(), 2), ("c".to_string(), 1)]);
+    }
+
+    #[test]
+    fn names_group_columns_under_their_table_and_stop_at_the_cap() {
+        let row = |t: &str, c: Option<&str>| ("s".to_string(), t.to_string(), c.map(str::to_string));
+        let rows = vec![row("a", Some("x")), row("a", Some("y")), row("empty", None), row("b", Some("z"))];
+        let all = Names::from_rows('"', rows.clone(), 10);
+        let got: Vec<(&str, usize)> = all.tables.iter().map(|t| (t.name.as_str(), t.columns.len())).collect();
+        assert_eq!(got, [("a", 2), ("empty", 0), ("b", 1)]);
+        assert!(!all.truncated);
+        let capped = Names::from_rows('"', rows, 3);
+        assert_eq!(capped.tables.len(), 2);
+        assert!(capped.truncated, "a row past the cap means there is more");
     }
 
     #[test]

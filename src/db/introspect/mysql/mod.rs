@@ -12,6 +12,7 @@
 
 mod activity;
 mod indexes;
+mod names;
 mod overview;
 mod tables;
 mod values;
@@ -23,7 +24,7 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, RuntimeErr,
 use tokio::sync::OnceCell;
 
 use super::{Activity, BloatInfo, Capabilities, IndexInfo, Introspector, Overview, Page, RowsPage, TableDetail};
-use super::{TableInfo, TableQuery};
+use super::{Names, TableInfo, TableQuery};
 use crate::error::{Error, Result};
 
 /// Where index usage counts come from.
@@ -171,6 +172,10 @@ impl Introspector for MySql {
              OPTIMIZE TABLE rebuilds a table that has grown sparse"
                 .into(),
         ))
+    }
+
+    async fn names(&self, cap: u64) -> Result<Names> {
+        self.read_names(cap).await
     }
 }
 

@@ -11,6 +11,7 @@
 mod activity;
 mod bloat;
 mod indexes;
+mod names;
 mod overview;
 mod tables;
 
@@ -19,7 +20,7 @@ use std::time::Duration;
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, RuntimeErr, Statement, Value};
 
 use super::{Activity, BloatInfo, Capabilities, IndexInfo, Introspector, Overview, Page, RowsPage, TableDetail};
-use super::{TableInfo, TableQuery};
+use super::{Names, TableInfo, TableQuery};
 use crate::error::{Error, Result};
 
 /// The PostgreSQL implementation of the catalog trait.
@@ -91,6 +92,10 @@ impl Introspector for Postgres {
 
     async fn bloat(&self) -> Result<Vec<BloatInfo>> {
         self.estimate_bloat().await
+    }
+
+    async fn names(&self, cap: u64) -> Result<Names> {
+        self.read_names(cap).await
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod activity;
 mod indexes;
+mod names;
 mod overview;
 mod sql_text;
 mod tables;
@@ -22,7 +23,7 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, 
 use tokio::sync::OnceCell;
 
 use super::{Activity, BloatInfo, Capabilities, IndexInfo, Introspector, Overview, Page, RowsPage, TableDetail};
-use super::{TableInfo, TableQuery};
+use super::{Names, TableInfo, TableQuery};
 use crate::error::{Error, Result};
 
 /// The only schema an SQLite connection shows.
@@ -130,6 +131,10 @@ impl Introspector for Sqlite {
             "bloat estimates are PostgreSQL-only; on SQLite the overview shows the free pages (VACUUM reclaims them)"
                 .into(),
         ))
+    }
+
+    async fn names(&self, cap: u64) -> Result<Names> {
+        self.read_names(cap).await
     }
 }
 
