@@ -181,6 +181,18 @@ pub struct Settings {
     pub stats_refresh: Duration,
     /// `history_retention`: how long the query history is kept (0: forever).
     pub history_retention: Duration,
+    /// `backup_dir`: where `strata backup` writes and `--keep` prunes (relative to the current directory).
+    pub backup_dir: PathBuf,
+    /// `pg_dump_path`: the pg_dump to run; `None` finds it on `PATH`.
+    pub pg_dump_path: Option<PathBuf>,
+    /// `pg_restore_path`: the pg_restore to run; `None` finds it on `PATH`.
+    pub pg_restore_path: Option<PathBuf>,
+    /// `psql_path`: the psql to run; `None` finds it on `PATH`.
+    pub psql_path: Option<PathBuf>,
+    /// `mysqldump_path`: the mariadb-dump or mysqldump to run; `None` finds one on `PATH`.
+    pub mysqldump_path: Option<PathBuf>,
+    /// `mysql_path`: the mariadb or mysql client to run; `None` finds one on `PATH`.
+    pub mysql_path: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -197,6 +209,12 @@ impl Default for Settings {
             migrate_on_start: true,
             stats_refresh: Duration::from_secs(2),
             history_retention: Duration::from_secs(90 * 86_400),
+            backup_dir: PathBuf::from("backups"),
+            pg_dump_path: None,
+            pg_restore_path: None,
+            psql_path: None,
+            mysqldump_path: None,
+            mysql_path: None,
         }
     }
 }
@@ -214,6 +232,12 @@ const SETTING_KEYS: &[&str] = &[
     "migrate_on_start",
     "stats_refresh",
     "history_retention",
+    "backup_dir",
+    "pg_dump_path",
+    "pg_restore_path",
+    "psql_path",
+    "mysqldump_path",
+    "mysql_path",
 ];
 
 /// How one kind of setting value is parsed and explained.
@@ -233,6 +257,8 @@ const BOOL: Kind<bool> =
     Kind { parse: parse_bool, expected: "true or false (also yes/no, on/off, 1/0)", example: "true" };
 
 const COUNT: Kind<usize> = Kind { parse: |s| s.parse().ok(), expected: "a whole number", example: "1000" };
+
+const PATH: Kind<PathBuf> = Kind { parse: |s| Some(PathBuf::from(s)), expected: "a path", example: "/usr/bin/pg_dump" };
 
 const ADDRESS: Kind<SocketAddr> =
     Kind { parse: parse_listen, expected: "an address and port", example: "127.0.0.1:8080 or 0.0.0.0:8080" };
@@ -307,6 +333,12 @@ impl Config {
             migrate_on_start: reader.read("migrate_on_start", None, &BOOL, defaults.migrate_on_start)?,
             stats_refresh: reader.read("stats_refresh", None, &DURATION, defaults.stats_refresh)?,
             history_retention: reader.read("history_retention", None, &DURATION, defaults.history_retention)?,
+            backup_dir: reader.read("backup_dir", None, &PATH, defaults.backup_dir)?,
+            pg_dump_path: reader.optional("pg_dump_path", &PATH)?,
+            pg_restore_path: reader.optional("pg_restore_path", &PATH)?,
+            psql_path: reader.optional("psql_path", &PATH)?,
+            mysqldump_path: reader.optional("mysqldump_path", &PATH)?,
+            mysql_path: reader.optional("mysql_path", &PATH)?,
         };
         if let Some(ini) = &ini {
             warnings.extend(unknown_keys(ini));
@@ -353,10 +385,19 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn read<T>(&self, key: &str, flag: Option<&str>, kind: &Kind<T>, default: T) -> Result<T, ConfigError> {
+        Ok(self.read_given(key, flag, kind)?.unwrap_or(default))
+    }
+
+    /// A setting without a default: `None` when it is given nowhere.
+    fn optional<T>(&self, key: &str, kind: &Kind<T>) -> Result<Option<T>, ConfigError> {
+        self.read_given(key, None, kind)
+    }
+
+    fn read_given<T>(&self, key: &str, flag: Option<&str>, kind: &Kind<T>) -> Result<Option<T>, ConfigError> {
         let Some((value, origin)) = self.lookup(key, flag)? else {
-            return Ok(default);
+            return Ok(None);
         };
-        (kind.parse)(value.trim()).ok_or_else(|| ConfigError::InvalidSetting {
+        (kind.parse)(value.trim()).map(Some).ok_or_else(|| ConfigError::InvalidSetting {
             key: key.to_string(),
             value,
             origin,
