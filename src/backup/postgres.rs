@@ -23,10 +23,13 @@ SELECT pg_get_userbyid(n.nspowner)::text AS owner, current_user::text AS me,
          OR pg_has_role(current_user, n.nspowner, 'MEMBER') AS may_drop
 FROM pg_namespace n WHERE n.nspname = $1";
 
-/// Statements that give a re-created schema its owner and grants back.
+/// Statements that give a re-created schema its owner, comment and grants back.
 const SCHEMA_GRANTS_SQL: &str = r"
 SELECT format('ALTER SCHEMA %I OWNER TO %I;', n.nspname, pg_get_userbyid(n.nspowner)) AS sql
 FROM pg_namespace n WHERE n.nspname = $1 AND n.nspowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
+UNION ALL
+SELECT format('COMMENT ON SCHEMA %I IS %L;', n.nspname, obj_description(n.oid, 'pg_namespace'))
+FROM pg_namespace n WHERE n.nspname = $1 AND obj_description(n.oid, 'pg_namespace') IS NOT NULL
 UNION ALL
 SELECT format('GRANT %s ON SCHEMA %I TO %s;', a.privilege_type, n.nspname,
               CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END)
