@@ -129,7 +129,7 @@ async fn round_trip(kind: Kind) {
     assert!(name.starts_with(&prefix), "{name} names the database");
     let ext = if kind == Kind::Sqlite { ".db.gz" } else { ".sql.gz" };
     assert!(name.ends_with(ext), "{name}");
-    assert_eq!(listing(dir.path()), [name.clone()], "no temporary file is left beside the backup");
+    assert_eq!(listing(dir.path()), [name], "no temporary file is left beside the backup");
 
     // Change, delete and add data, and add a table the backup does not have.
     exec(&db, "UPDATE users SET email = 'changed@example.com' WHERE id = 1").await;

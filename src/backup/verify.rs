@@ -77,7 +77,7 @@ pub(super) async fn report(
     let indexes = introspector.indexes().await?.len();
     let status = migrate::status(db, set).await?;
     let alembic_head = migrate::current(db).await?;
-    let migrator_head = status.iter().filter(|m| m.applied).next_back().map(|m| m.revision.clone());
+    let migrator_head = status.iter().rfind(|m| m.applied).map(|m| m.revision.clone());
     let pending = status.iter().filter(|m| !m.applied).map(|m| m.revision.clone()).collect();
     let unknown = status.iter().filter(|m| m.state == "unknown").map(|m| m.revision.clone()).collect();
     let checks = engine.checks(db).await?;

@@ -596,6 +596,23 @@ mod tests {
     }
 
     #[test]
+    fn backup_tools_are_looked_up_on_path_unless_a_setting_names_them() {
+        let s = Setup::new().ok().settings;
+        assert_eq!(s.backup_dir, PathBuf::from("backups"));
+        assert_eq!((s.pg_dump_path, s.psql_path, s.mysqldump_path), (None, None, None));
+        let config = Setup::new()
+            .ini("[strata]\npg_dump_path = /usr/lib/postgresql/17/bin/pg_dump\nbackup_dir = /var/backups/strata\n")
+            .env("STRATA_MYSQL_PATH", "/opt/mariadb/bin/mariadb")
+            .ok();
+        assert!(config.warnings.is_empty(), "known keys: {:?}", config.warnings);
+        let s = config.settings;
+        assert_eq!(s.pg_dump_path, Some(PathBuf::from("/usr/lib/postgresql/17/bin/pg_dump")));
+        assert_eq!(s.mysql_path, Some(PathBuf::from("/opt/mariadb/bin/mariadb")));
+        assert_eq!(s.backup_dir, PathBuf::from("/var/backups/strata"));
+        assert_eq!(s.pg_restore_path, None);
+    }
+
+    #[test]
     fn database_url_precedence_is_flag_env_ini_default() {
         let mut setup = Setup::new().ini(INI).env("DATABASE_URL", "mysql://env@env-host/app");
         setup.overrides.database_url = Some("sqlite::memory:".into());
