@@ -424,8 +424,15 @@ async fn backup_command(config: &Config, args: BackupArgs) -> Result<()> {
 
 async fn restore_command(config: &Config, set: &MigrationSet, args: RestoreArgs) -> Result<()> {
     let opts = RestoreOptions { file: args.file, clean: args.clean, grant_to: args.grant_to };
-    let (yes, clean, url) = (args.yes, opts.clean, config.database_url.clone());
-    let confirm = move |p: &Preview| confirm_restore(p, &url, yes, clean);
+    let url = &config.database_url;
+    if !args.yes && !std::io::stdin().is_terminal() {
+        return Err(Error::BadRequest(format!(
+            "`strata restore` overwrites {url} and there is no terminal to confirm on; nothing was restored. \
+             Run it again with --yes if you mean it"
+        )));
+    }
+    let clean = opts.clean;
+    let confirm = (!args.yes).then_some(move |p: &Preview| confirm_restore(p, url, clean));
     let (progress, done) = progress_line("read");
     let summary = backup::restore(config, &opts, confirm, progress).await;
     done();
@@ -451,17 +458,8 @@ async fn restore_command(config: &Config, set: &MigrationSet, args: RestoreArgs)
     Ok(())
 }
 
-/// Asks for the database name on a terminal; refuses without one unless `--yes` was given.
-fn confirm_restore(p: &Preview, url: &crate::config::DatabaseUrl, yes: bool, clean: bool) -> Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::BadRequest(format!(
-            "`strata restore` overwrites {url} and there is no terminal to confirm on; nothing was restored. \
-             Run it again with --yes if you mean it"
-        )));
-    }
+/// Shows what a restore overwrites and asks for the database name to be typed.
+fn confirm_restore(p: &Preview, url: &crate::config::DatabaseUrl, clean: bool) -> Result<()> {
     eprintln!("About to restore {} ({}) over {url}.", backup::shown(&p.input.path), p.input.content.describe());
     if p.tables.is_empty() {
         eprintln!("The database has no tables yet.");
