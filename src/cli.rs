@@ -1,4 +1,4 @@
-//! The command line: `strata serve`, `strata migrate ...`, `strata user create`.
+//! The command line: `strata serve`, `strata migrate ...`, `strata backup/restore/verify`, `strata user create`.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use sea_orm_migration::MigratorTrait;
 
 use crate::accounts::{self, NewAccount, Role};
+use crate::backup::{self, BackupOptions, Format, Preview, Progress, Report, RestoreOptions};
 use crate::config::{Config, Overrides};
 use crate::db::{self, Purpose};
 use crate::error::{Error, Result};
@@ -37,6 +38,12 @@ pub enum Command {
     /// Manage dashboard accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Back the database up to a timestamped file (pg_dump, mariadb-dump, or SQLite's VACUUM INTO).
+    Backup(BackupArgs),
+    /// DESTRUCTIVE: restore a backup over the database, then print the verification report.
+    Restore(RestoreArgs),
+    /// Row counts per table, foreign keys, indexes and the migration state of the database.
+    Verify(Output),
     /// Exit 0 when the local server answers /healthz (for container health checks).
     Healthcheck,
 }
@@ -49,6 +56,39 @@ pub struct ServeArgs {
     /// Do not apply pending migrations at start.
     #[arg(long)]
     pub no_migrate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Folder for the backup [default: the backup_dir setting, ./backups].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// sql: gzip-compressed SQL (a compressed database file on SQLite); custom: pg_dump's custom format.
+    #[arg(long, value_enum, default_value_t = Format::Sql)]
+    pub format: Format,
+    /// Afterwards keep only the newest N backups of this database in the folder.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep: Option<u64>,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A backup: .sql, .sql.gz, pg_dump custom format (.dump), or a SQLite database (.db, .db.gz).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Empty the database first, so that objects the backup does not have are dropped too.
+    #[arg(long)]
+    pub clean: bool,
+    /// Do not ask for the database name to be typed (needed without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Grant usage and read/write privileges on the restored tables and sequences to this PostgreSQL role.
+    #[arg(long, value_name = "ROLE")]
+    pub grant_to: Option<String>,
+    #[command(flatten)]
+    pub out: Output,
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +223,16 @@ pub async fn run<M: MigratorTrait>(cli: Cli) -> Result<()> {
         Command::Serve(args) => crate::web::serve(config, set, !args.no_migrate).await,
         Command::Migrate(cmd) => migrate_command(&config, &set, cmd).await,
         Command::Healthcheck => healthcheck(config.settings.listen).await,
+        Command::Backup(args) => backup_command(&config, args).await,
+        Command::Restore(args) => restore_command(&config, &set, args).await,
+        Command::Verify(out) => {
+            let report = backup::verify(&config, &set).await?;
+            if out.json {
+                return print_json(&report);
+            }
+            print_report(&report);
+            Ok(())
+        }
         Command::User(UserCommand::Create { username, email, role, password_stdin }) => {
             let role: Role = role.parse()?;
             let password = read_password(password_stdin)?;
@@ -346,6 +396,143 @@ async fn run_locked(config: &Config, set: &MigrationSet, cmd: MigrateCommand) ->
     }
     summary(&steps, head.as_deref());
     Ok(())
+}
+
+async fn backup_command(config: &Config, args: BackupArgs) -> Result<()> {
+    let opts = BackupOptions {
+        dir: args.dir.unwrap_or_else(|| config.settings.backup_dir.clone()),
+        format: args.format,
+        keep: args.keep.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    };
+    eprintln!("backing up {} ...", config.database_url);
+    let (progress, done) = progress_line("written");
+    let summary = backup::backup(config, &opts, progress).await;
+    done();
+    let summary = summary?;
+    if args.out.json {
+        return print_json(&summary);
+    }
+    println!("backup    {}", backup::shown(&summary.file));
+    println!("size      {} ({} bytes)", crate::web::fmt::bytes_of(&(summary.bytes as i64)), summary.bytes);
+    println!("duration  {}", backup::human_duration(std::time::Duration::from_millis(summary.duration_ms as u64)));
+    println!("tables    {}", summary.tables);
+    for old in &summary.deleted {
+        println!("deleted   {} (--keep)", backup::shown(old));
+    }
+    Ok(())
+}
+
+async fn restore_command(config: &Config, set: &MigrationSet, args: RestoreArgs) -> Result<()> {
+    let opts = RestoreOptions { file: args.file, clean: args.clean, grant_to: args.grant_to };
+    let url = &config.database_url;
+    if !args.yes && !std::io::stdin().is_terminal() {
+        return Err(Error::BadRequest(format!(
+            "`strata restore` overwrites {url} and there is no terminal to confirm on; nothing was restored. \
+             Run it again with --yes if you mean it"
+        )));
+    }
+    let clean = opts.clean;
+    let confirm = (!args.yes).then_some(move |p: &Preview| confirm_restore(p, url, clean));
+    let (progress, done) = progress_line("read");
+    let summary = backup::restore(config, &opts, confirm, progress).await;
+    done();
+    let summary = summary?;
+    let report = backup::verify(config, set).await?;
+    if args.out.json {
+        return print_json(&serde_json::json!({ "restore": summary, "verify": report }));
+    }
+    println!(
+        "restored  {} ({}) in {}",
+        backup::shown(&summary.file),
+        summary.content,
+        backup::human_duration(std::time::Duration::from_millis(summary.duration_ms as u64))
+    );
+    if let Some(how) = &summary.cleaned {
+        println!("cleaned   {how}");
+    }
+    if let Some(what) = &summary.granted {
+        println!("granted   {what}");
+    }
+    println!();
+    print_report(&report);
+    Ok(())
+}
+
+/// Shows what a restore overwrites and asks for the database name to be typed.
+fn confirm_restore(p: &Preview, url: &crate::config::DatabaseUrl, clean: bool) -> Result<()> {
+    eprintln!("About to restore {} ({}) over {url}.", backup::shown(&p.input.path), p.input.content.describe());
+    if p.tables.is_empty() {
+        eprintln!("The database has no tables yet.");
+    } else {
+        let what = if clean { "dropped first (--clean)" } else { "overwritten where the backup has them" };
+        eprintln!("These tables and their rows are {what}:");
+        for t in &p.tables {
+            eprintln!("  {:<40} {:>12} rows", format!("{}.{}", t.schema, t.name), t.rows);
+        }
+    }
+    eprint!("Type the database name ({}) to go on: ", p.database);
+    std::io::stderr().flush().ok();
+    let mut typed = String::new();
+    std::io::stdin().read_line(&mut typed).map_err(|e| Error::io("reading the confirmation", e))?;
+    if typed.trim() != p.database {
+        return Err(Error::BadRequest(format!("{:?} is not {:?}; nothing was restored", typed.trim(), p.database)));
+    }
+    Ok(())
+}
+
+/// A progress callback that redraws one stderr line (bytes, elapsed) at most five times a second
+/// when stderr is a terminal, and a function that ends the line.
+fn progress_line(verb: &'static str) -> (Progress, impl FnOnce()) {
+    let tty = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let last = std::sync::Mutex::new(None::<std::time::Instant>);
+    let drawn = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = drawn.clone();
+    let progress: Progress = std::sync::Arc::new(move |bytes: u64| {
+        if !tty {
+            return;
+        }
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(200)) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        eprint!(
+            "\r{} {verb}, {}    ",
+            crate::web::fmt::bytes_of(&(bytes as i64)),
+            backup::human_duration(started.elapsed())
+        );
+    });
+    let done = move || {
+        if drawn.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!();
+        }
+    };
+    (progress, done)
+}
+
+fn print_report(r: &Report) {
+    println!("database       {}", r.database);
+    print_table(
+        &["TABLE", "ROWS"],
+        r.tables.iter().map(|t| vec![format!("{}.{}", t.schema, t.name), t.rows.to_string()]).collect(),
+    );
+    println!("foreign keys   {}", r.foreign_keys);
+    println!("indexes        {}", r.indexes);
+    println!("alembic head   {}", r.alembic_head.as_deref().unwrap_or("base"));
+    println!("migrator head  {}", r.migrator_head.as_deref().unwrap_or("base"));
+    if r.pending.is_empty() {
+        println!("pending        none");
+    } else {
+        println!("pending        {} (run `strata migrate up`)", r.pending.join(", "));
+    }
+    if !r.unknown.is_empty() {
+        println!("unknown        {} (applied, but not in this build of Strata)", r.unknown.join(", "));
+    }
+    for (check, verdict) in &r.checks {
+        println!("{check:<14} {verdict}");
+    }
 }
 
 /// GETs /healthz from the address `serve` listens on (0.0.0.0 is asked on loopback).

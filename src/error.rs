@@ -46,6 +46,10 @@ pub enum Error {
     /// No such thing (404).
     #[error("{0} not found")]
     NotFound(String),
+    /// A backup or restore cannot go on: a client tool is missing, too old or failed, or the file
+    /// is damaged; the message says what happened to the database and what to do (exit 1 / 409).
+    #[error("{}", mask_url_str(.0))]
+    Backup(String),
     /// This backend cannot do that (501).
     #[error("{0}")]
     Unsupported(String),
@@ -72,7 +76,7 @@ impl Error {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Forbidden | Error::Csrf => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Migration(_) => StatusCode::CONFLICT,
+            Error::Migration(_) | Error::Backup(_) => StatusCode::CONFLICT,
             Error::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
             Error::Config(_) | Error::Db(_) | Error::Io { .. } | Error::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -187,6 +187,18 @@ pub struct Settings {
     /// (the one guard that also covers what a read-only transaction still allows a superuser login,
     /// such as PostgreSQL's `COPY ... TO PROGRAM`). Same backend and database as the main URL.
     pub viewer_url: Option<DatabaseUrl>,
+    /// `backup_dir`: where `strata backup` writes and `--keep` prunes (relative to the current directory).
+    pub backup_dir: PathBuf,
+    /// `pg_dump_path`: the pg_dump to run; `None` finds it on `PATH`.
+    pub pg_dump_path: Option<PathBuf>,
+    /// `pg_restore_path`: the pg_restore to run; `None` finds it on `PATH`.
+    pub pg_restore_path: Option<PathBuf>,
+    /// `psql_path`: the psql to run; `None` finds it on `PATH`.
+    pub psql_path: Option<PathBuf>,
+    /// `mysqldump_path`: the mariadb-dump or mysqldump to run; `None` finds one on `PATH`.
+    pub mysqldump_path: Option<PathBuf>,
+    /// `mysql_path`: the mariadb or mysql client to run; `None` finds one on `PATH`.
+    pub mysql_path: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -205,6 +217,12 @@ impl Default for Settings {
             history_retention: Duration::from_secs(90 * 86_400),
             read_only_for_all: false,
             viewer_url: None,
+            backup_dir: PathBuf::from("backups"),
+            pg_dump_path: None,
+            pg_restore_path: None,
+            psql_path: None,
+            mysqldump_path: None,
+            mysql_path: None,
         }
     }
 }
@@ -224,6 +242,12 @@ const SETTING_KEYS: &[&str] = &[
     "history_retention",
     "read_only_for_all",
     "viewer_url",
+    "backup_dir",
+    "pg_dump_path",
+    "pg_restore_path",
+    "psql_path",
+    "mysqldump_path",
+    "mysql_path",
 ];
 
 /// How one kind of setting value is parsed and explained.
@@ -243,6 +267,8 @@ const BOOL: Kind<bool> =
     Kind { parse: parse_bool, expected: "true or false (also yes/no, on/off, 1/0)", example: "true" };
 
 const COUNT: Kind<usize> = Kind { parse: |s| s.parse().ok(), expected: "a whole number", example: "1000" };
+
+const PATH: Kind<PathBuf> = Kind { parse: |s| Some(PathBuf::from(s)), expected: "a path", example: "/usr/bin/pg_dump" };
 
 const ADDRESS: Kind<SocketAddr> =
     Kind { parse: parse_listen, expected: "an address and port", example: "127.0.0.1:8080 or 0.0.0.0:8080" };
@@ -319,6 +345,12 @@ impl Config {
             history_retention: reader.read("history_retention", None, &DURATION, defaults.history_retention)?,
             read_only_for_all: reader.read("read_only_for_all", None, &BOOL, defaults.read_only_for_all)?,
             viewer_url: reader.viewer_url(&database_url)?,
+            backup_dir: reader.read("backup_dir", None, &PATH, defaults.backup_dir)?,
+            pg_dump_path: reader.optional("pg_dump_path", &PATH)?,
+            pg_restore_path: reader.optional("pg_restore_path", &PATH)?,
+            psql_path: reader.optional("psql_path", &PATH)?,
+            mysqldump_path: reader.optional("mysqldump_path", &PATH)?,
+            mysql_path: reader.optional("mysql_path", &PATH)?,
         };
         if let Some(ini) = &ini {
             warnings.extend(unknown_keys(ini));
@@ -365,10 +397,19 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn read<T>(&self, key: &str, flag: Option<&str>, kind: &Kind<T>, default: T) -> Result<T, ConfigError> {
+        Ok(self.read_given(key, flag, kind)?.unwrap_or(default))
+    }
+
+    /// A setting without a default: `None` when it is given nowhere.
+    fn optional<T>(&self, key: &str, kind: &Kind<T>) -> Result<Option<T>, ConfigError> {
+        self.read_given(key, None, kind)
+    }
+
+    fn read_given<T>(&self, key: &str, flag: Option<&str>, kind: &Kind<T>) -> Result<Option<T>, ConfigError> {
         let Some((value, origin)) = self.lookup(key, flag)? else {
-            return Ok(default);
+            return Ok(None);
         };
-        (kind.parse)(value.trim()).ok_or_else(|| ConfigError::InvalidSetting {
+        (kind.parse)(value.trim()).map(Some).ok_or_else(|| ConfigError::InvalidSetting {
             key: key.to_string(),
             value,
             origin,
@@ -584,6 +625,23 @@ mod tests {
         assert!(s.settings.history_retention.is_zero());
         let err = Setup::new().ini("[strata]\nhistory_retention = forever\n").err();
         assert!(err.contains("invalid value \"forever\" for history_retention"), "{err}");
+    }
+
+    #[test]
+    fn backup_tools_are_looked_up_on_path_unless_a_setting_names_them() {
+        let s = Setup::new().ok().settings;
+        assert_eq!(s.backup_dir, PathBuf::from("backups"));
+        assert_eq!((s.pg_dump_path, s.psql_path, s.mysqldump_path), (None, None, None));
+        let config = Setup::new()
+            .ini("[strata]\npg_dump_path = /usr/lib/postgresql/17/bin/pg_dump\nbackup_dir = /var/backups/strata\n")
+            .env("STRATA_MYSQL_PATH", "/opt/mariadb/bin/mariadb")
+            .ok();
+        assert!(config.warnings.is_empty(), "known keys: {:?}", config.warnings);
+        let s = config.settings;
+        assert_eq!(s.pg_dump_path, Some(PathBuf::from("/usr/lib/postgresql/17/bin/pg_dump")));
+        assert_eq!(s.mysql_path, Some(PathBuf::from("/opt/mariadb/bin/mariadb")));
+        assert_eq!(s.backup_dir, PathBuf::from("/var/backups/strata"));
+        assert_eq!(s.pg_restore_path, None);
     }
 
     #[test]
