@@ -266,6 +266,15 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<admin_users::Model>> 
         .await?)
 }
 
+/// The account with exactly this username (MariaDB's collation would also match other cases).
+pub async fn find_by_username(db: &impl ConnectionTrait, username: &str) -> Result<Option<admin_users::Model>> {
+    Ok(admin_users::Entity::find()
+        .filter(admin_users::Column::Username.eq(username))
+        .one(db)
+        .await?
+        .filter(|a| a.username == username))
+}
+
 /// One account, or `NotFound`.
 pub async fn get(db: &impl ConnectionTrait, id: i32) -> Result<admin_users::Model> {
     admin_users::Entity::find_by_id(id).one(db).await?.ok_or_else(|| Error::NotFound(format!("account #{id}")))
