@@ -43,7 +43,7 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
 /// What a key may be used for, on top of its role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Scrape `/metrics`.
