@@ -16,6 +16,7 @@ pub mod fmt;
 mod health;
 pub mod history;
 mod indexes;
+mod keys;
 pub mod layout;
 mod migrations;
 mod overview;
@@ -77,6 +78,9 @@ pub fn router(state: AppState) -> Router {
         .route("/query/{id}/cancel", post(query::cancel))
         .route("/history", get(history::index))
         .route("/history/export.csv", get(history::export))
+        .route("/keys", get(keys::index).post(keys::create))
+        .route("/keys/new", get(keys::new))
+        .route("/keys/{id}/revoke", post(keys::revoke))
         .merge(crate::api::router())
         .layer(middleware::from_fn(csrf::protect))
         .layer(sessions);
