@@ -21,7 +21,9 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 pub const MAX_PASSWORD_LEN: usize = 1024;
 
 /// What an account may do; each role includes the ones below it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,
@@ -264,6 +266,15 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<admin_users::Model>> 
         .order_by_asc(admin_users::Column::Username)
         .all(db)
         .await?)
+}
+
+/// The account with exactly this username (MariaDB's collation would also match other cases).
+pub async fn find_by_username(db: &impl ConnectionTrait, username: &str) -> Result<Option<admin_users::Model>> {
+    Ok(admin_users::Entity::find()
+        .filter(admin_users::Column::Username.eq(username))
+        .one(db)
+        .await?
+        .filter(|a| a.username == username))
 }
 
 /// One account, or `NotFound`.

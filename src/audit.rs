@@ -35,6 +35,8 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "user.reactivate",
     "user.password_reset",
     "history.export",
+    "api_key.create",
+    "api_key.revoke",
 ];
 
 /// One thing that happened, built with [`Entry::new`] (or `CurrentUser::audit`) and the setters below.

@@ -1,4 +1,5 @@
-//! The command line: `strata serve`, `strata migrate ...`, `strata backup/restore/verify`, `strata user create`.
+//! The command line: `strata serve`, `strata migrate ...`, `strata backup/restore/verify`, `strata user create`,
+//! `strata key ...`.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -9,6 +10,8 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::accounts::{self, NewAccount, Role};
 use crate::backup::{self, BackupOptions, Format, Preview, Progress, Report, RestoreOptions};
+use crate::api_keys::{self, NewKey, Scope};
+use crate::audit;
 use crate::config::{Config, Overrides};
 use crate::db::{self, Purpose};
 use crate::error::{Error, Result};
@@ -44,6 +47,9 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Row counts per table, foreign keys, indexes and the migration state of the database.
     Verify(Output),
+    /// Manage API keys (for pipelines and scripts).
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Exit 0 when the local server answers /healthz (for container health checks).
     Healthcheck,
 }
@@ -178,6 +184,35 @@ pub enum UserCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key for an account and print it once (on stdout alone, for `KEY=$(strata key create ...)`).
+    Create {
+        /// The account the key acts for.
+        #[arg(long, value_name = "USERNAME")]
+        user: String,
+        /// What the key is for (shown in lists).
+        #[arg(long)]
+        name: String,
+        /// admin, editor or viewer; at most the account's role, which is the default.
+        #[arg(long)]
+        role: Option<String>,
+        /// read_metrics, read_catalog, run_readonly_sql, run_sql or manage_migrations; repeat for several.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// The key stops working after this many days (default: never).
+        #[arg(long, value_name = "DAYS")]
+        expires_days: Option<u32>,
+    },
+    /// Every API key: id, name, prefix, owner, role, scopes, dates, state.
+    List(Output),
+    /// Revoke an API key at once.
+    Revoke {
+        /// The key's id (from `strata key list`).
+        id: i32,
+    },
+}
+
 /// Parses arguments, runs the command, and turns errors into a message and exit code 1.
 pub fn main<M: MigratorTrait>() -> ExitCode {
     let cli = Cli::parse();
@@ -237,14 +272,114 @@ pub async fn run<M: MigratorTrait>(cli: Cli) -> Result<()> {
             let role: Role = role.parse()?;
             let password = read_password(password_stdin)?;
             let conn = db::connect(&config.database_url, Purpose::Cli).await?;
-            let pending = migrate::status(&conn, &set).await?.iter().filter(|m| !m.applied).count();
-            if pending > 0 {
-                return Err(Error::Migration(format!(
-                    "{pending} migration(s) are pending: run `strata migrate up` first"
-                )));
-            }
+            refuse_pending(&conn, &set).await?;
             let user = accounts::create(&conn, NewAccount { username, email, role, password }).await?;
             println!("created {} account {:?} ({})", user.role, user.username, user.email);
+            Ok(())
+        }
+        Command::Key(cmd) => {
+            let conn = db::connect(&config.database_url, Purpose::Cli).await?;
+            refuse_pending(&conn, &set).await?;
+            key_command(&conn, cmd).await
+        }
+    }
+}
+
+/// Account and key commands need Strata's own tables as this build knows them.
+async fn refuse_pending(conn: &sea_orm::DatabaseConnection, set: &MigrationSet) -> Result<()> {
+    let pending = migrate::status(conn, set).await?.iter().filter(|m| !m.applied).count();
+    if pending > 0 {
+        return Err(Error::Migration(format!("{pending} migration(s) are pending: run `strata migrate up` first")));
+    }
+    Ok(())
+}
+
+/// An audit entry for something done from the command line (no account acted: the OS user did).
+fn cli_audit(action: &str) -> audit::Entry {
+    let mut entry = audit::Entry::new(action).client("cli");
+    entry.actor = format!("cli:{}", whoami::username());
+    entry
+}
+
+async fn key_command(conn: &sea_orm::DatabaseConnection, cmd: KeyCommand) -> Result<()> {
+    use sea_orm::TransactionTrait;
+    match cmd {
+        KeyCommand::Create { user, name, role, scopes, expires_days } => {
+            let owner = accounts::find_by_username(conn, &user)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("account {user:?}")))?;
+            let owner_role = accounts::role_of(&owner)?;
+            let role = match role {
+                Some(r) => r.parse()?,
+                None => owner_role,
+            };
+            let scopes = scopes.iter().map(|s| s.parse()).collect::<Result<Vec<Scope>>>()?;
+            let expires_at = expires_days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
+            let txn = conn.begin().await?;
+            let new = NewKey { owner_id: owner.id, name, role, scopes, expires_at };
+            let created = api_keys::create(&txn, owner_role, new).await?;
+            let k = &created.key;
+            let detail = format!("role {}, scopes {}", k.role, k.scope_list());
+            audit::record(
+                &txn,
+                cli_audit("api_key.create").target(format!("#{} {} ({})", k.id, k.name, k.owner)).detail(detail),
+            )
+            .await?;
+            txn.commit().await?;
+            eprintln!(
+                "created API key #{} {:?} for {} (role {}, scopes {}, expires {}); it is shown once:",
+                k.id,
+                k.name,
+                k.owner,
+                k.role,
+                k.scope_list(),
+                k.expires_at.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| "never".into())
+            );
+            println!("{}", created.token);
+            Ok(())
+        }
+        KeyCommand::List(out) => {
+            let keys = api_keys::list(conn, None).await?;
+            if out.json {
+                return print_json(&keys);
+            }
+            let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "-".into())
+            };
+            print_table(
+                &["ID", "NAME", "PREFIX", "OWNER", "ROLE", "SCOPES", "CREATED", "EXPIRES", "LAST USED", "STATE"],
+                keys.iter()
+                    .map(|k| {
+                        vec![
+                            k.id.to_string(),
+                            k.name.clone(),
+                            k.prefix.clone(),
+                            k.owner.clone(),
+                            k.role.to_string(),
+                            k.scope_list(),
+                            when(Some(k.created_at)),
+                            when(k.expires_at),
+                            when(k.last_used_at),
+                            k.state().to_string(),
+                        ]
+                    })
+                    .collect(),
+            );
+            Ok(())
+        }
+        KeyCommand::Revoke { id } => {
+            let txn = conn.begin().await?;
+            let (key, was_active) = api_keys::revoke(&txn, id).await?;
+            if was_active {
+                let target = format!("#{} {} ({})", key.id, key.name, key.owner);
+                audit::record(&txn, cli_audit("api_key.revoke").target(target)).await?;
+            }
+            txn.commit().await?;
+            if was_active {
+                println!("revoked API key #{} {:?} of {}", key.id, key.name, key.owner);
+            } else {
+                println!("API key #{} {:?} was already revoked", key.id, key.name);
+            }
             Ok(())
         }
     }

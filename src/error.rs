@@ -1,7 +1,10 @@
-//! The one error type: every failure a user can meet, its message, and its HTTP status.
+//! The one error type: every failure a user can meet, its message, its HTTP status and its stable code.
+//!
+//! A response made from an `Error` is an HTML page and carries an [`ErrorReport`] extension; under
+//! `/api` a middleware (`api::errors`) answers the report as `{"error": {"code", "message"}}` instead.
 
-use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use sea_orm::DbErr;
 
@@ -34,9 +37,18 @@ pub enum Error {
     /// Input that cannot be used (400).
     #[error("{0}")]
     BadRequest(String),
+    /// No credentials, or ones that are wrong, expired or revoked (401; API keys).
+    #[error("{0}")]
+    Unauthorized(String),
     /// Logged in, but not allowed (403).
     #[error("you are not allowed to do that")]
     Forbidden,
+    /// An API key without the scope this needs (403).
+    #[error("this API key does not have the {0} scope")]
+    MissingScope(String),
+    /// A read that did not answer within its limit, where no partial answer is possible (504).
+    #[error("{0}")]
+    Timeout(String),
     /// A form without the session's CSRF token, or with another one (403).
     #[error(
         "this form has expired or did not come from Strata (its CSRF token is missing or wrong): \
@@ -74,7 +86,9 @@ impl Error {
             Error::Db(e) if crate::db::is_unreachable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::Forbidden | Error::Csrf => StatusCode::FORBIDDEN,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden | Error::Csrf | Error::MissingScope(_) => StatusCode::FORBIDDEN,
+            Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Migration(_) | Error::Backup(_) => StatusCode::CONFLICT,
             Error::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
@@ -83,25 +97,60 @@ impl Error {
             }
         }
     }
+
+    /// A stable, machine-readable name for the kind of error (the `code` of API errors).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Unauthorized(_) => "unauthorized",
+            Error::Forbidden => "forbidden",
+            Error::MissingScope(_) => "missing_scope",
+            Error::Csrf => "csrf",
+            Error::BadRequest(_) => "bad_request",
+            Error::NotFound(_) => "not_found",
+            Error::Migration(_) => "conflict",
+            Error::Unsupported(_) => "unsupported",
+            Error::Timeout(_) => "timeout",
+            _ => match self.status() {
+                StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+                _ => "internal",
+            },
+        }
+    }
+
+    /// What the client is told: the message itself, or a plain sentence when the details belong in the log.
+    fn public_message(&self) -> String {
+        let status = self.status();
+        // "This backend cannot do that" (501) and a timeout (504) are answers for the user, not failures to hide.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %self, "database unavailable");
+            "The database is unreachable right now.".to_string()
+        } else if status.is_server_error()
+            && status != StatusCode::NOT_IMPLEMENTED
+            && status != StatusCode::GATEWAY_TIMEOUT
+        {
+            tracing::error!(error = %self, "request failed");
+            "Something went wrong on the server. The details are in Strata's log.".to_string()
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+/// What an error response says, kept in the response's extensions so `/api` can answer it as JSON.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorReport {
+    pub code: &'static str,
+    pub message: String,
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        // Internal details go to the log; the page gets a plain sentence.
-        // "This backend cannot do that" (501) is an answer for the user, not a failure to hide.
-        let shown = if status.is_server_error()
-            && status != StatusCode::SERVICE_UNAVAILABLE
-            && status != StatusCode::NOT_IMPLEMENTED
-        {
-            tracing::error!(error = %self, "request failed");
-            "Something went wrong on the server. The details are in Strata's log.".to_string()
-        } else if status == StatusCode::SERVICE_UNAVAILABLE {
-            tracing::warn!(error = %self, "database unavailable");
-            "The database is unreachable right now. This page retries every 5 seconds.".to_string()
-        } else {
-            self.to_string()
-        };
+        let report = ErrorReport { code: self.code(), message: self.public_message() };
+        let mut shown = report.message.clone();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            shown.push_str(" This page retries every 5 seconds.");
+        }
         let retry =
             if status == StatusCode::SERVICE_UNAVAILABLE { r#"<meta http-equiv="refresh" content="5">"# } else { "" };
         let body = format!(
@@ -112,7 +161,12 @@ impl IntoResponse for Error {
             reason = status.canonical_reason().unwrap_or(""),
             msg = html_escape(&shown),
         );
-        (status, Html(body)).into_response()
+        let mut response = (status, Html(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response.extensions_mut().insert(report);
+        response
     }
 }
 
@@ -126,6 +180,12 @@ impl From<FormRejection> for Error {
 impl From<QueryRejection> for Error {
     fn from(rejection: QueryRejection) -> Self {
         Error::BadRequest(format!("the query string cannot be used: {}", rejection.body_text()))
+    }
+}
+
+impl From<JsonRejection> for Error {
+    fn from(rejection: JsonRejection) -> Self {
+        Error::BadRequest(format!("the JSON body cannot be used: {}", rejection.body_text()))
     }
 }
 

@@ -495,7 +495,7 @@ mod tests {
             status: "success".into(),
             row_count: Some(3),
             error: None,
-            migration_head: Some("m20251122_000006".into()),
+            migration_head: Some("m20250101_000042".into()),
             client_addr: None,
         };
         let csv = to_csv(&[run]);
@@ -503,7 +503,7 @@ mod tests {
         assert!(lines.next().unwrap().starts_with("id,timestamp,user,status,execution_time_ms,rows,query,"));
         assert_eq!(
             lines.next().unwrap(),
-            "7,2025-11-22T08:26:40.000Z,ann,success,12,3,\"SELECT 'a,b', \"\"x\"\"\nFROM t\",,m20251122_000006,,,0"
+            "7,2025-11-22T08:26:40.000Z,ann,success,12,3,\"SELECT 'a,b', \"\"x\"\"\nFROM t\",,m20250101_000042,,,0"
         );
         assert_eq!(lines.collect::<Vec<_>>(), vec![""]);
     }

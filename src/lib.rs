@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod api;
+pub mod api_keys;
 pub mod audit;
 pub mod backup;
 pub mod cli;

@@ -1,9 +1,10 @@
-//! What every request handler shares: the pool, the catalog reader, the configuration, the migrations, the login throttle.
+//! What every request handler shares: the pool, the catalog reader, the configuration, the migrations, the login throttle, API key use.
 
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::api_keys;
 use crate::config::Config;
 use crate::db::introspect::{self, Introspector, Overview};
 use crate::error::Result;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub engine: Engine,
     /// The overview's server statistics, reused for `stats_refresh`.
     pub overview: Arc<Cached<Overview>>,
+    /// API keys used since the last flush of `last_used_at` (`serve` flushes every few seconds).
+    pub key_usage: Arc<api_keys::Usage>,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
             migrations,
             login_throttle: Arc::new(LoginThrottle::default()),
             overview,
+            key_usage: Arc::new(api_keys::Usage::default()),
         })
     }
 }

@@ -44,7 +44,7 @@ async fn queries(db: &DatabaseConnection, filter: &Filter) -> Vec<String> {
 async fn record_and_read(kind: Kind) {
     let (t, db) = migrated(kind).await;
     let head = history::migration_head(&db).await;
-    assert_eq!(head.as_deref(), Some("m20251122_000006"));
+    assert_eq!(head.as_deref(), Some(HEAD.as_str()));
     let t0 = Utc::now() - chrono::Duration::minutes(10);
     let ok_id = history::record(
         &db,
@@ -246,7 +246,7 @@ async fn page_per_role(kind: Kind) {
     let db = viewer.state.db.clone();
     let long = format!("SELECT mine_long /* {} */", "x".repeat(300));
     for run in [
-        NewRun::new(&me, "SELECT mine_ok", RunStatus::Success).rows(3).head(Some("m20251122_000006".into())),
+        NewRun::new(&me, "SELECT mine_ok", RunStatus::Success).rows(3).head(Some(HEAD.clone())),
         NewRun::new(&me, "SELEC mine_broken", RunStatus::Error).error("syntax error near SELEC"),
         NewRun::new(&me, &long, RunStatus::Success),
         NewRun::new("someone_else", "SELECT theirs", RunStatus::Success),
@@ -257,7 +257,7 @@ async fn page_per_role(kind: Kind) {
     let (status, _, page) = viewer.get("/history").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains(r#"href="/history""#), "the navigation links the page");
-    for want in ["mine_ok", "mine_broken", "syntax error near SELEC", "badge-error", "m20251122_000006", "3 runs"] {
+    for want in ["mine_ok", "mine_broken", "syntax error near SELEC", "badge-error", HEAD.as_str(), "3 runs"] {
         assert!(page.contains(want), "{want:?} in:\n{page}");
     }
     assert!(!page.contains("theirs"), "another user's run is hidden:\n{page}");

@@ -5,9 +5,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-const HEAD: &str = "m20251122_000006";
-const N: i64 = 6;
-
 each_backend! {
     up_all_then_down_all_then_up_again => up_down_up;
     eight_concurrent_migrators_apply_each_migration_once => concurrent_up;
@@ -23,18 +20,18 @@ async fn up_down_up(kind: Kind) {
     assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), "base");
 
     let out: Value = serde_json::from_str(&ok(&strata(&t.url, &["migrate", "up", "--json"]))).unwrap();
-    assert_eq!(out["current"], HEAD);
-    assert_eq!(out["steps"].as_array().unwrap().len(), N as usize);
-    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), HEAD);
+    assert_eq!(out["current"], *HEAD);
+    assert_eq!(out["steps"].as_array().unwrap().len(), *MIGRATIONS);
+    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), *HEAD);
 
     let db = t.connect().await;
-    assert_eq!(column(&db, "SELECT version_num FROM alembic_version").await, vec![HEAD]);
-    assert_eq!(count(&db, "SELECT count(*) FROM seaql_migrations").await, N);
+    assert_eq!(column(&db, "SELECT version_num FROM alembic_version").await, vec![HEAD.clone()]);
+    assert_eq!(count(&db, "SELECT count(*) FROM seaql_migrations").await, *MIGRATIONS as i64);
     assert_eq!(
         count(&db, "SELECT count(*) FROM migrations_log WHERE action = 'upgrade' AND status = 'success'").await,
-        N
+        *MIGRATIONS as i64
     );
-    for table in ["users", "posts", "admin_users", "strata_sessions", "audit_log", "query_history"] {
+    for table in ["users", "posts", "admin_users", "strata_sessions", "audit_log", "query_history", "api_keys"] {
         assert!(has_table(&db, table).await, "{table} exists after up");
     }
 
@@ -42,18 +39,18 @@ async fn up_down_up(kind: Kind) {
     assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), "base");
     assert_eq!(count(&db, "SELECT count(*) FROM alembic_version").await, 0, "no row at base");
     assert_eq!(count(&db, "SELECT count(*) FROM seaql_migrations").await, 0);
-    for table in ["users", "posts", "admin_users", "strata_sessions", "audit_log", "query_history"] {
+    for table in ["users", "posts", "admin_users", "strata_sessions", "audit_log", "query_history", "api_keys"] {
         assert!(!has_table(&db, table).await, "{table} is gone after down to base");
     }
-    assert_eq!(count(&db, "SELECT count(*) FROM migrations_log WHERE action = 'downgrade'").await, N);
+    assert_eq!(count(&db, "SELECT count(*) FROM migrations_log WHERE action = 'downgrade'").await, *MIGRATIONS as i64);
 
     ok(&strata(&t.url, &["migrate", "up"]));
-    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), HEAD);
+    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), *HEAD);
     let history: Value = serde_json::from_str(&ok(&strata(&t.url, &["migrate", "history", "--json"]))).unwrap();
     let rows = history.as_array().unwrap();
-    assert_eq!(rows.len() as i64, 3 * N, "every attempt is logged");
+    assert_eq!(rows.len() as i64, 3 * *MIGRATIONS as i64, "every attempt is logged");
     assert_eq!(rows[0]["action"], "upgrade", "newest first");
-    assert_eq!(rows[0]["revision"], HEAD);
+    assert_eq!(rows[0]["revision"], *HEAD);
     assert!(rows[0]["actor"].as_str().unwrap().contains('@'), "actor is user@host");
     assert!(rows[0]["duration_ms"].as_i64().is_some());
     db.close().await.ok();
@@ -76,10 +73,10 @@ async fn concurrent_up(kind: Kind) {
         ok(&out);
     }
     let db = t.connect().await;
-    assert_eq!(count(&db, "SELECT count(*) FROM seaql_migrations").await, N);
-    assert_eq!(count(&db, "SELECT count(*) FROM migrations_log WHERE status = 'success'").await, N);
+    assert_eq!(count(&db, "SELECT count(*) FROM seaql_migrations").await, *MIGRATIONS as i64);
+    assert_eq!(count(&db, "SELECT count(*) FROM migrations_log WHERE status = 'success'").await, *MIGRATIONS as i64);
     assert_eq!(count(&db, "SELECT count(*) FROM migrations_log WHERE status = 'failed'").await, 0);
-    assert_eq!(column(&db, "SELECT version_num FROM alembic_version").await, vec![HEAD]);
+    assert_eq!(column(&db, "SELECT version_num FROM alembic_version").await, vec![HEAD.clone()]);
     db.close().await.ok();
     t.drop().await;
 }
@@ -99,7 +96,7 @@ async fn dry_run_changes_nothing(kind: Kind) {
     let down = ok(&strata(&t.url, &["migrate", "down", "--to", "base", "--sql"]));
     assert!(down.contains("DROP TABLE"), "{down}");
     assert!(has_table(&db, "users").await);
-    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), HEAD);
+    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), *HEAD);
     db.close().await.ok();
     t.drop().await;
 }
@@ -120,10 +117,10 @@ async fn destructive_refusals(kind: Kind) {
 
     ok(&strata(&t.url, &["migrate", "refresh", "--yes"]));
     assert_eq!(count(&db, "SELECT count(*) FROM users").await, 0);
-    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), HEAD);
+    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), *HEAD);
     let before = count(&db, "SELECT count(*) FROM migrations_log").await;
     ok(&strata(&t.url, &["migrate", "fresh", "--yes"]));
-    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), HEAD);
+    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), *HEAD);
     assert!(count(&db, "SELECT count(*) FROM migrations_log").await > before, "fresh keeps the history");
     ok(&strata(&t.url, &["migrate", "reset", "--yes"]));
     assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), "base");
@@ -135,7 +132,7 @@ async fn status_json(kind: Kind) {
     let t = TestDb::new(kind).await;
     let before: Value = serde_json::from_str(&ok(&strata(&t.url, &["migrate", "status", "--json"]))).unwrap();
     let rows = before.as_array().unwrap();
-    assert_eq!(rows.len() as i64, N);
+    assert_eq!(rows.len() as i64, *MIGRATIONS as i64);
     assert!(rows.iter().all(|r| r["applied"] == false && r["applied_at"].is_null() && r["state"] == "pending"));
     ok(&strata(&t.url, &["migrate", "up", "-n", "1"]));
     let after: Value = serde_json::from_str(&ok(&strata(&t.url, &["migrate", "status", "--json"]))).unwrap();

@@ -2,6 +2,7 @@
 
 pub mod admin_users;
 pub mod alembic_version;
+pub mod api_keys;
 pub mod audit_log;
 pub mod migrations_log;
 pub mod posts;

@@ -3,7 +3,8 @@
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, utoipa::ToSchema)]
+#[schema(as = MigrationLogEntry)]
 #[sea_orm(table_name = "migrations_log")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -15,7 +16,9 @@ pub struct Model {
     /// `upgrade`, `downgrade` or `stamp`.
     #[sea_orm(column_type = "String(StringLen::N(16))")]
     pub action: String,
+    #[schema(value_type = String, format = DateTime)]
     pub started_at: DateTimeUtc,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<DateTimeUtc>,
     pub duration_ms: Option<i64>,
     /// `user@host` for the CLI, the dashboard account otherwise.

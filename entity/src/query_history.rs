@@ -3,7 +3,8 @@
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, utoipa::ToSchema)]
+#[schema(as = QueryRun)]
 #[sea_orm(table_name = "query_history")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -20,6 +21,7 @@ pub struct Model {
     /// The account's username (or the API key's name) at the time.
     #[sea_orm(column_type = "String(StringLen::N(64))")]
     pub user: String,
+    #[schema(value_type = String, format = DateTime)]
     pub timestamp: DateTimeUtc,
     /// `success`, `error`, `cancelled` or `timeout`.
     #[sea_orm(column_type = "String(StringLen::N(16))")]

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use entity::{alembic_version, migrations_log};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Schema,
-    Set, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Schema, Set, Statement,
 };
 use sea_orm_migration::seaql_migrations;
 
@@ -197,4 +197,19 @@ pub async fn history<C: ConnectionTrait>(
         q = q.filter(migrations_log::Column::Status.eq(s));
     }
     Ok(q.limit(limit).all(db).await?)
+}
+
+/// Rows of `migrations_log` from `offset` (newest first), and how many match `status`.
+pub async fn history_page<C: ConnectionTrait>(
+    db: &C,
+    status: Option<&str>,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<migrations_log::Model>, u64)> {
+    let mut q = migrations_log::Entity::find().order_by_desc(migrations_log::Column::Id);
+    if let Some(s) = status {
+        q = q.filter(migrations_log::Column::Status.eq(s));
+    }
+    let total = q.clone().count(db).await?;
+    Ok((q.offset(offset).limit(limit).all(db).await?, total))
 }

@@ -81,7 +81,7 @@ pub struct StepReport {
 }
 
 /// A migration as `status` shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MigrationStatus {
     pub revision: String,
     pub name: String,
@@ -116,6 +116,20 @@ pub async fn history(db: &DatabaseConnection, limit: u64, status: Option<&str>) 
         return Ok(Vec::new());
     }
     bookkeeping::history(db, limit, status).await
+}
+
+/// One page of `migrations_log` (newest first) and how many rows match `status`.
+pub async fn history_page(
+    db: &DatabaseConnection,
+    status: Option<&str>,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<migrations_log::Model>, u64)> {
+    let present = bookkeeping::present(DatabaseExecutor::from(db)).await?;
+    if !present.log {
+        return Ok((Vec::new(), 0));
+    }
+    bookkeeping::history_page(db, status, offset, limit).await
 }
 
 /// The SQL `up`/`down` would run now, without running it.

@@ -14,6 +14,11 @@
 //! 3. the `_csrf` query parameter, for `multipart/form-data` uploads only (`action="...?_csrf=..."`),
 //!    whose bodies are not buffered here.
 //!
+//! **The API** (`/api/...`) authenticates with `Authorization: Bearer`, which a browser never adds to
+//! a cross-site request by itself, so a forged request cannot carry it: an unsafe `/api` request is
+//! exempt from the token **only when it carries no session cookie**. One that does could be riding
+//! on a signed-in browser, and needs the token (header) like any form.
+//!
 //! The token lives in the session under `csrf`: created on the first page that needs it (the login
 //! form creates a pre-login session for it), replaced at sign-in together with the session id.
 
@@ -58,7 +63,7 @@ fn new_token() -> String {
 
 /// The middleware: safe methods pass; anything else needs the session's token.
 pub async fn protect(req: Request, next: Next) -> Response {
-    if req.method().is_safe() {
+    if req.method().is_safe() || bearer_only(&req) {
         return next.run(req).await;
     }
     match check(req).await {
@@ -70,6 +75,20 @@ pub async fn protect(req: Request, next: Next) -> Response {
             e.into_response()
         }
     }
+}
+
+/// An `/api` request without the session cookie: nothing ambient authenticates it.
+fn bearer_only(req: &Request) -> bool {
+    crate::api::is_api(req.uri().path()) && !has_session_cookie(req.headers())
+}
+
+fn has_session_cookie(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|pair| pair.trim().split_once('=').is_some_and(|(name, _)| name.trim() == super::session::COOKIE_NAME))
 }
 
 async fn check(req: Request) -> Result<Request> {
@@ -126,6 +145,22 @@ mod tests {
     fn the_field_is_found_among_others() {
         assert_eq!(field(b"a=1&_csrf=abc%2B&b=2").as_deref(), Some("abc+"));
         assert_eq!(field(b"a=1"), None);
+    }
+
+    #[test]
+    fn only_cookieless_api_requests_skip_the_token() {
+        let req = |path: &str, cookie: Option<&str>| {
+            let mut b = Request::post(path);
+            if let Some(c) = cookie {
+                b = b.header(axum::http::header::COOKIE, c);
+            }
+            b.body(Body::empty()).unwrap()
+        };
+        assert!(bearer_only(&req("/api/v1/activity/1/cancel", None)));
+        assert!(bearer_only(&req("/api/v1/activity/1/cancel", Some("theme=dark"))));
+        assert!(!bearer_only(&req("/api/v1/activity/1/cancel", Some("theme=dark; strata_session=abc"))));
+        assert!(!bearer_only(&req("/activity/1/cancel", None)));
+        assert!(!bearer_only(&req("/apix", None)));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The HTTP server: router, start-up (migrate, first admin, bind, session and history sweeps), static files.
 //!
 //! Everything but `/healthz`, `/readyz` and `/static/*` runs behind the session layer and the CSRF
-//! middleware (`csrf::protect`); pages and actions then take a `session::CurrentUser`.
+//! middleware (`csrf::protect`); pages and actions then take a `session::CurrentUser`. The JSON API
+//! (`crate::api`, bearer keys) is merged in under `/api`, and its errors are answered as JSON.
 
 mod activity;
 mod assets;
@@ -15,6 +16,7 @@ pub mod fmt;
 mod health;
 pub mod history;
 mod indexes;
+mod keys;
 pub mod layout;
 mod migrations;
 mod overview;
@@ -31,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::Uri;
 use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
@@ -78,6 +81,10 @@ pub fn router(state: AppState) -> Router {
         .route("/query/{id}/cancel", post(query::cancel))
         .route("/history", get(history::index))
         .route("/history/export.csv", get(history::export))
+        .route("/keys", get(keys::index).post(keys::create))
+        .route("/keys/new", get(keys::new))
+        .route("/keys/{id}/revoke", post(keys::revoke))
+        .merge(crate::api::router())
         .layer(middleware::from_fn(csrf::protect))
         .layer(sessions);
     Router::new()
@@ -85,7 +92,14 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{*path}", get(assets::serve))
-        .fallback(|| async { Error::NotFound("page".into()) })
+        .fallback(|uri: Uri| async move {
+            if crate::api::is_api(uri.path()) {
+                Error::NotFound(format!("the endpoint {}", uri.path()))
+            } else {
+                Error::NotFound("page".into())
+            }
+        })
+        .layer(middleware::from_fn(crate::api::errors::json))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -131,7 +145,9 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     let retention = config.settings.history_retention;
     let history_sweeper =
         (!retention.is_zero()).then(|| tokio::spawn(crate::history::sweep(db.clone(), retention, HISTORY_SWEEP_EVERY)));
-    let state = AppState::new(db, Arc::new(config), Arc::new(set))?;
+    let state = AppState::new(db.clone(), Arc::new(config), Arc::new(set))?;
+    let key_usage = state.key_usage.clone();
+    let usage_flusher = tokio::spawn(key_usage.clone().flush_every(db.clone(), crate::api_keys::FLUSH_EVERY));
     let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             tokio::signal::ctrl_c().await.ok();
@@ -139,6 +155,10 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
         .await
         .map_err(|e| Error::io("serving HTTP", e));
     sweeper.abort();
+    usage_flusher.abort();
+    if let Err(e) = key_usage.flush(&db).await {
+        tracing::warn!(error = %e, "recording API key use at shutdown failed");
+    }
     if let Some(h) = history_sweeper {
         h.abort();
     }

@@ -107,17 +107,7 @@ pub async fn show(
 }
 
 fn sort_key(sort: TableSort) -> &'static str {
-    match sort {
-        TableSort::Name => "name",
-        TableSort::Rows => "rows",
-        TableSort::TableSize => "table_size",
-        TableSort::IndexSize => "index_size",
-        TableSort::ToastSize => "toast_size",
-        TableSort::TotalSize => "total_size",
-        TableSort::DeadRows => "dead_rows",
-        TableSort::LastVacuum => "last_vacuum",
-        TableSort::LastAnalyze => "last_analyze",
-    }
+    sort.as_str()
 }
 
 #[derive(Template, WebTemplate)]

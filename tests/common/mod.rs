@@ -5,9 +5,22 @@ pub mod chrome;
 pub mod web;
 
 use std::process::{Command, Output};
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+
+/// The newest revision Strata's migrator has: what `migrate up` leaves in `alembic_version`.
+pub static HEAD: LazyLock<String> = LazyLock::new(|| {
+    let set = strata::migrate::MigrationSet::of::<migration::Migrator>().expect("migrations");
+    set.entries().last().expect("at least one migration").revision.clone()
+});
+
+/// How many migrations Strata's migrator has.
+pub static MIGRATIONS: LazyLock<usize> = LazyLock::new(|| {
+    use sea_orm_migration::MigratorTrait;
+    migration::Migrator::migrations().len()
+});
 
 /// Which server a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbBackend};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::{Error, Result};
 
@@ -29,7 +30,7 @@ pub fn for_connection(db: DatabaseConnection) -> Result<Arc<dyn Introspector>> {
 }
 
 /// What a backend can show or do; the navigation and buttons follow it.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, ToSchema)]
 pub struct Capabilities {
     /// Server sessions exist (PostgreSQL, MariaDB); SQLite shows Strata's own statements instead.
     pub server_activity: bool,
@@ -48,7 +49,7 @@ pub struct Capabilities {
 }
 
 /// The overview page.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct Overview {
     pub server_version: String,
     pub database_name: String,
@@ -71,7 +72,7 @@ pub struct Overview {
 }
 
 /// Sort keys of the tables page.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TableSort {
     #[default]
@@ -87,6 +88,21 @@ pub enum TableSort {
 }
 
 impl TableSort {
+    /// The name in URLs (`total_size`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableSort::Name => "name",
+            TableSort::Rows => "rows",
+            TableSort::TableSize => "table_size",
+            TableSort::IndexSize => "index_size",
+            TableSort::ToastSize => "toast_size",
+            TableSort::TotalSize => "total_size",
+            TableSort::DeadRows => "dead_rows",
+            TableSort::LastVacuum => "last_vacuum",
+            TableSort::LastAnalyze => "last_analyze",
+        }
+    }
+
     /// Every sort key, in the order the tables page shows its columns.
     pub const ALL: [TableSort; 9] = [
         TableSort::Name,
@@ -121,7 +137,7 @@ pub struct Page<T> {
     pub limit: u64,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct TableInfo {
     pub schema: String,
     pub name: String,
@@ -137,7 +153,7 @@ pub struct TableInfo {
     pub last_autoanalyze: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct ColumnInfo {
     pub name: String,
     pub data_type: String,
@@ -146,7 +162,7 @@ pub struct ColumnInfo {
     pub primary_key: bool,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct ConstraintInfo {
     pub name: String,
     /// `PRIMARY KEY`, `UNIQUE`, `CHECK`, `FOREIGN KEY`, `EXCLUDE`.
@@ -154,7 +170,7 @@ pub struct ConstraintInfo {
     pub definition: String,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct ForeignKeyInfo {
     pub name: String,
     pub from_schema: String,
@@ -167,7 +183,7 @@ pub struct ForeignKeyInfo {
     pub on_update: String,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct TableDetail {
     pub table: TableInfo,
     pub columns: Vec<ColumnInfo>,
@@ -180,7 +196,7 @@ pub struct TableDetail {
 }
 
 /// Rows of a table, read-only, as text (NULL is `None`).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct RowsPage {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Option<String>>>,
@@ -189,7 +205,7 @@ pub struct RowsPage {
     pub has_more: bool,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct IndexInfo {
     pub schema: String,
     pub table: String,
@@ -213,7 +229,7 @@ pub struct IndexInfo {
 }
 
 /// One server session or statement.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct Session {
     pub pid: i64,
     pub user: Option<String>,
@@ -228,7 +244,7 @@ pub struct Session {
     pub blocked_by: Vec<i64>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct Activity {
     pub sessions: Vec<Session>,
     /// Counts grouped by state, application, user and client address.
@@ -240,7 +256,7 @@ pub struct Activity {
     pub long_running: Vec<i64>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct BloatInfo {
     pub schema: String,
     pub table: String,

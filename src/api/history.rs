@@ -1,0 +1,83 @@
+//! `GET /api/v1/history`: the query history — the key owner's runs, or everyone's for an admin key.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::NaiveDate;
+use entity::query_history;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::auth::Caller;
+use super::errors::ErrorBody;
+use super::params::{PageParams, Paged, SortParams};
+use crate::api_keys::Scope;
+use crate::error::{Error, Result};
+use crate::history::{self, Filter as HistoryFilter, RunStatus};
+use crate::state::AppState;
+use crate::web::extract::Query;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Filter {
+    /// `success`, `error`, `cancelled` or `timeout`.
+    status: Option<String>,
+    /// Only this user's runs (admin keys; others always see their owner's).
+    user: Option<String>,
+    /// From this day on (UTC), `YYYY-MM-DD`.
+    from: Option<String>,
+    /// Up to the end of this day (UTC), `YYYY-MM-DD`.
+    to: Option<String>,
+}
+
+/// Statements run through the query editor, newest first.
+///
+/// Needs the `read_catalog` scope. `q` searches the statement text (`%` and `_` are literal);
+/// `sort` is `-timestamp`, the only order.
+#[utoipa::path(
+    get, path = "/api/v1/history", tag = "catalog", security(("bearer" = [])),
+    params(PageParams, SortParams, Filter),
+    responses(
+        (status = 200, body = Paged<query_history::Model>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)
+    )
+)]
+pub async fn index(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(paging): Query<PageParams>,
+    Query(sorting): Query<SortParams>,
+    Query(filter): Query<Filter>,
+) -> Result<Json<Paged<query_history::Model>>> {
+    caller.require(Scope::ReadCatalog)?;
+    let (page, per_page) = paging.get()?;
+    sorting.sort(&[("-timestamp", ())], ((), true))?;
+    let nonempty = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let user = match nonempty(filter.user) {
+        Some(u) if caller.is_admin() => Some(u),
+        Some(u) if u != caller.key.owner => return Err(Error::Forbidden),
+        _ if caller.is_admin() => None,
+        _ => Some(caller.key.owner.clone()),
+    };
+    let query = HistoryFilter {
+        user,
+        status: nonempty(filter.status)
+            .map(|s| s.parse::<RunStatus>().map_err(|e| Error::BadRequest(format!("status: {e}"))))
+            .transpose()?,
+        from: date("from", nonempty(filter.from))?,
+        to: date("to", nonempty(filter.to))?,
+        text: sorting.search()?,
+    };
+    let found = history::search(&state.db, &query, page, per_page).await?;
+    // `search` moves a page past the end back to the last one; the API answers it empty instead.
+    let runs = if found.page == page { found.runs } else { Vec::new() };
+    Ok(Json(Paged::new(runs, page, per_page, found.total)))
+}
+
+fn date(name: &str, value: Option<String>) -> Result<Option<NaiveDate>> {
+    value
+        .map(|v| {
+            NaiveDate::parse_from_str(&v, "%Y-%m-%d")
+                .map_err(|_| Error::BadRequest(format!("{name}={v:?}: use a date like 2025-01-31")))
+        })
+        .transpose()
+}

@@ -1,0 +1,67 @@
+//! `GET /api/v1/migrations`: every migration's state, the head, and a page of `migrations_log`.
+
+use axum::Json;
+use axum::extract::State;
+use entity::migrations_log;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Caller;
+use super::errors::ErrorBody;
+use super::params::{PageParams, Paged};
+use crate::api_keys::Scope;
+use crate::error::{Error, Result};
+use crate::migrate::{self, MigrationStatus};
+use crate::state::AppState;
+use crate::web::extract::Query;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Filter {
+    /// Only log entries with this status: `success` or `failed`.
+    status: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MigrationsResponse {
+    /// The revision in `alembic_version`, or `base`.
+    pub head: String,
+    /// Every migration this build knows, oldest first.
+    pub migrations: Vec<MigrationStatus>,
+    /// `migrations_log`, newest first, paged by `page` and `per_page`.
+    pub log: Paged<migrations_log::Model>,
+}
+
+/// Migration status and log.
+///
+/// Needs the `read_catalog` scope.
+#[utoipa::path(
+    get, path = "/api/v1/migrations", tag = "catalog", security(("bearer" = [])),
+    params(PageParams, Filter),
+    responses(
+        (status = 200, body = MigrationsResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)
+    )
+)]
+pub async fn index(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(paging): Query<PageParams>,
+    Query(filter): Query<Filter>,
+) -> Result<Json<MigrationsResponse>> {
+    caller.require(Scope::ReadCatalog)?;
+    let (page, per_page) = paging.get()?;
+    let status = filter.status.filter(|s| !s.is_empty());
+    if let Some(s) = status.as_deref()
+        && s != "success"
+        && s != "failed"
+    {
+        return Err(Error::BadRequest(format!("status={s:?}: use success or failed")));
+    }
+    let (rows, total) = migrate::history_page(&state.db, status.as_deref(), (page - 1) * per_page, per_page).await?;
+    Ok(Json(MigrationsResponse {
+        head: migrate::current(&state.db).await?.unwrap_or_else(|| "base".into()),
+        migrations: migrate::status(&state.db, &state.migrations).await?,
+        log: Paged::new(rows, page, per_page, total),
+    }))
+}

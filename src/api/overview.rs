@@ -1,0 +1,71 @@
+//! `GET /api/v1/overview`: the server's figures (cached for `stats_refresh`) and the migration state.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::errors::ErrorBody;
+use crate::api_keys::Scope;
+use crate::db::introspect::{Capabilities, Overview};
+use crate::error::{Error, Result};
+use crate::migrate;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OverviewResponse {
+    /// The backend's name as the dashboard shows it (`PostgreSQL`, `MySQL`, `SQLite`).
+    pub backend: String,
+    /// When the server figures were read (they are reused for `stats_refresh`).
+    pub read_at: DateTime<Utc>,
+    pub server: Overview,
+    pub capabilities: Capabilities,
+    pub migrations: MigrationSummary,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MigrationSummary {
+    /// The revision in `alembic_version`, or `base`.
+    pub head: String,
+    pub total: usize,
+    pub applied: usize,
+    pub pending: usize,
+    /// Failed or dirty.
+    pub failed: usize,
+}
+
+/// The overview.
+///
+/// Needs the `read_catalog` scope.
+#[utoipa::path(
+    get, path = "/api/v1/overview", tag = "catalog", security(("bearer" = [])),
+    responses(
+        (status = 200, body = OverviewResponse),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 504, body = ErrorBody)
+    )
+)]
+pub async fn show(caller: Caller, State(state): State<AppState>) -> Result<Json<OverviewResponse>> {
+    caller.require(Scope::ReadCatalog)?;
+    let limit = state.config.settings.catalog_timeout;
+    let threshold = state.config.settings.long_query_threshold;
+    let snapshot = state.overview.get(limit, || state.introspector.overview(threshold)).await?.ok_or_else(|| {
+        Error::Timeout(format!("the server statistics did not arrive within {} s", limit.as_secs_f64()))
+    })?;
+    let all = migrate::status(&state.db, &state.migrations).await?;
+    let count = |f: fn(&migrate::MigrationStatus) -> bool| all.iter().filter(|m| f(m)).count();
+    Ok(Json(OverviewResponse {
+        backend: state.config.database_url.backend().to_string(),
+        read_at: snapshot.read_at,
+        server: (*snapshot.value).clone(),
+        capabilities: state.introspector.capabilities(),
+        migrations: MigrationSummary {
+            head: migrate::current(&state.db).await?.unwrap_or_else(|| "base".into()),
+            total: all.len(),
+            applied: count(|m| m.applied),
+            pending: count(|m| !m.applied),
+            failed: count(|m| m.state == "failed" || m.state == "dirty"),
+        },
+    }))
+}

@@ -1,0 +1,83 @@
+//! `GET /api/v1/tables` (sorted, searched and paginated in SQL) and `GET /api/v1/tables/{schema}/{table}` with its first rows.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::errors::ErrorBody;
+use super::params::{PageParams, Paged, SortParams};
+use crate::api_keys::Scope;
+use crate::db::introspect::{RowsPage, TableDetail, TableInfo, TableQuery, TableSort};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::web::extract::{Path, Query};
+
+/// The tables, `per_page` at a time.
+///
+/// Needs the `read_catalog` scope. `sort`: `name` (default), `rows`, `table_size`, `index_size`,
+/// `toast_size`, `total_size`, `dead_rows`, `last_vacuum`, `last_analyze`; `q` searches `schema.table`.
+#[utoipa::path(
+    get, path = "/api/v1/tables", tag = "catalog", security(("bearer" = [])),
+    params(PageParams, SortParams),
+    responses(
+        (status = 200, body = Paged<TableInfo>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 504, body = ErrorBody)
+    )
+)]
+pub async fn index(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(paging): Query<PageParams>,
+    Query(sorting): Query<SortParams>,
+) -> Result<Json<Paged<TableInfo>>> {
+    caller.require(Scope::ReadCatalog)?;
+    let (page, per_page) = paging.get()?;
+    let keys: Vec<(&str, TableSort)> = TableSort::ALL.iter().map(|s| (s.as_str(), *s)).collect();
+    let (sort, descending) = sorting.sort(&keys, (TableSort::Name, false))?;
+    let query =
+        TableQuery { sort, descending, search: sorting.search()?, offset: (page - 1) * per_page, limit: per_page };
+    let found = super::within(&state, state.introspector.tables(&query)).await?;
+    Ok(Json(Paged::new(found.items, page, per_page, found.total)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TableResponse {
+    pub detail: TableDetail,
+    /// Rows `(page - 1) * per_page` onwards, as text (`null` for NULL).
+    pub rows: RowsPage,
+}
+
+/// One table: columns, indexes, constraints, foreign keys both ways, and a page of its rows.
+///
+/// Needs the `read_catalog` scope. `page` and `per_page` page through the rows.
+#[utoipa::path(
+    get, path = "/api/v1/tables/{schema}/{table}", tag = "catalog", security(("bearer" = [])),
+    params(
+        ("schema" = String, Path, description = "`public`, the MariaDB database, or `main` on SQLite"),
+        ("table" = String, Path, description = "The table's name"),
+        PageParams
+    ),
+    responses(
+        (status = 200, body = TableResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 504, body = ErrorBody)
+    )
+)]
+pub async fn show(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((schema, table)): Path<(String, String)>,
+    Query(paging): Query<PageParams>,
+) -> Result<Json<TableResponse>> {
+    caller.require(Scope::ReadCatalog)?;
+    let (page, per_page) = paging.get()?;
+    let detail = super::within(&state, state.introspector.table(&schema, &table))
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("table {schema}.{table}")))?;
+    let rows =
+        super::within(&state, state.introspector.table_rows(&schema, &table, (page - 1) * per_page, per_page)).await?;
+    Ok(Json(TableResponse { detail, rows }))
+}
