@@ -1,4 +1,4 @@
-//! What every request handler shares: the pool, the catalog reader, the configuration, the migrations, the login throttle.
+//! What every request handler shares: the pool, the catalog reader, the configuration, the migrations, the login throttle, the maintenance runs.
 
 use std::sync::Arc;
 
@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::config::Config;
 use crate::db::introspect::{self, Introspector, Overview};
 use crate::error::Result;
+use crate::maintenance;
 use crate::migrate::MigrationSet;
 use crate::query::Engine;
 use crate::web::catalog::Cached;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub engine: Engine,
     /// The overview's server statistics, reused for `stats_refresh`.
     pub overview: Arc<Cached<Overview>>,
+    /// Maintenance actions started from the dashboard, running in background tasks.
+    pub maintenance: Arc<maintenance::Registry>,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
             migrations,
             login_throttle: Arc::new(LoginThrottle::default()),
             overview,
+            maintenance: Arc::new(maintenance::Registry::default()),
         })
     }
 }
