@@ -634,6 +634,15 @@ mod tests {
     }
 
     #[test]
+    fn maintenance_timeout_is_a_duration_from_the_ini_or_the_environment() {
+        let s = Setup::new().ini("[strata]\nmaintenance_timeout = 90min\n").ok();
+        assert_eq!(s.settings.maintenance_timeout, Duration::from_secs(5400));
+        assert!(s.warnings.is_empty(), "a known key: {:?}", s.warnings);
+        let s = Setup::new().env("STRATA_MAINTENANCE_TIMEOUT", "2h").ok();
+        assert_eq!(s.settings.maintenance_timeout, Duration::from_secs(7200));
+    }
+
+    #[test]
     fn backup_tools_are_looked_up_on_path_unless_a_setting_names_them() {
         let s = Setup::new().ok().settings;
         assert_eq!(s.backup_dir, PathBuf::from("backups"));
