@@ -37,6 +37,18 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "history.export",
     "api_key.create",
     "api_key.revoke",
+    "maintenance.vacuum",
+    "maintenance.vacuum_analyze",
+    "maintenance.vacuum_full",
+    "maintenance.analyze",
+    "maintenance.reindex",
+    "maintenance.reindex_concurrently",
+    "maintenance.optimize",
+    "maintenance.check",
+    "maintenance.integrity_check",
+    "maintenance.quick_check",
+    "maintenance.foreign_key_check",
+    "maintenance.wal_checkpoint",
 ];
 
 /// One thing that happened, built with [`Entry::new`] (or `CurrentUser::audit`) and the setters below.

@@ -1,5 +1,5 @@
-//! The command line: `strata serve`, `strata migrate ...`, `strata backup/restore/verify`, `strata user create`,
-//! `strata key ...`.
+//! The command line: `strata serve`, `strata migrate ...`, `strata backup/restore/verify`, `strata maintenance ...`,
+//! `strata user create`, `strata key ...`.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -9,12 +9,13 @@ use clap::{Args, Parser, Subcommand};
 use sea_orm_migration::MigratorTrait;
 
 use crate::accounts::{self, NewAccount, Role};
+use crate::audit;
 use crate::backup::{self, BackupOptions, Format, Preview, Progress, Report, RestoreOptions};
 use crate::api_keys::{self, NewKey, Scope};
-use crate::audit;
 use crate::config::{Config, Overrides};
 use crate::db::{self, Purpose};
 use crate::error::{Error, Result};
+use crate::maintenance::{self, Action as MaintenanceAction, Target};
 use crate::migrate::{self, Action, Event, MigrationSet, Runner, StepReport, Steps};
 
 /// Strata: a migration-aware database admin dashboard.
@@ -50,6 +51,8 @@ pub enum Command {
     /// Manage API keys (for pipelines and scripts).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// VACUUM, ANALYZE, REINDEX, OPTIMIZE, CHECK TABLE, integrity_check... (`strata maintenance list`).
+    Maintenance(MaintenanceArgs),
     /// Exit 0 when the local server answers /healthz (for container health checks).
     Healthcheck,
 }
@@ -93,6 +96,22 @@ pub struct RestoreArgs {
     /// Grant usage and read/write privileges on the restored tables and sequences to this PostgreSQL role.
     #[arg(long, value_name = "ROLE")]
     pub grant_to: Option<String>,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct MaintenanceArgs {
+    /// `list` (this backend's actions), or an action: vacuum, vacuum-analyze, vacuum-full, analyze, reindex,
+    /// reindex-concurrently, optimize, check, integrity-check, quick-check, foreign-key-check, wal-checkpoint.
+    #[arg(value_name = "ACTION")]
+    pub action: String,
+    /// Run on this table (SCHEMA.TABLE, or TABLE in the default schema) instead of the whole database.
+    #[arg(long, value_name = "SCHEMA.TABLE")]
+    pub table: Option<String>,
+    /// Do not ask before an action that locks (needed without a terminal).
+    #[arg(long)]
+    pub yes: bool,
     #[command(flatten)]
     pub out: Output,
 }
@@ -260,6 +279,7 @@ pub async fn run<M: MigratorTrait>(cli: Cli) -> Result<()> {
         Command::Healthcheck => healthcheck(config.settings.listen).await,
         Command::Backup(args) => backup_command(&config, args).await,
         Command::Restore(args) => restore_command(&config, &set, args).await,
+        Command::Maintenance(args) => maintenance_command(&config, args).await,
         Command::Verify(out) => {
             let report = backup::verify(&config, &set).await?;
             if out.json {
@@ -591,6 +611,106 @@ async fn restore_command(config: &Config, set: &MigrationSet, args: RestoreArgs)
     println!();
     print_report(&report);
     Ok(())
+}
+
+async fn maintenance_command(config: &Config, args: MaintenanceArgs) -> Result<()> {
+    let url = &config.database_url;
+    if args.action == "list" {
+        let offers = maintenance::offers(url);
+        if args.out.json {
+            return print_json(&offers);
+        }
+        println!("maintenance on {} ({url}):", url.backend());
+        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+        print_table(
+            &["ACTION", "DATABASE", "TABLE", "WHAT IT DOES"],
+            offers
+                .iter()
+                .map(|a| match (&a.offer, a.missing) {
+                    (Some(o), _) => vec![
+                        a.action.name().to_string(),
+                        yes_no(o.per_database),
+                        yes_no(o.per_table),
+                        match o.locks {
+                            Some(locks) => format!("{} (asks first: {locks})", o.does),
+                            None => o.does.to_string(),
+                        },
+                    ],
+                    (None, why) => vec![
+                        a.action.name().to_string(),
+                        "-".into(),
+                        "-".into(),
+                        format!("not available: {}", why.unwrap_or_default()),
+                    ],
+                })
+                .collect(),
+        );
+        return Ok(());
+    }
+    let action: MaintenanceAction = args.action.parse()?;
+    let default_schema = maintenance::default_schema(url);
+    let named = args.table.as_deref().map(|t| maintenance::split_table_name(t, &default_schema));
+    let wanted = match named {
+        Some((schema, name)) => Target::Table { schema: schema.into(), name: name.into() },
+        None => Target::Database,
+    };
+    // Refusals come before connecting: an action this backend lacks, or a locking one without a terminal.
+    let offer = maintenance::check(url, action, &wanted)?;
+    let ask = offer.locks.filter(|_| !args.yes);
+    if ask.is_some() && !std::io::stdin().is_terminal() {
+        return Err(Error::Maintenance(format!(
+            "{} on {wanted} {}; there is no terminal to confirm on, so nothing was done. \
+             Run it again with --yes if you mean it",
+            action.label(),
+            offer.locks.unwrap_or_default()
+        )));
+    }
+    let conn = db::connect(url, Purpose::Cli).await?;
+    let target = match named {
+        Some((schema, name)) => {
+            let introspector = crate::db::introspect::for_connection(conn.clone())?;
+            maintenance::table(introspector.as_ref(), schema, name).await?
+        }
+        None => Target::Database,
+    };
+    if let Some(locks) = ask {
+        eprint!("{} on {target} {locks}. Go on? [y/N] ", action.label());
+        std::io::stderr().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).map_err(|e| Error::io("reading the confirmation", e))?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            return Err(Error::Maintenance(format!("not confirmed; {} was not run", action.label())));
+        }
+    }
+    eprintln!("{} on {target} ...", action.label());
+    let outcome = maintenance::run(url, &config.settings, action, &target, &maintenance::Tracker::default()).await;
+    let mut entry = audit::Entry::new(action.audit_action()).target(target.to_string()).client("cli");
+    entry.actor = actor();
+    let recorded = audit::record(&conn, entry.detail(maintenance::audit_detail(&outcome))).await;
+    conn.close().await.ok();
+    if let Err(e) = recorded {
+        eprintln!("warning: the audit log could not record this ({e}); run `strata migrate up` to create it");
+    }
+    let outcome = outcome?;
+    if args.out.json {
+        print_json(&serde_json::json!({ "action": action, "target": target, "outcome": outcome }))?;
+    } else {
+        if !outcome.rows.is_empty() {
+            let headers: Vec<&str> = outcome.columns.iter().map(String::as_str).collect();
+            print_table(&headers, outcome.rows.clone());
+            println!();
+        }
+        println!(
+            "{} ({})",
+            outcome.summary,
+            backup::human_duration(std::time::Duration::from_millis(outcome.duration_ms as u64))
+        );
+    }
+    if outcome.healthy {
+        Ok(())
+    } else {
+        Err(Error::Maintenance(format!("{} found problems on {target}: {}", action.label(), outcome.summary)))
+    }
 }
 
 /// Shows what a restore overwrites and asks for the database name to be typed.

@@ -62,6 +62,10 @@ pub enum Error {
     /// is damaged; the message says what happened to the database and what to do (exit 1 / 409).
     #[error("{}", mask_url_str(.0))]
     Backup(String),
+    /// A maintenance action cannot go on: not confirmed, or already running on that target; the message
+    /// says what was (not) done and what to do (exit 1 / 409).
+    #[error("{0}")]
+    Maintenance(String),
     /// This backend cannot do that (501).
     #[error("{0}")]
     Unsupported(String),
@@ -90,7 +94,7 @@ impl Error {
             Error::Forbidden | Error::Csrf | Error::MissingScope(_) => StatusCode::FORBIDDEN,
             Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Migration(_) | Error::Backup(_) => StatusCode::CONFLICT,
+            Error::Migration(_) | Error::Backup(_) | Error::Maintenance(_) => StatusCode::CONFLICT,
             Error::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
             Error::Config(_) | Error::Db(_) | Error::Io { .. } | Error::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR

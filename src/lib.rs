@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod history;
+pub mod maintenance;
 pub mod migrate;
 pub mod query;
 pub mod state;

@@ -1,4 +1,5 @@
-//! What every request handler shares: the pool, the catalog reader, the configuration, the migrations, the login throttle, API key use.
+//! What every request handler shares: the pool, the catalog reader, the configuration, the migrations, the login
+//! throttle, API key use, the maintenance runs.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use crate::api_keys;
 use crate::config::Config;
 use crate::db::introspect::{self, Introspector, Overview};
 use crate::error::Result;
+use crate::maintenance;
 use crate::migrate::MigrationSet;
 use crate::query::Engine;
 use crate::web::catalog::Cached;
@@ -29,6 +31,8 @@ pub struct AppState {
     pub overview: Arc<Cached<Overview>>,
     /// API keys used since the last flush of `last_used_at` (`serve` flushes every few seconds).
     pub key_usage: Arc<api_keys::Usage>,
+    /// Maintenance actions started from the dashboard, running in background tasks.
+    pub maintenance: Arc<maintenance::Registry>,
 }
 
 impl AppState {
@@ -49,6 +53,7 @@ impl AppState {
             login_throttle: Arc::new(LoginThrottle::default()),
             overview,
             key_usage: Arc::new(api_keys::Usage::default()),
+            maintenance: Arc::new(maintenance::Registry::default()),
         })
     }
 }

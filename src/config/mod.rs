@@ -187,6 +187,8 @@ pub struct Settings {
     /// (the one guard that also covers what a read-only transaction still allows a superuser login,
     /// such as PostgreSQL's `COPY ... TO PROGRAM`). Same backend and database as the main URL.
     pub viewer_url: Option<DatabaseUrl>,
+    /// `maintenance_timeout`: the limit for one maintenance action (VACUUM, REINDEX, OPTIMIZE, integrity_check...).
+    pub maintenance_timeout: Duration,
     /// `backup_dir`: where `strata backup` writes and `--keep` prunes (relative to the current directory).
     pub backup_dir: PathBuf,
     /// `pg_dump_path`: the pg_dump to run; `None` finds it on `PATH`.
@@ -217,6 +219,7 @@ impl Default for Settings {
             history_retention: Duration::from_secs(90 * 86_400),
             read_only_for_all: false,
             viewer_url: None,
+            maintenance_timeout: Duration::from_secs(3600),
             backup_dir: PathBuf::from("backups"),
             pg_dump_path: None,
             pg_restore_path: None,
@@ -242,6 +245,7 @@ const SETTING_KEYS: &[&str] = &[
     "history_retention",
     "read_only_for_all",
     "viewer_url",
+    "maintenance_timeout",
     "backup_dir",
     "pg_dump_path",
     "pg_restore_path",
@@ -345,6 +349,7 @@ impl Config {
             history_retention: reader.read("history_retention", None, &DURATION, defaults.history_retention)?,
             read_only_for_all: reader.read("read_only_for_all", None, &BOOL, defaults.read_only_for_all)?,
             viewer_url: reader.viewer_url(&database_url)?,
+            maintenance_timeout: reader.read("maintenance_timeout", None, &DURATION, defaults.maintenance_timeout)?,
             backup_dir: reader.read("backup_dir", None, &PATH, defaults.backup_dir)?,
             pg_dump_path: reader.optional("pg_dump_path", &PATH)?,
             pg_restore_path: reader.optional("pg_restore_path", &PATH)?,
@@ -614,6 +619,7 @@ mod tests {
         assert_eq!(s.long_query_threshold, Duration::from_secs(300));
         assert_eq!(s.catalog_timeout, Duration::from_secs(5));
         assert_eq!(s.history_retention, Duration::from_secs(90 * 86_400));
+        assert_eq!(s.maintenance_timeout, Duration::from_secs(3600));
     }
 
     #[test]
@@ -625,6 +631,15 @@ mod tests {
         assert!(s.settings.history_retention.is_zero());
         let err = Setup::new().ini("[strata]\nhistory_retention = forever\n").err();
         assert!(err.contains("invalid value \"forever\" for history_retention"), "{err}");
+    }
+
+    #[test]
+    fn maintenance_timeout_is_a_duration_from_the_ini_or_the_environment() {
+        let s = Setup::new().ini("[strata]\nmaintenance_timeout = 90min\n").ok();
+        assert_eq!(s.settings.maintenance_timeout, Duration::from_secs(5400));
+        assert!(s.warnings.is_empty(), "a known key: {:?}", s.warnings);
+        let s = Setup::new().env("STRATA_MAINTENANCE_TIMEOUT", "2h").ok();
+        assert_eq!(s.settings.maintenance_timeout, Duration::from_secs(7200));
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub enum Purpose {
     Migrate,
     /// One short-lived connection for a read-only CLI command.
     Cli,
+    /// One dedicated connection for one maintenance action (VACUUM cannot share a transaction).
+    Maintenance,
 }
 
 /// Connects to the database the URL names, creating a SQLite file's folder if needed.
@@ -39,7 +41,7 @@ pub async fn connect(url: &DatabaseUrl, purpose: Purpose) -> Result<DatabaseConn
         (_, Backend::Sqlite) if url.is_memory() => 1,
         (Purpose::App, Backend::Sqlite) => 4,
         (Purpose::App, _) => 10,
-        (Purpose::Migrate | Purpose::Cli, _) => 1,
+        (Purpose::Migrate | Purpose::Cli | Purpose::Maintenance, _) => 1,
     };
     opts.max_connections(max)
         .min_connections(0)
@@ -50,6 +52,7 @@ pub async fn connect(url: &DatabaseUrl, purpose: Purpose) -> Result<DatabaseConn
         Purpose::App => "strata",
         Purpose::Migrate => "strata migrate",
         Purpose::Cli => "strata cli",
+        Purpose::Maintenance => "strata maintenance",
     };
     match url.backend() {
         Backend::Postgres => {

@@ -18,6 +18,7 @@ pub mod history;
 mod indexes;
 mod keys;
 pub mod layout;
+pub mod maintenance;
 mod migrations;
 mod overview;
 mod plan;
@@ -74,6 +75,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/reactivate", post(users::reactivate))
         .route("/admin/users/{id}/password", post(users::reset_password))
         .route("/admin/audit", get(audit::index))
+        .route("/maintenance", get(maintenance::index))
+        .route("/maintenance/confirm", get(maintenance::confirm))
+        .route("/maintenance/runs", post(maintenance::start))
+        .route("/maintenance/runs/{id}", get(maintenance::show))
         .route("/query", get(query::editor).post(query::run))
         .route("/query/export", post(query::export))
         .route("/query/explain", post(query::explain))

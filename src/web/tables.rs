@@ -1,4 +1,4 @@
-//! The tables list (sortable, searchable, paginated on the server) and one table's detail with its first rows.
+//! The tables list (sortable, searchable, paginated on the server) and one table's detail with its first rows and, for admins, its maintenance actions.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -12,6 +12,7 @@ use super::session::CurrentUser;
 use crate::accounts::Role;
 use crate::db::introspect::{Page, RowsPage, TableDetail, TableInfo, TableQuery, TableSort};
 use crate::error::{Error, Result};
+use crate::maintenance::Offer;
 use crate::state::AppState;
 
 /// Tables per page.
@@ -95,8 +96,11 @@ pub async fn show(
         }
         None => None,
     };
+    // Admins get the maintenance actions that run on one table; each opens its confirmation.
+    let maintenance = if user.is_admin() { super::maintenance::table_offers(&state) } else { Vec::new() };
     Ok(ShowPage {
         layout: Layout::new(&user, &state, "tables").await?,
+        maintenance,
         timed_out: (detail.is_none() || rows.is_none()).then(|| catalog::timeout_note(limit)),
         schema,
         table,
@@ -171,6 +175,8 @@ pub struct ShowPage {
     pub detail: TableDetail,
     pub rows: RowsPage,
     pub page: u64,
+    /// Maintenance actions for this table (admins only; empty otherwise).
+    pub maintenance: Vec<Offer>,
 }
 
 /// Percent-encodes a path segment or query value.

@@ -1,0 +1,330 @@
+//! Maintenance from the CLI and the dashboard on every backend: each action runs for real and its effect shows where the database shows it; admin-only, audited, confirmed.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::web::{Browser, app_state_with, location, migrate_up};
+use common::{Kind, TestDb, column, count, exec, ok, stderr, stdout, strata};
+use strata::accounts::Role;
+use strata::config::DatabaseUrl;
+
+/// Rows the fixture table starts with; half are deleted, leaving dead rows behind.
+const ROWS: usize = 200;
+
+/// A migrated database with `maint_t` (`ROWS` rows, then every second one deleted).
+async fn fixture(kind: Kind) -> TestDb {
+    let t = TestDb::new(kind).await;
+    migrate_up(&t).await;
+    let db = t.connect_one().await;
+    // No autovacuum on PostgreSQL: the dead rows stay until the test's own VACUUM.
+    let with = if kind == Kind::Postgres { " WITH (autovacuum_enabled = false)" } else { "" };
+    exec(&db, &format!("CREATE TABLE maint_t (id integer PRIMARY KEY, v varchar(40)){with}")).await;
+    exec(&db, "CREATE INDEX maint_t_v ON maint_t (v)").await;
+    let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, 'row {i}')")).collect();
+    exec(&db, &format!("INSERT INTO maint_t (id, v) VALUES {}", values.join(", "))).await;
+    if kind == Kind::Postgres {
+        // Statistics reach pg_stat_user_tables when this session's transaction ends.
+        exec(&db, "SELECT pg_stat_force_next_flush()").await;
+    }
+    exec(&db, "DELETE FROM maint_t WHERE id % 2 = 0").await;
+    db.close().await.ok();
+    t
+}
+
+fn url_of(t: &TestDb) -> DatabaseUrl {
+    DatabaseUrl::parse(&t.url).expect("a test URL")
+}
+
+/// Opens the confirmation, confirms, and follows the run page until the action has ended.
+async fn run_from_dashboard(b: &mut Browser, action: &str, table: Option<(&str, &str)>) -> String {
+    let (schema, name) = table.unwrap_or(("", ""));
+    // The fixture's schema and table names need no percent-encoding.
+    let confirm = format!("/maintenance/confirm?action={action}&schema={schema}&table={name}");
+    let (status, _, page) = b.get(&confirm).await;
+    assert_eq!(status, StatusCode::OK, "{confirm}:\n{page}");
+    assert!(page.contains("id=\"confirm\""), "the confirmation has a button:\n{page}");
+    let (status, headers, page) =
+        b.post_form("/maintenance/runs", &[("action", action), ("schema", schema), ("table", name)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    let run = location(&headers).to_string();
+    assert!(run.starts_with("/maintenance/runs/"), "{run}");
+    common::eventually(&format!("{action} to finish"), || {
+        let run = run.clone();
+        let mut b = b.same_visitor();
+        async move {
+            let (status, _, page) = b.get(&run).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            (!page.contains(r#"id="status">running<"#)).then_some(page)
+        }
+    })
+    .await
+}
+
+async fn audit_details(t: &TestDb, action: &str) -> Vec<String> {
+    let db = t.connect().await;
+    let q = t.quote("detail");
+    let rows =
+        column(&db, &format!("SELECT {q} FROM audit_log WHERE action = 'maintenance.{action}' ORDER BY id")).await;
+    db.close().await.ok();
+    rows
+}
+
+async fn every_offered_action_runs_from_the_cli(kind: Kind) {
+    let t = fixture(kind).await;
+    let table = format!("{}.maint_t", t.schema());
+    let mut ran = 0;
+    for a in strata::maintenance::offers(&url_of(&t)) {
+        let Some(offer) = a.offer else { continue };
+        let name = a.action.name();
+        if offer.per_database {
+            let out = ok(&strata(&t.url, &["maintenance", name, "--yes"]));
+            assert!(out.contains("ms)") || out.contains(" s)"), "{name}: a summary with its time:\n{out}");
+            ran += 1;
+        }
+        if offer.per_table {
+            let out = ok(&strata(&t.url, &["maintenance", name, "--table", &table, "--yes", "--json"]));
+            let json: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{name}: {e}\n{out}"));
+            assert_eq!(json["target"]["name"], "maint_t", "{out}");
+            assert_eq!(json["outcome"]["healthy"], true, "{out}");
+            ran += 1;
+        }
+    }
+    assert!(ran >= 6, "only {ran} runs on {kind:?}");
+    let db = t.connect().await;
+    assert_eq!(count(&db, "SELECT count(*) FROM maint_t").await, (ROWS / 2) as i64, "maintenance keeps every row");
+    db.close().await.ok();
+    let audited = audit_details(&t, "analyze").await;
+    assert!(audited.len() >= 2 && audited.iter().all(|d| d.starts_with("succeeded")), "{audited:?}");
+    t.drop().await;
+}
+
+async fn the_dashboard_runs_an_action_and_the_effect_shows(kind: Kind) {
+    let t = fixture(kind).await;
+    let mut b = Browser::new(&t.url).await;
+    let admin = b.login_as(Role::Admin).await;
+    let (status, _, page) = b.get("/maintenance").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(r#"href="/maintenance" class="active""#), "the nav entry is there:\n{page}");
+    let (_, _, table_page) = b.get(&format!("/tables/{}/maint_t", t.schema())).await;
+    assert!(table_page.contains(r#"id="maintenance""#), "admins get maintenance buttons on the table page");
+    let schema = t.schema().to_string();
+    let db = t.connect().await;
+    let (action, audit_name, target) = match kind {
+        Kind::Postgres => {
+            let dead = count(&db, "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'maint_t'").await;
+            assert_eq!(dead, (ROWS / 2) as i64, "the deleted rows are dead rows before VACUUM");
+            let page = run_from_dashboard(&mut b, "vacuum", Some((&schema, "maint_t"))).await;
+            assert!(page.contains(r#"id="status">succeeded<"#), "{page}");
+            let sql =
+                "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'maint_t' AND last_vacuum IS NOT NULL";
+            assert_eq!(count(&db, sql).await, 0, "VACUUM set last_vacuum and cleared the dead rows");
+            let page = run_from_dashboard(&mut b, "analyze", None).await;
+            assert!(page.contains("ANALYZE of the whole database done"), "{page}");
+            let sql = "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'maint_t' AND last_analyze IS NOT NULL";
+            assert_eq!(count(&db, sql).await, 1, "ANALYZE of the database set last_analyze");
+            ("vacuum", "vacuum", format!("{schema}.maint_t"))
+        }
+        Kind::MySql => {
+            let page = run_from_dashboard(&mut b, "check", Some((&schema, "maint_t"))).await;
+            assert!(page.contains(r#"id="status">succeeded<"#), "{page}");
+            let row = format!("<td>{schema}.maint_t</td><td>check</td><td>status</td><td>OK</td>");
+            assert!(page.contains(&row), "CHECK TABLE's own result row is shown:\n{page}");
+            ("check", "check", format!("{schema}.maint_t"))
+        }
+        Kind::Sqlite => {
+            let page = run_from_dashboard(&mut b, "integrity-check", None).await;
+            assert!(page.contains(r#"id="summary">ok "#), "{page}");
+            let (_, _, index) = b.get("/maintenance").await;
+            assert!(index.contains("journal mode") && index.contains("wal"), "journal mode shown:\n{index}");
+            assert!(index.contains("WAL file"), "WAL size shown:\n{index}");
+            assert!(index.contains(r#"id="last-checks""#) && index.contains("succeeded in"), "last check:\n{index}");
+            ("integrity-check", "integrity_check", "the whole database".to_string())
+        }
+    };
+    let q = t.quote("target");
+    let sql = format!("SELECT actor FROM audit_log WHERE action = 'maintenance.{audit_name}' AND {q} = '{target}'");
+    assert_eq!(column(&db, &sql).await, vec![admin.clone()], "{action} is audited with who and what");
+    assert!(audit_details(&t, audit_name).await[0].starts_with("succeeded in"), "and its outcome");
+    db.close().await.ok();
+    t.drop().await;
+}
+
+async fn viewers_and_editors_are_refused(kind: Kind) {
+    let t = fixture(kind).await;
+    let mut admin = Browser::new(&t.url).await;
+    admin.login_as(Role::Admin).await;
+    for role in [Role::Viewer, Role::Editor] {
+        let mut b = admin.another();
+        b.login_as(role).await;
+        for path in ["/maintenance", "/maintenance/confirm?action=analyze"] {
+            assert_eq!(b.get(path).await.0, StatusCode::FORBIDDEN, "{role:?} GET {path}");
+        }
+        let (status, _, _) = b.post_form("/maintenance/runs", &[("action", "analyze")]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role:?} may not start an action");
+        let (_, _, page) = b.get(&format!("/tables/{}/maint_t", t.schema())).await;
+        assert!(
+            !page.contains(r#"id="maintenance""#) && !page.contains(r#"href="/maintenance""#),
+            "{role:?} sees none"
+        );
+    }
+    assert!(audit_details(&t, "analyze").await.is_empty(), "nothing ran");
+    t.drop().await;
+}
+
+async fn unknown_tables_are_404_and_missing_actions_say_why(kind: Kind) {
+    let t = fixture(kind).await;
+    let mut b = Browser::new(&t.url).await;
+    b.login_as(Role::Admin).await;
+    let (status, _, page) =
+        b.get(&format!("/maintenance/confirm?action=analyze&schema={}&table=nope", t.schema())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    let schema = t.schema().to_string();
+    let (status, _, page) =
+        b.post_form("/maintenance/runs", &[("action", "analyze"), ("schema", &schema), ("table", "nope")]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    let out = strata(&t.url, &["maintenance", "analyze", "--table", &format!("{schema}.nope")]);
+    assert!(!out.status.success() && stderr(&out).contains("nope not found"), "{}", stderr(&out));
+
+    // Each backend lacks something: the answer names it and what to use instead.
+    let (missing, hint) = match kind {
+        Kind::Postgres => ("optimize", "VACUUM"),
+        Kind::MySql => ("vacuum", "OPTIMIZE TABLE"),
+        Kind::Sqlite => ("check", "integrity-check"),
+    };
+    let out = strata(&t.url, &["maintenance", missing, "--yes"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("is not available on") && stderr(&out).contains(hint), "{}", stderr(&out));
+    let (status, _, page) = b.get(&format!("/maintenance/confirm?action={missing}")).await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{page}");
+    assert!(page.contains(hint), "{page}");
+    let out = ok(&strata(&t.url, &["maintenance", "list"]));
+    assert!(out.contains(&format!("{missing} ")) && out.contains("not available"), "list says why:\n{out}");
+    t.drop().await;
+}
+
+async fn locking_actions_refuse_without_yes_off_a_terminal(kind: Kind) {
+    let t = fixture(kind).await;
+    let locking = match kind {
+        Kind::Postgres => "vacuum-full",
+        Kind::MySql => "optimize",
+        Kind::Sqlite => "vacuum",
+    };
+    let out = strata(&t.url, &["maintenance", locking]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("no terminal to confirm on") && err.contains("--yes"), "{err}");
+    assert!(audit_details(&t, &locking.replace('-', "_")).await.is_empty(), "nothing ran, nothing audited");
+    // Actions that do not lock need no confirmation.
+    ok(&strata(&t.url, &["maintenance", "analyze"]));
+    t.drop().await;
+}
+
+each_backend! {
+    every_offered_action_runs_from_the_cli => every_offered_action_runs_from_the_cli;
+    the_dashboard_runs_an_action_and_the_effect_shows => the_dashboard_runs_an_action_and_the_effect_shows;
+    viewers_and_editors_are_refused => viewers_and_editors_are_refused;
+    unknown_tables_are_404_and_missing_actions_say_why => unknown_tables_are_404_and_missing_actions_say_why;
+    locking_actions_refuse_without_yes_off_a_terminal => locking_actions_refuse_without_yes_off_a_terminal;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_without_the_csrf_token_is_refused_and_runs_nothing() {
+    let t = fixture(Kind::Sqlite).await;
+    let mut b = Browser::new(&t.url).await;
+    b.login_as(Role::Admin).await;
+    let (status, _, _) = b.post_form_without_csrf("/maintenance/runs", &[("action", "analyze")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(b.state.maintenance.running().is_empty() && b.state.maintenance.finished().is_empty());
+    assert!(audit_details(&t, "analyze").await.is_empty());
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_checkpoint_truncates_the_wal_and_checks_report_ok() {
+    let t = fixture(Kind::Sqlite).await;
+    let path = url_of(&t).sqlite_path().expect("a file").to_path_buf();
+    let wal = path.with_file_name(format!("{}-wal", path.file_name().unwrap().to_string_lossy()));
+    // An open connection keeps the WAL file (the last one to close would checkpoint it itself).
+    let db = t.connect_one().await;
+    exec(&db, "PRAGMA journal_mode = WAL").await;
+    let values: Vec<String> = (1000..3000).map(|i| format!("({i}, '{}')", "w".repeat(30))).collect();
+    exec(&db, &format!("INSERT INTO maint_t (id, v) VALUES {}", values.join(", "))).await;
+    let before = std::fs::metadata(&wal).unwrap().len();
+    assert!(before > 0, "the writes are in the WAL");
+    let out = ok(&strata(&t.url, &["maintenance", "wal-checkpoint"]));
+    assert!(out.contains("WAL file now 0 B"), "TRUNCATE leaves an empty WAL file:\n{out}");
+    // Afterwards the WAL holds only what came later: the audit entry of the checkpoint itself.
+    let after = std::fs::metadata(&wal).unwrap().len();
+    assert!(after < before / 4, "WAL {before} bytes before, {after} after");
+    assert_eq!(audit_details(&t, "wal_checkpoint").await.len(), 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM maint_t WHERE id >= 1000").await, 2000, "checkpointed, not lost");
+    for check in ["integrity-check", "quick-check"] {
+        let out = ok(&strata(&t.url, &["maintenance", check, "--json"]));
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(json["outcome"]["rows"], serde_json::json!([["ok"]]), "{out}");
+    }
+    // A row whose parent is missing (foreign keys off for this one write) is found by foreign_key_check.
+    exec(&db, "CREATE TABLE maint_child (id integer PRIMARY KEY, t_id integer REFERENCES maint_t (id))").await;
+    exec(&db, "PRAGMA foreign_keys = OFF").await;
+    exec(&db, "INSERT INTO maint_child (id, t_id) VALUES (1, 2)").await;
+    let out = strata(&t.url, &["maintenance", "foreign-key-check", "--table", "maint_child"]);
+    assert!(!out.status.success(), "problems found exit non-zero");
+    assert!(
+        stdout(&out).contains("maint_child") && stdout(&out).contains("1 row(s) point at no parent row"),
+        "{}",
+        stdout(&out)
+    );
+    db.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_runs_in_the_background_shows_the_lock_wait_and_stops_at_the_timeout() {
+    let t = fixture(Kind::Postgres).await;
+    let state = app_state_with(&t.url, |s| s.maintenance_timeout = Duration::from_secs(3)).await;
+    let mut b = Browser::with_state(state);
+    b.login_as(Role::Admin).await;
+    let holder = t.connect_one().await;
+    exec(&holder, "BEGIN").await;
+    // The lock another VACUUM, ANALYZE or CREATE INDEX CONCURRENTLY holds: readers go on, VACUUM waits.
+    exec(&holder, "LOCK TABLE maint_t IN SHARE UPDATE EXCLUSIVE MODE").await;
+    b.get("/maintenance/confirm?action=vacuum&schema=public&table=maint_t").await;
+    let (status, headers, _) =
+        b.post_form("/maintenance/runs", &[("action", "vacuum"), ("schema", "public"), ("table", "maint_t")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the request does not wait for the VACUUM");
+    let run = location(&headers).to_string();
+    let page = common::eventually("the wait to show", || {
+        let mut b = b.same_visitor();
+        let run = run.clone();
+        async move {
+            let (_, _, page) = b.get(&run).await;
+            page.contains("waiting for a lock").then_some(page)
+        }
+    })
+    .await;
+    assert!(page.contains(r#"<meta http-equiv="refresh""#), "a running action's page reloads itself");
+    let (_, _, index) = b.get("/maintenance").await;
+    assert!(index.contains("public.maint_t") && index.contains("waiting for a lock"), "listed as running:\n{index}");
+    let (status, _, page) =
+        b.post_form("/maintenance/runs", &[("action", "analyze"), ("schema", "public"), ("table", "maint_t")]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "one action per table at a time:\n{page}");
+    let page = common::eventually("the timeout to stop it", || {
+        let mut b = b.same_visitor();
+        let run = run.clone();
+        async move {
+            let (_, _, page) = b.get(&run).await;
+            (!page.contains(r#"id="status">running<"#)).then_some(page)
+        }
+    })
+    .await;
+    assert!(
+        page.contains(r#"id="status">failed<"#) && page.contains("did not finish within maintenance_timeout"),
+        "{page}"
+    );
+    assert!(audit_details(&t, "vacuum").await[0].starts_with("failed: "), "the failure is audited");
+    exec(&holder, "ROLLBACK").await;
+    holder.close().await.ok();
+    t.drop().await;
+}
