@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod history;
+pub mod metrics;
 pub mod migrate;
 pub mod query;
 pub mod state;

@@ -1,4 +1,5 @@
-//! What every request handler shares: the pool, the catalog reader, the configuration, the migrations, the login throttle.
+//! What every request handler shares: the pool, the catalog reader, the configuration, the migrations, the login
+//! throttle, the metrics.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::config::Config;
 use crate::db::introspect::{self, Introspector, Overview};
 use crate::error::Result;
+use crate::metrics::Metrics;
 use crate::migrate::MigrationSet;
 use crate::query::Engine;
 use crate::web::catalog::Cached;
@@ -26,6 +28,8 @@ pub struct AppState {
     pub engine: Engine,
     /// The overview's server statistics, reused for `stats_refresh`.
     pub overview: Arc<Cached<Overview>>,
+    /// What `/metrics` shows; its database readings are collected every `metrics_refresh` once started.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -37,7 +41,9 @@ impl AppState {
             Some(viewer) => Engine::with_viewer_url(config.database_url.clone(), viewer.clone()),
             None => Engine::new(config.database_url.clone()),
         };
+        let metrics = Arc::new(Metrics::new(db.clone(), introspector.clone(), migrations.clone(), &config.settings));
         Ok(AppState {
+            metrics,
             engine,
             db,
             introspector,

@@ -1,6 +1,6 @@
 //! The HTTP server: router, start-up (migrate, first admin, bind, session and history sweeps), static files.
 //!
-//! Everything but `/healthz`, `/readyz` and `/static/*` runs behind the session layer and the CSRF
+//! Everything but `/healthz`, `/readyz`, `/metrics` and `/static/*` runs behind the session layer and the CSRF
 //! middleware (`csrf::protect`); pages and actions then take a `session::CurrentUser`.
 
 mod activity;
@@ -16,6 +16,7 @@ mod health;
 pub mod history;
 mod indexes;
 pub mod layout;
+mod metrics;
 mod migrations;
 mod overview;
 mod plan;
@@ -84,8 +85,11 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::show))
         .route("/static/{*path}", get(assets::serve))
         .fallback(|| async { Error::NotFound("page".into()) })
+        // `Router::layer` wraps each route after routing, so the middleware sees the matched route template.
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::http::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -132,6 +136,7 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     let history_sweeper =
         (!retention.is_zero()).then(|| tokio::spawn(crate::history::sweep(db.clone(), retention, HISTORY_SWEEP_EVERY)));
     let state = AppState::new(db, Arc::new(config), Arc::new(set))?;
+    state.metrics.start_collecting();
     let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             tokio::signal::ctrl_c().await.ok();
