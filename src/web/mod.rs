@@ -138,9 +138,7 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     let state = AppState::new(db, Arc::new(config), Arc::new(set))?;
     state.metrics.start_collecting();
     let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            tokio::signal::ctrl_c().await.ok();
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| Error::io("serving HTTP", e));
     sweeper.abort();
@@ -148,4 +146,24 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
         h.abort();
     }
     served
+}
+
+/// Ctrl-C, or SIGTERM (what `docker stop`, systemd and Kubernetes send; as PID 1 in a container an unhandled
+/// SIGTERM would be ignored until the SIGKILL that follows).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server"),
+        }
+    }
+    tokio::signal::ctrl_c().await.ok();
 }
