@@ -229,7 +229,7 @@ impl Readings {
             gauge(
                 e,
                 "strata_db_xid_wraparound_remaining",
-                "Transactions left before transaction ID wraparound (2^31 - age(datfrozenxid))",
+                "Transactions left before transaction ID wraparound (2^31 - 1 - age(datfrozenxid))",
                 left,
             )?;
         }
