@@ -9,9 +9,9 @@ use clap::{Args, Parser, Subcommand};
 use sea_orm_migration::MigratorTrait;
 
 use crate::accounts::{self, NewAccount, Role};
+use crate::api_keys::{self, NewKey, Scope};
 use crate::audit;
 use crate::backup::{self, BackupOptions, Format, Preview, Progress, Report, RestoreOptions};
-use crate::api_keys::{self, NewKey, Scope};
 use crate::config::{Config, Overrides};
 use crate::db::{self, Purpose};
 use crate::error::{Error, Result};

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod history;
 pub mod maintenance;
+pub mod metrics;
 pub mod migrate;
 pub mod query;
 pub mod state;

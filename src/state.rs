@@ -1,5 +1,5 @@
 //! What every request handler shares: the pool, the catalog reader, the configuration, the migrations, the login
-//! throttle, API key use, the maintenance runs.
+//! throttle, API key use, the maintenance runs, the metrics.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::db::introspect::{self, Introspector, Overview};
 use crate::error::Result;
 use crate::maintenance;
+use crate::metrics::Metrics;
 use crate::migrate::MigrationSet;
 use crate::query::Engine;
 use crate::web::catalog::Cached;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub key_usage: Arc<api_keys::Usage>,
     /// Maintenance actions started from the dashboard, running in background tasks.
     pub maintenance: Arc<maintenance::Registry>,
+    /// What `/metrics` shows; its database readings are collected every `metrics_refresh` once started.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -44,7 +47,9 @@ impl AppState {
             Some(viewer) => Engine::with_viewer_url(config.database_url.clone(), viewer.clone()),
             None => Engine::new(config.database_url.clone()),
         };
+        let metrics = Arc::new(Metrics::new(db.clone(), introspector.clone(), migrations.clone(), &config.settings));
         Ok(AppState {
+            metrics,
             engine,
             db,
             introspector,

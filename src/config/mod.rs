@@ -1,6 +1,7 @@
 //! Strata's configuration: alembic.ini, environment and flags assembled into one [`Config`].
 
 pub mod ini;
+pub mod net;
 pub mod url;
 
 use std::fmt;
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use self::ini::IniFile;
+pub use self::net::AddrRange;
 pub use self::url::{Backend, DatabaseUrl, mask_url_str};
 
 /// The ini file read when neither `--config` nor `STRATA_CONFIG` names one.
@@ -201,6 +203,10 @@ pub struct Settings {
     pub mysqldump_path: Option<PathBuf>,
     /// `mysql_path`: the mariadb or mysql client to run; `None` finds one on `PATH`.
     pub mysql_path: Option<PathBuf>,
+    /// `metrics_refresh`: how often the database readings `/metrics` exports are collected (never 0).
+    pub metrics_refresh: Duration,
+    /// `metrics_allow`: the client addresses that may read `/metrics` (loopback by default).
+    pub metrics_allow: Vec<AddrRange>,
 }
 
 impl Default for Settings {
@@ -226,6 +232,8 @@ impl Default for Settings {
             psql_path: None,
             mysqldump_path: None,
             mysql_path: None,
+            metrics_refresh: Duration::from_secs(15),
+            metrics_allow: AddrRange::loopback(),
         }
     }
 }
@@ -252,6 +260,8 @@ const SETTING_KEYS: &[&str] = &[
     "psql_path",
     "mysqldump_path",
     "mysql_path",
+    "metrics_refresh",
+    "metrics_allow",
 ];
 
 /// How one kind of setting value is parsed and explained.
@@ -269,6 +279,18 @@ const DURATION: Kind<Duration> = Kind {
 
 const BOOL: Kind<bool> =
     Kind { parse: parse_bool, expected: "true or false (also yes/no, on/off, 1/0)", example: "true" };
+
+const POSITIVE_DURATION: Kind<Duration> = Kind {
+    parse: |s| parse_duration(s).filter(|d| !d.is_zero()),
+    expected: "a duration above zero (a number with ms, s, min or m, h or d; a bare number is seconds)",
+    example: "15s or 500ms",
+};
+
+const ADDRESS_RANGES: Kind<Vec<AddrRange>> = Kind {
+    parse: net::parse_list,
+    expected: "client addresses or CIDR blocks separated by commas",
+    example: "127.0.0.0/8, ::1, 10.0.0.0/8",
+};
 
 const COUNT: Kind<usize> = Kind { parse: |s| s.parse().ok(), expected: "a whole number", example: "1000" };
 
@@ -356,6 +378,8 @@ impl Config {
             psql_path: reader.optional("psql_path", &PATH)?,
             mysqldump_path: reader.optional("mysqldump_path", &PATH)?,
             mysql_path: reader.optional("mysql_path", &PATH)?,
+            metrics_refresh: reader.read("metrics_refresh", None, &POSITIVE_DURATION, defaults.metrics_refresh)?,
+            metrics_allow: reader.read("metrics_allow", None, &ADDRESS_RANGES, defaults.metrics_allow)?,
         };
         if let Some(ini) = &ini {
             warnings.extend(unknown_keys(ini));
@@ -640,6 +664,24 @@ mod tests {
         assert!(s.warnings.is_empty(), "a known key: {:?}", s.warnings);
         let s = Setup::new().env("STRATA_MAINTENANCE_TIMEOUT", "2h").ok();
         assert_eq!(s.settings.maintenance_timeout, Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn metrics_settings_default_to_15_s_and_loopback_and_refuse_nonsense() {
+        let s = Setup::new().ok().settings;
+        assert_eq!(s.metrics_refresh, Duration::from_secs(15));
+        assert_eq!(s.metrics_allow, AddrRange::loopback());
+        let config = Setup::new()
+            .ini("[strata]\nmetrics_refresh = 500ms\nmetrics_allow = 10.0.0.0/8, ::1\n")
+            .env("STRATA_METRICS_REFRESH", "30s")
+            .ok();
+        assert!(config.warnings.is_empty(), "known keys: {:?}", config.warnings);
+        assert_eq!(config.settings.metrics_refresh, Duration::from_secs(30));
+        assert!(config.settings.metrics_allow.iter().any(|r| r.contains("10.2.3.4".parse().unwrap())));
+        let err = Setup::new().env("STRATA_METRICS_REFRESH", "0").err();
+        assert!(err.contains("metrics_refresh") && err.contains("above zero"), "{err}");
+        let err = Setup::new().ini("[strata]\nmetrics_allow = 10.0.0.0/40\n").err();
+        assert!(err.contains("alembic.ini:2") && err.contains("CIDR"), "{err}");
     }
 
     #[test]

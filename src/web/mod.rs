@@ -1,6 +1,6 @@
 //! The HTTP server: router, start-up (migrate, first admin, bind, session and history sweeps), static files.
 //!
-//! Everything but `/healthz`, `/readyz` and `/static/*` runs behind the session layer and the CSRF
+//! Everything but `/healthz`, `/readyz`, `/metrics` and `/static/*` runs behind the session layer and the CSRF
 //! middleware (`csrf::protect`); pages and actions then take a `session::CurrentUser`. The JSON API
 //! (`crate::api`, bearer keys) is merged in under `/api`, and its errors are answered as JSON.
 
@@ -19,6 +19,7 @@ mod indexes;
 mod keys;
 pub mod layout;
 pub mod maintenance;
+mod metrics;
 mod migrations;
 mod overview;
 mod plan;
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::show))
         .route("/static/{*path}", get(assets::serve))
         .fallback(|uri: Uri| async move {
             if crate::api::is_api(uri.path()) {
@@ -105,6 +107,8 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .layer(middleware::from_fn(crate::api::errors::json))
+        // `Router::layer` wraps each route after routing, so the middleware sees the matched route template.
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::http::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -153,10 +157,9 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     let state = AppState::new(db.clone(), Arc::new(config), Arc::new(set))?;
     let key_usage = state.key_usage.clone();
     let usage_flusher = tokio::spawn(key_usage.clone().flush_every(db.clone(), crate::api_keys::FLUSH_EVERY));
+    state.metrics.start_collecting();
     let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            tokio::signal::ctrl_c().await.ok();
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| Error::io("serving HTTP", e));
     sweeper.abort();
@@ -168,4 +171,24 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
         h.abort();
     }
     served
+}
+
+/// Ctrl-C, or SIGTERM (what `docker stop`, systemd and Kubernetes send; as PID 1 in a container an unhandled
+/// SIGTERM would be ignored until the SIGKILL that follows).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server"),
+        }
+    }
+    tokio::signal::ctrl_c().await.ok();
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod chrome;
+pub mod exposition;
 pub mod web;
 
 use std::process::{Command, Output};

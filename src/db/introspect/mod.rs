@@ -71,6 +71,28 @@ pub struct Overview {
     pub notes: Vec<(String, String)>,
 }
 
+/// Readings `/metrics` exports besides the overview's: the longest statement, deadlocks, replication lag.
+///
+/// `None` (or an empty list) where a backend has no such thing, so no series is exported rather than a zero.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    /// How long the longest statement now running in this database has run; 0 when none runs.
+    pub longest_query_seconds: Option<f64>,
+    /// Deadlocks detected since the statistics reset (PostgreSQL: this database; MariaDB: the server's InnoDB).
+    pub deadlocks: Option<i64>,
+    /// Replay lag of each streaming replica whose lag the server knows; empty when none is attached.
+    pub replicas: Vec<ReplicaLag>,
+}
+
+/// One replica's replay lag, as the primary sees it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplicaLag {
+    /// `application_name` of the replica's connection.
+    pub name: String,
+    pub client_addr: String,
+    pub lag_seconds: f64,
+}
+
 /// Sort keys of the tables page.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -315,6 +337,8 @@ impl Names {
 pub trait Introspector: Send + Sync {
     fn capabilities(&self) -> Capabilities;
     async fn overview(&self, long_query_threshold: Duration) -> Result<Overview>;
+    /// What `/metrics` needs beyond the overview.
+    async fn counters(&self) -> Result<Counters>;
     async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>>;
     /// `None` when no such table exists.
     async fn table(&self, schema: &str, table: &str) -> Result<Option<TableDetail>>;

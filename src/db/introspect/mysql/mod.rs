@@ -11,6 +11,7 @@
 //! (`mysql.innodb_index_stats`). Until the probe has answered, [`Introspector::capabilities`] says no.
 
 mod activity;
+mod counters;
 mod indexes;
 mod names;
 mod overview;
@@ -24,7 +25,7 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, RuntimeErr,
 use tokio::sync::OnceCell;
 
 use super::{Activity, BloatInfo, Capabilities, IndexInfo, Introspector, Overview, Page, RowsPage, TableDetail};
-use super::{Names, TableInfo, TableQuery};
+use super::{Counters, Names, TableInfo, TableQuery};
 use crate::error::{Error, Result};
 
 /// Where index usage counts come from.
@@ -136,6 +137,10 @@ impl Introspector for MySql {
 
     async fn overview(&self, long_query_threshold: Duration) -> Result<Overview> {
         self.read_overview(long_query_threshold).await
+    }
+
+    async fn counters(&self) -> Result<Counters> {
+        self.read_counters().await
     }
 
     async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>> {

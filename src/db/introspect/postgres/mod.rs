@@ -10,6 +10,7 @@
 
 mod activity;
 mod bloat;
+mod counters;
 mod indexes;
 mod names;
 mod overview;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, RuntimeErr, Statement, Value};
 
 use super::{Activity, BloatInfo, Capabilities, IndexInfo, Introspector, Overview, Page, RowsPage, TableDetail};
-use super::{Names, TableInfo, TableQuery};
+use super::{Counters, Names, TableInfo, TableQuery};
 use crate::error::{Error, Result};
 
 /// The PostgreSQL implementation of the catalog trait.
@@ -60,6 +61,10 @@ impl Introspector for Postgres {
 
     async fn overview(&self, long_query_threshold: Duration) -> Result<Overview> {
         self.read_overview(long_query_threshold).await
+    }
+
+    async fn counters(&self) -> Result<Counters> {
+        self.read_counters().await
     }
 
     async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>> {

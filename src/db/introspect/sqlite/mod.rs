@@ -11,6 +11,7 @@
 //! statistics, no server sessions and no bloat estimate: the capabilities say so.
 
 mod activity;
+mod counters;
 mod indexes;
 mod names;
 mod overview;
@@ -23,7 +24,7 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, 
 use tokio::sync::OnceCell;
 
 use super::{Activity, BloatInfo, Capabilities, IndexInfo, Introspector, Overview, Page, RowsPage, TableDetail};
-use super::{Names, TableInfo, TableQuery};
+use super::{Counters, Names, TableInfo, TableQuery};
 use crate::error::{Error, Result};
 
 /// The only schema an SQLite connection shows.
@@ -93,6 +94,10 @@ impl Introspector for Sqlite {
 
     async fn overview(&self, long_query_threshold: Duration) -> Result<Overview> {
         self.read_overview(long_query_threshold).await
+    }
+
+    async fn counters(&self) -> Result<Counters> {
+        Ok(counters::read_counters())
     }
 
     async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>> {
