@@ -1,9 +1,10 @@
-//! What every request handler shares: the pool, the catalog reader, the configuration, the migrations, the login throttle.
+//! What every request handler shares: the pool, the catalog reader, the configuration, the migrations, the login throttle, the backup jobs.
 
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::backup::Jobs;
 use crate::config::Config;
 use crate::db::introspect::{self, Introspector, Overview};
 use crate::error::Result;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub engine: Engine,
     /// The overview's server statistics, reused for `stats_refresh`.
     pub overview: Arc<Cached<Overview>>,
+    /// The Backups page's background backup or restore of this database (one at a time in this process).
+    pub backups: Arc<Jobs>,
 }
 
 impl AppState {
@@ -33,6 +36,7 @@ impl AppState {
     pub fn new(db: DatabaseConnection, config: Arc<Config>, migrations: Arc<MigrationSet>) -> Result<AppState> {
         let introspector = introspect::for_connection(db.clone())?;
         let overview = Arc::new(Cached::new(config.settings.stats_refresh));
+        let backups = Jobs::shared(&config.database_url);
         let engine = match &config.settings.viewer_url {
             Some(viewer) => Engine::with_viewer_url(config.database_url.clone(), viewer.clone()),
             None => Engine::new(config.database_url.clone()),
@@ -45,6 +49,7 @@ impl AppState {
             migrations,
             login_throttle: Arc::new(LoginThrottle::default()),
             overview,
+            backups,
         })
     }
 }
