@@ -35,6 +35,11 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "user.reactivate",
     "user.password_reset",
     "history.export",
+    "backup.create",
+    "backup.download",
+    "backup.delete",
+    "backup.prune",
+    "backup.restore",
 ];
 
 /// One thing that happened, built with [`Entry::new`] (or `CurrentUser::audit`) and the setters below.

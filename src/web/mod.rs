@@ -7,6 +7,7 @@ mod activity;
 mod assets;
 mod audit;
 mod auth;
+mod backups;
 mod bloat;
 pub mod catalog;
 pub mod csrf;
@@ -78,6 +79,12 @@ pub fn router(state: AppState) -> Router {
         .route("/query/{id}/cancel", post(query::cancel))
         .route("/history", get(history::index))
         .route("/history/export.csv", get(history::export))
+        .route("/backups", get(backups::index).post(backups::create))
+        .route("/backups/status", get(backups::status))
+        .route("/backups/retention", get(backups::retention).post(backups::prune))
+        .route("/backups/{name}/download", get(backups::download))
+        .route("/backups/{name}/delete", get(backups::confirm_delete).post(backups::delete))
+        .route("/backups/{name}/restore", get(backups::confirm_restore).post(backups::restore))
         .layer(middleware::from_fn(csrf::protect))
         .layer(sessions);
     Router::new()
