@@ -246,9 +246,11 @@ mod tests {
     async fn a_second_job_is_refused_while_one_runs_and_allowed_after() {
         let jobs = Jobs::default();
         let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let (reported, progressed) = tokio::sync::oneshot::channel::<()>();
         let first = jobs
             .start(Kind::Restore, Some("a.sql.gz".into()), "ann", Some(10), |progress| async move {
                 progress(4);
+                reported.send(()).ok();
                 wait.await.ok();
                 Err("stopped".to_string())
             })
@@ -257,6 +259,7 @@ mod tests {
         let message = refused.unwrap_err().to_string();
         assert!(message.contains("a restore of a.sql.gz started by ann") && message.contains("already running"));
         assert_eq!(first.status().state, "running");
+        progressed.await.unwrap();
         assert!(first.status().progress.starts_with("4 B read from the 10 B file, "), "{}", first.status().progress);
         release.send(()).unwrap();
         assert_eq!(finished(&first).await.unwrap_err(), "stopped");
