@@ -49,6 +49,11 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "maintenance.quick_check",
     "maintenance.foreign_key_check",
     "maintenance.wal_checkpoint",
+    "backup.create",
+    "backup.download",
+    "backup.delete",
+    "backup.prune",
+    "backup.restore",
 ];
 
 /// One thing that happened, built with [`Entry::new`] (or `CurrentUser::audit`) and the setters below.

@@ -58,8 +58,9 @@ pub enum Error {
     /// No such thing (404).
     #[error("{0} not found")]
     NotFound(String),
-    /// A backup or restore cannot go on: a client tool is missing, too old or failed, or the file
-    /// is damaged; the message says what happened to the database and what to do (exit 1 / 409).
+    /// A backup or restore cannot go on: a client tool is missing, too old or failed, the file is
+    /// damaged, or another one is running; the message says what happened to the database and what
+    /// to do (exit 1 / 409).
     #[error("{}", mask_url_str(.0))]
     Backup(String),
     /// A maintenance action cannot go on: not confirmed, or already running on that target; the message

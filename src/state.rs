@@ -1,11 +1,12 @@
 //! What every request handler shares: the pool, the catalog reader, the configuration, the migrations, the login
-//! throttle, API key use, the maintenance runs, the metrics.
+//! throttle, API key use, the maintenance runs, the backup jobs, the metrics.
 
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
 use crate::api_keys;
+use crate::backup::Jobs;
 use crate::config::Config;
 use crate::db::introspect::{self, Introspector, Overview};
 use crate::error::Result;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub maintenance: Arc<maintenance::Registry>,
     /// What `/metrics` shows; its database readings are collected every `metrics_refresh` once started.
     pub metrics: Arc<Metrics>,
+    /// The Backups page's background backup or restore of this database (one at a time in this process).
+    pub backups: Arc<Jobs>,
 }
 
 impl AppState {
@@ -43,6 +46,7 @@ impl AppState {
     pub fn new(db: DatabaseConnection, config: Arc<Config>, migrations: Arc<MigrationSet>) -> Result<AppState> {
         let introspector = introspect::for_connection(db.clone())?;
         let overview = Arc::new(Cached::new(config.settings.stats_refresh));
+        let backups = Jobs::shared(&config.database_url);
         let engine = match &config.settings.viewer_url {
             Some(viewer) => Engine::with_viewer_url(config.database_url.clone(), viewer.clone()),
             None => Engine::new(config.database_url.clone()),
@@ -59,6 +63,7 @@ impl AppState {
             overview,
             key_usage: Arc::new(api_keys::Usage::default()),
             maintenance: Arc::new(maintenance::Registry::default()),
+            backups,
         })
     }
 }

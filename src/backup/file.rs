@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use flate2::read::MultiGzDecoder;
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 
@@ -212,27 +213,85 @@ pub fn safe_name(db: &str) -> String {
 
 /// When the backup named `file_name` of database `db` was taken; `None` for any other file.
 pub fn backup_time(file_name: &str, db: &str) -> Option<NaiveDateTime> {
+    parse_name(file_name, db).map(|(at, _)| at)
+}
+
+/// The time and ending of a backup of database `db` named `file_name`; `None` for any other file.
+fn parse_name(file_name: &str, db: &str) -> Option<(NaiveDateTime, &'static str)> {
     let rest = file_name.strip_prefix(db)?.strip_prefix('_')?;
     EXTENSIONS.iter().find_map(|ext| {
         let stamp = rest.strip_suffix(ext)?.strip_suffix('.')?;
-        NaiveDateTime::parse_from_str(stamp, STAMP).ok()
+        Some((NaiveDateTime::parse_from_str(stamp, STAMP).ok()?, *ext))
     })
+}
+
+/// A backup of one database found in its folder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Listed {
+    /// The file name, without the folder.
+    pub name: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// When it was taken (UTC), from its name.
+    pub taken: DateTime<Utc>,
+    /// One of [`EXTENSIONS`].
+    pub ext: &'static str,
+}
+
+impl Listed {
+    /// What the file holds, as a person would call it.
+    pub fn format(&self) -> &'static str {
+        match self.ext {
+            "sql.gz" => Content::Sql { gzip: true }.describe(),
+            "dump" => Content::PgCustom.describe(),
+            _ => Content::SqliteDb { gzip: true }.describe(),
+        }
+    }
+}
+
+/// The backups of database `db` in `dir`, newest first. Only regular files named like a backup of
+/// `db` count (no symbolic links, no other database's backups); a folder not created yet has none.
+pub fn list(dir: &Path, db: &str) -> Result<Vec<Listed>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("cannot list {}", dir.display()), e)),
+    };
+    let mut backups: Vec<Listed> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let (taken, ext) = parse_name(&name, db)?;
+            let bytes = e.metadata().map(|m| m.len()).unwrap_or(0);
+            Some(Listed { path: e.path(), name, bytes, taken: taken.and_utc(), ext })
+        })
+        .collect();
+    backups.sort_by(|a, b| b.taken.cmp(&a.taken).then_with(|| b.name.cmp(&a.name)));
+    Ok(backups)
+}
+
+/// The backup of `db` in `dir` called `name`; anything else (another file, a path, `..`) is not found.
+pub fn find(dir: &Path, db: &str, name: &str) -> Result<Listed> {
+    list(dir, db)?.into_iter().find(|b| b.name == name).ok_or_else(|| Error::NotFound(format!("backup {name:?}")))
+}
+
+/// What [`prune`] would delete: all but the newest `keep` backups of `db` in `dir`, newest first.
+pub fn retention(dir: &Path, db: &str, keep: usize) -> Result<Vec<Listed>> {
+    Ok(list(dir, db)?.into_iter().skip(keep).collect())
+}
+
+/// Deletes one backup file.
+pub fn remove(path: &Path) -> Result<()> {
+    std::fs::remove_file(path).map_err(|e| Error::io(format!("cannot delete the backup {}", path.display()), e))
 }
 
 /// Deletes all but the newest `keep` backups of database `db` in `dir`; other files are never touched.
 pub fn prune(dir: &Path, db: &str, keep: usize) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
-    let mut backups: Vec<(NaiveDateTime, PathBuf)> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|e| Some((backup_time(e.file_name().to_str()?, db)?, e.path())))
-        .collect();
-    backups.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
     let mut deleted = Vec::new();
-    for (_, path) in backups.into_iter().skip(keep) {
-        std::fs::remove_file(&path)
-            .map_err(|e| Error::io(format!("cannot delete the old backup {}", path.display()), e))?;
-        deleted.push(path);
+    for old in retention(dir, db, keep)? {
+        remove(&old.path)?;
+        deleted.push(old.path);
     }
     Ok(deleted)
 }
@@ -363,6 +422,21 @@ mod tests {
                 "notes.txt"
             ]
         );
+    }
+
+    #[test]
+    fn listing_is_newest_first_and_finds_only_listed_names() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["app_2025-01-01_00-00-00.sql.gz", "app_2025-01-02_00-00-00.dump", "app_x.sql.gz", "notes.txt"] {
+            std::fs::write(dir.path().join(name), b"xy").unwrap();
+        }
+        let names: Vec<String> = list(dir.path(), "app").unwrap().into_iter().map(|b| b.name).collect();
+        assert_eq!(names, ["app_2025-01-02_00-00-00.dump", "app_2025-01-01_00-00-00.sql.gz"]);
+        assert_eq!(find(dir.path(), "app", "app_2025-01-01_00-00-00.sql.gz").unwrap().bytes, 2);
+        for outside in ["notes.txt", "../app_2025-01-01_00-00-00.sql.gz", "/etc/passwd", ""] {
+            assert!(matches!(find(dir.path(), "app", outside), Err(Error::NotFound(_))), "{outside:?}");
+        }
+        assert!(list(&dir.path().join("not-yet"), "app").unwrap().is_empty(), "a missing folder has no backups");
     }
 
     #[test]

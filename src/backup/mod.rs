@@ -7,6 +7,7 @@
 //! | SQLite | `VACUUM INTO` a copy, checked, gzip-compressed | one `BEGIN IMMEDIATE` transaction copying from the attached copy |
 
 mod file;
+pub mod jobs;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -19,9 +20,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-pub use file::{Content, EXTENSIONS, Input, backup_name, backup_time, safe_name};
+pub use file::{
+    Content, EXTENSIONS, Input, Listed, backup_name, backup_time, find, list, remove, retention, safe_name,
+};
+pub use jobs::Jobs;
 pub use verify::{Report, TableRows};
 
 use crate::config::{Backend, Config, DatabaseUrl, Settings};
@@ -33,7 +37,7 @@ use crate::migrate::MigrationSet;
 pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 
 /// The kind of backup file to write.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// SQL (PostgreSQL, MariaDB) or a database file (SQLite), gzip-compressed.
@@ -147,6 +151,28 @@ pub fn file_prefix(url: &DatabaseUrl) -> String {
     safe_name(&url.database_name().unwrap_or_else(|| "database".into()))
 }
 
+/// The name a restore's confirmation asks to be typed: the database name, else the masked URL.
+pub fn database_label(url: &DatabaseUrl) -> String {
+    url.database_name().unwrap_or_else(|| url.masked())
+}
+
+/// The formats this database's backups can be written in, the default first.
+pub fn formats(config: &Config) -> Vec<Format> {
+    let engine = engine(&config.database_url, &config.settings);
+    [Format::Sql, Format::Custom].into_iter().filter(|f| engine.extension(*f).is_ok()).collect()
+}
+
+/// What restoring `file` would overwrite, read on `conn`; refuses a file this backend cannot restore.
+pub async fn preview(config: &Config, conn: &DatabaseConnection, file: &Path) -> Result<Preview> {
+    let input = Input::open(file)?;
+    engine(&config.database_url, &config.settings).accepts(&input)?;
+    preview_of(&config.database_url, conn, input).await
+}
+
+async fn preview_of(url: &DatabaseUrl, conn: &DatabaseConnection, input: Input) -> Result<Preview> {
+    Ok(Preview { database: database_label(url), input, tables: verify::tables(conn).await? })
+}
+
 /// Backs the database up into `opts.dir`, then applies `--keep`.
 pub async fn backup(config: &Config, opts: &BackupOptions, progress: Progress) -> Result<BackupSummary> {
     let url = &config.database_url;
@@ -192,12 +218,7 @@ where
     // One connection: session settings (foreign key checks, attached files) hold for every statement.
     let conn = db::connect(url, Purpose::Migrate).await?;
     if let Some(confirm) = confirm {
-        let preview = Preview {
-            database: url.database_name().unwrap_or_else(|| url.masked()),
-            input: input.clone(),
-            tables: verify::tables(&conn).await?,
-        };
-        confirm(&preview)?;
+        confirm(&preview_of(url, &conn, input.clone()).await?)?;
     }
     let started = Instant::now();
     let done = engine.restore(&conn, &input, opts, progress).await;

@@ -48,7 +48,8 @@ pub struct Layout {
     pub database: String,
     /// `postgresql`, `mysql` or `sqlite`; empty before sign-in.
     pub backend: String,
-    /// The navigation entry to highlight (`overview`, `users`, `audit`, ...).
+    /// The navigation entry to highlight (`overview`, `users`, `audit`, `backups`, ...); admins'
+    /// entries (`users`, `audit`, `backups`) appear only for admins.
     pub active: &'static str,
     /// What this backend can show: the navigation lists only those pages.
     pub caps: Capabilities,

@@ -8,6 +8,7 @@ mod activity;
 mod assets;
 mod audit;
 mod auth;
+mod backups;
 mod bloat;
 pub mod catalog;
 pub mod csrf;
@@ -91,6 +92,12 @@ pub fn router(state: AppState) -> Router {
         .route("/keys/new", get(keys::new))
         .route("/keys/{id}/revoke", post(keys::revoke))
         .merge(crate::api::router())
+        .route("/backups", get(backups::index).post(backups::create))
+        .route("/backups/status", get(backups::status))
+        .route("/backups/retention", get(backups::retention).post(backups::prune))
+        .route("/backups/{name}/download", get(backups::download))
+        .route("/backups/{name}/delete", get(backups::confirm_delete).post(backups::delete))
+        .route("/backups/{name}/restore", get(backups::confirm_restore).post(backups::restore))
         .layer(middleware::from_fn(csrf::protect))
         .layer(sessions);
     Router::new()

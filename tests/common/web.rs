@@ -139,6 +139,11 @@ impl Browser {
         self.respond(form_request(path, &all)).await
     }
 
+    /// GETs a path and hands back the response with its body unread (binary downloads).
+    pub async fn get_streaming(&mut self, path: &str) -> axum::response::Response {
+        self.respond(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
     /// GETs where a redirect points.
     pub async fn follow(&mut self, headers: &HeaderMap) -> Page {
         let to = location(headers).to_string();

@@ -1,0 +1,487 @@
+//! `/backups` (admins): this database's backups in `backup_dir` — list, create, download, delete, retention, restore.
+//!
+//! A backup or a restore runs in the background (`backup::jobs`), one at a time per database in
+//! this process: the page refreshes itself while one runs, `GET /backups/status` answers the same
+//! as JSON, and a second one is refused with 409. A name in a URL is looked up among the listed
+//! backups and never joined to a path as given, so `../x` or `/etc/passwd` is simply not found.
+//! Every action is written to the audit log with the file and how it went; a job's entry is written
+//! when it ends (after a restore, into the restored `audit_log`).
+
+use std::collections::HashSet;
+use std::path::Path as FsPath;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::response::{IntoResponse, Redirect, Response};
+use futures::stream;
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+use tokio::io::AsyncReadExt;
+
+use super::extract::{Form, Path, Query};
+use super::fmt;
+use super::layout::Layout;
+use super::session::{CurrentUser, FlashKind};
+use crate::accounts::Role;
+use crate::audit;
+use crate::backup::jobs::{Done, Job, Kind, Status};
+use crate::backup::{self, BackupOptions, Format, Listed, Preview, Report, RestoreOptions, TableRows};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// Downloads are read from disk this many bytes at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// `GET /backups`: the backups, the running or last job, and the forms.
+pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<IndexPage> {
+    user.require(Role::Admin)?;
+    let backups = listed(&state)?.iter().map(Row::new).collect();
+    let job = state.backups.latest();
+    Ok(IndexPage {
+        layout: Layout::new(&user, &state, "backups").await?,
+        dir: state.config.settings.backup_dir.display().to_string(),
+        formats: backup::formats(&state.config).into_iter().map(FormatChoice::new).collect(),
+        running: job.as_ref().is_some_and(|j| j.is_running()),
+        job: job.map(|j| JobView::new(&j)),
+        backups,
+    })
+}
+
+/// `GET /backups/status`: the running or last job as JSON (`null` when none ran since the server started).
+pub async fn status(user: CurrentUser, State(state): State<AppState>) -> Result<Json<Option<Status>>> {
+    user.require(Role::Admin)?;
+    Ok(Json(state.backups.latest().map(|j| j.status())))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    format: Format,
+}
+
+/// `POST /backups`: starts a backup in the background and goes back to the page, which shows its progress.
+pub async fn create(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Form(form): Form<CreateForm>,
+) -> Result<Redirect> {
+    user.require(Role::Admin)?;
+    if !backup::formats(&state.config).contains(&form.format) {
+        return Err(Error::BadRequest(format!(
+            "{} backups cannot be written in the {:?} format",
+            state.config.database_url.backend(),
+            form.format
+        )));
+    }
+    let opts = BackupOptions { dir: state.config.settings.backup_dir.clone(), format: form.format, keep: None };
+    let (config, db, entry) = (state.config.clone(), state.db.clone(), user.audit("backup.create"));
+    state.backups.start(Kind::Backup, None, &user.username, None, move |progress| async move {
+        let done = backup::backup(&config, &opts, progress).await;
+        let entry = match &done {
+            Ok(s) => entry.target(file_name(&s.file)).detail(format!(
+                "succeeded: {} in {}, {} tables",
+                fmt::bytes_of(&(s.bytes as i64)),
+                backup::human_duration(std::time::Duration::from_millis(s.duration_ms as u64)),
+                s.tables
+            )),
+            Err(e) => entry.detail(format!("failed: {e}")),
+        };
+        record_outcome(&db, entry).await;
+        done.map(Done::Backup).map_err(|e| e.to_string())
+    })?;
+    Ok(Redirect::to("/backups"))
+}
+
+/// `GET /backups/{name}/download`: the file as it is on disk, streamed.
+pub async fn download(user: CurrentUser, State(state): State<AppState>, Path(name): Path<String>) -> Result<Response> {
+    user.require(Role::Admin)?;
+    let found = find(&state, &name)?;
+    let open = |e| Error::io(format!("cannot read the backup {}", found.name), e);
+    let file = tokio::fs::File::open(&found.path).await.map_err(open)?;
+    let bytes = file.metadata().await.map_err(open)?.len();
+    let detail = format!("sent {} ({bytes} bytes)", fmt::bytes_of(&(bytes as i64)));
+    audit::record(&state.db, user.audit("backup.download").target(&found.name).detail(detail)).await?;
+    let body = stream::try_unfold(file, |mut file| async move {
+        let mut buf = vec![0; CHUNK];
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok::<_, std::io::Error>(None);
+        }
+        buf.truncate(n);
+        Ok(Some((Bytes::from(buf), file)))
+    });
+    let mime = if found.ext.ends_with(".gz") { "application/gzip" } else { "application/octet-stream" };
+    Ok((
+        [
+            (CONTENT_TYPE, mime.to_string()),
+            // Listed names are letters, digits, `-`, `_` and `.` only: safe inside the quotes.
+            (CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", found.name)),
+            (CONTENT_LENGTH, bytes.to_string()),
+            (CACHE_CONTROL, "no-store".to_string()),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// `GET /backups/{name}/delete`: what is about to be deleted, and a button to confirm.
+pub async fn confirm_delete(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<DeletePage> {
+    user.require(Role::Admin)?;
+    let found = find(&state, &name)?;
+    Ok(DeletePage { layout: Layout::new(&user, &state, "backups").await?, backup: Row::new(&found) })
+}
+
+/// `POST /backups/{name}/delete`.
+pub async fn delete(user: CurrentUser, State(state): State<AppState>, Path(name): Path<String>) -> Result<Redirect> {
+    user.require(Role::Admin)?;
+    let found = find(&state, &name)?;
+    let removed = backup::remove(&found.path);
+    let detail = match &removed {
+        Ok(()) => "deleted".to_string(),
+        Err(e) => format!("failed: {e}"),
+    };
+    audit::record(&state.db, user.audit("backup.delete").target(&found.name).detail(detail)).await?;
+    removed?;
+    user.flash(FlashKind::Success, format!("Deleted {}.", found.name)).await?;
+    Ok(Redirect::to("/backups"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct KeepQuery {
+    keep: usize,
+}
+
+/// `GET /backups/retention?keep=N`: which backups `--keep N` would delete (the older ones) and which it keeps.
+pub async fn retention(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Query(query): Query<KeepQuery>,
+) -> Result<RetentionPage> {
+    user.require(Role::Admin)?;
+    let mut kept = listed(&state)?;
+    let doomed = kept.split_off(query.keep.min(kept.len()));
+    Ok(RetentionPage {
+        layout: Layout::new(&user, &state, "backups").await?,
+        keep: query.keep,
+        files: doomed.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(","),
+        kept: kept.iter().map(Row::new).collect(),
+        doomed: doomed.iter().map(Row::new).collect(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PruneForm {
+    keep: usize,
+    /// The names the preview showed, comma-separated (listed names never contain a comma).
+    #[serde(default)]
+    files: String,
+}
+
+/// `POST /backups/retention`: applies `--keep N`, deleting only backups the preview showed. One taken
+/// since the preview moves the line: the files that then fall beyond it are kept and named in the message.
+pub async fn prune(user: CurrentUser, State(state): State<AppState>, Form(form): Form<PruneForm>) -> Result<Redirect> {
+    user.require(Role::Admin)?;
+    let previewed: HashSet<&str> = form.files.split(',').filter(|n| !n.is_empty()).collect();
+    let (doomed, unconfirmed): (Vec<Listed>, Vec<Listed>) = backup::retention(
+        &state.config.settings.backup_dir,
+        &backup::file_prefix(&state.config.database_url),
+        form.keep,
+    )?
+    .into_iter()
+    .partition(|b| previewed.contains(b.name.as_str()));
+    let mut deleted = Vec::new();
+    let mut failed = None;
+    for old in &doomed {
+        match backup::remove(&old.path) {
+            Ok(()) => deleted.push(old.name.as_str()),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    let unconfirmed: Vec<&str> = unconfirmed.iter().map(|b| b.name.as_str()).collect();
+    let mut detail = match deleted.len() {
+        0 => "deleted nothing".to_string(),
+        _ => format!("deleted {}", deleted.join(", ")),
+    };
+    if !unconfirmed.is_empty() {
+        detail.push_str(&format!("; kept {} (not in the preview)", unconfirmed.join(", ")));
+    }
+    if let Some(e) = &failed {
+        detail.push_str(&format!("; failed: {e}"));
+    }
+    let target = format!("keep {}", form.keep);
+    audit::record(&state.db, user.audit("backup.prune").target(target).detail(detail)).await?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let mut message = match deleted.len() {
+        0 => format!("Nothing to delete: {} or fewer backups were previewed for deletion.", form.keep),
+        1 => format!("Deleted 1 old backup, keeping the newest {}.", form.keep),
+        n => format!("Deleted {n} old backups, keeping the newest {}.", form.keep),
+    };
+    if !unconfirmed.is_empty() {
+        message.push_str(&format!(
+            " Not deleted because the preview did not show them: {}. Preview again to delete them.",
+            unconfirmed.join(", ")
+        ));
+    }
+    user.flash(FlashKind::Success, message).await?;
+    Ok(Redirect::to("/backups"))
+}
+
+/// `GET /backups/{name}/restore`: what the restore overwrites (tables and their rows), the typed-name form.
+pub async fn confirm_restore(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<RestorePage> {
+    user.require(Role::Admin)?;
+    let found = find(&state, &name)?;
+    let Preview { database, input, tables } = backup::preview(&state.config, &state.db, &found.path).await?;
+    Ok(RestorePage {
+        layout: Layout::new(&user, &state, "backups").await?,
+        backup: Row::new(&found),
+        database,
+        content: input.content.describe(),
+        tables,
+        running: state.backups.latest().filter(|j| j.is_running()).map(|j| j.status()),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RestoreForm {
+    /// The database name, typed to confirm.
+    #[serde(default)]
+    database: String,
+    /// A checkbox: present when ticked.
+    clean: Option<String>,
+}
+
+/// `POST /backups/{name}/restore`: refuses unless the database name was typed, then restores in the
+/// background; the page shows the verification report when it is done.
+pub async fn restore(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Form(form): Form<RestoreForm>,
+) -> Result<Redirect> {
+    user.require(Role::Admin)?;
+    let found = find(&state, &name)?;
+    let expected = backup::database_label(&state.config.database_url);
+    let typed = form.database.trim();
+    if typed != expected {
+        let refused = format!("{typed:?} was typed, not the database name {expected:?}; nothing was restored");
+        audit::record(
+            &state.db,
+            user.audit("backup.restore").target(&found.name).detail(format!("refused: {refused}")),
+        )
+        .await?;
+        user.flash(FlashKind::Error, format!("Not restored: {refused}.")).await?;
+        return Ok(Redirect::to(&format!("/backups/{}/restore", found.name)));
+    }
+    let clean = form.clean.is_some();
+    let opts = RestoreOptions { file: found.path.clone(), clean, grant_to: None };
+    let (config, set, db) = (state.config.clone(), state.migrations.clone(), state.db.clone());
+    let entry = user.audit("backup.restore").target(&found.name);
+    let size = Some(found.bytes);
+    state.backups.start(Kind::Restore, Some(found.name.clone()), &user.username, size, move |progress| async move {
+        let confirmed = None::<fn(&Preview) -> Result<()>>; // typed on the page already
+        match backup::restore(&config, &opts, confirmed, progress).await {
+            Ok(summary) => {
+                let report = backup::verify(&config, &set).await.map_err(|e| e.to_string());
+                let took = backup::human_duration(std::time::Duration::from_millis(summary.duration_ms as u64));
+                let mut detail = format!("succeeded: {} in {took}", summary.content);
+                if let Some(how) = &summary.cleaned {
+                    detail.push_str(&format!("; cleaned first: {how}"));
+                }
+                record_outcome(&db, entry.detail(detail)).await;
+                Ok(Done::Restore { summary, report: Box::new(report) })
+            }
+            Err(e) => {
+                let clean = if clean { " (--clean)" } else { "" };
+                record_outcome(&db, entry.detail(format!("failed{clean}: {e}"))).await;
+                Err(e.to_string())
+            }
+        }
+    })?;
+    Ok(Redirect::to("/backups"))
+}
+
+/// This database's backups in `backup_dir`, newest first.
+fn listed(state: &AppState) -> Result<Vec<Listed>> {
+    backup::list(&state.config.settings.backup_dir, &backup::file_prefix(&state.config.database_url))
+}
+
+/// The listed backup called `name`, else 404.
+fn find(state: &AppState, name: &str) -> Result<Listed> {
+    backup::find(&state.config.settings.backup_dir, &backup::file_prefix(&state.config.database_url), name)
+}
+
+fn file_name(path: &FsPath) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+}
+
+/// Writes a background job's audit entry; there is no request left to fail, so a failure is logged.
+async fn record_outcome(db: &DatabaseConnection, entry: audit::Entry) {
+    let action = entry.action.clone();
+    if let Err(e) = audit::record(db, entry).await {
+        tracing::error!(error = %e, action, "could not write the audit entry of a background job");
+    }
+}
+
+/// One backup as the tables show it.
+pub struct Row {
+    pub name: String,
+    pub format: &'static str,
+    pub size: String,
+    /// The exact byte count, for the tooltip.
+    pub bytes: String,
+    pub taken: String,
+    pub taken_exact: String,
+    pub age: String,
+}
+
+impl Row {
+    fn new(b: &Listed) -> Row {
+        let bytes = i64::try_from(b.bytes).unwrap_or(i64::MAX);
+        let taken = Some(b.taken);
+        Row {
+            name: b.name.clone(),
+            format: b.format(),
+            size: fmt::bytes_of(&bytes),
+            bytes: fmt::exact(&Some(bytes)),
+            taken: fmt::time(&taken),
+            taken_exact: fmt::exact_time(&taken),
+            age: fmt::ago(&taken),
+        }
+    }
+}
+
+/// A format the create form offers.
+pub struct FormatChoice {
+    pub value: &'static str,
+    pub label: &'static str,
+}
+
+impl FormatChoice {
+    fn new(format: Format) -> FormatChoice {
+        match format {
+            Format::Sql => FormatChoice { value: "sql", label: "gzip-compressed (SQL, or the SQLite file)" },
+            Format::Custom => FormatChoice { value: "custom", label: "pg_dump custom format (.dump)" },
+        }
+    }
+}
+
+/// The running or last job, with what it produced.
+pub struct JobView {
+    pub status: Status,
+    /// When it started, shown and for the tooltip.
+    pub started: String,
+    pub started_exact: String,
+    /// One line on what a finished job did.
+    pub summary: Option<String>,
+    /// The verification report after a restore.
+    pub report: Option<Report>,
+    /// Why the report could not be read after a restore that succeeded.
+    pub report_error: Option<String>,
+}
+
+impl JobView {
+    fn new(job: &Job) -> JobView {
+        let status = job.status();
+        let (mut summary, mut report, mut report_error) = (None, None, None);
+        match job.outcome() {
+            Some(Ok(Done::Backup(s))) => {
+                summary = Some(format!(
+                    "Wrote {} ({}) in {}: {} tables.",
+                    file_name(&s.file),
+                    fmt::bytes_of(&(s.bytes as i64)),
+                    backup::human_duration(std::time::Duration::from_millis(s.duration_ms as u64)),
+                    s.tables
+                ));
+            }
+            Some(Ok(Done::Restore { summary: s, report: r })) => {
+                let mut line = format!(
+                    "Restored {} ({}) in {}.",
+                    file_name(&s.file),
+                    s.content,
+                    backup::human_duration(std::time::Duration::from_millis(s.duration_ms as u64))
+                );
+                if let Some(how) = &s.cleaned {
+                    line.push_str(&format!(" Emptied first: {how}."));
+                }
+                summary = Some(line);
+                match *r {
+                    Ok(r) => report = Some(r),
+                    Err(e) => report_error = Some(e),
+                }
+            }
+            Some(Err(_)) | None => {}
+        }
+        let started = Some(status.started_at);
+        JobView {
+            started: fmt::time(&started),
+            started_exact: fmt::exact_time(&started),
+            status,
+            summary,
+            report,
+            report_error,
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "backups/index.html")]
+pub struct IndexPage {
+    pub layout: Layout,
+    /// `backup_dir` as configured.
+    pub dir: String,
+    pub backups: Vec<Row>,
+    pub formats: Vec<FormatChoice>,
+    pub job: Option<JobView>,
+    /// A job is running: the page refreshes itself.
+    pub running: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "backups/delete.html")]
+pub struct DeletePage {
+    pub layout: Layout,
+    pub backup: Row,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "backups/retention.html")]
+pub struct RetentionPage {
+    pub layout: Layout,
+    pub keep: usize,
+    pub kept: Vec<Row>,
+    pub doomed: Vec<Row>,
+    /// The doomed names, for the confirmation form.
+    pub files: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "backups/restore.html")]
+pub struct RestorePage {
+    pub layout: Layout,
+    pub backup: Row,
+    /// The name to type.
+    pub database: String,
+    /// What the file holds.
+    pub content: &'static str,
+    /// The tables the restore overwrites, with their rows now.
+    pub tables: Vec<TableRows>,
+    /// A backup or restore already running (the form would be refused).
+    pub running: Option<Status>,
+}
