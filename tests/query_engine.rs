@@ -271,6 +271,24 @@ each_backend! {
     values_render_faithfully => values;
     viewers_cannot_escape_read_only => viewer_escapes;
     exports_stream_csv_json_ndjson => export_formats;
+    nothing_a_run_leaves_in_its_session_reaches_the_next_run => sessions_are_not_shared;
+}
+
+async fn sessions_are_not_shared(kind: Kind) {
+    let (db, engine) = setup(kind).await;
+    let run = engine.run("CREATE TEMPORARY TABLE left_behind (x INTEGER)", &opts(false)).await.unwrap();
+    assert_eq!(run.statements[0].outcome, Outcome::Success, "{:?}", run.statements[0]);
+    // The next runs get the session opened ahead of them: a fresh one, without the temporary table.
+    for _ in 0..3 {
+        let run = engine.run("SELECT * FROM left_behind", &opts(false)).await.unwrap();
+        assert!(matches!(run.statements[0].outcome, Outcome::Error { .. }), "{:?}", run.statements[0]);
+    }
+    // A viewer's run never gets an editor's spare session (and so stays read-only).
+    engine.run("SELECT 1", &opts(false)).await.unwrap();
+    let run = engine.run("DELETE FROM users", &opts(true)).await.unwrap();
+    assert!(matches!(run.statements[0].outcome, Outcome::Error { .. }), "{:?}", run.statements[0]);
+    assert_eq!(counts(&db).await.0, 2);
+    db.drop().await;
 }
 
 /// CSV export byte-for-byte like PostgreSQL's own COPY ... CSV, over 100 000 rows with awkward values.

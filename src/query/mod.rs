@@ -122,7 +122,33 @@ struct Inner {
     viewer_url: Option<DatabaseUrl>,
     next_id: AtomicI64,
     runs: Mutex<HashMap<i64, Arc<Control>>>,
+    /// A session opened ahead of the next run (see [`Engine::session`]).
+    spare: Mutex<Option<Spare>>,
+    refilling: AtomicBool,
 }
+
+/// How a session was set up: a spare serves only a run that wants the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SessionKind {
+    read_only: bool,
+    timeout: Duration,
+}
+
+/// A fresh session nobody has used yet, kept for the next run.
+struct Spare {
+    kind: SessionKind,
+    session: Session,
+    opened: Instant,
+}
+
+impl std::fmt::Debug for Spare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spare").field("kind", &self.kind).field("opened", &self.opened).finish_non_exhaustive()
+    }
+}
+
+/// A spare older than this is closed rather than used (servers and proxies drop idle connections).
+const SPARE_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// Runs the query editor's statements; cheap to clone (all clones share the runs, for cancel).
 #[derive(Clone, Debug)]
@@ -160,6 +186,8 @@ impl Engine {
                 viewer_url: None,
                 next_id: AtomicI64::new(1),
                 runs: Mutex::new(HashMap::new()),
+                spare: Mutex::new(None),
+                refilling: AtomicBool::new(false),
             }),
         }
     }
@@ -173,6 +201,8 @@ impl Engine {
                 viewer_url: Some(viewer_url),
                 next_id: AtomicI64::new(1),
                 runs: Mutex::new(HashMap::new()),
+                spare: Mutex::new(None),
+                refilling: AtomicBool::new(false),
             }),
         }
     }
@@ -207,6 +237,60 @@ impl Engine {
             (Some(v), true) => v,
             _ => &self.inner.url,
         }
+    }
+
+    /// A session for one run. Opening one costs a connection set-up (on PostgreSQL a new server process,
+    /// most of a `select 1` round trip), so after each run the engine opens the next one in the background.
+    /// A session serves exactly one run and is closed after it: nothing a run changes in its session
+    /// (settings, temporary tables, prepared statements) can reach another run.
+    pub(crate) async fn session(&self, read_only: bool, timeout: Duration) -> Result<Session> {
+        let kind = SessionKind { read_only, timeout };
+        let spare = self.inner.spare.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let ready = match spare {
+            Some(mut s) if s.kind == kind && s.opened.elapsed() < SPARE_MAX_AGE => {
+                if s.session.ping().await {
+                    Some(s.session)
+                } else {
+                    None
+                }
+            }
+            Some(s) => {
+                s.session.close(false).await;
+                None
+            }
+            None => None,
+        };
+        let session = match ready {
+            Some(s) => s,
+            None => Session::open(self.url_for(read_only), read_only, timeout).await?,
+        };
+        self.refill(kind);
+        Ok(session)
+    }
+
+    /// Opens the next run's session in the background (one at a time; a failure just leaves no spare).
+    fn refill(&self, kind: SessionKind) {
+        if self.inner.refilling.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let url = engine.url_for(kind.read_only).clone();
+            match Session::open(&url, kind.read_only, kind.timeout).await {
+                Ok(session) => {
+                    let old = engine.inner.spare.lock().unwrap_or_else(|p| p.into_inner()).replace(Spare {
+                        kind,
+                        session,
+                        opened: Instant::now(),
+                    });
+                    if let Some(old) = old {
+                        old.session.close(false).await;
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot open a spare query session"),
+            }
+            engine.inner.refilling.store(false, Ordering::SeqCst);
+        });
     }
 
     /// Cancels a run: the statement running now stops on the server and the run ends with
@@ -247,7 +331,7 @@ impl Engine {
     /// succeed. Err only when the connection cannot be opened or set up.
     pub async fn run_as(&self, id: i64, text: &str, opts: &RunOptions) -> Result<Run> {
         let mut guard = self.enter(id, &opts.user)?;
-        let mut session = Session::open(self.url_for(opts.read_only), opts.read_only, opts.timeout).await?;
+        let mut session = self.session(opts.read_only, opts.timeout).await?;
         *guard.control.kill.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.kill.clone());
         let mut statements = Vec::new();
         let mut clean = true;

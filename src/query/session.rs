@@ -331,6 +331,16 @@ impl Session {
         self.read_only
     }
 
+    /// Whether the connection still answers (a spare opened a while ago may have been closed by the server).
+    pub(crate) async fn ping(&mut self) -> bool {
+        let r = match &mut self.conn {
+            Conn::Pg(c) => c.ping().await,
+            Conn::MySql(c) => c.ping().await,
+            Conn::Sqlite(c) => c.ping().await,
+        };
+        r.is_ok()
+    }
+
     /// Closes the connection; `hard` when a statement may still be running or unread.
     pub(crate) async fn close(self, hard: bool) {
         let r = match (self.conn, hard) {

@@ -5,7 +5,9 @@
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use hyper::StatusCode;
+use sea_orm_migration::sea_orm::sqlx::{Connection, postgres::PgConnection};
 use strata::config::mask_url_str;
 use strata_bench::*;
 
@@ -141,6 +143,33 @@ async fn run() -> Result<()> {
             select_one.push(ms);
         }
     }
+    // The database alone, from this process over one loopback connection without TLS like Strata's: the
+    // first 1,000 rows of the query (then the statement is dropped), and a new session with `select 1`.
+    let no_tls = format!("{url}{}sslmode=disable", if url.contains('?') { '&' } else { '?' });
+    let mut conn = PgConnection::connect(&no_tls).await.map_err(|e| format!("connect: {e}"))?;
+    let mut db_first_page = Vec::new();
+    for i in 0..=requests {
+        let t0 = Instant::now();
+        let mut rows = sea_orm_migration::sea_orm::sqlx::query(QUERY).fetch(&mut conn);
+        for _ in 0..1000 {
+            rows.next().await.ok_or("fewer than 1,000 rows")?.map_err(|e| format!("fetch: {e}"))?;
+        }
+        drop(rows);
+        if i > 0 {
+            db_first_page.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    conn.close().await.ok();
+    let mut db_connect = Vec::new();
+    for i in 0..=requests {
+        let t0 = Instant::now();
+        let mut c = PgConnection::connect(&no_tls).await.map_err(|e| format!("connect: {e}"))?;
+        sea_orm_migration::sea_orm::sqlx::query("select 1").execute(&mut c).await.map_err(|e| format!("{e}"))?;
+        c.close().await.ok();
+        if i > 0 {
+            db_connect.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
     let rss_end = server.rss_mib()?;
     server.stop();
     database.drop_now()?;
@@ -185,6 +214,9 @@ async fn run() -> Result<()> {
         percentile(&select_one, 0.9),
         verdict(percentile(&select_one, 0.5) < SELECT_ONE_TARGET_MS)
     );
+    println!("the database alone (this process, one loopback connection, no HTTP):");
+    println!("  first 1,000 rows of the query   {}", row(&db_first_page));
+    println!("  new session + select 1 + close  {}", row(&db_connect));
     println!("server RSS at the end: {rss_end:.1} MiB; load average {}", load_average());
     Ok(())
 }

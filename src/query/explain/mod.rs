@@ -18,7 +18,6 @@ mod sqlite;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::session::Session;
 use super::{Cell, Engine, Outcome, RunOptions, StatementResult, split};
 use crate::config::Backend;
 use crate::error::{Error, Result};
@@ -162,7 +161,7 @@ impl Engine {
         let wrapped = split::Piece { sql: format!("{prefix}{stmt}"), offset: 0 };
 
         let mut guard = self.enter(id, &opts.user)?;
-        let mut session = Session::open(self.url_for(opts.read_only), opts.read_only, opts.timeout).await?;
+        let mut session = self.session(opts.read_only, opts.timeout).await?;
         *guard.control.kill.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.kill.clone());
         if analyze {
             session.discard_each_statement();
