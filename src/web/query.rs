@@ -335,7 +335,8 @@ pub(crate) async fn export_recorded(
     });
     // Wait for the first chunk before answering: a statement that fails at once (a typo, a refused
     // write) gets an error answer rather than a download that breaks off.
-    let mut stream = Box::pin(stream);
+    // Fused: an empty result ends before the first chunk, and the body polls the stream again after it.
+    let mut stream = Box::pin(stream.fuse());
     let first = match stream.next().await {
         Some(Err(e)) => return Err(e),
         Some(Ok(chunk)) => Some(Ok(chunk)),
