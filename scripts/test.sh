@@ -33,5 +33,13 @@ if ! command -v chromedriver >/dev/null || ! { command -v chromium >/dev/null ||
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# The API fuzz run (tests/api_fuzz.rs) uses schemathesis from PyPI, in a venv under target/; installed once.
+st_venv="target/schemathesis-venv"
+if [ -z "${STRATA_SCHEMATHESIS:-}" ] && ! "$st_venv/bin/schemathesis" --version >/dev/null 2>&1; then
+  echo "installing schemathesis into $st_venv for the API fuzz run ..."
+  python3 -m venv "$st_venv"
+  "$st_venv/bin/pip" install -q --disable-pip-version-check schemathesis
+fi
+
 export STRATA_TEST_PG_URL="$pg_url" STRATA_TEST_MYSQL_URL="$my_url"
 cargo test --workspace --all-targets "$@"

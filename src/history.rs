@@ -177,6 +177,11 @@ impl NewRun {
     }
 }
 
+/// The `user` of a run made through an API key: the owner, then which key, `alice (key strata_3f9a0c1d2e4b)`.
+pub fn key_user(owner: &str, prefix: &str) -> String {
+    format!("{owner} (key strata_{prefix})")
+}
+
 /// A fresh id for the statements of one run.
 pub fn new_batch_id() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -226,7 +231,7 @@ pub async fn record_or_warn(db: &impl ConnectionTrait, runs: Vec<NewRun>) -> Opt
 /// Filters for [`search`]; empty fields do not filter.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
-    /// Exact username.
+    /// Exact username: that account's runs, from the editor and from its API keys (see [`key_user`]).
     pub user: Option<String>,
     pub status: Option<RunStatus>,
     /// From the start of this day (UTC).
@@ -305,7 +310,13 @@ fn filtered(filter: &Filter) -> Result<Select<query_history::Entity>> {
     }
     let mut query = query_history::Entity::find();
     if let Some(user) = &filter.user {
-        query = query.filter(query_history::Column::User.eq(user.as_str()));
+        use sea_orm::sea_query::ExprTrait;
+        let by_key = LikeExpr::new(format!("{} (key %", escape_like(user))).escape(LIKE_ESCAPE);
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(query_history::Column::User.eq(user.as_str()))
+                .add(Expr::col(query_history::Column::User).like(by_key)),
+        );
     }
     if let Some(status) = filter.status {
         query = query.filter(query_history::Column::Status.eq(status.as_str()));

@@ -8,6 +8,7 @@ use crate::accounts::Role;
 use crate::api_keys::{self, Scope, Verified};
 use crate::audit;
 use crate::error::{Error, Result};
+use crate::history;
 use crate::state::AppState;
 use crate::web::extract::ClientAddr;
 
@@ -21,7 +22,7 @@ pub struct Caller {
 impl Caller {
     /// 403 `missing_scope` unless the key has `scope`.
     pub fn require(&self, scope: Scope) -> Result<()> {
-        if self.key.scopes.contains(&scope) { Ok(()) } else { Err(Error::MissingScope(scope.as_str().to_string())) }
+        if self.has(scope) { Ok(()) } else { Err(Error::MissingScope(scope.as_str().to_string())) }
     }
 
     /// 403 unless the key's role (never above its owner's) is `role` or higher.
@@ -31,6 +32,20 @@ impl Caller {
 
     pub fn is_admin(&self) -> bool {
         self.key.role >= Role::Admin
+    }
+
+    pub fn has(&self, scope: Scope) -> bool {
+        self.key.scopes.contains(&scope)
+    }
+
+    /// Who runs SQL through this key, as the query history names it: `alice (key strata_3f9a..)`.
+    pub fn history_user(&self) -> String {
+        history::key_user(&self.key.owner, &self.key.prefix)
+    }
+
+    /// A query-history run by the key's owner through this key, from its client.
+    pub fn history_run(&self, query: impl Into<String>, status: history::RunStatus) -> history::NewRun {
+        history::NewRun::new(self.history_user(), query, status).client(self.client_addr.clone())
     }
 
     /// An audit entry with the key's owner as the actor; the detail says which key acted.

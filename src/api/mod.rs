@@ -25,6 +25,7 @@ mod indexes;
 mod migrations;
 mod overview;
 pub mod params;
+mod query;
 mod tables;
 
 use std::future::Future;
@@ -55,6 +56,7 @@ pub const BEARER: &str = "bearer";
     components(schemas(errors::ErrorBody)),
     tags(
         (name = "catalog", description = "What the dashboard shows (scope `read_catalog`)"),
+        (name = "query", description = "Run SQL and export results, as the query editor does (scopes `run_readonly_sql`, `run_sql`)"),
         (name = "sessions", description = "Cancel or terminate server sessions (admin keys with scope `run_sql`)"),
         (name = "meta", description = "This document and its readable page (no key needed)")
     )
@@ -84,6 +86,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(activity::terminate))
         .routes(routes!(migrations::index))
         .routes(routes!(history::index))
+        .routes(routes!(query::run))
+        .routes(routes!(query::export))
         .routes(routes!(docs::openapi_json))
         .routes(routes!(docs::page))
 }

@@ -40,16 +40,21 @@ fn cell_text(cell: &Cell) -> Option<String> {
     }
 }
 
-fn cell_json(cell: &Cell) -> serde_json::Value {
+/// A value as JSON, the same for every JSON answer (exports and the API): NULL is `null`, JSON is JSON,
+/// bytes are `\x` hex, and a number stays a JSON number only when its digits survive that exactly.
+pub(crate) fn cell_json(cell: &Cell) -> serde_json::Value {
     use serde_json::Value;
     match cell {
         Cell::Null => Value::Null,
         Cell::Text(s) => Value::String(s.clone()),
         Cell::Json(s) => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())),
         Cell::Binary(b) => Value::String(Cell::hex(b)),
-        // Exact digits stay exact only as text in JSON readers that parse to f64; keep numbers as numbers
-        // when they are valid JSON numbers (serde_json keeps the digits with arbitrary_precision off too).
-        Cell::Number(s) => s.parse::<serde_json::Number>().map_or_else(|_| Value::String(s.clone()), Value::Number),
+        // serde_json holds a number as u64, i64 or f64: a NUMERIC beyond those, or `1.10`, would come out
+        // changed (rounded, or without its scale), so such a value is sent as its exact text instead.
+        Cell::Number(s) => match s.parse::<serde_json::Number>() {
+            Ok(n) if n.to_string() == *s => Value::Number(n),
+            _ => Value::String(s.clone()),
+        },
         Cell::Bool(b) => Value::Bool(*b),
     }
 }
@@ -236,5 +241,10 @@ mod tests {
         let row = vec![Cell::Number("12345678901234567890".into()), Cell::Json("{\n  \"k\": [1]\n}".into())];
         assert_eq!(json_object(&cols, &row), r#"{"a":12345678901234567890,"b":{"k":[1]}}"#);
         assert_eq!(cell_json(&Cell::Number("NaN".into())), serde_json::Value::String("NaN".into()));
+        let exact = |s: &str| cell_json(&Cell::Number(s.into()));
+        assert_eq!(exact("-42"), serde_json::json!(-42));
+        assert_eq!(exact("0.5"), serde_json::json!(0.5));
+        assert_eq!(exact("123456789012345678901234567890"), "123456789012345678901234567890", "beyond u64: text");
+        assert_eq!(exact("1.10"), "1.10", "the scale is kept");
     }
 }

@@ -1,4 +1,4 @@
-//! Extractors with Strata's error pages: `Form`, `Query` and `Path` answer 400 with what was wrong, and `ClientAddr`.
+//! Extractors with Strata's error pages: `Form`, `Query`, `Path` and `Json` answer 400 with what was wrong, and `ClientAddr`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,6 +19,12 @@ pub struct Form<T>(pub T);
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(Error))]
 pub struct Query<T>(pub T);
+
+/// `axum::Json` as a request body with a 400 as its rejection, naming the field that was missing or wrong
+/// (axum's own answers 415 or 422 in plain text).
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(Error))]
+pub struct Json<T>(pub T);
 
 /// `axum::extract::Path` with a 400 page as its rejection.
 #[derive(Debug, FromRequestParts)]

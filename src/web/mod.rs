@@ -24,7 +24,7 @@ mod metrics;
 mod migrations;
 mod overview;
 mod plan;
-mod query;
+pub(crate) mod query;
 pub mod session;
 pub mod session_store;
 mod tables;

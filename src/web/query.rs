@@ -24,7 +24,7 @@ use crate::query::{Cell, ExportFormat, Outcome, RunOptions, StatementResult};
 use crate::state::AppState;
 
 /// Longest text a run accepts (the history keeps up to this many characters too).
-const MAX_SQL_BYTES: usize = 1_000_000;
+pub(crate) const MAX_SQL_BYTES: usize = 1_000_000;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct EditorParams {
@@ -66,9 +66,25 @@ pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): F
     usable(sql)?;
     let opts = options(&user, &state);
     let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| state.engine.new_run_id());
-    let closed = user.history_run(sql.to_string(), RunStatus::Cancelled).error("the page was closed during the run");
+    let (statements, warning) = run_recorded(&state, id, sql, &opts, |q, s| user.history_run(q, s)).await?;
+    let blocks = statements.iter().map(|s| Block::of(s, &whole, start)).collect();
+    page(&user, &state, whole, blocks, None, warning).await
+}
+
+/// Runs `sql` as run `id` and records each statement in `query_history` (a run that never reached its
+/// statements as one failed row); `who` makes a history row for the account, or API key, and its client.
+/// A request dropped mid-run (a closed page, a client that hung up) is recorded as cancelled. Returns the
+/// statements and the warning to show when the history could not be written.
+pub(crate) async fn run_recorded(
+    state: &AppState,
+    id: i64,
+    sql: &str,
+    opts: &RunOptions,
+    who: impl Fn(String, RunStatus) -> history::NewRun,
+) -> Result<(Vec<StatementResult>, Option<String>)> {
+    let closed = who(sql.to_string(), RunStatus::Cancelled).error("the client went away during the run");
     let mut pending = Unrecorded { db: state.db.clone(), started: std::time::Instant::now(), run: Some(closed) };
-    let outcome = state.engine.run_as(id, sql, &opts).await;
+    let outcome = state.engine.run_as(id, sql, opts).await;
     let head = history::migration_head(&state.db).await;
     let batch = history::new_batch_id();
     let (statements, failure) = match outcome {
@@ -80,8 +96,7 @@ pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): F
         .enumerate()
         .map(|(i, s)| {
             let rows = s.rows_affected.map(|n| n as i64).or(Some(s.rows.len() as i64));
-            let mut run = user
-                .history_run(s.sql.clone(), status_of(&s.outcome))
+            let mut run = who(s.sql.clone(), status_of(&s.outcome))
                 .batch(batch.clone(), i)
                 .elapsed(s.duration)
                 .rows(rows)
@@ -94,21 +109,18 @@ pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): F
         .collect();
     if let Some(e) = &failure {
         // The run never reached its statements (no connection, say): still one history row.
-        runs.push(
-            user.history_run(sql.to_string(), RunStatus::Error).batch(batch.clone(), 0).error(e.to_string()).head(head),
-        );
+        runs.push(who(sql.to_string(), RunStatus::Error).batch(batch.clone(), 0).error(e.to_string()).head(head));
     }
     let warning = history::record_or_warn(&state.db, runs).await;
     pending.run = None;
-    if let Some(e) = failure {
-        return Err(e);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok((statements, warning)),
     }
-    let blocks = statements.iter().map(|s| Block::of(s, &whole, start)).collect();
-    page(&user, &state, whole, blocks, None, warning).await
 }
 
 /// Refuses an empty text or one longer than a run accepts.
-fn usable(sql: &str) -> Result<()> {
+pub(crate) fn usable(sql: &str) -> Result<()> {
     if sql.trim().is_empty() {
         return Err(Error::BadRequest("there is no SQL to run: type a statement first".into()));
     }
@@ -249,22 +261,67 @@ pub async fn export(
     Form(form): Form<ExportForm>,
 ) -> Result<Response> {
     user.require(Role::Viewer)?;
-    let (format, ext, mime) = match form.format.as_str() {
-        "csv" => (ExportFormat::Csv { header: true }, "csv", "text/csv; charset=utf-8"),
-        "json" => (ExportFormat::Json, "json", "application/json"),
-        "ndjson" => (ExportFormat::Ndjson, "ndjson", "application/x-ndjson"),
-        other => return Err(Error::BadRequest(format!("format={other:?}: use csv, json or ndjson"))),
-    };
-    if form.sql.trim().is_empty() {
+    let format = form.format.parse()?;
+    export_recorded(&state, &form.sql, format, &options(&user, &state), |q, s| user.history_run(q, s)).await
+}
+
+/// What an export writes: `csv`, `json` or `ndjson`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportAs {
+    /// Comma-separated with a header line, quoted like PostgreSQL's `COPY ... CSV`.
+    Csv,
+    /// One array of objects keyed by column name.
+    Json,
+    /// One object per line.
+    Ndjson,
+}
+
+impl std::str::FromStr for ExportAs {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<ExportAs> {
+        match s {
+            "csv" => Ok(ExportAs::Csv),
+            "json" => Ok(ExportAs::Json),
+            "ndjson" => Ok(ExportAs::Ndjson),
+            other => Err(Error::BadRequest(format!("format={other:?}: use csv, json or ndjson"))),
+        }
+    }
+}
+
+impl ExportAs {
+    /// The engine's format, the file extension and the media type.
+    fn parts(self) -> (ExportFormat, &'static str, &'static str) {
+        match self {
+            ExportAs::Csv => (ExportFormat::Csv { header: true }, "csv", "text/csv; charset=utf-8"),
+            ExportAs::Json => (ExportFormat::Json, "json", "application/json"),
+            ExportAs::Ndjson => (ExportFormat::Ndjson, "ndjson", "application/x-ndjson"),
+        }
+    }
+}
+
+/// Streams the whole result of the one statement in `sql` as a download named after the database and the
+/// time, and records it in `query_history` (through `who`) when the stream ends, with how it ended. A
+/// statement that fails at once is an error answer, not a download that breaks off.
+pub(crate) async fn export_recorded(
+    state: &AppState,
+    sql: &str,
+    format: ExportAs,
+    opts: &RunOptions,
+    who: impl Fn(String, RunStatus) -> history::NewRun,
+) -> Result<Response> {
+    let (format, ext, mime) = format.parts();
+    if sql.trim().is_empty() {
         return Err(Error::BadRequest("there is no SQL to export".into()));
     }
-    let mut opts = options(&user, &state);
+    let mut opts = opts.clone();
     // An export reads everything: the statement limit is the server's safety net, not the page's.
     opts.timeout = opts.timeout.max(std::time::Duration::from_secs(3600));
-    let (stream, ended) = state.engine.export(&form.sql, format, &opts);
+    let (stream, ended) = state.engine.export(sql, format, &opts);
     // The history row is written when the stream ends, with how it ended (a failure or a reader that
     // went away is recorded as such, not as a success).
-    let run = user.history_run(format!("-- export {ext}\n{}", form.sql), RunStatus::Success);
+    let run = who(format!("-- export {ext}\n{sql}"), RunStatus::Success);
     let run = run.head(history::migration_head(&state.db).await);
     let db = state.db.clone();
     tokio::spawn(async move {
@@ -277,15 +334,16 @@ pub async fn export(
         history::record_or_warn(&db, vec![run]).await;
     });
     // Wait for the first chunk before answering: a statement that fails at once (a typo, a refused
-    // write) gets an error page rather than a download that breaks off.
-    let mut stream = Box::pin(stream);
+    // write) gets an error answer rather than a download that breaks off.
+    // Fused: an empty result ends before the first chunk, and the body polls the stream again after it.
+    let mut stream = Box::pin(stream.fuse());
     let first = match stream.next().await {
         Some(Err(e)) => return Err(e),
         Some(Ok(chunk)) => Some(Ok(chunk)),
         None => None,
     };
     let body = futures::stream::iter(first).chain(stream);
-    let name = format!("{}-{}.{ext}", file_stem(&state), Utc::now().format("%Y%m%dT%H%M%SZ"));
+    let name = format!("{}-{}.{ext}", file_stem(state), Utc::now().format("%Y%m%dT%H%M%SZ"));
     Ok((
         [
             (header::CONTENT_TYPE, mime.to_string()),
@@ -318,7 +376,7 @@ fn options(user: &CurrentUser, state: &AppState) -> RunOptions {
     }
 }
 
-fn status_of(outcome: &Outcome) -> RunStatus {
+pub(crate) fn status_of(outcome: &Outcome) -> RunStatus {
     match outcome {
         Outcome::Success => RunStatus::Success,
         Outcome::Error { .. } => RunStatus::Error,
@@ -430,7 +488,7 @@ impl Shown {
 }
 
 /// 1-based line and column of a byte offset.
-fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;

@@ -1,6 +1,7 @@
 //! Test support: a throw-away database per test on SQLite, PostgreSQL or MariaDB, and the `strata` binary.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod chrome;
 pub mod exposition;
 pub mod web;

@@ -1,0 +1,236 @@
+//! `POST /api/v1/query` (run SQL, one result per statement) and `POST /api/v1/export` (stream one result), as the editor does.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::errors::ErrorBody;
+use crate::accounts::Role;
+use crate::api_keys::Scope;
+use crate::error::{Error, Result};
+use crate::query::export::cell_json;
+use crate::query::{Outcome, RunOptions, StatementResult};
+use crate::state::AppState;
+use crate::web::extract::Json as Body;
+use crate::web::query::{ExportAs, MAX_SQL_BYTES, export_recorded, line_and_column, run_recorded};
+
+/// What to run.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct QueryRequest {
+    /// One or more statements, separated by `;`.
+    #[schema(min_length = 1, max_length = 1000000, example = "SELECT 1 AS one; SELECT NULL AS nothing")]
+    pub sql: String,
+    /// The most rows returned per statement: from 1 up to the server's `max_rows` setting, which is
+    /// also the default. A statement with more rows answers the first ones with `truncated: true`.
+    #[schema(minimum = 1)]
+    pub max_rows: Option<u64>,
+}
+
+/// One entry per statement that ran, in order. A run stops at the first statement that fails, times out or
+/// is cancelled: that one is the last entry, with its `error`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueryResponse {
+    pub results: Vec<StatementResponse>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatementResponse {
+    /// The statement as it ran.
+    pub sql: String,
+    pub status: StatementStatus,
+    /// The result's columns; empty for a statement without a result set.
+    pub columns: Vec<ColumnResponse>,
+    /// The rows, each an array in column order. NULL is `null`, JSON values are JSON, bytes are `\x` hex
+    /// text, and a number is a JSON number only when JSON keeps its digits exactly (else its exact text).
+    pub rows: Vec<Vec<Value>>,
+    /// Rows changed, for a statement without a result set.
+    pub rows_affected: Option<u64>,
+    /// More rows existed than `max_rows`; they were not fetched.
+    pub truncated: bool,
+    pub duration_ms: u64,
+    /// Why the statement did not succeed; `null` when it did.
+    pub error: Option<StatementError>,
+}
+
+/// How a statement ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatementStatus {
+    Success,
+    Error,
+    /// It ran longer than the server's `query_timeout` and was stopped.
+    Timeout,
+    Cancelled,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ColumnResponse {
+    pub name: String,
+    /// The database's type name as its driver reports it (`INT4`, `NUMERIC`, `VARCHAR`, ...).
+    #[serde(rename = "type")]
+    pub type_name: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatementError {
+    pub message: String,
+    /// Where in `sql` the database says the error is, when it says.
+    pub position: Option<Position>,
+}
+
+/// A place in the request's `sql`.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Position {
+    /// Characters before it, from 0.
+    pub offset: u64,
+    /// From 1.
+    pub line: u64,
+    /// From 1, in characters.
+    pub column: u64,
+}
+
+/// Runs SQL, as the query editor does.
+///
+/// Needs the `run_sql` or `run_readonly_sql` scope. A key with `run_sql` and the editor or admin role runs
+/// read-write; any other key (and every key when `read_only_for_all` is set) runs read-only, which the
+/// database enforces. Each statement runs under the server's `query_timeout` and is recorded in the query
+/// history as the key's owner and key. A statement that fails is a 200 with its `error`.
+#[utoipa::path(
+    post, path = "/api/v1/query", tag = "query", security(("bearer" = [])),
+    request_body = QueryRequest,
+    responses(
+        (status = 200, body = QueryResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 503, body = ErrorBody)
+    )
+)]
+pub async fn run(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Result<Body<QueryRequest>, Error>,
+) -> Result<Json<QueryResponse>> {
+    let mut opts = options(&caller, &state)?;
+    let Body(request) = body?;
+    sql_field(&request.sql)?;
+    let limit = state.config.settings.max_rows;
+    if let Some(n) = request.max_rows {
+        match usize::try_from(n) {
+            Ok(n) if (1..=limit).contains(&n) => opts.max_rows = n,
+            _ => return Err(Error::BadRequest(format!("max_rows={n}: use 1 to {limit} (the max_rows setting)"))),
+        }
+    }
+    let id = state.engine.new_run_id();
+    let (statements, warning) = run_recorded(&state, id, &request.sql, &opts, |q, s| caller.history_run(q, s)).await?;
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    let results = statements.iter().map(|s| statement(s, &request.sql, &opts)).collect();
+    Ok(Json(QueryResponse { results }))
+}
+
+/// What to export.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ExportRequest {
+    /// Exactly one statement.
+    #[schema(min_length = 1, max_length = 1000000, example = "SELECT * FROM users")]
+    pub sql: String,
+    pub format: ExportAs,
+}
+
+/// Streams the whole result of one statement as CSV, JSON or NDJSON.
+///
+/// Needs the `run_sql` or `run_readonly_sql` scope, with the same read-only rules as `POST /api/v1/query`;
+/// there is no row limit. The file is named after the database and the time (`Content-Disposition`), and
+/// the export is recorded in the query history when the stream ends. A statement that fails at once is a
+/// 400 JSON error, not a download that breaks off.
+#[utoipa::path(
+    post, path = "/api/v1/export", tag = "query", security(("bearer" = [])),
+    request_body = ExportRequest,
+    responses(
+        (status = 200, description = "The whole result, in the format asked for",
+         headers(("Content-Disposition" = String, description = "attachment; filename=\"<db>-<UTC time>.<format>\"")),
+         content(
+            (String = "text/csv", example = "id,name\n1,alice\n"),
+            (Vec<Value> = "application/json", example = json!([{"id": 1, "name": "alice"}])),
+            (String = "application/x-ndjson", example = "{\"id\":1,\"name\":\"alice\"}\n")
+         )),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 503, body = ErrorBody)
+    )
+)]
+pub async fn export(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Result<Body<ExportRequest>, Error>,
+) -> Result<Response> {
+    let opts = options(&caller, &state)?;
+    let Body(request) = body?;
+    sql_field(&request.sql)?;
+    export_recorded(&state, &request.sql, request.format, &opts, |q, s| caller.history_run(q, s)).await
+}
+
+/// The run's options for this key: 403 without a run scope; read-write only for `run_sql` with the editor
+/// role or above, and never when `read_only_for_all` is set.
+fn options(caller: &Caller, state: &AppState) -> Result<RunOptions> {
+    let settings = &state.config.settings;
+    let writes = caller.has(Scope::RunSql) && caller.key.role >= Role::Editor && !settings.read_only_for_all;
+    if !caller.has(Scope::RunSql) && !caller.has(Scope::RunReadonlySql) {
+        return Err(Error::MissingScope(format!("{} (or {})", Scope::RunReadonlySql.as_str(), Scope::RunSql.as_str())));
+    }
+    Ok(RunOptions {
+        read_only: !writes,
+        timeout: settings.query_timeout,
+        max_rows: settings.max_rows,
+        user: caller.history_user(),
+    })
+}
+
+/// 400 naming `sql` when there is nothing to run or too much.
+fn sql_field(sql: &str) -> Result<()> {
+    if sql.trim().is_empty() {
+        return Err(Error::BadRequest("sql: there is no SQL to run".into()));
+    }
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(Error::BadRequest(format!("sql: longer than {MAX_SQL_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+fn statement(s: &StatementResult, text: &str, opts: &RunOptions) -> StatementResponse {
+    let (status, error) = match &s.outcome {
+        Outcome::Success => (StatementStatus::Success, None),
+        Outcome::Error { message, position } => {
+            let position = position.map(|at| {
+                let (line, column) = line_and_column(text, at);
+                let offset = text.get(..at).unwrap_or(text).chars().count();
+                Position { offset: offset as u64, line: line as u64, column: column as u64 }
+            });
+            (StatementStatus::Error, Some(StatementError { message: message.clone(), position }))
+        }
+        Outcome::Timeout => {
+            let message = format!("stopped: it ran longer than the query_timeout of {} s", opts.timeout.as_secs_f64());
+            (StatementStatus::Timeout, Some(StatementError { message, position: None }))
+        }
+        Outcome::Cancelled => {
+            (StatementStatus::Cancelled, Some(StatementError { message: "cancelled".into(), position: None }))
+        }
+    };
+    StatementResponse {
+        sql: s.sql.clone(),
+        status,
+        columns: s
+            .columns
+            .iter()
+            .map(|c| ColumnResponse { name: c.name.clone(), type_name: c.type_name.clone() })
+            .collect(),
+        rows: s.rows.iter().map(|r| r.iter().map(cell_json).collect()).collect(),
+        rows_affected: s.rows_affected,
+        truncated: s.more_rows,
+        duration_ms: u64::try_from(s.duration.as_millis()).unwrap_or(u64::MAX),
+        error,
+    }
+}

@@ -1,0 +1,124 @@
+//! A schemathesis run over `/api/openapi.json` against the real `strata serve`: no 5xx, no panic, every answer as documented.
+//!
+//! schemathesis comes from PyPI: `scripts/test.sh` installs it into `target/schemathesis-venv` when it is missing
+//! (or set `STRATA_SCHEMATHESIS` to its path). The run is bounded (a fixed seed and number of cases per
+//! operation) and leaves out cancel and terminate, which signal server sessions.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+
+// SQLite and PostgreSQL: MariaDB adds time and no endpoint of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn fuzzing_the_openapi_document_on_sqlite_finds_no_5xx_no_panic_and_no_undocumented_answer() {
+    fuzz(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fuzzing_the_openapi_document_on_postgres_finds_no_5xx_no_panic_and_no_undocumented_answer() {
+    fuzz(Kind::Postgres).await
+}
+
+/// Cases per operation: enough to reach every parameter and body field, small enough for well under a minute.
+const MAX_EXAMPLES: &str = "25";
+
+/// The schemathesis executable, or a failure that says how to install it.
+fn schemathesis() -> PathBuf {
+    if let Some(path) = std::env::var_os("STRATA_SCHEMATHESIS") {
+        return PathBuf::from(path);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/schemathesis-venv/bin/schemathesis");
+    if venv.exists() {
+        return venv;
+    }
+    match Command::new("schemathesis").arg("--version").output() {
+        Ok(o) if o.status.success() => PathBuf::from("schemathesis"),
+        _ => panic!(
+            "schemathesis is not installed: run scripts/test.sh (it installs it), or \
+             `python3 -m venv target/schemathesis-venv && target/schemathesis-venv/bin/pip install schemathesis`, \
+             or set STRATA_SCHEMATHESIS to its path"
+        ),
+    }
+}
+
+/// `strata serve`, stopped when the test ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+async fn fuzz(kind: Kind) {
+    let st = schemathesis();
+    let t = TestDb::new(kind).await;
+    ok(&strata(&t.url, &["migrate", "up"]));
+    let mut create = strata_cmd(
+        &t.url,
+        &[
+            "user",
+            "create",
+            "--username",
+            "fuzzer",
+            "--email",
+            "fuzzer@example.com",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("run strata user create");
+    create.stdin.take().unwrap().write_all(b"correct horse battery staple\n").unwrap();
+    ok(&create.wait_with_output().unwrap());
+    let mut args = vec!["key", "create", "--user", "fuzzer", "--name", "schemathesis"];
+    for scope in strata::api_keys::Scope::ALL {
+        args.extend(["--scope", scope.as_str()]);
+    }
+    let key = ok(&strata(&t.url, &args)).trim().to_string();
+
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let server = Server(
+        strata_cmd(&t.url, &["serve", "--listen", &listen])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start strata serve"),
+    );
+
+    let out = Command::new(&st)
+        .args(["run", &format!("http://{listen}/api/openapi.json")])
+        .args(["--header", &format!("Authorization: Bearer {key}")])
+        .args([
+            "--checks",
+            "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
+        ])
+        .args(["--max-examples", MAX_EXAMPLES, "--seed", "20250601", "--workers", "1"])
+        .args(["--exclude-path-regex", "/(cancel|terminate)$"])
+        .args(["--wait-for-schema", "30", "--request-timeout", "30"])
+        .env("NO_COLOR", "1")
+        .current_dir(log_dir.path())
+        .output()
+        .expect("run schemathesis");
+    drop(server);
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let report = format!("{}\n{}\n--- strata serve ---\n{log}", stdout(&out), stderr(&out));
+    assert!(!log.contains("panicked"), "strata panicked during the run:\n{report}");
+    assert!(out.status.success(), "schemathesis found problems:\n{report}");
+    assert!(stdout(&out).contains("passed"), "{report}");
+    t.drop().await;
+}
