@@ -31,7 +31,8 @@ async fn seed_schema(kind: Kind) {
                 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('users', 'posts') \
                 GROUP BY TABLE_NAME, INDEX_NAME, NON_UNIQUE ORDER BY TABLE_NAME, INDEX_NAME").await,
             column(&db, "SELECT CONCAT(CONSTRAINT_NAME, ' ', TABLE_NAME, ' -> ', REFERENCED_TABLE_NAME, ' ON DELETE ', DELETE_RULE) \
-                FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()").await,
+                FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() \
+                AND TABLE_NAME IN ('users', 'posts')").await,
         ),
         Kind::Sqlite => (
             column(&db, "SELECT m.name || '.' || p.name || ' ' || p.type || CASE WHEN p.\"notnull\" THEN ' NOT NULL' ELSE '' END \
