@@ -260,6 +260,8 @@ pub struct Client {
     pub sender: http1::SendRequest<Full<Bytes>>,
     /// The `strata_session` cookie value sent with every request.
     pub cookie: Option<String>,
+    /// An API key sent as `Authorization: Bearer` with every request.
+    pub bearer: Option<String>,
 }
 
 /// A response read by [`Client::post_form_counting`].
@@ -292,7 +294,7 @@ impl Client {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Client { addr, sender, cookie })
+        Ok(Client { addr, sender, cookie, bearer: None })
     }
 
     pub async fn get(&mut self, path: &str) -> Result<Response> {
@@ -331,6 +333,9 @@ impl Client {
         let mut req = hyper::Request::builder().method(method).uri(path).header("host", self.addr.to_string());
         if let Some(c) = &self.cookie {
             req = req.header("cookie", format!("{COOKIE_NAME}={c}"));
+        }
+        if let Some(key) = &self.bearer {
+            req = req.header("authorization", format!("Bearer {key}"));
         }
         if form.is_some() {
             req = req.header("content-type", "application/x-www-form-urlencoded");

@@ -1,5 +1,6 @@
-//! `metrics-bench`: `/metrics` scrape latency with cached readings, then a sustained load on `/metrics` (or
-//! `/healthz`) at 16 connections with its errors and the server's memory, against a `strata serve` on PostgreSQL.
+//! `metrics-bench`: `/metrics` scrape and `/api/v1/overview` latency, then a sustained load on `/metrics`,
+//! `/healthz` or `/api/v1/overview` at 16 connections with its errors and the server's memory, against a
+//! `strata serve` on PostgreSQL.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -16,6 +17,8 @@ const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const DB_PREFIX: &str = "strata_bench_metrics";
 /// The scrape p50 target with cached readings, in milliseconds.
 const SCRAPE_TARGET_MS: f64 = 5.0;
+/// The API overview's p50 target, in milliseconds.
+const API_TARGET_MS: f64 = 5.0;
 /// Untimed scrapes first (connection, first encodings).
 const WARMUP: usize = 20;
 /// How often the server's RSS is sampled under load.
@@ -48,8 +51,8 @@ struct Settings {
 impl Settings {
     fn from_env() -> Result<Self> {
         let load_path = std::env::var("STRATA_BENCH_LOAD_PATH").unwrap_or_else(|_| "/metrics".into());
-        if !matches!(load_path.as_str(), "/metrics" | "/healthz") {
-            return Err(format!("STRATA_BENCH_LOAD_PATH={load_path:?}: use /metrics or /healthz"));
+        if !matches!(load_path.as_str(), "/metrics" | "/healthz" | "/api/v1/overview") {
+            return Err(format!("STRATA_BENCH_LOAD_PATH={load_path:?}: use /metrics, /healthz or /api/v1/overview"));
         }
         Ok(Settings {
             admin_url: std::env::var("STRATA_BENCH_PG_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_string()),
@@ -95,8 +98,29 @@ async fn run() -> Result<bool> {
         verdict(met)
     );
 
+    // An API key for the JSON API, made the way a pipeline would: `strata key create`.
+    let created = Command::new(&s.strata)
+        .arg("--database-url")
+        .arg(&url)
+        .args(["key", "create", "--user", ADMIN_USER, "--name", "bench", "--scope", "read_catalog"])
+        .output();
+    let created = succeeded(created.map_err(|e| format!("cannot start strata key create: {e}"))?, "strata key create")?;
+    let key = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    let api = api_latency(&s, server.addr, &key).await?;
+    let met = api.0 < API_TARGET_MS;
+    all_met &= met;
+    println!(
+        "
+/api/v1/overview with a bearer key, {} sequential GETs on one keep-alive connection:\n  \
+         p50 {:.2} ms, p90 {:.2} ms  [target p50 < {API_TARGET_MS} ms: {}]",
+        s.scrapes,
+        api.0,
+        api.1,
+        verdict(met)
+    );
+
     if s.load_secs > 0 {
-        let load = load(&s, &server).await?;
+        let load = load(&s, &server, &key).await?;
         let (first, last) = (load.rss.first().copied().unwrap_or(0.0), load.rss.last().copied().unwrap_or(0.0));
         let flat = (last - first).abs() <= (first * FLAT_SHARE).max(FLAT_MIB);
         let met = load.errors == 0 && flat;
@@ -202,21 +226,42 @@ struct LoadResult {
 }
 
 /// `connections` keep-alive clients each sending GETs back to back until the deadline.
-async fn load(s: &Settings, server: &Server) -> Result<LoadResult> {
+/// p50 and p90 of `/api/v1/overview`, after a warm-up.
+async fn api_latency(s: &Settings, addr: SocketAddr, key: &str) -> Result<(f64, f64)> {
+    let mut client = Client::connect(addr, None).await?;
+    client.bearer = Some(key.to_string());
+    let mut times = Vec::with_capacity(s.scrapes);
+    for i in 0..WARMUP + s.scrapes {
+        let t = Instant::now();
+        let res = client.get("/api/v1/overview").await?;
+        if res.status != StatusCode::OK {
+            return Err(format!("/api/v1/overview answered {}: {}", res.status, res.snippet()));
+        }
+        if i >= WARMUP {
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    Ok((percentile(&times, 0.5), percentile(&times, 0.9)))
+}
+
+async fn load(s: &Settings, server: &Server, key: &str) -> Result<LoadResult> {
     println!("\nload: {} connections on {} for {} s ...", s.connections, s.load_path, s.load_secs);
     let rss_before = server.rss_mib()?;
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(s.load_secs);
     let mut tasks = Vec::with_capacity(s.connections);
     for _ in 0..s.connections {
-        let (addr, path) = (server.addr, s.load_path.clone());
+        let (addr, path, key) = (server.addr, s.load_path.clone(), key.to_string());
         tasks.push(tokio::spawn(async move {
             let (mut latencies, mut non_200, mut io_errors) = (Vec::new(), 0u64, 0u64);
             let mut client = None;
             while Instant::now() < deadline {
                 if client.is_none() {
                     match Client::connect(addr, None).await {
-                        Ok(c) => client = Some(c),
+                        Ok(mut c) => {
+                            c.bearer = Some(key.clone());
+                            client = Some(c);
+                        }
                         Err(_) => {
                             io_errors += 1;
                             tokio::time::sleep(Duration::from_millis(10)).await;
