@@ -463,8 +463,16 @@ async fn roles(kind: Kind) {
             assert_eq!(status, StatusCode::FORBIDDEN, "{role:?} {method} {path}");
         }
     }
-    assert_eq!(s.files(), [name], "nothing was deleted");
+    assert_eq!(s.files(), [name.clone()], "nothing was deleted");
     assert_eq!(s.b.get("/backups/status").await.2, "null", "nothing was started");
+    // Even an admin cannot keep zero backups: retention always keeps the newest one, as the CLI does.
+    let (status, _, page) = s.b.get("/backups/retention?keep=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("keep at least the newest 1"), "{page}");
+    s.b.get("/backups").await;
+    let fields = [("keep", "0"), ("files", name.as_str())];
+    assert_eq!(s.b.post_form("/backups/retention", &fields).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(s.files(), [name], "nothing was deleted");
     s.done().await;
 }
 

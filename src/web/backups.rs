@@ -159,6 +159,14 @@ pub struct KeepQuery {
     keep: usize,
 }
 
+/// Retention keeps at least one backup, as `strata backup --keep N` does (deleting them all is done one by one).
+fn at_least_one(keep: usize) -> Result<()> {
+    if keep == 0 {
+        return Err(Error::BadRequest("keep=0 would delete every backup: keep at least the newest 1".into()));
+    }
+    Ok(())
+}
+
 /// `GET /backups/retention?keep=N`: which backups `--keep N` would delete (the older ones) and which it keeps.
 pub async fn retention(
     user: CurrentUser,
@@ -166,6 +174,7 @@ pub async fn retention(
     Query(query): Query<KeepQuery>,
 ) -> Result<RetentionPage> {
     user.require(Role::Admin)?;
+    at_least_one(query.keep)?;
     let mut kept = listed(&state)?;
     let doomed = kept.split_off(query.keep.min(kept.len()));
     Ok(RetentionPage {
@@ -189,6 +198,7 @@ pub struct PruneForm {
 /// since the preview moves the line: the files that then fall beyond it are kept and named in the message.
 pub async fn prune(user: CurrentUser, State(state): State<AppState>, Form(form): Form<PruneForm>) -> Result<Redirect> {
     user.require(Role::Admin)?;
+    at_least_one(form.keep)?;
     let previewed: HashSet<&str> = form.files.split(',').filter(|n| !n.is_empty()).collect();
     let (doomed, unconfirmed): (Vec<Listed>, Vec<Listed>) = backup::retention(
         &state.config.settings.backup_dir,
