@@ -463,7 +463,7 @@ async fn roles(kind: Kind) {
             assert_eq!(status, StatusCode::FORBIDDEN, "{role:?} {method} {path}");
         }
     }
-    assert_eq!(s.files(), [name.clone()], "nothing was deleted");
+    assert_eq!(s.files(), std::slice::from_ref(&name), "nothing was deleted");
     assert_eq!(s.b.get("/backups/status").await.2, "null", "nothing was started");
     // Even an admin cannot keep zero backups: retention always keeps the newest one, as the CLI does.
     let (status, _, page) = s.b.get("/backups/retention?keep=0").await;
