@@ -49,6 +49,21 @@ pub fn strata_binary() -> Result<PathBuf> {
     Ok(strata)
 }
 
+/// How a report marks a target.
+pub fn verdict(met: bool) -> &'static str {
+    if met { "MET" } else { "MISSED" }
+}
+
+/// RSS under load counts as flat when the last sample is within this share of the first one...
+pub const FLAT_SHARE: f64 = 0.10;
+/// ...or within this many MiB, whichever is larger.
+pub const FLAT_MIB: f64 = 2.0;
+
+/// Whether memory stayed flat from `first` to `last` (MiB) by the rule above.
+pub fn rss_flat(first: f64, last: f64) -> bool {
+    last - first <= (first * FLAT_SHARE).max(FLAT_MIB)
+}
+
 pub fn cpus() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }

@@ -61,10 +61,6 @@ fn check_interrupt() -> Result<()> {
     if INTERRUPTED.load(Ordering::SeqCst) { Err("interrupted".into()) } else { Ok(()) }
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok { "MET" } else { "MISSED" }
-}
-
 fn secs(t0: Instant) -> f64 {
     t0.elapsed().as_secs_f64()
 }

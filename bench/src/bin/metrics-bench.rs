@@ -23,9 +23,6 @@ const API_TARGET_MS: f64 = 5.0;
 const WARMUP: usize = 20;
 /// How often the server's RSS is sampled under load.
 const RSS_EVERY: Duration = Duration::from_secs(5);
-/// RSS under load counts as flat when the last sample is within this share of the first, or this many MiB.
-const FLAT_SHARE: f64 = 0.10;
-const FLAT_MIB: f64 = 2.0;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -122,7 +119,7 @@ async fn run() -> Result<bool> {
     if s.load_secs > 0 {
         let load = load(&s, &server, &key).await?;
         let (first, last) = (load.rss.first().copied().unwrap_or(0.0), load.rss.last().copied().unwrap_or(0.0));
-        let flat = (last - first).abs() <= (first * FLAT_SHARE).max(FLAT_MIB);
+        let flat = rss_flat(first, last);
         let met = load.errors == 0 && flat;
         all_met &= met;
         println!(
@@ -156,10 +153,6 @@ async fn run() -> Result<bool> {
     server.stop();
     fixture.drop_now()?;
     Ok(all_met)
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "MISSED" }
 }
 
 struct ScrapeResult {

@@ -31,10 +31,6 @@ const IDLE_RSS_TARGET_MIB: f64 = 20.0;
 const START_TARGET_MS: f64 = 100.0;
 /// How often the server's RSS is sampled under load.
 const RSS_EVERY: Duration = Duration::from_secs(5);
-/// RSS under load counts as flat when the last sample is within this share of the first one...
-const FLAT_SHARE: f64 = 0.10;
-/// ...or within this many MiB, whichever is larger.
-const FLAT_MIB: f64 = 2.0;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -420,7 +416,7 @@ impl LoadResult {
     fn flat(&self) -> bool {
         let Some(first) = self.rss_during.first() else { return true };
         let last = self.rss_during.last().map_or(self.rss_after, |l| l.max(self.rss_after));
-        last - first <= (first * FLAT_SHARE).max(FLAT_MIB)
+        rss_flat(*first, last)
     }
 }
 
@@ -679,10 +675,6 @@ struct Report {
     pg_idle_rss: Option<f64>,
     load: Option<LoadResult>,
     sqlite: Option<SqliteResult>,
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "MET" } else { "MISSED" }
 }
 
 impl Report {

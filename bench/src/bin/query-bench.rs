@@ -40,10 +40,6 @@ fn form(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok { "MET" } else { "MISSED" }
-}
-
 /// psql's own export of the query, start to exit.
 fn psql_copy(url: &str) -> Result<f64> {
     let t0 = Instant::now();
