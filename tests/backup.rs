@@ -83,6 +83,17 @@ fn verify_json(t: &TestDb) -> Value {
 }
 
 /// Runs `strata backup --dir DIR` and returns the file it wrote.
+/// A migrated, seeded database and a backup of it: (database, connection, backup folder, backup file).
+async fn seeded_backup(kind: Kind) -> (TestDb, DatabaseConnection, tempfile::TempDir, PathBuf) {
+    let t = TestDb::new(kind).await;
+    migrate_up(&t).await;
+    let db = t.connect().await;
+    seed(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = backup_into(&t, dir.path(), &[]);
+    (t, db, dir, file)
+}
+
 fn backup_into(t: &TestDb, dir: &Path, extra: &[&str]) -> PathBuf {
     let mut args = vec!["backup", "--dir", dir.to_str().unwrap(), "--json"];
     args.extend_from_slice(extra);
@@ -185,12 +196,7 @@ fn damaged_copies(file: &Path, dir: &Path) -> Vec<PathBuf> {
 }
 
 async fn damaged_backups(kind: Kind) {
-    let t = TestDb::new(kind).await;
-    migrate_up(&t).await;
-    let db = t.connect().await;
-    seed(&db).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = backup_into(&t, dir.path(), &[]);
+    let (t, db, dir, file) = seeded_backup(kind).await;
     exec(&db, "DELETE FROM posts WHERE id = 4").await;
     let now = snapshot(&t).await;
 
@@ -218,12 +224,7 @@ async fn damaged_backups(kind: Kind) {
 }
 
 async fn refuses_without_yes(kind: Kind) {
-    let t = TestDb::new(kind).await;
-    migrate_up(&t).await;
-    let db = t.connect().await;
-    seed(&db).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = backup_into(&t, dir.path(), &[]);
+    let (t, db, _dir, file) = seeded_backup(kind).await;
     exec(&db, "DELETE FROM posts").await;
     let now = snapshot(&t).await;
     // `strata()` gives the child no terminal on stdin.
@@ -327,12 +328,7 @@ async fn postgres_custom_format_round_trips_through_pg_restore() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_restore_that_fails_midway_rolls_back_and_shows_the_statement() {
-    let t = TestDb::new(Kind::Postgres).await;
-    migrate_up(&t).await;
-    let db = t.connect().await;
-    seed(&db).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = backup_into(&t, dir.path(), &[]);
+    let (t, db, _dir, file) = seeded_backup(Kind::Postgres).await;
     // A view the backup does not know depends on posts: the dump's DROP TABLE posts fails.
     exec(&db, "CREATE VIEW published AS SELECT id, title FROM posts WHERE is_published").await;
     exec(&db, "DELETE FROM posts WHERE id = 1").await;
@@ -368,12 +364,7 @@ async fn drop_role(t: &TestDb, name: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_grant_to_gives_the_application_role_its_privileges() {
-    let t = TestDb::new(Kind::Postgres).await;
-    migrate_up(&t).await;
-    let db = t.connect().await;
-    seed(&db).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = backup_into(&t, dir.path(), &[]);
+    let (t, db, _dir, file) = seeded_backup(Kind::Postgres).await;
     // Spaces and capitals: the name only works quoted as an identifier.
     let app = role(&t, "App Role", "").await;
     let out = restore(&t, &file, &["--yes", "--clean", "--grant-to", &app]);
@@ -429,12 +420,7 @@ async fn postgres_clean_without_schema_ownership_drops_the_roles_own_objects() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn restore_on_a_terminal_asks_for_the_database_name() {
-    let t = TestDb::new(Kind::Postgres).await;
-    migrate_up(&t).await;
-    let db = t.connect().await;
-    seed(&db).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = backup_into(&t, dir.path(), &[]);
+    let (t, db, _dir, file) = seeded_backup(Kind::Postgres).await;
     exec(&db, "DELETE FROM posts").await;
     // `script` runs strata on a pseudo-terminal and passes our input to it.
     let typed = |answer: &str| {
