@@ -5,7 +5,7 @@
 # Settings (environment): STRATA_BENCH_TABLES (default 1000), STRATA_BENCH_REQUESTS (timed GETs per page, default 30),
 # STRATA_BENCH_LOAD_SECS (default 60; 0 skips the load), STRATA_BENCH_LOAD_CONNECTIONS (default 16),
 # STRATA_BENCH_LOAD_TOOL (auto | wrk | builtin | none; auto uses wrk, installing it with apt-get when it can),
-# STRATA_BENCH_STARTS (SQLite start-ups, default 5), STRATA_BENCH_PG_URL (admin URL, default
+# STRATA_BENCH_STARTS (SQLite start-ups, default 5), STRATA_BENCH_BASELINE (another strata binary timed side by side), STRATA_BENCH_PG_URL (admin URL, default
 # postgres://postgres@127.0.0.1:5432/postgres), CARGO_TARGET_DIR.
 set -euo pipefail
 

@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,8 @@ const OVERVIEW_TARGET_MS: f64 = 5.0;
 const IDLE_RSS_TARGET_MIB: f64 = 20.0;
 /// Start-to-serving target on the SQLite default, in milliseconds.
 const START_TARGET_MS: f64 = 100.0;
+/// A page may take at most this multiple of the same page served by the baseline binary (`STRATA_BENCH_BASELINE`).
+const BASELINE_TARGET: f64 = 1.05;
 /// How often the server's RSS is sampled under load.
 const RSS_EVERY: Duration = Duration::from_secs(5);
 
@@ -53,6 +55,8 @@ struct Settings {
     load_tool: LoadTool,
     starts: usize,
     strata: PathBuf,
+    /// Another `strata` binary (an earlier commit's release build) whose pages are timed in the same rounds.
+    baseline: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -85,7 +89,17 @@ impl Settings {
             other => return Err(format!("STRATA_BENCH_LOAD_TOOL={other:?}: use auto, wrk, builtin or none")),
         };
         let strata = strata_binary()?;
-        Ok(Settings { admin_url, tables, requests, load_secs, connections, load_tool, starts, strata })
+        let baseline = match std::env::var_os("STRATA_BENCH_BASELINE").filter(|v| !v.is_empty()) {
+            Some(path) => {
+                let path = PathBuf::from(path);
+                if !path.is_file() {
+                    return Err(format!("STRATA_BENCH_BASELINE={}: no such file", path.display()));
+                }
+                Some(path)
+            }
+            None => None,
+        };
+        Ok(Settings { admin_url, tables, requests, load_secs, connections, load_tool, starts, strata, baseline })
     }
 }
 
@@ -104,15 +118,20 @@ async fn run() -> Result<()> {
     println!("machine: {} CPU(s), load average {}", cpus(), load_average());
 
     let name = format!("{DB_PREFIX}_{}", std::process::id());
-    let fixture = Database::create(&pg, &name)?;
-    let url = pg.url_for(&name);
-    let t0 = Instant::now();
-    let migrate = Command::new(&s.strata).arg("--database-url").arg(&url).args(["migrate", "up"]).output();
-    succeeded(migrate.map_err(|e| format!("cannot start strata migrate up: {e}"))?, "strata migrate up")?;
-    build_fixture(&url, s.tables)?;
-    println!("fixture: strata migrate up, {} tables with rows, 2 indexes each, ANALYZE in {:.1} s", s.tables, secs(t0));
+    let (fixture, url) = fixture_database(&pg, &name, &s.strata, s.tables)?;
+    // The baseline gets a fixture of its own: its migrator may not know the revisions this binary applied.
+    let baseline = match &s.baseline {
+        Some(binary) => {
+            println!("baseline: {} (its pages are timed in the same rounds)", binary.display());
+            Some((binary.as_path(), fixture_database(&pg, &format!("{name}_base"), binary, s.tables)?))
+        }
+        None => None,
+    };
 
-    let pages = postgres_pages(&s, &url).await?;
+    let pages = postgres_pages(&s, &url, baseline.as_ref().map(|(binary, (_, url))| (*binary, url.as_str()))).await?;
+    if let Some((_, (db, _))) = baseline {
+        db.drop_now()?;
+    }
     let mut report = Report { pages, ..Report::default() };
 
     // The server stays up for the load run; it was started fresh for the page timings above.
@@ -130,6 +149,21 @@ async fn run() -> Result<()> {
     report.sqlite = Some(sqlite(&s).await?);
     report.print(&s);
     Ok(())
+}
+
+/// A fresh database named `name`, migrated by `strata` (the binary under test or the baseline), with the fixture.
+fn fixture_database<'a>(pg: &'a Pg, name: &str, strata: &Path, tables: usize) -> Result<(Database<'a>, String)> {
+    let fixture = Database::create(pg, name)?;
+    let url = pg.url_for(name);
+    let t0 = Instant::now();
+    let migrate = Command::new(strata).arg("--database-url").arg(&url).args(["migrate", "up"]).output();
+    succeeded(migrate.map_err(|e| format!("cannot start strata migrate up: {e}"))?, "strata migrate up")?;
+    build_fixture(&url, tables)?;
+    println!(
+        "fixture {name}: strata migrate up, {tables} tables with rows, 2 indexes each, ANALYZE in {:.1} s",
+        secs(t0)
+    );
+    Ok((fixture, url))
 }
 
 fn secs(t0: Instant) -> f64 {
@@ -208,6 +242,8 @@ struct PageResult {
     path: String,
     page: Vec<f64>,
     query: Option<Vec<f64>>,
+    /// The same page served by the baseline binary, when there is one.
+    baseline: Option<Vec<f64>>,
     ratio_target: bool,
     /// Overview only: the parts of its catalog reads, each timed alone on the same connection.
     parts: Vec<(String, Vec<f64>)>,
@@ -235,13 +271,23 @@ fn page_specs(tables: usize) -> Vec<PageSpec> {
 }
 
 /// Starts `strata serve` on the fixture, signs in through the login form, and times every page and, side by side
-/// in the same round, the catalog reads behind it on one dedicated connection.
-async fn postgres_pages(s: &Settings, url: &str) -> Result<Vec<PageResult>> {
+/// in the same round, the catalog reads behind it on one dedicated connection and the baseline's page.
+async fn postgres_pages(s: &Settings, url: &str, baseline: Option<(&Path, &str)>) -> Result<Vec<PageResult>> {
     let specs = page_specs(s.tables);
     let server = Server::start(&s.strata, Some(url), None)?;
     server.wait_ready(Duration::from_secs(30)).await?;
     let cookie = login(server.addr).await?;
     let mut client = Client::connect(server.addr, Some(cookie)).await?;
+    let (base_server, mut base_client) = match baseline {
+        Some((binary, base_url)) => {
+            let base = Server::start(binary, Some(base_url), None)?;
+            base.wait_ready(Duration::from_secs(30)).await?;
+            let cookie = login(base.addr).await?;
+            let client = Client::connect(base.addr, Some(cookie)).await?;
+            (Some(base), Some(client))
+        }
+        None => (None, None),
+    };
 
     let parsed = DatabaseUrl::parse(url).map_err(|e| e.to_string())?;
     // Purpose::Cli: a pool of exactly one connection, so every direct read runs in one session.
@@ -255,6 +301,7 @@ async fn postgres_pages(s: &Settings, url: &str) -> Result<Vec<PageResult>> {
             path: p.path.clone(),
             page: Vec::new(),
             query: p.query.as_ref().map(|_| Vec::new()),
+            baseline: base_client.as_ref().map(|_| Vec::new()),
             ratio_target: p.ratio_target,
             parts: Vec::new(),
         })
@@ -262,15 +309,23 @@ async fn postgres_pages(s: &Settings, url: &str) -> Result<Vec<PageResult>> {
     for round in 0..WARMUP_ROUNDS + s.requests {
         let timed = round >= WARMUP_ROUNDS;
         for (spec, result) in specs.iter().zip(results.iter_mut()) {
-            // Alternate which of the two goes first, so neither always runs on a warmer cache.
-            let page_first = round % 2 == 0;
+            // Rotate which of the three goes first, so none always runs on a warmer cache.
             let mut page_ms = 0.0;
             let mut query_ms = None;
-            for step in 0..2 {
-                if (step == 0) == page_first {
-                    page_ms = time_page(&mut client, spec).await?;
-                } else if let Some(kind) = &spec.query {
-                    query_ms = Some(time_query(catalog.as_ref(), kind, threshold, s.tables).await?);
+            let mut base_ms = None;
+            for step in 0..3 {
+                match (round + step) % 3 {
+                    0 => page_ms = time_page(&mut client, spec).await?,
+                    1 => {
+                        if let Some(kind) = &spec.query {
+                            query_ms = Some(time_query(catalog.as_ref(), kind, threshold, s.tables).await?);
+                        }
+                    }
+                    _ => {
+                        if let Some(base) = base_client.as_mut() {
+                            base_ms = Some(time_page(base, spec).await?);
+                        }
+                    }
                 }
             }
             if timed {
@@ -278,12 +333,18 @@ async fn postgres_pages(s: &Settings, url: &str) -> Result<Vec<PageResult>> {
                 if let (Some(q), Some(v)) = (query_ms, result.query.as_mut()) {
                     v.push(q);
                 }
+                if let (Some(b), Some(v)) = (base_ms, result.baseline.as_mut()) {
+                    v.push(b);
+                }
             }
         }
     }
     results[0].parts = overview_parts(&conn, s.requests, threshold).await?;
     conn.close().await.ok();
     server.stop();
+    if let Some(base) = base_server {
+        base.stop();
+    }
     Ok(results)
 }
 
@@ -710,6 +771,26 @@ impl Report {
                 String::new()
             };
             let _ = writeln!(out, "{:<36} {p50:>9.2} {p90:>9.2} {q50:>11} {q90:>11} {ratio:>8}  {target}", p.path);
+        }
+        if let Some(binary) = &s.baseline {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "against the baseline {} (its own fixture, same rounds, order rotating):",
+                binary.display()
+            );
+            let _ = writeln!(out, "{:<36} {:>9} {:>12} {:>8}  target", "page", "p50 ms", "baseline p50", "ratio");
+            for p in &self.pages {
+                let Some(b) = &p.baseline else { continue };
+                let (p50, b50) = (percentile(&p.page, 0.5), percentile(b, 0.5));
+                let _ = writeln!(
+                    out,
+                    "{:<36} {p50:>9.2} {b50:>12.2} {:>7.2}x  ratio <= {BASELINE_TARGET}: {}",
+                    p.path,
+                    p50 / b50,
+                    verdict(p50 / b50 <= BASELINE_TARGET)
+                );
+            }
         }
         if let Some(p) = self.pages.iter().find(|p| !p.parts.is_empty()) {
             let _ = writeln!(out);
