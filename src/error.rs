@@ -256,7 +256,7 @@ mod tests {
     fn only_a_postgres_error_loses_its_source_line_and_other_texts_keep_theirs() {
         // Not a PostgreSQL server error: MariaDB's "at line N" is a line of the statement and stays.
         let mariadb_like = sqlx::Error::Protocol("near 'FORM t' at line 3".into());
-        assert_eq!(sqlx_text(&mariadb_like), "near 'FORM t' at line 3");
+        assert!(sqlx_text(&mariadb_like).ends_with("near 'FORM t' at line 3"), "{}", sqlx_text(&mariadb_like));
         let wrapped = DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(mariadb_like)));
         assert!(db_text(&wrapped).ends_with("at line 3"), "{}", db_text(&wrapped));
         assert_eq!(without_suffix("division by zero at line 414".into(), " at line 414"), "division by zero");

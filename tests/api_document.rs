@@ -144,7 +144,8 @@ async fn every_response_has_a_description_and_every_refusal_the_server_gives_is_
         assert!(by_name[op]["responses"]["501"].is_object(), "{op} does not declare 501");
     }
     // Catalog reads pass `catalog_timeout` with a 504.
-    for op in ["GET /api/v1/overview", "GET /api/v1/tables", "GET /api/v1/tables/{schema}/{table}", "GET /api/v1/indexes"]
+    for op in
+        ["GET /api/v1/overview", "GET /api/v1/tables", "GET /api/v1/tables/{schema}/{table}", "GET /api/v1/indexes"]
     {
         assert!(by_name[op]["responses"]["504"].is_object(), "{op} does not declare 504");
     }

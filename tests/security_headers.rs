@@ -33,7 +33,10 @@ async fn every_kind_of_response(b: &mut Browser) -> Vec<(String, StatusCode, Hea
     record("static script", b.get("/static/js/editor.js").await);
     record("static 404", b.get("/static/nothing.js").await);
     record("page 404", b.get("/no/such/page").await);
-    record("page 405", b.send(Request::builder().method(Method::OPTIONS).uri("/login").body(Body::empty()).unwrap()).await);
+    record(
+        "page 405",
+        b.send(Request::builder().method(Method::OPTIONS).uri("/login").body(Body::empty()).unwrap()).await,
+    );
     record("healthz", b.get("/healthz").await);
     record("readyz", b.get("/readyz").await);
     record("metrics refused", b.get("/metrics").await);
@@ -45,7 +48,10 @@ async fn every_kind_of_response(b: &mut Browser) -> Vec<(String, StatusCode, Hea
     record("api 404", b.get("/api/v1/nothing").await);
     let bad_key = Request::get("/api/v1/tables").header(AUTHORIZATION, "Bearer strata_nope_nope").body(Body::empty());
     record("api wrong key", b.send(bad_key.unwrap()).await);
-    record("api 405", b.send(Request::builder().method(Method::OPTIONS).uri("/api/v1/overview").body(Body::empty()).unwrap()).await);
+    record(
+        "api 405",
+        b.send(Request::builder().method(Method::OPTIONS).uri("/api/v1/overview").body(Body::empty()).unwrap()).await,
+    );
     record("csrf refusal", b.post_form_without_csrf("/login", &[("username", "x"), ("password", "y")]).await);
     b.login_as(Role::Admin).await;
     record("signed-in page", b.get("/tables").await);
@@ -248,10 +254,8 @@ async fn every_page_works_in_chromium_under_the_content_security_policy() {
     snap(&c, "32-csp-plan").await;
 
     // Styles from the stylesheet apply (the policy allows 'self'): the top bar is laid out as a flex row.
-    let display = c
-        .execute("return getComputedStyle(document.querySelector('.topbar')).display", vec![])
-        .await
-        .unwrap();
+    let display =
+        c.execute("return getComputedStyle(document.querySelector('.topbar')).display", vec![]).await.unwrap();
     assert_eq!(display, "flex", "the stylesheet applies under the CSP");
     t.drop().await;
 }

@@ -116,9 +116,9 @@ impl<K: SortKeys> SortParams<K> {
         };
         let keys = K::keys();
         let found = keys.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v, descending));
-        found.filter(|_| K::values().iter().any(|v| v == raw)).ok_or_else(|| {
-            Error::BadRequest(format!("sort={raw:?}: use one of {}", K::values().join(", ")))
-        })
+        found
+            .filter(|_| K::values().iter().any(|v| v == raw))
+            .ok_or_else(|| Error::BadRequest(format!("sort={raw:?}: use one of {}", K::values().join(", "))))
     }
 
     /// The trimmed search text, `None` when empty.

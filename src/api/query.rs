@@ -22,7 +22,12 @@ use crate::web::query::{ExportAs, MAX_SQL_BYTES, export_recorded, line_and_colum
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct QueryRequest {
     /// One or more statements, separated by `;`: at most 1,000,000 bytes, not only white space.
-    #[schema(min_length = 1, max_length = 1000000, pattern = "\\S", example = "SELECT 1 AS one; SELECT NULL AS nothing")]
+    #[schema(
+        min_length = 1,
+        max_length = 1000000,
+        pattern = "\\S",
+        example = "SELECT 1 AS one; SELECT NULL AS nothing"
+    )]
     pub sql: String,
     /// The most rows returned per statement: from 1 up to the server's `max_rows` setting, which is
     /// also the default. A statement with more rows answers the first ones with `truncated: true`.
