@@ -41,5 +41,13 @@ if [ -z "${STRATA_SCHEMATHESIS:-}" ] && ! "$st_venv/bin/schemathesis" --version 
   "$st_venv/bin/pip" install -q --disable-pip-version-check schemathesis
 fi
 
+# tests/api_document.rs validates the OpenAPI document with openapi-spec-validator from PyPI; installed once.
+ov_venv="target/openapi-validator-venv"
+if [ -z "${STRATA_OPENAPI_VALIDATOR:-}" ] && ! "$ov_venv/bin/openapi-spec-validator" --version >/dev/null 2>&1; then
+  echo "installing openapi-spec-validator into $ov_venv for the API document test ..."
+  python3 -m venv "$ov_venv"
+  "$ov_venv/bin/pip" install -q --disable-pip-version-check openapi-spec-validator
+fi
+
 export STRATA_TEST_PG_URL="$pg_url" STRATA_TEST_MYSQL_URL="$my_url"
 cargo test --workspace --all-targets "$@"

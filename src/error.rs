@@ -6,7 +6,7 @@
 use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use sea_orm::DbErr;
+use sea_orm::{DbErr, RuntimeErr, sqlx};
 
 use crate::config::{ConfigError, mask_url_str};
 
@@ -26,7 +26,7 @@ pub enum Error {
     #[error("the database is unreachable: {0}")]
     Unavailable(String),
     /// A statement failed (500 unless a more specific variant fits).
-    #[error("database error: {}", mask_url_str(&.0.to_string()))]
+    #[error("database error: {}", mask_url_str(&db_text(.0)))]
     Db(#[from] DbErr),
     /// A migration command cannot go on; the message says why and what to do (exit 1 / 409).
     #[error("{0}")]
@@ -200,6 +200,38 @@ impl From<PathRejection> for Error {
     }
 }
 
+/// An sqlx error as text, without the C source line of PostgreSQL's own code that raised it: sqlx ends a
+/// PostgreSQL error's text in ` at line N` (the `L` field), which is no line of the user's SQL and means
+/// nothing to them. MariaDB's ` at line N` (a line of the statement) is kept.
+pub fn sqlx_text(e: &sqlx::Error) -> String {
+    let text = e.to_string();
+    let line = e.as_database_error().and_then(|d| d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?.line());
+    match line {
+        Some(n) => without_suffix(text, &format!(" at line {n}")),
+        None => text,
+    }
+}
+
+/// A sea-orm error as text, the way [`sqlx_text`] words the sqlx error inside it.
+pub fn db_text(e: &DbErr) -> String {
+    let text = e.to_string();
+    let inner = match e {
+        DbErr::Conn(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) => s,
+        DbErr::Query(RuntimeErr::SqlxError(s)) => s,
+        _ => return text,
+    };
+    let full = inner.to_string();
+    let short = sqlx_text(inner);
+    if full == short { text } else { text.replacen(&full, &short, 1) }
+}
+
+fn without_suffix(text: String, suffix: &str) -> String {
+    match text.strip_suffix(suffix) {
+        Some(rest) => rest.to_string(),
+        None => text,
+    }
+}
+
 /// Escapes text for HTML element content and attribute values.
 pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -214,4 +246,20 @@ pub fn html_escape(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_postgres_error_loses_its_source_line_and_other_texts_keep_theirs() {
+        // Not a PostgreSQL server error: MariaDB's "at line N" is a line of the statement and stays.
+        let mariadb_like = sqlx::Error::Protocol("near 'FORM t' at line 3".into());
+        assert!(sqlx_text(&mariadb_like).ends_with("near 'FORM t' at line 3"), "{}", sqlx_text(&mariadb_like));
+        let wrapped = DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(mariadb_like)));
+        assert!(db_text(&wrapped).ends_with("at line 3"), "{}", db_text(&wrapped));
+        assert_eq!(without_suffix("division by zero at line 414".into(), " at line 414"), "division by zero");
+        assert_eq!(without_suffix("at line 414 happened".into(), " at line 414"), "at line 414 happened");
+    }
 }

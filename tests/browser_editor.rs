@@ -40,10 +40,10 @@ async fn open(c: &Client, url: &str) {
     wait_new_page(c, url).await;
 }
 
-/// Puts `sql` in the editor inside the frame and presses Ctrl+Enter there (a key event the page dispatches, which
-/// the editor handles like a typed one), flagging the frame's page so that its successor can be told apart.
+/// Puts `sql` in the editor in the second window and presses Ctrl+Enter there (a key event the page dispatches,
+/// which the editor handles like a typed one), flagging that window's page so that its successor can be told apart.
 async fn start_in_frame(c: &Client, sql: &str) {
-    let js = "const d = frames[0].document, s = d.getElementById('sql');
+    let js = "const d = window.ed.document, s = d.getElementById('sql');
               s.value = arguments[0];
               s.dispatchEvent(new Event('input'));
               d.documentElement.dataset.old = '1';
@@ -147,38 +147,32 @@ async fn a_person_writes_runs_cancels_and_reruns_queries_in_the_editor() {
     snap(&c, "24-editor-selection-error").await;
 
     // Runs in flight. chromedriver answers no command while the page it drives waits for a navigation (not even
-    // with the `none` page load strategy), so the editor runs in a same-origin frame of another page and the test
-    // acts from around it, pressing Cancel and leaving the page while the run's answer is still pending.
+    // with the `none` page load strategy), so the editor runs in a second window this page opened (a frame is
+    // refused: the CSP's frame-ancestors 'none') and the test acts from the first, pressing Cancel and leaving the
+    // page while the run's answer is still pending.
     open(&c, &format!("{base}/history")).await;
-    c.execute("document.body.innerHTML = '<iframe id=\"editor\" src=\"/query\"></iframe>'", vec![]).await.unwrap();
-    c.execute(
-        "Object.assign(document.getElementById('editor').style, { width: '100%', height: '700px', border: '0' })",
-        vec![],
-    )
-    .await
-    .unwrap();
-    until(&c, "the editor loads in the frame", "return !!frames[0]?.document.querySelector('.code .highlight')").await;
+    c.execute("window.ed = window.open('/query', 'editor', 'width=1280,height=800')", vec![]).await.unwrap();
+    until(&c, "the editor loads in its window", "return !!window.ed?.document?.querySelector('.code .highlight')")
+        .await;
 
     // Cancel stops a sleeping run; the page says so.
     start_in_frame(&c, "select pg_sleep(60)").await;
     wait_running(&db, "select pg_sleep(60)").await;
-    until(&c, "Cancel shows while the run is in flight", "return !frames[0].document.getElementById('cancel').hidden")
+    until(&c, "Cancel shows while the run is in flight", "return !window.ed.document.getElementById('cancel').hidden")
         .await;
-    snap(&c, "25-editor-running").await;
-    c.execute("frames[0].document.getElementById('cancel').click()", vec![]).await.unwrap();
-    let badge = "return !frames[0].document.documentElement.dataset.old && \
-                 frames[0].document.querySelector('section.result .badge')?.textContent";
+    c.execute("window.ed.document.getElementById('cancel').click()", vec![]).await.unwrap();
+    let badge = "return !window.ed.document.documentElement.dataset.old && \
+                 window.ed.document.querySelector('section.result .badge')?.textContent";
     assert_eq!(until(&c, "the cancelled run's page", badge).await, "cancelled");
-    snap(&c, "26-editor-cancelled").await;
 
     // Leaving the page mid-run cancels it too (the script's beacon), long before the sleep would end.
     start_in_frame(&c, "select pg_sleep(59)").await;
     wait_running(&db, "select pg_sleep(59)").await;
     // A spy on the beacon (the real one still goes out) shows what the page sends as it goes.
-    let spy = "const n = frames[0].navigator, send = n.sendBeacon.bind(n);
+    let spy = "const n = window.ed.navigator, send = n.sendBeacon.bind(n);
                n.sendBeacon = (url, body) => { window.beacon = url + ' ' + body; return send(url, body); };";
     c.execute(spy, vec![]).await.unwrap();
-    c.execute("document.getElementById('editor').remove()", vec![]).await.unwrap();
+    c.execute("window.ed.close()", vec![]).await.unwrap();
     let beacon = until(&c, "the page sent its beacon", "return window.beacon").await;
     assert!(beacon.as_str().unwrap().contains("/cancel _csrf="), "a cancel with the CSRF token: {beacon}");
     let still = "SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE 'select pg_sleep(59)%' AND state = 'active'";

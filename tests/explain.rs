@@ -83,7 +83,10 @@ async fn join_tree(kind: Kind) {
     }
     // SQLite lists a join's steps side by side; the servers nest the scans under the join.
     if kind != Kind::Sqlite {
-        assert!(page.contains("--depth: 1"), "children are indented under their parent:\n{page}");
+        assert!(
+            page.contains(r#"data-depth="1""#) && page.contains("plan-step"),
+            "children are indented under their parent:\n{page}"
+        );
     }
     assert!(page.contains("plan-hot"), "the most expensive node is highlighted:\n{page}");
     assert!(!page.contains("rolled back"), "plain EXPLAIN runs nothing:\n{page}");

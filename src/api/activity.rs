@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::errors::ErrorBody;
+use super::errors::{ErrorBody, KeyRefusals};
 use crate::accounts::Role;
 use crate::api_keys::Scope;
 use crate::audit;
@@ -31,10 +31,11 @@ pub struct ActivityResponse {
 ///
 /// Needs the `read_catalog` scope.
 #[utoipa::path(
-    get, path = "/api/v1/activity", tag = "catalog", security(("bearer" = [])),
+    get, path = "/api/v1/activity", tag = "catalog", operation_id = "activity_index", security(("bearer" = [])),
     responses(
-        (status = 200, body = ActivityResponse),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 504, body = ErrorBody)
+        (status = 200, description = "The sessions", body = ActivityResponse),
+        KeyRefusals,
+        (status = 504, description = "A catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
 )]
 pub async fn index(caller: Caller, State(state): State<AppState>) -> Result<Json<ActivityResponse>> {
@@ -64,12 +65,14 @@ pub struct SignalResponse {
 ///
 /// Needs an admin key with the `run_sql` scope. Written to the audit log.
 #[utoipa::path(
-    post, path = "/api/v1/activity/{pid}/cancel", tag = "sessions", security(("bearer" = [])),
+    post, path = "/api/v1/activity/{pid}/cancel", tag = "sessions", operation_id = "activity_cancel", security(("bearer" = [])),
     params(("pid" = i64, Path, description = "The session's process id (`pid` in /api/v1/activity)")),
     responses(
-        (status = 200, body = SignalResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 501, body = ErrorBody)
+        (status = 200, description = "Signalled, or no such session was running", body = SignalResponse),
+        (status = 400, description = "`pid` is not an integer (`bad_request`)", body = ErrorBody),
+        KeyRefusals,
+        (status = 501, description = "The backend has no server sessions (SQLite) or does not let Strata signal them \
+                                      (`unsupported`)", body = ErrorBody)
     )
 )]
 pub async fn cancel(
@@ -84,12 +87,14 @@ pub async fn cancel(
 ///
 /// Needs an admin key with the `run_sql` scope. Written to the audit log.
 #[utoipa::path(
-    post, path = "/api/v1/activity/{pid}/terminate", tag = "sessions", security(("bearer" = [])),
+    post, path = "/api/v1/activity/{pid}/terminate", tag = "sessions", operation_id = "activity_terminate", security(("bearer" = [])),
     params(("pid" = i64, Path, description = "The session's process id (`pid` in /api/v1/activity)")),
     responses(
-        (status = 200, body = SignalResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 501, body = ErrorBody)
+        (status = 200, description = "Signalled, or no such session was running", body = SignalResponse),
+        (status = 400, description = "`pid` is not an integer (`bad_request`)", body = ErrorBody),
+        KeyRefusals,
+        (status = 501, description = "The backend has no server sessions (SQLite) or does not let Strata signal them \
+                                      (`unsupported`)", body = ErrorBody)
     )
 )]
 pub async fn terminate(

@@ -4,24 +4,38 @@ use std::sync::LazyLock;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::http::header::CONTENT_TYPE;
+use axum::Json;
+use axum::extract::State;
 use axum::response::IntoResponse;
 use serde_json::Value;
 
-/// The OpenAPI 3 document of every endpoint under `/api`.
+use crate::config::Settings;
+use crate::state::AppState;
+
+/// The OpenAPI 3.1 document of every endpoint under `/api`, with the bounds that come from this server's settings.
 #[utoipa::path(
-    get, path = "/api/openapi.json", tag = "meta",
+    get, path = "/api/openapi.json", tag = "meta", operation_id = "docs_openapi_json",
     responses((status = 200, description = "This document", content_type = "application/json"))
 )]
-pub async fn openapi_json() -> impl IntoResponse {
-    static JSON: LazyLock<String> =
-        LazyLock::new(|| super::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
-    ([(CONTENT_TYPE, "application/json")], JSON.as_str())
+pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+    static BASE: LazyLock<Value> = LazyLock::new(|| serde_json::to_value(super::openapi()).unwrap_or_default());
+    let mut doc = BASE.clone();
+    with_settings(&mut doc, &state.config.settings);
+    Json(doc)
+}
+
+/// Writes the bounds that are settings into the document: `max_rows` of a query goes up to the `max_rows` setting.
+fn with_settings(doc: &mut Value, settings: &Settings) {
+    if let Some(max_rows) = doc.pointer_mut("/components/schemas/QueryRequest/properties/max_rows")
+        && let Some(schema) = max_rows.as_object_mut()
+    {
+        schema.insert("maximum".into(), settings.max_rows.into());
+    }
 }
 
 /// The endpoints, their parameters and what they need, as a page.
 #[utoipa::path(
-    get, path = "/api/docs", tag = "meta",
+    get, path = "/api/docs", tag = "meta", operation_id = "docs_page",
     responses((status = 200, description = "An HTML page", content_type = "text/html"))
 )]
 pub async fn page() -> DocsPage {

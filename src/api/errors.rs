@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 
 use crate::error::ErrorReport;
 
@@ -28,6 +28,23 @@ pub struct ErrorDetail {
     pub code: String,
     /// For people; may change between versions.
     pub message: String,
+}
+
+/// The refusals every `/api/v1` endpoint can give, for its `responses(...)`: a key that is not accepted, a key
+/// without the scope or role, and a database that does not answer.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // a list for the document, never built
+pub enum KeyRefusals {
+    /// `unauthorized`, with `WWW-Authenticate: Bearer`.
+    #[response(status = 401, description = "No API key, or one that is wrong, expired or revoked (`unauthorized`)")]
+    Unauthorized(ErrorBody),
+    #[response(
+        status = 403,
+        description = "The key lacks the scope (`missing_scope`) or its owner the role (`forbidden`) this needs"
+    )]
+    Forbidden(ErrorBody),
+    #[response(status = 503, description = "The database does not answer right now (`unavailable`)")]
+    Unavailable(ErrorBody),
 }
 
 /// The middleware: any error response to an `/api` request becomes an [`ErrorBody`].

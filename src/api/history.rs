@@ -5,11 +5,11 @@ use axum::extract::State;
 use chrono::NaiveDate;
 use entity::query_history;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::errors::ErrorBody;
-use super::params::{PageParams, Paged, SortParams};
+use super::errors::{ErrorBody, KeyRefusals};
+use super::params::{PageParams, Paged, SortKeys, SortParams};
 use crate::api_keys::Scope;
 use crate::error::{Error, Result};
 use crate::history::{self, Filter as HistoryFilter, RunStatus};
@@ -20,13 +20,44 @@ use crate::web::extract::Query;
 #[into_params(parameter_in = Query)]
 pub struct Filter {
     /// `success`, `error`, `cancelled` or `timeout`.
+    #[param(inline, value_type = Option<Status>)]
     status: Option<String>,
     /// Only this user's runs (admin keys; others always see their owner's).
     user: Option<String>,
     /// From this day on (UTC), `YYYY-MM-DD`.
+    #[param(value_type = Option<String>, format = Date)]
     from: Option<String>,
     /// Up to the end of this day (UTC), `YYYY-MM-DD`.
+    #[param(value_type = Option<String>, format = Date)]
     to: Option<String>,
+}
+
+/// The values of `status` (the document's list; `RunStatus` parses the text).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum Status {
+    Success,
+    Error,
+    Cancelled,
+    Timeout,
+}
+
+/// `sort` of the history: newest first is the only order, so `-timestamp` is the only value.
+#[derive(Clone, Debug)]
+pub struct HistoryKeys;
+
+impl SortKeys for HistoryKeys {
+    type Key = ();
+    fn keys() -> Vec<(&'static str, ())> {
+        vec![("timestamp", ())]
+    }
+    fn default() -> ((), bool) {
+        ((), true)
+    }
+    fn values() -> Vec<String> {
+        vec!["-timestamp".into()]
+    }
 }
 
 /// Statements run through the query editor, newest first.
@@ -34,23 +65,24 @@ pub struct Filter {
 /// Needs the `read_catalog` scope. `q` searches the statement text (`%` and `_` are literal);
 /// `sort` is `-timestamp`, the only order.
 #[utoipa::path(
-    get, path = "/api/v1/history", tag = "catalog", security(("bearer" = [])),
-    params(PageParams, SortParams, Filter),
+    get, path = "/api/v1/history", tag = "catalog", operation_id = "history_index", security(("bearer" = [])),
+    params(PageParams, SortParams<HistoryKeys>, Filter),
     responses(
-        (status = 200, body = Paged<query_history::Model>),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)
+        (status = 200, description = "One page of the runs, newest first", body = Paged<query_history::Model>),
+        (status = 400, description = "A parameter out of its bounds; the message names it (`bad_request`)", body = ErrorBody),
+        KeyRefusals
     )
 )]
 pub async fn index(
     caller: Caller,
     State(state): State<AppState>,
     Query(paging): Query<PageParams>,
-    Query(sorting): Query<SortParams>,
+    Query(sorting): Query<SortParams<HistoryKeys>>,
     Query(filter): Query<Filter>,
 ) -> Result<Json<Paged<query_history::Model>>> {
     caller.require(Scope::ReadCatalog)?;
     let (page, per_page) = paging.get()?;
-    sorting.sort(&[("-timestamp", ())], ((), true))?;
+    sorting.sort()?;
     let nonempty = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let user = match nonempty(filter.user) {
         Some(u) if caller.is_admin() => Some(u),

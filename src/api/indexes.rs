@@ -3,11 +3,11 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::errors::ErrorBody;
-use super::params::{PageParams, Paged, SortParams};
+use super::errors::{ErrorBody, KeyRefusals};
+use super::params::{PageParams, Paged, SortKeys, SortParams};
 use crate::api_keys::Scope;
 use crate::db::introspect::IndexInfo;
 use crate::error::{Error, Result};
@@ -15,18 +15,44 @@ use crate::state::AppState;
 use crate::web::extract::Query;
 
 #[derive(Clone, Copy, Debug)]
-enum Sort {
+pub enum Sort {
     Name,
     Table,
     Size,
     Scans,
 }
 
+/// `sort` of the index list.
+#[derive(Clone, Debug)]
+pub struct IndexKeys;
+
+impl SortKeys for IndexKeys {
+    type Key = Sort;
+    fn keys() -> Vec<(&'static str, Sort)> {
+        vec![("table", Sort::Table), ("name", Sort::Name), ("size", Sort::Size), ("scans", Sort::Scans)]
+    }
+    fn default() -> (Sort, bool) {
+        (Sort::Table, false)
+    }
+}
+
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Filter {
     /// `all` (default), `unused`, `duplicate` or `invalid`.
+    #[param(inline, value_type = Option<Show>)]
     show: Option<String>,
+}
+
+/// The values of `show` (the document's list; the handler matches the text).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum Show {
+    All,
+    Unused,
+    Duplicate,
+    Invalid,
 }
 
 /// The indexes, `per_page` at a time.
@@ -34,25 +60,25 @@ pub struct Filter {
 /// Needs the `read_catalog` scope. `sort`: `table` (default: schema, table, name), `name`, `size`,
 /// `scans`; `q` searches `schema.table.index`.
 #[utoipa::path(
-    get, path = "/api/v1/indexes", tag = "catalog", security(("bearer" = [])),
-    params(PageParams, SortParams, Filter),
+    get, path = "/api/v1/indexes", tag = "catalog", operation_id = "indexes_index", security(("bearer" = [])),
+    params(PageParams, SortParams<IndexKeys>, Filter),
     responses(
-        (status = 200, body = Paged<IndexInfo>),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 504, body = ErrorBody)
+        (status = 200, description = "One page of the indexes", body = Paged<IndexInfo>),
+        (status = 400, description = "A parameter out of its bounds; the message names it (`bad_request`)", body = ErrorBody),
+        KeyRefusals,
+        (status = 504, description = "A catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
 )]
 pub async fn index(
     caller: Caller,
     State(state): State<AppState>,
     Query(paging): Query<PageParams>,
-    Query(sorting): Query<SortParams>,
+    Query(sorting): Query<SortParams<IndexKeys>>,
     Query(filter): Query<Filter>,
 ) -> Result<Json<Paged<IndexInfo>>> {
     caller.require(Scope::ReadCatalog)?;
     let (page, per_page) = paging.get()?;
-    let keys = [("table", Sort::Table), ("name", Sort::Name), ("size", Sort::Size), ("scans", Sort::Scans)];
-    let (sort, descending) = sorting.sort(&keys, (Sort::Table, false))?;
+    let (sort, descending) = sorting.sort()?;
     let search = sorting.search()?.map(|q| q.to_lowercase());
     let show = filter.show.as_deref().filter(|s| !s.is_empty()).unwrap_or("all");
     let keep: fn(&IndexInfo) -> bool = match show {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::errors::ErrorBody;
+use super::errors::{ErrorBody, KeyRefusals};
 use super::params::{PageParams, Paged};
 use crate::api_keys::Scope;
 use crate::error::{Error, Result};
@@ -19,7 +19,17 @@ use crate::web::extract::Query;
 #[into_params(parameter_in = Query)]
 pub struct Filter {
     /// Only log entries with this status: `success` or `failed`.
+    #[param(inline, value_type = Option<LogStatus>)]
     status: Option<String>,
+}
+
+/// The values of `status` (the document's list; the handler matches the text).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum LogStatus {
+    Success,
+    Failed,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -36,11 +46,12 @@ pub struct MigrationsResponse {
 ///
 /// Needs the `read_catalog` scope.
 #[utoipa::path(
-    get, path = "/api/v1/migrations", tag = "catalog", security(("bearer" = [])),
+    get, path = "/api/v1/migrations", tag = "catalog", operation_id = "migrations_index", security(("bearer" = [])),
     params(PageParams, Filter),
     responses(
-        (status = 200, body = MigrationsResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)
+        (status = 200, description = "The migrations and a page of the log", body = MigrationsResponse),
+        (status = 400, description = "A parameter out of its bounds; the message names it (`bad_request`)", body = ErrorBody),
+        KeyRefusals
     )
 )]
 pub async fn index(

@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::errors::ErrorBody;
+use super::errors::{ErrorBody, KeyRefusals};
 use crate::api_keys::Scope;
 use crate::db::introspect::{Capabilities, Overview};
 use crate::error::{Error, Result};
@@ -40,10 +40,11 @@ pub struct MigrationSummary {
 ///
 /// Needs the `read_catalog` scope.
 #[utoipa::path(
-    get, path = "/api/v1/overview", tag = "catalog", security(("bearer" = [])),
+    get, path = "/api/v1/overview", tag = "catalog", operation_id = "overview_show", security(("bearer" = [])),
     responses(
-        (status = 200, body = OverviewResponse),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 504, body = ErrorBody)
+        (status = 200, description = "The overview", body = OverviewResponse),
+        KeyRefusals,
+        (status = 504, description = "A catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
 )]
 pub async fn show(caller: Caller, State(state): State<AppState>) -> Result<Json<OverviewResponse>> {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::errors::ErrorBody;
+use super::errors::{ErrorBody, KeyRefusals};
 use crate::accounts::Role;
 use crate::api_keys::Scope;
 use crate::error::{Error, Result};
@@ -21,11 +21,17 @@ use crate::web::query::{ExportAs, MAX_SQL_BYTES, export_recorded, line_and_colum
 /// What to run.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct QueryRequest {
-    /// One or more statements, separated by `;`.
-    #[schema(min_length = 1, max_length = 1000000, example = "SELECT 1 AS one; SELECT NULL AS nothing")]
+    /// One or more statements, separated by `;`: at most 1,000,000 bytes, not only white space.
+    #[schema(
+        min_length = 1,
+        max_length = 1000000,
+        pattern = "\\S",
+        example = "SELECT 1 AS one; SELECT NULL AS nothing"
+    )]
     pub sql: String,
     /// The most rows returned per statement: from 1 up to the server's `max_rows` setting, which is
     /// also the default. A statement with more rows answers the first ones with `truncated: true`.
+    /// (`/api/openapi.json` gives the setting as `maximum`.)
     #[schema(minimum = 1)]
     pub max_rows: Option<u64>,
 }
@@ -100,12 +106,12 @@ pub struct Position {
 /// database enforces. Each statement runs under the server's `query_timeout` and is recorded in the query
 /// history as the key's owner and key. A statement that fails is a 200 with its `error`.
 #[utoipa::path(
-    post, path = "/api/v1/query", tag = "query", security(("bearer" = [])),
+    post, path = "/api/v1/query", tag = "query", operation_id = "query_run", security(("bearer" = [])),
     request_body = QueryRequest,
     responses(
-        (status = 200, body = QueryResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 503, body = ErrorBody)
+        (status = 200, description = "One result per statement that ran; a failing statement is a result too", body = QueryResponse),
+        (status = 400, description = "A body that cannot be used; the message names the field (`bad_request`)", body = ErrorBody),
+        KeyRefusals
     )
 )]
 pub async fn run(
@@ -135,8 +141,8 @@ pub async fn run(
 /// What to export.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ExportRequest {
-    /// Exactly one statement.
-    #[schema(min_length = 1, max_length = 1000000, example = "SELECT * FROM users")]
+    /// Exactly one statement: at most 1,000,000 bytes, not only white space.
+    #[schema(min_length = 1, max_length = 1000000, pattern = "\\S", example = "SELECT * FROM users")]
     pub sql: String,
     pub format: ExportAs,
 }
@@ -148,7 +154,7 @@ pub struct ExportRequest {
 /// the export is recorded in the query history when the stream ends. A statement that fails at once is a
 /// 400 JSON error, not a download that breaks off.
 #[utoipa::path(
-    post, path = "/api/v1/export", tag = "query", security(("bearer" = [])),
+    post, path = "/api/v1/export", tag = "query", operation_id = "query_export", security(("bearer" = [])),
     request_body = ExportRequest,
     responses(
         (status = 200, description = "The whole result, in the format asked for",
@@ -158,8 +164,9 @@ pub struct ExportRequest {
             (Vec<Value> = "application/json", example = json!([{"id": 1, "name": "alice"}])),
             (String = "application/x-ndjson", example = "{\"id\":1,\"name\":\"alice\"}\n")
          )),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 503, body = ErrorBody)
+        (status = 400, description = "A body that cannot be used (the message names the field), more than one statement, \
+                                        or a statement the database refuses before its first row (`bad_request`)", body = ErrorBody),
+        KeyRefusals
     )
 )]
 pub async fn export(

@@ -6,8 +6,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::errors::ErrorBody;
-use super::params::{PageParams, Paged, SortParams};
+use super::errors::{ErrorBody, KeyRefusals};
+use super::params::{PageParams, Paged, SortKeys, SortParams};
 use crate::api_keys::Scope;
 use crate::db::introspect::{RowsPage, TableDetail, TableInfo, TableQuery, TableSort};
 use crate::error::{Error, Result};
@@ -19,28 +19,42 @@ use crate::web::extract::{Path, Query};
 /// Needs the `read_catalog` scope. `sort`: `name` (default), `rows`, `table_size`, `index_size`,
 /// `toast_size`, `total_size`, `dead_rows`, `last_vacuum`, `last_analyze`; `q` searches `schema.table`.
 #[utoipa::path(
-    get, path = "/api/v1/tables", tag = "catalog", security(("bearer" = [])),
-    params(PageParams, SortParams),
+    get, path = "/api/v1/tables", tag = "catalog", operation_id = "tables_index", security(("bearer" = [])),
+    params(PageParams, SortParams<TableKeys>),
     responses(
-        (status = 200, body = Paged<TableInfo>),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 504, body = ErrorBody)
+        (status = 200, description = "One page of the tables", body = Paged<TableInfo>),
+        (status = 400, description = "A parameter out of its bounds; the message names it (`bad_request`)", body = ErrorBody),
+        KeyRefusals,
+        (status = 504, description = "A catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
 )]
 pub async fn index(
     caller: Caller,
     State(state): State<AppState>,
     Query(paging): Query<PageParams>,
-    Query(sorting): Query<SortParams>,
+    Query(sorting): Query<SortParams<TableKeys>>,
 ) -> Result<Json<Paged<TableInfo>>> {
     caller.require(Scope::ReadCatalog)?;
     let (page, per_page) = paging.get()?;
-    let keys: Vec<(&str, TableSort)> = TableSort::ALL.iter().map(|s| (s.as_str(), *s)).collect();
-    let (sort, descending) = sorting.sort(&keys, (TableSort::Name, false))?;
+    let (sort, descending) = sorting.sort()?;
     let query =
         TableQuery { sort, descending, search: sorting.search()?, offset: (page - 1) * per_page, limit: per_page };
     let found = super::within(&state, state.introspector.tables(&query)).await?;
     Ok(Json(Paged::new(found.items, page, per_page, found.total)))
+}
+
+/// `sort` of the table list: every [`TableSort`].
+#[derive(Clone, Debug)]
+pub struct TableKeys;
+
+impl SortKeys for TableKeys {
+    type Key = TableSort;
+    fn keys() -> Vec<(&'static str, TableSort)> {
+        TableSort::ALL.iter().map(|s| (s.as_str(), *s)).collect()
+    }
+    fn default() -> (TableSort, bool) {
+        (TableSort::Name, false)
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,16 +68,18 @@ pub struct TableResponse {
 ///
 /// Needs the `read_catalog` scope. `page` and `per_page` page through the rows.
 #[utoipa::path(
-    get, path = "/api/v1/tables/{schema}/{table}", tag = "catalog", security(("bearer" = [])),
+    get, path = "/api/v1/tables/{schema}/{table}", tag = "catalog", operation_id = "tables_show", security(("bearer" = [])),
     params(
         ("schema" = String, Path, description = "`public`, the MariaDB database, or `main` on SQLite"),
         ("table" = String, Path, description = "The table's name"),
         PageParams
     ),
     responses(
-        (status = 200, body = TableResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 504, body = ErrorBody)
+        (status = 200, description = "The table and a page of its rows", body = TableResponse),
+        (status = 400, description = "A parameter out of its bounds; the message names it (`bad_request`)", body = ErrorBody),
+        KeyRefusals,
+        (status = 404, description = "No such table (`not_found`)", body = ErrorBody),
+        (status = 504, description = "A catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
 )]
 pub async fn show(

@@ -112,11 +112,11 @@ async fn mysql_connect(url: &DatabaseUrl) -> Result<MySqlConnection, sqlx::Error
 }
 
 fn connect_error(url: &DatabaseUrl, e: sqlx::Error) -> Error {
-    Error::Connect { url: url.masked(), reason: crate::config::mask_url_str(&e.to_string()) }
+    Error::Connect { url: url.masked(), reason: crate::config::mask_url_str(&crate::error::sqlx_text(&e)) }
 }
 
 fn setup_error(e: sqlx::Error) -> Error {
-    Error::Internal(format!("cannot prepare the query session: {e}"))
+    Error::Internal(format!("cannot prepare the query session: {}", crate::error::sqlx_text(&e)))
 }
 
 fn sql(s: &str) -> sqlx::SqlStr {

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod csrf;
 pub mod extract;
 pub mod fmt;
+mod headers;
 mod health;
 pub mod history;
 mod indexes;
@@ -36,9 +37,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::Uri;
+use axum::http::{StatusCode, Uri};
 use axum::middleware;
 use axum::routing::{get, post};
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -100,7 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/backups/{name}/restore", get(backups::confirm_restore).post(backups::restore))
         .layer(middleware::from_fn(csrf::protect))
         .layer(sessions);
-    Router::new()
+    let app = Router::new()
         .merge(pages)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -116,8 +118,22 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(crate::api::errors::json))
         // `Router::layer` wraps each route after routing, so the middleware sees the matched route template.
         .layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::http::track))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(TraceLayer::new_for_http().on_failure(log_failure));
+    let config = state.config.clone();
+    headers::add(app, &config.settings).with_state(state)
+}
+
+/// tower-http's default logs every 5xx at ERROR. A 501 (this backend cannot), 503 (the database is down, already
+/// logged as a warning) and 504 (a read passed its limit) are answers, not faults: they are logged at INFO.
+fn log_failure(class: ServerErrorsFailureClass, latency: Duration, _span: &tracing::Span) {
+    let ms = latency.as_millis();
+    match class {
+        ServerErrorsFailureClass::StatusCode(
+            status @ (StatusCode::NOT_IMPLEMENTED | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT),
+        ) => tracing::info!(%status, latency_ms = ms, "request refused"),
+        ServerErrorsFailureClass::StatusCode(status) => tracing::error!(%status, latency_ms = ms, "response failed"),
+        ServerErrorsFailureClass::Error(error) => tracing::error!(%error, latency_ms = ms, "response failed"),
+    }
 }
 
 /// `strata serve`: connect, migrate under the lock, make sure an admin exists, then serve until Ctrl-C.

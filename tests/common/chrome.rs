@@ -95,6 +95,8 @@ pub async fn chromium_with(page_load_strategy: &str) -> (Running, Client) {
     wait_for_port(port, "chromedriver").await;
     let mut caps = serde_json::Map::new();
     caps.insert("pageLoadStrategy".into(), page_load_strategy.into());
+    // The console (CSP violations among it) for tests that read it through chromedriver's log endpoint.
+    caps.insert("goog:loggingPrefs".into(), serde_json::json!({"browser": "ALL"}));
     caps.insert(
         "goog:chromeOptions".into(),
         serde_json::json!({

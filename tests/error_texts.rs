@@ -1,0 +1,53 @@
+//! Database errors as users read them: PostgreSQL's C source line (sqlx's " at line N") never ends a message.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::api::{key_for, post_json};
+use common::web::{Browser, migrate_up};
+use common::*;
+use strata::accounts::Role;
+use strata::api_keys::Scope;
+
+/// Whether `text` ends in ` at line <digits>`.
+fn ends_in_a_line_number(text: &str) -> bool {
+    text.trim_end()
+        .rsplit_once(" at line ")
+        .is_some_and(|(_, n)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_exports_and_runs_on_postgres_do_not_end_in_the_server_s_source_line() {
+    let t = TestDb::new(Kind::Postgres).await;
+    migrate_up(&t).await;
+    let mut b = Browser::new(&t.url).await;
+    let (_, key) = key_for(&b.state, Role::Admin, &Scope::ALL).await;
+
+    // A statement that fails on its first row: an export answers 400 with the database's message.
+    for sql in ["SELECT 1/0", "SELECT 'abc'::int", "SELECT * FROM no_such_table"] {
+        let body = serde_json::json!({"sql": sql, "format": "csv"});
+        let (status, _, answer) = post_json(&mut b, "/api/v1/export", &key, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{sql}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("the export failed: "), "{sql}: {message}");
+        assert!(!ends_in_a_line_number(message), "{sql}: the message ends in a C source line: {message}");
+
+        let body = serde_json::json!({"sql": sql});
+        let (status, _, answer) = post_json(&mut b, "/api/v1/query", &key, body).await;
+        assert_eq!(status, StatusCode::OK, "{sql}: {answer}");
+        let message = answer["results"][0]["error"]["message"].as_str().unwrap();
+        assert!(!ends_in_a_line_number(message), "{sql}: the message ends in a C source line: {message}");
+    }
+    let (status, _, answer) =
+        post_json(&mut b, "/api/v1/export", &key, r#"{"sql": "SELECT 1/0", "format": "csv"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(answer["error"]["message"].as_str().unwrap().contains("division by zero"), "{answer}");
+    t.drop().await;
+}
+
+#[test]
+fn a_line_number_at_the_end_is_recognised() {
+    assert!(ends_in_a_line_number("the export failed: division by zero at line 414"));
+    assert!(!ends_in_a_line_number("syntax error near 'x' at line one"));
+    assert!(!ends_in_a_line_number("division by zero (22012)"));
+}
