@@ -1,8 +1,10 @@
 //! Opening connections: pool settings per backend, SQLite pragmas, and friendly connect errors.
 
+pub mod health;
 pub mod introspect;
 pub mod running;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
@@ -21,10 +23,26 @@ pub enum Purpose {
     Cli,
     /// One dedicated connection for one maintenance action (VACUUM cannot share a transaction).
     Maintenance,
+    /// The health watcher's own connection: short timeouts, so a ping never waits for the pool.
+    Health,
 }
 
 /// Connects to the database the URL names, creating a SQLite file's folder if needed.
 pub async fn connect(url: &DatabaseUrl, purpose: Purpose) -> Result<DatabaseConnection> {
+    connect_with(url, purpose, None).await
+}
+
+/// The dashboard's pool, which consults `health` before reusing a SQLite connection: one opened while the
+/// file was read-only stays read-only after the file is fixed, so none is reused while a write fault stands.
+pub async fn connect_app(url: &DatabaseUrl, health: Arc<health::Health>) -> Result<DatabaseConnection> {
+    connect_with(url, Purpose::App, Some(health)).await
+}
+
+async fn connect_with(
+    url: &DatabaseUrl,
+    purpose: Purpose,
+    health: Option<Arc<health::Health>>,
+) -> Result<DatabaseConnection> {
     if url.backend() == Backend::Sqlite {
         url.ensure_sqlite_parent_dir().map_err(|e| Error::io(format!("cannot create the folder for {url}"), e))?;
     }
@@ -41,18 +59,24 @@ pub async fn connect(url: &DatabaseUrl, purpose: Purpose) -> Result<DatabaseConn
         (_, Backend::Sqlite) if url.is_memory() => 1,
         (Purpose::App, Backend::Sqlite) => 4,
         (Purpose::App, _) => 10,
-        (Purpose::Migrate | Purpose::Cli | Purpose::Maintenance, _) => 1,
+        (Purpose::Migrate | Purpose::Cli | Purpose::Maintenance | Purpose::Health, _) => 1,
+    };
+    // The watcher must learn of an outage in about a second; everything else may wait for a busy pool.
+    let (connect_timeout, acquire_timeout) = match purpose {
+        Purpose::Health => (health::PING_TIMEOUT, health::PING_TIMEOUT),
+        _ => (Duration::from_secs(5), Duration::from_secs(10)),
     };
     opts.max_connections(max)
         .min_connections(0)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
+        .connect_timeout(connect_timeout)
+        .acquire_timeout(acquire_timeout)
         .sqlx_logging(false);
     let app_name = match purpose {
         Purpose::App => "strata",
         Purpose::Migrate => "strata migrate",
         Purpose::Cli => "strata cli",
         Purpose::Maintenance => "strata maintenance",
+        Purpose::Health => "strata health",
     };
     match url.backend() {
         Backend::Postgres => {
@@ -68,6 +92,12 @@ pub async fn connect(url: &DatabaseUrl, purpose: Purpose) -> Result<DatabaseConn
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
             });
+            if let Some(health) = health {
+                opts.map_sqlx_sqlite_before_acquire(move |_, _| {
+                    let reuse = health.reuse_connections();
+                    Box::pin(async move { Ok(reuse) })
+                });
+            }
         }
         Backend::MySql => {}
     }
@@ -130,6 +160,27 @@ pub fn is_unreachable(e: &sea_orm::DbErr) -> bool {
             _ => false,
         },
         _ => false,
+    }
+}
+
+/// Whether a failure means the database refuses writes (a read-only SQLite file, a full disk) rather
+/// than a statement being wrong: such failures are a 503 naming the cause.
+pub fn write_fault(e: &sea_orm::DbErr) -> Option<health::WriteFault> {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+    let (DbErr::Query(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Conn(RuntimeErr::SqlxError(s))) =
+        e
+    else {
+        return None;
+    };
+    let sqlx::Error::Database(d) = &**s else { return None };
+    d.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    // SQLite reports extended result codes; the primary code is the low byte.
+    let code: i32 = d.code()?.parse().ok()?;
+    match code & 0xff {
+        8 => Some(health::WriteFault::ReadOnly), // SQLITE_READONLY
+        13 => Some(health::WriteFault::Full),    // SQLITE_FULL
+        10 => Some(health::WriteFault::Io),      // SQLITE_IOERR
+        _ => None,
     }
 }
 
