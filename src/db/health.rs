@@ -6,19 +6,20 @@
 //! instead of waiting for the pool's acquire timeout; the watcher pings every second and clears the
 //! outage by itself once the database answers again.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
+use sea_orm::sqlx::{self, Connection};
 
-use crate::config::{DatabaseUrl, mask_url_str};
+use crate::config::{Backend, DatabaseUrl, mask_url_str};
 
 /// How long one ping may take before the database counts as down.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// How long opening the watcher's own connection may take (a connection handshake, then the ping).
+/// How long opening the watcher's own connection may take (a connection handshake; the ping follows).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How often the watcher pings, up or down.
@@ -64,6 +65,9 @@ pub struct Health {
     outage: Mutex<Option<Outage>>,
     unwritable: AtomicBool,
     write_fault: Mutex<Option<WriteFault>>,
+    /// When the last write fault was cleared, in microseconds after `started` (0: never).
+    cleared_at: AtomicU64,
+    started: Instant,
 }
 
 impl Health {
@@ -80,6 +84,8 @@ impl Health {
             outage: Mutex::new(None),
             unwritable: AtomicBool::new(false),
             write_fault: Mutex::new(None),
+            cleared_at: AtomicU64::new(0),
+            started: Instant::now(),
         }
     }
 
@@ -102,9 +108,10 @@ impl Health {
     }
 
     /// A request met a connection failure: the database is down until the watcher reaches it again.
-    /// Ignored when no watcher runs (tests that build the router alone), since nothing would clear it.
+    /// Ignored when no watcher runs (tests that build the router alone), since nothing would clear it; the
+    /// watcher's own reason, more precise than a pool's time-out, is kept when it has one.
     pub fn report_unreachable(&self, cause: &str) {
-        if self.watched.load(Ordering::Acquire) {
+        if self.watched.load(Ordering::Acquire) && !self.is_down() {
             self.mark_down(cause);
         }
     }
@@ -156,28 +163,38 @@ impl Health {
     /// A write succeeded: whatever refused writes before is fixed.
     pub fn wrote(&self) {
         if self.unwritable.swap(false, Ordering::AcqRel) {
+            let now = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+            self.cleared_at.store(now, Ordering::Release);
             self.write_fault.lock().unwrap_or_else(PoisonError::into_inner).take();
             tracing::info!("Strata can write to its database again");
         }
     }
 
-    /// Whether the pool may hand out a connection it already has. While a write fault stands, no: a SQLite
-    /// connection opened on a read-only file stays read-only after the file is fixed, so each use opens a
-    /// fresh one until a write succeeds.
-    pub fn reuse_connections(&self) -> bool {
-        !self.unwritable.load(Ordering::Acquire)
+    /// Whether the pool may hand out again a connection opened `age` ago. A SQLite connection opened on a
+    /// read-only file stays read-only after the file is fixed, so while a write fault stands none is reused,
+    /// and once it is cleared the ones opened before that are replaced too.
+    pub fn reuse_connection(&self, age: Duration) -> bool {
+        if self.unwritable.load(Ordering::Acquire) {
+            return false;
+        }
+        let cleared = self.cleared_at.load(Ordering::Acquire);
+        let opened = self.started.elapsed().saturating_sub(age).as_micros();
+        cleared == 0 || opened >= u128::from(cleared)
     }
 
     /// Pings the database every second until the task is aborted, marking it down or up.
     ///
-    /// PostgreSQL and MariaDB are pinged on a connection of the watcher's own, so a busy pool is not
-    /// mistaken for an outage; SQLite through the application's pool.
+    /// PostgreSQL and MariaDB are pinged on a connection of the watcher's own, outside any pool, so a busy
+    /// pool is not mistaken for an outage and a refused connection is reported as such (a pool retries it
+    /// until its time-out); SQLite through the application's pool.
     pub async fn watch(self: Arc<Self>, url: DatabaseUrl, app: DatabaseConnection) {
         self.watched.store(true, Ordering::Release);
-        let own_connection = url.backend() != crate::config::Backend::Sqlite;
-        let mut probe: Option<DatabaseConnection> = None;
+        let mut probe: Option<Probe> = None;
         loop {
-            let result = if own_connection { ping_own(&url, &mut probe).await } else { ping(&app).await };
+            let result = match url.backend() {
+                Backend::Sqlite => ping_pool(&app).await,
+                _ => Probe::ping(&mut probe, &url).await,
+            };
             match result {
                 Ok(()) => self.mark_up(),
                 Err(cause) => self.mark_down(&cause),
@@ -187,8 +204,8 @@ impl Health {
     }
 }
 
-/// Pings through `db` within [`PING_TIMEOUT`].
-async fn ping(db: &DatabaseConnection) -> Result<(), String> {
+/// Pings through the pool within [`PING_TIMEOUT`].
+async fn ping_pool(db: &DatabaseConnection) -> Result<(), String> {
     match tokio::time::timeout(PING_TIMEOUT, db.ping()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
@@ -196,25 +213,51 @@ async fn ping(db: &DatabaseConnection) -> Result<(), String> {
     }
 }
 
-/// Pings on the watcher's own connection, opening it first when there is none (or the last one failed).
-async fn ping_own(url: &DatabaseUrl, probe: &mut Option<DatabaseConnection>) -> Result<(), String> {
-    if probe.is_none() {
-        let opened = tokio::time::timeout(CONNECT_TIMEOUT, super::connect(url, super::Purpose::Health)).await;
-        *probe = Some(match opened {
-            Ok(Ok(db)) => db,
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(_) => return Err(format!("cannot connect to the database at {} within 2 s", url.masked())),
-        });
+/// The watcher's own connection to a database server.
+enum Probe {
+    Postgres(sqlx::PgConnection),
+    MySql(sqlx::MySqlConnection),
+}
+
+impl Probe {
+    /// Pings on `probe`, opening it first when there is none (or the last one failed).
+    async fn ping(probe: &mut Option<Probe>, url: &DatabaseUrl) -> Result<(), String> {
+        let masked = url.masked();
+        if probe.is_none() {
+            let opened = tokio::time::timeout(CONNECT_TIMEOUT, Probe::open(url)).await;
+            *probe = Some(match opened {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => return Err(format!("cannot connect to the database at {masked}: {e}")),
+                Err(_) => {
+                    let secs = CONNECT_TIMEOUT.as_secs();
+                    return Err(format!("cannot connect to the database at {masked}: no answer within {secs} s"));
+                }
+            });
+        }
+        let pinged = match probe.as_mut() {
+            Some(Probe::Postgres(c)) => tokio::time::timeout(PING_TIMEOUT, c.ping()).await,
+            Some(Probe::MySql(c)) => tokio::time::timeout(PING_TIMEOUT, c.ping()).await,
+            None => return Ok(()),
+        };
+        let result = match pinged {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("the database at {masked} stopped answering: {e}")),
+            Err(_) => Err(format!("the database at {masked} did not answer within {} s", PING_TIMEOUT.as_secs())),
+        };
+        if result.is_err() {
+            // A broken connection is not reused: the next round opens a new one.
+            probe.take();
+        }
+        result
     }
-    let result = match probe {
-        Some(db) => ping(db).await,
-        None => Ok(()),
-    };
-    if result.is_err() {
-        // A broken connection is not reused: the next round opens a new one.
-        probe.take();
+
+    async fn open(url: &DatabaseUrl) -> Result<Probe, sqlx::Error> {
+        let driver_url = super::driver_url(url);
+        match url.backend() {
+            Backend::MySql => Ok(Probe::MySql(sqlx::MySqlConnection::connect(&driver_url).await?)),
+            _ => Ok(Probe::Postgres(sqlx::PgConnection::connect(&driver_url).await?)),
+        }
     }
-    result
 }
 
 #[cfg(test)]
@@ -243,13 +286,15 @@ mod tests {
     #[test]
     fn a_write_fault_stands_until_a_write_succeeds() {
         let h = health();
-        assert!(h.reuse_connections());
+        assert!(h.reuse_connection(Duration::from_secs(1)));
         h.report_write_fault(WriteFault::ReadOnly);
         assert_eq!(h.write_fault(), Some(WriteFault::ReadOnly));
-        assert!(!h.reuse_connections());
+        assert!(!h.reuse_connection(Duration::ZERO), "no connection is reused while writes fail");
+        std::thread::sleep(Duration::from_millis(5));
         h.wrote();
         assert_eq!(h.write_fault(), None);
-        assert!(h.reuse_connections());
+        assert!(!h.reuse_connection(Duration::from_millis(4)), "one opened before the fix is replaced");
+        assert!(h.reuse_connection(Duration::ZERO), "one opened after the fix is reused");
         assert!(!h.home().contains("secret"), "{}", h.home());
     }
 }

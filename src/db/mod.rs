@@ -23,8 +23,6 @@ pub enum Purpose {
     Cli,
     /// One dedicated connection for one maintenance action (VACUUM cannot share a transaction).
     Maintenance,
-    /// The health watcher's own connection: short timeouts, so a ping never waits for the pool.
-    Health,
 }
 
 /// Connects to the database the URL names, creating a SQLite file's folder if needed.
@@ -46,37 +44,24 @@ async fn connect_with(
     if url.backend() == Backend::Sqlite {
         url.ensure_sqlite_parent_dir().map_err(|e| Error::io(format!("cannot create the folder for {url}"), e))?;
     }
-    let mut connect_url = url.connect_url().to_string();
-    if loopback_without_tls_choice(url) {
-        // sea-orm 2.0.4 ignores map_sqlx_postgres_opts, so the choice travels in the URL.
-        let param = if url.backend() == Backend::Postgres { "sslmode=disable" } else { "ssl-mode=DISABLED" };
-        connect_url.push(if connect_url.contains('?') { '&' } else { '?' });
-        connect_url.push_str(param);
-    }
-    let mut opts = ConnectOptions::new(connect_url);
+    let mut opts = ConnectOptions::new(driver_url(url));
     let max = match (purpose, url.backend()) {
         // A memory database exists once per connection: keep one so every query sees it.
         (_, Backend::Sqlite) if url.is_memory() => 1,
         (Purpose::App, Backend::Sqlite) => 4,
         (Purpose::App, _) => 10,
-        (Purpose::Migrate | Purpose::Cli | Purpose::Maintenance | Purpose::Health, _) => 1,
-    };
-    // The watcher must learn of an outage in about a second; everything else may wait for a busy pool.
-    let (connect_timeout, acquire_timeout) = match purpose {
-        Purpose::Health => (health::PING_TIMEOUT, health::PING_TIMEOUT),
-        _ => (Duration::from_secs(5), Duration::from_secs(10)),
+        (Purpose::Migrate | Purpose::Cli | Purpose::Maintenance, _) => 1,
     };
     opts.max_connections(max)
         .min_connections(0)
-        .connect_timeout(connect_timeout)
-        .acquire_timeout(acquire_timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
     let app_name = match purpose {
         Purpose::App => "strata",
         Purpose::Migrate => "strata migrate",
         Purpose::Cli => "strata cli",
         Purpose::Maintenance => "strata maintenance",
-        Purpose::Health => "strata health",
     };
     match url.backend() {
         Backend::Postgres => {
@@ -93,8 +78,8 @@ async fn connect_with(
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
             });
             if let Some(health) = health {
-                opts.map_sqlx_sqlite_before_acquire(move |_, _| {
-                    let reuse = health.reuse_connections();
+                opts.map_sqlx_sqlite_before_acquire(move |_, meta| {
+                    let reuse = health.reuse_connection(meta.age);
                     Box::pin(async move { Ok(reuse) })
                 });
             }
@@ -104,6 +89,19 @@ async fn connect_with(
     Database::connect(opts)
         .await
         .map_err(|e| Error::Connect { url: url.masked(), reason: connect_reason(&e.to_string(), url) })
+}
+
+/// The URL handed to the driver: the connect URL, plus "no TLS" for a server on this machine when the URL
+/// does not choose (see [`loopback_without_tls_choice`]). It holds the password: give it to the driver only.
+pub(crate) fn driver_url(url: &DatabaseUrl) -> String {
+    let mut connect_url = url.connect_url().to_string();
+    if loopback_without_tls_choice(url) {
+        // sea-orm 2.0.4 ignores map_sqlx_postgres_opts, so the choice travels in the URL.
+        let param = if url.backend() == Backend::Postgres { "sslmode=disable" } else { "ssl-mode=DISABLED" };
+        connect_url.push(if connect_url.contains('?') { '&' } else { '?' });
+        connect_url.push_str(param);
+    }
+    connect_url
 }
 
 /// True for a server on this machine whose URL does not choose TLS itself.
@@ -167,8 +165,9 @@ pub fn is_unreachable(e: &sea_orm::DbErr) -> bool {
 /// than a statement being wrong: such failures are a 503 naming the cause.
 pub fn write_fault(e: &sea_orm::DbErr) -> Option<health::WriteFault> {
     use sea_orm::{DbErr, RuntimeErr, sqlx};
-    let (DbErr::Query(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Conn(RuntimeErr::SqlxError(s))) =
-        e
+    let (DbErr::Query(RuntimeErr::SqlxError(s))
+    | DbErr::Exec(RuntimeErr::SqlxError(s))
+    | DbErr::Conn(RuntimeErr::SqlxError(s))) = e
     else {
         return None;
     };

@@ -39,7 +39,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             Json(json!({ "status": "unavailable", "reason": "database unreachable" })),
         );
     }
-    let status = tokio::time::timeout(state.config.settings.catalog_timeout, migrate::status(&state.db, &state.migrations));
+    let status =
+        tokio::time::timeout(state.config.settings.catalog_timeout, migrate::status(&state.db, &state.migrations));
     match status.await {
         Ok(Ok(rows)) => {
             let pending: Vec<&str> = rows.iter().filter(|r| !r.applied).map(|r| r.revision.as_str()).collect();
@@ -58,7 +59,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         }
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "reason": "the migration state did not answer within catalog_timeout" })),
+            Json(
+                json!({ "status": "unavailable", "reason": "the migration state did not answer within catalog_timeout" }),
+            ),
         ),
     }
 }
