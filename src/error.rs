@@ -9,6 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 use sea_orm::{DbErr, RuntimeErr, sqlx};
 
 use crate::config::{ConfigError, mask_url_str};
+use crate::db::health::{Outage, WriteFault};
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -25,6 +26,20 @@ pub enum Error {
     /// The database stopped answering in the middle of serving (503; the detail goes to the log).
     #[error("the database is unreachable: {0}")]
     Unavailable(String),
+    /// A request could not reach the database (503; the health watcher takes over from here).
+    #[error("the database is unreachable: {}", mask_url_str(.0))]
+    Unreachable(String),
+    /// The database is known to be down: answered at once, naming the cause (503).
+    #[error(
+        "Strata cannot reach its database, unreachable since {} UTC: {}. It retries every second by itself.",
+        .0.since.format("%Y-%m-%d %H:%M:%S"),
+        .0.cause
+    )]
+    Down(Outage),
+    /// The database refuses writes: a read-only file, a full disk (503, naming the cause). `home` names
+    /// the database when known.
+    #[error("{}.", .fault.describe(.home.as_deref().unwrap_or("the database file")))]
+    Unwritable { fault: WriteFault, home: Option<String> },
     /// A statement failed (500 unless a more specific variant fits).
     #[error("database error: {}", mask_url_str(&db_text(.0)))]
     Db(#[from] DbErr),
@@ -89,7 +104,10 @@ impl Error {
         match self {
             Error::Connect { .. } | Error::LockTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Db(e) if crate::db::is_unreachable(e) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Db(e) if crate::db::write_fault(e).is_some() => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::Unreachable(_) | Error::Down(_) | Error::Unwritable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden | Error::Csrf | Error::MissingScope(_) => StatusCode::FORBIDDEN,
@@ -122,9 +140,34 @@ impl Error {
         }
     }
 
+    /// What this error tells the health state: the database is unreachable, or refuses writes.
+    pub fn fault(&self) -> Option<Fault> {
+        match self {
+            Error::Db(e) if crate::db::is_unreachable(e) => Some(Fault::Unreachable(self.to_string())),
+            Error::Db(e) => crate::db::write_fault(e).map(Fault::Unwritable),
+            Error::Unreachable(_) => Some(Fault::Unreachable(self.to_string())),
+            Error::Unwritable { fault, .. } => Some(Fault::Unwritable(*fault)),
+            _ => None,
+        }
+    }
+
     /// What the client is told: the message itself, or a plain sentence when the details belong in the log.
     fn public_message(&self) -> String {
         let status = self.status();
+        if let Error::Down(_) = self {
+            // Already logged once by the watcher; this names the cause for whoever is waiting.
+            return self.to_string();
+        }
+        if let Some(Fault::Unwritable(fault)) = self.fault() {
+            let home = match self {
+                Error::Unwritable { home, .. } => home.as_deref(),
+                _ => None,
+            };
+            if let Error::Db(_) = self {
+                tracing::warn!(error = %self, "the database refuses writes");
+            }
+            return format!("{}.", fault.describe(home.unwrap_or("the database file")));
+        }
         // "This backend cannot do that" (501) and a timeout (504) are answers for the user, not failures to hide.
         if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(error = %self, "database unavailable");
@@ -141,6 +184,15 @@ impl Error {
     }
 }
 
+/// What an error response tells the health state (`web::health::guard` reads it from the response's extensions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The database could not be reached; the reason, passwords masked.
+    Unreachable(String),
+    /// The database refused a write.
+    Unwritable(WriteFault),
+}
+
 /// What an error response says, kept in the response's extensions so `/api` can answer it as JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorReport {
@@ -151,6 +203,7 @@ pub struct ErrorReport {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
+        let fault = self.fault();
         let report = ErrorReport { code: self.code(), message: self.public_message() };
         let mut shown = report.message.clone();
         if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -171,6 +224,9 @@ impl IntoResponse for Error {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response.extensions_mut().insert(report);
+        if let Some(fault) = fault {
+            response.extensions_mut().insert(fault);
+        }
         response
     }
 }

@@ -1,5 +1,5 @@
-//! What every request handler shares: the pool, the catalog reader, the configuration, the migrations, the login
-//! throttle, API key use, the maintenance runs, the backup jobs, the metrics.
+//! What every request handler shares: the pool, the database's health, the catalog reader, the configuration, the
+//! migrations, the login throttle, API key use, the maintenance runs, the backup jobs, the metrics.
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::api_keys;
 use crate::backup::Jobs;
 use crate::config::Config;
+use crate::db::health::Health;
 use crate::db::introspect::{self, Introspector, Overview};
 use crate::error::Result;
 use crate::maintenance;
@@ -21,6 +22,8 @@ use crate::web::throttle::LoginThrottle;
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// Whether the database is known to be down or to refuse writes (`serve` starts its watcher).
+    pub health: Arc<Health>,
     /// Catalog reads for the pages, chosen once for this database's backend.
     pub introspector: Arc<dyn Introspector>,
     pub config: Arc<Config>,
@@ -53,6 +56,7 @@ impl AppState {
         };
         let metrics = Arc::new(Metrics::new(db.clone(), introspector.clone(), migrations.clone(), &config.settings));
         Ok(AppState {
+            health: Arc::new(Health::new(&config.database_url)),
             metrics,
             engine,
             db,

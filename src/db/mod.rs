@@ -1,8 +1,10 @@
 //! Opening connections: pool settings per backend, SQLite pragmas, and friendly connect errors.
 
+pub mod health;
 pub mod introspect;
 pub mod running;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
@@ -25,17 +27,24 @@ pub enum Purpose {
 
 /// Connects to the database the URL names, creating a SQLite file's folder if needed.
 pub async fn connect(url: &DatabaseUrl, purpose: Purpose) -> Result<DatabaseConnection> {
+    connect_with(url, purpose, None).await
+}
+
+/// The dashboard's pool, which consults `health` before reusing a SQLite connection: one opened while the
+/// file was read-only stays read-only after the file is fixed, so none is reused while a write fault stands.
+pub async fn connect_app(url: &DatabaseUrl, health: Arc<health::Health>) -> Result<DatabaseConnection> {
+    connect_with(url, Purpose::App, Some(health)).await
+}
+
+async fn connect_with(
+    url: &DatabaseUrl,
+    purpose: Purpose,
+    health: Option<Arc<health::Health>>,
+) -> Result<DatabaseConnection> {
     if url.backend() == Backend::Sqlite {
         url.ensure_sqlite_parent_dir().map_err(|e| Error::io(format!("cannot create the folder for {url}"), e))?;
     }
-    let mut connect_url = url.connect_url().to_string();
-    if loopback_without_tls_choice(url) {
-        // sea-orm 2.0.4 ignores map_sqlx_postgres_opts, so the choice travels in the URL.
-        let param = if url.backend() == Backend::Postgres { "sslmode=disable" } else { "ssl-mode=DISABLED" };
-        connect_url.push(if connect_url.contains('?') { '&' } else { '?' });
-        connect_url.push_str(param);
-    }
-    let mut opts = ConnectOptions::new(connect_url);
+    let mut opts = ConnectOptions::new(driver_url(url));
     let max = match (purpose, url.backend()) {
         // A memory database exists once per connection: keep one so every query sees it.
         (_, Backend::Sqlite) if url.is_memory() => 1,
@@ -68,12 +77,31 @@ pub async fn connect(url: &DatabaseUrl, purpose: Purpose) -> Result<DatabaseConn
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
             });
+            if let Some(health) = health {
+                opts.map_sqlx_sqlite_before_acquire(move |_, meta| {
+                    let reuse = health.reuse_connection(meta.age);
+                    Box::pin(async move { Ok(reuse) })
+                });
+            }
         }
         Backend::MySql => {}
     }
     Database::connect(opts)
         .await
         .map_err(|e| Error::Connect { url: url.masked(), reason: connect_reason(&e.to_string(), url) })
+}
+
+/// The URL handed to the driver: the connect URL, plus "no TLS" for a server on this machine when the URL
+/// does not choose (see [`loopback_without_tls_choice`]). It holds the password: give it to the driver only.
+pub(crate) fn driver_url(url: &DatabaseUrl) -> String {
+    let mut connect_url = url.connect_url().to_string();
+    if loopback_without_tls_choice(url) {
+        // sea-orm 2.0.4 ignores map_sqlx_postgres_opts, so the choice travels in the URL.
+        let param = if url.backend() == Backend::Postgres { "sslmode=disable" } else { "ssl-mode=DISABLED" };
+        connect_url.push(if connect_url.contains('?') { '&' } else { '?' });
+        connect_url.push_str(param);
+    }
+    connect_url
 }
 
 /// True for a server on this machine whose URL does not choose TLS itself.
@@ -130,6 +158,28 @@ pub fn is_unreachable(e: &sea_orm::DbErr) -> bool {
             _ => false,
         },
         _ => false,
+    }
+}
+
+/// Whether a failure means the database refuses writes (a read-only SQLite file, a full disk) rather
+/// than a statement being wrong: such failures are a 503 naming the cause.
+pub fn write_fault(e: &sea_orm::DbErr) -> Option<health::WriteFault> {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+    let (DbErr::Query(RuntimeErr::SqlxError(s))
+    | DbErr::Exec(RuntimeErr::SqlxError(s))
+    | DbErr::Conn(RuntimeErr::SqlxError(s))) = e
+    else {
+        return None;
+    };
+    let sqlx::Error::Database(d) = &**s else { return None };
+    d.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    // SQLite reports extended result codes; the primary code is the low byte.
+    let code: i32 = d.code()?.parse().ok()?;
+    match code & 0xff {
+        8 => Some(health::WriteFault::ReadOnly), // SQLITE_READONLY
+        13 => Some(health::WriteFault::Full),    // SQLITE_FULL
+        10 => Some(health::WriteFault::Io),      // SQLITE_IOERR
+        _ => None,
     }
 }
 

@@ -82,7 +82,7 @@ fn bearer_only(req: &Request) -> bool {
     crate::api::is_api(req.uri().path()) && !has_session_cookie(req.headers())
 }
 
-fn has_session_cookie(headers: &axum::http::HeaderMap) -> bool {
+pub(crate) fn has_session_cookie(headers: &axum::http::HeaderMap) -> bool {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()

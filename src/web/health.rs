@@ -1,10 +1,17 @@
-//! `/healthz` (the process answers) and `/readyz` (database reachable, no pending migrations).
+//! `/healthz` (the process answers), `/readyz` (database reachable, no pending migrations), and the guard
+//! that answers 503 at once while the database is known to be down or refuses writes.
+
+use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::db::health::{Health, Outage, PING_TIMEOUT};
+use crate::error::{Error, ErrorReport, Fault};
 use crate::migrate;
 use crate::state::AppState;
 
@@ -13,17 +20,29 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: 200 when the database answers and every migration is applied, 503 otherwise.
+/// `GET /readyz`: 200 when the database answers and every migration is applied, 503 otherwise; while the
+/// database is known to be down, 503 at once.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    if let Err(e) = state.db.ping().await {
-        tracing::warn!(error = %e, "readiness: database unreachable");
+    if let Some(outage) = state.health.outage() {
+        return unreachable(&outage);
+    }
+    let cause = match tokio::time::timeout(PING_TIMEOUT, state.db.ping()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!("no answer within {} s", PING_TIMEOUT.as_secs())),
+    };
+    if let Some(cause) = cause {
+        tracing::warn!(error = %crate::config::mask_url_str(&cause), "readiness: database unreachable");
+        state.health.report_unreachable(&cause);
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "unavailable", "reason": "database unreachable" })),
         );
     }
-    match migrate::status(&state.db, &state.migrations).await {
-        Ok(rows) => {
+    let status =
+        tokio::time::timeout(state.config.settings.catalog_timeout, migrate::status(&state.db, &state.migrations));
+    match status.await {
+        Ok(Ok(rows)) => {
             let pending: Vec<&str> = rows.iter().filter(|r| !r.applied).map(|r| r.revision.as_str()).collect();
             if pending.is_empty() {
                 (StatusCode::OK, Json(json!({ "status": "ready" })))
@@ -31,12 +50,62 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
                 (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "pending_migrations", "pending": pending })))
             }
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: cannot read migration state");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({ "status": "unavailable", "reason": "cannot read migration state" })),
             )
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({ "status": "unavailable", "reason": "the migration state did not answer within catalog_timeout" }),
+            ),
+        ),
+    }
+}
+
+fn unreachable(outage: &Outage) -> (StatusCode, Json<Value>) {
+    let body = json!({
+        "status": "unavailable",
+        "reason": "database unreachable",
+        "cause": outage.cause,
+        "since": outage.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    });
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+}
+
+/// The middleware around everything that needs the database (pages, sign-in, the session layer, the API).
+///
+/// - While the database is known to be down: 503 at once (one atomic load per request; no ping).
+/// - A response that met a connection failure marks the database down; the watcher clears it.
+/// - A response that met a refused write records the fault and names it (the SQLite path or masked URL).
+/// - A form refused for its CSRF token while writes fail, from a client that has no session cookie because
+///   none could be stored, gets that 503 as well rather than a bare 403.
+pub async fn guard(State(health): State<Arc<Health>>, req: Request, next: Next) -> Response {
+    if let Some(outage) = health.outage() {
+        return Error::Down(outage).into_response();
+    }
+    let cookieless = !super::csrf::has_session_cookie(req.headers());
+    let response = next.run(req).await;
+    match response.extensions().get::<Fault>() {
+        Some(Fault::Unreachable(cause)) => {
+            health.report_unreachable(cause);
+            response
+        }
+        Some(Fault::Unwritable(fault)) => {
+            health.report_write_fault(*fault);
+            Error::Unwritable { fault: *fault, home: Some(health.home().to_string()) }.into_response()
+        }
+        None => {
+            let refused_csrf = response.extensions().get::<ErrorReport>().is_some_and(|r| r.code == "csrf");
+            match health.write_fault() {
+                Some(fault) if refused_csrf && cookieless => {
+                    Error::Unwritable { fault, home: Some(health.home().to_string()) }.into_response()
+                }
+                _ => response,
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The HTTP server: router, start-up (migrate, first admin, bind, session and history sweeps), static files.
 //!
-//! Everything but `/healthz`, `/readyz`, `/metrics` and `/static/*` runs behind the session layer and the CSRF
-//! middleware (`csrf::protect`); pages and actions then take a `session::CurrentUser`. The JSON API
+//! Everything but `/healthz`, `/readyz`, `/metrics` and `/static/*` runs behind the health guard (`health::guard`:
+//! 503 at once while the database is known to be down), the session layer and the CSRF middleware
+//! (`csrf::protect`); pages and actions then take a `session::CurrentUser`. The JSON API
 //! (`crate::api`, bearer keys) is merged in under `/api`, and its errors are answered as JSON.
 
 mod activity;
@@ -101,7 +102,10 @@ pub fn router(state: AppState) -> Router {
         .route("/backups/{name}/delete", get(backups::confirm_delete).post(backups::delete))
         .route("/backups/{name}/restore", get(backups::confirm_restore).post(backups::restore))
         .layer(middleware::from_fn(csrf::protect))
-        .layer(sessions);
+        .layer(middleware::from_fn_with_state(state.health.clone(), session::save))
+        .layer(sessions)
+        // Outermost: while the database is known to be down nothing below (not even the session) waits for it.
+        .layer(middleware::from_fn_with_state(state.health.clone(), health::guard));
     let app = Router::new()
         .merge(pages)
         .route("/healthz", get(health::healthz))
@@ -140,7 +144,8 @@ fn log_failure(class: ServerErrorsFailureClass, latency: Duration, _span: &traci
 pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<()> {
     let started = std::time::Instant::now();
     let url = config.database_url.clone();
-    let db = db::connect(&url, Purpose::App).await?;
+    let health = Arc::new(db::health::Health::new(&url));
+    let db = db::connect_app(&url, health.clone()).await?;
     if migrate && config.settings.migrate_on_start {
         // A memory database lives in the app's one connection; anything else migrates on its own connection.
         let dedicated = if url.is_memory() { None } else { Some(db::connect(&url, Purpose::Migrate).await?) };
@@ -177,7 +182,9 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     let retention = config.settings.history_retention;
     let history_sweeper =
         (!retention.is_zero()).then(|| tokio::spawn(crate::history::sweep(db.clone(), retention, HISTORY_SWEEP_EVERY)));
-    let state = AppState::new(db.clone(), Arc::new(config), Arc::new(set))?;
+    let mut state = AppState::new(db.clone(), Arc::new(config), Arc::new(set))?;
+    state.health = health.clone();
+    let watcher = tokio::spawn(health.watch(url.clone(), db.clone()));
     let key_usage = state.key_usage.clone();
     let usage_flusher = tokio::spawn(key_usage.clone().flush_every(db.clone(), crate::api_keys::FLUSH_EVERY));
     state.metrics.start_collecting();
@@ -186,6 +193,7 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
         .await
         .map_err(|e| Error::io("serving HTTP", e));
     sweeper.abort();
+    watcher.abort();
     usage_flusher.abort();
     if let Err(e) = key_usage.flush(&db).await {
         tracing::warn!(error = %e, "recording API key use at shutdown failed");

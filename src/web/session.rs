@@ -13,9 +13,12 @@
 //! account is read from the database on every request, so a deactivated account, a changed role or
 //! a password reset (which changes the credential stamp kept in the session) takes effect at once.
 
-use axum::extract::{FromRef, FromRequestParts};
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::Method;
 use axum::http::request::Parts;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use entity::admin_users;
 use sea_orm::EntityTrait;
@@ -29,6 +32,7 @@ use super::session_store::DbSessionStore;
 use crate::accounts::{self, Role};
 use crate::audit;
 use crate::config::Settings;
+use crate::db::health::Health;
 use crate::error::{Error, Result};
 use crate::history;
 use crate::state::AppState;
@@ -303,13 +307,38 @@ pub async fn take_flashes(session: &Session) -> Result<Vec<Flash>> {
     Ok(flashes)
 }
 
-/// Session store failures are the server's problem: 503 when the database is unreachable, 500 otherwise.
+/// Session store failures are the server's problem: 503 when the database is unreachable or refuses
+/// writes, 500 otherwise.
 pub(crate) fn store_error(e: tower_sessions::session::Error) -> Error {
     let text = e.to_string();
     if text.contains(super::session_store::UNREACHABLE) {
-        Error::Unavailable(format!("session store: {text}"))
-    } else {
-        Error::Internal(format!("session store: {text}"))
+        return Error::Unreachable(format!("session store: {text}"));
+    }
+    match super::session_store::UNWRITABLE.iter().find(|(_, marker)| text.contains(marker)) {
+        Some((fault, _)) => Error::Unwritable { fault: *fault, home: None },
+        None => Error::Internal(format!("session store: {text}")),
+    }
+}
+
+/// Saves a changed session before the response leaves, so that a store failure becomes a page that says
+/// why (503 when the database is down or refuses writes). Left to the session layer, it would be a bare,
+/// empty 500, and the next form would fail its CSRF check for want of the session that was never stored.
+///
+/// The session layer saves the session once more afterwards (it cannot tell it was saved); that costs one
+/// write on the few responses that change a session (sign-in, flashes, the once-a-minute activity stamp).
+pub async fn save(State(health): State<Arc<Health>>, req: Request, next: Next) -> Response {
+    let session = req.extensions().get::<Session>().cloned();
+    let response = next.run(req).await;
+    let Some(session) = session else { return response };
+    if !session.is_modified() || response.status().is_server_error() || session.is_empty().await {
+        return response;
+    }
+    match session.save().await {
+        Ok(()) => {
+            health.wrote();
+            response
+        }
+        Err(e) => store_error(e).into_response(),
     }
 }
 

@@ -17,6 +17,7 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
 use crate::config::mask_url_str;
+use crate::db::health::WriteFault;
 
 /// Sessions in the application database.
 #[derive(Clone, Debug)]
@@ -113,8 +114,21 @@ pub async fn sweep_expired(store: DbSessionStore, period: Duration) {
 /// Marks store failures that mean "database unreachable" so the request answers 503, not 500.
 pub(crate) const UNREACHABLE: &str = "database unreachable: ";
 
+/// Marks store failures that mean "the database refuses writes", one marker per cause (503 naming it).
+pub(crate) const UNWRITABLE: [(WriteFault, &str); 3] = [
+    (WriteFault::ReadOnly, "database read-only: "),
+    (WriteFault::Full, "database full: "),
+    (WriteFault::Io, "database write failed: "),
+];
+
 fn backend(e: DbErr) -> session_store::Error {
-    let prefix = if crate::db::is_unreachable(&e) { UNREACHABLE } else { "" };
+    let prefix = if crate::db::is_unreachable(&e) {
+        UNREACHABLE
+    } else if let Some(fault) = crate::db::write_fault(&e) {
+        UNWRITABLE.iter().find(|(f, _)| *f == fault).map_or("", |(_, marker)| marker)
+    } else {
+        ""
+    };
     session_store::Error::Backend(format!("{prefix}{}", mask_url_str(&e.to_string())))
 }
 
