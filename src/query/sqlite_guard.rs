@@ -180,6 +180,16 @@ pub(crate) fn message(code: Option<&str>, message: &str) -> String {
     }
 }
 
+/// A statement's error as text, with the guard's reason added when it was the guard that refused it.
+pub(crate) fn describe(e: &sqlx::Error) -> String {
+    match e.as_database_error() {
+        Some(db) if db.code().as_deref() == Some("23") || db.message().starts_with("too many attached databases") => {
+            format!("{e}: {REFUSAL}")
+        }
+        _ => e.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
