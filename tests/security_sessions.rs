@@ -11,6 +11,7 @@ use strata::accounts::Role;
 each_backend! {
     a_session_id_read_through_the_editor_signs_nobody_in => no_takeover_through_the_editor;
     completion_does_not_offer_stratas_own_tables => names_without_own_tables;
+    upgrading_ends_the_sessions_stored_in_plain_text => plain_sessions_end_at_upgrade;
 }
 
 async fn migrated(kind: Kind) -> (TestDb, Browser) {
@@ -111,6 +112,23 @@ async fn names_without_own_tables(kind: Kind) {
     for own in strata::home::OWN_TABLES {
         assert!(!listed.contains(own), "{own} is offered for completion: {listed:?}");
     }
+    t.drop().await;
+}
+
+async fn plain_sessions_end_at_upgrade(kind: Kind) {
+    let t = TestDb::new(kind).await;
+    ok(&strata(&t.url, &["migrate", "up", "--to", "m20251122_000007"]));
+    let db = t.connect().await;
+    let blob = if kind == Kind::Postgres { "decode('7b7d', 'hex')" } else { "X'7b7d'" };
+    exec(
+        &db,
+        &format!(
+            "INSERT INTO strata_sessions (id, data, expiry_date) VALUES ('plainTextSessionId0001', {blob}, '2037-01-01 00:00:00')"
+        ),
+    )
+    .await;
+    ok(&strata(&t.url, &["migrate", "up"]));
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM strata_sessions").await, 0, "the plain-text session is gone");
     t.drop().await;
 }
 
