@@ -210,7 +210,10 @@ async fn sqlite_an_editor_cannot_reach_stratas_tables_but_works_on_its_own() {
         "PRAGMA journal_mode=DELETE",
     ] {
         let page = run(&mut b, sql).await;
-        assert!(page.contains("badge-error") && page.contains("the query editor cannot reach"), "{sql} is refused:\n{page}");
+        assert!(
+            page.contains("badge-error") && page.contains("the query editor cannot reach"),
+            "{sql} is refused:\n{page}"
+        );
     }
     let db = t.connect().await;
     assert!(has_table(&db, "audit_log").await);
@@ -230,7 +233,10 @@ async fn sqlite_an_editor_cannot_reach_stratas_tables_but_works_on_its_own() {
     // Exports and plans go through the same guarded connections.
     let (status, headers, body) =
         b.post_form("/query/export", &[("sql", "SELECT * FROM admin_users"), ("format", "csv")]).await;
-    assert!(headers.get("content-disposition").is_none() && body.contains("the query editor cannot reach"), "{status}\n{body}");
+    assert!(
+        headers.get("content-disposition").is_none() && body.contains("the query editor cannot reach"),
+        "{status}\n{body}"
+    );
     let page = run(&mut b, "EXPLAIN QUERY PLAN SELECT * FROM strata_sessions").await;
     assert!(refused(&page), "{page}");
     t.drop().await;
