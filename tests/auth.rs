@@ -158,8 +158,9 @@ async fn new_session_id_at_login(kind: Kind) {
     b.login_as(Role::Viewer).await;
     let after = b.session_id().unwrap();
     assert_ne!(before, after, "no session fixation");
-    assert_eq!(count(&db, &format!("SELECT count(*) FROM strata_sessions WHERE id = '{before}'")).await, 0);
-    assert_eq!(count(&db, &format!("SELECT count(*) FROM strata_sessions WHERE id = '{after}'")).await, 1);
+    let stored = |id: &str| format!("SELECT count(*) FROM strata_sessions WHERE id = '{}'", stored_id(id));
+    assert_eq!(count(&db, &stored(&before)).await, 0);
+    assert_eq!(count(&db, &stored(&after)).await, 1);
 
     let mut replay = b.another();
     replay.set_session_id(&before);
@@ -181,7 +182,8 @@ async fn logout(kind: Kind) {
     let (status, headers, _) = b.get("/").await;
     assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/login"));
 
-    assert_eq!(count(&db, &format!("SELECT count(*) FROM strata_sessions WHERE id = '{id}'")).await, 0);
+    let stored = format!("SELECT count(*) FROM strata_sessions WHERE id = '{}'", stored_id(&id));
+    assert_eq!(count(&db, &stored).await, 0);
     let mut replay = b.another();
     replay.set_session_id(&id);
     assert_eq!(replay.get("/").await.0, StatusCode::SEE_OTHER, "a copied cookie is dead too");
@@ -567,7 +569,7 @@ async fn audit_page(kind: Kind) {
 async fn expired_sessions(kind: Kind) {
     let (t, db, mut b) = setup(kind).await;
     b.login_as(Role::Viewer).await;
-    let id = b.session_id().unwrap();
+    let id = stored_id(&b.session_id().unwrap());
     let expiry = sessions::Entity::find_by_id(id.clone()).one(&db).await.unwrap().unwrap().expiry_date;
     assert!(expiry > Utc::now() + chrono::Duration::hours(11), "session_ttl from now: {expiry}");
 
@@ -599,4 +601,10 @@ async fn the_session_cookie_drops_secure_only_when_configured() {
     assert!(cookie.contains("HttpOnly") && !cookie.contains("Secure"), "{cookie}");
     b.login_as(Role::Viewer).await;
     assert_eq!(b.get("/").await.0, StatusCode::OK);
+}
+
+/// What `strata_sessions.id` holds for a cookie's session id: its SHA-256 in lower-case hex.
+fn stored_id(cookie_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(cookie_id.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -136,8 +136,9 @@ impl Engine {
         let mut session = Session::open(self.url_for(opts.read_only), opts.read_only, opts.timeout).await?;
         *guard.control.kill.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.kill.clone());
         let _listed = crate::db::running::register(&opts.user, &piece.sql);
-        let failed =
-            |e: sea_orm::sqlx::Error| Error::BadRequest(format!("the export failed: {}", crate::error::sqlx_text(&e)));
+        let failed = |e: sea_orm::sqlx::Error| {
+            Error::BadRequest(format!("the export failed: {}", super::sqlite_guard::describe(&e)))
+        };
         session.before().await.map_err(failed)?;
         let mut columns: Vec<Column> = Vec::new();
         let mut out = String::with_capacity(CHUNK + 1024);

@@ -9,6 +9,7 @@ pub mod explain;
 pub mod export;
 mod session;
 pub mod split;
+mod sqlite_guard;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -511,7 +512,7 @@ fn error_outcome(e: &sqlx::Error, piece: &split::Piece) -> Outcome {
     if db.code().as_deref() == Some("9") {
         return Outcome::Cancelled;
     }
-    Outcome::Error { message: db.message().to_string(), position: None }
+    Outcome::Error { message: sqlite_guard::message(db.code().as_deref(), db.message()), position: None }
 }
 
 fn char_to_byte(s: &str, chars: usize) -> usize {

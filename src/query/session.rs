@@ -177,6 +177,9 @@ impl Session {
                 if read_only {
                     c.execute("PRAGMA query_only = ON").await.map_err(setup_error)?;
                 }
+                // Last of the set-up, before any user SQL: from here on SQLite refuses Strata's tables,
+                // ATTACH (and so VACUUM INTO) and pragma changes on this connection.
+                super::sqlite_guard::install(&mut c).await.map_err(setup_error)?;
                 let stop = Arc::new(AtomicBool::new(false));
                 let flag = stop.clone();
                 // The only safe way sqlx offers to interrupt SQLite: a progress handler that says stop.

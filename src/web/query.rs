@@ -230,7 +230,12 @@ pub async fn names(user: CurrentUser, State(state): State<AppState>) -> Result<J
     user.require(Role::Viewer)?;
     let limit = state.config.settings.catalog_timeout;
     match catalog::read(limit, state.introspector.names(MAX_NAMES)).await? {
-        Some(names) => Ok(Json(names)),
+        Some(mut names) => {
+            // The editor cannot reach Strata's own tables (SQLite's authorizer, the viewer login's grants):
+            // completion does not offer them.
+            names.tables.retain(|t| !crate::home::is_own_table(&t.name));
+            Ok(Json(names))
+        }
         None => Err(Error::Unavailable(catalog::timeout_note(limit))),
     }
 }

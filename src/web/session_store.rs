@@ -2,6 +2,10 @@
 //!
 //! One pool for everything and the same code on SQLite, PostgreSQL and MariaDB (the sqlx stores
 //! bring a second sqlx; see STACK.md). Session data is the JSON of tower-sessions' map.
+//!
+//! A session id is a bearer credential: the table holds only its SHA-256 (lower-case hex), and every
+//! lookup hashes the cookie's id first. Whoever reads `strata_sessions` (a backup, a leaked dump, a
+//! query that got past the editor's guards) learns no id that a cookie could carry.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,6 +15,7 @@ use chrono::{DateTime, Utc};
 use entity::sessions;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tower_sessions::ExpiredDeletion;
 use tower_sessions::session::{Id, Record};
@@ -33,7 +38,7 @@ impl DbSessionStore {
     fn row(record: &Record) -> session_store::Result<sessions::ActiveModel> {
         let data = serde_json::to_vec(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
         Ok(sessions::ActiveModel {
-            id: Set(record.id.to_string()),
+            id: Set(stored_id(&record.id)),
             data: Set(data),
             expiry_date: Set(to_chrono(record.expiry_date)),
         })
@@ -70,7 +75,7 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row = sessions::Entity::find_by_id(id.to_string())
+        let row = sessions::Entity::find_by_id(stored_id(id))
             .filter(sessions::Column::ExpiryDate.gt(Utc::now()))
             .one(&self.db)
             .await
@@ -82,7 +87,7 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sessions::Entity::delete_by_id(id.to_string()).exec(&self.db).await.map_err(backend)?;
+        sessions::Entity::delete_by_id(stored_id(id)).exec(&self.db).await.map_err(backend)?;
         Ok(())
     }
 }
@@ -132,6 +137,11 @@ fn backend(e: DbErr) -> session_store::Error {
     session_store::Error::Backend(format!("{prefix}{}", mask_url_str(&e.to_string())))
 }
 
+/// What the table keeps for a session id: the SHA-256 of the id as the cookie carries it, in lower-case hex.
+fn stored_id(id: &Id) -> String {
+    Sha256::digest(id.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn to_chrono(t: OffsetDateTime) -> DateTime<Utc> {
     DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond()).unwrap_or_else(Utc::now)
 }
@@ -145,6 +155,18 @@ fn to_time(t: DateTime<Utc>) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_id_is_stored_as_its_sha256_and_never_as_itself() {
+        let id = Id(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let stored = stored_id(&id);
+        assert_eq!(stored.len(), 64);
+        assert!(stored.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(!stored.contains(&id.to_string()));
+        let expected: String = Sha256::digest(id.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(stored, expected);
+        assert_ne!(stored_id(&Id(1)), stored_id(&Id(2)));
+    }
 
     #[test]
     fn times_survive_the_round_trip() {
