@@ -225,7 +225,8 @@ pub async fn resolve(
     Ok(if p.is_empty() { ReadLogin::Main } else { ReadLogin::Refused(p) })
 }
 
-/// Which login read-only runs use, decided at the first one and again after every change ([`Logins::forget`]).
+/// Which login read-only runs use, decided at the first one and again after every change ([`Logins::forget`]);
+/// a refusal is not kept, so a login created meanwhile counts at the next run.
 #[derive(Debug)]
 pub struct Logins {
     main: DatabaseUrl,
@@ -270,7 +271,11 @@ impl Logins {
                 decided?
             }
         };
-        *slot = Some(decided.clone());
+        // A refusal is decided again at the next run: a viewer login created meanwhile (from the CLI, by another
+        // instance) is taken up at once.
+        if !matches!(decided, ReadLogin::Refused(_)) {
+            *slot = Some(decided.clone());
+        }
         Ok(decided)
     }
 
