@@ -329,7 +329,11 @@ pub async fn run<M: MigratorTrait>(cli: Cli) -> Result<()> {
     }
 }
 
-async fn viewer_login_command(config: &Config, conn: &sea_orm::DatabaseConnection, cmd: ViewerLoginCommand) -> Result<()> {
+async fn viewer_login_command(
+    config: &Config,
+    conn: &sea_orm::DatabaseConnection,
+    cmd: ViewerLoginCommand,
+) -> Result<()> {
     let url = &config.database_url;
     match cmd {
         ViewerLoginCommand::Create { rotate } => {
@@ -367,8 +371,9 @@ async fn viewer_login_command(config: &Config, conn: &sea_orm::DatabaseConnectio
             } else {
                 println!("the main login can do more than read: {privileges}");
             }
-            let login = viewer_login::resolve(conn, url, config.settings.viewer_url.as_ref(), &config.secret_key_file())
-                .await?;
+            let login =
+                viewer_login::resolve(conn, url, config.settings.viewer_url.as_ref(), &config.secret_key_file())
+                    .await?;
             println!("{}", login.describe());
             Ok(())
         }

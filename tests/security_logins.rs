@@ -34,7 +34,7 @@ async fn viewer_without_viewer_login(kind: Kind) -> (TestDb, Browser) {
     (t, b)
 }
 
-/// The error shown for each statement of a run (the text after `badge-error`), or `None` when it succeeded.
+/// Runs `sql` in the query editor: the status and the page.
 async fn run(b: &mut Browser, sql: &str) -> (StatusCode, String) {
     let (status, _, page) = b.post_form("/query", &[("sql", sql)]).await;
     (status, page)
@@ -52,7 +52,10 @@ async fn own_tables_are_denied_and_the_app_tables_readable(b: &mut Browser, deni
     for table in strata::home::OWN_TABLES {
         let (status, page) = run(b, &format!("select * from {table}")).await;
         assert_eq!(status, StatusCode::OK, "{page}");
-        assert!(page.contains("badge-error") && page.contains(denied), "{table} must be denied by the database:\n{page}");
+        assert!(
+            page.contains("badge-error") && page.contains(denied),
+            "{table} must be denied by the database:\n{page}"
+        );
     }
 }
 
@@ -111,11 +114,9 @@ async fn mariadb_viewer_cannot_write_files_read_files_set_globals_or_kill_with_a
     assert!(page.contains(&format!("Created the viewer login {}", t.viewer_name())), "{page}");
 
     // The same statements now reach the database, which refuses them itself.
-    for (sql, refusal) in [
-        (&attempts[0], "Access denied"),
-        (&attempts[2], "Access denied"),
-        (&attempts[3], "not owner of thread"),
-    ] {
+    for (sql, refusal) in
+        [(&attempts[0], "Access denied"), (&attempts[2], "Access denied"), (&attempts[3], "not owner of thread")]
+    {
         let (status, page) = run(&mut b, sql).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         assert!(page.contains("badge-error") && page.contains(refusal), "{sql} must fail with {refusal:?}:\n{page}");
@@ -126,7 +127,8 @@ async fn mariadb_viewer_cannot_write_files_read_files_set_globals_or_kill_with_a
     assert_eq!(scalar(&other, "SELECT 1").await, "1", "the other connection is alive");
     own_tables_are_denied_and_the_app_tables_readable(&mut b, "command denied").await;
     password_is_sealed(&t, &b).await;
-    let audited = count(&t.connect().await, "SELECT count(*) FROM audit_log WHERE action = 'viewer_login.create'").await;
+    let audited =
+        count(&t.connect().await, "SELECT count(*) FROM audit_log WHERE action = 'viewer_login.create'").await;
     assert_eq!(audited, 1);
     t.drop().await;
 }
@@ -190,10 +192,11 @@ async fn postgres_viewer_cannot_terminate_reload_or_run_programs_with_a_superuse
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_read_only_api_key_gets_409_viewer_login_required() {
-    let (t, mut b) = viewer_without_viewer_login(Kind::Postgres).await;
+    let (t, b) = viewer_without_viewer_login(Kind::Postgres).await;
     let (_, key) = common::api::key_for(&b.state, Role::Viewer, &[strata::api_keys::Scope::RunReadonlySql]).await;
     let mut client = b.another();
-    let answer = common::api::post_json(&mut client, "/api/v1/query", &key, serde_json::json!({"sql": "select 1"})).await;
+    let answer =
+        common::api::post_json(&mut client, "/api/v1/query", &key, serde_json::json!({"sql": "select 1"})).await;
     let message = common::api::error(&answer, StatusCode::CONFLICT, "viewer_login_required");
     assert!(message.contains("can do more than read (superuser"), "{message}");
     t.drop().await;

@@ -198,7 +198,7 @@ impl DatabaseUrl {
     /// The same database reached with another login (user name and password); the user name as
     /// [`DatabaseUrl::user`] gives it back. Only server URLs have logins.
     pub fn with_login(&self, user: &str, password: &str) -> Result<DatabaseUrl, ConfigError> {
-        let mut url = Url::parse(&self.connect).map_err(|e| invalid(&self.masked, &e.to_string()))?;
+        let mut url = Url::parse(&self.connect).map_err(|e| invalid(&self.masked, e.to_string()))?;
         let refused = || invalid(&self.masked, "this URL has no login to replace");
         url.set_username(user).map_err(|_| refused())?;
         url.set_password(Some(password)).map_err(|_| refused())?;

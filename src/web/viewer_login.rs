@@ -48,7 +48,11 @@ pub struct CreateForm {
 
 /// `POST /admin/viewer-login`: creates the viewer login, or refreshes its grants (and rotates its password when
 /// asked); read-only runs use it from the next run on.
-pub async fn create(user: CurrentUser, State(state): State<AppState>, Form(form): Form<CreateForm>) -> Result<Redirect> {
+pub async fn create(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Form(form): Form<CreateForm>,
+) -> Result<Redirect> {
     user.require(Role::Admin)?;
     let rotate = form.rotate.is_some();
     let result = async {
@@ -58,7 +62,11 @@ pub async fn create(user: CurrentUser, State(state): State<AppState>, Form(form)
         audit::record(&state.db, user.audit("viewer_login.create").target(&created.user).detail(detail)).await?;
         state.engine.logins().forget().await;
         Ok(if created.existed {
-            format!("Refreshed the grants of the viewer login {}{}.", created.user, if rotate { " and gave it a new password" } else { "" })
+            format!(
+                "Refreshed the grants of the viewer login {}{}.",
+                created.user,
+                if rotate { " and gave it a new password" } else { "" }
+            )
         } else {
             format!("Created the viewer login {}: read-only runs use it from now on.", created.user)
         })

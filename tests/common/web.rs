@@ -59,10 +59,7 @@ pub async fn app_state_with(url: &str, change: impl FnOnce(&mut strata::config::
 }
 
 /// Like [`app_state_with`], but no viewer login is made: read-only runs see the main login as it is.
-pub async fn app_state_without_viewer_login(
-    url: &str,
-    change: impl FnOnce(&mut strata::config::Settings),
-) -> AppState {
+pub async fn app_state_without_viewer_login(url: &str, change: impl FnOnce(&mut strata::config::Settings)) -> AppState {
     let mut config = Config::load(&Overrides { database_url: Some(url.to_string()), ..Default::default() }, &|_| None)
         .expect("config");
     config.settings.secret_key_file = Some(super::key_file(url));
@@ -79,9 +76,9 @@ pub async fn ensure_viewer_login(state: &AppState) {
     if config.database_url.backend() == strata::config::Backend::Sqlite || config.settings.viewer_url.is_some() {
         return;
     }
-    match strata::secrets::label(&state.db, strata::viewer_login::SECRET_NAME).await {
-        Ok(None) => refresh_viewer_grants(state).await,
-        Ok(Some(_)) | Err(_) => {}
+    // Err: the migrations have not run (no strata_secrets yet).
+    if let Ok(None) = strata::secrets::label(&state.db, strata::viewer_login::SECRET_NAME).await {
+        refresh_viewer_grants(state).await;
     }
 }
 
