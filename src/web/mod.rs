@@ -154,20 +154,21 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
              This password is shown once: store it, then change it after logging in.\n"
         );
     }
+    // A key file others may read, or one that cannot be read, stops the start: the secrets it seals are no safer.
+    crate::secrets::Keyring::open(&config.secret_key_file())?;
     let listen = config.settings.listen;
+    let retention = config.settings.history_retention;
+    let state = AppState::new(db.clone(), Arc::new(config), Arc::new(set))?;
+    // Before listening: whoever sees the port open has also been warned.
+    warn_if_privileged(&state).await;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::io(format!("cannot listen on {listen} (set --listen or STRATA_LISTEN)"), e))?;
     tracing::info!("serving {} on http://{listen} (ready in {} ms)", url, started.elapsed().as_millis());
     let sweeper =
         tokio::spawn(session_store::sweep_expired(session_store::DbSessionStore::new(db.clone()), SESSION_SWEEP_EVERY));
-    let retention = config.settings.history_retention;
     let history_sweeper =
         (!retention.is_zero()).then(|| tokio::spawn(crate::history::sweep(db.clone(), retention, HISTORY_SWEEP_EVERY)));
-    // A key file others may read, or one that cannot be read, stops the start: the secrets it seals are no safer.
-    crate::secrets::Keyring::open(&config.secret_key_file())?;
-    let state = AppState::new(db.clone(), Arc::new(config), Arc::new(set))?;
-    warn_if_privileged(&state).await;
     let key_usage = state.key_usage.clone();
     let usage_flusher = tokio::spawn(key_usage.clone().flush_every(db.clone(), crate::api_keys::FLUSH_EVERY));
     state.metrics.start_collecting();
