@@ -371,9 +371,8 @@ async fn viewer_login_command(
             } else {
                 println!("the main login can do more than read: {privileges}");
             }
-            let login =
-                viewer_login::resolve(conn, url, config.settings.viewer_url.as_ref(), &config.secret_key_file())
-                    .await?;
+            let key_file = config.secret_key_file();
+            let login = viewer_login::resolve(conn, url, config.settings.viewer_url.as_ref(), Some(&key_file)).await?;
             println!("{}", login.describe());
             Ok(())
         }

@@ -206,11 +206,13 @@ async fn stored(
 
 /// Decides which login read-only runs use: `viewer_url`, else the created login, else the main login when it can
 /// only read, else a refusal naming what it can do.
+/// `key_file` is `None` where Strata's own tables are not at hand (an engine made on its own): then no created
+/// login is looked for.
 pub async fn resolve(
     db: &DatabaseConnection,
     main: &DatabaseUrl,
     configured: Option<&DatabaseUrl>,
-    key_file: &std::path::Path,
+    key_file: Option<&std::path::Path>,
 ) -> Result<ReadLogin> {
     if let Some(url) = configured {
         return Ok(ReadLogin::Viewer { url: url.clone(), origin: Origin::Configured });
@@ -218,7 +220,9 @@ pub async fn resolve(
     if main.backend() == Backend::Sqlite {
         return Ok(ReadLogin::Main);
     }
-    if let Some(url) = stored(db, main, key_file).await? {
+    if let Some(key_file) = key_file
+        && let Some(url) = stored(db, main, key_file).await?
+    {
         return Ok(ReadLogin::Viewer { url, origin: Origin::Created });
     }
     let p = privileges(db).await?;
@@ -263,10 +267,10 @@ impl Logins {
             return Ok(known);
         }
         let decided = match &self.home {
-            Some((db, key_file)) => resolve(db, &self.main, self.configured.as_ref(), key_file).await?,
+            Some((db, key_file)) => resolve(db, &self.main, self.configured.as_ref(), Some(key_file)).await?,
             None => {
                 let db = db::connect(&self.main, Purpose::Cli).await?;
-                let decided = resolve(&db, &self.main, self.configured.as_ref(), std::path::Path::new("")).await;
+                let decided = resolve(&db, &self.main, self.configured.as_ref(), None).await;
                 db.close().await.ok();
                 decided?
             }
