@@ -37,6 +37,8 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "history.export",
     "api_key.create",
     "api_key.revoke",
+    "viewer_login.create",
+    "viewer_login.drop",
     "maintenance.vacuum",
     "maintenance.vacuum_analyze",
     "maintenance.vacuum_full",

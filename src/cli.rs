@@ -1,5 +1,5 @@
 //! The command line: `strata serve`, `strata migrate ...`, `strata backup/restore/verify`, `strata maintenance ...`,
-//! `strata user create`, `strata key ...`.
+//! `strata user create`, `strata key ...`, `strata viewer-login ...`.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ use crate::db::{self, Purpose};
 use crate::error::{Error, Result};
 use crate::maintenance::{self, Action as MaintenanceAction, Target};
 use crate::migrate::{self, Action, Event, MigrationSet, Runner, StepReport, Steps};
+use crate::viewer_login;
 
 /// Strata: a migration-aware database admin dashboard.
 #[derive(Debug, Parser)]
@@ -53,6 +54,9 @@ pub enum Command {
     Key(KeyCommand),
     /// VACUUM, ANALYZE, REINDEX, OPTIMIZE, CHECK TABLE, integrity_check... (`strata maintenance list`).
     Maintenance(MaintenanceArgs),
+    /// The database login with read grants only that read-only runs use (PostgreSQL, MariaDB/MySQL).
+    #[command(subcommand, name = "viewer-login")]
+    ViewerLogin(ViewerLoginCommand),
     /// Exit 0 when the local server answers /healthz (for container health checks).
     Healthcheck,
 }
@@ -204,6 +208,21 @@ pub enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ViewerLoginCommand {
+    /// Create the viewer login (SELECT on the application's tables, Strata's own excluded), or refresh its grants
+    /// when it exists; its password is generated and stored sealed with the key file, never shown.
+    Create {
+        /// Give the login a new password (also takes over a login of that name Strata holds no password for).
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// Drop the viewer login and forget its password.
+    Drop,
+    /// Which login read-only runs use, and what the main login may do beyond reading.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Create an API key for an account and print it once (on stdout alone, for `KEY=$(strata key create ...)`).
     Create {
@@ -301,6 +320,61 @@ pub async fn run<M: MigratorTrait>(cli: Cli) -> Result<()> {
             let conn = db::connect(&config.database_url, Purpose::Cli).await?;
             refuse_pending(&conn, &set).await?;
             key_command(&conn, cmd).await
+        }
+        Command::ViewerLogin(cmd) => {
+            let conn = db::connect(&config.database_url, Purpose::Cli).await?;
+            refuse_pending(&conn, &set).await?;
+            viewer_login_command(&config, &conn, cmd).await
+        }
+    }
+}
+
+async fn viewer_login_command(
+    config: &Config,
+    conn: &sea_orm::DatabaseConnection,
+    cmd: ViewerLoginCommand,
+) -> Result<()> {
+    let url = &config.database_url;
+    match cmd {
+        ViewerLoginCommand::Create { rotate } => {
+            let keyring = crate::secrets::Keyring::open_or_create(&config.secret_key_file())?;
+            let created = viewer_login::create(conn, url, &keyring, rotate).await?;
+            let detail = format!("existed: {}, new password: {}", created.existed, created.new_password);
+            audit::record(conn, cli_audit("viewer_login.create").target(&created.user).detail(detail)).await?;
+            let what = if created.existed { "refreshed the grants of" } else { "created" };
+            println!(
+                "{what} the viewer login {}{}; its password is stored sealed with {}",
+                created.user,
+                if created.new_password && created.existed { " and gave it a new password" } else { "" },
+                keyring.path().display()
+            );
+            if config.settings.viewer_url.is_some() {
+                println!("note: viewer_url is set and wins: read-only runs use it, not this login");
+            }
+            println!("tables created from now on are readable by it once this command runs again");
+            Ok(())
+        }
+        ViewerLoginCommand::Drop => {
+            let user = url.database_name().map(|d| viewer_login::login_name(url.backend(), &d)).unwrap_or_default();
+            if viewer_login::drop(conn, url).await? {
+                audit::record(conn, cli_audit("viewer_login.drop").target(&user)).await?;
+                println!("dropped the viewer login {user}");
+            } else {
+                println!("there is no viewer login {user}");
+            }
+            Ok(())
+        }
+        ViewerLoginCommand::Status => {
+            let privileges = viewer_login::privileges(conn).await?;
+            if privileges.is_empty() {
+                println!("the main login can only read");
+            } else {
+                println!("the main login can do more than read: {privileges}");
+            }
+            let key_file = config.secret_key_file();
+            let login = viewer_login::resolve(conn, url, config.settings.viewer_url.as_ref(), Some(&key_file)).await?;
+            println!("{}", login.describe());
+            Ok(())
         }
     }
 }

@@ -82,6 +82,13 @@ pub enum Error {
     /// says what was (not) done and what to do (exit 1 / 409).
     #[error("{0}")]
     Maintenance(String),
+    /// The request clashes with what exists (a login of that name, ...); the message says what to do (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// A read-only run with no login that can only read: the main login can do more, and no viewer login
+    /// exists; the message names what it can do and the ways out (409).
+    #[error("{0}")]
+    ViewerLoginRequired(String),
     /// This backend cannot do that (501).
     #[error("{0}")]
     Unsupported(String),
@@ -113,7 +120,11 @@ impl Error {
             Error::Forbidden | Error::Csrf | Error::MissingScope(_) => StatusCode::FORBIDDEN,
             Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Migration(_) | Error::Backup(_) | Error::Maintenance(_) => StatusCode::CONFLICT,
+            Error::Migration(_)
+            | Error::Backup(_)
+            | Error::Maintenance(_)
+            | Error::Conflict(_)
+            | Error::ViewerLoginRequired(_) => StatusCode::CONFLICT,
             Error::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
             Error::Config(_) | Error::Db(_) | Error::Io { .. } | Error::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -130,7 +141,8 @@ impl Error {
             Error::Csrf => "csrf",
             Error::BadRequest(_) => "bad_request",
             Error::NotFound(_) => "not_found",
-            Error::Migration(_) => "conflict",
+            Error::Migration(_) | Error::Conflict(_) => "conflict",
+            Error::ViewerLoginRequired(_) => "viewer_login_required",
             Error::Unsupported(_) => "unsupported",
             Error::Timeout(_) => "timeout",
             _ => match self.status() {

@@ -18,8 +18,10 @@ pub mod maintenance;
 pub mod metrics;
 pub mod migrate;
 pub mod query;
+pub mod secrets;
 pub mod state;
 pub mod telemetry;
+pub mod viewer_login;
 pub mod web;
 
 pub use error::{Error, Result};

@@ -15,6 +15,7 @@ use crate::maintenance;
 use crate::metrics::Metrics;
 use crate::migrate::MigrationSet;
 use crate::query::Engine;
+use crate::viewer_login::Logins;
 use crate::web::catalog::Cached;
 use crate::web::throttle::LoginThrottle;
 
@@ -50,10 +51,13 @@ impl AppState {
         let introspector = introspect::for_connection(db.clone())?;
         let overview = Arc::new(Cached::new(config.settings.stats_refresh));
         let backups = Jobs::shared(&config.database_url);
-        let engine = match &config.settings.viewer_url {
-            Some(viewer) => Engine::with_viewer_url(config.database_url.clone(), viewer.clone()),
-            None => Engine::new(config.database_url.clone()),
-        };
+        let logins = Logins::with_home(
+            config.database_url.clone(),
+            config.settings.viewer_url.clone(),
+            db.clone(),
+            config.secret_key_file(),
+        );
+        let engine = Engine::with_logins(config.database_url.clone(), Arc::new(logins));
         let metrics = Arc::new(Metrics::new(db.clone(), introspector.clone(), migrations.clone(), &config.settings));
         Ok(AppState {
             health: Arc::new(Health::new(&config.database_url)),

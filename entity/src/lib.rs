@@ -8,4 +8,5 @@ pub mod migrations_log;
 pub mod posts;
 pub mod query_history;
 pub mod sessions;
+pub mod strata_secrets;
 pub mod users;

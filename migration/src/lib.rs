@@ -10,6 +10,7 @@ mod m20251122_000005_create_audit_log;
 mod m20251122_000006_create_query_history;
 mod m20251122_000007_create_api_keys;
 mod m20261206_000008_hash_session_ids;
+mod m20261206_000009_create_strata_secrets;
 
 /// The migrator `strata migrate` and `strata serve` run, in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251122_000006_create_query_history::Migration),
             Box::new(m20251122_000007_create_api_keys::Migration),
             Box::new(m20261206_000008_hash_session_ids::Migration),
+            Box::new(m20261206_000009_create_strata_secrets::Migration),
         ]
     }
 }

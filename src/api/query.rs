@@ -104,13 +104,17 @@ pub struct Position {
 /// Needs the `run_sql` or `run_readonly_sql` scope. A key with `run_sql` and the editor or admin role runs
 /// read-write; any other key (and every key when `read_only_for_all` is set) runs read-only, which the
 /// database enforces. Each statement runs under the server's `query_timeout` and is recorded in the query
-/// history as the key's owner and key. A statement that fails is a 200 with its `error`.
+/// history as the key's owner and key. A statement that fails is a 200 with its `error`. A read-only run is
+/// refused with 409 `viewer_login_required` when the main database login can do more than read and no viewer
+/// login exists.
 #[utoipa::path(
     post, path = "/api/v1/query", tag = "query", operation_id = "query_run", security(("bearer" = [])),
     request_body = QueryRequest,
     responses(
         (status = 200, description = "One result per statement that ran; a failing statement is a result too", body = QueryResponse),
         (status = 400, description = "A body that cannot be used; the message names the field (`bad_request`)", body = ErrorBody),
+        (status = 409, description = "`viewer_login_required`: a read-only run, and the main database login can do \
+         more than read while no viewer login exists", body = ErrorBody),
         KeyRefusals
     )
 )]
@@ -166,6 +170,8 @@ pub struct ExportRequest {
          )),
         (status = 400, description = "A body that cannot be used (the message names the field), more than one statement, \
                                         or a statement the database refuses before its first row (`bad_request`)", body = ErrorBody),
+        (status = 409, description = "`viewer_login_required`: a read-only run, and the main database login can do \
+         more than read while no viewer login exists", body = ErrorBody),
         KeyRefusals
     )
 )]

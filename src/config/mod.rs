@@ -104,6 +104,16 @@ pub enum ConfigError {
         /// A valid value.
         example: &'static str,
     },
+
+    /// The key file that seals Strata's secrets is unusable (unreadable, looser than 0600, not a key, or not
+    /// the one a stored secret was sealed with).
+    #[error("key file {} (secret_key_file) {reason}", path.display())]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
 }
 
 fn prefix(origin: &Option<String>) -> String {
@@ -189,6 +199,9 @@ pub struct Settings {
     /// (the one guard that also covers what a read-only transaction still allows a superuser login,
     /// such as PostgreSQL's `COPY ... TO PROGRAM`). Same backend and database as the main URL.
     pub viewer_url: Option<DatabaseUrl>,
+    /// `secret_key_file`: the key that seals Strata's stored secrets (the password of the viewer login it
+    /// creates); `None`: beside the SQLite database file, or `./data/strata.key` for server databases.
+    pub secret_key_file: Option<PathBuf>,
     /// `maintenance_timeout`: the limit for one maintenance action (VACUUM, REINDEX, OPTIMIZE, integrity_check...).
     pub maintenance_timeout: Duration,
     /// `backup_dir`: where `strata backup` writes and `--keep` prunes (relative to the current directory).
@@ -225,6 +238,7 @@ impl Default for Settings {
             history_retention: Duration::from_secs(90 * 86_400),
             read_only_for_all: false,
             viewer_url: None,
+            secret_key_file: None,
             maintenance_timeout: Duration::from_secs(3600),
             backup_dir: PathBuf::from("backups"),
             pg_dump_path: None,
@@ -253,6 +267,7 @@ const SETTING_KEYS: &[&str] = &[
     "history_retention",
     "read_only_for_all",
     "viewer_url",
+    "secret_key_file",
     "maintenance_timeout",
     "backup_dir",
     "pg_dump_path",
@@ -316,6 +331,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// The key file for Strata's secrets: `secret_key_file`, else `strata.key` beside the SQLite database file,
+    /// else `./data/strata.key`.
+    pub fn secret_key_file(&self) -> PathBuf {
+        if let Some(p) = &self.settings.secret_key_file {
+            return p.clone();
+        }
+        match self.database_url.sqlite_path().filter(|_| !self.database_url.is_memory()) {
+            Some(db) => db.with_file_name("strata.key"),
+            None => PathBuf::from("./data/strata.key"),
+        }
+    }
+
     /// Loads the configuration from flags, the process environment and the ini file.
     pub fn from_env_and_flags(overrides: &Overrides) -> Result<Config, ConfigError> {
         Config::load(overrides, &|name| std::env::var(name).ok())
@@ -371,6 +398,7 @@ impl Config {
             history_retention: reader.read("history_retention", None, &DURATION, defaults.history_retention)?,
             read_only_for_all: reader.read("read_only_for_all", None, &BOOL, defaults.read_only_for_all)?,
             viewer_url: reader.viewer_url(&database_url)?,
+            secret_key_file: reader.optional("secret_key_file", &PATH)?,
             maintenance_timeout: reader.read("maintenance_timeout", None, &DURATION, defaults.maintenance_timeout)?,
             backup_dir: reader.read("backup_dir", None, &PATH, defaults.backup_dir)?,
             pg_dump_path: reader.optional("pg_dump_path", &PATH)?,
@@ -907,9 +935,10 @@ mod tests {
 
     #[test]
     fn debug_of_config_masks_the_password() {
-        let config = Setup::new().env("DATABASE_URL", "postgresql://bob:secret@db/app").ok();
+        // (not "secret": the setting secret_key_file is named in the output)
+        let config = Setup::new().env("DATABASE_URL", "postgresql://bob:hunter2pw@db/app").ok();
         let debug = format!("{config:?}");
-        assert!(!debug.contains("secret"), "{debug}");
+        assert!(!debug.contains("hunter2pw"), "{debug}");
     }
 
     #[test]

@@ -195,6 +195,26 @@ impl DatabaseUrl {
         self.backend
     }
 
+    /// The same database reached with another login (user name and password); the user name as
+    /// [`DatabaseUrl::user`] gives it back. Only server URLs have logins.
+    pub fn with_login(&self, user: &str, password: &str) -> Result<DatabaseUrl, ConfigError> {
+        let mut url = Url::parse(&self.connect).map_err(|e| invalid(&self.masked, e.to_string()))?;
+        let refused = || invalid(&self.masked, "this URL has no login to replace");
+        url.set_username(user).map_err(|_| refused())?;
+        url.set_password(Some(password)).map_err(|_| refused())?;
+        let mut other = self.clone();
+        other.connect = url.to_string();
+        other.masked = mask_url_str(&other.connect);
+        Ok(other)
+    }
+
+    /// The user name the URL logs in with (percent-decoded); `None` for SQLite or a URL without one.
+    pub fn user(&self) -> Option<String> {
+        let url = Url::parse(&self.connect).ok()?;
+        let user = percent_encoding::percent_decode_str(url.username()).decode_utf8().ok()?.into_owned();
+        (!user.is_empty()).then_some(user)
+    }
+
     /// The sqlx-native URL, password included: hand it to the driver and nowhere else.
     pub fn connect_url(&self) -> &str {
         &self.connect

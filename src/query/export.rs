@@ -133,7 +133,8 @@ impl Engine {
             )));
         };
         let mut guard = self.enter(self.new_run_id(), &opts.user)?;
-        let mut session = Session::open(self.url_for(opts.read_only), opts.read_only, opts.timeout).await?;
+        let url = self.url_for(opts.read_only).await?;
+        let mut session = Session::open(&url, opts.read_only, opts.timeout).await?;
         *guard.control.kill.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.kill.clone());
         let _listed = crate::db::running::register(&opts.user, &piece.sql);
         let failed = |e: sea_orm::sqlx::Error| {

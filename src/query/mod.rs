@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 
 use crate::config::{Backend, DatabaseUrl};
 use crate::error::Result;
+use crate::viewer_login::Logins;
 use session::{Item, Kill, Session};
 
 pub use explain::{Explained, Plan, PlanNode, Weight};
@@ -120,7 +121,8 @@ struct Control {
 #[derive(Debug)]
 struct Inner {
     url: DatabaseUrl,
-    viewer_url: Option<DatabaseUrl>,
+    /// Which login read-only runs use (`viewer_url`, the created viewer login, the main one, or none).
+    logins: Arc<Logins>,
     next_id: AtomicI64,
     runs: Mutex<HashMap<i64, Arc<Control>>>,
     /// A session opened ahead of the next run (see [`Engine::session`]).
@@ -138,6 +140,8 @@ struct SessionKind {
 /// A fresh session nobody has used yet, kept for the next run.
 struct Spare {
     kind: SessionKind,
+    /// The login it was opened with: after the read-only login changed, a spare of the old one is not used.
+    url: DatabaseUrl,
     session: Session,
     opened: Instant,
 }
@@ -179,12 +183,26 @@ impl Drop for RunGuard {
 }
 
 impl Engine {
-    /// An engine for the app's database.
+    /// An engine for the app's database on its own: read-only runs use the main login only when it can do
+    /// nothing but read, and are refused otherwise (see [`Logins`]).
     pub fn new(url: DatabaseUrl) -> Engine {
+        let logins = Arc::new(Logins::new(url.clone(), None));
+        Engine::with_logins(url, logins)
+    }
+
+    /// Read-only runs connect with this login instead (a role with read grants only is the one guard that
+    /// also covers what a read-only transaction allows a privileged login).
+    pub fn with_viewer_url(url: DatabaseUrl, viewer_url: DatabaseUrl) -> Engine {
+        let logins = Arc::new(Logins::new(url.clone(), Some(viewer_url)));
+        Engine::with_logins(url, logins)
+    }
+
+    /// Read-only runs use the login `logins` decides on.
+    pub fn with_logins(url: DatabaseUrl, logins: Arc<Logins>) -> Engine {
         Engine {
             inner: Arc::new(Inner {
                 url,
-                viewer_url: None,
+                logins,
                 next_id: AtomicI64::new(1),
                 runs: Mutex::new(HashMap::new()),
                 spare: Mutex::new(None),
@@ -193,19 +211,9 @@ impl Engine {
         }
     }
 
-    /// Read-only runs connect with this login instead (a role with read grants only is the one guard that
-    /// also covers what a read-only transaction allows a privileged login, see the module's report).
-    pub fn with_viewer_url(url: DatabaseUrl, viewer_url: DatabaseUrl) -> Engine {
-        Engine {
-            inner: Arc::new(Inner {
-                url,
-                viewer_url: Some(viewer_url),
-                next_id: AtomicI64::new(1),
-                runs: Mutex::new(HashMap::new()),
-                spare: Mutex::new(None),
-                refilling: AtomicBool::new(false),
-            }),
-        }
+    /// Which login read-only runs use.
+    pub fn logins(&self) -> &Arc<Logins> {
+        &self.inner.logins
     }
 
     pub fn backend(&self) -> Backend {
@@ -233,11 +241,10 @@ impl Engine {
         self.inner.runs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn url_for(&self, read_only: bool) -> &DatabaseUrl {
-        match (&self.inner.viewer_url, read_only) {
-            (Some(v), true) => v,
-            _ => &self.inner.url,
-        }
+    /// The login a run connects with: the main one for writes; for read-only runs the one [`Logins`] decides
+    /// on, or the refusal when there is none that can only read (never silently the privileged main login).
+    async fn url_for(&self, read_only: bool) -> Result<DatabaseUrl> {
+        if read_only { self.inner.logins.read_url().await } else { Ok(self.inner.url.clone()) }
     }
 
     /// A session for one run. Opening one costs a connection set-up (on PostgreSQL a new server process,
@@ -246,14 +253,11 @@ impl Engine {
     /// (settings, temporary tables, prepared statements) can reach another run.
     pub(crate) async fn session(&self, read_only: bool, timeout: Duration) -> Result<Session> {
         let kind = SessionKind { read_only, timeout };
+        let url = self.url_for(read_only).await?;
         let spare = self.inner.spare.lock().unwrap_or_else(|p| p.into_inner()).take();
         let ready = match spare {
-            Some(mut s) if s.kind == kind && s.opened.elapsed() < SPARE_MAX_AGE => {
-                if s.session.ping().await {
-                    Some(s.session)
-                } else {
-                    None
-                }
+            Some(mut s) if s.kind == kind && s.url == url && s.opened.elapsed() < SPARE_MAX_AGE => {
+                if s.session.ping().await { Some(s.session) } else { None }
             }
             Some(s) => {
                 s.session.close(false).await;
@@ -263,7 +267,7 @@ impl Engine {
         };
         let session = match ready {
             Some(s) => s,
-            None => Session::open(self.url_for(read_only), read_only, timeout).await?,
+            None => Session::open(&url, read_only, timeout).await?,
         };
         self.refill(kind);
         Ok(session)
@@ -276,11 +280,15 @@ impl Engine {
         }
         let engine = self.clone();
         tokio::spawn(async move {
-            let url = engine.url_for(kind.read_only).clone();
-            match Session::open(&url, kind.read_only, kind.timeout).await {
-                Ok(session) => {
+            let opened = match engine.url_for(kind.read_only).await {
+                Ok(url) => Session::open(&url, kind.read_only, kind.timeout).await.map(|s| (url, s)),
+                Err(e) => Err(e),
+            };
+            match opened {
+                Ok((url, session)) => {
                     let old = engine.inner.spare.lock().unwrap_or_else(|p| p.into_inner()).replace(Spare {
                         kind,
+                        url,
                         session,
                         opened: Instant::now(),
                     });

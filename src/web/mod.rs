@@ -32,6 +32,7 @@ pub mod session_store;
 mod tables;
 pub mod throttle;
 mod users;
+mod viewer_login;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -79,6 +80,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/deactivate", post(users::deactivate))
         .route("/admin/users/{id}/reactivate", post(users::reactivate))
         .route("/admin/users/{id}/password", post(users::reset_password))
+        .route("/admin/viewer-login", get(viewer_login::index).post(viewer_login::create))
+        .route("/admin/viewer-login/drop", post(viewer_login::drop))
         .route("/admin/audit", get(audit::index))
         .route("/maintenance", get(maintenance::index))
         .route("/maintenance/confirm", get(maintenance::confirm))
@@ -172,18 +175,22 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
              This password is shown once: store it, then change it after logging in.\n"
         );
     }
+    // A key file others may read, or one that cannot be read, stops the start: the secrets it seals are no safer.
+    crate::secrets::Keyring::open(&config.secret_key_file())?;
     let listen = config.settings.listen;
+    let retention = config.settings.history_retention;
+    let mut state = AppState::new(db.clone(), Arc::new(config), Arc::new(set))?;
+    state.health = health.clone();
+    // Before listening: whoever sees the port open has also been warned.
+    warn_if_privileged(&state).await;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::io(format!("cannot listen on {listen} (set --listen or STRATA_LISTEN)"), e))?;
     tracing::info!("serving {} on http://{listen} (ready in {} ms)", url, started.elapsed().as_millis());
     let sweeper =
         tokio::spawn(session_store::sweep_expired(session_store::DbSessionStore::new(db.clone()), SESSION_SWEEP_EVERY));
-    let retention = config.settings.history_retention;
     let history_sweeper =
         (!retention.is_zero()).then(|| tokio::spawn(crate::history::sweep(db.clone(), retention, HISTORY_SWEEP_EVERY)));
-    let mut state = AppState::new(db.clone(), Arc::new(config), Arc::new(set))?;
-    state.health = health.clone();
     let watcher = tokio::spawn(health.watch(url.clone(), db.clone()));
     let key_usage = state.key_usage.clone();
     let usage_flusher = tokio::spawn(key_usage.clone().flush_every(db.clone(), crate::api_keys::FLUSH_EVERY));
@@ -202,6 +209,26 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
         h.abort();
     }
     served
+}
+
+/// Logs a warning when the main login can do more than read, saying which login read-only runs use instead (or
+/// that they are refused until there is one).
+async fn warn_if_privileged(state: &AppState) {
+    let privileges = match crate::viewer_login::privileges(&state.db).await {
+        Ok(p) if p.is_empty() => return,
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read what the main database login may do");
+            return;
+        }
+    };
+    let reads = match state.engine.logins().current().await {
+        Ok(login) => login.describe(),
+        Err(e) => format!("the login for read-only runs cannot be found: {e}"),
+    };
+    tracing::warn!(
+        "the main database login can do more than read ({privileges}); {reads}. Set viewer_url, or run          `strata viewer-login create` (or Admin › Viewer login), so that read-only runs use a login that can only read"
+    );
 }
 
 /// Ctrl-C, or SIGTERM (what `docker stop`, systemd and Kubernetes send; as PID 1 in a container an unhandled

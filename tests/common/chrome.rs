@@ -61,6 +61,7 @@ pub async fn serve(url: &str) -> (Running, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", url)
+        .env("STRATA_SECRET_KEY_FILE", super::key_file(url))
         .env("STRATA_ADMIN_PASSWORD", PASSWORD)
         .env("STRATA_COOKIE_SECURE", "false")
         .env("STRATA_LONG_QUERY_THRESHOLD", "1s")

@@ -136,15 +136,48 @@ impl TestDb {
         }
     }
 
-    /// Drops the database (call at the end of a passing test; a failing one leaves it for inspection).
+    /// The viewer login for this database, created through Strata's own code path (`strata viewer-login create`
+    /// does the same): read-only runs need a login that can only read, and the test servers' logins are
+    /// superusers. Run again after creating tables, to grant them too. Needs the migrations applied. Returns the
+    /// login's URL; [`TestDb::drop`] drops the login.
+    pub async fn viewer_url(&self) -> String {
+        let url = strata::config::DatabaseUrl::parse(&self.url).expect("the test URL parses");
+        let db = strata::db::connect(&url, strata::db::Purpose::Cli).await.expect("connect");
+        let keyring = strata::secrets::Keyring::open_or_create(&key_file(&self.url)).expect("the test key file");
+        let created = strata::viewer_login::create(&db, &url, &keyring, false).await.expect("create the viewer login");
+        db.close().await.ok();
+        created.url.connect_url().to_string()
+    }
+
+    /// The viewer login's name (server-global: unique per test database).
+    pub fn viewer_name(&self) -> String {
+        let backend = match self.kind {
+            Kind::MySql => strata::config::Backend::MySql,
+            Kind::Postgres => strata::config::Backend::Postgres,
+            Kind::Sqlite => strata::config::Backend::Sqlite,
+        };
+        strata::viewer_login::login_name(backend, &self.name)
+    }
+
+    /// Drops the database and its viewer login, if one was made (call at the end of a passing test; a failing one
+    /// leaves them for inspection).
     pub async fn drop(self) {
+        std::fs::remove_file(key_file(&self.url)).ok();
+        let viewer = self.viewer_name();
         let sql = match self.kind {
             Kind::Sqlite => return,
-            Kind::Postgres => format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
-            Kind::MySql => format!("DROP DATABASE IF EXISTS `{}`", self.name),
+            Kind::Postgres => vec![
+                format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+                format!("DROP ROLE IF EXISTS \"{viewer}\""),
+            ],
+            Kind::MySql => {
+                vec![format!("DROP DATABASE IF EXISTS `{}`", self.name), format!("DROP USER IF EXISTS '{viewer}'@'%'")]
+            }
         };
         if let Ok(admin) = Database::connect(self.admin_url.as_str()).await {
-            admin.execute_unprepared(&sql).await.ok();
+            for s in sql {
+                admin.execute_unprepared(&s).await.ok();
+            }
             admin.close().await.ok();
         }
     }
@@ -212,10 +245,18 @@ pub fn strata(url: &str, args: &[&str]) -> Output {
     strata_cmd(url, args).output().expect("run strata")
 }
 
+/// The key file that seals the test database's secrets (the viewer login's password): one per database, so that
+/// tests never share one, the same for the binary and the router built in the test.
+pub fn key_file(url: &str) -> std::path::PathBuf {
+    let name = strata::config::DatabaseUrl::parse(url).ok().and_then(|u| u.database_name()).unwrap_or_default();
+    std::env::temp_dir().join("strata-test-keys").join(format!("{name}.key"))
+}
+
 pub fn strata_cmd(url: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
     cmd.env_remove("STRATA_CONFIG")
         .env("DATABASE_URL", url)
+        .env("STRATA_SECRET_KEY_FILE", key_file(url))
         .env("RUST_LOG", "warn")
         .current_dir(std::env::temp_dir())
         .args(args);

@@ -49,14 +49,46 @@ pub async fn app_state(url: &str) -> AppState {
     app_state_with(url, |_| {}).await
 }
 
-/// Like [`app_state`], with settings changed first (e.g. `s.cookie_secure = false`).
+/// Like [`app_state`], with settings changed first (e.g. `s.cookie_secure = false`). On PostgreSQL and MariaDB
+/// the viewer login is created first when the database has none (read-only runs need a login that can only
+/// read; the test servers' logins are superusers), through the same code path as the admin page's button.
 pub async fn app_state_with(url: &str, change: impl FnOnce(&mut strata::config::Settings)) -> AppState {
+    let state = app_state_without_viewer_login(url, change).await;
+    ensure_viewer_login(&state).await;
+    state
+}
+
+/// Like [`app_state_with`], but no viewer login is made: read-only runs see the main login as it is.
+pub async fn app_state_without_viewer_login(url: &str, change: impl FnOnce(&mut strata::config::Settings)) -> AppState {
     let mut config = Config::load(&Overrides { database_url: Some(url.to_string()), ..Default::default() }, &|_| None)
         .expect("config");
+    config.settings.secret_key_file = Some(super::key_file(url));
     change(&mut config.settings);
     let db = db::connect(&config.database_url, Purpose::App).await.expect("connect");
     let migrations = Arc::new(MigrationSet::of::<migration::Migrator>().expect("migrations"));
     AppState::new(db, Arc::new(config), migrations).expect("an app state for this backend")
+}
+
+/// Creates the viewer login when a migrated server database has none (and `viewer_url` is not set); does nothing
+/// on SQLite or before the migrations ran.
+pub async fn ensure_viewer_login(state: &AppState) {
+    let config = &state.config;
+    if config.database_url.backend() == strata::config::Backend::Sqlite || config.settings.viewer_url.is_some() {
+        return;
+    }
+    // Err: the migrations have not run (no strata_secrets yet).
+    if let Ok(None) = strata::secrets::label(&state.db, strata::viewer_login::SECRET_NAME).await {
+        refresh_viewer_grants(state).await;
+    }
+}
+
+/// Creates the viewer login, or grants it the tables created since (what the admin page's button does).
+pub async fn refresh_viewer_grants(state: &AppState) {
+    let keyring = strata::secrets::Keyring::open_or_create(&state.config.secret_key_file()).expect("the key file");
+    strata::viewer_login::create(&state.db, &state.config.database_url, &keyring, false)
+        .await
+        .expect("create the viewer login");
+    state.engine.logins().forget().await;
 }
 
 /// The path a redirect points to.
