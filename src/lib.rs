@@ -2,6 +2,9 @@
 // `deny`, not `forbid`: one module, `query::sqlite_guard`, allows it to install SQLite's authorizer through the
 // raw handle (sqlx has no API for it); everything else stays free of `unsafe`.
 #![deny(unsafe_code)]
+// The JSON API's query handler awaits through many layers (logins, engine, history): laying out its future needs more
+// than the default query depth.
+#![recursion_limit = "256"]
 
 pub mod accounts;
 pub mod api;

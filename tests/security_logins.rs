@@ -267,3 +267,43 @@ async fn serve_refuses_to_start_with_a_key_file_others_may_read() {
     assert!(log.contains("looser than 0600") && log.contains("chmod 600"), "{log}");
     t.drop().await;
 }
+
+/// A main login with no privilege beyond its own database still owns Strata's tables: a viewer's run under it would
+/// read every password hash, session and run, so it is refused like a superuser's until a viewer login exists.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_viewer_is_refused_when_the_main_login_merely_owns_stratas_tables() {
+    let t = TestDb::new(Kind::Postgres).await;
+    let owner = format!("{}_owner", t.name);
+    let admin = t.connect().await;
+    exec(&admin, &format!("CREATE ROLE \"{owner}\" LOGIN")).await;
+    exec(&admin, &format!("ALTER DATABASE \"{}\" OWNER TO \"{owner}\"", t.name)).await;
+    exec(&admin, &format!("ALTER SCHEMA public OWNER TO \"{owner}\"")).await;
+    let owner_url = t.url.replacen("://postgres@", &format!("://{owner}@"), 1);
+    assert_ne!(owner_url, t.url, "the test URL names the postgres login: {}", t.url);
+    ok(&strata(&owner_url, &["migrate", "up"]));
+    assert_eq!(
+        scalar(&admin, &format!("select rolsuper::text from pg_roles where rolname = '{owner}'")).await,
+        "false",
+        "the owner is an ordinary login"
+    );
+
+    let mut b = Browser::with_state(app_state_without_viewer_login(&owner_url, |_| {}).await);
+    b.login_as(Role::Viewer).await;
+    let sql = "select password_hash from admin_users";
+    let (status, page) = run(&mut b, sql).await;
+    assert_refused(status, &page, sql);
+    assert!(page.contains("Strata&#x27;s own tables") || page.contains("Strata's own tables"), "{page}");
+    assert!(!page.contains("$argon2"), "no hash reaches the viewer:\n{page}");
+
+    drop(b);
+    admin.close().await.ok();
+    t.drop().await;
+    let server = connect_or_explain_admin().await;
+    exec(&server, &format!("DROP ROLE IF EXISTS \"{owner}\"")).await;
+}
+
+/// The PostgreSQL server's admin connection (the test's own database is gone by then).
+async fn connect_or_explain_admin() -> DatabaseConnection {
+    let url = std::env::var("STRATA_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    sea_orm::Database::connect(url.as_str()).await.expect("connect to the PostgreSQL server")
+}

@@ -205,7 +205,7 @@ async fn stored(
 }
 
 /// Decides which login read-only runs use: `viewer_url`, else the created login, else the main login when it can
-/// only read, else a refusal naming what it can do.
+/// only read (SQLite, or an engine on its own away from Strata's tables), else a refusal naming what it can do.
 /// `key_file` is `None` where Strata's own tables are not at hand (an engine made on its own): then no created
 /// login is looked for.
 pub async fn resolve(
@@ -225,9 +225,17 @@ pub async fn resolve(
     {
         return Ok(ReadLogin::Viewer { url, origin: Origin::Created });
     }
-    let p = privileges(db).await?;
+    let mut p = privileges(db).await?;
+    if key_file.is_some() {
+        // Strata's own tables are in this database and the main login owns them: a read-only run under it could read
+        // every password hash, session and run. Until they move to a home database of their own, it is never fit.
+        p.0.push(OWN_TABLES_ACCESS.into());
+    }
     Ok(if p.is_empty() { ReadLogin::Main } else { ReadLogin::Refused(p) })
 }
+
+/// How a refusal names the main login's reach into Strata's own tables.
+pub const OWN_TABLES_ACCESS: &str = "access to Strata's own tables: accounts, sessions, API keys, history";
 
 /// Which login read-only runs use, decided at the first one and again after every change ([`Logins::forget`]);
 /// a refusal is not kept, so a login created meanwhile counts at the next run.
