@@ -37,6 +37,9 @@ pub enum Error {
     /// Input that cannot be used (400).
     #[error("{0}")]
     BadRequest(String),
+    /// A request larger than a setting allows; the message names the limit and the setting (413).
+    #[error("{0}")]
+    TooLarge(String),
     /// No credentials, or ones that are wrong, expired or revoked (401; API keys).
     #[error("{0}")]
     Unauthorized(String),
@@ -91,6 +94,7 @@ impl Error {
             Error::Db(e) if crate::db::is_unreachable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden | Error::Csrf | Error::MissingScope(_) => StatusCode::FORBIDDEN,
             Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -111,6 +115,7 @@ impl Error {
             Error::MissingScope(_) => "missing_scope",
             Error::Csrf => "csrf",
             Error::BadRequest(_) => "bad_request",
+            Error::TooLarge(_) => "too_large",
             Error::NotFound(_) => "not_found",
             Error::Migration(_) => "conflict",
             Error::Unsupported(_) => "unsupported",

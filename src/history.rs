@@ -497,6 +497,14 @@ fn cut(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).map(|c| if c == '\0' { char::REPLACEMENT_CHARACTER } else { c }).collect()
 }
 
+/// The part of `text` the history keeps (its first [`MAX_QUERY_CHARS`]), copied.
+pub fn truncated(text: &str) -> String {
+    match text.char_indices().nth(MAX_QUERY_CHARS) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text.to_string(),
+    }
+}
+
 /// [`cut`] without a copy when there is nothing to cut or replace (the usual case).
 fn cut_owned(s: String, max_chars: usize) -> String {
     if s.len() <= max_chars && !s.contains('\0') { s } else { cut(&s, max_chars) }

@@ -16,7 +16,7 @@ use crate::query::export::cell_json;
 use crate::query::{Outcome, RunOptions, StatementResult};
 use crate::state::AppState;
 use crate::web::extract::Json as Body;
-use crate::web::query::{ExportAs, MAX_SQL_BYTES, export_recorded, line_and_column, run_recorded};
+use crate::web::query::{ExportAs, export_recorded, line_and_column, run_recorded, too_long};
 
 /// What to run.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -115,7 +115,7 @@ pub async fn run(
 ) -> Result<Json<QueryResponse>> {
     let mut opts = options(&caller, &state)?;
     let Body(request) = body?;
-    sql_field(&request.sql)?;
+    sql_field(&request.sql, &state)?;
     let limit = state.config.settings.max_rows;
     if let Some(n) = request.max_rows {
         match usize::try_from(n) {
@@ -169,7 +169,7 @@ pub async fn export(
 ) -> Result<Response> {
     let opts = options(&caller, &state)?;
     let Body(request) = body?;
-    sql_field(&request.sql)?;
+    sql_field(&request.sql, &state)?;
     export_recorded(&state, &request.sql, request.format, &opts, |q, s| caller.history_run(q, s)).await
 }
 
@@ -189,15 +189,12 @@ fn options(caller: &Caller, state: &AppState) -> Result<RunOptions> {
     })
 }
 
-/// 400 naming `sql` when there is nothing to run or too much.
-fn sql_field(sql: &str) -> Result<()> {
+/// 400 naming `sql` when there is nothing to run, 413 when it is longer than `max_sql_bytes`.
+fn sql_field(sql: &str, state: &AppState) -> Result<()> {
     if sql.trim().is_empty() {
         return Err(Error::BadRequest("sql: there is no SQL to run".into()));
     }
-    if sql.len() > MAX_SQL_BYTES {
-        return Err(Error::BadRequest(format!("sql: longer than {MAX_SQL_BYTES} bytes")));
-    }
-    Ok(())
+    too_long(sql, state).map_err(|e| Error::TooLarge(format!("sql: {e}")))
 }
 
 fn statement(s: &StatementResult, text: &str, opts: &RunOptions) -> StatementResponse {
