@@ -169,7 +169,7 @@ pub enum MigrateCommand {
         /// How many rows.
         #[arg(long, default_value_t = 50)]
         limit: u64,
-        /// Only rows with this status (success or failed).
+        /// Only rows with this status (success, failed, or running: an attempt in progress or cut short).
         #[arg(long)]
         status: Option<String>,
         #[command(flatten)]
@@ -505,7 +505,12 @@ async fn migrate_command(config: &Config, set: &MigrationSet, cmd: MigrateComman
                     .collect(),
             );
             for r in rows.iter().filter(|r| r.last_error.is_some()) {
-                println!("\n{} last attempt failed: {}", r.revision, r.last_error.as_deref().unwrap_or(""));
+                match &r.advice {
+                    Some(advice) => {
+                        println!("\n{} is dirty: {}\n{advice}", r.revision, r.last_error.as_deref().unwrap_or(""))
+                    }
+                    None => println!("\n{} last attempt failed: {}", r.revision, r.last_error.as_deref().unwrap_or("")),
+                }
             }
             Ok(())
         }
@@ -522,8 +527,9 @@ async fn migrate_command(config: &Config, set: &MigrationSet, cmd: MigrateComman
             if let Some(s) = status.as_deref()
                 && s != "success"
                 && s != "failed"
+                && s != migrate::bookkeeping::RUNNING
             {
-                return Err(Error::BadRequest(format!("--status {s:?}: use success or failed")));
+                return Err(Error::BadRequest(format!("--status {s:?}: use success, failed or running")));
             }
             let conn = db::connect(url, Purpose::Cli).await?;
             let rows = migrate::history(&conn, limit, status.as_deref()).await?;

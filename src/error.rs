@@ -52,6 +52,9 @@ pub enum Error {
     /// Input that cannot be used (400).
     #[error("{0}")]
     BadRequest(String),
+    /// A request larger than a setting allows; the message names the limit and the setting (413).
+    #[error("{0}")]
+    TooLarge(String),
     /// No credentials, or ones that are wrong, expired or revoked (401; API keys).
     #[error("{0}")]
     Unauthorized(String),
@@ -116,6 +119,7 @@ impl Error {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden | Error::Csrf | Error::MissingScope(_) => StatusCode::FORBIDDEN,
             Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -140,6 +144,7 @@ impl Error {
             Error::MissingScope(_) => "missing_scope",
             Error::Csrf => "csrf",
             Error::BadRequest(_) => "bad_request",
+            Error::TooLarge(_) => "too_large",
             Error::NotFound(_) => "not_found",
             Error::Migration(_) | Error::Conflict(_) => "conflict",
             Error::ViewerLoginRequired(_) => "viewer_login_required",

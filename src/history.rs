@@ -22,8 +22,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::query_history;
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select, Set, TransactionSession, TransactionTrait,
 };
 
 use crate::error::{Error, Result};
@@ -163,7 +163,7 @@ impl NewRun {
         query_history::ActiveModel {
             batch_id: Set(self.batch_id.as_deref().map(|b| cut(b, 36))),
             statement_index: Set(self.statement_index.max(0)),
-            query: Set(cut(&self.query, MAX_QUERY_CHARS)),
+            query: Set(cut_owned(self.query, MAX_QUERY_CHARS)),
             execution_time: Set(self.execution_time_ms.max(0)),
             user: Set(cut(&self.user, 64)),
             timestamp: Set(self.timestamp),
@@ -204,22 +204,58 @@ pub async fn record(db: &impl ConnectionTrait, run: NewRun) -> Result<i64> {
     Ok(row.id)
 }
 
-/// Writes the statements of a run in one INSERT; returns how many were written.
-pub async fn record_many(db: &impl ConnectionTrait, runs: Vec<NewRun>) -> Result<u64> {
+/// The most values one statement may bind: SQLite's default `SQLITE_MAX_VARIABLE_NUMBER` (32,766), the
+/// 16-bit parameter count of the PostgreSQL and MySQL wire protocols (65,535).
+fn bind_limit(backend: DbBackend) -> usize {
+    match backend {
+        DbBackend::Sqlite => 32_766,
+        _ => 65_535,
+    }
+}
+
+/// The most query text one INSERT carries, so that a batch of long statements stays well under MySQL's
+/// `max_allowed_packet` (16 MB by default in MariaDB, 64 MB in MySQL 8) and one batch's copy in the
+/// driver's buffer stays small.
+const CHUNK_TEXT_BYTES: usize = 4 * 1024 * 1024;
+
+/// How many rows one INSERT of `query_history` may carry on `backend` (bind limit over the columns).
+pub fn rows_per_insert(backend: DbBackend) -> usize {
+    use sea_orm::Iterable;
+    bind_limit(backend) / query_history::Column::iter().count()
+}
+
+/// Writes the statements of a run in one transaction, as few INSERTs as the bind limit allows (a run of
+/// 10,000 statements is two on PostgreSQL); returns how many were written.
+pub async fn record_many<C: ConnectionTrait + TransactionTrait>(db: &C, runs: Vec<NewRun>) -> Result<u64> {
     if runs.is_empty() {
         return Ok(0);
     }
-    let n = query_history::Entity::insert_many(runs.into_iter().map(NewRun::into_active_model))
-        .exec_without_returning(db)
-        .await?;
-    Ok(n)
+    let per_insert = rows_per_insert(db.get_database_backend());
+    let txn = db.begin().await?;
+    let mut written = 0;
+    let mut runs = runs.into_iter().peekable();
+    while runs.peek().is_some() {
+        // Rows are made one chunk at a time, moving each text rather than copying it.
+        let mut bytes = 0;
+        let mut chunk = Vec::with_capacity(per_insert.min(runs.len()));
+        while let Some(run) = runs
+            .next_if(|r| chunk.is_empty() || (chunk.len() < per_insert && bytes + r.query.len() <= CHUNK_TEXT_BYTES))
+        {
+            bytes += run.query.len();
+            chunk.push(run.into_active_model());
+        }
+        written += query_history::Entity::insert_many(chunk).exec_without_returning(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(written)
 }
 
 /// Writes the statements of a run without ever failing the run: an error, or a history table that
-/// does not answer within [`RECORD_TIMEOUT`], is logged and returned as a warning to show the user.
-pub async fn record_or_warn(db: &impl ConnectionTrait, runs: Vec<NewRun>) -> Option<String> {
+/// does not answer within [`RECORD_TIMEOUT`] per INSERT it needs, is logged and returned as a warning to show the user.
+pub async fn record_or_warn<C: ConnectionTrait + TransactionTrait>(db: &C, runs: Vec<NewRun>) -> Option<String> {
     let n = runs.len();
-    let failure = match tokio::time::timeout(RECORD_TIMEOUT, record_many(db, runs)).await {
+    let inserts = n.div_ceil(rows_per_insert(db.get_database_backend())).max(1) as u32;
+    let failure = match tokio::time::timeout(RECORD_TIMEOUT * inserts, record_many(db, runs)).await {
         Ok(Ok(_)) => return None,
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("the history table did not answer within {} s", RECORD_TIMEOUT.as_secs()),
@@ -459,6 +495,19 @@ pub fn csv_field(value: &str) -> std::borrow::Cow<'_, str> {
 /// At most `max_chars` characters, NUL replaced (PostgreSQL cannot store it in text).
 fn cut(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).map(|c| if c == '\0' { char::REPLACEMENT_CHARACTER } else { c }).collect()
+}
+
+/// The part of `text` the history keeps (its first [`MAX_QUERY_CHARS`]), copied.
+pub fn truncated(text: &str) -> String {
+    match text.char_indices().nth(MAX_QUERY_CHARS) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// [`cut`] without a copy when there is nothing to cut or replace (the usual case).
+fn cut_owned(s: String, max_chars: usize) -> String {
+    if s.len() <= max_chars && !s.contains('\0') { s } else { cut(&s, max_chars) }
 }
 
 fn start_of(day: NaiveDate) -> DateTime<Utc> {

@@ -24,7 +24,8 @@ pub struct Model {
     /// `user@host` for the CLI, the dashboard account otherwise.
     #[sea_orm(column_type = "String(StringLen::N(255))")]
     pub actor: String,
-    /// `success` or `failed`.
+    /// `success` or `failed`; `running` while a migration whose DDL commits as it goes (MariaDB/MySQL)
+    /// runs, and for good when its runner died before it ended (the migration is then dirty).
     #[sea_orm(column_type = "String(StringLen::N(16))")]
     pub status: String,
     #[sea_orm(column_type = "Text", nullable)]

@@ -16,7 +16,7 @@ use crate::query::export::cell_json;
 use crate::query::{Outcome, RunOptions, StatementResult};
 use crate::state::AppState;
 use crate::web::extract::Json as Body;
-use crate::web::query::{ExportAs, MAX_SQL_BYTES, export_recorded, line_and_column, run_recorded};
+use crate::web::query::{ExportAs, export_recorded, line_and_column, run_recorded, too_long};
 
 /// What to run.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -113,6 +113,7 @@ pub struct Position {
     responses(
         (status = 200, description = "One result per statement that ran; a failing statement is a result too", body = QueryResponse),
         (status = 400, description = "A body that cannot be used; the message names the field (`bad_request`)", body = ErrorBody),
+        (status = 413, description = "`too_large`: the `sql` text is longer than the `max_sql_bytes` setting", body = ErrorBody),
         (status = 409, description = "`viewer_login_required`: a read-only run, and the main database login can do \
          more than read while no viewer login exists", body = ErrorBody),
         KeyRefusals
@@ -125,7 +126,7 @@ pub async fn run(
 ) -> Result<Json<QueryResponse>> {
     let mut opts = options(&caller, &state)?;
     let Body(request) = body?;
-    sql_field(&request.sql)?;
+    sql_field(&request.sql, &state)?;
     let limit = state.config.settings.max_rows;
     if let Some(n) = request.max_rows {
         match usize::try_from(n) {
@@ -170,6 +171,7 @@ pub struct ExportRequest {
          )),
         (status = 400, description = "A body that cannot be used (the message names the field), more than one statement, \
                                         or a statement the database refuses before its first row (`bad_request`)", body = ErrorBody),
+        (status = 413, description = "`too_large`: the `sql` text is longer than the `max_sql_bytes` setting", body = ErrorBody),
         (status = 409, description = "`viewer_login_required`: a read-only run, and the main database login can do \
          more than read while no viewer login exists", body = ErrorBody),
         KeyRefusals
@@ -182,7 +184,7 @@ pub async fn export(
 ) -> Result<Response> {
     let opts = options(&caller, &state)?;
     let Body(request) = body?;
-    sql_field(&request.sql)?;
+    sql_field(&request.sql, &state)?;
     export_recorded(&state, &request.sql, request.format, &opts, |q, s| caller.history_run(q, s)).await
 }
 
@@ -202,15 +204,12 @@ fn options(caller: &Caller, state: &AppState) -> Result<RunOptions> {
     })
 }
 
-/// 400 naming `sql` when there is nothing to run or too much.
-fn sql_field(sql: &str) -> Result<()> {
+/// 400 naming `sql` when there is nothing to run, 413 when it is longer than `max_sql_bytes`.
+fn sql_field(sql: &str, state: &AppState) -> Result<()> {
     if sql.trim().is_empty() {
         return Err(Error::BadRequest("sql: there is no SQL to run".into()));
     }
-    if sql.len() > MAX_SQL_BYTES {
-        return Err(Error::BadRequest(format!("sql: longer than {MAX_SQL_BYTES} bytes")));
-    }
-    Ok(())
+    too_long(sql, state).map_err(|e| Error::TooLarge(format!("sql: {e}")))
 }
 
 fn statement(s: &StatementResult, text: &str, opts: &RunOptions) -> StatementResponse {

@@ -181,6 +181,8 @@ pub struct Settings {
     pub query_timeout: Duration,
     /// `max_rows`: the most rows the query editor shows.
     pub max_rows: usize,
+    /// `max_sql_bytes`: the longest SQL text one run (editor, explain, export, API) accepts, in bytes.
+    pub max_sql_bytes: usize,
     /// `lock_timeout`: how long a migration waits for the migration lock.
     pub lock_timeout: Duration,
     /// `long_query_threshold`: from when a running query counts as long.
@@ -230,6 +232,7 @@ impl Default for Settings {
             session_ttl: Duration::from_secs(12 * 3600),
             query_timeout: Duration::from_secs(30),
             max_rows: 1000,
+            max_sql_bytes: 1_000_000,
             lock_timeout: Duration::from_secs(60),
             long_query_threshold: Duration::from_secs(5 * 60),
             catalog_timeout: Duration::from_secs(5),
@@ -259,6 +262,7 @@ const SETTING_KEYS: &[&str] = &[
     "session_ttl",
     "query_timeout",
     "max_rows",
+    "max_sql_bytes",
     "lock_timeout",
     "long_query_threshold",
     "catalog_timeout",
@@ -385,6 +389,7 @@ impl Config {
             session_ttl: reader.read("session_ttl", None, &DURATION, defaults.session_ttl)?,
             query_timeout: reader.read("query_timeout", None, &DURATION, defaults.query_timeout)?,
             max_rows: reader.read("max_rows", None, &COUNT, defaults.max_rows)?,
+            max_sql_bytes: reader.read("max_sql_bytes", None, &COUNT, defaults.max_sql_bytes)?,
             lock_timeout: reader.read("lock_timeout", None, &DURATION, defaults.lock_timeout)?,
             long_query_threshold: reader.read(
                 "long_query_threshold",

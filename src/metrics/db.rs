@@ -47,6 +47,7 @@ struct Readings {
     /// The `alembic_version` revision, or `base`.
     head: String,
     pending: usize,
+    dirty: usize,
     long_query_threshold: Duration,
 }
 
@@ -99,6 +100,7 @@ impl DbReadings {
             counters,
             head: head.unwrap_or_else(|| "base".into()),
             pending: status.iter().filter(|m| !m.applied).count(),
+            dirty: status.iter().filter(|m| m.state == "dirty").count(),
             long_query_threshold: threshold,
         })
     }
@@ -216,6 +218,12 @@ impl Readings {
             "strata_db_migrations_pending",
             "Migrations of this Strata build not applied to the database",
             self.pending as i64,
+        )?;
+        gauge(
+            e,
+            "strata_db_migrations_dirty",
+            "Migrations that may be half-applied (failed or cut short where DDL is not transactional)",
+            self.dirty as i64,
         )?;
         if let Some(n) = self.counters.deadlocks {
             counter(

@@ -17,6 +17,9 @@ const PG_HOLDER: &str = "SELECT a.pid::bigint AS pid, coalesce(a.application_nam
      coalesce(a.client_addr::text, 'local socket') AS addr, to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS') AS since \
      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
      WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = $1 AND l.objid::bigint = $2";
+const PG_HELD: &str = "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+     AND classid::bigint = $1 AND objid::bigint = $2 \
+     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS got";
 const PG_TABLES: &str =
     "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename";
 
@@ -25,6 +28,7 @@ const MY_TRY_LOCK: &str = "SELECT GET_LOCK(CONCAT('strata_migrate:', DATABASE())
 const MY_UNLOCK: &str = "SELECT RELEASE_LOCK(CONCAT('strata_migrate:', DATABASE())) AS released";
 const MY_HOLDER: &str = "SELECT p.ID AS pid, p.USER AS app, p.HOST AS addr, CAST(p.TIME AS CHAR) AS since \
      FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(CONCAT('strata_migrate:', DATABASE()))";
+const MY_HELD: &str = "SELECT IS_USED_LOCK(CONCAT('strata_migrate:', DATABASE())) IS NOT NULL AS got";
 const MY_TABLES: &str = "SELECT TABLE_NAME AS name FROM information_schema.TABLES \
      WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME";
 
@@ -120,6 +124,19 @@ impl Lock {
             Lock::Sqlite(txn) => txn.commit().await?,
         }
         Ok(())
+    }
+}
+
+/// Whether some session holds the migration lock now: a live runner (asked by `status`, which does not take it).
+/// SQLite has no lock to ask about: a runner's writes, its `running` rows included, are one transaction
+/// nobody else sees until it commits.
+pub async fn held(conn: &DatabaseConnection) -> Result<bool> {
+    match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            try_flag(conn, PG_HELD, vec![(PG_LOCK_KEY >> 32).into(), (PG_LOCK_KEY & 0xffff_ffff).into()]).await
+        }
+        DbBackend::MySql => try_flag(conn, MY_HELD, vec![]).await,
+        _ => Ok(false),
     }
 }
 

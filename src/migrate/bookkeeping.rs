@@ -160,20 +160,58 @@ pub async fn log<C: ConnectionTrait>(db: &C, e: LogEntry<'_>) -> Result<()> {
 
 /// The INSERT that writes one `migrations_log` row (also printed by `--sql`).
 pub fn log_statement(backend: DbBackend, e: LogEntry<'_>) -> Statement {
-    let row = migrations_log::ActiveModel {
+    let mut insert = migrations_log::Entity::insert(log_row(e, false));
+    backend.build(QueryTrait::query(&mut insert))
+}
+
+/// The `status` of a row written before a migration whose DDL commits as it goes, until it ends.
+pub const RUNNING: &str = "running";
+
+/// Writes a `running` row for an attempt that is about to start, on its own (the caller makes sure no
+/// transaction is open, so it is committed before the migration's first statement); returns its id.
+/// [`finish`] turns it into the attempt's outcome; a runner killed in between leaves it `running`.
+pub async fn mark_running<C: ConnectionTrait>(db: &C, e: LogEntry<'_>) -> Result<i64> {
+    Ok(migrations_log::Entity::insert(log_row(e, true)).exec(db).await?.last_insert_id)
+}
+
+/// Records how the attempt `mark_running` started ended.
+pub async fn finish<C: ConnectionTrait>(db: &C, id: i64, e: LogEntry<'_>) -> Result<()> {
+    db.execute_raw(finish_statement(db.get_database_backend(), id, e)).await?;
+    Ok(())
+}
+
+/// The UPDATE behind [`finish`] (also printed by `--sql`).
+pub fn finish_statement(backend: DbBackend, id: i64, e: LogEntry<'_>) -> Statement {
+    let row = log_row(e, false);
+    backend.build(
+        Query::update()
+            .table(migrations_log::Entity)
+            .value(migrations_log::Column::FinishedAt, row.finished_at.unwrap())
+            .value(migrations_log::Column::DurationMs, row.duration_ms.unwrap())
+            .value(migrations_log::Column::Status, row.status.unwrap())
+            .value(migrations_log::Column::Error, row.error.unwrap())
+            .and_where(Expr::col(migrations_log::Column::Id).eq(id)),
+    )
+}
+
+fn log_row(e: LogEntry<'_>, running: bool) -> migrations_log::ActiveModel {
+    let status = match (running, e.error.is_some()) {
+        (true, _) => RUNNING,
+        (false, true) => "failed",
+        (false, false) => "success",
+    };
+    migrations_log::ActiveModel {
         revision: Set(e.revision.chars().take(32).collect()),
         name: Set(e.name.chars().take(255).collect()),
         action: Set(e.action.to_string()),
         started_at: Set(e.started_at),
-        finished_at: Set(Some(e.finished_at)),
-        duration_ms: Set(Some(e.duration_ms)),
+        finished_at: Set((!running).then_some(e.finished_at)),
+        duration_ms: Set((!running).then_some(e.duration_ms)),
         actor: Set(e.actor.chars().take(255).collect()),
-        status: Set(if e.error.is_some() { "failed" } else { "success" }.to_string()),
+        status: Set(status.to_string()),
         error: Set(e.error),
         ..Default::default()
-    };
-    let mut insert = migrations_log::Entity::insert(row);
-    backend.build(QueryTrait::query(&mut insert))
+    }
 }
 
 /// The newest log row of every revision (decides failed/dirty states).

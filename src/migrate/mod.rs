@@ -88,15 +88,22 @@ pub struct MigrationStatus {
     pub label: String,
     pub applied: bool,
     pub applied_at: Option<DateTime<Utc>>,
-    /// `applied`, `pending`, `failed` (last attempt failed and was rolled back), `dirty`
-    /// (failed where DDL is not transactional: may be half-applied) or `unknown` (applied, but not in this build).
+    /// `applied`, `pending`, `running` (a live runner is applying or rolling it back now), `failed` (last
+    /// attempt failed and was rolled back), `dirty` (failed, or its runner died, where DDL is not
+    /// transactional: may be half-applied) or `unknown` (applied, but not in this build).
     pub state: &'static str,
     pub last_error: Option<String>,
+    /// For a `dirty` migration: what to do about it.
+    pub advice: Option<String>,
 }
 
 /// The migration state read from the database without changing it (a read-only role can call it).
 pub async fn status(db: &DatabaseConnection, set: &MigrationSet) -> Result<Vec<MigrationStatus>> {
-    let state = State::load(DatabaseExecutor::from(db), set, false).await?;
+    let mut state = State::load(DatabaseExecutor::from(db), set, false).await?;
+    // An attempt still marked running is a live runner's while the lock is held, a dead one's otherwise.
+    if state.latest.values().any(|r| r.status == bookkeeping::RUNNING) {
+        state.runner_alive = backend::held(db).await?;
+    }
     Ok(state.describe(set, db.get_database_backend()))
 }
 
@@ -369,6 +376,9 @@ impl<'a> Runner<'a> {
             error,
         };
 
+        // Where DDL commits as it goes, the attempt is logged as running before its first statement and
+        // settled with its version rows, so a runner killed in between leaves it dirty, never pending.
+        let mut mark = None;
         let outcome: Result<()> = if is_transactional(entry, backend) {
             let txn = x.begin().await?;
             let attempt = async {
@@ -385,11 +395,13 @@ impl<'a> Runner<'a> {
                 }
             }
         } else {
+            let id = bookkeeping::mark_running(x, log_entry(None)).await?;
+            mark = Some(id);
             match run_migration(entry, action, SchemaManager::new(reborrow(x))).await {
                 Ok(()) => {
                     let txn = x.begin().await?;
                     bookkeeping(&txn).await?;
-                    bookkeeping::log(&txn, log_entry(None)).await?;
+                    bookkeeping::finish(&txn, id, log_entry(None)).await?;
                     txn.commit().await.map_err(Error::from)
                 }
                 Err(e) => Err(e),
@@ -405,7 +417,11 @@ impl<'a> Runner<'a> {
             }
             Err(e) => {
                 let message = e.to_string();
-                if let Err(log_err) = bookkeeping::log(x, log_entry(Some(message.clone()))).await {
+                let logged = match mark {
+                    Some(id) => bookkeeping::finish(x, id, log_entry(Some(message.clone()))).await,
+                    None => bookkeeping::log(x, log_entry(Some(message.clone()))).await,
+                };
+                if let Err(log_err) = logged {
                     tracing::error!(error = %log_err, "could not record the failed migration in migrations_log");
                 }
                 (self.progress)(Event::Failed { action, entry, duration_ms, error: &message });
@@ -468,6 +484,8 @@ struct State {
     /// Applied names this build does not know.
     unknown: Vec<(String, i64)>,
     latest: HashMap<String, migrations_log::Model>,
+    /// Another session holds the migration lock (only `status` asks; a runner holds it itself).
+    runner_alive: bool,
 }
 
 impl State {
@@ -480,6 +498,7 @@ impl State {
             applied_at: vec![None; n],
             unknown: Vec::new(),
             latest: HashMap::new(),
+            runner_alive: false,
         };
         let present = if locked {
             bookkeeping::Present { seaql: true, head: true, log: true }
@@ -512,15 +531,68 @@ impl State {
         self.latest.get(&entry.revision).filter(|row| row.status == "failed" && row.action == action.as_str())
     }
 
-    /// Indexes of migrations that failed where DDL is not transactional and were not settled since.
+    /// The attempt still marked running at `entry` (see [`bookkeeping::mark_running`]).
+    fn unfinished(&self, entry: &Entry, action: Action) -> Option<&migrations_log::Model> {
+        self.latest
+            .get(&entry.revision)
+            .filter(|row| row.status == bookkeeping::RUNNING && row.action == action.as_str())
+    }
+
+    /// Whether migration `i` may be half-applied: its last attempt failed where DDL is not transactional,
+    /// or its runner died mid-way (a `running` row and nobody holding the lock), and nothing settled it since.
+    fn is_dirty(&self, set: &MigrationSet, backend: DbBackend, i: usize) -> bool {
+        let e = &set.entries()[i];
+        let action = self.pending_action(i);
+        (!is_transactional(e, backend) && self.last_failure(e, action).is_some())
+            || (!self.runner_alive && self.unfinished(e, action).is_some())
+    }
+
+    /// What the next attempt at migration `i` would do: roll it back when applied, else apply it.
+    fn pending_action(&self, i: usize) -> Action {
+        if self.applied[i] { Action::Downgrade } else { Action::Upgrade }
+    }
+
+    /// Indexes of the dirty migrations.
     fn dirty(&self, set: &MigrationSet, backend: DbBackend) -> Vec<usize> {
-        (0..set.len())
-            .filter(|&i| {
-                let e = &set.entries()[i];
-                let action = if self.applied[i] { Action::Downgrade } else { Action::Upgrade };
-                !is_transactional(e, backend) && self.last_failure(e, action).is_some()
-            })
-            .collect()
+        (0..set.len()).filter(|&i| self.is_dirty(set, backend, i)).collect()
+    }
+
+    /// What happened to dirty migration `i`, in one sentence.
+    fn dirty_cause(&self, set: &MigrationSet, i: usize) -> String {
+        let e = &set.entries()[i];
+        let action = self.pending_action(i);
+        match (self.unfinished(e, action), self.last_failure(e, action)) {
+            (Some(row), _) => format!(
+                "its {} started at {} by {} never finished (the migrator was killed, crashed or lost its \
+                 connection mid-way)",
+                action.as_str(),
+                row.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                row.actor
+            ),
+            (None, Some(row)) => format!(
+                "its {} failed at {}: {}",
+                action.as_str(),
+                row.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                row.error.as_deref().unwrap_or("(no error recorded)")
+            ),
+            (None, None) => "its last attempt did not complete".into(),
+        }
+    }
+
+    /// What the operator does about dirty migration `i`.
+    fn dirty_advice(&self, set: &MigrationSet, i: usize) -> String {
+        let action = self.pending_action(i);
+        let (command, stamp) = if action == Action::Upgrade {
+            // stamping this one means "I finished it by hand"
+            ("up", set.entries()[i].revision.clone())
+        } else {
+            ("down", i.checked_sub(1).map(|p| set.entries()[p].revision.clone()).unwrap_or_else(|| "base".into()))
+        };
+        format!(
+            "This database cannot roll DDL back, so the migration may be half-applied. Inspect the database, then \
+             either undo what it did and run `strata migrate {command} --retry-failed` to run it again, or finish it \
+             by hand and run `strata migrate stamp {stamp}` to record the schema as it now is."
+        )
     }
 
     fn check_runnable(&self, set: &MigrationSet, backend: DbBackend, retry_failed: bool) -> Result<()> {
@@ -537,25 +609,12 @@ impl State {
         }
         if let Some(&i) = self.dirty(set, backend).first() {
             let e = &set.entries()[i];
-            let action = if self.applied[i] { Action::Downgrade } else { Action::Upgrade };
-            let row = self.last_failure(e, action).expect("dirty implies a failed row");
             return Err(Error::Migration(format!(
-                "migration {} ({}) is dirty: its {} failed at {} and this database cannot roll DDL back, \
-                 so it may be half-applied.\nError was: {}\n\
-                 Fix the database by hand, then either run `strata migrate {} --retry-failed` to run it again, \
-                 or `strata migrate stamp {}` to record the schema as it now is.",
+                "migration {} ({}) is dirty: {}.\n{}",
                 e.revision,
                 e.label,
-                action.as_str(),
-                row.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                row.error.as_deref().unwrap_or("(none recorded)"),
-                if action == Action::Upgrade { "up" } else { "down" },
-                if action == Action::Upgrade {
-                    // stamping this one means "I finished it by hand"
-                    e.revision.clone()
-                } else {
-                    i.checked_sub(1).map(|p| set.entries()[p].revision.clone()).unwrap_or_else(|| "base".into())
-                },
+                self.dirty_cause(set, i),
+                self.dirty_advice(set, i),
             )));
         }
         Ok(())
@@ -594,13 +653,19 @@ impl State {
             .iter()
             .enumerate()
             .map(|(i, e)| {
-                let action = if self.applied[i] { Action::Downgrade } else { Action::Upgrade };
+                let action = self.pending_action(i);
                 let failure = self.last_failure(e, action);
+                let dirty = self.is_dirty(set, backend, i);
                 let state = match (self.applied[i], failure) {
-                    (_, Some(_)) if !is_transactional(e, backend) => "dirty",
+                    _ if dirty => "dirty",
+                    _ if self.unfinished(e, action).is_some() => "running",
                     (false, Some(_)) => "failed",
                     (true, _) => "applied",
                     (false, None) => "pending",
+                };
+                let last_error = match self.unfinished(e, action) {
+                    Some(_) if dirty => Some(self.dirty_cause(set, i)),
+                    _ => failure.and_then(|r| r.error.clone()),
                 };
                 MigrationStatus {
                     revision: e.revision.clone(),
@@ -609,7 +674,8 @@ impl State {
                     applied: self.applied[i],
                     applied_at: to_time(self.applied_at[i]),
                     state,
-                    last_error: failure.and_then(|r| r.error.clone()),
+                    last_error,
+                    advice: dirty.then(|| self.dirty_advice(set, i)),
                 }
             })
             .collect();
@@ -621,6 +687,7 @@ impl State {
             applied_at: to_time(Some(*at)),
             state: "unknown",
             last_error: None,
+            advice: None,
         }));
         out
     }

@@ -351,7 +351,7 @@ impl Engine {
             let _listed = crate::db::running::register(&opts.user, &piece.sql);
             let started = Instant::now();
             let mut result = StatementResult {
-                sql: piece.sql.clone(),
+                sql: String::new(), // the piece's own text, moved in below
                 offset: piece.offset,
                 columns: Vec::new(),
                 rows: Vec::new(),
@@ -362,6 +362,8 @@ impl Engine {
             };
             let outcome = self.statement(&mut session, &guard.control, &piece, opts, &mut result).await;
             result.duration = started.elapsed();
+            drop(_listed);
+            result.sql = piece.sql;
             let stop = outcome != Outcome::Success;
             if matches!(outcome, Outcome::Timeout | Outcome::Cancelled) {
                 clean = false;

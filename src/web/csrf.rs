@@ -23,7 +23,7 @@
 //! form creates a pre-login session for it), replaced at sign-in together with the session id.
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -37,8 +37,11 @@ pub const FIELD: &str = "_csrf";
 const SESSION_KEY: &str = "csrf";
 /// The header scripts may use instead of the field.
 pub const HEADER: &str = "x-csrf-token";
-/// Largest urlencoded body the middleware reads (the same as axum's default body limit).
-const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
+/// The largest request body Strata reads: room for a `max_sql_bytes` text urlencoded (up to three bytes
+/// per byte) plus the other fields, and never less than axum's default of 2 MiB.
+pub fn body_limit(max_sql_bytes: usize) -> usize {
+    max_sql_bytes.saturating_mul(3).saturating_add(64 * 1024).max(2 * 1024 * 1024)
+}
 
 /// The session's token, created when it has none yet.
 pub async fn token(session: &Session) -> Result<String> {
@@ -62,11 +65,12 @@ fn new_token() -> String {
 }
 
 /// The middleware: safe methods pass; anything else needs the session's token.
-pub async fn protect(req: Request, next: Next) -> Response {
+/// `limit` is the largest urlencoded body it reads (see [`body_limit`]).
+pub async fn protect(State(limit): State<usize>, req: Request, next: Next) -> Response {
     if req.method().is_safe() || bearer_only(&req) {
         return next.run(req).await;
     }
-    match check(req).await {
+    match check(req, limit).await {
         Ok(req) => next.run(req).await,
         Err(e) => {
             if matches!(e, Error::Csrf) {
@@ -91,7 +95,7 @@ pub(crate) fn has_session_cookie(headers: &axum::http::HeaderMap) -> bool {
         .any(|pair| pair.trim().split_once('=').is_some_and(|(name, _)| name.trim() == super::session::COOKIE_NAME))
 }
 
-async fn check(req: Request) -> Result<Request> {
+async fn check(req: Request, limit: usize) -> Result<Request> {
     let session = req
         .extensions()
         .get::<Session>()
@@ -103,9 +107,12 @@ async fn check(req: Request) -> Result<Request> {
     let (submitted, body) = if let Some(h) = parts.headers.get(HEADER) {
         (h.to_str().ok().map(str::to_string), body)
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
-        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
-            .await
-            .map_err(|_| Error::BadRequest("the form is too large or was cut off".into()))?;
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+            Error::TooLarge(format!(
+                "the form is larger than the {limit} bytes Strata reads (raise max_sql_bytes for longer SQL texts), \
+                 or it was cut off"
+            ))
+        })?;
         (field(&bytes), Body::from(bytes))
     } else if content_type.starts_with("multipart/form-data") {
         (parts.uri.query().and_then(|q| field(q.as_bytes())), body)

@@ -43,6 +43,14 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         tokio::time::timeout(state.config.settings.catalog_timeout, migrate::status(&state.db, &state.migrations));
     match status.await {
         Ok(Ok(rows)) => {
+            let dirty: Vec<&str> = rows.iter().filter(|r| r.state == "dirty").map(|r| r.revision.as_str()).collect();
+            if !dirty.is_empty() {
+                // Not something to wait out: an operator has to look (see `strata migrate status`).
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({ "status": "dirty_migrations", "dirty": dirty })),
+                );
+            }
             let pending: Vec<&str> = rows.iter().filter(|r| !r.applied).map(|r| r.revision.as_str()).collect();
             if pending.is_empty() {
                 (StatusCode::OK, Json(json!({ "status": "ready" })))

@@ -104,7 +104,7 @@ pub fn router(state: AppState) -> Router {
         .route("/backups/{name}/download", get(backups::download))
         .route("/backups/{name}/delete", get(backups::confirm_delete).post(backups::delete))
         .route("/backups/{name}/restore", get(backups::confirm_restore).post(backups::restore))
-        .layer(middleware::from_fn(csrf::protect))
+        .layer(middleware::from_fn_with_state(csrf::body_limit(state.config.settings.max_sql_bytes), csrf::protect))
         .layer(middleware::from_fn_with_state(state.health.clone(), session::save))
         .layer(sessions)
         // Outermost: while the database is known to be down nothing below (not even the session) waits for it.
@@ -123,6 +123,7 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .layer(middleware::from_fn(crate::api::errors::json))
+        .layer(axum::extract::DefaultBodyLimit::max(csrf::body_limit(state.config.settings.max_sql_bytes)))
         // `Router::layer` wraps each route after routing, so the middleware sees the matched route template.
         .layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::http::track))
         .layer(TraceLayer::new_for_http().on_failure(log_failure));

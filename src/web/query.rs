@@ -23,9 +23,6 @@ use crate::history::{self, RunStatus};
 use crate::query::{Cell, ExportFormat, Outcome, RunOptions, StatementResult};
 use crate::state::AppState;
 
-/// Longest text a run accepts (the history keeps up to this many characters too).
-pub(crate) const MAX_SQL_BYTES: usize = 1_000_000;
-
 #[derive(Debug, Default, Deserialize)]
 pub struct EditorParams {
     /// Text to open the editor with ("open in editor" from the history).
@@ -58,12 +55,13 @@ pub struct RunForm {
 pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): Form<RunForm>) -> Result<EditorPage> {
     user.require(Role::Viewer)?;
     // Browsers send a textarea's line breaks as CRLF; the editor (and its selection offsets) count `\n`.
-    let whole = form.sql.replace("\r\n", "\n");
+    // (No copy of a text without them: a run's memory is a few times its text, see `usable`.)
+    let whole = if form.sql.contains('\r') { form.sql.replace("\r\n", "\n") } else { form.sql };
     let (start, sql) = match (form.selection_start, form.selection_end) {
         (Some(from), Some(to)) => selection(&whole, from, to)?,
         _ => (0, whole.as_str()),
     };
-    usable(sql)?;
+    usable(sql, &state)?;
     let opts = options(&user, &state);
     let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| state.engine.new_run_id());
     let (statements, warning) = run_recorded(&state, id, sql, &opts, |q, s| user.history_run(q, s)).await?;
@@ -82,7 +80,8 @@ pub(crate) async fn run_recorded(
     opts: &RunOptions,
     who: impl Fn(String, RunStatus) -> history::NewRun,
 ) -> Result<(Vec<StatementResult>, Option<String>)> {
-    let closed = who(sql.to_string(), RunStatus::Cancelled).error("the client went away during the run");
+    // The history keeps the first MAX_QUERY_CHARS of a text: copy no more than that.
+    let closed = who(history::truncated(sql), RunStatus::Cancelled).error("the client went away during the run");
     let mut pending = Unrecorded { db: state.db.clone(), started: std::time::Instant::now(), run: Some(closed) };
     // The migration head the run is recorded with is read beside the run, not after it (one round trip less).
     let (outcome, head) = tokio::join!(state.engine.run_as(id, sql, opts), history::migration_head(&state.db));
@@ -96,7 +95,7 @@ pub(crate) async fn run_recorded(
         .enumerate()
         .map(|(i, s)| {
             let rows = s.rows_affected.map(|n| n as i64).or(Some(s.rows.len() as i64));
-            let mut run = who(s.sql.clone(), status_of(&s.outcome))
+            let mut run = who(history::truncated(&s.sql), status_of(&s.outcome))
                 .batch(batch.clone(), i)
                 .elapsed(s.duration)
                 .rows(rows)
@@ -109,7 +108,9 @@ pub(crate) async fn run_recorded(
         .collect();
     if let Some(e) = &failure {
         // The run never reached its statements (no connection, say): still one history row.
-        runs.push(who(sql.to_string(), RunStatus::Error).batch(batch.clone(), 0).error(e.to_string()).head(head));
+        runs.push(
+            who(history::truncated(sql), RunStatus::Error).batch(batch.clone(), 0).error(e.to_string()).head(head),
+        );
     }
     let warning = history::record_or_warn(&state.db, runs).await;
     pending.run = None;
@@ -119,13 +120,24 @@ pub(crate) async fn run_recorded(
     }
 }
 
-/// Refuses an empty text or one longer than a run accepts.
-pub(crate) fn usable(sql: &str) -> Result<()> {
+/// Refuses an empty text or one longer than `max_sql_bytes` (413). Within it, a run's memory is bounded by
+/// a small multiple of its text plus its result rows (README: "Query editor").
+pub(crate) fn usable(sql: &str, state: &AppState) -> Result<()> {
     if sql.trim().is_empty() {
         return Err(Error::BadRequest("there is no SQL to run: type a statement first".into()));
     }
-    if sql.len() > MAX_SQL_BYTES {
-        return Err(Error::BadRequest(format!("the text is longer than {MAX_SQL_BYTES} bytes")));
+    too_long(sql, state)
+}
+
+/// Refuses a text longer than the `max_sql_bytes` setting, naming the limit and the setting.
+pub(crate) fn too_long(sql: &str, state: &AppState) -> Result<()> {
+    let max = state.config.settings.max_sql_bytes;
+    if sql.len() > max {
+        return Err(Error::TooLarge(format!(
+            "the SQL text is {} bytes, longer than the {max} bytes a run accepts (setting max_sql_bytes, \
+             env STRATA_MAX_SQL_BYTES)",
+            sql.len()
+        )));
     }
     Ok(())
 }
@@ -162,7 +174,7 @@ pub async fn explain(
 ) -> Result<EditorPage> {
     user.require(Role::Viewer)?;
     let sql = form.sql;
-    usable(&sql)?;
+    usable(&sql, &state)?;
     let analyze = form.analyze.is_some();
     let opts = options(&user, &state);
     let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| state.engine.new_run_id());
@@ -320,6 +332,7 @@ pub(crate) async fn export_recorded(
     if sql.trim().is_empty() {
         return Err(Error::BadRequest("there is no SQL to export".into()));
     }
+    too_long(sql, state)?;
     let mut opts = opts.clone();
     // An export reads everything: the statement limit is the server's safety net, not the page's.
     opts.timeout = opts.timeout.max(std::time::Duration::from_secs(3600));
