@@ -18,7 +18,8 @@ FROM debian:trixie-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates postgresql-client mariadb-client \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/strata strata
+ && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/strata strata \
+ && install -d -o strata -g strata -m 0700 /var/lib/strata/data
 COPY --from=build /usr/local/bin/strata /usr/local/bin/strata
 WORKDIR /var/lib/strata
 ENV STRATA_LISTEN=0.0.0.0:8080

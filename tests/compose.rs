@@ -189,3 +189,18 @@ fn the_build_context_leaves_out_target_and_local_data() {
         );
     }
 }
+
+#[test]
+fn each_strata_keeps_its_key_file_in_a_named_volume_its_user_owns() {
+    let doc = compose();
+    for (service, volume) in [("strata", "stratadata"), ("strata-mariadb", "stratadata-mariadb")] {
+        let mount = format!("{volume}:/var/lib/strata/data");
+        assert!(strings(&doc["services"][service]["volumes"]).contains(&mount), "{service} mounts {mount}");
+        assert!(doc["volumes"].as_hash().unwrap().contains_key(&Yaml::String(volume.into())), "{volume} is declared");
+    }
+    let dockerfile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).expect("Dockerfile");
+    assert!(
+        dockerfile.contains("install -d -o strata -g strata -m 0700 /var/lib/strata/data"),
+        "the image makes the key file's folder, owned by the strata user, so the volume starts with that owner"
+    );
+}
