@@ -228,7 +228,8 @@ async fn warn_if_privileged(state: &AppState) {
         Err(e) => format!("the login for read-only runs cannot be found: {e}"),
     };
     tracing::warn!(
-        "the main database login can do more than read ({privileges}); {reads}. Set viewer_url, or run          `strata viewer-login create` (or Admin › Viewer login), so that read-only runs use a login that can only read"
+        "the main database login can do more than read ({privileges}); {reads}. Set viewer_url, or run \
+         `strata viewer-login create` (or Admin › Viewer login), so that read-only runs use a login that can only read"
     );
 }
 
