@@ -25,7 +25,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::accounts::{self, Role};
@@ -361,7 +360,7 @@ fn split_token(token: &str) -> Option<(&str, &str)> {
 }
 
 fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::sha256(secret.as_bytes(), 32)
 }
 
 fn random_hex(len: usize) -> String {

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod hex;
 pub mod history;
 pub mod home;
 pub mod maintenance;

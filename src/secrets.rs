@@ -62,7 +62,7 @@ impl Keyring {
             ));
         }
         let text = std::fs::read_to_string(path).map_err(|e| key_error(path, format!("cannot be read: {e}")))?;
-        let bytes = from_hex(text.trim())
+        let bytes = crate::hex::decode(text.trim())
             .filter(|b| b.len() == KEY_LEN)
             .ok_or_else(|| key_error(path, format!("does not hold a key ({} hex digits expected)", KEY_LEN * 2)))?;
         let mut key = [0u8; KEY_LEN];
@@ -83,7 +83,7 @@ impl Keyring {
         let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
         match created {
             Ok(mut f) => {
-                f.write_all(format!("{}\n", to_hex(&key)).as_bytes())
+                f.write_all(format!("{}\n", crate::hex::encode(&key)).as_bytes())
                     .and_then(|_| f.sync_all())
                     .map_err(|e| key_error(path, format!("cannot be written: {e}")))?;
                 tracing::info!(path = %path.display(), "created the key file for Strata's secrets");
@@ -144,8 +144,8 @@ pub async fn put(db: &impl ConnectionTrait, keyring: &Keyring, name: &str, label
     let row = strata_secrets::ActiveModel {
         name: Set(name.to_string()),
         label: Set(label.to_string()),
-        nonce: Set(to_hex(&nonce)),
-        ciphertext: Set(to_hex(&sealed)),
+        nonce: Set(crate::hex::encode(&nonce)),
+        ciphertext: Set(crate::hex::encode(&sealed)),
         updated_at: Set(chrono::Utc::now()),
     };
     strata_secrets::Entity::insert(row)
@@ -174,8 +174,8 @@ pub async fn get(db: &impl ConnectionTrait, keyring: &Keyring, name: &str) -> Re
     let Some(row) = strata_secrets::Entity::find_by_id(name.to_string()).one(db).await? else {
         return Ok(None);
     };
-    let nonce = from_hex(&row.nonce).unwrap_or_default();
-    let sealed = from_hex(&row.ciphertext).unwrap_or_default();
+    let nonce = crate::hex::decode(&row.nonce).unwrap_or_default();
+    let sealed = crate::hex::decode(&row.ciphertext).unwrap_or_default();
     let plain = keyring.unseal(name, &nonce, &sealed)?;
     Ok(Some((row.label, plain)))
 }
@@ -183,17 +183,6 @@ pub async fn get(db: &impl ConnectionTrait, keyring: &Keyring, name: &str) -> Re
 /// Forgets the secret `name`; false when none was stored.
 pub async fn delete(db: &impl ConnectionTrait, name: &str) -> Result<bool> {
     Ok(strata_secrets::Entity::delete_by_id(name.to_string()).exec(db).await?.rows_affected > 0)
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
 #[cfg(test)]
@@ -234,7 +223,7 @@ mod tests {
         let (n2, c2) = k.seal("a", "password123");
         assert_ne!(n1, n2, "a fresh nonce per value");
         assert_ne!(c1, c2);
-        assert!(!to_hex(&c1).contains(&to_hex(b"password123")));
+        assert!(!crate::hex::encode(&c1).contains(&crate::hex::encode(b"password123")));
         assert!(k.unseal("b", &n1, &c1).is_err(), "bound to its name");
         let mut tampered = c1.clone();
         tampered[0] ^= 1;
@@ -242,12 +231,5 @@ mod tests {
         let other = Keyring::open_or_create(&dir.path().join("other")).unwrap();
         let err = other.unseal("a", &n1, &c1).unwrap_err().to_string();
         assert!(err.contains("not the key file"), "{err}");
-    }
-
-    #[test]
-    fn hex_round_trips_and_refuses_junk() {
-        assert_eq!(from_hex(&to_hex(&[0, 1, 254, 255])), Some(vec![0, 1, 254, 255]));
-        assert_eq!(from_hex("abc"), None);
-        assert_eq!(from_hex("zz"), None);
     }
 }

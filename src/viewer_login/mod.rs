@@ -13,7 +13,6 @@ use std::path::PathBuf;
 
 use rand::distr::{Alphanumeric, SampleString};
 use sea_orm::{DatabaseConnection, DbBackend};
-use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
 use crate::config::{Backend, ConfigError, DatabaseUrl};
@@ -108,7 +107,7 @@ pub fn login_name(backend: Backend, database: &str) -> String {
     if full.len() <= limit {
         return full;
     }
-    let hash: String = Sha256::digest(database.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let hash = crate::hex::sha256(database.as_bytes(), 4);
     format!("{}_{hash}", &full[..limit - 9])
 }
 

@@ -61,7 +61,7 @@ pub async fn rotate(session: &Session) -> Result<String> {
 /// 32 random bytes as hex.
 fn new_token() -> String {
     let bytes: [u8; 32] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&bytes)
 }
 
 /// The middleware: safe methods pass; anything else needs the session's token.

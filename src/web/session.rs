@@ -23,7 +23,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use entity::admin_users;
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
@@ -76,7 +75,7 @@ struct Auth {
 /// A value that changes with every new password hash (each has a fresh salt): the first 128 bits of the
 /// hash's SHA-256, in hex. Derived rather than a piece of the hash, so session data reveals nothing of it.
 fn credential_stamp(password_hash: &str) -> String {
-    Sha256::digest(password_hash.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+    crate::hex::sha256(password_hash.as_bytes(), 16)
 }
 
 /// The signed-in account, re-read from the database on every request.

@@ -15,7 +15,6 @@ use chrono::{DateTime, Utc};
 use entity::sessions;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tower_sessions::ExpiredDeletion;
 use tower_sessions::session::{Id, Record};
@@ -139,7 +138,7 @@ fn backend(e: DbErr) -> session_store::Error {
 
 /// What the table keeps for a session id: the SHA-256 of the id as the cookie carries it, in lower-case hex.
 fn stored_id(id: &Id) -> String {
-    Sha256::digest(id.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::sha256(id.to_string().as_bytes(), 32)
 }
 
 fn to_chrono(t: OffsetDateTime) -> DateTime<Utc> {
@@ -154,6 +153,8 @@ fn to_time(t: DateTime<Utc>) -> OffsetDateTime {
 
 #[cfg(test)]
 mod tests {
+    use sha2::{Digest, Sha256};
+
     use super::*;
 
     #[test]
