@@ -217,6 +217,7 @@ async fn every_page_works_in_chromium_under_the_content_security_policy() {
         "/admin/users",
         "/admin/users/new",
         "/admin/audit",
+        "/admin/viewer-login",
         "/maintenance",
         "/backups",
         "/api/docs",
@@ -225,6 +226,8 @@ async fn every_page_works_in_chromium_under_the_content_security_policy() {
         visit(&c, &base, path).await;
     }
     snap(&c, "30-csp-api-docs").await;
+    visit(&c, &base, "/admin/viewer-login").await;
+    snap(&c, "33-csp-viewer-login").await;
 
     // The editor's script runs: it builds its highlighted overlay and line numbers around the textarea.
     visit(&c, &base, "/query").await;
