@@ -36,6 +36,14 @@ pub enum Error {
         .0.cause
     )]
     Down(Outage),
+    /// A watched database is known to be unreachable: answered at once, naming it and the cause (503).
+    #[error(
+        "the database {name} is unreachable since {} UTC: {}. Strata checks it every second; its pages recover by \
+         themselves when it answers again.",
+        .outage.since.format("%Y-%m-%d %H:%M:%S"),
+        .outage.cause
+    )]
+    WatchedDown { name: String, outage: Outage },
     /// The database refuses writes: a read-only file, a full disk (503, naming the cause). `home` names
     /// the database when known.
     #[error("{}.", .fault.describe(.home.as_deref().unwrap_or("the database file")))]
@@ -61,6 +69,9 @@ pub enum Error {
     /// Logged in, but not allowed (403).
     #[error("you are not allowed to do that")]
     Forbidden,
+    /// An action that writes, on a database configured `read_only`; the message names the setting (403).
+    #[error("{0}")]
+    ReadOnlyDatabase(String),
     /// An API key without the scope this needs (403).
     #[error("this API key does not have the {0} scope")]
     MissingScope(String),
@@ -115,13 +126,17 @@ impl Error {
             Error::Connect { .. } | Error::LockTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Db(e) if crate::db::is_unreachable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Db(e) if crate::db::write_fault(e).is_some() => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Unavailable(_) | Error::Unreachable(_) | Error::Down(_) | Error::Unwritable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Error::Unavailable(_)
+            | Error::Unreachable(_)
+            | Error::Down(_)
+            | Error::WatchedDown { .. }
+            | Error::Unwritable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden | Error::Csrf | Error::MissingScope(_) => StatusCode::FORBIDDEN,
+            Error::Forbidden | Error::Csrf | Error::MissingScope(_) | Error::ReadOnlyDatabase(_) => {
+                StatusCode::FORBIDDEN
+            }
             Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Migration(_)
@@ -142,6 +157,7 @@ impl Error {
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden => "forbidden",
             Error::MissingScope(_) => "missing_scope",
+            Error::ReadOnlyDatabase(_) => "read_only",
             Error::Csrf => "csrf",
             Error::BadRequest(_) => "bad_request",
             Error::TooLarge(_) => "too_large",
@@ -155,6 +171,12 @@ impl Error {
                 _ => "internal",
             },
         }
+    }
+
+    /// Whether this error means the database cannot be reached right now (down, refusing, not answering).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Connect { .. } | Error::Unavailable(_) | Error::Down(_) | Error::WatchedDown { .. })
+            || matches!(self.fault(), Some(Fault::Unreachable(_)))
     }
 
     /// What this error tells the health state: the database is unreachable, or refuses writes.
@@ -171,7 +193,7 @@ impl Error {
     /// What the client is told: the message itself, or a plain sentence when the details belong in the log.
     fn public_message(&self) -> String {
         let status = self.status();
-        if let Error::Down(_) = self {
+        if let Error::Down(_) | Error::WatchedDown { .. } = self {
             // Already logged once by the watcher; this names the cause for whoever is waiting.
             return self.to_string();
         }

@@ -13,9 +13,9 @@ use common::web::{Browser, create_account, migrate_up};
 use common::*;
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
-use strata::accounts::{self, Role};
-use strata::api_keys::{self, Scope};
-use strata::history::{self, NewRun, RunStatus};
+use strata::home::accounts::{self, Role};
+use strata::home::api_keys::{self, Scope};
+use strata::home::history::{self, NewRun, RunStatus};
 
 each_backend! {
     every_read_endpoint_answers_json_for_each_role_and_needs_read_catalog => read_endpoints;

@@ -15,8 +15,8 @@ use common::api::{call, key_for, post_json};
 use common::web::{Browser, migrate_up};
 use common::*;
 use serde_json::Value;
-use strata::accounts::Role;
-use strata::api_keys::Scope;
+use strata::home::accounts::Role;
+use strata::home::api_keys::Scope;
 
 /// The validator executable, or a failure that says how to install it.
 fn validator() -> PathBuf {

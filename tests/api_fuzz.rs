@@ -97,7 +97,7 @@ async fn fuzz(kind: Kind) {
     create.stdin.take().unwrap().write_all(b"correct horse battery staple\n").unwrap();
     ok(&create.wait_with_output().unwrap());
     let mut args = vec!["key", "create", "--user", "fuzzer", "--name", "schemathesis"];
-    for scope in strata::api_keys::Scope::ALL {
+    for scope in strata::home::api_keys::Scope::ALL {
         args.extend(["--scope", scope.as_str()]);
     }
     let key = ok(&strata(&t.url, &args)).trim().to_string();

@@ -10,9 +10,9 @@ use common::api::{error, json_request, key_for, key_of, post_json};
 use common::web::{Browser, app_state_with, migrate_up};
 use common::*;
 use serde_json::{Value, json};
-use strata::accounts::Role;
-use strata::api_keys::Scope;
-use strata::history;
+use strata::home::accounts::Role;
+use strata::home::api_keys::Scope;
+use strata::home::history;
 
 each_backend! {
     a_run_answers_each_statement_and_stops_at_the_first_error_with_its_position => statements;

@@ -13,9 +13,9 @@ use common::*;
 use entity::sessions;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use strata::accounts::Role;
-use strata::audit::{self, Entry};
-use strata::web::session_store::DbSessionStore;
+use strata::home::accounts::Role;
+use strata::home::audit::{self, Entry};
+use strata::home::session_store::DbSessionStore;
 use strata::web::throttle::{LoginThrottle, ThrottleLimits};
 use tower_sessions::ExpiredDeletion;
 

@@ -12,7 +12,7 @@ use common::*;
 use http_body_util::BodyExt;
 use sea_orm::DatabaseConnection;
 use serde_json::Value;
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 
 each_backend! {
     the_list_shows_a_backup_made_by_the_cli => list_shows_cli_backup;

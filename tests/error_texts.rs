@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use common::api::{key_for, post_json};
 use common::web::{Browser, migrate_up};
 use common::*;
-use strata::accounts::Role;
-use strata::api_keys::Scope;
+use strata::home::accounts::Role;
+use strata::home::api_keys::Scope;
 
 /// Whether `text` ends in ` at line <digits>`.
 fn ends_in_a_line_number(text: &str) -> bool {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::web::Browser;
 use common::*;
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 use strata::config::DatabaseUrl;
 use strata::query::{Engine, Outcome, RunOptions};
 

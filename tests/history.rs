@@ -11,8 +11,8 @@ use chrono::{NaiveDate, Utc};
 use common::web::Browser;
 use common::*;
 use sea_orm::DatabaseConnection;
-use strata::accounts::Role;
-use strata::history::{self, Filter, NewRun, RunStatus};
+use strata::home::accounts::Role;
+use strata::home::history::{self, Filter, NewRun, RunStatus};
 
 each_backend! {
     runs_of_every_outcome_are_recorded_and_read_back => record_and_read;

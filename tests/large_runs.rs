@@ -8,8 +8,8 @@ use common::api::{key_for, post_json};
 use common::web::{Browser, app_state_with, migrate_up};
 use common::*;
 use serde_json::json;
-use strata::accounts::Role;
-use strata::api_keys::Scope;
+use strata::home::accounts::Role;
+use strata::home::api_keys::Scope;
 
 each_backend! {
     a_run_of_ten_thousand_statements_is_recorded_in_full => editor_run;

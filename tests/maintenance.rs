@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::web::{Browser, app_state_with, location, migrate_up};
 use common::{Kind, TestDb, column, count, exec, ok, stderr, stdout, strata};
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 use strata::config::DatabaseUrl;
 
 /// Rows the fixture table starts with; half are deleted, leaving dead rows behind.

@@ -9,7 +9,7 @@ use axum::http::header::CONTENT_TYPE;
 use common::exposition::{self, Exposition};
 use common::web::{Browser, app_state_with, migrate_up};
 use common::*;
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 use strata::config::AddrRange;
 use strata::state::AppState;
 
@@ -291,8 +291,8 @@ async fn only_allowed_addresses_may_read_metrics() {
 async fn an_api_key_with_the_read_metrics_scope_reads_metrics_from_anywhere() {
     use axum::body::Body;
     use axum::http::Request;
-    use strata::accounts::{self, Role};
-    use strata::api_keys::{self, NewKey, Scope};
+    use strata::home::accounts::{self, Role};
+    use strata::home::api_keys::{self, NewKey, Scope};
     let t = TestDb::new(Kind::Sqlite).await;
     migrate_up(&t).await;
     let state = fast_state(&t).await;

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use common::web::{Browser, app_state_with};
 use common::*;
 use sea_orm::ConnectionTrait;
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 
 each_backend! {
     every_page_opens_for_a_viewer => every_page_opens;

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use common::web::Browser;
 use common::*;
 use http_body_util::BodyExt;
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 
 /// Awkward values on purpose: NULLs, empty strings, quotes, commas, newlines, timestamps, exact numerics.
 const QUERY: &str = "SELECT g, md5(g::text) AS hash, \

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use common::web::Browser;
 use common::*;
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 
 each_backend! {
     an_editor_runs_several_statements_and_each_is_recorded => several_statements;

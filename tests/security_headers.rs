@@ -19,7 +19,7 @@ use common::web::{Browser, app_state_with, migrate_up};
 use common::*;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, Locator};
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 
 /// One request of each kind the router answers, with the status it gets.
 async fn every_kind_of_response(b: &mut Browser) -> Vec<(String, StatusCode, HeaderMap)> {

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use common::web::{Browser, app_state_without_viewer_login, location};
 use common::*;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 
 /// The refusal a viewer's run gets, word for word in its important parts.
 #[track_caller]
@@ -202,7 +202,7 @@ async fn postgres_viewer_cannot_terminate_reload_or_run_programs_with_a_superuse
 #[tokio::test(flavor = "multi_thread")]
 async fn a_read_only_api_key_gets_409_viewer_login_required() {
     let (t, b) = viewer_without_viewer_login(Kind::Postgres).await;
-    let (_, key) = common::api::key_for(&b.state, Role::Viewer, &[strata::api_keys::Scope::RunReadonlySql]).await;
+    let (_, key) = common::api::key_for(&b.state, Role::Viewer, &[strata::home::api_keys::Scope::RunReadonlySql]).await;
     let mut client = b.another();
     let answer =
         common::api::post_json(&mut client, "/api/v1/query", &key, serde_json::json!({"sql": "select 1"})).await;

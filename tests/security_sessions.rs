@@ -6,7 +6,7 @@ mod common;
 use axum::http::StatusCode;
 use common::web::Browser;
 use common::*;
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 
 each_backend! {
     a_session_id_read_through_the_editor_signs_nobody_in => no_takeover_through_the_editor;

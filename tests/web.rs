@@ -7,7 +7,7 @@ use axum::http::{Request, StatusCode};
 use common::web::{Browser, app_state, location};
 use common::*;
 use http_body_util::BodyExt;
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 use tower::ServiceExt;
 
 async fn app_for(url: &str) -> axum::Router {

@@ -1,4 +1,4 @@
-//! `POST /api/v1/query` (run SQL, one result per statement) and `POST /api/v1/export` (stream one result), as the editor does.
+//! `POST /api/v1/databases/{name}/query` (run SQL, one result per statement) and `POST /api/v1/export` (stream one result), as the editor does.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,12 +9,13 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::errors::{ErrorBody, KeyRefusals};
-use crate::accounts::Role;
-use crate::api_keys::Scope;
+use crate::home::accounts::Role;
+use crate::home::api_keys::Scope;
 use crate::error::{Error, Result};
 use crate::query::export::cell_json;
 use crate::query::{Outcome, RunOptions, StatementResult};
 use crate::state::AppState;
+use crate::web::current_db::CurrentDb;
 use crate::web::extract::Json as Body;
 use crate::web::query::{ExportAs, export_recorded, line_and_column, run_recorded, too_long};
 
@@ -108,7 +109,8 @@ pub struct Position {
 /// refused with 409 `viewer_login_required` when the main database login can do more than read and no viewer
 /// login exists.
 #[utoipa::path(
-    post, path = "/api/v1/query", tag = "query", operation_id = "query_run", security(("bearer" = [])),
+    post, path = "/api/v1/databases/{name}/query", tag = "query", operation_id = "query_run", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The watched database (a name from GET /api/v1/databases)")),
     request_body = QueryRequest,
     responses(
         (status = 200, description = "One result per statement that ran; a failing statement is a result too", body = QueryResponse),
@@ -121,10 +123,11 @@ pub struct Position {
 )]
 pub async fn run(
     caller: Caller,
+    db: CurrentDb,
     State(state): State<AppState>,
     body: Result<Body<QueryRequest>, Error>,
 ) -> Result<Json<QueryResponse>> {
-    let mut opts = options(&caller, &state)?;
+    let mut opts = options(&caller, &db, &state)?;
     let Body(request) = body?;
     sql_field(&request.sql, &state)?;
     let limit = state.config.settings.max_rows;
@@ -134,8 +137,8 @@ pub async fn run(
             _ => return Err(Error::BadRequest(format!("max_rows={n}: use 1 to {limit} (the max_rows setting)"))),
         }
     }
-    let id = state.engine.new_run_id();
-    let (statements, warning) = run_recorded(&state, id, &request.sql, &opts, |q, s| caller.history_run(q, s)).await?;
+    let id = db.engine.new_run_id();
+    let (statements, warning) = run_recorded(&state, &db, id, &request.sql, &opts, |q, s| caller.history_run(q, s)).await?;
     if let Some(w) = warning {
         tracing::warn!("{w}");
     }
@@ -159,7 +162,8 @@ pub struct ExportRequest {
 /// the export is recorded in the query history when the stream ends. A statement that fails at once is a
 /// 400 JSON error, not a download that breaks off.
 #[utoipa::path(
-    post, path = "/api/v1/export", tag = "query", operation_id = "query_export", security(("bearer" = [])),
+    post, path = "/api/v1/databases/{name}/export", tag = "query", operation_id = "query_export", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The watched database (a name from GET /api/v1/databases)")),
     request_body = ExportRequest,
     responses(
         (status = 200, description = "The whole result, in the format asked for",
@@ -179,20 +183,24 @@ pub struct ExportRequest {
 )]
 pub async fn export(
     caller: Caller,
+    db: CurrentDb,
     State(state): State<AppState>,
     body: Result<Body<ExportRequest>, Error>,
 ) -> Result<Response> {
-    let opts = options(&caller, &state)?;
+    let opts = options(&caller, &db, &state)?;
     let Body(request) = body?;
     sql_field(&request.sql, &state)?;
-    export_recorded(&state, &request.sql, request.format, &opts, |q, s| caller.history_run(q, s)).await
+    export_recorded(&state, &db, &request.sql, request.format, &opts, |q, s| caller.history_run(q, s)).await
 }
 
 /// The run's options for this key: 403 without a run scope; read-write only for `run_sql` with the editor
 /// role or above, and never when `read_only_for_all` is set.
-fn options(caller: &Caller, state: &AppState) -> Result<RunOptions> {
+fn options(caller: &Caller, db: &CurrentDb, state: &AppState) -> Result<RunOptions> {
     let settings = &state.config.settings;
-    let writes = caller.has(Scope::RunSql) && caller.key.role >= Role::Editor && !settings.read_only_for_all;
+    let writes = caller.has(Scope::RunSql)
+        && caller.key.role >= Role::Editor
+        && !settings.read_only_for_all
+        && !db.spec.read_only;
     if !caller.has(Scope::RunSql) && !caller.has(Scope::RunReadonlySql) {
         return Err(Error::MissingScope(format!("{} (or {})", Scope::RunReadonlySql.as_str(), Scope::RunSql.as_str())));
     }

@@ -123,7 +123,7 @@ impl Health {
             // Keep when it started; show the latest reason.
             Some(o) => o.cause = cause,
             None => {
-                tracing::warn!(cause = %cause, "the database is unreachable; pages answer 503 until it is back");
+                tracing::warn!(database = %self.home, cause = %cause, "a database is unreachable; its pages answer 503 until it is back");
                 *outage = Some(Outage { cause, since: Utc::now() });
             }
         }
@@ -137,7 +137,7 @@ impl Health {
         let mut outage = self.outage.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(o) = outage.take() {
             let seconds = (Utc::now() - o.since).num_seconds();
-            tracing::info!("the database answers again after {seconds} s unreachable");
+            tracing::info!(database = %self.home, "the database answers again after {seconds} s unreachable");
         }
         self.down.store(false, Ordering::Release);
     }
@@ -180,6 +180,34 @@ impl Health {
         let cleared = self.cleared_at.load(Ordering::Acquire);
         let opened = self.started.elapsed().saturating_sub(age).as_micros();
         cleared == 0 || opened >= u128::from(cleared)
+    }
+
+    /// A watched database's page met a connection failure: marks it down. True when it was up before, so the
+    /// caller starts [`Health::probe_until_up`] (one probe per outage).
+    pub fn mark_down_and_probe(&self, cause: &str) -> bool {
+        let was_down = self.is_down();
+        self.mark_down(cause);
+        !was_down
+    }
+
+    /// Pings every second until the database answers, then marks it up and returns, closing the probe's
+    /// connection: a watched database that is up and idle keeps no connection of Strata's.
+    pub async fn probe_until_up(self: Arc<Self>, url: DatabaseUrl, pool: DatabaseConnection) {
+        let mut probe: Option<Probe> = None;
+        loop {
+            tokio::time::sleep(CHECK_EVERY).await;
+            let result = match url.backend() {
+                Backend::Sqlite => ping_pool(&pool).await,
+                _ => Probe::ping(&mut probe, &url).await,
+            };
+            match result {
+                Ok(()) => {
+                    self.mark_up();
+                    return;
+                }
+                Err(cause) => self.mark_down(&cause),
+            }
+        }
     }
 
     /// Pings the database every second until the task is aborted, marking it down or up.

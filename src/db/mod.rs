@@ -23,6 +23,9 @@ pub enum Purpose {
     Cli,
     /// One dedicated connection for one maintenance action (VACUUM cannot share a transaction).
     Maintenance,
+    /// A watched database's pool for the pages: opened lazily, idle connections closed after `idle`, and a
+    /// SQLite file opened read-only, never created, its journal mode left as the application set it.
+    Watch { idle: Duration },
 }
 
 /// Connects to the database the URL names, creating a SQLite file's folder if needed.
@@ -41,15 +44,16 @@ async fn connect_with(
     purpose: Purpose,
     health: Option<Arc<health::Health>>,
 ) -> Result<DatabaseConnection> {
-    if url.backend() == Backend::Sqlite {
+    if url.backend() == Backend::Sqlite && !matches!(purpose, Purpose::Watch { .. }) {
         url.ensure_sqlite_parent_dir().map_err(|e| Error::io(format!("cannot create the folder for {url}"), e))?;
     }
     let mut opts = ConnectOptions::new(driver_url(url));
     let max = match (purpose, url.backend()) {
         // A memory database exists once per connection: keep one so every query sees it.
         (_, Backend::Sqlite) if url.is_memory() => 1,
-        (Purpose::App, Backend::Sqlite) => 4,
+        (Purpose::App | Purpose::Watch { .. }, Backend::Sqlite) => 4,
         (Purpose::App, _) => 10,
+        (Purpose::Watch { .. }, _) => 5,
         (Purpose::Migrate | Purpose::Cli | Purpose::Maintenance, _) => 1,
     };
     opts.max_connections(max)
@@ -57,8 +61,12 @@ async fn connect_with(
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
+    if let Purpose::Watch { idle } = purpose {
+        // No connection is opened until a page needs one, and none is kept once nobody looks.
+        opts.connect_lazy(true).idle_timeout(idle);
+    }
     let app_name = match purpose {
-        Purpose::App => "strata",
+        Purpose::App | Purpose::Watch { .. } => "strata",
         Purpose::Migrate => "strata migrate",
         Purpose::Cli => "strata cli",
         Purpose::Maintenance => "strata maintenance",
@@ -70,6 +78,9 @@ async fn connect_with(
             if let Some(path) = url.search_path() {
                 opts.set_schema_search_path(path.to_string());
             }
+        }
+        Backend::Sqlite if matches!(purpose, Purpose::Watch { .. }) => {
+            opts.map_sqlx_sqlite_opts(|o| o.read_only(true).create_if_missing(false).busy_timeout(Duration::from_secs(5)));
         }
         Backend::Sqlite => {
             opts.map_sqlx_sqlite_opts(move |o| {

@@ -481,7 +481,7 @@ mod tests {
     #[test]
     fn every_audit_name_is_a_known_audit_action() {
         for a in Action::ALL {
-            assert!(crate::audit::KNOWN_ACTIONS.contains(&a.audit_action()), "{a} is not in KNOWN_ACTIONS");
+            assert!(crate::home::audit::KNOWN_ACTIONS.contains(&a.audit_action()), "{a} is not in KNOWN_ACTIONS");
         }
     }
 

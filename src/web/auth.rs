@@ -17,8 +17,8 @@ use super::extract::{ClientAddr, Form, Query};
 use super::layout::Layout;
 use super::session::{self, CurrentUser, FlashKind, safe_next};
 use super::throttle::Throttled;
-use crate::accounts;
-use crate::audit::{self, Entry};
+use crate::home::accounts;
+use crate::home::audit::{self, Entry};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -68,7 +68,7 @@ pub async fn login(
             Throttled::Account { .. } => "too many failures for this account",
             Throttled::Address { .. } => "too many failures from this address",
         };
-        audit::record(&state.db, Entry::new("login.throttled").target(&username).detail(why).client(&client)).await?;
+        audit::record(&state.home, Entry::new("login.throttled").target(&username).detail(why).client(&client)).await?;
         let minutes = throttled.retry_after().as_secs().div_ceil(60).max(1);
         let message = format!(
             "Too many failed sign-in attempts for this account or from your address. \
@@ -80,20 +80,20 @@ pub async fn login(
         return Ok(res);
     }
 
-    match accounts::authenticate(&state.db, &username, &form.password).await? {
+    match accounts::authenticate(&state.home, &username, &form.password).await? {
         Ok(account) => {
             state.login_throttle.succeeded(&username);
             // Logged first: a sign-in that cannot be recorded does not happen.
-            audit::record(&state.db, Entry::new("login.success").actor(account.id, &account.username).client(&client))
+            audit::record(&state.home, Entry::new("login.success").actor(account.id, &account.username).client(&client))
                 .await?;
-            accounts::touch_last_login(&state.db, account.id).await?;
+            accounts::touch_last_login(&state.home, account.id).await?;
             session::sign_in(&session, &account).await?;
             Ok(Redirect::to(&next).into_response())
         }
         Err(failure) => {
             state.login_throttle.failed(&username, &client);
             let entry = Entry::new("login.failure").target(&username).detail(failure.as_str()).client(&client);
-            audit::record(&state.db, entry).await?;
+            audit::record(&state.home, entry).await?;
             login_page(&session, StatusCode::UNAUTHORIZED, next, username, Some(WRONG_CREDENTIALS.into())).await
         }
     }
@@ -113,7 +113,7 @@ async fn login_page(
 
 /// `POST /logout`: ends the session everywhere it is stored.
 pub async fn logout(user: CurrentUser, State(state): State<AppState>) -> Result<Redirect> {
-    audit::record(&state.db, user.audit("logout")).await?;
+    audit::record(&state.home, user.audit("logout")).await?;
     session::sign_out(user.session()).await?;
     // A fresh, anonymous session carries the goodbye to the login page.
     session::flash(user.session(), FlashKind::Info, "You are signed out.").await?;
@@ -143,7 +143,7 @@ pub async fn change_password(
         let message = "Too many wrong passwords: try again later.".to_string();
         return password_page(&user, &state, StatusCode::TOO_MANY_REQUESTS, message).await;
     }
-    let account = accounts::get(&state.db, user.id).await?;
+    let account = accounts::get(&state.home, user.id).await?;
     if !accounts::verify_password(account.password_hash, form.current.clone()).await {
         state.login_throttle.failed(&user.username, user.client_addr());
         return password_page(&user, &state, StatusCode::BAD_REQUEST, "The current password is wrong.".into()).await;
@@ -161,7 +161,7 @@ pub async fn change_password(
         return password_page(&user, &state, StatusCode::BAD_REQUEST, "The new password is the current one.".into())
             .await;
     }
-    let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
+    let txn = sea_orm::TransactionTrait::begin(&state.home).await?;
     let updated = match accounts::set_password(&txn, user.id, form.new).await {
         Ok(a) => a,
         Err(Error::BadRequest(m)) => return password_page(&user, &state, StatusCode::BAD_REQUEST, sentence(&m)).await,

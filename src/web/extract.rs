@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 
-use crate::audit::UNKNOWN_CLIENT;
+use crate::home::audit::UNKNOWN_CLIENT;
 use crate::error::Error;
 
 /// `axum::Form` whose rejection is a 400 page naming the problem (axum's own answers 422 in plain text).

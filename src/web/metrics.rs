@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::response::IntoResponse;
 
 use crate::api::auth::Caller;
-use crate::api_keys::Scope;
+use crate::home::api_keys::Scope;
 use crate::error::Error;
 use crate::metrics;
 use crate::state::AppState;

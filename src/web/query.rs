@@ -13,15 +13,17 @@ use serde::Deserialize;
 
 use super::catalog;
 use super::extract::{Form, Path, Query};
+use super::current_db::CurrentDb;
 use super::layout::Layout;
 use super::plan::PlanView;
 use super::session::CurrentUser;
-use crate::accounts::Role;
+use crate::home::accounts::Role;
 use crate::db::introspect::Names;
 use crate::error::{Error, Result};
-use crate::history::{self, RunStatus};
+use crate::home::history::{self, RunStatus};
 use crate::query::{Cell, ExportFormat, Outcome, RunOptions, StatementResult};
 use crate::state::AppState;
+use crate::watch::Watched;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct EditorParams {
@@ -32,11 +34,12 @@ pub struct EditorParams {
 /// `GET /query`.
 pub async fn editor(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Query(params): Query<EditorParams>,
 ) -> Result<EditorPage> {
     user.require(Role::Viewer)?;
-    page(&user, &state, params.sql.unwrap_or_default(), Vec::new(), None, None).await
+    page(&user, &db, &state, params.sql.unwrap_or_default(), Vec::new(), None, None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,7 +55,7 @@ pub struct RunForm {
 }
 
 /// `POST /query`: runs every statement of the text, records each in `query_history`, shows the results.
-pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): Form<RunForm>) -> Result<EditorPage> {
+pub async fn run(user: CurrentUser, db: CurrentDb, State(state): State<AppState>, Form(form): Form<RunForm>) -> Result<EditorPage> {
     user.require(Role::Viewer)?;
     // Browsers send a textarea's line breaks as CRLF; the editor (and its selection offsets) count `\n`.
     // (No copy of a text without them: a run's memory is a few times its text, see `usable`.)
@@ -62,11 +65,11 @@ pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): F
         _ => (0, whole.as_str()),
     };
     usable(sql, &state)?;
-    let opts = options(&user, &state);
-    let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| state.engine.new_run_id());
-    let (statements, warning) = run_recorded(&state, id, sql, &opts, |q, s| user.history_run(q, s)).await?;
+    let opts = options(&user, &db, &state);
+    let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| db.engine.new_run_id());
+    let (statements, warning) = run_recorded(&state, &db, id, sql, &opts, |q, s| user.history_run(q, s)).await?;
     let blocks = statements.iter().map(|s| Block::of(s, &whole, start)).collect();
-    page(&user, &state, whole, blocks, None, warning).await
+    page(&user, &db, &state, whole, blocks, None, warning).await
 }
 
 /// Runs `sql` as run `id` and records each statement in `query_history` (a run that never reached its
@@ -75,16 +78,18 @@ pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): F
 /// statements and the warning to show when the history could not be written.
 pub(crate) async fn run_recorded(
     state: &AppState,
+    db: &Watched,
     id: i64,
     sql: &str,
     opts: &RunOptions,
     who: impl Fn(String, RunStatus) -> history::NewRun,
 ) -> Result<(Vec<StatementResult>, Option<String>)> {
+    let who = |q: String, s: RunStatus| who(q, s).database(db.name());
     // The history keeps the first MAX_QUERY_CHARS of a text: copy no more than that.
     let closed = who(history::truncated(sql), RunStatus::Cancelled).error("the client went away during the run");
-    let mut pending = Unrecorded { db: state.db.clone(), started: std::time::Instant::now(), run: Some(closed) };
+    let mut pending = Unrecorded { db: state.home.clone(), started: std::time::Instant::now(), run: Some(closed) };
     // The migration head the run is recorded with is read beside the run, not after it (one round trip less).
-    let (outcome, head) = tokio::join!(state.engine.run_as(id, sql, opts), history::migration_head(&state.db));
+    let (outcome, head) = tokio::join!(db.engine.run_as(id, sql, opts), history::migration_head(&db.db));
     let batch = history::new_batch_id();
     let (statements, failure) = match outcome {
         Ok(run) => (run.statements, None),
@@ -112,7 +117,7 @@ pub(crate) async fn run_recorded(
             who(history::truncated(sql), RunStatus::Error).batch(batch.clone(), 0).error(e.to_string()).head(head),
         );
     }
-    let warning = history::record_or_warn(&state.db, runs).await;
+    let warning = history::record_or_warn(&state.home, runs).await;
     pending.run = None;
     match failure {
         Some(e) => Err(e),
@@ -169,6 +174,7 @@ pub struct ExplainForm {
 /// Recorded in `query_history` as the statement under an `-- explain` or `-- explain analyze` line.
 pub async fn explain(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Form(form): Form<ExplainForm>,
 ) -> Result<EditorPage> {
@@ -176,35 +182,39 @@ pub async fn explain(
     let sql = form.sql;
     usable(&sql, &state)?;
     let analyze = form.analyze.is_some();
-    let opts = options(&user, &state);
-    let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| state.engine.new_run_id());
-    let explained = match state.engine.explain_as(id, &sql, analyze, &opts).await {
+    let opts = options(&user, &db, &state);
+    let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| db.engine.new_run_id());
+    let explained = match db.engine.explain_as(id, &sql, analyze, &opts).await {
         // Refused before anything ran (not one statement, no ANALYZE on this backend): nothing to record.
         Err(e @ (Error::BadRequest(_) | Error::Unsupported(_))) => return Err(e),
         other => other,
     };
-    let head = history::migration_head(&state.db).await;
+    let head = history::migration_head(&db.db).await;
     let mark = if analyze { EXPLAIN_ANALYZE_MARK } else { EXPLAIN_MARK };
     let (run, explained) = match explained {
         Ok(ex) => {
             let s = &ex.statement;
-            let mut run =
-                user.history_run(format!("{mark}\n{}", s.sql), status_of(&s.outcome)).elapsed(s.duration).head(head);
+            let mut run = user
+                .history_run(format!("{mark}\n{}", s.sql), status_of(&s.outcome))
+                .database(db.name())
+                .elapsed(s.duration)
+                .head(head);
             if let Outcome::Error { message, .. } = &s.outcome {
                 run = run.error(message.clone());
             }
             (run, Ok(ex))
         }
         Err(e) => {
-            (user.history_run(format!("{mark}\n{sql}"), RunStatus::Error).error(e.to_string()).head(head), Err(e))
+            let run = user.history_run(format!("{mark}\n{sql}"), RunStatus::Error).database(db.name());
+            (run.error(e.to_string()).head(head), Err(e))
         }
     };
-    let warning = history::record_or_warn(&state.db, vec![run]).await;
+    let warning = history::record_or_warn(&state.home, vec![run]).await;
     let explained = explained?;
     let s = &explained.statement;
     let blocks = if s.outcome == Outcome::Success { Vec::new() } else { vec![Block::of(s, &sql, 0)] };
     let plan = explained.plan.as_ref().map(|p| PlanView::of(p, &s.sql));
-    page(&user, &state, sql, blocks, plan, warning).await
+    page(&user, &db, &state, sql, blocks, plan, warning).await
 }
 
 /// A run not yet in the history. A page closed mid-run drops the request's future: the engine then cancels the
@@ -238,29 +248,24 @@ fn selection(text: &str, from: usize, to: usize) -> Result<(usize, &str)> {
 const MAX_NAMES: u64 = 20_000;
 
 /// `GET /query/names`: the catalog's tables and views with their columns, as JSON for the editor's autocomplete.
-pub async fn names(user: CurrentUser, State(state): State<AppState>) -> Result<Json<Names>> {
+pub async fn names(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<Json<Names>> {
     user.require(Role::Viewer)?;
     let limit = state.config.settings.catalog_timeout;
-    match catalog::read(limit, state.introspector.names(MAX_NAMES)).await? {
-        Some(mut names) => {
-            // The editor cannot reach Strata's own tables (SQLite's authorizer, the viewer login's grants):
-            // completion does not offer them.
-            names.tables.retain(|t| !crate::home::is_own_table(&t.name));
-            Ok(Json(names))
-        }
+    match catalog::read(limit, db.introspector.names(MAX_NAMES)).await? {
+        Some(names) => Ok(Json(names)),
         None => Err(Error::Unavailable(catalog::timeout_note(limit))),
     }
 }
 
 /// `POST /query/{id}/cancel`: stops a run of one's own (admins: any run).
-pub async fn cancel(user: CurrentUser, State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response> {
+pub async fn cancel(user: CurrentUser, db: CurrentDb, Path((_, id)): Path<(String, i64)>) -> Result<Response> {
     user.require(Role::Viewer)?;
-    match state.engine.owner(id) {
+    match db.engine.owner(id) {
         Some(o) if o == user.username || user.can(Role::Admin) => {}
         Some(_) => return Err(Error::Forbidden),
         None => return Err(Error::NotFound(format!("running query {id}"))),
     }
-    let stopped = state.engine.cancel(id).await;
+    let stopped = db.engine.cancel(id).await;
     Ok(if stopped { "cancelled" } else { "it had already finished" }.into_response())
 }
 
@@ -274,12 +279,13 @@ pub struct ExportForm {
 /// `POST /query/export`: the whole result of one statement, streamed as a file.
 pub async fn export(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Form(form): Form<ExportForm>,
 ) -> Result<Response> {
     user.require(Role::Viewer)?;
     let format = form.format.parse()?;
-    export_recorded(&state, &form.sql, format, &options(&user, &state), |q, s| user.history_run(q, s)).await
+    export_recorded(&state, &db, &form.sql, format, &options(&user, &db, &state), |q, s| user.history_run(q, s)).await
 }
 
 /// What an export writes: `csv`, `json` or `ndjson`.
@@ -323,6 +329,7 @@ impl ExportAs {
 /// statement that fails at once is an error answer, not a download that breaks off.
 pub(crate) async fn export_recorded(
     state: &AppState,
+    db: &Watched,
     sql: &str,
     format: ExportAs,
     opts: &RunOptions,
@@ -333,15 +340,16 @@ pub(crate) async fn export_recorded(
         return Err(Error::BadRequest("there is no SQL to export".into()));
     }
     too_long(sql, state)?;
+    let who = |q: String, s: RunStatus| who(q, s).database(db.name());
     let mut opts = opts.clone();
     // An export reads everything: the statement limit is the server's safety net, not the page's.
     opts.timeout = opts.timeout.max(std::time::Duration::from_secs(3600));
-    let (stream, ended) = state.engine.export(sql, format, &opts);
+    let (stream, ended) = db.engine.export(sql, format, &opts);
     // The history row is written when the stream ends, with how it ended (a failure or a reader that
     // went away is recorded as such, not as a success).
     let run = who(format!("-- export {ext}\n{sql}"), RunStatus::Success);
-    let run = run.head(history::migration_head(&state.db).await);
-    let db = state.db.clone();
+    let run = run.head(history::migration_head(&db.db).await);
+    let home = state.home.clone();
     tokio::spawn(async move {
         let Ok(end) = ended.await else { return };
         let mut run = run.elapsed(end.duration).rows(end.rows.map(|n| n as i64));
@@ -349,7 +357,7 @@ pub(crate) async fn export_recorded(
         if let Outcome::Error { message, .. } = &end.outcome {
             run = run.error(message.clone());
         }
-        history::record_or_warn(&db, vec![run]).await;
+        history::record_or_warn(&home, vec![run]).await;
     });
     // Wait for the first chunk before answering: a statement that fails at once (a typo, a refused
     // write) gets an error answer rather than a download that breaks off.
@@ -361,7 +369,7 @@ pub(crate) async fn export_recorded(
         None => None,
     };
     let body = futures::stream::iter(first).chain(stream);
-    let name = format!("{}-{}.{ext}", file_stem(state), Utc::now().format("%Y%m%dT%H%M%SZ"));
+    let name = format!("{}-{}.{ext}", file_stem(db), Utc::now().format("%Y%m%dT%H%M%SZ"));
     Ok((
         [
             (header::CONTENT_TYPE, mime.to_string()),
@@ -373,21 +381,23 @@ pub(crate) async fn export_recorded(
 }
 
 /// The database name, safe for a file name.
-fn file_stem(state: &AppState) -> String {
-    let name = state.config.database_url.database_name().unwrap_or_else(|| "strata".into());
+fn file_stem(db: &Watched) -> String {
+    let name = db.url().database_name().unwrap_or_else(|| "strata".into());
     let clean: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
     if clean.is_empty() { "strata".into() } else { clean }
 }
 
 /// Whether this account's runs are read-only: viewers always, everyone when `read_only_for_all` is set.
-fn read_only(user: &CurrentUser, state: &AppState) -> bool {
-    !user.can(Role::Editor) || state.config.settings.read_only_for_all
+/// Whether this account's runs on `db` are read-only: viewers always, everyone when `read_only_for_all` is set or
+/// the database is configured `read_only`.
+fn read_only(user: &CurrentUser, db: &Watched, state: &AppState) -> bool {
+    !user.can(Role::Editor) || state.config.settings.read_only_for_all || db.spec.read_only
 }
 
-fn options(user: &CurrentUser, state: &AppState) -> RunOptions {
+fn options(user: &CurrentUser, db: &Watched, state: &AppState) -> RunOptions {
     RunOptions {
-        read_only: read_only(user, state),
+        read_only: read_only(user, db, state),
         timeout: state.config.settings.query_timeout,
         max_rows: state.config.settings.max_rows,
         user: user.username.clone(),
@@ -405,21 +415,22 @@ pub(crate) fn status_of(outcome: &Outcome) -> RunStatus {
 
 async fn page(
     user: &CurrentUser,
+    db: &Watched,
     state: &AppState,
     sql: String,
     blocks: Vec<Block>,
     plan: Option<PlanView>,
     warning: Option<String>,
 ) -> Result<EditorPage> {
-    let run_id = state.engine.new_run_id();
+    let run_id = db.engine.new_run_id();
     Ok(EditorPage {
-        layout: Layout::new(user, state, "query").await?,
+        layout: Layout::for_db(user, state, db, "query").await?,
         sql,
         blocks,
         plan,
         warning,
         run_id,
-        read_only: read_only(user, state),
+        read_only: read_only(user, db, state),
         for_all: state.config.settings.read_only_for_all,
         max_rows: state.config.settings.max_rows,
         timeout: crate::web::fmt::duration_ms(&Some(state.config.settings.query_timeout.as_millis() as i64)),

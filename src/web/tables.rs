@@ -7,9 +7,10 @@ use serde::Deserialize;
 
 use super::catalog;
 use super::extract::{Path, Query};
+use super::current_db::CurrentDb;
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::accounts::Role;
+use crate::home::accounts::Role;
 use crate::db::introspect::{Page, RowsPage, TableDetail, TableInfo, TableQuery, TableSort};
 use crate::error::{Error, Result};
 use crate::maintenance::Offer;
@@ -32,6 +33,7 @@ pub struct ListParams {
 /// `GET /tables`.
 pub async fn index(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<IndexPage> {
@@ -52,10 +54,10 @@ pub async fn index(
         limit: PAGE_SIZE,
     };
     let limit = state.config.settings.catalog_timeout;
-    let result = catalog::read(limit, state.introspector.tables(&query)).await?;
+    let result = catalog::read(limit, db.introspector.tables(&query)).await?;
     let pages = result.as_ref().map(|p| p.total.div_ceil(PAGE_SIZE).max(1)).unwrap_or(1);
     Ok(IndexPage {
-        layout: Layout::new(&user, &state, "tables").await?,
+        layout: Layout::for_db(&user, &state, &db, "tables").await?,
         timed_out: result.is_none().then(|| catalog::timeout_note(limit)),
         tables: result.unwrap_or(Page { items: Vec::new(), total: 0, offset: 0, limit: PAGE_SIZE }),
         sort: sort_key(params.sort),
@@ -74,13 +76,14 @@ pub struct ShowParams {
 /// `GET /tables/{schema}/{table}`.
 pub async fn show(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
-    Path((schema, table)): Path<(String, String)>,
+    Path((_, schema, table)): Path<(String, String, String)>,
     Query(params): Query<ShowParams>,
 ) -> Result<ShowPage> {
     user.require(Role::Viewer)?;
     let limit = state.config.settings.catalog_timeout;
-    let detail = catalog::read(limit, state.introspector.table(&schema, &table)).await?;
+    let detail = catalog::read(limit, db.introspector.table(&schema, &table)).await?;
     let detail = match detail {
         Some(None) => return Err(Error::NotFound(format!("table {schema}.{table}"))),
         other => other.flatten(),
@@ -90,16 +93,16 @@ pub async fn show(
         Some(_) => {
             catalog::read(
                 limit,
-                state.introspector.table_rows(&schema, &table, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE),
+                db.introspector.table_rows(&schema, &table, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE),
             )
             .await?
         }
         None => None,
     };
     // Admins get the maintenance actions that run on one table; each opens its confirmation.
-    let maintenance = if user.is_admin() { super::maintenance::table_offers(&state) } else { Vec::new() };
+    let maintenance = if user.is_admin() { super::maintenance::table_offers(&db) } else { Vec::new() };
     Ok(ShowPage {
-        layout: Layout::new(&user, &state, "tables").await?,
+        layout: Layout::for_db(&user, &state, &db, "tables").await?,
         maintenance,
         timed_out: (detail.is_none() || rows.is_none()).then(|| catalog::timeout_note(limit)),
         schema,
@@ -184,7 +187,7 @@ pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
 }
 
-/// The link to a table's page.
-pub fn table_link(schema: &str, table: &str) -> String {
-    format!("/tables/{}/{}", urlencode(schema), urlencode(table))
+/// The link to a table's page of the database whose pages live under `base` (`/db/{name}`).
+pub fn table_link(base: &str, schema: &str, table: &str) -> String {
+    format!("{base}/tables/{}/{}", urlencode(schema), urlencode(table))
 }

@@ -4,8 +4,8 @@ use axum::body::Body;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::Value;
-use strata::accounts::{self, Role};
-use strata::api_keys::{self, NewKey, Scope};
+use strata::home::accounts::{self, Role};
+use strata::home::api_keys::{self, NewKey, Scope};
 use strata::state::AppState;
 
 use super::web::{Browser, create_account};

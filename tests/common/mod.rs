@@ -143,7 +143,7 @@ impl TestDb {
     pub async fn viewer_url(&self) -> String {
         let url = strata::config::DatabaseUrl::parse(&self.url).expect("the test URL parses");
         let db = strata::db::connect(&url, strata::db::Purpose::Cli).await.expect("connect");
-        let keyring = strata::secrets::Keyring::open_or_create(&key_file(&self.url)).expect("the test key file");
+        let keyring = strata::home::secrets::Keyring::open_or_create(&key_file(&self.url)).expect("the test key file");
         let created = strata::viewer_login::create(&db, &url, &keyring, false).await.expect("create the viewer login");
         db.close().await.ok();
         created.url.connect_url().to_string()

@@ -24,7 +24,7 @@ use axum::extract::ConnectInfo;
 use axum::http::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
-use strata::accounts::{self, NewAccount, Role};
+use strata::home::accounts::{self, NewAccount, Role};
 use strata::config::{Config, Overrides};
 use strata::db::{self, Purpose};
 use strata::migrate::MigrationSet;
@@ -77,14 +77,14 @@ pub async fn ensure_viewer_login(state: &AppState) {
         return;
     }
     // Err: the migrations have not run (no strata_secrets yet).
-    if let Ok(None) = strata::secrets::label(&state.db, strata::viewer_login::SECRET_NAME).await {
+    if let Ok(None) = strata::home::secrets::label(&state.db, strata::viewer_login::SECRET_NAME).await {
         refresh_viewer_grants(state).await;
     }
 }
 
 /// Creates the viewer login, or grants it the tables created since (what the admin page's button does).
 pub async fn refresh_viewer_grants(state: &AppState) {
-    let keyring = strata::secrets::Keyring::open_or_create(&state.config.secret_key_file()).expect("the key file");
+    let keyring = strata::home::secrets::Keyring::open_or_create(&state.config.secret_key_file()).expect("the key file");
     strata::viewer_login::create(&state.db, &state.config.database_url, &keyring, false)
         .await
         .expect("create the viewer login");

@@ -56,6 +56,9 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "backup.delete",
     "backup.prune",
     "backup.restore",
+    "database.add",
+    "database.update",
+    "database.remove",
 ];
 
 /// One thing that happened, built with [`Entry::new`] (or `CurrentUser::audit`) and the setters below.
@@ -67,6 +70,8 @@ pub struct Entry {
     pub target: Option<String>,
     pub detail: Option<String>,
     pub client_addr: String,
+    /// The watched database the action concerned, if any.
+    pub database: Option<String>,
 }
 
 impl Entry {
@@ -79,6 +84,7 @@ impl Entry {
             target: None,
             detail: None,
             client_addr: UNKNOWN_CLIENT.into(),
+            database: None,
         }
     }
 
@@ -101,6 +107,12 @@ impl Entry {
         self
     }
 
+    /// The watched database it concerned.
+    pub fn database(mut self, name: impl Into<String>) -> Entry {
+        self.database = Some(name.into());
+        self
+    }
+
     /// Where the request came from.
     pub fn client(mut self, addr: impl Into<String>) -> Entry {
         self.client_addr = addr.into();
@@ -119,6 +131,7 @@ pub async fn record(db: &impl ConnectionTrait, entry: Entry) -> Result<()> {
         target: Set(entry.target.as_deref().map(|t| cut(t, 255))),
         detail: Set(entry.detail.as_deref().map(|d| cut(d, 4000))),
         client_addr: Set(cut(&entry.client_addr, 64)),
+        database_name: Set(entry.database.as_deref().map(|d| cut(d, 63))),
         ..Default::default()
     };
     row.insert(db).await?;
@@ -141,6 +154,8 @@ pub struct Filter {
     pub from: Option<NaiveDate>,
     /// To the end of this day (UTC).
     pub to: Option<NaiveDate>,
+    /// Only entries about this watched database.
+    pub database: Option<String>,
 }
 
 /// One page of entries, newest first.
@@ -166,6 +181,9 @@ pub async fn search(db: &impl ConnectionTrait, filter: &Filter, page: u64, per_p
     }
     if let Some(actor) = &filter.actor {
         query = query.filter(audit_log::Column::Actor.eq(actor.as_str()));
+    }
+    if let Some(database) = &filter.database {
+        query = query.filter(audit_log::Column::DatabaseName.eq(database.as_str()));
     }
     if let Some(from) = filter.from {
         query = query.filter(audit_log::Column::OccurredAt.gte(start_of(from)));

@@ -96,6 +96,8 @@ pub struct NewRun {
     pub error: Option<String>,
     pub migration_head: Option<String>,
     pub client_addr: Option<String>,
+    /// The watched database it ran on.
+    pub database: Option<String>,
 }
 
 impl NewRun {
@@ -113,7 +115,14 @@ impl NewRun {
             error: None,
             migration_head: None,
             client_addr: None,
+            database: None,
         }
+    }
+
+    /// The watched database it ran on.
+    pub fn database(mut self, name: impl Into<String>) -> NewRun {
+        self.database = Some(name.into());
+        self
     }
 
     /// Statement `index` (from 0) of the batch `id`.
@@ -172,6 +181,7 @@ impl NewRun {
             error: Set(self.error.as_deref().map(|e| cut(e, 8000))),
             migration_head: Set(self.migration_head.as_deref().map(|h| cut(h, 255))),
             client_addr: Set(self.client_addr.as_deref().map(|a| cut(a, 64))),
+            database_name: Set(self.database.as_deref().map(|d| cut(d, 63))),
             ..Default::default()
         }
     }
@@ -276,6 +286,8 @@ pub struct Filter {
     pub to: Option<NaiveDate>,
     /// Text the query contains, case-insensitively; `%` and `_` are literal.
     pub text: Option<String>,
+    /// Only runs on this watched database.
+    pub database: Option<String>,
 }
 
 /// One page of runs, newest first.
@@ -353,6 +365,9 @@ fn filtered(filter: &Filter) -> Result<Select<query_history::Entity>> {
                 .add(query_history::Column::User.eq(user.as_str()))
                 .add(Expr::col(query_history::Column::User).like(by_key)),
         );
+    }
+    if let Some(database) = &filter.database {
+        query = query.filter(query_history::Column::DatabaseName.eq(database.as_str()));
     }
     if let Some(status) = filter.status {
         query = query.filter(query_history::Column::Status.eq(status.as_str()));

@@ -27,7 +27,7 @@ use sea_orm::{
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
-use crate::accounts::{self, Role};
+use crate::home::accounts::{self, Role};
 use crate::error::{Error, Result};
 
 /// Every key starts with this, so secret scanners and people can tell what it is.
