@@ -166,7 +166,7 @@ async fn the_bounds_the_server_enforces_are_in_the_document_and_a_value_past_the
     assert_eq!(q["maxLength"].as_u64(), Some(strata::api::params::MAX_SEARCH_CHARS as u64), "{q}");
     let page_max = page["maximum"].as_u64().unwrap_or_else(|| panic!("page has no maximum: {page}"));
     // The bound is exact: the largest page is accepted, the next one is a 400 naming `page`.
-    let at = |p: u64| format!("/api/v1/tables?page={p}&per_page={}", strata::api::params::MAX_PER_PAGE);
+    let at = |p: u64| format!("/api/v1/databases/app/tables?page={p}&per_page={}", strata::api::params::MAX_PER_PAGE);
     let (status, _, body) = call(&mut b, Method::GET, &at(page_max), Some(&key)).await;
     assert_eq!(status, StatusCode::OK, "page={page_max}: {body}");
     let (status, _, body) = call(&mut b, Method::GET, &at(page_max + 1), Some(&key)).await;
@@ -182,10 +182,10 @@ async fn the_bounds_the_server_enforces_are_in_the_document_and_a_value_past_the
     assert_eq!(max_rows["maximum"].as_u64(), Some(setting), "{max_rows}");
     assert_eq!(max_rows["minimum"].as_u64(), Some(1), "{max_rows}");
     let (status, _, body) =
-        post_json(&mut b, "/api/v1/query", &key, format!(r#"{{"sql": "SELECT 1", "max_rows": {setting}}}"#)).await;
+        post_json(&mut b, "/api/v1/databases/app/query", &key, format!(r#"{{"sql": "SELECT 1", "max_rows": {setting}}}"#)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, _, body) =
-        post_json(&mut b, "/api/v1/query", &key, format!(r#"{{"sql": "SELECT 1", "max_rows": {}}}"#, setting + 1))
+        post_json(&mut b, "/api/v1/databases/app/query", &key, format!(r#"{{"sql": "SELECT 1", "max_rows": {}}}"#, setting + 1))
             .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     t.drop().await;

@@ -38,7 +38,7 @@ include-path-regex = "/(cancel|terminate)$"
 checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "501"]
 
 [[operations]]
-include-path = "/api/v1/export"
+include-path = "/api/v1/databases/app/export"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429", "5xx"]
 "#;
 

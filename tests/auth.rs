@@ -529,7 +529,7 @@ async fn audit_page(kind: Kind) {
     a.login_as(Role::Admin).await;
     for i in 0..60 {
         audit::record(
-            &a.state.db,
+            &a.state.home,
             Entry::new("test.bulk").actor(1, "bulk").target(format!("t{i:02}")).client("10.0.0.1"),
         )
         .await

@@ -43,7 +43,7 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
         out
     };
     for want in
-        ["/tables", "/indexes", "/activity", "/bloat", "/migrations", "/history", "/admin/users", "/admin/audit"]
+        ["/db/app/tables", "/db/app/indexes", "/db/app/activity", "/db/app/bloat", "/db/app/migrations", "/history", "/admin/users", "/admin/audit"]
     {
         assert!(links.iter().any(|l| l == want), "navigation has {want}: {links:?}");
     }
@@ -65,7 +65,7 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
 
     // Tables → posts: the detail page with columns, indexes and rows.
     c.goto(&format!("{base}/tables")).await.unwrap();
-    click_to(&c, "a[href='/tables/public/posts']", "/tables/public/posts").await;
+    click_to(&c, "a[href='/tables/public/posts']", "/db/app/tables/public/posts").await;
     let detail = c.source().await.unwrap();
     assert!(detail.contains("user_id") && detail.contains("idx_posts_user_id_twin"), "{detail}");
     snap(&c, "10-table-posts").await;
@@ -92,7 +92,7 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
     }
     let pid = row.expect("the sleeping query shows on the activity page");
     snap(&c, "12-activity-sleeper").await;
-    click_to(&c, &format!("tr[data-pid='{pid}'] a.btn-danger"), &format!("/activity/{pid}/terminate")).await;
+    click_to(&c, &format!("tr[data-pid='{pid}'] a.btn-danger"), &format!("/db/app/activity/{pid}/terminate")).await;
     assert!(c.source().await.unwrap().contains("browser-sleeper"), "the confirmation shows the query");
     snap(&c, "13-confirm-terminate").await;
     c.find(Locator::Id("confirm")).await.unwrap().click().await.unwrap();

@@ -26,20 +26,20 @@ async fn failing_exports_and_runs_on_postgres_do_not_end_in_the_server_s_source_
     // A statement that fails on its first row: an export answers 400 with the database's message.
     for sql in ["SELECT 1/0", "SELECT 'abc'::int", "SELECT * FROM no_such_table"] {
         let body = serde_json::json!({"sql": sql, "format": "csv"});
-        let (status, _, answer) = post_json(&mut b, "/api/v1/export", &key, body).await;
+        let (status, _, answer) = post_json(&mut b, "/api/v1/databases/app/export", &key, body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{sql}: {answer}");
         let message = answer["error"]["message"].as_str().unwrap();
         assert!(message.starts_with("the export failed: "), "{sql}: {message}");
         assert!(!ends_in_a_line_number(message), "{sql}: the message ends in a C source line: {message}");
 
         let body = serde_json::json!({"sql": sql});
-        let (status, _, answer) = post_json(&mut b, "/api/v1/query", &key, body).await;
+        let (status, _, answer) = post_json(&mut b, "/api/v1/databases/app/query", &key, body).await;
         assert_eq!(status, StatusCode::OK, "{sql}: {answer}");
         let message = answer["results"][0]["error"]["message"].as_str().unwrap();
         assert!(!ends_in_a_line_number(message), "{sql}: the message ends in a C source line: {message}");
     }
     let (status, _, answer) =
-        post_json(&mut b, "/api/v1/export", &key, r#"{"sql": "SELECT 1/0", "format": "csv"}"#).await;
+        post_json(&mut b, "/api/v1/databases/app/export", &key, r#"{"sql": "SELECT 1/0", "format": "csv"}"#).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(answer["error"]["message"].as_str().unwrap().contains("division by zero"), "{answer}");
     t.drop().await;

@@ -55,7 +55,7 @@ async fn explain(b: &mut Browser, sql: &str, analyze: bool) -> (StatusCode, Stri
     if analyze {
         fields.push(("analyze", "1"));
     }
-    let (status, _, page) = b.post_form("/query/explain", &fields).await;
+    let (status, _, page) = b.post_form("/db/app/query/explain", &fields).await;
     (status, page)
 }
 
@@ -66,7 +66,7 @@ async fn history_rows(t: &TestDb, like: &str) -> i64 {
 async fn join_tree(kind: Kind) {
     let (t, mut b) = seeded(kind).await;
     b.login_as(Role::Viewer).await;
-    let (status, _, page) = b.get("/query").await;
+    let (status, _, page) = b.get("/db/app/query").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(">Explain</button>") && page.contains(">Explain analyze</button>"), "{page}");
     let (status, page) = explain(&mut b, JOIN, false).await;
@@ -97,7 +97,7 @@ async fn join_tree(kind: Kind) {
 async fn one_statement(kind: Kind) {
     let (t, mut b) = seeded(kind).await;
     b.login_as(Role::Editor).await;
-    b.get("/query").await;
+    b.get("/db/app/query").await;
     let (status, page) = explain(&mut b, "SELECT 1; SELECT 2", false).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
     assert!(page.contains("EXPLAIN takes exactly one statement; this text has 2"), "{page}");
@@ -109,7 +109,7 @@ async fn one_statement(kind: Kind) {
 async fn analyze_figures(kind: Kind) {
     let (t, mut b) = seeded(kind).await;
     b.login_as(Role::Viewer).await;
-    b.get("/query").await;
+    b.get("/db/app/query").await;
     let (status, page) = explain(&mut b, JOIN, true).await;
     if kind == Kind::Sqlite {
         assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{page}");
@@ -155,7 +155,7 @@ async fn engine_figures(kind: Kind) {
 async fn delete_rolled_back(kind: Kind) {
     let (t, mut b) = seeded(kind).await;
     b.login_as(Role::Editor).await;
-    b.get("/query").await;
+    b.get("/db/app/query").await;
     let (status, page) = explain(&mut b, "DELETE FROM posts WHERE user_id > 0", true).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let delete = if kind == Kind::Postgres { "Delete on posts" } else { "Delete from posts" };
@@ -166,7 +166,7 @@ async fn delete_rolled_back(kind: Kind) {
     // Run again from the history explains it again (rolled back), it does not run the DELETE itself.
     let (_, _, history) = b.get("/history").await;
     assert!(
-        history.contains(r#"action="/query/explain""#) && history.contains(r#"name="analyze" value="1""#),
+        history.contains(r#"action="/db/app/query/explain""#) && history.contains(r#"name="analyze" value="1""#),
         "{history}"
     );
     assert!(history.contains(r#"name="sql" value="DELETE FROM posts WHERE user_id &#62; 0""#), "{history}");
@@ -174,7 +174,7 @@ async fn delete_rolled_back(kind: Kind) {
     assert!(status == StatusCode::OK && page.contains("<b>rolled back</b>"), "what Run again posts:\n{page}");
     assert_eq!(count(&t.connect().await, "SELECT COUNT(*) FROM posts").await, POSTS);
     // The same session goes on working: a plain run after it really deletes.
-    let (_, _, page) = b.post_form("/query", &[("sql", "DELETE FROM posts WHERE id = 1")]).await;
+    let (_, _, page) = b.post_form("/db/app/query", &[("sql", "DELETE FROM posts WHERE id = 1")]).await;
     assert!(page.contains("1 rows affected"), "{page}");
     t.drop().await;
 }
@@ -182,7 +182,7 @@ async fn delete_rolled_back(kind: Kind) {
 async fn viewer_refused(kind: Kind) {
     let (t, mut b) = seeded(kind).await;
     b.login_as(Role::Viewer).await;
-    b.get("/query").await;
+    b.get("/db/app/query").await;
     for sql in ["DELETE FROM posts", "UPDATE users SET username = 'x' WHERE id = 1"] {
         let (status, page) = explain(&mut b, sql, true).await;
         assert_eq!(status, StatusCode::OK, "{page}");

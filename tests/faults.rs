@@ -283,7 +283,7 @@ async fn a_database_that_is_down_gets_a_quick_503_and_recovers_by_itself() {
     assert!(page.body.contains(&format!("127.0.0.1:{}", pg.port)), "the page names the database: {}", page.body);
     assert!(page.body.contains(r#"http-equiv="refresh""#), "the page retries by itself: {}", page.body);
     assert!(!page.body.contains("not-shown-pw"), "{}", page.body);
-    let api = probe.send("GET", "/api/v1/tables", None).await.expect("the API answers quickly");
+    let api = probe.send("GET", "/api/v1/databases/app/tables", None).await.expect("the API answers quickly");
     assert_eq!(api.status, 503, "{}", api.body);
     assert!(api.header("content-type").is_some_and(|v| v.starts_with("application/json")), "{api:?}");
     assert!(api.body.contains(r#""code":"unavailable""#), "{}", api.body);

@@ -156,6 +156,7 @@ async fn search_filters(kind: Kind) {
         from: d(4),
         to: d(4),
         text: Some("AXB".into()),
+        database: None,
     };
     assert_eq!(queries(&db, &all).await, ["SELECT axb FROM t"], "filters combine");
     db.close().await.ok();
@@ -243,7 +244,7 @@ async fn page_per_role(kind: Kind) {
     ok(&strata(&t.url, &["migrate", "up"]));
     let mut viewer = Browser::new(&t.url).await;
     let me = viewer.login_as(Role::Viewer).await;
-    let db = viewer.state.db.clone();
+    let db = viewer.state.home.clone();
     let long = format!("SELECT mine_long /* {} */", "x".repeat(300));
     for run in [
         NewRun::new(&me, "SELECT mine_ok", RunStatus::Success).rows(3).head(Some(HEAD.clone())),
@@ -261,8 +262,8 @@ async fn page_per_role(kind: Kind) {
         assert!(page.contains(want), "{want:?} in:\n{page}");
     }
     assert!(!page.contains("theirs"), "another user's run is hidden:\n{page}");
-    assert!(page.contains(r#"href="/query?sql=SELECT+mine_ok""#), "open in editor:\n{page}");
-    assert!(page.contains(r#"<form class="inline" method="post" action="/query">"#), "{page}");
+    assert!(page.contains(r#"href="/db/app/query?sql=SELECT+mine_ok""#), "open in editor:\n{page}");
+    assert!(page.contains(r#"<form class="inline" method="post" action="/db/app/query">"#), "{page}");
     assert!(page.contains(r#"name="sql" value="SELECT mine_ok""#), "run again:\n{page}");
     assert!(page.contains("<details>"), "a long query folds:\n{page}");
     assert!(!page.contains("Export CSV"), "no export for a viewer");
@@ -299,10 +300,10 @@ async fn export_csv(kind: Kind) {
     let mut viewer = Browser::new(&t.url).await;
     viewer.login_as(Role::Viewer).await;
     let tricky = "SELECT 'a,b' AS \"quoted\"\nFROM t";
-    history::record(&viewer.state.db, NewRun::new("ann", tricky, RunStatus::Error).error("bad, \"very\" bad").rows(2))
+    history::record(&viewer.state.home, NewRun::new("ann", tricky, RunStatus::Error).error("bad, \"very\" bad").rows(2))
         .await
         .unwrap();
-    history::record(&viewer.state.db, NewRun::new("bob", "SELECT 2", RunStatus::Success)).await.unwrap();
+    history::record(&viewer.state.home, NewRun::new("bob", "SELECT 2", RunStatus::Success)).await.unwrap();
 
     assert_eq!(viewer.get("/history/export.csv").await.0, StatusCode::FORBIDDEN);
     let mut editor = viewer.another();
@@ -333,7 +334,7 @@ async fn export_csv(kind: Kind) {
     let many = strata::web::history::EXPORT_CHUNK as usize * 2 + 10;
     let runs: Vec<NewRun> = (0..many).map(|i| NewRun::new("carl", format!("SELECT {i}"), RunStatus::Success)).collect();
     for part in runs.chunks(400) {
-        history::record_many(&admin.state.db, part.to_vec()).await.unwrap();
+        history::record_many(&admin.state.home, part.to_vec()).await.unwrap();
     }
     let (status, _, body) = admin.get("/history/export.csv?user=carl").await;
     assert_eq!(status, StatusCode::OK);

@@ -23,10 +23,10 @@ async fn a_raised_max_sql_bytes_lets_a_text_past_the_default_body_limit_run() {
     migrate_up(&t).await;
     let mut b = Browser::with_state(app_state_with(&t.url, |s| s.max_sql_bytes = 3_000_000).await);
     b.login_as(Role::Editor).await;
-    b.get("/query").await;
+    b.get("/db/app/query").await;
     // 2.5 MB of text, urlencoded to more than axum's default 2 MiB body limit.
     let sql = format!("SELECT length('{}') AS n", "x/".repeat(1_250_000));
-    let (status, _, page) = b.post_form("/query", &[("sql", sql.as_str())]).await;
+    let (status, _, page) = b.post_form("/db/app/query", &[("sql", sql.as_str())]).await;
     assert_eq!(status, StatusCode::OK, "{}", &page[..page.len().min(500)]);
     assert!(page.contains("2500000"), "the statement ran");
     t.drop().await;
@@ -64,9 +64,9 @@ async fn recorded(t: &TestDb) -> (i64, i64, i64, i64) {
 async fn editor_run(kind: Kind) {
     let (t, mut b) = served(kind).await;
     b.login_as(Role::Editor).await;
-    b.get("/query").await;
+    b.get("/db/app/query").await;
     let sql = big_run();
-    let (status, _, page) = b.post_form("/query", &[("sql", sql.as_str())]).await;
+    let (status, _, page) = b.post_form("/db/app/query", &[("sql", sql.as_str())]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(!page.contains("could not be saved in the history"), "{}", &page[..page.len().min(2000)]);
     assert_eq!(recorded(&t).await, (STATEMENTS as i64, 1, 1, STATEMENTS as i64 - 1));
@@ -76,7 +76,7 @@ async fn editor_run(kind: Kind) {
 async fn api_run(kind: Kind) {
     let (t, mut b) = served(kind).await;
     let (_, key) = key_for(&b.state, Role::Editor, &[Scope::RunSql]).await;
-    let (status, _, answer) = post_json(&mut b, "/api/v1/query", &key, json!({ "sql": big_run() })).await;
+    let (status, _, answer) = post_json(&mut b, "/api/v1/databases/app/query", &key, json!({ "sql": big_run() })).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["results"].as_array().map(Vec::len), Some(STATEMENTS));
     assert_eq!(recorded(&t).await, (STATEMENTS as i64, 1, 1, STATEMENTS as i64 - 1));
@@ -88,14 +88,14 @@ async fn over_the_limit(kind: Kind) {
     migrate_up(&t).await;
     let mut b = Browser::with_state(app_state_with(&t.url, |s| s.max_sql_bytes = 1000).await);
     b.login_as(Role::Editor).await;
-    b.get("/query").await;
+    b.get("/db/app/query").await;
     let sql = format!("SELECT '{}'", "x".repeat(1000));
-    let (status, _, page) = b.post_form("/query", &[("sql", sql.as_str())]).await;
+    let (status, _, page) = b.post_form("/db/app/query", &[("sql", sql.as_str())]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(page.contains("1009 bytes") && page.contains("max_sql_bytes"), "{page}");
     let (_, key) = key_for(&b.state, Role::Editor, &[Scope::RunSql]).await;
     let mut client = b.another(); // a bearer request, without the page's session cookie
-    let (status, _, answer) = post_json(&mut client, "/api/v1/query", &key, json!({ "sql": sql })).await;
+    let (status, _, answer) = post_json(&mut client, "/api/v1/databases/app/query", &key, json!({ "sql": sql })).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(answer["error"]["code"], "too_large", "{answer}");
     assert!(answer["error"]["message"].as_str().is_some_and(|m| m.contains("max_sql_bytes")), "{answer}");

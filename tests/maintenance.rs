@@ -41,15 +41,15 @@ fn url_of(t: &TestDb) -> DatabaseUrl {
 async fn run_from_dashboard(b: &mut Browser, action: &str, table: Option<(&str, &str)>) -> String {
     let (schema, name) = table.unwrap_or(("", ""));
     // The fixture's schema and table names need no percent-encoding.
-    let confirm = format!("/maintenance/confirm?action={action}&schema={schema}&table={name}");
+    let confirm = format!("/db/app/maintenance/confirm?action={action}&schema={schema}&table={name}");
     let (status, _, page) = b.get(&confirm).await;
     assert_eq!(status, StatusCode::OK, "{confirm}:\n{page}");
     assert!(page.contains("id=\"confirm\""), "the confirmation has a button:\n{page}");
     let (status, headers, page) =
-        b.post_form("/maintenance/runs", &[("action", action), ("schema", schema), ("table", name)]).await;
+        b.post_form("/db/app/maintenance/runs", &[("action", action), ("schema", schema), ("table", name)]).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
     let run = location(&headers).to_string();
-    assert!(run.starts_with("/maintenance/runs/"), "{run}");
+    assert!(run.starts_with("/db/app/maintenance/runs/"), "{run}");
     common::eventually(&format!("{action} to finish"), || {
         let run = run.clone();
         let mut b = b.same_visitor();
@@ -104,10 +104,10 @@ async fn the_dashboard_runs_an_action_and_the_effect_shows(kind: Kind) {
     let t = fixture(kind).await;
     let mut b = Browser::new(&t.url).await;
     let admin = b.login_as(Role::Admin).await;
-    let (status, _, page) = b.get("/maintenance").await;
+    let (status, _, page) = b.get("/db/app/maintenance").await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    assert!(page.contains(r#"href="/maintenance" class="active""#), "the nav entry is there:\n{page}");
-    let (_, _, table_page) = b.get(&format!("/tables/{}/maint_t", t.schema())).await;
+    assert!(page.contains(r#"href="/db/app/maintenance" class="active""#), "the nav entry is there:\n{page}");
+    let (_, _, table_page) = b.get(&format!("/db/app/tables/{}/maint_t", t.schema())).await;
     assert!(table_page.contains(r#"id="maintenance""#), "admins get maintenance buttons on the table page");
     let schema = t.schema().to_string();
     let db = t.connect().await;
@@ -136,7 +136,7 @@ async fn the_dashboard_runs_an_action_and_the_effect_shows(kind: Kind) {
         Kind::Sqlite => {
             let page = run_from_dashboard(&mut b, "integrity-check", None).await;
             assert!(page.contains(r#"id="summary">ok "#), "{page}");
-            let (_, _, index) = b.get("/maintenance").await;
+            let (_, _, index) = b.get("/db/app/maintenance").await;
             assert!(index.contains("journal mode") && index.contains("wal"), "journal mode shown:\n{index}");
             assert!(index.contains("WAL file"), "WAL size shown:\n{index}");
             assert!(index.contains(r#"id="last-checks""#) && index.contains("succeeded in"), "last check:\n{index}");
@@ -158,14 +158,14 @@ async fn viewers_and_editors_are_refused(kind: Kind) {
     for role in [Role::Viewer, Role::Editor] {
         let mut b = admin.another();
         b.login_as(role).await;
-        for path in ["/maintenance", "/maintenance/confirm?action=analyze"] {
+        for path in ["/db/app/maintenance", "/db/app/maintenance/confirm?action=analyze"] {
             assert_eq!(b.get(path).await.0, StatusCode::FORBIDDEN, "{role:?} GET {path}");
         }
-        let (status, _, _) = b.post_form("/maintenance/runs", &[("action", "analyze")]).await;
+        let (status, _, _) = b.post_form("/db/app/maintenance/runs", &[("action", "analyze")]).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{role:?} may not start an action");
-        let (_, _, page) = b.get(&format!("/tables/{}/maint_t", t.schema())).await;
+        let (_, _, page) = b.get(&format!("/db/app/tables/{}/maint_t", t.schema())).await;
         assert!(
-            !page.contains(r#"id="maintenance""#) && !page.contains(r#"href="/maintenance""#),
+            !page.contains(r#"id="maintenance""#) && !page.contains(r#"href="/db/app/maintenance""#),
             "{role:?} sees none"
         );
     }
@@ -178,11 +178,11 @@ async fn unknown_tables_are_404_and_missing_actions_say_why(kind: Kind) {
     let mut b = Browser::new(&t.url).await;
     b.login_as(Role::Admin).await;
     let (status, _, page) =
-        b.get(&format!("/maintenance/confirm?action=analyze&schema={}&table=nope", t.schema())).await;
+        b.get(&format!("/db/app/maintenance/confirm?action=analyze&schema={}&table=nope", t.schema())).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
     let schema = t.schema().to_string();
     let (status, _, page) =
-        b.post_form("/maintenance/runs", &[("action", "analyze"), ("schema", &schema), ("table", "nope")]).await;
+        b.post_form("/db/app/maintenance/runs", &[("action", "analyze"), ("schema", &schema), ("table", "nope")]).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
     let out = strata(&t.url, &["maintenance", "analyze", "--table", &format!("{schema}.nope")]);
     assert!(!out.status.success() && stderr(&out).contains("nope not found"), "{}", stderr(&out));
@@ -196,7 +196,7 @@ async fn unknown_tables_are_404_and_missing_actions_say_why(kind: Kind) {
     let out = strata(&t.url, &["maintenance", missing, "--yes"]);
     assert!(!out.status.success(), "{}", stdout(&out));
     assert!(stderr(&out).contains("is not available on") && stderr(&out).contains(hint), "{}", stderr(&out));
-    let (status, _, page) = b.get(&format!("/maintenance/confirm?action={missing}")).await;
+    let (status, _, page) = b.get(&format!("/db/app/maintenance/confirm?action={missing}")).await;
     assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{page}");
     assert!(page.contains(hint), "{page}");
     let out = ok(&strata(&t.url, &["maintenance", "list"]));
@@ -234,9 +234,9 @@ async fn a_post_without_the_csrf_token_is_refused_and_runs_nothing() {
     let t = fixture(Kind::Sqlite).await;
     let mut b = Browser::new(&t.url).await;
     b.login_as(Role::Admin).await;
-    let (status, _, _) = b.post_form_without_csrf("/maintenance/runs", &[("action", "analyze")]).await;
+    let (status, _, _) = b.post_form_without_csrf("/db/app/maintenance/runs", &[("action", "analyze")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(b.state.maintenance.running().is_empty() && b.state.maintenance.finished().is_empty());
+    assert!(common::web::watched(&b.state).maintenance.running().is_empty() && common::web::watched(&b.state).maintenance.finished().is_empty());
     assert!(audit_details(&t, "analyze").await.is_empty());
     t.drop().await;
 }
@@ -290,9 +290,9 @@ async fn postgres_runs_in_the_background_shows_the_lock_wait_and_stops_at_the_ti
     exec(&holder, "BEGIN").await;
     // The lock another VACUUM, ANALYZE or CREATE INDEX CONCURRENTLY holds: readers go on, VACUUM waits.
     exec(&holder, "LOCK TABLE maint_t IN SHARE UPDATE EXCLUSIVE MODE").await;
-    b.get("/maintenance/confirm?action=vacuum&schema=public&table=maint_t").await;
+    b.get("/db/app/maintenance/confirm?action=vacuum&schema=public&table=maint_t").await;
     let (status, headers, _) =
-        b.post_form("/maintenance/runs", &[("action", "vacuum"), ("schema", "public"), ("table", "maint_t")]).await;
+        b.post_form("/db/app/maintenance/runs", &[("action", "vacuum"), ("schema", "public"), ("table", "maint_t")]).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "the request does not wait for the VACUUM");
     let run = location(&headers).to_string();
     let page = common::eventually("the wait to show", || {
@@ -305,10 +305,10 @@ async fn postgres_runs_in_the_background_shows_the_lock_wait_and_stops_at_the_ti
     })
     .await;
     assert!(page.contains(r#"<meta http-equiv="refresh""#), "a running action's page reloads itself");
-    let (_, _, index) = b.get("/maintenance").await;
+    let (_, _, index) = b.get("/db/app/maintenance").await;
     assert!(index.contains("public.maint_t") && index.contains("waiting for a lock"), "listed as running:\n{index}");
     let (status, _, page) =
-        b.post_form("/maintenance/runs", &[("action", "analyze"), ("schema", "public"), ("table", "maint_t")]).await;
+        b.post_form("/db/app/maintenance/runs", &[("action", "analyze"), ("schema", "public"), ("table", "maint_t")]).await;
     assert_eq!(status, StatusCode::CONFLICT, "one action per table at a time:\n{page}");
     let page = common::eventually("the timeout to stop it", || {
         let mut b = b.same_visitor();

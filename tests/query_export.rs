@@ -53,10 +53,10 @@ async fn a_million_row_csv_export_is_byte_exact_with_psql_copy_and_streams_in_bo
 
     let mut b = Browser::new(&t.url).await;
     b.login_as(Role::Viewer).await;
-    b.get("/query").await;
+    b.get("/db/app/query").await;
     let (rss_before, _) = memory();
     reset_peak();
-    let res = b.post_form_streaming("/query/export", &[("sql", QUERY), ("format", "csv")]).await;
+    let res = b.post_form_streaming("/db/app/query/export", &[("sql", QUERY), ("format", "csv")]).await;
     assert_eq!(res.status(), StatusCode::OK);
     let disposition = res.headers()["content-disposition"].to_str().unwrap().to_string();
     assert!(disposition.contains(&t.name) && disposition.ends_with(".csv\""), "{disposition}");

@@ -30,13 +30,13 @@ async fn viewer_without_viewer_login(kind: Kind) -> (TestDb, Browser) {
     ok(&strata(&t.url, &["migrate", "up"]));
     let mut b = Browser::with_state(app_state_without_viewer_login(&t.url, |_| {}).await);
     b.login_as(Role::Viewer).await;
-    assert_eq!(b.get("/query").await.0, StatusCode::OK);
+    assert_eq!(b.get("/db/app/query").await.0, StatusCode::OK);
     (t, b)
 }
 
 /// Runs `sql` in the query editor: the status and the page.
 async fn run(b: &mut Browser, sql: &str) -> (StatusCode, String) {
-    let (status, _, page) = b.post_form("/query", &[("sql", sql)]).await;
+    let (status, _, page) = b.post_form("/db/app/query", &[("sql", sql)]).await;
     (status, page)
 }
 
@@ -61,7 +61,7 @@ async fn own_tables_are_denied_and_the_app_tables_readable(b: &mut Browser, deni
 
 /// The stored password is sealed: the row holds neither it nor its hex, and names the login.
 async fn password_is_sealed(t: &TestDb, b: &Browser) {
-    let url = b.state.engine.logins().read_url().await.expect("a viewer login");
+    let url = common::web::watched(&b.state).engine.logins().read_url().await.expect("a viewer login");
     let password = url::Url::parse(url.connect_url()).unwrap().password().expect("a password").to_string();
     assert!(password.len() >= 32 && password.chars().all(|c| c.is_ascii_alphanumeric()), "generated, long");
     let db = t.connect().await;
@@ -103,18 +103,18 @@ async fn mariadb_viewer_cannot_write_files_read_files_set_globals_or_kill_with_a
     assert_eq!(scalar(&other, "SELECT 1").await, "1", "the other connection is alive");
 
     // Only admins see the page and may press its button.
-    assert_eq!(b.get("/admin/viewer-login").await.0, StatusCode::FORBIDDEN);
-    assert_eq!(b.post_form("/admin/viewer-login", &[]).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(b.get("/db/app/viewer-login").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(b.post_form("/db/app/viewer-login", &[]).await.0, StatusCode::FORBIDDEN);
     assert_eq!(count(&t.connect().await, "SELECT count(*) FROM strata_secrets").await, 0, "nothing was created");
 
     // An admin creates the viewer login on the admin page.
     let mut admin = b.another();
     admin.login_as(Role::Admin).await;
-    let (status, _, page) = admin.get("/admin/viewer-login").await;
+    let (status, _, page) = admin.get("/db/app/viewer-login").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("can do more than read") && page.contains("SUPER") && page.contains("FILE"), "{page}");
-    let (status, headers, _) = admin.post_form("/admin/viewer-login", &[]).await;
-    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/admin/viewer-login"));
+    let (status, headers, _) = admin.post_form("/db/app/viewer-login", &[]).await;
+    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/db/app/viewer-login"));
     let (_, _, page) = admin.follow(&headers).await;
     assert!(page.contains(&format!("Created the viewer login {}", t.viewer_name())), "{page}");
 
@@ -191,7 +191,7 @@ async fn postgres_viewer_cannot_terminate_reload_or_run_programs_with_a_superuse
     // Dropping it brings the refusal back.
     let out = ok(&strata(&t.url, &["viewer-login", "drop"]));
     assert!(out.contains("dropped the viewer login"), "{out}");
-    b.state.engine.logins().forget().await;
+    common::web::watched(&b.state).engine.logins().forget().await;
     let (status, page) = run(&mut b, "select 1").await;
     assert_refused(status, &page, "select 1 after the drop");
     let roles = count(&main, &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{}'", t.viewer_name())).await;
@@ -205,7 +205,7 @@ async fn a_read_only_api_key_gets_409_viewer_login_required() {
     let (_, key) = common::api::key_for(&b.state, Role::Viewer, &[strata::home::api_keys::Scope::RunReadonlySql]).await;
     let mut client = b.another();
     let answer =
-        common::api::post_json(&mut client, "/api/v1/query", &key, serde_json::json!({"sql": "select 1"})).await;
+        common::api::post_json(&mut client, "/api/v1/databases/app/query", &key, serde_json::json!({"sql": "select 1"})).await;
     let message = common::api::error(&answer, StatusCode::CONFLICT, "viewer_login_required");
     assert!(message.contains("can do more than read (superuser"), "{message}");
     t.drop().await;

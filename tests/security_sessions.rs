@@ -66,8 +66,8 @@ async fn no_takeover_through_the_editor(kind: Kind) {
     for role in [Role::Viewer, Role::Editor] {
         let mut insider = admin.another();
         insider.login_as(role).await;
-        insider.get("/query").await;
-        let (status, _, page) = insider.post_form("/query", &[("sql", sessions_dump(kind))]).await;
+        insider.get("/db/app/query").await;
+        let (status, _, page) = insider.post_form("/db/app/query", &[("sql", sessions_dump(kind))]).await;
         // Ran (and the ids are useless), refused by the engine, or refused outright: all fine, none a crash.
         assert!(!status.is_server_error(), "{role:?}: {status}\n{page}");
         let values = grid_values(&page);
@@ -104,7 +104,7 @@ async fn no_takeover_through_the_editor(kind: Kind) {
 async fn names_without_own_tables(kind: Kind) {
     let (t, mut b) = migrated(kind).await;
     b.login_as(Role::Editor).await;
-    let (status, _, body) = b.get("/query/names").await;
+    let (status, _, body) = b.get("/db/app/query/names").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let names: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     let listed: Vec<&str> = names["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
@@ -136,7 +136,7 @@ async fn plain_sessions_end_at_upgrade(kind: Kind) {
 
 /// Runs `sql` on the query page and returns the page; the status must be 200 (the statement's own outcome is in the page).
 async fn run(b: &mut Browser, sql: &str) -> String {
-    let (status, _, page) = b.post_form("/query", &[("sql", sql)]).await;
+    let (status, _, page) = b.post_form("/db/app/query", &[("sql", sql)]).await;
     assert_eq!(status, StatusCode::OK, "{sql}: {status}\n{page}");
     page
 }
@@ -148,7 +148,7 @@ fn refused(page: &str) -> bool {
 async fn sqlite_as(role: Role) -> (TestDb, Browser) {
     let (t, mut b) = migrated(Kind::Sqlite).await;
     b.login_as(role).await;
-    b.get("/query").await;
+    b.get("/db/app/query").await;
     (t, b)
 }
 
@@ -232,7 +232,7 @@ async fn sqlite_an_editor_cannot_reach_stratas_tables_but_works_on_its_own() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM posts").await, 1, "the editor's write went through");
     // Exports and plans go through the same guarded connections.
     let (status, headers, body) =
-        b.post_form("/query/export", &[("sql", "SELECT * FROM admin_users"), ("format", "csv")]).await;
+        b.post_form("/db/app/query/export", &[("sql", "SELECT * FROM admin_users"), ("format", "csv")]).await;
     assert!(
         headers.get("content-disposition").is_none() && body.contains("the query editor cannot reach"),
         "{status}\n{body}"

@@ -44,7 +44,7 @@ async fn readiness(kind: Kind) {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("<h1>Overview</h1>") && page.contains(HEAD.as_str()), "{page}");
     assert!(page.contains(&format!("0 pending of {}", *MIGRATIONS)), "{page}");
-    let (status, _, page) = browser.get("/migrations").await;
+    let (status, _, page) = browser.get("/db/app/migrations").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("create_admin_users") && page.contains("badge-applied"), "{page}");
     t.drop().await;

@@ -436,7 +436,7 @@ pub async fn sweep(db: DatabaseConnection, retention: Duration, period: Duration
 }
 
 /// The columns of the CSV export, in order.
-pub const CSV_COLUMNS: [&str; 12] = [
+pub const CSV_COLUMNS: [&str; 13] = [
     "id",
     "timestamp",
     "user",
@@ -449,6 +449,7 @@ pub const CSV_COLUMNS: [&str; 12] = [
     "client_addr",
     "batch_id",
     "statement_index",
+    "database",
 ];
 
 /// RFC 4180 CSV: [`csv_header`] and a [`csv_row`] per run.
@@ -482,6 +483,7 @@ pub fn csv_row(r: &query_history::Model) -> String {
         r.client_addr.clone().unwrap_or_default(),
         r.batch_id.clone().unwrap_or_default(),
         r.statement_index.to_string(),
+        r.database_name.clone().unwrap_or_default(),
     ];
     let mut out = String::new();
     csv_record(&mut out, &fields);
@@ -572,13 +574,14 @@ mod tests {
             error: None,
             migration_head: Some("m20250101_000042".into()),
             client_addr: None,
+            database_name: Some("app".into()),
         };
         let csv = to_csv(&[run]);
         let mut lines = csv.split("\r\n");
         assert!(lines.next().unwrap().starts_with("id,timestamp,user,status,execution_time_ms,rows,query,"));
         assert_eq!(
             lines.next().unwrap(),
-            "7,2025-11-22T08:26:40.000Z,ann,success,12,3,\"SELECT 'a,b', \"\"x\"\"\nFROM t\",,m20250101_000042,,,0"
+            "7,2025-11-22T08:26:40.000Z,ann,success,12,3,\"SELECT 'a,b', \"\"x\"\"\nFROM t\",,m20250101_000042,,,0,app"
         );
         assert_eq!(lines.collect::<Vec<_>>(), vec![""]);
     }
