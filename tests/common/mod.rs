@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod apps;
 pub mod chrome;
 pub mod exposition;
 pub mod web;
