@@ -165,7 +165,7 @@ async fn signals(kind: Kind) {
         call(&mut b, Method::POST, &format!("/api/v1/databases/app/activity/{gone}/terminate"), Some(&admin)).await;
     assert_eq!((status, body["signalled"].as_bool()), (StatusCode::OK, Some(false)), "{body}");
 
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let rows =
         column(&db, "SELECT detail FROM audit_log WHERE action IN ('session.cancel', 'session.terminate') ORDER BY id")
             .await;
@@ -234,7 +234,7 @@ async fn bad_keys(kind: Kind) {
     }
 
     let expiring = key_of(&b.state, &owner, Role::Editor, &[Scope::ReadCatalog]).await;
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let past = match kind {
         Kind::Postgres => "now() - interval '1 minute'",
         Kind::MySql => "NOW() - INTERVAL 1 MINUTE",
@@ -447,7 +447,7 @@ async fn cli_keys(kind: Kind) {
     assert!(ok(&strata(&t.url, &["key", "revoke", &id.to_string()])).contains("already revoked"));
     error(&get(&mut b, "/api/v1/databases/app/overview", &key).await, StatusCode::UNAUTHORIZED, "unauthorized");
     assert!(ok(&strata(&t.url, &["key", "list"])).lines().any(|l| l.contains("ci deploy") && l.contains("revoked")));
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let actions = column(&db, "SELECT action FROM audit_log WHERE action LIKE 'api_key.%' ORDER BY id").await;
     assert_eq!(actions, ["api_key.create", "api_key.revoke"]);
     t.drop().await;
@@ -506,7 +506,7 @@ async fn key_pages(kind: Kind) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(refused.contains("above"), "{refused}");
 
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let id = count(&db, "SELECT id FROM api_keys WHERE name = 'grafana'").await;
     let mut stranger = viewer.another();
     stranger.login_as(Role::Editor).await;

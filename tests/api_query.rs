@@ -180,7 +180,7 @@ async fn timeout(kind: Kind) {
     assert_eq!(results.len(), 2, "nothing runs after the timeout: {body}");
     assert_eq!(results[1]["status"], "timeout", "{body}");
     assert!(results[1]["error"]["message"].as_str().unwrap().contains("query_timeout"), "{body}");
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM query_history WHERE status = 'timeout'").await, 1);
     t.drop().await;
 }
@@ -235,7 +235,7 @@ async fn scopes(kind: Kind) {
     let unauthorized = json_request("/api/v1/databases/app/query", "strata_nope_nope", json!({ "sql": "SELECT 1" }));
     let (status, _, _) = b.send(unauthorized).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM query_history").await, 0, "nothing ran, nothing recorded");
     t.drop().await;
 }
@@ -359,7 +359,7 @@ async fn bad_bodies(kind: Kind) {
         let message = error(&post_json(&mut b, path, &key, body).await, StatusCode::BAD_REQUEST, "bad_request");
         assert!(message.contains(field), "{path} {body}: {message:?} names {field}");
     }
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM query_history").await, 0, "nothing ran");
     t.drop().await;
 }

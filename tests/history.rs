@@ -348,9 +348,10 @@ async fn export_csv(kind: Kind) {
     assert_eq!(only_bob.split("\r\n").count(), 3, "header, one record, the empty end:\n{only_bob}");
 
     let db = t.connect().await;
-    let audited = column(&db, "SELECT actor FROM audit_log WHERE action = 'history.export' ORDER BY id").await;
+    let home = t.connect_home().await;
+    let audited = column(&home, "SELECT actor FROM audit_log WHERE action = 'history.export' ORDER BY id").await;
     assert_eq!(audited, [name.clone(), name.clone(), name]);
-    let details = column(&db, "SELECT detail FROM audit_log WHERE action = 'history.export' ORDER BY id").await;
+    let details = column(&home, "SELECT detail FROM audit_log WHERE action = 'history.export' ORDER BY id").await;
     let carl = format!("{many} runs, filters user=carl");
     assert_eq!(details, ["2 runs, no filters", carl.as_str(), "1 run, filters user=bob"]);
     db.close().await.ok();

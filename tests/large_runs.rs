@@ -53,10 +53,11 @@ async fn served(kind: Kind) -> (TestDb, Browser) {
 /// Rows of `query_history` per status, for the one batch recorded.
 async fn recorded(t: &TestDb) -> (i64, i64, i64, i64) {
     let db = t.connect().await;
-    let all = count(&db, "SELECT COUNT(*) FROM query_history").await;
-    let errors = count(&db, "SELECT COUNT(*) FROM query_history WHERE status = 'error'").await;
-    let batches = count(&db, "SELECT COUNT(DISTINCT batch_id) FROM query_history").await;
-    let last = count(&db, "SELECT COALESCE(MAX(statement_index), -1) FROM query_history").await;
+    let home = t.connect_home().await;
+    let all = count(&home, "SELECT COUNT(*) FROM query_history").await;
+    let errors = count(&home, "SELECT COUNT(*) FROM query_history WHERE status = 'error'").await;
+    let batches = count(&home, "SELECT COUNT(DISTINCT batch_id) FROM query_history").await;
+    let last = count(&home, "SELECT COALESCE(MAX(statement_index), -1) FROM query_history").await;
     db.close().await.ok();
     (all, errors, batches, last)
 }

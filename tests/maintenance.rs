@@ -64,9 +64,10 @@ async fn run_from_dashboard(b: &mut Browser, action: &str, table: Option<(&str, 
 
 async fn audit_details(t: &TestDb, action: &str) -> Vec<String> {
     let db = t.connect().await;
+    let home = t.connect_home().await;
     let q = t.quote("detail");
     let rows =
-        column(&db, &format!("SELECT {q} FROM audit_log WHERE action = 'maintenance.{action}' ORDER BY id")).await;
+        column(&home, &format!("SELECT {q} FROM audit_log WHERE action = 'maintenance.{action}' ORDER BY id")).await;
     db.close().await.ok();
     rows
 }

@@ -238,7 +238,8 @@ async fn stop_sleeping_query(kind: Kind) {
     }
     assert!(gone, "the terminated session left the activity page");
     let db = t.connect().await;
-    let logged = count(&db, "SELECT COUNT(*) FROM audit_log WHERE action = 'session.terminate'").await;
+    let home = t.connect_home().await;
+    let logged = count(&home, "SELECT COUNT(*) FROM audit_log WHERE action = 'session.terminate'").await;
     assert_eq!(logged, 1, "the terminate is in the audit log");
     t.drop().await;
 }

@@ -41,9 +41,10 @@ async fn several_statements(kind: Kind) {
     assert!(page.contains(r#"class="cell-text"></td>"#), "an empty string is not NULL:\n{page}");
     assert!(page.contains("badge-error") && page.contains("no_such_column"), "the failing statement's error:\n{page}");
     let db = t.connect().await;
-    let rows = count(&db, &format!("SELECT COUNT(*) FROM query_history WHERE {} = '{me}'", t.quote("user"))).await;
+    let home = t.connect_home().await;
+    let rows = count(&home, &format!("SELECT COUNT(*) FROM query_history WHERE {} = '{me}'", t.quote("user"))).await;
     assert_eq!(rows, 3, "one history row per statement, the failure included");
-    let errors = count(&db, "SELECT COUNT(*) FROM query_history WHERE status = 'error'").await;
+    let errors = count(&home, "SELECT COUNT(*) FROM query_history WHERE status = 'error'").await;
     assert_eq!(errors, 1);
     let (_, _, history) = b.get("/history").await;
     assert!(history.contains("no_such_column"), "the history page lists the failed run:\n{history}");
@@ -56,15 +57,16 @@ async fn viewer_read_only(kind: Kind) {
     b.login_as(Role::Viewer).await;
     b.get("/db/app/query").await;
     let db = t.connect().await;
-    let before = count(&db, "SELECT COUNT(*) FROM admin_users").await;
+    let home = t.connect_home().await;
+    let before = count(&home, "SELECT COUNT(*) FROM admin_users").await;
     for sql in ["DELETE FROM admin_users", "COMMIT; DELETE FROM admin_users", "DROP TABLE posts"] {
         let (status, _, page) = b.post_form("/db/app/query", &[("sql", sql)]).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         assert!(page.contains("badge-error"), "{sql} is refused by the database:\n{page}");
     }
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM admin_users").await, before, "nothing was deleted");
+    assert_eq!(count(&home, "SELECT COUNT(*) FROM admin_users").await, before, "nothing was deleted");
     assert!(has_table(&db, "posts").await);
-    let refused = count(&db, "SELECT COUNT(*) FROM query_history WHERE status = 'error'").await;
+    let refused = count(&home, "SELECT COUNT(*) FROM query_history WHERE status = 'error'").await;
     assert!(refused >= 3, "every refused statement is in the history ({refused})");
     // Reading the application's tables is allowed (Strata's own are not: tests/security_logins.rs).
     let (_, _, page) = b.post_form("/db/app/query", &[("sql", "SELECT COUNT(*) AS n FROM users")]).await;
@@ -114,12 +116,13 @@ async fn read_only_for_all(kind: Kind) {
     let (_, _, page) = b.get("/db/app/query").await;
     assert!(page.contains("read-only for every account"), "the editor says why:\n{page}");
     let db = t.connect().await;
-    let before = count(&db, "SELECT COUNT(*) FROM admin_users").await;
-    let (_, _, page) = b.post_form("/db/app/query", &[("sql", "DELETE FROM admin_users")]).await;
+    let home = t.connect_home().await;
+    let before = count(&home, "SELECT COUNT(*) FROM admin_users").await;
+    let (_, _, page) = b.post_form("/home/app/query", &[("sql", "DELETE FROM admin_users")]).await;
     assert!(page.contains("badge-error"), "the database refuses an admin's write:\n{page}");
-    let (status, _, _) = b.post_form("/db/app/query/export", &[("sql", "DELETE FROM admin_users"), ("format", "csv")]).await;
+    let (status, _, _) = b.post_form("/home/app/query/export", &[("sql", "DELETE FROM admin_users"), ("format", "csv")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "an export cannot write either");
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM admin_users").await, before, "nothing was deleted");
+    assert_eq!(count(&home, "SELECT COUNT(*) FROM admin_users").await, before, "nothing was deleted");
     t.drop().await;
 }
 

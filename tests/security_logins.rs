@@ -64,7 +64,7 @@ async fn password_is_sealed(t: &TestDb, b: &Browser) {
     let url = common::web::watched(&b.state).engine.logins().read_url().await.expect("a viewer login");
     let password = url::Url::parse(url.connect_url()).unwrap().password().expect("a password").to_string();
     assert!(password.len() >= 32 && password.chars().all(|c| c.is_ascii_alphanumeric()), "generated, long");
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),

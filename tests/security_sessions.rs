@@ -82,7 +82,8 @@ async fn no_takeover_through_the_editor(kind: Kind) {
 
     // Whatever the editor allowed: the table itself holds nothing a cookie could carry.
     let db = t.connect().await;
-    let ids = column(&db, "select id from strata_sessions").await;
+    let home = t.connect_home().await;
+    let ids = column(&home, "select id from strata_sessions").await;
     assert!(!ids.is_empty(), "the signed-in sessions are stored");
     for id in &ids {
         assert_eq!(id.len(), 64, "a SHA-256 in hex: {id}");
@@ -118,7 +119,7 @@ async fn names_without_own_tables(kind: Kind) {
 async fn plain_sessions_end_at_upgrade(kind: Kind) {
     let t = TestDb::new(kind).await;
     ok(&strata(&t.url, &["migrate", "up", "--to", "m20251122_000007"]));
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let blob = if kind == Kind::Postgres { "decode('7b7d', 'hex')" } else { "X'7b7d'" };
     exec(
         &db,
@@ -216,8 +217,9 @@ async fn sqlite_an_editor_cannot_reach_stratas_tables_but_works_on_its_own() {
         );
     }
     let db = t.connect().await;
-    assert!(has_table(&db, "audit_log").await);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM admin_users WHERE role = 'admin'").await, 0);
+    let home = t.connect_home().await;
+    assert!(has_table(&home, "audit_log").await);
+    assert_eq!(count(&home, "SELECT COUNT(*) FROM admin_users WHERE role = 'admin'").await, 0);
     for sql in [
         "SELECT * FROM users",
         "SELECT name FROM pragma_table_info('users')",
@@ -232,7 +234,7 @@ async fn sqlite_an_editor_cannot_reach_stratas_tables_but_works_on_its_own() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM posts").await, 1, "the editor's write went through");
     // Exports and plans go through the same guarded connections.
     let (status, headers, body) =
-        b.post_form("/db/app/query/export", &[("sql", "SELECT * FROM admin_users"), ("format", "csv")]).await;
+        b.post_form("/home/app/query/export", &[("sql", "SELECT * FROM admin_users"), ("format", "csv")]).await;
     assert!(
         headers.get("content-disposition").is_none() && body.contains("the query editor cannot reach"),
         "{status}\n{body}"

@@ -32,10 +32,11 @@ async fn create_account(kind: Kind) {
         create(&t.url, &["--username", "ann", "--email", "ann@example.com", "--role", "editor"], "long enough pw");
     assert!(ok(&out).contains("created editor account"));
     let db = t.connect().await;
-    let hash = column(&db, "SELECT password_hash FROM admin_users WHERE username = 'ann'").await;
+    let home = t.connect_home().await;
+    let hash = column(&home, "SELECT password_hash FROM admin_users WHERE username = 'ann'").await;
     assert!(hash[0].starts_with("$argon2id$"), "{hash:?}");
     assert!(!hash[0].contains("long enough pw"));
-    assert_eq!(column(&db, "SELECT role FROM admin_users WHERE username = 'ann'").await, vec!["editor"]);
+    assert_eq!(column(&home, "SELECT role FROM admin_users WHERE username = 'ann'").await, vec!["editor"]);
 
     for (args, password, says) in [
         (["--username", "ann", "--email", "other@example.com", "--role", "viewer"], "long enough pw", "already exists"),
@@ -47,7 +48,7 @@ async fn create_account(kind: Kind) {
         assert!(!out.status.success());
         assert!(stderr(&out).contains(says), "expected {says:?} in {}", stderr(&out));
     }
-    assert_eq!(count(&db, "SELECT count(*) FROM admin_users").await, 1, "refusals write nothing");
+    assert_eq!(count(&home, "SELECT count(*) FROM admin_users").await, 1, "refusals write nothing");
     db.close().await.ok();
     t.drop().await;
 }

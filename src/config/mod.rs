@@ -758,10 +758,32 @@ mod tests {
         let config = Setup::new().ok();
         assert_eq!(config.url_source, UrlSource::Default);
         assert_eq!(config.database_url.backend(), Backend::Sqlite);
-        assert!(config.database_url.sqlite_path().unwrap().ends_with("data/strata.db"));
+        assert!(config.database_url.sqlite_path().unwrap().ends_with("data/example.db"), "the example project");
+        assert!(config.home_url.sqlite_path().unwrap().ends_with("data/strata.db"), "Strata's own home");
         assert_eq!(config.config_file, None);
-        assert_eq!(config.settings, Settings::default());
+        let names: Vec<&str> = config.watched.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["example"], "the example database is watched");
+        assert!(config.settings.migrate_on_start, "and migrated on start, so a newcomer sees a working dashboard");
+        assert_eq!(Settings { migrate_on_start: false, ..config.settings.clone() }, Settings::default());
         assert!(config.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_named_database_is_not_migrated_on_start_unless_asked() {
+        let config = Setup::new().env("DATABASE_URL", "postgres://app@db/shop").ok();
+        assert!(!config.settings.migrate_on_start);
+        assert_eq!(config.project().name, "shop");
+        let config = Setup::new().env("DATABASE_URL", "postgres://app@db/shop").env("STRATA_MIGRATE_ON_START", "1").ok();
+        assert!(config.settings.migrate_on_start);
+    }
+
+    #[test]
+    fn the_home_database_is_never_a_watched_one() {
+        let message = Setup::new()
+            .env("DATABASE_URL", "postgres://app@db/shop")
+            .env("STRATA_HOME_URL", "postgres://app@db/shop")
+            .err();
+        assert!(message.contains("never a watched database"), "{message}");
     }
 
     #[test]
@@ -960,7 +982,7 @@ mod tests {
         assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
         assert!(config.warnings[0].contains("alembic.ini:3: unknown key \"max_row\""), "{}", config.warnings[0]);
         assert!(config.warnings[0].contains("did you mean \"max_rows\""), "{}", config.warnings[0]);
-        assert!(config.warnings[1].contains("known keys: listen"), "{}", config.warnings[1]);
+        assert!(config.warnings[1].contains("known keys: home_url, listen"), "{}", config.warnings[1]);
         assert_eq!(config.settings.max_rows, 5);
     }
 
