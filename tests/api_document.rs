@@ -103,6 +103,7 @@ async fn operation_ids_are_unique_and_named_by_resource_and_action() {
         "activity_cancel",
         "activity_index",
         "activity_terminate",
+        "databases_index",
         "docs_openapi_json",
         "docs_page",
         "history_index",
@@ -140,14 +141,26 @@ async fn every_response_has_a_description_and_every_refusal_the_server_gives_is_
     }
     let by_name: BTreeMap<String, &Value> = operations(&doc).into_iter().collect();
     // SQLite has no server sessions: cancel and terminate answer 501.
-    for op in ["POST /api/v1/activity/{pid}/cancel", "POST /api/v1/activity/{pid}/terminate"] {
+    for op in [
+        "POST /api/v1/databases/{name}/activity/{pid}/cancel",
+        "POST /api/v1/databases/{name}/activity/{pid}/terminate",
+    ] {
         assert!(by_name[op]["responses"]["501"].is_object(), "{op} does not declare 501");
     }
     // Catalog reads pass `catalog_timeout` with a 504.
-    for op in
-        ["GET /api/v1/overview", "GET /api/v1/tables", "GET /api/v1/tables/{schema}/{table}", "GET /api/v1/indexes"]
-    {
+    for op in [
+        "GET /api/v1/databases/{name}/overview",
+        "GET /api/v1/databases/{name}/tables",
+        "GET /api/v1/databases/{name}/tables/{schema}/{table}",
+        "GET /api/v1/databases/{name}/indexes",
+    ] {
         assert!(by_name[op]["responses"]["504"].is_object(), "{op} does not declare 504");
+    }
+    // Every per-database endpoint names the database; one Strata does not watch is a 404.
+    for (op_name, op) in &by_name {
+        if op_name.contains("/api/v1/databases/{name}") {
+            assert!(op["responses"]["404"].is_object(), "{op_name} does not declare 404");
+        }
     }
     t.drop().await;
 }
@@ -157,7 +170,7 @@ async fn the_bounds_the_server_enforces_are_in_the_document_and_a_value_past_the
     let (t, mut b, doc) = document().await;
     let (_, key) = key_for(&b.state, Role::Admin, &Scope::ALL).await;
     let by_name: BTreeMap<String, &Value> = operations(&doc).into_iter().collect();
-    let tables = by_name["GET /api/v1/tables"];
+    let tables = by_name["GET /api/v1/databases/{name}/tables"];
     let page = &param(tables, "page")["schema"];
     let per_page = &param(tables, "per_page")["schema"];
     let q = &param(tables, "q")["schema"];
@@ -174,7 +187,7 @@ async fn the_bounds_the_server_enforces_are_in_the_document_and_a_value_past_the
     assert!(body["error"]["message"].as_str().unwrap().contains("page="), "{body}");
 
     // `max_rows` goes from 1 to the `max_rows` setting.
-    let query = by_name["POST /api/v1/query"];
+    let query = by_name["POST /api/v1/databases/{name}/query"];
     let schema_ref = query["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap();
     let request = &doc["components"]["schemas"][schema_ref.trim_start_matches("#/components/schemas/")];
     let max_rows = &request["properties"]["max_rows"];

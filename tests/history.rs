@@ -25,11 +25,13 @@ each_backend! {
     the_query_history_table_has_its_columns_and_indexes => table_schema;
 }
 
-/// A migrated database and a connection to it.
+/// A migrated test database and a connection to its home database (where the history is), migrated too.
 async fn migrated(kind: Kind) -> (TestDb, DatabaseConnection) {
     let t = TestDb::new(kind).await;
     ok(&strata(&t.url, &["migrate", "up"]));
-    let db = t.connect().await;
+    let home = strata::config::DatabaseUrl::parse(&t.home_url).unwrap();
+    strata::home::migrate(&home).await.expect("migrate the home database");
+    let db = t.connect_home().await;
     (t, db)
 }
 
@@ -43,7 +45,7 @@ async fn queries(db: &DatabaseConnection, filter: &Filter) -> Vec<String> {
 
 async fn record_and_read(kind: Kind) {
     let (t, db) = migrated(kind).await;
-    let head = history::migration_head(&db).await;
+    let head = history::migration_head(&t.connect().await).await;
     assert_eq!(head.as_deref(), Some(HEAD.as_str()));
     let t0 = Utc::now() - chrono::Duration::minutes(10);
     let ok_id = history::record(

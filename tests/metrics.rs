@@ -70,14 +70,13 @@ async fn documented_series(kind: Kind) {
     migrate_up(&t).await;
     let mut b = local(fast_state(&t).await);
     b.login_as(Role::Viewer).await;
-    let table_page = format!("/home/app/tables/{}/admin_users", t.schema());
+    let table_page = format!("/db/app/tables/{}/users", t.schema());
     assert_eq!(b.get(&table_page).await.0, StatusCode::OK);
     assert_eq!(b.get("/no/such/page/4711").await.0, StatusCode::NOT_FOUND);
     if kind == Kind::Postgres {
         // The cache ratios need block reads in the statistics, which backends report when they go idle.
         let db = t.connect().await;
-    let home = t.connect_home().await;
-        column(&home, "SELECT count(*)::text FROM admin_users").await;
+        column(&db, "SELECT count(*)::text FROM users").await;
         db.close().await.ok();
     }
     let e = readings(&mut b).await;

@@ -118,9 +118,9 @@ async fn read_only_for_all(kind: Kind) {
     let db = t.connect().await;
     let home = t.connect_home().await;
     let before = count(&home, "SELECT COUNT(*) FROM admin_users").await;
-    let (_, _, page) = b.post_form("/home/app/query", &[("sql", "DELETE FROM admin_users")]).await;
+    let (_, _, page) = b.post_form("/db/app/query", &[("sql", "DELETE FROM admin_users")]).await;
     assert!(page.contains("badge-error"), "the database refuses an admin's write:\n{page}");
-    let (status, _, _) = b.post_form("/home/app/query/export", &[("sql", "DELETE FROM admin_users"), ("format", "csv")]).await;
+    let (status, _, _) = b.post_form("/db/app/query/export", &[("sql", "DELETE FROM admin_users"), ("format", "csv")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "an export cannot write either");
     assert_eq!(count(&home, "SELECT COUNT(*) FROM admin_users").await, before, "nothing was deleted");
     t.drop().await;

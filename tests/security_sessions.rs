@@ -234,7 +234,7 @@ async fn sqlite_an_editor_cannot_reach_stratas_tables_but_works_on_its_own() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM posts").await, 1, "the editor's write went through");
     // Exports and plans go through the same guarded connections.
     let (status, headers, body) =
-        b.post_form("/home/app/query/export", &[("sql", "SELECT * FROM admin_users"), ("format", "csv")]).await;
+        b.post_form("/db/app/query/export", &[("sql", "SELECT * FROM admin_users"), ("format", "csv")]).await;
     assert!(
         headers.get("content-disposition").is_none() && body.contains("the query editor cannot reach"),
         "{status}\n{body}"

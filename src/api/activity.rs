@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::errors::{ErrorBody, KeyRefusals};
+use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
 use crate::home::accounts::Role;
 use crate::home::api_keys::Scope;
 use crate::home::audit;
@@ -36,7 +36,7 @@ pub struct ActivityResponse {
     params(("name" = String, Path, description = "The watched database (a name from GET /api/v1/databases)")),
     responses(
         (status = 200, description = "The sessions", body = ActivityResponse),
-        KeyRefusals,
+        KeyRefusals, DbRefusals,
         (status = 504, description = "A catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
 )]
@@ -72,7 +72,7 @@ pub struct SignalResponse {
     responses(
         (status = 200, description = "Signalled, or no such session was running", body = SignalResponse),
         (status = 400, description = "`pid` is not an integer (`bad_request`)", body = ErrorBody),
-        KeyRefusals,
+        KeyRefusals, DbRefusals,
         (status = 501, description = "The backend has no server sessions (SQLite) or does not let Strata signal them \
                                       (`unsupported`)", body = ErrorBody)
     )
@@ -95,7 +95,7 @@ pub async fn cancel(
     responses(
         (status = 200, description = "Signalled, or no such session was running", body = SignalResponse),
         (status = 400, description = "`pid` is not an integer (`bad_request`)", body = ErrorBody),
-        KeyRefusals,
+        KeyRefusals, DbRefusals,
         (status = 501, description = "The backend has no server sessions (SQLite) or does not let Strata signal them \
                                       (`unsupported`)", body = ErrorBody)
     )

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::errors::{ErrorBody, KeyRefusals};
+use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
 use super::params::{PageParams, Paged, SortKeys, SortParams};
 use crate::home::api_keys::Scope;
 use crate::db::introspect::IndexInfo;
@@ -66,7 +66,7 @@ enum Show {
     responses(
         (status = 200, description = "One page of the indexes", body = Paged<IndexInfo>),
         (status = 400, description = "A parameter out of its bounds; the message names it (`bad_request`)", body = ErrorBody),
-        KeyRefusals,
+        KeyRefusals, DbRefusals,
         (status = 504, description = "A catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
 )]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::errors::{ErrorBody, KeyRefusals};
+use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
 use super::params::{PageParams, Paged};
 use crate::home::api_keys::Scope;
 use crate::error::{Error, Result};
@@ -52,7 +52,7 @@ pub struct MigrationsResponse {
     responses(
         (status = 200, description = "The migrations and a page of the log", body = MigrationsResponse),
         (status = 400, description = "A parameter out of its bounds; the message names it (`bad_request`)", body = ErrorBody),
-        KeyRefusals
+        KeyRefusals, DbRefusals
     )
 )]
 pub async fn index(

@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::errors::{ErrorBody, KeyRefusals};
+use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
 use crate::home::api_keys::Scope;
 use crate::db::introspect::{Capabilities, Overview};
 use crate::error::{Error, Result};
@@ -45,7 +45,7 @@ pub struct MigrationSummary {
     params(("name" = String, Path, description = "The watched database (a name from GET /api/v1/databases)")),
     responses(
         (status = 200, description = "The overview", body = OverviewResponse),
-        KeyRefusals,
+        KeyRefusals, DbRefusals,
         (status = 504, description = "A catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
 )]

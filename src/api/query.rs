@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::errors::{ErrorBody, KeyRefusals};
+use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
 use crate::home::accounts::Role;
 use crate::home::api_keys::Scope;
 use crate::error::{Error, Result};
@@ -118,7 +118,7 @@ pub struct Position {
         (status = 413, description = "`too_large`: the `sql` text is longer than the `max_sql_bytes` setting", body = ErrorBody),
         (status = 409, description = "`viewer_login_required`: a read-only run, and the main database login can do \
          more than read while no viewer login exists", body = ErrorBody),
-        KeyRefusals
+        KeyRefusals, DbRefusals
     )
 )]
 pub async fn run(
@@ -178,7 +178,7 @@ pub struct ExportRequest {
         (status = 413, description = "`too_large`: the `sql` text is longer than the `max_sql_bytes` setting", body = ErrorBody),
         (status = 409, description = "`viewer_login_required`: a read-only run, and the main database login can do \
          more than read while no viewer login exists", body = ErrorBody),
-        KeyRefusals
+        KeyRefusals, DbRefusals
     )
 )]
 pub async fn export(

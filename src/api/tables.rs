@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::errors::{ErrorBody, KeyRefusals};
+use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
 use super::params::{PageParams, Paged, SortKeys, SortParams};
 use crate::home::api_keys::Scope;
 use crate::db::introspect::{RowsPage, TableDetail, TableInfo, TableQuery, TableSort};
@@ -25,7 +25,7 @@ use crate::web::extract::{Path, Query};
     responses(
         (status = 200, description = "One page of the tables", body = Paged<TableInfo>),
         (status = 400, description = "A parameter out of its bounds; the message names it (`bad_request`)", body = ErrorBody),
-        KeyRefusals,
+        KeyRefusals, DbRefusals,
         (status = 504, description = "A catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
 )]
@@ -79,7 +79,7 @@ pub struct TableResponse {
     responses(
         (status = 200, description = "The table and a page of its rows", body = TableResponse),
         (status = 400, description = "A parameter out of its bounds; the message names it (`bad_request`)", body = ErrorBody),
-        KeyRefusals,
+        KeyRefusals, DbRefusals,
         (status = 404, description = "No such table (`not_found`)", body = ErrorBody),
         (status = 504, description = "A catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
