@@ -4,6 +4,7 @@
 pub mod api;
 pub mod apps;
 pub mod chrome;
+pub mod cluster;
 pub mod exposition;
 pub mod web;
 
