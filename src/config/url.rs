@@ -224,8 +224,15 @@ impl DatabaseUrl {
         (!password.is_empty()).then_some(password)
     }
 
-    /// The connect URL (sqlx form) with the password removed: what Strata may store as text.
+    /// The URL with the password removed, in a form [`DatabaseUrl::parse`] reads back as the same database: what
+    /// Strata may store as text (a SQLite file as `sqlite:////absolute/path`, a server URL in its sqlx form).
     pub fn without_password(&self) -> String {
+        if self.memory {
+            return "sqlite://".into();
+        }
+        if let Some(path) = &self.sqlite_path {
+            return format!("sqlite:///{}", path.display());
+        }
         match Url::parse(&self.connect) {
             Ok(mut url) if url.password().is_some() => {
                 url.set_password(None).ok();
@@ -812,6 +819,24 @@ mod tests {
         let url = parse("sqlite:////tmp/a%3Fb%25.db");
         assert_eq!(url.sqlite_path(), Some(Path::new("/tmp/a?b%.db")));
         assert_eq!(url.connect_url(), "sqlite:///tmp/a%3Fb%25.db?mode=rwc");
+    }
+
+    #[test]
+    fn a_url_without_its_password_reads_back_as_the_same_database() {
+        for written in [
+            "postgresql://ann:s3cret@db.example:5432/app?sslmode=require",
+            "mysql://root:pw@127.0.0.1:3306/shop",
+            "sqlite:////tmp/some/app.db",
+            "sqlite:///relative/app.db",
+        ] {
+            let url = DatabaseUrl::parse(written).unwrap();
+            let stored = url.without_password();
+            assert!(!stored.contains("s3cret") && !stored.contains(":pw@"), "{stored}");
+            let back = DatabaseUrl::parse(&stored).unwrap();
+            assert_eq!(back.sqlite_path(), url.sqlite_path(), "{written} -> {stored}");
+            assert_eq!(back.database_name(), url.database_name(), "{written} -> {stored}");
+            assert_eq!(back.backend(), url.backend());
+        }
     }
 
     #[test]

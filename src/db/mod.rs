@@ -44,6 +44,9 @@ async fn connect_with(
     purpose: Purpose,
     health: Option<Arc<health::Health>>,
 ) -> Result<DatabaseConnection> {
+    if let (Purpose::Watch { idle }, Backend::Sqlite) = (purpose, url.backend()) {
+        return watch_sqlite(url, idle);
+    }
     if url.backend() == Backend::Sqlite && !matches!(purpose, Purpose::Watch { .. }) {
         url.ensure_sqlite_parent_dir().map_err(|e| Error::io(format!("cannot create the folder for {url}"), e))?;
     }
@@ -79,9 +82,6 @@ async fn connect_with(
                 opts.set_schema_search_path(path.to_string());
             }
         }
-        Backend::Sqlite if matches!(purpose, Purpose::Watch { .. }) => {
-            opts.map_sqlx_sqlite_opts(|o| o.read_only(true).create_if_missing(false).busy_timeout(Duration::from_secs(5)));
-        }
         Backend::Sqlite => {
             opts.map_sqlx_sqlite_opts(move |o| {
                 let o = o.create_if_missing(true).foreign_keys(true).busy_timeout(Duration::from_secs(5));
@@ -100,6 +100,28 @@ async fn connect_with(
     Database::connect(opts)
         .await
         .map_err(|e| Error::Connect { url: url.masked(), reason: connect_reason(&e.to_string(), url) })
+}
+
+/// A watched SQLite file's pool, built here rather than by sea-orm: sea-orm opens a connection at once to check the
+/// SQLite version, and a watched file must not be touched (or found missing) before a page asks for it.
+fn watch_sqlite(url: &DatabaseUrl, idle: Duration) -> Result<DatabaseConnection> {
+    use std::str::FromStr;
+
+    use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    let opts = SqliteConnectOptions::from_str(url.connect_url())
+        .map_err(|e| Error::Connect { url: url.masked(), reason: e.to_string() })?
+        .read_only(true)
+        .create_if_missing(false)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    let max = if url.is_memory() { 1 } else { 4 };
+    let pool = SqlitePoolOptions::new()
+        .max_connections(max)
+        .min_connections(0)
+        .idle_timeout(idle)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(opts);
+    Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }
 
 /// The URL handed to the driver: the connect URL, plus "no TLS" for a server on this machine when the URL

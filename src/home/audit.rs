@@ -138,6 +138,53 @@ pub async fn record(db: &impl ConnectionTrait, entry: Entry) -> Result<()> {
     Ok(())
 }
 
+/// Failed sign-ins since a time, oldest first: those naming an account (after its last successful sign-in) and
+/// those from an address. What the login throttle counts across instances.
+#[derive(Clone, Debug, Default)]
+pub struct RecentFailures {
+    pub account: Vec<DateTime<Utc>>,
+    pub address: Vec<DateTime<Utc>>,
+}
+
+/// The `login.failure` entries since `since` for `account` (lower-case; after its last `login.success`) and for
+/// `address`; at most the newest 100 of each.
+pub async fn recent_failures(
+    db: &impl ConnectionTrait,
+    account: &str,
+    address: &str,
+    since: DateTime<Utc>,
+) -> Result<RecentFailures> {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func};
+    let last_success = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("login.success"))
+        .filter(Expr::expr(Func::lower(Expr::col(audit_log::Column::Actor))).eq(account))
+        .filter(audit_log::Column::OccurredAt.gte(since))
+        .order_by_desc(audit_log::Column::OccurredAt)
+        .one(db)
+        .await?
+        .map(|e| e.occurred_at);
+    let mut by_account = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("login.failure"))
+        .filter(Expr::expr(Func::lower(Expr::col(audit_log::Column::Target))).eq(account))
+        .filter(audit_log::Column::OccurredAt.gte(since));
+    if let Some(at) = last_success {
+        by_account = by_account.filter(audit_log::Column::OccurredAt.gt(at));
+    }
+    let by_address = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("login.failure"))
+        .filter(audit_log::Column::ClientAddr.eq(address))
+        .filter(audit_log::Column::OccurredAt.gte(since));
+    let times = |rows: Vec<audit_log::Model>| {
+        let mut t: Vec<DateTime<Utc>> = rows.into_iter().map(|r| r.occurred_at).collect();
+        t.reverse();
+        t
+    };
+    Ok(RecentFailures {
+        account: times(by_account.order_by_desc(audit_log::Column::OccurredAt).limit(100).all(db).await?),
+        address: times(by_address.order_by_desc(audit_log::Column::OccurredAt).limit(100).all(db).await?),
+    })
+}
+
 /// At most `max_chars` characters, NUL replaced (PostgreSQL cannot store it in text).
 fn cut(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).map(|c| if c == '\0' { char::REPLACEMENT_CHARACTER } else { c }).collect()

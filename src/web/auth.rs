@@ -2,7 +2,8 @@
 //!
 //! A wrong username and a wrong password get the same answer after the same work (one argon2
 //! verification either way); the audit log records which it was. Failures are throttled per account
-//! and per client address (`throttle.rs`): past the limit the answer is 429 without checking anything.
+//! and per client address (`throttle.rs`), across every instance sharing the home database: past the limit the
+//! answer is 429 without checking anything.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -63,7 +64,12 @@ pub async fn login(
         return login_page(&session, StatusCode::BAD_REQUEST, next, username, Some(message)).await;
     }
 
-    if let Some(throttled) = state.login_throttle.check(&username, &client) {
+    // This instance's counts first (no database work), then every instance's, from the shared audit log.
+    let throttled = match state.login_throttle.check(&username, &client) {
+        Some(t) => Some(t),
+        None => state.login_throttle.check_shared(&state.home, &username, &client).await?,
+    };
+    if let Some(throttled) = throttled {
         let why = match throttled {
             Throttled::Account { .. } => "too many failures for this account",
             Throttled::Address { .. } => "too many failures from this address",

@@ -159,8 +159,33 @@ pub async fn create(user: CurrentUser, State(state): State<AppState>, Form(form)
     }
 }
 
+/// Connects once with `url` (nothing is stored); what answered, or why it could not.
+async fn probe(url: &DatabaseUrl) -> Result<String> {
+    let connected = tokio::time::timeout(TEST_TIMEOUT, async {
+        let conn = db::connect(url, Purpose::Cli).await?;
+        let version = server_version(&conn).await;
+        conn.close().await.ok();
+        version
+    })
+    .await;
+    match connected {
+        Ok(Ok(version)) => Ok(version),
+        Ok(Err(e)) => Err(Error::BadRequest(format!("cannot connect to {}: {e}", url.masked()))),
+        Err(_) => Err(Error::BadRequest(format!("{} did not answer within {} s", url.masked(), TEST_TIMEOUT.as_secs()))),
+    }
+}
+
 /// Seals the password, stores the row, opens the database in this server, and records it in the audit log.
+/// A database that cannot be reached is not saved: the message says why (a server that is down for a while can
+/// be named in the configuration instead).
 async fn save(state: &AppState, user: &CurrentUser, spec: &WatchSpec, replace: bool, action: &str) -> Result<()> {
+    if spec.url.sqlite_path().is_some_and(|p| !p.exists()) {
+        return Err(Error::BadRequest(format!(
+            "{} does not exist: Strata watches SQLite files, it does not create them",
+            spec.url.masked()
+        )));
+    }
+    probe(&spec.url).await.map_err(|e| Error::BadRequest(format!("{e}; nothing was saved")))?;
     let keyring = secrets::Keyring::open_or_create(&state.config.secret_key_file())?;
     watchlist::save(&state.home, &keyring, spec, replace).await?;
     state.watched.insert(Watched::open(spec.clone(), &state.config, &state.home).await?);
@@ -240,29 +265,21 @@ pub async fn delete(user: CurrentUser, State(state): State<AppState>, Path(name)
 /// `POST /databases/test`: connects with what the form says (nothing is stored) and reports what answered.
 pub async fn test(user: CurrentUser, State(state): State<AppState>, Form(form): Form<DatabaseForm>) -> Result<Response> {
     user.require(Role::Admin)?;
-    let mut probe = form.shown();
-    if probe.name.trim().is_empty() {
-        probe.name = "test".into();
-    }
+    let shown = form.shown();
     let outcome = async {
         let mut f = DatabaseForm { name: "test".into(), ..form.shown() };
         f.url = form.url.clone();
         f.password = form.password.clone();
         let spec = f.spec(None)?;
-        let url = spec.url.clone();
-        let connected = tokio::time::timeout(TEST_TIMEOUT, async {
-            let conn = db::connect(&url, Purpose::Cli).await?;
-            let version = server_version(&conn).await;
-            conn.close().await.ok();
-            version
-        })
-        .await
-        .map_err(|_| Error::Unavailable(format!("{} did not answer within {} s", url.masked(), TEST_TIMEOUT.as_secs())))??;
-        Ok::<_, Error>(format!("Connected to {}: {connected}.", url.masked()))
+        if spec.url.sqlite_path().is_some_and(|p| !p.exists()) {
+            return Err(Error::BadRequest(format!("{} does not exist", spec.url.masked())));
+        }
+        let version = probe(&spec.url).await?;
+        Ok::<_, Error>(format!("Connected to {}: {version}.", spec.url.masked()))
     }
     .await;
     let mut page = index(user.clone(), State(state.clone())).await?;
-    page.form = probe;
+    page.form = shown;
     match outcome {
         Ok(message) => page.notice = Some(message),
         Err(e) => page.error = Some(format!("The connection test failed: {e}")),

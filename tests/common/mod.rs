@@ -6,6 +6,7 @@ pub mod apps;
 pub mod chrome;
 pub mod cluster;
 pub mod exposition;
+pub mod http;
 pub mod web;
 
 use std::process::{Command, Output};
