@@ -1030,12 +1030,15 @@ async fn sqlite_snapshot(t: &TestDb) -> Vec<String> {
     }
     db.close().await.ok();
     // The files beside the database: a stray copy, journal or lock file is a write too. The -wal and -shm files
-    // come and go with checkpoints and connections, so their presence is not compared.
+    // come and go with checkpoints and connections, so their presence is not compared. `home.db` is the test
+    // harness's own home database for Strata (see `TestDb::home_url`), kept in the same temporary folder.
     let dir = path.parent().expect("the database's folder");
+    let home = Path::new(&t.home_url.trim_start_matches("sqlite:///")).file_name().map(|n| n.to_string_lossy().into_owned());
     let mut files: Vec<String> = std::fs::read_dir(dir)
         .expect("list the database's folder")
         .map(|e| e.expect("a folder entry").file_name().to_string_lossy().into_owned())
         .filter(|n| !n.ends_with("-wal") && !n.ends_with("-shm"))
+        .filter(|n| home.as_deref() != Some(n.as_str()))
         .collect();
     files.sort();
     out.extend(files.into_iter().map(|f| format!("file: {f}")));
