@@ -281,6 +281,41 @@ async fn sqlite_checkpoint_truncates_the_wal_and_checks_report_ok() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn sqlite_checkpoint_reports_what_the_wal_held_before_truncating_it() {
+    let t = fixture(Kind::Sqlite).await;
+    // An open connection keeps the WAL file (the last one to close would checkpoint it itself).
+    let db = t.connect_one().await;
+    exec(&db, "PRAGMA journal_mode = WAL").await;
+    exec(&db, "PRAGMA wal_autocheckpoint = 0").await;
+    let values: Vec<String> = (1000..1500).map(|i| format!("({i}, '{}')", "w".repeat(30))).collect();
+    exec(&db, &format!("INSERT INTO maint_t (id, v) VALUES {}", values.join(", "))).await;
+    let outcome = strata::maintenance::run(
+        &url_of(&t),
+        &strata::config::Settings::default(),
+        strata::maintenance::Action::WalCheckpoint,
+        &strata::maintenance::Target::Database,
+        &strata::maintenance::Tracker::default(),
+    )
+    .await
+    .expect("the checkpoint runs");
+    assert!(outcome.healthy, "{outcome:?}");
+    let frames: i64 = outcome
+        .summary
+        .strip_prefix("checkpointed ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the summary names the frames copied: {}", outcome.summary));
+    assert!(frames > 0, "the WAL held the writes: {}", outcome.summary);
+    assert!(
+        outcome.summary.contains("truncated the WAL") && outcome.summary.contains("WAL file now 0 B"),
+        "{}",
+        outcome.summary
+    );
+    db.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn postgres_runs_in_the_background_shows_the_lock_wait_and_stops_at_the_timeout() {
     let t = fixture(Kind::Postgres).await;
     let state = app_state_with(&t.url, |s| s.maintenance_timeout = Duration::from_secs(3)).await;
