@@ -88,7 +88,7 @@ async fn connect_with(
     }
     Database::connect(opts)
         .await
-        .map_err(|e| Error::Connect { url: url.masked(), reason: connect_reason(&e.to_string(), url) })
+        .map_err(|e| Error::Connect { url: url.masked(), reason: connect_reason(&crate::error::db_text(&e), url) })
 }
 
 /// The URL handed to the driver: the connect URL, plus "no TLS" for a server on this machine when the URL
@@ -135,6 +135,8 @@ fn connect_reason(raw: &str, url: &DatabaseUrl) -> String {
             }
             Backend::Sqlite => "",
         }
+    } else if raw.contains("role \"") && raw.contains("does not exist") {
+        " (check the user name in the URL)"
     } else if raw.contains("does not exist") || raw.contains("Unknown database") {
         " (create the database first, or fix the database name in the URL)"
     } else if raw.contains("password authentication failed") || raw.contains("Access denied") {
