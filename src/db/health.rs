@@ -228,7 +228,10 @@ impl Probe {
             *probe = Some(match opened {
                 Ok(Ok(p)) => p,
                 Ok(Err(e)) => {
-                    return Err(format!("cannot connect to the database at {masked}: {}", crate::error::sqlx_text(&e)));
+                    return Err(format!(
+                        "cannot connect to the database at {masked}: {}",
+                        super::connect_error_text(&e, url)
+                    ));
                 }
                 Err(_) => {
                     let secs = CONNECT_TIMEOUT.as_secs();
