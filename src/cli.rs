@@ -719,6 +719,9 @@ async fn restore_command(config: &Config, set: &MigrationSet, args: RestoreArgs)
     if let Some(what) = &summary.granted {
         println!("granted   {what}");
     }
+    if let Some(what) = &summary.access_lost {
+        println!("warning   {what}");
+    }
     println!();
     print_report(&report);
     Ok(())
