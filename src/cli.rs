@@ -279,13 +279,44 @@ pub fn main<M: MigratorTrait>() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run::<M>(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    quiet_when_stdout_closes();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(run::<M>(cli))));
+    match ran {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(Error::Io { source, .. })) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::from(STDOUT_CLOSED)
+        }
+        Ok(Err(e)) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+        Err(panic) if stdout_closed(panic.downcast_ref::<String>().map(String::as_str)) => {
+            ExitCode::from(STDOUT_CLOSED)
+        }
+        Err(panic) => std::panic::resume_unwind(panic),
     }
+}
+
+/// The exit status when whoever read the output went away (`strata migrate status | head -1`): what a shell
+/// reports for a command ended by SIGPIPE (128 + 13), as `git log | head -1` would end.
+const STDOUT_CLOSED: u8 = 141;
+
+/// `println!` panics when stdout is a pipe whose reader has gone (Rust ignores SIGPIPE, so the write fails with
+/// EPIPE instead of ending the process). That panic is no bug: its message and backtrace are left out, and
+/// [`main`] catches it and exits with [`STDOUT_CLOSED`]. Every other panic is reported as before.
+fn quiet_when_stdout_closes() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !stdout_closed(info.payload_as_str()) {
+            report(info);
+        }
+    }));
+}
+
+/// Whether a panic's message is the standard library's for a write to a closed stdout
+/// (`failed printing to stdout: Broken pipe (os error 32)`; Rust never sets a locale, so the text is English).
+fn stdout_closed(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.starts_with("failed printing to stdout") && m.contains("Broken pipe"))
 }
 
 /// Runs one parsed command line against migrator `M`.
@@ -714,6 +745,9 @@ async fn restore_command(config: &Config, set: &MigrationSet, args: RestoreArgs)
     }
     if let Some(what) = &summary.granted {
         println!("granted   {what}");
+    }
+    if let Some(what) = &summary.access_lost {
+        println!("warning   {what}");
     }
     println!();
     print_report(&report);

@@ -6,7 +6,7 @@
 use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use sea_orm::{DbErr, RuntimeErr, sqlx};
+use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr, sqlx};
 
 use crate::config::{ConfigError, mask_url_str};
 use crate::db::health::{Outage, WriteFault};
@@ -307,8 +307,24 @@ pub fn sqlx_text(e: &sqlx::Error) -> String {
     }
 }
 
+/// Whether a pool gave up waiting for a connection: at start (sea-orm reports sqlx's error as a connect error)
+/// or later (as an acquire error). A refused or failing connect ends the same way, since the pool retries it.
+pub fn is_pool_timeout(e: &DbErr) -> bool {
+    match e {
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(s)) => matches!(**s, sqlx::Error::PoolTimedOut),
+        _ => false,
+    }
+}
+
 /// A sea-orm error as text, the way [`sqlx_text`] words the sqlx error inside it.
 pub fn db_text(e: &DbErr) -> String {
+    if is_pool_timeout(e) {
+        // "pool timed out while waiting for an open connection" names the pool, not what went wrong.
+        return "no connection to the database could be had in time: the server is down, unreachable or slow, \
+                or every connection is busy"
+            .to_string();
+    }
     let text = e.to_string();
     let inner = match e {
         DbErr::Conn(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) => s,
@@ -356,5 +372,17 @@ mod tests {
         assert!(db_text(&wrapped).ends_with("at line 3"), "{}", db_text(&wrapped));
         assert_eq!(without_suffix("division by zero at line 414".into(), " at line 414"), "division by zero");
         assert_eq!(without_suffix("at line 414 happened".into(), " at line 414"), "at line 414 happened");
+    }
+
+    #[test]
+    fn a_pool_timeout_never_reads_as_the_pool_s_own_words() {
+        let at_start = DbErr::Conn(RuntimeErr::SqlxError(std::sync::Arc::new(sqlx::Error::PoolTimedOut)));
+        let later = DbErr::ConnectionAcquire(ConnAcquireErr::Timeout);
+        for e in [at_start, later] {
+            assert!(is_pool_timeout(&e));
+            let text = Error::Db(e).to_string();
+            assert!(!text.to_lowercase().contains("pool timed out"), "{text}");
+            assert!(text.contains("the server is down"), "{text}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::web::{Browser, app_state_with, location, migrate_up};
-use common::{Kind, TestDb, column, count, exec, ok, stderr, stdout, strata};
+use common::{Kind, TestDb, column, count, exec, ok, stderr, stdout, strata, strata_cmd};
 use strata::home::accounts::Role;
 use strata::config::DatabaseUrl;
 
@@ -277,6 +277,79 @@ async fn sqlite_checkpoint_truncates_the_wal_and_checks_report_ok() {
         "{}",
         stdout(&out)
     );
+    db.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_checkpoint_reports_what_the_wal_held_before_truncating_it() {
+    let t = fixture(Kind::Sqlite).await;
+    // An open connection keeps the WAL file (the last one to close would checkpoint it itself).
+    let db = t.connect_one().await;
+    exec(&db, "PRAGMA journal_mode = WAL").await;
+    exec(&db, "PRAGMA wal_autocheckpoint = 0").await;
+    let values: Vec<String> = (1000..1500).map(|i| format!("({i}, '{}')", "w".repeat(30))).collect();
+    exec(&db, &format!("INSERT INTO maint_t (id, v) VALUES {}", values.join(", "))).await;
+    let outcome = strata::maintenance::run(
+        &url_of(&t),
+        &strata::config::Settings::default(),
+        strata::maintenance::Action::WalCheckpoint,
+        &strata::maintenance::Target::Database,
+        &strata::maintenance::Tracker::default(),
+    )
+    .await
+    .expect("the checkpoint runs");
+    assert!(outcome.healthy, "{outcome:?}");
+    let frames: i64 = outcome
+        .summary
+        .strip_prefix("checkpointed ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the summary names the frames copied: {}", outcome.summary));
+    assert!(frames > 0, "the WAL held the writes: {}", outcome.summary);
+    assert!(
+        outcome.summary.contains("truncated the WAL") && outcome.summary.contains("WAL file now 0 B"),
+        "{}",
+        outcome.summary
+    );
+    db.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_vacuum_by_a_non_owner_names_the_skipped_tables_once() {
+    let t = fixture(Kind::Postgres).await;
+    let db = t.connect().await;
+    // A login that owns a table of its own and none of the others (created by the superuser), and may write the
+    // audit log so the CLI has nothing else to warn about.
+    let role = format!("{}_worker", t.name);
+    exec(&db, &format!("CREATE ROLE \"{role}\" LOGIN")).await;
+    exec(&db, &format!("GRANT CREATE ON SCHEMA public TO \"{role}\"")).await;
+    exec(&db, &format!("GRANT SELECT, INSERT ON audit_log TO \"{role}\"")).await;
+    exec(&db, &format!("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO \"{role}\"")).await;
+    exec(&db, &format!("SET ROLE \"{role}\"; CREATE TABLE own_t (id int); RESET ROLE")).await;
+    let url = t.url.replacen("postgres@", &format!("{role}@"), 1);
+    assert_ne!(url, t.url, "the test URL names its login: {}", t.url);
+
+    let out = strata_cmd(&url, &["maintenance", "vacuum", "--yes"]).output().expect("run strata");
+    let (said, logged) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{said}\n{logged}");
+    let line = said.lines().find(|l| l.contains("skipped")).unwrap_or_else(|| panic!("no summary:\n{said}"));
+    let skipped: usize = line
+        .split("skipped ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count: {line}"));
+    assert!(line.contains("tables the login does not own: public."), "the user's tables come first: {line}");
+    assert!(line.contains("public.maint_t") && !line.contains("own_t"), "{line}");
+    // The catalogs are the superuser's: dozens of them.
+    assert!(skipped > 50, "{line}");
+    assert!(
+        !logged.contains("skipping") && !logged.contains("permission denied") && !logged.contains("WARN"),
+        "no warning per skipped table:\n{logged}"
+    );
+    exec(&db, &format!("DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\"")).await;
     db.close().await.ok();
     t.drop().await;
 }

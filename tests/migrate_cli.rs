@@ -178,3 +178,25 @@ async fn stamp(kind: Kind) {
     db.close().await.ok();
     t.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_into_a_closed_pipe_ends_quietly() {
+    let t = TestDb::new(Kind::Sqlite).await;
+    ok(&strata(&t.url, &["migrate", "up"]));
+    for args in [&["migrate", "status"][..], &["migrate", "status", "--json"], &["migrate", "history"]] {
+        let mut child = strata_cmd(&t.url, args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run strata");
+        // The reader goes away before Strata has written a line (`strata migrate status | head -0`), so every
+        // write it makes meets a closed pipe.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("strata ends");
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(101), "{args:?} panicked:\n{err}");
+        assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{args:?} is quiet:\n{err}");
+        assert!(matches!(out.status.code(), Some(0 | 141)), "{args:?}: {:?}\n{err}", out.status);
+    }
+    t.drop().await;
+}

@@ -236,7 +236,7 @@ impl Health {
 async fn ping_pool(db: &DatabaseConnection) -> Result<(), String> {
     match tokio::time::timeout(PING_TIMEOUT, db.ping()).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Err(e)) => Err(crate::error::db_text(&e)),
         Err(_) => Err(format!("no answer within {} s", PING_TIMEOUT.as_secs())),
     }
 }
@@ -255,7 +255,12 @@ impl Probe {
             let opened = tokio::time::timeout(CONNECT_TIMEOUT, Probe::open(url)).await;
             *probe = Some(match opened {
                 Ok(Ok(p)) => p,
-                Ok(Err(e)) => return Err(format!("cannot connect to the database at {masked}: {e}")),
+                Ok(Err(e)) => {
+                    return Err(format!(
+                        "cannot connect to the database at {masked}: {}",
+                        super::connect_error_text(&e, url)
+                    ));
+                }
                 Err(_) => {
                     let secs = CONNECT_TIMEOUT.as_secs();
                     return Err(format!("cannot connect to the database at {masked}: no answer within {secs} s"));
@@ -269,7 +274,7 @@ impl Probe {
         };
         let result = match pinged {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("the database at {masked} stopped answering: {e}")),
+            Ok(Err(e)) => Err(format!("the database at {masked} stopped answering: {}", crate::error::sqlx_text(&e))),
             Err(_) => Err(format!("the database at {masked} did not answer within {} s", PING_TIMEOUT.as_secs())),
         };
         if result.is_err() {

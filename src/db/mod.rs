@@ -97,9 +97,63 @@ async fn connect_with(
         }
         Backend::MySql => {}
     }
-    Database::connect(opts)
-        .await
-        .map_err(|e| Error::Connect { url: url.masked(), reason: connect_reason(&e.to_string(), url) })
+    match Database::connect(opts).await {
+        Ok(db) => Ok(db),
+        Err(e) => {
+            // The pool retries a refused connection until its acquire timeout and then says only that it timed
+            // out: one connection of our own, outside any pool, learns why.
+            let direct = if crate::error::is_pool_timeout(&e) { direct_failure(url).await } else { None };
+            let raw = direct.unwrap_or_else(|| crate::error::db_text(&e));
+            Err(Error::Connect { url: url.masked(), reason: connect_reason(&raw, url) })
+        }
+    }
+}
+
+/// How long [`direct_failure`] waits for the server.
+const DIRECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a connection to the server cannot be opened right now, from one attempt outside any pool: `None`
+/// when it can (or for SQLite, whose pool reports its errors itself).
+async fn direct_failure(url: &DatabaseUrl) -> Option<String> {
+    use sea_orm::sqlx::{Connection, MySqlConnection, PgConnection};
+    let driver_url = driver_url(url);
+    let attempt = async {
+        match url.backend() {
+            Backend::Postgres => PgConnection::connect(&driver_url).await?.close().await,
+            Backend::MySql => MySqlConnection::connect(&driver_url).await?.close().await,
+            Backend::Sqlite => Ok(()),
+        }
+    };
+    match tokio::time::timeout(DIRECT_TIMEOUT, attempt).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(connect_error_text(&e, url)),
+        Err(_) => Some(format!("no answer from {} within {} s", server_address(url), DIRECT_TIMEOUT.as_secs())),
+    }
+}
+
+/// A driver's error from opening a connection, as a person reads it: a refused connection names the address
+/// that refused it; anything else is the driver's text without PostgreSQL's source line.
+pub(crate) fn connect_error_text(e: &sea_orm::sqlx::Error, url: &DatabaseUrl) -> String {
+    match e {
+        sea_orm::sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            format!("connection refused at {}", server_address(url))
+        }
+        other => crate::error::sqlx_text(other),
+    }
+}
+
+/// `host:port` of a server URL, with the backend's default port when the URL names none.
+fn server_address(url: &DatabaseUrl) -> String {
+    let default_port = match url.backend() {
+        Backend::Postgres => 5432,
+        Backend::MySql => 3306,
+        Backend::Sqlite => 0,
+    };
+    let Ok(parsed) = url::Url::parse(url.connect_url()) else { return "the server".to_string() };
+    // A `host=` parameter (a socket folder, or a host list) wins over the URL's host, as the driver does.
+    let query_host = parsed.query_pairs().find(|(k, _)| k == "host").map(|(_, v)| v.into_owned());
+    let host = query_host.or_else(|| parsed.host_str().map(str::to_string)).unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", parsed.port().unwrap_or(default_port))
 }
 
 /// A watched SQLite file's pool, built here rather than by sea-orm: sea-orm opens a connection at once to check the
@@ -160,7 +214,10 @@ pub(crate) fn loopback_without_tls_choice(url: &DatabaseUrl) -> bool {
 /// Turns a driver's connect error into a sentence with a hint, passwords masked.
 fn connect_reason(raw: &str, url: &DatabaseUrl) -> String {
     let raw = crate::config::mask_url_str(raw);
-    let hint = if raw.contains("Connection refused") || raw.contains("os error 111") {
+    let hint = if raw.contains("connection refused")
+        || raw.contains("Connection refused")
+        || raw.contains("os error 111")
+    {
         match url.backend() {
             Backend::Postgres => " (is PostgreSQL running? start it with `pg_ctlcluster <version> main start`)",
             Backend::MySql => {
@@ -168,6 +225,8 @@ fn connect_reason(raw: &str, url: &DatabaseUrl) -> String {
             }
             Backend::Sqlite => "",
         }
+    } else if raw.contains("role \"") && raw.contains("does not exist") {
+        " (check the user name in the URL)"
     } else if raw.contains("does not exist") || raw.contains("Unknown database") {
         " (create the database first, or fix the database name in the URL)"
     } else if raw.contains("password authentication failed") || raw.contains("Access denied") {

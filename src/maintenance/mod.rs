@@ -200,7 +200,7 @@ pub struct Availability {
 /// What a finished action reported.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Outcome {
-    /// One line: `ok`, `2 problems`, `checkpointed 12 of 12 WAL frames; WAL file 0 bytes`.
+    /// One line: `ok`, `2 problems`, `checkpointed 12 WAL frames into the database and truncated the WAL; ...`.
     pub summary: String,
     /// False when a check found problems (the action itself ran).
     pub healthy: bool,

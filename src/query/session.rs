@@ -112,7 +112,7 @@ async fn mysql_connect(url: &DatabaseUrl) -> Result<MySqlConnection, sqlx::Error
 }
 
 fn connect_error(url: &DatabaseUrl, e: sqlx::Error) -> Error {
-    Error::Connect { url: url.masked(), reason: crate::config::mask_url_str(&crate::error::sqlx_text(&e)) }
+    Error::Connect { url: url.masked(), reason: crate::config::mask_url_str(&crate::db::connect_error_text(&e, url)) }
 }
 
 fn setup_error(e: sqlx::Error) -> Error {

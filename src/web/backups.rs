@@ -439,6 +439,9 @@ impl JobView {
                 if let Some(how) = &s.cleaned {
                     line.push_str(&format!(" Emptied first: {how}."));
                 }
+                if let Some(what) = &s.access_lost {
+                    line.push_str(&format!(" Warning: {what}."));
+                }
                 summary = Some(line);
                 match *r {
                     Ok(r) => report = Some(r),

@@ -28,7 +28,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     }
     let cause = match tokio::time::timeout(PING_TIMEOUT, state.home.ping()).await {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
+        Ok(Err(e)) => Some(crate::error::db_text(&e)),
         Err(_) => Some(format!("no answer within {} s", PING_TIMEOUT.as_secs())),
     };
     if let Some(cause) = cause {
