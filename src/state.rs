@@ -13,7 +13,7 @@ use crate::home::api_keys;
 use crate::metrics::Metrics;
 use crate::migrate::MigrationSet;
 use crate::watch::Watchlist;
-use crate::web::throttle::LoginThrottle;
+use crate::home::throttle::LoginThrottle;
 
 /// Cheap to clone: everything inside is shared.
 #[derive(Clone)]

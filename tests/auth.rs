@@ -16,7 +16,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use strata::home::accounts::Role;
 use strata::home::audit::{self, Entry};
 use strata::home::session_store::DbSessionStore;
-use strata::web::throttle::{LoginThrottle, ThrottleLimits};
+use strata::home::throttle::{LoginThrottle, ThrottleLimits};
 use tower_sessions::ExpiredDeletion;
 
 each_backend! {

@@ -41,7 +41,7 @@ use utoipa_axum::routes;
 
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::web::catalog;
+use crate::watch::catalog;
 
 /// The name of the bearer security scheme in the document (the `security(("bearer" = []))` of each path).
 pub const BEARER: &str = "bearer";

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod history;
 pub mod secrets;
 pub mod session_store;
+pub mod throttle;
 pub mod watchlist;
 
 use std::time::Duration;

@@ -15,7 +15,7 @@ use crate::db::introspect::{Counters, Overview};
 use crate::error::{Error, Result};
 use crate::migrate::{self, MigrationSet};
 use crate::watch::{Watched, Watchlist};
-use crate::web::catalog;
+use crate::watch::catalog;
 
 /// What the collector reads and how: every watched database's readings, each under `catalog_timeout`.
 pub struct DbReadings {

@@ -5,6 +5,7 @@
 //! through a pool that opens no connection until one is needed and closes idle ones (a SQLite file is opened
 //! read-only), and nothing of Strata's own state is ever kept there.
 
+pub mod catalog;
 pub mod fleet;
 
 use std::sync::{Arc, RwLock};
@@ -21,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::maintenance;
 use crate::query::Engine;
 use crate::viewer_login::Logins;
-use crate::web::catalog::Cached;
+use self::catalog::Cached;
 
 /// One watched database and everything Strata keeps for it while serving.
 pub struct Watched {

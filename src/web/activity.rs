@@ -7,7 +7,7 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::response::Redirect;
 
-use super::catalog;
+use crate::watch::catalog;
 use super::extract::Path;
 use super::current_db::CurrentDb;
 use super::layout::Layout;

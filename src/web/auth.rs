@@ -17,7 +17,7 @@ use tower_sessions::Session;
 use super::extract::{ClientAddr, Form, Query};
 use super::layout::Layout;
 use super::session::{self, CurrentUser, FlashKind, safe_next};
-use super::throttle::Throttled;
+use crate::home::throttle::Throttled;
 use crate::home::accounts;
 use crate::home::audit::{self, Entry};
 use crate::error::{Error, Result};

@@ -4,7 +4,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
 
-use super::catalog;
+use crate::watch::catalog;
 use super::current_db::CurrentDb;
 use super::layout::Layout;
 use super::session::CurrentUser;

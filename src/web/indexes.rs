@@ -5,7 +5,7 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use serde::Deserialize;
 
-use super::catalog;
+use crate::watch::catalog;
 use super::extract::Query;
 use super::current_db::CurrentDb;
 use super::layout::Layout;

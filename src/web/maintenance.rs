@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::Redirect;
 use serde::Deserialize;
 
-use super::catalog;
+use crate::watch::catalog;
 use super::extract::{Form, Path, Query};
 use super::current_db::CurrentDb;
 use super::layout::Layout;

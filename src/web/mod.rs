@@ -11,7 +11,6 @@ mod audit;
 mod auth;
 mod backups;
 mod bloat;
-pub mod catalog;
 pub mod csrf;
 pub mod current_db;
 mod databases;
@@ -33,7 +32,6 @@ mod plan;
 pub(crate) mod query;
 pub mod session;
 mod tables;
-pub mod throttle;
 mod users;
 mod viewer_login;
 

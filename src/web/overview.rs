@@ -5,7 +5,7 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use entity::migrations_log;
 
-use super::catalog;
+use crate::watch::catalog;
 use super::fmt;
 use super::current_db::CurrentDb;
 use super::layout::Layout;

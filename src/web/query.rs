@@ -11,7 +11,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use serde::Deserialize;
 
-use super::catalog;
+use crate::watch::catalog;
 use super::extract::{Form, Path, Query};
 use super::current_db::CurrentDb;
 use super::layout::Layout;
