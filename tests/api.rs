@@ -46,6 +46,7 @@ fn read_paths(t: &TestDb) -> Vec<String> {
         "/api/v1/databases/app/activity".into(),
         "/api/v1/databases/app/migrations".into(),
         "/api/v1/history".into(),
+        "/api/v1/databases".into(),
     ]
 }
 
@@ -70,6 +71,13 @@ async fn read_endpoints(kind: Kind) {
     assert_eq!(overview["migrations"]["pending"], 0);
     assert_eq!(overview["migrations"]["total"], *MIGRATIONS);
     assert!(!overview["server"]["server_version"].as_str().unwrap().is_empty(), "{overview}");
+    let (_, _, databases) = get(&mut b, "/api/v1/databases", &k).await;
+    assert_eq!(
+        (databases[0]["name"].as_str(), databases[0]["project"].as_bool()),
+        (Some(APP), Some(true)),
+        "{databases}"
+    );
+    assert_eq!(databases.as_array().unwrap().len(), 1, "only the test database is watched: {databases}");
 
     // Pages, sorting and search: the same parameters as every list.
     let (_, _, all) = get(&mut b, "/api/v1/databases/app/tables?per_page=500", &k).await;
@@ -87,9 +95,9 @@ async fn read_endpoints(kind: Kind) {
     assert_eq!(page2["items"][0]["name"], names[2], "page 2 starts with the third name");
     let (_, _, desc) = get(&mut b, "/api/v1/databases/app/tables?sort=-name&per_page=1", &k).await;
     assert_eq!(desc["items"][0]["name"], *names.iter().max().unwrap());
-    let (_, _, found) = get(&mut b, "/api/v1/databases/app/tables?q=QUERY_HIS", &k).await;
+    let (_, _, found) = get(&mut b, "/api/v1/databases/app/tables?q=MIGRATIONS_L", &k).await;
     assert_eq!(found["total"], 1, "{found}");
-    assert_eq!(found["items"][0]["name"], "query_history");
+    assert_eq!(found["items"][0]["name"], "migrations_log");
 
     let (_, _, users) = get(&mut b, &format!("/api/v1/databases/app/tables/{}/users", t.schema()), &k).await;
     let columns: Vec<&str> =
@@ -97,18 +105,19 @@ async fn read_endpoints(kind: Kind) {
     assert!(columns.contains(&"username") && columns.contains(&"email"), "{columns:?}");
     assert!(users["rows"]["columns"].is_array(), "{users}");
 
-    let (_, _, indexes) = get(&mut b, "/api/v1/databases/app/indexes?q=api_keys&sort=name", &k).await;
-    let on_keys = indexes["items"].as_array().unwrap();
-    assert!(!on_keys.is_empty() && on_keys.iter().all(|i| i["table"] == "api_keys"), "{indexes}");
+    let (_, _, indexes) = get(&mut b, "/api/v1/databases/app/indexes?q=posts&sort=name", &k).await;
+    let on_posts = indexes["items"].as_array().unwrap();
+    assert!(!on_posts.is_empty() && on_posts.iter().all(|i| i["table"] == "posts"), "{indexes}");
 
     let (_, _, activity) = get(&mut b, "/api/v1/databases/app/activity", &k).await;
     assert_eq!(activity["server_activity"], kind != Kind::Sqlite, "{activity}");
     assert!(activity["activity"]["sessions"].is_array());
 
-    let (_, _, migrations) = get(&mut b, "/api/v1/databases/app/migrations?per_page=3", &k).await;
+    let (_, _, migrations) = get(&mut b, "/api/v1/databases/app/migrations?per_page=1", &k).await;
     assert_eq!(migrations["head"], *HEAD);
     assert_eq!(migrations["migrations"].as_array().unwrap().len(), *MIGRATIONS);
-    assert_eq!(migrations["log"]["items"].as_array().unwrap().len(), 3);
+    assert!(*MIGRATIONS > 1, "the log below spans more than one page");
+    assert_eq!(migrations["log"]["items"].as_array().unwrap().len(), 1);
     assert_eq!(migrations["log"]["total"], *MIGRATIONS, "one upgrade per migration");
     assert_eq!(migrations["log"]["items"][0]["revision"], *HEAD, "newest first");
     let (_, _, failed) = get(&mut b, "/api/v1/databases/app/migrations?status=failed", &k).await;
@@ -156,7 +165,8 @@ async fn signals(kind: Kind) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let pid = pid.expect("the sleeping session shows in /api/v1/activity");
-    let (status, _, body) = call(&mut b, Method::POST, &format!("/api/v1/databases/app/activity/{pid}/cancel"), Some(&admin)).await;
+    let (status, _, body) =
+        call(&mut b, Method::POST, &format!("/api/v1/databases/app/activity/{pid}/cancel"), Some(&admin)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         (body["pid"].as_i64(), body["action"].as_str(), body["signalled"].as_bool()),
@@ -233,7 +243,11 @@ async fn bad_keys(kind: Kind) {
     let wrong_secret = format!("strata_{prefix}_{}", secret.chars().rev().collect::<String>());
     let unknown_prefix = format!("strata_{}_{secret}", "0".repeat(prefix.len()));
     for wrong in ["nonsense", "strata_", &wrong_secret, &unknown_prefix, &good[..good.len() - 1]] {
-        assert_eq!(unauthorized(&get(&mut b, "/api/v1/databases/app/overview", wrong).await), "the API key is not valid", "{wrong}");
+        assert_eq!(
+            unauthorized(&get(&mut b, "/api/v1/databases/app/overview", wrong).await),
+            "the API key is not valid",
+            "{wrong}"
+        );
     }
 
     let expiring = key_of(&b.state, &owner, Role::Editor, &[Scope::ReadCatalog]).await;
@@ -342,10 +356,9 @@ async fn openapi_matches_router(kind: Kind) {
     // The routes the router serves: each documented one answers (never "no route"), and every other
     // method on those paths is a 405, so nothing is served that the document does not list.
     let all_methods = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
-    let served =
-        paths.keys().map(|p| {
-            p.replace("{name}", "app").replace("{schema}", t.schema()).replace("{table}", "users").replace("{pid}", "1")
-        });
+    let served = paths.keys().map(|p| {
+        p.replace("{name}", "app").replace("{schema}", t.schema()).replace("{table}", "users").replace("{pid}", "1")
+    });
     for (template, path) in paths.keys().zip(served) {
         for method in &all_methods {
             let listed = documented.contains(&(method.to_string(), template.clone()));
@@ -376,24 +389,33 @@ async fn openapi_matches_router(kind: Kind) {
     let expected: BTreeSet<(String, String)> = [
         ("GET", "/api/openapi.json"),
         ("GET", "/api/docs"),
-        ("GET", "/api/v1/databases/app/overview"),
-        ("GET", "/api/v1/databases/app/tables"),
-        ("GET", "/api/v1/databases/app/tables/{schema}/{table}"),
-        ("GET", "/api/v1/databases/app/indexes"),
-        ("GET", "/api/v1/databases/app/activity"),
-        ("POST", "/api/v1/databases/app/activity/{pid}/cancel"),
-        ("POST", "/api/v1/databases/app/activity/{pid}/terminate"),
-        ("GET", "/api/v1/databases/app/migrations"),
+        ("GET", "/api/v1/databases"),
+        ("GET", "/api/v1/databases/{name}/overview"),
+        ("GET", "/api/v1/databases/{name}/tables"),
+        ("GET", "/api/v1/databases/{name}/tables/{schema}/{table}"),
+        ("GET", "/api/v1/databases/{name}/indexes"),
+        ("GET", "/api/v1/databases/{name}/activity"),
+        ("POST", "/api/v1/databases/{name}/activity/{pid}/cancel"),
+        ("POST", "/api/v1/databases/{name}/activity/{pid}/terminate"),
+        ("GET", "/api/v1/databases/{name}/migrations"),
         ("GET", "/api/v1/history"),
-        ("POST", "/api/v1/databases/app/query"),
-        ("POST", "/api/v1/databases/app/export"),
+        ("POST", "/api/v1/databases/{name}/query"),
+        ("POST", "/api/v1/databases/{name}/export"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))
     .collect();
     assert_eq!(documented, expected);
     // Neighbours of served paths are not served.
-    for path in ["/api", "/api/v1", "/api/v1/", "/api/v1/databases/app/tables/x", "/api/v1/databases/app/activity/1", "/api/v2/overview"] {
+    for path in [
+        "/api",
+        "/api/v1",
+        "/api/v1/",
+        "/api/v1/databases/app/tables/x",
+        "/api/v1/databases/app/activity/1",
+        "/api/v1/databases/nope/overview",
+        "/api/v2/overview",
+    ] {
         error(&get(&mut b, path, &admin).await, StatusCode::NOT_FOUND, "not_found");
     }
     // The readable page lists every path.
@@ -461,7 +483,7 @@ async fn cli_keys(kind: Kind) {
 async fn last_used(kind: Kind) {
     let (t, mut b) = migrated(kind).await;
     let (_, k) = key_for(&b.state, Role::Viewer, &[Scope::ReadCatalog]).await;
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let used = "SELECT count(*) FROM api_keys WHERE last_used_at IS NOT NULL";
     for _ in 0..5 {
         assert_eq!(get(&mut b, "/api/v1/databases/app/activity", &k).await.0, StatusCode::OK);
@@ -526,7 +548,11 @@ async fn key_pages(kind: Kind) {
     assert!(everyone.contains("grafana") && everyone.contains(&me), "admins see every key");
     let (status, headers, _) = admin.post_form(&format!("/keys/{id}/revoke"), &[]).await;
     assert_eq!((status, common::web::location(&headers)), (StatusCode::SEE_OTHER, "/keys"));
-    error(&get(&mut viewer.another(), "/api/v1/databases/app/overview", &key).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    error(
+        &get(&mut viewer.another(), "/api/v1/databases/app/overview", &key).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
     let (_, _, after) = viewer.get("/keys").await;
     assert!(after.contains("revoked"), "{after}");
     let rows = column(&db, "SELECT actor FROM audit_log WHERE action LIKE 'api_key.%' ORDER BY id").await;
@@ -540,7 +566,8 @@ async fn csrf_with_cookie(kind: Kind) {
     b.login_as(Role::Admin).await;
     let (_, k) = key_for(&b.state, Role::Viewer, &[Scope::ReadCatalog]).await;
     // With the dashboard's cookie (as a browser would send it) an unsafe API request needs the token.
-    let with_cookie = Request::post("/api/v1/databases/app/activity/1/cancel").header(AUTHORIZATION, format!("Bearer {k}"));
+    let with_cookie =
+        Request::post("/api/v1/databases/app/activity/1/cancel").header(AUTHORIZATION, format!("Bearer {k}"));
     let (status, headers, body) = b.send(with_cookie.body(Body::empty()).unwrap()).await;
     error(&(status, headers, serde_json::from_str(&body).unwrap()), StatusCode::FORBIDDEN, "csrf");
     // Without it, the key decides (a viewer key may not cancel).

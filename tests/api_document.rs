@@ -194,12 +194,21 @@ async fn the_bounds_the_server_enforces_are_in_the_document_and_a_value_past_the
     let setting = b.state.config.settings.max_rows as u64;
     assert_eq!(max_rows["maximum"].as_u64(), Some(setting), "{max_rows}");
     assert_eq!(max_rows["minimum"].as_u64(), Some(1), "{max_rows}");
-    let (status, _, body) =
-        post_json(&mut b, "/api/v1/databases/app/query", &key, format!(r#"{{"sql": "SELECT 1", "max_rows": {setting}}}"#)).await;
+    let (status, _, body) = post_json(
+        &mut b,
+        "/api/v1/databases/app/query",
+        &key,
+        format!(r#"{{"sql": "SELECT 1", "max_rows": {setting}}}"#),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, _, body) =
-        post_json(&mut b, "/api/v1/databases/app/query", &key, format!(r#"{{"sql": "SELECT 1", "max_rows": {}}}"#, setting + 1))
-            .await;
+    let (status, _, body) = post_json(
+        &mut b,
+        "/api/v1/databases/app/query",
+        &key,
+        format!(r#"{{"sql": "SELECT 1", "max_rows": {}}}"#, setting + 1),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     t.drop().await;
 }

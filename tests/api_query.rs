@@ -173,7 +173,8 @@ async fn timeout(kind: Kind) {
     };
     let started = std::time::Instant::now();
     let (status, _, body) =
-        post_json(&mut b, "/api/v1/databases/app/query", &key, json!({ "sql": format!("SELECT 1; {slow}; SELECT 2") })).await;
+        post_json(&mut b, "/api/v1/databases/app/query", &key, json!({ "sql": format!("SELECT 1; {slow}; SELECT 2") }))
+            .await;
     assert!(started.elapsed() < Duration::from_secs(8), "stopped near the 1 s limit, took {:?}", started.elapsed());
     assert_eq!(status, StatusCode::OK, "{body}");
     let results = body["results"].as_array().unwrap();
@@ -201,8 +202,13 @@ async fn read_only(kind: Kind) {
             assert!(!results.iter().any(|r| r["sql"] == "DELETE FROM users" && r["status"] == "success"), "{body}");
             assert_eq!(users(&t).await, before, "{sql}: the data is unchanged");
         }
-        let (status, _, body) =
-            post_json(&mut b, "/api/v1/databases/app/export", key, json!({ "sql": "DELETE FROM users", "format": "csv" })).await;
+        let (status, _, body) = post_json(
+            &mut b,
+            "/api/v1/databases/app/export",
+            key,
+            json!({ "sql": "DELETE FROM users", "format": "csv" }),
+        )
+        .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "a refused write is a JSON error, not a download: {body}");
     }
     // The same account's key with run_sql writes; under read_only_for_all even an admin's does not.
@@ -245,10 +251,15 @@ async fn history(kind: Kind) {
     b.set_client_addr("203.0.113.7:4000");
     let (owner, key) = key_for(&b.state, Role::Editor, &[Scope::RunSql]).await;
     let prefix = key.trim_start_matches("strata_").split_once('_').unwrap().0.to_string();
-    let (_, _, body) =
-        post_json(&mut b, "/api/v1/databases/app/query", &key, json!({ "sql": "SELECT 1 AS one; SELECT nope FROM users" })).await;
+    let (_, _, body) = post_json(
+        &mut b,
+        "/api/v1/databases/app/query",
+        &key,
+        json!({ "sql": "SELECT 1 AS one; SELECT nope FROM users" }),
+    )
+    .await;
     assert_eq!(body["results"].as_array().unwrap().len(), 2, "{body}");
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let who = format!("{owner} (key strata_{prefix})");
     let mut runs = history::all(&db, &history::Filter::default()).await.unwrap();
     runs.sort_by_key(|r| r.statement_index);
@@ -264,6 +275,7 @@ async fn history(kind: Kind) {
         ]
     );
     assert_eq!(runs[0].batch_id, runs[1].batch_id, "one run, one batch");
+    assert!(runs.iter().all(|r| r.database_name.as_deref() == Some(APP)), "each run names its database: {runs:?}");
     assert!(runs[1].error.as_deref().unwrap_or("").contains("nope"), "the failure's message is kept: {:?}", runs[1]);
     // The owner's history, read with another of the owner's keys, has the runs made through the first.
     let reader = key_of(&b.state, &owner, Role::Editor, &[Scope::ReadCatalog]).await;
@@ -312,11 +324,15 @@ async fn export(kind: Kind) {
     assert!(error(&answer, StatusCode::BAD_REQUEST, "bad_request").contains("no_such_column"));
     let two = json!({ "sql": "SELECT 1; SELECT 2", "format": "json" });
     assert!(
-        error(&post_json(&mut b, "/api/v1/databases/app/export", &key, two).await, StatusCode::BAD_REQUEST, "bad_request")
-            .contains("exactly one statement")
+        error(
+            &post_json(&mut b, "/api/v1/databases/app/export", &key, two).await,
+            StatusCode::BAD_REQUEST,
+            "bad_request"
+        )
+        .contains("exactly one statement")
     );
 
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let exports = |status: &'static str, want: usize| {
         let db = db.clone();
         async move {

@@ -131,6 +131,9 @@ async fn round_trip(kind: Kind) {
     migrate_up(&t).await;
     let db = t.connect().await;
     seed(&db).await;
+    // A CHECK constraint for the restore to bring back (the seed schema has none).
+    exec(&db, "CREATE TABLE ratings (id INTEGER PRIMARY KEY, stars INTEGER NOT NULL CHECK (stars BETWEEN 1 AND 5))")
+        .await;
     let before = snapshot(&t).await;
     let report = verify_json(&t);
     let dir = tempfile::tempdir().unwrap();
@@ -165,11 +168,11 @@ async fn round_trip(kind: Kind) {
     assert_eq!(snapshot(&t).await, before);
     assert_eq!(verify_json(&t), report);
 
-    // Constraints hold again: the CHECK on admin_users.role and the foreign key of posts.
+    // Constraints hold again: the CHECK on ratings.stars and the foreign key of posts.
     use sea_orm::ConnectionTrait;
-    let bad_role =
-        "INSERT INTO admin_users (username, email, password_hash, role) VALUES ('x', 'x@example.com', 'h', 'root')";
-    assert!(db.execute_unprepared(bad_role).await.is_err(), "the CHECK constraint was restored");
+    exec(&db, "INSERT INTO ratings (id, stars) VALUES (1, 5)").await;
+    let bad_stars = "INSERT INTO ratings (id, stars) VALUES (2, 9)";
+    assert!(db.execute_unprepared(bad_stars).await.is_err(), "the CHECK constraint was restored");
     let orphan = "INSERT INTO posts (title, content, user_id) VALUES ('orphan', 'x', 999)";
     assert!(db.execute_unprepared(orphan).await.is_err(), "the foreign key was restored");
     // The restored id sequences are where they were: new rows get fresh ids.

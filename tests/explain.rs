@@ -8,8 +8,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::web::Browser;
 use common::*;
-use strata::home::accounts::Role;
 use strata::config::DatabaseUrl;
+use strata::home::accounts::Role;
 use strata::query::{Engine, Outcome, RunOptions};
 
 each_backend! {
@@ -60,7 +60,11 @@ async fn explain(b: &mut Browser, sql: &str, analyze: bool) -> (StatusCode, Stri
 }
 
 async fn history_rows(t: &TestDb, like: &str) -> i64 {
-    count(&t.connect().await, &format!("SELECT COUNT(*) FROM query_history WHERE query LIKE '{like}'")).await
+    let home = t.connect_home().await;
+    let sql = format!("SELECT COUNT(*) FROM query_history WHERE query LIKE '{like}'");
+    let elsewhere = format!("{sql} AND (database_name IS NULL OR database_name <> '{APP}')");
+    assert_eq!(count(&home, &elsewhere).await, 0, "every run names the database {APP}");
+    count(&home, &sql).await
 }
 
 async fn join_tree(kind: Kind) {
@@ -194,7 +198,7 @@ async fn viewer_refused(kind: Kind) {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM posts").await, POSTS, "nothing was deleted");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM users WHERE username = 'x'").await, 0, "nothing was updated");
     let refused = "SELECT COUNT(*) FROM query_history WHERE status = 'error' AND query LIKE '-- explain analyze%'";
-    assert_eq!(count(&db, refused).await, 2, "each refusal is in the history");
+    assert_eq!(count(&t.connect_home().await, refused).await, 2, "each refusal is in the history");
     // Plain EXPLAIN of a write only plans it, and the viewer login (read grants only) may not even plan a
     // DELETE: PostgreSQL checks the table's privileges while planning, MariaDB refuses it (as it refuses a plain
     // EXPLAIN of a write inside a read-only transaction). Either way the database decides and nothing changes.

@@ -254,7 +254,8 @@ async fn page_per_role(kind: Kind) {
         NewRun::new(&me, &long, RunStatus::Success),
         NewRun::new("someone_else", "SELECT theirs", RunStatus::Success),
     ] {
-        history::record(&db, run).await.unwrap();
+        // Runs in the editor are recorded with the database they ran on.
+        history::record(&db, run.database(APP)).await.unwrap();
     }
 
     let (status, _, page) = viewer.get("/history").await;
@@ -277,6 +278,10 @@ async fn page_per_role(kind: Kind) {
     assert!(page.contains("mine_broken") && !page.contains("mine_ok"), "{page}");
     let (_, _, page) = viewer.get("/history?q=MINE_OK").await;
     assert!(page.contains("mine_ok") && !page.contains("mine_broken"), "{page}");
+    let (_, _, page) = viewer.get(&format!("/history?database={APP}")).await;
+    assert!(page.contains("mine_ok") && page.contains("3 runs"), "the runs on {APP}:\n{page}");
+    let (_, _, page) = viewer.get("/history?database=crm").await;
+    assert!(!page.contains("mine_ok"), "none ran on another database:\n{page}");
     assert_eq!(viewer.get("/history?status=done").await.0, StatusCode::BAD_REQUEST);
     assert_eq!(viewer.get("/history?from=yesterday").await.0, StatusCode::BAD_REQUEST);
     assert_eq!(viewer.get("/history?page=0").await.0, StatusCode::BAD_REQUEST);
@@ -302,10 +307,15 @@ async fn export_csv(kind: Kind) {
     let mut viewer = Browser::new(&t.url).await;
     viewer.login_as(Role::Viewer).await;
     let tricky = "SELECT 'a,b' AS \"quoted\"\nFROM t";
-    history::record(&viewer.state.home, NewRun::new("ann", tricky, RunStatus::Error).error("bad, \"very\" bad").rows(2))
+    history::record(
+        &viewer.state.home,
+        NewRun::new("ann", tricky, RunStatus::Error).error("bad, \"very\" bad").rows(2),
+    )
+    .await
+    .unwrap();
+    history::record(&viewer.state.home, NewRun::new("bob", "SELECT 2", RunStatus::Success).database(APP))
         .await
         .unwrap();
-    history::record(&viewer.state.home, NewRun::new("bob", "SELECT 2", RunStatus::Success)).await.unwrap();
 
     assert_eq!(viewer.get("/history/export.csv").await.0, StatusCode::FORBIDDEN);
     let mut editor = viewer.another();
@@ -323,11 +333,11 @@ async fn export_csv(kind: Kind) {
     let mut lines = body.split("\r\n");
     assert_eq!(
         lines.next().unwrap(),
-        "id,timestamp,user,status,execution_time_ms,rows,query,error,migration_head,client_addr,batch_id,statement_index"
+        "id,timestamp,user,status,execution_time_ms,rows,query,error,migration_head,client_addr,batch_id,statement_index,database"
     );
-    assert!(body.contains(",bob,success,0,,SELECT 2,,,,,0\r\n"), "{body}");
+    assert!(body.contains(",bob,success,0,,SELECT 2,,,,,0,app\r\n"), "{body}");
     assert!(
-        body.contains(",ann,error,0,2,\"SELECT 'a,b' AS \"\"quoted\"\"\nFROM t\",\"bad, \"\"very\"\" bad\",,,,0\r\n"),
+        body.contains(",ann,error,0,2,\"SELECT 'a,b' AS \"\"quoted\"\"\nFROM t\",\"bad, \"\"very\"\" bad\",,,,0,\r\n"),
         "commas, quotes and line breaks are quoted:\n{body}"
     );
     assert!(body.ends_with("\r\n"));
@@ -411,11 +421,13 @@ async fn table_schema(kind: Kind) {
             "row_count",
             "error",
             "migration_head",
-            "client_addr"
+            "client_addr",
+            "database_name"
         ]
     );
     let mut expected = vec![
         "idx_query_history_batch_id",
+        "idx_query_history_database_timestamp",
         "idx_query_history_status",
         "idx_query_history_timestamp",
         "idx_query_history_user_timestamp",
@@ -426,8 +438,14 @@ async fn table_schema(kind: Kind) {
         Kind::Sqlite => {}
     }
     assert_eq!(indexes, expected);
-    // `down` drops it again.
-    ok(&strata(&t.url, &["migrate", "down", "--to", "m20251122_000005"]));
+    // The home migrator's `down` to the audit log's migration drops it again.
+    use sea_orm_migration::MigratorTrait;
+    let newer = migration::HomeMigrator::migrations()
+        .iter()
+        .rev()
+        .take_while(|m| m.name() != "m20251122_000005_create_audit_log")
+        .count() as u32;
+    migration::HomeMigrator::down(&db, Some(newer)).await.expect("the home migrations go down");
     assert!(!has_table(&db, "query_history").await);
     assert!(has_table(&db, "audit_log").await);
     db.close().await.ok();

@@ -1,5 +1,6 @@
 //! Large runs on every backend: a run of 10,000 statements is recorded in full in the query history, from
-//! the editor and from `POST /api/v1/query` (each statement one row, the failing last one included).
+//! the editor and from `POST /api/v1/databases/{name}/query` (each statement one row, the failing last one
+//! included).
 
 mod common;
 
@@ -52,13 +53,12 @@ async fn served(kind: Kind) -> (TestDb, Browser) {
 
 /// Rows of `query_history` per status, for the one batch recorded.
 async fn recorded(t: &TestDb) -> (i64, i64, i64, i64) {
-    let db = t.connect().await;
     let home = t.connect_home().await;
     let all = count(&home, "SELECT COUNT(*) FROM query_history").await;
     let errors = count(&home, "SELECT COUNT(*) FROM query_history WHERE status = 'error'").await;
     let batches = count(&home, "SELECT COUNT(DISTINCT batch_id) FROM query_history").await;
     let last = count(&home, "SELECT COALESCE(MAX(statement_index), -1) FROM query_history").await;
-    db.close().await.ok();
+    home.close().await.ok();
     (all, errors, batches, last)
 }
 

@@ -23,16 +23,17 @@ each_backend! {
 
 async fn create_account(kind: Kind) {
     let t = TestDb::new(kind).await;
-    let early =
-        create(&t.url, &["--username", "ann", "--email", "ann@example.com", "--role", "editor"], "long enough pw");
-    assert!(!early.status.success() && stderr(&early).contains("strata migrate up"), "{}", stderr(&early));
-
-    ok(&strata(&t.url, &["migrate", "up"]));
+    // Accounts live in the home database, which `strata user` migrates itself: no `strata migrate up` first, and
+    // nothing is written into the project database.
     let out =
         create(&t.url, &["--username", "ann", "--email", "ann@example.com", "--role", "editor"], "long enough pw");
     assert!(ok(&out).contains("created editor account"));
     let db = t.connect().await;
     let home = t.connect_home().await;
+    assert!(has_table(&home, "strata_home_migrations").await, "the home database was migrated");
+    for table in ["admin_users", "alembic_version", "strata_home_migrations"] {
+        assert!(!has_table(&db, table).await, "{table} was created in the project database");
+    }
     let hash = column(&home, "SELECT password_hash FROM admin_users WHERE username = 'ann'").await;
     assert!(hash[0].starts_with("$argon2id$"), "{hash:?}");
     assert!(!hash[0].contains("long enough pw"));
