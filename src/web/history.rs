@@ -220,7 +220,7 @@ pub struct Row {
     pub open_url: String,
     /// Where "Run again" posts: `/query`, or `/query/explain` for an explain (so that an EXPLAIN ANALYZE
     /// of a write runs again as a rolled-back explain, never as the write itself).
-    pub rerun_action: &'static str,
+    pub rerun_action: String,
     /// The text "Run again" posts.
     pub rerun_sql: String,
     /// "Run again" asks for EXPLAIN ANALYZE.
@@ -234,13 +234,16 @@ impl From<entity::query_history::Model> for Row {
         } else {
             String::new()
         };
+        // The database the run was on; rows from before databases had names open on the old path, which leads to
+        // the one watched database (or says which to choose).
+        let base = r.database_name.as_deref().map(|d| format!("/db/{d}")).unwrap_or_default();
         let open_url = format!(
-            "/query?{}",
+            "{base}/query?{}",
             url::form_urlencoded::Serializer::new(String::new()).append_pair("sql", &r.query).finish()
         );
         let (rerun_action, rerun_sql, rerun_analyze) = match super::query::explained(&r.query) {
-            Some((analyze, statement)) => ("/query/explain", statement.to_string(), analyze),
-            None => ("/query", r.query.clone(), false),
+            Some((analyze, statement)) => (format!("{base}/query/explain"), statement.to_string(), analyze),
+            None => (format!("{base}/query"), r.query.clone(), false),
         };
         Row {
             id: r.id,
