@@ -178,7 +178,8 @@ async fn posts_reference_users_seen_from_both_sides(kind: Kind) {
     assert_eq!(back.from_columns, ["user_id"]);
     assert!(users.constraints.iter().filter(|c| c.kind == "UNIQUE").count() >= 2, "{:?}", users.constraints);
 
-    common::exec(&db, "CREATE TABLE roles_checked (role VARCHAR(10) NOT NULL CHECK (role IN ('admin', 'viewer')))").await;
+    common::exec(&db, "CREATE TABLE roles_checked (role VARCHAR(10) NOT NULL CHECK (role IN ('admin', 'viewer')))")
+        .await;
     let checked = intro.table(&s, "roles_checked").await.unwrap().unwrap();
     let check = checked.constraints.iter().find(|c| c.kind == "CHECK").expect("role check");
     assert!(check.definition.contains("viewer"), "{}", check.definition);

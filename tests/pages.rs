@@ -41,17 +41,20 @@ async fn every_page_opens(kind: Kind) {
     let (t, mut b) = migrated(kind).await;
     b.login_as(Role::Viewer).await;
     let schema = t.schema().to_string();
-    assert_page(&b.get("/").await, StatusCode::OK, &["<h1>Overview</h1>", "Database size", HEAD.as_str()]);
+    assert_page(&b.get("/").await, StatusCode::OK, &["<h1>Fleet</h1>", r#"<a href="/db/app">app</a>"#, HEAD.as_str()]);
+    assert_page(&b.get("/db/app").await, StatusCode::OK, &["<h1>Overview</h1>", "Database size", HEAD.as_str()]);
     assert_page(&b.get("/db/app/tables").await, StatusCode::OK, &[">users<", ">posts<", "alembic_version"]);
     let users = format!("/db/app/tables/{schema}/users");
     assert_page(&b.get(&users).await, StatusCode::OK, &["username", "idx_users_username", "posts"]);
     let posts = format!("/db/app/tables/{schema}/posts");
     assert_page(&b.get(&posts).await, StatusCode::OK, &["user_id", "CASCADE"]);
     assert_page(&b.get("/db/app/indexes").await, StatusCode::OK, &["idx_posts_user_id"]);
-    assert_page(
-        &b.get("/db/app/migrations").await,
-        StatusCode::OK,
-        &["create_audit_log", "create_query_history", "badge-applied"],
+    let migrations = b.get("/db/app/migrations").await;
+    assert_page(&migrations, StatusCode::OK, &["create_users", "create_posts", "badge-applied"]);
+    assert!(
+        !migrations.2.contains("create_audit_log"),
+        "the home's migrations are not the project's:\n{}",
+        migrations.2
     );
     assert_page(&b.get("/history").await, StatusCode::OK, &["<h1>Query history</h1>", "0 runs of yours"]);
     let activity = b.get("/db/app/activity").await;
@@ -65,7 +68,7 @@ async fn every_page_opens(kind: Kind) {
         _ => assert_page(&bloat, StatusCode::NOT_IMPLEMENTED, &["PostgreSQL"]),
     }
     // The navigation offers only what the backend has.
-    let (_, _, overview) = b.get("/").await;
+    let (_, _, overview) = b.get("/db/app").await;
     assert_eq!(overview.contains(r#"href="/db/app/bloat""#), kind == Kind::Postgres, "{overview}");
     t.drop().await;
 }
@@ -109,7 +112,11 @@ async fn hostile_identifiers(kind: Kind) {
     }
     let (status, _, _) = b.get("/db/app/tables/x'%20OR%20'1'='1/users").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    for query in ["/db/app/tables?q=%27%3B%20DROP%20TABLE%20users%3B%20--", "/db/app/tables?q=%25&sort=total_size", "/db/app/tables?q=_"] {
+    for query in [
+        "/db/app/tables?q=%27%3B%20DROP%20TABLE%20users%3B%20--",
+        "/db/app/tables?q=%25&sort=total_size",
+        "/db/app/tables?q=_",
+    ] {
         assert_eq!(b.get(query).await.0, StatusCode::OK, "{query}");
     }
     let db = t.connect().await;
@@ -237,10 +244,9 @@ async fn stop_sleeping_query(kind: Kind) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(gone, "the terminated session left the activity page");
-    let db = t.connect().await;
     let home = t.connect_home().await;
-    let logged = count(&home, "SELECT COUNT(*) FROM audit_log WHERE action = 'session.terminate'").await;
-    assert_eq!(logged, 1, "the terminate is in the audit log");
+    let sql = "SELECT COUNT(*) FROM audit_log WHERE action = 'session.terminate' AND database_name = 'app'";
+    assert_eq!(count(&home, sql).await, 1, "the terminate is in the audit log, with the database it concerns");
     t.drop().await;
 }
 
@@ -279,7 +285,8 @@ async fn a_catalog_read_that_times_out_renders_a_note() {
     t.drop().await;
 }
 
-/// When the database goes away under a running server, pages answer 503 with a plain sentence and retry.
+/// When a watched database goes away under a running server, its pages answer 503 with a plain sentence and
+/// retry while the fleet page and the pages of Strata's own go on; when the home database goes too, every page does.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_vanished_database_gives_a_503_page_that_retries() {
     let t = TestDb::new(Kind::Postgres).await;
@@ -287,13 +294,36 @@ async fn a_vanished_database_gives_a_503_page_that_retries() {
     let mut b = Browser::new(&t.url).await;
     b.login_as(Role::Viewer).await;
     let name = t.name.clone();
-    t.drop().await; // DROP DATABASE ... WITH (FORCE): every connection of the pool is cut
-    for page in ["/", "/db/app/tables", "/login"] {
+    let home = t.connect_home().await;
+    // DROP DATABASE ... WITH (FORCE): every connection of the watched database's pool is cut.
+    exec(&home, &format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await;
+    home.close().await.ok();
+    let (status, headers, body) = b.get("/db/app/tables").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("unreachable") && body.contains(r#"http-equiv="refresh""#), "retries by itself: {body}");
+    assert!(headers.get("content-type").is_some_and(|v| v.to_str().unwrap().starts_with("text/html")));
+    // From then on the database is known to be down: its pages answer at once, naming it and since when (the
+    // cause is for the signed-in, like the fleet page's card).
+    let (status, _, body) = b.get("/db/app/tables").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("the database app is unreachable since") && body.contains(r#"http-equiv="refresh""#));
+    for page in ["/", "/history"] {
+        let (status, _, body) = b.get(page).await;
+        assert_eq!(status, StatusCode::OK, "{page} does not need the watched database: {body}");
+    }
+    let mut stranger = b.another();
+    t.drop().await; // the home database too
+    for page in ["/", "/login"] {
         let (status, headers, body) = b.get(page).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{page}: {body}");
         assert!(body.contains("The database is unreachable"), "{body}");
         assert!(body.contains(r#"http-equiv="refresh""#), "the page retries by itself: {body}");
         assert!(!body.contains(&name) && !body.contains("postgres://"), "no internals: {body}");
         assert!(headers.get("content-type").is_some_and(|v| v.to_str().unwrap().starts_with("text/html")));
+    }
+    // Someone who has not signed in learns nothing of the database behind the outage either.
+    for page in ["/db/app/tables", "/api/v1/databases/app/tables"] {
+        let (status, _, body) = stranger.get(page).await;
+        assert!(!body.contains(&name) && !body.contains("postgres://"), "{page} ({status}): no internals: {body}");
     }
 }

@@ -94,10 +94,11 @@ async fn a_million_row_csv_export_is_byte_exact_with_psql_copy_and_streams_in_bo
         expected_len / 1_000_000
     );
 
-    let db = t.connect().await;
-    let sql = "SELECT COUNT(*) FROM query_history WHERE status = 'success' AND row_count = 1000000";
-    eventually("the export is in the history with its row count", || async {
-        (count(&db, sql).await == 1).then_some(())
+    let home = t.connect_home().await;
+    let sql = "SELECT COUNT(*) FROM query_history \
+               WHERE status = 'success' AND row_count = 1000000 AND database_name = 'app'";
+    eventually("the export is in the history with its row count and database", || async {
+        (count(&home, sql).await == 1).then_some(())
     })
     .await;
     t.drop().await;

@@ -40,10 +40,14 @@ async fn several_statements(kind: Kind) {
     assert!(page.contains("q1@example.com") && page.contains(r#"class="cell-null">NULL"#), "{page}");
     assert!(page.contains(r#"class="cell-text"></td>"#), "an empty string is not NULL:\n{page}");
     assert!(page.contains("badge-error") && page.contains("no_such_column"), "the failing statement's error:\n{page}");
-    let db = t.connect().await;
     let home = t.connect_home().await;
-    let rows = count(&home, &format!("SELECT COUNT(*) FROM query_history WHERE {} = '{me}'", t.quote("user"))).await;
-    assert_eq!(rows, 3, "one history row per statement, the failure included");
+    let sql =
+        format!("SELECT COUNT(*) FROM query_history WHERE {} = '{me}' AND database_name = 'app'", t.quote("user"));
+    assert_eq!(
+        count(&home, &sql).await,
+        3,
+        "one history row per statement, the failure included, each with its database"
+    );
     let errors = count(&home, "SELECT COUNT(*) FROM query_history WHERE status = 'error'").await;
     assert_eq!(errors, 1);
     let (_, _, history) = b.get("/history").await;
@@ -58,17 +62,21 @@ async fn viewer_read_only(kind: Kind) {
     b.get("/db/app/query").await;
     let db = t.connect().await;
     let home = t.connect_home().await;
-    let before = count(&home, "SELECT COUNT(*) FROM admin_users").await;
-    for sql in ["DELETE FROM admin_users", "COMMIT; DELETE FROM admin_users", "DROP TABLE posts"] {
+    exec(&db, "INSERT INTO users (username, email) VALUES ('kept', 'kept@example.com')").await;
+    let accounts = count(&home, "SELECT COUNT(*) FROM admin_users").await;
+    for sql in ["DELETE FROM users", "COMMIT; DELETE FROM users", "DROP TABLE posts", "DELETE FROM admin_users"] {
         let (status, _, page) = b.post_form("/db/app/query", &[("sql", sql)]).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         assert!(page.contains("badge-error"), "{sql} is refused by the database:\n{page}");
     }
-    assert_eq!(count(&home, "SELECT COUNT(*) FROM admin_users").await, before, "nothing was deleted");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM users").await, 1, "nothing was deleted");
     assert!(has_table(&db, "posts").await);
+    // Strata's accounts are not in the watched database at all, and the home's are untouched.
+    assert!(!has_table(&db, "admin_users").await);
+    assert_eq!(count(&home, "SELECT COUNT(*) FROM admin_users").await, accounts);
     let refused = count(&home, "SELECT COUNT(*) FROM query_history WHERE status = 'error'").await;
-    assert!(refused >= 3, "every refused statement is in the history ({refused})");
-    // Reading the application's tables is allowed (Strata's own are not: tests/security_logins.rs).
+    assert!(refused >= 4, "every refused statement is in the history ({refused})");
+    // Reading the application's tables is allowed.
     let (_, _, page) = b.post_form("/db/app/query", &[("sql", "SELECT COUNT(*) AS n FROM users")]).await;
     assert!(page.contains("badge-success"), "reading is allowed:\n{page}");
     t.drop().await;
@@ -91,18 +99,21 @@ async fn export_file(kind: Kind) {
     let (status, headers, body) = b.post_form("/db/app/query/export", &failing).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "a statement that fails at once is an error page, not a file");
     assert!(headers.get("content-disposition").is_none() && body.contains("no_such_column"), "{body}");
-    let db = t.connect().await;
+    let home = t.connect_home().await;
     let recorded = |status: &'static str| {
-        let db = db.clone();
+        let home = home.clone();
         async move {
             let sql =
                 format!("SELECT COUNT(*) FROM query_history WHERE status = '{status}' AND query LIKE '-- export%'");
-            Some(count(&db, &sql).await).filter(|n| *n > 0)
+            Some(count(&home, &sql).await).filter(|n| *n > 0)
         }
     };
     assert_eq!(eventually("the exports are in the history", || recorded("success")).await, 2);
     assert_eq!(eventually("the failed export is recorded as failed", || recorded("error")).await, 1);
-    assert_eq!(b.post_form("/db/app/query/export", &[("sql", sql), ("format", "xlsx")]).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        b.post_form("/db/app/query/export", &[("sql", sql), ("format", "xlsx")]).await.0,
+        StatusCode::BAD_REQUEST
+    );
     let (status, _, _) = b.post_form_without_csrf("/db/app/query/export", &[("sql", sql), ("format", "csv")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "export runs SQL: it needs the CSRF token");
     t.drop().await;
@@ -116,13 +127,12 @@ async fn read_only_for_all(kind: Kind) {
     let (_, _, page) = b.get("/db/app/query").await;
     assert!(page.contains("read-only for every account"), "the editor says why:\n{page}");
     let db = t.connect().await;
-    let home = t.connect_home().await;
-    let before = count(&home, "SELECT COUNT(*) FROM admin_users").await;
-    let (_, _, page) = b.post_form("/db/app/query", &[("sql", "DELETE FROM admin_users")]).await;
+    exec(&db, "INSERT INTO users (username, email) VALUES ('kept', 'kept@example.com')").await;
+    let (_, _, page) = b.post_form("/db/app/query", &[("sql", "DELETE FROM users")]).await;
     assert!(page.contains("badge-error"), "the database refuses an admin's write:\n{page}");
-    let (status, _, _) = b.post_form("/db/app/query/export", &[("sql", "DELETE FROM admin_users"), ("format", "csv")]).await;
+    let (status, _, _) = b.post_form("/db/app/query/export", &[("sql", "DELETE FROM users"), ("format", "csv")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "an export cannot write either");
-    assert_eq!(count(&home, "SELECT COUNT(*) FROM admin_users").await, before, "nothing was deleted");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM users").await, 1, "nothing was deleted");
     t.drop().await;
 }
 
@@ -208,7 +218,9 @@ async fn a_sleeping_run_is_cancelled_by_a_form_post_from_another_tab() {
     let started = Instant::now();
     let id = run_id.clone();
     let run =
-        tokio::spawn(async move { b.post_form("/db/app/query", &[("sql", "SELECT pg_sleep(60)"), ("run_id", &id)]).await });
+        tokio::spawn(
+            async move { b.post_form("/db/app/query", &[("sql", "SELECT pg_sleep(60)"), ("run_id", &id)]).await },
+        );
     let id: i64 = run_id.parse().unwrap();
     eventually("the run is in progress", || {
         let running = engine.running().contains(&id);
@@ -225,9 +237,9 @@ async fn a_sleeping_run_is_cancelled_by_a_form_post_from_another_tab() {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("badge-cancelled"), "the page says the run was cancelled:\n{page}");
     assert!(started.elapsed() < Duration::from_secs(30), "it stopped long before pg_sleep(60) would have");
-    let db = t.connect().await;
+    let home = t.connect_home().await;
     let sql = format!("SELECT COUNT(*) FROM query_history WHERE status = 'cancelled' AND \"user\" = '{me}'");
-    assert_eq!(count(&db, &sql).await, 1, "the cancelled run is in the history");
+    assert_eq!(count(&home, &sql).await, 1, "the cancelled run is in the history");
     assert_eq!(tab.post_form(&cancel, &[]).await.0, StatusCode::NOT_FOUND, "a finished run has nothing to cancel");
     t.drop().await;
 }

@@ -75,7 +75,7 @@ pub(super) async fn exists(db: &impl ConnectionTrait, user: &str) -> Result<bool
 }
 
 /// Creates the user (or sets its password), takes back whatever it was granted, then grants `SELECT` on each
-/// table and view of this database except Strata's own. Table-level grants name the tables that exist now: a
+/// table and view of this database (Strata's own are in its home database). Table-level grants name the tables that exist now: a
 /// table created later (a future Strata table among them) is not readable until the grants are refreshed.
 pub(super) async fn create(db: &impl ConnectionTrait, database: &str, user: &str, password: &str) -> Result<()> {
     let who = account(user);

@@ -73,7 +73,7 @@ pub(super) async fn exists(db: &impl ConnectionTrait, user: &str) -> Result<bool
 }
 
 /// Creates the role (or sets its password), then grants `CONNECT`, `USAGE` on the application's schemas and
-/// `SELECT` on their tables and views, except Strata's own, which are explicitly revoked. No default privileges:
+/// `SELECT` on their tables and views (Strata's own are in its home database, never here). No default privileges:
 /// a table created later (a future Strata table among them) is not readable until the grants are refreshed.
 /// All in one transaction.
 pub(super) async fn create(db: &DatabaseConnection, database: &str, user: &str, password: &str) -> Result<()> {
