@@ -103,6 +103,10 @@ pub enum Error {
     /// exists; the message names what it can do and the ways out (409).
     #[error("{0}")]
     ViewerLoginRequired(String),
+    /// A client tool Strata runs (pg_dump, psql, mariadb-dump, ...) is missing, not executable, or cannot be
+    /// started; the message says what to install or which setting names it (503).
+    #[error("{}", mask_url_str(.0))]
+    ToolMissing(String),
     /// This backend cannot do that (501).
     #[error("{0}")]
     Unsupported(String),
@@ -130,6 +134,7 @@ impl Error {
             | Error::Unreachable(_)
             | Error::Down(_)
             | Error::WatchedDown { .. }
+            | Error::ToolMissing(_)
             | Error::Unwritable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -151,7 +156,8 @@ impl Error {
         }
     }
 
-    /// A stable, machine-readable name for the kind of error (the `code` of API errors).
+    /// A stable, machine-readable name for the kind of error (the `code` of API errors). Every variant is named
+    /// here, so a new one cannot fall into "internal" by accident.
     pub fn code(&self) -> &'static str {
         match self {
             Error::Unauthorized(_) => "unauthorized",
@@ -162,14 +168,20 @@ impl Error {
             Error::BadRequest(_) => "bad_request",
             Error::TooLarge(_) => "too_large",
             Error::NotFound(_) => "not_found",
-            Error::Migration(_) | Error::Conflict(_) => "conflict",
+            Error::Migration(_) | Error::Conflict(_) | Error::Backup(_) | Error::Maintenance(_) => "conflict",
             Error::ViewerLoginRequired(_) => "viewer_login_required",
             Error::Unsupported(_) => "unsupported",
             Error::Timeout(_) => "timeout",
-            _ => match self.status() {
-                StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-                _ => "internal",
-            },
+            Error::ToolMissing(_) => "tool_missing",
+            Error::Connect { .. }
+            | Error::Unavailable(_)
+            | Error::Unreachable(_)
+            | Error::Down(_)
+            | Error::WatchedDown { .. }
+            | Error::Unwritable { .. }
+            | Error::LockTimeout(_) => "unavailable",
+            Error::Db(_) if self.status() == StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            Error::Db(_) | Error::Config(_) | Error::Io { .. } | Error::Internal(_) => "internal",
         }
     }
 
@@ -208,6 +220,10 @@ impl Error {
             return format!("{}.", fault.describe(home.unwrap_or("the database file")));
         }
         // "This backend cannot do that" (501) and a timeout (504) are answers for the user, not failures to hide.
+        if let Error::ToolMissing(_) = self {
+            // What to install is the answer; nothing about it is secret.
+            return self.to_string();
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(error = %self, "database unavailable");
             "The database is unreachable right now.".to_string()

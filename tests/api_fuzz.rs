@@ -41,6 +41,11 @@ const CONFIG: &str = r#"
 include-path-regex = "/(cancel|terminate)$"
 checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "501"]
 
+# `from` after `to` is an empty range, which no schema can rule out: the history answers it with a 400, as documented.
+[[operations]]
+include-path = "/api/v1/history"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429", "5xx"]
+
 [[operations]]
 include-path = "/api/v1/databases/{name}/export"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429", "5xx"]

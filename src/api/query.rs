@@ -34,7 +34,21 @@ pub struct QueryRequest {
     /// also the default. A statement with more rows answers the first ones with `truncated: true`.
     /// (`/api/openapi.json` gives the setting as `maximum`.)
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub max_rows: Option<u64>,
+}
+
+/// A whole number as JSON Schema means it: `601` and `601.0` alike (an integer-valued float is an integer there).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
+    use serde::de::Error as _;
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => match (n.as_u64(), n.as_f64()) {
+            (Some(v), _) => Ok(Some(v)),
+            (None, Some(f)) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => Ok(Some(f as u64)),
+            _ => Err(D::Error::custom(format!("max_rows: {n} is not a whole number from 1 up"))),
+        },
+    }
 }
 
 /// One entry per statement that ran, in order. A run stops at the first statement that fails, times out or
