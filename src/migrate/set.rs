@@ -107,6 +107,11 @@ impl MigrationSet {
     }
 }
 
+/// The revision id a migration name carries (`m20251122_000001` for `m20251122_000001_create_users`).
+pub(crate) fn revision_of(name: &str) -> String {
+    split_name(name).0
+}
+
 /// `m20251122_000001_create_users` → (`m20251122_000001`, `create_users`); other names stay whole.
 fn split_name(name: &str) -> (String, String) {
     let mut parts = name.splitn(3, '_');
