@@ -1,9 +1,11 @@
 //! `strata migrate` on a database it does not own: another Alembic project's, or an app's schema with no version
-//! table. Changing commands refuse and leave the catalog as it was; read-only ones work and warn.
+//! table. Changing commands refuse and leave the catalog as it was; read-only ones work and warn. A migration that
+//! fails on an existing object says exactly what was rolled back and what stays.
 
 mod common;
 
 use common::*;
+use sea_orm::Statement;
 use sea_orm_migration::prelude::*;
 use strata::config::DatabaseUrl;
 use strata::db::{self, Purpose};
@@ -86,6 +88,7 @@ each_backend! {
     another_alembic_projects_database_is_refused_and_left_as_it_was => foreign_alembic;
     alembic_branches_are_another_projects_too => alembic_branches;
     an_app_schema_without_a_version_table_is_refused_naming_its_tables => app_schema;
+    a_failed_migration_says_what_was_rolled_back_and_what_stays => honest_report;
     a_table_the_plan_drops_first_is_no_clash => drop_then_create;
 }
 
@@ -167,6 +170,71 @@ async fn app_schema(kind: Kind) {
     let check = t.connect().await;
     assert_eq!(column(&check, "SELECT version_num FROM alembic_version").await, vec![HEAD.clone()]);
     assert_eq!(count(&check, "SELECT count(*) FROM users").await, 3, "the app's rows are untouched");
+    check.close().await.ok();
+    t.drop().await;
+}
+
+/// Creates a table, then fails on one that exists. It reads the database first, as a migration checking its
+/// data does, so the clash check cannot follow it and the runner meets the failure itself.
+struct FailsOnExisting;
+impl MigrationName for FailsOnExisting {
+    fn name(&self) -> &str {
+        "m20990301_000001_fails_on_existing"
+    }
+}
+#[async_trait::async_trait]
+impl MigrationTrait for FailsOnExisting {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let c = m.get_connection();
+        c.query_one_raw(Statement::from_string(c.get_database_backend(), "SELECT count(*) FROM taken")).await?;
+        c.execute_unprepared("CREATE TABLE t_new (id INTEGER PRIMARY KEY)").await?;
+        c.execute_unprepared("CREATE TABLE taken (id INTEGER PRIMARY KEY)").await?; // already exists
+        Ok(())
+    }
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.get_connection().execute_unprepared("DROP TABLE t_new").await.map(|_| ())
+    }
+}
+
+async fn honest_report(kind: Kind) {
+    let t = TestDb::new(kind).await;
+    exec(&t.connect().await, "CREATE TABLE taken (id INTEGER PRIMARY KEY)").await;
+    let url = DatabaseUrl::parse(&t.url).unwrap();
+    let conn = db::connect(&url, Purpose::Migrate).await.unwrap();
+    let set = MigrationSet::new(vec![Box::new(FailsOnExisting)]).unwrap();
+    let quiet = |_: Event<'_>| {};
+    let runner = Runner::new(&conn, &set, "tester@host", std::time::Duration::from_secs(10), &quiet);
+
+    let err = runner.up(&Steps::All, false).await.unwrap_err().to_string();
+    assert!(err.contains("m20990301_000001") && err.contains("failed"), "{err}");
+    assert!(!err.contains("as it was before"), "the bookkeeping tables stay, so the database is not as it was: {err}");
+    assert!(
+        err.contains(
+            "the bookkeeping tables this run created before it (seaql_migrations, alembic_version, migrations_log)"
+        ),
+        "names the tables it leaves behind: {err}"
+    );
+    assert!(err.contains("this failed attempt, recorded in migrations_log"), "{err}");
+    conn.close().await.ok();
+
+    // Every claim holds.
+    let check = t.connect().await;
+    for table in ["seaql_migrations", "alembic_version", "migrations_log"] {
+        assert!(has_table(&check, table).await, "{table} stays, as the report says");
+    }
+    assert_eq!(count(&check, "SELECT count(*) FROM migrations_log WHERE status = 'failed'").await, 1);
+    assert_eq!(count(&check, "SELECT count(*) FROM alembic_version").await, 0);
+    match kind {
+        Kind::Postgres | Kind::Sqlite => {
+            assert!(err.contains("Its own changes were rolled back"), "{err}");
+            assert!(!has_table(&check, "t_new").await, "rolled back, as the report says");
+        }
+        Kind::MySql => {
+            assert!(!err.contains("rolled back"), "MariaDB commits DDL: no rollback is claimed: {err}");
+            assert!(err.contains("may be half-applied"), "{err}");
+            assert!(has_table(&check, "t_new").await, "half-applied, as the report says");
+        }
+    }
     check.close().await.ok();
     t.drop().await;
 }

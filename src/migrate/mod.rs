@@ -466,16 +466,11 @@ impl<'a> Runner<'a> {
                     Some(id) => bookkeeping::finish(x, id, log_entry(Some(message.clone()))).await,
                     None => bookkeeping::log(x, log_entry(Some(message.clone()))).await,
                 };
-                if let Err(log_err) = logged {
+                if let Err(log_err) = &logged {
                     tracing::error!(error = %log_err, "could not record the failed migration in migrations_log");
                 }
                 (self.progress)(Event::Failed { action, entry, duration_ms, error: &message });
-                let what = if is_transactional(entry, backend) {
-                    "It was rolled back: the database is as it was before this migration."
-                } else {
-                    "This database cannot roll DDL back, so the migration may be half-applied; \
-                     `strata migrate status` shows it as dirty."
-                };
+                let what = outcome_report(is_transactional(entry, backend), &state.created, logged.err());
                 Err(Error::Migration(format!(
                     "{} of {} ({}) failed after {duration_ms} ms: {message}\n{what}",
                     action.as_str(),
@@ -484,6 +479,28 @@ impl<'a> Runner<'a> {
                 )))
             }
         }
+    }
+}
+
+/// What a failed migration left behind, said exactly: its own changes were rolled back (or may be half-applied
+/// where DDL commits as it goes), while the runner's bookkeeping stays, the tables `created` before it included.
+fn outcome_report(rolled_back: bool, created: &[&str], log_error: Option<Error>) -> String {
+    let mut kept = Vec::new();
+    match log_error {
+        None => kept.push("this failed attempt, recorded in migrations_log".to_string()),
+        Some(e) => kept.push(format!("no record of it: writing it to migrations_log failed too ({e})")),
+    }
+    if !created.is_empty() {
+        kept.push(format!("the bookkeeping tables this run created before it ({})", created.join(", ")));
+    }
+    let kept = kept.join("; ");
+    if rolled_back {
+        format!("Its own changes were rolled back; what stays is strata's bookkeeping: {kept}.")
+    } else {
+        format!(
+            "This database cannot roll DDL back, so the migration may be half-applied; `strata migrate status` \
+             shows it as dirty. Strata's bookkeeping stays as well: {kept}."
+        )
     }
 }
 
