@@ -542,6 +542,7 @@ async fn migrate_command(config: &Config, set: &MigrationSet, cmd: MigrateComman
     match cmd {
         MigrateCommand::Status(out) => {
             let conn = db::connect(url, Purpose::Cli).await?;
+            warn_if_foreign(&conn, set).await?;
             let rows = migrate::status(&conn, set).await?;
             if out.json {
                 return print_json(&rows);
@@ -574,6 +575,7 @@ async fn migrate_command(config: &Config, set: &MigrationSet, cmd: MigrateComman
         }
         MigrateCommand::Current(out) => {
             let conn = db::connect(url, Purpose::Cli).await?;
+            warn_if_foreign(&conn, set).await?;
             let head = migrate::current(&conn).await?.unwrap_or_else(|| "base".into());
             if out.json {
                 return print_json(&serde_json::json!({ "current": head }));
@@ -590,6 +592,7 @@ async fn migrate_command(config: &Config, set: &MigrationSet, cmd: MigrateComman
                 return Err(Error::BadRequest(format!("--status {s:?}: use success, failed or running")));
             }
             let conn = db::connect(url, Purpose::Cli).await?;
+            warn_if_foreign(&conn, set).await?;
             let rows = migrate::history(&conn, limit, status.as_deref()).await?;
             if out.json {
                 return print_json(&rows);
@@ -619,6 +622,17 @@ async fn migrate_command(config: &Config, set: &MigrationSet, cmd: MigrateComman
     }
 }
 
+/// Read-only commands work on a database another project manages, and say whose it looks like (on stderr,
+/// so `--json` output stays one document).
+async fn warn_if_foreign(conn: &sea_orm::DatabaseConnection, set: &MigrationSet) -> Result<()> {
+    if let Some(description) = migrate::foreign(conn, set).await? {
+        eprintln!(
+            "warning: {description}; strata migrate will not change it (up, down, stamp, fresh, refresh and reset refuse)"
+        );
+    }
+    Ok(())
+}
+
 async fn dry_run(config: &Config, set: &MigrationSet, action: Action, args: &StepArgs) -> Result<()> {
     let conn = db::connect(&config.database_url, Purpose::Cli).await?;
     let script = migrate::dry_run(&conn, set, action, &steps_of(args, action), &actor()).await?;
@@ -637,6 +651,8 @@ fn steps_of(args: &StepArgs, action: Action) -> Steps {
 
 async fn run_locked(config: &Config, set: &MigrationSet, cmd: MigrateCommand) -> Result<()> {
     let conn = db::connect(&config.database_url, Purpose::Migrate).await?;
+    // Before the --yes question and the lock: a database another project manages is refused at once.
+    migrate::check_owned(&conn, set).await?;
     let json = match &cmd {
         MigrateCommand::Up(a) | MigrateCommand::Down(a) => a.out.json,
         MigrateCommand::Stamp { out, .. } => out.json,

@@ -54,6 +54,10 @@ pub enum Error {
     /// A migration command cannot go on; the message says why and what to do (exit 1 / 409).
     #[error("{0}")]
     Migration(String),
+    /// A migration command refuses a database this migrator does not manage: `alembic_version` holds another
+    /// project's revision, or tables its migrations would create already exist; nothing was changed (exit 1 / 409).
+    #[error("{0}")]
+    NotOwned(String),
     /// The migration lock was not granted in time (exit 1 / 503).
     #[error("{0}")]
     LockTimeout(String),
@@ -145,6 +149,7 @@ impl Error {
             Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Migration(_)
+            | Error::NotOwned(_)
             | Error::Backup(_)
             | Error::Maintenance(_)
             | Error::Conflict(_)
@@ -169,6 +174,7 @@ impl Error {
             Error::TooLarge(_) => "too_large",
             Error::NotFound(_) => "not_found",
             Error::Migration(_) | Error::Conflict(_) | Error::Backup(_) | Error::Maintenance(_) => "conflict",
+            Error::NotOwned(_) => "not_owned",
             Error::ViewerLoginRequired(_) => "viewer_login_required",
             Error::Unsupported(_) => "unsupported",
             Error::Timeout(_) => "timeout",

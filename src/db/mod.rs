@@ -83,10 +83,17 @@ async fn connect_with(
             }
         }
         Backend::Sqlite => {
+            // WAL is the home database's mode (the dashboard's pool): a command that opens an application's file
+            // (migrate, verify, backup, maintenance) leaves its journal mode as the application set it.
+            let home_pool = purpose == Purpose::App;
             opts.map_sqlx_sqlite_opts(move |o| {
                 let o = o.create_if_missing(true).foreign_keys(true).busy_timeout(Duration::from_secs(5));
-                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                if home_pool {
+                    o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                        .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                } else {
+                    o
+                }
             });
             if let Some(health) = health {
                 opts.map_sqlx_sqlite_before_acquire(move |_, meta| {
