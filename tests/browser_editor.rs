@@ -182,9 +182,10 @@ async fn a_person_writes_runs_cancels_and_reruns_queries_in_the_editor() {
     })
     .await;
     let recorded = "SELECT COUNT(*) FROM query_history WHERE status = 'cancelled' AND query = 'select pg_sleep(59)'";
+    let home = t.connect_home().await;
     eventually("the abandoned run is in the history as cancelled", || {
-        let db = db.clone();
-        async move { (count(&db, recorded).await == 1).then_some(()) }
+        let home = home.clone();
+        async move { (count(&home, recorded).await == 1).then_some(()) }
     })
     .await;
 

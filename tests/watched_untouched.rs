@@ -153,3 +153,21 @@ async fn a_mariadb_app_is_left_as_it_was() {
     untouched(&t, "SELECT count(*) FROM customers").await;
     t.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_only_commands_leave_a_sqlite_app_in_its_own_journal_mode() {
+    let t = TestDb::new(Kind::Sqlite).await;
+    let db = t.connect().await;
+    common::exec(&db, "PRAGMA journal_mode = DELETE").await;
+    common::exec(&db, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)").await;
+    db.close().await.ok();
+    let before = snapshot(&t).await;
+    for args in [&["migrate", "status"][..], &["migrate", "current"], &["verify"]] {
+        let out = strata_cmd(&t.url, args).output().expect("run strata");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_unchanged(&before, &snapshot(&t).await, &format!("strata {}", args.join(" ")));
+    }
+    walk(&t, "SELECT count(*) FROM notes").await;
+    assert_unchanged(&before, &snapshot(&t).await, "the pages, a read query and an export");
+    t.drop().await;
+}

@@ -72,6 +72,8 @@ pub struct Entry {
     pub client_addr: String,
     /// The watched database the action concerned, if any.
     pub database: Option<String>,
+    /// When it happened, if not now (the login throttle stamps sign-ins with its own clock).
+    pub at: Option<DateTime<Utc>>,
 }
 
 impl Entry {
@@ -85,6 +87,7 @@ impl Entry {
             detail: None,
             client_addr: UNKNOWN_CLIENT.into(),
             database: None,
+            at: None,
         }
     }
 
@@ -107,6 +110,12 @@ impl Entry {
         self
     }
 
+    /// When it happened (default: when it is recorded).
+    pub fn at(mut self, at: DateTime<Utc>) -> Entry {
+        self.at = Some(at);
+        self
+    }
+
     /// The watched database it concerned.
     pub fn database(mut self, name: impl Into<String>) -> Entry {
         self.database = Some(name.into());
@@ -124,7 +133,7 @@ impl Entry {
 /// a hostile username in a failed sign-in must still be logged.
 pub async fn record(db: &impl ConnectionTrait, entry: Entry) -> Result<()> {
     let row = audit_log::ActiveModel {
-        occurred_at: Set(Utc::now()),
+        occurred_at: Set(entry.at.unwrap_or_else(Utc::now)),
         actor_id: Set(entry.actor_id),
         actor: Set(cut(&entry.actor, 64)),
         action: Set(cut(&entry.action, 64)),

@@ -111,7 +111,10 @@ impl LoginThrottle {
         let now = self.wall_now();
         let window = chrono::Duration::from_std(self.limits.window).unwrap_or(chrono::Duration::MAX);
         let since = now - window;
-        let recent = crate::home::audit::recent_failures(home, &account_key(account), address, since).await?;
+        // As the audit log stores them: NUL cannot be in PostgreSQL text, the log keeps U+FFFD in its place.
+        let clean = |s: &str| s.replace('\0', "\u{FFFD}");
+        let recent = crate::home::audit::recent_failures(home, &clean(&account_key(account)), &clean(address), since)
+            .await?;
         let retry = |oldest: chrono::DateTime<chrono::Utc>| (oldest + window - now).to_std().unwrap_or_default();
         if recent.account.len() >= self.limits.per_account.max(1) {
             let oldest = recent.account[recent.account.len() - self.limits.per_account.max(1)];

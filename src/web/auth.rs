@@ -90,15 +90,18 @@ pub async fn login(
         Ok(account) => {
             state.login_throttle.succeeded(&username);
             // Logged first: a sign-in that cannot be recorded does not happen.
-            audit::record(&state.home, Entry::new("login.success").actor(account.id, &account.username).client(&client))
-                .await?;
+            let at = state.login_throttle.wall_now();
+            let entry = Entry::new("login.success").actor(account.id, &account.username).client(&client).at(at);
+            audit::record(&state.home, entry).await?;
             accounts::touch_last_login(&state.home, account.id).await?;
             session::sign_in(&session, &account).await?;
             Ok(Redirect::to(&next).into_response())
         }
         Err(failure) => {
             state.login_throttle.failed(&username, &client);
+            // Stamped with the throttle's clock: every instance counts it from the shared audit log.
             let entry = Entry::new("login.failure").target(&username).detail(failure.as_str()).client(&client);
+            let entry = entry.at(state.login_throttle.wall_now());
             audit::record(&state.home, entry).await?;
             login_page(&session, StatusCode::UNAUTHORIZED, next, username, Some(WRONG_CREDENTIALS.into())).await
         }
