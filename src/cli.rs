@@ -996,10 +996,7 @@ fn past(action: Action) -> &'static str {
     }
 }
 
-/// `user@host` of whoever runs the CLI, for migrations_log.
-pub fn actor() -> String {
-    format!("{}@{}", whoami::username(), whoami::fallible::hostname().unwrap_or_else(|_| "localhost".into()))
-}
+pub use crate::migrate::actor;
 
 fn read_password(from_stdin: bool) -> Result<String> {
     let password = if from_stdin || !std::io::stdin().is_terminal() {

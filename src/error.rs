@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr, sqlx};
 
 use crate::config::{ConfigError, mask_url_str};
-use crate::db::health::{Outage, WriteFault};
+use chrono::{DateTime, Utc};
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -132,8 +132,8 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::Connect { .. } | Error::LockTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Db(e) if crate::db::is_unreachable(e) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Db(e) if crate::db::write_fault(e).is_some() => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Db(e) if is_unreachable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Db(e) if write_fault(e).is_some() => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unavailable(_)
             | Error::Unreachable(_)
             | Error::Down(_)
@@ -200,8 +200,8 @@ impl Error {
     /// What this error tells the health state: the database is unreachable, or refuses writes.
     pub fn fault(&self) -> Option<Fault> {
         match self {
-            Error::Db(e) if crate::db::is_unreachable(e) => Some(Fault::Unreachable(self.to_string())),
-            Error::Db(e) => crate::db::write_fault(e).map(Fault::Unwritable),
+            Error::Db(e) if is_unreachable(e) => Some(Fault::Unreachable(self.to_string())),
+            Error::Db(e) => write_fault(e).map(Fault::Unwritable),
             Error::Unreachable(_) => Some(Fault::Unreachable(self.to_string())),
             Error::Unwritable { fault, .. } => Some(Fault::Unwritable(*fault)),
             _ => None,
@@ -407,4 +407,77 @@ mod tests {
             assert!(text.contains("the server is down"), "{text}");
         }
     }
+}
+
+/// The database cannot be reached: since when, and the last reason seen (passwords masked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outage {
+    pub cause: String,
+    pub since: DateTime<Utc>,
+}
+
+/// Why the database refused a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteFault {
+    /// The file (or the file system) is read-only for Strata.
+    ReadOnly,
+    /// No space left on the disk (or the database's size limit).
+    Full,
+    /// The operating system failed the write.
+    Io,
+}
+
+impl WriteFault {
+    /// The sentence a page shows, `home` naming the database (a SQLite path or a masked URL).
+    pub fn describe(self, home: &str) -> String {
+        match self {
+            WriteFault::ReadOnly => format!("Strata cannot write to its database: {home} is read-only"),
+            WriteFault::Full => format!("Strata cannot write to its database: disk full (no space left for {home})"),
+            WriteFault::Io => format!("Strata cannot write to its database: writing {home} failed (disk I/O error)"),
+        }
+    }
+}
+
+/// Whether a failure means the database cannot be reached right now (down, restarting, dropped,
+/// connections cut, pool exhausted) rather than a statement being wrong: such failures are a 503.
+pub fn is_unreachable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Query(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) => match &**s {
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+            sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => d.code().is_some_and(|code| unreachable_code(&code)),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Whether a failure means the database refuses writes (a read-only SQLite file, a full disk) rather
+/// than a statement being wrong: such failures are a 503 naming the cause.
+pub fn write_fault(e: &sea_orm::DbErr) -> Option<WriteFault> {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+    let (DbErr::Query(RuntimeErr::SqlxError(s))
+    | DbErr::Exec(RuntimeErr::SqlxError(s))
+    | DbErr::Conn(RuntimeErr::SqlxError(s))) = e
+    else {
+        return None;
+    };
+    let sqlx::Error::Database(d) = &**s else { return None };
+    d.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    // SQLite reports extended result codes; the primary code is the low byte.
+    let code: i32 = d.code()?.parse().ok()?;
+    match code & 0xff {
+        8 => Some(WriteFault::ReadOnly), // SQLITE_READONLY
+        13 => Some(WriteFault::Full),    // SQLITE_FULL
+        10 => Some(WriteFault::Io),      // SQLITE_IOERR
+        _ => None,
+    }
+}
+
+/// SQLSTATEs of a server that is going away or a database that is gone: class 08 (connection
+/// exception), 57P01-57P03 (shutdown, crash, cannot connect now), 3D000 (no such database).
+fn unreachable_code(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "3D000")
 }

@@ -17,7 +17,7 @@ use crate::query::{Outcome, RunOptions, StatementResult};
 use crate::state::AppState;
 use crate::web::current_db::CurrentDb;
 use crate::web::extract::Json as Body;
-use crate::web::query::{ExportAs, export_recorded, line_and_column, run_recorded, too_long};
+use crate::watch::runs::{ExportAs, export_recorded, line_and_column, run_recorded, too_long};
 
 /// What to run.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -152,7 +152,7 @@ pub async fn run(
         }
     }
     let id = db.engine.new_run_id();
-    let (statements, warning) = run_recorded(&state, &db, id, &request.sql, &opts, |q, s| caller.history_run(q, s)).await?;
+    let (statements, warning) = run_recorded(&state.home, &db, id, &request.sql, &opts, |q, s| caller.history_run(q, s)).await?;
     if let Some(w) = warning {
         tracing::warn!("{w}");
     }
@@ -204,7 +204,7 @@ pub async fn export(
     let opts = options(&caller, &db, &state)?;
     let Body(request) = body?;
     sql_field(&request.sql, &state)?;
-    export_recorded(&state, &db, &request.sql, request.format, &opts, |q, s| caller.history_run(q, s)).await
+    export_recorded(&state.home, &state.config.settings, &db, &request.sql, request.format, &opts, |q, s| caller.history_run(q, s)).await
 }
 
 /// The run's options for this key: 403 without a run scope; read-write only for `run_sql` with the editor
@@ -231,7 +231,7 @@ fn sql_field(sql: &str, state: &AppState) -> Result<()> {
     if sql.trim().is_empty() {
         return Err(Error::BadRequest("sql: there is no SQL to run".into()));
     }
-    too_long(sql, state).map_err(|e| Error::TooLarge(format!("sql: {e}")))
+    too_long(sql, &state.config.settings).map_err(|e| Error::TooLarge(format!("sql: {e}")))
 }
 
 fn statement(s: &StatementResult, text: &str, opts: &RunOptions) -> StatementResponse {

@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use sea_orm::sqlx::{self, Connection};
 
 use crate::config::{Backend, DatabaseUrl, mask_url_str};
+use crate::error::{Outage, WriteFault};
 
 /// How long one ping may take before the database counts as down.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
@@ -24,35 +25,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How often the watcher pings, up or down.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
-
-/// The database cannot be reached: since when, and the last reason seen (passwords masked).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outage {
-    pub cause: String,
-    pub since: DateTime<Utc>,
-}
-
-/// Why the database refused a write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteFault {
-    /// The file (or the file system) is read-only for Strata.
-    ReadOnly,
-    /// No space left on the disk (or the database's size limit).
-    Full,
-    /// The operating system failed the write.
-    Io,
-}
-
-impl WriteFault {
-    /// The sentence a page shows, `home` naming the database (a SQLite path or a masked URL).
-    pub fn describe(self, home: &str) -> String {
-        match self {
-            WriteFault::ReadOnly => format!("Strata cannot write to its database: {home} is read-only"),
-            WriteFault::Full => format!("Strata cannot write to its database: disk full (no space left for {home})"),
-            WriteFault::Io => format!("Strata cannot write to its database: writing {home} failed (disk I/O error)"),
-        }
-    }
-}
 
 /// Shared by the watcher, the request guard, `/readyz` and the pool's connection check.
 #[derive(Debug)]

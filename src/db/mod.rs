@@ -19,6 +19,8 @@ pub enum Purpose {
     App,
     /// One dedicated connection for the migration runner (it holds the lock).
     Migrate,
+    /// One dedicated connection that migrates the home database (WAL on SQLite, as the home pool has it).
+    HomeMigrate,
     /// One short-lived connection for a read-only CLI command.
     Cli,
     /// One dedicated connection for one maintenance action (VACUUM cannot share a transaction).
@@ -57,7 +59,7 @@ async fn connect_with(
         (Purpose::App | Purpose::Watch { .. }, Backend::Sqlite) => 4,
         (Purpose::App, _) => 10,
         (Purpose::Watch { .. }, _) => 5,
-        (Purpose::Migrate | Purpose::Cli | Purpose::Maintenance, _) => 1,
+        (Purpose::Migrate | Purpose::HomeMigrate | Purpose::Cli | Purpose::Maintenance, _) => 1,
     };
     opts.max_connections(max)
         .min_connections(0)
@@ -70,7 +72,7 @@ async fn connect_with(
     }
     let app_name = match purpose {
         Purpose::App | Purpose::Watch { .. } => "strata",
-        Purpose::Migrate => "strata migrate",
+        Purpose::Migrate | Purpose::HomeMigrate => "strata migrate",
         Purpose::Cli => "strata cli",
         Purpose::Maintenance => "strata maintenance",
     };
@@ -85,7 +87,7 @@ async fn connect_with(
         Backend::Sqlite => {
             // WAL is the home database's mode (the dashboard's pool): a command that opens an application's file
             // (migrate, verify, backup, maintenance) leaves its journal mode as the application set it.
-            let home_pool = purpose == Purpose::App;
+            let home_pool = matches!(purpose, Purpose::App | Purpose::HomeMigrate);
             opts.map_sqlx_sqlite_opts(move |o| {
                 let o = o.create_if_missing(true).foreign_keys(true).busy_timeout(Duration::from_secs(5));
                 if home_pool {
@@ -242,50 +244,6 @@ fn connect_reason(raw: &str, url: &DatabaseUrl) -> String {
         ""
     };
     format!("{raw}{hint}")
-}
-
-/// Whether a failure means the database cannot be reached right now (down, restarting, dropped,
-/// connections cut, pool exhausted) rather than a statement being wrong: such failures are a 503.
-pub fn is_unreachable(e: &sea_orm::DbErr) -> bool {
-    use sea_orm::{DbErr, RuntimeErr, sqlx};
-    match e {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Query(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) => match &**s {
-            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-            sqlx::Error::WorkerCrashed => true,
-            sqlx::Error::Database(d) => d.code().is_some_and(|code| unreachable_code(&code)),
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
-/// Whether a failure means the database refuses writes (a read-only SQLite file, a full disk) rather
-/// than a statement being wrong: such failures are a 503 naming the cause.
-pub fn write_fault(e: &sea_orm::DbErr) -> Option<health::WriteFault> {
-    use sea_orm::{DbErr, RuntimeErr, sqlx};
-    let (DbErr::Query(RuntimeErr::SqlxError(s))
-    | DbErr::Exec(RuntimeErr::SqlxError(s))
-    | DbErr::Conn(RuntimeErr::SqlxError(s))) = e
-    else {
-        return None;
-    };
-    let sqlx::Error::Database(d) = &**s else { return None };
-    d.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
-    // SQLite reports extended result codes; the primary code is the low byte.
-    let code: i32 = d.code()?.parse().ok()?;
-    match code & 0xff {
-        8 => Some(health::WriteFault::ReadOnly), // SQLITE_READONLY
-        13 => Some(health::WriteFault::Full),    // SQLITE_FULL
-        10 => Some(health::WriteFault::Io),      // SQLITE_IOERR
-        _ => None,
-    }
-}
-
-/// SQLSTATEs of a server that is going away or a database that is gone: class 08 (connection
-/// exception), 57P01-57P03 (shutdown, crash, cannot connect now), 3D000 (no such database).
-fn unreachable_code(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "3D000")
 }
 
 #[cfg(test)]

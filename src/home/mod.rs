@@ -29,7 +29,7 @@ const MIGRATE_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// Opens the home database and applies its pending migrations, one instance at a time (a PostgreSQL advisory
 /// lock or a MariaDB named lock held on a connection of its own; SQLite serialises writers itself).
 pub async fn migrate(url: &DatabaseUrl) -> Result<()> {
-    let conn = db::connect(url, Purpose::Migrate).await?;
+    let conn = db::connect(url, Purpose::HomeMigrate).await?;
     let result = migrate_on(&conn).await;
     conn.close().await.ok();
     result

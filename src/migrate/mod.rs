@@ -782,3 +782,8 @@ impl State {
         out
     }
 }
+
+/// Who ran a command, as the migrations log and the audit log name it: the OS user at this host.
+pub fn actor() -> String {
+    format!("{}@{}", whoami::username(), whoami::fallible::hostname().unwrap_or_else(|_| "localhost".into()))
+}

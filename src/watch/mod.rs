@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod fleet;
+pub mod runs;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

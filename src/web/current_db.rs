@@ -35,7 +35,7 @@ impl Deref for CurrentDb {
 #[derive(Clone)]
 enum Found {
     Ready(CurrentDb),
-    Down { name: String, outage: crate::db::health::Outage },
+    Down { name: String, outage: crate::error::Outage },
     Missing(String),
 }
 

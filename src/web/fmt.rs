@@ -132,3 +132,13 @@ mod tests {
         assert_eq!(percent(&None), "—");
     }
 }
+
+/// Percent-encodes a path segment or query value.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+/// The link to a table's page of the database whose pages live under `base` (`/db/{name}`).
+pub fn table_link(base: &str, schema: &str, table: &str) -> String {
+    format!("{base}/tables/{}/{}", urlencode(schema), urlencode(table))
+}

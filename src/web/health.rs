@@ -10,7 +10,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::db::health::{Health, Outage, PING_TIMEOUT};
+use crate::db::health::{Health, PING_TIMEOUT};
+use crate::error::Outage;
 use crate::error::{Error, ErrorReport, Fault};
 use crate::migrate;
 use crate::state::AppState;

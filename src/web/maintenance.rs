@@ -83,7 +83,7 @@ pub async fn confirm(
         layout: Layout::for_db(&user, &state, &db, "maintenance").await?,
         offer,
         back: match &target {
-            Target::Table { schema, name } => super::tables::table_link(&db.base(), schema, name),
+            Target::Table { schema, name } => super::fmt::table_link(&db.base(), schema, name),
             Target::Database => format!("{}/maintenance", db.base()),
         },
         schema: params.schema,
@@ -247,7 +247,7 @@ pub fn confirm_link(action: &Action, schema: &str, table: &str) -> String {
     format!(
         "/maintenance/confirm?action={}&schema={}&table={}",
         action.name(),
-        super::tables::urlencode(schema),
-        super::tables::urlencode(table)
+        super::fmt::urlencode(schema),
+        super::fmt::urlencode(table)
     )
 }

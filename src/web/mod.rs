@@ -241,7 +241,7 @@ async fn migrate_project(config: &Config, set: &MigrationSet) -> Result<()> {
         Event::Failed { entry, error, .. } => tracing::error!(revision = %entry.revision, "{error}"),
         Event::Started { .. } => {}
     };
-    let actor = format!("strata serve ({})", crate::cli::actor());
+    let actor = format!("strata serve ({})", crate::migrate::actor());
     let runner = Runner::new(&conn, set, actor, config.settings.lock_timeout, &progress);
     let result = runner.up(&Steps::All, false).await;
     conn.close().await.ok();

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::watch::catalog;
 use super::extract::{Path, Query};
 use super::current_db::CurrentDb;
+use super::fmt::urlencode;
 use super::layout::Layout;
 use super::session::CurrentUser;
 use crate::home::accounts::Role;
@@ -182,12 +183,3 @@ pub struct ShowPage {
     pub maintenance: Vec<Offer>,
 }
 
-/// Percent-encodes a path segment or query value.
-pub fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
-}
-
-/// The link to a table's page of the database whose pages live under `base` (`/db/{name}`).
-pub fn table_link(base: &str, schema: &str, table: &str) -> String {
-    format!("{base}/tables/{}/{}", urlencode(schema), urlencode(table))
-}
