@@ -8,13 +8,13 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use sea_orm_migration::MigratorTrait;
 
-use crate::home::accounts::{self, NewAccount, Role};
-use crate::home::api_keys::{self, NewKey, Scope};
-use crate::home::audit;
 use crate::backup::{self, BackupOptions, Format, Preview, Progress, Report, RestoreOptions};
 use crate::config::{Config, Overrides};
 use crate::db::{self, Purpose};
 use crate::error::{Error, Result};
+use crate::home::accounts::{self, NewAccount, Role};
+use crate::home::api_keys::{self, NewKey, Scope};
+use crate::home::audit;
 use crate::maintenance::{self, Action as MaintenanceAction, Target};
 use crate::migrate::{self, Action, Event, MigrationSet, Runner, StepReport, Steps};
 use crate::viewer_login;

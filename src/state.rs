@@ -10,10 +10,10 @@ use crate::config::Config;
 use crate::db::health::Health;
 use crate::error::Result;
 use crate::home::api_keys;
+use crate::home::throttle::LoginThrottle;
 use crate::metrics::Metrics;
 use crate::migrate::MigrationSet;
 use crate::watch::Watchlist;
-use crate::home::throttle::LoginThrottle;
 
 /// Cheap to clone: everything inside is shared.
 #[derive(Clone)]

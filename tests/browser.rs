@@ -45,9 +45,16 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
         }
         out
     };
-    for want in
-        ["/db/app/tables", "/db/app/indexes", "/db/app/activity", "/db/app/bloat", "/db/app/migrations", "/history", "/admin/users", "/admin/audit"]
-    {
+    for want in [
+        "/db/app/tables",
+        "/db/app/indexes",
+        "/db/app/activity",
+        "/db/app/bloat",
+        "/db/app/migrations",
+        "/history",
+        "/admin/users",
+        "/admin/audit",
+    ] {
         assert!(links.iter().any(|l| l == want), "navigation has {want}: {links:?}");
     }
     for (n, href) in links.iter().enumerate() {

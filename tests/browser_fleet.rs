@@ -40,7 +40,12 @@ async fn until_page_says(c: &Client, base: &str, path: &str, wanted: &str) -> St
 
 /// The fleet card of `name`, as text.
 async fn card(c: &Client, name: &str) -> String {
-    c.find(Locator::Css(&format!("#db-{name}"))).await.unwrap_or_else(|e| panic!("card {name}: {e}")).text().await.unwrap()
+    c.find(Locator::Css(&format!("#db-{name}")))
+        .await
+        .unwrap_or_else(|e| panic!("card {name}: {e}"))
+        .text()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

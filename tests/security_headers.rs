@@ -46,11 +46,20 @@ async fn every_kind_of_response(b: &mut Browser) -> Vec<(String, StatusCode, Hea
     record("api docs page", b.get("/api/docs").await);
     record("api 401", b.get("/api/v1/databases/app/overview").await);
     record("api 404", b.get("/api/v1/nothing").await);
-    let bad_key = Request::get("/api/v1/databases/app/tables").header(AUTHORIZATION, "Bearer strata_nope_nope").body(Body::empty());
+    let bad_key = Request::get("/api/v1/databases/app/tables")
+        .header(AUTHORIZATION, "Bearer strata_nope_nope")
+        .body(Body::empty());
     record("api wrong key", b.send(bad_key.unwrap()).await);
     record(
         "api 405",
-        b.send(Request::builder().method(Method::OPTIONS).uri("/api/v1/databases/app/overview").body(Body::empty()).unwrap()).await,
+        b.send(
+            Request::builder()
+                .method(Method::OPTIONS)
+                .uri("/api/v1/databases/app/overview")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await,
     );
     record("csrf refusal", b.post_form_without_csrf("/login", &[("username", "x"), ("password", "y")]).await);
     b.login_as(Role::Admin).await;

@@ -78,7 +78,8 @@ async fn walk(t: &TestDb, read: &str) {
     assert_eq!(status, StatusCode::OK, "{tables}");
     let links = table_links(&tables);
     assert!(!links.is_empty(), "the tables page lists the app's tables:\n{tables}");
-    let mut pages: Vec<String> = ["/", "/databases", "/history", "/admin/audit"].iter().map(|p| p.to_string()).collect();
+    let mut pages: Vec<String> =
+        ["/", "/databases", "/history", "/admin/audit"].iter().map(|p| p.to_string()).collect();
     for p in ["", "/indexes", "/activity", "/migrations", "/query", "/query/names", "/backups", "/maintenance"] {
         pages.push(at(p));
     }

@@ -15,10 +15,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20251122_000001_create_users::Migration),
-            Box::new(m20251122_000002_create_posts::Migration),
-        ]
+        vec![Box::new(m20251122_000001_create_users::Migration), Box::new(m20251122_000002_create_posts::Migration)]
     }
 }
 

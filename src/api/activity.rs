@@ -7,11 +7,11 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
+use crate::db::introspect::Activity;
+use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::home::api_keys::Scope;
 use crate::home::audit;
-use crate::db::introspect::Activity;
-use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::web::current_db::CurrentDb;
 use crate::web::extract::Path;
@@ -133,6 +133,10 @@ async fn signal(
         _ => return Err(Error::Unsupported(format!("{backend} has no server sessions to {action}"))),
     };
     let outcome = if signalled { "signalled" } else { "no such session" };
-    audit::record(&state.home, caller.audit(format!("session.{action}"), outcome).database(db.name()).target(format!("pid {pid}"))).await?;
+    audit::record(
+        &state.home,
+        caller.audit(format!("session.{action}"), outcome).database(db.name()).target(format!("pid {pid}")),
+    )
+    .await?;
     Ok(Json(SignalResponse { pid, action: action.to_string(), signalled }))
 }

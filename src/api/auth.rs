@@ -4,10 +4,10 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
+use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::home::api_keys::{self, Scope, Verified};
 use crate::home::audit;
-use crate::error::{Error, Result};
 use crate::home::history;
 use crate::state::AppState;
 use crate::web::extract::ClientAddr;

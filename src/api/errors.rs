@@ -52,7 +52,10 @@ pub enum KeyRefusals {
 #[derive(IntoResponses)]
 #[allow(dead_code)] // a list for the document, never built
 pub enum DbRefusals {
-    #[response(status = 400, description = "The address or a parameter cannot be used; the message says why (`bad_request`)")]
+    #[response(
+        status = 400,
+        description = "The address or a parameter cannot be used; the message says why (`bad_request`)"
+    )]
     BadRequest(ErrorBody),
     #[response(status = 404, description = "No watched database of that name, or no such object in it (`not_found`)")]
     NotFound(ErrorBody),

@@ -8,9 +8,9 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
-use crate::home::api_keys::Scope;
 use crate::db::introspect::{Capabilities, Overview};
 use crate::error::{Error, Result};
+use crate::home::api_keys::Scope;
 use crate::migrate;
 use crate::state::AppState;
 use crate::web::current_db::CurrentDb;

@@ -9,15 +9,15 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
+use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::home::api_keys::Scope;
-use crate::error::{Error, Result};
 use crate::query::export::cell_json;
 use crate::query::{Outcome, RunOptions, StatementResult};
 use crate::state::AppState;
+use crate::watch::runs::{ExportAs, export_recorded, line_and_column, run_recorded, too_long};
 use crate::web::current_db::CurrentDb;
 use crate::web::extract::Json as Body;
-use crate::watch::runs::{ExportAs, export_recorded, line_and_column, run_recorded, too_long};
 
 /// What to run.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -152,7 +152,8 @@ pub async fn run(
         }
     }
     let id = db.engine.new_run_id();
-    let (statements, warning) = run_recorded(&state.home, &db, id, &request.sql, &opts, |q, s| caller.history_run(q, s)).await?;
+    let (statements, warning) =
+        run_recorded(&state.home, &db, id, &request.sql, &opts, |q, s| caller.history_run(q, s)).await?;
     if let Some(w) = warning {
         tracing::warn!("{w}");
     }
@@ -204,7 +205,10 @@ pub async fn export(
     let opts = options(&caller, &db, &state)?;
     let Body(request) = body?;
     sql_field(&request.sql, &state)?;
-    export_recorded(&state.home, &state.config.settings, &db, &request.sql, request.format, &opts, |q, s| caller.history_run(q, s)).await
+    export_recorded(&state.home, &state.config.settings, &db, &request.sql, request.format, &opts, |q, s| {
+        caller.history_run(q, s)
+    })
+    .await
 }
 
 /// The run's options for this key: 403 without a run scope; read-write only for `run_sql` with the editor

@@ -96,8 +96,10 @@ impl Running {
     /// Starts `cmd` with stderr captured; `secret` is masked wherever the tool's messages are shown.
     pub fn spawn(cmd: &mut Command, secret: Option<&str>) -> Result<Running> {
         let program = Path::new(cmd.get_program()).display().to_string();
-        let mut child =
-            cmd.stderr(Stdio::piped()).spawn().map_err(|e| Error::ToolMissing(format!("cannot start {program}: {e}")))?;
+        let mut child = cmd
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::ToolMissing(format!("cannot start {program}: {e}")))?;
         let mut pipe = child.stderr.take().expect("stderr is piped");
         let stderr = std::thread::spawn(move || {
             let mut kept = Vec::new();

@@ -773,7 +773,8 @@ mod tests {
         let config = Setup::new().env("DATABASE_URL", "postgres://app@db/shop").ok();
         assert!(!config.settings.migrate_on_start);
         assert_eq!(config.project().name, "shop");
-        let config = Setup::new().env("DATABASE_URL", "postgres://app@db/shop").env("STRATA_MIGRATE_ON_START", "1").ok();
+        let config =
+            Setup::new().env("DATABASE_URL", "postgres://app@db/shop").env("STRATA_MIGRATE_ON_START", "1").ok();
         assert!(config.settings.migrate_on_start);
     }
 

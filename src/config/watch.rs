@@ -44,7 +44,16 @@ pub struct WatchSpec {
 impl WatchSpec {
     /// A database named only by its URL, with default options.
     pub fn new(name: String, url: DatabaseUrl, origin: String) -> WatchSpec {
-        WatchSpec { name, url, read_only: false, viewer_url: None, backup_dir: None, group: None, origin, project: false }
+        WatchSpec {
+            name,
+            url,
+            read_only: false,
+            viewer_url: None,
+            backup_dir: None,
+            group: None,
+            origin,
+            project: false,
+        }
     }
 }
 
@@ -57,9 +66,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
         return Err(format!("the database name {name:?} is longer than {MAX_NAME_LEN} characters"));
     }
     if let Some(c) = name.chars().find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_' | '-')) {
-        return Err(format!(
-            "the database name {name:?} has {c:?}: use lower-case letters, digits, `_` and `-` only"
-        ));
+        return Err(format!("the database name {name:?} has {c:?}: use lower-case letters, digits, `_` and `-` only"));
     }
     Ok(())
 }
@@ -148,9 +155,8 @@ pub fn read(ini: Option<&IniFile>, vars: &[(String, String)], flags: &[String]) 
                 }
             };
             if let Some(v) = ini.get(&section, "read_only")? {
-                spec.read_only = parse_bool(v.trim()).ok_or_else(|| {
-                    bad(&place("read_only"), format!("read_only = {v:?}: expected true or false"))
-                })?;
+                spec.read_only = parse_bool(v.trim())
+                    .ok_or_else(|| bad(&place("read_only"), format!("read_only = {v:?}: expected true or false")))?;
             }
             if let Some(v) = ini.get(&section, "viewer_url")?.filter(|v| !v.trim().is_empty()) {
                 let viewer = parse_url(v.trim(), &place("viewer_url"))?;
@@ -235,7 +241,8 @@ mod tests {
 
     #[test]
     fn databases_come_from_ini_lines_sections_env_and_flags() {
-        let file = ini("[databases]\nshop = postgresql://app:pw@db/shop\n\n[database:legacy]\nurl = sqlite:///legacy.db\n\
+        let file =
+            ini("[databases]\nshop = postgresql://app:pw@db/shop\n\n[database:legacy]\nurl = sqlite:///legacy.db\n\
                         read_only = true\ngroup = old\n\n[database:shop]\nbackup_dir = /backups/shop\n");
         let vars = vec![("STRATA_WATCH_CACHE".to_string(), "mysql://root@127.0.0.1/cache".to_string())];
         let flags = vec!["shop=postgresql://app:pw@db2/shop".to_string()];

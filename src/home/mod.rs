@@ -40,16 +40,21 @@ pub async fn migrate_on(conn: &DatabaseConnection) -> Result<()> {
     let backend = conn.get_database_backend();
     let wait = MIGRATE_LOCK_WAIT.as_secs() as i64;
     let (lock, unlock) = match backend {
-        DbBackend::Postgres => ("SELECT pg_advisory_lock(hashtext('strata_home_migrations'))::text", Some(
-            "SELECT pg_advisory_unlock(hashtext('strata_home_migrations'))::text",
-        )),
-        DbBackend::MySql => ("SELECT GET_LOCK('strata_home_migrations', ?)", Some("SELECT RELEASE_LOCK('strata_home_migrations')")),
+        DbBackend::Postgres => (
+            "SELECT pg_advisory_lock(hashtext('strata_home_migrations'))::text",
+            Some("SELECT pg_advisory_unlock(hashtext('strata_home_migrations'))::text"),
+        ),
+        DbBackend::MySql => {
+            ("SELECT GET_LOCK('strata_home_migrations', ?)", Some("SELECT RELEASE_LOCK('strata_home_migrations')"))
+        }
         _ => ("", None),
     };
     if !lock.is_empty() {
         let values: Vec<sea_orm::Value> = if backend == DbBackend::MySql { vec![wait.into()] } else { vec![] };
         let row = conn.query_one_raw(Statement::from_sql_and_values(backend, lock, values)).await?;
-        if backend == DbBackend::MySql && row.and_then(|r| r.try_get_by_index::<Option<i64>>(0).ok().flatten()) != Some(1) {
+        if backend == DbBackend::MySql
+            && row.and_then(|r| r.try_get_by_index::<Option<i64>>(0).ok().flatten()) != Some(1)
+        {
             return Err(Error::Unavailable(format!(
                 "another Strata instance has been migrating the home database for over {wait} s"
             )));

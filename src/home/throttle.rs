@@ -113,8 +113,8 @@ impl LoginThrottle {
         let since = now - window;
         // As the audit log stores them: NUL cannot be in PostgreSQL text, the log keeps U+FFFD in its place.
         let clean = |s: &str| s.replace('\0', "\u{FFFD}");
-        let recent = crate::home::audit::recent_failures(home, &clean(&account_key(account)), &clean(address), since)
-            .await?;
+        let recent =
+            crate::home::audit::recent_failures(home, &clean(&account_key(account)), &clean(address), since).await?;
         let retry = |oldest: chrono::DateTime<chrono::Utc>| (oldest + window - now).to_std().unwrap_or_default();
         if recent.account.len() >= self.limits.per_account.max(1) {
             let oldest = recent.account[recent.account.len() - self.limits.per_account.max(1)];

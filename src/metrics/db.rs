@@ -1,21 +1,21 @@
 //! The watched databases' readings for `/metrics`, labelled `database`: collected on a schedule, each read under `catalog_timeout`; a scrape
 //! renders the last collection and never waits for the database.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::db::introspect::{Counters, Overview};
+use crate::error::{Error, Result};
+use crate::migrate::{self, MigrationSet};
+use crate::watch::catalog;
+use crate::watch::{Watched, Watchlist};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
-use crate::db::introspect::{Counters, Overview};
-use crate::error::{Error, Result};
-use crate::migrate::{self, MigrationSet};
-use crate::watch::{Watched, Watchlist};
-use crate::watch::catalog;
 
 /// What the collector reads and how: every watched database's readings, each under `catalog_timeout`.
 pub struct DbReadings {
@@ -59,13 +59,7 @@ impl DbReadings {
         long_query_threshold: Duration,
         timeout: Duration,
     ) -> DbReadings {
-        DbReadings {
-            watched,
-            migrations,
-            long_query_threshold,
-            timeout,
-            collected: RwLock::new(BTreeMap::new()),
-        }
+        DbReadings { watched, migrations, long_query_threshold, timeout, collected: RwLock::new(BTreeMap::new()) }
     }
 
     /// Reads every watched database once, concurrently, and keeps the outcomes; a failure is logged, counted and
@@ -193,7 +187,8 @@ impl Collector for DbReadings {
             )?;
             for (n, r) in &latest {
                 let o = &r.overview;
-                let labels = [("database", *n), ("version", o.server_version.as_str()), ("datname", o.database_name.as_str())];
+                let labels =
+                    [("database", *n), ("version", o.server_version.as_str()), ("datname", o.database_name.as_str())];
                 m.encode_info(&labels)?;
             }
         }
@@ -286,7 +281,8 @@ impl Collector for DbReadings {
             )?;
             for (n, r) in &latest {
                 for rep in &r.counters.replicas {
-                    let labels = [("database", *n), ("replica", rep.name.as_str()), ("client_addr", rep.client_addr.as_str())];
+                    let labels =
+                        [("database", *n), ("replica", rep.name.as_str()), ("client_addr", rep.client_addr.as_str())];
                     m.encode_family(&labels)?.encode_gauge(&rep.lag_seconds)?;
                 }
             }
@@ -323,4 +319,3 @@ fn counters(e: &mut DescriptorEncoder, name: &str, help: &str, values: Values<'_
     }
     Ok(())
 }
-

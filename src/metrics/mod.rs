@@ -37,12 +37,8 @@ impl Metrics {
     pub fn new(watched: Arc<Watchlist>, migrations: Arc<MigrationSet>, settings: &Settings) -> Metrics {
         let mut registry = Registry::default();
         let http = HttpMetrics::register(&mut registry);
-        let readings = Arc::new(DbReadings::new(
-            watched,
-            migrations,
-            settings.long_query_threshold,
-            settings.catalog_timeout,
-        ));
+        let readings =
+            Arc::new(DbReadings::new(watched, migrations, settings.long_query_threshold, settings.catalog_timeout));
         registry.register_collector(Box::new(readings.clone()));
         Metrics { registry, http, db: readings, refresh: settings.metrics_refresh, started: Once::new() }
     }

@@ -143,12 +143,7 @@ pub async fn read(w: Arc<Watched>, config: Arc<Config>, set: Arc<MigrationSet>, 
 
 /// Every database's card: fresh ones as kept, stale ones read again in the background; waits at most `wait`
 /// for those readings, then shows what is kept (or "reading…") for the ones still running.
-pub async fn cards(
-    all: &[Arc<Watched>],
-    config: &Arc<Config>,
-    set: &Arc<MigrationSet>,
-    wait: Duration,
-) -> Vec<Card> {
+pub async fn cards(all: &[Arc<Watched>], config: &Arc<Config>, set: &Arc<MigrationSet>, wait: Duration) -> Vec<Card> {
     let limit = config.settings.catalog_timeout;
     let mut readings = Vec::new();
     for w in all {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 
+use self::catalog::Cached;
 use crate::backup::Jobs;
 use crate::config::{Config, DatabaseUrl, WatchSpec};
 use crate::db::health::Health;
@@ -23,7 +24,6 @@ use crate::error::{Error, Result};
 use crate::maintenance;
 use crate::query::Engine;
 use crate::viewer_login::Logins;
-use self::catalog::Cached;
 
 /// One watched database and everything Strata keeps for it while serving.
 pub struct Watched {

@@ -226,4 +226,3 @@ pub fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, column)
 }
-

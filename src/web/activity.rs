@@ -7,16 +7,16 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::response::Redirect;
 
-use crate::watch::catalog;
-use super::extract::Path;
 use super::current_db::CurrentDb;
+use super::extract::Path;
 use super::layout::Layout;
 use super::session::{CurrentUser, FlashKind};
-use crate::home::accounts::Role;
-use crate::home::audit;
 use crate::db::introspect::{Activity, Session};
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
+use crate::home::audit;
 use crate::state::AppState;
+use crate::watch::catalog;
 
 /// `GET /activity`.
 pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<ActivityPage> {
@@ -80,11 +80,7 @@ pub async fn act(
         Action::Terminate if caps.terminate => db.introspector.terminate(pid).await?,
         _ => {
             return Err(Error::Unsupported(if caps.server_activity {
-                format!(
-                    "this {} server does not let Strata {} sessions",
-                    db.url().backend(),
-                    action.as_str()
-                )
+                format!("this {} server does not let Strata {} sessions", db.url().backend(), action.as_str())
             } else {
                 format!("{} has no server sessions to {}", db.url().backend(), action.as_str())
             }));
@@ -92,11 +88,10 @@ pub async fn act(
     };
     audit::record(
         &state.home,
-        user.audit(format!("session.{}", action.as_str())).database(db.name()).target(format!("pid {pid}")).detail(if done {
-            "signalled"
-        } else {
-            "no such session"
-        }),
+        user.audit(format!("session.{}", action.as_str()))
+            .database(db.name())
+            .target(format!("pid {pid}"))
+            .detail(if done { "signalled" } else { "no such session" }),
     )
     .await?;
     let message = match (action, done) {

@@ -9,9 +9,9 @@ use serde::Deserialize;
 use super::extract::Query;
 use super::layout::Layout;
 use super::session::CurrentUser;
+use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::home::audit::{self, Filter, KNOWN_ACTIONS};
-use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// Entries per page.

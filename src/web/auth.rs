@@ -17,10 +17,10 @@ use tower_sessions::Session;
 use super::extract::{ClientAddr, Form, Query};
 use super::layout::Layout;
 use super::session::{self, CurrentUser, FlashKind, safe_next};
-use crate::home::throttle::Throttled;
+use crate::error::{Error, Result};
 use crate::home::accounts;
 use crate::home::audit::{self, Entry};
-use crate::error::{Error, Result};
+use crate::home::throttle::Throttled;
 use crate::state::AppState;
 
 /// The one answer to a wrong username or a wrong password.

@@ -23,16 +23,16 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 
+use super::current_db::CurrentDb;
 use super::extract::{Form, Path, Query};
 use super::fmt;
-use super::current_db::CurrentDb;
 use super::layout::Layout;
 use super::session::{CurrentUser, FlashKind};
-use crate::home::accounts::Role;
-use crate::home::audit;
 use crate::backup::jobs::{Done, Job, Kind, Status};
 use crate::backup::{self, BackupOptions, Format, Listed, Preview, Report, RestoreOptions, TableRows};
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
+use crate::home::audit;
 use crate::state::AppState;
 
 /// Downloads are read from disk this many bytes at a time.
@@ -101,14 +101,20 @@ pub async fn create(
 }
 
 /// `GET /backups/{name}/download`: the file as it is on disk, streamed.
-pub async fn download(user: CurrentUser, db: CurrentDb, State(state): State<AppState>, Path((_, name)): Path<(String, String)>) -> Result<Response> {
+pub async fn download(
+    user: CurrentUser,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    Path((_, name)): Path<(String, String)>,
+) -> Result<Response> {
     user.require(Role::Admin)?;
     let found = find(&db, &state, &name)?;
     let open = |e| Error::io(format!("cannot read the backup {}", found.name), e);
     let file = tokio::fs::File::open(&found.path).await.map_err(open)?;
     let bytes = file.metadata().await.map_err(open)?.len();
     let detail = format!("sent {} ({bytes} bytes)", fmt::bytes_of(&(bytes as i64)));
-    audit::record(&state.home, user.audit("backup.download").database(db.name()).target(&found.name).detail(detail)).await?;
+    audit::record(&state.home, user.audit("backup.download").database(db.name()).target(&found.name).detail(detail))
+        .await?;
     let body = stream::try_unfold(file, |mut file| async move {
         let mut buf = vec![0; CHUNK];
         let n = file.read(&mut buf).await?;
@@ -145,7 +151,12 @@ pub async fn confirm_delete(
 }
 
 /// `POST /backups/{name}/delete`.
-pub async fn delete(user: CurrentUser, db: CurrentDb, State(state): State<AppState>, Path((_, name)): Path<(String, String)>) -> Result<Redirect> {
+pub async fn delete(
+    user: CurrentUser,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    Path((_, name)): Path<(String, String)>,
+) -> Result<Redirect> {
     user.require(Role::Admin)?;
     let found = find(&db, &state, &name)?;
     let removed = backup::remove(&found.path);
@@ -153,7 +164,8 @@ pub async fn delete(user: CurrentUser, db: CurrentDb, State(state): State<AppSta
         Ok(()) => "deleted".to_string(),
         Err(e) => format!("failed: {e}"),
     };
-    audit::record(&state.home, user.audit("backup.delete").database(db.name()).target(&found.name).detail(detail)).await?;
+    audit::record(&state.home, user.audit("backup.delete").database(db.name()).target(&found.name).detail(detail))
+        .await?;
     removed?;
     user.flash(FlashKind::Success, format!("Deleted {}.", found.name)).await?;
     Ok(Redirect::to(&format!("{}/backups", db.base())))
@@ -202,17 +214,19 @@ pub struct PruneForm {
 
 /// `POST /backups/retention`: applies `--keep N`, deleting only backups the preview showed. One taken
 /// since the preview moves the line: the files that then fall beyond it are kept and named in the message.
-pub async fn prune(user: CurrentUser, db: CurrentDb, State(state): State<AppState>, Form(form): Form<PruneForm>) -> Result<Redirect> {
+pub async fn prune(
+    user: CurrentUser,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    Form(form): Form<PruneForm>,
+) -> Result<Redirect> {
     user.require(Role::Admin)?;
     at_least_one(form.keep)?;
     let previewed: HashSet<&str> = form.files.split(',').filter(|n| !n.is_empty()).collect();
-    let (doomed, unconfirmed): (Vec<Listed>, Vec<Listed>) = backup::retention(
-        &db.backup_dir(&state.config),
-        &backup::file_prefix(db.url()),
-        form.keep,
-    )?
-    .into_iter()
-    .partition(|b| previewed.contains(b.name.as_str()));
+    let (doomed, unconfirmed): (Vec<Listed>, Vec<Listed>) =
+        backup::retention(&db.backup_dir(&state.config), &backup::file_prefix(db.url()), form.keep)?
+            .into_iter()
+            .partition(|b| previewed.contains(b.name.as_str()));
     let mut deleted = Vec::new();
     let mut failed = None;
     for old in &doomed {

@@ -4,14 +4,14 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
 
-use crate::watch::catalog;
 use super::current_db::CurrentDb;
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::home::accounts::Role;
 use crate::db::introspect::BloatInfo;
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
 use crate::state::AppState;
+use crate::watch::catalog;
 
 /// `GET /bloat`.
 pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<BloatPage> {

@@ -126,7 +126,10 @@ impl DatabaseForm {
 /// Refuses a name the configuration uses or the home database's own URL.
 fn check_new(state: &AppState, spec: &WatchSpec) -> Result<()> {
     if let Some(c) = state.config.watched.iter().find(|c| c.name == spec.name) {
-        return Err(Error::Conflict(format!("{} is named in the configuration ({}): change it there", c.name, c.origin)));
+        return Err(Error::Conflict(format!(
+            "{} is named in the configuration ({}): change it there",
+            c.name, c.origin
+        )));
     }
     if spec.url.connect_url() == state.config.home_url.connect_url() {
         return Err(Error::BadRequest(
@@ -137,7 +140,11 @@ fn check_new(state: &AppState, spec: &WatchSpec) -> Result<()> {
 }
 
 /// `POST /databases`: adds a database (refused: the form again, with the reason and without the password).
-pub async fn create(user: CurrentUser, State(state): State<AppState>, Form(form): Form<DatabaseForm>) -> Result<Response> {
+pub async fn create(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Form(form): Form<DatabaseForm>,
+) -> Result<Response> {
     user.require(Role::Admin)?;
     let saved = async {
         let spec = form.spec(None)?;
@@ -171,7 +178,9 @@ async fn probe(url: &DatabaseUrl) -> Result<String> {
     match connected {
         Ok(Ok(version)) => Ok(version),
         Ok(Err(e)) => Err(Error::BadRequest(format!("cannot connect to {}: {e}", url.masked()))),
-        Err(_) => Err(Error::BadRequest(format!("{} did not answer within {} s", url.masked(), TEST_TIMEOUT.as_secs()))),
+        Err(_) => {
+            Err(Error::BadRequest(format!("{} did not answer within {} s", url.masked(), TEST_TIMEOUT.as_secs())))
+        }
     }
 }
 
@@ -189,11 +198,18 @@ async fn save(state: &AppState, user: &CurrentUser, spec: &WatchSpec, replace: b
     let keyring = secrets::Keyring::open_or_create(&state.config.secret_key_file())?;
     watchlist::save(&state.home, &keyring, spec, replace).await?;
     state.watched.insert(Watched::open(spec.clone(), &state.config, &state.home).await?);
-    let detail = format!("{} {}{}", spec.url.backend(), spec.url.masked(), if spec.read_only { ", read_only" } else { "" });
+    let detail =
+        format!("{} {}{}", spec.url.backend(), spec.url.masked(), if spec.read_only { ", read_only" } else { "" });
     audit::record(&state.home, user.audit(action).target(&spec.name).database(&spec.name).detail(detail)).await
 }
 
-async fn refused(user: &CurrentUser, state: &AppState, form: DatabaseForm, editing: bool, e: Error) -> Result<Response> {
+async fn refused(
+    user: &CurrentUser,
+    state: &AppState,
+    form: DatabaseForm,
+    editing: bool,
+    e: Error,
+) -> Result<Response> {
     let mut page = index(user.clone(), State(state.clone())).await?;
     page.form = form;
     page.editing = editing;
@@ -220,7 +236,10 @@ pub async fn edit(user: CurrentUser, State(state): State<AppState>, Path(name): 
 fn editable(state: &AppState, name: &str) -> Result<std::sync::Arc<Watched>> {
     let w = state.watched.get(name).ok_or_else(|| Error::NotFound(format!("a watched database named {name:?}")))?;
     if w.spec.origin != PAGE_ORIGIN {
-        return Err(Error::Conflict(format!("{name} is named in the configuration ({}): change it there", w.spec.origin)));
+        return Err(Error::Conflict(format!(
+            "{name} is named in the configuration ({}): change it there",
+            w.spec.origin
+        )));
     }
     Ok(w)
 }
@@ -263,7 +282,11 @@ pub async fn delete(user: CurrentUser, State(state): State<AppState>, Path(name)
 }
 
 /// `POST /databases/test`: connects with what the form says (nothing is stored) and reports what answered.
-pub async fn test(user: CurrentUser, State(state): State<AppState>, Form(form): Form<DatabaseForm>) -> Result<Response> {
+pub async fn test(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Form(form): Form<DatabaseForm>,
+) -> Result<Response> {
     user.require(Role::Admin)?;
     let shown = form.shown();
     let outcome = async {

@@ -16,9 +16,9 @@ use serde::Deserialize;
 use super::extract::Query;
 use super::layout::Layout;
 use super::session::CurrentUser;
+use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::home::audit;
-use crate::error::{Error, Result};
 use crate::home::history::{self, Filter, RunStatus};
 use crate::state::AppState;
 

@@ -5,15 +5,15 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use serde::Deserialize;
 
-use crate::watch::catalog;
-use super::extract::Query;
 use super::current_db::CurrentDb;
+use super::extract::Query;
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::home::accounts::Role;
 use crate::db::introspect::IndexInfo;
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
 use crate::state::AppState;
+use crate::watch::catalog;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Params {

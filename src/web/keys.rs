@@ -14,10 +14,10 @@ use super::auth::sentence;
 use super::extract::{Form, Path};
 use super::layout::Layout;
 use super::session::{CurrentUser, FlashKind};
+use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::home::api_keys::{self, KeyInfo, NewKey, Scope};
 use crate::home::audit;
-use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// Longest expiry the form offers, in days (ten years).

@@ -13,9 +13,9 @@
 use tower_sessions::Session;
 
 use super::session::{CurrentUser, Flash, take_flashes};
-use crate::home::accounts::Role;
 use crate::db::introspect::Capabilities;
 use crate::error::Result;
+use crate::home::accounts::Role;
 use crate::state::AppState;
 use crate::watch::Watched;
 

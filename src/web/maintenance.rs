@@ -6,16 +6,16 @@ use axum::extract::State;
 use axum::response::Redirect;
 use serde::Deserialize;
 
-use crate::watch::catalog;
-use super::extract::{Form, Path, Query};
 use super::current_db::CurrentDb;
+use super::extract::{Form, Path, Query};
 use super::layout::Layout;
 use super::session::CurrentUser;
+use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::home::audit;
-use crate::error::{Error, Result};
 use crate::maintenance::{self, Action, Availability, Offer, Progress, Run, Target};
 use crate::state::AppState;
+use crate::watch::catalog;
 
 /// How often a page with a running action reloads itself, in seconds.
 const REFRESH_SECS: u32 = 2;
@@ -111,8 +111,7 @@ pub async fn start(
     // The request returns at once; the page polls the run. The audit entry is written before the
     // run is marked finished, so whoever sees it finished also finds it in the log.
     tokio::spawn(async move {
-        let outcome =
-            maintenance::run(db.url(), &state.config.settings, action, &target, &run.tracker).await;
+        let outcome = maintenance::run(db.url(), &state.config.settings, action, &target, &run.tracker).await;
         if let Err(e) = audit::record(&state.home, entry.detail(maintenance::audit_detail(&outcome))).await {
             tracing::error!(error = %e, "recording maintenance run {id} in the audit log");
         }
@@ -122,7 +121,12 @@ pub async fn start(
 }
 
 /// `GET /maintenance/runs/{id}`: a run's progress while it runs (the page reloads itself), then its result.
-pub async fn show(user: CurrentUser, db: CurrentDb, State(state): State<AppState>, Path((_, id)): Path<(String, u64)>) -> Result<RunPage> {
+pub async fn show(
+    user: CurrentUser,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    Path((_, id)): Path<(String, u64)>,
+) -> Result<RunPage> {
     user.require(Role::Admin)?;
     let run = db.maintenance.get(id).ok_or_else(|| Error::NotFound(format!("maintenance run {id}")))?;
     let mut watched = watch(&db, &state, vec![run]).await;
@@ -172,11 +176,7 @@ async fn watch(db: &CurrentDb, state: &AppState, runs: Vec<Run>) -> Vec<Watched>
 
 /// The offers that can run on one table, for the table page's buttons.
 pub fn table_offers(db: &CurrentDb) -> Vec<Offer> {
-    maintenance::offers(db.url())
-        .into_iter()
-        .filter_map(|a| a.offer)
-        .filter(|o| o.per_table)
-        .collect()
+    maintenance::offers(db.url()).into_iter().filter_map(|a| a.offer).filter(|o| o.per_table).collect()
 }
 
 /// A run and its progress as last read.

@@ -6,12 +6,12 @@ use axum::extract::State;
 use entity::migrations_log;
 use serde::Deserialize;
 
-use super::extract::Query;
 use super::current_db::CurrentDb;
+use super::extract::Query;
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::home::accounts::Role;
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
 use crate::migrate::{self, MigrationStatus};
 use crate::state::AppState;
 

@@ -92,10 +92,8 @@ fn per_database(state: &AppState) -> Router<AppState> {
 
 /// Every route the dashboard serves.
 pub fn router(state: AppState) -> Router {
-    let sessions = session::layer(
-        crate::home::session_store::DbSessionStore::new(state.home.clone()),
-        &state.config.settings,
-    );
+    let sessions =
+        session::layer(crate::home::session_store::DbSessionStore::new(state.home.clone()), &state.config.settings);
     // Layers run bottom-up on the way in: the session is loaded before the CSRF check reads its token.
     let pages = Router::new()
         .route("/", get(fleet::index))
@@ -209,8 +207,7 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
         .then(|| tokio::spawn(crate::home::history::sweep(home.clone(), retention, HISTORY_SWEEP_EVERY)));
     let watcher = tokio::spawn(health.watch(home_url.clone(), home.clone()));
     let key_usage = state.key_usage.clone();
-    let usage_flusher =
-        tokio::spawn(key_usage.clone().flush_every(home.clone(), crate::home::api_keys::FLUSH_EVERY));
+    let usage_flusher = tokio::spawn(key_usage.clone().flush_every(home.clone(), crate::home::api_keys::FLUSH_EVERY));
     // The database readings for `/metrics` start at the first scrape: a watched database nobody looks at, and no
     // Prometheus scrapes, keeps no connection of Strata's.
     let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())

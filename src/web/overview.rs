@@ -5,16 +5,16 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use entity::migrations_log;
 
-use crate::watch::catalog;
-use super::fmt;
 use super::current_db::CurrentDb;
+use super::fmt;
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::home::accounts::Role;
 use crate::db::introspect::Overview;
 use crate::error::Result;
+use crate::home::accounts::Role;
 use crate::migrate;
 use crate::state::AppState;
+use crate::watch::catalog;
 
 /// `GET /db/{name}`.
 pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<OverviewPage> {

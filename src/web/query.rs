@@ -7,19 +7,19 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::watch::catalog;
-use super::extract::{Form, Path, Query};
 use super::current_db::CurrentDb;
+use super::extract::{Form, Path, Query};
 use super::layout::Layout;
 use super::plan::PlanView;
 use super::session::CurrentUser;
-use crate::home::accounts::Role;
 use crate::db::introspect::Names;
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
 use crate::home::history::{self, RunStatus};
 use crate::query::{Cell, Outcome, RunOptions, StatementResult};
 use crate::state::AppState;
 use crate::watch::Watched;
+use crate::watch::catalog;
 use crate::watch::runs::{export_recorded, line_and_column, run_recorded, status_of, usable};
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,7 +52,12 @@ pub struct RunForm {
 }
 
 /// `POST /query`: runs every statement of the text, records each in `query_history`, shows the results.
-pub async fn run(user: CurrentUser, db: CurrentDb, State(state): State<AppState>, Form(form): Form<RunForm>) -> Result<EditorPage> {
+pub async fn run(
+    user: CurrentUser,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    Form(form): Form<RunForm>,
+) -> Result<EditorPage> {
     user.require(Role::Viewer)?;
     // Browsers send a textarea's line breaks as CRLF; the editor (and its selection offsets) count `\n`.
     // (No copy of a text without them: a run's memory is a few times its text, see `usable`.)
@@ -190,7 +195,16 @@ pub async fn export(
 ) -> Result<Response> {
     user.require(Role::Viewer)?;
     let format = form.format.parse()?;
-    export_recorded(&state.home, &state.config.settings, &db, &form.sql, format, &options(&user, &db, &state), |q, s| user.history_run(q, s)).await
+    export_recorded(
+        &state.home,
+        &state.config.settings,
+        &db,
+        &form.sql,
+        format,
+        &options(&user, &db, &state),
+        |q, s| user.history_run(q, s),
+    )
+    .await
 }
 
 /// Whether this account's runs are read-only: viewers always, everyone when `read_only_for_all` is set.

@@ -28,13 +28,13 @@ use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use super::csrf;
 use super::extract::ClientAddr;
-use crate::home::session_store::DbSessionStore;
-use crate::home::accounts::{self, Role};
-use crate::home::audit;
 use crate::config::Settings;
 use crate::db::health::Health;
 use crate::error::{Error, Result};
+use crate::home::accounts::{self, Role};
+use crate::home::audit;
 use crate::home::history;
+use crate::home::session_store::DbSessionStore;
 use crate::state::AppState;
 
 /// The session cookie's name.

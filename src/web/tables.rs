@@ -5,17 +5,17 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use serde::Deserialize;
 
-use crate::watch::catalog;
-use super::extract::{Path, Query};
 use super::current_db::CurrentDb;
+use super::extract::{Path, Query};
 use super::fmt::urlencode;
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::home::accounts::Role;
 use crate::db::introspect::{Page, RowsPage, TableDetail, TableInfo, TableQuery, TableSort};
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
 use crate::maintenance::Offer;
 use crate::state::AppState;
+use crate::watch::catalog;
 
 /// Tables per page.
 const PAGE_SIZE: u64 = 50;
@@ -92,11 +92,8 @@ pub async fn show(
     let page = params.page.unwrap_or(1).max(1);
     let rows = match detail {
         Some(_) => {
-            catalog::read(
-                limit,
-                db.introspector.table_rows(&schema, &table, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE),
-            )
-            .await?
+            catalog::read(limit, db.introspector.table_rows(&schema, &table, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE))
+                .await?
         }
         None => None,
     };
@@ -182,4 +179,3 @@ pub struct ShowPage {
     /// Maintenance actions for this table (admins only; empty otherwise).
     pub maintenance: Vec<Offer>,
 }
-

@@ -17,9 +17,9 @@ use super::auth::sentence;
 use super::extract::{Form, Path};
 use super::layout::Layout;
 use super::session::{self, CurrentUser, FlashKind};
+use crate::error::{Error, Result};
 use crate::home::accounts::{self, NewAccount, Role};
 use crate::home::audit;
-use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// `GET /admin/users`.

@@ -7,14 +7,14 @@ use axum::extract::State;
 use axum::response::Redirect;
 use serde::Deserialize;
 
-use super::extract::Form;
 use super::current_db::CurrentDb;
+use super::extract::Form;
 use super::layout::Layout;
 use super::session::{CurrentUser, FlashKind};
-use crate::home::accounts::Role;
-use crate::home::audit;
 use crate::config::Backend;
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
+use crate::home::audit;
 use crate::home::secrets::{self, Keyring};
 use crate::state::AppState;
 use crate::viewer_login;
@@ -61,7 +61,11 @@ pub async fn create(
         let keyring = Keyring::open_or_create(&state.config.secret_key_file())?;
         let created = viewer_login::create(&state.home, db.name(), &db.db, db.url(), &keyring, rotate).await?;
         let detail = format!("existed: {}, new password: {}", created.existed, created.new_password);
-        audit::record(&state.home, user.audit("viewer_login.create").database(db.name()).target(&created.user).detail(detail)).await?;
+        audit::record(
+            &state.home,
+            user.audit("viewer_login.create").database(db.name()).target(&created.user).detail(detail),
+        )
+        .await?;
         db.engine.logins().forget().await;
         Ok(if created.existed {
             format!(

@@ -1033,7 +1033,8 @@ async fn sqlite_snapshot(t: &TestDb) -> Vec<String> {
     // come and go with checkpoints and connections, so their presence is not compared. `home.db` is the test
     // harness's own home database for Strata (see `TestDb::home_url`), kept in the same temporary folder.
     let dir = path.parent().expect("the database's folder");
-    let home = Path::new(&t.home_url.trim_start_matches("sqlite:///")).file_name().map(|n| n.to_string_lossy().into_owned());
+    let home =
+        Path::new(&t.home_url.trim_start_matches("sqlite:///")).file_name().map(|n| n.to_string_lossy().into_owned());
     let mut files: Vec<String> = std::fs::read_dir(dir)
         .expect("list the database's folder")
         .map(|e| e.expect("a folder entry").file_name().to_string_lossy().into_owned())

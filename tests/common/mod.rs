@@ -119,7 +119,16 @@ impl TestDb {
         let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
         let url = format!("{base}/{name}");
         let home_url = format!("{base}/{name}_h");
-        TestDb { kind, driver_url: url.clone(), url, name, home_driver_url: home_url.clone(), home_url, admin_url, _dir: None }
+        TestDb {
+            kind,
+            driver_url: url.clone(),
+            url,
+            name,
+            home_driver_url: home_url.clone(),
+            home_url,
+            admin_url,
+            _dir: None,
+        }
     }
 
     /// A connection for checking what Strata did.

@@ -24,9 +24,9 @@ use axum::extract::ConnectInfo;
 use axum::http::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
-use strata::home::accounts::{self, NewAccount, Role};
 use strata::config::{Config, Overrides};
 use strata::db::{self, Purpose};
+use strata::home::accounts::{self, NewAccount, Role};
 use strata::migrate::MigrationSet;
 use strata::state::AppState;
 use tower::ServiceExt;
@@ -101,7 +101,8 @@ pub async fn ensure_viewer_login(state: &AppState) {
 
 /// Creates the viewer login, or grants it the tables created since (what the admin page's button does).
 pub async fn refresh_viewer_grants(state: &AppState) {
-    let keyring = strata::home::secrets::Keyring::open_or_create(&state.config.secret_key_file()).expect("the key file");
+    let keyring =
+        strata::home::secrets::Keyring::open_or_create(&state.config.secret_key_file()).expect("the key file");
     let app = watched(state);
     strata::viewer_login::create(&state.home, APP, &app.db, app.url(), &keyring, false)
         .await
