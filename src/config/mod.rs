@@ -779,6 +779,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_ini_file_loads_without_warnings_and_keeps_home_apart() {
+        let config = Setup::new().ini(include_str!("../../alembic.ini.example")).ok();
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        assert!(config.home_url.sqlite_path().unwrap().ends_with("data/strata.db"));
+        assert!(config.database_url.sqlite_path().unwrap().ends_with("data/example.db"));
+        assert_eq!(config.project().name, "example");
+    }
+
+    #[test]
     fn the_home_database_is_never_a_watched_one() {
         let message = Setup::new()
             .env("DATABASE_URL", "postgres://app@db/shop")

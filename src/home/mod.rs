@@ -30,13 +30,26 @@ const MIGRATE_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// lock or a MariaDB named lock held on a connection of its own; SQLite serialises writers itself).
 pub async fn migrate(url: &DatabaseUrl) -> Result<()> {
     let conn = db::connect(url, Purpose::HomeMigrate).await?;
-    let result = migrate_on(&conn).await;
+    let result = migrate_on(&conn, None).await;
+    conn.close().await.ok();
+    result.map(|_| ())
+}
+
+/// What `serve` does first: migrate the home database and make sure an active admin exists, both under the lock,
+/// so instances starting together make exactly one first admin. Returns the generated password when one was made.
+pub async fn prepare(url: &DatabaseUrl, admin_password: Option<String>) -> Result<Option<(String, String)>> {
+    let conn = db::connect(url, Purpose::HomeMigrate).await?;
+    let result = migrate_on(&conn, Some(admin_password)).await;
     conn.close().await.ok();
     result
 }
 
-/// Applies the home migrations on `conn` under the lock (see [`migrate`]).
-pub async fn migrate_on(conn: &DatabaseConnection) -> Result<()> {
+/// Applies the home migrations on `conn` under the lock (see [`migrate`]), then, when `admin` is given, makes sure
+/// an active admin exists (its password, or a generated one that is returned).
+pub async fn migrate_on(
+    conn: &DatabaseConnection,
+    admin: Option<Option<String>>,
+) -> Result<Option<(String, String)>> {
     let backend = conn.get_database_backend();
     let wait = MIGRATE_LOCK_WAIT.as_secs() as i64;
     let (lock, unlock) = match backend {
@@ -60,9 +73,16 @@ pub async fn migrate_on(conn: &DatabaseConnection) -> Result<()> {
             )));
         }
     }
-    let applied = migration::HomeMigrator::up(conn, None)
-        .await
-        .map_err(|e| Error::Migration(format!("migrating Strata's home database failed: {e}")));
+    let applied = async {
+        migration::HomeMigrator::up(conn, None)
+            .await
+            .map_err(|e| Error::Migration(format!("migrating Strata's home database failed: {e}")))?;
+        match admin {
+            Some(password) => accounts::ensure_admin(conn, password).await,
+            None => Ok(None),
+        }
+    }
+    .await;
     if let Some(unlock) = unlock {
         conn.execute_raw(Statement::from_string(backend, unlock)).await.ok();
     }

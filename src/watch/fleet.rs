@@ -1,7 +1,8 @@
 //! The fleet page's reading of each watched database: reachable or not, engine and version, size, connections,
 //! long-running queries, migration head and pending, last backup. Each database is read in a task of its own,
-//! under its own time limit, and the result kept; a page waits a short while for fresh readings and shows the
-//! kept ones for databases that are slower, so one hanging database never slows the page or the others.
+//! under its own time limit, and the result kept for [`CARD_TTL`]; a page shows the kept cards at once (reading
+//! stale ones again in the background) and waits a short while only for databases never read yet, so one hanging
+//! database never slows the page or the others.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -141,25 +142,34 @@ pub async fn read(w: Arc<Watched>, config: Arc<Config>, set: Arc<MigrationSet>, 
     card
 }
 
-/// Every database's card: fresh ones as kept, stale ones read again in the background; waits at most `wait`
-/// for those readings, then shows what is kept (or "reading…") for the ones still running.
-pub async fn cards(all: &[Arc<Watched>], config: &Arc<Config>, set: &Arc<MigrationSet>, wait: Duration) -> Vec<Card> {
+/// Every database's card: kept ones at once (a stale one is read again in the background, for the next look), and
+/// for a database never read yet, its first reading, waited for at most `wait` ("reading…" after that).
+pub async fn cards(
+    all: &[Arc<Watched>],
+    config: &Arc<Config>,
+    set: &Arc<MigrationSet>,
+    wait: Duration,
+) -> Vec<Card> {
     let limit = config.settings.catalog_timeout;
-    let mut readings = Vec::new();
+    let mut first_readings = Vec::new();
     for w in all {
-        let fresh = w.card.kept().is_some_and(|(_, at)| at.elapsed() < CARD_TTL);
+        let kept = w.card.kept();
+        let fresh = kept.as_ref().is_some_and(|(_, at)| at.elapsed() < CARD_TTL);
         if fresh || w.card.reading.swap(true, Ordering::AcqRel) {
             continue;
         }
-        let (w, config, set) = (w.clone(), config.clone(), set.clone());
-        readings.push(tokio::spawn(async move {
-            let card = read(w.clone(), config, set, limit).await;
-            w.card.keep(card);
-            w.card.reading.store(false, Ordering::Release);
-        }));
+        let (w2, config, set) = (w.clone(), config.clone(), set.clone());
+        let reading = tokio::spawn(async move {
+            let card = read(w2.clone(), config, set, limit).await;
+            w2.card.keep(card);
+            w2.card.reading.store(false, Ordering::Release);
+        });
+        if kept.is_none() {
+            first_readings.push(reading);
+        }
     }
-    if !readings.is_empty() {
-        let _ = tokio::time::timeout(wait, futures::future::join_all(readings)).await;
+    if !first_readings.is_empty() {
+        let _ = tokio::time::timeout(wait, futures::future::join_all(first_readings)).await;
     }
     all.iter().map(|w| w.card.kept().map(|(c, _)| c).unwrap_or_else(|| blank(w))).collect()
 }

@@ -13,7 +13,7 @@ use crate::home::accounts::Role;
 use crate::state::AppState;
 use crate::watch::fleet::{self, Card};
 
-/// How long the page waits for stale cards to be read again before it shows what is kept.
+/// How long the page waits for the first reading of databases it has no card for yet.
 const WAIT: Duration = Duration::from_millis(1500);
 
 /// `GET /`.

@@ -167,16 +167,17 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     let home_url = config.home_url.clone();
     let health = Arc::new(db::health::Health::new(&home_url));
     let home = db::connect_app(&home_url, health.clone()).await?;
-    if home_url.is_memory() {
-        crate::home::migrate_on(&home).await?;
+    let admin_password = std::env::var("STRATA_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    // A memory home lives in the pool's one connection; anything else is prepared on a connection of its own.
+    let created = if home_url.is_memory() {
+        crate::home::migrate_on(&home, Some(admin_password)).await?
     } else {
-        crate::home::migrate(&home_url).await?;
-    }
+        crate::home::prepare(&home_url, admin_password).await?
+    };
     if migrate && config.settings.migrate_on_start {
         migrate_project(&config, &set).await?;
     }
-    let admin_password = std::env::var("STRATA_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
-    if let Some((user, password)) = crate::home::accounts::ensure_admin(&home, admin_password).await? {
+    if let Some((user, password)) = created {
         eprintln!(
             "\nNo active admin existed, so Strata created one.\n  username: {user}\n  password: {password}\n\
              This password is shown once: store it, then change it after logging in.\n"
@@ -197,9 +198,10 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
         started.elapsed().as_millis(),
         names.join(", ")
     );
-    // In the background, so a database that hangs never delays the start.
-    for w in state.watched.all() {
-        tokio::spawn(warn_if_privileged(w));
+    // In the background, so a database that hangs never delays the start; the project database only (the one
+    // `strata migrate` already works on): the others get no connection until a page asks.
+    if let Some(project) = state.watched.project() {
+        tokio::spawn(warn_if_privileged(project));
     }
     let store = crate::home::session_store::DbSessionStore::new(home.clone());
     let sweeper = tokio::spawn(crate::home::session_store::sweep_expired(store, SESSION_SWEEP_EVERY));
