@@ -12,7 +12,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::StatusCode;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use strata::config::mask_url_str;
+use strata::config::watch::{WATCH_ENV_PREFIX, name_from_url};
+use strata::config::{DatabaseUrl, mask_url_str};
 
 pub type Result<T> = std::result::Result<T, String>;
 
@@ -20,6 +21,8 @@ pub type Result<T> = std::result::Result<T, String>;
 pub const ADMIN_USER: &str = "admin";
 /// The password the servers started here give that admin (`STRATA_ADMIN_PASSWORD`).
 pub const ADMIN_PASSWORD: &str = "bench-admin-password";
+/// The variable that names Strata's home database (`home_url`).
+pub const HOME_ENV: &str = "STRATA_HOME_URL";
 /// The session cookie (`web::session::COOKIE_NAME`).
 pub const COOKIE_NAME: &str = "strata_session";
 
@@ -94,6 +97,14 @@ pub struct Server {
     pub child: Option<Child>,
     pub addr: SocketAddr,
     pub log: PathBuf,
+    /// Its home database (Strata's own state: accounts, sessions, keys, history, audit), for CLI commands that
+    /// must see the same accounts (`strata key create --home-url`).
+    pub home_url: String,
+    /// The project database's name: its pages are under `/db/{db_name}`, its API under
+    /// `/api/v1/databases/{db_name}`.
+    pub db_name: String,
+    /// The throw-away folder of the home database: its fields drop after `Drop` stopped the server.
+    _home_dir: Option<TempDir>,
 }
 
 impl Server {
@@ -102,20 +113,49 @@ impl Server {
         Server::start_with(strata, url, cwd, &[])
     }
 
-    /// [`Server::start`] with extra environment variables (settings such as `STRATA_QUERY_TIMEOUT`).
+    /// [`Server::start`] with extra environment variables (settings such as `STRATA_QUERY_TIMEOUT`,
+    /// `STRATA_WATCH_<NAME>` for more watched databases, or `STRATA_HOME_URL` for a home of the caller's).
+    ///
+    /// Unless `env` names a home or `cwd` is given (a throw-away folder whose `./data/strata.db` is the default
+    /// home), the server gets a home of its own: a SQLite file in a temp folder that goes with the server, so no
+    /// benchmark shares accounts, sessions or history with another or with a developer's `./data`.
     pub fn start_with(strata: &Path, url: Option<&str>, cwd: Option<&Path>, env: &[(&str, &str)]) -> Result<Server> {
         let addr = free_port()?;
-        let log = std::env::temp_dir().join(format!("strata-bench-{}-{}.log", std::process::id(), addr.port()));
+        let tag = format!("{}-{}", std::process::id(), addr.port());
+        let log = std::env::temp_dir().join(format!("strata-bench-{tag}.log"));
         let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let (home_dir, home_url) = match (env.iter().find(|(k, _)| *k == HOME_ENV), cwd) {
+            (Some((_, given)), _) => (None, given.to_string()),
+            (None, Some(dir)) => (None, sqlite_url(&dir.join("data/strata.db"))),
+            (None, None) => {
+                let dir = TempDir::new(&format!("strata-bench-home-{tag}"))?;
+                let url = sqlite_url(&dir.path().join("strata.db"));
+                (Some(dir), url)
+            }
+        };
+        let project = match url {
+            Some(u) => DatabaseUrl::parse(u).map_err(|e| format!("{}: {e}", mask_url_str(u)))?,
+            None => DatabaseUrl::default_sqlite(),
+        };
         let mut cmd = Command::new(strata);
         cmd.env_remove("DATABASE_URL")
             .env_remove("STRATA_CONFIG")
+            .env_remove(HOME_ENV)
             .env("STRATA_LISTEN", addr.to_string())
             .env("STRATA_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("STRATA_COOKIE_SECURE", "false")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file);
+        // Only the databases the benchmark names are watched.
+        for (key, _) in std::env::vars_os() {
+            if key.to_str().is_some_and(|k| k.starts_with(WATCH_ENV_PREFIX)) {
+                cmd.env_remove(key);
+            }
+        }
+        if cwd.is_none() {
+            cmd.env(HOME_ENV, &home_url);
+        }
         cmd.envs(env.iter().copied());
         if let Some(url) = url {
             cmd.arg("--database-url").arg(url);
@@ -128,7 +168,23 @@ impl Server {
             cmd.current_dir(std::env::temp_dir());
         }
         let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", strata.display()))?;
-        Ok(Server { child: Some(child), addr, log })
+        // The project database joins a `STRATA_WATCH_<NAME>` entry with the same URL and takes its name.
+        let db_name = env
+            .iter()
+            .find(|(k, v)| k.starts_with(WATCH_ENV_PREFIX) && Some(*v) == url)
+            .map(|(k, _)| k[WATCH_ENV_PREFIX.len()..].to_lowercase())
+            .unwrap_or_else(|| name_from_url(&project));
+        Ok(Server { child: Some(child), addr, log, home_url, db_name, _home_dir: home_dir })
+    }
+
+    /// A path under the project database's pages: `db_path("/tables")` is `/db/{name}/tables`.
+    pub fn db_path(&self, rest: &str) -> String {
+        format!("/db/{}{rest}", self.db_name)
+    }
+
+    /// A path under the project database's API: `api_path("/overview")` is `/api/v1/databases/{name}/overview`.
+    pub fn api_path(&self, rest: &str) -> String {
+        format!("/api/v1/databases/{}{rest}", self.db_name)
     }
 
     pub fn pid(&self) -> u32 {
@@ -466,6 +522,11 @@ impl Drop for Database<'_> {
             let _ = self.pg.admin_query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
         }
     }
+}
+
+/// The SQLAlchemy-style URL of a SQLite file (`sqlite:////abs/path.db` for an absolute path).
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite:///{}", path.display())
 }
 
 /// An empty directory under the system temp dir, removed with everything in it when dropped.
