@@ -17,6 +17,9 @@ use strata::config::{DatabaseUrl, mask_url_str};
 
 pub type Result<T> = std::result::Result<T, String>;
 
+/// What a page says when one of its catalog reads hit `catalog_timeout` (`web::catalog::timeout_note`).
+pub const TIMEOUT_NOTE: &str = "did not answer this catalog read";
+
 /// The first admin `strata serve` creates in an empty database (`accounts::ensure_admin`).
 pub const ADMIN_USER: &str = "admin";
 /// The password the servers started here give that admin (`STRATA_ADMIN_PASSWORD`).
@@ -313,6 +316,27 @@ pub async fn login(addr: SocketAddr) -> Result<String> {
     Ok(session)
 }
 
+/// One GET of a dashboard page, checked the way a person would look at it: status 200, no catalog-timeout note,
+/// and `expect` on the page when given. Its time in milliseconds and its body.
+pub async fn get_page(client: &mut Client, path: &str, expect: Option<&str>) -> Result<(f64, String)> {
+    let t0 = Instant::now();
+    let res = client.get(path).await?;
+    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    if res.status != StatusCode::OK {
+        return Err(format!("GET {path} answered {} (expected 200): {}", res.status, res.snippet()));
+    }
+    let body = String::from_utf8_lossy(&res.body).into_owned();
+    if body.contains(TIMEOUT_NOTE) {
+        return Err(format!("GET {path}: a catalog read timed out (catalog_timeout)"));
+    }
+    if let Some(text) = expect
+        && !body.contains(text)
+    {
+        return Err(format!("GET {path}: the page does not show {text:?}"));
+    }
+    Ok((ms, body))
+}
+
 /// The value of `<input type="hidden" name="NAME" value="...">`.
 pub fn hidden_field(html: &str, name: &str) -> Option<String> {
     let at = html.find(&format!("name=\"{name}\""))?;
@@ -447,20 +471,25 @@ pub struct Pg {
     pub query: String,
 }
 
+/// A server URL split around its database name: `scheme://u@h:port/` and `?query` (or `""`); `None` when it has
+/// no `scheme://`.
+pub fn split_at_database(url: &str) -> Option<(String, String)> {
+    let (no_query, query) = match url.split_once('?') {
+        Some((a, q)) => (a, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = no_query.find("://")? + 3;
+    let base = match no_query[scheme_end..].find('/') {
+        Some(i) => no_query[..scheme_end + i + 1].to_string(),
+        None => format!("{no_query}/"),
+    };
+    Some((base, query))
+}
+
 impl Pg {
     pub fn new(admin_url: &str) -> Result<Self> {
-        let (no_query, query) = match admin_url.split_once('?') {
-            Some((a, q)) => (a, format!("?{q}")),
-            None => (admin_url, String::new()),
-        };
-        let scheme_end = no_query
-            .find("://")
-            .map(|i| i + 3)
+        let (base, query) = split_at_database(admin_url)
             .ok_or_else(|| format!("STRATA_BENCH_PG_URL {} is not a postgres:// URL", mask_url_str(admin_url)))?;
-        let base = match no_query[scheme_end..].find('/') {
-            Some(i) => no_query[..scheme_end + i + 1].to_string(),
-            None => format!("{no_query}/"),
-        };
         Ok(Pg { admin_url: admin_url.to_string(), base, query })
     }
 

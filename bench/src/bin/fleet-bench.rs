@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use hyper::StatusCode;
 use sea_orm_migration::sea_orm::{ConnectionTrait, Database as Sea, DatabaseConnection, DbBackend, Statement};
 use strata::config::mask_url_str;
 use strata::watch::fleet::CARD_TTL;
@@ -46,8 +45,6 @@ const PAGES_TARGET: f64 = 1.1;
 const RSS_BASE_MIB: f64 = 20.0;
 /// ...plus this many per watched database.
 const RSS_PER_DB_MIB: f64 = 0.5;
-/// What a page says when one of its catalog reads hit `catalog_timeout` (`web::catalog::timeout_note`).
-const TIMEOUT_NOTE: &str = "did not answer this catalog read";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -234,7 +231,9 @@ impl Fixture {
             self.mysql_exec(&format!("DROP DATABASE IF EXISTS `{db}`")).await?;
             self.mysql_exec(&format!("CREATE DATABASE `{db}`")).await?;
             self.mysql_dbs.push(db.clone());
-            let url = with_database(&self.mysql_url, &db)?;
+            let (base, query) = split_at_database(&self.mysql_url)
+                .ok_or_else(|| format!("STRATA_BENCH_MYSQL_URL {} is not a URL", mask_url_str(&self.mysql_url)))?;
+            let url = format!("{base}{db}{query}");
             fill(&url, Engine::MariaDb, tables, i).await?;
             fleet.push(Member { name: format!("my{i}"), engine: Engine::MariaDb, url });
         }
@@ -270,21 +269,6 @@ impl Fixture {
         }
         if failed.is_empty() { Ok(()) } else { Err(format!("dropping the fleet: {}", failed.join("; "))) }
     }
-}
-
-/// `admin` (`scheme://user@host:port/db?query`) with another database name.
-fn with_database(admin: &str, name: &str) -> Result<String> {
-    let (no_query, query) = match admin.split_once('?') {
-        Some((a, q)) => (a, format!("?{q}")),
-        None => (admin, String::new()),
-    };
-    let host_start =
-        no_query.find("://").map(|i| i + 3).ok_or_else(|| format!("{} is not a URL", mask_url_str(admin)))?;
-    let base = match no_query[host_start..].find('/') {
-        Some(i) => &no_query[..host_start + i],
-        None => no_query,
-    };
-    Ok(format!("{base}/{name}{query}"))
 }
 
 /// The name of fixture table `t` (1-based).
@@ -379,26 +363,6 @@ async fn sign_in(server: Server) -> Result<Served> {
     let cookie = login(server.addr).await?;
     let client = Client::connect(server.addr, Some(cookie)).await?;
     Ok(Served { server, client })
-}
-
-/// GET a page that must answer 200 without a catalog-timeout note (and show `expect`); its time in ms and body.
-async fn get_page(client: &mut Client, path: &str, expect: Option<&str>) -> Result<(f64, String)> {
-    let t0 = Instant::now();
-    let res = client.get(path).await?;
-    let ms = t0.elapsed().as_secs_f64() * 1000.0;
-    if res.status != StatusCode::OK {
-        return Err(format!("GET {path} answered {} (expected 200): {}", res.status, res.snippet()));
-    }
-    let body = String::from_utf8_lossy(&res.body).into_owned();
-    if body.contains(TIMEOUT_NOTE) {
-        return Err(format!("GET {path}: a catalog read timed out (catalog_timeout)"));
-    }
-    if let Some(text) = expect
-        && !body.contains(text)
-    {
-        return Err(format!("GET {path}: the page does not show {text:?}"));
-    }
-    Ok((ms, body))
 }
 
 /// The fleet page: 200, a card for every member; its time and the names of the cards marked unreachable.

@@ -19,8 +19,6 @@ const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const DB_PREFIX: &str = "strata_bench_pages";
 /// Untimed rounds before the timed ones (connection set-up, plan caches, the OS page cache).
 const WARMUP_ROUNDS: usize = 3;
-/// What a page says when one of its catalog reads hit `catalog_timeout` (`web::catalog::timeout_note`).
-const TIMEOUT_NOTE: &str = "did not answer this catalog read";
 /// Tables, sorted by size and indexes pages may take at most this multiple of their own queries' p50.
 const RATIO_TARGET: f64 = 1.3;
 /// The overview page's p50 target, in milliseconds.
@@ -373,23 +371,7 @@ async fn postgres_pages(s: &Settings, url: &str, baseline: Option<(&Path, &str)>
 
 /// One GET of a page under `base`, checked: status 200, no catalog timeout note, the expected text present.
 async fn time_page(client: &mut Client, base: &str, spec: &PageSpec) -> Result<f64> {
-    let path = page_path(base, &spec.path);
-    let t0 = Instant::now();
-    let res = client.get(&path).await?;
-    let elapsed = ms(t0);
-    if res.status != StatusCode::OK {
-        return Err(format!("GET {path} answered {} (expected 200): {}", res.status, res.snippet()));
-    }
-    let body = String::from_utf8_lossy(&res.body);
-    if body.contains(TIMEOUT_NOTE) {
-        return Err(format!("GET {path}: a catalog read timed out (catalog_timeout)"));
-    }
-    if let Some(text) = &spec.expect
-        && !body.contains(text.as_str())
-    {
-        return Err(format!("GET {path}: the page does not show {text:?}"));
-    }
-    Ok(elapsed)
+    Ok(get_page(client, &page_path(base, &spec.path), spec.expect.as_deref()).await?.0)
 }
 
 /// The introspector calls a page makes (the same arguments as its handler), timed, with a sanity check.
