@@ -46,10 +46,7 @@ pub async fn prepare(url: &DatabaseUrl, admin_password: Option<String>) -> Resul
 
 /// Applies the home migrations on `conn` under the lock (see [`migrate`]), then, when `admin` is given, makes sure
 /// an active admin exists (its password, or a generated one that is returned).
-pub async fn migrate_on(
-    conn: &DatabaseConnection,
-    admin: Option<Option<String>>,
-) -> Result<Option<(String, String)>> {
+pub async fn migrate_on(conn: &DatabaseConnection, admin: Option<Option<String>>) -> Result<Option<(String, String)>> {
     let backend = conn.get_database_backend();
     let wait = MIGRATE_LOCK_WAIT.as_secs() as i64;
     let (lock, unlock) = match backend {

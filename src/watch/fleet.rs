@@ -144,12 +144,7 @@ pub async fn read(w: Arc<Watched>, config: Arc<Config>, set: Arc<MigrationSet>, 
 
 /// Every database's card: kept ones at once (a stale one is read again in the background, for the next look), and
 /// for a database never read yet, its first reading, waited for at most `wait` ("reading…" after that).
-pub async fn cards(
-    all: &[Arc<Watched>],
-    config: &Arc<Config>,
-    set: &Arc<MigrationSet>,
-    wait: Duration,
-) -> Vec<Card> {
+pub async fn cards(all: &[Arc<Watched>], config: &Arc<Config>, set: &Arc<MigrationSet>, wait: Duration) -> Vec<Card> {
     let limit = config.settings.catalog_timeout;
     let mut first_readings = Vec::new();
     for w in all {
