@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # bench/run_memory.sh: the one command that measures how much memory one large query-editor run takes.
 #
-# Builds `strata` in release mode, starts `strata serve` on a throw-away SQLite database, signs in, and posts a
-# run of STRATA_BENCH_SQL_MB megabytes (default 10): statements `SELECT '<~1 KB literal>' AS t;`, each returning
+# Builds `strata` in release mode, starts `strata serve` on a throw-away SQLite database `app` (with a throw-away
+# home database beside it), signs in, and posts a run of STRATA_BENCH_SQL_MB megabytes (default 10): statements `SELECT '<~1 KB literal>' AS t;`, each returning
 # its literal as one row. It reads the server's VmRSS and VmHWM (peak) from /proc before and after, through the
-# editor form (`POST /query`) and then `POST /api/v1/query`, and prints them with the text size and the bound
+# editor form (`POST /db/app/query`) and then `POST /api/v1/databases/app/query`, and prints them with the text size and the bound
 # the README documents.
 #
 # Settings (environment): STRATA_BENCH_SQL_MB (default 10), STRATA_BENCH_PORT (default 18431), CARGO_TARGET_DIR.
@@ -34,7 +34,9 @@ cleanup() {
 trap cleanup EXIT
 
 password="bench-$(date +%s)-pass"
-export DATABASE_URL="sqlite:///$work/strata.db" STRATA_ADMIN_PASSWORD="$password" STRATA_COOKIE_SECURE=false
+# The project database `app` (created and migrated on start) and Strata's own home, both throw-away.
+export DATABASE_URL="sqlite:///$work/app.db" STRATA_HOME_URL="sqlite:///$work/home.db" STRATA_MIGRATE_ON_START=true
+export STRATA_ADMIN_PASSWORD="$password" STRATA_COOKIE_SECURE=false
 # The limit is raised to fit the run (a text over max_sql_bytes is refused with 413 before it runs).
 export STRATA_MAX_SQL_BYTES=$(( (mb + 1) * 1024 * 1024 )) STRATA_LISTEN="127.0.0.1:$port" RUST_LOG=warn
 "$strata" serve >"$work/serve.log" 2>&1 &
@@ -66,24 +68,24 @@ csrf() { curl -sf -b "$jar" -c "$jar" "$base$1" | grep -o 'name="_csrf" value="[
 token=$(csrf /login)
 curl -sf -b "$jar" -c "$jar" -o /dev/null --data-urlencode "_csrf=$token" --data-urlencode "username=admin" \
     --data-urlencode "password=$password" "$base/login"
-token=$(csrf /query)
+token=$(csrf /db/app/query)
 [ -n "$token" ] || { echo "could not sign in" >&2; exit 1; }
-key=$(DATABASE_URL="sqlite:///$work/strata.db" "$strata" key create --user admin --name bench --scope run_sql 2>/dev/null)
+key=$("$strata" key create --user admin --name bench --scope run_sql 2>/dev/null) # in the home (STRATA_HOME_URL)
 
 rss0=$(mem VmRSS); hwm0=$(mem VmHWM)
 page=$(curl -s -b "$jar" -o "$work/page.html" -w '%{http_code} %{time_total}' --data-urlencode "_csrf=$token" \
-    --data-urlencode "sql@$work/run.sql" "$base/query")
+    --data-urlencode "sql@$work/run.sql" "$base/db/app/query")
 rss1=$(mem VmRSS); hwm1=$(mem VmHWM)
 api=$(curl -s -o "$work/api.json" -w '%{http_code} %{time_total}' -H "Authorization: Bearer $key" \
-    -H 'Content-Type: application/json' --data-binary "@$work/run.json" "$base/api/v1/query")
+    -H 'Content-Type: application/json' --data-binary "@$work/run.json" "$base/api/v1/databases/app/query")
 rss2=$(mem VmRSS); hwm2=$(mem VmHWM)
-recorded=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from query_history').fetchone()[0])" "$work/strata.db")
+recorded=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from query_history').fetchone()[0])" "$work/home.db")
 
 text_kb=$(( bytes / 1024 ))
 echo "run: $bytes bytes of SQL, $statements statements (one row each), SQLite, release build"
-echo "editor POST /query:     HTTP ${page%% *} in ${page##* } s; page $(stat -c %s "$work/page.html") bytes"
-echo "API POST /api/v1/query: HTTP ${api%% *} in ${api##* } s; answer $(stat -c %s "$work/api.json") bytes"
-echo "query_history rows after both runs: $recorded (expected $(( 2 * statements )))"
+echo "editor POST /db/app/query:                HTTP ${page%% *} in ${page##* } s; page $(stat -c %s "$work/page.html") bytes"
+echo "API POST /api/v1/databases/app/query:     HTTP ${api%% *} in ${api##* } s; answer $(stat -c %s "$work/api.json") bytes"
+echo "query_history rows (home) after both runs: $recorded (expected $(( 2 * statements )))"
 echo
 printf '%-22s %12s %12s %12s\n' "" "before" "after editor" "after API"
 printf '%-22s %12s %12s %12s\n' "VmRSS" "$(mib "$rss0")" "$(mib "$rss1")" "$(mib "$rss2")"

@@ -49,5 +49,14 @@ if [ -z "${STRATA_OPENAPI_VALIDATOR:-}" ] && ! "$ov_venv/bin/openapi-spec-valida
   "$ov_venv/bin/pip" install -q --disable-pip-version-check openapi-spec-validator
 fi
 
+# The Alembic-managed fixture (tests/common/apps.rs) runs the real alembic from PyPI, in a venv under target/;
+# installed once.
+al_venv="target/alembic-venv"
+if [ -z "${STRATA_ALEMBIC:-}" ] && ! "$al_venv/bin/alembic" --version >/dev/null 2>&1; then
+  echo "installing alembic and psycopg2-binary into $al_venv for the Alembic-managed fixture ..."
+  python3 -m venv "$al_venv"
+  "$al_venv/bin/pip" install -q --disable-pip-version-check alembic psycopg2-binary
+fi
+
 export STRATA_TEST_PG_URL="$pg_url" STRATA_TEST_MYSQL_URL="$my_url"
 cargo test --workspace --all-targets "$@"

@@ -8,13 +8,13 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use sea_orm_migration::MigratorTrait;
 
-use crate::accounts::{self, NewAccount, Role};
-use crate::api_keys::{self, NewKey, Scope};
-use crate::audit;
 use crate::backup::{self, BackupOptions, Format, Preview, Progress, Report, RestoreOptions};
 use crate::config::{Config, Overrides};
 use crate::db::{self, Purpose};
 use crate::error::{Error, Result};
+use crate::home::accounts::{self, NewAccount, Role};
+use crate::home::api_keys::{self, NewKey, Scope};
+use crate::home::audit;
 use crate::maintenance::{self, Action as MaintenanceAction, Target};
 use crate::migrate::{self, Action, Event, MigrationSet, Runner, StepReport, Steps};
 use crate::viewer_login;
@@ -26,16 +26,24 @@ pub struct Cli {
     /// Alembic-style ini file ([alembic] sqlalchemy.url, [strata] settings); default ./alembic.ini when present.
     #[arg(long, global = true, value_name = "FILE", env = "STRATA_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Database URL (SQLAlchemy or sqlx form); overrides the ini file.
+    /// The project database's URL (SQLAlchemy or sqlx form), the one `strata migrate` manages; overrides the ini
+    /// file.
     #[arg(long, global = true, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Strata's home database (accounts, sessions, history, keys, the watch list) [default: ./data/strata.db].
+    #[arg(long, global = true, value_name = "URL", env = "STRATA_HOME_URL", hide_env_values = true)]
+    pub home_url: Option<String>,
+    /// Act on this watched database (a name from the configuration) instead of the project database:
+    /// backup, restore, verify, maintenance, viewer-login and `migrate status|current|history`.
+    #[arg(long = "db", global = true, value_name = "NAME")]
+    pub db: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply pending migrations, then serve the dashboard.
+    /// Serve the dashboard (migrating the home database, and the project database when `migrate_on_start` is on).
     Serve(ServeArgs),
     /// Manage the schema the way Alembic does.
     #[command(subcommand)]
@@ -66,9 +74,12 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", env = "STRATA_LISTEN")]
     pub listen: Option<String>,
-    /// Do not apply pending migrations at start.
+    /// Do not apply the project database's pending migrations at start, even with `migrate_on_start`.
     #[arg(long)]
     pub no_migrate: bool,
+    /// Watch this database too: NAME=URL (repeatable; also `STRATA_WATCH_<NAME>=URL` and `[databases]`).
+    #[arg(long, value_name = "NAME=URL")]
+    pub watch: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -268,28 +279,75 @@ pub fn main<M: MigratorTrait>() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run::<M>(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    quiet_when_stdout_closes();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(run::<M>(cli))));
+    match ran {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(Error::Io { source, .. })) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::from(STDOUT_CLOSED)
+        }
+        Ok(Err(e)) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+        Err(panic) if stdout_closed(panic.downcast_ref::<String>().map(String::as_str)) => {
+            ExitCode::from(STDOUT_CLOSED)
+        }
+        Err(panic) => std::panic::resume_unwind(panic),
     }
+}
+
+/// The exit status when whoever read the output went away (`strata migrate status | head -1`): what a shell
+/// reports for a command ended by SIGPIPE (128 + 13), as `git log | head -1` would end.
+const STDOUT_CLOSED: u8 = 141;
+
+/// `println!` panics when stdout is a pipe whose reader has gone (Rust ignores SIGPIPE, so the write fails with
+/// EPIPE instead of ending the process). That panic is no bug: its message and backtrace are left out, and
+/// [`main`] catches it and exits with [`STDOUT_CLOSED`]. Every other panic is reported as before.
+fn quiet_when_stdout_closes() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !stdout_closed(info.payload_as_str()) {
+            report(info);
+        }
+    }));
+}
+
+/// Whether a panic's message is the standard library's for a write to a closed stdout
+/// (`failed printing to stdout: Broken pipe (os error 32)`; Rust never sets a locale, so the text is English).
+fn stdout_closed(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.starts_with("failed printing to stdout") && m.contains("Broken pipe"))
 }
 
 /// Runs one parsed command line against migrator `M`.
 pub async fn run<M: MigratorTrait>(cli: Cli) -> Result<()> {
-    let listen = match &cli.command {
-        Command::Serve(a) => a.listen.clone(),
-        _ => None,
+    let (listen, watch) = match &cli.command {
+        Command::Serve(a) => (a.listen.clone(), a.watch.clone()),
+        _ => (None, Vec::new()),
     };
-    let config = Config::from_env_and_flags(&Overrides {
+    let mut config = Config::from_env_and_flags(&Overrides {
         config: cli.config.clone(),
         database_url: cli.database_url.clone(),
         listen,
+        home_url: cli.home_url.clone(),
+        watch,
     })?;
     for w in &config.warnings {
         eprintln!("warning: {w}");
+    }
+    if let Some(name) = &cli.db {
+        let spec = config.watched(name).map_err(Error::BadRequest)?.clone();
+        let reads_only = matches!(
+            cli.command,
+            Command::Migrate(MigrateCommand::Status(_) | MigrateCommand::Current(_) | MigrateCommand::History { .. })
+        );
+        if matches!(cli.command, Command::Migrate(_)) && !reads_only && !spec.project {
+            return Err(Error::BadRequest(format!(
+                "{name} is not the project database: `strata migrate` changes only the project database \
+                 (DATABASE_URL / sqlalchemy.url); `--db` works with migrate status, current and history"
+            )));
+        }
+        config = config.for_watched(&spec);
     }
     let set = MigrationSet::of::<M>()?;
     match cli.command {
@@ -310,37 +368,45 @@ pub async fn run<M: MigratorTrait>(cli: Cli) -> Result<()> {
         Command::User(UserCommand::Create { username, email, role, password_stdin }) => {
             let role: Role = role.parse()?;
             let password = read_password(password_stdin)?;
-            let conn = db::connect(&config.database_url, Purpose::Cli).await?;
-            refuse_pending(&conn, &set).await?;
+            let conn = home(&config).await?;
             let user = accounts::create(&conn, NewAccount { username, email, role, password }).await?;
             println!("created {} account {:?} ({})", user.role, user.username, user.email);
             Ok(())
         }
         Command::Key(cmd) => {
-            let conn = db::connect(&config.database_url, Purpose::Cli).await?;
-            refuse_pending(&conn, &set).await?;
+            let conn = home(&config).await?;
             key_command(&conn, cmd).await
         }
         Command::ViewerLogin(cmd) => {
+            let home = home(&config).await?;
             let conn = db::connect(&config.database_url, Purpose::Cli).await?;
-            refuse_pending(&conn, &set).await?;
-            viewer_login_command(&config, &conn, cmd).await
+            let name = cli.db.clone().unwrap_or_else(|| config.project().name.clone());
+            viewer_login_command(&config, &home, &name, &conn, cmd).await
         }
     }
 }
 
+/// The home database, migrated first if needed (accounts, keys and secrets live there).
+async fn home(config: &Config) -> Result<sea_orm::DatabaseConnection> {
+    crate::home::migrate(&config.home_url).await?;
+    db::connect(&config.home_url, Purpose::Cli).await
+}
+
 async fn viewer_login_command(
     config: &Config,
+    home: &sea_orm::DatabaseConnection,
+    name: &str,
     conn: &sea_orm::DatabaseConnection,
     cmd: ViewerLoginCommand,
 ) -> Result<()> {
     let url = &config.database_url;
     match cmd {
         ViewerLoginCommand::Create { rotate } => {
-            let keyring = crate::secrets::Keyring::open_or_create(&config.secret_key_file())?;
-            let created = viewer_login::create(conn, url, &keyring, rotate).await?;
+            let keyring = crate::home::secrets::Keyring::open_or_create(&config.secret_key_file())?;
+            let created = viewer_login::create(home, name, conn, url, &keyring, rotate).await?;
             let detail = format!("existed: {}, new password: {}", created.existed, created.new_password);
-            audit::record(conn, cli_audit("viewer_login.create").target(&created.user).detail(detail)).await?;
+            let entry = cli_audit("viewer_login.create").database(name).target(&created.user).detail(detail);
+            audit::record(home, entry).await?;
             let what = if created.existed { "refreshed the grants of" } else { "created" };
             println!(
                 "{what} the viewer login {}{}; its password is stored sealed with {}",
@@ -356,8 +422,8 @@ async fn viewer_login_command(
         }
         ViewerLoginCommand::Drop => {
             let user = url.database_name().map(|d| viewer_login::login_name(url.backend(), &d)).unwrap_or_default();
-            if viewer_login::drop(conn, url).await? {
-                audit::record(conn, cli_audit("viewer_login.drop").target(&user)).await?;
+            if viewer_login::drop(home, name, conn, url).await? {
+                audit::record(home, cli_audit("viewer_login.drop").database(name).target(&user)).await?;
                 println!("dropped the viewer login {user}");
             } else {
                 println!("there is no viewer login {user}");
@@ -372,20 +438,12 @@ async fn viewer_login_command(
                 println!("the main login can do more than read: {privileges}");
             }
             let key_file = config.secret_key_file();
-            let login = viewer_login::resolve(conn, url, config.settings.viewer_url.as_ref(), Some(&key_file)).await?;
+            let place = viewer_login::Home { db: home, key_file: &key_file, name };
+            let login = viewer_login::resolve(Some(place), conn, url, config.settings.viewer_url.as_ref()).await?;
             println!("{}", login.describe());
             Ok(())
         }
     }
-}
-
-/// Account and key commands need Strata's own tables as this build knows them.
-async fn refuse_pending(conn: &sea_orm::DatabaseConnection, set: &MigrationSet) -> Result<()> {
-    let pending = migrate::status(conn, set).await?.iter().filter(|m| !m.applied).count();
-    if pending > 0 {
-        return Err(Error::Migration(format!("{pending} migration(s) are pending: run `strata migrate up` first")));
-    }
-    Ok(())
 }
 
 /// An audit entry for something done from the command line (no account acted: the OS user did).
@@ -484,6 +542,7 @@ async fn migrate_command(config: &Config, set: &MigrationSet, cmd: MigrateComman
     match cmd {
         MigrateCommand::Status(out) => {
             let conn = db::connect(url, Purpose::Cli).await?;
+            warn_if_foreign(&conn, set).await?;
             let rows = migrate::status(&conn, set).await?;
             if out.json {
                 return print_json(&rows);
@@ -516,6 +575,7 @@ async fn migrate_command(config: &Config, set: &MigrationSet, cmd: MigrateComman
         }
         MigrateCommand::Current(out) => {
             let conn = db::connect(url, Purpose::Cli).await?;
+            warn_if_foreign(&conn, set).await?;
             let head = migrate::current(&conn).await?.unwrap_or_else(|| "base".into());
             if out.json {
                 return print_json(&serde_json::json!({ "current": head }));
@@ -532,6 +592,7 @@ async fn migrate_command(config: &Config, set: &MigrationSet, cmd: MigrateComman
                 return Err(Error::BadRequest(format!("--status {s:?}: use success, failed or running")));
             }
             let conn = db::connect(url, Purpose::Cli).await?;
+            warn_if_foreign(&conn, set).await?;
             let rows = migrate::history(&conn, limit, status.as_deref()).await?;
             if out.json {
                 return print_json(&rows);
@@ -561,6 +622,17 @@ async fn migrate_command(config: &Config, set: &MigrationSet, cmd: MigrateComman
     }
 }
 
+/// Read-only commands work on a database another project manages, and say whose it looks like (on stderr,
+/// so `--json` output stays one document).
+async fn warn_if_foreign(conn: &sea_orm::DatabaseConnection, set: &MigrationSet) -> Result<()> {
+    if let Some(description) = migrate::foreign(conn, set).await? {
+        eprintln!(
+            "warning: {description}; strata migrate will not change it (up, down, stamp, fresh, refresh and reset refuse)"
+        );
+    }
+    Ok(())
+}
+
 async fn dry_run(config: &Config, set: &MigrationSet, action: Action, args: &StepArgs) -> Result<()> {
     let conn = db::connect(&config.database_url, Purpose::Cli).await?;
     let script = migrate::dry_run(&conn, set, action, &steps_of(args, action), &actor()).await?;
@@ -579,6 +651,8 @@ fn steps_of(args: &StepArgs, action: Action) -> Steps {
 
 async fn run_locked(config: &Config, set: &MigrationSet, cmd: MigrateCommand) -> Result<()> {
     let conn = db::connect(&config.database_url, Purpose::Migrate).await?;
+    // Before the --yes question and the lock: a database another project manages is refused at once.
+    migrate::check_owned(&conn, set).await?;
     let json = match &cmd {
         MigrateCommand::Up(a) | MigrateCommand::Down(a) => a.out.json,
         MigrateCommand::Stamp { out, .. } => out.json,
@@ -688,6 +762,9 @@ async fn restore_command(config: &Config, set: &MigrationSet, args: RestoreArgs)
     if let Some(what) = &summary.granted {
         println!("granted   {what}");
     }
+    if let Some(what) = &summary.access_lost {
+        println!("warning   {what}");
+    }
     println!();
     print_report(&report);
     Ok(())
@@ -766,10 +843,16 @@ async fn maintenance_command(config: &Config, args: MaintenanceArgs) -> Result<(
     let outcome = maintenance::run(url, &config.settings, action, &target, &maintenance::Tracker::default()).await;
     let mut entry = audit::Entry::new(action.audit_action()).target(target.to_string()).client("cli");
     entry.actor = actor();
-    let recorded = audit::record(&conn, entry.detail(maintenance::audit_detail(&outcome))).await;
+    if let Some(name) = config.current_name() {
+        entry = entry.database(name);
+    }
     conn.close().await.ok();
-    if let Err(e) = recorded {
-        eprintln!("warning: the audit log could not record this ({e}); run `strata migrate up` to create it");
+    let recorded = async {
+        let home = home(config).await?;
+        audit::record(&home, entry.detail(maintenance::audit_detail(&outcome))).await
+    };
+    if let Err(e) = recorded.await {
+        eprintln!("warning: the audit log in the home database could not record this ({e})");
     }
     let outcome = outcome?;
     if args.out.json {
@@ -913,10 +996,7 @@ fn past(action: Action) -> &'static str {
     }
 }
 
-/// `user@host` of whoever runs the CLI, for migrations_log.
-pub fn actor() -> String {
-    format!("{}@{}", whoami::username(), whoami::fallible::hostname().unwrap_or_else(|_| "localhost".into()))
-}
+pub use crate::migrate::actor;
 
 fn read_password(from_stdin: bool) -> Result<String> {
     let password = if from_stdin || !std::io::stdin().is_terminal() {

@@ -6,10 +6,10 @@
 use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use sea_orm::{DbErr, RuntimeErr, sqlx};
+use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr, sqlx};
 
 use crate::config::{ConfigError, mask_url_str};
-use crate::db::health::{Outage, WriteFault};
+use chrono::{DateTime, Utc};
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -36,6 +36,14 @@ pub enum Error {
         .0.cause
     )]
     Down(Outage),
+    /// A watched database is known to be unreachable: answered at once, naming it and the cause (503).
+    #[error(
+        "the database {name} is unreachable since {} UTC: {}. Strata checks it every second; its pages recover by \
+         themselves when it answers again.",
+        .outage.since.format("%Y-%m-%d %H:%M:%S"),
+        .outage.cause
+    )]
+    WatchedDown { name: String, outage: Outage },
     /// The database refuses writes: a read-only file, a full disk (503, naming the cause). `home` names
     /// the database when known.
     #[error("{}.", .fault.describe(.home.as_deref().unwrap_or("the database file")))]
@@ -46,6 +54,10 @@ pub enum Error {
     /// A migration command cannot go on; the message says why and what to do (exit 1 / 409).
     #[error("{0}")]
     Migration(String),
+    /// A migration command refuses a database this migrator does not manage: `alembic_version` holds another
+    /// project's revision, or tables its migrations would create already exist; nothing was changed (exit 1 / 409).
+    #[error("{0}")]
+    NotOwned(String),
     /// The migration lock was not granted in time (exit 1 / 503).
     #[error("{0}")]
     LockTimeout(String),
@@ -61,6 +73,9 @@ pub enum Error {
     /// Logged in, but not allowed (403).
     #[error("you are not allowed to do that")]
     Forbidden,
+    /// An action that writes, on a database configured `read_only`; the message names the setting (403).
+    #[error("{0}")]
+    ReadOnlyDatabase(String),
     /// An API key without the scope this needs (403).
     #[error("this API key does not have the {0} scope")]
     MissingScope(String),
@@ -92,6 +107,10 @@ pub enum Error {
     /// exists; the message names what it can do and the ways out (409).
     #[error("{0}")]
     ViewerLoginRequired(String),
+    /// A client tool Strata runs (pg_dump, psql, mariadb-dump, ...) is missing, not executable, or cannot be
+    /// started; the message says what to install or which setting names it (503).
+    #[error("{}", mask_url_str(.0))]
+    ToolMissing(String),
     /// This backend cannot do that (501).
     #[error("{0}")]
     Unsupported(String),
@@ -113,18 +132,24 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::Connect { .. } | Error::LockTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Db(e) if crate::db::is_unreachable(e) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Db(e) if crate::db::write_fault(e).is_some() => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Unavailable(_) | Error::Unreachable(_) | Error::Down(_) | Error::Unwritable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Error::Db(e) if is_unreachable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Db(e) if write_fault(e).is_some() => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_)
+            | Error::Unreachable(_)
+            | Error::Down(_)
+            | Error::WatchedDown { .. }
+            | Error::ToolMissing(_)
+            | Error::Unwritable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden | Error::Csrf | Error::MissingScope(_) => StatusCode::FORBIDDEN,
+            Error::Forbidden | Error::Csrf | Error::MissingScope(_) | Error::ReadOnlyDatabase(_) => {
+                StatusCode::FORBIDDEN
+            }
             Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Migration(_)
+            | Error::NotOwned(_)
             | Error::Backup(_)
             | Error::Maintenance(_)
             | Error::Conflict(_)
@@ -136,32 +161,47 @@ impl Error {
         }
     }
 
-    /// A stable, machine-readable name for the kind of error (the `code` of API errors).
+    /// A stable, machine-readable name for the kind of error (the `code` of API errors). Every variant is named
+    /// here, so a new one cannot fall into "internal" by accident.
     pub fn code(&self) -> &'static str {
         match self {
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden => "forbidden",
             Error::MissingScope(_) => "missing_scope",
+            Error::ReadOnlyDatabase(_) => "read_only",
             Error::Csrf => "csrf",
             Error::BadRequest(_) => "bad_request",
             Error::TooLarge(_) => "too_large",
             Error::NotFound(_) => "not_found",
-            Error::Migration(_) | Error::Conflict(_) => "conflict",
+            Error::Migration(_) | Error::Conflict(_) | Error::Backup(_) | Error::Maintenance(_) => "conflict",
+            Error::NotOwned(_) => "not_owned",
             Error::ViewerLoginRequired(_) => "viewer_login_required",
             Error::Unsupported(_) => "unsupported",
             Error::Timeout(_) => "timeout",
-            _ => match self.status() {
-                StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-                _ => "internal",
-            },
+            Error::ToolMissing(_) => "tool_missing",
+            Error::Connect { .. }
+            | Error::Unavailable(_)
+            | Error::Unreachable(_)
+            | Error::Down(_)
+            | Error::WatchedDown { .. }
+            | Error::Unwritable { .. }
+            | Error::LockTimeout(_) => "unavailable",
+            Error::Db(_) if self.status() == StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            Error::Db(_) | Error::Config(_) | Error::Io { .. } | Error::Internal(_) => "internal",
         }
+    }
+
+    /// Whether this error means the database cannot be reached right now (down, refusing, not answering).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Connect { .. } | Error::Unavailable(_) | Error::Down(_) | Error::WatchedDown { .. })
+            || matches!(self.fault(), Some(Fault::Unreachable(_)))
     }
 
     /// What this error tells the health state: the database is unreachable, or refuses writes.
     pub fn fault(&self) -> Option<Fault> {
         match self {
-            Error::Db(e) if crate::db::is_unreachable(e) => Some(Fault::Unreachable(self.to_string())),
-            Error::Db(e) => crate::db::write_fault(e).map(Fault::Unwritable),
+            Error::Db(e) if is_unreachable(e) => Some(Fault::Unreachable(self.to_string())),
+            Error::Db(e) => write_fault(e).map(Fault::Unwritable),
             Error::Unreachable(_) => Some(Fault::Unreachable(self.to_string())),
             Error::Unwritable { fault, .. } => Some(Fault::Unwritable(*fault)),
             _ => None,
@@ -171,7 +211,7 @@ impl Error {
     /// What the client is told: the message itself, or a plain sentence when the details belong in the log.
     fn public_message(&self) -> String {
         let status = self.status();
-        if let Error::Down(_) = self {
+        if let Error::Down(_) | Error::WatchedDown { .. } = self {
             // Already logged once by the watcher; this names the cause for whoever is waiting.
             return self.to_string();
         }
@@ -186,6 +226,10 @@ impl Error {
             return format!("{}.", fault.describe(home.unwrap_or("the database file")));
         }
         // "This backend cannot do that" (501) and a timeout (504) are answers for the user, not failures to hide.
+        if let Error::ToolMissing(_) = self {
+            // What to install is the answer; nothing about it is secret.
+            return self.to_string();
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(error = %self, "database unavailable");
             "The database is unreachable right now.".to_string()
@@ -285,8 +329,24 @@ pub fn sqlx_text(e: &sqlx::Error) -> String {
     }
 }
 
+/// Whether a pool gave up waiting for a connection: at start (sea-orm reports sqlx's error as a connect error)
+/// or later (as an acquire error). A refused or failing connect ends the same way, since the pool retries it.
+pub fn is_pool_timeout(e: &DbErr) -> bool {
+    match e {
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(s)) => matches!(**s, sqlx::Error::PoolTimedOut),
+        _ => false,
+    }
+}
+
 /// A sea-orm error as text, the way [`sqlx_text`] words the sqlx error inside it.
 pub fn db_text(e: &DbErr) -> String {
+    if is_pool_timeout(e) {
+        // "pool timed out while waiting for an open connection" names the pool, not what went wrong.
+        return "no connection to the database could be had in time: the server is down, unreachable or slow, \
+                or every connection is busy"
+            .to_string();
+    }
     let text = e.to_string();
     let inner = match e {
         DbErr::Conn(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) => s,
@@ -335,4 +395,89 @@ mod tests {
         assert_eq!(without_suffix("division by zero at line 414".into(), " at line 414"), "division by zero");
         assert_eq!(without_suffix("at line 414 happened".into(), " at line 414"), "at line 414 happened");
     }
+
+    #[test]
+    fn a_pool_timeout_never_reads_as_the_pool_s_own_words() {
+        let at_start = DbErr::Conn(RuntimeErr::SqlxError(std::sync::Arc::new(sqlx::Error::PoolTimedOut)));
+        let later = DbErr::ConnectionAcquire(ConnAcquireErr::Timeout);
+        for e in [at_start, later] {
+            assert!(is_pool_timeout(&e));
+            let text = Error::Db(e).to_string();
+            assert!(!text.to_lowercase().contains("pool timed out"), "{text}");
+            assert!(text.contains("the server is down"), "{text}");
+        }
+    }
+}
+
+/// The database cannot be reached: since when, and the last reason seen (passwords masked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outage {
+    pub cause: String,
+    pub since: DateTime<Utc>,
+}
+
+/// Why the database refused a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteFault {
+    /// The file (or the file system) is read-only for Strata.
+    ReadOnly,
+    /// No space left on the disk (or the database's size limit).
+    Full,
+    /// The operating system failed the write.
+    Io,
+}
+
+impl WriteFault {
+    /// The sentence a page shows, `home` naming the database (a SQLite path or a masked URL).
+    pub fn describe(self, home: &str) -> String {
+        match self {
+            WriteFault::ReadOnly => format!("Strata cannot write to its database: {home} is read-only"),
+            WriteFault::Full => format!("Strata cannot write to its database: disk full (no space left for {home})"),
+            WriteFault::Io => format!("Strata cannot write to its database: writing {home} failed (disk I/O error)"),
+        }
+    }
+}
+
+/// Whether a failure means the database cannot be reached right now (down, restarting, dropped,
+/// connections cut, pool exhausted) rather than a statement being wrong: such failures are a 503.
+pub fn is_unreachable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Query(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) => match &**s {
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+            sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => d.code().is_some_and(|code| unreachable_code(&code)),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Whether a failure means the database refuses writes (a read-only SQLite file, a full disk) rather
+/// than a statement being wrong: such failures are a 503 naming the cause.
+pub fn write_fault(e: &sea_orm::DbErr) -> Option<WriteFault> {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+    let (DbErr::Query(RuntimeErr::SqlxError(s))
+    | DbErr::Exec(RuntimeErr::SqlxError(s))
+    | DbErr::Conn(RuntimeErr::SqlxError(s))) = e
+    else {
+        return None;
+    };
+    let sqlx::Error::Database(d) = &**s else { return None };
+    d.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    // SQLite reports extended result codes; the primary code is the low byte.
+    let code: i32 = d.code()?.parse().ok()?;
+    match code & 0xff {
+        8 => Some(WriteFault::ReadOnly), // SQLITE_READONLY
+        13 => Some(WriteFault::Full),    // SQLITE_FULL
+        10 => Some(WriteFault::Io),      // SQLITE_IOERR
+        _ => None,
+    }
+}
+
+/// SQLSTATEs of a server that is going away or a database that is gone: class 08 (connection
+/// exception), 57P01-57P03 (shutdown, crash, cannot connect now), 3D000 (no such database).
+fn unreachable_code(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "3D000")
 }

@@ -6,26 +6,22 @@
 // than the default query depth.
 #![recursion_limit = "256"]
 
-pub mod accounts;
 pub mod api;
-pub mod api_keys;
-pub mod audit;
 pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod hex;
-pub mod history;
 pub mod home;
 pub mod maintenance;
 pub mod metrics;
 pub mod migrate;
 pub mod query;
-pub mod secrets;
 pub mod state;
 pub mod telemetry;
 pub mod viewer_login;
+pub mod watch;
 pub mod web;
 
 pub use error::{Error, Result};

@@ -13,9 +13,9 @@ use common::web::{Browser, create_account, migrate_up};
 use common::*;
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
-use strata::accounts::{self, Role};
-use strata::api_keys::{self, Scope};
-use strata::history::{self, NewRun, RunStatus};
+use strata::home::accounts::{self, Role};
+use strata::home::api_keys::{self, Scope};
+use strata::home::history::{self, NewRun, RunStatus};
 
 each_backend! {
     every_read_endpoint_answers_json_for_each_role_and_needs_read_catalog => read_endpoints;
@@ -39,13 +39,14 @@ async fn migrated(kind: Kind) -> (TestDb, Browser) {
 
 fn read_paths(t: &TestDb) -> Vec<String> {
     vec![
-        "/api/v1/overview".into(),
-        "/api/v1/tables".into(),
-        format!("/api/v1/tables/{}/users", t.schema()),
-        "/api/v1/indexes".into(),
-        "/api/v1/activity".into(),
-        "/api/v1/migrations".into(),
+        "/api/v1/databases/app/overview".into(),
+        "/api/v1/databases/app/tables".into(),
+        format!("/api/v1/databases/app/tables/{}/users", t.schema()),
+        "/api/v1/databases/app/indexes".into(),
+        "/api/v1/databases/app/activity".into(),
+        "/api/v1/databases/app/migrations".into(),
         "/api/v1/history".into(),
+        "/api/v1/databases".into(),
     ]
 }
 
@@ -65,50 +66,61 @@ async fn read_endpoints(kind: Kind) {
     }
     let (_, k) = key_for(&b.state, Role::Viewer, &[Scope::ReadCatalog]).await;
 
-    let (_, _, overview) = get(&mut b, "/api/v1/overview", &k).await;
+    let (_, _, overview) = get(&mut b, "/api/v1/databases/app/overview", &k).await;
     assert_eq!(overview["migrations"]["head"], *HEAD);
     assert_eq!(overview["migrations"]["pending"], 0);
     assert_eq!(overview["migrations"]["total"], *MIGRATIONS);
     assert!(!overview["server"]["server_version"].as_str().unwrap().is_empty(), "{overview}");
+    let (_, _, databases) = get(&mut b, "/api/v1/databases", &k).await;
+    assert_eq!(
+        (databases[0]["name"].as_str(), databases[0]["project"].as_bool()),
+        (Some(APP), Some(true)),
+        "{databases}"
+    );
+    assert_eq!(databases.as_array().unwrap().len(), 1, "only the test database is watched: {databases}");
 
     // Pages, sorting and search: the same parameters as every list.
-    let (_, _, all) = get(&mut b, "/api/v1/tables?per_page=500", &k).await;
+    let (_, _, all) = get(&mut b, "/api/v1/databases/app/tables?per_page=500", &k).await;
     let names: Vec<&str> = all["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    for want in ["users", "posts", "api_keys", "query_history"] {
+    for want in ["users", "posts"] {
         assert!(names.contains(&want), "{want} in {names:?}");
     }
+    for own in strata::home::OWN_TABLES {
+        assert!(!names.contains(own), "Strata's {own} lives in its home database, not in {names:?}");
+    }
     let total = all["total"].as_u64().unwrap();
-    let (_, _, page2) = get(&mut b, "/api/v1/tables?per_page=2&page=2", &k).await;
+    let (_, _, page2) = get(&mut b, "/api/v1/databases/app/tables?per_page=2&page=2", &k).await;
     assert_eq!((page2["page"].as_u64(), page2["per_page"].as_u64()), (Some(2), Some(2)));
     assert_eq!(page2["pages"].as_u64().unwrap(), total.div_ceil(2));
     assert_eq!(page2["items"][0]["name"], names[2], "page 2 starts with the third name");
-    let (_, _, desc) = get(&mut b, "/api/v1/tables?sort=-name&per_page=1", &k).await;
+    let (_, _, desc) = get(&mut b, "/api/v1/databases/app/tables?sort=-name&per_page=1", &k).await;
     assert_eq!(desc["items"][0]["name"], *names.iter().max().unwrap());
-    let (_, _, found) = get(&mut b, "/api/v1/tables?q=QUERY_HIS", &k).await;
+    let (_, _, found) = get(&mut b, "/api/v1/databases/app/tables?q=MIGRATIONS_L", &k).await;
     assert_eq!(found["total"], 1, "{found}");
-    assert_eq!(found["items"][0]["name"], "query_history");
+    assert_eq!(found["items"][0]["name"], "migrations_log");
 
-    let (_, _, users) = get(&mut b, &format!("/api/v1/tables/{}/users", t.schema()), &k).await;
+    let (_, _, users) = get(&mut b, &format!("/api/v1/databases/app/tables/{}/users", t.schema()), &k).await;
     let columns: Vec<&str> =
         users["detail"]["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert!(columns.contains(&"username") && columns.contains(&"email"), "{columns:?}");
     assert!(users["rows"]["columns"].is_array(), "{users}");
 
-    let (_, _, indexes) = get(&mut b, "/api/v1/indexes?q=api_keys&sort=name", &k).await;
-    let on_keys = indexes["items"].as_array().unwrap();
-    assert!(!on_keys.is_empty() && on_keys.iter().all(|i| i["table"] == "api_keys"), "{indexes}");
+    let (_, _, indexes) = get(&mut b, "/api/v1/databases/app/indexes?q=posts&sort=name", &k).await;
+    let on_posts = indexes["items"].as_array().unwrap();
+    assert!(!on_posts.is_empty() && on_posts.iter().all(|i| i["table"] == "posts"), "{indexes}");
 
-    let (_, _, activity) = get(&mut b, "/api/v1/activity", &k).await;
+    let (_, _, activity) = get(&mut b, "/api/v1/databases/app/activity", &k).await;
     assert_eq!(activity["server_activity"], kind != Kind::Sqlite, "{activity}");
     assert!(activity["activity"]["sessions"].is_array());
 
-    let (_, _, migrations) = get(&mut b, "/api/v1/migrations?per_page=3", &k).await;
+    let (_, _, migrations) = get(&mut b, "/api/v1/databases/app/migrations?per_page=1", &k).await;
     assert_eq!(migrations["head"], *HEAD);
     assert_eq!(migrations["migrations"].as_array().unwrap().len(), *MIGRATIONS);
-    assert_eq!(migrations["log"]["items"].as_array().unwrap().len(), 3);
+    assert!(*MIGRATIONS > 1, "the log below spans more than one page");
+    assert_eq!(migrations["log"]["items"].as_array().unwrap().len(), 1);
     assert_eq!(migrations["log"]["total"], *MIGRATIONS, "one upgrade per migration");
     assert_eq!(migrations["log"]["items"][0]["revision"], *HEAD, "newest first");
-    let (_, _, failed) = get(&mut b, "/api/v1/migrations?status=failed", &k).await;
+    let (_, _, failed) = get(&mut b, "/api/v1/databases/app/migrations?status=failed", &k).await;
     assert_eq!(failed["log"]["total"], 0);
     t.drop().await;
 }
@@ -118,19 +130,19 @@ async fn signals(kind: Kind) {
     let (_, admin) = key_for(&b.state, Role::Admin, &[Scope::RunSql, Scope::ReadCatalog]).await;
     let (_, admin_reader) = key_for(&b.state, Role::Admin, &[Scope::ReadCatalog]).await;
     for action in ["cancel", "terminate"] {
-        let path = format!("/api/v1/activity/1/{action}");
+        let path = format!("/api/v1/databases/app/activity/1/{action}");
         for role in [Role::Viewer, Role::Editor] {
             let (_, k) = key_for(&b.state, role, &[Scope::RunSql, Scope::ReadCatalog]).await;
             error(&call(&mut b, Method::POST, &path, Some(&k)).await, StatusCode::FORBIDDEN, "forbidden");
         }
         error(&call(&mut b, Method::POST, &path, Some(&admin_reader)).await, StatusCode::FORBIDDEN, "missing_scope");
-        let bad = format!("/api/v1/activity/x1/{action}");
+        let bad = format!("/api/v1/databases/app/activity/x1/{action}");
         let message =
             error(&call(&mut b, Method::POST, &bad, Some(&admin)).await, StatusCode::BAD_REQUEST, "bad_request");
         assert!(message.starts_with("pid="), "{message}");
     }
     if kind == Kind::Sqlite {
-        let answer = call(&mut b, Method::POST, "/api/v1/activity/1/cancel", Some(&admin)).await;
+        let answer = call(&mut b, Method::POST, "/api/v1/databases/app/activity/1/cancel", Some(&admin)).await;
         assert!(error(&answer, StatusCode::NOT_IMPLEMENTED, "unsupported").contains("no server sessions"));
         t.drop().await;
         return;
@@ -141,7 +153,7 @@ async fn signals(kind: Kind) {
     let running = tokio::spawn(async move { sleeper.execute_unprepared(sql).await.map(|_| ()) });
     let mut pid = None;
     for _ in 0..100 {
-        let (_, _, a) = get(&mut b, "/api/v1/activity", &admin).await;
+        let (_, _, a) = get(&mut b, "/api/v1/databases/app/activity", &admin).await;
         let sessions = a["activity"]["sessions"].as_array().cloned().unwrap_or_default();
         pid = sessions
             .iter()
@@ -153,7 +165,8 @@ async fn signals(kind: Kind) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let pid = pid.expect("the sleeping session shows in /api/v1/activity");
-    let (status, _, body) = call(&mut b, Method::POST, &format!("/api/v1/activity/{pid}/cancel"), Some(&admin)).await;
+    let (status, _, body) =
+        call(&mut b, Method::POST, &format!("/api/v1/databases/app/activity/{pid}/cancel"), Some(&admin)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         (body["pid"].as_i64(), body["action"].as_str(), body["signalled"].as_bool()),
@@ -162,10 +175,10 @@ async fn signals(kind: Kind) {
     tokio::time::timeout(Duration::from_secs(10), running).await.expect("the statement stopped well before 30 s").ok();
     let gone = 2_000_000_000;
     let (status, _, body) =
-        call(&mut b, Method::POST, &format!("/api/v1/activity/{gone}/terminate"), Some(&admin)).await;
+        call(&mut b, Method::POST, &format!("/api/v1/databases/app/activity/{gone}/terminate"), Some(&admin)).await;
     assert_eq!((status, body["signalled"].as_bool()), (StatusCode::OK, Some(false)), "{body}");
 
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let rows =
         column(&db, "SELECT detail FROM audit_log WHERE action IN ('session.cancel', 'session.terminate') ORDER BY id")
             .await;
@@ -186,7 +199,7 @@ async fn history_scope(kind: Kind) {
         NewRun::new(&viewer, "SELEC mine_2", RunStatus::Error).error("syntax"),
         NewRun::new("someone_else", "SELECT theirs", RunStatus::Success),
     ] {
-        history::record(&b.state.db, run).await.unwrap();
+        history::record(&b.state.home, run).await.unwrap();
     }
     let queries = |v: &Value| -> BTreeSet<String> {
         v["items"].as_array().unwrap().iter().map(|r| r["query"].as_str().unwrap().to_string()).collect()
@@ -215,26 +228,30 @@ async fn history_scope(kind: Kind) {
 async fn bad_keys(kind: Kind) {
     let (t, mut b) = migrated(kind).await;
     let (owner, good) = key_for(&b.state, Role::Editor, &[Scope::ReadCatalog]).await;
-    assert_eq!(get(&mut b, "/api/v1/overview", &good).await.0, StatusCode::OK);
+    assert_eq!(get(&mut b, "/api/v1/databases/app/overview", &good).await.0, StatusCode::OK);
 
     let unauthorized = |answer: &Answer| {
         let message = error(answer, StatusCode::UNAUTHORIZED, "unauthorized");
         assert_eq!(answer.1.get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()), Some("Bearer"));
         message
     };
-    assert!(unauthorized(&call(&mut b, Method::GET, "/api/v1/overview", None).await).contains("Bearer"));
-    let basic = Request::get("/api/v1/overview").header(AUTHORIZATION, format!("Basic {good}"));
+    assert!(unauthorized(&call(&mut b, Method::GET, "/api/v1/databases/app/overview", None).await).contains("Bearer"));
+    let basic = Request::get("/api/v1/databases/app/overview").header(AUTHORIZATION, format!("Basic {good}"));
     let (status, headers, body) = b.send(basic.body(Body::empty()).unwrap()).await;
     unauthorized(&(status, headers, serde_json::from_str(&body).unwrap()));
     let (prefix, secret) = good.trim_start_matches("strata_").split_once('_').unwrap();
     let wrong_secret = format!("strata_{prefix}_{}", secret.chars().rev().collect::<String>());
     let unknown_prefix = format!("strata_{}_{secret}", "0".repeat(prefix.len()));
     for wrong in ["nonsense", "strata_", &wrong_secret, &unknown_prefix, &good[..good.len() - 1]] {
-        assert_eq!(unauthorized(&get(&mut b, "/api/v1/overview", wrong).await), "the API key is not valid", "{wrong}");
+        assert_eq!(
+            unauthorized(&get(&mut b, "/api/v1/databases/app/overview", wrong).await),
+            "the API key is not valid",
+            "{wrong}"
+        );
     }
 
     let expiring = key_of(&b.state, &owner, Role::Editor, &[Scope::ReadCatalog]).await;
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let past = match kind {
         Kind::Postgres => "now() - interval '1 minute'",
         Kind::MySql => "NOW() - INTERVAL 1 MINUTE",
@@ -242,15 +259,15 @@ async fn bad_keys(kind: Kind) {
     };
     let prefix_of = |k: &str| k.trim_start_matches("strata_").split_once('_').unwrap().0.to_string();
     exec(&db, &format!("UPDATE api_keys SET expires_at = {past} WHERE prefix = '{}'", prefix_of(&expiring))).await;
-    assert!(unauthorized(&get(&mut b, "/api/v1/overview", &expiring).await).contains("expired"));
+    assert!(unauthorized(&get(&mut b, "/api/v1/databases/app/overview", &expiring).await).contains("expired"));
 
     let revoked = key_of(&b.state, &owner, Role::Editor, &[Scope::ReadCatalog]).await;
     let id = count(&db, &format!("SELECT id FROM api_keys WHERE prefix = '{}'", prefix_of(&revoked))).await;
-    api_keys::revoke(&b.state.db, id as i32).await.unwrap();
-    assert!(unauthorized(&get(&mut b, "/api/v1/overview", &revoked).await).contains("revoked"));
+    api_keys::revoke(&b.state.home, id as i32).await.unwrap();
+    assert!(unauthorized(&get(&mut b, "/api/v1/databases/app/overview", &revoked).await).contains("revoked"));
 
     // A deactivated owner's keys stop working; a demoted owner's keys lose the role they had.
-    let account = accounts::find_by_username(&b.state.db, &owner).await.unwrap().unwrap();
+    let account = accounts::find_by_username(&b.state.home, &owner).await.unwrap().unwrap();
     let (_, admin_key) = key_for(&b.state, Role::Admin, &[Scope::ReadCatalog]).await;
     assert_eq!(get(&mut b, "/api/v1/history?user=nobody", &admin_key).await.0, StatusCode::OK);
     exec(
@@ -263,7 +280,7 @@ async fn bad_keys(kind: Kind) {
     .await;
     error(&get(&mut b, "/api/v1/history?user=nobody", &admin_key).await, StatusCode::FORBIDDEN, "forbidden");
     exec(&db, &format!("UPDATE admin_users SET is_active = {} WHERE id = {}", sql_false(kind), account.id)).await;
-    assert!(unauthorized(&get(&mut b, "/api/v1/overview", &good).await).contains("deactivated"));
+    assert!(unauthorized(&get(&mut b, "/api/v1/databases/app/overview", &good).await).contains("deactivated"));
     t.drop().await;
 }
 
@@ -279,27 +296,27 @@ async fn json_errors(kind: Kind) {
             .contains("/api/v1/no/such/thing")
     );
     error(&call(&mut b, Method::GET, "/api/nothing", None).await, StatusCode::NOT_FOUND, "not_found");
-    let missing = format!("/api/v1/tables/{}/no_such_table", t.schema());
+    let missing = format!("/api/v1/databases/app/tables/{}/no_such_table", t.schema());
     assert!(error(&get(&mut b, &missing, &k).await, StatusCode::NOT_FOUND, "not_found").contains("no_such_table"));
-    let answer = call(&mut b, Method::DELETE, "/api/v1/overview", Some(&k)).await;
+    let answer = call(&mut b, Method::DELETE, "/api/v1/databases/app/overview", Some(&k)).await;
     error(&answer, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     assert!(answer.1.get(ALLOW).is_some(), "405 says what is allowed");
     error(
-        &call(&mut b, Method::GET, "/api/v1/activity/1/cancel", Some(&k)).await,
+        &call(&mut b, Method::GET, "/api/v1/databases/app/activity/1/cancel", Some(&k)).await,
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
     );
     for (path, param) in [
-        ("/api/v1/tables?page=abc", "page"),
-        ("/api/v1/tables?page=0", "page"),
-        ("/api/v1/indexes?per_page=501", "per_page"),
+        ("/api/v1/databases/app/tables?page=abc", "page"),
+        ("/api/v1/databases/app/tables?page=0", "page"),
+        ("/api/v1/databases/app/indexes?per_page=501", "per_page"),
         ("/api/v1/history?per_page=-1", "per_page"),
-        ("/api/v1/tables?sort=colour", "sort"),
-        ("/api/v1/indexes?sort=-colour", "sort"),
+        ("/api/v1/databases/app/tables?sort=colour", "sort"),
+        ("/api/v1/databases/app/indexes?sort=-colour", "sort"),
         ("/api/v1/history?sort=timestamp", "sort"),
-        ("/api/v1/migrations?status=maybe", "status"),
-        ("/api/v1/indexes?show=some", "show"),
-        ("/api/v1/tables?q=a%00b", "q"),
+        ("/api/v1/databases/app/migrations?status=maybe", "status"),
+        ("/api/v1/databases/app/indexes?show=some", "show"),
+        ("/api/v1/databases/app/tables?q=a%00b", "q"),
     ] {
         let message = error(&get(&mut b, path, &k).await, StatusCode::BAD_REQUEST, "bad_request");
         assert!(message.contains(param), "{path}: {message:?} names {param}");
@@ -339,8 +356,9 @@ async fn openapi_matches_router(kind: Kind) {
     // The routes the router serves: each documented one answers (never "no route"), and every other
     // method on those paths is a 405, so nothing is served that the document does not list.
     let all_methods = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
-    let served =
-        paths.keys().map(|p| p.replace("{schema}", t.schema()).replace("{table}", "users").replace("{pid}", "1"));
+    let served = paths.keys().map(|p| {
+        p.replace("{name}", "app").replace("{schema}", t.schema()).replace("{table}", "users").replace("{pid}", "1")
+    });
     for (template, path) in paths.keys().zip(served) {
         for method in &all_methods {
             let listed = documented.contains(&(method.to_string(), template.clone()));
@@ -371,24 +389,33 @@ async fn openapi_matches_router(kind: Kind) {
     let expected: BTreeSet<(String, String)> = [
         ("GET", "/api/openapi.json"),
         ("GET", "/api/docs"),
-        ("GET", "/api/v1/overview"),
-        ("GET", "/api/v1/tables"),
-        ("GET", "/api/v1/tables/{schema}/{table}"),
-        ("GET", "/api/v1/indexes"),
-        ("GET", "/api/v1/activity"),
-        ("POST", "/api/v1/activity/{pid}/cancel"),
-        ("POST", "/api/v1/activity/{pid}/terminate"),
-        ("GET", "/api/v1/migrations"),
+        ("GET", "/api/v1/databases"),
+        ("GET", "/api/v1/databases/{name}/overview"),
+        ("GET", "/api/v1/databases/{name}/tables"),
+        ("GET", "/api/v1/databases/{name}/tables/{schema}/{table}"),
+        ("GET", "/api/v1/databases/{name}/indexes"),
+        ("GET", "/api/v1/databases/{name}/activity"),
+        ("POST", "/api/v1/databases/{name}/activity/{pid}/cancel"),
+        ("POST", "/api/v1/databases/{name}/activity/{pid}/terminate"),
+        ("GET", "/api/v1/databases/{name}/migrations"),
         ("GET", "/api/v1/history"),
-        ("POST", "/api/v1/query"),
-        ("POST", "/api/v1/export"),
+        ("POST", "/api/v1/databases/{name}/query"),
+        ("POST", "/api/v1/databases/{name}/export"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))
     .collect();
     assert_eq!(documented, expected);
     // Neighbours of served paths are not served.
-    for path in ["/api", "/api/v1", "/api/v1/", "/api/v1/tables/x", "/api/v1/activity/1", "/api/v2/overview"] {
+    for path in [
+        "/api",
+        "/api/v1",
+        "/api/v1/",
+        "/api/v1/databases/app/tables/x",
+        "/api/v1/databases/app/activity/1",
+        "/api/v1/databases/nope/overview",
+        "/api/v2/overview",
+    ] {
         error(&get(&mut b, path, &admin).await, StatusCode::NOT_FOUND, "not_found");
     }
     // The readable page lists every path.
@@ -422,7 +449,7 @@ async fn cli_keys(kind: Kind) {
     let key = ok(&out).trim().to_string();
     assert!(key.starts_with("strata_") && !key.contains(char::is_whitespace), "stdout is the key alone: {key:?}");
     assert!(stderr(&out).contains("shown once") && stderr(&out).contains("role editor"), "{}", stderr(&out));
-    assert_eq!(get(&mut b, "/api/v1/overview", &key).await.0, StatusCode::OK);
+    assert_eq!(get(&mut b, "/api/v1/databases/app/overview", &key).await.0, StatusCode::OK);
 
     let refused = strata(&t.url, &["key", "create", "--user", &owner, "--name", "x", "--role", "admin"]);
     assert!(!refused.status.success() && stderr(&refused).contains("above"), "{}", stderr(&refused));
@@ -445,9 +472,9 @@ async fn cli_keys(kind: Kind) {
 
     assert!(ok(&strata(&t.url, &["key", "revoke", &id.to_string()])).contains("revoked"));
     assert!(ok(&strata(&t.url, &["key", "revoke", &id.to_string()])).contains("already revoked"));
-    error(&get(&mut b, "/api/v1/overview", &key).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    error(&get(&mut b, "/api/v1/databases/app/overview", &key).await, StatusCode::UNAUTHORIZED, "unauthorized");
     assert!(ok(&strata(&t.url, &["key", "list"])).lines().any(|l| l.contains("ci deploy") && l.contains("revoked")));
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let actions = column(&db, "SELECT action FROM audit_log WHERE action LIKE 'api_key.%' ORDER BY id").await;
     assert_eq!(actions, ["api_key.create", "api_key.revoke"]);
     t.drop().await;
@@ -456,17 +483,17 @@ async fn cli_keys(kind: Kind) {
 async fn last_used(kind: Kind) {
     let (t, mut b) = migrated(kind).await;
     let (_, k) = key_for(&b.state, Role::Viewer, &[Scope::ReadCatalog]).await;
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let used = "SELECT count(*) FROM api_keys WHERE last_used_at IS NOT NULL";
     for _ in 0..5 {
-        assert_eq!(get(&mut b, "/api/v1/activity", &k).await.0, StatusCode::OK);
+        assert_eq!(get(&mut b, "/api/v1/databases/app/activity", &k).await.0, StatusCode::OK);
     }
     assert_eq!(count(&db, used).await, 0, "requests write nothing themselves");
     // The same task `serve` runs, on a short period.
-    let flusher = tokio::spawn(b.state.key_usage.clone().flush_every(b.state.db.clone(), Duration::from_millis(200)));
+    let flusher = tokio::spawn(b.state.key_usage.clone().flush_every(b.state.home.clone(), Duration::from_millis(200)));
     eventually("last_used_at is written", || async { (count(&db, used).await == 1).then_some(()) }).await;
     flusher.abort();
-    let page = b.state.key_usage.flush(&b.state.db).await.unwrap();
+    let page = b.state.key_usage.flush(&b.state.home).await.unwrap();
     assert_eq!(page, 0, "nothing is written again until the key is used again");
     t.drop().await;
 }
@@ -494,7 +521,7 @@ async fn key_pages(kind: Kind) {
     let start = shown.find(MARK).expect("the key is on the page") + MARK.len();
     let key: String = shown[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
     assert!(shown.contains("cannot show it again"), "{shown}");
-    assert_eq!(get(&mut viewer.another(), "/api/v1/overview", &key).await.0, StatusCode::OK);
+    assert_eq!(get(&mut viewer.another(), "/api/v1/databases/app/overview", &key).await.0, StatusCode::OK);
 
     let (_, _, list) = viewer.get("/keys").await;
     let secret = key.rsplit('_').next().unwrap();
@@ -506,7 +533,7 @@ async fn key_pages(kind: Kind) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(refused.contains("above"), "{refused}");
 
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let id = count(&db, "SELECT id FROM api_keys WHERE name = 'grafana'").await;
     let mut stranger = viewer.another();
     stranger.login_as(Role::Editor).await;
@@ -521,7 +548,11 @@ async fn key_pages(kind: Kind) {
     assert!(everyone.contains("grafana") && everyone.contains(&me), "admins see every key");
     let (status, headers, _) = admin.post_form(&format!("/keys/{id}/revoke"), &[]).await;
     assert_eq!((status, common::web::location(&headers)), (StatusCode::SEE_OTHER, "/keys"));
-    error(&get(&mut viewer.another(), "/api/v1/overview", &key).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    error(
+        &get(&mut viewer.another(), "/api/v1/databases/app/overview", &key).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
     let (_, _, after) = viewer.get("/keys").await;
     assert!(after.contains("revoked"), "{after}");
     let rows = column(&db, "SELECT actor FROM audit_log WHERE action LIKE 'api_key.%' ORDER BY id").await;
@@ -535,17 +566,18 @@ async fn csrf_with_cookie(kind: Kind) {
     b.login_as(Role::Admin).await;
     let (_, k) = key_for(&b.state, Role::Viewer, &[Scope::ReadCatalog]).await;
     // With the dashboard's cookie (as a browser would send it) an unsafe API request needs the token.
-    let with_cookie = Request::post("/api/v1/activity/1/cancel").header(AUTHORIZATION, format!("Bearer {k}"));
+    let with_cookie =
+        Request::post("/api/v1/databases/app/activity/1/cancel").header(AUTHORIZATION, format!("Bearer {k}"));
     let (status, headers, body) = b.send(with_cookie.body(Body::empty()).unwrap()).await;
     error(&(status, headers, serde_json::from_str(&body).unwrap()), StatusCode::FORBIDDEN, "csrf");
     // Without it, the key decides (a viewer key may not cancel).
     let mut api = b.another();
     error(
-        &call(&mut api, Method::POST, "/api/v1/activity/1/cancel", Some(&k)).await,
+        &call(&mut api, Method::POST, "/api/v1/databases/app/activity/1/cancel", Some(&k)).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
-    let cookie_only = Request::post("/api/v1/activity/1/cancel").header(COOKIE, "theme=dark");
+    let cookie_only = Request::post("/api/v1/databases/app/activity/1/cancel").header(COOKIE, "theme=dark");
     let (status, headers, body) = api.send(cookie_only.body(Body::empty()).unwrap()).await;
     error(&(status, headers, serde_json::from_str(&body).unwrap()), StatusCode::UNAUTHORIZED, "unauthorized");
     t.drop().await;

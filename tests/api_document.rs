@@ -15,8 +15,8 @@ use common::api::{call, key_for, post_json};
 use common::web::{Browser, migrate_up};
 use common::*;
 use serde_json::Value;
-use strata::accounts::Role;
-use strata::api_keys::Scope;
+use strata::home::accounts::Role;
+use strata::home::api_keys::Scope;
 
 /// The validator executable, or a failure that says how to install it.
 fn validator() -> PathBuf {
@@ -103,6 +103,7 @@ async fn operation_ids_are_unique_and_named_by_resource_and_action() {
         "activity_cancel",
         "activity_index",
         "activity_terminate",
+        "databases_index",
         "docs_openapi_json",
         "docs_page",
         "history_index",
@@ -140,14 +141,26 @@ async fn every_response_has_a_description_and_every_refusal_the_server_gives_is_
     }
     let by_name: BTreeMap<String, &Value> = operations(&doc).into_iter().collect();
     // SQLite has no server sessions: cancel and terminate answer 501.
-    for op in ["POST /api/v1/activity/{pid}/cancel", "POST /api/v1/activity/{pid}/terminate"] {
+    for op in [
+        "POST /api/v1/databases/{name}/activity/{pid}/cancel",
+        "POST /api/v1/databases/{name}/activity/{pid}/terminate",
+    ] {
         assert!(by_name[op]["responses"]["501"].is_object(), "{op} does not declare 501");
     }
     // Catalog reads pass `catalog_timeout` with a 504.
-    for op in
-        ["GET /api/v1/overview", "GET /api/v1/tables", "GET /api/v1/tables/{schema}/{table}", "GET /api/v1/indexes"]
-    {
+    for op in [
+        "GET /api/v1/databases/{name}/overview",
+        "GET /api/v1/databases/{name}/tables",
+        "GET /api/v1/databases/{name}/tables/{schema}/{table}",
+        "GET /api/v1/databases/{name}/indexes",
+    ] {
         assert!(by_name[op]["responses"]["504"].is_object(), "{op} does not declare 504");
+    }
+    // Every per-database endpoint names the database; one Strata does not watch is a 404.
+    for (op_name, op) in &by_name {
+        if op_name.contains("/api/v1/databases/{name}") {
+            assert!(op["responses"]["404"].is_object(), "{op_name} does not declare 404");
+        }
     }
     t.drop().await;
 }
@@ -157,7 +170,7 @@ async fn the_bounds_the_server_enforces_are_in_the_document_and_a_value_past_the
     let (t, mut b, doc) = document().await;
     let (_, key) = key_for(&b.state, Role::Admin, &Scope::ALL).await;
     let by_name: BTreeMap<String, &Value> = operations(&doc).into_iter().collect();
-    let tables = by_name["GET /api/v1/tables"];
+    let tables = by_name["GET /api/v1/databases/{name}/tables"];
     let page = &param(tables, "page")["schema"];
     let per_page = &param(tables, "per_page")["schema"];
     let q = &param(tables, "q")["schema"];
@@ -166,7 +179,7 @@ async fn the_bounds_the_server_enforces_are_in_the_document_and_a_value_past_the
     assert_eq!(q["maxLength"].as_u64(), Some(strata::api::params::MAX_SEARCH_CHARS as u64), "{q}");
     let page_max = page["maximum"].as_u64().unwrap_or_else(|| panic!("page has no maximum: {page}"));
     // The bound is exact: the largest page is accepted, the next one is a 400 naming `page`.
-    let at = |p: u64| format!("/api/v1/tables?page={p}&per_page={}", strata::api::params::MAX_PER_PAGE);
+    let at = |p: u64| format!("/api/v1/databases/app/tables?page={p}&per_page={}", strata::api::params::MAX_PER_PAGE);
     let (status, _, body) = call(&mut b, Method::GET, &at(page_max), Some(&key)).await;
     assert_eq!(status, StatusCode::OK, "page={page_max}: {body}");
     let (status, _, body) = call(&mut b, Method::GET, &at(page_max + 1), Some(&key)).await;
@@ -174,19 +187,28 @@ async fn the_bounds_the_server_enforces_are_in_the_document_and_a_value_past_the
     assert!(body["error"]["message"].as_str().unwrap().contains("page="), "{body}");
 
     // `max_rows` goes from 1 to the `max_rows` setting.
-    let query = by_name["POST /api/v1/query"];
+    let query = by_name["POST /api/v1/databases/{name}/query"];
     let schema_ref = query["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap();
     let request = &doc["components"]["schemas"][schema_ref.trim_start_matches("#/components/schemas/")];
     let max_rows = &request["properties"]["max_rows"];
     let setting = b.state.config.settings.max_rows as u64;
     assert_eq!(max_rows["maximum"].as_u64(), Some(setting), "{max_rows}");
     assert_eq!(max_rows["minimum"].as_u64(), Some(1), "{max_rows}");
-    let (status, _, body) =
-        post_json(&mut b, "/api/v1/query", &key, format!(r#"{{"sql": "SELECT 1", "max_rows": {setting}}}"#)).await;
+    let (status, _, body) = post_json(
+        &mut b,
+        "/api/v1/databases/app/query",
+        &key,
+        format!(r#"{{"sql": "SELECT 1", "max_rows": {setting}}}"#),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, _, body) =
-        post_json(&mut b, "/api/v1/query", &key, format!(r#"{{"sql": "SELECT 1", "max_rows": {}}}"#, setting + 1))
-            .await;
+    let (status, _, body) = post_json(
+        &mut b,
+        "/api/v1/databases/app/query",
+        &key,
+        format!(r#"{{"sql": "SELECT 1", "max_rows": {}}}"#, setting + 1),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     t.drop().await;
 }

@@ -10,9 +10,9 @@ use common::api::{error, json_request, key_for, key_of, post_json};
 use common::web::{Browser, app_state_with, migrate_up};
 use common::*;
 use serde_json::{Value, json};
-use strata::accounts::Role;
-use strata::api_keys::Scope;
-use strata::history;
+use strata::home::accounts::Role;
+use strata::home::api_keys::Scope;
+use strata::home::history;
 
 each_backend! {
     a_run_answers_each_statement_and_stops_at_the_first_error_with_its_position => statements;
@@ -60,7 +60,7 @@ async fn statements(kind: Kind) {
                SELECT username, email FROM users WHERE username = 'q1';\n\
                SELECT * FROM users WHERE WHERE id = 1;\n\
                SELECT 'never runs'";
-    let (status, headers, body) = post_json(&mut b, "/api/v1/query", &key, json!({ "sql": sql })).await;
+    let (status, headers, body) = post_json(&mut b, "/api/v1/databases/app/query", &key, json!({ "sql": sql })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(headers[CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
     let results = body["results"].as_array().expect("results");
@@ -115,7 +115,7 @@ async fn values(kind: Kind) {
              1 AS yes"
         }
     };
-    let (status, _, body) = post_json(&mut b, "/api/v1/query", &key, json!({ "sql": sql })).await;
+    let (status, _, body) = post_json(&mut b, "/api/v1/databases/app/query", &key, json!({ "sql": sql })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["results"][0]["status"], "success", "{body}");
     let row = &body["results"][0]["rows"][0];
@@ -144,16 +144,16 @@ async fn truncation(kind: Kind) {
     let (_, key) = key_for(&b.state, Role::Viewer, &[Scope::RunReadonlySql]).await;
     let sql = series(kind, 120);
     let run = |max_rows: Value| json!({ "sql": sql, "max_rows": max_rows });
-    let (status, _, body) = post_json(&mut b, "/api/v1/query", &key, run(json!(3))).await;
+    let (status, _, body) = post_json(&mut b, "/api/v1/databases/app/query", &key, run(json!(3))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["results"][0]["rows"], json!([[1], [2], [3]]));
     assert_eq!(body["results"][0]["truncated"], true);
-    let (_, _, body) = post_json(&mut b, "/api/v1/query", &key, json!({ "sql": sql })).await;
+    let (_, _, body) = post_json(&mut b, "/api/v1/databases/app/query", &key, json!({ "sql": sql })).await;
     assert_eq!(body["results"][0]["rows"].as_array().unwrap().len(), 50, "the max_rows setting is the default");
     assert_eq!(body["results"][0]["truncated"], true);
-    let (_, _, body) = post_json(&mut b, "/api/v1/query", &key, json!({ "sql": series(kind, 50) })).await;
+    let (_, _, body) = post_json(&mut b, "/api/v1/databases/app/query", &key, json!({ "sql": series(kind, 50) })).await;
     assert_eq!(body["results"][0]["truncated"], false, "exactly max_rows rows: nothing left out");
-    let above = post_json(&mut b, "/api/v1/query", &key, run(json!(51))).await;
+    let above = post_json(&mut b, "/api/v1/databases/app/query", &key, run(json!(51))).await;
     let message = error(&above, StatusCode::BAD_REQUEST, "bad_request");
     assert!(message.contains("max_rows") && message.contains("50"), "{message}");
     t.drop().await;
@@ -173,14 +173,15 @@ async fn timeout(kind: Kind) {
     };
     let started = std::time::Instant::now();
     let (status, _, body) =
-        post_json(&mut b, "/api/v1/query", &key, json!({ "sql": format!("SELECT 1; {slow}; SELECT 2") })).await;
+        post_json(&mut b, "/api/v1/databases/app/query", &key, json!({ "sql": format!("SELECT 1; {slow}; SELECT 2") }))
+            .await;
     assert!(started.elapsed() < Duration::from_secs(8), "stopped near the 1 s limit, took {:?}", started.elapsed());
     assert_eq!(status, StatusCode::OK, "{body}");
     let results = body["results"].as_array().unwrap();
     assert_eq!(results.len(), 2, "nothing runs after the timeout: {body}");
     assert_eq!(results[1]["status"], "timeout", "{body}");
     assert!(results[1]["error"]["message"].as_str().unwrap().contains("query_timeout"), "{body}");
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM query_history WHERE status = 'timeout'").await, 1);
     t.drop().await;
 }
@@ -193,7 +194,7 @@ async fn read_only(kind: Kind) {
     let (editor, editor_read_only) = key_for(&b.state, Role::Editor, &[Scope::RunReadonlySql]).await;
     for key in [&viewer_run_sql, &editor_read_only] {
         for sql in ["DELETE FROM users", "COMMIT; DELETE FROM users", "SELECT 1; COMMIT; DELETE FROM users"] {
-            let (status, _, body) = post_json(&mut b, "/api/v1/query", key, json!({ "sql": sql })).await;
+            let (status, _, body) = post_json(&mut b, "/api/v1/databases/app/query", key, json!({ "sql": sql })).await;
             assert_eq!(status, StatusCode::OK, "{body}");
             // Refused by the database: the DELETE itself, or the COMMIT before it (SQLite, MariaDB).
             let results = body["results"].as_array().unwrap();
@@ -201,8 +202,13 @@ async fn read_only(kind: Kind) {
             assert!(!results.iter().any(|r| r["sql"] == "DELETE FROM users" && r["status"] == "success"), "{body}");
             assert_eq!(users(&t).await, before, "{sql}: the data is unchanged");
         }
-        let (status, _, body) =
-            post_json(&mut b, "/api/v1/export", key, json!({ "sql": "DELETE FROM users", "format": "csv" })).await;
+        let (status, _, body) = post_json(
+            &mut b,
+            "/api/v1/databases/app/export",
+            key,
+            json!({ "sql": "DELETE FROM users", "format": "csv" }),
+        )
+        .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "a refused write is a JSON error, not a download: {body}");
     }
     // The same account's key with run_sql writes; under read_only_for_all even an admin's does not.
@@ -210,10 +216,10 @@ async fn read_only(kind: Kind) {
     let delete = json!({ "sql": "DELETE FROM users WHERE username = 'keep'" });
     let mut locked = Browser::with_state(app_state_with(&t.url, |s| s.read_only_for_all = true).await);
     let (_, admin) = key_for(&locked.state, Role::Admin, &Scope::ALL).await;
-    let (_, _, body) = post_json(&mut locked, "/api/v1/query", &admin, &delete).await;
+    let (_, _, body) = post_json(&mut locked, "/api/v1/databases/app/query", &admin, &delete).await;
     assert_eq!(body["results"][0]["status"], "error", "read_only_for_all holds admin keys too: {body}");
     assert_eq!(users(&t).await, before);
-    let (_, _, body) = post_json(&mut b, "/api/v1/query", &writer, &delete).await;
+    let (_, _, body) = post_json(&mut b, "/api/v1/databases/app/query", &writer, &delete).await;
     assert_eq!(body["results"][0]["rows_affected"], 1, "{body}");
     assert_eq!(users(&t).await, before - 1);
     t.drop().await;
@@ -223,19 +229,19 @@ async fn scopes(kind: Kind) {
     let (t, mut b) = served(kind, |_| {}).await;
     let (_, catalog_only) = key_for(&b.state, Role::Admin, &[Scope::ReadCatalog, Scope::ReadMetrics]).await;
     for (path, body) in [
-        ("/api/v1/query", json!({ "sql": "SELECT 1" })),
-        ("/api/v1/export", json!({ "sql": "SELECT 1", "format": "csv" })),
+        ("/api/v1/databases/app/query", json!({ "sql": "SELECT 1" })),
+        ("/api/v1/databases/app/export", json!({ "sql": "SELECT 1", "format": "csv" })),
         // A key without the scope learns that first, whatever its body.
-        ("/api/v1/query", json!({ "nonsense": true })),
+        ("/api/v1/databases/app/query", json!({ "nonsense": true })),
     ] {
         let message =
             error(&post_json(&mut b, path, &catalog_only, &body).await, StatusCode::FORBIDDEN, "missing_scope");
         assert!(message.contains("run_readonly_sql") && message.contains("run_sql"), "{message}");
     }
-    let unauthorized = json_request("/api/v1/query", "strata_nope_nope", json!({ "sql": "SELECT 1" }));
+    let unauthorized = json_request("/api/v1/databases/app/query", "strata_nope_nope", json!({ "sql": "SELECT 1" }));
     let (status, _, _) = b.send(unauthorized).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM query_history").await, 0, "nothing ran, nothing recorded");
     t.drop().await;
 }
@@ -245,10 +251,15 @@ async fn history(kind: Kind) {
     b.set_client_addr("203.0.113.7:4000");
     let (owner, key) = key_for(&b.state, Role::Editor, &[Scope::RunSql]).await;
     let prefix = key.trim_start_matches("strata_").split_once('_').unwrap().0.to_string();
-    let (_, _, body) =
-        post_json(&mut b, "/api/v1/query", &key, json!({ "sql": "SELECT 1 AS one; SELECT nope FROM users" })).await;
+    let (_, _, body) = post_json(
+        &mut b,
+        "/api/v1/databases/app/query",
+        &key,
+        json!({ "sql": "SELECT 1 AS one; SELECT nope FROM users" }),
+    )
+    .await;
     assert_eq!(body["results"].as_array().unwrap().len(), 2, "{body}");
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let who = format!("{owner} (key strata_{prefix})");
     let mut runs = history::all(&db, &history::Filter::default()).await.unwrap();
     runs.sort_by_key(|r| r.statement_index);
@@ -264,6 +275,7 @@ async fn history(kind: Kind) {
         ]
     );
     assert_eq!(runs[0].batch_id, runs[1].batch_id, "one run, one batch");
+    assert!(runs.iter().all(|r| r.database_name.as_deref() == Some(APP)), "each run names its database: {runs:?}");
     assert!(runs[1].error.as_deref().unwrap_or("").contains("nope"), "the failure's message is kept: {:?}", runs[1]);
     // The owner's history, read with another of the owner's keys, has the runs made through the first.
     let reader = key_of(&b.state, &owner, Role::Editor, &[Scope::ReadCatalog]).await;
@@ -279,7 +291,7 @@ async fn export(kind: Kind) {
     let sql = series(kind, 2500);
     let mut bodies = Vec::new();
     for (format, mime) in [("csv", "text/csv"), ("json", "application/json"), ("ndjson", "application/x-ndjson")] {
-        let req = json_request("/api/v1/export", &key, json!({ "sql": sql, "format": format }));
+        let req = json_request("/api/v1/databases/app/export", &key, json!({ "sql": sql, "format": format }));
         let (status, headers, body) = b.send(req).await;
         assert_eq!(status, StatusCode::OK, "{format}: {body}");
         assert!(headers[CONTENT_TYPE].to_str().unwrap().starts_with(mime), "{format}: {:?}", headers[CONTENT_TYPE]);
@@ -303,20 +315,24 @@ async fn export(kind: Kind) {
     // An empty result is an empty file (with its header where the backend names the columns), not a
     // broken connection.
     let empty = json!({ "sql": "SELECT username FROM users WHERE 1 = 0", "format": "csv" });
-    let (status, _, body) = b.send(json_request("/api/v1/export", &key, empty)).await;
+    let (status, _, body) = b.send(json_request("/api/v1/databases/app/export", &key, empty)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.is_empty() || body == "username\n", "{body:?}");
     let failing = json!({ "sql": "SELECT no_such_column FROM users", "format": "csv" });
-    let answer = post_json(&mut b, "/api/v1/export", &key, failing).await;
+    let answer = post_json(&mut b, "/api/v1/databases/app/export", &key, failing).await;
     assert!(answer.1.get(CONTENT_DISPOSITION).is_none());
     assert!(error(&answer, StatusCode::BAD_REQUEST, "bad_request").contains("no_such_column"));
     let two = json!({ "sql": "SELECT 1; SELECT 2", "format": "json" });
     assert!(
-        error(&post_json(&mut b, "/api/v1/export", &key, two).await, StatusCode::BAD_REQUEST, "bad_request")
-            .contains("exactly one statement")
+        error(
+            &post_json(&mut b, "/api/v1/databases/app/export", &key, two).await,
+            StatusCode::BAD_REQUEST,
+            "bad_request"
+        )
+        .contains("exactly one statement")
     );
 
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     let exports = |status: &'static str, want: usize| {
         let db = db.clone();
         async move {
@@ -341,25 +357,25 @@ async fn bad_bodies(kind: Kind) {
     let (t, mut b) = served(kind, |_| {}).await;
     let (_, key) = key_for(&b.state, Role::Editor, &Scope::ALL).await;
     for (path, body, field) in [
-        ("/api/v1/query", "{}", "sql"),
-        ("/api/v1/query", r#"{"sql": 1}"#, "sql"),
-        ("/api/v1/query", r#"{"sql": "  "}"#, "sql"),
-        ("/api/v1/query", r#"{"sql": null}"#, "sql"),
-        ("/api/v1/query", r#"{"sql": "SELECT 1", "max_rows": 0}"#, "max_rows"),
-        ("/api/v1/query", r#"{"sql": "SELECT 1", "max_rows": -1}"#, "max_rows"),
-        ("/api/v1/query", r#"{"sql": "SELECT 1", "max_rows": "ten"}"#, "max_rows"),
-        ("/api/v1/query", r#"{"sql": "SELECT 1", "max_rows": 1e99}"#, "max_rows"),
-        ("/api/v1/query", r#"{"sql": "SELECT 1""#, "JSON"),
-        ("/api/v1/query", "[]", "JSON"),
-        ("/api/v1/export", r#"{"sql": "SELECT 1"}"#, "format"),
-        ("/api/v1/export", r#"{"sql": "SELECT 1", "format": "xlsx"}"#, "format"),
-        ("/api/v1/export", r#"{"format": "csv"}"#, "sql"),
-        ("/api/v1/export", r#"{"sql": "", "format": "csv"}"#, "sql"),
+        ("/api/v1/databases/app/query", "{}", "sql"),
+        ("/api/v1/databases/app/query", r#"{"sql": 1}"#, "sql"),
+        ("/api/v1/databases/app/query", r#"{"sql": "  "}"#, "sql"),
+        ("/api/v1/databases/app/query", r#"{"sql": null}"#, "sql"),
+        ("/api/v1/databases/app/query", r#"{"sql": "SELECT 1", "max_rows": 0}"#, "max_rows"),
+        ("/api/v1/databases/app/query", r#"{"sql": "SELECT 1", "max_rows": -1}"#, "max_rows"),
+        ("/api/v1/databases/app/query", r#"{"sql": "SELECT 1", "max_rows": "ten"}"#, "max_rows"),
+        ("/api/v1/databases/app/query", r#"{"sql": "SELECT 1", "max_rows": 1e99}"#, "max_rows"),
+        ("/api/v1/databases/app/query", r#"{"sql": "SELECT 1""#, "JSON"),
+        ("/api/v1/databases/app/query", "[]", "JSON"),
+        ("/api/v1/databases/app/export", r#"{"sql": "SELECT 1"}"#, "format"),
+        ("/api/v1/databases/app/export", r#"{"sql": "SELECT 1", "format": "xlsx"}"#, "format"),
+        ("/api/v1/databases/app/export", r#"{"format": "csv"}"#, "sql"),
+        ("/api/v1/databases/app/export", r#"{"sql": "", "format": "csv"}"#, "sql"),
     ] {
         let message = error(&post_json(&mut b, path, &key, body).await, StatusCode::BAD_REQUEST, "bad_request");
         assert!(message.contains(field), "{path} {body}: {message:?} names {field}");
     }
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM query_history").await, 0, "nothing ran");
     t.drop().await;
 }

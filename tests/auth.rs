@@ -13,10 +13,10 @@ use common::*;
 use entity::sessions;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use strata::accounts::Role;
-use strata::audit::{self, Entry};
-use strata::web::session_store::DbSessionStore;
-use strata::web::throttle::{LoginThrottle, ThrottleLimits};
+use strata::home::accounts::Role;
+use strata::home::audit::{self, Entry};
+use strata::home::session_store::DbSessionStore;
+use strata::home::throttle::{LoginThrottle, ThrottleLimits};
 use tower_sessions::ExpiredDeletion;
 
 each_backend! {
@@ -38,7 +38,8 @@ each_backend! {
 async fn setup(kind: Kind) -> (TestDb, DatabaseConnection, Browser) {
     let t = TestDb::new(kind).await;
     migrate_up(&t).await;
-    let db = t.connect().await;
+    // Accounts, sessions and the audit log are checked where Strata keeps them: its home database.
+    let db = t.connect_home().await;
     let browser = Browser::new(&t.url).await;
     (t, db, browser)
 }
@@ -194,7 +195,7 @@ async fn logout(kind: Kind) {
 async fn throttling(kind: Kind) {
     let t = TestDb::new(kind).await;
     migrate_up(&t).await;
-    let db = t.connect().await;
+    let db = t.connect_home().await;
     // The throttle's clock is moved by hand: the test never waits and asserts no timing.
     let now = Arc::new(Mutex::new(Instant::now()));
     let read = now.clone();
@@ -494,7 +495,7 @@ async fn hostile_input(kind: Kind) {
     assert_eq!(targets[0], sql);
     assert_eq!(targets[1], "admin' OR '1'='1");
     assert_eq!(targets[3].chars().count(), 255, "cut to the column");
-    assert!(has_table(&db, "users").await && has_table(&db, "admin_users").await);
+    assert!(has_table(&t.connect().await, "users").await && has_table(&db, "admin_users").await);
     let (status, _, _) = a.get("/admin/audit?actor=%27%3B%20DROP%20TABLE%20users%3B%20--&action=login.failure").await;
     assert_eq!(status, StatusCode::OK);
 
@@ -529,7 +530,7 @@ async fn audit_page(kind: Kind) {
     a.login_as(Role::Admin).await;
     for i in 0..60 {
         audit::record(
-            &a.state.db,
+            &a.state.home,
             Entry::new("test.bulk").actor(1, "bulk").target(format!("t{i:02}")).client("10.0.0.1"),
         )
         .await

@@ -131,6 +131,9 @@ async fn round_trip(kind: Kind) {
     migrate_up(&t).await;
     let db = t.connect().await;
     seed(&db).await;
+    // A CHECK constraint for the restore to bring back (the seed schema has none).
+    exec(&db, "CREATE TABLE ratings (id INTEGER PRIMARY KEY, stars INTEGER NOT NULL CHECK (stars BETWEEN 1 AND 5))")
+        .await;
     let before = snapshot(&t).await;
     let report = verify_json(&t);
     let dir = tempfile::tempdir().unwrap();
@@ -165,11 +168,11 @@ async fn round_trip(kind: Kind) {
     assert_eq!(snapshot(&t).await, before);
     assert_eq!(verify_json(&t), report);
 
-    // Constraints hold again: the CHECK on admin_users.role and the foreign key of posts.
+    // Constraints hold again: the CHECK on ratings.stars and the foreign key of posts.
     use sea_orm::ConnectionTrait;
-    let bad_role =
-        "INSERT INTO admin_users (username, email, password_hash, role) VALUES ('x', 'x@example.com', 'h', 'root')";
-    assert!(db.execute_unprepared(bad_role).await.is_err(), "the CHECK constraint was restored");
+    exec(&db, "INSERT INTO ratings (id, stars) VALUES (1, 5)").await;
+    let bad_stars = "INSERT INTO ratings (id, stars) VALUES (2, 9)";
+    assert!(db.execute_unprepared(bad_stars).await.is_err(), "the CHECK constraint was restored");
     let orphan = "INSERT INTO posts (title, content, user_id) VALUES ('orphan', 'x', 999)";
     assert!(db.execute_unprepared(orphan).await.is_err(), "the foreign key was restored");
     // The restored id sequences are where they were: new rows get fresh ids.
@@ -385,6 +388,53 @@ async fn postgres_grant_to_gives_the_application_role_its_privileges() {
     );
     let out = restore(&t, &file, &["--yes", "--grant-to", "no_such_role_anywhere"]);
     fails_saying(&out, &["role \"no_such_role_anywhere\" does not exist", "nothing was restored"]);
+    db.close().await.ok();
+    drop_role(&t, &app).await;
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_restores_a_pg_dump_of_the_public_schema_into_an_empty_database() {
+    let source = TestDb::new(Kind::Postgres).await;
+    migrate_up(&source).await;
+    let db = source.connect().await;
+    seed(&db).await;
+    let before = snapshot(&source).await;
+    // pg_dump as a DBA runs it by hand: the public schema only, with its own CREATE SCHEMA public.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("public.sql");
+    let dumped = std::process::Command::new("pg_dump")
+        .args(["--schema", "public", "--file", file.to_str().unwrap(), "--dbname", &source.url])
+        .output()
+        .expect("run pg_dump");
+    assert!(dumped.status.success(), "{}", String::from_utf8_lossy(&dumped.stderr));
+    assert!(std::fs::read_to_string(&file).unwrap().contains("\nCREATE SCHEMA public;\n"), "the dump creates public");
+
+    let target = TestDb::new(Kind::Postgres).await;
+    let said = ok(&restore(&target, &file, &["--yes"]));
+    assert_eq!(snapshot(&target).await, before, "{said}");
+    assert!(!said.contains("warning"), "nobody had access to lose: {said}");
+    db.close().await.ok();
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_restore_says_which_roles_lost_their_access_and_points_at_grant_to() {
+    let (t, db, _dir, file) = seeded_backup(Kind::Postgres).await;
+    // The application's role could use every table before the superuser's restore re-created them.
+    let app = role(&t, "app", "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}").await;
+    let said = ok(&restore(&t, &file, &["--yes", "--clean"]));
+    let warning = said.lines().find(|l| l.starts_with("warning")).unwrap_or_else(|| panic!("no warning:\n{said}"));
+    assert!(warning.contains("belong to postgres now") && warning.contains(&app), "{warning}");
+    assert!(warning.contains(&format!("--grant-to \"{app}\"")), "{warning}");
+    let lit = app.replace('\'', "''");
+    let readable = format!("SELECT has_table_privilege('{lit}', 'public.posts', 'SELECT')");
+    assert_eq!(column(&db, &readable).await, ["false"], "the warning is true");
+    // What it points at works, and then there is nothing to warn about.
+    let said = ok(&restore(&t, &file, &["--yes", "--clean", "--grant-to", &app]));
+    assert!(!said.contains("warning"), "{said}");
+    assert_eq!(column(&db, &readable).await, ["true"]);
     db.close().await.ok();
     drop_role(&t, &app).await;
     t.drop().await;

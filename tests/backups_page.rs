@@ -12,7 +12,7 @@ use common::*;
 use http_body_util::BodyExt;
 use sea_orm::DatabaseConnection;
 use serde_json::Value;
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 
 each_backend! {
     the_list_shows_a_backup_made_by_the_cli => list_shows_cli_backup;
@@ -27,8 +27,6 @@ each_backend! {
     posts_without_the_csrf_token_are_refused => csrf;
 }
 
-// MariaDB is left out: its restore takes each table's metadata lock in turn, starting with
-// admin_users, which every request reads — no table can hold it back without holding the page too.
 mod sqlite_only {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_second_restore_or_a_backup_while_one_runs_is_refused_with_409() {
@@ -40,6 +38,13 @@ mod postgres_only {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_second_restore_or_a_backup_while_one_runs_is_refused_with_409() {
         super::one_at_a_time(crate::common::Kind::Postgres).await
+    }
+}
+
+mod mariadb_only {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_second_restore_or_a_backup_while_one_runs_is_refused_with_409() {
+        super::one_at_a_time(crate::common::Kind::MySql).await
     }
 }
 
@@ -90,14 +95,8 @@ impl Setup {
     /// Polls `GET /backups/status` until the job is no longer running.
     async fn finished_job(&mut self) -> Value {
         for _ in 0..600 {
-            let (status, _, body) = self.b.get("/backups/status").await;
-            // MariaDB replaces tables one statement at a time: while strata_sessions is being
-            // re-created, a request finds no table (500) or no session yet (sign-in redirect).
-            let between_tables = [StatusCode::INTERNAL_SERVER_ERROR, StatusCode::SEE_OTHER].contains(&status);
-            if self.t.kind == Kind::MySql && between_tables {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
+            // Sessions live in the home database, which a restore never touches: the status always answers.
+            let (status, _, body) = self.b.get("/db/app/backups/status").await;
             assert_eq!(status, StatusCode::OK, "{body}");
             let job: Value = serde_json::from_str(&body).expect("the status is JSON");
             assert!(!job.is_null(), "a job was started");
@@ -109,16 +108,21 @@ impl Setup {
         panic!("the job did not finish in 60 s");
     }
 
-    /// `actor target detail` of every audit entry with `action`, oldest first.
+    /// `actor target detail` of every audit entry with `action`, oldest first (from the home database; each
+    /// entry must name the database it concerns).
     async fn audited(&self, action: &str) -> Vec<String> {
-        let db = self.t.connect().await;
+        let home = self.t.connect_home().await;
         let line = match self.t.kind {
             Kind::MySql => "CONCAT_WS(' ', actor, target, detail)",
             _ => "actor || ' ' || coalesce(target, '') || ' ' || coalesce(detail, '')",
         };
         let sql = format!("SELECT {line} FROM audit_log WHERE action = '{action}' ORDER BY id");
-        let lines = column(&db, &sql).await;
-        db.close().await.ok();
+        let lines = column(&home, &sql).await;
+        let elsewhere = format!(
+            "SELECT count(*) FROM audit_log WHERE action = '{action}' AND (database_name IS NULL OR database_name <> '{APP}')"
+        );
+        assert_eq!(count(&home, &elsewhere).await, 0, "every {action} entry names the database {APP}");
+        home.close().await.ok();
         lines
     }
 
@@ -139,18 +143,18 @@ async fn seed(db: &DatabaseConnection) {
 
 async fn list_shows_cli_backup(kind: Kind) {
     let mut s = setup(kind).await;
-    let (status, _, page) = s.b.get("/backups").await;
+    let (status, _, page) = s.b.get("/db/app/backups").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("No backups of this database yet"), "{page}");
-    assert!(page.contains(r#"href="/backups" class="active""#), "admins have the nav entry");
+    assert!(page.contains(r#"href="/db/app/backups" class="active""#), "admins have the nav entry");
 
     let name = s.cli_backup();
     std::fs::write(s.dir.join("notes.txt"), b"not a backup").unwrap();
     std::fs::write(s.dir.join("other_db_2020-01-01_00-00-00.sql.gz"), b"someone else's").unwrap();
     let bytes = std::fs::metadata(s.dir.join(&name)).unwrap().len();
-    let (_, _, page) = s.b.get("/backups").await;
+    let (_, _, page) = s.b.get("/db/app/backups").await;
     assert!(page.contains(&name), "{page}");
-    assert!(page.contains(&format!("href=\"/backups/{name}/download\"")));
+    assert!(page.contains(&format!("href=\"/db/app/backups/{name}/download\"")));
     let format = if kind == Kind::Sqlite { "gzip-compressed SQLite database" } else { "gzip-compressed SQL" };
     assert!(page.contains(format), "the format is shown: {page}");
     let exact = strata::web::fmt::exact(&Some(bytes as i64));
@@ -164,10 +168,10 @@ async fn create_from_the_page(kind: Kind) {
     let mut s = setup(kind).await;
     let db = s.t.connect().await;
     seed(&db).await;
-    s.b.get("/backups").await;
-    let (status, headers, body) = s.b.post_form("/backups", &[("format", "sql")]).await;
+    s.b.get("/db/app/backups").await;
+    let (status, headers, body) = s.b.post_form("/db/app/backups", &[("format", "sql")]).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
-    assert_eq!(location(&headers), "/backups");
+    assert_eq!(location(&headers), "/db/app/backups");
 
     let job = s.finished_job().await;
     assert_eq!(job["state"], "succeeded", "{job}");
@@ -178,7 +182,7 @@ async fn create_from_the_page(kind: Kind) {
     let size = std::fs::metadata(s.dir.join(&name)).unwrap().len();
     assert_eq!(job["bytes"].as_u64(), Some(size), "the progress counted every byte written");
 
-    let (_, _, page) = s.b.get("/backups").await;
+    let (_, _, page) = s.b.get("/db/app/backups").await;
     assert!(page.contains(&format!("<td class=\"mono\">{name}</td>")), "listed: {page}");
     assert!(page.contains("Last backup") && page.contains("succeeded"), "{page}");
     assert!(!page.contains("http-equiv=\"refresh\""), "a finished job does not reload the page");
@@ -189,12 +193,13 @@ async fn create_from_the_page(kind: Kind) {
 
     // The backup is a real one: restoring it brings back what it had.
     exec(&db, "DELETE FROM posts").await;
-    let restore = format!("/backups/{name}/restore");
+    let restore = format!("/db/app/backups/{name}/restore");
     assert_eq!(s.b.post_form(&restore, &[("database", &s.t.name)]).await.0, StatusCode::SEE_OTHER);
     assert_eq!(s.finished_job().await["state"], "succeeded");
     assert_eq!(count(&db, "SELECT count(*) FROM posts").await, 3);
-    // Its audit_log was restored too: as it was while the backup ran, before its own entry was written.
-    assert!(s.audited("backup.create").await.is_empty());
+    // The audit log lives in the home database, which the restore leaves alone: the backup's entry stays.
+    assert_eq!(s.audited("backup.create").await, entries);
+    assert!(!has_table(&db, "audit_log").await, "the backup brought none of Strata's tables into the database");
     db.close().await.ok();
     s.done().await;
 }
@@ -202,7 +207,7 @@ async fn create_from_the_page(kind: Kind) {
 async fn download(kind: Kind) {
     let mut s = setup(kind).await;
     let name = s.cli_backup();
-    let res = s.b.get_streaming(&format!("/backups/{name}/download")).await;
+    let res = s.b.get_streaming(&format!("/db/app/backups/{name}/download")).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()[CONTENT_DISPOSITION], format!("attachment; filename=\"{name}\"").as_str());
     assert_eq!(res.headers()[CONTENT_TYPE], "application/gzip");
@@ -230,23 +235,23 @@ async fn outside_names(kind: Kind) {
     std::fs::write(s.dir.join("notes.txt"), b"not a backup").unwrap();
     let absolute = s.outer.path().join(&bait).display().to_string();
     let encode = |n: &str| url::form_urlencoded::byte_serialize(n.as_bytes()).collect::<String>();
-    s.b.get("/backups").await;
+    s.b.get("/db/app/backups").await;
     for outside in [format!("../{bait}"), absolute, "notes.txt".into(), s.older(2), "..".into()] {
         let e = encode(&outside);
         for path in ["download", "delete", "restore"] {
-            let (status, _, body) = s.b.get(&format!("/backups/{e}/{path}")).await;
+            let (status, _, body) = s.b.get(&format!("/db/app/backups/{e}/{path}")).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "GET {path} of {outside:?}: {body}");
         }
         for (path, fields) in [("delete", vec![]), ("restore", vec![("database", s.t.name.as_str())])] {
-            let (status, _, body) = s.b.post_form(&format!("/backups/{e}/{path}"), &fields).await;
+            let (status, _, body) = s.b.post_form(&format!("/db/app/backups/{e}/{path}"), &fields).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "POST {path} of {outside:?}: {body}");
         }
     }
     // A path the router would have to normalise matches no route at all.
-    assert_eq!(s.b.get(&format!("/backups/../{bait}/download")).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(s.b.get("/backups/x/../../etc/passwd").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(s.b.get(&format!("/db/app/backups/../{bait}/download")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(s.b.get("/db/app/backups/x/../../etc/passwd").await.0, StatusCode::NOT_FOUND);
     assert!(s.outer.path().join(&bait).exists() && s.dir.join("notes.txt").exists(), "nothing was touched");
-    let (_, _, status) = s.b.get("/backups/status").await;
+    let (_, _, status) = s.b.get("/db/app/backups/status").await;
     assert_eq!(status, "null", "no restore started");
     for action in ["backup.download", "backup.delete", "backup.restore"] {
         assert!(s.audited(action).await.is_empty(), "{action}");
@@ -258,16 +263,20 @@ async fn delete(kind: Kind) {
     let mut s = setup(kind).await;
     let name = s.cli_backup();
     std::fs::copy(s.dir.join(&name), s.dir.join(s.older(1))).unwrap();
-    let (status, _, page) = s.b.get(&format!("/backups/{name}/delete")).await;
+    let (status, _, page) = s.b.get(&format!("/db/app/backups/{name}/delete")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(&format!("Delete {name}?")), "{page}");
     assert_eq!(s.files().len(), 2, "asking deletes nothing");
-    let (status, headers, _) = s.b.post_form(&format!("/backups/{name}/delete"), &[]).await;
-    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/backups"));
+    let (status, headers, _) = s.b.post_form(&format!("/db/app/backups/{name}/delete"), &[]).await;
+    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/db/app/backups"));
     assert_eq!(s.files(), [s.older(1)]);
-    let (_, _, page) = s.b.get("/backups").await;
+    let (_, _, page) = s.b.get("/db/app/backups").await;
     assert!(page.contains(&format!("Deleted {name}.")), "{page}");
-    assert_eq!(s.b.post_form(&format!("/backups/{name}/delete"), &[]).await.0, StatusCode::NOT_FOUND, "gone is gone");
+    assert_eq!(
+        s.b.post_form(&format!("/db/app/backups/{name}/delete"), &[]).await.0,
+        StatusCode::NOT_FOUND,
+        "gone is gone"
+    );
     assert_eq!(s.audited("backup.delete").await, [format!("{} {name} deleted", s.admin)]);
     s.done().await;
 }
@@ -281,7 +290,7 @@ async fn retention(kind: Kind) {
     let stranger = format!("{}x_2019-01-01_00-00-00.sql.gz", s.t.name);
     std::fs::write(s.dir.join(&stranger), b"another database's backup").unwrap();
 
-    let (status, _, page) = s.b.get("/backups/retention?keep=2").await;
+    let (status, _, page) = s.b.get("/db/app/backups/retention?keep=2").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let (doomed, kept) = page.split_once("id=\"kept\"").expect("a kept table");
     let kept = kept.split_once("<form").map_or(kept, |(table, _)| table);
@@ -296,20 +305,20 @@ async fn retention(kind: Kind) {
 
     let files = format!("{},{}", s.older(2), s.older(1));
     assert!(page.contains(&format!("name=\"files\" value=\"{files}\"")), "{page}");
-    let (status, headers, _) = s.b.post_form("/backups/retention", &[("keep", "2"), ("files", &files)]).await;
-    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/backups"));
+    let (status, headers, _) = s.b.post_form("/db/app/backups/retention", &[("keep", "2"), ("files", &files)]).await;
+    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/db/app/backups"));
     let mut left = vec![newest.clone(), s.older(3), stranger.clone()];
     left.sort();
     assert_eq!(s.files(), left);
-    let (_, _, page) = s.b.get("/backups").await;
+    let (_, _, page) = s.b.get("/db/app/backups").await;
     assert!(page.contains("Deleted 2 old backups, keeping the newest 2."), "{page}");
     assert_eq!(s.audited("backup.prune").await, [format!("{} keep 2 deleted {}, {}", s.admin, s.older(2), s.older(1))]);
 
     // A confirmation applies only to what its preview showed: keep 1 now, with the old preview's list.
-    let (status, _, _) = s.b.post_form("/backups/retention", &[("keep", "1"), ("files", &files)]).await;
+    let (status, _, _) = s.b.post_form("/db/app/backups/retention", &[("keep", "1"), ("files", &files)]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(s.files(), left, "the 2020-01-03 backup was never previewed for deletion");
-    let (_, _, page) = s.b.get("/backups").await;
+    let (_, _, page) = s.b.get("/db/app/backups").await;
     assert!(page.contains(&format!("Not deleted because the preview did not show them: {}", s.older(3))), "{page}");
     s.done().await;
 }
@@ -321,22 +330,28 @@ async fn wrong_name(kind: Kind) {
     let name = s.cli_backup();
     exec(&db, "DELETE FROM posts WHERE id = 3").await;
 
-    let (status, _, page) = s.b.get(&format!("/backups/{name}/restore")).await;
+    let (status, _, page) = s.b.get(&format!("/db/app/backups/{name}/restore")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(&format!("Type the database name, <strong class=\"mono\">{}</strong>", s.t.name)), "{page}");
     assert!(page.contains(&format!("{}.posts</td><td class=\"num\">2</td>", s.t.schema())), "rows now: {page}");
-    assert!(page.contains("sessions opened since then"), "the page says what happens to sessions");
+    // Accounts, sessions and the audit log live in the home database: a restore of this one leaves them alone,
+    // and the page must not say otherwise.
+    assert!(
+        !page.contains("sessions opened since then")
+            && !page.contains("Accounts, sessions and the audit log are restored"),
+        "the page claims Strata's own state is restored with the database: {page}"
+    );
 
     for typed in ["", "wrong", &format!("{}x", s.t.name)] {
         let (status, headers, _) =
-            s.b.post_form(&format!("/backups/{name}/restore"), &[("database", typed), ("clean", "1")]).await;
+            s.b.post_form(&format!("/db/app/backups/{name}/restore"), &[("database", typed), ("clean", "1")]).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
-        assert_eq!(location(&headers), format!("/backups/{name}/restore"));
+        assert_eq!(location(&headers), format!("/db/app/backups/{name}/restore"));
         let (_, _, page) = s.b.follow(&headers).await;
         assert!(page.contains("Not restored:") && page.contains("nothing was restored"), "{page}");
     }
     assert_eq!(count(&db, "SELECT count(*) FROM posts").await, 2, "the data is untouched");
-    assert_eq!(s.b.get("/backups/status").await.2, "null", "no restore started");
+    assert_eq!(s.b.get("/db/app/backups/status").await.2, "null", "no restore started");
     let entries = s.audited("backup.restore").await;
     assert_eq!(entries.len(), 3);
     assert!(entries[1].starts_with(&format!("{} {name} refused: \"wrong\" was typed", s.admin)), "{entries:?}");
@@ -352,19 +367,19 @@ async fn restore(kind: Kind) {
     exec(&db, "DELETE FROM posts WHERE id >= 2").await;
     exec(&db, "CREATE TABLE scratch (id INTEGER PRIMARY KEY)").await;
 
-    s.b.get(&format!("/backups/{name}/restore")).await;
+    s.b.get(&format!("/db/app/backups/{name}/restore")).await;
     let (status, headers, body) =
-        s.b.post_form(&format!("/backups/{name}/restore"), &[("database", &s.t.name), ("clean", "1")]).await;
+        s.b.post_form(&format!("/db/app/backups/{name}/restore"), &[("database", &s.t.name), ("clean", "1")]).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
-    assert_eq!(location(&headers), "/backups");
+    assert_eq!(location(&headers), "/db/app/backups");
     let job = s.finished_job().await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!((job["kind"].as_str(), job["file"].as_str()), (Some("restore"), Some(name.as_str())));
     assert_eq!(column(&db, "SELECT title FROM posts ORDER BY id").await, ["first", "second", "third"]);
     assert!(!has_table(&db, "scratch").await, "emptied first (--clean)");
 
-    // The session was in the backup (it was opened before it), so it is still signed in.
-    let (status, _, page) = s.b.get("/backups").await;
+    // The session lives in the home database, which the restore leaves alone: still signed in.
+    let (status, _, page) = s.b.get("/db/app/backups").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Last restore") && page.contains("succeeded"), "{page}");
     assert!(page.contains("Verification report"), "{page}");
@@ -386,6 +401,12 @@ async fn hold_back_restores(t: &TestDb) -> DatabaseConnection {
             exec(&db, "BEGIN").await;
             exec(&db, "LOCK TABLE posts IN ACCESS SHARE MODE").await;
         }
+        // The dump's first statement drops alembic_version, whose metadata lock an open transaction that read it
+        // holds; the pages of the test read nothing there.
+        Kind::MySql => {
+            exec(&db, "START TRANSACTION").await;
+            exec(&db, "SELECT COUNT(*) FROM alembic_version").await;
+        }
         // The restore's BEGIN IMMEDIATE waits up to its 5 s busy timeout; readers go on (WAL).
         _ => exec(&db, "BEGIN IMMEDIATE").await,
     }
@@ -398,27 +419,27 @@ async fn one_at_a_time(kind: Kind) {
     seed(&db).await;
     let name = s.cli_backup();
     exec(&db, "DELETE FROM posts").await;
-    s.b.get("/backups").await;
+    s.b.get("/db/app/backups").await;
 
     let holder = hold_back_restores(&s.t).await;
-    let restore = format!("/backups/{name}/restore");
+    let restore = format!("/db/app/backups/{name}/restore");
     let (status, _, body) = s.b.post_form(&restore, &[("database", &s.t.name)]).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, _, job) = s.b.get("/backups/status").await;
+    let (_, _, job) = s.b.get("/db/app/backups/status").await;
     assert!(job.contains("\"state\":\"running\""), "held back, it is still running: {job}");
 
     let mut tab = s.b.same_visitor();
     let (status, _, body) = tab.post_form(&restore, &[("database", &s.t.name)]).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.contains(&format!("a restore of {name} started by {}", s.admin)) && body.contains("already running"));
-    let (status, _, body) = tab.post_form("/backups", &[]).await;
+    let (status, _, body) = tab.post_form("/db/app/backups", &[]).await;
     assert_eq!(status, StatusCode::CONFLICT, "a backup waits for the restore too: {body}");
-    let (_, _, page) = tab.get("/backups").await;
+    let (_, _, page) = tab.get("/db/app/backups").await;
     assert!(page.contains("http-equiv=\"refresh\""), "the page follows the running restore: {page}");
     assert!(page.contains(&format!("Restoring {name}")), "{page}");
 
-    exec(&holder, if kind == Kind::Postgres { "COMMIT" } else { "ROLLBACK" }).await;
+    exec(&holder, if kind == Kind::Sqlite { "ROLLBACK" } else { "COMMIT" }).await;
     let job = s.finished_job().await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert!(job["elapsed_ms"].as_u64().unwrap() >= 300, "it waited for the database: {job}");
@@ -436,16 +457,16 @@ async fn one_at_a_time(kind: Kind) {
 
 /// Every route of the page: (method, path), with `NAME` standing for a listed backup.
 const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/backups"),
-    ("GET", "/backups/status"),
-    ("POST", "/backups"),
-    ("GET", "/backups/retention?keep=0"),
-    ("POST", "/backups/retention"),
-    ("GET", "/backups/NAME/download"),
-    ("GET", "/backups/NAME/delete"),
-    ("POST", "/backups/NAME/delete"),
-    ("GET", "/backups/NAME/restore"),
-    ("POST", "/backups/NAME/restore"),
+    ("GET", "/db/app/backups"),
+    ("GET", "/db/app/backups/status"),
+    ("POST", "/db/app/backups"),
+    ("GET", "/db/app/backups/retention?keep=0"),
+    ("POST", "/db/app/backups/retention"),
+    ("GET", "/db/app/backups/NAME/download"),
+    ("GET", "/db/app/backups/NAME/delete"),
+    ("POST", "/db/app/backups/NAME/delete"),
+    ("GET", "/db/app/backups/NAME/restore"),
+    ("POST", "/db/app/backups/NAME/restore"),
 ];
 
 async fn roles(kind: Kind) {
@@ -454,8 +475,9 @@ async fn roles(kind: Kind) {
     for role in [Role::Viewer, Role::Editor] {
         let mut b = s.b.another();
         b.login_as(role).await;
-        let (_, _, page) = b.get("/").await;
-        assert!(!page.contains("href=\"/backups\""), "no nav entry for a {role:?}");
+        let (_, _, page) = b.get("/db/app").await;
+        assert!(page.contains("href=\"/db/app/query\""), "the database's navigation is there: {page}");
+        assert!(!page.contains("href=\"/db/app/backups\""), "no nav entry for a {role:?}");
         for (method, path) in ROUTES {
             let path = path.replace("NAME", &name);
             let fields = [("keep", "0"), ("files", name.as_str()), ("database", s.t.name.as_str())];
@@ -464,14 +486,14 @@ async fn roles(kind: Kind) {
         }
     }
     assert_eq!(s.files(), std::slice::from_ref(&name), "nothing was deleted");
-    assert_eq!(s.b.get("/backups/status").await.2, "null", "nothing was started");
+    assert_eq!(s.b.get("/db/app/backups/status").await.2, "null", "nothing was started");
     // Even an admin cannot keep zero backups: retention always keeps the newest one, as the CLI does.
-    let (status, _, page) = s.b.get("/backups/retention?keep=0").await;
+    let (status, _, page) = s.b.get("/db/app/backups/retention?keep=0").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
     assert!(page.contains("keep at least the newest 1"), "{page}");
-    s.b.get("/backups").await;
+    s.b.get("/db/app/backups").await;
     let fields = [("keep", "0"), ("files", name.as_str())];
-    assert_eq!(s.b.post_form("/backups/retention", &fields).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(s.b.post_form("/db/app/backups/retention", &fields).await.0, StatusCode::BAD_REQUEST);
     assert_eq!(s.files(), [name], "nothing was deleted");
     s.done().await;
 }
@@ -490,6 +512,6 @@ async fn csrf(kind: Kind) {
         assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} with another token");
     }
     assert_eq!(s.files(), [name]);
-    assert_eq!(s.b.get("/backups/status").await.2, "null");
+    assert_eq!(s.b.get("/db/app/backups/status").await.2, "null");
     s.done().await;
 }

@@ -31,24 +31,36 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
     snap(&c, "00-login-refused").await;
     c.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
     click_to(&c, "button[type=submit]", "/").await;
+    assert_eq!(text_of(&c, "h1").await, "Fleet");
+    snap(&c, "01-fleet").await;
+    click_to(&c, "#db-app h2 a[href='/db/app']", "/db/app").await;
     assert_eq!(text_of(&c, "h1").await, "Overview");
     snap(&c, "01-overview").await;
 
     // Every page the navigation offers opens, by clicking its link.
     let links: Vec<String> = {
         let mut out = Vec::new();
-        for a in c.find_all(Locator::Css("nav.nav a")).await.unwrap() {
+        for a in c.find_all(Locator::Css("nav.nav > a")).await.unwrap() {
             out.push(a.attr("href").await.unwrap().expect("a link"));
         }
         out
     };
-    for want in
-        ["/tables", "/indexes", "/activity", "/bloat", "/migrations", "/history", "/admin/users", "/admin/audit"]
-    {
+    for want in [
+        "/db/app/tables",
+        "/db/app/indexes",
+        "/db/app/activity",
+        "/db/app/bloat",
+        "/db/app/migrations",
+        "/history",
+        "/admin/users",
+        "/admin/audit",
+    ] {
         assert!(links.iter().any(|l| l == want), "navigation has {want}: {links:?}");
     }
     for (n, href) in links.iter().enumerate() {
-        click_to(&c, &format!("nav.nav a[href='{href}']"), href).await;
+        // From the database's overview each time: the fleet and account pages have no per-database links.
+        c.goto(&format!("{base}/db/app")).await.unwrap();
+        click_to(&c, &format!("nav.nav > a[href='{href}']"), href).await;
         let html = c.source().await.unwrap();
         assert!(!html.contains("Something went wrong"), "{href}:\n{html}");
         assert!(c.find(Locator::Css("main h1")).await.is_ok(), "{href} has a heading");
@@ -57,19 +69,19 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
             &format!(
                 "{:02}-{}",
                 n + 2,
-                if href == "/" { "overview-again".to_string() } else { href.trim_matches('/').replace('/', "-") }
+                if href == "/" { "fleet-again".to_string() } else { href.trim_matches('/').replace('/', "-") }
             ),
         )
         .await;
     }
 
     // Tables → posts: the detail page with columns, indexes and rows.
-    c.goto(&format!("{base}/tables")).await.unwrap();
-    click_to(&c, "a[href='/tables/public/posts']", "/tables/public/posts").await;
+    c.goto(&format!("{base}/db/app/tables")).await.unwrap();
+    click_to(&c, "a[href='/db/app/tables/public/posts']", "/db/app/tables/public/posts").await;
     let detail = c.source().await.unwrap();
     assert!(detail.contains("user_id") && detail.contains("idx_posts_user_id_twin"), "{detail}");
     snap(&c, "10-table-posts").await;
-    c.goto(&format!("{base}/indexes?show=duplicate")).await.unwrap();
+    c.goto(&format!("{base}/db/app/indexes?show=duplicate")).await.unwrap();
     assert!(c.source().await.unwrap().contains("idx_posts_user_id_twin"));
     snap(&c, "11-indexes-duplicate").await;
 
@@ -79,7 +91,7 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
         tokio::spawn(async move { sleeper.execute_unprepared("SELECT pg_sleep(120) /* browser-sleeper */").await });
     let mut row = None;
     for _ in 0..60 {
-        c.goto(&format!("{base}/activity")).await.unwrap();
+        c.goto(&format!("{base}/db/app/activity")).await.unwrap();
         for tr in c.find_all(Locator::Css("#sessions tbody tr")).await.unwrap() {
             if tr.text().await.unwrap().contains("browser-sleeper") {
                 row = tr.attr("data-pid").await.unwrap();
@@ -92,7 +104,7 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
     }
     let pid = row.expect("the sleeping query shows on the activity page");
     snap(&c, "12-activity-sleeper").await;
-    click_to(&c, &format!("tr[data-pid='{pid}'] a.btn-danger"), &format!("/activity/{pid}/terminate")).await;
+    click_to(&c, &format!("tr[data-pid='{pid}'] a.btn-danger"), &format!("/db/app/activity/{pid}/terminate")).await;
     assert!(c.source().await.unwrap().contains("browser-sleeper"), "the confirmation shows the query");
     snap(&c, "13-confirm-terminate").await;
     c.find(Locator::Id("confirm")).await.unwrap().click().await.unwrap();
@@ -102,7 +114,7 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
     assert!(ended.is_err(), "the sleeping query was terminated");
     let mut gone = false;
     for _ in 0..40 {
-        c.goto(&format!("{base}/activity")).await.unwrap();
+        c.goto(&format!("{base}/db/app/activity")).await.unwrap();
         if !c.source().await.unwrap().contains("browser-sleeper") {
             gone = true;
             break;
@@ -116,7 +128,7 @@ async fn a_dba_signs_in_opens_every_page_and_terminates_a_sleeping_query() {
 
     // Sign out: the pages need a sign-in again.
     click_to(&c, "form[action='/logout'] button", "/login").await;
-    c.goto(&format!("{base}/tables")).await.unwrap();
+    c.goto(&format!("{base}/db/app/tables")).await.unwrap();
     assert!(c.current_url().await.unwrap().path().starts_with("/login"));
     c.close().await.ok();
     t.drop().await;

@@ -84,7 +84,7 @@ async fn a_person_writes_runs_cancels_and_reruns_queries_in_the_editor() {
     sign_in(&c, &base).await;
 
     // Typing: the names complete from the catalog, tables first; Tab and Enter accept.
-    open(&c, &format!("{base}/query")).await;
+    open(&c, &format!("{base}/db/app/query")).await;
     c.find(Locator::Id("sql")).await.unwrap().click().await.unwrap();
     until(&c, "the catalog's names have loaded", "return !!document.querySelector('.code.names-ready')").await;
     let sql = c.find(Locator::Id("sql")).await.unwrap();
@@ -151,7 +151,7 @@ async fn a_person_writes_runs_cancels_and_reruns_queries_in_the_editor() {
     // refused: the CSP's frame-ancestors 'none') and the test acts from the first, pressing Cancel and leaving the
     // page while the run's answer is still pending.
     open(&c, &format!("{base}/history")).await;
-    c.execute("window.ed = window.open('/query', 'editor', 'width=1280,height=800')", vec![]).await.unwrap();
+    c.execute("window.ed = window.open('/db/app/query', 'editor', 'width=1280,height=800')", vec![]).await.unwrap();
     until(&c, "the editor loads in its window", "return !!window.ed?.document?.querySelector('.code .highlight')")
         .await;
 
@@ -182,9 +182,10 @@ async fn a_person_writes_runs_cancels_and_reruns_queries_in_the_editor() {
     })
     .await;
     let recorded = "SELECT COUNT(*) FROM query_history WHERE status = 'cancelled' AND query = 'select pg_sleep(59)'";
+    let home = t.connect_home().await;
     eventually("the abandoned run is in the history as cancelled", || {
-        let db = db.clone();
-        async move { (count(&db, recorded).await == 1).then_some(()) }
+        let home = home.clone();
+        async move { (count(&home, recorded).await == 1).then_some(()) }
     })
     .await;
 

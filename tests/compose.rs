@@ -204,3 +204,22 @@ fn each_strata_keeps_its_key_file_in_a_named_volume_its_user_owns() {
         "the image makes the key file's folder, owned by the strata user, so the volume starts with that owner"
     );
 }
+
+#[test]
+fn strata_keeps_its_home_in_a_named_volume_apart_from_the_database_it_watches() {
+    let doc = compose();
+    for name in ["strata", "strata-mariadb"] {
+        let strata = service(&doc, name);
+        let env = environment(strata);
+        let home = strata::config::DatabaseUrl::parse(&env["STRATA_HOME_URL"]).expect("a home URL");
+        let path = home.sqlite_path().expect("a SQLite home file").display().to_string();
+        let volume = strings(&strata["volumes"])
+            .into_iter()
+            .find(|v| v.ends_with(":/var/lib/strata/data"))
+            .unwrap_or_else(|| panic!("{name} mounts a volume at /var/lib/strata/data"));
+        let (volume, _) = volume.split_once(':').unwrap();
+        assert!(path.starts_with("/var/lib/strata/data/"), "{name}: the home {path} is in the volume");
+        assert!(doc["volumes"].as_hash().unwrap().contains_key(&Yaml::String(volume.into())), "{volume} is named");
+        assert_ne!(env["STRATA_HOME_URL"], env["DATABASE_URL"], "{name}: the home is not the watched database");
+    }
+}

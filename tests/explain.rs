@@ -8,8 +8,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::web::Browser;
 use common::*;
-use strata::accounts::Role;
 use strata::config::DatabaseUrl;
+use strata::home::accounts::Role;
 use strata::query::{Engine, Outcome, RunOptions};
 
 each_backend! {
@@ -55,18 +55,22 @@ async fn explain(b: &mut Browser, sql: &str, analyze: bool) -> (StatusCode, Stri
     if analyze {
         fields.push(("analyze", "1"));
     }
-    let (status, _, page) = b.post_form("/query/explain", &fields).await;
+    let (status, _, page) = b.post_form("/db/app/query/explain", &fields).await;
     (status, page)
 }
 
 async fn history_rows(t: &TestDb, like: &str) -> i64 {
-    count(&t.connect().await, &format!("SELECT COUNT(*) FROM query_history WHERE query LIKE '{like}'")).await
+    let home = t.connect_home().await;
+    let sql = format!("SELECT COUNT(*) FROM query_history WHERE query LIKE '{like}'");
+    let elsewhere = format!("{sql} AND (database_name IS NULL OR database_name <> '{APP}')");
+    assert_eq!(count(&home, &elsewhere).await, 0, "every run names the database {APP}");
+    count(&home, &sql).await
 }
 
 async fn join_tree(kind: Kind) {
     let (t, mut b) = seeded(kind).await;
     b.login_as(Role::Viewer).await;
-    let (status, _, page) = b.get("/query").await;
+    let (status, _, page) = b.get("/db/app/query").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(">Explain</button>") && page.contains(">Explain analyze</button>"), "{page}");
     let (status, page) = explain(&mut b, JOIN, false).await;
@@ -97,7 +101,7 @@ async fn join_tree(kind: Kind) {
 async fn one_statement(kind: Kind) {
     let (t, mut b) = seeded(kind).await;
     b.login_as(Role::Editor).await;
-    b.get("/query").await;
+    b.get("/db/app/query").await;
     let (status, page) = explain(&mut b, "SELECT 1; SELECT 2", false).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
     assert!(page.contains("EXPLAIN takes exactly one statement; this text has 2"), "{page}");
@@ -109,7 +113,7 @@ async fn one_statement(kind: Kind) {
 async fn analyze_figures(kind: Kind) {
     let (t, mut b) = seeded(kind).await;
     b.login_as(Role::Viewer).await;
-    b.get("/query").await;
+    b.get("/db/app/query").await;
     let (status, page) = explain(&mut b, JOIN, true).await;
     if kind == Kind::Sqlite {
         assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{page}");
@@ -155,7 +159,7 @@ async fn engine_figures(kind: Kind) {
 async fn delete_rolled_back(kind: Kind) {
     let (t, mut b) = seeded(kind).await;
     b.login_as(Role::Editor).await;
-    b.get("/query").await;
+    b.get("/db/app/query").await;
     let (status, page) = explain(&mut b, "DELETE FROM posts WHERE user_id > 0", true).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let delete = if kind == Kind::Postgres { "Delete on posts" } else { "Delete from posts" };
@@ -166,7 +170,7 @@ async fn delete_rolled_back(kind: Kind) {
     // Run again from the history explains it again (rolled back), it does not run the DELETE itself.
     let (_, _, history) = b.get("/history").await;
     assert!(
-        history.contains(r#"action="/query/explain""#) && history.contains(r#"name="analyze" value="1""#),
+        history.contains(r#"action="/db/app/query/explain""#) && history.contains(r#"name="analyze" value="1""#),
         "{history}"
     );
     assert!(history.contains(r#"name="sql" value="DELETE FROM posts WHERE user_id &#62; 0""#), "{history}");
@@ -174,7 +178,7 @@ async fn delete_rolled_back(kind: Kind) {
     assert!(status == StatusCode::OK && page.contains("<b>rolled back</b>"), "what Run again posts:\n{page}");
     assert_eq!(count(&t.connect().await, "SELECT COUNT(*) FROM posts").await, POSTS);
     // The same session goes on working: a plain run after it really deletes.
-    let (_, _, page) = b.post_form("/query", &[("sql", "DELETE FROM posts WHERE id = 1")]).await;
+    let (_, _, page) = b.post_form("/db/app/query", &[("sql", "DELETE FROM posts WHERE id = 1")]).await;
     assert!(page.contains("1 rows affected"), "{page}");
     t.drop().await;
 }
@@ -182,7 +186,7 @@ async fn delete_rolled_back(kind: Kind) {
 async fn viewer_refused(kind: Kind) {
     let (t, mut b) = seeded(kind).await;
     b.login_as(Role::Viewer).await;
-    b.get("/query").await;
+    b.get("/db/app/query").await;
     for sql in ["DELETE FROM posts", "UPDATE users SET username = 'x' WHERE id = 1"] {
         let (status, page) = explain(&mut b, sql, true).await;
         assert_eq!(status, StatusCode::OK, "{page}");
@@ -194,7 +198,7 @@ async fn viewer_refused(kind: Kind) {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM posts").await, POSTS, "nothing was deleted");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM users WHERE username = 'x'").await, 0, "nothing was updated");
     let refused = "SELECT COUNT(*) FROM query_history WHERE status = 'error' AND query LIKE '-- explain analyze%'";
-    assert_eq!(count(&db, refused).await, 2, "each refusal is in the history");
+    assert_eq!(count(&t.connect_home().await, refused).await, 2, "each refusal is in the history");
     // Plain EXPLAIN of a write only plans it, and the viewer login (read grants only) may not even plan a
     // DELETE: PostgreSQL checks the table's privileges while planning, MariaDB refuses it (as it refuses a plain
     // EXPLAIN of a write inside a read-only transaction). Either way the database decides and nothing changes.

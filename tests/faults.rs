@@ -1,6 +1,7 @@
-//! Faults of the database under a real `strata serve`: a PostgreSQL server that goes down and comes back (a
-//! private cluster this test starts and stops, never the machine's shared one), and a SQLite home file that is
-//! read-only or on a full disk. Plain HTTP over loopback, each request with a client timeout.
+//! Faults of the database under a real `strata serve`: a PostgreSQL server with the home and the watched database
+//! on it that goes down and comes back (a private cluster this test starts and stops, never the machine's shared
+//! one), and a SQLite home file that is read-only or on a full disk. Plain HTTP over loopback, each request with a
+//! client timeout.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::chrome::{free_port, wait_for_port};
-use common::{ok, strata};
+use common::{exec, ok, strata};
 
 /// What "answers quickly" means here: the server answers within 1 s, plus slack for a loaded machine.
 const CLIENT_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -132,8 +133,9 @@ struct Server {
 }
 
 impl Server {
-    /// Serves `url`; `as_nobody` runs it as `nobody` (root ignores file permissions).
-    async fn start(url: &str, as_nobody: bool, log_dir: &Path, extra: &[&str]) -> Server {
+    /// Serves `url` (the project database, watched as `app`) with its state in `home`; `as_nobody` runs it as
+    /// `nobody` (root ignores file permissions).
+    async fn start(url: &str, home: &str, as_nobody: bool, log_dir: &Path, extra: &[&str]) -> Server {
         let port = free_port();
         let log = log_dir.join(format!("serve-{port}.log"));
         let mut cmd = if as_nobody {
@@ -147,6 +149,8 @@ impl Server {
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(extra)
             .env("DATABASE_URL", url)
+            .env("STRATA_WATCH_APP", url)
+            .env("STRATA_HOME_URL", home)
             .env("STRATA_ADMIN_PASSWORD", PASSWORD)
             .env("STRATA_COOKIE_SECURE", "false")
             .env_remove("STRATA_CONFIG")
@@ -255,15 +259,20 @@ async fn poll(v: &mut Visitor, path: &str, limit: Duration, wanted: impl Fn(&Rep
     false
 }
 
-/// While PostgreSQL is down, pages, the API, sign-in and `/readyz` answer 503 within the client timeout,
-/// naming the cause with the password masked; `/healthz` stays 200; once it is back the same session works.
+/// While PostgreSQL (the home database and the watched one) is down, pages, the API, sign-in and `/readyz` answer
+/// 503 within the client timeout, naming the cause with the password masked; `/healthz` stays 200; once it is back
+/// the same session works.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_that_is_down_gets_a_quick_503_and_recovers_by_itself() {
     let pg = PrivateCluster::start();
     // Trust authentication ignores the password: it is there to prove it is never shown.
     let url = format!("postgresql://postgres:not-shown-pw@127.0.0.1:{}/postgres", pg.port);
+    let server_db = sea_orm::Database::connect(url.as_str()).await.expect("the private cluster answers");
+    exec(&server_db, "CREATE DATABASE strata_home").await;
+    server_db.close().await.ok();
+    let home = format!("postgresql://postgres:not-shown-pw@127.0.0.1:{}/strata_home", pg.port);
     ok(&strata(&url, &["migrate", "up"]));
-    let server = Server::start(&url, false, pg.dir.path(), &[]).await;
+    let server = Server::start(&url, &home, false, pg.dir.path(), &[]).await;
     let mut admin = Visitor::new(server.port);
     admin.sign_in().await;
     assert_eq!(admin.get("/").await.status, 200);
@@ -283,7 +292,7 @@ async fn a_database_that_is_down_gets_a_quick_503_and_recovers_by_itself() {
     assert!(page.body.contains(&format!("127.0.0.1:{}", pg.port)), "the page names the database: {}", page.body);
     assert!(page.body.contains(r#"http-equiv="refresh""#), "the page retries by itself: {}", page.body);
     assert!(!page.body.contains("not-shown-pw"), "{}", page.body);
-    let api = probe.send("GET", "/api/v1/tables", None).await.expect("the API answers quickly");
+    let api = probe.send("GET", "/api/v1/databases/app/tables", None).await.expect("the API answers quickly");
     assert_eq!(api.status, 503, "{}", api.body);
     assert!(api.header("content-type").is_some_and(|v| v.starts_with("application/json")), "{api:?}");
     assert!(api.body.contains(r#""code":"unavailable""#), "{}", api.body);
@@ -298,34 +307,40 @@ async fn a_database_that_is_down_gets_a_quick_503_and_recovers_by_itself() {
     assert_eq!(probe.get("/healthz").await.status, 200);
 
     pg.pg_ctl_start();
-    let back =
-        poll(&mut admin, "/", Duration::from_secs(15), |r| r.status == 200 && r.body.contains("<h1>Overview</h1>"))
-            .await;
+    let back = poll(&mut admin, "/db/app", Duration::from_secs(15), |r| {
+        r.status == 200 && r.body.contains("<h1>Overview</h1>")
+    })
+    .await;
     assert!(back, "the pages did not come back by themselves:\n{}", server.log());
     assert_eq!(admin.cookie, session, "the same session, still signed in");
     assert_eq!(probe.get("/readyz").await.status, 200);
 }
 
-/// A SQLite database prepared as `nobody` (the server runs as nobody, since root ignores file permissions).
+/// A SQLite home database prepared as `nobody` (the server runs as nobody, since root ignores file permissions),
+/// and the project database it watches, in a folder of its own.
 struct NobodyHome {
     dir: tempfile::TempDir,
     path: PathBuf,
     url: String,
+    project_url: String,
 }
 
 impl NobodyHome {
-    /// Migrated, with the admin account, in `folder` (a fresh temp dir when `None`).
+    /// Migrated, with the admin account, in `folder` (a fresh temp dir when `None`); the project database, migrated,
+    /// in a fresh temp dir.
     fn new(folder: Option<PathBuf>) -> NobodyHome {
         let dir = tempfile::tempdir().expect("temp dir");
         let folder = folder.unwrap_or_else(|| dir.path().to_path_buf());
         run(Command::new("chown").arg("nobody:nogroup").arg(dir.path()).arg(&folder));
         let path = folder.join("strata.db");
         let url = format!("sqlite:///{}", path.display());
+        let project_url = format!("sqlite:///{}", dir.path().join("app.db").display());
         let as_nobody = |args: &[&str]| {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", env!("CARGO_BIN_EXE_strata")])
                 .args(args)
-                .env("DATABASE_URL", &url)
+                .env("DATABASE_URL", &project_url)
+                .env("STRATA_HOME_URL", &url)
                 .env_remove("STRATA_CONFIG")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
@@ -339,7 +354,7 @@ impl NobodyHome {
         writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        NobodyHome { dir, path, url }
+        NobodyHome { dir, path, url, project_url }
     }
 
     /// The database file and its WAL companions, whichever exist.
@@ -361,7 +376,7 @@ async fn a_read_only_home_file_gives_a_503_naming_it_and_sign_in_works_once_fixe
     // its -wal and -shm files (without that, `serve` refuses to start, naming the read-only database).
     run(Command::new("chown").arg("root").arg(&home.path));
     run(Command::new("chmod").arg("0444").arg(&home.path));
-    let server = Server::start(&home.url, true, home.dir.path(), &["--no-migrate"]).await;
+    let server = Server::start(&home.project_url, &home.url, true, home.dir.path(), &["--no-migrate"]).await;
     let cause = format!("Strata cannot write to its database: {} is read-only", home.path.display());
 
     let mut visitor = Visitor::new(server.port);
@@ -424,7 +439,7 @@ async fn a_full_disk_gives_a_503_saying_so_and_sign_in_works_once_space_is_freed
     let outer = tempfile::tempdir().unwrap();
     let disk = SmallDisk::new(&outer.path().join("disk"));
     let home = NobodyHome::new(Some(disk.mount.clone()));
-    let server = Server::start(&home.url, true, outer.path(), &[]).await;
+    let server = Server::start(&home.project_url, &home.url, true, outer.path(), &[]).await;
     let filler = disk.fill();
 
     let mut visitor = Visitor::new(server.port);

@@ -11,8 +11,8 @@ use chrono::{NaiveDate, Utc};
 use common::web::Browser;
 use common::*;
 use sea_orm::DatabaseConnection;
-use strata::accounts::Role;
-use strata::history::{self, Filter, NewRun, RunStatus};
+use strata::home::accounts::Role;
+use strata::home::history::{self, Filter, NewRun, RunStatus};
 
 each_backend! {
     runs_of_every_outcome_are_recorded_and_read_back => record_and_read;
@@ -25,11 +25,13 @@ each_backend! {
     the_query_history_table_has_its_columns_and_indexes => table_schema;
 }
 
-/// A migrated database and a connection to it.
+/// A migrated test database and a connection to its home database (where the history is), migrated too.
 async fn migrated(kind: Kind) -> (TestDb, DatabaseConnection) {
     let t = TestDb::new(kind).await;
     ok(&strata(&t.url, &["migrate", "up"]));
-    let db = t.connect().await;
+    let home = strata::config::DatabaseUrl::parse(&t.home_url).unwrap();
+    strata::home::migrate(&home).await.expect("migrate the home database");
+    let db = t.connect_home().await;
     (t, db)
 }
 
@@ -43,7 +45,7 @@ async fn queries(db: &DatabaseConnection, filter: &Filter) -> Vec<String> {
 
 async fn record_and_read(kind: Kind) {
     let (t, db) = migrated(kind).await;
-    let head = history::migration_head(&db).await;
+    let head = history::migration_head(&t.connect().await).await;
     assert_eq!(head.as_deref(), Some(HEAD.as_str()));
     let t0 = Utc::now() - chrono::Duration::minutes(10);
     let ok_id = history::record(
@@ -156,6 +158,7 @@ async fn search_filters(kind: Kind) {
         from: d(4),
         to: d(4),
         text: Some("AXB".into()),
+        database: None,
     };
     assert_eq!(queries(&db, &all).await, ["SELECT axb FROM t"], "filters combine");
     db.close().await.ok();
@@ -243,7 +246,7 @@ async fn page_per_role(kind: Kind) {
     ok(&strata(&t.url, &["migrate", "up"]));
     let mut viewer = Browser::new(&t.url).await;
     let me = viewer.login_as(Role::Viewer).await;
-    let db = viewer.state.db.clone();
+    let db = viewer.state.home.clone();
     let long = format!("SELECT mine_long /* {} */", "x".repeat(300));
     for run in [
         NewRun::new(&me, "SELECT mine_ok", RunStatus::Success).rows(3).head(Some(HEAD.clone())),
@@ -251,7 +254,8 @@ async fn page_per_role(kind: Kind) {
         NewRun::new(&me, &long, RunStatus::Success),
         NewRun::new("someone_else", "SELECT theirs", RunStatus::Success),
     ] {
-        history::record(&db, run).await.unwrap();
+        // Runs in the editor are recorded with the database they ran on.
+        history::record(&db, run.database(APP)).await.unwrap();
     }
 
     let (status, _, page) = viewer.get("/history").await;
@@ -261,8 +265,8 @@ async fn page_per_role(kind: Kind) {
         assert!(page.contains(want), "{want:?} in:\n{page}");
     }
     assert!(!page.contains("theirs"), "another user's run is hidden:\n{page}");
-    assert!(page.contains(r#"href="/query?sql=SELECT+mine_ok""#), "open in editor:\n{page}");
-    assert!(page.contains(r#"<form class="inline" method="post" action="/query">"#), "{page}");
+    assert!(page.contains(r#"href="/db/app/query?sql=SELECT+mine_ok""#), "open in editor:\n{page}");
+    assert!(page.contains(r#"<form class="inline" method="post" action="/db/app/query">"#), "{page}");
     assert!(page.contains(r#"name="sql" value="SELECT mine_ok""#), "run again:\n{page}");
     assert!(page.contains("<details>"), "a long query folds:\n{page}");
     assert!(!page.contains("Export CSV"), "no export for a viewer");
@@ -274,6 +278,10 @@ async fn page_per_role(kind: Kind) {
     assert!(page.contains("mine_broken") && !page.contains("mine_ok"), "{page}");
     let (_, _, page) = viewer.get("/history?q=MINE_OK").await;
     assert!(page.contains("mine_ok") && !page.contains("mine_broken"), "{page}");
+    let (_, _, page) = viewer.get(&format!("/history?database={APP}")).await;
+    assert!(page.contains("mine_ok") && page.contains("3 runs"), "the runs on {APP}:\n{page}");
+    let (_, _, page) = viewer.get("/history?database=crm").await;
+    assert!(!page.contains("mine_ok"), "none ran on another database:\n{page}");
     assert_eq!(viewer.get("/history?status=done").await.0, StatusCode::BAD_REQUEST);
     assert_eq!(viewer.get("/history?from=yesterday").await.0, StatusCode::BAD_REQUEST);
     assert_eq!(viewer.get("/history?page=0").await.0, StatusCode::BAD_REQUEST);
@@ -299,10 +307,15 @@ async fn export_csv(kind: Kind) {
     let mut viewer = Browser::new(&t.url).await;
     viewer.login_as(Role::Viewer).await;
     let tricky = "SELECT 'a,b' AS \"quoted\"\nFROM t";
-    history::record(&viewer.state.db, NewRun::new("ann", tricky, RunStatus::Error).error("bad, \"very\" bad").rows(2))
+    history::record(
+        &viewer.state.home,
+        NewRun::new("ann", tricky, RunStatus::Error).error("bad, \"very\" bad").rows(2),
+    )
+    .await
+    .unwrap();
+    history::record(&viewer.state.home, NewRun::new("bob", "SELECT 2", RunStatus::Success).database(APP))
         .await
         .unwrap();
-    history::record(&viewer.state.db, NewRun::new("bob", "SELECT 2", RunStatus::Success)).await.unwrap();
 
     assert_eq!(viewer.get("/history/export.csv").await.0, StatusCode::FORBIDDEN);
     let mut editor = viewer.another();
@@ -320,11 +333,11 @@ async fn export_csv(kind: Kind) {
     let mut lines = body.split("\r\n");
     assert_eq!(
         lines.next().unwrap(),
-        "id,timestamp,user,status,execution_time_ms,rows,query,error,migration_head,client_addr,batch_id,statement_index"
+        "id,timestamp,user,status,execution_time_ms,rows,query,error,migration_head,client_addr,batch_id,statement_index,database"
     );
-    assert!(body.contains(",bob,success,0,,SELECT 2,,,,,0\r\n"), "{body}");
+    assert!(body.contains(",bob,success,0,,SELECT 2,,,,,0,app\r\n"), "{body}");
     assert!(
-        body.contains(",ann,error,0,2,\"SELECT 'a,b' AS \"\"quoted\"\"\nFROM t\",\"bad, \"\"very\"\" bad\",,,,0\r\n"),
+        body.contains(",ann,error,0,2,\"SELECT 'a,b' AS \"\"quoted\"\"\nFROM t\",\"bad, \"\"very\"\" bad\",,,,0,\r\n"),
         "commas, quotes and line breaks are quoted:\n{body}"
     );
     assert!(body.ends_with("\r\n"));
@@ -333,7 +346,7 @@ async fn export_csv(kind: Kind) {
     let many = strata::web::history::EXPORT_CHUNK as usize * 2 + 10;
     let runs: Vec<NewRun> = (0..many).map(|i| NewRun::new("carl", format!("SELECT {i}"), RunStatus::Success)).collect();
     for part in runs.chunks(400) {
-        history::record_many(&admin.state.db, part.to_vec()).await.unwrap();
+        history::record_many(&admin.state.home, part.to_vec()).await.unwrap();
     }
     let (status, _, body) = admin.get("/history/export.csv?user=carl").await;
     assert_eq!(status, StatusCode::OK);
@@ -347,9 +360,10 @@ async fn export_csv(kind: Kind) {
     assert_eq!(only_bob.split("\r\n").count(), 3, "header, one record, the empty end:\n{only_bob}");
 
     let db = t.connect().await;
-    let audited = column(&db, "SELECT actor FROM audit_log WHERE action = 'history.export' ORDER BY id").await;
+    let home = t.connect_home().await;
+    let audited = column(&home, "SELECT actor FROM audit_log WHERE action = 'history.export' ORDER BY id").await;
     assert_eq!(audited, [name.clone(), name.clone(), name]);
-    let details = column(&db, "SELECT detail FROM audit_log WHERE action = 'history.export' ORDER BY id").await;
+    let details = column(&home, "SELECT detail FROM audit_log WHERE action = 'history.export' ORDER BY id").await;
     let carl = format!("{many} runs, filters user=carl");
     assert_eq!(details, ["2 runs, no filters", carl.as_str(), "1 run, filters user=bob"]);
     db.close().await.ok();
@@ -407,11 +421,13 @@ async fn table_schema(kind: Kind) {
             "row_count",
             "error",
             "migration_head",
-            "client_addr"
+            "client_addr",
+            "database_name"
         ]
     );
     let mut expected = vec![
         "idx_query_history_batch_id",
+        "idx_query_history_database_timestamp",
         "idx_query_history_status",
         "idx_query_history_timestamp",
         "idx_query_history_user_timestamp",
@@ -422,8 +438,14 @@ async fn table_schema(kind: Kind) {
         Kind::Sqlite => {}
     }
     assert_eq!(indexes, expected);
-    // `down` drops it again.
-    ok(&strata(&t.url, &["migrate", "down", "--to", "m20251122_000005"]));
+    // The home migrator's `down` to the audit log's migration drops it again.
+    use sea_orm_migration::MigratorTrait;
+    let newer = migration::HomeMigrator::migrations()
+        .iter()
+        .rev()
+        .take_while(|m| m.name() != "m20251122_000005_create_audit_log")
+        .count() as u32;
+    migration::HomeMigrator::down(&db, Some(newer)).await.expect("the home migrations go down");
     assert!(!has_table(&db, "query_history").await);
     assert!(has_table(&db, "audit_log").await);
     db.close().await.ok();

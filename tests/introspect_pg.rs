@@ -240,6 +240,26 @@ async fn a_table_with_a_weird_name_in_a_weird_schema_can_be_read() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn table_rows_sort_by_the_key_as_a_number_not_as_text() {
+    let t = TestDb::new(Kind::Postgres).await;
+    let db = t.connect().await;
+    exec(&db, "CREATE TABLE numbered (id int PRIMARY KEY, label text)").await;
+    // Inserted out of order, so neither the physical order nor a text sort gives 1, 2, ..., 12.
+    exec(&db, "INSERT INTO numbered SELECT i, 'n' || i FROM unnest(ARRAY[10, 2, 12, 1, 11, 3, 9, 4, 8, 5, 7, 6]) i")
+        .await;
+    let intro = for_connection(db.clone()).expect("PostgreSQL is supported");
+    let ids = |page: &strata::db::introspect::RowsPage| -> Vec<String> {
+        page.rows.iter().map(|r| r[0].clone().unwrap_or_default()).collect()
+    };
+    let first = intro.table_rows("public", "numbered", 0, 5).await.unwrap();
+    assert_eq!(ids(&first), ["1", "2", "3", "4", "5"], "text order would be 1, 10, 11, 12, 2");
+    let rest = intro.table_rows("public", "numbered", 10, 5).await.unwrap();
+    assert_eq!(ids(&rest), ["11", "12"]);
+    db.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn table_rows_keep_column_order_and_render_every_type_as_text() {
     let (t, db, intro) = seeded().await;
     exec(&db, "CREATE TABLE mixed (z int, a jsonb, m bytea, b boolean, d date, arr int[])").await;

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::web::{Browser, app_state_with, location, migrate_up};
-use common::{Kind, TestDb, column, count, exec, ok, stderr, stdout, strata};
-use strata::accounts::Role;
+use common::{Kind, TestDb, column, count, exec, ok, stderr, stdout, strata, strata_cmd};
 use strata::config::DatabaseUrl;
+use strata::home::accounts::Role;
 
 /// Rows the fixture table starts with; half are deleted, leaving dead rows behind.
 const ROWS: usize = 200;
@@ -17,6 +17,9 @@ const ROWS: usize = 200;
 async fn fixture(kind: Kind) -> TestDb {
     let t = TestDb::new(kind).await;
     migrate_up(&t).await;
+    // The home as `serve` leaves it: "nothing audited" is then read from an audit log that exists.
+    let home = DatabaseUrl::parse(&t.home_url).expect("a home URL");
+    strata::home::migrate(&home).await.expect("migrate the test's home database");
     let db = t.connect_one().await;
     // No autovacuum on PostgreSQL: the dead rows stay until the test's own VACUUM.
     let with = if kind == Kind::Postgres { " WITH (autovacuum_enabled = false)" } else { "" };
@@ -41,15 +44,15 @@ fn url_of(t: &TestDb) -> DatabaseUrl {
 async fn run_from_dashboard(b: &mut Browser, action: &str, table: Option<(&str, &str)>) -> String {
     let (schema, name) = table.unwrap_or(("", ""));
     // The fixture's schema and table names need no percent-encoding.
-    let confirm = format!("/maintenance/confirm?action={action}&schema={schema}&table={name}");
+    let confirm = format!("/db/app/maintenance/confirm?action={action}&schema={schema}&table={name}");
     let (status, _, page) = b.get(&confirm).await;
     assert_eq!(status, StatusCode::OK, "{confirm}:\n{page}");
     assert!(page.contains("id=\"confirm\""), "the confirmation has a button:\n{page}");
     let (status, headers, page) =
-        b.post_form("/maintenance/runs", &[("action", action), ("schema", schema), ("table", name)]).await;
+        b.post_form("/db/app/maintenance/runs", &[("action", action), ("schema", schema), ("table", name)]).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
     let run = location(&headers).to_string();
-    assert!(run.starts_with("/maintenance/runs/"), "{run}");
+    assert!(run.starts_with("/db/app/maintenance/runs/"), "{run}");
     common::eventually(&format!("{action} to finish"), || {
         let run = run.clone();
         let mut b = b.same_visitor();
@@ -63,11 +66,11 @@ async fn run_from_dashboard(b: &mut Browser, action: &str, table: Option<(&str, 
 }
 
 async fn audit_details(t: &TestDb, action: &str) -> Vec<String> {
-    let db = t.connect().await;
+    let home = t.connect_home().await;
     let q = t.quote("detail");
     let rows =
-        column(&db, &format!("SELECT {q} FROM audit_log WHERE action = 'maintenance.{action}' ORDER BY id")).await;
-    db.close().await.ok();
+        column(&home, &format!("SELECT {q} FROM audit_log WHERE action = 'maintenance.{action}' ORDER BY id")).await;
+    home.close().await.ok();
     rows
 }
 
@@ -104,10 +107,10 @@ async fn the_dashboard_runs_an_action_and_the_effect_shows(kind: Kind) {
     let t = fixture(kind).await;
     let mut b = Browser::new(&t.url).await;
     let admin = b.login_as(Role::Admin).await;
-    let (status, _, page) = b.get("/maintenance").await;
+    let (status, _, page) = b.get("/db/app/maintenance").await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    assert!(page.contains(r#"href="/maintenance" class="active""#), "the nav entry is there:\n{page}");
-    let (_, _, table_page) = b.get(&format!("/tables/{}/maint_t", t.schema())).await;
+    assert!(page.contains(r#"href="/db/app/maintenance" class="active""#), "the nav entry is there:\n{page}");
+    let (_, _, table_page) = b.get(&format!("/db/app/tables/{}/maint_t", t.schema())).await;
     assert!(table_page.contains(r#"id="maintenance""#), "admins get maintenance buttons on the table page");
     let schema = t.schema().to_string();
     let db = t.connect().await;
@@ -136,7 +139,7 @@ async fn the_dashboard_runs_an_action_and_the_effect_shows(kind: Kind) {
         Kind::Sqlite => {
             let page = run_from_dashboard(&mut b, "integrity-check", None).await;
             assert!(page.contains(r#"id="summary">ok "#), "{page}");
-            let (_, _, index) = b.get("/maintenance").await;
+            let (_, _, index) = b.get("/db/app/maintenance").await;
             assert!(index.contains("journal mode") && index.contains("wal"), "journal mode shown:\n{index}");
             assert!(index.contains("WAL file"), "WAL size shown:\n{index}");
             assert!(index.contains(r#"id="last-checks""#) && index.contains("succeeded in"), "last check:\n{index}");
@@ -144,8 +147,13 @@ async fn the_dashboard_runs_an_action_and_the_effect_shows(kind: Kind) {
         }
     };
     let q = t.quote("target");
-    let sql = format!("SELECT actor FROM audit_log WHERE action = 'maintenance.{audit_name}' AND {q} = '{target}'");
-    assert_eq!(column(&db, &sql).await, vec![admin.clone()], "{action} is audited with who and what");
+    let sql = format!(
+        "SELECT actor FROM audit_log WHERE action = 'maintenance.{audit_name}' AND {q} = '{target}' \
+         AND database_name = 'app'"
+    );
+    let home = t.connect_home().await;
+    assert_eq!(column(&home, &sql).await, vec![admin.clone()], "{action} is audited with who, what and where");
+    home.close().await.ok();
     assert!(audit_details(&t, audit_name).await[0].starts_with("succeeded in"), "and its outcome");
     db.close().await.ok();
     t.drop().await;
@@ -158,14 +166,14 @@ async fn viewers_and_editors_are_refused(kind: Kind) {
     for role in [Role::Viewer, Role::Editor] {
         let mut b = admin.another();
         b.login_as(role).await;
-        for path in ["/maintenance", "/maintenance/confirm?action=analyze"] {
+        for path in ["/db/app/maintenance", "/db/app/maintenance/confirm?action=analyze"] {
             assert_eq!(b.get(path).await.0, StatusCode::FORBIDDEN, "{role:?} GET {path}");
         }
-        let (status, _, _) = b.post_form("/maintenance/runs", &[("action", "analyze")]).await;
+        let (status, _, _) = b.post_form("/db/app/maintenance/runs", &[("action", "analyze")]).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{role:?} may not start an action");
-        let (_, _, page) = b.get(&format!("/tables/{}/maint_t", t.schema())).await;
+        let (_, _, page) = b.get(&format!("/db/app/tables/{}/maint_t", t.schema())).await;
         assert!(
-            !page.contains(r#"id="maintenance""#) && !page.contains(r#"href="/maintenance""#),
+            !page.contains(r#"id="maintenance""#) && !page.contains(r#"href="/db/app/maintenance""#),
             "{role:?} sees none"
         );
     }
@@ -178,11 +186,11 @@ async fn unknown_tables_are_404_and_missing_actions_say_why(kind: Kind) {
     let mut b = Browser::new(&t.url).await;
     b.login_as(Role::Admin).await;
     let (status, _, page) =
-        b.get(&format!("/maintenance/confirm?action=analyze&schema={}&table=nope", t.schema())).await;
+        b.get(&format!("/db/app/maintenance/confirm?action=analyze&schema={}&table=nope", t.schema())).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
     let schema = t.schema().to_string();
     let (status, _, page) =
-        b.post_form("/maintenance/runs", &[("action", "analyze"), ("schema", &schema), ("table", "nope")]).await;
+        b.post_form("/db/app/maintenance/runs", &[("action", "analyze"), ("schema", &schema), ("table", "nope")]).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
     let out = strata(&t.url, &["maintenance", "analyze", "--table", &format!("{schema}.nope")]);
     assert!(!out.status.success() && stderr(&out).contains("nope not found"), "{}", stderr(&out));
@@ -196,7 +204,7 @@ async fn unknown_tables_are_404_and_missing_actions_say_why(kind: Kind) {
     let out = strata(&t.url, &["maintenance", missing, "--yes"]);
     assert!(!out.status.success(), "{}", stdout(&out));
     assert!(stderr(&out).contains("is not available on") && stderr(&out).contains(hint), "{}", stderr(&out));
-    let (status, _, page) = b.get(&format!("/maintenance/confirm?action={missing}")).await;
+    let (status, _, page) = b.get(&format!("/db/app/maintenance/confirm?action={missing}")).await;
     assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{page}");
     assert!(page.contains(hint), "{page}");
     let out = ok(&strata(&t.url, &["maintenance", "list"]));
@@ -234,9 +242,12 @@ async fn a_post_without_the_csrf_token_is_refused_and_runs_nothing() {
     let t = fixture(Kind::Sqlite).await;
     let mut b = Browser::new(&t.url).await;
     b.login_as(Role::Admin).await;
-    let (status, _, _) = b.post_form_without_csrf("/maintenance/runs", &[("action", "analyze")]).await;
+    let (status, _, _) = b.post_form_without_csrf("/db/app/maintenance/runs", &[("action", "analyze")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(b.state.maintenance.running().is_empty() && b.state.maintenance.finished().is_empty());
+    assert!(
+        common::web::watched(&b.state).maintenance.running().is_empty()
+            && common::web::watched(&b.state).maintenance.finished().is_empty()
+    );
     assert!(audit_details(&t, "analyze").await.is_empty());
     t.drop().await;
 }
@@ -255,9 +266,9 @@ async fn sqlite_checkpoint_truncates_the_wal_and_checks_report_ok() {
     assert!(before > 0, "the writes are in the WAL");
     let out = ok(&strata(&t.url, &["maintenance", "wal-checkpoint"]));
     assert!(out.contains("WAL file now 0 B"), "TRUNCATE leaves an empty WAL file:\n{out}");
-    // Afterwards the WAL holds only what came later: the audit entry of the checkpoint itself.
+    // Afterwards the WAL stays empty: the audit entry of the checkpoint itself goes to the home database.
     let after = std::fs::metadata(&wal).unwrap().len();
-    assert!(after < before / 4, "WAL {before} bytes before, {after} after");
+    assert_eq!(after, 0, "WAL {before} bytes before, {after} after");
     assert_eq!(audit_details(&t, "wal_checkpoint").await.len(), 1);
     assert_eq!(count(&db, "SELECT count(*) FROM maint_t WHERE id >= 1000").await, 2000, "checkpointed, not lost");
     for check in ["integrity-check", "quick-check"] {
@@ -281,6 +292,81 @@ async fn sqlite_checkpoint_truncates_the_wal_and_checks_report_ok() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn sqlite_checkpoint_reports_what_the_wal_held_before_truncating_it() {
+    let t = fixture(Kind::Sqlite).await;
+    // An open connection keeps the WAL file (the last one to close would checkpoint it itself).
+    let db = t.connect_one().await;
+    exec(&db, "PRAGMA journal_mode = WAL").await;
+    exec(&db, "PRAGMA wal_autocheckpoint = 0").await;
+    let values: Vec<String> = (1000..1500).map(|i| format!("({i}, '{}')", "w".repeat(30))).collect();
+    exec(&db, &format!("INSERT INTO maint_t (id, v) VALUES {}", values.join(", "))).await;
+    let outcome = strata::maintenance::run(
+        &url_of(&t),
+        &strata::config::Settings::default(),
+        strata::maintenance::Action::WalCheckpoint,
+        &strata::maintenance::Target::Database,
+        &strata::maintenance::Tracker::default(),
+    )
+    .await
+    .expect("the checkpoint runs");
+    assert!(outcome.healthy, "{outcome:?}");
+    let frames: i64 = outcome
+        .summary
+        .strip_prefix("checkpointed ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the summary names the frames copied: {}", outcome.summary));
+    assert!(frames > 0, "the WAL held the writes: {}", outcome.summary);
+    assert!(
+        outcome.summary.contains("truncated the WAL") && outcome.summary.contains("WAL file now 0 B"),
+        "{}",
+        outcome.summary
+    );
+    db.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_vacuum_by_a_non_owner_names_the_skipped_tables_once() {
+    let t = fixture(Kind::Postgres).await;
+    let db = t.connect().await;
+    // A login that owns a table of its own and none of the others (created by the superuser). The audit log is in
+    // the test's home database, reached with the superuser, so the CLI has nothing else to warn about.
+    let role = format!("{}_worker", t.name);
+    exec(&db, &format!("CREATE ROLE \"{role}\" LOGIN")).await;
+    exec(&db, &format!("GRANT CREATE ON SCHEMA public TO \"{role}\"")).await;
+    exec(&db, &format!("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO \"{role}\"")).await;
+    exec(&db, &format!("SET ROLE \"{role}\"; CREATE TABLE own_t (id int); RESET ROLE")).await;
+    let url = t.url.replacen("postgres@", &format!("{role}@"), 1);
+    assert_ne!(url, t.url, "the test URL names its login: {}", t.url);
+
+    let out = strata_cmd(&url, &["maintenance", "vacuum", "--yes"])
+        .env("STRATA_HOME_URL", &t.home_url)
+        .output()
+        .expect("run strata");
+    let (said, logged) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{said}\n{logged}");
+    let line = said.lines().find(|l| l.contains("skipped")).unwrap_or_else(|| panic!("no summary:\n{said}"));
+    let skipped: usize = line
+        .split("skipped ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count: {line}"));
+    assert!(line.contains("tables the login does not own: public."), "the user's tables come first: {line}");
+    assert!(line.contains("public.maint_t") && !line.contains("own_t"), "{line}");
+    // The catalogs are the superuser's: dozens of them.
+    assert!(skipped > 50, "{line}");
+    assert!(
+        !logged.contains("skipping") && !logged.contains("permission denied") && !logged.contains("WARN"),
+        "no warning per skipped table:\n{logged}"
+    );
+    exec(&db, &format!("DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\"")).await;
+    db.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn postgres_runs_in_the_background_shows_the_lock_wait_and_stops_at_the_timeout() {
     let t = fixture(Kind::Postgres).await;
     let state = app_state_with(&t.url, |s| s.maintenance_timeout = Duration::from_secs(3)).await;
@@ -290,9 +376,10 @@ async fn postgres_runs_in_the_background_shows_the_lock_wait_and_stops_at_the_ti
     exec(&holder, "BEGIN").await;
     // The lock another VACUUM, ANALYZE or CREATE INDEX CONCURRENTLY holds: readers go on, VACUUM waits.
     exec(&holder, "LOCK TABLE maint_t IN SHARE UPDATE EXCLUSIVE MODE").await;
-    b.get("/maintenance/confirm?action=vacuum&schema=public&table=maint_t").await;
-    let (status, headers, _) =
-        b.post_form("/maintenance/runs", &[("action", "vacuum"), ("schema", "public"), ("table", "maint_t")]).await;
+    b.get("/db/app/maintenance/confirm?action=vacuum&schema=public&table=maint_t").await;
+    let (status, headers, _) = b
+        .post_form("/db/app/maintenance/runs", &[("action", "vacuum"), ("schema", "public"), ("table", "maint_t")])
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "the request does not wait for the VACUUM");
     let run = location(&headers).to_string();
     let page = common::eventually("the wait to show", || {
@@ -305,10 +392,11 @@ async fn postgres_runs_in_the_background_shows_the_lock_wait_and_stops_at_the_ti
     })
     .await;
     assert!(page.contains(r#"<meta http-equiv="refresh""#), "a running action's page reloads itself");
-    let (_, _, index) = b.get("/maintenance").await;
+    let (_, _, index) = b.get("/db/app/maintenance").await;
     assert!(index.contains("public.maint_t") && index.contains("waiting for a lock"), "listed as running:\n{index}");
-    let (status, _, page) =
-        b.post_form("/maintenance/runs", &[("action", "analyze"), ("schema", "public"), ("table", "maint_t")]).await;
+    let (status, _, page) = b
+        .post_form("/db/app/maintenance/runs", &[("action", "analyze"), ("schema", "public"), ("table", "maint_t")])
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "one action per table at a time:\n{page}");
     let page = common::eventually("the timeout to stop it", || {
         let mut b = b.same_visitor();

@@ -9,8 +9,8 @@ use axum::http::header::CONTENT_TYPE;
 use common::exposition::{self, Exposition};
 use common::web::{Browser, app_state_with, migrate_up};
 use common::*;
-use strata::accounts::Role;
 use strata::config::AddrRange;
+use strata::home::accounts::Role;
 use strata::state::AppState;
 
 /// Collections every 200 ms, and anything running over 1 s is long.
@@ -70,13 +70,13 @@ async fn documented_series(kind: Kind) {
     migrate_up(&t).await;
     let mut b = local(fast_state(&t).await);
     b.login_as(Role::Viewer).await;
-    let table_page = format!("/tables/{}/admin_users", t.schema());
+    let table_page = format!("/db/app/tables/{}/users", t.schema());
     assert_eq!(b.get(&table_page).await.0, StatusCode::OK);
     assert_eq!(b.get("/no/such/page/4711").await.0, StatusCode::NOT_FOUND);
     if kind == Kind::Postgres {
         // The cache ratios need block reads in the statistics, which backends report when they go idle.
         let db = t.connect().await;
-        column(&db, "SELECT count(*)::text FROM admin_users").await;
+        column(&db, "SELECT count(*)::text FROM users").await;
         db.close().await.ok();
     }
     let e = readings(&mut b).await;
@@ -124,8 +124,13 @@ async fn documented_series(kind: Kind) {
     }
     assert!(e.series("strata_db_replication_lag_seconds").is_empty(), "no replicas here: no series, not zeros");
 
-    // Strata's own HTTP metrics, labelled by route template, never by the raw path.
-    let ok_tables = [("method", "GET"), ("route", "/tables/{schema}/{table}"), ("status", "2xx")];
+    // Every reading names the database it was read from.
+    for s in e.samples.iter().filter(|s| s.name.starts_with("strata_db_")) {
+        assert_eq!(s.labels.get("database").map(String::as_str), Some(APP), "{s:?}");
+    }
+
+    // Strata's own HTTP metrics, labelled by route template, never by the raw path (nor the database's name).
+    let ok_tables = [("method", "GET"), ("route", "/db/{name}/tables/{schema}/{table}"), ("status", "2xx")];
     assert_eq!(e.value("strata_http_requests_total", &ok_tables), Some(1.0));
     let unmatched = [("method", "GET"), ("route", "unmatched"), ("status", "4xx")];
     assert_eq!(e.value("strata_http_requests_total", &unmatched), Some(1.0));
@@ -134,10 +139,11 @@ async fn documented_series(kind: Kind) {
     );
     for s in &e.samples {
         let route = s.labels.get("route").map(String::as_str).unwrap_or("/");
-        assert!(!route.contains("admin_users") && !route.contains("4711"), "raw path as a label: {s:?}");
+        assert!(!route.contains("/db/app/") && !route.contains("4711"), "raw path as a label: {s:?}");
     }
     assert_eq!(e.types["strata_http_request_duration_seconds"], "histogram");
-    let timed = e.value("strata_http_request_duration_seconds_count", &[("route", "/tables/{schema}/{table}")]);
+    let timed =
+        e.value("strata_http_request_duration_seconds_count", &[("route", "/db/{name}/tables/{schema}/{table}")]);
     assert_eq!(timed, Some(1.0));
     assert!(e.series("strata_http_server_errors_total").is_empty(), "no 5xx was answered");
     t.drop().await;
@@ -214,11 +220,11 @@ async fn long_statement(kind: Kind) {
             // SQLite has no server sessions: the long statements are Strata's own, here one from the query editor.
             let mut editor = Browser::with_state(state.clone());
             editor.login_as(Role::Viewer).await;
-            editor.get("/query").await;
+            editor.get("/db/app/query").await;
             tokio::spawn(async move {
                 let slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000) \
                             SELECT count(*) FROM c";
-                editor.post_form("/query", &[("sql", slow)]).await;
+                editor.post_form("/db/app/query", &[("sql", slow)]).await;
             })
         }
     };
@@ -291,13 +297,13 @@ async fn only_allowed_addresses_may_read_metrics() {
 async fn an_api_key_with_the_read_metrics_scope_reads_metrics_from_anywhere() {
     use axum::body::Body;
     use axum::http::Request;
-    use strata::accounts::{self, Role};
-    use strata::api_keys::{self, NewKey, Scope};
+    use strata::home::accounts::{self, Role};
+    use strata::home::api_keys::{self, NewKey, Scope};
     let t = TestDb::new(Kind::Sqlite).await;
     migrate_up(&t).await;
     let state = fast_state(&t).await;
     let owner = common::web::create_account(&state, Role::Viewer).await;
-    let account = accounts::find_by_username(&state.db, &owner).await.unwrap().unwrap();
+    let account = accounts::find_by_username(&state.home, &owner).await.unwrap().unwrap();
     let key = |scopes: Vec<Scope>| NewKey {
         owner_id: account.id,
         name: format!("{scopes:?}"),
@@ -305,8 +311,8 @@ async fn an_api_key_with_the_read_metrics_scope_reads_metrics_from_anywhere() {
         scopes,
         expires_at: None,
     };
-    let metrics_key = api_keys::create(&state.db, Role::Viewer, key(vec![Scope::ReadMetrics])).await.unwrap().token;
-    let catalog_key = api_keys::create(&state.db, Role::Viewer, key(vec![Scope::ReadCatalog])).await.unwrap().token;
+    let metrics_key = api_keys::create(&state.home, Role::Viewer, key(vec![Scope::ReadMetrics])).await.unwrap().token;
+    let catalog_key = api_keys::create(&state.home, Role::Viewer, key(vec![Scope::ReadCatalog])).await.unwrap().token;
     let mut b = Browser::with_state(state);
     b.set_client_addr("203.0.113.9:5000");
     let mut scrape = async |bearer: &str| {

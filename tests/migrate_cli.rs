@@ -15,6 +15,18 @@ each_backend! {
     stamp_sets_the_version_without_running => stamp;
 }
 
+/// Strata's own tables and the home migrator's version table.
+const STRATAS_TABLES: [&str; 8] = [
+    "admin_users",
+    "strata_sessions",
+    "audit_log",
+    "query_history",
+    "api_keys",
+    "strata_secrets",
+    "watched_databases",
+    "strata_home_migrations",
+];
+
 async fn up_down_up(kind: Kind) {
     let t = TestDb::new(kind).await;
     assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), "base");
@@ -31,15 +43,22 @@ async fn up_down_up(kind: Kind) {
         count(&db, "SELECT count(*) FROM migrations_log WHERE action = 'upgrade' AND status = 'success'").await,
         *MIGRATIONS as i64
     );
-    for table in ["users", "posts", "admin_users", "strata_sessions", "audit_log", "query_history", "api_keys"] {
+    for table in ["users", "posts"] {
         assert!(has_table(&db, table).await, "{table} exists after up");
     }
+    // Strata's own tables live only in the home database, which `strata migrate` leaves alone.
+    let home = t.connect_home().await;
+    for table in STRATAS_TABLES {
+        assert!(!has_table(&db, table).await, "{table} is not in the project database");
+        assert!(!has_table(&home, table).await, "`migrate up` does not touch the home database: {table}");
+    }
+    home.close().await.ok();
 
     ok(&strata(&t.url, &["migrate", "down", "--to", "base"]));
     assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), "base");
     assert_eq!(count(&db, "SELECT count(*) FROM alembic_version").await, 0, "no row at base");
     assert_eq!(count(&db, "SELECT count(*) FROM seaql_migrations").await, 0);
-    for table in ["users", "posts", "admin_users", "strata_sessions", "audit_log", "query_history", "api_keys"] {
+    for table in ["users", "posts"] {
         assert!(!has_table(&db, table).await, "{table} is gone after down to base");
     }
     assert_eq!(count(&db, "SELECT count(*) FROM migrations_log WHERE action = 'downgrade'").await, *MIGRATIONS as i64);
@@ -149,11 +168,13 @@ async fn status_json(kind: Kind) {
 
 async fn stepwise(kind: Kind) {
     let t = TestDb::new(kind).await;
-    ok(&strata(&t.url, &["migrate", "up", "--to", "m20251122_000002"]));
-    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), "m20251122_000002");
+    ok(&strata(&t.url, &["migrate", "up", "--to", "m20251122_000001"]));
+    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), "m20251122_000001");
     ok(&strata(&t.url, &["migrate", "up", "-n", "1"]));
-    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), "m20251122_000003");
+    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), "m20251122_000002");
     ok(&strata(&t.url, &["migrate", "down"]));
+    assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), "m20251122_000001");
+    ok(&strata(&t.url, &["migrate", "up"]));
     assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), "m20251122_000002");
     ok(&strata(&t.url, &["migrate", "down", "--to", "m20251122_000001"]));
     assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), "m20251122_000001");
@@ -176,5 +197,27 @@ async fn stamp(kind: Kind) {
     assert_eq!(ok(&strata(&t.url, &["migrate", "current"])).trim(), "base");
     assert_eq!(count(&db, "SELECT count(*) FROM seaql_migrations").await, 0);
     db.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_into_a_closed_pipe_ends_quietly() {
+    let t = TestDb::new(Kind::Sqlite).await;
+    ok(&strata(&t.url, &["migrate", "up"]));
+    for args in [&["migrate", "status"][..], &["migrate", "status", "--json"], &["migrate", "history"]] {
+        let mut child = strata_cmd(&t.url, args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run strata");
+        // The reader goes away before Strata has written a line (`strata migrate status | head -0`), so every
+        // write it makes meets a closed pipe.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("strata ends");
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(101), "{args:?} panicked:\n{err}");
+        assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{args:?} is quiet:\n{err}");
+        assert!(matches!(out.status.code(), Some(0 | 141)), "{args:?}: {:?}\n{err}", out.status);
+    }
     t.drop().await;
 }

@@ -247,6 +247,44 @@ async fn viewer_escapes(kind: Kind) {
     db.drop().await;
 }
 
+async fn empty_result(kind: Kind) {
+    let (db, engine) = setup(kind).await;
+    let names = |s: &strata::query::StatementResult| s.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    // The INSERT first: SQLite's change counter still says 1 when the SELECT after it ends.
+    let text = "INSERT INTO users (username, email) VALUES ('C', 'c@x');\n\
+                SELECT email, username FROM users WHERE email = 'nobody';\n\
+                UPDATE users SET username = 'D' WHERE email = 'nobody'";
+    let run = engine.run(text, &opts(false)).await.unwrap();
+    assert!(run.statements.iter().all(|s| s.outcome == Outcome::Success), "{:?}", run.statements);
+    assert_eq!(run.statements[0].rows_affected, Some(1));
+    let select = &run.statements[1];
+    assert_eq!(names(select), ["email", "username"], "an empty result still has its columns: {select:?}");
+    assert!(select.rows.is_empty());
+    assert_eq!(select.rows_affected, None, "a result set, not a write: {select:?}");
+    let update = &run.statements[2];
+    assert!(update.columns.is_empty(), "{update:?}");
+    assert_eq!(update.rows_affected, Some(0), "a write that matched nothing: {update:?}");
+
+    let run = engine.run("SELECT email AS address FROM users WHERE 1 = 0", &opts(true)).await.unwrap();
+    let select = &run.statements[0];
+    assert_eq!(select.outcome, Outcome::Success, "{select:?}");
+    assert_eq!(names(select), ["address"], "the same for a read-only run: {select:?}");
+    assert_eq!(select.rows_affected, None);
+
+    let (body, _) = engine.export(
+        "SELECT email, username FROM users WHERE email = 'nobody'",
+        ExportFormat::Csv { header: true },
+        &opts(true),
+    );
+    let mut body = Box::pin(body);
+    let mut out = Vec::new();
+    while let Some(b) = body.next().await {
+        out.extend_from_slice(&b.unwrap());
+    }
+    assert_eq!(String::from_utf8(out).unwrap(), "email,username\n", "a CSV of no rows keeps its header");
+    db.drop().await;
+}
+
 async fn export_formats(kind: Kind) {
     let (db, engine) = setup(kind).await;
     let collect = |f| {
@@ -281,6 +319,7 @@ each_backend! {
     values_render_faithfully => values;
     viewers_cannot_escape_read_only => viewer_escapes;
     exports_stream_csv_json_ndjson => export_formats;
+    a_select_without_rows_has_its_columns_and_no_rows_affected => empty_result;
     nothing_a_run_leaves_in_its_session_reaches_the_next_run => sessions_are_not_shared;
 }
 

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use common::web::Browser;
 use common::*;
 use http_body_util::BodyExt;
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 
 /// Awkward values on purpose: NULLs, empty strings, quotes, commas, newlines, timestamps, exact numerics.
 const QUERY: &str = "SELECT g, md5(g::text) AS hash, \
@@ -53,10 +53,10 @@ async fn a_million_row_csv_export_is_byte_exact_with_psql_copy_and_streams_in_bo
 
     let mut b = Browser::new(&t.url).await;
     b.login_as(Role::Viewer).await;
-    b.get("/query").await;
+    b.get("/db/app/query").await;
     let (rss_before, _) = memory();
     reset_peak();
-    let res = b.post_form_streaming("/query/export", &[("sql", QUERY), ("format", "csv")]).await;
+    let res = b.post_form_streaming("/db/app/query/export", &[("sql", QUERY), ("format", "csv")]).await;
     assert_eq!(res.status(), StatusCode::OK);
     let disposition = res.headers()["content-disposition"].to_str().unwrap().to_string();
     assert!(disposition.contains(&t.name) && disposition.ends_with(".csv\""), "{disposition}");
@@ -94,10 +94,11 @@ async fn a_million_row_csv_export_is_byte_exact_with_psql_copy_and_streams_in_bo
         expected_len / 1_000_000
     );
 
-    let db = t.connect().await;
-    let sql = "SELECT COUNT(*) FROM query_history WHERE status = 'success' AND row_count = 1000000";
-    eventually("the export is in the history with its row count", || async {
-        (count(&db, sql).await == 1).then_some(())
+    let home = t.connect_home().await;
+    let sql = "SELECT COUNT(*) FROM query_history \
+               WHERE status = 'success' AND row_count = 1000000 AND database_name = 'app'";
+    eventually("the export is in the history with its row count and database", || async {
+        (count(&home, sql).await == 1).then_some(())
     })
     .await;
     t.drop().await;

@@ -19,7 +19,7 @@ use common::web::{Browser, app_state_with, migrate_up};
 use common::*;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, Locator};
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 
 /// One request of each kind the router answers, with the status it gets.
 async fn every_kind_of_response(b: &mut Browser) -> Vec<(String, StatusCode, HeaderMap)> {
@@ -44,18 +44,27 @@ async fn every_kind_of_response(b: &mut Browser) -> Vec<(String, StatusCode, Hea
     record("metrics", b.get("/metrics").await);
     record("api document", b.get("/api/openapi.json").await);
     record("api docs page", b.get("/api/docs").await);
-    record("api 401", b.get("/api/v1/overview").await);
+    record("api 401", b.get("/api/v1/databases/app/overview").await);
     record("api 404", b.get("/api/v1/nothing").await);
-    let bad_key = Request::get("/api/v1/tables").header(AUTHORIZATION, "Bearer strata_nope_nope").body(Body::empty());
+    let bad_key = Request::get("/api/v1/databases/app/tables")
+        .header(AUTHORIZATION, "Bearer strata_nope_nope")
+        .body(Body::empty());
     record("api wrong key", b.send(bad_key.unwrap()).await);
     record(
         "api 405",
-        b.send(Request::builder().method(Method::OPTIONS).uri("/api/v1/overview").body(Body::empty()).unwrap()).await,
+        b.send(
+            Request::builder()
+                .method(Method::OPTIONS)
+                .uri("/api/v1/databases/app/overview")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await,
     );
     record("csrf refusal", b.post_form_without_csrf("/login", &[("username", "x"), ("password", "y")]).await);
     b.login_as(Role::Admin).await;
-    record("signed-in page", b.get("/tables").await);
-    record("query page", b.get("/query").await);
+    record("signed-in page", b.get("/db/app/tables").await);
+    record("query page", b.get("/db/app/query").await);
     record("sign-in redirect", b.try_login("nobody", "wrong").await);
     seen
 }
@@ -101,7 +110,7 @@ async fn hsts_is_sent_only_when_cookie_secure_is_on() {
     // cookie_secure is on by default: Strata is served over HTTPS, so browsers are told to keep to it.
     let mut b = Browser::with_state(app_state_with(&t.url, |_| {}).await);
     assert!(b.state.config.settings.cookie_secure);
-    for path in ["/login", "/static/css/strata.css", "/healthz", "/api/v1/overview", "/no/such/page"] {
+    for path in ["/login", "/static/css/strata.css", "/healthz", "/api/v1/databases/app/overview", "/no/such/page"] {
         let (status, headers, _) = b.get(path).await;
         let hsts = headers.get(STRICT_TRANSPORT_SECURITY).map(|v| v.to_str().unwrap().to_string());
         assert_eq!(hsts.as_deref(), Some("max-age=31536000"), "{path} ({status})");
@@ -205,11 +214,11 @@ async fn every_page_works_in_chromium_under_the_content_security_policy() {
 
     for path in [
         "/",
-        "/tables",
-        "/tables/main/csp_items",
-        "/indexes",
-        "/activity",
-        "/migrations",
+        "/db/app/tables",
+        "/db/app/tables/main/csp_items",
+        "/db/app/indexes",
+        "/db/app/activity",
+        "/db/app/migrations",
         "/history",
         "/keys",
         "/keys/new",
@@ -217,20 +226,20 @@ async fn every_page_works_in_chromium_under_the_content_security_policy() {
         "/admin/users",
         "/admin/users/new",
         "/admin/audit",
-        "/admin/viewer-login",
-        "/maintenance",
-        "/backups",
+        "/db/app/viewer-login",
+        "/db/app/maintenance",
+        "/db/app/backups",
         "/api/docs",
         "/no/such/page",
     ] {
         visit(&c, &base, path).await;
     }
     snap(&c, "30-csp-api-docs").await;
-    visit(&c, &base, "/admin/viewer-login").await;
+    visit(&c, &base, "/db/app/viewer-login").await;
     snap(&c, "33-csp-viewer-login").await;
 
     // The editor's script runs: it builds its highlighted overlay and line numbers around the textarea.
-    visit(&c, &base, "/query").await;
+    visit(&c, &base, "/db/app/query").await;
     until(&c, "the editor's overlay", "return document.querySelector('.code .highlight') !== null").await;
     until(&c, "line numbers", "return document.querySelector('.code .gutter') !== null").await;
     let sql = c.find(Locator::Id("sql")).await.unwrap();
@@ -243,7 +252,7 @@ async fn every_page_works_in_chromium_under_the_content_security_policy() {
     snap(&c, "31-csp-query-result").await;
 
     // The plan page indents its nodes with spacer elements now, not style attributes.
-    visit(&c, &base, "/query").await;
+    visit(&c, &base, "/db/app/query").await;
     c.execute(
         "document.getElementById('sql').value = 'SELECT a.name FROM csp_items a JOIN csp_items b ON a.id = b.id'",
         vec![],

@@ -7,7 +7,7 @@ use axum::http::{Request, StatusCode};
 use common::web::{Browser, app_state, location};
 use common::*;
 use http_body_util::BodyExt;
-use strata::accounts::Role;
+use strata::home::accounts::Role;
 use tower::ServiceExt;
 
 async fn app_for(url: &str) -> axum::Router {
@@ -27,6 +27,8 @@ each_backend! {
 
 async fn readiness(kind: Kind) {
     let t = TestDb::new(kind).await;
+    // An empty database, as a new project starts with (on SQLite too: Strata never creates a watched database).
+    t.connect().await.close().await.ok();
     let app = app_for(&t.url).await;
     assert_eq!(get(&app, "/healthz").await.0, StatusCode::OK);
     let (status, body) = get(&app, "/readyz").await;
@@ -40,24 +42,27 @@ async fn readiness(kind: Kind) {
     let (status, headers, _) = browser.get("/").await;
     assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/login"), "the home page needs a sign-in");
     browser.login_as(Role::Viewer).await;
-    let (status, _, page) = browser.get("/").await;
+    let (status, _, page) = browser.get("/db/app").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("<h1>Overview</h1>") && page.contains(HEAD.as_str()), "{page}");
     assert!(page.contains(&format!("0 pending of {}", *MIGRATIONS)), "{page}");
-    let (status, _, page) = browser.get("/migrations").await;
+    let (status, _, page) = browser.get("/db/app/migrations").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("create_admin_users") && page.contains("badge-applied"), "{page}");
+    assert!(page.contains("create_posts") && page.contains("badge-applied"), "{page}");
     t.drop().await;
 }
 
 #[tokio::test]
 async fn unknown_pages_and_static_files_are_404() {
-    let app = app_for("sqlite://").await;
+    let t = TestDb::new(Kind::Sqlite).await;
+    t.connect().await.close().await.ok();
+    let app = app_for(&t.url).await;
     assert_eq!(get(&app, "/no/such/page").await.0, StatusCode::NOT_FOUND);
     assert_eq!(get(&app, "/static/nope.css").await.0, StatusCode::NOT_FOUND);
     let (status, css) = get(&app, "/static/css/strata.css").await;
     assert_eq!(status, StatusCode::OK);
     assert!(css.contains("prefers-color-scheme: dark"));
+    t.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -66,14 +71,19 @@ async fn home_page_masks_the_database_password() {
     // Trust authentication ignores the password, so it can be anything the page must not show.
     let url = t.url.replacen("postgres://postgres@", "postgres://postgres:s3cr3t-pw@", 1);
     assert_ne!(url, t.url);
-    // Signing in needs the account tables; then the last migration is marked pending again.
+    // Every migration applied, then the last one marked pending again.
     ok(&strata(&t.url, &["migrate", "up"]));
     let mut browser = Browser::new(&url).await;
     browser.login_as(Role::Viewer).await;
     let set = strata::migrate::MigrationSet::of::<migration::Migrator>().unwrap();
     let before_head = set.entries()[set.len() - 2].revision.clone();
     ok(&strata(&t.url, &["migrate", "stamp", &before_head]));
+    // The home page (the fleet) and the database's overview both show the URL, masked.
     let (status, _, page) = browser.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<h1>Fleet</h1>") && !page.contains("s3cr3t-pw"), "{page}");
+    assert!(page.contains("postgres:***@"), "{page}");
+    let (status, _, page) = browser.get("/db/app").await;
     assert_eq!(status, StatusCode::OK);
     assert!(!page.contains("s3cr3t-pw"), "{page}");
     assert!(page.contains("postgres:***@"), "{page}");
@@ -81,7 +91,8 @@ async fn home_page_masks_the_database_password() {
     t.drop().await;
 }
 
-/// `strata serve` with no configuration: creates ./data/strata.db, migrates, creates an admin, answers /readyz.
+/// `strata serve` with no configuration: creates its home ./data/strata.db and the example project database
+/// ./data/example.db, migrates both, creates an admin, answers /readyz.
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_with_no_configuration_uses_local_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -112,7 +123,8 @@ async fn serve_with_no_configuration_uses_local_sqlite() {
     let err = String::from_utf8_lossy(&out.stderr);
     let ready = ready.unwrap_or_else(|| panic!("server never answered; stderr:\n{err}"));
     assert!(ready.starts_with("HTTP/1.1 200") && ready.contains("ready"), "{ready}");
-    assert!(dir.path().join("data/strata.db").exists(), "the default database file is created");
+    assert!(dir.path().join("data/strata.db").exists(), "the default home database file is created");
+    assert!(dir.path().join("data/example.db").exists(), "the example project database file is created");
     assert!(err.contains("username: admin") && err.contains("password: "), "first admin announced once: {err}");
 }
 

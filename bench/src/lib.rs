@@ -12,14 +12,20 @@ use http_body_util::{BodyExt, Full};
 use hyper::StatusCode;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use strata::config::mask_url_str;
+use strata::config::watch::{WATCH_ENV_PREFIX, name_from_url};
+use strata::config::{DatabaseUrl, mask_url_str};
 
 pub type Result<T> = std::result::Result<T, String>;
+
+/// What a page says when one of its catalog reads hit `catalog_timeout` (`web::catalog::timeout_note`).
+pub const TIMEOUT_NOTE: &str = "did not answer this catalog read";
 
 /// The first admin `strata serve` creates in an empty database (`accounts::ensure_admin`).
 pub const ADMIN_USER: &str = "admin";
 /// The password the servers started here give that admin (`STRATA_ADMIN_PASSWORD`).
 pub const ADMIN_PASSWORD: &str = "bench-admin-password";
+/// The variable that names Strata's home database (`home_url`).
+pub const HOME_ENV: &str = "STRATA_HOME_URL";
 /// The session cookie (`web::session::COOKIE_NAME`).
 pub const COOKIE_NAME: &str = "strata_session";
 
@@ -94,6 +100,14 @@ pub struct Server {
     pub child: Option<Child>,
     pub addr: SocketAddr,
     pub log: PathBuf,
+    /// Its home database (Strata's own state: accounts, sessions, keys, history, audit), for CLI commands that
+    /// must see the same accounts (`strata key create --home-url`).
+    pub home_url: String,
+    /// The project database's name: its pages are under `/db/{db_name}`, its API under
+    /// `/api/v1/databases/{db_name}`.
+    pub db_name: String,
+    /// The throw-away folder of the home database: its fields drop after `Drop` stopped the server.
+    _home_dir: Option<TempDir>,
 }
 
 impl Server {
@@ -102,20 +116,49 @@ impl Server {
         Server::start_with(strata, url, cwd, &[])
     }
 
-    /// [`Server::start`] with extra environment variables (settings such as `STRATA_QUERY_TIMEOUT`).
+    /// [`Server::start`] with extra environment variables (settings such as `STRATA_QUERY_TIMEOUT`,
+    /// `STRATA_WATCH_<NAME>` for more watched databases, or `STRATA_HOME_URL` for a home of the caller's).
+    ///
+    /// Unless `env` names a home or `cwd` is given (a throw-away folder whose `./data/strata.db` is the default
+    /// home), the server gets a home of its own: a SQLite file in a temp folder that goes with the server, so no
+    /// benchmark shares accounts, sessions or history with another or with a developer's `./data`.
     pub fn start_with(strata: &Path, url: Option<&str>, cwd: Option<&Path>, env: &[(&str, &str)]) -> Result<Server> {
         let addr = free_port()?;
-        let log = std::env::temp_dir().join(format!("strata-bench-{}-{}.log", std::process::id(), addr.port()));
+        let tag = format!("{}-{}", std::process::id(), addr.port());
+        let log = std::env::temp_dir().join(format!("strata-bench-{tag}.log"));
         let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let (home_dir, home_url) = match (env.iter().find(|(k, _)| *k == HOME_ENV), cwd) {
+            (Some((_, given)), _) => (None, given.to_string()),
+            (None, Some(dir)) => (None, sqlite_url(&dir.join("data/strata.db"))),
+            (None, None) => {
+                let dir = TempDir::new(&format!("strata-bench-home-{tag}"))?;
+                let url = sqlite_url(&dir.path().join("strata.db"));
+                (Some(dir), url)
+            }
+        };
+        let project = match url {
+            Some(u) => DatabaseUrl::parse(u).map_err(|e| format!("{}: {e}", mask_url_str(u)))?,
+            None => DatabaseUrl::default_sqlite(),
+        };
         let mut cmd = Command::new(strata);
         cmd.env_remove("DATABASE_URL")
             .env_remove("STRATA_CONFIG")
+            .env_remove(HOME_ENV)
             .env("STRATA_LISTEN", addr.to_string())
             .env("STRATA_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("STRATA_COOKIE_SECURE", "false")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file);
+        // Only the databases the benchmark names are watched.
+        for (key, _) in std::env::vars_os() {
+            if key.to_str().is_some_and(|k| k.starts_with(WATCH_ENV_PREFIX)) {
+                cmd.env_remove(key);
+            }
+        }
+        if cwd.is_none() {
+            cmd.env(HOME_ENV, &home_url);
+        }
         cmd.envs(env.iter().copied());
         if let Some(url) = url {
             cmd.arg("--database-url").arg(url);
@@ -128,7 +171,23 @@ impl Server {
             cmd.current_dir(std::env::temp_dir());
         }
         let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", strata.display()))?;
-        Ok(Server { child: Some(child), addr, log })
+        // The project database joins a `STRATA_WATCH_<NAME>` entry with the same URL and takes its name.
+        let db_name = env
+            .iter()
+            .find(|(k, v)| k.starts_with(WATCH_ENV_PREFIX) && Some(*v) == url)
+            .map(|(k, _)| k[WATCH_ENV_PREFIX.len()..].to_lowercase())
+            .unwrap_or_else(|| name_from_url(&project));
+        Ok(Server { child: Some(child), addr, log, home_url, db_name, _home_dir: home_dir })
+    }
+
+    /// A path under the project database's pages: `db_path("/tables")` is `/db/{name}/tables`.
+    pub fn db_path(&self, rest: &str) -> String {
+        format!("/db/{}{rest}", self.db_name)
+    }
+
+    /// A path under the project database's API: `api_path("/overview")` is `/api/v1/databases/{name}/overview`.
+    pub fn api_path(&self, rest: &str) -> String {
+        format!("/api/v1/databases/{}{rest}", self.db_name)
     }
 
     pub fn pid(&self) -> u32 {
@@ -255,6 +314,27 @@ pub async fn login(addr: SocketAddr) -> Result<String> {
         return Err("the session id was not replaced at sign-in".into());
     }
     Ok(session)
+}
+
+/// One GET of a dashboard page, checked the way a person would look at it: status 200, no catalog-timeout note,
+/// and `expect` on the page when given. Its time in milliseconds and its body.
+pub async fn get_page(client: &mut Client, path: &str, expect: Option<&str>) -> Result<(f64, String)> {
+    let t0 = Instant::now();
+    let res = client.get(path).await?;
+    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    if res.status != StatusCode::OK {
+        return Err(format!("GET {path} answered {} (expected 200): {}", res.status, res.snippet()));
+    }
+    let body = String::from_utf8_lossy(&res.body).into_owned();
+    if body.contains(TIMEOUT_NOTE) {
+        return Err(format!("GET {path}: a catalog read timed out (catalog_timeout)"));
+    }
+    if let Some(text) = expect
+        && !body.contains(text)
+    {
+        return Err(format!("GET {path}: the page does not show {text:?}"));
+    }
+    Ok((ms, body))
 }
 
 /// The value of `<input type="hidden" name="NAME" value="...">`.
@@ -391,20 +471,25 @@ pub struct Pg {
     pub query: String,
 }
 
+/// A server URL split around its database name: `scheme://u@h:port/` and `?query` (or `""`); `None` when it has
+/// no `scheme://`.
+pub fn split_at_database(url: &str) -> Option<(String, String)> {
+    let (no_query, query) = match url.split_once('?') {
+        Some((a, q)) => (a, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = no_query.find("://")? + 3;
+    let base = match no_query[scheme_end..].find('/') {
+        Some(i) => no_query[..scheme_end + i + 1].to_string(),
+        None => format!("{no_query}/"),
+    };
+    Some((base, query))
+}
+
 impl Pg {
     pub fn new(admin_url: &str) -> Result<Self> {
-        let (no_query, query) = match admin_url.split_once('?') {
-            Some((a, q)) => (a, format!("?{q}")),
-            None => (admin_url, String::new()),
-        };
-        let scheme_end = no_query
-            .find("://")
-            .map(|i| i + 3)
+        let (base, query) = split_at_database(admin_url)
             .ok_or_else(|| format!("STRATA_BENCH_PG_URL {} is not a postgres:// URL", mask_url_str(admin_url)))?;
-        let base = match no_query[scheme_end..].find('/') {
-            Some(i) => no_query[..scheme_end + i + 1].to_string(),
-            None => format!("{no_query}/"),
-        };
         Ok(Pg { admin_url: admin_url.to_string(), base, query })
     }
 
@@ -466,6 +551,11 @@ impl Drop for Database<'_> {
             let _ = self.pg.admin_query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
         }
     }
+}
+
+/// The SQLAlchemy-style URL of a SQLite file (`sqlite:////abs/path.db` for an absolute path).
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite:///{}", path.display())
 }
 
 /// An empty directory under the system temp dir, removed with everything in it when dropped.

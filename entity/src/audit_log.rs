@@ -25,6 +25,9 @@ pub struct Model {
     /// The client's address, or `unknown`.
     #[sea_orm(column_type = "String(StringLen::N(64))")]
     pub client_addr: String,
+    /// The watched database the action concerned; `None` for account and sign-in events.
+    #[sea_orm(column_type = "String(StringLen::N(63))", nullable)]
+    pub database_name: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,3 +10,4 @@ pub mod query_history;
 pub mod sessions;
 pub mod strata_secrets;
 pub mod users;
+pub mod watched_databases;

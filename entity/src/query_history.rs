@@ -35,6 +35,9 @@ pub struct Model {
     pub migration_head: Option<String>,
     #[sea_orm(column_type = "String(StringLen::N(64))", nullable)]
     pub client_addr: Option<String>,
+    /// The watched database the statement ran on (`NULL` for rows recorded before databases had names).
+    #[sea_orm(column_type = "String(StringLen::N(63))", nullable)]
+    pub database_name: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

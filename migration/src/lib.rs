@@ -1,34 +1,21 @@
-//! Strata's schema migrations: the seed tables and Strata's own, one migration per file.
+//! Schema migrations, one per file: the example project's (`users`, `posts`), which `strata migrate` runs on
+//! the project database, and Strata's own state in [`home`], which only ever goes into the home database.
 
 pub use sea_orm_migration::prelude::*;
 
+pub mod home;
 mod m20251122_000001_create_users;
 mod m20251122_000002_create_posts;
-mod m20251122_000003_create_admin_users;
-mod m20251122_000004_create_sessions;
-mod m20251122_000005_create_audit_log;
-mod m20251122_000006_create_query_history;
-mod m20251122_000007_create_api_keys;
-mod m20261206_000008_hash_session_ids;
-mod m20261206_000009_create_strata_secrets;
 
-/// The migrator `strata migrate` and `strata serve` run, in order.
+pub use home::HomeMigrator;
+
+/// The example project's migrator: what `strata migrate` runs on the project database, in order.
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20251122_000001_create_users::Migration),
-            Box::new(m20251122_000002_create_posts::Migration),
-            Box::new(m20251122_000003_create_admin_users::Migration),
-            Box::new(m20251122_000004_create_sessions::Migration),
-            Box::new(m20251122_000005_create_audit_log::Migration),
-            Box::new(m20251122_000006_create_query_history::Migration),
-            Box::new(m20251122_000007_create_api_keys::Migration),
-            Box::new(m20261206_000008_hash_session_ids::Migration),
-            Box::new(m20261206_000009_create_strata_secrets::Migration),
-        ]
+        vec![Box::new(m20251122_000001_create_users::Migration), Box::new(m20251122_000002_create_posts::Migration)]
     }
 }
 

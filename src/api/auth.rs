@@ -4,11 +4,11 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use crate::accounts::Role;
-use crate::api_keys::{self, Scope, Verified};
-use crate::audit;
 use crate::error::{Error, Result};
-use crate::history;
+use crate::home::accounts::Role;
+use crate::home::api_keys::{self, Scope, Verified};
+use crate::home::audit;
+use crate::home::history;
 use crate::state::AppState;
 use crate::web::extract::ClientAddr;
 
@@ -78,7 +78,7 @@ where
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
             .ok_or_else(|| Error::Unauthorized("use the Bearer scheme: `Authorization: Bearer strata_...`".into()))?;
-        let key = api_keys::verify(&state.db, token).await?.map_err(|r| Error::Unauthorized(r.message().into()))?;
+        let key = api_keys::verify(&state.home, token).await?.map_err(|r| Error::Unauthorized(r.message().into()))?;
         state.key_usage.note(key.key_id);
         Ok(Caller { key, client_addr: ClientAddr::of(parts).0 })
     }

@@ -47,6 +47,20 @@ pub enum KeyRefusals {
     Unavailable(ErrorBody),
 }
 
+/// What every `/api/v1/databases/{name}/…` endpoint can also answer: no watched database of that name, or an
+/// address that cannot be used.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // a list for the document, never built
+pub enum DbRefusals {
+    #[response(
+        status = 400,
+        description = "The address or a parameter cannot be used; the message says why (`bad_request`)"
+    )]
+    BadRequest(ErrorBody),
+    #[response(status = 404, description = "No watched database of that name, or no such object in it (`not_found`)")]
+    NotFound(ErrorBody),
+}
+
 /// The middleware: any error response to an `/api` request becomes an [`ErrorBody`].
 pub async fn json(req: Request, next: Next) -> Response {
     if !super::is_api(req.uri().path()) {

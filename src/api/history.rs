@@ -10,9 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::errors::{ErrorBody, KeyRefusals};
 use super::params::{PageParams, Paged, SortKeys, SortParams};
-use crate::api_keys::Scope;
 use crate::error::{Error, Result};
-use crate::history::{self, Filter as HistoryFilter, RunStatus};
+use crate::home::api_keys::Scope;
+use crate::home::history::{self, Filter as HistoryFilter, RunStatus};
 use crate::state::AppState;
 use crate::web::extract::Query;
 
@@ -30,6 +30,8 @@ pub struct Filter {
     /// Up to the end of this day (UTC), `YYYY-MM-DD`.
     #[param(value_type = Option<String>, format = Date)]
     to: Option<String>,
+    /// Only runs on this watched database (a name from /api/v1/databases).
+    database: Option<String>,
 }
 
 /// The values of `status` (the document's list; `RunStatus` parses the text).
@@ -98,8 +100,9 @@ pub async fn index(
         from: date("from", nonempty(filter.from))?,
         to: date("to", nonempty(filter.to))?,
         text: sorting.search()?,
+        database: nonempty(filter.database),
     };
-    let found = history::search(&state.db, &query, page, per_page).await?;
+    let found = history::search(&state.home, &query, page, per_page).await?;
     // `search` moves a page past the end back to the last one; the API answers it empty instead.
     let runs = if found.page == page { found.runs } else { Vec::new() };
     Ok(Json(Paged::new(runs, page, per_page, found.total)))

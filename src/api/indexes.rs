@@ -1,4 +1,4 @@
-//! `GET /api/v1/indexes`: every index with its size and use, and which are unused, redundant or invalid.
+//! `GET /api/v1/databases/{name}/indexes`: every index with its size and use, and which are unused, redundant or invalid.
 
 use axum::Json;
 use axum::extract::State;
@@ -6,12 +6,13 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::errors::{ErrorBody, KeyRefusals};
+use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
 use super::params::{PageParams, Paged, SortKeys, SortParams};
-use crate::api_keys::Scope;
 use crate::db::introspect::IndexInfo;
 use crate::error::{Error, Result};
+use crate::home::api_keys::Scope;
 use crate::state::AppState;
+use crate::web::current_db::CurrentDb;
 use crate::web::extract::Query;
 
 #[derive(Clone, Copy, Debug)]
@@ -60,17 +61,18 @@ enum Show {
 /// Needs the `read_catalog` scope. `sort`: `table` (default: schema, table, name), `name`, `size`,
 /// `scans`; `q` searches `schema.table.index`.
 #[utoipa::path(
-    get, path = "/api/v1/indexes", tag = "catalog", operation_id = "indexes_index", security(("bearer" = [])),
-    params(PageParams, SortParams<IndexKeys>, Filter),
+    get, path = "/api/v1/databases/{name}/indexes", tag = "catalog", operation_id = "indexes_index", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The watched database (a name from GET /api/v1/databases)"), PageParams, SortParams<IndexKeys>, Filter),
     responses(
         (status = 200, description = "One page of the indexes", body = Paged<IndexInfo>),
         (status = 400, description = "A parameter out of its bounds; the message names it (`bad_request`)", body = ErrorBody),
-        KeyRefusals,
+        KeyRefusals, DbRefusals,
         (status = 504, description = "A catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
 )]
 pub async fn index(
     caller: Caller,
+    db: CurrentDb,
     State(state): State<AppState>,
     Query(paging): Query<PageParams>,
     Query(sorting): Query<SortParams<IndexKeys>>,
@@ -88,7 +90,7 @@ pub async fn index(
         "invalid" => |i| !i.valid,
         other => return Err(Error::BadRequest(format!("show={other:?}: use all, unused, duplicate or invalid"))),
     };
-    let mut all: Vec<IndexInfo> = super::within(&state, state.introspector.indexes())
+    let mut all: Vec<IndexInfo> = super::within(&state, db.introspector.indexes())
         .await?
         .into_iter()
         .filter(keep)

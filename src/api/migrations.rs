@@ -1,4 +1,4 @@
-//! `GET /api/v1/migrations`: every migration's state, the head, and a page of `migrations_log`.
+//! `GET /api/v1/databases/{name}/migrations`: every migration's state, the head, and a page of `migrations_log`.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::errors::{ErrorBody, KeyRefusals};
+use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
 use super::params::{PageParams, Paged};
-use crate::api_keys::Scope;
 use crate::error::{Error, Result};
+use crate::home::api_keys::Scope;
 use crate::migrate::{self, MigrationStatus};
 use crate::state::AppState;
+use crate::web::current_db::CurrentDb;
 use crate::web::extract::Query;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -46,16 +47,17 @@ pub struct MigrationsResponse {
 ///
 /// Needs the `read_catalog` scope.
 #[utoipa::path(
-    get, path = "/api/v1/migrations", tag = "catalog", operation_id = "migrations_index", security(("bearer" = [])),
-    params(PageParams, Filter),
+    get, path = "/api/v1/databases/{name}/migrations", tag = "catalog", operation_id = "migrations_index", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The watched database (a name from GET /api/v1/databases)"), PageParams, Filter),
     responses(
         (status = 200, description = "The migrations and a page of the log", body = MigrationsResponse),
         (status = 400, description = "A parameter out of its bounds; the message names it (`bad_request`)", body = ErrorBody),
-        KeyRefusals
+        KeyRefusals, DbRefusals
     )
 )]
 pub async fn index(
     caller: Caller,
+    db: CurrentDb,
     State(state): State<AppState>,
     Query(paging): Query<PageParams>,
     Query(filter): Query<Filter>,
@@ -69,10 +71,10 @@ pub async fn index(
     {
         return Err(Error::BadRequest(format!("status={s:?}: use success or failed")));
     }
-    let (rows, total) = migrate::history_page(&state.db, status.as_deref(), (page - 1) * per_page, per_page).await?;
+    let (rows, total) = migrate::history_page(&db.db, status.as_deref(), (page - 1) * per_page, per_page).await?;
     Ok(Json(MigrationsResponse {
-        head: migrate::current(&state.db).await?.unwrap_or_else(|| "base".into()),
-        migrations: migrate::status(&state.db, &state.migrations).await?,
+        head: migrate::current(&db.db).await?.unwrap_or_else(|| "base".into()),
+        migrations: migrate::status(&db.db, &state.migrations).await?,
         log: Paged::new(rows, page, per_page, total),
     }))
 }

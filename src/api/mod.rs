@@ -18,6 +18,7 @@
 
 mod activity;
 pub mod auth;
+mod databases;
 mod docs;
 pub mod errors;
 mod history;
@@ -40,7 +41,7 @@ use utoipa_axum::routes;
 
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::web::catalog;
+use crate::watch::catalog;
 
 /// The name of the bearer security scheme in the document (the `security(("bearer" = []))` of each path).
 pub const BEARER: &str = "bearer";
@@ -74,9 +75,18 @@ impl Modify for BearerScheme {
     }
 }
 
-/// Every endpoint under `/api`, with its documentation.
-fn routes() -> OpenApiRouter<AppState> {
+/// The endpoints about no one database (the watch list, history, this document), with their documentation.
+fn home_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(databases::index))
+        .routes(routes!(history::index))
+        .routes(routes!(docs::openapi_json))
+        .routes(routes!(docs::page))
+}
+
+/// The endpoints under `/api/v1/databases/{name}`, with their documentation.
+fn database_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(overview::show))
         .routes(routes!(tables::index))
         .routes(routes!(tables::show))
@@ -85,21 +95,23 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(activity::cancel))
         .routes(routes!(activity::terminate))
         .routes(routes!(migrations::index))
-        .routes(routes!(history::index))
         .routes(routes!(query::run))
         .routes(routes!(query::export))
-        .routes(routes!(docs::openapi_json))
-        .routes(routes!(docs::page))
 }
 
-/// The `/api` routes, to merge into the dashboard's router.
+/// The `/api` routes about no one database, to merge into the dashboard's router.
 pub fn router() -> Router<AppState> {
-    routes().split_for_parts().0
+    home_routes().split_for_parts().0
 }
 
-/// The OpenAPI document of exactly the routes [`router`] serves (built once).
+/// The `/api/v1/databases/{name}/…` routes, merged among the per-database routes (which pick the database).
+pub fn per_database_router() -> Router<AppState> {
+    database_routes().split_for_parts().0
+}
+
+/// The OpenAPI document of exactly the routes [`router`] and [`per_database_router`] serve (built once).
 pub fn openapi() -> &'static Document {
-    static DOC: LazyLock<Document> = LazyLock::new(|| routes().into_openapi());
+    static DOC: LazyLock<Document> = LazyLock::new(|| home_routes().merge(database_routes()).into_openapi());
     &DOC
 }
 

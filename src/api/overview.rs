@@ -1,4 +1,4 @@
-//! `GET /api/v1/overview`: the server's figures (cached for `stats_refresh`) and the migration state.
+//! `GET /api/v1/databases/{name}/overview`: the server's figures (cached for `stats_refresh`) and the migration state.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,12 +7,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::errors::{ErrorBody, KeyRefusals};
-use crate::api_keys::Scope;
+use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
 use crate::db::introspect::{Capabilities, Overview};
 use crate::error::{Error, Result};
+use crate::home::api_keys::Scope;
 use crate::migrate;
 use crate::state::AppState;
+use crate::web::current_db::CurrentDb;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OverviewResponse {
@@ -40,29 +41,30 @@ pub struct MigrationSummary {
 ///
 /// Needs the `read_catalog` scope.
 #[utoipa::path(
-    get, path = "/api/v1/overview", tag = "catalog", operation_id = "overview_show", security(("bearer" = [])),
+    get, path = "/api/v1/databases/{name}/overview", tag = "catalog", operation_id = "overview_show", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The watched database (a name from GET /api/v1/databases)")),
     responses(
         (status = 200, description = "The overview", body = OverviewResponse),
-        KeyRefusals,
+        KeyRefusals, DbRefusals,
         (status = 504, description = "A catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
 )]
-pub async fn show(caller: Caller, State(state): State<AppState>) -> Result<Json<OverviewResponse>> {
+pub async fn show(caller: Caller, db: CurrentDb, State(state): State<AppState>) -> Result<Json<OverviewResponse>> {
     caller.require(Scope::ReadCatalog)?;
     let limit = state.config.settings.catalog_timeout;
     let threshold = state.config.settings.long_query_threshold;
-    let snapshot = state.overview.get(limit, || state.introspector.overview(threshold)).await?.ok_or_else(|| {
+    let snapshot = db.overview.get(limit, || db.introspector.overview(threshold)).await?.ok_or_else(|| {
         Error::Timeout(format!("the server statistics did not arrive within {} s", limit.as_secs_f64()))
     })?;
-    let all = migrate::status(&state.db, &state.migrations).await?;
+    let all = migrate::status(&db.db, &state.migrations).await?;
     let count = |f: fn(&migrate::MigrationStatus) -> bool| all.iter().filter(|m| f(m)).count();
     Ok(Json(OverviewResponse {
-        backend: state.config.database_url.backend().to_string(),
+        backend: db.url().backend().to_string(),
         read_at: snapshot.read_at,
         server: (*snapshot.value).clone(),
-        capabilities: state.introspector.capabilities(),
+        capabilities: db.introspector.capabilities(),
         migrations: MigrationSummary {
-            head: migrate::current(&state.db).await?.unwrap_or_else(|| "base".into()),
+            head: migrate::current(&db.db).await?.unwrap_or_else(|| "base".into()),
             total: all.len(),
             applied: count(|m| m.applied),
             pending: count(|m| !m.applied),

@@ -1,4 +1,4 @@
-//! `POST /api/v1/query` (run SQL, one result per statement) and `POST /api/v1/export` (stream one result), as the editor does.
+//! `POST /api/v1/databases/{name}/query` (run SQL, one result per statement) and `POST /api/v1/export` (stream one result), as the editor does.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,15 +8,16 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::errors::{ErrorBody, KeyRefusals};
-use crate::accounts::Role;
-use crate::api_keys::Scope;
+use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
+use crate::home::api_keys::Scope;
 use crate::query::export::cell_json;
 use crate::query::{Outcome, RunOptions, StatementResult};
 use crate::state::AppState;
+use crate::watch::runs::{ExportAs, export_recorded, line_and_column, run_recorded, too_long};
+use crate::web::current_db::CurrentDb;
 use crate::web::extract::Json as Body;
-use crate::web::query::{ExportAs, export_recorded, line_and_column, run_recorded, too_long};
 
 /// What to run.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -33,7 +34,21 @@ pub struct QueryRequest {
     /// also the default. A statement with more rows answers the first ones with `truncated: true`.
     /// (`/api/openapi.json` gives the setting as `maximum`.)
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub max_rows: Option<u64>,
+}
+
+/// A whole number as JSON Schema means it: `601` and `601.0` alike (an integer-valued float is an integer there).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
+    use serde::de::Error as _;
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => match (n.as_u64(), n.as_f64()) {
+            (Some(v), _) => Ok(Some(v)),
+            (None, Some(f)) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => Ok(Some(f as u64)),
+            _ => Err(D::Error::custom(format!("max_rows: {n} is not a whole number from 1 up"))),
+        },
+    }
 }
 
 /// One entry per statement that ran, in order. A run stops at the first statement that fails, times out or
@@ -108,7 +123,8 @@ pub struct Position {
 /// refused with 409 `viewer_login_required` when the main database login can do more than read and no viewer
 /// login exists.
 #[utoipa::path(
-    post, path = "/api/v1/query", tag = "query", operation_id = "query_run", security(("bearer" = [])),
+    post, path = "/api/v1/databases/{name}/query", tag = "query", operation_id = "query_run", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The watched database (a name from GET /api/v1/databases)")),
     request_body = QueryRequest,
     responses(
         (status = 200, description = "One result per statement that ran; a failing statement is a result too", body = QueryResponse),
@@ -116,15 +132,16 @@ pub struct Position {
         (status = 413, description = "`too_large`: the `sql` text is longer than the `max_sql_bytes` setting", body = ErrorBody),
         (status = 409, description = "`viewer_login_required`: a read-only run, and the main database login can do \
          more than read while no viewer login exists", body = ErrorBody),
-        KeyRefusals
+        KeyRefusals, DbRefusals
     )
 )]
 pub async fn run(
     caller: Caller,
+    db: CurrentDb,
     State(state): State<AppState>,
     body: Result<Body<QueryRequest>, Error>,
 ) -> Result<Json<QueryResponse>> {
-    let mut opts = options(&caller, &state)?;
+    let mut opts = options(&caller, &db, &state)?;
     let Body(request) = body?;
     sql_field(&request.sql, &state)?;
     let limit = state.config.settings.max_rows;
@@ -134,8 +151,9 @@ pub async fn run(
             _ => return Err(Error::BadRequest(format!("max_rows={n}: use 1 to {limit} (the max_rows setting)"))),
         }
     }
-    let id = state.engine.new_run_id();
-    let (statements, warning) = run_recorded(&state, id, &request.sql, &opts, |q, s| caller.history_run(q, s)).await?;
+    let id = db.engine.new_run_id();
+    let (statements, warning) =
+        run_recorded(&state.home, &db, id, &request.sql, &opts, |q, s| caller.history_run(q, s)).await?;
     if let Some(w) = warning {
         tracing::warn!("{w}");
     }
@@ -159,7 +177,8 @@ pub struct ExportRequest {
 /// the export is recorded in the query history when the stream ends. A statement that fails at once is a
 /// 400 JSON error, not a download that breaks off.
 #[utoipa::path(
-    post, path = "/api/v1/export", tag = "query", operation_id = "query_export", security(("bearer" = [])),
+    post, path = "/api/v1/databases/{name}/export", tag = "query", operation_id = "query_export", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The watched database (a name from GET /api/v1/databases)")),
     request_body = ExportRequest,
     responses(
         (status = 200, description = "The whole result, in the format asked for",
@@ -174,25 +193,32 @@ pub struct ExportRequest {
         (status = 413, description = "`too_large`: the `sql` text is longer than the `max_sql_bytes` setting", body = ErrorBody),
         (status = 409, description = "`viewer_login_required`: a read-only run, and the main database login can do \
          more than read while no viewer login exists", body = ErrorBody),
-        KeyRefusals
+        KeyRefusals, DbRefusals
     )
 )]
 pub async fn export(
     caller: Caller,
+    db: CurrentDb,
     State(state): State<AppState>,
     body: Result<Body<ExportRequest>, Error>,
 ) -> Result<Response> {
-    let opts = options(&caller, &state)?;
+    let opts = options(&caller, &db, &state)?;
     let Body(request) = body?;
     sql_field(&request.sql, &state)?;
-    export_recorded(&state, &request.sql, request.format, &opts, |q, s| caller.history_run(q, s)).await
+    export_recorded(&state.home, &state.config.settings, &db, &request.sql, request.format, &opts, |q, s| {
+        caller.history_run(q, s)
+    })
+    .await
 }
 
 /// The run's options for this key: 403 without a run scope; read-write only for `run_sql` with the editor
 /// role or above, and never when `read_only_for_all` is set.
-fn options(caller: &Caller, state: &AppState) -> Result<RunOptions> {
+fn options(caller: &Caller, db: &CurrentDb, state: &AppState) -> Result<RunOptions> {
     let settings = &state.config.settings;
-    let writes = caller.has(Scope::RunSql) && caller.key.role >= Role::Editor && !settings.read_only_for_all;
+    let writes = caller.has(Scope::RunSql)
+        && caller.key.role >= Role::Editor
+        && !settings.read_only_for_all
+        && !db.spec.read_only;
     if !caller.has(Scope::RunSql) && !caller.has(Scope::RunReadonlySql) {
         return Err(Error::MissingScope(format!("{} (or {})", Scope::RunReadonlySql.as_str(), Scope::RunSql.as_str())));
     }
@@ -209,7 +235,7 @@ fn sql_field(sql: &str, state: &AppState) -> Result<()> {
     if sql.trim().is_empty() {
         return Err(Error::BadRequest("sql: there is no SQL to run".into()));
     }
-    too_long(sql, state).map_err(|e| Error::TooLarge(format!("sql: {e}")))
+    too_long(sql, &state.config.settings).map_err(|e| Error::TooLarge(format!("sql: {e}")))
 }
 
 fn statement(s: &StatementResult, text: &str, opts: &RunOptions) -> StatementResponse {

@@ -1,4 +1,4 @@
-//! `GET /api/v1/tables` (sorted, searched and paginated in SQL) and `GET /api/v1/tables/{schema}/{table}` with its first rows.
+//! `GET /api/v1/databases/{name}/tables` (sorted, searched and paginated in SQL) and `GET /api/v1/tables/{schema}/{table}` with its first rows.
 
 use axum::Json;
 use axum::extract::State;
@@ -6,12 +6,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::errors::{ErrorBody, KeyRefusals};
+use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
 use super::params::{PageParams, Paged, SortKeys, SortParams};
-use crate::api_keys::Scope;
 use crate::db::introspect::{RowsPage, TableDetail, TableInfo, TableQuery, TableSort};
 use crate::error::{Error, Result};
+use crate::home::api_keys::Scope;
 use crate::state::AppState;
+use crate::web::current_db::CurrentDb;
 use crate::web::extract::{Path, Query};
 
 /// The tables, `per_page` at a time.
@@ -19,17 +20,18 @@ use crate::web::extract::{Path, Query};
 /// Needs the `read_catalog` scope. `sort`: `name` (default), `rows`, `table_size`, `index_size`,
 /// `toast_size`, `total_size`, `dead_rows`, `last_vacuum`, `last_analyze`; `q` searches `schema.table`.
 #[utoipa::path(
-    get, path = "/api/v1/tables", tag = "catalog", operation_id = "tables_index", security(("bearer" = [])),
-    params(PageParams, SortParams<TableKeys>),
+    get, path = "/api/v1/databases/{name}/tables", tag = "catalog", operation_id = "tables_index", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The watched database (a name from GET /api/v1/databases)"), PageParams, SortParams<TableKeys>),
     responses(
         (status = 200, description = "One page of the tables", body = Paged<TableInfo>),
         (status = 400, description = "A parameter out of its bounds; the message names it (`bad_request`)", body = ErrorBody),
-        KeyRefusals,
+        KeyRefusals, DbRefusals,
         (status = 504, description = "A catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
 )]
 pub async fn index(
     caller: Caller,
+    db: CurrentDb,
     State(state): State<AppState>,
     Query(paging): Query<PageParams>,
     Query(sorting): Query<SortParams<TableKeys>>,
@@ -39,7 +41,7 @@ pub async fn index(
     let (sort, descending) = sorting.sort()?;
     let query =
         TableQuery { sort, descending, search: sorting.search()?, offset: (page - 1) * per_page, limit: per_page };
-    let found = super::within(&state, state.introspector.tables(&query)).await?;
+    let found = super::within(&state, db.introspector.tables(&query)).await?;
     Ok(Json(Paged::new(found.items, page, per_page, found.total)))
 }
 
@@ -68,8 +70,8 @@ pub struct TableResponse {
 ///
 /// Needs the `read_catalog` scope. `page` and `per_page` page through the rows.
 #[utoipa::path(
-    get, path = "/api/v1/tables/{schema}/{table}", tag = "catalog", operation_id = "tables_show", security(("bearer" = [])),
-    params(
+    get, path = "/api/v1/databases/{name}/tables/{schema}/{table}", tag = "catalog", operation_id = "tables_show", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The watched database (a name from GET /api/v1/databases)"), 
         ("schema" = String, Path, description = "`public`, the MariaDB database, or `main` on SQLite"),
         ("table" = String, Path, description = "The table's name"),
         PageParams
@@ -77,23 +79,24 @@ pub struct TableResponse {
     responses(
         (status = 200, description = "The table and a page of its rows", body = TableResponse),
         (status = 400, description = "A parameter out of its bounds; the message names it (`bad_request`)", body = ErrorBody),
-        KeyRefusals,
+        KeyRefusals, DbRefusals,
         (status = 404, description = "No such table (`not_found`)", body = ErrorBody),
         (status = 504, description = "A catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
 )]
 pub async fn show(
     caller: Caller,
+    db: CurrentDb,
     State(state): State<AppState>,
-    Path((schema, table)): Path<(String, String)>,
+    Path((_, schema, table)): Path<(String, String, String)>,
     Query(paging): Query<PageParams>,
 ) -> Result<Json<TableResponse>> {
     caller.require(Scope::ReadCatalog)?;
     let (page, per_page) = paging.get()?;
-    let detail = super::within(&state, state.introspector.table(&schema, &table))
+    let detail = super::within(&state, db.introspector.table(&schema, &table))
         .await?
         .ok_or_else(|| Error::NotFound(format!("table {schema}.{table}")))?;
     let rows =
-        super::within(&state, state.introspector.table_rows(&schema, &table, (page - 1) * per_page, per_page)).await?;
+        super::within(&state, db.introspector.table_rows(&schema, &table, (page - 1) * per_page, per_page)).await?;
     Ok(Json(TableResponse { detail, rows }))
 }

@@ -9,6 +9,7 @@
 mod file;
 pub mod jobs;
 mod mysql;
+mod pg_script;
 mod postgres;
 mod sqlite;
 mod tools;
@@ -87,6 +88,9 @@ pub struct RestoreSummary {
     pub cleaned: Option<String>,
     /// The grants made, when `--grant-to` was given.
     pub granted: Option<String>,
+    /// Roles that owned or could use the tables before and cannot read them now (PostgreSQL: a restore makes
+    /// the restoring login their owner), with what gives their access back.
+    pub access_lost: Option<String>,
 }
 
 /// What a restore is about to overwrite, for the confirmation.
@@ -102,6 +106,7 @@ pub struct Preview {
 struct Restored {
     cleaned: Option<String>,
     granted: Option<String>,
+    access_lost: Option<String>,
 }
 
 /// Backup and restore for one backend.
@@ -230,6 +235,7 @@ where
         duration_ms: started.elapsed().as_millis(),
         cleaned: done.cleaned,
         granted: done.granted,
+        access_lost: done.access_lost,
     })
 }
 

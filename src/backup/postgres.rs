@@ -1,6 +1,7 @@
-//! PostgreSQL: pg_dump to back up; psql in one transaction to restore, custom-format files read through pg_restore.
+//! PostgreSQL: pg_dump to back up; psql in one transaction to restore, custom-format files read through pg_restore;
+//! after a restore, which roles lost their access to the tables it re-created.
 
-use std::io::{Cursor, Read};
+use std::io::{BufReader, Cursor, Read};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -8,6 +9,7 @@ use percent_encoding::percent_decode_str;
 use sea_orm::{DatabaseConnection, DbBackend, FromQueryResult, Statement};
 
 use super::file::{Complete, Content, Counting, Input, Markers, Staged};
+use super::pg_script::TolerantSchemas;
 use super::tools::{self, FeedError, Running, ToolOutput, Wanted};
 use super::{Engine, Format, Progress, RestoreOptions, Restored, blocking};
 use crate::config::{DatabaseUrl, Settings};
@@ -65,6 +67,31 @@ SELECT sql FROM (
 
 const ROLE_EXISTS_SQL: &str = "SELECT count(*)::int8 AS n FROM pg_roles WHERE rolname = $1";
 
+/// Roles other than this login (and superusers, who can do anything) that own a relation of the schema or
+/// hold a privilege on one (`$1`: the schema): the ones a restore, which makes this login the owner of
+/// everything it creates, may leave without access.
+const ACCESS_SQL: &str = r"
+SELECT DISTINCT r.rolname::text AS name
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL (SELECT c.relowner AS grantee UNION SELECT a.grantee FROM aclexplode(c.relacl) a) g
+JOIN pg_roles r ON r.oid = g.grantee
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+  AND r.rolname <> current_user AND NOT r.rolsuper
+ORDER BY 1";
+
+/// Of the roles in `$2` (a JSON array of names), those that cannot read every table of the schema `$1`,
+/// with how many they cannot read, and this login's name.
+const LOST_SQL: &str = r"
+SELECT r.name, count(*)::int8 AS tables, current_user::text AS me
+FROM json_array_elements_text($2::json) AS r(name)
+JOIN pg_roles ro ON ro.rolname = r.name
+CROSS JOIN pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT has_table_privilege(ro.oid, c.oid, 'SELECT')
+GROUP BY r.name
+ORDER BY r.name";
+
 /// pg_dump's plain format starts and, when complete, ends with these lines.
 const MARKERS: &[Markers] =
     &[Markers { header: "-- PostgreSQL database dump", trailer: "-- PostgreSQL database dump complete" }];
@@ -95,6 +122,18 @@ struct SqlRow {
 #[derive(FromQueryResult)]
 struct Count {
     n: i64,
+}
+
+#[derive(FromQueryResult)]
+struct RoleName {
+    name: String,
+}
+
+#[derive(FromQueryResult)]
+struct Lost {
+    name: String,
+    tables: i64,
+    me: String,
 }
 
 pub struct Postgres {
@@ -232,6 +271,31 @@ impl Postgres {
         Ok((drops.join("\n") + "\n", how))
     }
 
+    /// After a restore: which of `before` (roles that had access, from [`ACCESS_SQL`]) cannot read the restored
+    /// tables now, said in one sentence that points at `--grant-to`.
+    async fn access_lost(&self, db: &DatabaseConnection, schema: &str, before: &[String]) -> Result<Option<String>> {
+        if before.is_empty() {
+            return Ok(None);
+        }
+        let names = serde_json::to_string(before).map_err(|e| Error::Internal(e.to_string()))?;
+        let lost = Lost::find_by_statement(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            LOST_SQL,
+            [schema.into(), names.into()],
+        ))
+        .all(db)
+        .await?;
+        let Some(first) = lost.first() else { return Ok(None) };
+        let who: Vec<String> = lost.iter().map(|l| format!("{} ({} tables)", l.name, l.tables)).collect();
+        Ok(Some(format!(
+            "the restored tables of schema {schema} belong to {} now; {} owned or could use them before and cannot \
+             read them now: restore with --grant-to {} to give an application role its access back",
+            first.me,
+            who.join(", "),
+            ident(&first.name)
+        )))
+    }
+
     async fn rows(&self, db: &DatabaseConnection, sql: &str, schema: &str) -> Result<Vec<String>> {
         let rows = SqlRow::find_by_statement(Statement::from_sql_and_values(DbBackend::Postgres, sql, [schema.into()]))
             .all(db)
@@ -327,6 +391,17 @@ impl Engine for Postgres {
                 "{role} may use schema {schema}, read and write its tables and sequences, and those created later"
             ));
         }
+        let had_access: Vec<String> = RoleName::find_by_statement(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            ACCESS_SQL,
+            [schema.as_str().into()],
+        ))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.name)
+        .filter(|name| opts.grant_to.as_ref() != Some(name))
+        .collect();
         let mut prelude = String::new();
         if opts.clean {
             let (sql, how) = self.clean_plan(db, &schema).await?;
@@ -355,7 +430,8 @@ impl Engine for Postgres {
         let path = input.path.clone();
         blocking(move || {
             let running = Running::spawn(&mut cmd, client.password.as_deref())?;
-            let mut all = Cursor::new(prelude).chain(Counting::new(source, progress)).chain(Cursor::new(postlude));
+            let script = TolerantSchemas::new(BufReader::with_capacity(1 << 16, Counting::new(source, progress)));
+            let mut all = Cursor::new(prelude).chain(script).chain(Cursor::new(postlude));
             let fed = tools::feed(running, &mut all);
             drop(client);
             match fed {
@@ -375,6 +451,7 @@ impl Engine for Postgres {
             }
         })
         .await?;
+        done.access_lost = self.access_lost(db, &schema, &had_access).await?;
         Ok(done)
     }
 }

@@ -261,6 +261,7 @@ impl Engine for Sqlite {
         Ok(Restored {
             cleaned: opts.clean.then(|| "dropped every table and view of the database first".to_string()),
             granted: None,
+            access_lost: None,
         })
     }
 

@@ -24,7 +24,7 @@ pub fn find(configured: Option<&Path>, wanted: &Wanted) -> Result<PathBuf> {
         return if is_executable(path) {
             Ok(path.to_path_buf())
         } else {
-            Err(Error::Backup(format!(
+            Err(Error::ToolMissing(format!(
                 "{} (set by {} / {env}) does not exist or is not executable: fix the setting, or remove it to use {} \
                  from PATH ({}); nothing was done",
                 path.display(),
@@ -39,7 +39,7 @@ pub fn find(configured: Option<&Path>, wanted: &Wanted) -> Result<PathBuf> {
         .flat_map(|dir| wanted.names.iter().map(move |name| dir.join(name)))
         .find(|candidate| is_executable(candidate))
         .ok_or_else(|| {
-            Error::Backup(format!(
+            Error::ToolMissing(format!(
                 "{} was not found on PATH: {}, or name it with the {} setting ({env}); nothing was done",
                 wanted.names.join(" or "),
                 wanted.install,
@@ -59,7 +59,7 @@ pub fn version(tool: &Path) -> Result<String> {
         .arg("--version")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Error::Backup(format!("cannot run {}: {e}", tool.display())))?;
+        .map_err(|e| Error::ToolMissing(format!("cannot run {}: {e}", tool.display())))?;
     Ok(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").trim().to_string())
 }
 
@@ -96,8 +96,10 @@ impl Running {
     /// Starts `cmd` with stderr captured; `secret` is masked wherever the tool's messages are shown.
     pub fn spawn(cmd: &mut Command, secret: Option<&str>) -> Result<Running> {
         let program = Path::new(cmd.get_program()).display().to_string();
-        let mut child =
-            cmd.stderr(Stdio::piped()).spawn().map_err(|e| Error::Backup(format!("cannot start {program}: {e}")))?;
+        let mut child = cmd
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::ToolMissing(format!("cannot start {program}: {e}")))?;
         let mut pipe = child.stderr.take().expect("stderr is piped");
         let stderr = std::thread::spawn(move || {
             let mut kept = Vec::new();

@@ -3,6 +3,7 @@
 pub mod ini;
 pub mod net;
 pub mod url;
+pub mod watch;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -12,6 +13,7 @@ use std::time::Duration;
 pub use self::ini::IniFile;
 pub use self::net::AddrRange;
 pub use self::url::{Backend, DatabaseUrl, mask_url_str};
+pub use self::watch::WatchSpec;
 
 /// The ini file read when neither `--config` nor `STRATA_CONFIG` names one.
 pub const DEFAULT_CONFIG_FILE: &str = "alembic.ini";
@@ -105,6 +107,15 @@ pub enum ConfigError {
         example: &'static str,
     },
 
+    /// A watched database named wrongly, twice, or without a URL.
+    #[error("{origin}: {reason}")]
+    Watch {
+        /// `file:line`, environment variable or flag.
+        origin: String,
+        /// What is wrong and what to write instead.
+        reason: String,
+    },
+
     /// The key file that seals Strata's secrets is unusable (unreadable, looser than 0600, not a key, or not
     /// the one a stored secret was sealed with).
     #[error("key file {} (secret_key_file) {reason}", path.display())]
@@ -139,7 +150,7 @@ pub enum UrlSource {
     Env,
     /// `sqlalchemy.url` in the `[alembic]` section of this ini file.
     IniFile(PathBuf),
-    /// Nothing was configured: `./data/strata.db`.
+    /// Nothing was configured: the example project database `./data/example.db`.
     Default,
 }
 
@@ -151,7 +162,7 @@ impl fmt::Display for UrlSource {
             UrlSource::IniFile(path) => {
                 write!(f, "{URL_KEY} in [{ALEMBIC_SECTION}] of {}", path.display())
             }
-            UrlSource::Default => write!(f, "the default ({})", url::DEFAULT_SQLITE_PATH),
+            UrlSource::Default => write!(f, "the default ({})", url::EXAMPLE_SQLITE_PATH),
         }
     }
 }
@@ -165,6 +176,10 @@ pub struct Overrides {
     pub database_url: Option<String>,
     /// `--listen`.
     pub listen: Option<String>,
+    /// `--home-url`: Strata's own database.
+    pub home_url: Option<String>,
+    /// `--watch NAME=URL`, repeatable.
+    pub watch: Vec<String>,
 }
 
 /// Strata's own settings, read from the `[strata]` section of the ini file
@@ -189,7 +204,8 @@ pub struct Settings {
     pub long_query_threshold: Duration,
     /// `catalog_timeout`: the limit for one catalog read on a dashboard page.
     pub catalog_timeout: Duration,
-    /// `migrate_on_start`: apply pending migrations when the server starts.
+    /// `migrate_on_start`: apply the project database's pending migrations when the server starts (off unless
+    /// set, except for the zero-configuration example database).
     pub migrate_on_start: bool,
     /// `stats_refresh`: how long the overview reuses the server statistics it read (0: read on every request).
     pub stats_refresh: Duration,
@@ -218,6 +234,8 @@ pub struct Settings {
     pub mysqldump_path: Option<PathBuf>,
     /// `mysql_path`: the mariadb or mysql client to run; `None` finds one on `PATH`.
     pub mysql_path: Option<PathBuf>,
+    /// `idle_timeout`: a watched database's pooled connection unused this long is closed.
+    pub idle_timeout: Duration,
     /// `metrics_refresh`: how often the database readings `/metrics` exports are collected (never 0).
     pub metrics_refresh: Duration,
     /// `metrics_allow`: the client addresses that may read `/metrics` (loopback by default).
@@ -236,7 +254,8 @@ impl Default for Settings {
             lock_timeout: Duration::from_secs(60),
             long_query_threshold: Duration::from_secs(5 * 60),
             catalog_timeout: Duration::from_secs(5),
-            migrate_on_start: true,
+            migrate_on_start: false,
+            idle_timeout: Duration::from_secs(60),
             stats_refresh: Duration::from_secs(2),
             history_retention: Duration::from_secs(90 * 86_400),
             read_only_for_all: false,
@@ -257,6 +276,7 @@ impl Default for Settings {
 
 /// The keys of the `[strata]` section.
 const SETTING_KEYS: &[&str] = &[
+    "home_url",
     "listen",
     "cookie_secure",
     "session_ttl",
@@ -281,6 +301,7 @@ const SETTING_KEYS: &[&str] = &[
     "mysql_path",
     "metrics_refresh",
     "metrics_allow",
+    "idle_timeout",
 ];
 
 /// How one kind of setting value is parsed and explained.
@@ -321,7 +342,11 @@ const ADDRESS: Kind<SocketAddr> =
 /// The complete configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The database to manage (its `Display`/`Debug` mask the password).
+    /// The home database: Strata's own state (accounts, sessions, audit, history, keys, the watch list).
+    pub home_url: DatabaseUrl,
+    /// Where [`Config::home_url`] came from.
+    pub home_source: String,
+    /// The project database, which `strata migrate` manages (its `Display`/`Debug` mask the password).
     pub database_url: DatabaseUrl,
     /// Where [`Config::database_url`] came from.
     pub url_source: UrlSource,
@@ -329,19 +354,22 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// Strata's own settings.
     pub settings: Settings,
+    /// The watched databases the configuration names, the project database among them (first unless an entry
+    /// with its URL was named).
+    pub watched: Vec<WatchSpec>,
     /// Things worth telling the user that are not errors: dropped URL
     /// parameters, unknown keys in `[strata]`.
     pub warnings: Vec<String>,
 }
 
 impl Config {
-    /// The key file for Strata's secrets: `secret_key_file`, else `strata.key` beside the SQLite database file,
-    /// else `./data/strata.key`.
+    /// The key file for Strata's secrets: `secret_key_file`, else `strata.key` beside the SQLite home database
+    /// file, else `./data/strata.key`.
     pub fn secret_key_file(&self) -> PathBuf {
         if let Some(p) = &self.settings.secret_key_file {
             return p.clone();
         }
-        match self.database_url.sqlite_path().filter(|_| !self.database_url.is_memory()) {
+        match self.home_url.sqlite_path().filter(|_| !self.home_url.is_memory()) {
             Some(db) => db.with_file_name("strata.key"),
             None => PathBuf::from("./data/strata.key"),
         }
@@ -349,7 +377,42 @@ impl Config {
 
     /// Loads the configuration from flags, the process environment and the ini file.
     pub fn from_env_and_flags(overrides: &Overrides) -> Result<Config, ConfigError> {
-        Config::load(overrides, &|name| std::env::var(name).ok())
+        let vars: Vec<(String, String)> =
+            std::env::vars().filter(|(k, _)| k.starts_with(watch::WATCH_ENV_PREFIX)).collect();
+        Config::load_with(overrides, &|name| std::env::var(name).ok(), &vars, Path::new(DEFAULT_CONFIG_FILE))
+    }
+
+    /// The configuration as seen by code that acts on one watched database (backup, restore, maintenance,
+    /// verify): its URL as `database_url`, its viewer login and its own backup folder (else the shared one, where
+    /// file names carry the database's name) as the settings.
+    pub fn for_watched(&self, spec: &WatchSpec) -> Config {
+        let mut config = self.clone();
+        config.database_url = spec.url.clone();
+        config.settings.viewer_url = spec.viewer_url.clone();
+        if let Some(dir) = &spec.backup_dir {
+            config.settings.backup_dir = dir.clone();
+        }
+        config.watched = vec![spec.clone()];
+        config
+    }
+
+    /// The name of the watched database `database_url` names (the project database, or the one `--db` chose).
+    pub fn current_name(&self) -> Option<&str> {
+        let url = self.database_url.connect_url();
+        self.watched.iter().find(|s| s.url.connect_url() == url).map(|s| s.name.as_str())
+    }
+
+    /// The project database's entry in [`Config::watched`].
+    pub fn project(&self) -> &WatchSpec {
+        self.watched.iter().find(|s| s.project).expect("load always adds the project database")
+    }
+
+    /// A watched database by name, or an error listing the names there are.
+    pub fn watched(&self, name: &str) -> Result<&WatchSpec, String> {
+        self.watched.iter().find(|s| s.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.watched.iter().map(|s| s.name.as_str()).collect();
+            format!("no watched database is named {name:?}; the configuration names: {}", names.join(", "))
+        })
     }
 
     /// Loads the configuration; `env` looks up environment variables.
@@ -360,12 +423,14 @@ impl Config {
     /// `./data/strata.db`. Each setting is its flag, else `STRATA_<KEY>`, else
     /// its key in `[strata]`, else its default. Empty values count as unset.
     pub fn load(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        Config::load_with_default_file(overrides, env, Path::new(DEFAULT_CONFIG_FILE))
+        Config::load_with(overrides, env, &[], Path::new(DEFAULT_CONFIG_FILE))
     }
 
-    fn load_with_default_file(
+    /// Like [`Config::load`], with the `STRATA_WATCH_*` variables listed (`env` cannot enumerate them).
+    pub fn load_with(
         overrides: &Overrides,
         env: &dyn Fn(&str) -> Option<String>,
+        watch_vars: &[(String, String)],
         default_file: &Path,
     ) -> Result<Config, ConfigError> {
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
@@ -380,6 +445,8 @@ impl Config {
 
         let (database_url, url_source) = database_url(overrides, &env, ini.as_ref())?;
         warnings.extend(database_url.warnings().iter().cloned());
+        let (home_url, home_source) = home_url(overrides, &env, ini.as_ref())?;
+        warnings.extend(home_url.warnings().iter().cloned());
 
         let reader = Reader { env: &env, ini: ini.as_ref() };
         let defaults = Settings::default();
@@ -398,7 +465,8 @@ impl Config {
                 defaults.long_query_threshold,
             )?,
             catalog_timeout: reader.read("catalog_timeout", None, &DURATION, defaults.catalog_timeout)?,
-            migrate_on_start: reader.read("migrate_on_start", None, &BOOL, defaults.migrate_on_start)?,
+            // Off unless asked for, except for the zero-configuration example database.
+            migrate_on_start: reader.read("migrate_on_start", None, &BOOL, url_source == UrlSource::Default)?,
             stats_refresh: reader.read("stats_refresh", None, &DURATION, defaults.stats_refresh)?,
             history_retention: reader.read("history_retention", None, &DURATION, defaults.history_retention)?,
             read_only_for_all: reader.read("read_only_for_all", None, &BOOL, defaults.read_only_for_all)?,
@@ -411,14 +479,30 @@ impl Config {
             psql_path: reader.optional("psql_path", &PATH)?,
             mysqldump_path: reader.optional("mysqldump_path", &PATH)?,
             mysql_path: reader.optional("mysql_path", &PATH)?,
+            idle_timeout: reader.read("idle_timeout", None, &POSITIVE_DURATION, defaults.idle_timeout)?,
             metrics_refresh: reader.read("metrics_refresh", None, &POSITIVE_DURATION, defaults.metrics_refresh)?,
             metrics_allow: reader.read("metrics_allow", None, &ADDRESS_RANGES, defaults.metrics_allow)?,
         };
         if let Some(ini) = &ini {
             warnings.extend(unknown_keys(ini));
         }
+        let mut watched = watch::read(ini.as_ref(), watch_vars, &overrides.watch)?;
+        watch::add_project(&mut watched, &database_url, url_source.to_string());
+        if let Some(project) = watched.iter_mut().find(|s| s.project && s.viewer_url.is_none()) {
+            project.viewer_url = settings.viewer_url.clone();
+        }
+        if let Some(same) = watched.iter().find(|s| s.url.connect_url() == home_url.connect_url()) {
+            return Err(ConfigError::Watch {
+                origin: same.origin.clone(),
+                reason: format!(
+                    "{} is Strata's home database ({home_source}); the home database is never a watched database: \
+                     give Strata a database of its own with home_url",
+                    same.url.masked()
+                ),
+            });
+        }
 
-        Ok(Config { database_url, url_source, config_file, settings, warnings })
+        Ok(Config { home_url, home_source, database_url, url_source, config_file, settings, watched, warnings })
     }
 }
 
@@ -449,6 +533,22 @@ fn database_url(
         return Ok((url, UrlSource::IniFile(ini.path().to_path_buf())));
     }
     Ok((DatabaseUrl::default_sqlite(), UrlSource::Default))
+}
+
+/// `--home-url` > `STRATA_HOME_URL` > `[strata] home_url` > `./data/strata.db`.
+fn home_url(
+    overrides: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+    ini: Option<&IniFile>,
+) -> Result<(DatabaseUrl, String), ConfigError> {
+    let reader = Reader { env, ini };
+    match reader.lookup("home_url", overrides.home_url.as_deref())? {
+        Some((value, origin)) => {
+            let url = DatabaseUrl::parse(value.trim()).map_err(|e| e.with_origin(origin.clone()))?;
+            Ok((url, origin))
+        }
+        None => Ok((DatabaseUrl::default_home(), format!("the default ({})", url::DEFAULT_SQLITE_PATH))),
+    }
 }
 
 /// Reads settings by precedence: flag > environment > ini > default.
@@ -633,7 +733,7 @@ mod tests {
         fn load(&self) -> Result<Config, ConfigError> {
             let env = |name: &str| self.env.get(name).cloned();
             // the default file is looked for in the temp dir, not the real current directory
-            Config::load_with_default_file(&self.overrides, &env, &self.dir.path().join("alembic.ini"))
+            Config::load_with(&self.overrides, &env, &[], &self.dir.path().join("alembic.ini"))
         }
 
         fn ok(&self) -> Config {
@@ -658,17 +758,49 @@ mod tests {
         let config = Setup::new().ok();
         assert_eq!(config.url_source, UrlSource::Default);
         assert_eq!(config.database_url.backend(), Backend::Sqlite);
-        assert!(config.database_url.sqlite_path().unwrap().ends_with("data/strata.db"));
+        assert!(config.database_url.sqlite_path().unwrap().ends_with("data/example.db"), "the example project");
+        assert!(config.home_url.sqlite_path().unwrap().ends_with("data/strata.db"), "Strata's own home");
         assert_eq!(config.config_file, None);
-        assert_eq!(config.settings, Settings::default());
+        let names: Vec<&str> = config.watched.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["example"], "the example database is watched");
+        assert!(config.settings.migrate_on_start, "and migrated on start, so a newcomer sees a working dashboard");
+        assert_eq!(Settings { migrate_on_start: false, ..config.settings.clone() }, Settings::default());
         assert!(config.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_named_database_is_not_migrated_on_start_unless_asked() {
+        let config = Setup::new().env("DATABASE_URL", "postgres://app@db/shop").ok();
+        assert!(!config.settings.migrate_on_start);
+        assert_eq!(config.project().name, "shop");
+        let config =
+            Setup::new().env("DATABASE_URL", "postgres://app@db/shop").env("STRATA_MIGRATE_ON_START", "1").ok();
+        assert!(config.settings.migrate_on_start);
+    }
+
+    #[test]
+    fn the_example_ini_file_loads_without_warnings_and_keeps_home_apart() {
+        let config = Setup::new().ini(include_str!("../../alembic.ini.example")).ok();
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        assert!(config.home_url.sqlite_path().unwrap().ends_with("data/strata.db"));
+        assert!(config.database_url.sqlite_path().unwrap().ends_with("data/example.db"));
+        assert_eq!(config.project().name, "example");
+    }
+
+    #[test]
+    fn the_home_database_is_never_a_watched_one() {
+        let message = Setup::new()
+            .env("DATABASE_URL", "postgres://app@db/shop")
+            .env("STRATA_HOME_URL", "postgres://app@db/shop")
+            .err();
+        assert!(message.contains("never a watched database"), "{message}");
     }
 
     #[test]
     fn default_settings_match_the_documented_values() {
         let s = Settings::default();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
-        assert!(s.cookie_secure && s.migrate_on_start);
+        assert!(s.cookie_secure && !s.migrate_on_start);
         assert_eq!(s.session_ttl, Duration::from_secs(43_200));
         assert_eq!(s.query_timeout, Duration::from_secs(30));
         assert_eq!(s.max_rows, 1000);
@@ -860,7 +992,7 @@ mod tests {
         assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
         assert!(config.warnings[0].contains("alembic.ini:3: unknown key \"max_row\""), "{}", config.warnings[0]);
         assert!(config.warnings[0].contains("did you mean \"max_rows\""), "{}", config.warnings[0]);
-        assert!(config.warnings[1].contains("known keys: listen"), "{}", config.warnings[1]);
+        assert!(config.warnings[1].contains("known keys: home_url, listen"), "{}", config.warnings[1]);
         assert_eq!(config.settings.max_rows, 5);
     }
 

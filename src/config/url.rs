@@ -77,6 +77,9 @@ const PG_SSL_MODES: &[&str] = &["disable", "allow", "prefer", "require", "verify
 /// Where the database lives when nothing is configured, relative to the current directory.
 pub const DEFAULT_SQLITE_PATH: &str = "./data/strata.db";
 
+/// The project database when nothing names one: the example project, created and migrated on first start.
+pub const EXAMPLE_SQLITE_PATH: &str = "./data/example.db";
+
 /// The database engine a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
@@ -183,10 +186,15 @@ impl DatabaseUrl {
         }
     }
 
-    /// The database used when nothing is configured: `./data/strata.db`.
+    /// The project database used when nothing is configured: `./data/example.db`.
     ///
     /// The caller creates the folder, see [`DatabaseUrl::ensure_sqlite_parent_dir`].
     pub fn default_sqlite() -> DatabaseUrl {
+        sqlite_file(format!("sqlite:///{EXAMPLE_SQLITE_PATH}"), Path::new(EXAMPLE_SQLITE_PATH), Vec::new(), Vec::new())
+    }
+
+    /// The home database used when nothing names one: `./data/strata.db`.
+    pub fn default_home() -> DatabaseUrl {
         sqlite_file(format!("sqlite:///{DEFAULT_SQLITE_PATH}"), Path::new(DEFAULT_SQLITE_PATH), Vec::new(), Vec::new())
     }
 
@@ -206,6 +214,32 @@ impl DatabaseUrl {
         other.connect = url.to_string();
         other.masked = mask_url_str(&other.connect);
         Ok(other)
+    }
+
+    /// The password in the URL (percent-decoded), if it has one. Hand it to the key file's sealing and nowhere else.
+    pub fn password(&self) -> Option<String> {
+        let url = Url::parse(&self.connect).ok()?;
+        let raw = url.password()?;
+        let password = percent_encoding::percent_decode_str(raw).decode_utf8().ok()?.into_owned();
+        (!password.is_empty()).then_some(password)
+    }
+
+    /// The URL with the password removed, in a form [`DatabaseUrl::parse`] reads back as the same database: what
+    /// Strata may store as text (a SQLite file as `sqlite:////absolute/path`, a server URL in its sqlx form).
+    pub fn without_password(&self) -> String {
+        if self.memory {
+            return "sqlite://".into();
+        }
+        if let Some(path) = &self.sqlite_path {
+            return format!("sqlite:///{}", path.display());
+        }
+        match Url::parse(&self.connect) {
+            Ok(mut url) if url.password().is_some() => {
+                url.set_password(None).ok();
+                url.to_string()
+            }
+            _ => self.connect.clone(),
+        }
     }
 
     /// The user name the URL logs in with (percent-decoded); `None` for SQLite or a URL without one.
@@ -788,12 +822,32 @@ mod tests {
     }
 
     #[test]
-    fn default_is_data_strata_db_in_the_current_directory() {
-        let url = DatabaseUrl::default_sqlite();
+    fn a_url_without_its_password_reads_back_as_the_same_database() {
+        for written in [
+            "postgresql://ann:s3cret@db.example:5432/app?sslmode=require",
+            "mysql://root:pw@127.0.0.1:3306/shop",
+            "sqlite:////tmp/some/app.db",
+            "sqlite:///relative/app.db",
+        ] {
+            let url = DatabaseUrl::parse(written).unwrap();
+            let stored = url.without_password();
+            assert!(!stored.contains("s3cret") && !stored.contains(":pw@"), "{stored}");
+            let back = DatabaseUrl::parse(&stored).unwrap();
+            assert_eq!(back.sqlite_path(), url.sqlite_path(), "{written} -> {stored}");
+            assert_eq!(back.database_name(), url.database_name(), "{written} -> {stored}");
+            assert_eq!(back.backend(), url.backend());
+        }
+    }
+
+    #[test]
+    fn defaults_are_data_strata_db_for_home_and_data_example_db_for_the_project() {
+        let url = DatabaseUrl::default_home();
         let expected = std::env::current_dir().unwrap().join("data/strata.db");
         assert_eq!(url.backend(), Backend::Sqlite);
         assert_eq!(url.sqlite_path(), Some(expected.as_path()));
         assert_eq!(url.database_name().as_deref(), Some("strata"));
+        let project = DatabaseUrl::default_sqlite();
+        assert_eq!(project.database_name().as_deref(), Some("example"));
     }
 
     #[test]

@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use sea_orm::sqlx::{self, Connection};
 
 use crate::config::{Backend, DatabaseUrl, mask_url_str};
+use crate::error::{Outage, WriteFault};
 
 /// How long one ping may take before the database counts as down.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
@@ -24,35 +25,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How often the watcher pings, up or down.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
-
-/// The database cannot be reached: since when, and the last reason seen (passwords masked).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outage {
-    pub cause: String,
-    pub since: DateTime<Utc>,
-}
-
-/// Why the database refused a write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteFault {
-    /// The file (or the file system) is read-only for Strata.
-    ReadOnly,
-    /// No space left on the disk (or the database's size limit).
-    Full,
-    /// The operating system failed the write.
-    Io,
-}
-
-impl WriteFault {
-    /// The sentence a page shows, `home` naming the database (a SQLite path or a masked URL).
-    pub fn describe(self, home: &str) -> String {
-        match self {
-            WriteFault::ReadOnly => format!("Strata cannot write to its database: {home} is read-only"),
-            WriteFault::Full => format!("Strata cannot write to its database: disk full (no space left for {home})"),
-            WriteFault::Io => format!("Strata cannot write to its database: writing {home} failed (disk I/O error)"),
-        }
-    }
-}
 
 /// Shared by the watcher, the request guard, `/readyz` and the pool's connection check.
 #[derive(Debug)]
@@ -123,7 +95,7 @@ impl Health {
             // Keep when it started; show the latest reason.
             Some(o) => o.cause = cause,
             None => {
-                tracing::warn!(cause = %cause, "the database is unreachable; pages answer 503 until it is back");
+                tracing::warn!(database = %self.home, cause = %cause, "a database is unreachable; its pages answer 503 until it is back");
                 *outage = Some(Outage { cause, since: Utc::now() });
             }
         }
@@ -137,7 +109,7 @@ impl Health {
         let mut outage = self.outage.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(o) = outage.take() {
             let seconds = (Utc::now() - o.since).num_seconds();
-            tracing::info!("the database answers again after {seconds} s unreachable");
+            tracing::info!(database = %self.home, "the database answers again after {seconds} s unreachable");
         }
         self.down.store(false, Ordering::Release);
     }
@@ -182,6 +154,34 @@ impl Health {
         cleared == 0 || opened >= u128::from(cleared)
     }
 
+    /// A watched database's page met a connection failure: marks it down. True when it was up before, so the
+    /// caller starts [`Health::probe_until_up`] (one probe per outage).
+    pub fn mark_down_and_probe(&self, cause: &str) -> bool {
+        let was_down = self.is_down();
+        self.mark_down(cause);
+        !was_down
+    }
+
+    /// Pings every second until the database answers, then marks it up and returns, closing the probe's
+    /// connection: a watched database that is up and idle keeps no connection of Strata's.
+    pub async fn probe_until_up(self: Arc<Self>, url: DatabaseUrl, pool: DatabaseConnection) {
+        let mut probe: Option<Probe> = None;
+        loop {
+            tokio::time::sleep(CHECK_EVERY).await;
+            let result = match url.backend() {
+                Backend::Sqlite => ping_pool(&pool).await,
+                _ => Probe::ping(&mut probe, &url).await,
+            };
+            match result {
+                Ok(()) => {
+                    self.mark_up();
+                    return;
+                }
+                Err(cause) => self.mark_down(&cause),
+            }
+        }
+    }
+
     /// Pings the database every second until the task is aborted, marking it down or up.
     ///
     /// PostgreSQL and MariaDB are pinged on a connection of the watcher's own, outside any pool, so a busy
@@ -208,7 +208,7 @@ impl Health {
 async fn ping_pool(db: &DatabaseConnection) -> Result<(), String> {
     match tokio::time::timeout(PING_TIMEOUT, db.ping()).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Err(e)) => Err(crate::error::db_text(&e)),
         Err(_) => Err(format!("no answer within {} s", PING_TIMEOUT.as_secs())),
     }
 }
@@ -227,7 +227,12 @@ impl Probe {
             let opened = tokio::time::timeout(CONNECT_TIMEOUT, Probe::open(url)).await;
             *probe = Some(match opened {
                 Ok(Ok(p)) => p,
-                Ok(Err(e)) => return Err(format!("cannot connect to the database at {masked}: {e}")),
+                Ok(Err(e)) => {
+                    return Err(format!(
+                        "cannot connect to the database at {masked}: {}",
+                        super::connect_error_text(&e, url)
+                    ));
+                }
                 Err(_) => {
                     let secs = CONNECT_TIMEOUT.as_secs();
                     return Err(format!("cannot connect to the database at {masked}: no answer within {secs} s"));
@@ -241,7 +246,7 @@ impl Probe {
         };
         let result = match pinged {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("the database at {masked} stopped answering: {e}")),
+            Ok(Err(e)) => Err(format!("the database at {masked} stopped answering: {}", crate::error::sqlx_text(&e))),
             Err(_) => Err(format!("the database at {masked} did not answer within {} s", PING_TIMEOUT.as_secs())),
         };
         if result.is_err() {

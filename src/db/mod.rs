@@ -19,10 +19,15 @@ pub enum Purpose {
     App,
     /// One dedicated connection for the migration runner (it holds the lock).
     Migrate,
+    /// One dedicated connection that migrates the home database (WAL on SQLite, as the home pool has it).
+    HomeMigrate,
     /// One short-lived connection for a read-only CLI command.
     Cli,
     /// One dedicated connection for one maintenance action (VACUUM cannot share a transaction).
     Maintenance,
+    /// A watched database's pool for the pages: opened lazily, idle connections closed after `idle`, and a
+    /// SQLite file opened read-only, never created, its journal mode left as the application set it.
+    Watch { idle: Duration },
 }
 
 /// Connects to the database the URL names, creating a SQLite file's folder if needed.
@@ -41,25 +46,33 @@ async fn connect_with(
     purpose: Purpose,
     health: Option<Arc<health::Health>>,
 ) -> Result<DatabaseConnection> {
-    if url.backend() == Backend::Sqlite {
+    if let (Purpose::Watch { idle }, Backend::Sqlite) = (purpose, url.backend()) {
+        return watch_sqlite(url, idle);
+    }
+    if url.backend() == Backend::Sqlite && !matches!(purpose, Purpose::Watch { .. }) {
         url.ensure_sqlite_parent_dir().map_err(|e| Error::io(format!("cannot create the folder for {url}"), e))?;
     }
     let mut opts = ConnectOptions::new(driver_url(url));
     let max = match (purpose, url.backend()) {
         // A memory database exists once per connection: keep one so every query sees it.
         (_, Backend::Sqlite) if url.is_memory() => 1,
-        (Purpose::App, Backend::Sqlite) => 4,
+        (Purpose::App | Purpose::Watch { .. }, Backend::Sqlite) => 4,
         (Purpose::App, _) => 10,
-        (Purpose::Migrate | Purpose::Cli | Purpose::Maintenance, _) => 1,
+        (Purpose::Watch { .. }, _) => 5,
+        (Purpose::Migrate | Purpose::HomeMigrate | Purpose::Cli | Purpose::Maintenance, _) => 1,
     };
     opts.max_connections(max)
         .min_connections(0)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
+    if let Purpose::Watch { idle } = purpose {
+        // No connection is opened until a page needs one, and none is kept once nobody looks.
+        opts.connect_lazy(true).idle_timeout(idle);
+    }
     let app_name = match purpose {
-        Purpose::App => "strata",
-        Purpose::Migrate => "strata migrate",
+        Purpose::App | Purpose::Watch { .. } => "strata",
+        Purpose::Migrate | Purpose::HomeMigrate => "strata migrate",
         Purpose::Cli => "strata cli",
         Purpose::Maintenance => "strata maintenance",
     };
@@ -72,10 +85,17 @@ async fn connect_with(
             }
         }
         Backend::Sqlite => {
+            // WAL is the home database's mode (the dashboard's pool): a command that opens an application's file
+            // (migrate, verify, backup, maintenance) leaves its journal mode as the application set it.
+            let home_pool = matches!(purpose, Purpose::App | Purpose::HomeMigrate);
             opts.map_sqlx_sqlite_opts(move |o| {
                 let o = o.create_if_missing(true).foreign_keys(true).busy_timeout(Duration::from_secs(5));
-                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                if home_pool {
+                    o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                        .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                } else {
+                    o
+                }
             });
             if let Some(health) = health {
                 opts.map_sqlx_sqlite_before_acquire(move |_, meta| {
@@ -86,9 +106,85 @@ async fn connect_with(
         }
         Backend::MySql => {}
     }
-    Database::connect(opts)
-        .await
-        .map_err(|e| Error::Connect { url: url.masked(), reason: connect_reason(&e.to_string(), url) })
+    match Database::connect(opts).await {
+        Ok(db) => Ok(db),
+        Err(e) => {
+            // The pool retries a refused connection until its acquire timeout and then says only that it timed
+            // out: one connection of our own, outside any pool, learns why.
+            let direct = if crate::error::is_pool_timeout(&e) { direct_failure(url).await } else { None };
+            let raw = direct.unwrap_or_else(|| crate::error::db_text(&e));
+            Err(Error::Connect { url: url.masked(), reason: connect_reason(&raw, url) })
+        }
+    }
+}
+
+/// How long [`direct_failure`] waits for the server.
+const DIRECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a connection to the server cannot be opened right now, from one attempt outside any pool: `None`
+/// when it can (or for SQLite, whose pool reports its errors itself).
+async fn direct_failure(url: &DatabaseUrl) -> Option<String> {
+    use sea_orm::sqlx::{Connection, MySqlConnection, PgConnection};
+    let driver_url = driver_url(url);
+    let attempt = async {
+        match url.backend() {
+            Backend::Postgres => PgConnection::connect(&driver_url).await?.close().await,
+            Backend::MySql => MySqlConnection::connect(&driver_url).await?.close().await,
+            Backend::Sqlite => Ok(()),
+        }
+    };
+    match tokio::time::timeout(DIRECT_TIMEOUT, attempt).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(connect_error_text(&e, url)),
+        Err(_) => Some(format!("no answer from {} within {} s", server_address(url), DIRECT_TIMEOUT.as_secs())),
+    }
+}
+
+/// A driver's error from opening a connection, as a person reads it: a refused connection names the address
+/// that refused it; anything else is the driver's text without PostgreSQL's source line.
+pub(crate) fn connect_error_text(e: &sea_orm::sqlx::Error, url: &DatabaseUrl) -> String {
+    match e {
+        sea_orm::sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            format!("connection refused at {}", server_address(url))
+        }
+        other => crate::error::sqlx_text(other),
+    }
+}
+
+/// `host:port` of a server URL, with the backend's default port when the URL names none.
+fn server_address(url: &DatabaseUrl) -> String {
+    let default_port = match url.backend() {
+        Backend::Postgres => 5432,
+        Backend::MySql => 3306,
+        Backend::Sqlite => 0,
+    };
+    let Ok(parsed) = url::Url::parse(url.connect_url()) else { return "the server".to_string() };
+    // A `host=` parameter (a socket folder, or a host list) wins over the URL's host, as the driver does.
+    let query_host = parsed.query_pairs().find(|(k, _)| k == "host").map(|(_, v)| v.into_owned());
+    let host = query_host.or_else(|| parsed.host_str().map(str::to_string)).unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", parsed.port().unwrap_or(default_port))
+}
+
+/// A watched SQLite file's pool, built here rather than by sea-orm: sea-orm opens a connection at once to check the
+/// SQLite version, and a watched file must not be touched (or found missing) before a page asks for it.
+fn watch_sqlite(url: &DatabaseUrl, idle: Duration) -> Result<DatabaseConnection> {
+    use std::str::FromStr;
+
+    use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    let opts = SqliteConnectOptions::from_str(url.connect_url())
+        .map_err(|e| Error::Connect { url: url.masked(), reason: e.to_string() })?
+        .read_only(true)
+        .create_if_missing(false)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    let max = if url.is_memory() { 1 } else { 4 };
+    let pool = SqlitePoolOptions::new()
+        .max_connections(max)
+        .min_connections(0)
+        .idle_timeout(idle)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(opts);
+    Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }
 
 /// The URL handed to the driver: the connect URL, plus "no TLS" for a server on this machine when the URL
@@ -127,7 +223,10 @@ pub(crate) fn loopback_without_tls_choice(url: &DatabaseUrl) -> bool {
 /// Turns a driver's connect error into a sentence with a hint, passwords masked.
 fn connect_reason(raw: &str, url: &DatabaseUrl) -> String {
     let raw = crate::config::mask_url_str(raw);
-    let hint = if raw.contains("Connection refused") || raw.contains("os error 111") {
+    let hint = if raw.contains("connection refused")
+        || raw.contains("Connection refused")
+        || raw.contains("os error 111")
+    {
         match url.backend() {
             Backend::Postgres => " (is PostgreSQL running? start it with `pg_ctlcluster <version> main start`)",
             Backend::MySql => {
@@ -135,6 +234,8 @@ fn connect_reason(raw: &str, url: &DatabaseUrl) -> String {
             }
             Backend::Sqlite => "",
         }
+    } else if raw.contains("role \"") && raw.contains("does not exist") {
+        " (check the user name in the URL)"
     } else if raw.contains("does not exist") || raw.contains("Unknown database") {
         " (create the database first, or fix the database name in the URL)"
     } else if raw.contains("password authentication failed") || raw.contains("Access denied") {
@@ -143,50 +244,6 @@ fn connect_reason(raw: &str, url: &DatabaseUrl) -> String {
         ""
     };
     format!("{raw}{hint}")
-}
-
-/// Whether a failure means the database cannot be reached right now (down, restarting, dropped,
-/// connections cut, pool exhausted) rather than a statement being wrong: such failures are a 503.
-pub fn is_unreachable(e: &sea_orm::DbErr) -> bool {
-    use sea_orm::{DbErr, RuntimeErr, sqlx};
-    match e {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Query(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) => match &**s {
-            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-            sqlx::Error::WorkerCrashed => true,
-            sqlx::Error::Database(d) => d.code().is_some_and(|code| unreachable_code(&code)),
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
-/// Whether a failure means the database refuses writes (a read-only SQLite file, a full disk) rather
-/// than a statement being wrong: such failures are a 503 naming the cause.
-pub fn write_fault(e: &sea_orm::DbErr) -> Option<health::WriteFault> {
-    use sea_orm::{DbErr, RuntimeErr, sqlx};
-    let (DbErr::Query(RuntimeErr::SqlxError(s))
-    | DbErr::Exec(RuntimeErr::SqlxError(s))
-    | DbErr::Conn(RuntimeErr::SqlxError(s))) = e
-    else {
-        return None;
-    };
-    let sqlx::Error::Database(d) = &**s else { return None };
-    d.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
-    // SQLite reports extended result codes; the primary code is the low byte.
-    let code: i32 = d.code()?.parse().ok()?;
-    match code & 0xff {
-        8 => Some(health::WriteFault::ReadOnly), // SQLITE_READONLY
-        13 => Some(health::WriteFault::Full),    // SQLITE_FULL
-        10 => Some(health::WriteFault::Io),      // SQLITE_IOERR
-        _ => None,
-    }
-}
-
-/// SQLSTATEs of a server that is going away or a database that is gone: class 08 (connection
-/// exception), 57P01-57P03 (shutdown, crash, cannot connect now), 3D000 (no such database).
-fn unreachable_code(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "3D000")
 }
 
 #[cfg(test)]

@@ -200,7 +200,7 @@ pub struct Availability {
 /// What a finished action reported.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Outcome {
-    /// One line: `ok`, `2 problems`, `checkpointed 12 of 12 WAL frames; WAL file 0 bytes`.
+    /// One line: `ok`, `2 problems`, `checkpointed 12 WAL frames into the database and truncated the WAL; ...`.
     pub summary: String,
     /// False when a check found problems (the action itself ran).
     pub healthy: bool,
@@ -481,7 +481,7 @@ mod tests {
     #[test]
     fn every_audit_name_is_a_known_audit_action() {
         for a in Action::ALL {
-            assert!(crate::audit::KNOWN_ACTIONS.contains(&a.audit_action()), "{a} is not in KNOWN_ACTIONS");
+            assert!(crate::home::audit::KNOWN_ACTIONS.contains(&a.audit_action()), "{a} is not in KNOWN_ACTIONS");
         }
     }
 

@@ -34,6 +34,27 @@ const TABLE_STATS_COLUMNS: [&str; 6] = ["live rows", "dead rows", "last vacuum",
 
 const VERSION_SQL: &str = "SELECT current_setting('server_version') AS version";
 
+/// The tables a database-wide VACUUM or ANALYZE skips because this login may not maintain them, in the
+/// server's own rule (`vacuum_is_permitted_for_relation`) before PostgreSQL 17: the table's owner, or the
+/// database's owner for a table that is not shared between databases (superusers pass both).
+/// `{may}` is [`MAY_MAINTAIN_OWNER`] or [`MAY_MAINTAIN_17`]. The user's own tables come first.
+const SKIPPED_SQL: &str = r"
+SELECT n.nspname::text AS schema_name, c.relname::text AS table_name
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'm', 'p')
+  AND NOT {may}
+  AND NOT (NOT c.relisshared
+           AND pg_has_role((SELECT d.datdba FROM pg_database d WHERE d.datname = current_database()), 'USAGE'))
+ORDER BY n.nspname IN ('pg_catalog', 'information_schema'), n.nspname, c.relname";
+/// Up to PostgreSQL 16: the table's owner (or a member of the owning role).
+const MAY_MAINTAIN_OWNER: &str = "pg_has_role(c.relowner, 'USAGE')";
+/// PostgreSQL 17: the MAINTAIN privilege, which owners and members of pg_maintain have.
+const MAY_MAINTAIN_17: &str = "has_table_privilege(c.oid, 'MAINTAIN')";
+
+/// How many skipped tables the summary names before "…".
+const SKIPPED_NAMED: usize = 10;
+
 #[derive(FromQueryResult)]
 struct SessionRow {
     pid: i64,
@@ -55,6 +76,12 @@ struct VersionRow {
     version: String,
 }
 
+#[derive(FromQueryResult)]
+struct SkippedRow {
+    schema_name: String,
+    table_name: String,
+}
+
 pub struct Postgres;
 
 /// A quoted PostgreSQL identifier.
@@ -64,6 +91,16 @@ fn ident(name: &str) -> String {
 
 fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// One line for the tables a database-wide action skipped: how many, and the first names.
+fn skipped_note(skipped: &[SkippedRow]) -> String {
+    let mut names: Vec<String> =
+        skipped.iter().take(SKIPPED_NAMED).map(|t| format!("{}.{}", t.schema_name, t.table_name)).collect();
+    if skipped.len() > SKIPPED_NAMED {
+        names.push("…".to_string());
+    }
+    format!("skipped {} tables the login does not own: {}", skipped.len(), names.join(", "))
 }
 
 #[async_trait::async_trait]
@@ -142,9 +179,27 @@ impl Maintainer for Postgres {
             (Action::ReindexConcurrently, Some(db)) => format!("REINDEX DATABASE CONCURRENTLY {db}"),
             (other, _) => return Err(Error::Internal(format!("{other} reached PostgreSQL's run"))),
         };
+        // A database-wide VACUUM or ANALYZE skips each table this login may not maintain with a WARNING of its
+        // own, which the driver logs as one line each (hundreds on a shared database): the tables are listed
+        // here instead, once, and the server is asked to keep those warnings to itself.
+        let skipped = match (action, target) {
+            (Action::Vacuum | Action::VacuumAnalyze | Action::VacuumFull | Action::Analyze, Target::Database) => {
+                let may = if session.version >= 170_000 { MAY_MAINTAIN_17 } else { MAY_MAINTAIN_OWNER };
+                let sql = SKIPPED_SQL.replace("{may}", may);
+                SkippedRow::find_by_statement(Statement::from_string(DbBackend::Postgres, sql)).all(db).await?
+            }
+            _ => Vec::new(),
+        };
+        if !skipped.is_empty() {
+            db.execute_unprepared("SET client_min_messages = error").await?;
+        }
         db.execute_unprepared(sql.trim_end()).await?;
         let Target::Table { schema, name } = target else {
-            return Ok(Outcome::done(format!("{} of the whole database done", action.label())));
+            let mut summary = format!("{} of the whole database done", action.label());
+            if !skipped.is_empty() {
+                summary.push_str(&format!("; {}", skipped_note(&skipped)));
+            }
+            return Ok(Outcome::done(summary));
         };
         let rows = db.query_all_raw(statement(TABLE_STATS_SQL, vec![schema.into(), name.into()])).await?;
         Ok(Outcome {

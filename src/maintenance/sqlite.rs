@@ -14,6 +14,9 @@ const INTEGRITY_TABLE_SQL: &str = "SELECT * FROM pragma_integrity_check(?)";
 const QUICK_TABLE_SQL: &str = "SELECT * FROM pragma_quick_check(?)";
 const FOREIGN_KEYS_SQL: &str = r#"SELECT "table", rowid, parent, fkid FROM pragma_foreign_key_check"#;
 const FOREIGN_KEYS_TABLE_SQL: &str = r#"SELECT "table", rowid, parent, fkid FROM pragma_foreign_key_check(?)"#;
+/// Copies what it can without waiting and answers how many frames the WAL holds: TRUNCATE, which runs after
+/// it, empties the WAL and then answers "0 of 0".
+const PASSIVE_CHECKPOINT_SQL: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 const CHECKPOINT_SQL: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
 const FILE_SQL: &str = r"
 SELECT (SELECT page_count FROM pragma_page_count) * (SELECT page_size FROM pragma_page_size) AS bytes,
@@ -53,7 +56,12 @@ impl Sqlite {
     }
 
     fn wal_shown(&self) -> String {
-        match (self.wal_bytes(), &self.path) {
+        self.shown(self.wal_bytes())
+    }
+
+    /// A WAL file size as the page shows it.
+    fn shown(&self, bytes: Option<u64>) -> String {
+        match (bytes, &self.path) {
             (Some(n), _) => format!("{} ({n} bytes)", crate::web::fmt::bytes_of(&(n as i64))),
             (None, Some(_)) => "no WAL file".to_string(),
             (None, None) => "— (in memory)".to_string(),
@@ -68,6 +76,13 @@ fn ident(name: &str) -> String {
 
 fn table_stmt(sql: &str, table: &str) -> Statement {
     Statement::from_sql_and_values(DbBackend::Sqlite, sql, [table.into()])
+}
+
+async fn checkpoint(db: &DatabaseConnection, sql: &str) -> Result<Checkpoint> {
+    Checkpoint::find_by_statement(Statement::from_string(DbBackend::Sqlite, sql))
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::Internal("wal_checkpoint answered no row".into()))
 }
 
 async fn file(db: &DatabaseConnection) -> Result<FileRow> {
@@ -181,24 +196,31 @@ impl Maintainer for Sqlite {
                 })
             }
             (Action::WalCheckpoint, None) => {
-                let c = Checkpoint::find_by_statement(Statement::from_string(sqlite, CHECKPOINT_SQL))
-                    .one(db)
-                    .await?
-                    .ok_or_else(|| Error::Internal("wal_checkpoint answered no row".into()))?;
+                let was = self.shown(self.wal_bytes());
+                let held = checkpoint(db, PASSIVE_CHECKPOINT_SQL).await?;
+                let c = checkpoint(db, CHECKPOINT_SQL).await?;
                 let wal = self.wal_shown();
-                let summary = match (c.busy, c.log) {
+                let summary = match (c.busy, held.log) {
                     (_, -1) => format!("the database is not in WAL mode: nothing to checkpoint (WAL file: {wal})"),
-                    (0, _) => format!("checkpointed {} of {} WAL frames; WAL file now {wal}", c.checkpointed, c.log),
-                    (_, _) => format!(
-                        "another connection kept the checkpoint from finishing ({} of {} frames copied); WAL file {wal}",
-                        c.checkpointed, c.log
+                    (0, 0) => format!("the WAL held no frames: nothing to copy; WAL file now {wal}, {was} before"),
+                    // TRUNCATE only succeeds once every frame is in the database file.
+                    (0, n) => format!(
+                        "checkpointed {n} WAL frames into the database and truncated the WAL; WAL file now {wal}, {was} before"
                     ),
+                    (_, n) => format!(
+                        "another connection kept the checkpoint from finishing ({} of {n} frames copied, the WAL was \
+                         not truncated); WAL file now {wal}, {was} before",
+                        held.checkpointed.max(c.checkpointed)
+                    ),
+                };
+                let row = |step: &str, c: &Checkpoint| {
+                    vec![step.to_string(), c.busy.to_string(), c.log.to_string(), c.checkpointed.to_string()]
                 };
                 Ok(Outcome {
                     summary,
                     healthy: c.busy == 0,
-                    columns: ["busy", "log frames", "checkpointed frames"].map(String::from).to_vec(),
-                    rows: vec![vec![c.busy.to_string(), c.log.to_string(), c.checkpointed.to_string()]],
+                    columns: ["checkpoint", "busy", "WAL frames", "checkpointed frames"].map(String::from).to_vec(),
+                    rows: vec![row("passive (what the WAL held)", &held), row("truncate", &c)],
                     duration_ms: 0,
                 })
             }

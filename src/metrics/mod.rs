@@ -13,13 +13,12 @@ use std::time::Duration;
 
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::registry::Registry;
-use sea_orm::DatabaseConnection;
 
 use self::db::DbReadings;
 use self::http::HttpMetrics;
 use crate::config::Settings;
-use crate::db::introspect::Introspector;
 use crate::migrate::MigrationSet;
+use crate::watch::Watchlist;
 
 /// The `Content-Type` of a scrape: the Prometheus text exposition format 0.0.4.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
@@ -35,21 +34,11 @@ pub struct Metrics {
 
 impl Metrics {
     /// The registry with the HTTP families and the database readings (empty until the first collection).
-    pub fn new(
-        db: DatabaseConnection,
-        introspector: Arc<dyn Introspector>,
-        migrations: Arc<MigrationSet>,
-        settings: &Settings,
-    ) -> Metrics {
+    pub fn new(watched: Arc<Watchlist>, migrations: Arc<MigrationSet>, settings: &Settings) -> Metrics {
         let mut registry = Registry::default();
         let http = HttpMetrics::register(&mut registry);
-        let readings = Arc::new(DbReadings::new(
-            db,
-            introspector,
-            migrations,
-            settings.long_query_threshold,
-            settings.catalog_timeout,
-        ));
+        let readings =
+            Arc::new(DbReadings::new(watched, migrations, settings.long_query_threshold, settings.catalog_timeout));
         registry.register_collector(Box::new(readings.clone()));
         Metrics { registry, http, db: readings, refresh: settings.metrics_refresh, started: Once::new() }
     }

@@ -35,6 +35,15 @@ const MY_TABLES: &str = "SELECT TABLE_NAME AS name FROM information_schema.TABLE
 const SQLITE_TABLES: &str =
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name";
 
+// Tables and views share one namespace: a CREATE TABLE fails on either.
+const PG_RELATIONS: &str = "SELECT c.relname::text AS name FROM pg_class c \
+     JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY 1";
+const MY_RELATIONS: &str =
+    "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME";
+const SQLITE_RELATIONS: &str = "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') \
+     AND name NOT LIKE 'sqlite_%' ORDER BY name";
+
 /// The busy timeout every other SQLite connection of Strata's uses (see `db::connect`).
 const SQLITE_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000";
 
@@ -146,6 +155,17 @@ pub async fn list_tables<C: ConnectionTrait>(db: &C) -> Result<Vec<String>> {
         DbBackend::Postgres => PG_TABLES,
         DbBackend::MySql => MY_TABLES,
         _ => SQLITE_TABLES,
+    };
+    let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await?;
+    rows.iter().map(|r| r.try_get::<String>("", "name").map_err(Error::from)).collect()
+}
+
+/// Names every table and view in the current schema (what a `CREATE TABLE` there would clash with).
+pub async fn list_relations<C: ConnectionTrait>(db: &C) -> Result<Vec<String>> {
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => PG_RELATIONS,
+        DbBackend::MySql => MY_RELATIONS,
+        _ => SQLITE_RELATIONS,
     };
     let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await?;
     rows.iter().map(|r| r.try_get::<String>("", "name").map_err(Error::from)).collect()

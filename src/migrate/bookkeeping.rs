@@ -140,6 +140,12 @@ pub async fn head<C: ConnectionTrait>(db: &C) -> Result<Option<String>> {
     Ok(alembic_version::Entity::find().one(db).await?.map(|m| m.version_num))
 }
 
+/// Every row of `alembic_version`: one at most when this migrator keeps it, several for Alembic branches.
+pub async fn heads<C: ConnectionTrait>(db: &C) -> Result<Vec<String>> {
+    let rows = alembic_version::Entity::find().order_by_asc(alembic_version::Column::VersionNum).all(db).await?;
+    Ok(rows.into_iter().map(|m| m.version_num).collect())
+}
+
 /// What a log row says.
 pub struct LogEntry<'a> {
     pub revision: &'a str,

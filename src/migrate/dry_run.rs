@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 const MAX_STATEMENTS: usize = 10_000;
 
 /// Runs a migration against SeaORM's statement recorder (nothing is sent anywhere) and returns what it issued.
-async fn record(backend: DbBackend, set: &MigrationSet, i: usize, action: Action) -> Result<Vec<Statement>> {
+pub(super) async fn record(backend: DbBackend, set: &MigrationSet, i: usize, action: Action) -> Result<Vec<Statement>> {
     let entry = &set.entries()[i];
     let recorder = MockDatabase::new(backend)
         .append_exec_results((0..MAX_STATEMENTS).map(|_| MockExecResult::default()))

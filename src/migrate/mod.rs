@@ -3,6 +3,7 @@
 mod backend;
 pub mod bookkeeping;
 mod dry_run;
+mod ownership;
 mod set;
 
 use std::collections::HashMap;
@@ -99,12 +100,26 @@ pub struct MigrationStatus {
 
 /// The migration state read from the database without changing it (a read-only role can call it).
 pub async fn status(db: &DatabaseConnection, set: &MigrationSet) -> Result<Vec<MigrationStatus>> {
-    let mut state = State::load(DatabaseExecutor::from(db), set, false).await?;
+    let mut state = State::load(DatabaseExecutor::from(db), set).await?;
     // An attempt still marked running is a live runner's while the lock is held, a dead one's otherwise.
     if state.latest.values().any(|r| r.status == bookkeeping::RUNNING) {
         state.runner_alive = backend::held(db).await?;
     }
     Ok(state.describe(set, db.get_database_backend()))
+}
+
+/// Why this migrator would refuse to change the database, when `alembic_version` is another project's: for
+/// read-only commands to warn with (they work all the same). Reads the catalog only.
+pub async fn foreign(db: &DatabaseConnection, set: &MigrationSet) -> Result<Option<String>> {
+    Ok(State::load(DatabaseExecutor::from(db), set).await?.foreign(set))
+}
+
+/// Refuses at once when `alembic_version` is another project's (the runner checks again under its lock).
+pub async fn check_owned(db: &DatabaseConnection, set: &MigrationSet) -> Result<()> {
+    match foreign(db, set).await? {
+        Some(description) => Err(ownership::refuse_foreign(description)),
+        None => Ok(()),
+    }
 }
 
 /// The revision in `alembic_version`, or `None` at base.
@@ -147,11 +162,16 @@ pub async fn dry_run(
     steps: &Steps,
     actor: &str,
 ) -> Result<String> {
-    let state = State::load(DatabaseExecutor::from(db), set, false).await?;
+    let state = State::load(DatabaseExecutor::from(db), set).await?;
+    // The preview refuses what the command would refuse.
+    state.check_owned(set)?;
     let plan = match action {
         Action::Downgrade => state.plan_down(set, steps)?,
         _ => state.plan_up(set, steps)?,
     };
+    if action == Action::Upgrade && state.at_base() {
+        ownership::refuse_clashes(db, set, &plan).await?;
+    }
     let mut applied = state.applied.clone();
     dry_run::render(db.get_database_backend(), set, action, &plan, &mut applied, state.head.clone(), actor).await
 }
@@ -221,6 +241,8 @@ impl<'a> Runner<'a> {
         let lock = self.lock().await?;
         let x = exec_for(self.db, &lock);
         let result = async {
+            // Dropping every table is the last thing to do to a database another project manages.
+            State::load(reborrow(&x), self.set).await?.check_owned(self.set)?;
             backend::relax_foreign_keys(&x).await?;
             let backend = x.get_database_backend();
             for table in backend::list_tables(&x).await? {
@@ -254,11 +276,32 @@ impl<'a> Runner<'a> {
         Ok(value)
     }
 
+    /// Reads the state and refuses a database this migrator does not manage, before anything is created.
+    async fn prepare(&self, x: &DatabaseExecutor<'_>) -> Result<State> {
+        let state = State::load(reborrow(x), self.set).await?;
+        state.check_owned(self.set)?;
+        Ok(state)
+    }
+
+    /// Creates the runner's tables that `state` found missing (all three statements say IF NOT EXISTS).
+    async fn create_bookkeeping(&self, x: &DatabaseExecutor<'_>, state: &State) -> Result<()> {
+        if state.created.is_empty() {
+            return Ok(());
+        }
+        bookkeeping::run(x, bookkeeping::create_statements(x.get_database_backend())).await
+    }
+
     async fn up_locked(&self, x: &DatabaseExecutor<'_>, steps: &Steps, retry_failed: bool) -> Result<Vec<StepReport>> {
-        bookkeeping::run(x, bookkeeping::create_statements(x.get_database_backend())).await?;
-        let mut state = State::load(reborrow(x), self.set, true).await?;
+        let mut state = self.prepare(x).await?;
         state.check_runnable(self.set, x.get_database_backend(), retry_failed)?;
         let plan = state.plan_up(self.set, steps)?;
+        if state.at_base() {
+            // Taking over a schema someone else made would fail half-way: refuse while nothing is created.
+            ownership::refuse_clashes(x, self.set, &plan).await?;
+        }
+        if !plan.is_empty() {
+            self.create_bookkeeping(x, &state).await?;
+        }
         let mut done = Vec::with_capacity(plan.len());
         for i in plan {
             done.push(self.step(x, i, Action::Upgrade, &mut state).await?);
@@ -272,10 +315,12 @@ impl<'a> Runner<'a> {
         steps: &Steps,
         retry_failed: bool,
     ) -> Result<Vec<StepReport>> {
-        bookkeeping::run(x, bookkeeping::create_statements(x.get_database_backend())).await?;
-        let mut state = State::load(reborrow(x), self.set, true).await?;
+        let mut state = self.prepare(x).await?;
         state.check_runnable(self.set, x.get_database_backend(), retry_failed)?;
         let plan = state.plan_down(self.set, steps)?;
+        if !plan.is_empty() {
+            self.create_bookkeeping(x, &state).await?;
+        }
         let mut done = Vec::with_capacity(plan.len());
         for i in plan {
             done.push(self.step(x, i, Action::Downgrade, &mut state).await?);
@@ -285,13 +330,13 @@ impl<'a> Runner<'a> {
 
     async fn stamp_locked(&self, x: &DatabaseExecutor<'_>, target: &str) -> Result<Vec<StepReport>> {
         let backend = x.get_database_backend();
-        bookkeeping::run(x, bookkeeping::create_statements(backend)).await?;
-        let state = State::load(reborrow(x), self.set, true).await?;
+        let state = self.prepare(x).await?;
         let last = match self.set.resolve(target)? {
             Target::Base => None,
             Target::Revision(i) => Some(i),
         };
         let dirty = state.dirty(self.set, backend);
+        self.create_bookkeeping(x, &state).await?;
         let now = Utc::now();
         let txn = x.begin().await?;
         let mut done = Vec::new();
@@ -421,16 +466,11 @@ impl<'a> Runner<'a> {
                     Some(id) => bookkeeping::finish(x, id, log_entry(Some(message.clone()))).await,
                     None => bookkeeping::log(x, log_entry(Some(message.clone()))).await,
                 };
-                if let Err(log_err) = logged {
+                if let Err(log_err) = &logged {
                     tracing::error!(error = %log_err, "could not record the failed migration in migrations_log");
                 }
                 (self.progress)(Event::Failed { action, entry, duration_ms, error: &message });
-                let what = if is_transactional(entry, backend) {
-                    "It was rolled back: the database is as it was before this migration."
-                } else {
-                    "This database cannot roll DDL back, so the migration may be half-applied; \
-                     `strata migrate status` shows it as dirty."
-                };
+                let what = outcome_report(is_transactional(entry, backend), &state.created, logged.err());
                 Err(Error::Migration(format!(
                     "{} of {} ({}) failed after {duration_ms} ms: {message}\n{what}",
                     action.as_str(),
@@ -439,6 +479,28 @@ impl<'a> Runner<'a> {
                 )))
             }
         }
+    }
+}
+
+/// What a failed migration left behind, said exactly: its own changes were rolled back (or may be half-applied
+/// where DDL commits as it goes), while the runner's bookkeeping stays, the tables `created` before it included.
+fn outcome_report(rolled_back: bool, created: &[&str], log_error: Option<Error>) -> String {
+    let mut kept = Vec::new();
+    match log_error {
+        None => kept.push("this failed attempt, recorded in migrations_log".to_string()),
+        Some(e) => kept.push(format!("no record of it: writing it to migrations_log failed too ({e})")),
+    }
+    if !created.is_empty() {
+        kept.push(format!("the bookkeeping tables this run created before it ({})", created.join(", ")));
+    }
+    let kept = kept.join("; ");
+    if rolled_back {
+        format!("Its own changes were rolled back; what stays is strata's bookkeeping: {kept}.")
+    } else {
+        format!(
+            "This database cannot roll DDL back, so the migration may be half-applied; `strata migrate status` \
+             shows it as dirty. Strata's bookkeeping stays as well: {kept}."
+        )
     }
 }
 
@@ -478,8 +540,12 @@ fn head_of<'s>(set: &'s MigrationSet, applied: &[bool]) -> Option<&'s str> {
 /// What the database says about the migrations.
 struct State {
     applied: Vec<bool>,
-    /// What `alembic_version` holds.
+    /// What `alembic_version` holds (its only row).
     head: Option<String>,
+    /// Every row of `alembic_version`: several mean Alembic branches, another project's.
+    heads: Vec<String>,
+    /// The runner's tables missing when this was read: the ones a run creates before its first migration.
+    created: Vec<&'static str>,
     applied_at: Vec<Option<i64>>,
     /// Applied names this build does not know.
     unknown: Vec<(String, i64)>,
@@ -489,22 +555,27 @@ struct State {
 }
 
 impl State {
-    /// Reads the runner's tables; `locked` means they exist (created under the lock).
-    async fn load(x: DatabaseExecutor<'_>, set: &MigrationSet, locked: bool) -> Result<State> {
+    /// Reads the runner's tables, the missing ones as empty, without creating anything.
+    async fn load(x: DatabaseExecutor<'_>, set: &MigrationSet) -> Result<State> {
         let n = set.len();
         let mut state = State {
             applied: vec![false; n],
             head: None,
+            heads: Vec::new(),
+            created: Vec::new(),
             applied_at: vec![None; n],
             unknown: Vec::new(),
             latest: HashMap::new(),
             runner_alive: false,
         };
-        let present = if locked {
-            bookkeeping::Present { seaql: true, head: true, log: true }
-        } else {
-            bookkeeping::present(reborrow(&x)).await?
-        };
+        let present = bookkeeping::present(reborrow(&x)).await?;
+        for (there, table) in
+            [(present.seaql, "seaql_migrations"), (present.head, "alembic_version"), (present.log, "migrations_log")]
+        {
+            if !there {
+                state.created.push(table);
+            }
+        }
         if present.seaql {
             for (name, at) in bookkeeping::applied(&x).await? {
                 match set.index_of_name(&name) {
@@ -517,7 +588,8 @@ impl State {
             }
         }
         if present.head {
-            state.head = bookkeeping::head(&x).await?;
+            state.heads = bookkeeping::heads(&x).await?;
+            state.head = state.heads.first().cloned();
         }
         if present.log {
             for row in bookkeeping::latest_per_revision(&x).await? {
@@ -525,6 +597,24 @@ impl State {
             }
         }
         Ok(state)
+    }
+
+    /// Whose `alembic_version` this is, when not this migrator's (see [`ownership::foreign_head`]).
+    fn foreign(&self, set: &MigrationSet) -> Option<String> {
+        ownership::foreign_head(&self.heads, set, &self.unknown)
+    }
+
+    /// Refuses a database whose `alembic_version` is another project's.
+    fn check_owned(&self, set: &MigrationSet) -> Result<()> {
+        match self.foreign(set) {
+            Some(description) => Err(ownership::refuse_foreign(description)),
+            None => Ok(()),
+        }
+    }
+
+    /// Nothing of this migrator's is recorded: no head, no applied migration, none unknown.
+    fn at_base(&self) -> bool {
+        self.heads.is_empty() && self.unknown.is_empty() && !self.applied.contains(&true)
     }
 
     fn last_failure(&self, entry: &Entry, action: Action) -> Option<&migrations_log::Model> {
@@ -691,4 +781,9 @@ impl State {
         }));
         out
     }
+}
+
+/// Who ran a command, as the migrations log and the audit log name it: the OS user at this host.
+pub fn actor() -> String {
+    format!("{}@{}", whoami::username(), whoami::fallible::hostname().unwrap_or_else(|_| "localhost".into()))
 }

@@ -78,11 +78,15 @@ impl MigrationSet {
         self.entries.iter().position(|e| e.name == name)
     }
 
-    /// Resolves what a user typed: `base`, a revision id, a full name, or an unambiguous prefix of either.
+    /// Resolves what a user typed: `base`, `head` (the newest migration, as in Alembic), a revision id, a full
+    /// name, or an unambiguous prefix of either.
     pub fn resolve(&self, input: &str) -> Result<Target> {
         let input = input.trim();
         if input.eq_ignore_ascii_case("base") {
             return Ok(Target::Base);
+        }
+        if input.eq_ignore_ascii_case("head") {
+            return Ok(self.entries.len().checked_sub(1).map_or(Target::Base, Target::Revision));
         }
         if let Some(i) = self.entries.iter().position(|e| e.revision == input || e.name == input) {
             return Ok(Target::Revision(i));
@@ -101,6 +105,11 @@ impl MigrationSet {
             ))),
         }
     }
+}
+
+/// The revision id a migration name carries (`m20251122_000001` for `m20251122_000001_create_users`).
+pub(crate) fn revision_of(name: &str) -> String {
+    split_name(name).0
 }
 
 /// `m20251122_000001_create_users` → (`m20251122_000001`, `create_users`); other names stay whole.
@@ -137,6 +146,7 @@ mod tests {
         let set = MigrationSet::of::<migration::Migrator>().unwrap();
         assert!(set.entries().iter().all(|e| e.revision.len() <= MAX_REVISION_LEN));
         assert_eq!(set.resolve("base").unwrap(), Target::Base);
+        assert_eq!(set.resolve("head").unwrap(), Target::Revision(set.len() - 1));
         assert_eq!(set.resolve("m20251122_000002").unwrap(), Target::Revision(1));
         assert_eq!(set.resolve("m20251122_000002_create_posts").unwrap(), Target::Revision(1));
         assert!(set.resolve("m2025").is_err(), "a prefix matching several is ambiguous");

@@ -186,6 +186,13 @@ impl Engine {
             // Dropping the guard unfinished cancels the statement on the server.
             return Ok(Streamed { rows, complete: false });
         }
+        if columns.is_empty() && format == (ExportFormat::Csv { header: true }) {
+            // The columns come with the first row: a result without rows still gets its header line.
+            let named = session.columns(&piece.sql).await;
+            if !named.is_empty() {
+                csv_line(&mut out, named.iter().map(|c| Some(c.name.clone())));
+            }
+        }
         if format == ExportFormat::Json {
             out.push_str("]\n");
         }

@@ -396,8 +396,13 @@ impl Engine {
         let work = async {
             session.before().await?;
             let fetched = fetch(session, &piece.sql, opts.max_rows, result).await;
-            if fetched.is_ok() && result.rows.is_empty() && result.rows_affected.is_none() {
+            // The columns come with the first row: a statement that returned none showed none, and looked
+            // like a write ("0 rows affected"). Preparing it again says whether it has a result set.
+            if fetched.is_ok() && result.columns.is_empty() {
                 result.columns = session.columns(&piece.sql).await;
+                if !result.columns.is_empty() {
+                    result.rows_affected = None;
+                }
             }
             let ended = session.after().await;
             fetched.and(ended)

@@ -112,7 +112,7 @@ async fn mysql_connect(url: &DatabaseUrl) -> Result<MySqlConnection, sqlx::Error
 }
 
 fn connect_error(url: &DatabaseUrl, e: sqlx::Error) -> Error {
-    Error::Connect { url: url.masked(), reason: crate::config::mask_url_str(&crate::error::sqlx_text(&e)) }
+    Error::Connect { url: url.masked(), reason: crate::config::mask_url_str(&crate::db::connect_error_text(&e, url)) }
 }
 
 fn setup_error(e: sqlx::Error) -> Error {
@@ -168,6 +168,8 @@ impl Session {
                 let mut opts = SqliteConnectOptions::from_str(url.connect_url())
                     .map_err(|e| connect_error(url, e))?
                     .foreign_keys(true)
+                    // A watched file that is gone is an error, never an empty database created in its place.
+                    .create_if_missing(false)
                     .busy_timeout(Duration::from_secs(5));
                 if read_only {
                     // Opened read-only: no pragma, ATTACH or statement can write through this connection.

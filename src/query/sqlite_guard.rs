@@ -1,11 +1,10 @@
-//! SQLite's own guard on every query-editor connection: an authorizer and an attach limit keep Strata's tables,
-//! other files and the pragmas that matter out of the editor's reach, enforced by the engine, never by parsing SQL.
+//! SQLite's own guard on every query-editor connection: an authorizer and an attach limit keep other files (Strata's
+//! home database among them) and the pragmas that matter out of the editor's reach, enforced by the engine, never
+//! by parsing SQL. Strata's own tables are not in a watched database at all: they live in the home database, which
+//! is never watched.
 //!
 //! What the authorizer refuses, on read-only and write runs alike (the statement fails with SQLite's
 //! "not authorized" before it runs):
-//! - any access to a table in [`crate::home::OWN_TABLES`] — reading a column, writing, creating, dropping or
-//!   altering it, an index or trigger on it, a view or virtual table under its name — compared by name in any
-//!   schema, so `main.admin_users` and a copy attached under another name are both covered;
 //! - `ATTACH` and `DETACH` (and the attached-database limit is 0, which also stops `VACUUM INTO`: SQLite
 //!   attaches its output file internally and checks that limit before it creates the file);
 //! - every pragma outside a short list that only reads: catalog pragmas (`table_info`, `index_list`, ... and
@@ -24,11 +23,9 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use libsqlite3_sys as ffi;
 use sea_orm::sqlx::{self, sqlite::SqliteConnection};
 
-use crate::home::is_own_table;
-
 /// What the editor shows after SQLite's own "not authorized" or attach-limit error.
-pub(crate) const REFUSAL: &str = "the query editor cannot reach Strata's own tables (accounts, sessions, API keys, \
-    history, audit log), attach or write other database files, or change pragmas; SQLite's authorizer refused it";
+pub(crate) const REFUSAL: &str = "the query editor cannot attach or write other database files (Strata's own \
+    among them), change pragmas or load extensions; SQLite's authorizer refused it";
 
 /// Pragmas that read the catalog or check the database; their argument names a table or an index, or is a count.
 const CATALOG_PRAGMAS: &[&str] = &[
@@ -127,40 +124,7 @@ fn allowed(action: c_int, arg1: Option<&str>, arg2: Option<&str>) -> bool {
         ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => false,
         ffi::SQLITE_PRAGMA => pragma_allowed(arg1.unwrap_or(""), arg2),
         ffi::SQLITE_FUNCTION => !arg2.is_some_and(|f| f.eq_ignore_ascii_case("load_extension")),
-        _ => !table_of(action, arg1, arg2).is_some_and(is_own_table),
-    }
-}
-
-/// The table (or the name a table-like object takes) an action is about.
-fn table_of<'a>(action: c_int, arg1: Option<&'a str>, arg2: Option<&'a str>) -> Option<&'a str> {
-    match action {
-        // (table, column) / (table, NULL) / (view or virtual table name, ...)
-        ffi::SQLITE_READ
-        | ffi::SQLITE_INSERT
-        | ffi::SQLITE_UPDATE
-        | ffi::SQLITE_DELETE
-        | ffi::SQLITE_CREATE_TABLE
-        | ffi::SQLITE_CREATE_TEMP_TABLE
-        | ffi::SQLITE_DROP_TABLE
-        | ffi::SQLITE_DROP_TEMP_TABLE
-        | ffi::SQLITE_CREATE_VIEW
-        | ffi::SQLITE_CREATE_TEMP_VIEW
-        | ffi::SQLITE_DROP_VIEW
-        | ffi::SQLITE_DROP_TEMP_VIEW
-        | ffi::SQLITE_CREATE_VTABLE
-        | ffi::SQLITE_DROP_VTABLE
-        | ffi::SQLITE_ANALYZE => arg1,
-        // (index or trigger name, table) / (schema, table)
-        ffi::SQLITE_CREATE_INDEX
-        | ffi::SQLITE_CREATE_TEMP_INDEX
-        | ffi::SQLITE_DROP_INDEX
-        | ffi::SQLITE_DROP_TEMP_INDEX
-        | ffi::SQLITE_CREATE_TRIGGER
-        | ffi::SQLITE_CREATE_TEMP_TRIGGER
-        | ffi::SQLITE_DROP_TRIGGER
-        | ffi::SQLITE_DROP_TEMP_TRIGGER
-        | ffi::SQLITE_ALTER_TABLE => arg2,
-        _ => None,
+        _ => true,
     }
 }
 
@@ -197,16 +161,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn own_tables_are_refused_for_every_kind_of_access_in_any_schema() {
-        for table in ["admin_users", "STRATA_SESSIONS", "api_keys", "query_history", "audit_log"] {
-            assert!(!allowed(ffi::SQLITE_READ, Some(table), Some("id")), "{table}");
-            assert!(!allowed(ffi::SQLITE_INSERT, Some(table), None));
-            assert!(!allowed(ffi::SQLITE_DROP_TABLE, Some(table), None));
-            assert!(!allowed(ffi::SQLITE_CREATE_TRIGGER, Some("t"), Some(table)));
-            assert!(!allowed(ffi::SQLITE_ALTER_TABLE, Some("main"), Some(table)));
+    fn an_application_may_have_tables_named_like_stratas_own() {
+        // Strata's tables live in the home database; a watched app's `audit_log` or `api_keys` is its own.
+        for table in ["admin_users", "api_keys", "audit_log"] {
+            assert!(allowed(ffi::SQLITE_READ, Some(table), Some("id")), "{table}");
+            assert!(allowed(ffi::SQLITE_INSERT, Some(table), None));
         }
-        assert!(allowed(ffi::SQLITE_READ, Some("users"), Some("admin_users")), "a column may have any name");
-        assert!(allowed(ffi::SQLITE_INSERT, Some("posts"), None));
     }
 
     #[test]
@@ -226,7 +186,7 @@ mod tests {
 
     #[test]
     fn refusals_say_why_and_other_errors_stay_as_they_are() {
-        assert!(message(Some("23"), "not authorized").contains("Strata's own tables"));
+        assert!(message(Some("23"), "not authorized").contains("authorizer refused"));
         assert!(message(Some("1"), "too many attached databases - max 0").contains("attach"));
         assert_eq!(message(Some("1"), "no such table: x"), "no such table: x");
     }

@@ -3,7 +3,7 @@
 //!
 //! [`privileges`] asks the database what the main login may do beyond reading (PostgreSQL superuser, `CREATEROLE`,
 //! `pg_signal_backend`, ...; MariaDB `FILE`, `SUPER`, `PROCESS`, ...). [`create`] makes a login with read grants
-//! only on the application's tables (Strata's own excluded) and keeps its password sealed in `strata_secrets`.
+//! only on the watched database's tables and keeps its password sealed in the home database's `strata_secrets`.
 //! [`Logins`] decides, once and then on every change, which login read-only runs connect with.
 
 mod mysql;
@@ -18,10 +18,20 @@ use tokio::sync::RwLock;
 use crate::config::{Backend, ConfigError, DatabaseUrl};
 use crate::db::{self, Purpose};
 use crate::error::{Error, Result};
-use crate::secrets::{self, Keyring};
+use crate::home::secrets::{self, Keyring};
 
-/// The name the viewer login's password is stored under in `strata_secrets`.
-pub const SECRET_NAME: &str = "viewer_login";
+/// The name a watched database's viewer login password is stored under in the home database's `strata_secrets`.
+pub fn secret_name(database: &str) -> String {
+    format!("viewer_login:{database}")
+}
+
+/// Where the created login's password is kept: the home database, the key file, and the watched database's name.
+#[derive(Clone, Copy)]
+pub struct Home<'a> {
+    pub db: &'a DatabaseConnection,
+    pub key_file: &'a std::path::Path,
+    pub name: &'a str,
+}
 
 /// Length of the generated password (alphanumeric, so it is safe inside a quoted literal in DDL).
 pub const PASSWORD_LEN: usize = 40;
@@ -137,7 +147,14 @@ fn database_of(main: &DatabaseUrl) -> Result<String> {
 /// Creates the viewer login for the main URL's database (or refreshes its grants when it exists), seals its
 /// password in `strata_secrets` and gives back its URL. `rotate` gives an existing login a new password. A login
 /// of that name that Strata holds no password for is refused unless `rotate` (it would take it over).
-pub async fn create(db: &DatabaseConnection, main: &DatabaseUrl, keyring: &Keyring, rotate: bool) -> Result<Created> {
+pub async fn create(
+    home: &DatabaseConnection,
+    name: &str,
+    db: &DatabaseConnection,
+    main: &DatabaseUrl,
+    keyring: &Keyring,
+    rotate: bool,
+) -> Result<Created> {
     let backend = main.backend();
     if backend == Backend::Sqlite {
         return Err(Error::Unsupported(
@@ -147,7 +164,7 @@ pub async fn create(db: &DatabaseConnection, main: &DatabaseUrl, keyring: &Keyri
     }
     let database = database_of(main)?;
     let user = login_name(backend, &database);
-    let stored = secrets::get(db, keyring, SECRET_NAME).await?.filter(|(label, _)| *label == user);
+    let stored = secrets::get(home, keyring, &secret_name(name)).await?.filter(|(label, _)| *label == user);
     let existed = match backend {
         Backend::Postgres => postgres::exists(db, &user).await?,
         _ => mysql::exists(db, &user).await?,
@@ -166,13 +183,13 @@ pub async fn create(db: &DatabaseConnection, main: &DatabaseUrl, keyring: &Keyri
         Backend::Postgres => postgres::create(db, &database, &user, &password).await?,
         _ => mysql::create(db, &database, &user, &password).await?,
     }
-    secrets::put(db, keyring, SECRET_NAME, &user, &password).await?;
+    secrets::put(home, keyring, &secret_name(name), &user, &password).await?;
     let url = main.with_login(&user, &password)?;
     Ok(Created { user, existed, new_password, url })
 }
 
 /// Drops the viewer login of the main URL's database and forgets its password; false when there was none.
-pub async fn drop(db: &DatabaseConnection, main: &DatabaseUrl) -> Result<bool> {
+pub async fn drop(home: &DatabaseConnection, name: &str, db: &DatabaseConnection, main: &DatabaseUrl) -> Result<bool> {
     let database = database_of(main)?;
     let user = login_name(main.backend(), &database);
     let dropped = match main.backend() {
@@ -180,26 +197,23 @@ pub async fn drop(db: &DatabaseConnection, main: &DatabaseUrl) -> Result<bool> {
         Backend::MySql => mysql::drop(db, &user).await?,
         Backend::Sqlite => false,
     };
-    let forgotten = secrets::delete(db, SECRET_NAME).await?;
+    let forgotten = secrets::delete(home, &secret_name(name)).await?;
     Ok(dropped || forgotten)
 }
 
 /// The created viewer login's URL, when one is stored. A stored password without its key file is an error.
-async fn stored(
-    db: &DatabaseConnection,
-    main: &DatabaseUrl,
-    key_file: &std::path::Path,
-) -> Result<Option<DatabaseUrl>> {
-    if secrets::label(db, SECRET_NAME).await?.is_none() {
+async fn stored(home: Home<'_>, main: &DatabaseUrl) -> Result<Option<DatabaseUrl>> {
+    let name = secret_name(home.name);
+    if secrets::label(home.db, &name).await?.is_none() {
         return Ok(None);
     }
-    let keyring = Keyring::open(key_file)?.ok_or_else(|| ConfigError::KeyFile {
-        path: key_file.to_path_buf(),
+    let keyring = Keyring::open(home.key_file)?.ok_or_else(|| ConfigError::KeyFile {
+        path: home.key_file.to_path_buf(),
         reason: "does not exist, but the viewer login's password is stored sealed with it: restore the file, or \
                  run `strata viewer-login create --rotate`"
             .into(),
     })?;
-    let Some((user, password)) = secrets::get(db, &keyring, SECRET_NAME).await? else { return Ok(None) };
+    let Some((user, password)) = secrets::get(home.db, &keyring, &name).await? else { return Ok(None) };
     Ok(Some(main.with_login(&user, &password)?))
 }
 
@@ -208,10 +222,10 @@ async fn stored(
 /// `key_file` is `None` where Strata's own tables are not at hand (an engine made on its own): then no created
 /// login is looked for.
 pub async fn resolve(
+    home: Option<Home<'_>>,
     db: &DatabaseConnection,
     main: &DatabaseUrl,
     configured: Option<&DatabaseUrl>,
-    key_file: Option<&std::path::Path>,
 ) -> Result<ReadLogin> {
     if let Some(url) = configured {
         return Ok(ReadLogin::Viewer { url: url.clone(), origin: Origin::Configured });
@@ -219,22 +233,23 @@ pub async fn resolve(
     if main.backend() == Backend::Sqlite {
         return Ok(ReadLogin::Main);
     }
-    if let Some(key_file) = key_file
-        && let Some(url) = stored(db, main, key_file).await?
+    if let Some(home) = home
+        && let Some(url) = stored(home, main).await?
     {
         return Ok(ReadLogin::Viewer { url, origin: Origin::Created });
     }
     let mut p = privileges(db).await?;
-    if key_file.is_some() {
-        // Strata's own tables are in this database and the main login owns them: a read-only run under it could read
-        // every password hash, session and run. Until they move to a home database of their own, it is never fit.
-        p.0.push(OWN_TABLES_ACCESS.into());
+    if home.is_some() {
+        // The dashboard does not take the database's main login for read-only runs unless it is known to only read:
+        // an owner login (the usual one an application hands out) may write every table.
+        p.0.push(MAIN_LOGIN_UNVERIFIED.into());
     }
     Ok(if p.is_empty() { ReadLogin::Main } else { ReadLogin::Refused(p) })
 }
 
-/// How a refusal names the main login's reach into Strata's own tables.
-pub const OWN_TABLES_ACCESS: &str = "access to Strata's own tables: accounts, sessions, API keys, history";
+/// How a refusal names a main login that is not known to only read.
+pub const MAIN_LOGIN_UNVERIFIED: &str =
+    "it is the database's main login, which Strata does not take for read-only runs: it may write";
 
 /// Which login read-only runs use, decided at the first one and again after every change ([`Logins::forget`]);
 /// a refusal is not kept, so a login created meanwhile counts at the next run.
@@ -242,9 +257,10 @@ pub const OWN_TABLES_ACCESS: &str = "access to Strata's own tables: accounts, se
 pub struct Logins {
     main: DatabaseUrl,
     configured: Option<DatabaseUrl>,
-    /// Strata's own database (where the created login's password is) and the key file; without them (an engine
-    /// made on its own) only the main login's privileges decide.
-    home: Option<(DatabaseConnection, PathBuf)>,
+    /// The home database (where the created login's password is), the key file and the watched database's
+    /// name, and the watched database's pool; without them (an engine made on its own) only the main login's
+    /// privileges decide.
+    home: Option<(DatabaseConnection, PathBuf, String, DatabaseConnection)>,
     current: RwLock<Option<ReadLogin>>,
 }
 
@@ -254,14 +270,17 @@ impl Logins {
         Logins { main, configured, home: None, current: RwLock::new(None) }
     }
 
-    /// For the app: also the login Strata created, its password read from `db` with the key in `key_file`.
+    /// For the dashboard: also the login Strata created for the watched database `name`, its password read from
+    /// `home` with the key in `key_file`; `target` is the watched database's pool.
     pub fn with_home(
+        name: String,
         main: DatabaseUrl,
         configured: Option<DatabaseUrl>,
-        db: DatabaseConnection,
+        home: DatabaseConnection,
+        target: DatabaseConnection,
         key_file: PathBuf,
     ) -> Logins {
-        Logins { main, configured, home: Some((db, key_file)), current: RwLock::new(None) }
+        Logins { main, configured, home: Some((home, key_file, name, target)), current: RwLock::new(None) }
     }
 
     /// The login read-only runs use now (decided on first use).
@@ -274,10 +293,13 @@ impl Logins {
             return Ok(known);
         }
         let decided = match &self.home {
-            Some((db, key_file)) => resolve(db, &self.main, self.configured.as_ref(), Some(key_file)).await?,
+            Some((home, key_file, name, target)) => {
+                let home = Home { db: home, key_file, name };
+                resolve(Some(home), target, &self.main, self.configured.as_ref()).await?
+            }
             None => {
                 let db = db::connect(&self.main, Purpose::Cli).await?;
-                let decided = resolve(&db, &self.main, self.configured.as_ref(), None).await;
+                let decided = resolve(None, &db, &self.main, self.configured.as_ref()).await;
                 db.close().await.ok();
                 decided?
             }

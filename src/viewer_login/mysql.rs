@@ -4,7 +4,6 @@
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use crate::error::Result;
-use crate::home::is_own_table;
 
 /// Global privileges that reach beyond reading this database from a read-only transaction: files on the server
 /// (`INTO OUTFILE`, `LOAD_FILE`), other sessions (`KILL`, the processlist), server settings (`SET GLOBAL`),
@@ -76,7 +75,7 @@ pub(super) async fn exists(db: &impl ConnectionTrait, user: &str) -> Result<bool
 }
 
 /// Creates the user (or sets its password), takes back whatever it was granted, then grants `SELECT` on each
-/// table and view of this database except Strata's own. Table-level grants name the tables that exist now: a
+/// table and view of this database (Strata's own are in its home database). Table-level grants name the tables that exist now: a
 /// table created later (a future Strata table among them) is not readable until the grants are refreshed.
 pub(super) async fn create(db: &impl ConnectionTrait, database: &str, user: &str, password: &str) -> Result<()> {
     let who = account(user);
@@ -90,9 +89,6 @@ pub(super) async fn create(db: &impl ConnectionTrait, database: &str, user: &str
     let tables = db.query_all_raw(Statement::from_string(DbBackend::MySql, TABLES)).await?;
     for row in tables {
         let table: String = row.try_get_by_index(0)?;
-        if is_own_table(&table) {
-            continue;
-        }
         db.execute_unprepared(&format!("GRANT SELECT ON {}.{} TO {who}", ident(database), ident(&table))).await?;
     }
     Ok(())

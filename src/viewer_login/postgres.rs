@@ -3,7 +3,6 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 
 use crate::error::Result;
-use crate::home::is_own_table;
 
 /// Predefined roles whose members can act on the server from a read-only transaction: signal or end other
 /// sessions, run programs, read or write the server's files, read every table (Strata's own included,
@@ -74,7 +73,7 @@ pub(super) async fn exists(db: &impl ConnectionTrait, user: &str) -> Result<bool
 }
 
 /// Creates the role (or sets its password), then grants `CONNECT`, `USAGE` on the application's schemas and
-/// `SELECT` on their tables and views, except Strata's own, which are explicitly revoked. No default privileges:
+/// `SELECT` on their tables and views (Strata's own are in its home database, never here). No default privileges:
 /// a table created later (a future Strata table among them) is not readable until the grants are refreshed.
 /// All in one transaction.
 pub(super) async fn create(db: &DatabaseConnection, database: &str, user: &str, password: &str) -> Result<()> {
@@ -97,12 +96,7 @@ pub(super) async fn create(db: &DatabaseConnection, database: &str, user: &str, 
         txn.execute_unprepared(&format!("GRANT USAGE ON SCHEMA {} TO {role}", ident(&schema))).await?;
         for table in names(&txn, RELATIONS, vec![schema.clone().into()]).await? {
             let target = format!("{}.{}", ident(&schema), ident(&table));
-            let grant = if is_own_table(&table) {
-                format!("REVOKE ALL ON {target} FROM {role}")
-            } else {
-                format!("GRANT SELECT ON {target} TO {role}")
-            };
-            txn.execute_unprepared(&grant).await?;
+            txn.execute_unprepared(&format!("GRANT SELECT ON {target} TO {role}")).await?;
         }
     }
     txn.commit().await?;

@@ -7,28 +7,29 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::response::Redirect;
 
-use super::catalog;
+use super::current_db::CurrentDb;
 use super::extract::Path;
 use super::layout::Layout;
 use super::session::{CurrentUser, FlashKind};
-use crate::accounts::Role;
-use crate::audit;
 use crate::db::introspect::{Activity, Session};
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
+use crate::home::audit;
 use crate::state::AppState;
+use crate::watch::catalog;
 
 /// `GET /activity`.
-pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<ActivityPage> {
+pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<ActivityPage> {
     user.require(Role::Viewer)?;
-    let caps = state.introspector.capabilities();
+    let caps = db.introspector.capabilities();
     let limit = state.config.settings.catalog_timeout;
     let threshold = state.config.settings.long_query_threshold;
     // Without server sessions (SQLite) this lists the statements Strata itself is running.
-    let activity = catalog::read(limit, state.introspector.activity(threshold)).await?;
+    let activity = catalog::read(limit, db.introspector.activity(threshold)).await?;
     let timed_out = activity.is_none().then(|| catalog::timeout_note(limit));
     let activity = activity.unwrap_or_default();
     Ok(ActivityPage {
-        layout: Layout::new(&user, &state, "activity").await?,
+        layout: Layout::for_db(&user, &state, &db, "activity").await?,
         timed_out,
         server_activity: caps.server_activity,
         can_cancel: caps.cancel && user.can(Role::Admin),
@@ -43,13 +44,14 @@ pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<A
 /// `GET /activity/{pid}/{action}`: what is about to be cancelled or terminated, and a button to confirm.
 pub async fn confirm(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
-    Path((pid, action)): Path<(i64, String)>,
+    Path((_, pid, action)): Path<(String, i64, String)>,
 ) -> Result<ConfirmPage> {
     user.require(Role::Admin)?;
     let action = Action::parse(&action)?;
     let limit = state.config.settings.catalog_timeout;
-    let activity = catalog::read(limit, state.introspector.activity(state.config.settings.long_query_threshold))
+    let activity = catalog::read(limit, db.introspector.activity(state.config.settings.long_query_threshold))
         .await?
         .unwrap_or_default();
     let session = activity
@@ -57,40 +59,39 @@ pub async fn confirm(
         .into_iter()
         .find(|s| s.pid == pid)
         .ok_or_else(|| Error::NotFound(format!("session {pid}")))?;
-    Ok(ConfirmPage { layout: Layout::new(&user, &state, "activity").await?, action: action.as_str(), session })
+    Ok(ConfirmPage { layout: Layout::for_db(&user, &state, &db, "activity").await?, action: action.as_str(), session })
 }
 
 /// `POST /activity/{pid}/{action}`: admins only, audited, then back to the activity page.
 pub async fn act(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
-    Path((pid, action)): Path<(i64, String)>,
+    Path((_, pid, action)): Path<(String, i64, String)>,
 ) -> Result<Redirect> {
     user.require(Role::Admin)?;
     let action = Action::parse(&action)?;
-    let caps = state.introspector.capabilities();
+    if let Action::Terminate = action {
+        db.require_writable("terminating a session")?;
+    }
+    let caps = db.introspector.capabilities();
     let done = match action {
-        Action::Cancel if caps.cancel => state.introspector.cancel(pid).await?,
-        Action::Terminate if caps.terminate => state.introspector.terminate(pid).await?,
+        Action::Cancel if caps.cancel => db.introspector.cancel(pid).await?,
+        Action::Terminate if caps.terminate => db.introspector.terminate(pid).await?,
         _ => {
             return Err(Error::Unsupported(if caps.server_activity {
-                format!(
-                    "this {} server does not let Strata {} sessions",
-                    state.config.database_url.backend(),
-                    action.as_str()
-                )
+                format!("this {} server does not let Strata {} sessions", db.url().backend(), action.as_str())
             } else {
-                format!("{} has no server sessions to {}", state.config.database_url.backend(), action.as_str())
+                format!("{} has no server sessions to {}", db.url().backend(), action.as_str())
             }));
         }
     };
     audit::record(
-        &state.db,
-        user.audit(format!("session.{}", action.as_str())).target(format!("pid {pid}")).detail(if done {
-            "signalled"
-        } else {
-            "no such session"
-        }),
+        &state.home,
+        user.audit(format!("session.{}", action.as_str()))
+            .database(db.name())
+            .target(format!("pid {pid}"))
+            .detail(if done { "signalled" } else { "no such session" }),
     )
     .await?;
     let message = match (action, done) {
@@ -99,7 +100,7 @@ pub async fn act(
         (_, false) => format!("Session {pid} is gone or belongs to another database; nothing was done."),
     };
     user.flash(if done { FlashKind::Success } else { FlashKind::Error }, message).await?;
-    Ok(Redirect::to("/activity"))
+    Ok(Redirect::to(&format!("{}/activity", db.base())))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,9 +9,9 @@ use serde::Deserialize;
 use super::extract::Query;
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::accounts::Role;
-use crate::audit::{self, Filter, KNOWN_ACTIONS};
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
+use crate::home::audit::{self, Filter, KNOWN_ACTIONS};
 use crate::state::AppState;
 
 /// Entries per page.
@@ -28,6 +28,9 @@ pub struct Params {
     pub from: String,
     #[serde(default)]
     pub to: String,
+    /// A watched database's name.
+    #[serde(default)]
+    pub database: String,
     #[serde(default)]
     pub page: String,
 }
@@ -46,6 +49,7 @@ impl Params {
             actor: text("actor", &self.actor)?,
             from: date(&self.from)?,
             to: date(&self.to)?,
+            database: text("database", &self.database)?,
         })
     }
 
@@ -91,7 +95,7 @@ pub async fn index(
 ) -> Result<AuditPage> {
     user.require(Role::Admin)?;
     let filter = params.filter()?;
-    let found = audit::search(&state.db, &filter, params.page()?, PER_PAGE).await?;
+    let found = audit::search(&state.home, &filter, params.page()?, PER_PAGE).await?;
     let mut actions: Vec<String> = KNOWN_ACTIONS.iter().map(|a| a.to_string()).collect();
     if let Some(a) = &filter.action
         && !actions.contains(a)
@@ -114,7 +118,7 @@ pub async fn index(
         layout: Layout::new(&user, &state, "audit").await?,
         rows,
         actions,
-        actors: audit::actors(&state.db).await?,
+        actors: audit::actors(&state.home).await?,
         previous: (found.page > 1).then(|| params.link(found.page - 1)),
         next: (found.page < found.pages).then(|| params.link(found.page + 1)),
         page: found.page,

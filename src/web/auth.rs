@@ -2,7 +2,8 @@
 //!
 //! A wrong username and a wrong password get the same answer after the same work (one argon2
 //! verification either way); the audit log records which it was. Failures are throttled per account
-//! and per client address (`throttle.rs`): past the limit the answer is 429 without checking anything.
+//! and per client address (`throttle.rs`), across every instance sharing the home database: past the limit the
+//! answer is 429 without checking anything.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -16,10 +17,10 @@ use tower_sessions::Session;
 use super::extract::{ClientAddr, Form, Query};
 use super::layout::Layout;
 use super::session::{self, CurrentUser, FlashKind, safe_next};
-use super::throttle::Throttled;
-use crate::accounts;
-use crate::audit::{self, Entry};
 use crate::error::{Error, Result};
+use crate::home::accounts;
+use crate::home::audit::{self, Entry};
+use crate::home::throttle::Throttled;
 use crate::state::AppState;
 
 /// The one answer to a wrong username or a wrong password.
@@ -63,12 +64,17 @@ pub async fn login(
         return login_page(&session, StatusCode::BAD_REQUEST, next, username, Some(message)).await;
     }
 
-    if let Some(throttled) = state.login_throttle.check(&username, &client) {
+    // This instance's counts first (no database work), then every instance's, from the shared audit log.
+    let throttled = match state.login_throttle.check(&username, &client) {
+        Some(t) => Some(t),
+        None => state.login_throttle.check_shared(&state.home, &username, &client).await?,
+    };
+    if let Some(throttled) = throttled {
         let why = match throttled {
             Throttled::Account { .. } => "too many failures for this account",
             Throttled::Address { .. } => "too many failures from this address",
         };
-        audit::record(&state.db, Entry::new("login.throttled").target(&username).detail(why).client(&client)).await?;
+        audit::record(&state.home, Entry::new("login.throttled").target(&username).detail(why).client(&client)).await?;
         let minutes = throttled.retry_after().as_secs().div_ceil(60).max(1);
         let message = format!(
             "Too many failed sign-in attempts for this account or from your address. \
@@ -80,20 +86,23 @@ pub async fn login(
         return Ok(res);
     }
 
-    match accounts::authenticate(&state.db, &username, &form.password).await? {
+    match accounts::authenticate(&state.home, &username, &form.password).await? {
         Ok(account) => {
             state.login_throttle.succeeded(&username);
             // Logged first: a sign-in that cannot be recorded does not happen.
-            audit::record(&state.db, Entry::new("login.success").actor(account.id, &account.username).client(&client))
-                .await?;
-            accounts::touch_last_login(&state.db, account.id).await?;
+            let at = state.login_throttle.wall_now();
+            let entry = Entry::new("login.success").actor(account.id, &account.username).client(&client).at(at);
+            audit::record(&state.home, entry).await?;
+            accounts::touch_last_login(&state.home, account.id).await?;
             session::sign_in(&session, &account).await?;
             Ok(Redirect::to(&next).into_response())
         }
         Err(failure) => {
             state.login_throttle.failed(&username, &client);
+            // Stamped with the throttle's clock: every instance counts it from the shared audit log.
             let entry = Entry::new("login.failure").target(&username).detail(failure.as_str()).client(&client);
-            audit::record(&state.db, entry).await?;
+            let entry = entry.at(state.login_throttle.wall_now());
+            audit::record(&state.home, entry).await?;
             login_page(&session, StatusCode::UNAUTHORIZED, next, username, Some(WRONG_CREDENTIALS.into())).await
         }
     }
@@ -113,7 +122,7 @@ async fn login_page(
 
 /// `POST /logout`: ends the session everywhere it is stored.
 pub async fn logout(user: CurrentUser, State(state): State<AppState>) -> Result<Redirect> {
-    audit::record(&state.db, user.audit("logout")).await?;
+    audit::record(&state.home, user.audit("logout")).await?;
     session::sign_out(user.session()).await?;
     // A fresh, anonymous session carries the goodbye to the login page.
     session::flash(user.session(), FlashKind::Info, "You are signed out.").await?;
@@ -143,7 +152,7 @@ pub async fn change_password(
         let message = "Too many wrong passwords: try again later.".to_string();
         return password_page(&user, &state, StatusCode::TOO_MANY_REQUESTS, message).await;
     }
-    let account = accounts::get(&state.db, user.id).await?;
+    let account = accounts::get(&state.home, user.id).await?;
     if !accounts::verify_password(account.password_hash, form.current.clone()).await {
         state.login_throttle.failed(&user.username, user.client_addr());
         return password_page(&user, &state, StatusCode::BAD_REQUEST, "The current password is wrong.".into()).await;
@@ -161,7 +170,7 @@ pub async fn change_password(
         return password_page(&user, &state, StatusCode::BAD_REQUEST, "The new password is the current one.".into())
             .await;
     }
-    let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
+    let txn = sea_orm::TransactionTrait::begin(&state.home).await?;
     let updated = match accounts::set_password(&txn, user.id, form.new).await {
         Ok(a) => a,
         Err(Error::BadRequest(m)) => return password_page(&user, &state, StatusCode::BAD_REQUEST, sentence(&m)).await,

@@ -1,11 +1,12 @@
-//! `/backups` (admins): this database's backups in `backup_dir` — list, create, download, delete, retention, restore.
+//! `/db/{name}/backups` (admins): this database's backups in its backup folder — list, create, download, delete, retention, restore.
 //!
 //! A backup or a restore runs in the background (`backup::jobs`), one at a time per database in
 //! this process: the page refreshes itself while one runs, `GET /backups/status` answers the same
 //! as JSON, and a second one is refused with 409. A name in a URL is looked up among the listed
 //! backups and never joined to a path as given, so `../x` or `/etc/passwd` is simply not found.
-//! Every action is written to the audit log with the file and how it went; a job's entry is written
-//! when it ends (after a restore, into the restored `audit_log`).
+//! Every action is written to the home database's audit log with the file and how it went; a job's entry is
+//! written when it ends. A restore replaces the watched database only: Strata's accounts, sessions and audit log
+//! live in the home database and are never part of a backup or a restore.
 
 use std::collections::HashSet;
 use std::path::Path as FsPath;
@@ -22,29 +23,30 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 
+use super::current_db::CurrentDb;
 use super::extract::{Form, Path, Query};
 use super::fmt;
 use super::layout::Layout;
 use super::session::{CurrentUser, FlashKind};
-use crate::accounts::Role;
-use crate::audit;
 use crate::backup::jobs::{Done, Job, Kind, Status};
 use crate::backup::{self, BackupOptions, Format, Listed, Preview, Report, RestoreOptions, TableRows};
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
+use crate::home::audit;
 use crate::state::AppState;
 
 /// Downloads are read from disk this many bytes at a time.
 const CHUNK: usize = 64 * 1024;
 
 /// `GET /backups`: the backups, the running or last job, and the forms.
-pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<IndexPage> {
+pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<IndexPage> {
     user.require(Role::Admin)?;
-    let backups = listed(&state)?.iter().map(Row::new).collect();
-    let job = state.backups.latest();
+    let backups = listed(&db, &state)?.iter().map(Row::new).collect();
+    let job = db.backups.latest();
     Ok(IndexPage {
-        layout: Layout::new(&user, &state, "backups").await?,
-        dir: state.config.settings.backup_dir.display().to_string(),
-        formats: backup::formats(&state.config).into_iter().map(FormatChoice::new).collect(),
+        layout: Layout::for_db(&user, &state, &db, "backups").await?,
+        dir: db.backup_dir(&state.config).display().to_string(),
+        formats: backup::formats(&db.config(&state.config)).into_iter().map(FormatChoice::new).collect(),
         running: job.as_ref().is_some_and(|j| j.is_running()),
         job: job.map(|j| JobView::new(&j)),
         backups,
@@ -52,9 +54,9 @@ pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<I
 }
 
 /// `GET /backups/status`: the running or last job as JSON (`null` when none ran since the server started).
-pub async fn status(user: CurrentUser, State(state): State<AppState>) -> Result<Json<Option<Status>>> {
+pub async fn status(user: CurrentUser, db: CurrentDb) -> Result<Json<Option<Status>>> {
     user.require(Role::Admin)?;
-    Ok(Json(state.backups.latest().map(|j| j.status())))
+    Ok(Json(db.backups.latest().map(|j| j.status())))
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,20 +68,22 @@ pub struct CreateForm {
 /// `POST /backups`: starts a backup in the background and goes back to the page, which shows its progress.
 pub async fn create(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Form(form): Form<CreateForm>,
 ) -> Result<Redirect> {
     user.require(Role::Admin)?;
-    if !backup::formats(&state.config).contains(&form.format) {
+    if !backup::formats(&db.config(&state.config)).contains(&form.format) {
         return Err(Error::BadRequest(format!(
             "{} backups cannot be written in the {:?} format",
-            state.config.database_url.backend(),
+            db.url().backend(),
             form.format
         )));
     }
-    let opts = BackupOptions { dir: state.config.settings.backup_dir.clone(), format: form.format, keep: None };
-    let (config, db, entry) = (state.config.clone(), state.db.clone(), user.audit("backup.create"));
-    state.backups.start(Kind::Backup, None, &user.username, None, move |progress| async move {
+    let opts = BackupOptions { dir: db.backup_dir(&state.config), format: form.format, keep: None };
+    let (config, home) = (db.config(&state.config), state.home.clone());
+    let entry = user.audit("backup.create").database(db.name()).database(db.name());
+    db.backups.start(Kind::Backup, None, &user.username, None, move |progress| async move {
         let done = backup::backup(&config, &opts, progress).await;
         let entry = match &done {
             Ok(s) => entry.target(file_name(&s.file)).detail(format!(
@@ -90,21 +94,27 @@ pub async fn create(
             )),
             Err(e) => entry.detail(format!("failed: {e}")),
         };
-        record_outcome(&db, entry).await;
+        record_outcome(&home, entry).await;
         done.map(Done::Backup).map_err(|e| e.to_string())
     })?;
-    Ok(Redirect::to("/backups"))
+    Ok(Redirect::to(&format!("{}/backups", db.base())))
 }
 
 /// `GET /backups/{name}/download`: the file as it is on disk, streamed.
-pub async fn download(user: CurrentUser, State(state): State<AppState>, Path(name): Path<String>) -> Result<Response> {
+pub async fn download(
+    user: CurrentUser,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    Path((_, name)): Path<(String, String)>,
+) -> Result<Response> {
     user.require(Role::Admin)?;
-    let found = find(&state, &name)?;
+    let found = find(&db, &state, &name)?;
     let open = |e| Error::io(format!("cannot read the backup {}", found.name), e);
     let file = tokio::fs::File::open(&found.path).await.map_err(open)?;
     let bytes = file.metadata().await.map_err(open)?.len();
     let detail = format!("sent {} ({bytes} bytes)", fmt::bytes_of(&(bytes as i64)));
-    audit::record(&state.db, user.audit("backup.download").target(&found.name).detail(detail)).await?;
+    audit::record(&state.home, user.audit("backup.download").database(db.name()).target(&found.name).detail(detail))
+        .await?;
     let body = stream::try_unfold(file, |mut file| async move {
         let mut buf = vec![0; CHUNK];
         let n = file.read(&mut buf).await?;
@@ -131,27 +141,34 @@ pub async fn download(user: CurrentUser, State(state): State<AppState>, Path(nam
 /// `GET /backups/{name}/delete`: what is about to be deleted, and a button to confirm.
 pub async fn confirm_delete(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    Path((_, name)): Path<(String, String)>,
 ) -> Result<DeletePage> {
     user.require(Role::Admin)?;
-    let found = find(&state, &name)?;
-    Ok(DeletePage { layout: Layout::new(&user, &state, "backups").await?, backup: Row::new(&found) })
+    let found = find(&db, &state, &name)?;
+    Ok(DeletePage { layout: Layout::for_db(&user, &state, &db, "backups").await?, backup: Row::new(&found) })
 }
 
 /// `POST /backups/{name}/delete`.
-pub async fn delete(user: CurrentUser, State(state): State<AppState>, Path(name): Path<String>) -> Result<Redirect> {
+pub async fn delete(
+    user: CurrentUser,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    Path((_, name)): Path<(String, String)>,
+) -> Result<Redirect> {
     user.require(Role::Admin)?;
-    let found = find(&state, &name)?;
+    let found = find(&db, &state, &name)?;
     let removed = backup::remove(&found.path);
     let detail = match &removed {
         Ok(()) => "deleted".to_string(),
         Err(e) => format!("failed: {e}"),
     };
-    audit::record(&state.db, user.audit("backup.delete").target(&found.name).detail(detail)).await?;
+    audit::record(&state.home, user.audit("backup.delete").database(db.name()).target(&found.name).detail(detail))
+        .await?;
     removed?;
     user.flash(FlashKind::Success, format!("Deleted {}.", found.name)).await?;
-    Ok(Redirect::to("/backups"))
+    Ok(Redirect::to(&format!("{}/backups", db.base())))
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,15 +187,16 @@ fn at_least_one(keep: usize) -> Result<()> {
 /// `GET /backups/retention?keep=N`: which backups `--keep N` would delete (the older ones) and which it keeps.
 pub async fn retention(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Query(query): Query<KeepQuery>,
 ) -> Result<RetentionPage> {
     user.require(Role::Admin)?;
     at_least_one(query.keep)?;
-    let mut kept = listed(&state)?;
+    let mut kept = listed(&db, &state)?;
     let doomed = kept.split_off(query.keep.min(kept.len()));
     Ok(RetentionPage {
-        layout: Layout::new(&user, &state, "backups").await?,
+        layout: Layout::for_db(&user, &state, &db, "backups").await?,
         keep: query.keep,
         files: doomed.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(","),
         kept: kept.iter().map(Row::new).collect(),
@@ -196,17 +214,19 @@ pub struct PruneForm {
 
 /// `POST /backups/retention`: applies `--keep N`, deleting only backups the preview showed. One taken
 /// since the preview moves the line: the files that then fall beyond it are kept and named in the message.
-pub async fn prune(user: CurrentUser, State(state): State<AppState>, Form(form): Form<PruneForm>) -> Result<Redirect> {
+pub async fn prune(
+    user: CurrentUser,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    Form(form): Form<PruneForm>,
+) -> Result<Redirect> {
     user.require(Role::Admin)?;
     at_least_one(form.keep)?;
     let previewed: HashSet<&str> = form.files.split(',').filter(|n| !n.is_empty()).collect();
-    let (doomed, unconfirmed): (Vec<Listed>, Vec<Listed>) = backup::retention(
-        &state.config.settings.backup_dir,
-        &backup::file_prefix(&state.config.database_url),
-        form.keep,
-    )?
-    .into_iter()
-    .partition(|b| previewed.contains(b.name.as_str()));
+    let (doomed, unconfirmed): (Vec<Listed>, Vec<Listed>) =
+        backup::retention(&db.backup_dir(&state.config), &backup::file_prefix(db.url()), form.keep)?
+            .into_iter()
+            .partition(|b| previewed.contains(b.name.as_str()));
     let mut deleted = Vec::new();
     let mut failed = None;
     for old in &doomed {
@@ -230,7 +250,7 @@ pub async fn prune(user: CurrentUser, State(state): State<AppState>, Form(form):
         detail.push_str(&format!("; failed: {e}"));
     }
     let target = format!("keep {}", form.keep);
-    audit::record(&state.db, user.audit("backup.prune").target(target).detail(detail)).await?;
+    audit::record(&state.home, user.audit("backup.prune").database(db.name()).target(target).detail(detail)).await?;
     if let Some(e) = failed {
         return Err(e);
     }
@@ -246,25 +266,26 @@ pub async fn prune(user: CurrentUser, State(state): State<AppState>, Form(form):
         ));
     }
     user.flash(FlashKind::Success, message).await?;
-    Ok(Redirect::to("/backups"))
+    Ok(Redirect::to(&format!("{}/backups", db.base())))
 }
 
 /// `GET /backups/{name}/restore`: what the restore overwrites (tables and their rows), the typed-name form.
 pub async fn confirm_restore(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    Path((_, name)): Path<(String, String)>,
 ) -> Result<RestorePage> {
     user.require(Role::Admin)?;
-    let found = find(&state, &name)?;
-    let Preview { database, input, tables } = backup::preview(&state.config, &state.db, &found.path).await?;
+    let found = find(&db, &state, &name)?;
+    let Preview { database, input, tables } = backup::preview(&db.config(&state.config), &db.db, &found.path).await?;
     Ok(RestorePage {
-        layout: Layout::new(&user, &state, "backups").await?,
+        layout: Layout::for_db(&user, &state, &db, "backups").await?,
         backup: Row::new(&found),
         database,
         content: input.content.describe(),
         tables,
-        running: state.backups.latest().filter(|j| j.is_running()).map(|j| j.status()),
+        running: db.backups.latest().filter(|j| j.is_running()).map(|j| j.status()),
     })
 }
 
@@ -281,30 +302,32 @@ pub struct RestoreForm {
 /// background; the page shows the verification report when it is done.
 pub async fn restore(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    Path((_, name)): Path<(String, String)>,
     Form(form): Form<RestoreForm>,
 ) -> Result<Redirect> {
     user.require(Role::Admin)?;
-    let found = find(&state, &name)?;
-    let expected = backup::database_label(&state.config.database_url);
+    db.require_writable("a restore")?;
+    let found = find(&db, &state, &name)?;
+    let expected = backup::database_label(db.url());
     let typed = form.database.trim();
     if typed != expected {
         let refused = format!("{typed:?} was typed, not the database name {expected:?}; nothing was restored");
         audit::record(
-            &state.db,
-            user.audit("backup.restore").target(&found.name).detail(format!("refused: {refused}")),
+            &state.home,
+            user.audit("backup.restore").database(db.name()).target(&found.name).detail(format!("refused: {refused}")),
         )
         .await?;
         user.flash(FlashKind::Error, format!("Not restored: {refused}.")).await?;
-        return Ok(Redirect::to(&format!("/backups/{}/restore", found.name)));
+        return Ok(Redirect::to(&format!("{}/backups/{}/restore", db.base(), found.name)));
     }
     let clean = form.clean.is_some();
     let opts = RestoreOptions { file: found.path.clone(), clean, grant_to: None };
-    let (config, set, db) = (state.config.clone(), state.migrations.clone(), state.db.clone());
-    let entry = user.audit("backup.restore").target(&found.name);
+    let (config, set, home) = (db.config(&state.config), state.migrations.clone(), state.home.clone());
+    let entry = user.audit("backup.restore").database(db.name()).target(&found.name);
     let size = Some(found.bytes);
-    state.backups.start(Kind::Restore, Some(found.name.clone()), &user.username, size, move |progress| async move {
+    db.backups.start(Kind::Restore, Some(found.name.clone()), &user.username, size, move |progress| async move {
         let confirmed = None::<fn(&Preview) -> Result<()>>; // typed on the page already
         match backup::restore(&config, &opts, confirmed, progress).await {
             Ok(summary) => {
@@ -314,27 +337,27 @@ pub async fn restore(
                 if let Some(how) = &summary.cleaned {
                     detail.push_str(&format!("; cleaned first: {how}"));
                 }
-                record_outcome(&db, entry.detail(detail)).await;
+                record_outcome(&home, entry.detail(detail)).await;
                 Ok(Done::Restore { summary, report: Box::new(report) })
             }
             Err(e) => {
                 let clean = if clean { " (--clean)" } else { "" };
-                record_outcome(&db, entry.detail(format!("failed{clean}: {e}"))).await;
+                record_outcome(&home, entry.detail(format!("failed{clean}: {e}"))).await;
                 Err(e.to_string())
             }
         }
     })?;
-    Ok(Redirect::to("/backups"))
+    Ok(Redirect::to(&format!("{}/backups", db.base())))
 }
 
-/// This database's backups in `backup_dir`, newest first.
-fn listed(state: &AppState) -> Result<Vec<Listed>> {
-    backup::list(&state.config.settings.backup_dir, &backup::file_prefix(&state.config.database_url))
+/// This database's backups in its backup folder, newest first.
+fn listed(db: &CurrentDb, state: &AppState) -> Result<Vec<Listed>> {
+    backup::list(&db.backup_dir(&state.config), &backup::file_prefix(db.url()))
 }
 
 /// The listed backup called `name`, else 404.
-fn find(state: &AppState, name: &str) -> Result<Listed> {
-    backup::find(&state.config.settings.backup_dir, &backup::file_prefix(&state.config.database_url), name)
+fn find(db: &CurrentDb, state: &AppState, name: &str) -> Result<Listed> {
+    backup::find(&db.backup_dir(&state.config), &backup::file_prefix(db.url()), name)
 }
 
 fn file_name(path: &FsPath) -> String {
@@ -429,6 +452,9 @@ impl JobView {
                 );
                 if let Some(how) = &s.cleaned {
                     line.push_str(&format!(" Emptied first: {how}."));
+                }
+                if let Some(what) = &s.access_lost {
+                    line.push_str(&format!(" Warning: {what}."));
                 }
                 summary = Some(line);
                 match *r {

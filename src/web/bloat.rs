@@ -4,27 +4,28 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
 
-use super::catalog;
+use super::current_db::CurrentDb;
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::accounts::Role;
 use crate::db::introspect::BloatInfo;
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
 use crate::state::AppState;
+use crate::watch::catalog;
 
 /// `GET /bloat`.
-pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<BloatPage> {
+pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<BloatPage> {
     user.require(Role::Viewer)?;
-    if !state.introspector.capabilities().bloat {
+    if !db.introspector.capabilities().bloat {
         return Err(Error::Unsupported(format!(
             "bloat estimates need PostgreSQL statistics; {} has no equivalent (SQLite's free pages are on the overview)",
-            state.config.database_url.backend()
+            db.url().backend()
         )));
     }
     let limit = state.config.settings.catalog_timeout;
-    let rows = catalog::read(limit, state.introspector.bloat()).await?;
+    let rows = catalog::read(limit, db.introspector.bloat()).await?;
     Ok(BloatPage {
-        layout: Layout::new(&user, &state, "bloat").await?,
+        layout: Layout::for_db(&user, &state, &db, "bloat").await?,
         timed_out: rows.is_none().then(|| catalog::timeout_note(limit)),
         rows: rows.unwrap_or_default(),
     })

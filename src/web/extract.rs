@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 
-use crate::audit::UNKNOWN_CLIENT;
 use crate::error::Error;
+use crate::home::audit::UNKNOWN_CLIENT;
 
 /// `axum::Form` whose rejection is a 400 page naming the problem (axum's own answers 422 in plain text).
 /// The CSRF token has already been checked by the time a handler sees the form (see `web::csrf`).

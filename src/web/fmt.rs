@@ -103,6 +103,16 @@ pub fn opt(v: &Option<String>) -> String {
     v.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "—".into())
 }
 
+/// Percent-encodes a path segment or query value.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+/// The link to a table's page of the database whose pages live under `base` (`/db/{name}`).
+pub fn table_link(base: &str, schema: &str, table: &str) -> String {
+    format!("{base}/tables/{}/{}", urlencode(schema), urlencode(table))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

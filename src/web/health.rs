@@ -1,4 +1,4 @@
-//! `/healthz` (the process answers), `/readyz` (database reachable, no pending migrations), and the guard
+//! `/healthz` (the process answers), `/readyz` (home database reachable, the project database's migrations applied), and the guard
 //! that answers 503 at once while the database is known to be down or refuses writes.
 
 use std::sync::Arc;
@@ -10,7 +10,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::db::health::{Health, Outage, PING_TIMEOUT};
+use crate::db::health::{Health, PING_TIMEOUT};
+use crate::error::Outage;
 use crate::error::{Error, ErrorReport, Fault};
 use crate::migrate;
 use crate::state::AppState;
@@ -26,9 +27,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     if let Some(outage) = state.health.outage() {
         return unreachable(&outage);
     }
-    let cause = match tokio::time::timeout(PING_TIMEOUT, state.db.ping()).await {
+    let cause = match tokio::time::timeout(PING_TIMEOUT, state.home.ping()).await {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
+        Ok(Err(e)) => Some(crate::error::db_text(&e)),
         Err(_) => Some(format!("no answer within {} s", PING_TIMEOUT.as_secs())),
     };
     if let Some(cause) = cause {
@@ -39,8 +40,13 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             Json(json!({ "status": "unavailable", "reason": "database unreachable" })),
         );
     }
+    // The home database answers; the project database's migration state decides the rest (when it is watched and
+    // answers: another database's outage is shown on its pages, not here).
+    let Some(project) = state.watched.project() else {
+        return (StatusCode::OK, Json(json!({ "status": "ready" })));
+    };
     let status =
-        tokio::time::timeout(state.config.settings.catalog_timeout, migrate::status(&state.db, &state.migrations));
+        tokio::time::timeout(state.config.settings.catalog_timeout, migrate::status(&project.db, &state.migrations));
     match status.await {
         Ok(Ok(rows)) => {
             let dirty: Vec<&str> = rows.iter().filter(|r| r.state == "dirty").map(|r| r.revision.as_str()).collect();

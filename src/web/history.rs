@@ -16,10 +16,10 @@ use serde::Deserialize;
 use super::extract::Query;
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::accounts::Role;
-use crate::audit;
 use crate::error::{Error, Result};
-use crate::history::{self, Filter, RunStatus};
+use crate::home::accounts::Role;
+use crate::home::audit;
+use crate::home::history::{self, Filter, RunStatus};
 use crate::state::AppState;
 
 /// Runs per page.
@@ -45,6 +45,9 @@ pub struct Params {
     /// Text the query contains.
     #[serde(default)]
     pub q: String,
+    /// A watched database's name.
+    #[serde(default)]
+    pub database: String,
     #[serde(default)]
     pub page: String,
 }
@@ -64,7 +67,14 @@ impl Params {
             s => Some(s.parse::<RunStatus>()?),
         };
         let who = if user.is_admin() { text("user", &self.user)? } else { Some(user.username.clone()) };
-        Ok(Filter { user: who, status, from: date(&self.from)?, to: date(&self.to)?, text: text("search", &self.q)? })
+        Ok(Filter {
+            user: who,
+            status,
+            from: date(&self.from)?,
+            to: date(&self.to)?,
+            text: text("search", &self.q)?,
+            database: text("database", &self.database)?,
+        })
     }
 
     fn page(&self) -> Result<u64> {
@@ -125,9 +135,9 @@ pub async fn index(
 ) -> Result<HistoryPage> {
     user.require(Role::Viewer)?;
     let filter = params.filter(&user)?;
-    let found = history::search(&state.db, &filter, params.page()?, PER_PAGE).await?;
+    let found = history::search(&state.home, &filter, params.page()?, PER_PAGE).await?;
     let rows = found.runs.into_iter().map(Row::from).collect();
-    let users = if user.is_admin() { history::users(&state.db).await? } else { Vec::new() };
+    let users = if user.is_admin() { history::users(&state.home).await? } else { Vec::new() };
     Ok(HistoryPage {
         layout: Layout::new(&user, &state, "history").await?,
         is_admin: user.is_admin(),
@@ -155,17 +165,17 @@ pub async fn export(
 ) -> Result<Response> {
     user.require(Role::Admin)?;
     let filter = params.filter(&user)?;
-    let total = history::count(&state.db, &filter).await?;
+    let total = history::count(&state.home, &filter).await?;
     let counted = if total == 1 { "1 run".to_string() } else { format!("{total} runs") };
     let detail = match params.query_string() {
         f if f.is_empty() => format!("{counted}, no filters"),
         f => format!("{counted}, filters {f}"),
     };
-    audit::record(&state.db, user.audit("history.export").detail(detail)).await?;
+    audit::record(&state.home, user.audit("history.export").detail(detail)).await?;
     let db = state.config.database_url.database_name().unwrap_or_else(|| "database".into());
     let filename = format!("strata-history-{}-{}.csv", file_safe(&db), Utc::now().format("%Y%m%dT%H%M%SZ"));
     let header = stream::once(async { Ok::<_, Error>(Bytes::from(history::csv_header())) });
-    let rows = stream::try_unfold((state.db.clone(), filter, 0_i64), |(db, filter, after)| async move {
+    let rows = stream::try_unfold((state.home.clone(), filter, 0_i64), |(db, filter, after)| async move {
         let chunk = history::chunk_after(&db, &filter, after, EXPORT_CHUNK).await?;
         let Some(last) = chunk.last().map(|r| r.id) else { return Ok(None) };
         let text: String = chunk.iter().map(history::csv_row).collect();
@@ -210,7 +220,7 @@ pub struct Row {
     pub open_url: String,
     /// Where "Run again" posts: `/query`, or `/query/explain` for an explain (so that an EXPLAIN ANALYZE
     /// of a write runs again as a rolled-back explain, never as the write itself).
-    pub rerun_action: &'static str,
+    pub rerun_action: String,
     /// The text "Run again" posts.
     pub rerun_sql: String,
     /// "Run again" asks for EXPLAIN ANALYZE.
@@ -224,13 +234,16 @@ impl From<entity::query_history::Model> for Row {
         } else {
             String::new()
         };
+        // The database the run was on; rows from before databases had names open on the old path, which leads to
+        // the one watched database (or says which to choose).
+        let base = r.database_name.as_deref().map(|d| format!("/db/{d}")).unwrap_or_default();
         let open_url = format!(
-            "/query?{}",
+            "{base}/query?{}",
             url::form_urlencoded::Serializer::new(String::new()).append_pair("sql", &r.query).finish()
         );
         let (rerun_action, rerun_sql, rerun_analyze) = match super::query::explained(&r.query) {
-            Some((analyze, statement)) => ("/query/explain", statement.to_string(), analyze),
-            None => ("/query", r.query.clone(), false),
+            Some((analyze, statement)) => (format!("{base}/query/explain"), statement.to_string(), analyze),
+            None => (format!("{base}/query"), r.query.clone(), false),
         };
         Row {
             id: r.id,

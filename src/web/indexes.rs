@@ -5,14 +5,15 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use serde::Deserialize;
 
-use super::catalog;
+use super::current_db::CurrentDb;
 use super::extract::Query;
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::accounts::Role;
 use crate::db::introspect::IndexInfo;
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
 use crate::state::AppState;
+use crate::watch::catalog;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Params {
@@ -23,6 +24,7 @@ pub struct Params {
 /// `GET /indexes`.
 pub async fn index(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Query(params): Query<Params>,
 ) -> Result<IndexPage> {
@@ -32,7 +34,7 @@ pub async fn index(
         return Err(Error::BadRequest(format!("show={filter:?}: use all, unused, duplicate or invalid")));
     }
     let limit = state.config.settings.catalog_timeout;
-    let all = catalog::read(limit, state.introspector.indexes()).await?;
+    let all = catalog::read(limit, db.introspector.indexes()).await?;
     let timed_out = all.is_none().then(|| catalog::timeout_note(limit));
     let all = all.unwrap_or_default();
     let count = |f: fn(&IndexInfo) -> bool| all.iter().filter(|i| f(i)).count();
@@ -47,9 +49,9 @@ pub async fn index(
         })
         .collect();
     Ok(IndexPage {
-        layout: Layout::new(&user, &state, "indexes").await?,
+        layout: Layout::for_db(&user, &state, &db, "indexes").await?,
         timed_out,
-        usage: state.introspector.capabilities().index_usage,
+        usage: db.introspector.capabilities().index_usage,
         indexes,
         filter,
         unused,

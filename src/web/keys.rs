@@ -14,10 +14,10 @@ use super::auth::sentence;
 use super::extract::{Form, Path};
 use super::layout::Layout;
 use super::session::{CurrentUser, FlashKind};
-use crate::accounts::Role;
-use crate::api_keys::{self, KeyInfo, NewKey, Scope};
-use crate::audit;
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
+use crate::home::api_keys::{self, KeyInfo, NewKey, Scope};
+use crate::home::audit;
 use crate::state::AppState;
 
 /// Longest expiry the form offers, in days (ten years).
@@ -27,7 +27,7 @@ const MAX_EXPIRY_DAYS: i64 = 3650;
 pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<KeysPage> {
     user.require(Role::Viewer)?;
     let owner = if user.is_admin() { None } else { Some(user.id) };
-    let keys = api_keys::list(&state.db, owner).await?.into_iter().map(|k| KeyRow::new(k, &user)).collect();
+    let keys = api_keys::list(&state.home, owner).await?.into_iter().map(|k| KeyRow::new(k, &user)).collect();
     Ok(KeysPage { layout: Layout::new(&user, &state, "keys").await?, csrf_token: user.csrf_token, keys })
 }
 
@@ -96,7 +96,7 @@ pub async fn create(
             scopes: form.scopes.clone(),
             expires_at: form.expires_at()?,
         };
-        let txn = state.db.begin().await?;
+        let txn = state.home.begin().await?;
         let created = api_keys::create(&txn, user.role, new).await?;
         let k = &created.key;
         let detail = format!("role {}, scopes {}", k.role, k.scope_list());
@@ -123,7 +123,7 @@ pub async fn create(
 /// `POST /keys/{id}/revoke`: the owner or an admin; the key stops working at once.
 pub async fn revoke(user: CurrentUser, State(state): State<AppState>, Path(id): Path<i32>) -> Result<Redirect> {
     user.require(Role::Viewer)?;
-    let txn = state.db.begin().await?;
+    let txn = state.home.begin().await?;
     let key = api_keys::get(&txn, id).await?;
     if key.owner_id != user.id && !user.is_admin() {
         // Someone else's key does not exist as far as this account can tell.

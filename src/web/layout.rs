@@ -3,9 +3,9 @@
 //! Every page template has a `layout: Layout` field and `{% extends "base.html" %}`:
 //!
 //! ```ignore
-//! pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<IndexPage> {
+//! pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<IndexPage> {
 //!     user.require(Role::Viewer)?;
-//!     let layout = Layout::new(&user, &state, "tables").await?;
+//!     let layout = Layout::for_db(&user, &state, &db, "tables").await?;
 //!     Ok(IndexPage { layout, .. })
 //! }
 //! ```
@@ -13,10 +13,11 @@
 use tower_sessions::Session;
 
 use super::session::{CurrentUser, Flash, take_flashes};
-use crate::accounts::Role;
 use crate::db::introspect::Capabilities;
 use crate::error::Result;
+use crate::home::accounts::Role;
 use crate::state::AppState;
+use crate::watch::Watched;
 
 /// The signed-in account as the page header shows it.
 #[derive(Clone, Debug)]
@@ -44,10 +45,17 @@ pub struct Layout {
     pub user: Option<UserBadge>,
     /// Shown once, then gone.
     pub flashes: Vec<Flash>,
-    /// The database URL with its password masked; empty before sign-in.
+    /// The watched database this page is about, its URL with the password masked; empty on pages that are
+    /// about no one database (the fleet, accounts, keys, history, audit).
     pub database: String,
-    /// `postgresql`, `mysql` or `sqlite`; empty before sign-in.
+    /// Its name (`/db/{name}`), empty when none.
+    pub db_name: String,
+    /// The path its pages live under (`/db/{name}`), empty when none.
+    pub base: String,
+    /// `postgresql`, `mysql` or `sqlite`; empty when no database.
     pub backend: String,
+    /// Every watched database's name, for the switcher.
+    pub databases: Vec<String>,
     /// The navigation entry to highlight (`overview`, `users`, `audit`, `backups`, ...); admins'
     /// entries (`users`, `audit`, `backups`) appear only for admins.
     pub active: &'static str,
@@ -56,9 +64,8 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The frame for a signed-in page; takes the flash messages queued for this user.
+    /// The frame for a signed-in page about no one database; takes the flash messages queued for this user.
     pub async fn new(user: &CurrentUser, state: &AppState, active: &'static str) -> Result<Layout> {
-        let url = &state.config.database_url;
         Ok(Layout {
             user: Some(UserBadge {
                 username: user.username.clone(),
@@ -66,11 +73,25 @@ impl Layout {
                 csrf_token: user.csrf_token.clone(),
             }),
             flashes: take_flashes(user.session()).await?,
-            database: url.masked(),
-            backend: url.backend().to_string(),
+            database: String::new(),
+            db_name: String::new(),
+            base: String::new(),
+            backend: String::new(),
+            databases: state.watched.all().iter().map(|w| w.name().to_string()).collect(),
             active,
-            caps: state.introspector.capabilities(),
+            caps: Capabilities::default(),
         })
+    }
+
+    /// The frame for a page about one watched database: its navigation, name and engine.
+    pub async fn for_db(user: &CurrentUser, state: &AppState, db: &Watched, active: &'static str) -> Result<Layout> {
+        let mut layout = Layout::new(user, state, active).await?;
+        layout.database = db.url().masked();
+        layout.db_name = db.name().to_string();
+        layout.base = db.base();
+        layout.backend = db.url().backend().to_string();
+        layout.caps = db.introspector.capabilities();
+        Ok(layout)
     }
 
     /// The frame for the login page: no navigation, nothing about the database.
@@ -79,7 +100,10 @@ impl Layout {
             user: None,
             flashes: take_flashes(session).await?,
             database: String::new(),
+            db_name: String::new(),
+            base: String::new(),
             backend: String::new(),
+            databases: Vec::new(),
             active: "",
             caps: Capabilities::default(),
         })

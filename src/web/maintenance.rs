@@ -6,15 +6,16 @@ use axum::extract::State;
 use axum::response::Redirect;
 use serde::Deserialize;
 
-use super::catalog;
+use super::current_db::CurrentDb;
 use super::extract::{Form, Path, Query};
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::accounts::Role;
-use crate::audit;
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
+use crate::home::audit;
 use crate::maintenance::{self, Action, Availability, Offer, Progress, Run, Target};
 use crate::state::AppState;
+use crate::watch::catalog;
 
 /// How often a page with a running action reloads itself, in seconds.
 const REFRESH_SECS: u32 = 2;
@@ -30,17 +31,21 @@ pub struct TargetParams {
 }
 
 /// `GET /maintenance`.
-pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<IndexPage> {
+pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<IndexPage> {
     user.require(Role::Admin)?;
-    let url = &state.config.database_url;
+    let url = db.url();
     let limit = state.config.settings.catalog_timeout;
-    let facts = catalog::read(limit, maintenance::facts(url, &state.db)).await?;
+    let facts = catalog::read(limit, maintenance::facts(url, &db.db)).await?;
     let offers = maintenance::offers(url);
     // The latest outcome of each check, from the audit log: it outlives this server's memory.
     let mut last_checks = Vec::new();
     for a in offers.iter().filter(|a| a.offer.is_some() && a.action.is_check()) {
-        let filter = audit::Filter { action: Some(a.action.audit_action().into()), ..audit::Filter::default() };
-        if let Some(e) = audit::search(&state.db, &filter, 1, 1).await?.entries.into_iter().next() {
+        let filter = audit::Filter {
+            action: Some(a.action.audit_action().into()),
+            database: Some(db.name().to_string()),
+            ..audit::Filter::default()
+        };
+        if let Some(e) = audit::search(&state.home, &filter, 1, 1).await?.entries.into_iter().next() {
             last_checks.push(LastCheck {
                 action: a.action.label(),
                 at: e.occurred_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
@@ -50,15 +55,15 @@ pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<I
             });
         }
     }
-    let running = watch(&state, state.maintenance.running()).await;
+    let running = watch(&db, &state, db.maintenance.running()).await;
     Ok(IndexPage {
-        layout: Layout::new(&user, &state, "maintenance").await?,
+        layout: Layout::for_db(&user, &state, &db, "maintenance").await?,
         timed_out: facts.is_none().then(|| catalog::timeout_note(limit)),
         refresh: (!running.is_empty()).then_some(REFRESH_SECS),
         facts: facts.unwrap_or_default(),
         offers,
         running,
-        finished: state.maintenance.finished(),
+        finished: db.maintenance.finished(),
         last_checks,
     })
 }
@@ -66,19 +71,20 @@ pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<I
 /// `GET /maintenance/confirm?action=..[&schema=..&table=..]`: what is about to run, and a button to run it.
 pub async fn confirm(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Query(params): Query<TargetParams>,
 ) -> Result<ConfirmPage> {
     user.require(Role::Admin)?;
     let action: Action = params.action.parse()?;
-    let target = target(&state, &params).await?;
-    let offer = maintenance::check(&state.config.database_url, action, &target)?;
+    let target = target(&db, &state, &params).await?;
+    let offer = maintenance::check(db.url(), action, &target)?;
     Ok(ConfirmPage {
-        layout: Layout::new(&user, &state, "maintenance").await?,
+        layout: Layout::for_db(&user, &state, &db, "maintenance").await?,
         offer,
         back: match &target {
-            Target::Table { schema, name } => super::tables::table_link(schema, name),
-            Target::Database => "/maintenance".to_string(),
+            Target::Table { schema, name } => super::fmt::table_link(&db.base(), schema, name),
+            Target::Database => format!("{}/maintenance", db.base()),
         },
         schema: params.schema,
         table: params.table,
@@ -89,50 +95,57 @@ pub async fn confirm(
 /// `POST /maintenance/runs`: starts the action in a background task and shows its run page.
 pub async fn start(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Form(params): Form<TargetParams>,
 ) -> Result<Redirect> {
     user.require(Role::Admin)?;
+    db.require_writable("maintenance")?;
     let action: Action = params.action.parse()?;
-    let target = target(&state, &params).await?;
-    maintenance::check(&state.config.database_url, action, &target)?;
-    let run = state.maintenance.start(action, target.clone(), user.username.clone())?;
-    let entry = user.audit(action.audit_action()).target(target.to_string());
+    let target = target(&db, &state, &params).await?;
+    maintenance::check(db.url(), action, &target)?;
+    let run = db.maintenance.start(action, target.clone(), user.username.clone())?;
+    let entry = user.audit(action.audit_action()).database(db.name()).target(target.to_string());
     let id = run.id;
+    let base = db.base();
     // The request returns at once; the page polls the run. The audit entry is written before the
     // run is marked finished, so whoever sees it finished also finds it in the log.
     tokio::spawn(async move {
-        let outcome =
-            maintenance::run(&state.config.database_url, &state.config.settings, action, &target, &run.tracker).await;
-        if let Err(e) = audit::record(&state.db, entry.detail(maintenance::audit_detail(&outcome))).await {
+        let outcome = maintenance::run(db.url(), &state.config.settings, action, &target, &run.tracker).await;
+        if let Err(e) = audit::record(&state.home, entry.detail(maintenance::audit_detail(&outcome))).await {
             tracing::error!(error = %e, "recording maintenance run {id} in the audit log");
         }
-        state.maintenance.finish(id, outcome.map_err(|e| e.to_string()));
+        db.maintenance.finish(id, outcome.map_err(|e| e.to_string()));
     });
-    Ok(Redirect::to(&format!("/maintenance/runs/{id}")))
+    Ok(Redirect::to(&format!("{base}/maintenance/runs/{id}")))
 }
 
 /// `GET /maintenance/runs/{id}`: a run's progress while it runs (the page reloads itself), then its result.
-pub async fn show(user: CurrentUser, State(state): State<AppState>, Path(id): Path<u64>) -> Result<RunPage> {
+pub async fn show(
+    user: CurrentUser,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    Path((_, id)): Path<(String, u64)>,
+) -> Result<RunPage> {
     user.require(Role::Admin)?;
-    let run = state.maintenance.get(id).ok_or_else(|| Error::NotFound(format!("maintenance run {id}")))?;
-    let mut watched = watch(&state, vec![run]).await;
+    let run = db.maintenance.get(id).ok_or_else(|| Error::NotFound(format!("maintenance run {id}")))?;
+    let mut watched = watch(&db, &state, vec![run]).await;
     let run = watched.pop().ok_or_else(|| Error::Internal("a watched run went missing".into()))?;
     Ok(RunPage {
-        layout: Layout::new(&user, &state, "maintenance").await?,
+        layout: Layout::for_db(&user, &state, &db, "maintenance").await?,
         refresh: run.run.is_running().then_some(REFRESH_SECS),
         run,
     })
 }
 
 /// The target named by the form or query: the whole database, or a table the catalog has (else 404).
-async fn target(state: &AppState, params: &TargetParams) -> Result<Target> {
+async fn target(db: &CurrentDb, state: &AppState, params: &TargetParams) -> Result<Target> {
     if params.schema.is_empty() && params.table.is_empty() {
         return Ok(Target::Database);
     }
     let limit = state.config.settings.catalog_timeout;
     let found =
-        catalog::read(limit, maintenance::table(state.introspector.as_ref(), &params.schema, &params.table)).await?;
+        catalog::read(limit, maintenance::table(db.introspector.as_ref(), &params.schema, &params.table)).await?;
     // A table another session holds an exclusive lock on cannot even be looked up; say so.
     found.ok_or_else(|| {
         Error::Maintenance(format!(
@@ -146,12 +159,12 @@ async fn target(state: &AppState, params: &TargetParams) -> Result<Target> {
 }
 
 /// Runs with what the database reports about their progress right now.
-async fn watch(state: &AppState, runs: Vec<Run>) -> Vec<Watched> {
+async fn watch(db: &CurrentDb, state: &AppState, runs: Vec<Run>) -> Vec<Watched> {
     let limit = state.config.settings.catalog_timeout;
     let mut out = Vec::with_capacity(runs.len());
     for run in runs {
         let progress = if run.is_running() {
-            let read = maintenance::progress(&state.config.database_url, &state.db, &run.tracker);
+            let read = maintenance::progress(db.url(), &db.db, &run.tracker);
             tokio::time::timeout(limit, read).await.ok().flatten()
         } else {
             None
@@ -162,12 +175,8 @@ async fn watch(state: &AppState, runs: Vec<Run>) -> Vec<Watched> {
 }
 
 /// The offers that can run on one table, for the table page's buttons.
-pub fn table_offers(state: &AppState) -> Vec<Offer> {
-    maintenance::offers(&state.config.database_url)
-        .into_iter()
-        .filter_map(|a| a.offer)
-        .filter(|o| o.per_table)
-        .collect()
+pub fn table_offers(db: &CurrentDb) -> Vec<Offer> {
+    maintenance::offers(db.url()).into_iter().filter_map(|a| a.offer).filter(|o| o.per_table).collect()
 }
 
 /// A run and its progress as last read.
@@ -238,7 +247,7 @@ pub fn confirm_link(action: &Action, schema: &str, table: &str) -> String {
     format!(
         "/maintenance/confirm?action={}&schema={}&table={}",
         action.name(),
-        super::tables::urlencode(schema),
-        super::tables::urlencode(table)
+        super::fmt::urlencode(schema),
+        super::fmt::urlencode(table)
     )
 }

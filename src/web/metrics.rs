@@ -11,8 +11,8 @@ use axum::http::request::Parts;
 use axum::response::IntoResponse;
 
 use crate::api::auth::Caller;
-use crate::api_keys::Scope;
 use crate::error::Error;
+use crate::home::api_keys::Scope;
 use crate::metrics;
 use crate::state::AppState;
 

@@ -6,11 +6,12 @@ use axum::extract::State;
 use entity::migrations_log;
 use serde::Deserialize;
 
+use super::current_db::CurrentDb;
 use super::extract::Query;
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::accounts::Role;
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
 use crate::migrate::{self, MigrationStatus};
 use crate::state::AppState;
 
@@ -20,9 +21,10 @@ pub struct Params {
     status: Option<String>,
 }
 
-/// `GET /migrations`.
+/// `GET /db/{name}/migrations`.
 pub async fn index(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Query(params): Query<Params>,
 ) -> Result<MigrationsPage> {
@@ -34,11 +36,18 @@ pub async fn index(
     {
         return Err(Error::BadRequest(format!("status={s:?}: use success or failed")));
     }
+    // Strata's migrator manages the project database only; on another one the page shows its alembic_version.
+    let (migrations, history) = if db.spec.project {
+        (migrate::status(&db.db, &state.migrations).await?, migrate::history(&db.db, 200, status.as_deref()).await?)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     Ok(MigrationsPage {
-        layout: Layout::new(&user, &state, "migrations").await?,
-        migrations: migrate::status(&state.db, &state.migrations).await?,
-        head: migrate::current(&state.db).await?.unwrap_or_else(|| "base".into()),
-        history: migrate::history(&state.db, 200, status.as_deref()).await?,
+        layout: Layout::for_db(&user, &state, &db, "migrations").await?,
+        project: db.spec.project,
+        migrations,
+        head: migrate::current(&db.db).await?.unwrap_or_else(|| "base".into()),
+        history,
         status: status.unwrap_or_default(),
     })
 }
@@ -46,6 +55,8 @@ pub async fn index(
 #[derive(Template, WebTemplate)]
 #[template(path = "migrations/index.html")]
 pub struct MigrationsPage {
+    /// Whether this is the project database (the one `strata migrate` manages).
+    pub project: bool,
     pub layout: Layout,
     pub migrations: Vec<MigrationStatus>,
     pub head: String,

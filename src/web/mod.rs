@@ -1,4 +1,4 @@
-//! The HTTP server: router, start-up (migrate, first admin, bind, session and history sweeps), static files.
+//! The HTTP server: router, start-up (home migrations, first admin, bind, session and history sweeps), static files.
 //!
 //! Everything but `/healthz`, `/readyz`, `/metrics` and `/static/*` runs behind the health guard (`health::guard`:
 //! 503 at once while the database is known to be down), the session layer and the CSRF middleware
@@ -11,9 +11,11 @@ mod audit;
 mod auth;
 mod backups;
 mod bloat;
-pub mod catalog;
 pub mod csrf;
+pub mod current_db;
+mod databases;
 pub mod extract;
+mod fleet;
 pub mod fmt;
 mod headers;
 mod health;
@@ -21,6 +23,7 @@ pub mod history;
 mod indexes;
 mod keys;
 pub mod layout;
+mod legacy;
 pub mod maintenance;
 mod metrics;
 mod migrations;
@@ -28,9 +31,7 @@ mod overview;
 mod plan;
 pub(crate) mod query;
 pub mod session;
-pub mod session_store;
 mod tables;
-pub mod throttle;
 mod users;
 mod viewer_login;
 
@@ -57,19 +58,51 @@ const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
 /// How often query history older than `history_retention` is deleted.
 const HISTORY_SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
+/// The per-database pages and actions, under `/db/{name}`; [`current_db::resolve`] picks the database.
+fn per_database(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/db/{name}", get(overview::index))
+        .route("/db/{name}/tables", get(tables::index))
+        .route("/db/{name}/tables/{schema}/{table}", get(tables::show))
+        .route("/db/{name}/indexes", get(indexes::index))
+        .route("/db/{name}/activity", get(activity::index))
+        .route("/db/{name}/activity/{pid}/{action}", get(activity::confirm).post(activity::act))
+        .route("/db/{name}/bloat", get(bloat::index))
+        .route("/db/{name}/migrations", get(migrations::index))
+        .route("/db/{name}/viewer-login", get(viewer_login::index).post(viewer_login::create))
+        .route("/db/{name}/viewer-login/drop", post(viewer_login::drop))
+        .route("/db/{name}/maintenance", get(maintenance::index))
+        .route("/db/{name}/maintenance/confirm", get(maintenance::confirm))
+        .route("/db/{name}/maintenance/runs", post(maintenance::start))
+        .route("/db/{name}/maintenance/runs/{id}", get(maintenance::show))
+        .route("/db/{name}/query", get(query::editor).post(query::run))
+        .route("/db/{name}/query/export", post(query::export))
+        .route("/db/{name}/query/explain", post(query::explain))
+        .route("/db/{name}/query/names", get(query::names))
+        .route("/db/{name}/query/{id}/cancel", post(query::cancel))
+        .route("/db/{name}/backups", get(backups::index).post(backups::create))
+        .route("/db/{name}/backups/status", get(backups::status))
+        .route("/db/{name}/backups/retention", get(backups::retention).post(backups::prune))
+        .route("/db/{name}/backups/{file}/download", get(backups::download))
+        .route("/db/{name}/backups/{file}/delete", get(backups::confirm_delete).post(backups::delete))
+        .route("/db/{name}/backups/{file}/restore", get(backups::confirm_restore).post(backups::restore))
+        .merge(crate::api::per_database_router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), current_db::resolve))
+}
+
 /// Every route the dashboard serves.
 pub fn router(state: AppState) -> Router {
-    let sessions = session::layer(session_store::DbSessionStore::new(state.db.clone()), &state.config.settings);
+    let sessions =
+        session::layer(crate::home::session_store::DbSessionStore::new(state.home.clone()), &state.config.settings);
     // Layers run bottom-up on the way in: the session is loaded before the CSRF check reads its token.
     let pages = Router::new()
-        .route("/", get(overview::index))
-        .route("/tables", get(tables::index))
-        .route("/tables/{schema}/{table}", get(tables::show))
-        .route("/indexes", get(indexes::index))
-        .route("/activity", get(activity::index))
-        .route("/activity/{pid}/{action}", get(activity::confirm).post(activity::act))
-        .route("/bloat", get(bloat::index))
-        .route("/migrations", get(migrations::index))
+        .route("/", get(fleet::index))
+        .merge(per_database(&state))
+        .merge(legacy::routes())
+        .route("/databases", get(databases::index).post(databases::create))
+        .route("/databases/test", post(databases::test))
+        .route("/databases/{name}/edit", get(databases::edit).post(databases::update))
+        .route("/databases/{name}/delete", post(databases::delete))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/account/password", get(auth::password_form).post(auth::change_password))
@@ -80,34 +113,17 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/deactivate", post(users::deactivate))
         .route("/admin/users/{id}/reactivate", post(users::reactivate))
         .route("/admin/users/{id}/password", post(users::reset_password))
-        .route("/admin/viewer-login", get(viewer_login::index).post(viewer_login::create))
-        .route("/admin/viewer-login/drop", post(viewer_login::drop))
         .route("/admin/audit", get(audit::index))
-        .route("/maintenance", get(maintenance::index))
-        .route("/maintenance/confirm", get(maintenance::confirm))
-        .route("/maintenance/runs", post(maintenance::start))
-        .route("/maintenance/runs/{id}", get(maintenance::show))
-        .route("/query", get(query::editor).post(query::run))
-        .route("/query/export", post(query::export))
-        .route("/query/explain", post(query::explain))
-        .route("/query/names", get(query::names))
-        .route("/query/{id}/cancel", post(query::cancel))
         .route("/history", get(history::index))
         .route("/history/export.csv", get(history::export))
         .route("/keys", get(keys::index).post(keys::create))
         .route("/keys/new", get(keys::new))
         .route("/keys/{id}/revoke", post(keys::revoke))
         .merge(crate::api::router())
-        .route("/backups", get(backups::index).post(backups::create))
-        .route("/backups/status", get(backups::status))
-        .route("/backups/retention", get(backups::retention).post(backups::prune))
-        .route("/backups/{name}/download", get(backups::download))
-        .route("/backups/{name}/delete", get(backups::confirm_delete).post(backups::delete))
-        .route("/backups/{name}/restore", get(backups::confirm_restore).post(backups::restore))
         .layer(middleware::from_fn_with_state(csrf::body_limit(state.config.settings.max_sql_bytes), csrf::protect))
         .layer(middleware::from_fn_with_state(state.health.clone(), session::save))
         .layer(sessions)
-        // Outermost: while the database is known to be down nothing below (not even the session) waits for it.
+        // Outermost: while the home database is known to be down nothing below (not even the session) waits for it.
         .layer(middleware::from_fn_with_state(state.health.clone(), health::guard));
     let app = Router::new()
         .merge(pages)
@@ -144,58 +160,58 @@ fn log_failure(class: ServerErrorsFailureClass, latency: Duration, _span: &traci
     }
 }
 
-/// `strata serve`: connect, migrate under the lock, make sure an admin exists, then serve until Ctrl-C.
+/// `strata serve`: open and migrate the home database, migrate the project database when asked, make sure an
+/// admin exists, then serve until Ctrl-C.
 pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<()> {
     let started = std::time::Instant::now();
-    let url = config.database_url.clone();
-    let health = Arc::new(db::health::Health::new(&url));
-    let db = db::connect_app(&url, health.clone()).await?;
-    if migrate && config.settings.migrate_on_start {
-        // A memory database lives in the app's one connection; anything else migrates on its own connection.
-        let dedicated = if url.is_memory() { None } else { Some(db::connect(&url, Purpose::Migrate).await?) };
-        let conn = dedicated.as_ref().unwrap_or(&db);
-        let progress = |e: Event<'_>| match e {
-            Event::Waiting(m) => tracing::info!("{m}"),
-            Event::Finished { action, entry, duration_ms } => {
-                tracing::info!(revision = %entry.revision, "{} {} in {duration_ms} ms", action.as_str(), entry.label)
-            }
-            Event::Failed { entry, error, .. } => tracing::error!(revision = %entry.revision, "{error}"),
-            Event::Started { .. } => {}
-        };
-        let actor = format!("strata serve ({})", crate::cli::actor());
-        let runner = Runner::new(conn, &set, actor, config.settings.lock_timeout, &progress);
-        runner.up(&Steps::All, false).await?;
-        if let Some(c) = dedicated {
-            c.close().await.ok();
-        }
-    }
+    let home_url = config.home_url.clone();
+    let health = Arc::new(db::health::Health::new(&home_url));
+    let home = db::connect_app(&home_url, health.clone()).await?;
     let admin_password = std::env::var("STRATA_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
-    if let Some((user, password)) = crate::accounts::ensure_admin(&db, admin_password).await? {
+    // A memory home lives in the pool's one connection; anything else is prepared on a connection of its own.
+    let created = if home_url.is_memory() {
+        crate::home::migrate_on(&home, Some(admin_password)).await?
+    } else {
+        crate::home::prepare(&home_url, admin_password).await?
+    };
+    if migrate && config.settings.migrate_on_start {
+        migrate_project(&config, &set).await?;
+    }
+    if let Some((user, password)) = created {
         eprintln!(
             "\nNo active admin existed, so Strata created one.\n  username: {user}\n  password: {password}\n\
              This password is shown once: store it, then change it after logging in.\n"
         );
     }
     // A key file others may read, or one that cannot be read, stops the start: the secrets it seals are no safer.
-    crate::secrets::Keyring::open(&config.secret_key_file())?;
+    crate::home::secrets::Keyring::open(&config.secret_key_file())?;
     let listen = config.settings.listen;
     let retention = config.settings.history_retention;
-    let mut state = AppState::new(db.clone(), Arc::new(config), Arc::new(set))?;
+    let mut state = AppState::new(home.clone(), Arc::new(config), Arc::new(set)).await?;
     state.health = health.clone();
-    // Before listening: whoever sees the port open has also been warned.
-    warn_if_privileged(&state).await;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::io(format!("cannot listen on {listen} (set --listen or STRATA_LISTEN)"), e))?;
-    tracing::info!("serving {} on http://{listen} (ready in {} ms)", url, started.elapsed().as_millis());
-    let sweeper =
-        tokio::spawn(session_store::sweep_expired(session_store::DbSessionStore::new(db.clone()), SESSION_SWEEP_EVERY));
-    let history_sweeper =
-        (!retention.is_zero()).then(|| tokio::spawn(crate::history::sweep(db.clone(), retention, HISTORY_SWEEP_EVERY)));
-    let watcher = tokio::spawn(health.watch(url.clone(), db.clone()));
+    let names: Vec<String> = state.watched.all().iter().map(|w| w.name().to_string()).collect();
+    tracing::info!(
+        "serving on http://{listen} (ready in {} ms): home {home_url}, watching {}",
+        started.elapsed().as_millis(),
+        names.join(", ")
+    );
+    // In the background, so a database that hangs never delays the start; the project database only (the one
+    // `strata migrate` already works on): the others get no connection until a page asks.
+    if let Some(project) = state.watched.project() {
+        tokio::spawn(warn_if_privileged(project));
+    }
+    let store = crate::home::session_store::DbSessionStore::new(home.clone());
+    let sweeper = tokio::spawn(crate::home::session_store::sweep_expired(store, SESSION_SWEEP_EVERY));
+    let history_sweeper = (!retention.is_zero())
+        .then(|| tokio::spawn(crate::home::history::sweep(home.clone(), retention, HISTORY_SWEEP_EVERY)));
+    let watcher = tokio::spawn(health.watch(home_url.clone(), home.clone()));
     let key_usage = state.key_usage.clone();
-    let usage_flusher = tokio::spawn(key_usage.clone().flush_every(db.clone(), crate::api_keys::FLUSH_EVERY));
-    state.metrics.start_collecting();
+    let usage_flusher = tokio::spawn(key_usage.clone().flush_every(home.clone(), crate::home::api_keys::FLUSH_EVERY));
+    // The database readings for `/metrics` start at the first scrape: a watched database nobody looks at, and no
+    // Prometheus scrapes, keeps no connection of Strata's.
     let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -203,7 +219,7 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     sweeper.abort();
     watcher.abort();
     usage_flusher.abort();
-    if let Err(e) = key_usage.flush(&db).await {
+    if let Err(e) = key_usage.flush(&home).await {
         tracing::warn!(error = %e, "recording API key use at shutdown failed");
     }
     if let Some(h) = history_sweeper {
@@ -212,24 +228,49 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     served
 }
 
-/// Logs a warning when the main login can do more than read, saying which login read-only runs use instead (or
-/// that they are refused until there is one).
-async fn warn_if_privileged(state: &AppState) {
-    let privileges = match crate::viewer_login::privileges(&state.db).await {
-        Ok(p) if p.is_empty() => return,
-        Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read what the main database login may do");
+/// Applies the project database's pending migrations under the migration lock (`migrate_on_start`).
+async fn migrate_project(config: &Config, set: &MigrationSet) -> Result<()> {
+    let url = &config.database_url;
+    let conn = db::connect(url, Purpose::Migrate).await?;
+    let progress = |e: Event<'_>| match e {
+        Event::Waiting(m) => tracing::info!("{m}"),
+        Event::Finished { action, entry, duration_ms } => {
+            tracing::info!(revision = %entry.revision, "{} {} in {duration_ms} ms", action.as_str(), entry.label)
+        }
+        Event::Failed { entry, error, .. } => tracing::error!(revision = %entry.revision, "{error}"),
+        Event::Started { .. } => {}
+    };
+    let actor = format!("strata serve ({})", crate::migrate::actor());
+    let runner = Runner::new(&conn, set, actor, config.settings.lock_timeout, &progress);
+    let result = runner.up(&Steps::All, false).await;
+    conn.close().await.ok();
+    result.map(|_| ())
+}
+
+/// Logs a warning when a watched database's main login can do more than read, saying which login read-only runs
+/// use instead (or that they are refused until there is one).
+async fn warn_if_privileged(w: Arc<crate::watch::Watched>) {
+    let read = tokio::time::timeout(Duration::from_secs(10), crate::viewer_login::privileges(&w.db)).await;
+    let privileges = match read {
+        Ok(Ok(p)) if p.is_empty() => return,
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => {
+            tracing::warn!(database = %w.name(), error = %e, "cannot read what the database login may do");
             return;
         }
+        Err(_) => return,
     };
-    let reads = match state.engine.logins().current().await {
+    let reads = match w.engine.logins().current().await {
         Ok(login) => login.describe(),
         Err(e) => format!("the login for read-only runs cannot be found: {e}"),
     };
     tracing::warn!(
-        "the main database login can do more than read ({privileges}); {reads}. Set viewer_url, or run \
-         `strata viewer-login create` (or Admin › Viewer login), so that read-only runs use a login that can only read"
+        database = %w.name(),
+        "the database login can do more than read ({privileges}); {reads}. Set viewer_url in its [database:{}] \
+         section, or run `strata viewer-login create --db {}` (or its Viewer login page), so that read-only runs \
+         use a login that can only read",
+        w.name(),
+        w.name()
     );
 }
 

@@ -5,30 +5,35 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use entity::migrations_log;
 
-use super::catalog;
+use super::current_db::CurrentDb;
 use super::fmt;
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::accounts::Role;
 use crate::db::introspect::Overview;
 use crate::error::Result;
+use crate::home::accounts::Role;
 use crate::migrate;
 use crate::state::AppState;
+use crate::watch::catalog;
 
-/// `GET /`.
-pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<OverviewPage> {
+/// `GET /db/{name}`.
+pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<OverviewPage> {
     user.require(Role::Viewer)?;
     let limit = state.config.settings.catalog_timeout;
     let threshold = state.config.settings.long_query_threshold;
-    let snapshot = state.overview.get(limit, || state.introspector.overview(threshold)).await?;
+    let snapshot = db.overview.get(limit, || db.introspector.overview(threshold)).await?;
     let read_at = snapshot.as_ref().map(|s| s.read_at.format("%H:%M:%S UTC").to_string());
     let overview = snapshot.map(|s| s.value);
-    let migrations = migrate::status(&state.db, &state.migrations).await?;
-    let head = migrate::current(&state.db).await?.unwrap_or_else(|| "base".into());
-    let last_run = migrate::history(&state.db, 1, None).await?.into_iter().next();
+    // Strata's migrator knows only the project database's migrations; another database shows its head only.
+    let (migrations, last_run) = if db.spec.project {
+        (migrate::status(&db.db, &state.migrations).await?, migrate::history(&db.db, 1, None).await?.into_iter().next())
+    } else {
+        (Vec::new(), None)
+    };
+    let head = migrate::current(&db.db).await?.unwrap_or_else(|| "base".into());
     let connections_total = overview.as_ref().map(|o| o.connections_by_state.iter().map(|(_, n)| n).sum()).unwrap_or(0);
     Ok(OverviewPage {
-        layout: Layout::new(&user, &state, "overview").await?,
+        layout: Layout::for_db(&user, &state, &db, "overview").await?,
         read_at,
         timed_out: overview.is_none().then(|| catalog::timeout_note(limit)),
         o: overview.unwrap_or_default(), // the cached statistics are shared, not copied

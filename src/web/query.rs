@@ -3,25 +3,24 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Json;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
-use futures::StreamExt;
 use serde::Deserialize;
 
-use super::catalog;
+use super::current_db::CurrentDb;
 use super::extract::{Form, Path, Query};
 use super::layout::Layout;
 use super::plan::PlanView;
 use super::session::CurrentUser;
-use crate::accounts::Role;
 use crate::db::introspect::Names;
 use crate::error::{Error, Result};
-use crate::history::{self, RunStatus};
-use crate::query::{Cell, ExportFormat, Outcome, RunOptions, StatementResult};
+use crate::home::accounts::Role;
+use crate::home::history::{self, RunStatus};
+use crate::query::{Cell, Outcome, RunOptions, StatementResult};
 use crate::state::AppState;
+use crate::watch::Watched;
+use crate::watch::catalog;
+use crate::watch::runs::{export_recorded, line_and_column, run_recorded, status_of, usable};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct EditorParams {
@@ -32,11 +31,12 @@ pub struct EditorParams {
 /// `GET /query`.
 pub async fn editor(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Query(params): Query<EditorParams>,
 ) -> Result<EditorPage> {
     user.require(Role::Viewer)?;
-    page(&user, &state, params.sql.unwrap_or_default(), Vec::new(), None, None).await
+    page(&user, &db, &state, params.sql.unwrap_or_default(), Vec::new(), None, None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,7 +52,12 @@ pub struct RunForm {
 }
 
 /// `POST /query`: runs every statement of the text, records each in `query_history`, shows the results.
-pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): Form<RunForm>) -> Result<EditorPage> {
+pub async fn run(
+    user: CurrentUser,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    Form(form): Form<RunForm>,
+) -> Result<EditorPage> {
     user.require(Role::Viewer)?;
     // Browsers send a textarea's line breaks as CRLF; the editor (and its selection offsets) count `\n`.
     // (No copy of a text without them: a run's memory is a few times its text, see `usable`.)
@@ -61,85 +66,12 @@ pub async fn run(user: CurrentUser, State(state): State<AppState>, Form(form): F
         (Some(from), Some(to)) => selection(&whole, from, to)?,
         _ => (0, whole.as_str()),
     };
-    usable(sql, &state)?;
-    let opts = options(&user, &state);
-    let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| state.engine.new_run_id());
-    let (statements, warning) = run_recorded(&state, id, sql, &opts, |q, s| user.history_run(q, s)).await?;
+    usable(sql, &state.config.settings)?;
+    let opts = options(&user, &db, &state);
+    let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| db.engine.new_run_id());
+    let (statements, warning) = run_recorded(&state.home, &db, id, sql, &opts, |q, s| user.history_run(q, s)).await?;
     let blocks = statements.iter().map(|s| Block::of(s, &whole, start)).collect();
-    page(&user, &state, whole, blocks, None, warning).await
-}
-
-/// Runs `sql` as run `id` and records each statement in `query_history` (a run that never reached its
-/// statements as one failed row); `who` makes a history row for the account, or API key, and its client.
-/// A request dropped mid-run (a closed page, a client that hung up) is recorded as cancelled. Returns the
-/// statements and the warning to show when the history could not be written.
-pub(crate) async fn run_recorded(
-    state: &AppState,
-    id: i64,
-    sql: &str,
-    opts: &RunOptions,
-    who: impl Fn(String, RunStatus) -> history::NewRun,
-) -> Result<(Vec<StatementResult>, Option<String>)> {
-    // The history keeps the first MAX_QUERY_CHARS of a text: copy no more than that.
-    let closed = who(history::truncated(sql), RunStatus::Cancelled).error("the client went away during the run");
-    let mut pending = Unrecorded { db: state.db.clone(), started: std::time::Instant::now(), run: Some(closed) };
-    // The migration head the run is recorded with is read beside the run, not after it (one round trip less).
-    let (outcome, head) = tokio::join!(state.engine.run_as(id, sql, opts), history::migration_head(&state.db));
-    let batch = history::new_batch_id();
-    let (statements, failure) = match outcome {
-        Ok(run) => (run.statements, None),
-        Err(e) => (Vec::new(), Some(e)),
-    };
-    let mut runs: Vec<history::NewRun> = statements
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let rows = s.rows_affected.map(|n| n as i64).or(Some(s.rows.len() as i64));
-            let mut run = who(history::truncated(&s.sql), status_of(&s.outcome))
-                .batch(batch.clone(), i)
-                .elapsed(s.duration)
-                .rows(rows)
-                .head(head.clone());
-            if let Outcome::Error { message, .. } = &s.outcome {
-                run = run.error(message.clone());
-            }
-            run
-        })
-        .collect();
-    if let Some(e) = &failure {
-        // The run never reached its statements (no connection, say): still one history row.
-        runs.push(
-            who(history::truncated(sql), RunStatus::Error).batch(batch.clone(), 0).error(e.to_string()).head(head),
-        );
-    }
-    let warning = history::record_or_warn(&state.db, runs).await;
-    pending.run = None;
-    match failure {
-        Some(e) => Err(e),
-        None => Ok((statements, warning)),
-    }
-}
-
-/// Refuses an empty text or one longer than `max_sql_bytes` (413). Within it, a run's memory is bounded by
-/// a small multiple of its text plus its result rows (README: "Query editor").
-pub(crate) fn usable(sql: &str, state: &AppState) -> Result<()> {
-    if sql.trim().is_empty() {
-        return Err(Error::BadRequest("there is no SQL to run: type a statement first".into()));
-    }
-    too_long(sql, state)
-}
-
-/// Refuses a text longer than the `max_sql_bytes` setting, naming the limit and the setting.
-pub(crate) fn too_long(sql: &str, state: &AppState) -> Result<()> {
-    let max = state.config.settings.max_sql_bytes;
-    if sql.len() > max {
-        return Err(Error::TooLarge(format!(
-            "the SQL text is {} bytes, longer than the {max} bytes a run accepts (setting max_sql_bytes, \
-             env STRATA_MAX_SQL_BYTES)",
-            sql.len()
-        )));
-    }
-    Ok(())
+    page(&user, &db, &state, whole, blocks, None, warning).await
 }
 
 /// The first line of an explain's `query_history` text (the statement follows on the next line).
@@ -169,59 +101,47 @@ pub struct ExplainForm {
 /// Recorded in `query_history` as the statement under an `-- explain` or `-- explain analyze` line.
 pub async fn explain(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Form(form): Form<ExplainForm>,
 ) -> Result<EditorPage> {
     user.require(Role::Viewer)?;
     let sql = form.sql;
-    usable(&sql, &state)?;
+    usable(&sql, &state.config.settings)?;
     let analyze = form.analyze.is_some();
-    let opts = options(&user, &state);
-    let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| state.engine.new_run_id());
-    let explained = match state.engine.explain_as(id, &sql, analyze, &opts).await {
+    let opts = options(&user, &db, &state);
+    let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| db.engine.new_run_id());
+    let explained = match db.engine.explain_as(id, &sql, analyze, &opts).await {
         // Refused before anything ran (not one statement, no ANALYZE on this backend): nothing to record.
         Err(e @ (Error::BadRequest(_) | Error::Unsupported(_))) => return Err(e),
         other => other,
     };
-    let head = history::migration_head(&state.db).await;
+    let head = history::migration_head(&db.db).await;
     let mark = if analyze { EXPLAIN_ANALYZE_MARK } else { EXPLAIN_MARK };
     let (run, explained) = match explained {
         Ok(ex) => {
             let s = &ex.statement;
-            let mut run =
-                user.history_run(format!("{mark}\n{}", s.sql), status_of(&s.outcome)).elapsed(s.duration).head(head);
+            let mut run = user
+                .history_run(format!("{mark}\n{}", s.sql), status_of(&s.outcome))
+                .database(db.name())
+                .elapsed(s.duration)
+                .head(head);
             if let Outcome::Error { message, .. } = &s.outcome {
                 run = run.error(message.clone());
             }
             (run, Ok(ex))
         }
         Err(e) => {
-            (user.history_run(format!("{mark}\n{sql}"), RunStatus::Error).error(e.to_string()).head(head), Err(e))
+            let run = user.history_run(format!("{mark}\n{sql}"), RunStatus::Error).database(db.name());
+            (run.error(e.to_string()).head(head), Err(e))
         }
     };
-    let warning = history::record_or_warn(&state.db, vec![run]).await;
+    let warning = history::record_or_warn(&state.home, vec![run]).await;
     let explained = explained?;
     let s = &explained.statement;
     let blocks = if s.outcome == Outcome::Success { Vec::new() } else { vec![Block::of(s, &sql, 0)] };
     let plan = explained.plan.as_ref().map(|p| PlanView::of(p, &s.sql));
-    page(&user, &state, sql, blocks, plan, warning).await
-}
-
-/// A run not yet in the history. A page closed mid-run drops the request's future: the engine then cancels the
-/// run, and this records it as cancelled (the statements' own results never arrive).
-struct Unrecorded {
-    db: sea_orm::DatabaseConnection,
-    started: std::time::Instant,
-    run: Option<history::NewRun>,
-}
-
-impl Drop for Unrecorded {
-    fn drop(&mut self) {
-        if let (Some(run), Ok(rt)) = (self.run.take(), tokio::runtime::Handle::try_current()) {
-            let (db, run) = (self.db.clone(), run.elapsed(self.started.elapsed()));
-            rt.spawn(async move { history::record_or_warn(&db, vec![run]).await });
-        }
-    }
+    page(&user, &db, &state, sql, blocks, plan, warning).await
 }
 
 /// The selected part of `text` and its byte offset, from character offsets.
@@ -238,29 +158,24 @@ fn selection(text: &str, from: usize, to: usize) -> Result<(usize, &str)> {
 const MAX_NAMES: u64 = 20_000;
 
 /// `GET /query/names`: the catalog's tables and views with their columns, as JSON for the editor's autocomplete.
-pub async fn names(user: CurrentUser, State(state): State<AppState>) -> Result<Json<Names>> {
+pub async fn names(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<Json<Names>> {
     user.require(Role::Viewer)?;
     let limit = state.config.settings.catalog_timeout;
-    match catalog::read(limit, state.introspector.names(MAX_NAMES)).await? {
-        Some(mut names) => {
-            // The editor cannot reach Strata's own tables (SQLite's authorizer, the viewer login's grants):
-            // completion does not offer them.
-            names.tables.retain(|t| !crate::home::is_own_table(&t.name));
-            Ok(Json(names))
-        }
+    match catalog::read(limit, db.introspector.names(MAX_NAMES)).await? {
+        Some(names) => Ok(Json(names)),
         None => Err(Error::Unavailable(catalog::timeout_note(limit))),
     }
 }
 
 /// `POST /query/{id}/cancel`: stops a run of one's own (admins: any run).
-pub async fn cancel(user: CurrentUser, State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response> {
+pub async fn cancel(user: CurrentUser, db: CurrentDb, Path((_, id)): Path<(String, i64)>) -> Result<Response> {
     user.require(Role::Viewer)?;
-    match state.engine.owner(id) {
+    match db.engine.owner(id) {
         Some(o) if o == user.username || user.can(Role::Admin) => {}
         Some(_) => return Err(Error::Forbidden),
         None => return Err(Error::NotFound(format!("running query {id}"))),
     }
-    let stopped = state.engine.cancel(id).await;
+    let stopped = db.engine.cancel(id).await;
     Ok(if stopped { "cancelled" } else { "it had already finished" }.into_response())
 }
 
@@ -274,152 +189,58 @@ pub struct ExportForm {
 /// `POST /query/export`: the whole result of one statement, streamed as a file.
 pub async fn export(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Form(form): Form<ExportForm>,
 ) -> Result<Response> {
     user.require(Role::Viewer)?;
     let format = form.format.parse()?;
-    export_recorded(&state, &form.sql, format, &options(&user, &state), |q, s| user.history_run(q, s)).await
-}
-
-/// What an export writes: `csv`, `json` or `ndjson`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ExportAs {
-    /// Comma-separated with a header line, quoted like PostgreSQL's `COPY ... CSV`.
-    Csv,
-    /// One array of objects keyed by column name.
-    Json,
-    /// One object per line.
-    Ndjson,
-}
-
-impl std::str::FromStr for ExportAs {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<ExportAs> {
-        match s {
-            "csv" => Ok(ExportAs::Csv),
-            "json" => Ok(ExportAs::Json),
-            "ndjson" => Ok(ExportAs::Ndjson),
-            other => Err(Error::BadRequest(format!("format={other:?}: use csv, json or ndjson"))),
-        }
-    }
-}
-
-impl ExportAs {
-    /// The engine's format, the file extension and the media type.
-    fn parts(self) -> (ExportFormat, &'static str, &'static str) {
-        match self {
-            ExportAs::Csv => (ExportFormat::Csv { header: true }, "csv", "text/csv; charset=utf-8"),
-            ExportAs::Json => (ExportFormat::Json, "json", "application/json"),
-            ExportAs::Ndjson => (ExportFormat::Ndjson, "ndjson", "application/x-ndjson"),
-        }
-    }
-}
-
-/// Streams the whole result of the one statement in `sql` as a download named after the database and the
-/// time, and records it in `query_history` (through `who`) when the stream ends, with how it ended. A
-/// statement that fails at once is an error answer, not a download that breaks off.
-pub(crate) async fn export_recorded(
-    state: &AppState,
-    sql: &str,
-    format: ExportAs,
-    opts: &RunOptions,
-    who: impl Fn(String, RunStatus) -> history::NewRun,
-) -> Result<Response> {
-    let (format, ext, mime) = format.parts();
-    if sql.trim().is_empty() {
-        return Err(Error::BadRequest("there is no SQL to export".into()));
-    }
-    too_long(sql, state)?;
-    let mut opts = opts.clone();
-    // An export reads everything: the statement limit is the server's safety net, not the page's.
-    opts.timeout = opts.timeout.max(std::time::Duration::from_secs(3600));
-    let (stream, ended) = state.engine.export(sql, format, &opts);
-    // The history row is written when the stream ends, with how it ended (a failure or a reader that
-    // went away is recorded as such, not as a success).
-    let run = who(format!("-- export {ext}\n{sql}"), RunStatus::Success);
-    let run = run.head(history::migration_head(&state.db).await);
-    let db = state.db.clone();
-    tokio::spawn(async move {
-        let Ok(end) = ended.await else { return };
-        let mut run = run.elapsed(end.duration).rows(end.rows.map(|n| n as i64));
-        run.status = status_of(&end.outcome);
-        if let Outcome::Error { message, .. } = &end.outcome {
-            run = run.error(message.clone());
-        }
-        history::record_or_warn(&db, vec![run]).await;
-    });
-    // Wait for the first chunk before answering: a statement that fails at once (a typo, a refused
-    // write) gets an error answer rather than a download that breaks off.
-    // Fused: an empty result ends before the first chunk, and the body polls the stream again after it.
-    let mut stream = Box::pin(stream.fuse());
-    let first = match stream.next().await {
-        Some(Err(e)) => return Err(e),
-        Some(Ok(chunk)) => Some(Ok(chunk)),
-        None => None,
-    };
-    let body = futures::stream::iter(first).chain(stream);
-    let name = format!("{}-{}.{ext}", file_stem(state), Utc::now().format("%Y%m%dT%H%M%SZ"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, mime.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
-        ],
-        Body::from_stream(body),
+    export_recorded(
+        &state.home,
+        &state.config.settings,
+        &db,
+        &form.sql,
+        format,
+        &options(&user, &db, &state),
+        |q, s| user.history_run(q, s),
     )
-        .into_response())
-}
-
-/// The database name, safe for a file name.
-fn file_stem(state: &AppState) -> String {
-    let name = state.config.database_url.database_name().unwrap_or_else(|| "strata".into());
-    let clean: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-    if clean.is_empty() { "strata".into() } else { clean }
+    .await
 }
 
 /// Whether this account's runs are read-only: viewers always, everyone when `read_only_for_all` is set.
-fn read_only(user: &CurrentUser, state: &AppState) -> bool {
-    !user.can(Role::Editor) || state.config.settings.read_only_for_all
+/// Whether this account's runs on `db` are read-only: viewers always, everyone when `read_only_for_all` is set or
+/// the database is configured `read_only`.
+fn read_only(user: &CurrentUser, db: &Watched, state: &AppState) -> bool {
+    !user.can(Role::Editor) || state.config.settings.read_only_for_all || db.spec.read_only
 }
 
-fn options(user: &CurrentUser, state: &AppState) -> RunOptions {
+fn options(user: &CurrentUser, db: &Watched, state: &AppState) -> RunOptions {
     RunOptions {
-        read_only: read_only(user, state),
+        read_only: read_only(user, db, state),
         timeout: state.config.settings.query_timeout,
         max_rows: state.config.settings.max_rows,
         user: user.username.clone(),
     }
 }
 
-pub(crate) fn status_of(outcome: &Outcome) -> RunStatus {
-    match outcome {
-        Outcome::Success => RunStatus::Success,
-        Outcome::Error { .. } => RunStatus::Error,
-        Outcome::Cancelled => RunStatus::Cancelled,
-        Outcome::Timeout => RunStatus::Timeout,
-    }
-}
-
 async fn page(
     user: &CurrentUser,
+    db: &Watched,
     state: &AppState,
     sql: String,
     blocks: Vec<Block>,
     plan: Option<PlanView>,
     warning: Option<String>,
 ) -> Result<EditorPage> {
-    let run_id = state.engine.new_run_id();
+    let run_id = db.engine.new_run_id();
     Ok(EditorPage {
-        layout: Layout::new(user, state, "query").await?,
+        layout: Layout::for_db(user, state, db, "query").await?,
         sql,
         blocks,
         plan,
         warning,
         run_id,
-        read_only: read_only(user, state),
+        read_only: read_only(user, db, state),
         for_all: state.config.settings.read_only_for_all,
         max_rows: state.config.settings.max_rows,
         timeout: crate::web::fmt::duration_ms(&Some(state.config.settings.query_timeout.as_millis() as i64)),
@@ -503,15 +324,6 @@ impl Shown {
         let cut: String = first_line.chars().take(FOLD_AT).collect();
         format!("{cut}…")
     }
-}
-
-/// 1-based line and column of a byte offset.
-pub(crate) fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-    (line, column)
 }
 
 /// The line holding byte `offset`, and a line that puts `^` under it (tabs kept, so it lines up).

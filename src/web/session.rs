@@ -28,13 +28,13 @@ use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use super::csrf;
 use super::extract::ClientAddr;
-use super::session_store::DbSessionStore;
-use crate::accounts::{self, Role};
-use crate::audit;
 use crate::config::Settings;
 use crate::db::health::Health;
 use crate::error::{Error, Result};
-use crate::history;
+use crate::home::accounts::{self, Role};
+use crate::home::audit;
+use crate::home::history;
+use crate::home::session_store::DbSessionStore;
 use crate::state::AppState;
 
 /// The session cookie's name.
@@ -115,7 +115,7 @@ impl CurrentUser {
         audit::Entry::new(action).actor(self.id, self.username.clone()).client(self.client_addr.clone())
     }
 
-    /// A query-history run by this account from its client address (see `crate::history`).
+    /// A query-history run by this account from its client address (see `crate::home::history`).
     pub fn history_run(&self, query: impl Into<String>, status: history::RunStatus) -> history::NewRun {
         history::NewRun::new(self.username.clone(), query, status).client(self.client_addr.clone())
     }
@@ -196,7 +196,7 @@ where
         let Some(auth) = session.get::<Auth>(AUTH_KEY).await.map_err(store_error)? else {
             return Err(AuthRejection::Login { next });
         };
-        let account = admin_users::Entity::find_by_id(auth.user_id).one(&state.db).await?;
+        let account = admin_users::Entity::find_by_id(auth.user_id).one(&state.home).await?;
         let Some(account) = account.filter(|a| a.is_active && credential_stamp(&a.password_hash) == auth.stamp) else {
             // Deactivated, deleted or password reset since: this session is signed out.
             session.remove_value(AUTH_KEY).await.map_err(store_error)?;
@@ -312,10 +312,10 @@ pub async fn take_flashes(session: &Session) -> Result<Vec<Flash>> {
 /// writes, 500 otherwise.
 pub(crate) fn store_error(e: tower_sessions::session::Error) -> Error {
     let text = e.to_string();
-    if text.contains(super::session_store::UNREACHABLE) {
+    if text.contains(crate::home::session_store::UNREACHABLE) {
         return Error::Unreachable(format!("session store: {text}"));
     }
-    match super::session_store::UNWRITABLE.iter().find(|(_, marker)| text.contains(marker)) {
+    match crate::home::session_store::UNWRITABLE.iter().find(|(_, marker)| text.contains(marker)) {
         Some((fault, _)) => Error::Unwritable { fault: *fault, home: None },
         None => Error::Internal(format!("session store: {text}")),
     }

@@ -5,15 +5,17 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use serde::Deserialize;
 
-use super::catalog;
+use super::current_db::CurrentDb;
 use super::extract::{Path, Query};
+use super::fmt::urlencode;
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::accounts::Role;
 use crate::db::introspect::{Page, RowsPage, TableDetail, TableInfo, TableQuery, TableSort};
 use crate::error::{Error, Result};
+use crate::home::accounts::Role;
 use crate::maintenance::Offer;
 use crate::state::AppState;
+use crate::watch::catalog;
 
 /// Tables per page.
 const PAGE_SIZE: u64 = 50;
@@ -32,6 +34,7 @@ pub struct ListParams {
 /// `GET /tables`.
 pub async fn index(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<IndexPage> {
@@ -52,10 +55,10 @@ pub async fn index(
         limit: PAGE_SIZE,
     };
     let limit = state.config.settings.catalog_timeout;
-    let result = catalog::read(limit, state.introspector.tables(&query)).await?;
+    let result = catalog::read(limit, db.introspector.tables(&query)).await?;
     let pages = result.as_ref().map(|p| p.total.div_ceil(PAGE_SIZE).max(1)).unwrap_or(1);
     Ok(IndexPage {
-        layout: Layout::new(&user, &state, "tables").await?,
+        layout: Layout::for_db(&user, &state, &db, "tables").await?,
         timed_out: result.is_none().then(|| catalog::timeout_note(limit)),
         tables: result.unwrap_or(Page { items: Vec::new(), total: 0, offset: 0, limit: PAGE_SIZE }),
         sort: sort_key(params.sort),
@@ -74,13 +77,14 @@ pub struct ShowParams {
 /// `GET /tables/{schema}/{table}`.
 pub async fn show(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
-    Path((schema, table)): Path<(String, String)>,
+    Path((_, schema, table)): Path<(String, String, String)>,
     Query(params): Query<ShowParams>,
 ) -> Result<ShowPage> {
     user.require(Role::Viewer)?;
     let limit = state.config.settings.catalog_timeout;
-    let detail = catalog::read(limit, state.introspector.table(&schema, &table)).await?;
+    let detail = catalog::read(limit, db.introspector.table(&schema, &table)).await?;
     let detail = match detail {
         Some(None) => return Err(Error::NotFound(format!("table {schema}.{table}"))),
         other => other.flatten(),
@@ -88,18 +92,15 @@ pub async fn show(
     let page = params.page.unwrap_or(1).max(1);
     let rows = match detail {
         Some(_) => {
-            catalog::read(
-                limit,
-                state.introspector.table_rows(&schema, &table, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE),
-            )
-            .await?
+            catalog::read(limit, db.introspector.table_rows(&schema, &table, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE))
+                .await?
         }
         None => None,
     };
     // Admins get the maintenance actions that run on one table; each opens its confirmation.
-    let maintenance = if user.is_admin() { super::maintenance::table_offers(&state) } else { Vec::new() };
+    let maintenance = if user.is_admin() { super::maintenance::table_offers(&db) } else { Vec::new() };
     Ok(ShowPage {
-        layout: Layout::new(&user, &state, "tables").await?,
+        layout: Layout::for_db(&user, &state, &db, "tables").await?,
         maintenance,
         timed_out: (detail.is_none() || rows.is_none()).then(|| catalog::timeout_note(limit)),
         schema,
@@ -177,14 +178,4 @@ pub struct ShowPage {
     pub page: u64,
     /// Maintenance actions for this table (admins only; empty otherwise).
     pub maintenance: Vec<Offer>,
-}
-
-/// Percent-encodes a path segment or query value.
-pub fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
-}
-
-/// The link to a table's page.
-pub fn table_link(schema: &str, table: &str) -> String {
-    format!("/tables/{}/{}", urlencode(schema), urlencode(table))
 }

@@ -17,15 +17,15 @@ use super::auth::sentence;
 use super::extract::{Form, Path};
 use super::layout::Layout;
 use super::session::{self, CurrentUser, FlashKind};
-use crate::accounts::{self, NewAccount, Role};
-use crate::audit;
 use crate::error::{Error, Result};
+use crate::home::accounts::{self, NewAccount, Role};
+use crate::home::audit;
 use crate::state::AppState;
 
 /// `GET /admin/users`.
 pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<UsersPage> {
     user.require(Role::Admin)?;
-    let accounts = accounts::list(&state.db).await?.into_iter().map(|a| AccountRow::new(a, user.id)).collect();
+    let accounts = accounts::list(&state.home).await?.into_iter().map(|a| AccountRow::new(a, user.id)).collect();
     Ok(UsersPage { layout: Layout::new(&user, &state, "users").await?, accounts })
 }
 
@@ -59,7 +59,7 @@ pub async fn create(
         role: form.role,
         password: std::mem::take(&mut form.password),
     };
-    let txn = state.db.begin().await?;
+    let txn = state.home.begin().await?;
     let account = match accounts::create(&txn, new).await {
         Ok(a) => a,
         Err(Error::BadRequest(message)) => {
@@ -80,7 +80,7 @@ pub async fn create(
 /// `GET /admin/users/{id}`.
 pub async fn show(user: CurrentUser, State(state): State<AppState>, Path(id): Path<i32>) -> Result<UserPage> {
     user.require(Role::Admin)?;
-    let account = AccountRow::new(accounts::get(&state.db, id).await?, user.id);
+    let account = AccountRow::new(accounts::get(&state.home, id).await?, user.id);
     Ok(UserPage {
         layout: Layout::new(&user, &state, "users").await?,
         csrf_token: user.csrf_token,
@@ -104,7 +104,7 @@ pub async fn set_role(
 ) -> Result<Redirect> {
     user.require(Role::Admin)?;
     let result = async {
-        let txn = state.db.begin().await?;
+        let txn = state.home.begin().await?;
         let (before, account) = accounts::set_role(&txn, id, form.role).await?;
         if before == form.role {
             return Ok(format!("{} already is {}.", account.username, form.role));
@@ -135,7 +135,7 @@ pub async fn reactivate(user: CurrentUser, State(state): State<AppState>, Path(i
 }
 
 async fn set_active(user: &CurrentUser, state: &AppState, id: i32, active: bool) -> Result<String> {
-    let txn = state.db.begin().await?;
+    let txn = state.home.begin().await?;
     let before = accounts::get(&txn, id).await?.is_active;
     let account = accounts::set_active(&txn, id, active).await?;
     let (action, done) = if active { ("user.reactivate", "reactivated") } else { ("user.deactivate", "deactivated") };
@@ -161,7 +161,7 @@ pub async fn reset_password(
 ) -> Result<Redirect> {
     user.require(Role::Admin)?;
     let result = async {
-        let txn = state.db.begin().await?;
+        let txn = state.home.begin().await?;
         let account = accounts::set_password(&txn, id, form.password).await?;
         audit::record(&txn, user.audit("user.password_reset").target(&account.username)).await?;
         txn.commit().await?;

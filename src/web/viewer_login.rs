@@ -1,4 +1,4 @@
-//! `/admin/viewer-login`: which login read-only runs use, what the main login may do beyond reading, and the
+//! `/db/{name}/viewer-login`: which login read-only runs use, what the main login may do beyond reading, and the
 //! buttons that create (or refresh, or rotate) and drop the viewer login Strata manages. Admins only; audited.
 
 use askama::Template;
@@ -7,25 +7,26 @@ use axum::extract::State;
 use axum::response::Redirect;
 use serde::Deserialize;
 
+use super::current_db::CurrentDb;
 use super::extract::Form;
 use super::layout::Layout;
 use super::session::{CurrentUser, FlashKind};
-use crate::accounts::Role;
-use crate::audit;
 use crate::config::Backend;
 use crate::error::{Error, Result};
-use crate::secrets::{self, Keyring};
+use crate::home::accounts::Role;
+use crate::home::audit;
+use crate::home::secrets::{self, Keyring};
 use crate::state::AppState;
-use crate::viewer_login::{self, SECRET_NAME};
+use crate::viewer_login;
 
-/// `GET /admin/viewer-login`.
-pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<ViewerLoginPage> {
+/// `GET /db/{name}/viewer-login`.
+pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<ViewerLoginPage> {
     user.require(Role::Admin)?;
-    let layout = Layout::new(&user, &state, "users").await?;
-    let server = state.config.database_url.backend() != Backend::Sqlite;
-    let privileges = viewer_login::privileges(&state.db).await?.to_string();
-    let created = secrets::label(&state.db, SECRET_NAME).await?;
-    let current = match state.engine.logins().current().await {
+    let layout = Layout::for_db(&user, &state, &db, "users").await?;
+    let server = db.url().backend() != Backend::Sqlite;
+    let privileges = viewer_login::privileges(&db.db).await?.to_string();
+    let created = secrets::label(&state.home, &viewer_login::secret_name(db.name())).await?;
+    let current = match db.engine.logins().current().await {
         Ok(login) => login.describe(),
         Err(e) => format!("read-only runs cannot find their login: {e}"),
     };
@@ -36,7 +37,7 @@ pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<V
         privileges,
         created,
         current,
-        configured: state.config.settings.viewer_url.is_some(),
+        configured: db.spec.viewer_url.is_some(),
     })
 }
 
@@ -46,10 +47,11 @@ pub struct CreateForm {
     rotate: Option<String>,
 }
 
-/// `POST /admin/viewer-login`: creates the viewer login, or refreshes its grants (and rotates its password when
+/// `POST /db/{name}/viewer-login`: creates the viewer login, or refreshes its grants (and rotates its password when
 /// asked); read-only runs use it from the next run on.
 pub async fn create(
     user: CurrentUser,
+    db: CurrentDb,
     State(state): State<AppState>,
     Form(form): Form<CreateForm>,
 ) -> Result<Redirect> {
@@ -57,10 +59,14 @@ pub async fn create(
     let rotate = form.rotate.is_some();
     let result = async {
         let keyring = Keyring::open_or_create(&state.config.secret_key_file())?;
-        let created = viewer_login::create(&state.db, &state.config.database_url, &keyring, rotate).await?;
+        let created = viewer_login::create(&state.home, db.name(), &db.db, db.url(), &keyring, rotate).await?;
         let detail = format!("existed: {}, new password: {}", created.existed, created.new_password);
-        audit::record(&state.db, user.audit("viewer_login.create").target(&created.user).detail(detail)).await?;
-        state.engine.logins().forget().await;
+        audit::record(
+            &state.home,
+            user.audit("viewer_login.create").database(db.name()).target(&created.user).detail(detail),
+        )
+        .await?;
+        db.engine.logins().forget().await;
         Ok(if created.existed {
             format!(
                 "Refreshed the grants of the viewer login {}{}.",
@@ -72,29 +78,29 @@ pub async fn create(
         })
     }
     .await;
-    finish(&user, result).await
+    finish(&user, &db, result).await
 }
 
-/// `POST /admin/viewer-login/drop`.
-pub async fn drop(user: CurrentUser, State(state): State<AppState>) -> Result<Redirect> {
+/// `POST /db/{name}/viewer-login/drop`.
+pub async fn drop(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<Redirect> {
     user.require(Role::Admin)?;
-    let url = &state.config.database_url;
+    let url = db.url();
     let result = async {
         let name = url.database_name().map(|d| viewer_login::login_name(url.backend(), &d)).unwrap_or_default();
-        let dropped = viewer_login::drop(&state.db, url).await?;
-        state.engine.logins().forget().await;
+        let dropped = viewer_login::drop(&state.home, db.name(), &db.db, url).await?;
+        db.engine.logins().forget().await;
         if !dropped {
             return Ok(format!("There is no viewer login {name}."));
         }
-        audit::record(&state.db, user.audit("viewer_login.drop").target(&name)).await?;
+        audit::record(&state.home, user.audit("viewer_login.drop").database(db.name()).target(&name)).await?;
         Ok(format!("Dropped the viewer login {name}."))
     }
     .await;
-    finish(&user, result).await
+    finish(&user, &db, result).await
 }
 
 /// Flashes the outcome: refusals a user can act on as errors on the page, anything else as an error answer.
-async fn finish(user: &CurrentUser, result: Result<String>) -> Result<Redirect> {
+async fn finish(user: &CurrentUser, db: &CurrentDb, result: Result<String>) -> Result<Redirect> {
     match result {
         Ok(message) => user.flash(FlashKind::Success, message).await?,
         Err(e @ (Error::Conflict(_) | Error::Unsupported(_) | Error::BadRequest(_) | Error::Db(_))) => {
@@ -103,7 +109,7 @@ async fn finish(user: &CurrentUser, result: Result<String>) -> Result<Redirect> 
         }
         Err(e) => return Err(e),
     }
-    Ok(Redirect::to("/admin/viewer-login"))
+    Ok(Redirect::to(&format!("{}/viewer-login", db.base())))
 }
 
 #[derive(Template, WebTemplate)]

@@ -140,7 +140,7 @@
   function loadNames() {
     if (names) return;
     names = [];
-    fetch("/query/names", { credentials: "same-origin", headers: { Accept: "application/json" } })
+    fetch(document.body.dataset.base + "/query/names", { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (n) {
         if (n) {

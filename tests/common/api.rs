@@ -4,8 +4,8 @@ use axum::body::Body;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::Value;
-use strata::accounts::{self, Role};
-use strata::api_keys::{self, NewKey, Scope};
+use strata::home::accounts::{self, Role};
+use strata::home::api_keys::{self, NewKey, Scope};
 use strata::state::AppState;
 
 use super::web::{Browser, create_account};
@@ -69,7 +69,7 @@ pub async fn key_for(state: &AppState, role: Role, scopes: &[Scope]) -> (String,
 
 /// Another key for an existing account.
 pub async fn key_of(state: &AppState, owner: &str, role: Role, scopes: &[Scope]) -> String {
-    let account = accounts::find_by_username(&state.db, owner).await.unwrap().expect("the owner exists");
+    let account = accounts::find_by_username(&state.home, owner).await.unwrap().expect("the owner exists");
     let new = NewKey {
         owner_id: account.id,
         name: format!("test key of {owner}"),
@@ -77,5 +77,5 @@ pub async fn key_of(state: &AppState, owner: &str, role: Role, scopes: &[Scope])
         scopes: scopes.to_vec(),
         expires_at: None,
     };
-    api_keys::create(&state.db, role, new).await.expect("create a key").token
+    api_keys::create(&state.home, role, new).await.expect("create a key").token
 }

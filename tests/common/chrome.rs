@@ -55,12 +55,20 @@ pub async fn wait_for_port(port: u16, what: &str) {
     panic!("{what} did not start listening on port {port}");
 }
 
-/// `strata serve` on `url` with a known admin password, plain-HTTP cookies.
+/// `strata serve` on `url` (watched as `app`, its home beside it) with a known admin password, plain-HTTP cookies.
 pub async fn serve(url: &str) -> (Running, String) {
+    serve_with(url, &[]).await
+}
+
+/// Like [`serve`], with more arguments (`--watch NAME=URL`, ...).
+pub async fn serve_with(url: &str, extra: &[&str]) -> (Running, String) {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
         .env("DATABASE_URL", url)
+        .env("STRATA_HOME_URL", super::home_url_for(url))
+        .env(format!("STRATA_WATCH_{}", super::APP.to_uppercase()), url)
         .env("STRATA_SECRET_KEY_FILE", super::key_file(url))
         .env("STRATA_ADMIN_PASSWORD", PASSWORD)
         .env("STRATA_COOKIE_SECURE", "false")
@@ -165,7 +173,7 @@ pub async fn until(c: &Client, what: &str, js: &str) -> serde_json::Value {
     panic!("gave up waiting: {what}");
 }
 
-/// Signs in as `admin` through the login form and waits for the overview.
+/// Signs in as `admin` through the login form and waits for the fleet page.
 pub async fn sign_in(c: &Client, base: &str) {
     c.goto(&format!("{base}/login")).await.unwrap();
     let username = c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("username")).await;

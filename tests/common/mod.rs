@@ -2,8 +2,11 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod apps;
 pub mod chrome;
+pub mod cluster;
 pub mod exposition;
+pub mod http;
 pub mod web;
 
 use std::process::{Command, Output};
@@ -11,6 +14,9 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+
+/// The name tests give the watched database they check (`/db/app/...`): the project database.
+pub const APP: &str = "app";
 
 /// The newest revision Strata's migrator has: what `migrate up` leaves in `alembic_version`.
 pub static HEAD: LazyLock<String> = LazyLock::new(|| {
@@ -40,6 +46,10 @@ pub struct TestDb {
     /// The URL the test's own checking connection uses (sqlx form).
     driver_url: String,
     pub name: String,
+    /// Strata's home database for this test (accounts, sessions, history, keys): beside the watched one, on the
+    /// same engine (`<name>_h`, or `home.db` in the same folder).
+    pub home_url: String,
+    home_driver_url: String,
     admin_url: String,
     _dir: Option<tempfile::TempDir>,
 }
@@ -63,11 +73,14 @@ impl TestDb {
             Kind::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let path = dir.path().join(format!("{name}.db"));
+                let home = dir.path().join("home.db");
                 TestDb {
                     kind,
                     url: format!("sqlite:///{}", path.display()),
                     driver_url: format!("sqlite://{}?mode=rwc", path.display()),
                     name,
+                    home_url: format!("sqlite:///{}", home.display()),
+                    home_driver_url: format!("sqlite://{}?mode=rwc", home.display()),
                     admin_url: String::new(),
                     _dir: Some(dir),
                 }
@@ -101,15 +114,31 @@ impl TestDb {
     async fn on_server(kind: Kind, name: String, admin_url: String, what: &str, how: &str, quote: char) -> TestDb {
         let admin = connect_or_explain(&admin_url, what, how).await;
         exec(&admin, &format!("CREATE DATABASE {quote}{name}{quote}")).await;
+        exec(&admin, &format!("CREATE DATABASE {quote}{name}_h{quote}")).await;
         admin.close().await.ok();
         let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
         let url = format!("{base}/{name}");
-        TestDb { kind, driver_url: url.clone(), url, name, admin_url, _dir: None }
+        let home_url = format!("{base}/{name}_h");
+        TestDb {
+            kind,
+            driver_url: url.clone(),
+            url,
+            name,
+            home_driver_url: home_url.clone(),
+            home_url,
+            admin_url,
+            _dir: None,
+        }
     }
 
     /// A connection for checking what Strata did.
     pub async fn connect(&self) -> DatabaseConnection {
         Database::connect(self.driver_url.as_str()).await.expect("connect to the test database")
+    }
+
+    /// A connection to the test's home database, for checking what Strata keeps of its own.
+    pub async fn connect_home(&self) -> DatabaseConnection {
+        Database::connect(self.home_driver_url.as_str()).await.expect("connect to the test's home database")
     }
 
     /// A pool of exactly one connection: one server session whose id stays the same.
@@ -142,10 +171,16 @@ impl TestDb {
     /// login's URL; [`TestDb::drop`] drops the login.
     pub async fn viewer_url(&self) -> String {
         let url = strata::config::DatabaseUrl::parse(&self.url).expect("the test URL parses");
+        let home_url = strata::config::DatabaseUrl::parse(&self.home_url).expect("the home URL parses");
+        strata::home::migrate(&home_url).await.expect("migrate the test's home database");
+        let home = strata::db::connect(&home_url, strata::db::Purpose::Cli).await.expect("connect home");
         let db = strata::db::connect(&url, strata::db::Purpose::Cli).await.expect("connect");
-        let keyring = strata::secrets::Keyring::open_or_create(&key_file(&self.url)).expect("the test key file");
-        let created = strata::viewer_login::create(&db, &url, &keyring, false).await.expect("create the viewer login");
+        let keyring = strata::home::secrets::Keyring::open_or_create(&key_file(&self.url)).expect("the test key file");
+        let created = strata::viewer_login::create(&home, APP, &db, &url, &keyring, false)
+            .await
+            .expect("create the viewer login");
         db.close().await.ok();
+        home.close().await.ok();
         created.url.connect_url().to_string()
     }
 
@@ -168,11 +203,14 @@ impl TestDb {
             Kind::Sqlite => return,
             Kind::Postgres => vec![
                 format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+                format!("DROP DATABASE IF EXISTS \"{}_h\" WITH (FORCE)", self.name),
                 format!("DROP ROLE IF EXISTS \"{viewer}\""),
             ],
-            Kind::MySql => {
-                vec![format!("DROP DATABASE IF EXISTS `{}`", self.name), format!("DROP USER IF EXISTS '{viewer}'@'%'")]
-            }
+            Kind::MySql => vec![
+                format!("DROP DATABASE IF EXISTS `{}`", self.name),
+                format!("DROP DATABASE IF EXISTS `{}_h`", self.name),
+                format!("DROP USER IF EXISTS '{viewer}'@'%'"),
+            ],
         };
         if let Ok(admin) = Database::connect(self.admin_url.as_str()).await {
             for s in sql {
@@ -240,6 +278,19 @@ pub async fn has_table(db: &DatabaseConnection, table: &str) -> bool {
     count(db, &sql).await > 0
 }
 
+/// The home database the tests give Strata beside the watched database `url` (see [`TestDb::home_url`]).
+pub fn home_url_for(url: &str) -> String {
+    if let Some(path) = url.strip_prefix("sqlite:///") {
+        let path = std::path::Path::new(path);
+        return format!("sqlite:///{}", path.with_file_name("home.db").display());
+    }
+    let (base, query) = url.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((url, None));
+    match query {
+        Some(q) => format!("{base}_h?{q}"),
+        None => format!("{base}_h"),
+    }
+}
+
 /// Runs the `strata` binary with `args` against `url`, with a clean environment for configuration.
 pub fn strata(url: &str, args: &[&str]) -> Output {
     strata_cmd(url, args).output().expect("run strata")
@@ -256,6 +307,8 @@ pub fn strata_cmd(url: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
     cmd.env_remove("STRATA_CONFIG")
         .env("DATABASE_URL", url)
+        .env("STRATA_HOME_URL", home_url_for(url))
+        .env(format!("STRATA_WATCH_{}", APP.to_uppercase()), url)
         .env("STRATA_SECRET_KEY_FILE", key_file(url))
         .env("RUST_LOG", "warn")
         .current_dir(std::env::temp_dir())

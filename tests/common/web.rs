@@ -5,9 +5,9 @@
 //! migrate_up(&t).await;
 //! let mut b = Browser::new(&t.url).await;
 //! b.login_as(Role::Editor).await;
-//! let (status, _, page) = b.get("/tables").await;
-//! let (status, headers, _) = b.post_form("/activity/42/cancel", &[("reason", "runaway")]).await;
-//! assert_eq!(location(&headers), "/activity");
+//! let (status, _, page) = b.get("/db/app/tables").await;
+//! let (status, headers, _) = b.post_form("/db/app/activity/42/cancel", &[("reason", "runaway")]).await;
+//! assert_eq!(location(&headers), "/db/app/activity");
 //! ```
 //!
 //! Every HTML response refreshes the CSRF token from its first `name="_csrf" value="..."` field,
@@ -24,14 +24,14 @@ use axum::extract::ConnectInfo;
 use axum::http::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
-use strata::accounts::{self, NewAccount, Role};
 use strata::config::{Config, Overrides};
 use strata::db::{self, Purpose};
+use strata::home::accounts::{self, NewAccount, Role};
 use strata::migrate::MigrationSet;
 use strata::state::AppState;
 use tower::ServiceExt;
 
-use super::{TestDb, ok, strata};
+use super::{APP, TestDb, ok, strata};
 
 /// The password `login_as` gives the accounts it creates.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -60,35 +60,64 @@ pub async fn app_state_with(url: &str, change: impl FnOnce(&mut strata::config::
 
 /// Like [`app_state_with`], but no viewer login is made: read-only runs see the main login as it is.
 pub async fn app_state_without_viewer_login(url: &str, change: impl FnOnce(&mut strata::config::Settings)) -> AppState {
-    let mut config = Config::load(&Overrides { database_url: Some(url.to_string()), ..Default::default() }, &|_| None)
-        .expect("config");
-    config.settings.secret_key_file = Some(super::key_file(url));
-    change(&mut config.settings);
-    let db = db::connect(&config.database_url, Purpose::App).await.expect("connect");
-    let migrations = Arc::new(MigrationSet::of::<migration::Migrator>().expect("migrations"));
-    AppState::new(db, Arc::new(config), migrations).expect("an app state for this backend")
+    app_state_for(test_config(url), change).await
 }
 
-/// Creates the viewer login when a migrated server database has none (and `viewer_url` is not set); does nothing
-/// on SQLite or before the migrations ran.
+/// The configuration `strata serve` would read for the test database `url`: it is the project database, watched
+/// as [`APP`], and the test's home database beside it keeps Strata's own state.
+pub fn test_config(url: &str) -> Config {
+    let overrides = Overrides {
+        database_url: Some(url.to_string()),
+        home_url: Some(super::home_url_for(url)),
+        watch: vec![format!("{APP}={url}")],
+        ..Default::default()
+    };
+    let mut config = Config::load(&overrides, &|_| None).expect("config");
+    config.settings.secret_key_file = Some(super::key_file(url));
+    config
+}
+
+/// The state for `config` (its home database migrated first), with settings changed by `change`.
+pub async fn app_state_for(mut config: Config, change: impl FnOnce(&mut strata::config::Settings)) -> AppState {
+    change(&mut config.settings);
+    strata::home::migrate(&config.home_url).await.expect("migrate the home database");
+    let home = db::connect(&config.home_url, Purpose::App).await.expect("connect to the home database");
+    let migrations = Arc::new(MigrationSet::of::<migration::Migrator>().expect("migrations"));
+    AppState::new(home, Arc::new(config), migrations).await.expect("an app state")
+}
+
+/// Creates the viewer login of the test database when a server database has none (and `viewer_url` is not set);
+/// does nothing on SQLite.
 pub async fn ensure_viewer_login(state: &AppState) {
     let config = &state.config;
     if config.database_url.backend() == strata::config::Backend::Sqlite || config.settings.viewer_url.is_some() {
         return;
     }
-    // Err: the migrations have not run (no strata_secrets yet).
-    if let Ok(None) = strata::secrets::label(&state.db, strata::viewer_login::SECRET_NAME).await {
+    let secret = strata::viewer_login::secret_name(APP);
+    if let Ok(None) = strata::home::secrets::label(&state.home, &secret).await {
         refresh_viewer_grants(state).await;
     }
 }
 
 /// Creates the viewer login, or grants it the tables created since (what the admin page's button does).
 pub async fn refresh_viewer_grants(state: &AppState) {
-    let keyring = strata::secrets::Keyring::open_or_create(&state.config.secret_key_file()).expect("the key file");
-    strata::viewer_login::create(&state.db, &state.config.database_url, &keyring, false)
+    let keyring =
+        strata::home::secrets::Keyring::open_or_create(&state.config.secret_key_file()).expect("the key file");
+    let app = watched(state);
+    strata::viewer_login::create(&state.home, APP, &app.db, app.url(), &keyring, false)
         .await
         .expect("create the viewer login");
-    state.engine.logins().forget().await;
+    app.engine.logins().forget().await;
+}
+
+/// The test database as the server watches it.
+pub fn watched(state: &AppState) -> Arc<strata::watch::Watched> {
+    state.watched.get(APP).expect("the test database is watched as `app`")
+}
+
+/// A page of the test database: `/db/app` followed by `path`.
+pub fn at(path: &str) -> String {
+    format!("/db/{APP}{path}")
 }
 
 /// The path a redirect points to.
@@ -262,7 +291,7 @@ impl Browser {
 pub async fn create_account(state: &AppState, role: Role) -> String {
     let username = format!("{}{}", role.as_str(), ACCOUNTS.fetch_add(1, Ordering::SeqCst));
     accounts::create(
-        &state.db,
+        &state.home,
         NewAccount {
             email: format!("{username}@example.com"),
             username: username.clone(),

@@ -1,6 +1,6 @@
-//! `metrics-bench`: `/metrics` scrape and `/api/v1/overview` latency, then a sustained load on `/metrics`,
-//! `/healthz` or `/api/v1/overview` at 16 connections with its errors and the server's memory, against a
-//! `strata serve` on PostgreSQL.
+//! `metrics-bench`: `/metrics` scrape and API overview (`/api/v1/databases/{name}/overview`) latency, then a
+//! sustained load on `/metrics`, `/healthz` or the API overview at 16 connections with its errors and the server's
+//! memory, against a `strata serve` on PostgreSQL.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -41,6 +41,8 @@ struct Settings {
     scrapes: usize,
     load_secs: u64,
     connections: usize,
+    /// `/metrics`, `/healthz`, or `/api/v1/overview` for the API overview of the database (which lives at
+    /// `/api/v1/databases/{name}/overview`).
     load_path: String,
     strata: PathBuf,
 }
@@ -78,8 +80,9 @@ async fn run() -> Result<bool> {
     let server = Server::start_with(&s.strata, Some(&url), None, &[("STRATA_METRICS_REFRESH", "1s")])?;
     server.wait_ready(Duration::from_secs(30)).await?;
     let mut all_met = true;
+    let api_overview = server.api_path("/overview");
 
-    let scrape = scrape_latency(&s, server.addr).await?;
+    let scrape = scrape_latency(&s, &server).await?;
     let met = scrape.p50 < SCRAPE_TARGET_MS;
     all_met &= met;
     println!(
@@ -95,20 +98,22 @@ async fn run() -> Result<bool> {
         verdict(met)
     );
 
-    // An API key for the JSON API, made the way a pipeline would: `strata key create`.
+    // An API key for the JSON API, made the way a pipeline would: `strata key create`, in the server's home.
     let created = Command::new(&s.strata)
+        .arg("--home-url")
+        .arg(&server.home_url)
         .arg("--database-url")
         .arg(&url)
         .args(["key", "create", "--user", ADMIN_USER, "--name", "bench", "--scope", "read_catalog"])
         .output();
     let created = succeeded(created.map_err(|e| format!("cannot start strata key create: {e}"))?, "strata key create")?;
     let key = String::from_utf8_lossy(&created.stdout).trim().to_string();
-    let api = api_latency(&s, server.addr, &key).await?;
+    let api = api_latency(&s, server.addr, &api_overview, &key).await?;
     let met = api.0 < API_TARGET_MS;
     all_met &= met;
     println!(
         "
-/api/v1/overview with a bearer key, {} sequential GETs on one keep-alive connection:\n  \
+{api_overview} with a bearer key, {} sequential GETs on one keep-alive connection:\n  \
          p50 {:.2} ms, p90 {:.2} ms  [target p50 < {API_TARGET_MS} ms: {}]",
         s.scrapes,
         api.0,
@@ -117,7 +122,8 @@ async fn run() -> Result<bool> {
     );
 
     if s.load_secs > 0 {
-        let load = load(&s, &server, &key).await?;
+        let path = if s.load_path == "/api/v1/overview" { api_overview.clone() } else { s.load_path.clone() };
+        let load = load(&s, &server, &path, &key).await?;
         let (first, last) = (load.rss.first().copied().unwrap_or(0.0), load.rss.last().copied().unwrap_or(0.0));
         let flat = rss_flat(first, last);
         let met = load.errors == 0 && flat;
@@ -127,7 +133,7 @@ async fn run() -> Result<bool> {
              {} requests, {:.0} req/s, errors {} ({}), p50 {:.2} ms, p99 {:.2} ms\n  \
              server RSS MiB before {:.1}, every {} s {:?}, after {:.1}, peak {:.1}: {}  [target: zero errors, flat memory: {}]",
             s.connections,
-            s.load_path,
+            path,
             load.secs,
             load.requests,
             load.requests as f64 / load.secs,
@@ -165,15 +171,16 @@ struct ScrapeResult {
 }
 
 /// Waits for the first collection, then times sequential scrapes.
-async fn scrape_latency(s: &Settings, addr: SocketAddr) -> Result<ScrapeResult> {
-    let mut client = Client::connect(addr, None).await?;
+async fn scrape_latency(s: &Settings, server: &Server) -> Result<ScrapeResult> {
+    let mut client = Client::connect(server.addr, None).await?;
+    let up = format!("\nstrata_db_up{{database=\"{}\"}} 1\n", server.db_name);
     let t0 = Instant::now();
     loop {
         let res = client.get("/metrics").await?;
         if res.status != StatusCode::OK {
             return Err(format!("/metrics answered {}: {}", res.status, res.snippet()));
         }
-        if String::from_utf8_lossy(&res.body).contains("\nstrata_db_up 1\n") {
+        if String::from_utf8_lossy(&res.body).contains(&up) {
             break;
         }
         if t0.elapsed() > Duration::from_secs(30) {
@@ -219,16 +226,16 @@ struct LoadResult {
 }
 
 /// `connections` keep-alive clients each sending GETs back to back until the deadline.
-/// p50 and p90 of `/api/v1/overview`, after a warm-up.
-async fn api_latency(s: &Settings, addr: SocketAddr, key: &str) -> Result<(f64, f64)> {
+/// p50 and p90 of the API overview at `path`, after a warm-up.
+async fn api_latency(s: &Settings, addr: SocketAddr, path: &str, key: &str) -> Result<(f64, f64)> {
     let mut client = Client::connect(addr, None).await?;
     client.bearer = Some(key.to_string());
     let mut times = Vec::with_capacity(s.scrapes);
     for i in 0..WARMUP + s.scrapes {
         let t = Instant::now();
-        let res = client.get("/api/v1/overview").await?;
+        let res = client.get(path).await?;
         if res.status != StatusCode::OK {
-            return Err(format!("/api/v1/overview answered {}: {}", res.status, res.snippet()));
+            return Err(format!("{path} answered {}: {}", res.status, res.snippet()));
         }
         if i >= WARMUP {
             times.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -237,14 +244,14 @@ async fn api_latency(s: &Settings, addr: SocketAddr, key: &str) -> Result<(f64, 
     Ok((percentile(&times, 0.5), percentile(&times, 0.9)))
 }
 
-async fn load(s: &Settings, server: &Server, key: &str) -> Result<LoadResult> {
-    println!("\nload: {} connections on {} for {} s ...", s.connections, s.load_path, s.load_secs);
+async fn load(s: &Settings, server: &Server, path: &str, key: &str) -> Result<LoadResult> {
+    println!("\nload: {} connections on {path} for {} s ...", s.connections, s.load_secs);
     let rss_before = server.rss_mib()?;
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(s.load_secs);
     let mut tasks = Vec::with_capacity(s.connections);
     for _ in 0..s.connections {
-        let (addr, path, key) = (server.addr, s.load_path.clone(), key.to_string());
+        let (addr, path, key) = (server.addr, path.to_string(), key.to_string());
         tasks.push(tokio::spawn(async move {
             let (mut latencies, mut non_200, mut io_errors) = (Vec::new(), 0u64, 0u64);
             let mut client = None;

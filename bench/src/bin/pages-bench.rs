@@ -19,8 +19,6 @@ const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const DB_PREFIX: &str = "strata_bench_pages";
 /// Untimed rounds before the timed ones (connection set-up, plan caches, the OS page cache).
 const WARMUP_ROUNDS: usize = 3;
-/// What a page says when one of its catalog reads hit `catalog_timeout` (`web::catalog::timeout_note`).
-const TIMEOUT_NOTE: &str = "did not answer this catalog read";
 /// Tables, sorted by size and indexes pages may take at most this multiple of their own queries' p50.
 const RATIO_TARGET: f64 = 1.3;
 /// The overview page's p50 target, in milliseconds.
@@ -218,6 +216,7 @@ fn fixture_table(tables: usize, i: usize) -> String {
 
 /// One page of the dashboard and what the introspector does for it.
 struct PageSpec {
+    /// The path under the database's pages (`/db/{name}`): `""` for its overview, `/tables`, ...
     path: String,
     /// The introspector calls the page makes, run directly on one connection; `None` for pages with none.
     query: Option<QueryKind>,
@@ -259,7 +258,7 @@ fn page_specs(tables: usize) -> Vec<PageSpec> {
         ratio_target,
     };
     vec![
-        spec("/", Some(QueryKind::Overview), Some("strata_bench_pages"), false),
+        spec("", Some(QueryKind::Overview), Some("strata_bench_pages"), false),
         spec("/tables", Some(QueryKind::Tables(TableSort::Name, false)), Some(&first), true),
         spec("/tables?sort=total_size&dir=desc", Some(QueryKind::Tables(TableSort::TotalSize, true)), None, true),
         spec("/indexes", Some(QueryKind::Indexes), Some(&format!("{first}_created_at")), true),
@@ -270,6 +269,25 @@ fn page_specs(tables: usize) -> Vec<PageSpec> {
     ]
 }
 
+/// The label of a page in the report: its path under `/db/{name}`, the overview by name.
+fn label(path: &str) -> &str {
+    if path.is_empty() { "(overview)" } else { path }
+}
+
+/// A page's full path under `base` (`/db/{name}`, or `""` for a build from before `/db/{name}`, whose overview
+/// is `/`).
+fn page_path(base: &str, path: &str) -> String {
+    if base.is_empty() && path.is_empty() { "/".into() } else { format!("{base}{path}") }
+}
+
+/// Where a server's pages of its project database live: `/db/{name}`, or `""` when it answers 404 there (a
+/// baseline built before databases had names: its pages are `/`, `/tables`, ...).
+async fn pages_base(server: &Server, client: &mut Client) -> Result<String> {
+    let base = server.db_path("");
+    let res = client.get(&base).await?;
+    Ok(if res.status == StatusCode::NOT_FOUND { String::new() } else { base })
+}
+
 /// Starts `strata serve` on the fixture, signs in through the login form, and times every page and, side by side
 /// in the same round, the catalog reads behind it on one dedicated connection and the baseline's page.
 async fn postgres_pages(s: &Settings, url: &str, baseline: Option<(&Path, &str)>) -> Result<Vec<PageResult>> {
@@ -278,13 +296,16 @@ async fn postgres_pages(s: &Settings, url: &str, baseline: Option<(&Path, &str)>
     server.wait_ready(Duration::from_secs(30)).await?;
     let cookie = login(server.addr).await?;
     let mut client = Client::connect(server.addr, Some(cookie)).await?;
+    let base = server.db_path("");
+    println!("pages: {base}");
     let (base_server, mut base_client) = match baseline {
         Some((binary, base_url)) => {
-            let base = Server::start(binary, Some(base_url), None)?;
-            base.wait_ready(Duration::from_secs(30)).await?;
-            let cookie = login(base.addr).await?;
-            let client = Client::connect(base.addr, Some(cookie)).await?;
-            (Some(base), Some(client))
+            let server = Server::start(binary, Some(base_url), None)?;
+            server.wait_ready(Duration::from_secs(30)).await?;
+            let cookie = login(server.addr).await?;
+            let mut client = Client::connect(server.addr, Some(cookie)).await?;
+            let base = pages_base(&server, &mut client).await?;
+            (Some(server), Some((client, base)))
         }
         None => (None, None),
     };
@@ -315,15 +336,15 @@ async fn postgres_pages(s: &Settings, url: &str, baseline: Option<(&Path, &str)>
             let mut base_ms = None;
             for step in 0..3 {
                 match (round + step) % 3 {
-                    0 => page_ms = time_page(&mut client, spec).await?,
+                    0 => page_ms = time_page(&mut client, &base, spec).await?,
                     1 => {
                         if let Some(kind) = &spec.query {
                             query_ms = Some(time_query(catalog.as_ref(), kind, threshold, s.tables).await?);
                         }
                     }
                     _ => {
-                        if let Some(base) = base_client.as_mut() {
-                            base_ms = Some(time_page(base, spec).await?);
+                        if let Some((client, base)) = base_client.as_mut() {
+                            base_ms = Some(time_page(client, base, spec).await?);
                         }
                     }
                 }
@@ -348,24 +369,9 @@ async fn postgres_pages(s: &Settings, url: &str, baseline: Option<(&Path, &str)>
     Ok(results)
 }
 
-/// One GET of a page, checked: status 200, no catalog timeout note, the expected text present.
-async fn time_page(client: &mut Client, spec: &PageSpec) -> Result<f64> {
-    let t0 = Instant::now();
-    let res = client.get(&spec.path).await?;
-    let elapsed = ms(t0);
-    if res.status != StatusCode::OK {
-        return Err(format!("GET {} answered {} (expected 200): {}", spec.path, res.status, res.snippet()));
-    }
-    let body = String::from_utf8_lossy(&res.body);
-    if body.contains(TIMEOUT_NOTE) {
-        return Err(format!("GET {}: a catalog read timed out (catalog_timeout)", spec.path));
-    }
-    if let Some(text) = &spec.expect
-        && !body.contains(text.as_str())
-    {
-        return Err(format!("GET {}: the page does not show {text:?}", spec.path));
-    }
-    Ok(elapsed)
+/// One GET of a page under `base`, checked: status 200, no catalog timeout note, the expected text present.
+async fn time_page(client: &mut Client, base: &str, spec: &PageSpec) -> Result<f64> {
+    Ok(get_page(client, &page_path(base, &spec.path), spec.expect.as_deref()).await?.0)
 }
 
 /// The introspector calls a page makes (the same arguments as its handler), timed, with a sanity check.
@@ -457,6 +463,8 @@ async fn overview_parts(conn: &DatabaseConnection, n: usize, threshold: Duration
 // Load on the overview
 
 struct LoadResult {
+    /// The page under load (the fixture's overview).
+    path: String,
     tool: &'static str,
     secs: f64,
     requests: u64,
@@ -492,7 +500,9 @@ struct Counts {
 
 async fn load(s: &Settings, tool: LoadTool, server: &Server, cookie: &str) -> Result<LoadResult> {
     let secs = s.load_secs.max(1);
-    println!("load: {} connections on / for {secs} s with {} ...", s.connections, tool_name(tool));
+    // The overview of the database, the page the load has always been on (`/` is now the fleet page).
+    let path = server.db_path("");
+    println!("load: {} connections on {path} for {secs} s with {} ...", s.connections, tool_name(tool));
     let rss_before = server.rss_mib()?;
     let log_before = server.error_lines();
     let t0 = Instant::now();
@@ -502,7 +512,7 @@ async fn load(s: &Settings, tool: LoadTool, server: &Server, cookie: &str) -> Re
             let mut child = Command::new("wrk")
                 .args(["-t1", &format!("-c{}", s.connections), &format!("-d{secs}s"), "--latency", "-H"])
                 .arg(format!("Cookie: {COOKIE_NAME}={cookie}"))
-                .arg(format!("http://{}/", server.addr))
+                .arg(format!("http://{}{path}", server.addr))
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -523,19 +533,20 @@ async fn load(s: &Settings, tool: LoadTool, server: &Server, cookie: &str) -> Re
             }
             parse_wrk(&text)?
         }
-        LoadTool::Builtin => builtin_load(server, cookie, s.connections, secs, &mut rss_during).await?,
+        LoadTool::Builtin => builtin_load(server, &path, cookie, s.connections, secs, &mut rss_during).await?,
         LoadTool::Skip => unreachable!("load() is not called without a tool"),
     };
     let elapsed = secs_f(t0);
     // Requests after the run prove the session was valid throughout (a lost session would have been a 303).
     let mut client = Client::connect(server.addr, Some(cookie.to_string())).await?;
-    let after = client.get("/").await?;
+    let after = client.get(&path).await?;
     if after.status != StatusCode::OK {
-        return Err(format!("after the load GET / answered {}: {}", after.status, after.snippet()));
+        return Err(format!("after the load GET {path} answered {}: {}", after.status, after.snippet()));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = server.rss_mib()?;
     Ok(LoadResult {
+        path,
         tool: tool_name(tool),
         secs: elapsed,
         requests: counts.requests,
@@ -611,10 +622,11 @@ fn parse_wrk_duration(s: &str) -> Option<f64> {
     number.parse::<f64>().ok().map(|v| v * factor)
 }
 
-/// `connections` keep-alive connections, each a task sending GET / back to back until the time is up;
+/// `connections` keep-alive connections, each a task sending GET `path` back to back until the time is up;
 /// anything but 200 (a redirect to the login form included) and any I/O error counts as an error.
 async fn builtin_load(
     server: &Server,
+    path: &str,
     cookie: &str,
     connections: usize,
     secs: u64,
@@ -623,7 +635,7 @@ async fn builtin_load(
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut tasks = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let (addr, cookie) = (server.addr, cookie.to_string());
+        let (addr, cookie, path) = (server.addr, cookie.to_string(), path.to_string());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let (mut non_200, mut io_errors) = (0u64, 0u64);
@@ -641,7 +653,7 @@ async fn builtin_load(
                 }
                 let Some(c) = client.as_mut() else { continue };
                 let t0 = Instant::now();
-                match c.get("/").await {
+                match c.get(&path).await {
                     Ok(res) if res.status == StatusCode::OK => latencies.push(ms(t0)),
                     Ok(_) => non_200 += 1,
                     Err(_) => {
@@ -684,13 +696,26 @@ struct SqliteResult {
     existing_ms: Vec<f64>,
     rss_started: f64,
     rss_idle: f64,
+    /// Pages loaded before the idle reading.
+    pages: usize,
 }
 
-/// `strata serve` with nothing configured, in an empty directory: it creates `./data/strata.db`, migrates, creates
-/// the first admin and serves. Timed from spawn to the first 200 from `/healthz`; then once more on the same files.
+/// The pages loaded (three times each) before the idle RSS reading on the SQLite default: the fleet page and the
+/// example database's pages (`users` is one of its tables).
+const SQLITE_PAGES: &[&str] = &["/", "", "/tables", "/indexes", "/activity", "/migrations", "/tables/main/users"];
+
+/// `strata serve` with nothing configured, in an empty directory: it creates its home `./data/strata.db` and the
+/// example project database `./data/example.db`, migrates both, creates the first admin and serves. Timed from
+/// spawn to the first 200 from `/healthz`; then once more on the same files.
 async fn sqlite(s: &Settings) -> Result<SqliteResult> {
     println!("sqlite: {} fresh starts and {} starts on the existing database ...", s.starts, s.starts);
-    let mut result = SqliteResult { fresh_ms: Vec::new(), existing_ms: Vec::new(), rss_started: 0.0, rss_idle: 0.0 };
+    let mut result = SqliteResult {
+        fresh_ms: Vec::new(),
+        existing_ms: Vec::new(),
+        rss_started: 0.0,
+        rss_idle: 0.0,
+        pages: 3 * SQLITE_PAGES.len(),
+    };
     for i in 0..s.starts {
         let dir = TempDir::new(&format!("strata-pages-bench-{}-{i}", std::process::id()))?;
         for existing in [false, true] {
@@ -700,8 +725,10 @@ async fn sqlite(s: &Settings) -> Result<SqliteResult> {
             let elapsed = ms(t0);
             let times = if existing { &mut result.existing_ms } else { &mut result.fresh_ms };
             times.push(elapsed);
-            if !dir.path().join("data/strata.db").is_file() {
-                return Err("strata serve did not create ./data/strata.db".into());
+            for file in ["data/strata.db", "data/example.db"] {
+                if !dir.path().join(file).is_file() {
+                    return Err(format!("strata serve did not create ./{file}"));
+                }
             }
             // The last server stays a little: idle memory after start, then after signing in and a few pages.
             if existing && i + 1 == s.starts {
@@ -710,8 +737,9 @@ async fn sqlite(s: &Settings) -> Result<SqliteResult> {
                 let cookie = login(server.addr).await?;
                 let mut client = Client::connect(server.addr, Some(cookie)).await?;
                 for _ in 0..3 {
-                    for path in ["/", "/tables", "/indexes", "/activity", "/migrations", "/tables/main/admin_users"] {
-                        let res = client.get(path).await?;
+                    for page in SQLITE_PAGES {
+                        let path = if *page == "/" { page.to_string() } else { server.db_path(page) };
+                        let res = client.get(&path).await?;
                         if res.status != StatusCode::OK {
                             return Err(format!("SQLite: GET {path} answered {}: {}", res.status, res.snippet()));
                         }
@@ -744,8 +772,8 @@ impl Report {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "pages on PostgreSQL, {} tables: {} timed GETs each on one keep-alive connection; \"queries\" = the page's \
-             introspector calls on one dedicated connection, same round",
+            "pages of the fixture (under /db/<name>) on PostgreSQL, {} tables: {} timed GETs each on one keep-alive \
+             connection; \"queries\" = the page's introspector calls on one dedicated connection, same round",
             s.tables, s.requests
         );
         let _ = writeln!(
@@ -762,7 +790,7 @@ impl Report {
                 }
                 None => ("—".into(), "—".into(), "—".into()),
             };
-            let target = if p.path == "/" {
+            let target = if p.path.is_empty() {
                 format!("p50 < {OVERVIEW_TARGET_MS} ms: {}", verdict(p50 < OVERVIEW_TARGET_MS))
             } else if p.ratio_target {
                 let q50 = p.query.as_ref().map(|q| percentile(q, 0.5)).unwrap_or(f64::NAN);
@@ -770,7 +798,8 @@ impl Report {
             } else {
                 String::new()
             };
-            let _ = writeln!(out, "{:<36} {p50:>9.2} {p90:>9.2} {q50:>11} {q90:>11} {ratio:>8}  {target}", p.path);
+            let _ =
+                writeln!(out, "{:<36} {p50:>9.2} {p90:>9.2} {q50:>11} {q90:>11} {ratio:>8}  {target}", label(&p.path));
         }
         if let Some(binary) = &s.baseline {
             let _ = writeln!(out);
@@ -786,7 +815,7 @@ impl Report {
                 let _ = writeln!(
                     out,
                     "{:<36} {p50:>9.2} {b50:>12.2} {:>7.2}x  ratio <= {BASELINE_TARGET}: {}",
-                    p.path,
+                    label(&p.path),
                     p50 / b50,
                     verdict(p50 / b50 <= BASELINE_TARGET)
                 );
@@ -806,7 +835,11 @@ impl Report {
         match &self.load {
             Some(l) => {
                 let _ = writeln!(out);
-                let _ = writeln!(out, "load on / with {}: {} connections, {:.0} s", l.tool, s.connections, l.secs);
+                let _ = writeln!(
+                    out,
+                    "load on the overview {} with {}: {} connections, {:.0} s",
+                    l.path, l.tool, s.connections, l.secs
+                );
                 let lat = |v: Option<f64>| v.map(|v| format!("{v:.2} ms")).unwrap_or_else(|| "—".into());
                 let _ = writeln!(
                     out,
@@ -845,7 +878,11 @@ impl Report {
         }
         if let Some(q) = &self.sqlite {
             let _ = writeln!(out);
-            let _ = writeln!(out, "SQLite default (./data/strata.db), {} runs each:", q.fresh_ms.len());
+            let _ = writeln!(
+                out,
+                "SQLite default (home ./data/strata.db, project ./data/example.db), {} runs each:",
+                q.fresh_ms.len()
+            );
             let row = |v: &[f64]| {
                 let (min, max) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
                 format!("median {:.1} ms (min {min:.1}, max {max:.1})", percentile(v, 0.5))
@@ -865,7 +902,8 @@ impl Report {
             let _ = writeln!(out, "  RSS 1 s after start:                   {:.1} MiB", q.rss_started);
             let _ = writeln!(
                 out,
-                "  RSS idle after sign-in + 18 pages:     {:.1} MiB  target < {IDLE_RSS_TARGET_MIB} MiB: {}",
+                "  RSS idle after sign-in + {} pages:     {:.1} MiB  target < {IDLE_RSS_TARGET_MIB} MiB: {}",
+                q.pages,
                 q.rss_idle,
                 verdict(q.rss_idle < IDLE_RSS_TARGET_MIB)
             );

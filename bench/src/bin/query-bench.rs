@@ -63,11 +63,10 @@ struct Export {
 
 async fn strata_export(server: &Server, client: &mut Client, token: &str) -> Result<Export> {
     server.reset_peak()?;
-    let res = client
-        .post_form_counting("/query/export", form(&[("sql", QUERY), ("format", "csv"), ("_csrf", token)]))
-        .await?;
+    let path = server.db_path("/query/export");
+    let res = client.post_form_counting(&path, form(&[("sql", QUERY), ("format", "csv"), ("_csrf", token)])).await?;
     if res.status != StatusCode::OK {
-        return Err(format!("POST /query/export answered {}", res.status));
+        return Err(format!("POST {path} answered {}", res.status));
     }
     Ok(Export { ms: res.total_ms, first_ms: res.first_ms, bytes: res.bytes, peak_mib: server.status_mib("VmHWM:")? })
 }
@@ -94,7 +93,8 @@ async fn run() -> Result<()> {
     server.wait_ready(Duration::from_secs(60)).await?;
     let cookie = login(server.addr).await?;
     let mut client = Client::connect(server.addr, Some(cookie)).await?;
-    let editor = client.get("/query").await?;
+    let editor_path = server.db_path("/query");
+    let editor = client.get(&editor_path).await?;
     let token = hidden_field(&String::from_utf8_lossy(&editor.body), "_csrf").ok_or("the editor has no _csrf field")?;
     let rss_idle = server.rss_mib()?;
 
@@ -117,11 +117,11 @@ async fn run() -> Result<()> {
     let mut first_page = Vec::new();
     for i in 0..=requests {
         let t0 = Instant::now();
-        let res = client.post_form("/query", form(&[("sql", QUERY), ("_csrf", &token)])).await?;
+        let res = client.post_form(&editor_path, form(&[("sql", QUERY), ("_csrf", &token)])).await?;
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
         let body = String::from_utf8_lossy(&res.body);
         if res.status != StatusCode::OK || !body.contains("more not fetched") {
-            return Err(format!("POST /query of the million rows answered {}: {}", res.status, res.snippet()));
+            return Err(format!("POST {editor_path} of the million rows answered {}: {}", res.status, res.snippet()));
         }
         if i > 0 {
             first_page.push(ms);
@@ -130,10 +130,10 @@ async fn run() -> Result<()> {
     let mut select_one = Vec::new();
     for i in 0..=requests {
         let t0 = Instant::now();
-        let res = client.post_form("/query", form(&[("sql", "select 1"), ("_csrf", &token)])).await?;
+        let res = client.post_form(&editor_path, form(&[("sql", "select 1"), ("_csrf", &token)])).await?;
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
         if res.status != StatusCode::OK || !String::from_utf8_lossy(&res.body).contains("badge-success") {
-            return Err(format!("POST /query of select 1 answered {}: {}", res.status, res.snippet()));
+            return Err(format!("POST {editor_path} of select 1 answered {}: {}", res.status, res.snippet()));
         }
         if i > 0 {
             select_one.push(ms);
@@ -185,7 +185,7 @@ async fn run() -> Result<()> {
     println!("CSV export of 1,000,000 rows, {rounds} rounds, order alternating:");
     println!("  psql \\copy to /dev/null       {}", row(&psql));
     println!(
-        "  strata POST /query/export     {}  first byte median {:.1} ms, {} bytes",
+        "  strata POST …/query/export    {}  first byte median {:.1} ms, {} bytes",
         row(&export_ms),
         percentile(&exports.iter().map(|e| e.first_ms).collect::<Vec<_>>(), 0.5),
         exports[0].bytes
@@ -200,7 +200,7 @@ async fn run() -> Result<()> {
         verdict(peak < EXPORT_RSS_TARGET_MIB)
     );
     println!();
-    println!("editor page (POST /query, whole response), {requests} requests on one keep-alive connection:");
+    println!("editor page (POST {editor_path}, whole response), {requests} requests on one keep-alive connection:");
     println!(
         "  first page of the million rows {}  p90 {:.1}  target < {FIRST_PAGE_TARGET_MS} ms: {}",
         row(&first_page),

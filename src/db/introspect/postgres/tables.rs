@@ -418,15 +418,17 @@ impl Postgres {
         let found = found.ok_or_else(not_found)?;
         let columns = strings(found.columns);
         let keys = strings(found.key_columns);
-        // Identifiers come from the catalog, never from the request, and are quoted.
-        let select = columns.iter().map(|c| format!("{}::text", quote_ident(c))).collect::<Vec<_>>().join(", ");
+        // Identifiers come from the catalog, never from the request, and are quoted. Each `::text` output
+        // column keeps its column's name, and a bare name in ORDER BY means the output column: the key is
+        // qualified with the table's alias so rows sort by the real column (1, 2, 10), not its text (1, 10, 2).
+        let select = columns.iter().map(|c| format!("t.{}::text", quote_ident(c))).collect::<Vec<_>>().join(", ");
         let order = if keys.is_empty() {
             String::new()
         } else {
-            format!(" ORDER BY {}", keys.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", "))
+            format!(" ORDER BY {}", keys.iter().map(|k| format!("t.{}", quote_ident(k))).collect::<Vec<_>>().join(", "))
         };
         let sql = format!(
-            "SELECT {select} FROM {}{order} LIMIT $1 OFFSET $2",
+            "SELECT {select} FROM {} AS t{order} LIMIT $1 OFFSET $2",
             qualified(&found.schema_name, &found.table_name)
         );
         let fetch = bigint(limit, "limit")?.saturating_add(1);

@@ -27,8 +27,8 @@ use sea_orm::{
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
-use crate::accounts::{self, Role};
 use crate::error::{Error, Result};
+use crate::home::accounts::{self, Role};
 
 /// Every key starts with this, so secret scanners and people can tell what it is.
 pub const KEY_START: &str = "strata_";

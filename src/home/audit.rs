@@ -56,6 +56,9 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "backup.delete",
     "backup.prune",
     "backup.restore",
+    "database.add",
+    "database.update",
+    "database.remove",
 ];
 
 /// One thing that happened, built with [`Entry::new`] (or `CurrentUser::audit`) and the setters below.
@@ -67,6 +70,10 @@ pub struct Entry {
     pub target: Option<String>,
     pub detail: Option<String>,
     pub client_addr: String,
+    /// The watched database the action concerned, if any.
+    pub database: Option<String>,
+    /// When it happened, if not now (the login throttle stamps sign-ins with its own clock).
+    pub at: Option<DateTime<Utc>>,
 }
 
 impl Entry {
@@ -79,6 +86,8 @@ impl Entry {
             target: None,
             detail: None,
             client_addr: UNKNOWN_CLIENT.into(),
+            database: None,
+            at: None,
         }
     }
 
@@ -101,6 +110,18 @@ impl Entry {
         self
     }
 
+    /// When it happened (default: when it is recorded).
+    pub fn at(mut self, at: DateTime<Utc>) -> Entry {
+        self.at = Some(at);
+        self
+    }
+
+    /// The watched database it concerned.
+    pub fn database(mut self, name: impl Into<String>) -> Entry {
+        self.database = Some(name.into());
+        self
+    }
+
     /// Where the request came from.
     pub fn client(mut self, addr: impl Into<String>) -> Entry {
         self.client_addr = addr.into();
@@ -112,17 +133,65 @@ impl Entry {
 /// a hostile username in a failed sign-in must still be logged.
 pub async fn record(db: &impl ConnectionTrait, entry: Entry) -> Result<()> {
     let row = audit_log::ActiveModel {
-        occurred_at: Set(Utc::now()),
+        occurred_at: Set(entry.at.unwrap_or_else(Utc::now)),
         actor_id: Set(entry.actor_id),
         actor: Set(cut(&entry.actor, 64)),
         action: Set(cut(&entry.action, 64)),
         target: Set(entry.target.as_deref().map(|t| cut(t, 255))),
         detail: Set(entry.detail.as_deref().map(|d| cut(d, 4000))),
         client_addr: Set(cut(&entry.client_addr, 64)),
+        database_name: Set(entry.database.as_deref().map(|d| cut(d, 63))),
         ..Default::default()
     };
     row.insert(db).await?;
     Ok(())
+}
+
+/// Failed sign-ins since a time, oldest first: those naming an account (after its last successful sign-in) and
+/// those from an address. What the login throttle counts across instances.
+#[derive(Clone, Debug, Default)]
+pub struct RecentFailures {
+    pub account: Vec<DateTime<Utc>>,
+    pub address: Vec<DateTime<Utc>>,
+}
+
+/// The `login.failure` entries since `since` for `account` (lower-case; after its last `login.success`) and for
+/// `address`; at most the newest 100 of each.
+pub async fn recent_failures(
+    db: &impl ConnectionTrait,
+    account: &str,
+    address: &str,
+    since: DateTime<Utc>,
+) -> Result<RecentFailures> {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func};
+    let last_success = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("login.success"))
+        .filter(Expr::expr(Func::lower(Expr::col(audit_log::Column::Actor))).eq(account))
+        .filter(audit_log::Column::OccurredAt.gte(since))
+        .order_by_desc(audit_log::Column::OccurredAt)
+        .one(db)
+        .await?
+        .map(|e| e.occurred_at);
+    let mut by_account = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("login.failure"))
+        .filter(Expr::expr(Func::lower(Expr::col(audit_log::Column::Target))).eq(account))
+        .filter(audit_log::Column::OccurredAt.gte(since));
+    if let Some(at) = last_success {
+        by_account = by_account.filter(audit_log::Column::OccurredAt.gt(at));
+    }
+    let by_address = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("login.failure"))
+        .filter(audit_log::Column::ClientAddr.eq(address))
+        .filter(audit_log::Column::OccurredAt.gte(since));
+    let times = |rows: Vec<audit_log::Model>| {
+        let mut t: Vec<DateTime<Utc>> = rows.into_iter().map(|r| r.occurred_at).collect();
+        t.reverse();
+        t
+    };
+    Ok(RecentFailures {
+        account: times(by_account.order_by_desc(audit_log::Column::OccurredAt).limit(100).all(db).await?),
+        address: times(by_address.order_by_desc(audit_log::Column::OccurredAt).limit(100).all(db).await?),
+    })
 }
 
 /// At most `max_chars` characters, NUL replaced (PostgreSQL cannot store it in text).
@@ -141,6 +210,8 @@ pub struct Filter {
     pub from: Option<NaiveDate>,
     /// To the end of this day (UTC).
     pub to: Option<NaiveDate>,
+    /// Only entries about this watched database.
+    pub database: Option<String>,
 }
 
 /// One page of entries, newest first.
@@ -166,6 +237,9 @@ pub async fn search(db: &impl ConnectionTrait, filter: &Filter, page: u64, per_p
     }
     if let Some(actor) = &filter.actor {
         query = query.filter(audit_log::Column::Actor.eq(actor.as_str()));
+    }
+    if let Some(database) = &filter.database {
+        query = query.filter(audit_log::Column::DatabaseName.eq(database.as_str()));
     }
     if let Some(from) = filter.from {
         query = query.filter(audit_log::Column::OccurredAt.gte(start_of(from)));

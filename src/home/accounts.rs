@@ -162,14 +162,11 @@ pub async fn create(db: &impl ConnectionTrait, new: NewAccount) -> Result<admin_
     Ok(row.insert(db).await?)
 }
 
-/// Makes sure an active admin exists. Returns the generated password when it had to make one up.
+/// Makes sure an active admin exists. Returns the generated password when it had to make one up. Several
+/// instances starting together on one home database may race here: the one whose insert loses finds the
+/// winner's admin and goes on.
 pub async fn ensure_admin(db: &DatabaseConnection, configured: Option<String>) -> Result<Option<(String, String)>> {
-    let admins = admin_users::Entity::find()
-        .filter(admin_users::Column::Role.eq("admin"))
-        .filter(admin_users::Column::IsActive.eq(true))
-        .count(db)
-        .await?;
-    if admins > 0 {
+    if active_admins(db).await? > 0 {
         return Ok(None);
     }
     let generated = configured.is_none();
@@ -181,7 +178,7 @@ pub async fn ensure_admin(db: &DatabaseConnection, configured: Option<String>) -
         n += 1;
         username = format!("admin{n}");
     }
-    create(
+    let created = create(
         db,
         NewAccount {
             email: format!("{username}@localhost"),
@@ -190,8 +187,20 @@ pub async fn ensure_admin(db: &DatabaseConnection, configured: Option<String>) -
             password: password.clone(),
         },
     )
-    .await?;
-    Ok(generated.then_some((username, password)))
+    .await;
+    match created {
+        Ok(_) => Ok(generated.then_some((username, password))),
+        Err(_) if active_admins(db).await? > 0 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn active_admins(db: &DatabaseConnection) -> Result<u64> {
+    Ok(admin_users::Entity::find()
+        .filter(admin_users::Column::Role.eq("admin"))
+        .filter(admin_users::Column::IsActive.eq(true))
+        .count(db)
+        .await?)
 }
 
 /// Why a sign-in failed. The user is told only "wrong username or password"; the audit log gets this.

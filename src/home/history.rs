@@ -96,6 +96,8 @@ pub struct NewRun {
     pub error: Option<String>,
     pub migration_head: Option<String>,
     pub client_addr: Option<String>,
+    /// The watched database it ran on.
+    pub database: Option<String>,
 }
 
 impl NewRun {
@@ -113,7 +115,14 @@ impl NewRun {
             error: None,
             migration_head: None,
             client_addr: None,
+            database: None,
         }
+    }
+
+    /// The watched database it ran on.
+    pub fn database(mut self, name: impl Into<String>) -> NewRun {
+        self.database = Some(name.into());
+        self
     }
 
     /// Statement `index` (from 0) of the batch `id`.
@@ -172,6 +181,7 @@ impl NewRun {
             error: Set(self.error.as_deref().map(|e| cut(e, 8000))),
             migration_head: Set(self.migration_head.as_deref().map(|h| cut(h, 255))),
             client_addr: Set(self.client_addr.as_deref().map(|a| cut(a, 64))),
+            database_name: Set(self.database.as_deref().map(|d| cut(d, 63))),
             ..Default::default()
         }
     }
@@ -276,6 +286,8 @@ pub struct Filter {
     pub to: Option<NaiveDate>,
     /// Text the query contains, case-insensitively; `%` and `_` are literal.
     pub text: Option<String>,
+    /// Only runs on this watched database.
+    pub database: Option<String>,
 }
 
 /// One page of runs, newest first.
@@ -354,6 +366,9 @@ fn filtered(filter: &Filter) -> Result<Select<query_history::Entity>> {
                 .add(Expr::col(query_history::Column::User).like(by_key)),
         );
     }
+    if let Some(database) = &filter.database {
+        query = query.filter(query_history::Column::DatabaseName.eq(database.as_str()));
+    }
     if let Some(status) = filter.status {
         query = query.filter(query_history::Column::Status.eq(status.as_str()));
     }
@@ -421,7 +436,7 @@ pub async fn sweep(db: DatabaseConnection, retention: Duration, period: Duration
 }
 
 /// The columns of the CSV export, in order.
-pub const CSV_COLUMNS: [&str; 12] = [
+pub const CSV_COLUMNS: [&str; 13] = [
     "id",
     "timestamp",
     "user",
@@ -434,6 +449,7 @@ pub const CSV_COLUMNS: [&str; 12] = [
     "client_addr",
     "batch_id",
     "statement_index",
+    "database",
 ];
 
 /// RFC 4180 CSV: [`csv_header`] and a [`csv_row`] per run.
@@ -467,6 +483,7 @@ pub fn csv_row(r: &query_history::Model) -> String {
         r.client_addr.clone().unwrap_or_default(),
         r.batch_id.clone().unwrap_or_default(),
         r.statement_index.to_string(),
+        r.database_name.clone().unwrap_or_default(),
     ];
     let mut out = String::new();
     csv_record(&mut out, &fields);
@@ -557,13 +574,14 @@ mod tests {
             error: None,
             migration_head: Some("m20250101_000042".into()),
             client_addr: None,
+            database_name: Some("app".into()),
         };
         let csv = to_csv(&[run]);
         let mut lines = csv.split("\r\n");
         assert!(lines.next().unwrap().starts_with("id,timestamp,user,status,execution_time_ms,rows,query,"));
         assert_eq!(
             lines.next().unwrap(),
-            "7,2025-11-22T08:26:40.000Z,ann,success,12,3,\"SELECT 'a,b', \"\"x\"\"\nFROM t\",,m20250101_000042,,,0"
+            "7,2025-11-22T08:26:40.000Z,ann,success,12,3,\"SELECT 'a,b', \"\"x\"\"\nFROM t\",,m20250101_000042,,,0,app"
         );
         assert_eq!(lines.collect::<Vec<_>>(), vec![""]);
     }

@@ -21,7 +21,7 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
 use crate::config::mask_url_str;
-use crate::db::health::WriteFault;
+use crate::error::WriteFault;
 
 /// Sessions in the application database.
 #[derive(Clone, Debug)]
@@ -126,9 +126,9 @@ pub(crate) const UNWRITABLE: [(WriteFault, &str); 3] = [
 ];
 
 fn backend(e: DbErr) -> session_store::Error {
-    let prefix = if crate::db::is_unreachable(&e) {
+    let prefix = if crate::error::is_unreachable(&e) {
         UNREACHABLE
-    } else if let Some(fault) = crate::db::write_fault(&e) {
+    } else if let Some(fault) = crate::error::write_fault(&e) {
         UNWRITABLE.iter().find(|(f, _)| *f == fault).map_or("", |(_, marker)| marker)
     } else {
         ""

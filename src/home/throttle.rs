@@ -1,8 +1,10 @@
-//! Login throttling: failed sign-ins counted per account and per client address in a sliding window, in memory.
+//! Login throttling: failed sign-ins counted per account and per client address in a sliding window.
 //!
-//! Each Strata instance counts on its own (a restart forgets); that bounds online guessing, which
-//! is all it is for. Only failures count; a success clears the account's failures but not the
-//! address's, so one known password cannot wash away guesses at other accounts.
+//! Each instance counts in memory (the fast path), and [`LoginThrottle::check_shared`] counts every instance's
+//! failures from the home database's audit log (every failed sign-in is recorded there as `login.failure`), so ten
+//! wrong passwords spread over three instances sharing one home lock the account as ten on one would. Only
+//! failures count; a success clears the account's failures but not the address's, so one known password cannot
+//! wash away guesses at other accounts.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -86,6 +88,43 @@ impl LoginThrottle {
         }
         self.blocked(&self.addresses, address, self.limits.per_address, now)
             .map(|retry_after| Throttled::Address { retry_after })
+    }
+
+    /// The wall-clock time this throttle's clock says (the system's, unless a test moved it).
+    pub fn wall_now(&self) -> chrono::DateTime<chrono::Utc> {
+        let (clock, real) = ((self.clock)(), Instant::now());
+        let now = chrono::Utc::now();
+        match clock.checked_duration_since(real) {
+            Some(ahead) => now + ahead,
+            None => now - real.saturating_duration_since(clock),
+        }
+    }
+
+    /// `Some` when the account or the address has used up its failures in the current window, counted over every
+    /// instance from the audit log of the shared home database.
+    pub async fn check_shared(
+        &self,
+        home: &sea_orm::DatabaseConnection,
+        account: &str,
+        address: &str,
+    ) -> crate::error::Result<Option<Throttled>> {
+        let now = self.wall_now();
+        let window = chrono::Duration::from_std(self.limits.window).unwrap_or(chrono::Duration::MAX);
+        let since = now - window;
+        // As the audit log stores them: NUL cannot be in PostgreSQL text, the log keeps U+FFFD in its place.
+        let clean = |s: &str| s.replace('\0', "\u{FFFD}");
+        let recent =
+            crate::home::audit::recent_failures(home, &clean(&account_key(account)), &clean(address), since).await?;
+        let retry = |oldest: chrono::DateTime<chrono::Utc>| (oldest + window - now).to_std().unwrap_or_default();
+        if recent.account.len() >= self.limits.per_account.max(1) {
+            let oldest = recent.account[recent.account.len() - self.limits.per_account.max(1)];
+            return Ok(Some(Throttled::Account { retry_after: retry(oldest) }));
+        }
+        if recent.address.len() >= self.limits.per_address.max(1) {
+            let oldest = recent.address[recent.address.len() - self.limits.per_address.max(1)];
+            return Ok(Some(Throttled::Address { retry_after: retry(oldest) }));
+        }
+        Ok(None)
     }
 
     /// Counts a failed sign-in (or a wrong current password) against the account and the address.
