@@ -11,12 +11,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::chrome::{free_port, wait_for_port};
+use common::cluster::PrivateCluster;
 use common::{exec, ok, strata};
 
 /// What "answers quickly" means here: the server answers within 1 s, plus slack for a loaded machine.
 const CLIENT_TIMEOUT: Duration = Duration::from_millis(1500);
 const PASSWORD: &str = "faults-test-password-1";
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
 /// One HTTP answer.
 #[derive(Debug)]
@@ -183,70 +183,6 @@ fn run(cmd: &mut Command) -> String {
     text
 }
 
-/// A PostgreSQL 15 cluster of this test's own (initdb into a temp dir, a free port, run as the `postgres` OS
-/// user), stopped with `pg_ctl stop -m immediate` by the test and again on drop.
-struct PrivateCluster {
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl PrivateCluster {
-    fn start() -> PrivateCluster {
-        let dir = tempfile::tempdir().expect("temp dir");
-        run(Command::new("chown").args(["postgres:postgres"]).arg(dir.path()));
-        let data = dir.path().join("data");
-        run(Command::new("runuser").args(["-u", "postgres", "--"]).arg(format!("{PG_BIN}/initdb")).args([
-            "-D",
-            data.to_str().unwrap(),
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "--no-sync",
-            "--locale=C",
-            "-E",
-            "UTF8",
-        ]));
-        let cluster = PrivateCluster { dir, port: free_port() };
-        cluster.pg_ctl_start();
-        cluster
-    }
-
-    fn pg_ctl_start(&self) {
-        let options =
-            format!("-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off", self.port, self.dir.path().display());
-        let data = self.dir.path().join("data");
-        let log = self.dir.path().join("postgres.log");
-        run(Command::new("runuser").args(["-u", "postgres", "--"]).arg(format!("{PG_BIN}/pg_ctl")).args([
-            "-D",
-            data.to_str().unwrap(),
-            "-l",
-            log.to_str().unwrap(),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            &options,
-            "start",
-        ]));
-    }
-
-    fn stop(&self) {
-        let data = self.dir.path().join("data");
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(format!("{PG_BIN}/pg_ctl"))
-            .args(["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"])
-            .output();
-    }
-}
-
-impl Drop for PrivateCluster {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// Sends `GET path` every 200 ms for at most `limit` until `wanted` holds for the answer.
 async fn poll(v: &mut Visitor, path: &str, limit: Duration, wanted: impl Fn(&Reply) -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
@@ -272,7 +208,7 @@ async fn a_database_that_is_down_gets_a_quick_503_and_recovers_by_itself() {
     server_db.close().await.ok();
     let home = format!("postgresql://postgres:not-shown-pw@127.0.0.1:{}/strata_home", pg.port);
     ok(&strata(&url, &["migrate", "up"]));
-    let server = Server::start(&url, &home, false, pg.dir.path(), &[]).await;
+    let server = Server::start(&url, &home, false, pg.dir(), &[]).await;
     let mut admin = Visitor::new(server.port);
     admin.sign_in().await;
     assert_eq!(admin.get("/").await.status, 200);
@@ -306,7 +242,7 @@ async fn a_database_that_is_down_gets_a_quick_503_and_recovers_by_itself() {
     assert_eq!(posted.status, 503, "{}", posted.body);
     assert_eq!(probe.get("/healthz").await.status, 200);
 
-    pg.pg_ctl_start();
+    pg.resume();
     let back = poll(&mut admin, "/db/app", Duration::from_secs(15), |r| {
         r.status == 200 && r.body.contains("<h1>Overview</h1>")
     })

@@ -80,6 +80,8 @@ async fn three_instances_on_one_postgres_home_share_sign_ins_history_the_watch_l
     third.get("/databases").await;
     let added = third.post("/databases", &[("name", "extra"), ("url", &extra.url), ("group", "")]).await;
     assert_eq!(added.status, 303, "{}", added.body);
+    let fleet = first.at(ports[1]).get("/").await;
+    assert!(fleet.body.contains("id=\"db-extra\""), "the second instance's fleet shows it: {}", fleet.body);
     let listed = first.get("/databases").await;
     assert!(listed.body.contains("/db/extra"), "{}", listed.body);
     assert_eq!(first.get("/db/extra").await.status, 200);

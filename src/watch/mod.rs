@@ -10,7 +10,6 @@ pub mod fleet;
 pub mod runs;
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 
@@ -212,6 +211,3 @@ impl Watchlist {
         self.all.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
-
-/// How long a watched database's idle pooled connection is kept by default.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -19,6 +19,8 @@ const WAIT: Duration = Duration::from_millis(1500);
 /// `GET /`.
 pub async fn index(user: CurrentUser, State(state): State<AppState>) -> Result<FleetPage> {
     user.require(Role::Viewer)?;
+    // Another instance sharing the home may have added or removed a database on its Databases page.
+    state.watched.sync(&state.config, &state.home).await?;
     let cards = fleet::cards(&state.watched.all(), &state.config, &state.migrations, WAIT).await;
     Ok(FleetPage { layout: Layout::new(&user, &state, "fleet").await?, admin: user.is_admin(), cards })
 }

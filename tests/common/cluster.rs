@@ -45,6 +45,11 @@ impl PrivateCluster {
         cluster
     }
 
+    /// The cluster's temporary folder (its data, its log, its socket): a place for the test's own files too.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// A URL for `database` on this cluster.
     pub fn url(&self, database: &str) -> String {
         format!("postgresql://postgres@127.0.0.1:{}/{database}", self.port)
