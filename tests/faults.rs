@@ -12,117 +12,25 @@ use std::time::Duration;
 
 use common::chrome::{free_port, wait_for_port};
 use common::cluster::PrivateCluster;
+use common::http::{Reply, Visitor};
 use common::{exec, ok, strata};
 
 /// What "answers quickly" means here: the server answers within 1 s, plus slack for a loaded machine.
 const CLIENT_TIMEOUT: Duration = Duration::from_millis(1500);
 const PASSWORD: &str = "faults-test-password-1";
 
-/// One HTTP answer.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+/// A visitor whose every request must be answered within [`CLIENT_TIMEOUT`].
+fn timed_visitor(port: u16) -> Visitor {
+    let mut v = Visitor::new(port);
+    v.timeout = CLIENT_TIMEOUT;
+    v
 }
 
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-}
-
-/// A browser in miniature: one session cookie, plain HTTP/1.1, every request bounded by [`CLIENT_TIMEOUT`].
-struct Visitor {
-    port: u16,
-    cookie: Option<String>,
-}
-
-impl Visitor {
-    fn new(port: u16) -> Visitor {
-        Visitor { port, cookie: None }
-    }
-
-    /// `Err` when the server did not answer within the client timeout.
-    async fn send(&mut self, method: &str, path: &str, form: Option<&str>) -> Result<Reply, String> {
-        let exchange = async {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
-            let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-            if let Some(c) = &self.cookie {
-                head.push_str(&format!("Cookie: strata_session={c}\r\n"));
-            }
-            let body = form.unwrap_or("");
-            if form.is_some() {
-                head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
-            }
-            head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-            s.write_all(head.as_bytes()).await?;
-            let mut raw = Vec::new();
-            s.read_to_end(&mut raw).await?;
-            Ok::<_, std::io::Error>(raw)
-        };
-        let raw = match tokio::time::timeout(CLIENT_TIMEOUT, exchange).await {
-            Ok(Ok(raw)) => raw,
-            Ok(Err(e)) => return Err(format!("{method} {path}: {e}")),
-            Err(_) => return Err(format!("{method} {path}: no answer within {CLIENT_TIMEOUT:?}")),
-        };
-        let reply = parse(&raw);
-        for (name, value) in &reply.headers {
-            if let Some(v) = value.strip_prefix("strata_session=").filter(|_| name.eq_ignore_ascii_case("set-cookie")) {
-                let id = v.split(';').next().unwrap_or("");
-                self.cookie = (!id.is_empty() && !v.contains("Max-Age=0")).then(|| id.to_string());
-            }
-        }
-        Ok(reply)
-    }
-
-    async fn get(&mut self, path: &str) -> Reply {
-        self.send("GET", path, None).await.unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// Signs in as `admin` through the login form; panics unless it redirects.
-    async fn sign_in(&mut self) {
-        let form = self.get("/login").await;
-        assert_eq!(form.status, 200, "{}", form.body);
-        let token = csrf_token(&form.body);
-        let reply = self
-            .send("POST", "/login", Some(&format!("username=admin&password={PASSWORD}&next=%2F&_csrf={token}")))
-            .await
-            .unwrap();
-        assert_eq!(reply.status, 303, "sign-in: {}", reply.body);
-        assert_eq!(reply.header("location"), Some("/"));
-    }
-}
-
-fn parse(raw: &[u8]) -> Reply {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))).collect();
-    let chunked = headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_string() };
-    Reply { status, headers, body }
-}
-
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
-        if n == 0 || after.len() < n {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-fn csrf_token(page: &str) -> String {
-    let at = page.find(r#"name="_csrf" value=""#).expect("a CSRF field") + r#"name="_csrf" value=""#.len();
-    page[at..].split('"').next().unwrap().to_string()
+/// Signs in as `admin` through the login form; panics unless it redirects to `/`.
+async fn sign_in(v: &mut Visitor) {
+    let reply = v.sign_in("admin", PASSWORD).await;
+    assert_eq!(reply.status, 303, "sign-in: {}", reply.body);
+    assert_eq!(reply.header("location"), Some("/"));
 }
 
 /// A `strata serve` child, killed when the test ends however it ends; its log is kept for failure messages.
@@ -209,13 +117,13 @@ async fn a_database_that_is_down_gets_a_quick_503_and_recovers_by_itself() {
     let home = format!("postgresql://postgres:not-shown-pw@127.0.0.1:{}/strata_home", pg.port);
     ok(&strata(&url, &["migrate", "up"]));
     let server = Server::start(&url, &home, false, pg.dir(), &[]).await;
-    let mut admin = Visitor::new(server.port);
-    admin.sign_in().await;
+    let mut admin = timed_visitor(server.port);
+    sign_in(&mut admin).await;
     assert_eq!(admin.get("/").await.status, 200);
     let session = admin.cookie.clone();
 
     pg.stop();
-    let mut probe = Visitor::new(server.port);
+    let mut probe = timed_visitor(server.port);
     let known = poll(&mut probe, "/readyz", Duration::from_secs(10), |r| r.status == 503).await;
     assert!(known, "/readyz never answered 503 within {CLIENT_TIMEOUT:?}:\n{}", server.log());
 
@@ -232,7 +140,7 @@ async fn a_database_that_is_down_gets_a_quick_503_and_recovers_by_itself() {
     assert_eq!(api.status, 503, "{}", api.body);
     assert!(api.header("content-type").is_some_and(|v| v.starts_with("application/json")), "{api:?}");
     assert!(api.body.contains(r#""code":"unavailable""#), "{}", api.body);
-    let mut stranger = Visitor::new(server.port);
+    let mut stranger = timed_visitor(server.port);
     let login = stranger.send("GET", "/login", None).await.expect("the login page answers quickly");
     assert_eq!(login.status, 503, "no sign-in while down: {}", login.body);
     let posted = stranger
@@ -315,7 +223,7 @@ async fn a_read_only_home_file_gives_a_503_naming_it_and_sign_in_works_once_fixe
     let server = Server::start(&home.project_url, &home.url, true, home.dir.path(), &["--no-migrate"]).await;
     let cause = format!("Strata cannot write to its database: {} is read-only", home.path.display());
 
-    let mut visitor = Visitor::new(server.port);
+    let mut visitor = timed_visitor(server.port);
     let form = visitor.get("/login").await;
     assert_eq!(form.status, 503, "{}\n{}", form.body, server.log());
     assert!(form.body.contains(&cause), "{}", form.body);
@@ -328,8 +236,8 @@ async fn a_read_only_home_file_gives_a_503_naming_it_and_sign_in_works_once_fixe
         run(Command::new("chown").arg("nobody").arg(&file));
         run(Command::new("chmod").arg("0644").arg(&file));
     }
-    let mut visitor = Visitor::new(server.port);
-    visitor.sign_in().await;
+    let mut visitor = timed_visitor(server.port);
+    sign_in(&mut visitor).await;
     let page = visitor.get("/").await;
     assert_eq!(page.status, 200, "{}\n{}", page.body, server.log());
 }
@@ -378,15 +286,15 @@ async fn a_full_disk_gives_a_503_saying_so_and_sign_in_works_once_space_is_freed
     let server = Server::start(&home.project_url, &home.url, true, outer.path(), &[]).await;
     let filler = disk.fill();
 
-    let mut visitor = Visitor::new(server.port);
+    let mut visitor = timed_visitor(server.port);
     let form = visitor.get("/login").await;
     assert_eq!(form.status, 503, "{}\n{}", form.body, server.log());
     assert!(form.body.contains("Strata cannot write to its database: disk full"), "{}", form.body);
     assert!(form.body.contains(&home.path.display().to_string()), "{}", form.body);
 
     std::fs::remove_file(&filler).unwrap();
-    let mut visitor = Visitor::new(server.port);
-    visitor.sign_in().await;
+    let mut visitor = timed_visitor(server.port);
+    sign_in(&mut visitor).await;
     let page = visitor.get("/").await;
     assert_eq!(page.status, 200, "{}\n{}", page.body, server.log());
     drop(server);
