@@ -34,9 +34,7 @@ use crate::error::Result;
 const CHOSEN_SQL: &str = r"
 WITH ix AS MATERIALIZED (
     SELECT i.indexrelid, i.indrelid, n.nspname::text AS schema_name, t.relname::text AS table_name,
-           ic.relname::text AS index_name,
-           CASE WHEN ic.relkind = 'i' THEN ic.relpages::bigint * current_setting('block_size')::bigint END AS size,
-           CASE WHEN ic.relkind = 'i' THEN pg_stat_get_numscans(i.indexrelid) END AS scans
+           ic.relname::text AS index_name, ic.relkind, ic.relpages
     FROM pg_index i
     JOIN pg_class ic ON ic.oid = i.indexrelid
     JOIN pg_class t ON t.oid = i.indrelid
@@ -45,6 +43,11 @@ WITH ix AS MATERIALIZED (
       AND ($1::text IS NULL OR (n.nspname || '.' || t.relname || '.' || ic.relname) ILIKE $1 ESCAPE E'\\')
       AND {filter}
 )";
+
+// Order keys over `ix`, read for every listed index only when the page is sorted by them.
+const SIZE_KEY: &str =
+    "CASE WHEN ix.relkind = 'i' THEN ix.relpages::bigint * current_setting('block_size')::bigint END";
+const SCANS_KEY: &str = "CASE WHEN ix.relkind = 'i' THEN pg_stat_get_numscans(ix.indexrelid) END";
 
 /// The page from [`CHOSEN_SQL`].
 const PAGE_SQL: &str = r"
@@ -356,8 +359,8 @@ fn order_by(sort: IndexSort, descending: bool) -> String {
     match sort {
         IndexSort::Table => place,
         IndexSort::Name => format!("ix.index_name {dir}, {place}"),
-        IndexSort::Size => format!("ix.size {dir} {nulls}, {place}"),
-        IndexSort::Scans => format!("ix.scans {dir} {nulls}, {place}"),
+        IndexSort::Size => format!("{SIZE_KEY} {dir} {nulls}, {place}"),
+        IndexSort::Scans => format!("{SCANS_KEY} {dir} {nulls}, {place}"),
     }
 }
 
