@@ -18,8 +18,9 @@
 //! or analyzed has `relpages` 0 and no estimate: while at most [`EXACT_SIZE_LIMIT`] of the listed
 //! tables are in that state they are measured exactly and sort by their real size; past that they sort
 //! as their estimate says (empty, or their indexes' size at creation) and the page says so. The sizes
-//! shown are always exact. Measured on 10,000 tables with 3 indexes each (PostgreSQL 15, 2 cores): the
-//! old single query that measured every table took ~750 ms sorted by total size, this one a few ms.
+//! shown are always exact. Measured side by side on 10,000 tables with 3 indexes each (PostgreSQL 15, a
+//! busy 2-core machine): the old single query that measured every table took 1.9 s sorted by total size,
+//! these two 0.4 s; by name 135 ms against 41 ms (figures in the commit that made them).
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult};
