@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use common::*;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
-use strata::db::introspect::{Introspector, TableInfo, TableQuery, TableSort, for_connection};
+use strata::db::introspect::{
+    IndexFilter, IndexInfo, IndexQuery, IndexSort, Introspector, TableInfo, TableQuery, TableSort, for_connection,
+};
 
 /// A migrated seed database, a connection to it and the introspector over that connection.
 async fn seeded(kind: Kind) -> (TestDb, DatabaseConnection, Arc<dyn Introspector>) {
@@ -20,6 +22,11 @@ async fn seeded(kind: Kind) -> (TestDb, DatabaseConnection, Arc<dyn Introspector
 
 fn query(sort: TableSort, descending: bool, search: Option<&str>, offset: u64, limit: u64) -> TableQuery {
     TableQuery { sort, descending, search: search.map(str::to_string), offset, limit }
+}
+
+/// Every index in one list, as the indexes page pages through them.
+async fn every_index(intro: &Arc<dyn Introspector>) -> Vec<IndexInfo> {
+    intro.indexes(&IndexQuery { limit: 100_000, ..IndexQuery::default() }).await.unwrap().items
 }
 
 fn names(items: &[TableInfo]) -> Vec<String> {
@@ -51,6 +58,7 @@ each_backend_lite! {
     a_table_with_a_weird_name_can_be_read_page_by_page => a_table_with_a_weird_name_can_be_read_page_by_page;
     table_rows_sort_by_the_key_as_a_number_not_as_text => table_rows_sort_by_the_key_as_a_number_not_as_text;
     duplicate_and_prefix_indexes_are_flagged_with_a_drop => duplicate_and_prefix_indexes_are_flagged_with_a_drop;
+    index_pages_filter_search_sort_and_flag_a_twin_on_another_page => index_pages_filter_search_sort_and_flag_a_twin_on_another_page;
     bloat_is_unsupported => bloat_is_unsupported;
 }
 
@@ -273,7 +281,7 @@ async fn duplicate_and_prefix_indexes_are_flagged_with_a_drop(kind: Kind) {
     exec(&db, "CREATE INDEX dup_b ON posts (user_id)").await;
     exec(&db, "CREATE INDEX title_only ON posts (title)").await;
     exec(&db, "CREATE INDEX title_user ON posts (title, user_id)").await;
-    let indexes = intro.indexes().await.unwrap();
+    let indexes = every_index(&intro).await;
     let get = |name: &str| indexes.iter().find(|i| i.name == name).unwrap_or_else(|| panic!("{name} missing"));
     let drop = |name: &str| match kind {
         Kind::Sqlite => format!("DROP INDEX \"{name}\";"),
@@ -440,6 +448,49 @@ async fn mariadb_a_session_waiting_for_a_row_lock_shows_who_blocks_it() {
     exec(&a, "ROLLBACK").await;
     blocked.await.unwrap().expect("B goes on once A rolls back");
     a.close().await.ok();
+    db.close().await.ok();
+    t.drop().await;
+}
+
+async fn index_pages_filter_search_sort_and_flag_a_twin_on_another_page(kind: Kind) {
+    let (t, db, intro) = seeded(kind).await;
+    exec(&db, "CREATE TABLE twins (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER)").await;
+    exec(&db, "CREATE INDEX aaaa_twin ON twins (a)").await;
+    exec(&db, "CREATE INDEX zzzz_twin ON twins (a)").await;
+    exec(&db, "CREATE INDEX twins_b ON twins (b)").await;
+    let page = |filter, sort, descending, search: Option<&str>, offset, limit| {
+        let intro = intro.clone();
+        let query = IndexQuery { sort, descending, search: search.map(str::to_string), filter, offset, limit };
+        async move { intro.indexes(&query).await.unwrap() }
+    };
+    let all = every_index(&intro).await;
+    let by_name = page(IndexFilter::All, IndexSort::Name, false, None, 0, 1000).await;
+    assert_eq!(by_name.total as usize, all.len());
+    let mut names: Vec<&str> = by_name.items.iter().map(|i| i.name.as_str()).collect();
+    assert!(names.windows(2).all(|w| w[0] <= w[1]), "{names:?}");
+    names.reverse();
+    let desc = page(IndexFilter::All, IndexSort::Name, true, None, 0, 1000).await;
+    assert_eq!(desc.items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), names);
+
+    // One index per page: the twin far from aaaa_twin is still a duplicate of it.
+    let at = by_name.items.iter().position(|i| i.name == "zzzz_twin").unwrap() as u64;
+    let alone = page(IndexFilter::All, IndexSort::Name, false, None, at, 1).await;
+    assert_eq!(alone.items.len(), 1);
+    assert_eq!(alone.items[0].duplicate_of.as_deref(), Some("aaaa_twin"));
+    assert_eq!(alone.total, by_name.total);
+
+    let duplicates = page(IndexFilter::Duplicate, IndexSort::Table, false, Some("TWIN"), 0, 10).await;
+    assert_eq!(duplicates.items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["zzzz_twin"]);
+    assert_eq!(duplicates.total, 1);
+    let on_twins = page(IndexFilter::All, IndexSort::Table, false, Some("twins"), 0, 2).await;
+    // SQLite's INTEGER PRIMARY KEY is the rowid, MariaDB's PRIMARY an index of its own.
+    let twins = all.iter().filter(|i| i.table == "twins").count() as u64;
+    assert!(twins >= 3);
+    assert_eq!((on_twins.total, on_twins.items.len()), (twins, 2), "searched, then paged");
+    let invalid = page(IndexFilter::Invalid, IndexSort::Table, false, None, 0, 10).await;
+    assert_eq!(invalid.total, 0, "SQLite and MariaDB have no invalid indexes");
+    let unused = page(IndexFilter::Unused, IndexSort::Table, false, None, 0, 1000).await;
+    assert!(unused.items.iter().all(|i| i.unused) && unused.total as usize == unused.items.len());
     db.close().await.ok();
     t.drop().await;
 }

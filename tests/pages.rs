@@ -184,6 +184,16 @@ async fn duplicate_index(kind: Kind) {
     assert!(page.contains("DROP INDEX"), "with the statement to drop it:\n{page}");
     assert!(!page.contains(">idx_users_email<"), "an index with no twin is not:\n{page}");
     assert_eq!(b.get("/db/app/indexes?show=everything").await.0, StatusCode::BAD_REQUEST);
+    // Sorted, searched and paged by the server; links keep the filter and the search.
+    let (status, _, page) = b.get("/db/app/indexes?show=duplicate&sort=name&dir=desc&q=POSTS_USER").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("idx_posts_user_id_again") && !page.contains(">idx_users_email<"), "{page}");
+    assert!(page.matches("q=POSTS_USER").count() >= 8, "4 filter tabs and 4 sort links keep the search:\n{page}");
+    assert!(page.matches("show=duplicate").count() >= 5, "the sort links keep the filter:\n{page}");
+    let (_, _, none) = b.get("/db/app/indexes?q=no_such_index").await;
+    assert!(none.contains("No indexes match"), "{none}");
+    assert_eq!(b.get("/db/app/indexes?dir=sideways").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(b.get("/db/app/indexes?sort=colour").await.0, StatusCode::BAD_REQUEST);
     t.drop().await;
 }
 

@@ -5,7 +5,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde::Serialize;
 
 use crate::config::DatabaseUrl;
-use crate::db::introspect::{self, TableQuery, TableSort};
+use crate::db::introspect::{self, IndexQuery, TableQuery, TableSort};
 use crate::error::Result;
 use crate::migrate::{self, MigrationSet};
 
@@ -74,7 +74,7 @@ pub(super) async fn report(
             foreign_keys += detail.references.len();
         }
     }
-    let indexes = introspector.indexes().await?.len();
+    let indexes = introspector.indexes(&IndexQuery { limit: 1, ..IndexQuery::default() }).await?.total as usize;
     let status = migrate::status(db, set).await?;
     let alembic_head = migrate::current(db).await?;
     let migrator_head = status.iter().rfind(|m| m.applied).map(|m| m.revision.clone());

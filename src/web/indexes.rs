@@ -1,4 +1,4 @@
-//! The indexes page: sizes, scans, and the unused, duplicate and invalid ones with the SQL a DBA would run.
+//! The indexes page: sizes, scans, and the unused, duplicate and invalid ones with the SQL a DBA would run; sorted, searched and paginated on the server.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -7,18 +7,27 @@ use serde::Deserialize;
 
 use super::current_db::CurrentDb;
 use super::extract::Query;
+use super::fmt::urlencode;
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::db::introspect::IndexInfo;
+use crate::db::introspect::{IndexFilter, IndexInfo, IndexQuery, IndexSort, Page};
 use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::state::AppState;
 use crate::watch::catalog;
 
+/// Indexes per page.
+const PAGE_SIZE: u64 = 50;
+
 #[derive(Debug, Default, Deserialize)]
 pub struct Params {
     /// `all`, `unused`, `duplicate` or `invalid`.
     show: Option<String>,
+    #[serde(default)]
+    sort: IndexSort,
+    dir: Option<String>,
+    page: Option<u64>,
+    q: Option<String>,
 }
 
 /// `GET /indexes`.
@@ -29,34 +38,39 @@ pub async fn index(
     Query(params): Query<Params>,
 ) -> Result<IndexPage> {
     user.require(Role::Viewer)?;
-    let filter = params.show.unwrap_or_else(|| "all".into());
-    if !matches!(filter.as_str(), "all" | "unused" | "duplicate" | "invalid") {
-        return Err(Error::BadRequest(format!("show={filter:?}: use all, unused, duplicate or invalid")));
-    }
+    let show = params.show.as_deref().filter(|s| !s.is_empty()).unwrap_or("all");
+    let filter = IndexFilter::parse(show)
+        .ok_or_else(|| Error::BadRequest(format!("show={show:?}: use all, unused, duplicate or invalid")))?;
+    let descending = match params.dir.as_deref() {
+        None | Some("") => matches!(params.sort, IndexSort::Size | IndexSort::Scans),
+        Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => return Err(Error::BadRequest(format!("dir={other:?}: use asc or desc"))),
+    };
+    let page = params.page.unwrap_or(1).max(1);
+    let search = params.q.clone().map(|q| q.trim().to_string()).filter(|q| !q.is_empty());
+    let query = IndexQuery {
+        sort: params.sort,
+        descending,
+        search: search.clone(),
+        filter,
+        offset: (page - 1) * PAGE_SIZE,
+        limit: PAGE_SIZE,
+    };
     let limit = state.config.settings.catalog_timeout;
-    let all = catalog::read(limit, db.introspector.indexes()).await?;
-    let timed_out = all.is_none().then(|| catalog::timeout_note(limit));
-    let all = all.unwrap_or_default();
-    let count = |f: fn(&IndexInfo) -> bool| all.iter().filter(|i| f(i)).count();
-    let (unused, duplicate, invalid) = (count(|i| i.unused), count(|i| i.duplicate_of.is_some()), count(|i| !i.valid));
-    let indexes = all
-        .into_iter()
-        .filter(|i| match filter.as_str() {
-            "unused" => i.unused,
-            "duplicate" => i.duplicate_of.is_some(),
-            "invalid" => !i.valid,
-            _ => true,
-        })
-        .collect();
+    let result = catalog::read(limit, db.introspector.indexes(&query)).await?;
+    let pages = result.as_ref().map(|p| p.total.div_ceil(PAGE_SIZE).max(1)).unwrap_or(1);
     Ok(IndexPage {
         layout: Layout::for_db(&user, &state, &db, "indexes").await?,
-        timed_out,
+        timed_out: result.is_none().then(|| catalog::timeout_note(limit)),
         usage: db.introspector.capabilities().index_usage,
-        indexes,
-        filter,
-        unused,
-        duplicate,
-        invalid,
+        indexes: result.unwrap_or(Page { items: Vec::new(), total: 0, offset: 0, limit: PAGE_SIZE }),
+        filter: filter.as_str(),
+        sort: params.sort.as_str(),
+        descending,
+        search: search.unwrap_or_default(),
+        page,
+        pages,
     })
 }
 
@@ -67,9 +81,55 @@ pub struct IndexPage {
     pub timed_out: Option<String>,
     /// The backend reports scans; without it "unused" cannot be judged.
     pub usage: bool,
-    pub indexes: Vec<IndexInfo>,
-    pub filter: String,
-    pub unused: usize,
-    pub duplicate: usize,
-    pub invalid: usize,
+    pub indexes: Page<IndexInfo>,
+    pub filter: &'static str,
+    pub sort: &'static str,
+    pub descending: bool,
+    pub search: String,
+    pub page: u64,
+    pub pages: u64,
+}
+
+impl IndexPage {
+    /// The query string shared by every link of the page: this filter and search.
+    fn keep(&self) -> String {
+        let mut keep = String::new();
+        if self.filter != "all" {
+            keep.push_str(&format!("&show={}", self.filter));
+        }
+        if !self.search.is_empty() {
+            keep.push_str(&format!("&q={}", urlencode(&self.search)));
+        }
+        keep
+    }
+
+    /// The link of a column header: same filter and search, this sort, the other direction when already sorted by it.
+    pub fn sort_link(&self, key: &str) -> String {
+        let dir = match (self.sort == key, self.descending) {
+            (true, true) => "&dir=asc",
+            (true, false) => "&dir=desc",
+            (false, _) => "",
+        };
+        format!("{}/indexes?sort={key}{dir}{}", self.layout.base, self.keep())
+    }
+
+    /// A filter tab: same search and sort, first page.
+    pub fn filter_link(&self, filter: &str) -> String {
+        let dir = if self.descending { "desc" } else { "asc" };
+        let search = if self.search.is_empty() { String::new() } else { format!("&q={}", urlencode(&self.search)) };
+        format!("{}/indexes?show={filter}&sort={}&dir={dir}{search}", self.layout.base, self.sort)
+    }
+
+    pub fn page_link(&self, page: u64) -> String {
+        let dir = if self.descending { "desc" } else { "asc" };
+        format!("{}/indexes?sort={}&dir={dir}&page={page}{}", self.layout.base, self.sort, self.keep())
+    }
+
+    pub fn arrow(&self, key: &str) -> &'static str {
+        match (self.sort == key, self.descending) {
+            (false, _) => "",
+            (true, true) => " ▼",
+            (true, false) => " ▲",
+        }
+    }
 }

@@ -61,6 +61,7 @@ pub async fn index(
         layout: Layout::for_db(&user, &state, &db, "tables").await?,
         timed_out: result.is_none().then(|| catalog::timeout_note(limit)),
         tables: result.unwrap_or(Page { items: Vec::new(), total: 0, offset: 0, limit: PAGE_SIZE }),
+        size_order: db.introspector.size_order(),
         sort: sort_key(params.sort),
         descending,
         search: search.unwrap_or_default(),
@@ -121,6 +122,8 @@ pub struct IndexPage {
     pub layout: Layout,
     pub timed_out: Option<String>,
     pub tables: Page<TableInfo>,
+    /// How a size order is made, when it is not by the sizes shown.
+    pub size_order: Option<&'static str>,
     pub sort: &'static str,
     pub descending: bool,
     pub search: String,
@@ -138,7 +141,7 @@ impl IndexPage {
         } else {
             ""
         };
-        let mut link = format!("/tables?sort={key}");
+        let mut link = format!("{}/tables?sort={key}", self.layout.base);
         if !dir.is_empty() {
             link.push_str(&format!("&dir={dir}"));
         }
@@ -150,7 +153,8 @@ impl IndexPage {
 
     pub fn page_link(&self, page: u64) -> String {
         format!(
-            "/tables?sort={}&dir={}&page={page}{}",
+            "{}/tables?sort={}&dir={}&page={page}{}",
+            self.layout.base,
             self.sort,
             if self.descending { "desc" } else { "asc" },
             if self.search.is_empty() { String::new() } else { format!("&q={}", urlencode(&self.search)) }

@@ -150,6 +150,92 @@ pub struct TableQuery {
     pub limit: u64,
 }
 
+/// Sort keys of the indexes page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexSort {
+    /// Schema, table, then index name.
+    #[default]
+    Table,
+    /// Index name, then schema and table.
+    Name,
+    /// Size (PostgreSQL: the planner's page count as of the last VACUUM/ANALYZE or CREATE INDEX).
+    Size,
+    /// Scans since the statistics reset.
+    Scans,
+}
+
+impl IndexSort {
+    /// The name in URLs (`scans`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexSort::Table => "table",
+            IndexSort::Name => "name",
+            IndexSort::Size => "size",
+            IndexSort::Scans => "scans",
+        }
+    }
+
+    /// Every sort key, in the order the indexes page shows its columns.
+    pub const ALL: [IndexSort; 4] = [IndexSort::Table, IndexSort::Name, IndexSort::Size, IndexSort::Scans];
+}
+
+/// Which indexes a list shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexFilter {
+    #[default]
+    All,
+    /// No scan since the statistics reset, valid, and not backing a constraint or uniqueness.
+    Unused,
+    /// Made redundant by another valid index of the same table.
+    Duplicate,
+    /// Left invalid by a failed `CREATE INDEX CONCURRENTLY` (PostgreSQL).
+    Invalid,
+}
+
+impl IndexFilter {
+    /// The name in URLs (`unused`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexFilter::All => "all",
+            IndexFilter::Unused => "unused",
+            IndexFilter::Duplicate => "duplicate",
+            IndexFilter::Invalid => "invalid",
+        }
+    }
+
+    pub const ALL: [IndexFilter; 4] =
+        [IndexFilter::All, IndexFilter::Unused, IndexFilter::Duplicate, IndexFilter::Invalid];
+
+    /// Reads the name in URLs; `None` for anything else.
+    pub fn parse(text: &str) -> Option<IndexFilter> {
+        IndexFilter::ALL.into_iter().find(|f| f.as_str() == text)
+    }
+
+    /// Whether an assessed index belongs to this list.
+    pub fn keeps(self, index: &IndexInfo) -> bool {
+        match self {
+            IndexFilter::All => true,
+            IndexFilter::Unused => index.unused,
+            IndexFilter::Duplicate => index.duplicate_of.is_some(),
+            IndexFilter::Invalid => !index.valid,
+        }
+    }
+}
+
+/// A page request for the indexes list.
+#[derive(Clone, Debug, Default)]
+pub struct IndexQuery {
+    pub sort: IndexSort,
+    pub descending: bool,
+    /// Case-insensitive substring of schema.table.index.
+    pub search: Option<String>,
+    pub filter: IndexFilter,
+    pub offset: u64,
+    pub limit: u64,
+}
+
 /// One page of a longer list.
 #[derive(Clone, Debug, Serialize)]
 pub struct Page<T> {
@@ -340,11 +426,17 @@ pub trait Introspector: Send + Sync {
     /// What `/metrics` needs beyond the overview.
     async fn counters(&self) -> Result<Counters>;
     async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>>;
+    /// How the tables list orders by a size when that is not simply the sizes it shows; pages show it.
+    fn size_order(&self) -> Option<&'static str> {
+        None
+    }
     /// `None` when no such table exists.
     async fn table(&self, schema: &str, table: &str) -> Result<Option<TableDetail>>;
     /// First rows of a table the catalog confirmed exists.
     async fn table_rows(&self, schema: &str, table: &str, offset: u64, limit: u64) -> Result<RowsPage>;
-    async fn indexes(&self) -> Result<Vec<IndexInfo>>;
+    /// One page of indexes, filtered, searched and sorted; duplicates are judged against every index of
+    /// their table, on the page or not.
+    async fn indexes(&self, query: &IndexQuery) -> Result<Page<IndexInfo>>;
     async fn activity(&self, long_query_threshold: Duration) -> Result<Activity>;
     /// Cancels the running statement of a session; false when there was none.
     async fn cancel(&self, pid: i64) -> Result<bool>;
@@ -353,6 +445,33 @@ pub trait Introspector: Send + Sync {
     async fn bloat(&self) -> Result<Vec<BloatInfo>>;
     /// User tables and views with their columns, at most `cap` columns in all.
     async fn names(&self, cap: u64) -> Result<Names>;
+}
+
+/// The page of a list of indexes read whole (backends whose catalog cannot sort or filter them cheaper):
+/// filtered, searched in schema.table.index, sorted with the place (schema, table, name) breaking ties.
+fn page_of_indexes(all: Vec<IndexInfo>, query: &IndexQuery) -> Page<IndexInfo> {
+    let search = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
+    let mut kept: Vec<IndexInfo> = all
+        .into_iter()
+        .filter(|i| query.filter.keeps(i))
+        .filter(|i| {
+            search.as_ref().is_none_or(|q| format!("{}.{}.{}", i.schema, i.table, i.name).to_lowercase().contains(q))
+        })
+        .collect();
+    kept.sort_by(|a, b| {
+        let by_place = (&a.schema, &a.table, &a.name).cmp(&(&b.schema, &b.table, &b.name));
+        let order = match query.sort {
+            IndexSort::Table => by_place,
+            IndexSort::Name => a.name.cmp(&b.name).then(by_place),
+            IndexSort::Size => a.size_bytes.cmp(&b.size_bytes).then(by_place),
+            IndexSort::Scans => a.scans.cmp(&b.scans).then(by_place),
+        };
+        if query.descending { order.reverse() } else { order }
+    });
+    let total = kept.len() as u64;
+    let start = usize::try_from(query.offset).unwrap_or(usize::MAX);
+    let items = kept.into_iter().skip(start).take(usize::try_from(query.limit).unwrap_or(usize::MAX)).collect();
+    Page { items, total, offset: query.offset, limit: query.limit }
 }
 
 /// Counts by label, the largest group first, then by label.

@@ -25,7 +25,7 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, RuntimeErr,
 use tokio::sync::OnceCell;
 
 use super::{Activity, BloatInfo, Capabilities, IndexInfo, Introspector, Overview, Page, RowsPage, TableDetail};
-use super::{Counters, Names, TableInfo, TableQuery};
+use super::{Counters, IndexQuery, Names, TableInfo, TableQuery};
 use crate::error::{Error, Result};
 
 /// Where index usage counts come from.
@@ -155,8 +155,9 @@ impl Introspector for MySql {
         self.read_rows(schema, table, offset, limit).await
     }
 
-    async fn indexes(&self) -> Result<Vec<IndexInfo>> {
-        self.list_indexes(None).await
+    async fn indexes(&self, query: &IndexQuery) -> Result<Page<IndexInfo>> {
+        // Duplicates need every index of a table and the catalog gives no cheaper order: read whole, page here.
+        Ok(super::page_of_indexes(self.list_indexes(None).await?, query))
     }
 
     async fn activity(&self, long_query_threshold: Duration) -> Result<Activity> {

@@ -19,17 +19,25 @@ use crate::db::introspect::{
 };
 use crate::error::{Error, Result};
 
-/// One page of tables. `?` 1-2: search text or NULL (twice); 3-4: an exact name or NULL (twice); 5, 6:
-/// limit and offset. `{order}` comes from [`order_by`] only.
+/// One page of tables. `?` 1-2: search text or NULL (twice); 3, 4: limit and offset. `{order}` comes from
+/// [`order_by`] only.
 const TABLES_SQL: &str = r"
 SELECT t.TABLE_SCHEMA AS schema_name, t.TABLE_NAME AS table_name, CAST(t.TABLE_ROWS AS SIGNED) AS row_estimate,
        CAST(t.DATA_LENGTH AS SIGNED) AS table_bytes, CAST(t.INDEX_LENGTH AS SIGNED) AS index_bytes
 FROM information_schema.TABLES t
 WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
   AND (? IS NULL OR LOCATE(LOWER(?), LOWER(CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME))) > 0)
-  AND (? IS NULL OR CAST(t.TABLE_NAME AS BINARY) = CAST(? AS BINARY))
 ORDER BY {order}
 LIMIT ? OFFSET ?";
+
+/// One base table of the current database by exact name (`?`), compared as bytes (`information_schema`
+/// compares without case, and in a 3-byte character set that a 4-byte name could not be compared in).
+const FIND_SQL: &str = r"
+SELECT t.TABLE_SCHEMA AS schema_name, t.TABLE_NAME AS table_name, CAST(t.TABLE_ROWS AS SIGNED) AS row_estimate,
+       CAST(t.DATA_LENGTH AS SIGNED) AS table_bytes, CAST(t.INDEX_LENGTH AS SIGNED) AS index_bytes
+FROM information_schema.TABLES t
+WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
+  AND CAST(t.TABLE_NAME AS BINARY) = CAST(? AS BINARY)";
 
 /// How many tables match (`?` twice: search text or NULL).
 const COUNT_SQL: &str = r"
@@ -201,8 +209,7 @@ impl MySql {
         let search = search_text(query.search.as_deref());
         let (limit, offset) = (bigint(query.limit, "limit")?, bigint(query.offset, "offset")?);
         let sql = TABLES_SQL.replace("{order}", &order_by(query.sort, query.descending));
-        let none = || Option::<String>::None.into();
-        let values = [search.clone().into(), search.clone().into(), none(), none(), limit.into(), offset.into()];
+        let values = [search.clone().into(), search.clone().into(), limit.into(), offset.into()];
         let rows: Vec<TableRow> = self.all(&sql, values).await?;
         let total =
             self.one::<CountRow>(COUNT_SQL, [search.clone().into(), search.into()]).await?.map_or(0, |r| r.total);
@@ -216,10 +223,7 @@ impl MySql {
 
     /// The table's row, when `schema` is the current database and such a base table exists.
     async fn find_table(&self, schema: &str, table: &str) -> Result<Option<TableRow>> {
-        let sql = TABLES_SQL.replace("{order}", &order_by(TableSort::Name, false));
-        let none = || Option::<String>::None.into();
-        let values = [none(), none(), table.into(), table.into(), 1i64.into(), 0i64.into()];
-        let found: Option<TableRow> = self.one(&sql, values).await?;
+        let found: Option<TableRow> = self.one(FIND_SQL, [table.into()]).await?;
         Ok(found.filter(|t| t.schema_name == schema))
     }
 

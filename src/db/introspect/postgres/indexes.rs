@@ -20,11 +20,66 @@ use std::collections::BTreeMap;
 
 use sea_orm::FromQueryResult;
 
-use super::{Postgres, qualified, quote_ident, strings};
-use crate::db::introspect::IndexInfo;
+use sea_orm::Value;
+
+use super::{Postgres, bigint, qualified, quote_ident, search_pattern, strings};
+use crate::db::introspect::{IndexFilter, IndexInfo, IndexQuery, IndexSort, Page};
 use crate::error::Result;
 
-/// Every index in user schemas, or of one table (`$1`: its oid, or NULL for all).
+/// Step one of a page of indexes: which, in which order, from catalog columns that cost nothing to read.
+/// `$1`: ILIKE pattern on `schema.table.index` or NULL; `$2`, `$3`: limit and offset (in [`PAGE_SQL`]);
+/// `{filter}` and `{order}` come from [`filter_sql`] and [`order_by`] only (`$4`: the duplicates' oids).
+/// The size order is the planner's: `relpages` × `block_size` as of the last VACUUM, ANALYZE or
+/// CREATE INDEX, as for tables (`pg_relation_size` would `stat` every index: ~0.5 s for 30,000).
+const CHOSEN_SQL: &str = r"
+WITH ix AS MATERIALIZED (
+    SELECT i.indexrelid, i.indrelid, n.nspname::text AS schema_name, t.relname::text AS table_name,
+           ic.relname::text AS index_name, ic.relkind, ic.relpages
+    FROM pg_index i
+    JOIN pg_class ic ON ic.oid = i.indexrelid
+    JOIN pg_class t ON t.oid = i.indrelid
+    JOIN pg_namespace n ON n.oid = t.relnamespace
+    WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+      AND ($1::text IS NULL OR (n.nspname || '.' || t.relname || '.' || ic.relname) ILIKE $1 ESCAPE E'\\')
+      AND {filter}
+)";
+
+// Order keys over `ix`, read for every listed index only when the page is sorted by them.
+const SIZE_KEY: &str =
+    "CASE WHEN ix.relkind = 'i' THEN ix.relpages::bigint * current_setting('block_size')::bigint END";
+const SCANS_KEY: &str = "CASE WHEN ix.relkind = 'i' THEN pg_stat_get_numscans(ix.indexrelid) END";
+
+/// The page from [`CHOSEN_SQL`].
+const PAGE_SQL: &str = r"
+SELECT ix.indexrelid::bigint AS oid, ix.indrelid::bigint AS table_oid, (SELECT count(*) FROM ix) AS total
+FROM ix
+ORDER BY {order}
+LIMIT $2 OFFSET $3";
+
+/// How many [`CHOSEN_SQL`] found, for a page past the end (`$2`, `$3` are bound but unused).
+const COUNT_SQL: &str = "SELECT count(*) AS total FROM ix";
+
+/// The unused filter in SQL, exactly as [`assess`] decides it: scanned never, valid, not unique or
+/// primary, backing no constraint (an exclusion constraint's index is not unique).
+const UNUSED_FILTER: &str = "ic.relkind = 'i' AND pg_stat_get_numscans(i.indexrelid) = 0 AND i.indisvalid \
+     AND NOT i.indisunique AND NOT i.indisprimary \
+     AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conrelid = i.indrelid \
+                     AND con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x'))";
+
+/// Tables where one index can make another redundant: two indexes, one of them valid, with the same
+/// first key column (0 for an expression). The rule needs a shared first key part, so no duplicate is
+/// on any other table; which of these really are duplicates is decided by [`redundant_to`].
+const CANDIDATE_TABLES_SQL: &str = r"
+SELECT DISTINCT a.indrelid::bigint AS oid
+FROM pg_index a
+JOIN pg_index b ON b.indrelid = a.indrelid AND b.indexrelid <> a.indexrelid AND b.indisvalid
+               AND b.indkey[0] = a.indkey[0]
+JOIN pg_class t ON t.oid = a.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'";
+
+/// Every index of the tables `$1` (oids). The facts that cost (`pg_get_indexdef`, the column list,
+/// `pg_relation_size`) are read only where `{full}` holds: every index, none, or those of `$2`.
 ///
 /// `indclass`, `indcollation` and `indoption` hold the key columns only; `indkey` holds the key columns
 /// then the INCLUDE columns (0 stands for an expression). Scan counts are those `pg_stat_user_indexes`
@@ -32,12 +87,11 @@ use crate::error::Result;
 /// it is read through `to_jsonb` so that older servers answer too, and only for non-primary unique
 /// indexes, the only ones where it matters (`to_jsonb` of every row costs ~40 µs; primary key columns
 /// hold no NULL, so a primary key counts as NULLS NOT DISTINCT).
-///
-/// On 10,000 indexes this takes about 1.3 s, mostly `pg_get_indexdef` and `pg_relation_size` (~0.5 s each).
 const INDEXES_SQL: &str = r"
-SELECT n.nspname::text AS schema_name, t.relname::text AS table_name, ic.relname::text AS index_name,
+SELECT i.indexrelid::bigint AS index_oid,
+       n.nspname::text AS schema_name, t.relname::text AS table_name, ic.relname::text AS index_name,
        i.indrelid::bigint AS table_oid, ic.relkind::text AS relkind, am.amname::text AS method,
-       pg_get_indexdef(i.indexrelid) AS definition,
+       CASE WHEN {full} THEN pg_get_indexdef(i.indexrelid) END AS definition,
        i.indisunique AS is_unique, i.indisprimary AS is_primary, i.indisvalid AS is_valid,
        CASE WHEN i.indisprimary THEN true
             WHEN i.indisunique THEN coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false)
@@ -47,12 +101,13 @@ SELECT n.nspname::text AS schema_name, t.relname::text AS table_name, ic.relname
        i.indcollation::text AS collations, i.indoption::text AS options,
        pg_get_expr(i.indexprs, i.indrelid) AS expressions,
        pg_get_expr(i.indpred, i.indrelid) AS predicate,
+       CASE WHEN {full} THEN
        (SELECT json_agg(coalesce(a.attname::text, pg_get_indexdef(i.indexrelid, k, true)) ORDER BY k)
           FROM generate_series(1, i.indnatts::int) k
           LEFT JOIN pg_attribute a
-                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1] AND i.indkey[k - 1] > 0) AS columns,
+                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1] AND i.indkey[k - 1] > 0) END AS columns,
        con.conname::text AS constraint_name, con.contype::text AS constraint_kind,
-       CASE WHEN ic.relkind = 'i' THEN pg_relation_size(i.indexrelid) END AS size_bytes,
+       CASE WHEN ic.relkind = 'i' AND {full} THEN pg_relation_size(i.indexrelid) END AS size_bytes,
        CASE WHEN ic.relkind = 'i' THEN pg_stat_get_numscans(i.indexrelid) END AS scans,
        CASE WHEN ic.relkind = 'i' THEN pg_stat_get_tuples_returned(i.indexrelid) END AS tuples_read,
        EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid) AS attached
@@ -63,12 +118,39 @@ JOIN pg_namespace n ON n.oid = t.relnamespace
 JOIN pg_am am ON am.oid = ic.relam
 LEFT JOIN pg_constraint con
        ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
-WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
-  AND ($1::bigint IS NULL OR i.indrelid = $1::oid)
+WHERE i.indrelid = ANY ($1::bigint[]::oid[])
+  AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
 ORDER BY n.nspname, t.relname, ic.relname";
+
+/// Which rows of [`INDEXES_SQL`] get their costly facts.
+#[derive(Clone, Copy)]
+enum Full {
+    All,
+    None,
+    /// The indexes whose oids are bound as `$2`.
+    Listed,
+}
+
+#[derive(FromQueryResult)]
+struct OidRow {
+    oid: i64,
+}
+
+#[derive(FromQueryResult)]
+struct ChosenRow {
+    oid: i64,
+    table_oid: i64,
+    total: i64,
+}
+
+#[derive(FromQueryResult)]
+struct CountRow {
+    total: i64,
+}
 
 #[derive(Clone, Debug, Default, FromQueryResult)]
 struct IndexRow {
+    index_oid: i64,
     schema_name: String,
     table_name: String,
     index_name: String,
@@ -76,7 +158,8 @@ struct IndexRow {
     /// `i` an index, `I` a partitioned table's index (no storage of its own).
     relkind: String,
     method: String,
-    definition: String,
+    /// `None` where the costly facts were not asked for (as `columns` and `size_bytes`).
+    definition: Option<String>,
     is_unique: bool,
     is_primary: bool,
     is_valid: bool,
@@ -232,7 +315,7 @@ fn assess(rows: Vec<IndexRow>) -> Vec<IndexInfo> {
                 name: r.index_name,
                 method: r.method,
                 columns: strings(r.columns),
-                definition: r.definition,
+                definition: r.definition.unwrap_or_default(),
                 unique: r.is_unique,
                 primary: r.is_primary,
                 valid: r.is_valid,
@@ -247,11 +330,100 @@ fn assess(rows: Vec<IndexRow>) -> Vec<IndexInfo> {
         .collect()
 }
 
+/// [`INDEXES_SQL`] with its `{full}` filled in.
+fn indexes_sql(full: Full) -> String {
+    let full = match full {
+        Full::All => "true",
+        Full::None => "false",
+        Full::Listed => "i.indexrelid = ANY ($2::bigint[]::oid[])",
+    };
+    INDEXES_SQL.replace("{full}", full)
+}
+
+/// The WHERE part of a filter; duplicates are found in Rust first and bound as `$4`.
+fn filter_sql(filter: IndexFilter) -> &'static str {
+    match filter {
+        IndexFilter::All => "true",
+        IndexFilter::Unused => UNUSED_FILTER,
+        IndexFilter::Duplicate => "i.indexrelid = ANY ($4::bigint[]::oid[])",
+        IndexFilter::Invalid => "NOT i.indisvalid",
+    }
+}
+
+/// The whitelisted ORDER BY of step one, over `ix`. Descending reverses the whole order, ties included;
+/// an unknown size or scan count (a partitioned index) sorts as the smallest.
+fn order_by(sort: IndexSort, descending: bool) -> String {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let nulls = if descending { "NULLS LAST" } else { "NULLS FIRST" };
+    let place = format!("ix.schema_name {dir}, ix.table_name {dir}, ix.index_name {dir}");
+    match sort {
+        IndexSort::Table => place,
+        IndexSort::Name => format!("ix.index_name {dir}, {place}"),
+        IndexSort::Size => format!("{SIZE_KEY} {dir} {nulls}, {place}"),
+        IndexSort::Scans => format!("{SCANS_KEY} {dir} {nulls}, {place}"),
+    }
+}
+
+/// The indexes a filter keeps, as the CTE `ix` (no user text).
+fn chosen_sql(filter: IndexFilter) -> String {
+    CHOSEN_SQL.replace("{filter}", filter_sql(filter))
+}
+
+/// Step one with its filter and order filled in (no user text).
+fn order_sql(query: &IndexQuery) -> String {
+    format!("{}\n{}", chosen_sql(query.filter), PAGE_SQL.replace("{order}", &order_by(query.sort, query.descending)))
+}
+
 impl Postgres {
-    /// Every index in user schemas, or those of one table (by oid).
-    pub(super) async fn list_indexes(&self, table_oid: Option<i64>) -> Result<Vec<IndexInfo>> {
-        let rows: Vec<IndexRow> = self.all(INDEXES_SQL, [table_oid.into()]).await?;
+    /// Every index of one table (by oid), with every fact.
+    pub(super) async fn table_indexes(&self, table_oid: i64) -> Result<Vec<IndexInfo>> {
+        let rows: Vec<IndexRow> = self.all(&indexes_sql(Full::All), [vec![table_oid].into()]).await?;
         Ok(assess(rows))
+    }
+
+    /// One page of indexes: chosen and ordered on cheap columns, then assessed with every index of
+    /// their tables (so a duplicate's twin counts wherever it is listed), costly facts for the page only.
+    pub(super) async fn list_indexes(&self, query: &IndexQuery) -> Result<Page<IndexInfo>> {
+        let pattern = search_pattern(query.search.as_deref());
+        let (limit, offset) = (bigint(query.limit, "limit")?, bigint(query.offset, "offset")?);
+        let mut values: Vec<Value> = vec![pattern.clone().into(), limit.into(), offset.into()];
+        if query.filter == IndexFilter::Duplicate {
+            values.push(self.duplicate_oids().await?.into());
+        }
+        let chosen: Vec<ChosenRow> = self.all(&order_sql(query), values.clone()).await?;
+        let total = match chosen.first() {
+            Some(r) => r.total,
+            None if query.offset == 0 && query.limit > 0 => 0,
+            None => {
+                let count = format!("{}\n{COUNT_SQL}", chosen_sql(query.filter));
+                self.one::<CountRow>(&count, values).await?.map_or(0, |r| r.total)
+            }
+        };
+        let page: Vec<i64> = chosen.iter().map(|r| r.oid).collect();
+        let mut tables: Vec<i64> = chosen.iter().map(|r| r.table_oid).collect();
+        tables.sort_unstable();
+        tables.dedup();
+        let rows: Vec<IndexRow> = if page.is_empty() {
+            Vec::new()
+        } else {
+            self.all(&indexes_sql(Full::Listed), [tables.into(), page.clone().into()]).await?
+        };
+        let oids: Vec<i64> = rows.iter().map(|r| r.index_oid).collect();
+        let mut assessed: BTreeMap<i64, IndexInfo> = oids.into_iter().zip(assess(rows)).collect();
+        let items = page.iter().filter_map(|oid| assessed.remove(oid)).collect();
+        Ok(Page { items, total: total.max(0) as u64, offset: query.offset, limit: query.limit })
+    }
+
+    /// Oids of every redundant index in user schemas, decided by the rule on the tables that can have one.
+    async fn duplicate_oids(&self) -> Result<Vec<i64>> {
+        let candidates: Vec<OidRow> = self.all(CANDIDATE_TABLES_SQL, []).await?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tables: Vec<i64> = candidates.into_iter().map(|r| r.oid).collect();
+        let rows: Vec<IndexRow> = self.all(&indexes_sql(Full::None), [tables.into()]).await?;
+        let verdicts = redundant_to(&rows);
+        Ok(rows.iter().zip(verdicts).filter(|(_, v)| v.is_some()).map(|(r, _)| r.index_oid).collect())
     }
 }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, RuntimeErr, Statement, Value};
 
 use super::{Activity, BloatInfo, Capabilities, IndexInfo, Introspector, Overview, Page, RowsPage, TableDetail};
-use super::{Counters, Names, TableInfo, TableQuery};
+use super::{Counters, IndexQuery, Names, TableInfo, TableQuery};
 use crate::error::{Error, Result};
 
 /// The PostgreSQL implementation of the catalog trait.
@@ -71,6 +71,10 @@ impl Introspector for Postgres {
         self.list_tables(query).await
     }
 
+    fn size_order(&self) -> Option<&'static str> {
+        Some(tables::SIZE_ORDER)
+    }
+
     async fn table(&self, schema: &str, table: &str) -> Result<Option<TableDetail>> {
         self.table_detail(schema, table).await
     }
@@ -79,8 +83,8 @@ impl Introspector for Postgres {
         self.read_rows(schema, table, offset, limit).await
     }
 
-    async fn indexes(&self) -> Result<Vec<IndexInfo>> {
-        self.list_indexes(None).await
+    async fn indexes(&self, query: &IndexQuery) -> Result<Page<IndexInfo>> {
+        self.list_indexes(query).await
     }
 
     async fn activity(&self, long_query_threshold: Duration) -> Result<Activity> {
@@ -129,6 +133,21 @@ fn strings(value: Option<serde_json::Value>) -> Vec<String> {
     }
 }
 
+/// `%text%` for ILIKE, with the pattern characters of the text escaped; `None` for an empty search.
+pub(super) fn search_pattern(search: Option<&str>) -> Option<String> {
+    let text = search.map(str::trim).filter(|s| !s.is_empty())?;
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    Some(pattern)
+}
+
 /// A count or offset from the web layer as the `bigint` PostgreSQL expects.
 fn bigint(n: u64, what: &str) -> Result<i64> {
     i64::try_from(n).map_err(|_| Error::BadRequest(format!("{what} is too large")))
@@ -159,6 +178,14 @@ mod tests {
         assert_eq!(quote_ident("users"), r#""users""#);
         assert_eq!(quote_ident(r#"users" ; --"#), r#""users"" ; --""#);
         assert_eq!(qualified("Sch ema", r#"we"ird ü"#), r#""Sch ema"."we""ird ü""#);
+    }
+
+    #[test]
+    fn search_text_is_escaped_for_ilike() {
+        assert_eq!(search_pattern(Some("users")).as_deref(), Some("%users%"));
+        assert_eq!(search_pattern(Some(r"a_b%c\d")).as_deref(), Some(r"%a\_b\%c\\d%"));
+        assert_eq!(search_pattern(Some("  ")), None);
+        assert_eq!(search_pattern(None), None);
     }
 
     #[test]

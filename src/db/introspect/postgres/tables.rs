@@ -7,28 +7,49 @@
 //! - `index_bytes`: every index of the table (`pg_indexes_size`);
 //! - `total_bytes`: `pg_total_relation_size`, which is exactly the sum of the three above.
 //!
-//! The list sorts and pages in SQL. Sizes cost a few `stat` calls per relation, so they are computed for
-//! the rows of the page only, except when the page is sorted by a size (then for every matching table:
-//! about 1.2 s for 10,000 tables on a busy 2-core machine, against ~0.1 s for a page sorted by name).
+//! A page of the list costs what it shows, in two steps: the first orders and limits the matching tables
+//! on catalog columns that cost nothing to read (names, `reltuples`, `relpages`, the statistics
+//! counters), the second computes every fact — exact sizes, which `stat` each file, and the vacuum and
+//! analyze times — for the rows of the page only. The total is a plain count with the same search.
+//!
+//! Sorting by a size therefore orders by the planner's estimate, not by a `stat` of every file: each
+//! part's `relpages` (the heap, its TOAST table and TOAST index, its indexes; summed over the leaf
+//! partitions) × `block_size`, as of the last VACUUM, ANALYZE or CREATE INDEX. A table never vacuumed
+//! or analyzed has `relpages` 0 and no estimate: while at most [`EXACT_SIZE_LIMIT`] of the listed
+//! tables are in that state they are measured exactly and sort by their real size; past that they sort
+//! as their estimate says (empty, or their indexes' size at creation) and the page says so. The sizes
+//! shown are always exact. Measured side by side on 10,000 tables with 3 indexes each (PostgreSQL 15, a
+//! busy 2-core machine): the old single query that measured every table took 1.9 s sorted by total size,
+//! these two 0.4 s; by name 135 ms against 41 ms (figures in the commit that made them).
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
-use super::{Postgres, bigint, db_error, qualified, quote_ident, statement, strings};
+use super::{Postgres, bigint, db_error, qualified, quote_ident, search_pattern, statement, strings};
 use crate::db::introspect::{
     ColumnInfo, ConstraintInfo, ForeignKeyInfo, Page, RowsPage, TableDetail, TableInfo, TableQuery, TableSort,
 };
 use crate::error::{Error, Result};
 
-/// One page of tables. `$1`: ILIKE pattern on `schema.table` or NULL; `$2`, `$3`: exact schema and name
-/// or NULL; `$4`, `$5`: limit and offset. `{order}` is replaced by a fragment from [`order_by`] only.
+/// Tables never vacuumed or analyzed are measured exactly for a size order while at most this many are listed.
+const EXACT_SIZE_LIMIT: i64 = 200;
+
+/// What the tables page says about a size order (the number is [`EXACT_SIZE_LIMIT`]).
+pub(super) const SIZE_ORDER: &str = "Ordered by the planner's size estimate as of each table's last VACUUM, ANALYZE or \
+     CREATE INDEX; tables never vacuumed or analyzed are measured now while there are at most 200 of them, and \
+     count as empty beyond that (ANALYZE them). The sizes shown are read now.";
+
+/// Step one of a page: which tables match, and how many. `$1`: ILIKE pattern on `schema.table` or NULL;
+/// `$4`: [`EXACT_SIZE_LIMIT`]. The ORDER BY, LIMIT `$2` and OFFSET `$3` follow in [`PAGE_SQL`] or
+/// [`SIZE_PAGE_SQL`].
 ///
 /// `parts` lists the relations holding the data: the table itself, or a partitioned table's leaves.
-/// Statistics come from the `pg_stat_get_*` functions the `pg_stat_user_tables` view is made of: the view
-/// aggregates over every relation of the database before any join, which is wasted work for one page.
-const TABLES_SQL: &str = r"
-WITH rel AS (
-    SELECT c.oid, n.nspname::text AS schema_name, c.relname::text AS table_name,
+/// Only columns that cost nothing are read for every table; `never` marks a heap without statistics.
+const REL_SQL: &str = r"
+WITH rel AS MATERIALIZED (
+    SELECT c.oid, n.nspname::text AS schema_name, c.relname::text AS table_name, c.relkind,
+           c.relpages, c.reltuples, c.reltoastrelid,
+           c.relkind = 'r' AND c.relpages = 0 AND c.reltuples < 0 AS never,
            CASE WHEN c.relkind = 'p' THEN ARRAY(SELECT t.relid FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
                 ELSE ARRAY[c.oid] END AS parts
     FROM pg_class c
@@ -36,40 +57,84 @@ WITH rel AS (
     WHERE c.relkind IN ('r', 'p')
       AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
       AND ($1::text IS NULL OR (n.nspname || '.' || c.relname) ILIKE $1 ESCAPE E'\\')
-      AND ($2::text IS NULL OR (n.nspname = $2 AND c.relname = $3))
 ),
-facts AS (
-    SELECT r.*, f.row_estimate, f.dead_rows,
-           pg_stat_get_last_vacuum_time(r.oid) AS last_vacuum,
-           pg_stat_get_last_autovacuum_time(r.oid) AS last_autovacuum,
-           pg_stat_get_last_analyze_time(r.oid) AS last_analyze,
-           pg_stat_get_last_autoanalyze_time(r.oid) AS last_autoanalyze
-    FROM rel r
-    CROSS JOIN LATERAL (
-        -- reltuples is -1 until the first VACUUM or ANALYZE: unknown, not zero.
-        SELECT (sum(l.reltuples) FILTER (WHERE l.reltuples >= 0))::bigint AS row_estimate,
-               sum(pg_stat_get_dead_tuples(l.oid))::bigint AS dead_rows
-        FROM pg_class l WHERE l.oid = ANY (r.parts)
-    ) f
+k AS (
+    SELECT count(*) AS total, count(*) FILTER (WHERE never) <= $4 AS exact FROM rel
+)";
+
+/// The page of [`REL_SQL`] in any order but a size's. `{order}` comes from [`order_by`] only.
+const PAGE_SQL: &str = r"
+SELECT r.oid::bigint AS oid, k.total
+FROM rel r CROSS JOIN k
+ORDER BY {order}
+LIMIT $2 OFFSET $3";
+
+/// The page of [`REL_SQL`] in a size order: `{size}` (from [`size_key`]) over each leaf `f`, summed per
+/// table, with the `{joins}` it needs ([`INDEX_JOIN`], [`TOAST_JOIN`]). Pages of indexes and TOAST tables are gathered in one pass over `pg_index` (hash joins)
+/// rather than probed table by table (~15 µs each, 0.5 s for 10,000 tables on a busy machine).
+const SIZE_PAGE_SQL: &str = r",
+leaf AS (
+    SELECT r.oid AS table_oid, r.oid, r.relpages, r.reltuples, r.reltoastrelid FROM rel r WHERE r.relkind = 'r'
+    UNION ALL
+    SELECT r.oid, l.oid, l.relpages, l.reltuples, l.reltoastrelid
+    FROM rel r JOIN pg_class l ON l.oid = ANY (r.parts) WHERE r.relkind = 'p'
 ),
-page AS (
-    SELECT r.*, count(*) OVER () AS total, row_number() OVER (ORDER BY {order}) AS pos
-    FROM facts r
-    ORDER BY pos
-    LIMIT $4 OFFSET $5
+ip AS (
+    SELECT i.indrelid AS owner, sum(x.relpages)::bigint AS pages
+    FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
+    GROUP BY i.indrelid
+),
+est AS (
+    SELECT f.table_oid, sum({size}) AS size
+    FROM leaf f
+    CROSS JOIN k{joins}
+    GROUP BY f.table_oid
 )
-SELECT r.oid::bigint AS oid, r.schema_name, r.table_name, r.row_estimate,
-       z.table_bytes, z.toast_bytes, z.index_bytes, z.total_bytes, r.dead_rows,
-       r.last_vacuum, r.last_autovacuum, r.last_analyze, r.last_autoanalyze, r.total
-FROM page r
+SELECT r.oid::bigint AS oid, k.total
+FROM rel r CROSS JOIN k LEFT JOIN est e ON e.table_oid = r.oid
+ORDER BY e.size {dir} NULLS LAST, r.schema_name, r.table_name
+LIMIT $2 OFFSET $3";
+
+/// Step two: every fact of the tables `$1` (oids), in that order.
+///
+/// Statistics come from the `pg_stat_get_*` functions the `pg_stat_user_tables` view is made of: the view
+/// aggregates over every relation of the database before any join, which is wasted work for one page.
+const FACTS_SQL: &str = r"
+WITH rel AS (
+    SELECT c.oid, p.pos, n.nspname::text AS schema_name, c.relname::text AS table_name,
+           CASE WHEN c.relkind = 'p' THEN ARRAY(SELECT t.relid FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
+                ELSE ARRAY[c.oid] END AS parts
+    FROM unnest($1::bigint[]) WITH ORDINALITY p(oid, pos)
+    JOIN pg_class c ON c.oid = p.oid::oid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+)
+SELECT r.oid::bigint AS oid, r.schema_name, r.table_name, f.row_estimate,
+       f.table_bytes, f.toast_bytes, f.index_bytes, f.total_bytes, f.dead_rows,
+       pg_stat_get_last_vacuum_time(r.oid) AS last_vacuum,
+       pg_stat_get_last_autovacuum_time(r.oid) AS last_autovacuum,
+       pg_stat_get_last_analyze_time(r.oid) AS last_analyze,
+       pg_stat_get_last_autoanalyze_time(r.oid) AS last_autoanalyze
+FROM rel r
 CROSS JOIN LATERAL (
-    SELECT sum({table_bytes})::bigint AS table_bytes, sum({toast_bytes})::bigint AS toast_bytes,
+    -- reltuples is -1 until the first VACUUM or ANALYZE: unknown, not zero.
+    SELECT (sum(l.reltuples) FILTER (WHERE l.reltuples >= 0))::bigint AS row_estimate,
+           sum(pg_stat_get_dead_tuples(l.oid))::bigint AS dead_rows,
+           sum({table_bytes})::bigint AS table_bytes, sum({toast_bytes})::bigint AS toast_bytes,
            sum({index_bytes})::bigint AS index_bytes, sum({total_bytes})::bigint AS total_bytes
     FROM pg_class l WHERE l.oid = ANY (r.parts)
-) z
+) f
 ORDER BY r.pos";
 
-/// How many tables match, for a page past the end (where `count(*) OVER ()` has no row to ride on).
+/// One table by exact schema (`$1`) and name (`$2`): its own statement, so that the generic plan
+/// PostgreSQL switches to after five runs still finds it through the name indexes.
+const FIND_SQL: &str = r"
+SELECT c.oid::bigint AS oid, (1)::bigint AS total
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
+  AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'";
+
+/// How many tables match, for a page past the end (where step one has no row to carry the total on).
 const COUNT_SQL: &str = r"
 SELECT count(*) AS total
 FROM pg_class c
@@ -78,11 +143,21 @@ WHERE c.relkind IN ('r', 'p')
   AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
   AND ($1::text IS NULL OR (n.nspname || '.' || c.relname) ILIKE $1 ESCAPE E'\\')";
 
-// Size of one relation `l` (a row of pg_class) by part; see the module comment.
-const TABLE_BYTES: &str = "pg_table_size(l.oid) - coalesce(pg_total_relation_size(nullif(l.reltoastrelid, 0)), 0)";
-const TOAST_BYTES: &str = "coalesce(pg_total_relation_size(nullif(l.reltoastrelid, 0)), 0)";
-const INDEX_BYTES: &str = "pg_indexes_size(l.oid)";
-const TOTAL_BYTES: &str = "pg_total_relation_size(l.oid)";
+// Exact size of one relation `{l}` (a row of pg_class) by part; see the module comment.
+const TABLE_BYTES: &str = "pg_table_size({l}.oid) - coalesce(pg_total_relation_size(nullif({l}.reltoastrelid, 0)), 0)";
+const TOAST_BYTES: &str = "coalesce(pg_total_relation_size(nullif({l}.reltoastrelid, 0)), 0)";
+const INDEX_BYTES: &str = "pg_indexes_size({l}.oid)";
+const TOTAL_BYTES: &str = "pg_total_relation_size({l}.oid)";
+
+// What the estimates of indexes and TOAST need to see of a leaf `f`.
+const INDEX_JOIN: &str = "\n    LEFT JOIN ip ON ip.owner = f.oid";
+const TOAST_JOIN: &str =
+    "\n    LEFT JOIN pg_class tt ON tt.oid = f.reltoastrelid\n    LEFT JOIN ip tip ON tip.owner = f.reltoastrelid";
+
+// Estimated pages of one leaf `f` by part, from the catalog only (`ip`, `tt`, `tip` as in SIZE_PAGE_SQL).
+const TABLE_PAGES: &str = "f.relpages::bigint";
+const TOAST_PAGES: &str = "coalesce(tt.relpages, 0)::bigint + coalesce(tip.pages, 0)";
+const INDEX_PAGES: &str = "coalesce(ip.pages, 0)";
 
 /// Columns of one table (`$1`: its oid). Identity and generated columns show how they are generated.
 const COLUMNS_SQL: &str = r"
@@ -156,7 +231,6 @@ WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
 
 #[derive(FromQueryResult)]
 struct TableRow {
-    oid: i64,
     schema_name: String,
     table_name: String,
     row_estimate: Option<i64>,
@@ -169,6 +243,12 @@ struct TableRow {
     last_autovacuum: Option<DateTime<Utc>>,
     last_analyze: Option<DateTime<Utc>>,
     last_autoanalyze: Option<DateTime<Utc>>,
+}
+
+/// A table chosen by step one (or by name), and how many matched.
+#[derive(FromQueryResult)]
+struct OidRow {
+    oid: i64,
     total: i64,
 }
 
@@ -290,21 +370,41 @@ fn fk_action(code: &str) -> &'static str {
     }
 }
 
-/// The whitelisted ORDER BY of the tables page, over the `facts` columns (alias `r`). Ties go by name.
+/// A per-relation expression (over `{l}`) for a listed table `r`: its own value for a plain table, the
+/// sum over its leaf partitions for a partitioned one.
+fn per_table(leaf: &str) -> String {
+    format!(
+        "CASE WHEN r.relkind = 'r' THEN {} ELSE (SELECT sum({}) FROM pg_class l WHERE l.oid = ANY (r.parts)) END",
+        leaf.replace("{l}", "r"),
+        leaf.replace("{l}", "l")
+    )
+}
+
+/// The size of a leaf `f` in bytes for a size order: the estimate from `pages`, or the exact `bytes`
+/// for a heap without statistics while `k.exact` says there are few of those (see the module comment).
+fn size_key(pages: &str, bytes: &str) -> String {
+    format!(
+        "CASE WHEN f.relpages = 0 AND f.reltuples < 0 AND k.exact THEN {} \
+         ELSE ({pages}) * current_setting('block_size')::bigint END",
+        bytes.replace("{l}", "f")
+    )
+}
+
+/// The whitelisted ORDER BY of [`PAGE_SQL`], over `rel` (alias `r`), for the orders that are not sizes.
+/// Ties go by name.
 fn order_by(sort: TableSort, descending: bool) -> String {
     let dir = if descending { "DESC" } else { "ASC" };
-    let size = |expr: &str| format!("(SELECT sum({expr}) FROM pg_class l WHERE l.oid = ANY (r.parts))");
     let key = match sort {
-        TableSort::Name => return format!("r.schema_name {dir}, r.table_name {dir}"),
-        TableSort::Rows => "r.row_estimate".to_string(),
-        TableSort::TableSize => size(TABLE_BYTES),
-        TableSort::IndexSize => size(INDEX_BYTES),
-        TableSort::ToastSize => size(TOAST_BYTES),
-        TableSort::TotalSize => size(TOTAL_BYTES),
-        TableSort::DeadRows => "r.dead_rows".to_string(),
+        TableSort::Rows => format!("({})::bigint", per_table("CASE WHEN {l}.reltuples >= 0 THEN {l}.reltuples END")),
+        TableSort::DeadRows => per_table("pg_stat_get_dead_tuples({l}.oid)"),
         // Never is the oldest: first when sorting from the oldest, last from the newest.
-        TableSort::LastVacuum => "greatest(r.last_vacuum, r.last_autovacuum)".to_string(),
-        TableSort::LastAnalyze => "greatest(r.last_analyze, r.last_autoanalyze)".to_string(),
+        TableSort::LastVacuum => {
+            "greatest(pg_stat_get_last_vacuum_time(r.oid), pg_stat_get_last_autovacuum_time(r.oid))".to_string()
+        }
+        TableSort::LastAnalyze => {
+            "greatest(pg_stat_get_last_analyze_time(r.oid), pg_stat_get_last_autoanalyze_time(r.oid))".to_string()
+        }
+        _ => return format!("r.schema_name {dir}, r.table_name {dir}"),
     };
     let nulls = match (sort, descending) {
         (TableSort::LastVacuum | TableSort::LastAnalyze, false) => "NULLS FIRST",
@@ -313,29 +413,30 @@ fn order_by(sort: TableSort, descending: bool) -> String {
     format!("{key} {dir} {nulls}, r.schema_name, r.table_name")
 }
 
-/// The tables query with its ORDER BY and size expressions filled in (no user text).
-fn tables_sql(sort: TableSort, descending: bool) -> String {
-    TABLES_SQL
-        .replace("{order}", &order_by(sort, descending))
+/// Step one with its order filled in (no user text).
+fn order_sql(sort: TableSort, descending: bool) -> String {
+    let (size, joins) = match sort {
+        TableSort::TableSize => (size_key(TABLE_PAGES, TABLE_BYTES), String::new()),
+        TableSort::IndexSize => (size_key(INDEX_PAGES, INDEX_BYTES), INDEX_JOIN.to_string()),
+        TableSort::ToastSize => (size_key(TOAST_PAGES, TOAST_BYTES), TOAST_JOIN.to_string()),
+        TableSort::TotalSize => (
+            size_key(&format!("{TABLE_PAGES} + {INDEX_PAGES} + {TOAST_PAGES}"), TOTAL_BYTES),
+            format!("{INDEX_JOIN}{TOAST_JOIN}"),
+        ),
+        _ => return format!("{REL_SQL}{}", PAGE_SQL.replace("{order}", &order_by(sort, descending))),
+    };
+    let dir = if descending { "DESC" } else { "ASC" };
+    format!("{REL_SQL}{}", SIZE_PAGE_SQL.replace("{size}", &size).replace("{joins}", &joins).replace("{dir}", dir))
+}
+
+/// Step two with its size expressions filled in.
+fn facts_sql() -> String {
+    FACTS_SQL
         .replace("{table_bytes}", TABLE_BYTES)
         .replace("{toast_bytes}", TOAST_BYTES)
         .replace("{index_bytes}", INDEX_BYTES)
         .replace("{total_bytes}", TOTAL_BYTES)
-}
-
-/// `%text%` for ILIKE, with the pattern characters of the text escaped; `None` for an empty search.
-fn search_pattern(search: Option<&str>) -> Option<String> {
-    let text = search.map(str::trim).filter(|s| !s.is_empty())?;
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    Some(pattern)
+        .replace("{l}", "l")
 }
 
 /// Names PostgreSQL cannot hold (a NUL byte) cannot name a table; the driver would refuse to send them.
@@ -347,45 +448,43 @@ impl Postgres {
     pub(super) async fn list_tables(&self, query: &TableQuery) -> Result<Page<TableInfo>> {
         let pattern = search_pattern(query.search.as_deref());
         let (limit, offset) = (bigint(query.limit, "limit")?, bigint(query.offset, "offset")?);
-        let sql = tables_sql(query.sort, query.descending);
-        let values = [
-            pattern.clone().into(),
-            Option::<String>::None.into(),
-            Option::<String>::None.into(),
-            limit.into(),
-            offset.into(),
-        ];
-        let rows: Vec<TableRow> = self.all(&sql, values).await?;
-        let total = match rows.first() {
+        let values = [pattern.clone().into(), limit.into(), offset.into(), EXACT_SIZE_LIMIT.into()];
+        let chosen: Vec<OidRow> = self.all(&order_sql(query.sort, query.descending), values).await?;
+        let total = match chosen.first() {
             Some(r) => r.total,
-            None if query.offset == 0 => 0,
+            None if query.offset == 0 && query.limit > 0 => 0,
             None => self.one::<CountRow>(COUNT_SQL, [pattern.into()]).await?.map_or(0, |r| r.total),
         };
+        let oids: Vec<i64> = chosen.iter().map(|r| r.oid).collect();
+        let items = if oids.is_empty() { Vec::new() } else { self.table_facts(oids).await? };
         Ok(Page {
-            items: rows.into_iter().map(TableInfo::from).collect(),
+            items: items.into_iter().map(TableInfo::from).collect(),
             total: total.max(0) as u64,
             offset: query.offset,
             limit: query.limit,
         })
     }
 
-    /// The catalog row of one table, looked up by exact schema and name.
-    async fn find_table(&self, schema: &str, table: &str) -> Result<Option<TableRow>> {
+    /// Every fact of these tables (by oid), in that order; a table dropped meanwhile is left out.
+    async fn table_facts(&self, oids: Vec<i64>) -> Result<Vec<TableRow>> {
+        self.all(&facts_sql(), [oids.into()]).await
+    }
+
+    /// The oid of one table, looked up by exact schema and name.
+    async fn find_table(&self, schema: &str, table: &str) -> Result<Option<i64>> {
         if impossible_name(schema) || impossible_name(table) {
             return Ok(None);
         }
-        let sql = tables_sql(TableSort::Name, false);
-        let values = [Option::<String>::None.into(), schema.into(), table.into(), 1i64.into(), 0i64.into()];
-        self.one(&sql, values).await
+        Ok(self.one::<OidRow>(FIND_SQL, [schema.into(), table.into()]).await?.map(|r| r.oid))
     }
 
     pub(super) async fn table_detail(&self, schema: &str, table: &str) -> Result<Option<TableDetail>> {
-        let Some(row) = self.find_table(schema, table).await? else { return Ok(None) };
-        let oid = row.oid;
+        let Some(oid) = self.find_table(schema, table).await? else { return Ok(None) };
+        let Some(row) = self.table_facts(vec![oid]).await?.pop() else { return Ok(None) }; // dropped meanwhile
         let columns: Vec<ColumnRow> = self.all(COLUMNS_SQL, [oid.into()]).await?;
         let constraints: Vec<ConstraintRow> = self.all(CONSTRAINTS_SQL, [oid.into()]).await?;
         let keys: Vec<ForeignKeyRow> = self.all(FOREIGN_KEYS_SQL, [oid.into()]).await?;
-        let indexes = self.list_indexes(Some(oid)).await?;
+        let indexes = self.table_indexes(oid).await?;
         let (mut references, mut referenced_by) = (Vec::new(), Vec::new());
         for key in keys {
             let (outgoing, incoming) = (key.outgoing, key.incoming);
@@ -454,23 +553,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn search_text_is_escaped_for_ilike() {
-        assert_eq!(search_pattern(Some("users")).as_deref(), Some("%users%"));
-        assert_eq!(search_pattern(Some(r"a_b%c\d")).as_deref(), Some(r"%a\_b\%c\\d%"));
-        assert_eq!(search_pattern(Some("  ")), None);
-        assert_eq!(search_pattern(None), None);
-    }
-
-    #[test]
     fn every_sort_key_has_a_fixed_order_with_name_as_tiebreak() {
         for sort in TableSort::ALL {
             for desc in [false, true] {
-                let order = order_by(sort, desc);
+                let order = order_sql(sort, desc);
                 assert!(order.contains("r.table_name"), "{order}");
-                assert!(!tables_sql(sort, desc).contains('{'), "unfilled placeholder for {sort:?}");
+                assert!(!order_sql(sort, desc).contains('{'), "unfilled placeholder for {sort:?}");
             }
         }
         assert!(order_by(TableSort::LastVacuum, false).contains("NULLS FIRST"));
+        assert!(!facts_sql().contains('{'));
+    }
+
+    #[test]
+    fn the_size_order_note_names_the_exact_limit() {
+        assert!(SIZE_ORDER.contains(&format!(" {EXACT_SIZE_LIMIT} ")), "{SIZE_ORDER}");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, 
 use tokio::sync::OnceCell;
 
 use super::{Activity, BloatInfo, Capabilities, IndexInfo, Introspector, Overview, Page, RowsPage, TableDetail};
-use super::{Counters, Names, TableInfo, TableQuery};
+use super::{Counters, IndexQuery, Names, TableInfo, TableQuery};
 use crate::error::{Error, Result};
 
 /// The only schema an SQLite connection shows.
@@ -112,8 +112,9 @@ impl Introspector for Sqlite {
         self.read_rows(schema, table, offset, limit).await
     }
 
-    async fn indexes(&self) -> Result<Vec<IndexInfo>> {
-        self.list_indexes(None).await
+    async fn indexes(&self, query: &IndexQuery) -> Result<Page<IndexInfo>> {
+        // Duplicates need every index of a table and the catalog gives no cheaper order: read whole, page here.
+        Ok(super::page_of_indexes(self.list_indexes(None).await?, query))
     }
 
     async fn activity(&self, long_query_threshold: Duration) -> Result<Activity> {
