@@ -4,6 +4,7 @@
 //!
 //! Strata only reads here: no statement creates, alters or writes anything in the watched database.
 
+pub mod alembic;
 pub mod detect;
 pub mod files;
 pub mod readers;
