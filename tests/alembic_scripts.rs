@@ -32,7 +32,13 @@ impl Project {
         let text = std::fs::read_to_string(&ini).expect("read alembic.ini");
         let text = text
             .lines()
-            .map(|l| if l.starts_with("sqlalchemy.url") { format!("sqlalchemy.url = {}", url.replace('%', "%%")) } else { l.to_string() })
+            .map(|l| {
+                if l.starts_with("sqlalchemy.url") {
+                    format!("sqlalchemy.url = {}", url.replace('%', "%%"))
+                } else {
+                    l.to_string()
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n");
         std::fs::write(&ini, text + "\n").expect("write alembic.ini");
@@ -98,11 +104,17 @@ impl Project {
             (vec![branches_sorted(&a)], vec![branches_sorted(&b)])
         };
         assert_eq!(
-            b_cmp, a_cmp,
+            b_cmp,
+            a_cmp,
             "stdout of `alembic {args:?}` differs\n--- alembic:\n{a}\n--- strata:\n{b}\n--- strata stderr:\n{}",
             stderr(&ours)
         );
-        assert_eq!(ours.status.code(), theirs.status.code(), "exit status of {args:?}; alembic stderr: {}", stderr(&theirs));
+        assert_eq!(
+            ours.status.code(),
+            theirs.status.code(),
+            "exit status of {args:?}; alembic stderr: {}",
+            stderr(&theirs)
+        );
         a
     }
 }
@@ -215,7 +227,7 @@ fn branchy(p: &Project) -> [String; 7] {
 fn branches_labels_dependencies_and_a_merge_print_what_alembic_prints() {
     let db_dir = tempfile::tempdir().unwrap();
     let p = Project::init(&sqlite_url(db_dir.path()));
-    let [_a, b, c1, c2, _lib1, lib2, d] = branchy(&p);
+    let [_a, b, _c1, c2, _lib1, _lib2, d] = branchy(&p);
     for args in ALL {
         p.same(args);
     }
@@ -242,7 +254,6 @@ fn branches_labels_dependencies_and_a_merge_print_what_alembic_prints() {
         p.same(args);
     }
     p.same(&["current"]);
-    let _ = (c1, lib2);
 }
 
 #[test]
@@ -281,7 +292,11 @@ fn a_database_revision_missing_from_the_scripts_fails_as_alembic_fails() {
     p.revision("one", &[]);
     let two = p.revision("two", &[]);
     p.alembic_ok(&["upgrade", "head"]);
-    let file = std::fs::read_dir(p.versions()).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with(&two)).unwrap();
+    let file = std::fs::read_dir(p.versions())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&two))
+        .unwrap();
     std::fs::remove_file(file.path()).unwrap();
     let out = p.same(&["current"]);
     assert_eq!(out, format!("FAILED: Can't locate revision identified by '{two}'\n"));
@@ -289,7 +304,9 @@ fn a_database_revision_missing_from_the_scripts_fails_as_alembic_fails() {
     p.same(&["history"]);
     let ours = p.strata(&["current"]);
     assert_eq!(ours.status.code(), Some(255));
-    assert!(stderr(&ours).contains(&format!("ERROR [alembic.util.messaging] Can't locate revision identified by '{two}'")));
+    assert!(
+        stderr(&ours).contains(&format!("ERROR [alembic.util.messaging] Can't locate revision identified by '{two}'"))
+    );
 }
 
 #[test]
@@ -305,7 +322,12 @@ fn configuration_and_file_errors_exit_as_alembic_exits() {
     assert!(p.same(&["-c", "other.ini", "heads"]).starts_with("FAILED: Path doesn't exist: "));
     // a down_revision naming nothing: Alembic stops with a traceback (status 1), Strata says which file
     let two = p.revision("two", &[]);
-    let path = std::fs::read_dir(p.versions()).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with(&two)).unwrap().path();
+    let path = std::fs::read_dir(p.versions())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&two))
+        .unwrap()
+        .path();
     let text = std::fs::read_to_string(&path).unwrap().replace(&format!("= '{one}'"), "= 'nowhere'");
     std::fs::write(&path, text).unwrap();
     p.same(&["history"]);
@@ -401,4 +423,38 @@ async fn current_reads_a_mariadb_version_table_as_alembic_reads_sqlites() {
     assert!(stderr(&ours).contains("INFO  [alembic.runtime.migration] Context impl MySQLImpl."));
     conn.close().await.ok();
     t.drop().await;
+}
+
+#[test]
+fn hand_written_revision_files_read_as_alembic_imports_them() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let p = Project::init(&sqlite_url(db_dir.path()));
+    let files: [(&str, &str); 7] = [
+        ("0001_first.py", "'''First.\n\nLonger text.'''\nrevision = \"0001\"\ndown_revision = None\n"),
+        (
+            "0002_second.py",
+            "# -*- coding: utf-8 -*-\n\"\"\"Second: tabs\\tand 'quotes' \"\"\"\nimport os\n\
+             revision = '0002'; down_revision = ['0001']\nbranch_labels = (\"feature\",)\n",
+        ),
+        ("abcdef.py", "\"\"\"legacy: no revision variable\"\"\"\ndown_revision = (\"0002\",)\n"),
+        (
+            "0004_x.py",
+            "r\"\"\"Fourth \\u00e9 \\x41\n  indented line\n\n\n  after blank lines\n\"\"\"\nfrom typing import Optional, Sequence\nif False:\n    down_revision = 'nope'\n\
+             down_revision = \\\n  'abcdef'\nrevision: \"str\" = \"0004\"  # trailing comment\n\
+             depends_on: Optional[Sequence[str]] = None\n",
+        ),
+        ("0005_other_root.py", "revision = '0005'\ndown_revision = ()\ndepends_on = '0002'\n"),
+        ("__init__.py", ""),
+        (".#0006_lock.py", "not python at all ("),
+    ];
+    for (name, text) in files {
+        std::fs::write(p.versions().join(name), text).unwrap();
+    }
+    std::fs::write(p.versions().join("README.txt"), "notes").unwrap();
+    for args in ALL {
+        p.same(args);
+    }
+    p.alembic_ok(&["upgrade", "heads"]);
+    p.same(&["current"]);
+    p.same(&["current", "--verbose"]);
 }

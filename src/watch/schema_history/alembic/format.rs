@@ -80,8 +80,12 @@ pub fn log_entry(graph: &Graph, index: usize) -> String {
     }
     if s.is_branch_point() {
         // Alembic joins a Python frozenset here, in an order that changes from run to run; load order is stable
-        let next: Vec<&str> =
-            graph.scripts().iter().filter(|c| c.down_revision.contains(&s.revision)).map(|c| c.revision.as_str()).collect();
+        let next: Vec<&str> = graph
+            .scripts()
+            .iter()
+            .filter(|c| c.down_revision.contains(&s.revision))
+            .map(|c| c.revision.as_str())
+            .collect();
         entry.push_str(&format!("Branches into: {}\n", next.join(", ")));
     }
     if !s.branch_labels.is_empty() {
@@ -109,7 +113,10 @@ pub fn splitlines(text: &str) -> Vec<&str> {
     let mut start = 0;
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
-        if matches!(c, '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}') {
+        if matches!(
+            c,
+            '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+        ) {
             out.push(&text[start..i]);
             let mut end = i + c.len_utf8();
             if c == '\r'

@@ -307,7 +307,8 @@ impl Graph {
     fn all_down_names(&self, i: usize) -> Vec<String> {
         let r = &self.revs[i];
         let mut out: Vec<String> = Vec::new();
-        for name in r.down_revision.iter().cloned().chain(r.resolved_deps.iter().map(|&d| self.revs[d].revision.clone()))
+        for name in
+            r.down_revision.iter().cloned().chain(r.resolved_deps.iter().map(|&d| self.revs[d].revision.clone()))
         {
             if !out.contains(&name) {
                 out.push(name);
@@ -320,7 +321,12 @@ impl Graph {
     fn normalized_down(&self, i: usize) -> Vec<usize> {
         let r = &self.revs[i];
         let mut out: Vec<usize> = Vec::new();
-        for d in r.down_revision.iter().filter_map(|name| self.keys.get(name).copied()).chain(r.normalized_deps.iter().copied()) {
+        for d in r
+            .down_revision
+            .iter()
+            .filter_map(|name| self.keys.get(name).copied())
+            .chain(r.normalized_deps.iter().copied())
+        {
             if !out.contains(&d) {
                 out.push(d);
             }
@@ -362,8 +368,10 @@ impl Graph {
         }
         let all_ids = || self.revs.iter().map(|r| r.revision.as_str()).collect::<Vec<_>>().join(", ");
         let cut = |up: HashSet<usize>, down: HashSet<usize>| {
-            let mut missing: Vec<&str> =
-                (0..n).filter(|i| !(up.contains(i) && down.contains(i))).map(|i| self.revs[i].revision.as_str()).collect();
+            let mut missing: Vec<&str> = (0..n)
+                .filter(|i| !(up.contains(i) && down.contains(i)))
+                .map(|i| self.revs[i].revision.as_str())
+                .collect();
             missing.sort_unstable();
             missing.join(", ")
         };
@@ -378,7 +386,12 @@ impl Graph {
             return Err(GraphError::Revision(format!("Dependency cycle is detected in revisions ({})", all_ids())));
         }
         let up: HashSet<usize> = self.walk(&self.real_heads, |i| {
-            self.revs[i].down_revision.iter().filter_map(|d| self.keys.get(d).copied()).chain(self.revs[i].resolved_deps.iter().copied()).collect()
+            self.revs[i]
+                .down_revision
+                .iter()
+                .filter_map(|d| self.keys.get(d).copied())
+                .chain(self.revs[i].resolved_deps.iter().copied())
+                .collect()
         });
         let down: HashSet<usize> = self.walk(real_bases, |i| self.revs[i].all_nextrev.clone());
         let lost = cut(up, down);
@@ -460,7 +473,8 @@ impl Graph {
         let mut current: Vec<usize> = heads.iter().copied().filter(|h| todo.contains(h)).collect();
         current.sort_unstable();
         current.dedup();
-        let mut ancestors: Vec<HashSet<usize>> = current.iter().map(|&h| self.ancestors(&[h], true).collect()).collect();
+        let mut ancestors: Vec<HashSet<usize>> =
+            current.iter().map(|&h| self.ancestors(&[h], true).collect()).collect();
         let mut output = Vec::with_capacity(todo.len());
         let mut idx = 0;
         while !current.is_empty() {
@@ -473,8 +487,11 @@ impl Graph {
                 output.push(candidate);
             }
             let rev = &self.revs[candidate];
-            let to_add: Vec<usize> =
-                self.normalized_down(candidate).into_iter().filter(|r| todo.contains(r) && !current.contains(r)).collect();
+            let to_add: Vec<usize> = self
+                .normalized_down(candidate)
+                .into_iter()
+                .filter(|r| todo.contains(r) && !current.contains(r))
+                .collect();
             if to_add.is_empty() {
                 current.remove(idx);
                 ancestors.remove(idx);

@@ -25,7 +25,8 @@ use super::{Applied, AppliedState, Pending, Problem, ProblemKind, ToolHistory};
 /// (`alembic upgrade head` then refuses).
 pub fn annotate(history: &mut ToolHistory, scripts: &Scripts) {
     let g = &scripts.graph;
-    let rows: Vec<String> = if history.heads.is_empty() { history.current.iter().cloned().collect() } else { history.heads.clone() };
+    let rows: Vec<String> =
+        if history.heads.is_empty() { history.current.iter().cloned().collect() } else { history.heads.clone() };
     let mut resolved = Vec::new();
     for row in &rows {
         match g.resolve(row) {

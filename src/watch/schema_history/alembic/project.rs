@@ -155,7 +155,11 @@ fn split_locations(
             break;
         };
         out.push(rest[..at].to_string());
-        rest = if rest[at..].starts_with(',') { rest[at + 1..].trim_start_matches(' ') } else { rest[at..].trim_start_matches(' ') };
+        rest = if rest[at..].starts_with(',') {
+            rest[at + 1..].trim_start_matches(' ')
+        } else {
+            rest[at..].trim_start_matches(' ')
+        };
     }
     Ok(out)
 }
@@ -229,7 +233,8 @@ fn read_locations(locations: &[PathBuf], recursive: bool) -> Result<Vec<Script>,
 }
 
 fn list_py_dir(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), ProjectError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| ProjectError::Broken(format!("cannot list {}: {e}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| ProjectError::Broken(format!("cannot list {}: {e}", dir.display())))?;
     let mut files = Vec::new();
     let mut dirs = Vec::new();
     for entry in entries.flatten() {
@@ -269,7 +274,8 @@ fn read_script(path: &Path) -> Result<Option<Script>, ProjectError> {
     if !is_revision_file(&name) {
         return Ok(None);
     }
-    let bytes = std::fs::read(path).map_err(|e| ProjectError::Broken(format!("cannot read {}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| ProjectError::Broken(format!("cannot read {}: {e}", path.display())))?;
     let source = String::from_utf8(bytes)
         .map_err(|_| ProjectError::Broken(format!("{}: not UTF-8 text, so Python cannot import it", path.display())))?;
     let module = pyfile::parse(&source).map_err(|e| {

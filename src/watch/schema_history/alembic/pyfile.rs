@@ -63,7 +63,10 @@ impl fmt::Display for SyntaxError {
 #[derive(Clone, Debug, PartialEq)]
 enum Tok {
     /// A string literal: its decoded text, and whether it is a bytes or f-string literal (not a `str` constant).
-    Str { text: String, plain: bool },
+    Str {
+        text: String,
+        plain: bool,
+    },
     Name(String),
     /// A number or any other literal piece that is not a name.
     Number(String),
@@ -133,7 +136,11 @@ pub fn keyword_strings(source: &str, name: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in &lines {
         for w in line.tokens.windows(3) {
-            if let [Token { tok: Tok::Name(n), .. }, Token { tok: Tok::Op(eq), .. }, Token { tok: Tok::Str { text, plain: true }, .. }] = w
+            if let [
+                Token { tok: Tok::Name(n), .. },
+                Token { tok: Tok::Op(eq), .. },
+                Token { tok: Tok::Str { text, plain: true }, .. },
+            ] = w
                 && n == name
                 && eq == "="
             {
@@ -295,7 +302,10 @@ fn tokenize(source: &str) -> Result<Vec<Line>, SyntaxError> {
                 continue;
             }
             '\\' => {
-                return Err(SyntaxError { line, message: "a backslash outside a string that does not end the line".into() });
+                return Err(SyntaxError {
+                    line,
+                    message: "a backslash outside a string that does not end the line".into(),
+                });
             }
             c if c.is_whitespace() => {
                 i += 1;
@@ -583,8 +593,8 @@ def upgrade() -> None:
 
     #[test]
     fn strings_with_prefixes_and_escapes_decode_like_python() {
-        let m = parse("a = r'x\\ny'\nb = 'x\\ny\\t\\'q\\x41\\u00e9\\101\\d'\nc = u\"\"\"it's \"fine\" \"\"\"\n")
-            .unwrap();
+        let m =
+            parse("a = r'x\\ny'\nb = 'x\\ny\\t\\'q\\x41\\u00e9\\101\\d'\nc = u\"\"\"it's \"fine\" \"\"\"\n").unwrap();
         assert_eq!(get(&m, "a"), Some(Value::Str("x\\ny".into())));
         assert_eq!(get(&m, "b"), Some(Value::Str("x\ny\t'qAéA\\d".into())));
         assert_eq!(get(&m, "c"), Some(Value::Str("it's \"fine\" ".into())));
