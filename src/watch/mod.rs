@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod fleet;
 pub mod runs;
+pub mod schema_history;
 
 use std::sync::{Arc, RwLock};
 

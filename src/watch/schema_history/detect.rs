@@ -1,0 +1,1 @@
+//! Finding migration tools' version tables in a watched database's catalog.

@@ -1,0 +1,1 @@
+//! A project folder's migration files: pending ones, changed ones (checksums), vanished ones.

@@ -1,0 +1,1 @@
+//! Per-tool history readers.
