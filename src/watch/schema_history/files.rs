@@ -296,6 +296,11 @@ pub fn compare(h: &mut ToolHistory, dir: &Path, files: Vec<FileMigration>) {
             }
             continue;
         }
+        // A failed or dirty attempt is a problem of its own (already listed), not a pending file.
+        let attempted = h.applied.iter().rev().find(|a| same(&a.version, &f.version));
+        if attempted.is_some_and(|a| matches!(a.state, AppliedState::Failed | AppliedState::Running)) {
+            continue;
+        }
         let out_of_order = newest.as_deref().is_some_and(|n| compare_versions(&f.version, n) == Ordering::Less);
         if out_of_order {
             h.problems.push(Problem::new(

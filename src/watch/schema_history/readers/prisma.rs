@@ -82,6 +82,9 @@ pub(super) async fn read(sql: &Sql<'_>, h: &mut ToolHistory) -> Result<()> {
     Ok(())
 }
 
+/// The line of a log that says what went wrong: the database's `ERROR:` line when there is one.
 fn first_line(text: &str) -> &str {
-    text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.clone().next().unwrap_or("");
+    lines.find(|l| l.starts_with("ERROR")).unwrap_or(first)
 }
