@@ -15,7 +15,7 @@ use crate::watch::schema_history::matrix::{self, Matrix};
 ///
 /// Needs the `read_catalog` scope.
 #[utoipa::path(
-    get, path = "/api/v1/migrations/matrix", tag = "catalog", operation_id = "migrations_matrix", security(("bearer" = [])),
+    get, path = "/api/v1/migrations/matrix", tag = "catalog", operation_id = "matrix_index", security(("bearer" = [])),
     responses((status = 200, description = "Groups of databases sharing a migration tool and project, one row per migration", body = Matrix), KeyRefusals)
 )]
 pub async fn index(caller: Caller, State(state): State<AppState>) -> Result<Json<Matrix>> {
