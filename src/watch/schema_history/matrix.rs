@@ -82,9 +82,12 @@ pub async fn read(all: &[Arc<Watched>], set: &MigrationSet, limit: Duration) -> 
     m
 }
 
+/// A database and its history of one tool.
+type Member<'a> = (&'a Watched, &'a super::ToolHistory);
+
 /// Groups the readings by tool and project and fills the cells.
 pub fn lay_out(readings: &[(&Watched, Arc<Migrations>)]) -> Matrix {
-    let mut groups: BTreeMap<(Tool, Option<String>), Vec<(&Watched, &super::ToolHistory)>> = BTreeMap::new();
+    let mut groups: BTreeMap<(Tool, Option<String>), Vec<Member<'_>>> = BTreeMap::new();
     let mut notes = Vec::new();
     for (w, m) in readings {
         if m.tools.is_empty() {

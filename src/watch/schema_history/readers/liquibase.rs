@@ -58,7 +58,7 @@ pub(super) async fn read(sql: &Sql<'_>, lock: Option<&Table>, h: &mut ToolHistor
     }
     if let Some(lock) = lock {
         let columns = [sql.flag_of(lock, "locked"), sql.time_of(lock, "lockgranted"), sql.text_of(lock, "lockedby")];
-        let rows = sql.rows(format!("SELECT {} FROM {}", columns.join(", "), sql.from_table(lock)), Vec::new()).await?;
+        let rows = sql.rows(format!("SELECT {} FROM {}", columns.join(", "), sql.table_name(lock)), Vec::new()).await?;
         for r in rows.iter().filter(|r| flag(r, 0) == Some(true)) {
             let by = text(r, 2).unwrap_or_else(|| "an unnamed client".into());
             let since =

@@ -66,11 +66,11 @@ impl<'a> Sql<'a> {
     }
 
     /// The table, schema-qualified and quoted.
-    fn from(&self) -> String {
-        self.from_table(self.table)
+    fn table_ref(&self) -> String {
+        self.table_name(self.table)
     }
 
-    fn from_table(&self, table: &Table) -> String {
+    fn table_name(&self, table: &Table) -> String {
         format!("{}.{}", self.ident(&table.schema), self.ident(&table.name))
     }
 
@@ -138,13 +138,13 @@ impl<'a> Sql<'a> {
             DbBackend::Postgres => "$1",
             _ => "?",
         };
-        let sql = format!("SELECT {} FROM {} ORDER BY {order} LIMIT {limit}", columns.join(", "), self.from());
+        let sql = format!("SELECT {} FROM {} ORDER BY {order} LIMIT {limit}", columns.join(", "), self.table_ref());
         self.rows(sql, vec![(HISTORY_LIMIT as i64).into()]).await
     }
 
     /// How many rows the table holds.
     async fn count(&self) -> Result<i64> {
-        let rows = self.rows(format!("SELECT COUNT(*) FROM {}", self.from()), Vec::new()).await?;
+        let rows = self.rows(format!("SELECT COUNT(*) FROM {}", self.table_ref()), Vec::new()).await?;
         Ok(rows.first().and_then(|r| int(r, 0)).unwrap_or(0))
     }
 
