@@ -70,6 +70,8 @@ pub enum Command {
     /// Every migration tool's state in each watched database (or only --db NAME): history, pending files and
     /// problems. Exits 1 on a problem (failed, dirty, checksum mismatch, missing script, multiple heads).
     Migrations(MigrationsArgs),
+    /// `alembic current|heads|history [-v]` answered without Python, byte for byte (`-c FILE` as Alembic's).
+    Alembic(crate::watch::schema_history::alembic::command::AlembicArgs),
 }
 
 #[derive(Debug, Args)]
@@ -277,6 +279,9 @@ pub enum KeyCommand {
 /// Parses arguments, runs the command, and turns errors into a message and exit code 1.
 pub fn main<M: MigratorTrait>() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Alembic(args) = cli.command {
+        return crate::watch::schema_history::alembic::command::main(cli.config, args);
+    }
     crate::telemetry::init();
     // One-shot commands run on one thread: fewer cross-thread wake-ups per statement (measurable
     // over 500 migrations); the server gets the multi-threaded scheduler.
@@ -367,6 +372,8 @@ pub async fn run<M: MigratorTrait>(cli: Cli) -> Result<()> {
         Command::Serve(args) => crate::web::serve(config, set, !args.no_migrate).await,
         Command::Migrate(cmd) => migrate_command(&config, &set, cmd).await,
         Command::Healthcheck => healthcheck(config.settings.listen).await,
+        // answered in `main` before any Strata configuration is read, with Alembic's exit statuses
+        Command::Alembic(_) => Err(Error::BadRequest("`strata alembic` runs through cli::main".into())),
         Command::Backup(args) => backup_command(&config, args).await,
         Command::Restore(args) => restore_command(&config, &set, args).await,
         Command::Maintenance(args) => maintenance_command(&config, args).await,

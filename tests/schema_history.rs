@@ -764,3 +764,31 @@ async fn the_matrix_shows_drift_between_environments() {
     dev.drop().await;
     prod.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alembic_database_with_alembic_ini_shows_applied_and_pending_revisions() {
+    let t = TestDb::new(Kind::Postgres).await;
+    let app = common::apps::alembic_app(&t).await;
+    std::fs::write(
+        app.dir.path().join("migrations/versions/c3f1e2d4a5b6_add_goals.py"),
+        "\"\"\"add goals\n\nRevision ID: c3f1e2d4a5b6\nRevises: b81d6e0c5a92\n\"\"\"\nrevision = \"c3f1e2d4a5b6\"\n\
+         down_revision = \"b81d6e0c5a92\"\nbranch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n    pass\n",
+    )
+    .unwrap();
+    let url = DatabaseUrl::parse(&t.url).unwrap();
+    let db = strata::db::connect(&url, strata::db::Purpose::Watch { idle: std::time::Duration::from_secs(5) })
+        .await
+        .unwrap();
+    let mut s = spec(&t, None);
+    s.alembic_ini = Some(app.ini.clone());
+    let m = schema_history::read(&db, &s, None).await.unwrap();
+    db.close().await.ok();
+    let h = tool(&m, Tool::Alembic);
+    assert_eq!(h.current.as_deref(), Some(app.head()));
+    let applied: Vec<&str> = h.applied.iter().map(|a| a.version.as_str()).collect();
+    assert_eq!(applied, common::apps::ALEMBIC_REVISIONS);
+    assert_eq!(h.pending.iter().map(|p| p.version.as_str()).collect::<Vec<_>>(), ["c3f1e2d4a5b6"]);
+    assert_eq!(h.pending[0].name.as_deref(), Some("add goals"));
+    assert_eq!(h.summary(), "1 pending");
+    t.drop().await;
+}

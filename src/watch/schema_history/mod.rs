@@ -4,6 +4,7 @@
 //!
 //! Strata only reads here: no statement creates, alters or writes anything in the watched database.
 
+pub mod alembic;
 pub mod detect;
 pub mod files;
 pub mod matrix;
@@ -359,20 +360,60 @@ pub async fn read(db: &DatabaseConnection, spec: &WatchSpec, set: Option<&Migrat
             Err(e) => out.notes.push(format!("{} in {}: cannot read it: {e}", found.tool.label(), found.table.schema)),
         }
     }
-    if let Some(dir) = spec.migrations_dir.as_deref() {
+    let alembic_dir = spec.migrations_dir.as_deref().filter(|d| is_alembic_dir(d));
+    if let Some(dir) = spec.migrations_dir.as_deref().filter(|_| alembic_dir.is_none()) {
         add_files(&mut out, dir);
     }
-    if out.tools.iter().any(|t| t.tool == Tool::Alembic) && spec.alembic_ini.is_none() && spec.migrations_dir.is_none()
-    {
+    if spec.alembic_ini.is_some() || alembic_dir.is_some() {
+        add_alembic_scripts(&mut out, spec.alembic_ini.as_deref(), alembic_dir);
+    } else if out.tools.iter().any(|t| t.tool == Tool::Alembic) {
         out.notes.push(
             "alembic_version is read, but no alembic_ini is configured for this database: pending revisions and \
              the revision graph need alembic_ini = PATH in its [database:NAME] section."
                 .into(),
         );
     }
-    // h14b: Alembic's scripts (alembic_ini's script_location, or migrations_dir when it holds versions/*.py) annotate
-    // the Alembic history here: `alembic::annotate(&mut history, &scripts)` fills applied, pending and problems.
     Ok(out)
+}
+
+/// Whether a `migrations_dir` is an Alembic script folder (`versions/` or `env.py` in it).
+fn is_alembic_dir(dir: &Path) -> bool {
+    dir.join("versions").is_dir() || dir.join("env.py").is_file()
+}
+
+/// Adds the Alembic project's view (the revision graph from `alembic_ini`'s `script_location`, or the script
+/// folder given as `migrations_dir`) to the Alembic history: applied revisions with their messages, pending ones,
+/// missing scripts, multiple heads. A database without `alembic_version` yet gets one with everything pending.
+fn add_alembic_scripts(out: &mut Migrations, ini: Option<&Path>, dir: Option<&Path>) {
+    let loaded = match (ini, dir) {
+        (Some(ini), _) => alembic::Scripts::from_ini(ini).map_err(|e| format!("alembic_ini {}: {e}", ini.display())),
+        (None, Some(dir)) => {
+            alembic::Scripts::from_dir(dir).map_err(|e| format!("migrations_dir {}: {e}", dir.display()))
+        }
+        (None, None) => return,
+    };
+    let scripts = match loaded {
+        Ok(s) => s,
+        Err(e) => {
+            out.notes.push(format!("cannot read the Alembic scripts of {e}"));
+            return;
+        }
+    };
+    if !out.tools.iter().any(|t| t.tool == Tool::Alembic) {
+        out.tools.push(ToolHistory::new(
+            Tool::Alembic,
+            None,
+            "alembic_version",
+            format!(
+                "no alembic_version yet, and {} holds Alembic revisions: nothing is applied",
+                scripts.dir.display()
+            ),
+        ));
+    }
+    for h in out.tools.iter_mut().filter(|t| t.tool == Tool::Alembic) {
+        alembic::annotate(h, &scripts);
+        h.files_dir = Some(scripts.dir.display().to_string());
+    }
 }
 
 /// Compares `dir`'s files with each tool that has files there; a tool whose table does not exist yet but whose
