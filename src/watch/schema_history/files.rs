@@ -190,14 +190,13 @@ pub fn scan(tool: Tool, dir: &Path) -> std::io::Result<Vec<FileMigration>> {
 
 /// Which tool's files `dir` holds, for a database whose version table does not exist yet.
 pub fn infer(dir: &Path) -> Option<Tool> {
-    let order =
-        [Tool::Prisma, Tool::Diesel, Tool::Flyway, Tool::GolangMigrate, Tool::Goose, Tool::Typeorm, Tool::Seaorm];
+    let order = [Tool::Prisma, Tool::Diesel, Tool::Flyway, Tool::GolangMigrate, Tool::Typeorm, Tool::Seaorm];
     for tool in order {
         if scan(tool, dir).is_ok_and(|f| !f.is_empty()) {
-            // goose and dbmate both use `NNN_name.sql`: their first lines tell them apart.
             return Some(tool);
         }
     }
+    // goose and dbmate both name files `NNN_name.sql`: their annotations tell them apart.
     let sql: Vec<FileMigration> = scan(Tool::Dbmate, dir).ok()?;
     let first = sql.first()?;
     let text = std::fs::read_to_string(dir.join(&first.path)).unwrap_or_default();
@@ -399,6 +398,17 @@ mod tests {
         assert_eq!(prisma_checksum(b"hello"), "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
         assert!(prisma_matches(b"a\r\nb\r\n", &prisma_checksum(b"a\nb\n")));
         assert!(!prisma_matches(b"abc\n", &prisma_checksum(b"abc")));
+    }
+
+    #[test]
+    fn a_folder_s_tool_is_inferred_from_its_file_names_and_annotations() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("20240101120000_init.sql"), "-- migrate:up\nSELECT 1;\n").unwrap();
+        assert_eq!(infer(dir.path()), Some(Tool::Dbmate));
+        std::fs::write(dir.path().join("20240101120000_init.sql"), "-- +goose Up\nSELECT 1;\n").unwrap();
+        assert_eq!(infer(dir.path()), Some(Tool::Goose));
+        std::fs::write(dir.path().join("V1__init.sql"), "SELECT 1;\n").unwrap();
+        assert_eq!(infer(dir.path()), Some(Tool::Flyway));
     }
 
     #[test]

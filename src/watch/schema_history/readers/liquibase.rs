@@ -1,7 +1,7 @@
 //! Liquibase's `DATABASECHANGELOG` (upper case on most engines, lower case on PostgreSQL) and its
 //! `DATABASECHANGELOGLOCK`: who holds the lock, since when.
 
-use super::{Sql, flag, int, text, time};
+use super::{Sql, flag, text, time};
 use crate::error::Result;
 use crate::watch::schema_history::detect::Table;
 use crate::watch::schema_history::{Applied, AppliedState, Problem, ProblemKind, ToolHistory};
@@ -12,7 +12,6 @@ pub(super) async fn read(sql: &Sql<'_>, lock: Option<&Table>, h: &mut ToolHistor
         sql.text("author"),
         sql.text("filename"),
         sql.time("dateexecuted"),
-        sql.int("orderexecuted"),
         sql.text("exectype"),
         sql.text("md5sum"),
         sql.text("description"),
@@ -25,21 +24,20 @@ pub(super) async fn read(sql: &Sql<'_>, lock: Option<&Table>, h: &mut ToolHistor
     h.applied_total = sql.count().await?;
     for r in &rows {
         let id = text(r, 0).unwrap_or_default();
-        let exectype = text(r, 5).unwrap_or_default();
+        let exectype = text(r, 4).unwrap_or_default();
         let failed = exectype.eq_ignore_ascii_case("FAILED");
         let mut detail =
             format!("{exectype} by author {} from {}", text(r, 1).unwrap_or_default(), text(r, 2).unwrap_or_default());
-        if let Some(tag) = text(r, 9) {
+        if let Some(tag) = text(r, 8) {
             detail.push_str(&format!(", tag {tag}"));
         }
-        let _ = int(r, 4);
         h.applied.push(Applied {
             version: id.clone(),
-            name: text(r, 8).filter(|c| !c.is_empty()).or_else(|| text(r, 7)),
+            name: text(r, 7).filter(|c| !c.is_empty()).or_else(|| text(r, 6)),
             applied_at: time(r, 3),
             applied_by: None,
             duration_ms: None,
-            checksum: text(r, 6),
+            checksum: text(r, 5),
             success: Some(!failed),
             state: if failed { AppliedState::Failed } else { AppliedState::Applied },
             logs: None,

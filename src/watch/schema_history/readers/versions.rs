@@ -73,8 +73,7 @@ pub(super) async fn goose(sql: &Sql<'_>, h: &mut ToolHistory) -> Result<()> {
         state.push((v, applied_now, time(r, 3)));
     }
     state.sort_by_key(|(v, _, _)| *v);
-    for (v, is_applied, at) in state.into_iter().filter(|(_, a, _)| *a) {
-        let _ = is_applied;
+    for (v, _, at) in state.into_iter().filter(|(_, is_applied, _)| *is_applied) {
         h.applied.push(applied(v.to_string(), None, at));
         h.current = Some(v.to_string());
     }
