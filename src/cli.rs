@@ -67,8 +67,20 @@ pub enum Command {
     ViewerLogin(ViewerLoginCommand),
     /// Exit 0 when the local server answers /healthz (for container health checks).
     Healthcheck,
+    /// Every migration tool's state in each watched database (or only --db NAME): history, pending files and
+    /// problems. Exits 1 on a problem (failed, dirty, checksum mismatch, missing script, multiple heads).
+    Migrations(MigrationsArgs),
     /// `alembic current|heads|history [-v]` answered without Python, byte for byte (`-c FILE` as Alembic's).
     Alembic(crate::watch::schema_history::alembic::command::AlembicArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrationsArgs {
+    /// Exit 1 also when a migration is pending (a deploy gate).
+    #[arg(long)]
+    pub fail_on_pending: bool,
+    #[command(flatten)]
+    pub out: Output,
 }
 
 #[derive(Debug, Args)]
@@ -356,6 +368,7 @@ pub async fn run<M: MigratorTrait>(cli: Cli) -> Result<()> {
     }
     let set = MigrationSet::of::<M>()?;
     match cli.command {
+        Command::Migrations(args) => migrations_command(&config, &set, cli.db.as_deref(), args).await,
         Command::Serve(args) => crate::web::serve(config, set, !args.no_migrate).await,
         Command::Migrate(cmd) => migrate_command(&config, &set, cmd).await,
         Command::Healthcheck => healthcheck(config.settings.listen).await,
@@ -1019,6 +1032,82 @@ fn read_password(from_stdin: bool) -> Result<String> {
         first
     };
     Ok(password)
+}
+
+/// `strata migrations`: what each database's Migrations page shows, and exit 1 when a deploy should stop.
+async fn migrations_command(
+    config: &Config,
+    set: &MigrationSet,
+    only: Option<&str>,
+    args: MigrationsArgs,
+) -> Result<()> {
+    use crate::watch::schema_history;
+    #[derive(serde::Serialize)]
+    struct One {
+        database: String,
+        tools: Vec<schema_history::ToolHistory>,
+        notes: Vec<String>,
+    }
+    let specs: Vec<&crate::config::WatchSpec> =
+        config.watched.iter().filter(|s| only.is_none_or(|n| s.name == n)).collect();
+    let mut all = Vec::new();
+    let mut failing = Vec::new();
+    for spec in specs {
+        let db =
+            crate::db::connect(&spec.url, crate::db::Purpose::Watch { idle: config.settings.idle_timeout }).await?;
+        let read = schema_history::read(&db, spec, spec.project.then_some(set)).await;
+        db.close().await.ok();
+        let m = read?;
+        if m.fails(args.fail_on_pending) {
+            failing.push(format!("{} ({})", spec.name, m.summary()));
+        }
+        all.push(One { database: spec.name.clone(), tools: m.tools, notes: m.notes });
+    }
+    if args.out.json {
+        match (only, all.first()) {
+            (Some(_), Some(one)) => print_json(one)?,
+            _ => print_json(&all)?,
+        }
+    } else {
+        for one in &all {
+            print_migrations(&one.database, &one.tools, &one.notes);
+        }
+    }
+    if failing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Migration(format!(
+        "migration {} in {}",
+        if args.fail_on_pending { "problems or pending migrations" } else { "problems" },
+        failing.join(", ")
+    )))
+}
+
+fn print_migrations(database: &str, tools: &[crate::watch::schema_history::ToolHistory], notes: &[String]) {
+    println!("{database}");
+    if tools.is_empty() {
+        println!("  no migration tool found");
+    }
+    for t in tools {
+        println!("  {}  {}  {}", t.tool, t.qualified_table(), t.summary());
+        println!("    concluded: {}", t.reason);
+        println!(
+            "    current: {}  history rows: {}  pending: {}",
+            t.current.as_deref().unwrap_or("-"),
+            t.applied_total,
+            if t.files_dir.is_some() { t.pending.len().to_string() } else { "unknown (no migrations_dir)".into() }
+        );
+        for p in &t.pending {
+            let late = if p.out_of_order { "  (out of order)" } else { "" };
+            println!("    pending  {}  {}{late}", p.version, p.path.as_deref().unwrap_or(""));
+        }
+        for p in &t.problems {
+            println!("    {}  {}: {}", p.kind.as_str(), p.migration.as_deref().unwrap_or("-"), p.message);
+        }
+    }
+    for n in notes {
+        println!("  note: {n}");
+    }
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {

@@ -399,6 +399,7 @@ async fn openapi_matches_router(kind: Kind) {
         ("POST", "/api/v1/databases/{name}/activity/{pid}/terminate"),
         ("GET", "/api/v1/databases/{name}/migrations"),
         ("GET", "/api/v1/history"),
+        ("GET", "/api/v1/migrations/matrix"),
         ("POST", "/api/v1/databases/{name}/query"),
         ("POST", "/api/v1/databases/{name}/export"),
     ]

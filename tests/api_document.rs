@@ -108,6 +108,7 @@ async fn operation_ids_are_unique_and_named_by_resource_and_action() {
         "docs_page",
         "history_index",
         "indexes_index",
+        "matrix_index",
         "migrations_index",
         "overview_show",
         "query_export",

@@ -1,4 +1,5 @@
-//! `GET /api/v1/databases/{name}/migrations`: every migration's state, the head, and a page of `migrations_log`.
+//! `GET /api/v1/databases/{name}/migrations`: every migration tool found in the database with its history, pending
+//! files and problems (`tools`), and for Strata's own migrator its state, head and a page of `migrations_log`.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::home::api_keys::Scope;
 use crate::migrate::{self, MigrationStatus};
 use crate::state::AppState;
+use crate::watch::{catalog, schema_history};
 use crate::web::current_db::CurrentDb;
 use crate::web::extract::Query;
 
@@ -35,6 +37,11 @@ enum LogStatus {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MigrationsResponse {
+    /// Every migration tool whose version table is in the database (any schema), as that tool records it, with
+    /// pending files when `migrations_dir` is configured and the problems found.
+    pub tools: Vec<schema_history::ToolHistory>,
+    /// What the reading could not cover.
+    pub notes: Vec<String>,
     /// The revision in `alembic_version`, or `base`.
     pub head: String,
     /// Every migration this build knows, oldest first.
@@ -43,7 +50,7 @@ pub struct MigrationsResponse {
     pub log: Paged<migrations_log::Model>,
 }
 
-/// Migration status and log.
+/// Every migration tool's history, pending files and problems; Strata's migrator's status and log.
 ///
 /// Needs the `read_catalog` scope.
 #[utoipa::path(
@@ -52,7 +59,8 @@ pub struct MigrationsResponse {
     responses(
         (status = 200, description = "The migrations and a page of the log", body = MigrationsResponse),
         (status = 400, description = "A parameter out of its bounds; the message names it (`bad_request`)", body = ErrorBody),
-        KeyRefusals, DbRefusals
+        KeyRefusals, DbRefusals,
+        (status = 504, description = "The catalog read passed `catalog_timeout` (`timeout`)", body = ErrorBody)
     )
 )]
 pub async fn index(
@@ -71,8 +79,14 @@ pub async fn index(
     {
         return Err(Error::BadRequest(format!("status={s:?}: use success or failed")));
     }
+    let limit = state.config.settings.catalog_timeout;
+    let found = schema_history::of(&db, &state.migrations, limit, true)
+        .await?
+        .ok_or_else(|| Error::Timeout(catalog::timeout_note(limit)))?;
     let (rows, total) = migrate::history_page(&db.db, status.as_deref(), (page - 1) * per_page, per_page).await?;
     Ok(Json(MigrationsResponse {
+        tools: found.tools.clone(),
+        notes: found.notes.clone(),
         head: migrate::current(&db.db).await?.unwrap_or_else(|| "base".into()),
         migrations: migrate::status(&db.db, &state.migrations).await?,
         log: Paged::new(rows, page, per_page, total),

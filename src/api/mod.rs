@@ -23,6 +23,7 @@ mod docs;
 pub mod errors;
 mod history;
 mod indexes;
+mod matrix;
 mod migrations;
 mod overview;
 pub mod params;
@@ -80,6 +81,7 @@ fn home_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(databases::index))
         .routes(routes!(history::index))
+        .routes(routes!(matrix::index))
         .routes(routes!(docs::openapi_json))
         .routes(routes!(docs::page))
 }

@@ -16,7 +16,8 @@ pub const DATABASE_SECTION_PREFIX: &str = "database:";
 pub const WATCH_ENV_PREFIX: &str = "STRATA_WATCH_";
 
 /// The keys a `[database:NAME]` section may hold.
-pub const DATABASE_KEYS: &[&str] = &["url", "read_only", "viewer_url", "backup_dir", "group"];
+pub const DATABASE_KEYS: &[&str] =
+    &["url", "read_only", "viewer_url", "backup_dir", "group", "environment", "migrations_dir", "alembic_ini"];
 
 /// Longest database name (it is a path segment and a label).
 pub const MAX_NAME_LEN: usize = 63;
@@ -33,8 +34,12 @@ pub struct WatchSpec {
     pub viewer_url: Option<DatabaseUrl>,
     /// Where this database's backups go (else `backup_dir/<name>`).
     pub backup_dir: Option<PathBuf>,
-    /// A label the fleet page groups by.
+    /// A label the fleet page and the migrations matrix group by (`group` or `environment`).
     pub group: Option<String>,
+    /// The folder of the application's migration files, for pending and changed files.
+    pub migrations_dir: Option<PathBuf>,
+    /// An Alembic project's `alembic.ini` (its `script_location` is read).
+    pub alembic_ini: Option<PathBuf>,
     /// Where it was named: `--watch`, an environment variable, `file:line`, or the Databases page.
     pub origin: String,
     /// The project database: the one `strata migrate` manages (`DATABASE_URL` / `sqlalchemy.url`).
@@ -51,6 +56,8 @@ impl WatchSpec {
             viewer_url: None,
             backup_dir: None,
             group: None,
+            migrations_dir: None,
+            alembic_ini: None,
             origin,
             project: false,
         }
@@ -173,6 +180,16 @@ pub fn read(ini: Option<&IniFile>, vars: &[(String, String)], flags: &[String]) 
             }
             if let Some(v) = ini.get(&section, "group")?.filter(|v| !v.trim().is_empty()) {
                 spec.group = Some(v.trim().to_string());
+            } else if let Some(v) = ini.get(&section, "environment")?.filter(|v| !v.trim().is_empty()) {
+                spec.group = Some(v.trim().to_string());
+            }
+            // Relative paths are read from the configuration file's folder, as Alembic reads its own.
+            let here = ini.path().parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+            if let Some(v) = ini.get(&section, "migrations_dir")?.filter(|v| !v.trim().is_empty()) {
+                spec.migrations_dir = Some(here.join(v.trim()));
+            }
+            if let Some(v) = ini.get(&section, "alembic_ini")?.filter(|v| !v.trim().is_empty()) {
+                spec.alembic_ini = Some(here.join(v.trim()));
             }
         }
     }
@@ -253,6 +270,16 @@ mod tests {
         assert!(shop.url.masked().contains("db2"), "the flag's URL wins: {}", shop.url.masked());
         assert_eq!(shop.backup_dir.as_deref(), Some(Path::new("/backups/shop")), "the ini's options stay");
         assert!(list[1].read_only && list[1].group.as_deref() == Some("old"));
+    }
+
+    #[test]
+    fn migrations_dir_and_alembic_ini_are_read_relative_to_the_file() {
+        let file = ini("[database:app]\nurl = sqlite:///app.db\nmigrations_dir = db/migrations\n\
+                        alembic_ini = /srv/app/alembic.ini\nenvironment = staging\n");
+        let list = read(Some(&file), &[], &[]).unwrap();
+        assert_eq!(list[0].migrations_dir.as_deref(), Some(Path::new("/etc/strata/db/migrations")));
+        assert_eq!(list[0].alembic_ini.as_deref(), Some(Path::new("/srv/app/alembic.ini")));
+        assert_eq!(list[0].group.as_deref(), Some("staging"));
     }
 
     #[test]

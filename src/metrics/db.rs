@@ -97,6 +97,11 @@ impl DbReadings {
         let overview = self.within("overview", w.introspector.overview(threshold)).await?;
         let counters = self.within("counters", w.introspector.counters()).await?;
         let head = self.within("migration head", migrate::current(&w.db)).await?;
+        // Keeps every migration tool's state fresh for strata_migrations_* (metrics::migrations).
+        // A failure here leaves the other readings alone; the gauges then keep the last reading.
+        if let Err(e) = crate::watch::schema_history::of(w, &self.migrations, self.timeout, false).await {
+            tracing::warn!(database = %w.name(), error = %e, "metrics: reading the migration tools failed");
+        }
         let status = if w.spec.project {
             Some(self.within("migration status", migrate::status(&w.db, &self.migrations)).await?)
         } else {

@@ -7,6 +7,7 @@
 
 pub mod db;
 pub mod http;
+pub mod migrations;
 
 use std::sync::{Arc, Once};
 use std::time::Duration;
@@ -36,10 +37,12 @@ impl Metrics {
     /// The registry with the HTTP families and the database readings (empty until the first collection).
     pub fn new(watched: Arc<Watchlist>, migrations: Arc<MigrationSet>, settings: &Settings) -> Metrics {
         let mut registry = Registry::default();
+        let watched_for_gauges = watched.clone();
         let http = HttpMetrics::register(&mut registry);
         let readings =
             Arc::new(DbReadings::new(watched, migrations, settings.long_query_threshold, settings.catalog_timeout));
         registry.register_collector(Box::new(readings.clone()));
+        registry.register_collector(Box::new(migrations::MigrationGauges(watched_for_gauges)));
         Metrics { registry, http, db: readings, refresh: settings.metrics_refresh, started: Once::new() }
     }
 

@@ -41,6 +41,10 @@ pub struct Card {
     pub head: Option<String>,
     /// Migrations of this build not applied yet (project database only).
     pub pending: Option<usize>,
+    /// Every migration tool's state in a few words ("prisma: failed: X; golang-migrate: dirty at 5").
+    pub migrations: Option<String>,
+    /// Whether a tool has a problem or pending migrations.
+    pub migrations_troubled: bool,
     pub last_backup: Option<DateTime<Utc>>,
     pub read_at: Option<DateTime<Utc>>,
 }
@@ -79,6 +83,8 @@ fn blank(w: &Watched) -> Card {
         long_running: None,
         head: None,
         pending: None,
+        migrations: None,
+        migrations_troubled: false,
         last_backup: None,
         read_at: None,
     }
@@ -109,10 +115,13 @@ pub async fn read(w: Arc<Watched>, config: Arc<Config>, set: Arc<MigrationSet>, 
         } else {
             None
         };
-        crate::error::Result::Ok((overview, head, pending))
+        let tools = super::schema_history::of(&w, &set, limit, false).await.ok().flatten();
+        crate::error::Result::Ok((overview, head, pending, tools))
     };
     match tokio::time::timeout(limit, reading).await {
-        Ok(Ok((o, head, pending))) => {
+        Ok(Ok((o, head, pending, tools))) => {
+            card.migrations = tools.as_ref().map(|m| m.summary());
+            card.migrations_troubled = tools.as_ref().is_some_and(|m| m.troubled());
             card.reachable = Some(true);
             card.version = Some(o.server_version);
             card.size_bytes = o.database_size_bytes;

@@ -45,6 +45,8 @@ pub struct Watched {
     pub backups: Arc<Jobs>,
     /// The fleet page's card, refreshed in the background.
     pub card: fleet::CardSlot,
+    /// Every migration tool's history, last read (shared by the fleet page, overview and metrics).
+    pub schema_history: Arc<schema_history::Cache>,
 }
 
 impl Watched {
@@ -67,6 +69,7 @@ impl Watched {
             maintenance: Arc::new(maintenance::Registry::default()),
             backups: Jobs::shared(&spec.url),
             card: fleet::CardSlot::default(),
+            schema_history: Arc::default(),
             spec,
             db,
             introspector,

@@ -1,4 +1,5 @@
-//! The migrations page: every migration's state, the alembic_version head, and migrations_log (read-only).
+//! The migrations page: every migration tool found in the database with its history, pending files and troubles;
+//! then Strata's own migrator: every migration's state, the alembic_version head, and migrations_log (read-only).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -14,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::migrate::{self, MigrationStatus};
 use crate::state::AppState;
+use crate::watch::{catalog, schema_history};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Params {
@@ -42,7 +44,11 @@ pub async fn index(
     } else {
         (Vec::new(), Vec::new())
     };
+    let limit = state.config.settings.catalog_timeout;
+    let found = schema_history::of(&db, &state.migrations, limit, true).await?;
     Ok(MigrationsPage {
+        timed_out: found.is_none().then(|| catalog::timeout_note(limit)),
+        found: found.unwrap_or_default(),
         layout: Layout::for_db(&user, &state, &db, "migrations").await?,
         project: db.spec.project,
         migrations,
@@ -55,6 +61,9 @@ pub async fn index(
 #[derive(Template, WebTemplate)]
 #[template(path = "migrations/index.html")]
 pub struct MigrationsPage {
+    /// Every migration tool found, with its history, pending files and problems.
+    pub found: std::sync::Arc<schema_history::Migrations>,
+    pub timed_out: Option<String>,
     /// Whether this is the project database (the one `strata migrate` manages).
     pub project: bool,
     pub layout: Layout,

@@ -25,6 +25,7 @@ mod keys;
 pub mod layout;
 mod legacy;
 pub mod maintenance;
+mod matrix;
 mod metrics;
 mod migrations;
 mod overview;
@@ -97,6 +98,7 @@ pub fn router(state: AppState) -> Router {
     // Layers run bottom-up on the way in: the session is loaded before the CSRF check reads its token.
     let pages = Router::new()
         .route("/", get(fleet::index))
+        .route("/migrations", get(matrix::index))
         .merge(per_database(&state))
         .merge(legacy::routes())
         .route("/databases", get(databases::index).post(databases::create))

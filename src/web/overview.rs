@@ -31,6 +31,8 @@ pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppStat
         (Vec::new(), None)
     };
     let head = migrate::current(&db.db).await?.unwrap_or_else(|| "base".into());
+    // Every migration tool's state, from the reading the fleet page and metrics share.
+    let tools = crate::watch::schema_history::of(&db, &state.migrations, limit, false).await.ok().flatten();
     let connections_total = overview.as_ref().map(|o| o.connections_by_state.iter().map(|(_, n)| n).sum()).unwrap_or(0);
     Ok(OverviewPage {
         layout: Layout::for_db(&user, &state, &db, "overview").await?,
@@ -44,6 +46,8 @@ pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppStat
         total_migrations: migrations.len(),
         head,
         last_run,
+        tools_summary: tools.as_ref().map(|m| m.summary()),
+        tools_troubled: tools.as_ref().is_some_and(|m| m.troubled()),
     })
 }
 
@@ -62,4 +66,7 @@ pub struct OverviewPage {
     pub dirty: usize,
     pub total_migrations: usize,
     pub last_run: Option<migrations_log::Model>,
+    /// Every migration tool found, in a few words each ("prisma: failed: X").
+    pub tools_summary: Option<String>,
+    pub tools_troubled: bool,
 }

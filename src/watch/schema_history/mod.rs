@@ -7,11 +7,22 @@
 pub mod alembic;
 pub mod detect;
 pub mod files;
+pub mod matrix;
 pub mod readers;
 
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use super::Watched;
+use crate::config::WatchSpec;
+use crate::error::Result;
+use crate::migrate::MigrationSet;
 
 /// A migration tool whose version table Strata recognises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
@@ -335,4 +346,162 @@ impl Migrations {
     pub fn troubled(&self) -> bool {
         self.tools.iter().any(|t| !t.problems.is_empty() || !t.pending.is_empty())
     }
+}
+
+/// Reads every tool's history in `db`, with the files of `spec`'s `migrations_dir` (and `alembic_ini`). `set` is this
+/// build's migrations, passed for the project database (Strata's own migrator).
+pub async fn read(db: &DatabaseConnection, spec: &WatchSpec, set: Option<&MigrationSet>) -> Result<Migrations> {
+    let detection = detect::detect(db).await?;
+    let mut out = Migrations { tools: Vec::new(), notes: detection.notes };
+    for found in &detection.found {
+        match readers::read(db, found, set).await {
+            Ok(h) => out.tools.push(h),
+            Err(e) if e.is_unreachable() => return Err(e),
+            Err(e) => out.notes.push(format!("{} in {}: cannot read it: {e}", found.tool.label(), found.table.schema)),
+        }
+    }
+    let alembic_dir = spec.migrations_dir.as_deref().filter(|d| is_alembic_dir(d));
+    if let Some(dir) = spec.migrations_dir.as_deref().filter(|_| alembic_dir.is_none()) {
+        add_files(&mut out, dir);
+    }
+    if spec.alembic_ini.is_some() || alembic_dir.is_some() {
+        add_alembic_scripts(&mut out, spec.alembic_ini.as_deref(), alembic_dir);
+    } else if out.tools.iter().any(|t| t.tool == Tool::Alembic) {
+        out.notes.push(
+            "alembic_version is read, but no alembic_ini is configured for this database: pending revisions and \
+             the revision graph need alembic_ini = PATH in its [database:NAME] section."
+                .into(),
+        );
+    }
+    Ok(out)
+}
+
+/// Whether a `migrations_dir` is an Alembic script folder (`versions/` or `env.py` in it).
+fn is_alembic_dir(dir: &Path) -> bool {
+    dir.join("versions").is_dir() || dir.join("env.py").is_file()
+}
+
+/// Adds the Alembic project's view (the revision graph from `alembic_ini`'s `script_location`, or the script
+/// folder given as `migrations_dir`) to the Alembic history: applied revisions with their messages, pending ones,
+/// missing scripts, multiple heads. A database without `alembic_version` yet gets one with everything pending.
+fn add_alembic_scripts(out: &mut Migrations, ini: Option<&Path>, dir: Option<&Path>) {
+    let loaded = match (ini, dir) {
+        (Some(ini), _) => alembic::Scripts::from_ini(ini).map_err(|e| format!("alembic_ini {}: {e}", ini.display())),
+        (None, Some(dir)) => {
+            alembic::Scripts::from_dir(dir).map_err(|e| format!("migrations_dir {}: {e}", dir.display()))
+        }
+        (None, None) => return,
+    };
+    let scripts = match loaded {
+        Ok(s) => s,
+        Err(e) => {
+            out.notes.push(format!("cannot read the Alembic scripts of {e}"));
+            return;
+        }
+    };
+    if !out.tools.iter().any(|t| t.tool == Tool::Alembic) {
+        out.tools.push(ToolHistory::new(
+            Tool::Alembic,
+            None,
+            "alembic_version",
+            format!(
+                "no alembic_version yet, and {} holds Alembic revisions: nothing is applied",
+                scripts.dir.display()
+            ),
+        ));
+    }
+    for h in out.tools.iter_mut().filter(|t| t.tool == Tool::Alembic) {
+        alembic::annotate(h, &scripts);
+        h.files_dir = Some(scripts.dir.display().to_string());
+    }
+}
+
+/// Compares `dir`'s files with each tool that has files there; a tool whose table does not exist yet but whose
+/// files are there is listed with everything pending.
+fn add_files(out: &mut Migrations, dir: &Path) {
+    if !dir.is_dir() {
+        out.notes.push(format!("migrations_dir {} is not a folder Strata can read.", dir.display()));
+        return;
+    }
+    let mut matched = false;
+    for h in out.tools.iter_mut().filter(|t| !matches!(t.tool, Tool::Alembic | Tool::Strata | Tool::Django)) {
+        match files::scan(h.tool, dir) {
+            Ok(list) if !list.is_empty() => {
+                files::compare(h, dir, list);
+                matched = true;
+            }
+            Ok(_) => {}
+            Err(e) => out.notes.push(format!("cannot read migrations_dir {}: {e}", dir.display())),
+        }
+    }
+    if matched || out.tools.iter().any(|t| t.tool == Tool::Alembic) {
+        return;
+    }
+    match files::infer(dir) {
+        Some(tool) => {
+            let mut h = ToolHistory::new(
+                tool,
+                None,
+                default_table(tool),
+                format!(
+                    "no version table yet, and the files in {} are {}'s: nothing is applied",
+                    dir.display(),
+                    tool.label()
+                ),
+            );
+            if let Ok(list) = files::scan(tool, dir) {
+                files::compare(&mut h, dir, list);
+            }
+            out.tools.push(h);
+        }
+        None => out.notes.push(format!("no migration files Strata recognises in migrations_dir {}.", dir.display())),
+    }
+}
+
+/// The version table a tool creates by default.
+pub fn default_table(tool: Tool) -> &'static str {
+    match tool {
+        Tool::Alembic => "alembic_version",
+        Tool::Flyway => "flyway_schema_history",
+        Tool::GolangMigrate | Tool::Dbmate | Tool::Rails => "schema_migrations",
+        Tool::Prisma => "_prisma_migrations",
+        Tool::Diesel => "__diesel_schema_migrations",
+        Tool::Seaorm | Tool::Strata => "seaql_migrations",
+        Tool::Django => "django_migrations",
+        Tool::Goose => "goose_db_version",
+        Tool::Knex => "knex_migrations",
+        Tool::Liquibase => "DATABASECHANGELOG",
+        Tool::Typeorm => "migrations",
+        Tool::Sequelize => "SequelizeMeta",
+    }
+}
+
+/// How long the fleet page, overview and metrics reuse a reading.
+pub const CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// The last reading of one database, shared by the fleet page, the overview and the metrics.
+#[derive(Default)]
+pub struct Cache {
+    slot: tokio::sync::Mutex<Option<(Arc<Migrations>, Instant)>>,
+}
+
+/// Reads `w`'s migrations under `catalog_timeout`: a kept reading younger than [`CACHE_TTL`] unless `fresh` (the
+/// migrations page, the API and the CLI read anew, and keep what they read for the others). `Ok(None)` when the
+/// database did not answer in time.
+pub async fn of(w: &Watched, set: &MigrationSet, limit: Duration, fresh: bool) -> Result<Option<Arc<Migrations>>> {
+    let mut slot = w.schema_history.slot.lock().await;
+    if !fresh && let Some((m, at)) = slot.as_ref().filter(|(_, at)| at.elapsed() < CACHE_TTL) {
+        let _ = at;
+        return Ok(Some(m.clone()));
+    }
+    let set = w.spec.project.then_some(set);
+    let Some(m) = super::catalog::read(limit, read(&w.db, &w.spec, set)).await? else { return Ok(None) };
+    let m = Arc::new(m);
+    *slot = Some((m.clone(), Instant::now()));
+    Ok(Some(m))
+}
+
+/// The kept reading, if any (never reads: for callers that must not wait).
+pub fn kept(w: &Watched) -> Option<Arc<Migrations>> {
+    w.schema_history.slot.try_lock().ok().and_then(|s| s.as_ref().map(|(m, _)| m.clone()))
 }
