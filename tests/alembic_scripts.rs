@@ -227,7 +227,7 @@ fn branchy(p: &Project) -> [String; 7] {
 fn branches_labels_dependencies_and_a_merge_print_what_alembic_prints() {
     let db_dir = tempfile::tempdir().unwrap();
     let p = Project::init(&sqlite_url(db_dir.path()));
-    let [_a, b, c1, c2, _lib1, lib2, d] = branchy(&p);
+    let [_a, b, _c1, c2, _lib1, _lib2, d] = branchy(&p);
     for args in ALL {
         p.same(args);
     }
@@ -254,7 +254,6 @@ fn branches_labels_dependencies_and_a_merge_print_what_alembic_prints() {
         p.same(args);
     }
     p.same(&["current"]);
-    let _ = (c1, lib2);
 }
 
 #[test]
@@ -359,7 +358,7 @@ async fn annotate_gives_alembics_pending_order_and_problems() {
     p.alembic_ok(&["upgrade", &c1]);
     let conn = t.connect().await;
     let rows = version_rows(&conn, "alembic_version", None).await.unwrap();
-    assert_eq!(rows, [c1.clone()]);
+    assert_eq!(rows, [c1.as_str()]);
     let scripts = Scripts::from_ini(&p.ini()).unwrap();
     let mut h = ToolHistory::new(Tool::Alembic, None, "alembic_version", "alembic_version table".into());
     h.heads = rows;
@@ -424,4 +423,43 @@ async fn current_reads_a_mariadb_version_table_as_alembic_reads_sqlites() {
     assert!(stderr(&ours).contains("INFO  [alembic.runtime.migration] Context impl MySQLImpl."));
     conn.close().await.ok();
     t.drop().await;
+}
+
+#[test]
+fn hand_written_revision_files_read_as_alembic_imports_them() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let p = Project::init(&sqlite_url(db_dir.path()));
+    let files: [(&str, &str); 7] = [
+        ("0001_first.py", "'''First.\n\nLonger text.'''\nrevision = \"0001\"\ndown_revision = None\n"),
+        (
+            "0002_second.py",
+            "# -*- coding: utf-8 -*-\n\"\"\"Second: tabs\\tand 'quotes' \"\"\"\nimport os\n\
+             revision = '0002'; down_revision = ['0001']\nbranch_labels = (\"feature\",)\n",
+        ),
+        ("abcdef.py", "\"\"\"legacy: no revision variable\"\"\"\ndown_revision = (\"0002\",)\n"),
+        (
+            "0004_x.py",
+            "r\"\"\"Fourth \\u00e9 \\x41\n  indented line\n\n\n  after blank lines\n\"\"\"\nfrom typing import Optional, Sequence\nif False:\n    down_revision = 'nope'\n\
+             down_revision = \\\n  'abcdef'\nrevision: \"str\" = \"0004\"  # trailing comment\n\
+             depends_on: Optional[Sequence[str]] = None\n",
+        ),
+        ("0005_other_root.py", "revision = '0005'\ndown_revision = ()\ndepends_on = '0002'\n"),
+        ("__init__.py", ""),
+        (".#0006_lock.py", "not python at all ("),
+    ];
+    for (name, text) in files {
+        let body = if name.starts_with(".#") {
+            String::new()
+        } else {
+            "\ndef upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n".into()
+        };
+        std::fs::write(p.versions().join(name), format!("{text}{body}")).unwrap();
+    }
+    std::fs::write(p.versions().join("README.txt"), "notes").unwrap();
+    for args in ALL {
+        p.same(args);
+    }
+    p.alembic_ok(&["upgrade", "heads"]);
+    p.same(&["current"]);
+    p.same(&["current", "--verbose"]);
 }

@@ -73,8 +73,8 @@ pub fn main(config: Option<PathBuf>, args: AlembicArgs) -> ExitCode {
     let mut out = String::new();
     let mut err = String::new();
     let outcome = match args.command {
-        AlembicCommand::Heads(v) => heads(&ini, v.verbose, &mut out),
-        AlembicCommand::History(v) => history(&ini, v.verbose, &mut out),
+        AlembicCommand::Heads(v) => heads(&ini, v.verbose, &mut out, &mut err),
+        AlembicCommand::History(v) => history(&ini, v.verbose, &mut out, &mut err),
         AlembicCommand::Current(v) => current(&ini, v.verbose, &mut out, &mut err),
     };
     let code = match outcome {
@@ -99,7 +99,14 @@ fn print(out: &mut String, text: &str) {
     out.push('\n');
 }
 
-fn heads(ini: &Path, verbose: bool, out: &mut String) -> Outcome {
+/// Alembic's warnings (a revision id declared twice), on stderr as Python prints a `UserWarning`.
+fn warn(g: &super::Graph, err: &mut String) {
+    for w in &g.warnings {
+        err.push_str(&format!("UserWarning: {w}\n"));
+    }
+}
+
+fn heads(ini: &Path, verbose: bool, out: &mut String, err: &mut String) -> Outcome {
     let settings = match Settings::read(ini) {
         Ok(s) => s,
         Err(e) => return e.into(),
@@ -111,6 +118,7 @@ fn heads(ini: &Path, verbose: bool, out: &mut String) -> Outcome {
         Err(e) => return e.into(),
     };
     let g = &scripts.graph;
+    warn(g, err);
     for &h in g.heads() {
         let text = if verbose { format::log_entry(g, h) } else { format::line(g, h, HEADS) };
         print(out, &text);
@@ -118,12 +126,13 @@ fn heads(ini: &Path, verbose: bool, out: &mut String) -> Outcome {
     Outcome::Done
 }
 
-fn history(ini: &Path, verbose: bool, out: &mut String) -> Outcome {
+fn history(ini: &Path, verbose: bool, out: &mut String, err: &mut String) -> Outcome {
     let scripts = match Scripts::from_ini(ini) {
         Ok(s) => s,
         Err(e) => return e.into(),
     };
     let g = &scripts.graph;
+    warn(g, err);
     for i in g.history_order() {
         let text = if verbose { format::log_entry(g, i) } else { format::line(g, i, HISTORY) };
         print(out, &text);
@@ -178,6 +187,7 @@ fn current(ini: &Path, verbose: bool, out: &mut String, err: &mut String) -> Out
         Err(e) => return e.into(),
     };
     let g = &scripts.graph;
+    warn(g, err);
     match g.all_current(&rows) {
         Ok(current) => {
             for i in current {
