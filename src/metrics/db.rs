@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::db::introspect::{Counters, Overview};
 use crate::error::{Error, Result};
 use crate::migrate::{self, MigrationSet};
-use crate::watch::catalog;
 use crate::watch::{Watched, Watchlist};
+use crate::watch::{catalog, slow};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -43,6 +43,8 @@ struct Collected {
 /// One successful collection.
 struct Readings {
     overview: Overview,
+    /// When the slow figures in `overview` (size, cache hit sums) were read in the background.
+    slow_read_at: Option<chrono::DateTime<chrono::Utc>>,
     counters: Counters,
     /// The `alembic_version` revision, or `base`.
     head: String,
@@ -94,7 +96,12 @@ impl DbReadings {
 
     async fn read(&self, w: &Watched) -> Result<Readings> {
         let threshold = self.long_query_threshold;
-        let overview = self.within("overview", w.introspector.overview(threshold)).await?;
+        let mut overview = self.within("overview", w.introspector.live_overview(threshold)).await?;
+        // The slow figures are the overview's background readings: a collection never runs their queries.
+        let slow = w.slow.get(&w.introspector, slow::FIRST_READING_WAIT).await;
+        if let Some(slow) = &slow {
+            slow.value.apply(&mut overview);
+        }
         let counters = self.within("counters", w.introspector.counters()).await?;
         let head = self.within("migration head", migrate::current(&w.db)).await?;
         let status = if w.spec.project {
@@ -104,6 +111,7 @@ impl DbReadings {
         };
         Ok(Readings {
             overview,
+            slow_read_at: slow.map(|r| r.read_at),
             counters,
             head: head.unwrap_or_else(|| "base".into()),
             pending: status.as_ref().map(|s| s.iter().filter(|m| !m.applied).count()),
@@ -194,6 +202,15 @@ impl Collector for DbReadings {
         }
         gauges(e, "strata_db_size_bytes", "Size of the database", {
             latest.iter().filter_map(|(n, r)| r.overview.database_size_bytes.map(|b| (*n, b))).collect()
+        })?;
+        gauges(e, "strata_db_slow_readings_age_seconds", "Age of the slow readings (size, cache hit ratios)", {
+            let now = chrono::Utc::now();
+            latest
+                .iter()
+                .filter_map(|(n, r)| {
+                    r.slow_read_at.map(|at| (*n, (now - at).num_milliseconds().max(0) as f64 / 1000.0))
+                })
+                .collect()
         })?;
         if latest.iter().any(|(_, r)| !r.overview.connections_by_state.is_empty()) {
             let mut m = e.encode_descriptor(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::Watched;
+use super::{Watched, slow};
 use crate::backup;
 use crate::config::Config;
 use crate::migrate::MigrationSet;
@@ -102,7 +102,11 @@ pub async fn read(w: Arc<Watched>, config: Arc<Config>, set: Arc<MigrationSet>, 
         return card;
     }
     let reading = async {
-        let overview = w.introspector.overview(config.settings.long_query_threshold).await?;
+        let mut overview = w.introspector.live_overview(config.settings.long_query_threshold).await?;
+        // The size is the overview's background reading (never read here again while it refreshes).
+        if let Some(slow) = w.slow.get(&w.introspector, slow::FIRST_READING_WAIT).await {
+            slow.value.apply(&mut overview);
+        }
         let head = crate::migrate::current(&w.db).await.ok().flatten();
         let pending: Option<usize> = if w.spec.project {
             crate::migrate::status(&w.db, &set).await.ok().map(|s| s.iter().filter(|m| !m.applied).count())
