@@ -13,7 +13,6 @@ use crate::error::{Error, Result};
 use crate::home::api_keys::Scope;
 use crate::migrate;
 use crate::state::AppState;
-use crate::watch::slow;
 use crate::web::current_db::CurrentDb;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -61,7 +60,7 @@ pub async fn show(caller: Caller, db: CurrentDb, State(state): State<AppState>) 
     let snapshot = db.overview.get(limit, || db.introspector.live_overview(threshold)).await?.ok_or_else(|| {
         Error::Timeout(format!("the server statistics did not arrive within {} s", limit.as_secs_f64()))
     })?;
-    let slow = db.slow.get(&db.introspector, slow::FIRST_READING_WAIT).await;
+    let slow = db.slow_reading().await;
     let mut server = (*snapshot.value).clone();
     if let Some(r) = &slow {
         r.value.apply(&mut server);

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::db::introspect::{Counters, Overview};
 use crate::error::{Error, Result};
 use crate::migrate::{self, MigrationSet};
+use crate::watch::catalog;
 use crate::watch::{Watched, Watchlist};
-use crate::watch::{catalog, slow};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -98,7 +98,7 @@ impl DbReadings {
         let threshold = self.long_query_threshold;
         let mut overview = self.within("overview", w.introspector.live_overview(threshold)).await?;
         // The slow figures are the overview's background readings: a collection never runs their queries.
-        let slow = w.slow.get(&w.introspector, slow::FIRST_READING_WAIT).await;
+        let slow = w.slow_reading().await;
         if let Some(slow) = &slow {
             slow.value.apply(&mut overview);
         }

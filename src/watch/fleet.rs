@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::{Watched, slow};
+use super::Watched;
 use crate::backup;
 use crate::config::Config;
 use crate::migrate::MigrationSet;
@@ -104,7 +104,7 @@ pub async fn read(w: Arc<Watched>, config: Arc<Config>, set: Arc<MigrationSet>, 
     let reading = async {
         let mut overview = w.introspector.live_overview(config.settings.long_query_threshold).await?;
         // The size is the overview's background reading (never read here again while it refreshes).
-        if let Some(slow) = w.slow.get(&w.introspector, slow::FIRST_READING_WAIT).await {
+        if let Some(slow) = w.slow_reading().await {
             slow.value.apply(&mut overview);
         }
         let head = crate::migrate::current(&w.db).await.ok().flatten();

@@ -77,6 +77,12 @@ impl Watched {
         }))
     }
 
+    /// The overview's slow figures as the background task last read them (the first time, waiting for its first
+    /// reading at most [`slow::FIRST_READING_WAIT`]); asking keeps the task refreshing.
+    pub async fn slow_reading(&self) -> Option<slow::Reading> {
+        self.slow.get(&self.introspector, slow::FIRST_READING_WAIT).await
+    }
+
     /// Its name (the `{name}` in `/db/{name}`).
     pub fn name(&self) -> &str {
         &self.spec.name

@@ -61,11 +61,12 @@ struct Refresher {
 }
 
 impl SlowStats {
-    /// Figures read every `every`, each read under `limit` (`catalog_timeout`).
-    pub fn new(every: Duration, limit: Duration) -> Arc<SlowStats> {
+    /// Figures read every `every`, each read under `catalog_timeout` or, when longer, `every`: nobody waits for
+    /// this read, so a database whose size takes longer than a page may wait still gets one (and one at a time).
+    pub fn new(every: Duration, catalog_timeout: Duration) -> Arc<SlowStats> {
         Arc::new(SlowStats {
             every,
-            limit,
+            limit: catalog_timeout.max(every),
             latest: watch::Sender::new(None),
             refresher: Mutex::new(Refresher { running: false, wanted_at: Instant::now() }),
             reads: AtomicU64::new(0),

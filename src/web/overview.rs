@@ -24,7 +24,7 @@ pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppStat
     let snapshot = db.overview.get(limit, || db.introspector.live_overview(threshold)).await?;
     let read_at = snapshot.as_ref().map(|s| s.read_at.format("%H:%M:%S UTC").to_string());
     // The slow figures come from the background refresher: this request never runs their queries.
-    let slow = db.slow.get(&db.introspector, slow::FIRST_READING_WAIT).await;
+    let slow = db.slow_reading().await;
     let overview = snapshot.map(|s| {
         let mut o = (*s.value).clone();
         if let Some(r) = &slow {
