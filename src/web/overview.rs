@@ -21,10 +21,17 @@ pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppStat
     user.require(Role::Viewer)?;
     let limit = state.config.settings.catalog_timeout;
     let threshold = state.config.settings.long_query_threshold;
-    let snapshot = db.overview.get(limit, || db.introspector.live_overview(threshold)).await?;
-    let read_at = snapshot.as_ref().map(|s| s.read_at.format("%H:%M:%S UTC").to_string());
+    // The reads go out together (each on its own pooled connection): the page waits for the slowest, not the sum.
     // The slow figures come from the background refresher: this request never runs their queries.
-    let slow = db.slow_reading().await;
+    let (snapshot, slow, migration_state, head) = tokio::join!(
+        db.overview.get(limit, || db.introspector.live_overview(threshold)),
+        db.slow_reading(),
+        migration_state(&db, &state),
+        migrate::current(&db.db),
+    );
+    let (snapshot, (migrations, last_run), head) = (snapshot?, migration_state?, head?);
+    let head = head.unwrap_or_else(|| "base".into());
+    let read_at = snapshot.as_ref().map(|s| s.read_at.format("%H:%M:%S UTC").to_string());
     let overview = snapshot.map(|s| {
         let mut o = (*s.value).clone();
         if let Some(r) = &slow {
@@ -33,13 +40,6 @@ pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppStat
         o
     });
     let notes = SlowNotes::of(slow.as_ref(), overview.as_ref());
-    // Strata's migrator knows only the project database's migrations; another database shows its head only.
-    let (migrations, last_run) = if db.spec.project {
-        (migrate::status(&db.db, &state.migrations).await?, migrate::history(&db.db, 1, None).await?.into_iter().next())
-    } else {
-        (Vec::new(), None)
-    };
-    let head = migrate::current(&db.db).await?.unwrap_or_else(|| "base".into());
     let connections_total = overview.as_ref().map(|o| o.connections_by_state.iter().map(|(_, n)| n).sum()).unwrap_or(0);
     Ok(OverviewPage {
         layout: Layout::for_db(&user, &state, &db, "overview").await?,
@@ -56,6 +56,19 @@ pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppStat
         head,
         last_run,
     })
+}
+
+/// The project database's migrations and its last migration run; another database has neither (Strata's migrator
+/// knows only the project's migrations, so another database shows its head only).
+async fn migration_state(
+    db: &CurrentDb,
+    state: &AppState,
+) -> Result<(Vec<migrate::MigrationStatus>, Option<migrations_log::Model>)> {
+    if !db.spec.project {
+        return Ok((Vec::new(), None));
+    }
+    let (status, last) = tokio::join!(migrate::status(&db.db, &state.migrations), migrate::history(&db.db, 1, None));
+    Ok((status?, last?.into_iter().next()))
 }
 
 #[derive(Template, WebTemplate)]
