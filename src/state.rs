@@ -10,6 +10,8 @@ use crate::config::Config;
 use crate::db::health::Health;
 use crate::error::Result;
 use crate::home::api_keys;
+use crate::home::recent::Recent;
+use crate::home::session_store::DbSessionStore;
 use crate::home::throttle::LoginThrottle;
 use crate::metrics::Metrics;
 use crate::migrate::MigrationSet;
@@ -33,6 +35,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The databases the dashboard shows.
     pub watched: Arc<Watchlist>,
+    /// The sessions (in the home database, each reused for `session_cache` once read).
+    pub sessions: DbSessionStore,
+    /// Signed-in accounts as read from the home database, each reused for `session_cache`; a change made here
+    /// forgets the account at once.
+    pub accounts: Arc<Recent<i32, entity::admin_users::Model>>,
 }
 
 impl AppState {
@@ -46,6 +53,8 @@ impl AppState {
         Ok(AppState {
             health: Arc::new(Health::new(&config.home_url)),
             metrics,
+            sessions: DbSessionStore::with_cache(home.clone(), config.settings.session_cache),
+            accounts: Arc::new(Recent::new(config.settings.session_cache)),
             home,
             config,
             migrations,

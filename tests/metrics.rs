@@ -13,10 +13,11 @@ use strata::config::AddrRange;
 use strata::home::accounts::Role;
 use strata::state::AppState;
 
-/// Collections every 200 ms, and anything running over 1 s is long.
+/// Collections (and the slow figures' background reading) every 200 ms, and anything running over 1 s is long.
 async fn fast_state(t: &TestDb) -> AppState {
     app_state_with(&t.url, |s| {
         s.metrics_refresh = Duration::from_millis(200);
+        s.slow_stats_refresh = Duration::from_millis(200);
         s.long_query_threshold = Duration::from_secs(1);
         s.cookie_secure = false;
     })

@@ -21,6 +21,10 @@ pub struct OverviewResponse {
     pub backend: String,
     /// When the server figures were read (they are reused for `stats_refresh`).
     pub read_at: DateTime<Utc>,
+    /// When the slow figures (the database size; PostgreSQL's cache hit ratios) were read: they are read in the
+    /// background every `slow_stats_refresh`. `null` while the first reading is under way (those figures are
+    /// `null` then).
+    pub slow_read_at: Option<DateTime<Utc>>,
     pub server: Overview,
     pub capabilities: Capabilities,
     pub migrations: MigrationSummary,
@@ -53,15 +57,21 @@ pub async fn show(caller: Caller, db: CurrentDb, State(state): State<AppState>) 
     caller.require(Scope::ReadCatalog)?;
     let limit = state.config.settings.catalog_timeout;
     let threshold = state.config.settings.long_query_threshold;
-    let snapshot = db.overview.get(limit, || db.introspector.overview(threshold)).await?.ok_or_else(|| {
+    let snapshot = db.overview.get(limit, || db.introspector.live_overview(threshold)).await?.ok_or_else(|| {
         Error::Timeout(format!("the server statistics did not arrive within {} s", limit.as_secs_f64()))
     })?;
+    let slow = db.slow_reading().await;
+    let mut server = (*snapshot.value).clone();
+    if let Some(r) = &slow {
+        r.value.apply(&mut server);
+    }
     let all = migrate::status(&db.db, &state.migrations).await?;
     let count = |f: fn(&migrate::MigrationStatus) -> bool| all.iter().filter(|m| f(m)).count();
     Ok(Json(OverviewResponse {
         backend: db.url().backend().to_string(),
         read_at: snapshot.read_at,
-        server: (*snapshot.value).clone(),
+        slow_read_at: slow.map(|r| r.read_at),
+        server,
         capabilities: db.introspector.capabilities(),
         migrations: MigrationSummary {
             head: migrate::current(&db.db).await?.unwrap_or_else(|| "base".into()),

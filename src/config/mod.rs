@@ -209,6 +209,12 @@ pub struct Settings {
     pub migrate_on_start: bool,
     /// `stats_refresh`: how long the overview reuses the server statistics it read (0: read on every request).
     pub stats_refresh: Duration,
+    /// `slow_stats_refresh`: how often the overview's slow figures (database size, cache hit sums) are read in the
+    /// background while someone looks at the overview or `/metrics` (never 0).
+    pub slow_stats_refresh: Duration,
+    /// `session_cache`: how long an instance reuses a session and its account as read from the home database
+    /// (0: read on every request). Bounds how late another instance sees a sign-out or an account change.
+    pub session_cache: Duration,
     /// `history_retention`: how long the query history is kept (0: forever).
     pub history_retention: Duration,
     /// `read_only_for_all`: every account's query editor runs read-only, editors and admins too.
@@ -257,6 +263,8 @@ impl Default for Settings {
             migrate_on_start: false,
             idle_timeout: Duration::from_secs(60),
             stats_refresh: Duration::from_secs(2),
+            slow_stats_refresh: Duration::from_secs(60),
+            session_cache: Duration::from_secs(2),
             history_retention: Duration::from_secs(90 * 86_400),
             read_only_for_all: false,
             viewer_url: None,
@@ -288,6 +296,8 @@ const SETTING_KEYS: &[&str] = &[
     "catalog_timeout",
     "migrate_on_start",
     "stats_refresh",
+    "slow_stats_refresh",
+    "session_cache",
     "history_retention",
     "read_only_for_all",
     "viewer_url",
@@ -468,6 +478,13 @@ impl Config {
             // Off unless asked for, except for the zero-configuration example database.
             migrate_on_start: reader.read("migrate_on_start", None, &BOOL, url_source == UrlSource::Default)?,
             stats_refresh: reader.read("stats_refresh", None, &DURATION, defaults.stats_refresh)?,
+            slow_stats_refresh: reader.read(
+                "slow_stats_refresh",
+                None,
+                &POSITIVE_DURATION,
+                defaults.slow_stats_refresh,
+            )?,
+            session_cache: reader.read("session_cache", None, &DURATION, defaults.session_cache)?,
             history_retention: reader.read("history_retention", None, &DURATION, defaults.history_retention)?,
             read_only_for_all: reader.read("read_only_for_all", None, &BOOL, defaults.read_only_for_all)?,
             viewer_url: reader.viewer_url(&database_url)?,

@@ -67,8 +67,14 @@ async fn connect_with(
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
     if let Purpose::Watch { idle } = purpose {
-        // No connection is opened until a page needs one, and none is kept once nobody looks.
-        opts.connect_lazy(true).idle_timeout(idle);
+        // No connection is opened until a page needs one, and none is kept once nobody looks. While pages are in
+        // use a connection lives on (no recycling after sqlx's default 30 min): each new server session warms its
+        // catalog caches and prepared statements again, and the first request on it pays for that. A connection
+        // used within the last second goes out without the ping round trip every acquire would otherwise cost.
+        opts.connect_lazy(true)
+            .idle_timeout(idle)
+            .max_lifetime(None)
+            .test_before_acquire_if_idle_for(WATCH_PING_AFTER_IDLE);
     }
     let app_name = match purpose {
         Purpose::App | Purpose::Watch { .. } => "strata",
@@ -117,6 +123,9 @@ async fn connect_with(
         }
     }
 }
+
+/// A watched database's pooled connection idle at least this long is pinged before a page uses it.
+const WATCH_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// How long [`direct_failure`] waits for the server.
 const DIRECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -182,6 +191,7 @@ fn watch_sqlite(url: &DatabaseUrl, idle: Duration) -> Result<DatabaseConnection>
         .max_connections(max)
         .min_connections(0)
         .idle_timeout(idle)
+        .max_lifetime(None)
         .acquire_timeout(Duration::from_secs(10))
         .connect_lazy_with(opts);
     Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))

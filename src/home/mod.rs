@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod history;
+pub mod recent;
 pub mod secrets;
 pub mod session_store;
 pub mod throttle;

@@ -6,32 +6,52 @@
 //! A session id is a bearer credential: the table holds only its SHA-256 (lower-case hex), and every
 //! lookup hashes the cookie's id first. Whoever reads `strata_sessions` (a backup, a leaked dump, a
 //! query that got past the editor's guards) learns no id that a cookie could carry.
+//!
+//! Each instance reuses a session it read or wrote for `session_cache` (2 s; see [`super::recent`]), so a page
+//! view reads no session row. Sign-out deletes the row and drops the kept copy at once; another instance sharing
+//! the home database stops accepting the session within the bound. A save never brings back a session another
+//! instance ended: it updates the row and writes nothing when the row is gone.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use entity::sessions;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr};
 use time::OffsetDateTime;
 use tower_sessions::ExpiredDeletion;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
+use super::recent::Recent;
 use crate::config::mask_url_str;
 use crate::error::WriteFault;
 
-/// Sessions in the application database.
-#[derive(Clone, Debug)]
+/// Sessions in the home database, each reused for a bounded time once read or written.
+#[derive(Clone)]
 pub struct DbSessionStore {
     db: DatabaseConnection,
+    recent: Arc<Recent<Id, Record>>,
+}
+
+impl std::fmt::Debug for DbSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbSessionStore").finish_non_exhaustive()
+    }
 }
 
 impl DbSessionStore {
+    /// A store that reads the home database on every load (the sweeper, tools).
     pub fn new(db: DatabaseConnection) -> DbSessionStore {
-        DbSessionStore { db }
+        DbSessionStore::with_cache(db, Duration::ZERO)
+    }
+
+    /// A store that reuses a session it read or wrote for `bound` (`session_cache`).
+    pub fn with_cache(db: DatabaseConnection, bound: Duration) -> DbSessionStore {
+        DbSessionStore { db, recent: Arc::new(Recent::new(bound)) }
     }
 
     fn row(record: &Record) -> session_store::Result<sessions::ActiveModel> {
@@ -48,9 +68,13 @@ impl DbSessionStore {
 impl SessionStore for DbSessionStore {
     /// Inserts under a fresh id, drawing another one on the (astronomically unlikely) collision.
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let ticket = self.recent.ticket();
         for _ in 0..8 {
             match sessions::Entity::insert(Self::row(record)?).exec_without_returning(&self.db).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.recent.put(ticket, record.id, record.clone());
+                    return Ok(());
+                }
                 Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                     record.id = Id::default();
                 }
@@ -60,20 +84,33 @@ impl SessionStore for DbSessionStore {
         Err(session_store::Error::Backend("no free session id after 8 attempts".into()))
     }
 
+    /// Updates the session's row. tower-sessions saves through here only a session it loaded (new ones go
+    /// through `create`), so a missing row means the session ended meanwhile (signed out on another instance,
+    /// swept): it stays ended, and the write is dropped.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        sessions::Entity::insert(Self::row(record)?)
-            .on_conflict(
-                OnConflict::column(sessions::Column::Id)
-                    .update_columns([sessions::Column::Data, sessions::Column::ExpiryDate])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
+        let data = serde_json::to_vec(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let ticket = self.recent.ticket();
+        let updated = sessions::Entity::update_many()
+            .col_expr(sessions::Column::Data, Expr::value(data))
+            .col_expr(sessions::Column::ExpiryDate, Expr::value(to_chrono(record.expiry_date)))
+            .filter(sessions::Column::Id.eq(stored_id(&record.id)))
+            .exec(&self.db)
             .await
             .map_err(backend)?;
+        if updated.rows_affected == 0 {
+            tracing::info!("a session ended while a request was using it; its changes are not saved");
+            self.recent.forget(&record.id);
+        } else {
+            self.recent.put(ticket, record.id, record.clone());
+        }
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        if let Some(record) = self.recent.get(id).filter(|r| r.expiry_date > OffsetDateTime::now_utc()) {
+            return Ok(Some(record));
+        }
+        let ticket = self.recent.ticket();
         let row = sessions::Entity::find_by_id(stored_id(id))
             .filter(sessions::Column::ExpiryDate.gt(Utc::now()))
             .one(&self.db)
@@ -82,11 +119,17 @@ impl SessionStore for DbSessionStore {
         let Some(row) = row else { return Ok(None) };
         let data: HashMap<String, serde_json::Value> =
             serde_json::from_slice(&row.data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        Ok(Some(Record { id: *id, data, expiry_date: to_time(row.expiry_date) }))
+        let record = Record { id: *id, data, expiry_date: to_time(row.expiry_date) };
+        self.recent.put(ticket, *id, record.clone());
+        Ok(Some(record))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        // Dropped before and after: no request of this instance reuses it while the row goes, nor puts back a
+        // copy it read just before.
+        self.recent.forget(id);
         sessions::Entity::delete_by_id(stored_id(id)).exec(&self.db).await.map_err(backend)?;
+        self.recent.forget(id);
         Ok(())
     }
 }

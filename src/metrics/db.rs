@@ -43,6 +43,8 @@ struct Collected {
 /// One successful collection.
 struct Readings {
     overview: Overview,
+    /// When the slow figures in `overview` (size, cache hit sums) were read in the background.
+    slow_read_at: Option<chrono::DateTime<chrono::Utc>>,
     counters: Counters,
     /// The `alembic_version` revision, or `base`.
     head: String,
@@ -94,7 +96,12 @@ impl DbReadings {
 
     async fn read(&self, w: &Watched) -> Result<Readings> {
         let threshold = self.long_query_threshold;
-        let overview = self.within("overview", w.introspector.overview(threshold)).await?;
+        let mut overview = self.within("overview", w.introspector.live_overview(threshold)).await?;
+        // The slow figures are the overview's background readings: a collection never runs their queries.
+        let slow = w.slow_reading().await;
+        if let Some(slow) = &slow {
+            slow.value.apply(&mut overview);
+        }
         let counters = self.within("counters", w.introspector.counters()).await?;
         let head = self.within("migration head", migrate::current(&w.db)).await?;
         // Keeps every migration tool's state fresh for strata_migrations_* (metrics::migrations).
@@ -109,6 +116,7 @@ impl DbReadings {
         };
         Ok(Readings {
             overview,
+            slow_read_at: slow.map(|r| r.read_at),
             counters,
             head: head.unwrap_or_else(|| "base".into()),
             pending: status.as_ref().map(|s| s.iter().filter(|m| !m.applied).count()),
@@ -199,6 +207,15 @@ impl Collector for DbReadings {
         }
         gauges(e, "strata_db_size_bytes", "Size of the database", {
             latest.iter().filter_map(|(n, r)| r.overview.database_size_bytes.map(|b| (*n, b))).collect()
+        })?;
+        gauges(e, "strata_db_slow_readings_age_seconds", "Age of the slow readings (size, cache hit ratios)", {
+            let now = chrono::Utc::now();
+            latest
+                .iter()
+                .filter_map(|(n, r)| {
+                    r.slow_read_at.map(|at| (*n, (now - at).num_milliseconds().max(0) as f64 / 1000.0))
+                })
+                .collect()
         })?;
         if latest.iter().any(|(_, r)| !r.overview.connections_by_state.is_empty()) {
             let mut m = e.encode_descriptor(

@@ -108,7 +108,11 @@ pub async fn read(w: Arc<Watched>, config: Arc<Config>, set: Arc<MigrationSet>, 
         return card;
     }
     let reading = async {
-        let overview = w.introspector.overview(config.settings.long_query_threshold).await?;
+        let mut overview = w.introspector.live_overview(config.settings.long_query_threshold).await?;
+        // The size is the overview's background reading (never read here again while it refreshes).
+        if let Some(slow) = w.slow_reading().await {
+            slow.value.apply(&mut overview);
+        }
         let head = crate::migrate::current(&w.db).await.ok().flatten();
         let pending: Option<usize> = if w.spec.project {
             crate::migrate::status(&w.db, &set).await.ok().map(|s| s.iter().filter(|m| !m.applied).count())

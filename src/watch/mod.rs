@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod fleet;
 pub mod runs;
 pub mod schema_history;
+pub mod slow;
 
 use std::sync::{Arc, RwLock};
 
@@ -39,6 +40,8 @@ pub struct Watched {
     pub engine: Engine,
     /// The overview's server statistics, reused for `stats_refresh`.
     pub overview: Arc<Cached<Overview>>,
+    /// The overview's slow figures (size, cache hit sums), read in the background every `slow_stats_refresh`.
+    pub slow: Arc<slow::SlowStats>,
     /// Maintenance actions started from the dashboard.
     pub maintenance: Arc<maintenance::Registry>,
     /// The Backups page's background backup or restore (one at a time in this process).
@@ -66,6 +69,7 @@ impl Watched {
         Ok(Arc::new(Watched {
             health: Arc::new(Health::new(&spec.url)),
             overview: Arc::new(Cached::new(config.settings.stats_refresh)),
+            slow: slow::SlowStats::new(config.settings.slow_stats_refresh, config.settings.catalog_timeout),
             maintenance: Arc::new(maintenance::Registry::default()),
             backups: Jobs::shared(&spec.url),
             card: fleet::CardSlot::default(),
@@ -75,6 +79,12 @@ impl Watched {
             introspector,
             engine,
         }))
+    }
+
+    /// The overview's slow figures as the background task last read them (the first time, waiting for its first
+    /// reading at most [`slow::FIRST_READING_WAIT`]); asking keeps the task refreshing.
+    pub async fn slow_reading(&self) -> Option<slow::Reading> {
+        self.slow.get(&self.introspector, slow::FIRST_READING_WAIT).await
     }
 
     /// Its name (the `{name}` in `/db/{name}`).

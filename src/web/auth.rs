@@ -178,6 +178,8 @@ pub async fn change_password(
     };
     audit::record(&txn, user.audit("password.change").target(&user.username)).await?;
     txn.commit().await?;
+    // The other sessions' stamp no longer matches: the account is read again on their next request.
+    state.accounts.forget(&user.id);
     session::password_changed(user.session(), &updated).await?;
     user.flash(FlashKind::Success, "Your password is changed. Your other sessions are signed out.").await?;
     Ok(Redirect::to("/account/password").into_response())

@@ -93,8 +93,7 @@ fn per_database(state: &AppState) -> Router<AppState> {
 
 /// Every route the dashboard serves.
 pub fn router(state: AppState) -> Router {
-    let sessions =
-        session::layer(crate::home::session_store::DbSessionStore::new(state.home.clone()), &state.config.settings);
+    let sessions = session::layer(state.sessions.clone(), &state.config.settings);
     // Layers run bottom-up on the way in: the session is loaded before the CSRF check reads its token.
     let pages = Router::new()
         .route("/", get(fleet::index))

@@ -9,9 +9,11 @@
 //! }
 //! ```
 //!
-//! Without a valid sign-in the extractor redirects a browser to `/login?next=<this page>`. The
-//! account is read from the database on every request, so a deactivated account, a changed role or
-//! a password reset (which changes the credential stamp kept in the session) takes effect at once.
+//! Without a valid sign-in the extractor redirects a browser to `/login?next=<this page>`. The session and
+//! the account are reused for `session_cache` (2 s) once read from the home database, so a page view reads
+//! neither. A deactivation, a role change or a password reset (which changes the credential stamp kept in the
+//! session) made on this instance forgets the account at once and takes effect on the next request; made on
+//! another instance sharing the home database, it takes effect here within `session_cache`.
 
 use std::sync::Arc;
 
@@ -78,7 +80,7 @@ fn credential_stamp(password_hash: &str) -> String {
     crate::hex::sha256(password_hash.as_bytes(), 16)
 }
 
-/// The signed-in account, re-read from the database on every request.
+/// The signed-in account, read from the home database at most every `session_cache`.
 #[derive(Clone, Debug)]
 pub struct CurrentUser {
     pub id: i32,
@@ -196,7 +198,7 @@ where
         let Some(auth) = session.get::<Auth>(AUTH_KEY).await.map_err(store_error)? else {
             return Err(AuthRejection::Login { next });
         };
-        let account = admin_users::Entity::find_by_id(auth.user_id).one(&state.home).await?;
+        let account = account(&state, auth.user_id).await?;
         let Some(account) = account.filter(|a| a.is_active && credential_stamp(&a.password_hash) == auth.stamp) else {
             // Deactivated, deleted or password reset since: this session is signed out.
             session.remove_value(AUTH_KEY).await.map_err(store_error)?;
@@ -214,6 +216,19 @@ where
             client_addr: ClientAddr::of(parts).0,
         })
     }
+}
+
+/// The account `id`, as kept for `session_cache` or else read from the home database.
+async fn account(state: &AppState, id: i32) -> Result<Option<admin_users::Model>> {
+    if let Some(account) = state.accounts.get(&id) {
+        return Ok(Some(account));
+    }
+    let ticket = state.accounts.ticket();
+    let account = admin_users::Entity::find_by_id(id).one(&state.home).await?;
+    if let Some(a) = &account {
+        state.accounts.put(ticket, id, a.clone());
+    }
+    Ok(account)
 }
 
 /// The request's session; present on every route behind the session layer.

@@ -115,6 +115,8 @@ pub async fn set_role(
         Ok(format!("{} is now {} (was {before}).", account.username, form.role))
     }
     .await;
+    // Its sessions read the account again on their next request (on other instances within session_cache).
+    state.accounts.forget(&id);
     // An admin who just gave up their own admin rights cannot see the account page any more.
     let gave_up_admin = id == user.id && form.role < Role::Admin && result.is_ok();
     finish(&user, result, if gave_up_admin { "/".into() } else { format!("/admin/users/{id}") }).await
@@ -124,6 +126,7 @@ pub async fn set_role(
 pub async fn deactivate(user: CurrentUser, State(state): State<AppState>, Path(id): Path<i32>) -> Result<Redirect> {
     user.require(Role::Admin)?;
     let result = set_active(&user, &state, id, false).await;
+    state.accounts.forget(&id);
     finish(&user, result, format!("/admin/users/{id}")).await
 }
 
@@ -131,6 +134,7 @@ pub async fn deactivate(user: CurrentUser, State(state): State<AppState>, Path(i
 pub async fn reactivate(user: CurrentUser, State(state): State<AppState>, Path(id): Path<i32>) -> Result<Redirect> {
     user.require(Role::Admin)?;
     let result = set_active(&user, &state, id, true).await;
+    state.accounts.forget(&id);
     finish(&user, result, format!("/admin/users/{id}")).await
 }
 
@@ -165,6 +169,7 @@ pub async fn reset_password(
         let account = accounts::set_password(&txn, id, form.password).await?;
         audit::record(&txn, user.audit("user.password_reset").target(&account.username)).await?;
         txn.commit().await?;
+        state.accounts.forget(&id);
         if account.id == user.id {
             // An admin resetting their own password stays signed in here.
             session::password_changed(user.session(), &account).await?;

@@ -1,4 +1,6 @@
-//! `pages-bench`: times the dashboard pages on a 1,000-table PostgreSQL fixture against their own catalog queries, loads the overview, and measures start-up and idle memory on the SQLite default.
+//! `pages-bench`: times the dashboard pages against their own catalog queries on fixtures of 1,000 and 10,000 tables
+//! (3 indexes each) on PostgreSQL, MariaDB and SQLite, loads the overview, and measures start-up and idle memory on
+//! the SQLite default.
 #![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
@@ -9,20 +11,36 @@ use std::time::{Duration, Instant};
 use hyper::StatusCode;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use strata::config::{DatabaseUrl, Settings as ServerSettings, mask_url_str};
-use strata::db::introspect::{self, Introspector, TableQuery, TableSort};
+use strata::db::introspect::{self, IndexFilter, IndexQuery, IndexSort, Introspector, TableQuery, TableSort};
 use strata::db::{self, Purpose};
 use strata_bench::*;
 
-/// The admin connection used to create and drop the fixture database.
+/// The admin connection used to create and drop the PostgreSQL fixture databases.
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The MariaDB server's admin URL (its fixture databases are made with the `mariadb` client).
+const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/mysql";
 /// Every database this benchmark creates starts with this, so a leftover is easy to spot and drop.
 const DB_PREFIX: &str = "strata_bench_pages";
-/// Untimed rounds before the timed ones (connection set-up, plan caches, the OS page cache).
+/// Untimed rounds before the timed ones (connection set-up, plan caches, the OS page cache). The first of them is
+/// reported on its own: the first request on a fresh server, on new pool connections.
 const WARMUP_ROUNDS: usize = 3;
-/// Tables, sorted by size and indexes pages may take at most this multiple of their own queries' p50.
+/// Pages may take at most this multiple of their own queries' p50 (`/tables` in any order, `/activity`).
 const RATIO_TARGET: f64 = 1.3;
-/// The overview page's p50 target, in milliseconds.
-const OVERVIEW_TARGET_MS: f64 = 5.0;
+/// `/tables` in name order, p50 at most (ms).
+const TABLES_TARGET_MS: f64 = 25.0;
+/// `/tables` in size order, p50 at most (ms).
+const SIZE_ORDER_TARGET_MS: f64 = 100.0;
+/// `/indexes`, p50 at most (ms).
+const INDEXES_TARGET_MS: f64 = 30.0;
+/// Table detail, p50 at most (ms).
+const TABLE_TARGET_MS: f64 = 8.0;
+/// The overview's p50 and p99 targets (ms), every request reading the live figures (`stats_refresh = 0`).
+const OVERVIEW_P50_MS: f64 = 3.0;
+const OVERVIEW_P99_MS: f64 = 10.0;
+/// `select 1` through the query editor, p50 at most (ms).
+const EDITOR_TARGET_MS: f64 = 3.0;
+/// A list page's p50 may grow at most this much from the smallest fixture to the largest (size order excepted).
+const GROWTH_TARGET: f64 = 1.5;
 /// Idle RSS target on the SQLite default, in MiB.
 const IDLE_RSS_TARGET_MIB: f64 = 20.0;
 /// Start-to-serving target on the SQLite default, in milliseconds.
@@ -43,10 +61,31 @@ async fn main() -> ExitCode {
     }
 }
 
+/// A database server the pages are timed on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Engine {
+    Postgres,
+    MariaDb,
+    Sqlite,
+}
+
+impl Engine {
+    fn label(self) -> &'static str {
+        match self {
+            Engine::Postgres => "PostgreSQL",
+            Engine::MariaDb => "MariaDB",
+            Engine::Sqlite => "SQLite",
+        }
+    }
+}
+
 /// What one invocation measures, read from the environment.
 struct Settings {
     admin_url: String,
-    tables: usize,
+    mysql_url: String,
+    engines: Vec<Engine>,
+    /// Fixture sizes, smallest first (growth is judged from the first to the last).
+    sizes: Vec<usize>,
     requests: usize,
     load_secs: u64,
     connections: usize,
@@ -67,7 +106,28 @@ enum LoadTool {
 impl Settings {
     fn from_env() -> Result<Self> {
         let admin_url = std::env::var("STRATA_BENCH_PG_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_string());
-        let tables = env_usize("STRATA_BENCH_TABLES", 1000)?.max(1);
+        let mysql_url = std::env::var("STRATA_BENCH_MYSQL_URL").unwrap_or_else(|_| DEFAULT_MYSQL_URL.to_string());
+        let mut sizes = Vec::new();
+        for part in std::env::var("STRATA_BENCH_TABLES").unwrap_or_else(|_| "1000".into()).split(',') {
+            let n: usize = part
+                .trim()
+                .parse()
+                .map_err(|_| format!("STRATA_BENCH_TABLES={part:?}: a number of tables, or several with commas"))?;
+            sizes.push(n.max(1));
+        }
+        sizes.sort_unstable();
+        sizes.dedup();
+        let mut engines = Vec::new();
+        for part in std::env::var("STRATA_BENCH_ENGINE").unwrap_or_else(|_| "pg".into()).split(',') {
+            match part.trim() {
+                "pg" | "postgres" => engines.push(Engine::Postgres),
+                "mysql" | "mariadb" => engines.push(Engine::MariaDb),
+                "sqlite" => engines.push(Engine::Sqlite),
+                "all" => engines.extend([Engine::Postgres, Engine::MariaDb, Engine::Sqlite]),
+                other => return Err(format!("STRATA_BENCH_ENGINE={other:?}: use pg, mysql, sqlite or all")),
+            }
+        }
+        engines.dedup();
         let requests = env_usize("STRATA_BENCH_REQUESTS", 30)?.max(1);
         let load_secs = env_usize("STRATA_BENCH_LOAD_SECS", 60)? as u64;
         let connections = env_usize("STRATA_BENCH_LOAD_CONNECTIONS", 16)?.max(1);
@@ -97,71 +157,84 @@ impl Settings {
             }
             None => None,
         };
-        Ok(Settings { admin_url, tables, requests, load_secs, connections, load_tool, starts, strata, baseline })
+        Ok(Settings {
+            admin_url,
+            mysql_url,
+            engines,
+            sizes,
+            requests,
+            load_secs,
+            connections,
+            load_tool,
+            starts,
+            strata,
+            baseline,
+        })
     }
+}
+
+/// The pages of one engine at one fixture size.
+struct Run {
+    engine: Engine,
+    tables: usize,
+    pages: Vec<PageResult>,
 }
 
 async fn run() -> Result<()> {
     let s = Settings::from_env()?;
     let pg = Pg::new(&s.admin_url)?;
-    let version = pg.admin_query("SHOW server_version")?;
+    let sizes: Vec<String> = s.sizes.iter().map(usize::to_string).collect();
+    let engines: Vec<&str> = s.engines.iter().map(|e| e.label()).collect();
     println!(
-        "strata pages benchmark: {} tables x 2 indexes, {} timed requests per page after {WARMUP_ROUNDS} warm-up rounds, \
-         PostgreSQL {} at {}",
-        s.tables,
+        "strata pages benchmark: {} tables x 3 indexes on {}, {} timed requests per page after {WARMUP_ROUNDS} warm-up \
+         rounds",
+        sizes.join(" and "),
+        engines.join(", "),
         s.requests,
-        version.trim(),
-        mask_url_str(&s.admin_url)
     );
     println!("machine: {} CPU(s), load average {}", cpus(), load_average());
 
-    let name = format!("{DB_PREFIX}_{}", std::process::id());
-    let (fixture, url) = fixture_database(&pg, &name, &s.strata, s.tables)?;
-    // The baseline gets a fixture of its own: its migrator may not know the revisions this binary applied.
-    let baseline = match &s.baseline {
-        Some(binary) => {
-            println!("baseline: {} (its pages are timed in the same rounds)", binary.display());
-            Some((binary.as_path(), fixture_database(&pg, &format!("{name}_base"), binary, s.tables)?))
+    let mut report = Report::default();
+    for &engine in &s.engines {
+        for &tables in &s.sizes {
+            let name = format!("{DB_PREFIX}_{}_{tables}", std::process::id());
+            let fixture = Fixture::create(&s, &pg, engine, &name, &s.strata, tables).await?;
+            // The baseline (PostgreSQL only) gets a fixture of its own: its migrator may not know this build's
+            // revisions.
+            let baseline = match (&s.baseline, engine) {
+                (Some(binary), Engine::Postgres) => {
+                    println!("baseline: {} (its pages are timed in the same rounds)", binary.display());
+                    let base = Fixture::create(&s, &pg, engine, &format!("{name}_base"), binary, tables).await?;
+                    Some((binary.as_path(), base))
+                }
+                _ => None,
+            };
+            let pages =
+                engine_pages(&s, &fixture, baseline.as_ref().map(|(binary, f)| (*binary, f.url.as_str()))).await?;
+            report.runs.push(Run { engine, tables, pages });
+            if let Some((_, base)) = baseline {
+                base.drop_now()?;
+            }
+            // The load runs on the largest PostgreSQL fixture, on a server started fresh for it.
+            let last_pg = engine == Engine::Postgres && Some(&tables) == s.sizes.last();
+            if last_pg {
+                let server = Server::start(&s.strata, Some(&fixture.url), None)?;
+                server.wait_ready(Duration::from_secs(30)).await?;
+                let cookie = login(server.addr).await?;
+                report.pg_idle_rss = Some(server.rss_mib()?);
+                report.load = match s.load_tool {
+                    LoadTool::Skip => None,
+                    tool => Some(load(&s, tool, &server, &cookie).await?),
+                };
+                server.stop();
+            }
+            fixture.drop_now()?;
         }
-        None => None,
-    };
-
-    let pages = postgres_pages(&s, &url, baseline.as_ref().map(|(binary, (_, url))| (*binary, url.as_str()))).await?;
-    if let Some((_, (db, _))) = baseline {
-        db.drop_now()?;
     }
-    let mut report = Report { pages, ..Report::default() };
-
-    // The server stays up for the load run; it was started fresh for the page timings above.
-    let server = Server::start(&s.strata, Some(&url), None)?;
-    server.wait_ready(Duration::from_secs(30)).await?;
-    let cookie = login(server.addr).await?;
-    report.pg_idle_rss = Some(server.rss_mib()?);
-    report.load = match s.load_tool {
-        LoadTool::Skip => None,
-        tool => Some(load(&s, tool, &server, &cookie).await?),
-    };
-    server.stop();
-    fixture.drop_now()?;
 
     report.sqlite = Some(sqlite(&s).await?);
     report.print(&s);
     Ok(())
-}
-
-/// A fresh database named `name`, migrated by `strata` (the binary under test or the baseline), with the fixture.
-fn fixture_database<'a>(pg: &'a Pg, name: &str, strata: &Path, tables: usize) -> Result<(Database<'a>, String)> {
-    let fixture = Database::create(pg, name)?;
-    let url = pg.url_for(name);
-    let t0 = Instant::now();
-    let migrate = Command::new(strata).arg("--database-url").arg(&url).args(["migrate", "up"]).output();
-    succeeded(migrate.map_err(|e| format!("cannot start strata migrate up: {e}"))?, "strata migrate up")?;
-    build_fixture(&url, tables)?;
-    println!(
-        "fixture {name}: strata migrate up, {tables} tables with rows, 2 indexes each, ANALYZE in {:.1} s",
-        secs(t0)
-    );
-    Ok((fixture, url))
 }
 
 fn secs(t0: Instant) -> f64 {
@@ -173,11 +246,79 @@ fn ms(t0: Instant) -> f64 {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// The fixture
+// The fixtures
 
-/// `tables` tables `bench_pNNNN`, each with an identity primary key, 20 to 419 rows and two secondary indexes,
-/// one transaction per table (thousands of relations in one would exhaust the lock table), then `ANALYZE`.
-fn build_fixture(url: &str, tables: usize) -> Result<()> {
+/// A fixture database: its URL, the schema its tables are in, and what removes it.
+struct Fixture<'a> {
+    url: String,
+    schema: String,
+    cleanup: Cleanup<'a>,
+}
+
+enum Cleanup<'a> {
+    Postgres(Database<'a>),
+    MariaDb(MariaDbDatabase),
+    Sqlite(TempDir),
+}
+
+impl<'a> Fixture<'a> {
+    /// A fresh database named `name`, migrated by `strata` (the binary under test or the baseline), with `tables`
+    /// tables `bench_pNNNN` of 20 or more rows and three indexes each.
+    async fn create(
+        s: &Settings,
+        pg: &'a Pg,
+        engine: Engine,
+        name: &str,
+        strata: &Path,
+        tables: usize,
+    ) -> Result<Fixture<'a>> {
+        let t0 = Instant::now();
+        let fixture = match engine {
+            Engine::Postgres => {
+                let db = Database::create(pg, name)?;
+                Fixture { url: pg.url_for(name), schema: "public".into(), cleanup: Cleanup::Postgres(db) }
+            }
+            Engine::MariaDb => {
+                let db = MariaDbDatabase::create(&s.mysql_url, name)?;
+                Fixture { url: db.url(), schema: name.to_string(), cleanup: Cleanup::MariaDb(db) }
+            }
+            Engine::Sqlite => {
+                let dir = TempDir::new(&format!("{name}-dir"))?;
+                let url = sqlite_url(&dir.path().join(format!("{name}.db")));
+                Fixture { url, schema: "main".into(), cleanup: Cleanup::Sqlite(dir) }
+            }
+        };
+        let migrate = Command::new(strata).arg("--database-url").arg(&fixture.url).args(["migrate", "up"]).output();
+        succeeded(migrate.map_err(|e| format!("cannot start strata migrate up: {e}"))?, "strata migrate up")?;
+        match &fixture.cleanup {
+            Cleanup::Postgres(_) => build_pg_fixture(&fixture.url, tables)?,
+            Cleanup::MariaDb(db) => db.build_fixture(tables)?,
+            Cleanup::Sqlite(_) => build_sqlite_fixture(&fixture.url, tables).await?,
+        }
+        println!(
+            "fixture {name} ({}): strata migrate up, {tables} tables with rows, 3 indexes each, ANALYZE in {:.1} s",
+            engine.label(),
+            secs(t0)
+        );
+        Ok(fixture)
+    }
+
+    fn drop_now(self) -> Result<()> {
+        match self.cleanup {
+            Cleanup::Postgres(db) => db.drop_now(),
+            Cleanup::MariaDb(db) => db.drop_now(),
+            Cleanup::Sqlite(dir) => {
+                drop(dir);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `tables` tables `bench_pNNNN`, each with an identity primary key, 20 to 419 rows and two secondary indexes, in
+/// one `DO` block (one round trip) that commits every 100 tables (thousands of relations in one transaction would
+/// exhaust the lock table), then `ANALYZE`.
+fn build_pg_fixture(url: &str, tables: usize) -> Result<()> {
     let width = tables.to_string().len().max(4);
     let sql = format!(
         r"DO $bench$
@@ -192,7 +333,9 @@ BEGIN
                     FROM generate_series(1, %s) g', t, 20 + mod(i * 37, 400));
     EXECUTE format('CREATE INDEX %I ON %I (name)', t || '_name', t);
     EXECUTE format('CREATE INDEX %I ON %I (created_at)', t || '_created_at', t);
-    COMMIT;
+    IF i % 100 = 0 THEN
+      COMMIT;
+    END IF;
   END LOOP;
 END
 $bench$"
@@ -203,6 +346,174 @@ $bench$"
     if got.trim() != tables.to_string() {
         return Err(format!("the fixture has {} bench tables, expected {tables}", got.trim()));
     }
+    Ok(())
+}
+
+/// A MariaDB database made and dropped with the `mariadb` client (at the end, or when the run fails).
+struct MariaDbDatabase {
+    /// `mysql://user[:password]@host:port/` of the admin URL, without a database.
+    base: String,
+    name: String,
+    client: MariaDbClient,
+    dropped: bool,
+}
+
+/// How to run the `mariadb` client against the admin URL's server.
+struct MariaDbClient {
+    host: String,
+    port: u16,
+    user: String,
+    password: Option<String>,
+}
+
+impl MariaDbClient {
+    fn parse(url: &str) -> Result<(MariaDbClient, String)> {
+        let rest = url.strip_prefix("mysql://").or_else(|| url.strip_prefix("mariadb://"));
+        let rest = rest.ok_or_else(|| format!("{}: not a mysql:// URL", mask_url_str(url)))?;
+        let (auth, host_part) = rest.rsplit_once('@').unwrap_or(("root", rest));
+        let (user, password) = match auth.split_once(':') {
+            Some((u, p)) => (u.to_string(), Some(p.to_string())),
+            None => (auth.to_string(), None),
+        };
+        let host_port = host_part.split(['/', '?']).next().unwrap_or("127.0.0.1:3306");
+        let (host, port) = match host_port.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| format!("{host_port}: no port"))?),
+            None => (host_port.to_string(), 3306),
+        };
+        let base = match &password {
+            Some(p) => format!("mysql://{user}:{p}@{host}:{port}/"),
+            None => format!("mysql://{user}@{host}:{port}/"),
+        };
+        Ok((MariaDbClient { host, port, user, password }, base))
+    }
+
+    /// Runs `sql` (several statements, `DELIMITER` allowed) through the client's standard input.
+    fn run(&self, database: Option<&str>, sql: &str) -> Result<String> {
+        use std::io::Write as _;
+        let program = if on_path("mariadb") { "mariadb" } else { "mysql" };
+        let mut cmd = Command::new(program);
+        cmd.args(["--batch", "--skip-column-names", "-h", &self.host, "-P", &self.port.to_string(), "-u", &self.user]);
+        if let Some(p) = &self.password {
+            cmd.env("MYSQL_PWD", p);
+        }
+        if let Some(db) = database {
+            cmd.arg(db);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {program}: {e}"))?;
+        child
+            .stdin
+            .take()
+            .ok_or("no stdin")?
+            .write_all(sql.as_bytes())
+            .map_err(|e| format!("writing to {program}: {e}"))?;
+        let out = child.wait_with_output().map_err(|e| format!("waiting for {program}: {e}"))?;
+        let what = format!("{program} {:?}", sql.chars().take(80).collect::<String>());
+        Ok(String::from_utf8_lossy(&succeeded(out, &what)?.stdout).into_owned())
+    }
+}
+
+impl MariaDbDatabase {
+    fn create(admin_url: &str, name: &str) -> Result<Self> {
+        debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        let (client, base) = MariaDbClient::parse(admin_url)?;
+        client.run(None, &format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`;"))?;
+        Ok(MariaDbDatabase { base, name: name.to_string(), client, dropped: false })
+    }
+
+    fn url(&self) -> String {
+        format!("{}{}", self.base, self.name)
+    }
+
+    /// The tables, made by a stored procedure in one call (one round trip; each statement commits on its own, as
+    /// DDL does in MariaDB), with the rows from the `SEQUENCE` engine, then `ANALYZE` of every table.
+    fn build_fixture(&self, tables: usize) -> Result<()> {
+        let width = tables.to_string().len().max(4);
+        let sql = format!(
+            r"DELIMITER //
+CREATE PROCEDURE bench_fixture()
+BEGIN
+  DECLARE i INT DEFAULT 1;
+  DECLARE t VARCHAR(64);
+  WHILE i <= {tables} DO
+    SET t = CONCAT('bench_p', LPAD(i, {width}, '0'));
+    SET @s = CONCAT('CREATE TABLE `', t, '` (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(100) NOT NULL, ',
+                    'amount INT, created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, ',
+                    'INDEX `', t, '_name` (name), INDEX `', t, '_created_at` (created_at))');
+    PREPARE st FROM @s; EXECUTE st; DEALLOCATE PREPARE st;
+    SET @s = CONCAT('INSERT INTO `', t, '` (name, amount) SELECT CONCAT(''row '', seq), MOD(seq * 7, 1000) ',
+                    'FROM seq_1_to_', 20 + MOD(i * 37, 100));
+    PREPARE st FROM @s; EXECUTE st; DEALLOCATE PREPARE st;
+    SET i = i + 1;
+  END WHILE;
+END//
+DELIMITER ;
+CALL bench_fixture();
+DROP PROCEDURE bench_fixture;
+"
+        );
+        self.client.run(Some(&self.name), &sql)?;
+        let got = self.client.run(
+            Some(&self.name),
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'bench\\_p%';",
+        )?;
+        if got.trim() != tables.to_string() {
+            return Err(format!("the MariaDB fixture has {} bench tables, expected {tables}", got.trim()));
+        }
+        Ok(())
+    }
+
+    fn drop_now(mut self) -> Result<()> {
+        self.dropped = true;
+        self.client.run(None, &format!("DROP DATABASE IF EXISTS `{}`;", self.name)).map(|_| ())
+    }
+}
+
+impl Drop for MariaDbDatabase {
+    fn drop(&mut self) {
+        if !self.dropped {
+            let _ = self.client.run(None, &format!("DROP DATABASE IF EXISTS `{}`;", self.name));
+        }
+    }
+}
+
+/// The SQLite fixture, on one connection, 500 tables per transaction, then `ANALYZE` (row estimates).
+async fn build_sqlite_fixture(url: &str, tables: usize) -> Result<()> {
+    let url = DatabaseUrl::parse(url).map_err(|e| e.to_string())?;
+    let conn = db::connect(&url, Purpose::Cli).await.map_err(|e| e.to_string())?;
+    let width = tables.to_string().len().max(4);
+    let exec = |sql: String| {
+        let conn = conn.clone();
+        async move { conn.execute_unprepared(&sql).await.map_err(|e| format!("{sql}: {e}")).map(|_| ()) }
+    };
+    for chunk in (1..=tables).collect::<Vec<_>>().chunks(500) {
+        exec("BEGIN".into()).await?;
+        for &i in chunk {
+            let t = format!("bench_p{i:0width$}");
+            let rows = 20 + (i * 37) % 400;
+            exec(format!(
+                "CREATE TABLE {t} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, amount INTEGER, \
+                 created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+            ))
+            .await?;
+            exec(format!(
+                "INSERT INTO {t} (name, amount) WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL \
+                 SELECT x + 1 FROM g WHERE x < {rows}) SELECT 'row ' || x, (x * 7) % 1000 FROM g"
+            ))
+            .await?;
+            // INTEGER PRIMARY KEY is the rowid, not an index: three secondary ones make three.
+            for column in ["name", "created_at", "amount"] {
+                exec(format!("CREATE INDEX {t}_{column} ON {t} ({column})")).await?;
+            }
+        }
+        exec("COMMIT".into()).await?;
+    }
+    exec("ANALYZE".into()).await?;
+    conn.close().await.ok();
     Ok(())
 }
 
@@ -218,12 +529,29 @@ fn fixture_table(tables: usize, i: usize) -> String {
 struct PageSpec {
     /// The path under the database's pages (`/db/{name}`): `""` for its overview, `/tables`, ...
     path: String,
-    /// The introspector calls the page makes, run directly on one connection; `None` for pages with none.
+    /// A form to POST instead of a GET (the editor's `select 1`); `{csrf}` is replaced by the page's token.
+    form: Option<String>,
+    /// What the page is compared with, run directly; `None` for pages with none.
     query: Option<QueryKind>,
     /// The page must show this text (proof it rendered the fixture, not an empty list).
     expect: Option<String>,
-    /// Whether the page's p50 is judged against its queries' p50 (`RATIO_TARGET`).
-    ratio_target: bool,
+    target: Target,
+    /// A list page whose p50 may grow at most `GROWTH_TARGET` from the smallest fixture to the largest.
+    growth: bool,
+}
+
+/// What a page is judged by.
+#[derive(Clone, Copy)]
+enum Target {
+    None,
+    /// p50 at most this many ms and at most `RATIO_TARGET` times its queries.
+    MsAndRatio(f64),
+    /// p50 at most this many ms.
+    Ms(f64),
+    /// p50 at most `RATIO_TARGET` times its queries.
+    Ratio,
+    /// The overview: p50 and p99 bounds.
+    Overview,
 }
 
 #[derive(Clone)]
@@ -233,45 +561,93 @@ enum QueryKind {
     Indexes,
     Activity,
     Bloat,
-    Table(String),
+    Table(String, String),
+    /// A new connection of the driver's own (no psql), `select 1`, closed.
+    NewConnection(String),
 }
 
 /// Timings of one page, in milliseconds.
 struct PageResult {
-    path: String,
+    label: String,
+    /// The first request on the fresh server (first warm-up round: new pool connections, cold caches).
+    first: f64,
     page: Vec<f64>,
     query: Option<Vec<f64>>,
     /// The same page served by the baseline binary, when there is one.
     baseline: Option<Vec<f64>>,
-    ratio_target: bool,
+    target: Target,
+    growth: bool,
     /// Overview only: the parts of its catalog reads, each timed alone on the same connection.
     parts: Vec<(String, Vec<f64>)>,
 }
 
-fn page_specs(tables: usize) -> Vec<PageSpec> {
+fn page_specs(engine: Engine, tables: usize, schema: &str, url: &str) -> Vec<PageSpec> {
     let first = fixture_table(tables, 1);
     let one = fixture_table(tables, tables.div_ceil(2));
-    let spec = |path: &str, query: Option<QueryKind>, expect: Option<&str>, ratio_target: bool| PageSpec {
+    let spec = |path: &str, query: Option<QueryKind>, expect: Option<&str>, target: Target, growth: bool| PageSpec {
         path: path.to_string(),
+        form: None,
         query,
         expect: expect.map(str::to_string),
-        ratio_target,
+        target,
+        growth,
     };
-    vec![
-        spec("", Some(QueryKind::Overview), Some("strata_bench_pages"), false),
-        spec("/tables", Some(QueryKind::Tables(TableSort::Name, false)), Some(&first), true),
-        spec("/tables?sort=total_size&dir=desc", Some(QueryKind::Tables(TableSort::TotalSize, true)), None, true),
-        spec("/indexes", Some(QueryKind::Indexes), Some(&format!("{first}_created_at")), true),
-        spec("/activity", Some(QueryKind::Activity), None, false),
-        spec("/bloat", Some(QueryKind::Bloat), None, false),
-        spec("/migrations", None, None, false),
-        spec(&format!("/tables/public/{one}"), Some(QueryKind::Table(one.clone())), Some("row 1"), false),
-    ]
+    let mut specs = vec![
+        spec("", Some(QueryKind::Overview), Some(DB_PREFIX), Target::Overview, false),
+        spec(
+            "/tables",
+            Some(QueryKind::Tables(TableSort::Name, false)),
+            Some(&first),
+            Target::MsAndRatio(TABLES_TARGET_MS),
+            true,
+        ),
+        spec(
+            "/tables?sort=total_size&dir=desc",
+            Some(QueryKind::Tables(TableSort::TotalSize, true)),
+            None,
+            Target::MsAndRatio(SIZE_ORDER_TARGET_MS),
+            false,
+        ),
+        spec(
+            "/indexes",
+            Some(QueryKind::Indexes),
+            Some(&format!("{first}_created_at")),
+            Target::Ms(INDEXES_TARGET_MS),
+            true,
+        ),
+        spec("/activity", Some(QueryKind::Activity), None, Target::Ratio, false),
+    ];
+    if engine == Engine::Postgres {
+        specs.push(spec("/bloat", Some(QueryKind::Bloat), None, Target::None, true));
+    }
+    specs.push(spec("/migrations", None, None, Target::None, false));
+    specs.push(spec(
+        &format!("/tables/{schema}/{one}"),
+        Some(QueryKind::Table(schema.to_string(), one.clone())),
+        Some("row 1"),
+        Target::Ms(TABLE_TARGET_MS),
+        false,
+    ));
+    specs.push(PageSpec {
+        path: "/query".into(),
+        form: Some("_csrf={csrf}&sql=select+1".into()),
+        query: Some(QueryKind::NewConnection(url.to_string())),
+        expect: None,
+        target: Target::Ms(EDITOR_TARGET_MS),
+        growth: false,
+    });
+    specs
 }
 
 /// The label of a page in the report: its path under `/db/{name}`, the overview by name.
-fn label(path: &str) -> &str {
-    if path.is_empty() { "(overview)" } else { path }
+fn label(spec: &PageSpec) -> String {
+    match (&spec.form, &spec.query, spec.path.as_str()) {
+        (Some(_), _, _) => "POST /query select 1".into(),
+        (None, _, "") => "(overview)".into(),
+        // The same label at every size (the middle table's name depends on it).
+        (None, Some(QueryKind::Table(..)), _) => "table detail (middle table)".into(),
+        (None, _, path) => path.to_string(),
+    }
 }
 
 /// A page's full path under `base` (`/db/{name}`, or `""` for a build from before `/db/{name}`, whose overview
@@ -288,29 +664,45 @@ async fn pages_base(server: &Server, client: &mut Client) -> Result<String> {
     Ok(if res.status == StatusCode::NOT_FOUND { String::new() } else { base })
 }
 
-/// Starts `strata serve` on the fixture, signs in through the login form, and times every page and, side by side
-/// in the same round, the catalog reads behind it on one dedicated connection and the baseline's page.
-async fn postgres_pages(s: &Settings, url: &str, baseline: Option<(&Path, &str)>) -> Result<Vec<PageResult>> {
-    let specs = page_specs(s.tables);
-    let server = Server::start(&s.strata, Some(url), None)?;
+/// A signed-in client of a fresh `strata serve` on `url`, every overview reading its live figures
+/// (`stats_refresh = 0`: the cache refreshes are in every request).
+async fn start_signed_in(binary: &Path, url: &str) -> Result<(Server, Client)> {
+    let server = Server::start_with(binary, Some(url), None, &[("STRATA_STATS_REFRESH", "0")])?;
     server.wait_ready(Duration::from_secs(30)).await?;
     let cookie = login(server.addr).await?;
-    let mut client = Client::connect(server.addr, Some(cookie)).await?;
+    let client = Client::connect(server.addr, Some(cookie)).await?;
+    Ok((server, client))
+}
+
+/// The `_csrf` token of the database's editor page.
+async fn editor_token(client: &mut Client, base: &str) -> Result<String> {
+    let (_, body) = get_page(client, &page_path(base, "/query"), None).await?;
+    hidden_field(&body, "_csrf").ok_or_else(|| "the editor page has no _csrf field".to_string())
+}
+
+/// Starts `strata serve` on the fixture, signs in through the login form, and times every page and, side by side
+/// in the same round, what the page is compared with on one dedicated connection and the baseline's page.
+async fn engine_pages(s: &Settings, fixture: &Fixture<'_>, baseline: Option<(&Path, &str)>) -> Result<Vec<PageResult>> {
+    let engine = match fixture.cleanup {
+        Cleanup::Postgres(_) => Engine::Postgres,
+        Cleanup::MariaDb(_) => Engine::MariaDb,
+        Cleanup::Sqlite(_) => Engine::Sqlite,
+    };
+    let tables = count_tables(fixture, engine).await?;
+    let specs = page_specs(engine, tables, &fixture.schema, &fixture.url);
+    let (server, mut client) = start_signed_in(&s.strata, &fixture.url).await?;
     let base = server.db_path("");
-    println!("pages: {base}");
+    println!("pages: {} on {}", base, engine.label());
     let (base_server, mut base_client) = match baseline {
         Some((binary, base_url)) => {
-            let server = Server::start(binary, Some(base_url), None)?;
-            server.wait_ready(Duration::from_secs(30)).await?;
-            let cookie = login(server.addr).await?;
-            let mut client = Client::connect(server.addr, Some(cookie)).await?;
+            let (server, mut client) = start_signed_in(binary, base_url).await?;
             let base = pages_base(&server, &mut client).await?;
             (Some(server), Some((client, base)))
         }
         None => (None, None),
     };
 
-    let parsed = DatabaseUrl::parse(url).map_err(|e| e.to_string())?;
+    let parsed = DatabaseUrl::parse(&fixture.url).map_err(|e| e.to_string())?;
     // Purpose::Cli: a pool of exactly one connection, so every direct read runs in one session.
     let conn = db::connect(&parsed, Purpose::Cli).await.map_err(|e| e.to_string())?;
     let catalog = introspect::for_connection(conn.clone()).map_err(|e| e.to_string())?;
@@ -319,14 +711,17 @@ async fn postgres_pages(s: &Settings, url: &str, baseline: Option<(&Path, &str)>
     let mut results: Vec<PageResult> = specs
         .iter()
         .map(|p| PageResult {
-            path: p.path.clone(),
+            label: label(p),
+            first: 0.0,
             page: Vec::new(),
             query: p.query.as_ref().map(|_| Vec::new()),
-            baseline: base_client.as_ref().map(|_| Vec::new()),
-            ratio_target: p.ratio_target,
+            baseline: base_client.as_ref().filter(|_| p.form.is_none()).map(|_| Vec::new()),
+            target: p.target,
+            growth: p.growth,
             parts: Vec::new(),
         })
         .collect();
+    let mut token: Option<String> = None;
     for round in 0..WARMUP_ROUNDS + s.requests {
         let timed = round >= WARMUP_ROUNDS;
         for (spec, result) in specs.iter().zip(results.iter_mut()) {
@@ -336,18 +731,32 @@ async fn postgres_pages(s: &Settings, url: &str, baseline: Option<(&Path, &str)>
             let mut base_ms = None;
             for step in 0..3 {
                 match (round + step) % 3 {
-                    0 => page_ms = time_page(&mut client, &base, spec).await?,
+                    0 => {
+                        page_ms = match &spec.form {
+                            Some(form) => {
+                                if token.is_none() {
+                                    token = Some(editor_token(&mut client, &base).await?);
+                                }
+                                let body = form.replace("{csrf}", token.as_deref().unwrap_or_default());
+                                time_post(&mut client, &page_path(&base, &spec.path), body).await?
+                            }
+                            None => time_page(&mut client, &base, spec).await?,
+                        }
+                    }
                     1 => {
                         if let Some(kind) = &spec.query {
-                            query_ms = Some(time_query(catalog.as_ref(), kind, threshold, s.tables).await?);
+                            query_ms = Some(time_query(catalog.as_ref(), kind, threshold, tables).await?);
                         }
                     }
                     _ => {
-                        if let Some((client, base)) = base_client.as_mut() {
+                        if let (Some((client, base)), None) = (base_client.as_mut(), &spec.form) {
                             base_ms = Some(time_page(client, base, spec).await?);
                         }
                     }
                 }
+            }
+            if round == 0 {
+                result.first = page_ms;
             }
             if timed {
                 result.page.push(page_ms);
@@ -360,7 +769,7 @@ async fn postgres_pages(s: &Settings, url: &str, baseline: Option<(&Path, &str)>
             }
         }
     }
-    results[0].parts = overview_parts(&conn, s.requests, threshold).await?;
+    results[0].parts = overview_parts(engine, &conn, catalog.as_ref(), s.requests, threshold).await?;
     conn.close().await.ok();
     server.stop();
     if let Some(base) = base_server {
@@ -369,9 +778,46 @@ async fn postgres_pages(s: &Settings, url: &str, baseline: Option<(&Path, &str)>
     Ok(results)
 }
 
+/// The fixture's bench tables, as the catalog counts them.
+async fn count_tables(fixture: &Fixture<'_>, engine: Engine) -> Result<usize> {
+    let parsed = DatabaseUrl::parse(&fixture.url).map_err(|e| e.to_string())?;
+    let conn = db::connect(&parsed, Purpose::Cli).await.map_err(|e| e.to_string())?;
+    let (backend, sql) = match engine {
+        Engine::Postgres => {
+            (DbBackend::Postgres, "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'bench\\_p%'")
+        }
+        Engine::MariaDb => (
+            DbBackend::MySql,
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'bench\\_p%'",
+        ),
+        Engine::Sqlite => {
+            (DbBackend::Sqlite, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE 'bench_p%'")
+        }
+    };
+    let row = conn
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await
+        .map_err(|e| format!("{sql}: {e}"))?
+        .ok_or("no count")?;
+    let n: i64 = row.try_get_by_index(0).map_err(|e| format!("{sql}: {e}"))?;
+    conn.close().await.ok();
+    Ok(n as usize)
+}
+
 /// One GET of a page under `base`, checked: status 200, no catalog timeout note, the expected text present.
 async fn time_page(client: &mut Client, base: &str, spec: &PageSpec) -> Result<f64> {
     Ok(get_page(client, &page_path(base, &spec.path), spec.expect.as_deref()).await?.0)
+}
+
+/// One POST of a form (the editor's run), the whole page read; it must answer 200 without an error box.
+async fn time_post(client: &mut Client, path: &str, body: String) -> Result<f64> {
+    let t0 = Instant::now();
+    let res = client.post_form(path, body).await?;
+    let took = ms(t0);
+    if res.status != StatusCode::OK {
+        return Err(format!("POST {path} answered {}: {}", res.status, res.snippet()));
+    }
+    Ok(took)
 }
 
 /// The introspector calls a page makes (the same arguments as its handler), timed, with a sanity check.
@@ -379,8 +825,9 @@ async fn time_query(catalog: &dyn Introspector, kind: &QueryKind, threshold: Dur
     let err = |e: strata::Error| format!("catalog read failed: {e}");
     let t0 = Instant::now();
     match kind {
+        // What a request reads: the slow figures come from the background refresher.
         QueryKind::Overview => {
-            catalog.overview(threshold).await.map_err(err)?;
+            catalog.live_overview(threshold).await.map_err(err)?;
         }
         QueryKind::Tables(sort, descending) => {
             // web::tables: 50 per page, first page, no search.
@@ -395,9 +842,23 @@ async fn time_query(catalog: &dyn Introspector, kind: &QueryKind, threshold: Dur
             }
         }
         QueryKind::Indexes => {
-            let all = catalog.indexes().await.map_err(err)?;
-            if all.len() < 3 * tables {
-                return Err(format!("indexes(): {} rows, expected >= {}", all.len(), 3 * tables));
+            // web::indexes: the first page of 50, in table order, every index, no search.
+            let q = IndexQuery {
+                sort: IndexSort::Table,
+                descending: false,
+                search: None,
+                filter: IndexFilter::All,
+                offset: 0,
+                limit: 50,
+            };
+            let page = catalog.indexes(&q).await.map_err(err)?;
+            if (page.total as usize) < 3 * tables || page.items.len() != 50 {
+                return Err(format!(
+                    "indexes(): {} of {} rows, expected 50 of >= {}",
+                    page.items.len(),
+                    page.total,
+                    3 * tables
+                ));
             }
         }
         QueryKind::Activity => {
@@ -406,54 +867,107 @@ async fn time_query(catalog: &dyn Introspector, kind: &QueryKind, threshold: Dur
         QueryKind::Bloat => {
             catalog.bloat().await.map_err(err)?;
         }
-        QueryKind::Table(name) => {
+        QueryKind::Table(schema, name) => {
             // web::tables::show: the detail, then the first 50 rows.
-            catalog.table("public", name).await.map_err(err)?.ok_or_else(|| format!("table({name}) found nothing"))?;
-            catalog.table_rows("public", name, 0, 50).await.map_err(err)?;
+            catalog.table(schema, name).await.map_err(err)?.ok_or_else(|| format!("table({name}) found nothing"))?;
+            catalog.table_rows(schema, name, 0, 50).await.map_err(err)?;
+        }
+        QueryKind::NewConnection(url) => {
+            new_connection_select_1(url).await?;
         }
     }
     Ok(ms(t0))
 }
 
-/// The pieces of the overview's catalog reads (mirroring `OVERVIEW_SQL` and `CONNECTIONS_SQL` in
-/// `src/db/introspect/postgres/overview.rs`) and the handler's migration reads, each timed alone on one connection.
-async fn overview_parts(conn: &DatabaseConnection, n: usize, threshold: Duration) -> Result<Vec<(String, Vec<f64>)>> {
+/// A connection of the driver's own, opened, `select 1`, closed: what the editor's run does at the least.
+async fn new_connection_select_1(url: &str) -> Result<()> {
+    use sea_orm_migration::sea_orm::sqlx::{self, Connection};
+    let parsed = DatabaseUrl::parse(url).map_err(|e| e.to_string())?;
+    let driver_url = parsed.connect_url().to_string();
+    let fail = |e: sqlx::Error| format!("new connection + select 1: {e}");
+    if driver_url.starts_with("postgres") {
+        let sep = if driver_url.contains('?') { '&' } else { '?' };
+        let mut c = sqlx::PgConnection::connect(&format!("{driver_url}{sep}sslmode=disable")).await.map_err(fail)?;
+        sqlx::query("select 1").execute(&mut c).await.map_err(fail)?;
+        c.close().await.map_err(fail)
+    } else if driver_url.starts_with("mysql") {
+        let sep = if driver_url.contains('?') { '&' } else { '?' };
+        let mut c =
+            sqlx::MySqlConnection::connect(&format!("{driver_url}{sep}ssl-mode=DISABLED")).await.map_err(fail)?;
+        sqlx::query("select 1").execute(&mut c).await.map_err(fail)?;
+        c.close().await.map_err(fail)
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&driver_url).await.map_err(fail)?;
+        sqlx::query("select 1").execute(&mut c).await.map_err(fail)?;
+        c.close().await.map_err(fail)
+    }
+}
+
+/// The overview's reads timed alone on one connection: on PostgreSQL the pieces of its SQL (mirroring
+/// `src/db/introspect/postgres/overview.rs`), on every engine the live part, the slow figures the background task
+/// reads, and the handler's migration reads.
+async fn overview_parts(
+    engine: Engine,
+    conn: &DatabaseConnection,
+    catalog: &dyn Introspector,
+    n: usize,
+    threshold: Duration,
+) -> Result<Vec<(String, Vec<f64>)>> {
     let secs = threshold.as_secs_f64();
-    let sql_parts: Vec<(&str, String)> = vec![
-        ("SELECT 1 (round trip)", "SELECT 1".into()),
-        ("settings + version + start time", "SELECT current_setting('server_version'), current_setting('max_connections')::bigint, current_setting('autovacuum_freeze_max_age')::bigint, pg_postmaster_start_time()".into()),
-        ("pg_database_size(current db)", "SELECT pg_database_size(oid) FROM pg_database WHERE datname = current_database()".into()),
-        ("pg_statio_user_tables sums", "SELECT sum(heap_blks_hit)::float8 / nullif(sum(heap_blks_hit) + sum(heap_blks_read), 0)::float8 FROM pg_statio_user_tables".into()),
-        ("pg_statio_user_indexes sums", "SELECT sum(idx_blks_hit)::float8 / nullif(sum(idx_blks_hit) + sum(idx_blks_read), 0)::float8 FROM pg_statio_user_indexes".into()),
-        ("pg_stat_database + xid ages", "SELECT sd.stats_reset, age(db.datfrozenxid)::bigint, mxid_age(db.datminmxid)::bigint FROM pg_database db LEFT JOIN pg_stat_database sd ON sd.datid = db.oid WHERE db.datname = current_database()".into()),
-        ("pg_stat_activity counts", format!("SELECT (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.state = 'active' AND a.query_start < clock_timestamp() - make_interval(secs => {secs})), (SELECT count(*) FROM pg_stat_activity a WHERE a.backend_type = 'client backend')")),
-        ("connections by state", "SELECT coalesce(a.state, 'unknown'), count(*) FROM pg_stat_activity a WHERE a.datname = current_database() AND a.backend_type = 'client backend' GROUP BY 1 ORDER BY 2 DESC, 1".into()),
-    ];
+    let sql_parts: Vec<(&str, String)> = if engine == Engine::Postgres {
+        vec![
+            ("SELECT 1 (round trip)", "SELECT 1".into()),
+            ("settings + version + start time", "SELECT current_setting('server_version'), current_setting('max_connections')::bigint, current_setting('autovacuum_freeze_max_age')::bigint, pg_postmaster_start_time()".into()),
+            ("pg_database_size(current db)", "SELECT pg_database_size(oid) FROM pg_database WHERE datname = current_database()".into()),
+            ("pg_statio_user_tables sums", "SELECT sum(heap_blks_hit)::float8 / nullif(sum(heap_blks_hit) + sum(heap_blks_read), 0)::float8 FROM pg_statio_user_tables".into()),
+            ("pg_statio_user_indexes sums", "SELECT sum(idx_blks_hit)::float8 / nullif(sum(idx_blks_hit) + sum(idx_blks_read), 0)::float8 FROM pg_statio_user_indexes".into()),
+            ("pg_stat_database + xid ages", "SELECT sd.stats_reset, age(db.datfrozenxid)::bigint, mxid_age(db.datminmxid)::bigint FROM pg_database db LEFT JOIN pg_stat_database sd ON sd.datid = db.oid WHERE db.datname = current_database()".into()),
+            ("pg_stat_activity counts", format!("SELECT (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.state = 'active' AND a.query_start < clock_timestamp() - make_interval(secs => {secs})), (SELECT count(*) FROM pg_stat_activity a WHERE a.backend_type = 'client backend')")),
+            ("connections by state", "SELECT coalesce(a.state, 'unknown'), count(*) FROM pg_stat_activity a WHERE a.datname = current_database() AND a.backend_type = 'client backend' GROUP BY 1 ORDER BY 2 DESC, 1".into()),
+        ]
+    } else {
+        Vec::new()
+    };
     let mut parts: Vec<(String, Vec<f64>)> = sql_parts.iter().map(|(l, _)| (l.to_string(), Vec::new())).collect();
-    // The rest of the overview handler's reads: the migration state, head and last run.
     let set = strata::migrate::MigrationSet::of::<migration::Migrator>().map_err(|e| e.to_string())?;
-    parts.push(("migrate::status (real migrator)".into(), Vec::new()));
-    parts.push(("migrate::current + history(1)".into(), Vec::new()));
+    let fixed = parts.len();
+    for label in [
+        "live_overview (what a request reads)",
+        "slow_readings (background only)",
+        "migrate::status (real migrator)",
+        "migrate::current + history(1)",
+    ] {
+        parts.push((label.into(), Vec::new()));
+    }
+    let err = |e: strata::Error| e.to_string();
     for round in 0..WARMUP_ROUNDS + n {
+        let keep = round >= WARMUP_ROUNDS;
         for (i, (_, sql)) in sql_parts.iter().enumerate() {
             let t0 = Instant::now();
             conn.query_all_raw(Statement::from_string(DbBackend::Postgres, sql.clone()))
                 .await
                 .map_err(|e| format!("{sql}: {e}"))?;
-            if round >= WARMUP_ROUNDS {
+            if keep {
                 parts[i].1.push(ms(t0));
             }
         }
         let t0 = Instant::now();
-        strata::migrate::status(conn, &set).await.map_err(|e| e.to_string())?;
-        if round >= WARMUP_ROUNDS {
-            parts[sql_parts.len()].1.push(ms(t0));
-        }
+        catalog.live_overview(threshold).await.map_err(err)?;
+        let live = ms(t0);
         let t0 = Instant::now();
-        strata::migrate::current(conn).await.map_err(|e| e.to_string())?;
-        strata::migrate::history(conn, 1, None).await.map_err(|e| e.to_string())?;
-        if round >= WARMUP_ROUNDS {
-            parts[sql_parts.len() + 1].1.push(ms(t0));
+        catalog.slow_readings().await.map_err(err)?;
+        let slow = ms(t0);
+        let t0 = Instant::now();
+        strata::migrate::status(conn, &set).await.map_err(err)?;
+        let status = ms(t0);
+        let t0 = Instant::now();
+        strata::migrate::current(conn).await.map_err(err)?;
+        strata::migrate::history(conn, 1, None).await.map_err(err)?;
+        let head = ms(t0);
+        if keep {
+            for (i, v) in [live, slow, status, head].into_iter().enumerate() {
+                parts[fixed + i].1.push(v);
+            }
         }
     }
     Ok(parts)
@@ -760,78 +1274,128 @@ async fn sqlite(s: &Settings) -> Result<SqliteResult> {
 
 #[derive(Default)]
 struct Report {
-    pages: Vec<PageResult>,
+    runs: Vec<Run>,
     pg_idle_rss: Option<f64>,
     load: Option<LoadResult>,
     sqlite: Option<SqliteResult>,
 }
 
+/// The verdict text of a page's target, from its p50, p99 and its queries' p50.
+fn target_text(target: Target, p50: f64, p99: f64, q50: Option<f64>) -> String {
+    let ratio = q50.map(|q| p50 / q).unwrap_or(f64::NAN);
+    match target {
+        Target::None => String::new(),
+        Target::Overview => format!(
+            "p50 <= {OVERVIEW_P50_MS} ms: {}, p99 <= {OVERVIEW_P99_MS} ms: {}",
+            verdict(p50 <= OVERVIEW_P50_MS),
+            verdict(p99 <= OVERVIEW_P99_MS)
+        ),
+        Target::Ms(limit) => format!("p50 <= {limit} ms: {}", verdict(p50 <= limit)),
+        Target::Ratio => format!("<= {RATIO_TARGET}x its query: {}", verdict(ratio <= RATIO_TARGET)),
+        Target::MsAndRatio(limit) => format!(
+            "p50 <= {limit} ms: {}, <= {RATIO_TARGET}x its queries: {}",
+            verdict(p50 <= limit),
+            verdict(ratio <= RATIO_TARGET)
+        ),
+    }
+}
+
 impl Report {
     fn print(&self, s: &Settings) {
         let mut out = String::new();
-        let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "pages of the fixture (under /db/<name>) on PostgreSQL, {} tables: {} timed GETs each on one keep-alive \
-             connection; \"queries\" = the page's introspector calls on one dedicated connection, same round",
-            s.tables, s.requests
-        );
-        let _ = writeln!(
-            out,
-            "{:<36} {:>9} {:>9} {:>11} {:>11} {:>8}  target",
-            "page", "p50 ms", "p90 ms", "query p50", "query p90", "ratio"
-        );
-        for p in &self.pages {
-            let (p50, p90) = (percentile(&p.page, 0.5), percentile(&p.page, 0.9));
-            let (q50, q90, ratio) = match &p.query {
-                Some(q) => {
-                    let q50 = percentile(q, 0.5);
-                    (format!("{q50:.2}"), format!("{:.2}", percentile(q, 0.9)), format!("{:.2}x", p50 / q50))
-                }
-                None => ("—".into(), "—".into(), "—".into()),
-            };
-            let target = if p.path.is_empty() {
-                format!("p50 < {OVERVIEW_TARGET_MS} ms: {}", verdict(p50 < OVERVIEW_TARGET_MS))
-            } else if p.ratio_target {
-                let q50 = p.query.as_ref().map(|q| percentile(q, 0.5)).unwrap_or(f64::NAN);
-                format!("ratio <= {RATIO_TARGET}: {}", verdict(p50 / q50 <= RATIO_TARGET))
-            } else {
-                String::new()
-            };
-            let _ =
-                writeln!(out, "{:<36} {p50:>9.2} {p90:>9.2} {q50:>11} {q90:>11} {ratio:>8}  {target}", label(&p.path));
-        }
-        if let Some(binary) = &s.baseline {
+        for run in &self.runs {
             let _ = writeln!(out);
             let _ = writeln!(
                 out,
-                "against the baseline {} (its own fixture, same rounds, order rotating):",
-                binary.display()
+                "{} pages, {} tables x 3 indexes: {} timed requests each on one keep-alive connection \
+                 (stats_refresh = 0: every overview reads its live figures); \"queries\" = what the page runs, on one \
+                 dedicated connection, same round (the editor's: a new driver connection + select 1); \"first\" = \
+                 the first request on the fresh server",
+                run.engine.label(),
+                run.tables,
+                s.requests
             );
-            let _ = writeln!(out, "{:<36} {:>9} {:>12} {:>8}  target", "page", "p50 ms", "baseline p50", "ratio");
-            for p in &self.pages {
-                let Some(b) = &p.baseline else { continue };
-                let (p50, b50) = (percentile(&p.page, 0.5), percentile(b, 0.5));
+            let _ = writeln!(
+                out,
+                "{:<36} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}  target",
+                "page", "first", "p50", "p90", "p99", "q p50", "q p90", "q p99", "ratio"
+            );
+            for p in &run.pages {
+                let (p50, p90, p99) = (percentile(&p.page, 0.5), percentile(&p.page, 0.9), percentile(&p.page, 0.99));
+                let q = p.query.as_ref().map(|q| (percentile(q, 0.5), percentile(q, 0.9), percentile(q, 0.99)));
+                let num = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "—".into());
+                let ratio = q.map(|(q50, _, _)| format!("{:.2}x", p50 / q50)).unwrap_or_else(|| "—".into());
                 let _ = writeln!(
                     out,
-                    "{:<36} {p50:>9.2} {b50:>12.2} {:>7.2}x  ratio <= {BASELINE_TARGET}: {}",
-                    label(&p.path),
-                    p50 / b50,
-                    verdict(p50 / b50 <= BASELINE_TARGET)
+                    "{:<36} {:>8.1} {p50:>8.2} {p90:>8.2} {p99:>8.2} {:>8} {:>8} {:>8} {ratio:>7}  {}",
+                    p.label,
+                    p.first,
+                    num(q.map(|q| q.0)),
+                    num(q.map(|q| q.1)),
+                    num(q.map(|q| q.2)),
+                    target_text(p.target, p50, p99, q.map(|q| q.0))
                 );
             }
-        }
-        if let Some(p) = self.pages.iter().find(|p| !p.parts.is_empty()) {
-            let _ = writeln!(out);
-            let _ = writeln!(out, "overview, its parts timed alone on the same connection:");
-            let _ = writeln!(out, "{:<36} {:>9} {:>9}", "part", "p50 ms", "p90 ms");
-            for (label, v) in &p.parts {
-                let _ = writeln!(out, "{label:<36} {:>9.2} {:>9.2}", percentile(v, 0.5), percentile(v, 0.9));
+            if let Some(p) = run.pages.iter().find(|p| !p.parts.is_empty()) {
+                let _ = writeln!(out, "  overview, its reads timed alone on the same connection:");
+                for (label, v) in &p.parts {
+                    let _ = writeln!(
+                        out,
+                        "    {label:<40} p50 {:>8.2} ms  p90 {:>8.2} ms",
+                        percentile(v, 0.5),
+                        percentile(v, 0.9)
+                    );
+                }
+            }
+            if run.pages.iter().any(|p| p.baseline.is_some()) {
+                let _ = writeln!(out, "  against the baseline (its own fixture, same rounds, order rotating):");
+                for p in &run.pages {
+                    let Some(b) = &p.baseline else { continue };
+                    let (p50, b50) = (percentile(&p.page, 0.5), percentile(b, 0.5));
+                    let _ = writeln!(
+                        out,
+                        "    {:<36} p50 {p50:>8.2}  baseline {b50:>8.2}  {:>6.2}x  <= {BASELINE_TARGET}: {}",
+                        p.label,
+                        p50 / b50,
+                        verdict(p50 / b50 <= BASELINE_TARGET)
+                    );
+                }
             }
         }
+        self.print_growth(&mut out, s);
         if let Some(rss) = self.pg_idle_rss {
             let _ = writeln!(out, "\nserver RSS on PostgreSQL after sign-in, before the load: {rss:.1} MiB");
         }
+        self.print_load(&mut out, s);
+        self.print_sqlite(&mut out);
+        let _ = writeln!(out, "\nload average at the end: {} ({} CPU(s))", load_average(), cpus());
+        print!("{out}");
+    }
+
+    /// Each engine's list pages from the smallest fixture to the largest.
+    fn print_growth(&self, out: &mut String, s: &Settings) {
+        let (Some(small), Some(large)) = (s.sizes.first(), s.sizes.last()) else { return };
+        if small == large {
+            return;
+        }
+        for engine in &s.engines {
+            let find = |n: usize| self.runs.iter().find(|r| r.engine == *engine && r.tables == n);
+            let (Some(a), Some(b)) = (find(*small), find(*large)) else { continue };
+            let _ = writeln!(out);
+            let _ = writeln!(out, "{} growth from {small} to {large} tables (p50):", engine.label());
+            for (pa, pb) in a.pages.iter().zip(&b.pages) {
+                let (x, y) = (percentile(&pa.page, 0.5), percentile(&pb.page, 0.5));
+                let target = if pa.growth {
+                    format!("<= {GROWTH_TARGET}x: {}", verdict(y / x <= GROWTH_TARGET))
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(out, "  {:<36} {x:>8.2} -> {y:>8.2} ms  {:>6.2}x  {target}", pa.label, y / x);
+            }
+        }
+    }
+
+    fn print_load(&self, out: &mut String, s: &Settings) {
         match &self.load {
             Some(l) => {
                 let _ = writeln!(out);
@@ -876,39 +1440,39 @@ impl Report {
                 let _ = writeln!(out, "\nload: skipped (STRATA_BENCH_LOAD_SECS=0 or STRATA_BENCH_LOAD_TOOL=none)");
             }
         }
-        if let Some(q) = &self.sqlite {
-            let _ = writeln!(out);
-            let _ = writeln!(
-                out,
-                "SQLite default (home ./data/strata.db, project ./data/example.db), {} runs each:",
-                q.fresh_ms.len()
-            );
-            let row = |v: &[f64]| {
-                let (min, max) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
-                format!("median {:.1} ms (min {min:.1}, max {max:.1})", percentile(v, 0.5))
-            };
-            let _ = writeln!(
-                out,
-                "  start to serving, empty directory:     {}  target < {START_TARGET_MS} ms: {}",
-                row(&q.fresh_ms),
-                verdict(percentile(&q.fresh_ms, 0.5) < START_TARGET_MS)
-            );
-            let _ = writeln!(
-                out,
-                "  start to serving, existing database:   {}  target < {START_TARGET_MS} ms: {}",
-                row(&q.existing_ms),
-                verdict(percentile(&q.existing_ms, 0.5) < START_TARGET_MS)
-            );
-            let _ = writeln!(out, "  RSS 1 s after start:                   {:.1} MiB", q.rss_started);
-            let _ = writeln!(
-                out,
-                "  RSS idle after sign-in + {} pages:     {:.1} MiB  target < {IDLE_RSS_TARGET_MIB} MiB: {}",
-                q.pages,
-                q.rss_idle,
-                verdict(q.rss_idle < IDLE_RSS_TARGET_MIB)
-            );
-        }
-        let _ = writeln!(out, "\nload average at the end: {} ({} CPU(s))", load_average(), cpus());
-        print!("{out}");
+    }
+
+    fn print_sqlite(&self, out: &mut String) {
+        let Some(q) = &self.sqlite else { return };
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "SQLite default (home ./data/strata.db, project ./data/example.db), {} runs each:",
+            q.fresh_ms.len()
+        );
+        let row = |v: &[f64]| {
+            let (min, max) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+            format!("median {:.1} ms (min {min:.1}, max {max:.1})", percentile(v, 0.5))
+        };
+        let _ = writeln!(
+            out,
+            "  start to serving, empty directory:     {}  target < {START_TARGET_MS} ms: {}",
+            row(&q.fresh_ms),
+            verdict(percentile(&q.fresh_ms, 0.5) < START_TARGET_MS)
+        );
+        let _ = writeln!(
+            out,
+            "  start to serving, existing database:   {}  target < {START_TARGET_MS} ms: {}",
+            row(&q.existing_ms),
+            verdict(percentile(&q.existing_ms, 0.5) < START_TARGET_MS)
+        );
+        let _ = writeln!(out, "  RSS 1 s after start:                   {:.1} MiB", q.rss_started);
+        let _ = writeln!(
+            out,
+            "  RSS idle after sign-in + {} pages:     {:.1} MiB  target < {IDLE_RSS_TARGET_MIB} MiB: {}",
+            q.pages,
+            q.rss_idle,
+            verdict(q.rss_idle < IDLE_RSS_TARGET_MIB)
+        );
     }
 }

@@ -71,6 +71,38 @@ pub struct Overview {
     pub notes: Vec<(String, String)>,
 }
 
+/// The overview's readings that cost more than the rest (PostgreSQL's `pg_database_size` stats every file, its
+/// cache hit sums read every relation's statistics; MariaDB sums `information_schema.TABLES`): read in the
+/// background on their own, longer interval (`slow_stats_refresh`), never while a page waits.
+///
+/// `None` where a backend reads the figure with the fast part (or has none).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SlowReadings {
+    pub database_size_bytes: Option<i64>,
+    /// Table and index cache hit ratios, when this backend reads them here (PostgreSQL).
+    pub cache_hit_ratios: Option<CacheHitRatios>,
+}
+
+/// Shares of table and index page reads served from the server's cache, 0..=1 (`None`: nothing read yet).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CacheHitRatios {
+    pub table: Option<f64>,
+    pub index: Option<f64>,
+}
+
+impl SlowReadings {
+    /// Puts these readings into an overview read without them.
+    pub fn apply(&self, overview: &mut Overview) {
+        if self.database_size_bytes.is_some() {
+            overview.database_size_bytes = self.database_size_bytes;
+        }
+        if let Some(r) = self.cache_hit_ratios {
+            overview.table_cache_hit_ratio = r.table;
+            overview.index_cache_hit_ratio = r.index;
+        }
+    }
+}
+
 /// Readings `/metrics` exports besides the overview's: the longest statement, deadlocks, replication lag.
 ///
 /// `None` (or an empty list) where a backend has no such thing, so no series is exported rather than a zero.
@@ -422,7 +454,12 @@ impl Names {
 #[async_trait::async_trait]
 pub trait Introspector: Send + Sync {
     fn capabilities(&self) -> Capabilities;
+    /// The whole overview: [`Introspector::live_overview`] with [`Introspector::slow_readings`] in it.
     async fn overview(&self, long_query_threshold: Duration) -> Result<Overview>;
+    /// The overview's cheap part, read on a page request; the slow figures are left `None`.
+    async fn live_overview(&self, long_query_threshold: Duration) -> Result<Overview>;
+    /// The overview's expensive figures, read in the background (see [`SlowReadings`]).
+    async fn slow_readings(&self) -> Result<SlowReadings>;
     /// What `/metrics` needs beyond the overview.
     async fn counters(&self) -> Result<Counters>;
     async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>>;

@@ -7,20 +7,25 @@ use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use super::activity::{elapsed_ms_expr, state_label};
 use super::{MySql, db_error, statement};
-use crate::db::introspect::Overview;
+use crate::db::introspect::{Overview, SlowReadings};
 use crate::error::Result;
 
-/// The current database in one row. `?`: the long-query threshold in milliseconds. `{elapsed_ms}` is a
-/// constant expression for a PROCESSLIST row's running time.
+/// The current database in one row, without its size (see [`SIZE_SQL`]). `?`: the long-query threshold in
+/// milliseconds. `{elapsed_ms}` is a constant expression for a PROCESSLIST row's running time.
 const OVERVIEW_SQL: &str = r"
 SELECT VERSION() AS server_version, DATABASE() AS database_name,
-       (SELECT CAST(SUM(t.DATA_LENGTH + t.INDEX_LENGTH) AS SIGNED) FROM information_schema.TABLES t
-         WHERE t.TABLE_SCHEMA = DATABASE()) AS database_size_bytes,
        CAST(@@max_connections AS SIGNED) AS max_connections,
        (SELECT COUNT(*) FROM information_schema.PROCESSLIST p
          WHERE p.DB = DATABASE() AND p.COMMAND IN ('Query', 'Execute') AND p.ID <> CONNECTION_ID() AND {elapsed_ms} > ?)
          AS long_running_queries,
        (SELECT COUNT(*) FROM information_schema.PROCESSLIST p WHERE p.COMMAND <> 'Daemon') AS all_connections";
+
+/// The database's size, read in the background: `information_schema.TABLES` opens every table of the database
+/// (or its statistics) to fill the lengths, so its cost grows with the number of tables.
+const SIZE_SQL: &str = r"
+SELECT CAST(SUM(t.DATA_LENGTH + t.INDEX_LENGTH) AS SIGNED) AS database_size_bytes
+FROM information_schema.TABLES t
+WHERE t.TABLE_SCHEMA = DATABASE()";
 
 /// Connections to the current database by command (`Sleep` is idle, `Query` and `Execute` active).
 const CONNECTIONS_SQL: &str = r"
@@ -37,10 +42,14 @@ const STATUS_SQL: &str = "SHOW GLOBAL STATUS WHERE Variable_name IN \
 struct OverviewRow {
     server_version: String,
     database_name: Option<String>,
-    database_size_bytes: Option<i64>,
     max_connections: i64,
     long_running_queries: i64,
     all_connections: i64,
+}
+
+#[derive(FromQueryResult)]
+struct SizeRow {
+    database_size_bytes: Option<i64>,
 }
 
 #[derive(FromQueryResult)]
@@ -57,6 +66,19 @@ fn hit_ratio(requests: Option<f64>, disk_reads: Option<f64>) -> Option<f64> {
 
 impl MySql {
     pub(super) async fn read_overview(&self, long_query_threshold: Duration) -> Result<Overview> {
+        let mut overview = self.read_live_overview(long_query_threshold).await?;
+        self.read_slow_readings().await?.apply(&mut overview);
+        Ok(overview)
+    }
+
+    pub(super) async fn read_slow_readings(&self) -> Result<SlowReadings> {
+        let row: Option<SizeRow> = self.one(SIZE_SQL, []).await?;
+        // No table yet: SUM over no rows is NULL, and the database is empty.
+        let size = row.and_then(|r| r.database_size_bytes).unwrap_or(0);
+        Ok(SlowReadings { database_size_bytes: Some(size), cache_hit_ratios: None })
+    }
+
+    pub(super) async fn read_live_overview(&self, long_query_threshold: Duration) -> Result<Overview> {
         let features = self.features().await;
         let threshold_ms = i64::try_from(long_query_threshold.as_millis()).unwrap_or(i64::MAX);
         let sql = OVERVIEW_SQL.replace("{elapsed_ms}", elapsed_ms_expr(features.mariadb));
@@ -77,7 +99,6 @@ impl MySql {
         Ok(Overview {
             server_version: r.server_version,
             database_name: r.database_name.unwrap_or_default(),
-            database_size_bytes: r.database_size_bytes.or(Some(0)),
             started_at: uptime.map(|secs| Utc::now() - chrono::TimeDelta::seconds(secs)),
             connections_by_state,
             max_connections: Some(r.max_connections),

@@ -63,6 +63,14 @@ impl Introspector for Postgres {
         self.read_overview(long_query_threshold).await
     }
 
+    async fn live_overview(&self, long_query_threshold: Duration) -> Result<Overview> {
+        self.read_live_overview(long_query_threshold).await
+    }
+
+    async fn slow_readings(&self) -> Result<super::SlowReadings> {
+        self.read_slow_readings().await
+    }
+
     async fn counters(&self) -> Result<Counters> {
         self.read_counters().await
     }

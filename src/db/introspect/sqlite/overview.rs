@@ -5,7 +5,7 @@ use std::time::Duration;
 use sea_orm::FromQueryResult;
 
 use super::{MAIN, Sqlite, activity};
-use crate::db::introspect::Overview;
+use crate::db::introspect::{Overview, SlowReadings};
 use crate::error::{Error, Result};
 
 /// Everything about the `main` database in one row, from the pragmas that only read.
@@ -49,7 +49,16 @@ fn database_name(file: Option<&str>) -> String {
 }
 
 impl Sqlite {
+    /// SQLite has no slow figure: its size is two pragmas that read the file's header.
     pub(super) async fn read_overview(&self, long_query_threshold: Duration) -> Result<Overview> {
+        self.read_live_overview(long_query_threshold).await
+    }
+
+    pub(super) async fn read_slow_readings(&self) -> Result<SlowReadings> {
+        Ok(SlowReadings::default())
+    }
+
+    pub(super) async fn read_live_overview(&self, long_query_threshold: Duration) -> Result<Overview> {
         let r: OverviewRow = self
             .one(OVERVIEW_SQL, [])
             .await?
