@@ -792,3 +792,31 @@ async fn an_alembic_database_with_alembic_ini_shows_applied_and_pending_revision
     assert_eq!(h.summary(), "1 pending");
     t.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_databases_overview_shows_its_tools_and_no_strata_migrations_card() {
+    let project = TestDb::new(Kind::Sqlite).await;
+    ok(&strata(&project.url, &["migrate", "up"]));
+    let other = TestDb::new(Kind::Sqlite).await;
+    let db = other.connect().await;
+    exec(&db, "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)").await;
+    exec(&db, "INSERT INTO schema_migrations VALUES (5, 1)").await;
+    db.close().await.ok();
+    let mut config = test_config(&project.url);
+    let mut spec = WatchSpec::new("other".into(), DatabaseUrl::parse(&other.url).unwrap(), "test".into());
+    spec.project = false;
+    config.watched.push(spec);
+    let mut b = Browser::with_state(app_state_for(config, |_| {}).await);
+    b.login_as(Role::Viewer).await;
+
+    let (status, _, page) = b.get("/db/other").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("golang-migrate: dirty at 5"), "{page}");
+    assert!(!page.contains("Strata migrations"), "Strata's migrator does not manage this database: {page}");
+    assert!(!page.contains("pending of"), "{page}");
+    // The project database keeps its card.
+    let (_, _, page) = b.get(&web::at("")).await;
+    assert!(page.contains("Strata migrations") && page.contains("pending of"), "{page}");
+    project.drop().await;
+    other.drop().await;
+}

@@ -58,6 +58,7 @@ pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppStat
         total_migrations: migrations.len(),
         head,
         last_run,
+        project: db.spec.project,
         tools_summary: tools.as_ref().map(|m| m.summary()),
         tools_troubled: tools.as_ref().is_some_and(|m| m.troubled()),
     })
@@ -95,6 +96,8 @@ pub struct OverviewPage {
     pub dirty: usize,
     pub total_migrations: usize,
     pub last_run: Option<migrations_log::Model>,
+    /// Whether this is the project database, the one Strata's own migrator manages (its card shows only there).
+    pub project: bool,
     /// Every migration tool found, in a few words each ("prisma: failed: X").
     pub tools_summary: Option<String>,
     pub tools_troubled: bool,
