@@ -670,6 +670,45 @@ async fn the_page_shows_each_tool_as_its_users_read_it_with_troubles_in_red() {
 }
 
 /// Writes a Strata configuration naming the test database as `app` with `migrations_dir`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_shows_the_newest_100_rows_per_tool_and_all_read_rows_on_request() {
+    let t = TestDb::new(Kind::Postgres).await;
+    let db = t.connect().await;
+    exec(
+        &db,
+        "CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, run_on TIMESTAMP NOT NULL)",
+    )
+    .await;
+    exec(
+        &db,
+        "INSERT INTO __diesel_schema_migrations SELECT to_char(TIMESTAMP '2024-01-01' + n * INTERVAL '1 day', \
+         'YYYYMMDDHH24MISS'), TIMESTAMP '2024-01-01' + n * INTERVAL '1 day' FROM generate_series(1, 1200) AS n",
+    )
+    .await;
+    db.close().await.ok();
+    let mut b = Browser::with_state(app_state_for(test_config(&t.url), |_| {}).await);
+    b.login_as(Role::Viewer).await;
+
+    let (status, _, page) = b.get(&web::at("/migrations")).await;
+    assert_eq!(status, 200);
+    // Day 1200 is 2027-04-15, the newest; the 100th newest is day 1101, the 101st day 1100.
+    assert!(page.contains("1200 history row(s), newest 100 shown"), "{page}");
+    assert!(page.contains(">900 more</a>, of the newest 1000 read)"), "{page}");
+    assert!(page.contains("/migrations?rows=all#tool-diesel"), "{page}");
+    assert!(page.contains("20270415000000") && page.contains("20270106000000"), "the newest 100 rows");
+    assert!(!page.contains("20270105000000"), "the 101st newest row is not on the page");
+
+    let (status, _, all) = b.get(&web::at("/migrations?rows=all")).await;
+    assert_eq!(status, 200);
+    assert!(all.contains("1200 history row(s), newest 1000 shown"), "{all}");
+    assert!(all.contains("20270105000000") && all.contains("20240720000000"), "every row read (1000)");
+    assert!(!all.contains("20240719000000"), "the 1001st newest row is not read");
+
+    let (status, _, _) = b.get(&web::at("/migrations?rows=some")).await;
+    assert_eq!(status, 400);
+    t.drop().await;
+}
+
 fn config_file(t: &TestDb, dir: &Path, group: &str) -> tempfile::NamedTempFile {
     let f = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(

@@ -17,10 +17,16 @@ use crate::migrate::{self, MigrationStatus};
 use crate::state::AppState;
 use crate::watch::{catalog, schema_history};
 
+/// History rows shown per migration tool unless `?rows=all` asks for every row read (the newest
+/// [`schema_history::HISTORY_LIMIT`]).
+pub const TOOL_ROWS: usize = 100;
+
 #[derive(Debug, Default, Deserialize)]
 pub struct Params {
     /// `success` or `failed`.
     status: Option<String>,
+    /// `all`: every history row read per tool, not the newest [`TOOL_ROWS`].
+    rows: Option<String>,
 }
 
 /// `GET /db/{name}/migrations`.
@@ -32,6 +38,11 @@ pub async fn index(
 ) -> Result<MigrationsPage> {
     user.require(Role::Viewer)?;
     let status = params.status.filter(|s| !s.is_empty());
+    let all_rows = match params.rows.as_deref() {
+        None | Some("") => false,
+        Some("all") => true,
+        Some(r) => return Err(Error::BadRequest(format!("rows={r:?}: use all"))),
+    };
     if let Some(s) = status.as_deref()
         && s != "success"
         && s != "failed"
@@ -55,6 +66,7 @@ pub async fn index(
         head: migrate::current(&db.db).await?.unwrap_or_else(|| "base".into()),
         history,
         status: status.unwrap_or_default(),
+        tool_rows: if all_rows { usize::MAX } else { TOOL_ROWS },
     })
 }
 
@@ -71,4 +83,6 @@ pub struct MigrationsPage {
     pub head: String,
     pub history: Vec<migrations_log::Model>,
     pub status: String,
+    /// History rows shown per tool (newest first).
+    pub tool_rows: usize,
 }

@@ -28,7 +28,7 @@ pub(super) async fn read(sql: &Sql<'_>, lock: Option<&Table>, h: &mut ToolHistor
         h.current = Some(name);
     }
     if let Some(lock) = lock {
-        let is_locked = lock.column("is_locked").map(|c| sql.ident(c)).unwrap_or_else(|| "NULL".into());
+        let is_locked = sql.int_of(lock, "is_locked");
         let rows = sql.rows(format!("SELECT {is_locked} FROM {}", sql.table_name(lock)), Vec::new()).await?;
         if rows.iter().any(|r| int(r, 0) == Some(1)) {
             h.problems.push(Problem::new(

@@ -1,9 +1,10 @@
 //! Per-tool history readers: each reads its tool's version table (the newest [`HISTORY_LIMIT`] rows, the total
 //! counted) into a [`ToolHistory`] with the troubles the tool records.
 //!
-//! Every column is read through a cast to text, integer or a time the reader can decode on all three engines, so one
-//! reader serves PostgreSQL, MariaDB and SQLite; table and column names come from the catalog and are quoted, the
-//! row limit is bound.
+//! Every column is read through a cast to text or a 64-bit integer on all three engines (times as text: the stored
+//! text, or seconds since the epoch on PostgreSQL), so one reader serves PostgreSQL, MariaDB and SQLite and each
+//! cell is decoded once, as the type its cast gives; table and column names come from the catalog and are quoted,
+//! the row limit is bound.
 
 mod flyway;
 mod knex;
@@ -99,7 +100,11 @@ impl<'a> Sql<'a> {
 
     /// The column as a 64-bit integer.
     fn int(&self, name: &str) -> String {
-        let c = self.col(name);
+        self.int_of(self.table, name)
+    }
+
+    fn int_of(&self, table: &Table, name: &str) -> String {
+        let c = self.col_of(table, name);
         match self.backend {
             DbBackend::Postgres => format!("CAST({c} AS BIGINT)"),
             DbBackend::MySql => format!("CAST({c} AS SIGNED)"),
@@ -107,18 +112,25 @@ impl<'a> Sql<'a> {
         }
     }
 
-    /// A boolean column as 1, 0 or NULL (booleans are `boolean`, `tinyint(1)`, `bit(1)` or integers).
+    /// A boolean column as 1, 0 or NULL (booleans are `boolean`, `tinyint(1)`, `bit(1)` or integers), a 64-bit
+    /// integer like [`Sql::int`].
     fn flag(&self, name: &str) -> String {
         self.flag_of(self.table, name)
     }
 
     fn flag_of(&self, table: &Table, name: &str) -> String {
         let c = self.col_of(table, name);
-        format!("CASE WHEN {c} IS NULL THEN NULL WHEN {c} THEN 1 ELSE 0 END")
+        let case = format!("CASE WHEN {c} IS NULL THEN NULL WHEN {c} THEN 1 ELSE 0 END");
+        match self.backend {
+            DbBackend::Postgres => format!("CAST({case} AS BIGINT)"),
+            DbBackend::MySql => format!("CAST({case} AS SIGNED)"),
+            _ => format!("CAST({case} AS INTEGER)"),
+        }
     }
 
-    /// A time column as something [`time`] decodes: seconds since the epoch on PostgreSQL, the stored text or
-    /// number elsewhere (MariaDB's DATETIME is read as written, taken as UTC).
+    /// A time column as text [`parse_time`] reads: seconds since the epoch on PostgreSQL, the stored text or
+    /// number elsewhere (MariaDB's DATETIME is read as written, taken as UTC; SQLite's text, seconds or
+    /// milliseconds as text).
     fn time(&self, name: &str) -> String {
         self.time_of(self.table, name)
     }
@@ -126,9 +138,9 @@ impl<'a> Sql<'a> {
     fn time_of(&self, table: &Table, name: &str) -> String {
         let c = self.col_of(table, name);
         match self.backend {
-            DbBackend::Postgres => format!("CAST(EXTRACT(EPOCH FROM {c}) AS DOUBLE PRECISION)"),
+            DbBackend::Postgres => format!("CAST(EXTRACT(EPOCH FROM {c}) AS TEXT)"),
             DbBackend::MySql => format!("CAST({c} AS CHAR)"),
-            _ => c,
+            _ => format!("CAST({c} AS TEXT)"),
         }
     }
 
@@ -153,52 +165,24 @@ impl<'a> Sql<'a> {
     }
 }
 
-/// A value as text (numbers too).
+/// A text column ([`Sql::text`], [`Sql::time`] or `NULL`).
 fn text(r: &QueryResult, i: usize) -> Option<String> {
-    if let Ok(v) = r.try_get_by_index::<Option<String>>(i) {
-        return v;
-    }
-    if let Ok(v) = r.try_get_by_index::<Option<i64>>(i) {
-        return v.map(|v| v.to_string());
-    }
-    None
+    r.try_get_by_index::<Option<String>>(i).ok().flatten()
 }
 
-/// A value as an integer (whatever width or text the engine hands back).
+/// A 64-bit integer column ([`Sql::int`], [`Sql::flag`] or `COUNT(*)`).
 fn int(r: &QueryResult, i: usize) -> Option<i64> {
-    if let Ok(v) = r.try_get_by_index::<Option<i64>>(i) {
-        return v;
-    }
-    if let Ok(v) = r.try_get_by_index::<Option<i32>>(i) {
-        return v.map(i64::from);
-    }
-    if let Ok(v) = r.try_get_by_index::<Option<bool>>(i) {
-        return v.map(i64::from);
-    }
-    if let Ok(v) = r.try_get_by_index::<Option<String>>(i) {
-        return v.and_then(|s| s.trim().parse().ok());
-    }
-    None
+    r.try_get_by_index::<Option<i64>>(i).ok().flatten()
 }
 
-/// A 0/1 flag as a bool.
+/// A 0/1 flag ([`Sql::flag`]) as a bool.
 fn flag(r: &QueryResult, i: usize) -> Option<bool> {
     int(r, i).map(|v| v != 0)
 }
 
-/// A time: text in the usual shapes (taken as UTC when it has no offset), or seconds or milliseconds since the
-/// epoch (Prisma and Knex on SQLite store milliseconds).
+/// A time column ([`Sql::time`], or a [`Sql::text`] of seconds or milliseconds since the epoch).
 fn time(r: &QueryResult, i: usize) -> Option<DateTime<Utc>> {
-    if let Ok(v) = r.try_get_by_index::<Option<String>>(i) {
-        return v.and_then(|s| parse_time(&s));
-    }
-    if let Ok(v) = r.try_get_by_index::<Option<i64>>(i) {
-        return v.and_then(epoch);
-    }
-    if let Ok(v) = r.try_get_by_index::<Option<f64>>(i) {
-        return v.and_then(|f| Utc.timestamp_micros((f * 1e6).round() as i64).single());
-    }
-    None
+    text(r, i).and_then(|s| parse_time(&s))
 }
 
 fn epoch(v: i64) -> Option<DateTime<Utc>> {
@@ -211,6 +195,12 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if let Ok(v) = s.parse::<i64>() {
         return epoch(v);
+    }
+    // Seconds with a fraction (PostgreSQL's epoch, a REAL in SQLite).
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+        && let Ok(f) = s.parse::<f64>()
+    {
+        return Utc.timestamp_micros((f * 1e6).round() as i64).single();
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
@@ -235,9 +225,14 @@ mod tests {
     #[test]
     fn times_in_every_shape_the_tools_write_are_read_as_utc() {
         let want = Utc.with_ymd_and_hms(2024, 3, 1, 12, 0, 0).unwrap();
-        for s in
-            ["2024-03-01 12:00:00", "2024-03-01T12:00:00.000Z", "2024-03-01 13:00:00+01", "1709294400", "1709294400000"]
-        {
+        for s in [
+            "2024-03-01 12:00:00",
+            "2024-03-01T12:00:00.000Z",
+            "2024-03-01 13:00:00+01",
+            "1709294400",
+            "1709294400000",
+            "1709294400.000000",
+        ] {
             assert_eq!(parse_time(s), Some(want), "{s}");
         }
         assert_eq!(parse_time("yesterday"), None);

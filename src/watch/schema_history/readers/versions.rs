@@ -96,7 +96,8 @@ pub(super) async fn list(sql: &Sql<'_>, h: &mut ToolHistory) -> Result<()> {
     // (version, name, time, order by)
     let (columns, order): (Vec<String>, String) = match h.tool {
         Tool::Diesel => (vec![sql.text("version"), "NULL".into(), sql.time("run_on")], sql.col("version")),
-        Tool::Seaorm => (vec![sql.text("version"), "NULL".into(), sql.int("applied_at")], sql.col("version")),
+        // SeaORM keeps seconds since the epoch in an integer: as text, [`time`] reads it.
+        Tool::Seaorm => (vec![sql.text("version"), "NULL".into(), sql.text("applied_at")], sql.col("version")),
         Tool::Django => (vec![sql.text("app"), sql.text("name"), sql.time("applied")], sql.col("id")),
         Tool::Typeorm => (vec![sql.text("timestamp"), sql.text("name"), "NULL".into()], sql.col("id")),
         _ => {
@@ -181,7 +182,7 @@ pub(super) async fn strata(
 }
 
 async fn list_seaql(sql: &Sql<'_>, h: &mut ToolHistory) -> Result<()> {
-    let columns = [sql.text("version"), sql.int("applied_at")];
+    let columns = [sql.text("version"), sql.text("applied_at")];
     let mut rows = sql.newest(&columns, &format!("{} DESC", sql.col("version"))).await?;
     rows.reverse();
     h.applied_total = sql.count().await?;
