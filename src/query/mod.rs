@@ -345,11 +345,6 @@ impl Engine {
         let mut statements = Vec::new();
         let mut clean = true;
         for piece in split::split(text, session.backend()) {
-            if guard.control.cancelled.load(Ordering::SeqCst) {
-                break;
-            }
-            let _listed = crate::db::running::register(&opts.user, &piece.sql);
-            let started = Instant::now();
             let mut result = StatementResult {
                 sql: String::new(), // the piece's own text, moved in below
                 offset: piece.offset,
@@ -360,6 +355,17 @@ impl Engine {
                 duration: Duration::ZERO,
                 outcome: Outcome::Success,
             };
+            if guard.control.cancelled.load(Ordering::SeqCst) {
+                // Cancelled before this statement was sent (while the connection opened, say): it is shown and
+                // recorded as cancelled, never silently dropped.
+                result.sql = piece.sql;
+                result.outcome = Outcome::Cancelled;
+                clean = false;
+                statements.push(result);
+                break;
+            }
+            let _listed = crate::db::running::register(&opts.user, &piece.sql);
+            let started = Instant::now();
             let outcome = self.statement(&mut session, &guard.control, &piece, opts, &mut result).await;
             result.duration = started.elapsed();
             drop(_listed);
