@@ -55,3 +55,18 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
         Ok(ClientAddr::of(parts))
     }
 }
+
+/// A list page's `dir` parameter: `asc`, `desc`, or absent/empty for the sort's own default.
+pub fn sort_direction(dir: Option<&str>, descending_by_default: bool) -> Result<bool, Error> {
+    match dir {
+        None | Some("") => Ok(descending_by_default),
+        Some("asc") => Ok(false),
+        Some("desc") => Ok(true),
+        Some(other) => Err(Error::BadRequest(format!("dir={other:?}: use asc or desc"))),
+    }
+}
+
+/// A list page's search box (`q`), trimmed; `None` when blank.
+pub fn search_term(q: Option<&str>) -> Option<String> {
+    q.map(str::trim).filter(|q| !q.is_empty()).map(str::to_string)
+}

@@ -6,7 +6,7 @@ use axum::extract::State;
 use serde::Deserialize;
 
 use super::current_db::CurrentDb;
-use super::extract::Query;
+use super::extract::{self, Query};
 use super::fmt::urlencode;
 use super::layout::Layout;
 use super::session::CurrentUser;
@@ -41,14 +41,10 @@ pub async fn index(
     let show = params.show.as_deref().filter(|s| !s.is_empty()).unwrap_or("all");
     let filter = IndexFilter::parse(show)
         .ok_or_else(|| Error::BadRequest(format!("show={show:?}: use all, unused, duplicate or invalid")))?;
-    let descending = match params.dir.as_deref() {
-        None | Some("") => matches!(params.sort, IndexSort::Size | IndexSort::Scans),
-        Some("asc") => false,
-        Some("desc") => true,
-        Some(other) => return Err(Error::BadRequest(format!("dir={other:?}: use asc or desc"))),
-    };
+    let descending =
+        extract::sort_direction(params.dir.as_deref(), matches!(params.sort, IndexSort::Size | IndexSort::Scans))?;
     let page = params.page.unwrap_or(1).max(1);
-    let search = params.q.clone().map(|q| q.trim().to_string()).filter(|q| !q.is_empty());
+    let search = extract::search_term(params.q.as_deref());
     let query = IndexQuery {
         sort: params.sort,
         descending,

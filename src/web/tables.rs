@@ -6,7 +6,7 @@ use axum::extract::State;
 use serde::Deserialize;
 
 use super::current_db::CurrentDb;
-use super::extract::{Path, Query};
+use super::extract::{self, Path, Query};
 use super::fmt::urlencode;
 use super::layout::Layout;
 use super::session::CurrentUser;
@@ -39,14 +39,9 @@ pub async fn index(
     Query(params): Query<ListParams>,
 ) -> Result<IndexPage> {
     user.require(Role::Viewer)?;
-    let descending = match params.dir.as_deref() {
-        None | Some("") => matches!(params.sort, TableSort::Name).then_some(false).unwrap_or(true),
-        Some("asc") => false,
-        Some("desc") => true,
-        Some(other) => return Err(Error::BadRequest(format!("dir={other:?}: use asc or desc"))),
-    };
+    let descending = extract::sort_direction(params.dir.as_deref(), !matches!(params.sort, TableSort::Name))?;
     let page = params.page.unwrap_or(1).max(1);
-    let search = params.q.clone().map(|q| q.trim().to_string()).filter(|q| !q.is_empty());
+    let search = extract::search_term(params.q.as_deref());
     let query = TableQuery {
         sort: params.sort,
         descending,
