@@ -15,6 +15,7 @@ mod indexes;
 mod names;
 mod overview;
 mod tables;
+mod walk;
 
 use std::time::Duration;
 
