@@ -3,6 +3,7 @@
 mod backend;
 pub mod bookkeeping;
 mod dry_run;
+pub mod lint;
 mod ownership;
 mod set;
 
@@ -16,6 +17,7 @@ use sea_orm_migration::SchemaManager;
 use serde::Serialize;
 
 pub use dry_run::render;
+pub use lint::lint_plan;
 pub use set::{Entry, MAX_REVISION_LEN, MigrationSet, Target};
 
 use crate::error::{Error, Result};
