@@ -126,7 +126,7 @@ pub struct ReplicaLag {
 }
 
 /// Sort keys of the tables page.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TableSort {
     #[default]

@@ -14,6 +14,7 @@ mod counters;
 mod indexes;
 mod names;
 mod overview;
+mod reuse;
 mod tables;
 mod walk;
 
@@ -22,19 +23,21 @@ use std::time::Duration;
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, RuntimeErr, Statement, Value};
 
 use super::{Activity, BloatInfo, Capabilities, IndexInfo, Introspector, Overview, Page, RowsPage, TableDetail};
-use super::{Counters, IndexQuery, Names, TableInfo, TableQuery};
+use super::{Counters, IndexQuery, Names, TableInfo, TableQuery, TableSort};
 use crate::error::{Error, Result};
 
 /// The PostgreSQL implementation of the catalog trait.
 pub struct Postgres {
     db: DatabaseConnection,
-    /// Per-schema counts of the walked listings, reused briefly (see [`walk`]).
-    counts: walk::Counts,
+    /// Per-schema counts of the walked listings by relkind list, reused briefly (see [`walk`]).
+    counts: reuse::Reuse<&'static str, Vec<(i64, u64)>>,
+    /// Every table's oid in a size order, by sort and direction, reused briefly (see [`tables`]).
+    rankings: reuse::Reuse<(TableSort, bool), Vec<i64>>,
 }
 
 impl Postgres {
     pub fn new(db: DatabaseConnection) -> Self {
-        Postgres { db, counts: walk::Counts::default() }
+        Postgres { db, counts: reuse::Reuse::new(walk::COUNTS_FOR), rankings: reuse::Reuse::new(tables::RANKING_FOR) }
     }
 
     /// Runs a query with bound values and reads every row into `T`.

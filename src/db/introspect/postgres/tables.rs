@@ -22,6 +22,9 @@
 //! busy 2-core machine): the old single query that measured every table took 1.9 s sorted by total size,
 //! these two 0.4 s; by name 135 ms against 41 ms (figures in the commit that made them).
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
@@ -37,7 +40,11 @@ const EXACT_SIZE_LIMIT: i64 = 200;
 /// What the tables page says about a size order (the number is [`EXACT_SIZE_LIMIT`]).
 pub(super) const SIZE_ORDER: &str = "Ordered by the planner's size estimate as of each table's last VACUUM, ANALYZE or \
      CREATE INDEX; tables never vacuumed or analyzed are measured now while there are at most 200 of them, and \
-     count as empty beyond that (ANALYZE them). The sizes shown are read now.";
+     count as empty beyond that (ANALYZE them). Without a search the order is worked out at most every 30 seconds \
+     (at once after a table is created). The sizes shown are read now.";
+
+/// How long a size order of every table is reused while no relation was created (see [`super::reuse`]).
+pub(super) const RANKING_FOR: Duration = Duration::from_secs(30);
 
 /// Step one of a page: which tables match, and how many. `$1`: ILIKE pattern on `schema.table` or NULL;
 /// `$4`: [`EXACT_SIZE_LIMIT`]. The ORDER BY, LIMIT `$2` and OFFSET `$3` follow in [`PAGE_SQL`] or
@@ -447,6 +454,11 @@ fn facts_sql() -> String {
         .replace("{l}", "l")
 }
 
+/// Whether a sort is by a size (ordered by estimates over every table, see [`SIZE_PAGE_SQL`]).
+fn is_size(sort: TableSort) -> bool {
+    matches!(sort, TableSort::TableSize | TableSort::IndexSize | TableSort::ToastSize | TableSort::TotalSize)
+}
+
 /// Names PostgreSQL cannot hold (a NUL byte) cannot name a table; the driver would refuse to send them.
 fn impossible_name(name: &str) -> bool {
     name.contains('\0')
@@ -460,6 +472,10 @@ impl Postgres {
             let (chosen, total) =
                 self.walk::<OidRow>("'r', 'p'", SCHEMA_PAGE_SQL, query.descending, query.offset, query.limit).await?;
             (chosen, total as i64)
+        } else if is_size(query.sort) && pattern.is_none() {
+            let ranking = self.size_ranking(query.sort, query.descending).await?;
+            let page = ranking.iter().skip(query.offset as usize).take(query.limit as usize);
+            (page.map(|&oid| OidRow { oid, total: 0 }).collect(), ranking.len() as i64)
         } else {
             let values = [pattern.clone().into(), limit.into(), offset.into(), EXACT_SIZE_LIMIT.into()];
             let chosen: Vec<OidRow> = self.all(&order_sql(query.sort, query.descending), values).await?;
@@ -478,6 +494,22 @@ impl Postgres {
             offset: query.offset,
             limit: query.limit,
         })
+    }
+
+    /// Every table in a size order, reused for [`RANKING_FOR`] while no relation was created: ordering
+    /// 10,000 tables by their pages joins every index to its table, which costs far more than the page.
+    async fn size_ranking(&self, sort: TableSort, descending: bool) -> Result<Arc<Vec<i64>>> {
+        let max_oid = self.max_oid().await?;
+        if let Some(ranking) = self.rankings.get(&(sort, descending), max_oid) {
+            return Ok(ranking);
+        }
+        let at = Instant::now();
+        let none: Option<String> = None;
+        let values = [none.into(), Option::<i64>::None.into(), 0i64.into(), EXACT_SIZE_LIMIT.into()];
+        let rows: Vec<OidRow> = self.all(&order_sql(sort, descending), values).await?;
+        let ranking = Arc::new(rows.into_iter().map(|r| r.oid).collect::<Vec<_>>());
+        self.rankings.put((sort, descending), max_oid, at, ranking.clone());
+        Ok(ranking)
     }
 
     /// Every fact of these tables (by oid), in that order; a table dropped meanwhile is left out.

@@ -9,12 +9,10 @@
 //! collation), exactly as the `::text` sort this replaces.
 //!
 //! Counting is the one pass over `pg_class` left (about 70,000 rows for 10,000 tables with 3 indexes each,
-//! several milliseconds), so the counts are reused for [`COUNTS_FOR`] while no relation was created since:
-//! the highest oid in `pg_class` (read from its oid index, microseconds) moves with every CREATE. A DROP or
-//! a move to another schema reaches the total within [`COUNTS_FOR`]; the rows of a page are always read live.
+//! several milliseconds), so the counts are reused for [`COUNTS_FOR`] while no relation was created since
+//! (see [`super::reuse`]); the rows of a page are always read live.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sea_orm::FromQueryResult;
@@ -31,40 +29,8 @@ WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
 GROUP BY n.oid, n.nspname
 ORDER BY n.nspname";
 
-/// The highest oid in `pg_class`: a new relation gets a higher one (until the oid counter wraps around).
-const MAX_OID_SQL: &str = "SELECT max(oid)::bigint AS max_oid FROM pg_class";
-
 /// How long counts are reused while no relation was created.
-const COUNTS_FOR: Duration = Duration::from_secs(2);
-
-#[derive(FromQueryResult)]
-struct MaxOid {
-    max_oid: Option<i64>,
-}
-
-/// Per-schema counts by relkind list, as last read.
-#[derive(Default)]
-pub(super) struct Counts(Mutex<HashMap<&'static str, Counted>>);
-
-#[derive(Clone)]
-struct Counted {
-    at: Instant,
-    max_oid: Option<i64>,
-    schemas: Vec<(i64, u64)>,
-}
-
-impl Counts {
-    /// The counts for `kinds` if read less than [`COUNTS_FOR`] ago with the same highest oid.
-    fn fresh(&self, kinds: &'static str, max_oid: Option<i64>) -> Option<Vec<(i64, u64)>> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(kinds).filter(|c| c.max_oid == max_oid && c.at.elapsed() < COUNTS_FOR).map(|c| c.schemas.clone())
-    }
-
-    fn keep(&self, kinds: &'static str, max_oid: Option<i64>, at: Instant, schemas: &[(i64, u64)]) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(kinds, Counted { at, max_oid, schemas: schemas.to_vec() });
-    }
-}
+pub(super) const COUNTS_FOR: Duration = Duration::from_secs(2);
 
 #[derive(FromQueryResult)]
 struct SchemaCount {
@@ -116,7 +82,7 @@ impl Postgres {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<T>, u64)> {
-        let mut counts = self.schema_counts(kinds).await?;
+        let mut counts = self.schema_counts(kinds).await?.to_vec();
         if descending {
             counts.reverse();
         }
@@ -136,15 +102,15 @@ impl Postgres {
     }
 
     /// How many relations of `kinds` each user schema holds, in schema name order (reused, see the module comment).
-    async fn schema_counts(&self, kinds: &'static str) -> Result<Vec<(i64, u64)>> {
-        let max_oid = self.one::<MaxOid>(MAX_OID_SQL, []).await?.and_then(|r| r.max_oid);
-        if let Some(counts) = self.counts.fresh(kinds, max_oid) {
+    async fn schema_counts(&self, kinds: &'static str) -> Result<Arc<Vec<(i64, u64)>>> {
+        let max_oid = self.max_oid().await?;
+        if let Some(counts) = self.counts.get(&kinds, max_oid) {
             return Ok(counts);
         }
         let at = Instant::now();
         let rows: Vec<SchemaCount> = self.all(&COUNTS_SQL.replace("{kinds}", kinds), []).await?;
-        let counts: Vec<(i64, u64)> = rows.into_iter().map(|c| (c.ns, c.total.max(0) as u64)).collect();
-        self.counts.keep(kinds, max_oid, at, &counts);
+        let counts = Arc::new(rows.into_iter().map(|c| (c.ns, c.total.max(0) as u64)).collect::<Vec<_>>());
+        self.counts.put(kinds, max_oid, at, counts.clone());
         Ok(counts)
     }
 }
