@@ -60,6 +60,10 @@ pub async fn index(
         layout: Layout::for_db(&user, &state, &db, "indexes").await?,
         timed_out: result.is_none().then(|| catalog::timeout_note(limit)),
         usage: db.introspector.capabilities().index_usage,
+        order_note: db
+            .introspector
+            .index_order()
+            .filter(|_| search.is_none() && (params.sort != IndexSort::Table || filter != IndexFilter::All)),
         indexes: result.unwrap_or(Page { items: Vec::new(), total: 0, offset: 0, limit: PAGE_SIZE }),
         filter: filter.as_str(),
         sort: params.sort.as_str(),
@@ -77,6 +81,8 @@ pub struct IndexPage {
     pub timed_out: Option<String>,
     /// The backend reports scans; without it "unused" cannot be judged.
     pub usage: bool,
+    /// How this order or filter is read, when it is not simply read now (see `Introspector::index_order`).
+    pub order_note: Option<&'static str>,
     pub indexes: Page<IndexInfo>,
     pub filter: &'static str,
     pub sort: &'static str,

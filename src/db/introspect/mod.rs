@@ -183,7 +183,7 @@ pub struct TableQuery {
 }
 
 /// Sort keys of the indexes page.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IndexSort {
     /// Schema, table, then index name.
@@ -213,7 +213,7 @@ impl IndexSort {
 }
 
 /// Which indexes a list shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IndexFilter {
     #[default]
@@ -465,6 +465,10 @@ pub trait Introspector: Send + Sync {
     async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>>;
     /// How the tables list orders by a size when that is not simply the sizes it shows; pages show it.
     fn size_order(&self) -> Option<&'static str> {
+        None
+    }
+    /// How the indexes list orders and filters when some of that is not read on every request; pages show it.
+    fn index_order(&self) -> Option<&'static str> {
         None
     }
     /// `None` when no such table exists.

@@ -17,6 +17,8 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sea_orm::FromQueryResult;
 
@@ -342,6 +344,19 @@ fn assess(rows: Vec<IndexRow>) -> Vec<IndexInfo> {
         .collect()
 }
 
+/// How long an order of every index is reused while no relation was created (see [`super::reuse`]).
+pub(super) const ORDER_FOR: Duration = Duration::from_secs(30);
+
+/// What the indexes page says about orders and filters over every index.
+pub(super) const INDEX_ORDER: &str = "Without a search, this order is worked out at most every 30 seconds (at once \
+     after an index is created); the rows shown are read now. Scan orders and the unused filter are always read now.";
+
+/// Whether a listing's order is reused: those decided by names, sizes as of the last VACUUM or ANALYZE, validity
+/// and the redundancy rule; not those decided by scan counts, which move with every query.
+fn reusable(query: &IndexQuery) -> bool {
+    query.sort != IndexSort::Scans && query.filter != IndexFilter::Unused
+}
+
 /// [`INDEXES_SQL`] with its `{full}` filled in.
 fn indexes_sql(full: Full) -> String {
     let full = match full {
@@ -404,6 +419,10 @@ impl Postgres {
                 .walk::<ChosenRow>("'i', 'I'", SCHEMA_PAGE_SQL, query.descending, query.offset, query.limit)
                 .await?;
             (chosen, total as i64)
+        } else if reusable(query) && pattern.is_none() {
+            let order = self.index_order(query).await?;
+            let page = order.iter().skip(query.offset as usize).take(query.limit as usize);
+            (page.map(|&(oid, table_oid)| ChosenRow { oid, table_oid, total: 0 }).collect(), order.len() as i64)
         } else {
             let mut values: Vec<Value> = vec![pattern.clone().into(), limit.into(), offset.into()];
             if query.filter == IndexFilter::Duplicate {
@@ -433,6 +452,26 @@ impl Postgres {
         let mut assessed: BTreeMap<i64, IndexInfo> = oids.into_iter().zip(assess(rows)).collect();
         let items = page.iter().filter_map(|oid| assessed.remove(oid)).collect();
         Ok(Page { items, total: total.max(0) as u64, offset: query.offset, limit: query.limit })
+    }
+
+    /// Every index a filter keeps, in a sort's order, as (oid, table oid); reused for [`ORDER_FOR`] while no
+    /// relation was created.
+    async fn index_order(&self, query: &IndexQuery) -> Result<Arc<Vec<(i64, i64)>>> {
+        let key = (query.sort, query.descending, query.filter);
+        let max_oid = self.max_oid().await?;
+        if let Some(order) = self.index_orders.get(&key, max_oid) {
+            return Ok(order);
+        }
+        let at = Instant::now();
+        let none: Option<String> = None;
+        let mut values: Vec<Value> = vec![none.into(), Option::<i64>::None.into(), 0i64.into()];
+        if query.filter == IndexFilter::Duplicate {
+            values.push(self.duplicate_oids().await?.into());
+        }
+        let rows: Vec<ChosenRow> = self.all(&order_sql(query), values).await?;
+        let order = Arc::new(rows.into_iter().map(|r| (r.oid, r.table_oid)).collect::<Vec<_>>());
+        self.index_orders.put(key, max_oid, at, order.clone());
+        Ok(order)
     }
 
     /// Oids of every redundant index in user schemas, decided by the rule on the tables that can have one.

@@ -23,7 +23,7 @@ use std::time::Duration;
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, RuntimeErr, Statement, Value};
 
 use super::{Activity, BloatInfo, Capabilities, IndexInfo, Introspector, Overview, Page, RowsPage, TableDetail};
-use super::{Counters, IndexQuery, Names, TableInfo, TableQuery, TableSort};
+use super::{Counters, IndexFilter, IndexQuery, IndexSort, Names, TableInfo, TableQuery, TableSort};
 use crate::error::{Error, Result};
 
 /// The PostgreSQL implementation of the catalog trait.
@@ -33,11 +33,18 @@ pub struct Postgres {
     counts: reuse::Reuse<&'static str, Vec<(i64, u64)>>,
     /// Every table's oid in a size order, by sort and direction, reused briefly (see [`tables`]).
     rankings: reuse::Reuse<(TableSort, bool), Vec<i64>>,
+    /// Every index's (oid, table oid) by sort, direction and filter, reused briefly (see [`indexes`]).
+    index_orders: reuse::Reuse<(IndexSort, bool, IndexFilter), Vec<(i64, i64)>>,
 }
 
 impl Postgres {
     pub fn new(db: DatabaseConnection) -> Self {
-        Postgres { db, counts: reuse::Reuse::new(walk::COUNTS_FOR), rankings: reuse::Reuse::new(tables::RANKING_FOR) }
+        Postgres {
+            db,
+            counts: reuse::Reuse::new(walk::COUNTS_FOR),
+            rankings: reuse::Reuse::new(tables::RANKING_FOR),
+            index_orders: reuse::Reuse::new(indexes::ORDER_FOR),
+        }
     }
 
     /// Runs a query with bound values and reads every row into `T`.
@@ -87,6 +94,10 @@ impl Introspector for Postgres {
 
     fn size_order(&self) -> Option<&'static str> {
         Some(tables::SIZE_ORDER)
+    }
+
+    fn index_order(&self) -> Option<&'static str> {
+        Some(indexes::INDEX_ORDER)
     }
 
     async fn table(&self, schema: &str, table: &str) -> Result<Option<TableDetail>> {
