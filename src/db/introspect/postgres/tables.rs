@@ -527,11 +527,15 @@ impl Postgres {
 
     pub(super) async fn table_detail(&self, schema: &str, table: &str) -> Result<Option<TableDetail>> {
         let Some(oid) = self.find_table(schema, table).await? else { return Ok(None) };
-        let Some(row) = self.table_facts(vec![oid]).await?.pop() else { return Ok(None) }; // dropped meanwhile
-        let columns: Vec<ColumnRow> = self.all(COLUMNS_SQL, [oid.into()]).await?;
-        let constraints: Vec<ConstraintRow> = self.all(CONSTRAINTS_SQL, [oid.into()]).await?;
-        let keys: Vec<ForeignKeyRow> = self.all(FOREIGN_KEYS_SQL, [oid.into()]).await?;
-        let indexes = self.table_indexes(oid).await?;
+        // Five independent reads, side by side on the pool's connections: the page waits for the slowest, not the sum.
+        let (mut facts, columns, constraints, keys, indexes) = futures::try_join!(
+            self.table_facts(vec![oid]),
+            self.all::<ColumnRow>(COLUMNS_SQL, [oid.into()]),
+            self.all::<ConstraintRow>(CONSTRAINTS_SQL, [oid.into()]),
+            self.all::<ForeignKeyRow>(FOREIGN_KEYS_SQL, [oid.into()]),
+            self.table_indexes(oid),
+        )?;
+        let Some(row) = facts.pop() else { return Ok(None) }; // dropped meanwhile
         let (mut references, mut referenced_by) = (Vec::new(), Vec::new());
         for key in keys {
             let (outgoing, incoming) = (key.outgoing, key.incoming);
