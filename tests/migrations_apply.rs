@@ -50,7 +50,8 @@ impl MigrationTrait for Create {
     }
 }
 
-/// Runs until the test lets it go: a migration that is still running when the test asks to cancel.
+/// Alters `first` (PostgreSQL then holds its lock until the migration commits), then runs until the test lets it
+/// go: a migration that is still running when the test asks to cancel.
 struct Gate(Arc<Semaphore>);
 impl MigrationName for Gate {
     fn name(&self) -> &str {
@@ -60,6 +61,7 @@ impl MigrationName for Gate {
 #[async_trait::async_trait]
 impl MigrationTrait for Gate {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.get_connection().execute_unprepared("ALTER TABLE first ADD COLUMN extra INTEGER").await?;
         let _go = self.0.acquire().await.map_err(|e| DbErr::Custom(e.to_string()))?;
         m.get_connection().execute_unprepared("CREATE TABLE gated (id INTEGER)").await.map(|_| ())
     }
@@ -298,16 +300,39 @@ async fn cancel_between_migrations(kind: Kind) {
     until_status(&mut b, &run, "the second migration runs", |s| s["steps"][1]["state"] == "running").await;
     let (_, _, page) = b.get(&run).await;
     assert!(page.contains("id=\"cancel\""), "a running run offers the stop button");
+    // On PostgreSQL the migration's lock blocks a reader: the run page shows who waits on the runner.
+    let mut waiting_reader = None;
+    if kind == Kind::Postgres {
+        let c = t.connect_one().await;
+        let pid = column(&c, "SELECT pg_backend_pid()::text").await.remove(0);
+        let waited = tokio::spawn(async move { count(&c, "SELECT count(*) FROM first").await });
+        let runner =
+            until_status(&mut b, &run, "a runner pid", |s| s["runner_pid"].is_i64()).await["runner_pid"].clone();
+        let mut shown = String::new();
+        for _ in 0..100 {
+            shown = b.get(&run).await.2;
+            if shown.contains(&format!("data-pid=\"{pid}\"")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(shown.contains(&format!("data-pid=\"{runner}\"")) && shown.contains("the runner"), "{shown}");
+        assert!(shown.contains(&format!("data-pid=\"{pid}\"")) && shown.contains("↳ waits"), "{shown}");
+        waiting_reader = Some(waited);
+    }
     let (status, headers, body) = b.post_form(&format!("{run}/cancel"), &[]).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     assert_eq!(location(&headers), run);
     gate.add_permits(1); // the running migration finishes; the next one never starts
     let done = finished(&mut b, &run).await;
+    if let Some(waited) = waiting_reader {
+        assert_eq!(waited.await.unwrap(), 0, "the reader goes on once the migration committed");
+    }
     assert_eq!(done["state"], "cancelled", "{done}");
     let error = done["error"].as_str().unwrap();
     assert_eq!(error, "cancelled after m20990101_000002; 1 not run: m20990101_000003", "{done}");
     let states: Vec<&str> = done["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
-    assert_eq!(states, ["succeeded", "succeeded", "not run"]);
+    assert_eq!(states, ["succeeded", "succeeded", "not_run"]);
     let check = t.connect().await;
     assert!(has_table(&check, "gated").await && !has_table(&check, "third").await);
     assert_eq!(column(&check, "SELECT version_num FROM alembic_version").await, vec!["m20990101_000002"]);
@@ -384,7 +409,7 @@ async fn abort_current_statement(t: &TestDb) {
         "{error}"
     );
     assert_eq!(done["steps"][1]["state"], "failed");
-    assert_eq!(done["steps"][2]["state"], "not run");
+    assert_eq!(done["steps"][2]["state"], "not_run");
     assert!(!has_table(&check, "slept").await, "the aborted migration is rolled back");
     assert!(!has_table(&check, "fifth").await);
     assert_eq!(audit_details(&b.state, "migrations.abort").await.len(), 1);

@@ -180,7 +180,7 @@ async fn planned(db: &DatabaseConnection, set: &MigrationSet, plan: &Plan) -> Re
 pub struct Step {
     pub revision: String,
     pub name: String,
-    /// `pending`, `running`, `succeeded`, `failed` or `not run` (the run stopped before it).
+    /// `pending`, `running`, `succeeded`, `failed` or `not_run` (the run stopped before it).
     pub state: String,
     pub duration_ms: Option<i64>,
     pub error: Option<String>,
@@ -215,6 +215,11 @@ pub struct RunStatus {
 impl RunStatus {
     pub fn is_running(&self) -> bool {
         self.state == "running"
+    }
+
+    /// Whether server session `pid` is the runner's.
+    pub fn is_runner(&self, pid: &i64) -> bool {
+        self.runner_pid == Some(*pid)
     }
 
     /// A run read back from the home database.
@@ -449,7 +454,7 @@ pub async fn start(
             }
         };
         for s in status.steps.iter_mut().filter(|s| s.state == "pending" || s.state == "running") {
-            s.state = "not run".into();
+            s.state = "not_run".into();
         }
         status.state = state.into();
         status.error = error.clone();

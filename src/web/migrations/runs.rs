@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::response::Redirect;
 use serde::Deserialize;
 
+use crate::db::introspect::Session;
 use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::home::audit;
@@ -15,6 +16,8 @@ use crate::migrate;
 use crate::migrate::impact::Impact;
 use crate::state::AppState;
 use crate::watch::apply::{self, Preview, Request, RunStatus};
+use crate::watch::catalog;
+use crate::web::activity::{TreeLine, blocking_tree};
 use crate::web::current_db::CurrentDb;
 use crate::web::extract::{Form, Path, Query};
 use crate::web::layout::Layout;
@@ -105,11 +108,38 @@ pub async fn show(
 ) -> Result<RunPage> {
     user.require(Role::Admin)?;
     let run = apply::status(&state.home, &db, id).await?;
+    let blocking = match run.runner_pid {
+        Some(pid) if run.is_running() && db.introspector.capabilities().server_activity => {
+            let limit = state.config.settings.catalog_timeout;
+            let read = catalog::read(limit, db.introspector.activity(state.config.settings.long_query_threshold));
+            read.await.ok().flatten().map(|a| around(&a.sessions, pid)).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
     Ok(RunPage {
         layout: Layout::for_db(&user, &state, &db, "migrations").await?,
         can_abort: run.runner_pid.is_some(),
         run,
+        blocking,
     })
+}
+
+/// The Activity page's blocking tree cut to the runner's session `pid`: the sessions it waits on, itself, and
+/// every session waiting on it (directly or not). Empty when it neither waits nor blocks.
+fn around(sessions: &[Session], pid: i64) -> Vec<TreeLine> {
+    let tree = blocking_tree(sessions);
+    let Some(at) = tree.iter().position(|l| l.session.pid == pid) else { return Vec::new() };
+    let mut above = Vec::new();
+    let mut depth = tree[at].depth;
+    for line in tree[..at].iter().rev() {
+        if line.depth < depth {
+            depth = line.depth;
+            above.push(line.clone());
+        }
+    }
+    above.reverse();
+    let below = tree[at + 1..].iter().take_while(|l| l.depth > tree[at].depth).cloned();
+    above.into_iter().chain(std::iter::once(tree[at].clone())).chain(below).collect()
 }
 
 /// `GET /migrations/runs/{id}/status`: the same as JSON, for the page's script.
@@ -173,6 +203,8 @@ pub struct RunPage {
     pub layout: Layout,
     pub run: RunStatus,
     pub can_abort: bool,
+    /// While it runs: who the runner waits on and who waits on it (PostgreSQL, MariaDB).
+    pub blocking: Vec<TreeLine>,
 }
 
 /// `+1.2 MB` / `-8.0 kB` / `—`.
