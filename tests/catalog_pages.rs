@@ -230,11 +230,13 @@ fn shown(t: &TableInfo) -> String {
     format!("{t:?}")
 }
 
-/// The pages a test reads of a list of `total`: the first, the second, one in the middle, the last, and one past
-/// the end.
+/// The pages a test reads of a list of `total`: the first, the second, one in the middle, the last, one past
+/// the end, and two that start a little before a third and two thirds of the way (the fixture's three schemas
+/// hold about a third each, so these pages straddle the ends of schemas).
 fn offsets(total: u64) -> Vec<u64> {
     let last = total.saturating_sub(1) / PAGE * PAGE;
-    vec![0, PAGE, total / 2 / PAGE * PAGE, last, total + 10]
+    let straddle = |n: u64| (total * n / 3).saturating_sub(PAGE / 2);
+    vec![0, PAGE, total / 2 / PAGE * PAGE, last, total + 10, straddle(1), straddle(2)]
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,7 +3,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
@@ -550,6 +550,25 @@ async fn partitioned_tables_sum_their_partitions_and_list_each_foreign_key_once(
     assert_eq!((on_parent.size_bytes, on_parent.scans), (None, None), "a partitioned index has no storage or scans");
     let attached = indexes.iter().find(|i| i.table == "child_low" && i.columns == ["parent_id"]).unwrap();
     assert!(attached.unused && attached.suggested_sql.is_none(), "dropped through its parent only: {attached:?}");
+    db.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_table_or_index_counts_at_once_and_a_dropped_one_leaves_the_totals_within_seconds() {
+    let (t, db, intro) = seeded().await;
+    let tables = || async { intro.tables(&query(TableSort::Name, false, None, 0, 50)).await.unwrap().total };
+    let indexes = || async { intro.indexes(&IndexQuery::default()).await.unwrap().total };
+    let (before, before_indexes) = (tables().await, indexes().await);
+    exec(&db, "CREATE TABLE counted_now (id int PRIMARY KEY)").await;
+    // A new relation has a higher oid than any before it: the reused counts are read again at once.
+    assert_eq!(tables().await, before + 1, "a created table counts on the next read");
+    assert_eq!(indexes().await, before_indexes + 1, "so does its primary key's index");
+    exec(&db, "DROP TABLE counted_now").await;
+    let after = Instant::now();
+    eventually("the dropped table leaves the total", || async { (tables().await == before).then_some(()) }).await;
+    eventually("its index leaves the total", || async { (indexes().await == before_indexes).then_some(()) }).await;
+    assert!(after.elapsed() < Duration::from_secs(5), "within the counts' 2 s reuse: {:?}", after.elapsed());
     db.close().await.ok();
     t.drop().await;
 }

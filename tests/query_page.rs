@@ -100,16 +100,18 @@ async fn export_file(kind: Kind) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "a statement that fails at once is an error page, not a file");
     assert!(headers.get("content-disposition").is_none() && body.contains("no_such_column"), "{body}");
     let home = t.connect_home().await;
-    let recorded = |status: &'static str| {
+    // Each export is recorded when its stream ends, in the background: wait for as many as expected, then
+    // check that there are no more.
+    let recorded = |status: &'static str, expected: i64| {
         let home = home.clone();
         async move {
             let sql =
                 format!("SELECT COUNT(*) FROM query_history WHERE status = '{status}' AND query LIKE '-- export%'");
-            Some(count(&home, &sql).await).filter(|n| *n > 0)
+            Some(count(&home, &sql).await).filter(|n| *n >= expected)
         }
     };
-    assert_eq!(eventually("the exports are in the history", || recorded("success")).await, 2);
-    assert_eq!(eventually("the failed export is recorded as failed", || recorded("error")).await, 1);
+    assert_eq!(eventually("the exports are in the history", || recorded("success", 2)).await, 2);
+    assert_eq!(eventually("the failed export is recorded as failed", || recorded("error", 1)).await, 1);
     assert_eq!(
         b.post_form("/db/app/query/export", &[("sql", sql), ("format", "xlsx")]).await.0,
         StatusCode::BAD_REQUEST

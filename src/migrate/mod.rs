@@ -4,6 +4,7 @@ mod backend;
 pub mod bookkeeping;
 mod dry_run;
 pub mod impact;
+pub mod lint;
 mod ownership;
 mod set;
 
@@ -17,6 +18,7 @@ use sea_orm_migration::SchemaManager;
 use serde::Serialize;
 
 pub use dry_run::render;
+pub use lint::lint_plan;
 pub use set::{Entry, MAX_REVISION_LEN, MigrationSet, Target};
 
 use crate::error::{Error, Result};

@@ -56,6 +56,18 @@ FROM ix
 ORDER BY {order}
 LIMIT $2 OFFSET $3";
 
+/// One schema's indexes in table order, for [`Postgres::walk`] (an index is always in its table's schema):
+/// `$1` the schema's oid, `$2` limit, `$3` offset. The name index gives the tables in order; each table's
+/// few indexes are sorted as they come (an incremental sort), so the first page reads about 50 indexes.
+const SCHEMA_PAGE_SQL: &str = r"
+SELECT i.indexrelid::bigint AS oid, i.indrelid::bigint AS table_oid, (0)::bigint AS total
+FROM pg_class t
+JOIN pg_index i ON i.indrelid = t.oid
+JOIN pg_class ic ON ic.oid = i.indexrelid
+WHERE t.relnamespace = $1::bigint::oid
+ORDER BY t.relname {dir}, ic.relname {dir}
+LIMIT $2 OFFSET $3";
+
 /// How many [`CHOSEN_SQL`] found, for a page past the end (`$2`, `$3` are bound but unused).
 const COUNT_SQL: &str = "SELECT count(*) AS total FROM ix";
 
@@ -386,18 +398,27 @@ impl Postgres {
     pub(super) async fn list_indexes(&self, query: &IndexQuery) -> Result<Page<IndexInfo>> {
         let pattern = search_pattern(query.search.as_deref());
         let (limit, offset) = (bigint(query.limit, "limit")?, bigint(query.offset, "offset")?);
-        let mut values: Vec<Value> = vec![pattern.clone().into(), limit.into(), offset.into()];
-        if query.filter == IndexFilter::Duplicate {
-            values.push(self.duplicate_oids().await?.into());
-        }
-        let chosen: Vec<ChosenRow> = self.all(&order_sql(query), values.clone()).await?;
-        let total = match chosen.first() {
-            Some(r) => r.total,
-            None if query.offset == 0 && query.limit > 0 => 0,
-            None => {
-                let count = format!("{}\n{COUNT_SQL}", chosen_sql(query.filter));
-                self.one::<CountRow>(&count, values).await?.map_or(0, |r| r.total)
+        let walk = query.sort == IndexSort::Table && query.filter == IndexFilter::All && pattern.is_none();
+        let (chosen, total) = if walk {
+            let (chosen, total) = self
+                .walk::<ChosenRow>("'i', 'I'", SCHEMA_PAGE_SQL, query.descending, query.offset, query.limit)
+                .await?;
+            (chosen, total as i64)
+        } else {
+            let mut values: Vec<Value> = vec![pattern.clone().into(), limit.into(), offset.into()];
+            if query.filter == IndexFilter::Duplicate {
+                values.push(self.duplicate_oids().await?.into());
             }
+            let chosen: Vec<ChosenRow> = self.all(&order_sql(query), values.clone()).await?;
+            let total = match chosen.first() {
+                Some(r) => r.total,
+                None if query.offset == 0 && query.limit > 0 => 0,
+                None => {
+                    let count = format!("{}\n{COUNT_SQL}", chosen_sql(query.filter));
+                    self.one::<CountRow>(&count, values).await?.map_or(0, |r| r.total)
+                }
+            };
+            (chosen, total)
         };
         let page: Vec<i64> = chosen.iter().map(|r| r.oid).collect();
         let mut tables: Vec<i64> = chosen.iter().map(|r| r.table_oid).collect();

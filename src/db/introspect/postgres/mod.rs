@@ -15,6 +15,7 @@ mod indexes;
 mod names;
 mod overview;
 mod tables;
+mod walk;
 
 use std::time::Duration;
 
@@ -27,11 +28,13 @@ use crate::error::{Error, Result};
 /// The PostgreSQL implementation of the catalog trait.
 pub struct Postgres {
     db: DatabaseConnection,
+    /// Per-schema counts of the walked listings, reused briefly (see [`walk`]).
+    counts: walk::Counts,
 }
 
 impl Postgres {
     pub fn new(db: DatabaseConnection) -> Self {
-        Postgres { db }
+        Postgres { db, counts: walk::Counts::default() }
     }
 
     /// Runs a query with bound values and reads every row into `T`.

@@ -134,6 +134,14 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
   AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'";
 
+/// One schema's tables in name order, for [`Postgres::walk`]: `$1` the schema's oid, `$2` limit, `$3` offset.
+const SCHEMA_PAGE_SQL: &str = r"
+SELECT c.oid::bigint AS oid, (0)::bigint AS total
+FROM pg_class c
+WHERE c.relnamespace = $1::bigint::oid AND c.relkind IN ('r', 'p')
+ORDER BY c.relname {dir}
+LIMIT $2 OFFSET $3";
+
 /// How many tables match, for a page past the end (where step one has no row to carry the total on).
 const COUNT_SQL: &str = r"
 SELECT count(*) AS total
@@ -448,12 +456,19 @@ impl Postgres {
     pub(super) async fn list_tables(&self, query: &TableQuery) -> Result<Page<TableInfo>> {
         let pattern = search_pattern(query.search.as_deref());
         let (limit, offset) = (bigint(query.limit, "limit")?, bigint(query.offset, "offset")?);
-        let values = [pattern.clone().into(), limit.into(), offset.into(), EXACT_SIZE_LIMIT.into()];
-        let chosen: Vec<OidRow> = self.all(&order_sql(query.sort, query.descending), values).await?;
-        let total = match chosen.first() {
-            Some(r) => r.total,
-            None if query.offset == 0 && query.limit > 0 => 0,
-            None => self.one::<CountRow>(COUNT_SQL, [pattern.into()]).await?.map_or(0, |r| r.total),
+        let (chosen, total) = if query.sort == TableSort::Name && pattern.is_none() {
+            let (chosen, total) =
+                self.walk::<OidRow>("'r', 'p'", SCHEMA_PAGE_SQL, query.descending, query.offset, query.limit).await?;
+            (chosen, total as i64)
+        } else {
+            let values = [pattern.clone().into(), limit.into(), offset.into(), EXACT_SIZE_LIMIT.into()];
+            let chosen: Vec<OidRow> = self.all(&order_sql(query.sort, query.descending), values).await?;
+            let total = match chosen.first() {
+                Some(r) => r.total,
+                None if query.offset == 0 && query.limit > 0 => 0,
+                None => self.one::<CountRow>(COUNT_SQL, [pattern.into()]).await?.map_or(0, |r| r.total),
+            };
+            (chosen, total)
         };
         let oids: Vec<i64> = chosen.iter().map(|r| r.oid).collect();
         let items = if oids.is_empty() { Vec::new() } else { self.table_facts(oids).await? };
