@@ -110,6 +110,7 @@ async fn operation_ids_are_unique_and_named_by_resource_and_action() {
         "indexes_index",
         "matrix_index",
         "migration_runs_apply",
+        "migration_runs_lint",
         "migration_runs_preview",
         "migration_runs_show",
         "migrations_index",

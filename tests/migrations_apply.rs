@@ -28,6 +28,70 @@ each_backend! {
     viewers_and_editors_are_refused_on_the_page_and_the_api => viewers_and_editors_refused;
     everyone_is_refused_on_a_read_only_database => read_only_refuses_everyone;
     an_api_key_previews_applies_and_follows_a_run => api_apply_and_follow;
+    an_up_that_drops_data_shows_the_finding_and_needs_the_typed_confirmation => destructive_up_needs_confirmation;
+}
+
+/// `ALTER TABLE first DROP COLUMN name`: the lint's `ban-drop-column`, which drops data.
+struct DropName;
+impl MigrationName for DropName {
+    fn name(&self) -> &str {
+        "m20990101_000002_drop_first_name"
+    }
+}
+#[async_trait::async_trait]
+impl MigrationTrait for DropName {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.get_connection().execute_unprepared("ALTER TABLE first DROP COLUMN name").await.map(|_| ())
+    }
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.get_connection().execute_unprepared("ALTER TABLE first ADD COLUMN name VARCHAR(40)").await.map(|_| ())
+    }
+}
+
+async fn destructive_up_needs_confirmation(kind: Kind) {
+    let t = fresh(kind).await;
+    let set = MigrationSet::new(vec![Box::new(Create("m20990101_000001_create_first", "first")), Box::new(DropName)])
+        .unwrap();
+    let mut b = Browser::with_state(state_with(&t, set).await);
+    b.login_as(Role::Admin).await;
+    // A clean migration needs no confirmation; its lint has nothing under its statement.
+    let (_, _, preview) = b.get(&at("/migrations/preview?action=up&n=1")).await;
+    assert!(preview.contains("id=\"lint-m20990101_000001\"") && preview.contains("nothing found"), "{preview}");
+    assert!(!preview.contains("id=\"confirm\""), "{preview}");
+    let run = start(&mut b, &[("action", "up"), ("n", "1")]).await;
+    assert_eq!(finished(&mut b, &run).await["state"], "succeeded");
+    // Dropping a column: the finding sits under its statement and the name must be typed.
+    let (_, _, preview) = b.get(&at("/migrations/preview?action=up")).await;
+    let lint = &preview[preview.find("id=\"lint-m20990101_000002\"").expect("the migration's lint")..];
+    let statement = lint.find("DROP COLUMN").expect("the statement");
+    let finding = lint.find("data-rule=\"ban-drop-column\"").expect("the finding");
+    assert!(statement < finding, "the finding follows its statement: {lint}");
+    assert!(preview.contains("id=\"confirm\"") && preview.contains("this plan drops or rewrites data"), "{preview}");
+    let (status, _, body) = b.post_form(&at("/migrations/runs"), &[("action", "up")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("ban-drop-column") && body.contains("nothing was run"), "{body}");
+    let check = t.connect().await;
+    assert_eq!(column(&check, "SELECT version_num FROM alembic_version").await, vec!["m20990101_000001"]);
+    // The API says the same.
+    let (_, key) = key_for(&b.state, Role::Admin, &[Scope::ManageMigrations]).await;
+    let mut client = b.another();
+    let path = format!("/api/v1/databases/{APP}/migrations/preview");
+    let (status, _, body) = api::post_json(&mut client, &path, &key, r#"{"action":"up"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let findings = body["lint"]["migrations"][0]["findings"].as_array().unwrap();
+    let drop = findings.iter().find(|f| f["rule"] == "ban-drop-column").unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(drop["destructive"], true);
+    assert_eq!(drop["statement"], 1);
+    assert!(body["confirmation"].as_str().unwrap().contains("ban-drop-column"));
+    let path = format!("/api/v1/databases/{APP}/migrations/lint");
+    let (status, _, lint) = api::post_json(&mut client, &path, &key, r#"{"action":"up"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{lint}");
+    assert_eq!(lint["migrations"], body["lint"]["migrations"], "the lint endpoint says what the preview showed");
+    let run = start(&mut b, &[("action", "up"), ("confirm", APP)]).await;
+    assert_eq!(finished(&mut b, &run).await["state"], "succeeded");
+    assert_eq!(column(&check, "SELECT version_num FROM alembic_version").await, vec!["m20990101_000002"]);
+    check.close().await.ok();
+    t.drop().await;
 }
 
 // A crafted migrator: a table, a migration that waits for the test's go (the "slow" one), another table, an index.
@@ -62,7 +126,13 @@ impl MigrationName for Gate {
 impl MigrationTrait for Gate {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.get_connection().execute_unprepared("ALTER TABLE first ADD COLUMN extra INTEGER").await?;
-        let _go = self.0.acquire().await.map_err(|e| DbErr::Custom(e.to_string()))?;
+        // The preview and the lint record the statements on SeaORM's mock connection: only a real run waits.
+        let recording =
+            matches!(m.get_connection(), sea_orm::DatabaseExecutor::Connection(c) if c.is_mock_connection());
+        let _go = match recording {
+            true => None,
+            false => Some(self.0.acquire().await.map_err(|e| DbErr::Custom(e.to_string()))?),
+        };
         m.get_connection().execute_unprepared("CREATE TABLE gated (id INTEGER)").await.map(|_| ())
     }
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {

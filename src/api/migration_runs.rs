@@ -1,4 +1,4 @@
-//! `POST /api/v1/databases/{name}/migrations/preview|apply` and `GET .../migrations/runs/{id}`: Strata's migrations
+//! `POST /api/v1/databases/{name}/migrations/preview|lint|apply` and `GET .../migrations/runs/{id}`: Strata's migrations
 //! previewed and applied on the project database by an admin key with the `manage_migrations` scope.
 
 use axum::Json;
@@ -12,6 +12,8 @@ use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
 use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::home::api_keys::Scope;
+use crate::migrate;
+use crate::migrate::lint::Report;
 use crate::state::AppState;
 use crate::watch::apply::{self, Preview, Request, RunStatus};
 use crate::web::current_db::CurrentDb;
@@ -49,6 +51,32 @@ pub async fn preview(
     Ok(Json(apply::preview(&db, &state.migrations, &plan, &caller.history_user()).await?))
 }
 
+/// The lint of the statements a migration command would run now, each finding with its statement's number;
+/// nothing runs.
+///
+/// Needs an admin key with the `manage_migrations` scope.
+#[utoipa::path(
+    post, path = "/api/v1/databases/{name}/migrations/lint", tag = "migrations", operation_id = "migration_runs_lint", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The project database (a name from GET /api/v1/databases)")),
+    request_body = Request,
+    responses(
+        (status = 200, description = "Per planned migration, its statements and the findings", body = Report),
+        (status = 409, description = "Not the project database, or the database is another project's (`conflict`)", body = ErrorBody),
+        KeyRefusals, DbRefusals
+    )
+)]
+pub async fn lint(
+    caller: Caller,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    body: Result<Body<Request>, Error>,
+) -> Result<Json<Report>> {
+    allowed(&caller, &db)?;
+    let Body(request) = body?;
+    let plan = request.plan()?;
+    Ok(Json(migrate::lint::lint_plan(&db.db, &state.migrations, plan.action, &plan.steps).await?))
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Started {
     /// The run's id: `GET /api/v1/databases/{name}/migrations/runs/{id}` follows it.
@@ -82,7 +110,7 @@ pub async fn apply(
     allowed(&caller, &db)?;
     let Body(request) = body?;
     let plan = request.plan()?;
-    apply::check_confirmed(&db, &plan, request.confirm.as_deref())?;
+    apply::check_confirmed(&db, &state.migrations, &plan, request.confirm.as_deref()).await?;
     let id = apply::start(
         &state.home,
         db.0.clone(),

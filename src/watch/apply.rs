@@ -1,5 +1,5 @@
 //! Migrations applied to the project database from the dashboard or the API: what a request asks for, its preview,
-//! the typed confirmation, and the run in the background with its live progress, cancellation and impact report.
+//! its lint, the typed confirmation, and the run in the background with its live progress, cancellation and impact report.
 //!
 //! A run works as `strata migrate` does: its own single-connection pool, the runner's lock (a migrator elsewhere
 //! holding it is named while the run waits), `migrations_log` rows with the account as actor. It is recorded in
@@ -20,6 +20,7 @@ use crate::db::{self, Purpose};
 use crate::error::{Error, Result};
 use crate::home::{audit, migration_runs};
 use crate::migrate::impact::{self, Impact, Snapshot};
+use crate::migrate::lint::{self, Report};
 use crate::migrate::{self, Action, Between, Entry, Event, MigrationSet, Runner, Steps};
 
 /// Runs kept in memory per database (the home database keeps them all).
@@ -36,7 +37,8 @@ pub struct Request {
     /// How many migrations (`up`, `down`); `up` runs them all and `down` one when neither `to` nor `n` is given.
     #[serde(default)]
     pub n: Option<u32>,
-    /// The database's name, typed, when the action needs a confirmation (`down`, `stamp`).
+    /// The database's name, typed, when the action needs a confirmation (`down`, `stamp`, and `up` when the lint
+    /// finds a statement that drops or rewrites data).
     #[serde(default)]
     pub confirm: Option<String>,
 }
@@ -97,21 +99,31 @@ impl Request {
     }
 }
 
-/// Why this plan needs the database's name typed before it runs, if it does.
-pub fn confirmation(plan: &Plan) -> Option<String> {
+/// Why this plan needs the database's name typed before it runs, if it does: `down` and `stamp` always, `up` when
+/// the lint finds a statement that drops or rewrites data.
+pub fn confirmation(plan: &Plan, lint: &Report) -> Option<String> {
     match plan.action {
         Action::Downgrade => Some("down rolls migrations back: what they created, data included, is dropped".into()),
         Action::Stamp => Some("stamp changes the recorded version without running any migration".into()),
-        Action::Upgrade => None,
+        Action::Upgrade => {
+            let destructive: Vec<String> = lint
+                .findings()
+                .filter(|f| f.destructive)
+                .map(|f| format!("{} statement {} ({})", f.migration, f.statement, f.rule))
+                .collect();
+            (!destructive.is_empty()).then(|| format!("this plan drops or rewrites data: {}", destructive.join(", ")))
+        }
     }
 }
 
-/// Refuses a plan that needs a confirmation without the database's name typed exactly.
-pub fn check_confirmed(w: &Watched, plan: &Plan, confirm: Option<&str>) -> Result<()> {
-    let Some(why) = confirmation(plan) else { return Ok(()) };
+/// Refuses a plan that needs a confirmation without the database's name typed exactly (the lint is read again:
+/// what runs is what is checked).
+pub async fn check_confirmed(w: &Watched, set: &MigrationSet, plan: &Plan, confirm: Option<&str>) -> Result<()> {
     if confirm.map(str::trim) == Some(w.name()) {
         return Ok(());
     }
+    let lint = lint::lint_plan(&w.db, set, plan.action, &plan.steps).await?;
+    let Some(why) = confirmation(plan, &lint) else { return Ok(()) };
     Err(Error::BadRequest(format!("{why}: type the database's name ({}) to confirm; nothing was run", w.name())))
 }
 
@@ -146,6 +158,8 @@ pub struct Preview {
     pub sql: String,
     /// Why the database's name must be typed (`confirm`) to apply it; `null` when it need not be.
     pub confirmation: Option<String>,
+    /// The lint of the migrations' statements (bookkeeping left out), each finding under its statement.
+    pub lint: Report,
 }
 
 /// The SQL the plan would run now and the migrations it would run.
@@ -155,12 +169,14 @@ pub async fn preview(w: &Watched, set: &MigrationSet, plan: &Plan, actor: &str) 
         Some(rev) => migrate::stamp_sql(&w.db, set, rev).await?,
         None => migrate::dry_run(&w.db, set, plan.action, &plan.steps, actor).await?,
     };
+    let lint = lint::lint_plan(&w.db, set, plan.action, &plan.steps).await?;
     Ok(Preview {
         action: plan.verb().into(),
         target: plan.target.clone(),
         migrations: planned(&w.db, set, plan).await?,
         sql,
-        confirmation: confirmation(plan),
+        confirmation: confirmation(plan, &lint),
+        lint,
     })
 }
 

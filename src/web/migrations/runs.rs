@@ -85,7 +85,7 @@ pub async fn start(
     allowed(&user, &db)?;
     let request = params.request()?;
     let plan = request.plan()?;
-    apply::check_confirmed(&db, &plan, request.confirm.as_deref())?;
+    apply::check_confirmed(&db, &state.migrations, &plan, request.confirm.as_deref()).await?;
     let id = apply::start(
         &state.home,
         db.0.clone(),
