@@ -4,6 +4,7 @@ pub mod admin_users;
 pub mod alembic_version;
 pub mod api_keys;
 pub mod audit_log;
+pub mod migration_runs;
 pub mod migrations_log;
 pub mod posts;
 pub mod query_history;

@@ -24,6 +24,7 @@ pub mod errors;
 mod history;
 mod indexes;
 mod matrix;
+mod migration_runs;
 mod migrations;
 mod overview;
 pub mod params;
@@ -60,6 +61,7 @@ pub const BEARER: &str = "bearer";
         (name = "catalog", description = "What the dashboard shows (scope `read_catalog`)"),
         (name = "query", description = "Run SQL and export results, as the query editor does (scopes `run_readonly_sql`, `run_sql`)"),
         (name = "sessions", description = "Cancel or terminate server sessions (admin keys with scope `run_sql`)"),
+        (name = "migrations", description = "Preview and apply Strata's migrations on the project database (admin keys with scope `manage_migrations`)"),
         (name = "meta", description = "This document and its readable page (no key needed)")
     )
 )]
@@ -97,6 +99,10 @@ fn database_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(activity::cancel))
         .routes(routes!(activity::terminate))
         .routes(routes!(migrations::index))
+        .routes(routes!(migration_runs::preview))
+        .routes(routes!(migration_runs::lint))
+        .routes(routes!(migration_runs::apply))
+        .routes(routes!(migration_runs::show))
         .routes(routes!(query::run))
         .routes(routes!(query::export))
 }

@@ -59,6 +59,9 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "database.add",
     "database.update",
     "database.remove",
+    "migrations.apply",
+    "migrations.cancel",
+    "migrations.abort",
 ];
 
 /// One thing that happened, built with [`Entry::new`] (or `CurrentUser::audit`) and the setters below.

@@ -1,5 +1,5 @@
 //! Strata's own state, kept in the home database: accounts, sessions, API keys, sealed secrets, the audit log,
-//! query history and the watch list. Nothing here reads or writes a watched database.
+//! query history, the watch list and migration runs. Nothing here reads or writes a watched database.
 //!
 //! The home database is migrated by its own migrator (`migration::HomeMigrator`, version table
 //! `strata_home_migrations`), never by `strata migrate`, and it is never a watched database: the configuration
@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod history;
+pub mod migration_runs;
 pub mod recent;
 pub mod secrets;
 pub mod session_store;

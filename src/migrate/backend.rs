@@ -16,7 +16,8 @@ const PG_UNLOCK: &str = "SELECT pg_advisory_unlock($1) AS released";
 const PG_HOLDER: &str = "SELECT a.pid::bigint AS pid, coalesce(a.application_name, '') AS app, \
      coalesce(a.client_addr::text, 'local socket') AS addr, to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS') AS since \
      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-     WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = $1 AND l.objid::bigint = $2";
+     WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = $1 AND l.objid::bigint = $2 \
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())";
 const PG_HELD: &str = "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
      AND classid::bigint = $1 AND objid::bigint = $2 \
      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS got";
@@ -26,7 +27,7 @@ const PG_TABLES: &str =
 // MySQL locks are server-wide: the name carries the database so two databases migrate independently.
 const MY_TRY_LOCK: &str = "SELECT GET_LOCK(CONCAT('strata_migrate:', DATABASE()), 0) AS got";
 const MY_UNLOCK: &str = "SELECT RELEASE_LOCK(CONCAT('strata_migrate:', DATABASE())) AS released";
-const MY_HOLDER: &str = "SELECT p.ID AS pid, p.USER AS app, p.HOST AS addr, CAST(p.TIME AS CHAR) AS since \
+const MY_HOLDER: &str = "SELECT CAST(p.ID AS SIGNED) AS pid, p.USER AS app, p.HOST AS addr, CAST(p.TIME AS CHAR) AS since \
      FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(CONCAT('strata_migrate:', DATABASE()))";
 const MY_HELD: &str = "SELECT IS_USED_LOCK(CONCAT('strata_migrate:', DATABASE())) IS NOT NULL AS got";
 const MY_TABLES: &str = "SELECT TABLE_NAME AS name FROM information_schema.TABLES \
@@ -213,7 +214,7 @@ async fn try_flag(conn: &DatabaseConnection, sql: &str, values: Vec<sea_orm::Val
 }
 
 /// Describes the session holding the lock, for the waiting message.
-async fn holder(conn: &DatabaseConnection) -> String {
+pub async fn holder(conn: &DatabaseConnection) -> String {
     let backend = conn.get_database_backend();
     let stmt = match backend {
         DbBackend::Postgres => Statement::from_sql_and_values(
@@ -237,6 +238,26 @@ async fn holder(conn: &DatabaseConnection) -> String {
         }
         _ => "another session (it may have just released it)".to_string(),
     }
+}
+
+/// The backend PID of the connection's session (PostgreSQL only: the one engine Strata aborts statements on).
+pub async fn session_pid(conn: &DatabaseConnection) -> Result<Option<i64>> {
+    if conn.get_database_backend() != DbBackend::Postgres {
+        return Ok(None);
+    }
+    let stmt = Statement::from_string(DbBackend::Postgres, "SELECT pg_backend_pid()::bigint AS pid");
+    Ok(conn.query_one_raw(stmt).await?.and_then(|r| r.try_get::<i64>("", "pid").ok()))
+}
+
+/// `pg_cancel_backend(pid)` from this connection: whether a session got the signal.
+pub async fn cancel_backend(conn: &DatabaseConnection, pid: i64) -> Result<bool> {
+    if conn.get_database_backend() != DbBackend::Postgres {
+        return Err(Error::Unsupported("aborting a migration's statement is offered on PostgreSQL only".into()));
+    }
+    let stmt =
+        Statement::from_sql_and_values(DbBackend::Postgres, "SELECT pg_cancel_backend($1::int) AS got", [pid.into()]);
+    let row = conn.query_one_raw(stmt).await?;
+    Ok(row.and_then(|r| r.try_get::<bool>("", "got").ok()).unwrap_or(false))
 }
 
 fn is_sqlite_busy(message: &str) -> bool {

@@ -3,6 +3,7 @@
 mod backend;
 pub mod bookkeeping;
 mod dry_run;
+pub mod impact;
 pub mod lint;
 mod ownership;
 mod set;
@@ -178,6 +179,80 @@ pub async fn dry_run(
     dry_run::render(db.get_database_backend(), set, action, &plan, &mut applied, state.head.clone(), actor).await
 }
 
+/// The migrations `up`/`down` would run now, in order (revision, name), without running anything.
+pub async fn plan(db: &DatabaseConnection, set: &MigrationSet, action: Action, steps: &Steps) -> Result<Vec<usize>> {
+    let state = State::load(DatabaseExecutor::from(db), set).await?;
+    state.check_owned(set)?;
+    match action {
+        Action::Downgrade => state.plan_down(set, steps),
+        Action::Upgrade => state.plan_up(set, steps),
+        Action::Stamp => Ok(Vec::new()),
+    }
+}
+
+/// The SQL `stamp` would run now (version rows and `alembic_version`), without running it.
+pub async fn stamp_sql(db: &DatabaseConnection, set: &MigrationSet, target: &str) -> Result<String> {
+    let state = State::load(DatabaseExecutor::from(db), set).await?;
+    state.check_owned(set)?;
+    let last = match set.resolve(target)? {
+        Target::Base => None,
+        Target::Revision(i) => Some(i),
+    };
+    let backend = db.get_database_backend();
+    let now = Utc::now().timestamp();
+    let mut stmts = bookkeeping::create_statements(backend);
+    for (i, entry) in set.entries().iter().enumerate() {
+        let want = last.is_some_and(|l| i <= l);
+        if state.applied[i] != want {
+            stmts.push(if want {
+                bookkeeping::insert_applied(backend, &entry.name, now)
+            } else {
+                bookkeeping::delete_applied(backend, &entry.name)
+            });
+        }
+    }
+    stmts.extend(bookkeeping::set_head(backend, last.map(|l| set.entries()[l].revision.as_str())));
+    let mut out = format!(
+        "-- strata migrate stamp {target}: records the version without running any migration \
+         (migrations_log gets a stamp row per migration it changes)\nBEGIN;\n"
+    );
+    for s in stmts {
+        out.push_str(&s.to_string());
+        out.push_str(";\n");
+    }
+    out.push_str("COMMIT;\n");
+    Ok(out)
+}
+
+/// Who holds the migration lock now, when someone does (for the page: a migrator elsewhere).
+pub async fn lock_holder(db: &DatabaseConnection) -> Result<Option<String>> {
+    Ok(if backend::held(db).await? { Some(backend::holder(db).await) } else { None })
+}
+
+/// The server's id for the session of `db` (a single-connection pool): PostgreSQL's backend PID; `None` where
+/// the engine has no such id Strata can act on.
+pub async fn session_pid(db: &DatabaseConnection) -> Result<Option<i64>> {
+    backend::session_pid(db).await
+}
+
+/// Asks the server to abort the statement session `pid` is running (PostgreSQL `pg_cancel_backend`), from
+/// another connection `db`; whether a session got the signal.
+pub async fn abort_statement(db: &DatabaseConnection, pid: i64) -> Result<bool> {
+    backend::cancel_backend(db, pid).await
+}
+
+/// What a runner does between migrations, beside running them: stop when asked, and look at the database just
+/// before and just after each migration, on the runner's own connection and under its lock.
+#[async_trait::async_trait]
+pub trait Between: Sync {
+    /// Whether to stop before the next migration.
+    fn cancelled(&self) -> bool;
+    /// Just before `entry` runs.
+    async fn before(&self, x: &DatabaseExecutor<'_>, entry: &Entry, action: Action);
+    /// Just after `entry` ran and its version rows were written (not called when it failed).
+    async fn after(&self, x: &DatabaseExecutor<'_>, entry: &Entry, action: Action);
+}
+
 /// Runs migrations under the database-level lock on one dedicated connection.
 pub struct Runner<'a> {
     db: &'a DatabaseConnection,
@@ -185,6 +260,7 @@ pub struct Runner<'a> {
     actor: String,
     lock_timeout: Duration,
     progress: &'a (dyn Fn(Event<'_>) + Sync),
+    between: Option<&'a dyn Between>,
 }
 
 impl<'a> Runner<'a> {
@@ -196,7 +272,44 @@ impl<'a> Runner<'a> {
         lock_timeout: Duration,
         progress: &'a (dyn Fn(Event<'_>) + Sync),
     ) -> Self {
-        Runner { db, set, actor: actor.into(), lock_timeout, progress }
+        Runner { db, set, actor: actor.into(), lock_timeout, progress, between: None }
+    }
+
+    /// Checks `between` for a stop before each migration and lets it look at the database around each one.
+    pub fn between(mut self, between: &'a dyn Between) -> Self {
+        self.between = Some(between);
+        self
+    }
+
+    /// Runs the plan's migrations one way, stopping between two when [`Between::cancelled`] says so.
+    async fn run_plan(
+        &self,
+        x: &DatabaseExecutor<'_>,
+        plan: &[usize],
+        action: Action,
+        state: &mut State,
+    ) -> Result<Vec<StepReport>> {
+        let mut done: Vec<StepReport> = Vec::with_capacity(plan.len());
+        for (k, &i) in plan.iter().enumerate() {
+            let entry = &self.set.entries()[i];
+            if let Some(b) = self.between {
+                if b.cancelled() {
+                    let after = done.last().map_or("nothing ran".to_string(), |d| d.revision.clone());
+                    let left: Vec<&str> = plan[k..].iter().map(|&j| self.set.entries()[j].revision.as_str()).collect();
+                    return Err(Error::Migration(format!(
+                        "cancelled after {after}; {} not run: {}",
+                        left.len(),
+                        left.join(", ")
+                    )));
+                }
+                b.before(x, entry, action).await;
+            }
+            done.push(self.step(x, i, action, state).await?);
+            if let Some(b) = self.between {
+                b.after(x, entry, action).await;
+            }
+        }
+        Ok(done)
     }
 
     /// Applies pending migrations. `retry_failed` runs past a dirty migration the operator has repaired.
@@ -304,11 +417,7 @@ impl<'a> Runner<'a> {
         if !plan.is_empty() {
             self.create_bookkeeping(x, &state).await?;
         }
-        let mut done = Vec::with_capacity(plan.len());
-        for i in plan {
-            done.push(self.step(x, i, Action::Upgrade, &mut state).await?);
-        }
-        Ok(done)
+        self.run_plan(x, &plan, Action::Upgrade, &mut state).await
     }
 
     async fn down_locked(
@@ -323,11 +432,7 @@ impl<'a> Runner<'a> {
         if !plan.is_empty() {
             self.create_bookkeeping(x, &state).await?;
         }
-        let mut done = Vec::with_capacity(plan.len());
-        for i in plan {
-            done.push(self.step(x, i, Action::Downgrade, &mut state).await?);
-        }
-        Ok(done)
+        self.run_plan(x, &plan, Action::Downgrade, &mut state).await
     }
 
     async fn stamp_locked(&self, x: &DatabaseExecutor<'_>, target: &str) -> Result<Vec<StepReport>> {

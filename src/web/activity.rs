@@ -134,7 +134,7 @@ pub struct TreeLine {
 }
 
 /// Who blocks whom: roots are sessions that block others without waiting themselves; waiters nest below.
-fn blocking_tree(sessions: &[Session]) -> Vec<TreeLine> {
+pub(super) fn blocking_tree(sessions: &[Session]) -> Vec<TreeLine> {
     let by_pid: HashMap<i64, &Session> = sessions.iter().map(|s| (s.pid, s)).collect();
     let mut waiters: HashMap<i64, Vec<i64>> = HashMap::new();
     for s in sessions {

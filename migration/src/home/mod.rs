@@ -1,5 +1,5 @@
 //! Strata's own state, migrated into the home database: accounts, sessions, audit log, query history, API keys,
-//! sealed secrets and the watch list. Never applied to a watched database.
+//! sealed secrets, the watch list and the migration runs started from the dashboard. Never applied to a watched database.
 
 use sea_orm_migration::prelude::*;
 
@@ -12,6 +12,7 @@ mod m20261206_000008_hash_session_ids;
 mod m20261206_000009_create_strata_secrets;
 mod m20261206_000010_create_watched_databases;
 mod m20261206_000011_add_database_to_history_and_audit;
+mod m20261206_000012_create_migration_runs;
 
 /// The table that records which home migrations ran (not `seaql_migrations`, which an application migrated
 /// with SeaORM may use, and not `alembic_version`).
@@ -33,6 +34,7 @@ impl MigratorTrait for HomeMigrator {
             Box::new(m20261206_000009_create_strata_secrets::Migration),
             Box::new(m20261206_000010_create_watched_databases::Migration),
             Box::new(m20261206_000011_add_database_to_history_and_audit::Migration),
+            Box::new(m20261206_000012_create_migration_runs::Migration),
         ]
     }
 

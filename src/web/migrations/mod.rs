@@ -1,5 +1,8 @@
 //! The migrations page: every migration tool found in the database with its history, pending files and troubles;
-//! then Strata's own migrator: every migration's state, the alembic_version head, and migrations_log (read-only).
+//! then Strata's own migrator: every migration's state, the alembic_version head, migrations_log, the runs started
+//! here and, for admins on the project database, the form that previews and applies migrations ([`runs`]).
+
+pub mod runs;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -13,13 +16,18 @@ use super::layout::Layout;
 use super::session::CurrentUser;
 use crate::error::{Error, Result};
 use crate::home::accounts::Role;
+use crate::home::migration_runs;
 use crate::migrate::{self, MigrationStatus};
 use crate::state::AppState;
+use crate::watch::apply::{self, RunStatus};
 use crate::watch::{catalog, schema_history};
 
 /// History rows shown per migration tool unless `?rows=all` asks for every row read (the newest
 /// [`schema_history::HISTORY_LIMIT`]).
 pub const TOOL_ROWS: usize = 100;
+
+/// Runs started from the dashboard listed on the page.
+const RUNS_SHOWN: u64 = 20;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Params {
@@ -55,6 +63,18 @@ pub async fn index(
     } else {
         (Vec::new(), Vec::new())
     };
+    let (lock_holder, runs) = if db.spec.project {
+        let runs = migration_runs::recent(&state.home, db.name(), RUNS_SHOWN).await?;
+        (runs::lock_holder(&db).await, runs.into_iter().map(RunStatus::from_row).collect())
+    } else {
+        (None, Vec::new())
+    };
+    // Why the form is not offered to this account here, if it is not.
+    let cannot_apply = if !user.can(Role::Admin) {
+        Some("Only admins apply migrations from the dashboard.".to_string())
+    } else {
+        apply::check_usable(&db).err().map(|e| e.to_string())
+    };
     let limit = state.config.settings.catalog_timeout;
     let found = schema_history::of(&db, &state.migrations, limit, true).await?;
     Ok(MigrationsPage {
@@ -67,6 +87,9 @@ pub async fn index(
         history,
         status: status.unwrap_or_default(),
         tool_rows: if all_rows { usize::MAX } else { TOOL_ROWS },
+        cannot_apply,
+        lock_holder,
+        runs,
     })
 }
 
@@ -85,4 +108,10 @@ pub struct MigrationsPage {
     pub status: String,
     /// History rows shown per tool (newest first).
     pub tool_rows: usize,
+    /// Why this account cannot apply migrations here; `None`: the form is shown.
+    pub cannot_apply: Option<String>,
+    /// Who holds the migration lock now (another migrator), if anyone.
+    pub lock_holder: Option<String>,
+    /// The newest runs started from the dashboard or the API.
+    pub runs: Vec<RunStatus>,
 }

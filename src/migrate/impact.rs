@@ -1,0 +1,302 @@
+//! What a migration did to the database's storage: its relations (tables, indexes) with their sizes and row
+//! estimates just before and just after, and the differences (added, dropped, rewritten, resized).
+//!
+//! Read on the runner's own connection, under its lock, so nothing else changes the schema in between. PostgreSQL:
+//! `pg_class` (`pg_total_relation_size`, `reltuples`, `relfilenode`: a new file number is a rewrite); MariaDB/MySQL:
+//! `information_schema.TABLES` and `STATISTICS`, index sizes from `mysql.innodb_index_stats` when readable;
+//! SQLite: `dbstat` (page bytes per table and index) and `rootpage` (a new root is a rebuild).
+
+use std::collections::BTreeMap;
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde::{Deserialize, Serialize};
+
+/// More relations than this in the schema and the impact is not read (the report says so).
+pub const MAX_RELATIONS: usize = 5000;
+
+/// The runner's own tables: they change with every migration and are not the migration's doing.
+const BOOKKEEPING: &[&str] = &["seaql_migrations", "alembic_version", "migrations_log"];
+
+const PG_RELATIONS: &str = "SELECT c.relname::text AS name, \
+     CASE WHEN c.relkind IN ('i', 'I') THEN 'index' WHEN c.relkind = 'm' THEN 'materialized view' ELSE 'table' END AS kind, \
+     t.relname::text AS parent, \
+     CASE WHEN c.relkind IN ('i', 'I') THEN pg_relation_size(c.oid) ELSE pg_total_relation_size(c.oid) END::bigint AS bytes, \
+     CASE WHEN c.relkind IN ('r', 'p', 'm') AND c.reltuples >= 0 THEN c.reltuples::bigint END AS est_rows, \
+     c.relfilenode::bigint AS file \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid \
+     WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm', 'i', 'I') \
+     ORDER BY 1 LIMIT 5001";
+
+const MY_TABLES: &str = "SELECT TABLE_NAME AS name, 'table' AS kind, CAST(NULL AS CHAR) AS parent, \
+     CAST(COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) AS SIGNED) AS bytes, CAST(TABLE_ROWS AS SIGNED) AS est_rows, \
+     CAST(NULL AS SIGNED) AS file \
+     FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' LIMIT 5001";
+const MY_INDEXES: &str = "SELECT DISTINCT INDEX_NAME AS name, 'index' AS kind, TABLE_NAME AS parent, \
+     CAST(NULL AS SIGNED) AS bytes, CAST(NULL AS SIGNED) AS est_rows, CAST(NULL AS SIGNED) AS file \
+     FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() LIMIT 5001";
+// Readable by logins with SELECT on the mysql schema only; without it index sizes stay unknown.
+const MY_INDEX_SIZES: &str = "SELECT CAST(table_name AS CHAR) AS parent, CAST(index_name AS CHAR) AS name, \
+     CAST(stat_value * @@innodb_page_size AS SIGNED) AS bytes \
+     FROM mysql.innodb_index_stats WHERE database_name = DATABASE() AND stat_name = 'size'";
+
+const SQLITE_RELATIONS: &str = "SELECT name, CASE type WHEN 'index' THEN 'index' ELSE 'table' END AS kind, \
+     CASE WHEN type = 'index' THEN tbl_name END AS parent, CAST(NULL AS INTEGER) AS bytes, \
+     CAST(NULL AS INTEGER) AS est_rows, rootpage AS file \
+     FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' AND rootpage > 0 \
+     ORDER BY name LIMIT 5001";
+const SQLITE_SIZES: &str = "SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name";
+
+/// One table or index as the catalog reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Relation {
+    pub name: String,
+    /// `table`, `index` or `materialized view`.
+    pub kind: String,
+    /// For an index: its table.
+    pub table: Option<String>,
+    /// On disk, indexes and TOAST included for a table (PostgreSQL); `None` where the catalog does not say.
+    pub bytes: Option<i64>,
+    /// The planner's estimate (PostgreSQL `reltuples`, InnoDB `TABLE_ROWS`); `None` when never analyzed.
+    pub rows: Option<i64>,
+    /// The storage it lives in (PostgreSQL `relfilenode`, SQLite `rootpage`): a new one means it was rewritten.
+    pub file: Option<i64>,
+}
+
+/// The relations of the schema at one moment, or why they could not be read.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub relations: Vec<Relation>,
+    pub note: Option<String>,
+    /// A table's size counts its indexes (PostgreSQL, MariaDB/MySQL), so totals add tables only.
+    pub tables_include_indexes: bool,
+}
+
+/// What happened to one relation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Change {
+    pub name: String,
+    pub kind: String,
+    pub table: Option<String>,
+    /// `added`, `dropped`, `rewritten` (new storage: the whole table or index was written again) or `resized`.
+    pub change: String,
+    pub bytes_before: Option<i64>,
+    pub bytes_after: Option<i64>,
+    pub rows_before: Option<i64>,
+    pub rows_after: Option<i64>,
+}
+
+/// What one migration did: the changed relations with their figures before and after, and the totals.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Impact {
+    pub revision: String,
+    pub name: String,
+    /// `upgrade` or `downgrade`.
+    pub action: String,
+    /// The relations that changed; the others kept their size, estimate and storage.
+    pub changes: Vec<Change>,
+    /// Tables and indexes before and after.
+    pub relations_before: usize,
+    pub relations_after: usize,
+    /// Their total size before and after, where known (negative difference: space freed).
+    pub bytes_before: Option<i64>,
+    pub bytes_after: Option<i64>,
+    /// Every index just after, as `table.index`.
+    pub indexes_after: Vec<String>,
+    /// What could not be read.
+    pub note: Option<String>,
+}
+
+impl Impact {
+    /// The size difference (negative: space freed), where both totals are known.
+    pub fn bytes_delta(&self) -> Option<i64> {
+        Some(self.bytes_after? - self.bytes_before?)
+    }
+}
+
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct Row {
+    name: String,
+    kind: String,
+    parent: Option<String>,
+    bytes: Option<i64>,
+    est_rows: Option<i64>,
+    file: Option<i64>,
+}
+
+impl From<Row> for Relation {
+    fn from(r: Row) -> Relation {
+        Relation { name: r.name, kind: r.kind, table: r.parent, bytes: r.bytes, rows: r.est_rows, file: r.file }
+    }
+}
+
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct Size {
+    parent: Option<String>,
+    name: String,
+    bytes: Option<i64>,
+}
+
+/// Reads the schema's relations; never fails (what could not be read is in `note`).
+pub async fn snapshot<C: ConnectionTrait>(x: &C) -> Snapshot {
+    match read(x).await {
+        Ok(mut s) => {
+            s.relations.retain(|r| !BOOKKEEPING.contains(&r.table.as_deref().unwrap_or(&r.name)));
+            if s.relations.len() > MAX_RELATIONS {
+                return Snapshot {
+                    note: Some(format!("more than {MAX_RELATIONS} tables and indexes: the impact was not read")),
+                    ..Snapshot::default()
+                };
+            }
+            s
+        }
+        Err(e) => Snapshot { note: Some(format!("the catalog could not be read: {e}")), ..Snapshot::default() },
+    }
+}
+
+async fn rows<C: ConnectionTrait>(x: &C, sql: &str) -> Result<Vec<Row>, sea_orm::DbErr> {
+    let stmt = Statement::from_string(x.get_database_backend(), sql);
+    sea_orm::FromQueryResult::find_by_statement(stmt).all(x).await
+}
+
+async fn sizes<C: ConnectionTrait>(x: &C, sql: &str) -> Result<Vec<Size>, sea_orm::DbErr> {
+    let stmt = Statement::from_string(x.get_database_backend(), sql);
+    <Size as sea_orm::FromQueryResult>::find_by_statement(stmt).all(x).await
+}
+
+async fn read<C: ConnectionTrait>(x: &C) -> Result<Snapshot, sea_orm::DbErr> {
+    let mut note = None;
+    let relations: Vec<Relation> = match x.get_database_backend() {
+        DbBackend::Postgres => rows(x, PG_RELATIONS).await?.into_iter().map(Relation::from).collect(),
+        DbBackend::MySql => {
+            let mut all: Vec<Relation> = rows(x, MY_TABLES).await?.into_iter().map(Relation::from).collect();
+            let mut indexes: Vec<Relation> = rows(x, MY_INDEXES).await?.into_iter().map(Relation::from).collect();
+            match sizes(x, MY_INDEX_SIZES).await {
+                Ok(found) => {
+                    let by: BTreeMap<(String, String), i64> = found
+                        .into_iter()
+                        .filter_map(|s| Some(((s.parent.unwrap_or_default(), s.name), s.bytes?)))
+                        .collect();
+                    for i in &mut indexes {
+                        i.bytes = by.get(&(i.table.clone().unwrap_or_default(), i.name.clone())).copied();
+                    }
+                }
+                Err(_) => {
+                    note = Some("index sizes are not known: this login cannot read mysql.innodb_index_stats".into())
+                }
+            }
+            all.append(&mut indexes);
+            all
+        }
+        _ => {
+            let mut all: Vec<Relation> = rows(x, SQLITE_RELATIONS).await?.into_iter().map(Relation::from).collect();
+            match sizes(x, SQLITE_SIZES).await {
+                Ok(found) => {
+                    let by: BTreeMap<String, i64> =
+                        found.into_iter().filter_map(|s| Some((s.name, s.bytes?))).collect();
+                    for r in &mut all {
+                        r.bytes = by.get(&r.name).copied();
+                    }
+                }
+                Err(_) => note = Some("sizes are not known: this SQLite build has no dbstat table".into()),
+            }
+            all
+        }
+    };
+    let tables_include_indexes = x.get_database_backend() != DbBackend::Sqlite;
+    Ok(Snapshot { relations, note, tables_include_indexes })
+}
+
+/// The differences between two snapshots of one migration.
+pub fn compare(revision: &str, name: &str, action: &str, before: &Snapshot, after: &Snapshot) -> Impact {
+    let key = |r: &Relation| (r.kind.clone(), r.table.clone().unwrap_or_default(), r.name.clone());
+    let old: BTreeMap<_, &Relation> = before.relations.iter().map(|r| (key(r), r)).collect();
+    let new: BTreeMap<_, &Relation> = after.relations.iter().map(|r| (key(r), r)).collect();
+    let mut changes = Vec::new();
+    let change = |r: &Relation, what: &str, b: Option<&Relation>, a: Option<&Relation>| Change {
+        name: r.name.clone(),
+        kind: r.kind.clone(),
+        table: r.table.clone(),
+        change: what.to_string(),
+        bytes_before: b.and_then(|x| x.bytes),
+        bytes_after: a.and_then(|x| x.bytes),
+        rows_before: b.and_then(|x| x.rows),
+        rows_after: a.and_then(|x| x.rows),
+    };
+    for (k, b) in &old {
+        match new.get(k) {
+            None => changes.push(change(b, "dropped", Some(b), None)),
+            Some(a) if a.file.is_some() && a.file != b.file => changes.push(change(a, "rewritten", Some(b), Some(a))),
+            Some(a) if a.bytes != b.bytes || a.rows != b.rows => changes.push(change(a, "resized", Some(b), Some(a))),
+            Some(_) => {}
+        }
+    }
+    for (k, a) in &new {
+        if !old.contains_key(k) {
+            changes.push(change(a, "added", None, Some(a)));
+        }
+    }
+    let total = |s: &Snapshot| -> Option<i64> {
+        // Count each byte once.
+        s.relations
+            .iter()
+            .filter(|r| !(s.tables_include_indexes && r.kind == "index"))
+            .map(|r| r.bytes)
+            .try_fold(0i64, |sum, b| b.map(|b| sum + b))
+    };
+    let note = match (&before.note, &after.note) {
+        (Some(a), Some(b)) if a == b => Some(a.clone()),
+        (Some(a), Some(b)) => Some(format!("before: {a}; after: {b}")),
+        (a, b) => a.clone().or_else(|| b.clone()),
+    };
+    Impact {
+        revision: revision.to_string(),
+        name: name.to_string(),
+        action: action.to_string(),
+        changes,
+        relations_before: before.relations.len(),
+        relations_after: after.relations.len(),
+        bytes_before: total(before),
+        bytes_after: total(after),
+        indexes_after: after
+            .relations
+            .iter()
+            .filter(|r| r.kind == "index")
+            .map(|r| format!("{}.{}", r.table.as_deref().unwrap_or("?"), r.name))
+            .collect(),
+        note,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(name: &str, kind: &str, bytes: i64, file: i64) -> Relation {
+        Relation {
+            name: name.into(),
+            kind: kind.into(),
+            table: (kind == "index").then(|| "t".into()),
+            bytes: Some(bytes),
+            rows: None,
+            file: Some(file),
+        }
+    }
+
+    #[test]
+    fn a_new_index_a_rewrite_and_a_drop_are_told_apart() {
+        let before = Snapshot {
+            relations: vec![rel("t", "table", 8192, 1), rel("u", "table", 16384, 2), rel("v", "table", 100, 3)],
+            ..Snapshot::default()
+        };
+        let after = Snapshot {
+            relations: vec![rel("t", "table", 8192, 1), rel("t_idx", "index", 16384, 4), rel("u", "table", 8192, 5)],
+            ..Snapshot::default()
+        };
+        let impact = compare("r1", "m_r1", "upgrade", &before, &after);
+        let what: Vec<(&str, &str)> = impact.changes.iter().map(|c| (c.name.as_str(), c.change.as_str())).collect();
+        assert_eq!(what, vec![("u", "rewritten"), ("v", "dropped"), ("t_idx", "added")]);
+        assert_eq!(impact.indexes_after, vec!["t.t_idx".to_string()]);
+        assert_eq!(impact.bytes_delta(), Some(8192 + 16384 + 8192 - 8192 - 16384 - 100));
+    }
+}

@@ -1,0 +1,371 @@
+//! One run in the background: its live status, the watcher that stops it between migrations and reads the
+//! impact around each, the record in `migration_runs` and the audit log when it ends, cancel and abort.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DatabaseExecutor};
+use serde::{Deserialize, Serialize};
+
+use super::{Plan, check_usable, planned};
+use crate::db::{self, Purpose};
+use crate::error::{Error, Result};
+use crate::home::{audit, migration_runs};
+use crate::migrate::impact::{self, Impact, Snapshot};
+use crate::migrate::{self, Action, Between, Entry, Event, MigrationSet, Runner};
+use crate::watch::Watched;
+
+/// Runs kept in memory per database (the home database keeps them all).
+const KEPT: usize = 20;
+
+/// One migration of a run as the page and the API show it.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Step {
+    pub revision: String,
+    pub name: String,
+    /// `pending`, `running`, `succeeded`, `failed` or `not_run` (the run stopped before it).
+    pub state: String,
+    pub duration_ms: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// A run's progress and outcome (`GET .../migrations/runs/{id}`).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RunStatus {
+    pub id: i64,
+    pub database: String,
+    /// `up`, `down` or `stamp`.
+    pub action: String,
+    pub target: String,
+    pub actor: String,
+    /// `running`, `succeeded`, `failed` or `cancelled`.
+    pub state: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// While the run waits for the migration lock: who holds it.
+    pub waiting: Option<String>,
+    /// The runner's server session (PostgreSQL backend PID), which "abort the current statement" signals.
+    pub runner_pid: Option<i64>,
+    /// A stop between migrations was asked for.
+    pub cancel_requested: bool,
+    pub steps: Vec<Step>,
+    /// Why it failed, or what the cancellation left run and not run.
+    pub error: Option<String>,
+    /// Per migration that ran: the relations that changed, with sizes and row estimates before and after.
+    pub impact: Vec<Impact>,
+}
+
+impl RunStatus {
+    pub fn is_running(&self) -> bool {
+        self.state == "running"
+    }
+
+    /// Whether server session `pid` is the runner's.
+    pub fn is_runner(&self, pid: &i64) -> bool {
+        self.runner_pid == Some(*pid)
+    }
+
+    /// A run read back from the home database.
+    pub fn from_row(row: entity::migration_runs::Model) -> RunStatus {
+        RunStatus {
+            id: row.id,
+            database: row.database_name,
+            action: row.action,
+            target: row.target,
+            actor: row.actor,
+            state: row.state,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            waiting: None,
+            runner_pid: None,
+            cancel_requested: false,
+            steps: serde_json::from_str(&row.steps).unwrap_or_default(),
+            error: row.error,
+            impact: row.impact.as_deref().and_then(|i| serde_json::from_str(i).ok()).unwrap_or_default(),
+        }
+    }
+}
+
+/// A run of this process, while it runs and for a while after.
+pub struct LiveRun {
+    status: Mutex<RunStatus>,
+    cancel: AtomicBool,
+    /// "Abort the current statement" was asked for.
+    aborted: AtomicBool,
+    /// The schema just before the migration running now.
+    before: Mutex<Option<Snapshot>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl LiveRun {
+    pub fn status(&self) -> RunStatus {
+        lock(&self.status).clone()
+    }
+
+    fn on_event(&self, event: Event<'_>) {
+        let mut s = lock(&self.status);
+        let step =
+            |s: &mut RunStatus, e: &Entry| -> Option<usize> { s.steps.iter().position(|x| x.revision == e.revision) };
+        match event {
+            Event::Waiting(m) => s.waiting = Some(m.to_string()),
+            Event::Started { entry, .. } => {
+                s.waiting = None;
+                if let Some(i) = step(&mut s, entry) {
+                    s.steps[i].state = "running".into();
+                }
+            }
+            Event::Finished { entry, duration_ms, .. } => {
+                if let Some(i) = step(&mut s, entry) {
+                    s.steps[i].state = "succeeded".into();
+                    s.steps[i].duration_ms = Some(duration_ms);
+                }
+            }
+            Event::Failed { entry, duration_ms, error, .. } => {
+                if let Some(i) = step(&mut s, entry) {
+                    s.steps[i].state = "failed".into();
+                    s.steps[i].duration_ms = Some(duration_ms);
+                    s.steps[i].error = Some(error.to_string());
+                }
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Between for LiveRun {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    async fn before(&self, x: &DatabaseExecutor<'_>, _entry: &Entry, _action: Action) {
+        let snapshot = impact::snapshot(x).await;
+        *lock(&self.before) = Some(snapshot);
+    }
+
+    async fn after(&self, x: &DatabaseExecutor<'_>, entry: &Entry, action: Action) {
+        let after = impact::snapshot(x).await;
+        let before = lock(&self.before).take().unwrap_or_default();
+        let report = impact::compare(&entry.revision, &entry.name, action.as_str(), &before, &after);
+        lock(&self.status).impact.push(report);
+    }
+}
+
+/// The runs of one database in this process.
+#[derive(Default)]
+pub struct Runs {
+    live: Mutex<Vec<Arc<LiveRun>>>,
+    busy: AtomicBool,
+}
+
+static SHARED: LazyLock<Mutex<HashMap<String, Arc<Runs>>>> = LazyLock::new(Default::default);
+
+impl Runs {
+    /// The runs of the database `w` names, the same for every caller in this process.
+    pub fn of(w: &Watched) -> Arc<Runs> {
+        lock(&SHARED).entry(w.url().masked()).or_default().clone()
+    }
+
+    /// Run `id`, when this process has it in memory.
+    pub fn get(&self, id: i64) -> Option<Arc<LiveRun>> {
+        lock(&self.live).iter().find(|r| lock(&r.status).id == id).cloned()
+    }
+
+    /// The run going on now.
+    pub fn running(&self) -> Option<Arc<LiveRun>> {
+        lock(&self.live).iter().find(|r| r.status().is_running()).cloned()
+    }
+}
+
+/// Frees the database for the next run however the task ends.
+struct Busy(Arc<Runs>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Starts `plan` in the background; returns the run's id at once. `audit` is the `migrations.apply` entry of the
+/// account or key, written when the run ends with how it ended.
+pub async fn start(
+    home: &DatabaseConnection,
+    w: Arc<Watched>,
+    set: Arc<MigrationSet>,
+    lock_timeout: Duration,
+    plan: Plan,
+    actor: String,
+    audit: audit::Entry,
+) -> Result<i64> {
+    check_usable(&w)?;
+    let runs = Runs::of(&w);
+    if runs.busy.swap(true, Ordering::SeqCst) {
+        let who = runs.running().map(|r| {
+            let s = r.status();
+            format!(" ({} {} by {}, run {})", s.action, s.target, s.actor, s.id)
+        });
+        return Err(Error::Conflict(format!(
+            "a migration run started from the dashboard is already running on {}{}; nothing was started",
+            w.name(),
+            who.unwrap_or_default()
+        )));
+    }
+    let busy = Busy(runs.clone());
+    let steps: Vec<Step> = planned(&w.db, &set, &plan)
+        .await?
+        .into_iter()
+        .map(|p| Step { revision: p.revision, name: p.name, state: "pending".into(), duration_ms: None, error: None })
+        .collect();
+    let conn = db::connect(w.url(), Purpose::Migrate).await?;
+    let runner_pid = migrate::session_pid(&conn).await?;
+    let started_at = Utc::now();
+    let id = migration_runs::start(
+        home,
+        migration_runs::NewRun {
+            database: w.name(),
+            action: plan.verb(),
+            target: &plan.target,
+            actor: &actor,
+            started_at,
+            steps: serde_json::to_string(&steps).unwrap_or_else(|_| "[]".into()),
+        },
+    )
+    .await?;
+    let live = Arc::new(LiveRun {
+        status: Mutex::new(RunStatus {
+            id,
+            database: w.name().to_string(),
+            action: plan.verb().into(),
+            target: plan.target.clone(),
+            actor: actor.clone(),
+            state: "running".into(),
+            started_at,
+            finished_at: None,
+            waiting: None,
+            runner_pid,
+            cancel_requested: false,
+            steps,
+            error: None,
+            impact: Vec::new(),
+        }),
+        cancel: AtomicBool::new(false),
+        aborted: AtomicBool::new(false),
+        before: Mutex::new(None),
+    });
+    {
+        let mut all = lock(&runs.live);
+        all.push(live.clone());
+        let finished = all.len().saturating_sub(KEPT);
+        let mut dropped = 0;
+        all.retain(|r| {
+            dropped >= finished || r.status().is_running() || {
+                dropped += 1;
+                false
+            }
+        });
+    }
+    let home = home.clone();
+    // What the caller wrote in the detail (which API key) follows the outcome.
+    let via = audit.detail.clone().map(|d| format!(" {d}")).unwrap_or_default();
+    let entry = audit.database(w.name()).target(format!("{} {}", plan.verb(), plan.target));
+    tokio::spawn(async move {
+        let _busy = busy;
+        let progress = |e: Event<'_>| live.on_event(e);
+        let runner = Runner::new(&conn, &set, actor, lock_timeout, &progress).between(&*live);
+        let result = match (&plan.action, &plan.stamp) {
+            (Action::Stamp, Some(rev)) => runner.stamp(rev).await,
+            (Action::Downgrade, _) => runner.down(&plan.steps, false).await,
+            _ => runner.up(&plan.steps, false).await,
+        };
+        conn.close().await.ok();
+        let mut status = live.status();
+        let (state, error) = match &result {
+            Ok(_) => ("succeeded", None),
+            Err(e) => {
+                let message = e.to_string();
+                let cancelled = live.cancel.load(Ordering::SeqCst) && message.starts_with("cancelled after");
+                let aborted = live.aborted.load(Ordering::SeqCst) && message.contains("canceling statement");
+                if aborted {
+                    ("cancelled", Some(format!("the current statement was aborted on request: {message}")))
+                } else if cancelled {
+                    ("cancelled", Some(message))
+                } else {
+                    ("failed", Some(message))
+                }
+            }
+        };
+        for s in status.steps.iter_mut().filter(|s| s.state == "pending" || s.state == "running") {
+            s.state = "not_run".into();
+        }
+        status.state = state.into();
+        status.error = error.clone();
+        status.waiting = None;
+        status.finished_at = Some(Utc::now());
+        let detail = match &result {
+            Ok(done) => format!(
+                "succeeded: {} migration(s) ({})",
+                done.len(),
+                done.iter().map(|d| d.revision.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            Err(_) => format!("{state}: {}", error.clone().unwrap_or_default()),
+        };
+        let ended = migration_runs::Ended {
+            state,
+            steps: serde_json::to_string(&status.steps).unwrap_or_else(|_| "[]".into()),
+            error,
+            impact: serde_json::to_string(&status.impact).ok(),
+        };
+        if let Err(e) = migration_runs::finish(&home, id, ended).await {
+            tracing::error!(error = %e, "recording migration run {id} in migration_runs");
+        }
+        if let Err(e) = audit::record(&home, entry.detail(format!("run {id} {detail}{via}"))).await {
+            tracing::error!(error = %e, "recording migration run {id} in the audit log");
+        }
+        *lock(&live.status) = status;
+    });
+    Ok(id)
+}
+
+/// Run `id` of `w`: live from this process, else as the home database recorded it.
+pub async fn status(home: &DatabaseConnection, w: &Watched, id: i64) -> Result<RunStatus> {
+    if let Some(live) = Runs::of(w).get(id) {
+        return Ok(live.status());
+    }
+    migration_runs::get(home, w.name(), id)
+        .await?
+        .map(RunStatus::from_row)
+        .ok_or_else(|| Error::NotFound(format!("migration run {id}")))
+}
+
+/// Asks run `id` to stop before its next migration; with `abort`, also aborts the statement running now
+/// (PostgreSQL). Returns what was done, in a sentence.
+pub async fn cancel(w: &Watched, id: i64, abort: bool) -> Result<String> {
+    let live = Runs::of(w)
+        .get(id)
+        .filter(|r| r.status().is_running())
+        .ok_or_else(|| Error::Conflict(format!("migration run {id} is not running in this server")))?;
+    live.cancel.store(true, Ordering::SeqCst);
+    lock(&live.status).cancel_requested = true;
+    if !abort {
+        return Ok("the run stops before its next migration".into());
+    }
+    let pid = live.status().runner_pid.ok_or_else(|| {
+        Error::Unsupported(
+            "aborting the current statement is offered on PostgreSQL only; the run stops before its next migration"
+                .into(),
+        )
+    })?;
+    live.aborted.store(true, Ordering::SeqCst);
+    Ok(if migrate::abort_statement(&w.db, pid).await? {
+        format!(
+            "pg_cancel_backend({pid}) was sent: a statement running now is aborted (its migration fails and is rolled back); the run stops"
+        )
+    } else {
+        format!("backend {pid} is gone; the run stops before its next migration")
+    })
+}
