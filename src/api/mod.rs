@@ -18,6 +18,7 @@
 
 mod activity;
 pub mod auth;
+mod backups;
 mod databases;
 mod docs;
 pub mod errors;
@@ -60,6 +61,7 @@ pub const BEARER: &str = "bearer";
         (name = "catalog", description = "What the dashboard shows (scope `read_catalog`)"),
         (name = "query", description = "Run SQL and export results, as the query editor does (scopes `run_readonly_sql`, `run_sql`)"),
         (name = "sessions", description = "Cancel or terminate server sessions (admin keys with scope `run_sql`)"),
+        (name = "backups", description = "Backups and their restore tests (admin keys with scope `read_catalog`)"),
         (name = "meta", description = "This document and its readable page (no key needed)")
     )
 )]
@@ -97,6 +99,7 @@ fn database_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(activity::cancel))
         .routes(routes!(activity::terminate))
         .routes(routes!(migrations::index))
+        .routes(routes!(backups::index))
         .routes(routes!(query::run))
         .routes(routes!(query::export))
 }

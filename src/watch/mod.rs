@@ -5,9 +5,11 @@
 //! through a pool that opens no connection until one is needed and closes idle ones (a SQLite file is opened
 //! read-only), and nothing of Strata's own state is ever kept there.
 
+pub mod backups;
 pub mod catalog;
 pub mod fleet;
 pub mod runs;
+pub mod scheduler;
 pub mod schema_history;
 pub mod slow;
 

@@ -12,6 +12,7 @@ mod m20261206_000008_hash_session_ids;
 mod m20261206_000009_create_strata_secrets;
 mod m20261206_000010_create_watched_databases;
 mod m20261206_000011_add_database_to_history_and_audit;
+mod m20261206_000013_create_backup_schedule;
 
 /// The table that records which home migrations ran (not `seaql_migrations`, which an application migrated
 /// with SeaORM may use, and not `alembic_version`).
@@ -33,6 +34,7 @@ impl MigratorTrait for HomeMigrator {
             Box::new(m20261206_000009_create_strata_secrets::Migration),
             Box::new(m20261206_000010_create_watched_databases::Migration),
             Box::new(m20261206_000011_add_database_to_history_and_audit::Migration),
+            Box::new(m20261206_000013_create_backup_schedule::Migration),
         ]
     }
 
