@@ -12,6 +12,7 @@ use common::*;
 use serde_json::Value;
 use strata::config::backup::Keep;
 use strata::home::accounts::Role;
+use strata::home::api_keys::Scope;
 use strata::state::AppState;
 
 each_backend! {
@@ -199,6 +200,25 @@ async fn page_policy(kind: Kind) {
     let (status, _, _) = b.post_form("/db/app/backups/schedule", &[("reset", "1")]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(b.get("/db/app/backups").await.2.contains("No scheduled backups"));
+
+    // The API: the same list, each backup's restore test, and the next run (none: the schedule is off).
+    let state = b.state.clone();
+    let (_, admin_key) = common::api::key_for(&state, Role::Admin, &[Scope::ReadCatalog]).await;
+    let (status, _, json) = common::api::get(&mut b, "/api/v1/databases/app/backups", &admin_key).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let items = json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4, "{json}");
+    assert_eq!(items[0]["file"], newest.as_str());
+    assert_eq!(items[3]["restore_test"]["state"], "passed");
+    assert_eq!(items[0]["restore_test"]["state"], Value::Null);
+    assert_eq!(items[0]["encrypted"], false);
+    assert_eq!(json["next_run"], Value::Null);
+    let (_, viewer_key) = common::api::key_for(&state, Role::Viewer, &[Scope::ReadCatalog]).await;
+    assert_eq!(common::api::get(&mut b, "/api/v1/databases/app/backups", &viewer_key).await.0, StatusCode::FORBIDDEN);
+
+    // The fleet card: the newest backup, and in red that the newest verified one is years old.
+    let (_, _, fleet) = b.get("/").await;
+    assert!(fleet.contains("no verified backup for") && fleet.contains("days"), "{fleet}");
 
     // /metrics: the newest backup's time and size, and the verified one's time.
     b.set_client_addr("127.0.0.1:40000");

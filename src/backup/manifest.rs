@@ -125,6 +125,35 @@ pub fn merge_counts(before: &[super::TableRows], after: &[super::TableRows], def
     map.into_iter().map(|((schema, name), (min, max))| TableCount { schema, name, min, max }).collect()
 }
 
+/// What a database's backup folder says about it: the newest backup's time and size, the newest verified one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Latest {
+    pub success: Option<DateTime<Utc>>,
+    /// When the newest backup whose restore test passed was taken.
+    pub verified: Option<DateTime<Utc>>,
+    /// The newest backup's restore test failed: why.
+    pub failed: Option<String>,
+    pub bytes: Option<u64>,
+}
+
+/// Reads the backups of database `db` in `dir` and the sidecars of the newest ones (up to the newest verified).
+pub fn latest(dir: &Path, db: &str) -> Latest {
+    let listed = super::list(dir, db).unwrap_or_default();
+    let newest = listed.first();
+    let mut out = Latest { success: newest.map(|b| b.taken), bytes: newest.map(|b| b.bytes), ..Latest::default() };
+    for (i, b) in listed.iter().enumerate() {
+        let Some(test) = read(&b.path).ok().flatten().and_then(|m| m.restore_test) else { continue };
+        if test.passed() {
+            out.verified = Some(b.taken);
+            break;
+        }
+        if i == 0 {
+            out.failed = Some(test.problems.join("; "));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

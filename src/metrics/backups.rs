@@ -29,34 +29,6 @@ impl fmt::Debug for BackupGauges {
     }
 }
 
-/// The newest backup's time and size, and the newest verified backup's time, of one database.
-pub struct Latest {
-    pub success: Option<chrono::DateTime<chrono::Utc>>,
-    pub verified: Option<chrono::DateTime<chrono::Utc>>,
-    /// The newest verified backup's restore test failed after it, or the newest backup's test failed: why.
-    pub failed: Option<String>,
-    pub bytes: Option<u64>,
-}
-
-/// Reads the backup folder of one database.
-pub fn latest(dir: &std::path::Path, prefix: &str) -> Latest {
-    let listed = backup::list(dir, prefix).unwrap_or_default();
-    let newest = listed.first();
-    let mut verified = None;
-    let mut failed = None;
-    for (i, b) in listed.iter().enumerate() {
-        let Some(test) = manifest::read(&b.path).ok().flatten().and_then(|m| m.restore_test) else { continue };
-        if test.passed() {
-            verified = Some(b.taken);
-            break;
-        }
-        if i == 0 {
-            failed = Some(test.problems.join("; "));
-        }
-    }
-    Latest { success: newest.map(|b| b.taken), verified, failed, bytes: newest.map(|b| b.bytes) }
-}
-
 impl Collector for BackupGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         let mut success = Vec::new();
@@ -64,7 +36,7 @@ impl Collector for BackupGauges {
         let mut size = Vec::new();
         for w in self.watched.all() {
             let dir = w.spec.backup_dir.clone().unwrap_or_else(|| self.backup_dir.clone());
-            let l = latest(&dir, &backup::file_prefix(w.url()));
+            let l = manifest::latest(&dir, &backup::file_prefix(w.url()));
             let name = w.name().to_string();
             if let Some(t) = l.success {
                 success.push((name.clone(), t.timestamp()));
