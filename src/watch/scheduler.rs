@@ -1,8 +1,8 @@
 //! Scheduled backups and restore tests in `strata serve`: one scheduler among all instances sharing the home
 //! database.
 //!
-//! Every instance tries each [`TICK`] to take or renew the lease `backup_scheduler` (held for [`LEASE`]); only its
-//! holder looks at the schedules. An instance that stops gives the lease up (or, killed, lets it expire), and
+//! Every instance reads the schedules set on the Backups page each [`TICK`]; when some database has a schedule, it
+//! tries to take or renew the lease `backup_scheduler` (held for [`LEASE`]), and only its holder runs anything. An instance that stops gives the lease up (or, killed, lets it expire), and
 //! another takes it within `LEASE + TICK`. Before running anything the holder claims the run in the home database
 //! (a unique row per database, kind and scheduled time), so even two instances that both believe they hold the
 //! lease never run the same backup twice. A schedule is counted from its last claimed run: after a downtime the
@@ -118,6 +118,17 @@ impl Scheduler {
     }
 
     async fn tick(&mut self) -> Result<()> {
+        let overrides: HashMap<String, backup_runs::Override> =
+            backup_runs::overrides(&self.home).await?.into_iter().collect();
+        let all = self.watched.all();
+        // Nothing scheduled anywhere: one read a tick, no lease written.
+        let scheduled = all.iter().any(|w| {
+            resolve(w, overrides.get(w.name()).cloned()).schedule.is_some()
+                || matches!(w.spec.restore_test, RestoreTest::Scheduled(_))
+        });
+        if !scheduled {
+            return Ok(());
+        }
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
         if !backup_runs::take_lease(&self.home, LEASE_NAME, &self.instance, now, until).await? {
@@ -125,9 +136,7 @@ impl Scheduler {
             self.first_seen.clear();
             return Ok(());
         }
-        let overrides: HashMap<String, backup_runs::Override> =
-            backup_runs::overrides(&self.home).await?.into_iter().collect();
-        for watched in self.watched.all() {
+        for watched in all {
             let in_force = resolve(&watched, overrides.get(watched.name()).cloned());
             if let Some(schedule) = &in_force.schedule
                 && let Some(due) = self.due(&watched, RunKind::Backup, schedule, now).await?
