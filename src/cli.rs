@@ -137,6 +137,9 @@ pub enum BackupAction {
         /// A backup file [default: the newest backup of the database].
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
+        /// A server where scratch databases may be created and dropped [default: the restore_test_url setting].
+        #[arg(long, value_name = "URL", env = "STRATA_RESTORE_TEST_URL", hide_env_values = true)]
+        scratch_url: Option<String>,
         /// The backup folder [default: the database's backup_dir].
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,

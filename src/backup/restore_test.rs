@@ -162,12 +162,17 @@ async fn restore_and_check(
         None => None,
     };
     record.verify_ms = verify_started.elapsed().as_millis() as u64;
-    let default_schema = engine(scratch_url, &config.settings).default_schema();
+    // Recorded tables name the source's default schema as ""; restored ones may be in the scratch database's own
+    // (a MariaDB database's name) or in the source's (a PostgreSQL `schema=` the dump re-creates).
+    let defaults = [
+        engine(scratch_url, &config.settings).default_schema(),
+        engine(&config.database_url, &config.settings).default_schema(),
+    ];
     let restored: BTreeMap<(String, String), i64> = report
         .tables
         .iter()
         .map(|t| {
-            let schema = if t.schema == default_schema { String::new() } else { t.schema.clone() };
+            let schema = if defaults.contains(&t.schema) { String::new() } else { t.schema.clone() };
             ((schema, t.name.clone()), t.rows)
         })
         .collect();

@@ -108,7 +108,11 @@ pub async fn run(config: &Config, set: Arc<MigrationSet>, args: BackupArgs) -> R
             );
             Ok(())
         }
-        Some(BackupAction::TestRestore { file, dir, out }) => {
+        Some(BackupAction::TestRestore { file, scratch_url, dir, out }) => {
+            let mut spec = spec;
+            if let Some(url) = scratch_url {
+                spec.restore_test_url = Some(crate::config::DatabaseUrl::parse(&url)?);
+            }
             let file = match file {
                 Some(f) => f,
                 None => {
