@@ -41,8 +41,7 @@ pub const ACTOR: &str = "scheduler";
 #[derive(Clone, Debug)]
 pub struct InForce {
     pub schedule: Option<Schedule>,
-    /// `page` (set by an admin, named in `set_by`) or `configuration`.
-    pub source: &'static str,
+    /// The admin who set it on the page; `None`: it is the configuration's.
     pub set_by: Option<String>,
 }
 
@@ -57,10 +56,9 @@ fn resolve(watched: &Watched, set: Option<backup_runs::Override>) -> InForce {
         Some(o) => InForce {
             // Checked when it was saved; a value that no longer parses counts as off rather than guessing.
             schedule: (o.schedule != "off").then(|| Schedule::parse(&o.schedule).ok()).flatten(),
-            source: "page",
             set_by: Some(o.updated_by),
         },
-        None => InForce { schedule: watched.spec.backup_schedule.clone(), source: "configuration", set_by: None },
+        None => InForce { schedule: watched.spec.backup_schedule.clone(), set_by: None },
     }
 }
 

@@ -52,12 +52,10 @@ pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppStat
     Ok(IndexPage {
         schedule: ScheduleView {
             text: in_force.schedule.as_ref().map(|s| s.to_string()),
-            source: match (&in_force.set_by, in_force.source) {
+            source: match (&in_force.set_by, &db.spec.backup_schedule) {
                 (Some(by), _) => format!("set on this page by {by}; it overrides the configuration"),
-                (None, _) => match &db.spec.backup_schedule {
-                    Some(_) => "from backup_schedule in the configuration".to_string(),
-                    None => "no backup_schedule in the configuration".to_string(),
-                },
+                (None, Some(_)) => "from backup_schedule in the configuration".to_string(),
+                (None, None) => "no backup_schedule in the configuration".to_string(),
             },
             from_page: in_force.set_by.is_some(),
             configured: db.spec.backup_schedule.as_ref().map(|s| s.to_string()),
@@ -479,6 +477,10 @@ impl JobView {
                     backup::human_duration(std::time::Duration::from_millis(s.duration_ms as u64)),
                     s.tables
                 ));
+                if let Some(test) = &s.restore_test {
+                    let line = crate::watch::backups::describe(test);
+                    summary = summary.map(|text| format!("{text} Restore test {line}."));
+                }
             }
             Some(Ok(Done::Restore { summary: s, report: r })) => {
                 let mut line = format!(
