@@ -1,14 +1,17 @@
 //! The command line: `strata serve`, `strata migrate ...`, `strata backup/restore/verify`, `strata maintenance ...`,
 //! `strata user create`, `strata key ...`, `strata viewer-login ...`.
 
+mod backup_cmd;
+
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use sea_orm_migration::MigratorTrait;
 
-use crate::backup::{self, BackupOptions, Format, Preview, Progress, Report, RestoreOptions};
+use crate::backup::{self, Format, Preview, Progress, Report, RestoreOptions};
 use crate::config::{Config, Overrides};
 use crate::db::{self, Purpose};
 use crate::error::{Error, Result};
@@ -97,7 +100,10 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BackupArgs {
+    #[command(subcommand)]
+    pub action: Option<BackupAction>,
     /// Folder for the backup [default: the backup_dir setting, ./backups].
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -111,11 +117,45 @@ pub struct BackupArgs {
     pub out: Output,
 }
 
+/// What `strata backup` does besides taking a backup.
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Delete the backups the retention policy (backup_keep, backup_max_age) does not keep.
+    Prune {
+        /// Show what would be kept (and by which rule) and deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The backup folder [default: the database's backup_dir].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Restore a backup (the newest, or FILE) into a scratch database, check it against what was recorded when
+    /// it was taken, and drop the scratch database. Exits 1 when the test fails.
+    TestRestore {
+        /// A backup file [default: the newest backup of the database].
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// A server where scratch databases may be created and dropped [default: the restore_test_url setting].
+        #[arg(long, value_name = "URL", env = "STRATA_RESTORE_TEST_URL", hide_env_values = true)]
+        scratch_url: Option<String>,
+        /// The backup folder [default: the database's backup_dir].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// A backup: .sql, .sql.gz, pg_dump custom format (.dump), or a SQLite database (.db, .db.gz).
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    #[arg(value_name = "FILE", required_unless_present = "latest", conflicts_with = "latest")]
+    pub file: Option<PathBuf>,
+    /// Restore the newest backup of the database in its backup folder.
+    #[arg(long)]
+    pub latest: bool,
     /// Empty the database first, so that objects the backup does not have are dropped too.
     #[arg(long)]
     pub clean: bool,
@@ -374,7 +414,7 @@ pub async fn run<M: MigratorTrait>(cli: Cli) -> Result<()> {
         Command::Healthcheck => healthcheck(config.settings.listen).await,
         // answered in `main` before any Strata configuration is read, with Alembic's exit statuses
         Command::Alembic(_) => Err(Error::BadRequest("`strata alembic` runs through cli::main".into())),
-        Command::Backup(args) => backup_command(&config, args).await,
+        Command::Backup(args) => backup_cmd::run(&config, Arc::new(MigrationSet::of::<M>()?), args).await,
         Command::Restore(args) => restore_command(&config, &set, args).await,
         Command::Maintenance(args) => maintenance_command(&config, args).await,
         Command::Verify(out) => {
@@ -727,32 +767,12 @@ async fn run_locked(config: &Config, set: &MigrationSet, cmd: MigrateCommand) ->
     Ok(())
 }
 
-async fn backup_command(config: &Config, args: BackupArgs) -> Result<()> {
-    let opts = BackupOptions {
-        dir: args.dir.unwrap_or_else(|| config.settings.backup_dir.clone()),
-        format: args.format,
-        keep: args.keep.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-    };
-    eprintln!("backing up {} ...", config.database_url);
-    let (progress, done) = progress_line("written");
-    let summary = backup::backup(config, &opts, progress).await;
-    done();
-    let summary = summary?;
-    if args.out.json {
-        return print_json(&summary);
-    }
-    println!("backup    {}", backup::shown(&summary.file));
-    println!("size      {} ({} bytes)", crate::web::fmt::bytes_of(&(summary.bytes as i64)), summary.bytes);
-    println!("duration  {}", backup::human_duration(std::time::Duration::from_millis(summary.duration_ms as u64)));
-    println!("tables    {}", summary.tables);
-    for old in &summary.deleted {
-        println!("deleted   {} (--keep)", backup::shown(old));
-    }
-    Ok(())
-}
-
 async fn restore_command(config: &Config, set: &MigrationSet, args: RestoreArgs) -> Result<()> {
-    let opts = RestoreOptions { file: args.file, clean: args.clean, grant_to: args.grant_to };
+    let file = match args.file {
+        Some(file) => file,
+        None => backup_cmd::latest(config)?,
+    };
+    let opts = RestoreOptions { file, clean: args.clean, grant_to: args.grant_to };
     let url = &config.database_url;
     if !args.yes && !std::io::stdin().is_terminal() {
         return Err(Error::BadRequest(format!(

@@ -103,6 +103,7 @@ async fn operation_ids_are_unique_and_named_by_resource_and_action() {
         "activity_cancel",
         "activity_index",
         "activity_terminate",
+        "backups_index",
         "databases_index",
         "docs_openapi_json",
         "docs_page",

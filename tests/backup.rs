@@ -110,10 +110,13 @@ fn restore(t: &TestDb, file: &Path, extra: &[&str]) -> Output {
     strata(&t.url, &args)
 }
 
-/// Files in a folder, sorted.
+/// Files in a folder, sorted, without the sidecars beside each backup (`<file>.strata.json`).
 fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.ends_with(".strata.json"))
+        .collect();
     names.sort();
     names
 }

@@ -85,9 +85,13 @@ impl Setup {
         format!("{}_2020-01-{day:02}_00-00-00.{ext}", self.t.name)
     }
 
+    /// The files in the backup folder, without the sidecars that go with each backup (`<file>.strata.json`).
     fn files(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            std::fs::read_dir(&self.dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !n.ends_with(".strata.json"))
+            .collect();
         names.sort();
         names
     }
@@ -179,6 +183,7 @@ async fn create_from_the_page(kind: Kind) {
     assert_eq!(job["actor"], s.admin.as_str());
     let name = job["file"].as_str().expect("a finished backup names its file").to_string();
     assert_eq!(s.files(), std::slice::from_ref(&name), "the file is there and nothing temporary is left");
+    assert!(s.dir.join(format!("{name}.strata.json")).is_file(), "the row counts are recorded beside it");
     let size = std::fs::metadata(s.dir.join(&name)).unwrap().len();
     assert_eq!(job["bytes"].as_u64(), Some(size), "the progress counted every byte written");
 

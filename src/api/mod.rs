@@ -18,6 +18,7 @@
 
 mod activity;
 pub mod auth;
+mod backups;
 mod databases;
 mod docs;
 pub mod errors;
@@ -62,6 +63,7 @@ pub const BEARER: &str = "bearer";
         (name = "query", description = "Run SQL and export results, as the query editor does (scopes `run_readonly_sql`, `run_sql`)"),
         (name = "sessions", description = "Cancel or terminate server sessions (admin keys with scope `run_sql`)"),
         (name = "migrations", description = "Preview and apply Strata's migrations on the project database (admin keys with scope `manage_migrations`)"),
+        (name = "backups", description = "Backups and their restore tests (admin keys with scope `read_catalog`)"),
         (name = "meta", description = "This document and its readable page (no key needed)")
     )
 )]
@@ -103,6 +105,7 @@ fn database_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(migration_runs::lint))
         .routes(routes!(migration_runs::apply))
         .routes(routes!(migration_runs::show))
+        .routes(routes!(backups::index))
         .routes(routes!(query::run))
         .routes(routes!(query::export))
 }

@@ -281,9 +281,15 @@ pub fn retention(dir: &Path, db: &str, keep: usize) -> Result<Vec<Listed>> {
     Ok(list(dir, db)?.into_iter().skip(keep).collect())
 }
 
-/// Deletes one backup file.
+/// Deletes one backup file and its sidecar.
 pub fn remove(path: &Path) -> Result<()> {
-    std::fs::remove_file(path).map_err(|e| Error::io(format!("cannot delete the backup {}", path.display()), e))
+    std::fs::remove_file(path).map_err(|e| Error::io(format!("cannot delete the backup {}", path.display()), e))?;
+    match std::fs::remove_file(super::manifest::path_of(path)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(Error::io(format!("deleted the backup {} but not its sidecar", path.display()), e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Deletes all but the newest `keep` backups of database `db` in `dir`; other files are never touched.

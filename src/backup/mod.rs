@@ -8,9 +8,12 @@
 
 mod file;
 pub mod jobs;
+pub mod manifest;
 mod mysql;
 mod pg_script;
 mod postgres;
+pub mod restore_test;
+pub mod retention;
 mod sqlite;
 mod tools;
 pub mod verify;
@@ -64,8 +67,10 @@ pub struct BackupSummary {
     pub bytes: u64,
     pub duration_ms: u128,
     pub tables: usize,
-    /// Older backups `--keep` deleted.
+    /// Older backups `--keep` or the retention policy deleted.
     pub deleted: Vec<PathBuf>,
+    /// The restore test run right after it (`restore_test = after_backup`).
+    pub restore_test: Option<manifest::RestoreTestRecord>,
 }
 
 /// What `strata restore` is asked to do.
@@ -136,6 +141,16 @@ trait Engine: Send + Sync {
         progress: Progress,
     ) -> Result<Restored>;
 
+    /// The schema tables land in when a backup is restored elsewhere (PostgreSQL: the URL's search path, else
+    /// `public`; MariaDB: the database; SQLite: `main`).
+    fn default_schema(&self) -> String;
+
+    /// The statements that create and drop a scratch database for a restore test; `None` where a scratch
+    /// database is a file (SQLite).
+    fn scratch_sql(&self, _name: &str) -> Option<(String, String)> {
+        None
+    }
+
     /// Health lines for the verification report that only this backend has (SQLite's integrity_check).
     async fn checks(&self, _db: &DatabaseConnection) -> Result<Vec<(String, String)>> {
         Ok(Vec::new())
@@ -193,15 +208,29 @@ pub async fn backup(config: &Config, opts: &BackupOptions, progress: Progress) -
     // The folder is checked before connecting: a bad --dir fails at once and leaves nothing.
     let staged = file::Staged::create(&opts.dir, &backup_name(&prefix, Utc::now(), ext))?;
     let conn = db::connect(url, Purpose::Cli).await?;
+    // Counted before and after the dump: the restore test checks the restored rows against these.
+    let before = verify::tables(&conn).await?;
     engine.dump(&conn, opts.format, &staged, progress).await?;
-    let (file, bytes) = staged.commit()?;
-    let tables = verify::tables(&conn).await?.len();
+    let after = verify::tables(&conn).await?;
+    let shape = verify::shape(&conn).await;
     conn.close().await.ok();
+    let (file, bytes) = staged.commit()?;
+    let tables = after.len();
+    let mut sidecar = manifest::Manifest {
+        tables: manifest::merge_counts(&before, &after, &engine.default_schema()),
+        ..Default::default()
+    };
+    if let Ok((foreign_keys, indexes)) = shape {
+        (sidecar.foreign_keys, sidecar.indexes) = (Some(foreign_keys), Some(indexes));
+    }
+    if let Err(e) = manifest::write(&file, &sidecar) {
+        tracing::warn!(error = %e, "the backup was written but its sidecar was not: a restore test cannot check its rows");
+    }
     let deleted = match opts.keep {
         Some(keep) => file::prune(&opts.dir, &prefix, keep)?,
         None => Vec::new(),
     };
-    Ok(BackupSummary { file, bytes, duration_ms: started.elapsed().as_millis(), tables, deleted })
+    Ok(BackupSummary { file, bytes, duration_ms: started.elapsed().as_millis(), tables, deleted, restore_test: None })
 }
 
 /// Restores a backup over the database. `confirm`, when given, sees what will be overwritten (every

@@ -145,6 +145,17 @@ fn statement_at(input: &Input, n: usize) -> Option<String> {
 
 #[async_trait::async_trait]
 impl Engine for MySql {
+    fn default_schema(&self) -> String {
+        self.url.database_name().unwrap_or_default()
+    }
+
+    fn scratch_sql(&self, name: &str) -> Option<(String, String)> {
+        Some((
+            format!("CREATE DATABASE `{}`", name.replace('`', "``")),
+            format!("DROP DATABASE IF EXISTS `{}`", name.replace('`', "``")),
+        ))
+    }
+
     fn extension(&self, format: Format) -> Result<&'static str> {
         match format {
             Format::Sql => Ok("sql.gz"),

@@ -323,6 +323,17 @@ fn grants(schema: &str, role: &str) -> String {
 
 #[async_trait::async_trait]
 impl Engine for Postgres {
+    fn default_schema(&self) -> String {
+        self.schema()
+    }
+
+    fn scratch_sql(&self, name: &str) -> Option<(String, String)> {
+        Some((
+            format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")),
+            format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", name.replace('"', "\"\"")),
+        ))
+    }
+
     fn extension(&self, format: Format) -> Result<&'static str> {
         Ok(match format {
             Format::Sql => "sql.gz",

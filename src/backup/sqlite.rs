@@ -144,6 +144,10 @@ fn remove_with_sidecars(path: &Path) {
 
 #[async_trait::async_trait]
 impl Engine for Sqlite {
+    fn default_schema(&self) -> String {
+        "main".into()
+    }
+
     fn extension(&self, format: Format) -> Result<&'static str> {
         match format {
             Format::Sql => Ok("db.gz"),

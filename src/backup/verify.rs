@@ -59,6 +59,19 @@ async fn row_count(db: &DatabaseConnection, schema: &str, table: &str) -> Result
     Ok(row.map(|r| r.try_get::<i64>("", "n")).transpose()?.unwrap_or(0))
 }
 
+/// The number of foreign keys and indexes, as the report counts them.
+pub async fn shape(db: &DatabaseConnection) -> Result<(usize, usize)> {
+    let introspector = introspect::for_connection(db.clone())?;
+    let mut foreign_keys = 0;
+    for t in tables(db).await? {
+        if let Some(detail) = introspector.table(&t.schema, &t.name).await? {
+            foreign_keys += detail.references.len();
+        }
+    }
+    let indexes = introspector.indexes(&IndexQuery { limit: 1, ..IndexQuery::default() }).await?.total as usize;
+    Ok((foreign_keys, indexes))
+}
+
 /// Builds the report.
 pub(super) async fn report(
     db: &DatabaseConnection,

@@ -1,5 +1,6 @@
 //! Strata's configuration: alembic.ini, environment and flags assembled into one [`Config`].
 
+pub mod backup;
 pub mod ini;
 pub mod net;
 pub mod url;

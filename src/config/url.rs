@@ -216,6 +216,16 @@ impl DatabaseUrl {
         Ok(other)
     }
 
+    /// Another database on the same server with the same login (a server URL), or another SQLite file.
+    pub fn with_database(&self, name: &str) -> Result<DatabaseUrl, ConfigError> {
+        if self.backend == Backend::Sqlite {
+            return DatabaseUrl::parse(&format!("sqlite:///{name}"));
+        }
+        let mut url = Url::parse(&self.connect).map_err(|e| invalid(&self.masked, e.to_string()))?;
+        url.set_path(&format!("/{name}"));
+        DatabaseUrl::parse(url.as_str())
+    }
+
     /// The password in the URL (percent-decoded), if it has one. Hand it to the key file's sealing and nowhere else.
     pub fn password(&self) -> Option<String> {
         let url = Url::parse(&self.connect).ok()?;

@@ -2,7 +2,9 @@
 //! `STRATA_WATCH_<NAME>` variables and `--watch NAME=URL` flags, plus the project database.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use super::backup::{Keep, RestoreTest, Schedule};
 use super::ini::IniFile;
 use super::{ConfigError, DatabaseUrl, parse_bool};
 
@@ -16,8 +18,21 @@ pub const DATABASE_SECTION_PREFIX: &str = "database:";
 pub const WATCH_ENV_PREFIX: &str = "STRATA_WATCH_";
 
 /// The keys a `[database:NAME]` section may hold.
-pub const DATABASE_KEYS: &[&str] =
-    &["url", "read_only", "viewer_url", "backup_dir", "group", "environment", "migrations_dir", "alembic_ini"];
+pub const DATABASE_KEYS: &[&str] = &[
+    "url",
+    "read_only",
+    "viewer_url",
+    "backup_dir",
+    "group",
+    "environment",
+    "migrations_dir",
+    "alembic_ini",
+    "backup_schedule",
+    "backup_keep",
+    "backup_max_age",
+    "restore_test",
+    "restore_test_url",
+];
 
 /// Longest database name (it is a path segment and a label).
 pub const MAX_NAME_LEN: usize = 63;
@@ -40,6 +55,16 @@ pub struct WatchSpec {
     pub migrations_dir: Option<PathBuf>,
     /// An Alembic project's `alembic.ini` (its `script_location` is read).
     pub alembic_ini: Option<PathBuf>,
+    /// When scheduled backups run (`backup_schedule`); the Backups page may override it in the home database.
+    pub backup_schedule: Option<Schedule>,
+    /// How many backups of each period to keep (`backup_keep`), applied after each successful backup.
+    pub backup_keep: Option<Keep>,
+    /// Keep every backup taken within this long before the newest one (`backup_max_age`, restic's `--keep-within`).
+    pub backup_max_age: Option<Duration>,
+    /// When a backup's restore is tested (`restore_test`).
+    pub restore_test: RestoreTest,
+    /// A server where restore tests may create and drop scratch databases (`restore_test_url`; not for SQLite).
+    pub restore_test_url: Option<DatabaseUrl>,
     /// Where it was named: `--watch`, an environment variable, `file:line`, or the Databases page.
     pub origin: String,
     /// The project database: the one `strata migrate` manages (`DATABASE_URL` / `sqlalchemy.url`).
@@ -58,6 +83,11 @@ impl WatchSpec {
             group: None,
             migrations_dir: None,
             alembic_ini: None,
+            backup_schedule: None,
+            backup_keep: None,
+            backup_max_age: None,
+            restore_test: RestoreTest::Off,
+            restore_test_url: None,
             origin,
             project: false,
         }
@@ -191,6 +221,7 @@ pub fn read(ini: Option<&IniFile>, vars: &[(String, String)], flags: &[String]) 
             if let Some(v) = ini.get(&section, "alembic_ini")?.filter(|v| !v.trim().is_empty()) {
                 spec.alembic_ini = Some(here.join(v.trim()));
             }
+            read_backup_keys(ini, &section, spec, &place)?;
         }
     }
     let mut from_env: Vec<WatchSpec> = Vec::new();
@@ -218,6 +249,45 @@ pub fn read(ini: Option<&IniFile>, vars: &[(String, String)], flags: &[String]) 
         push(&mut list, spec, true)?;
     }
     Ok(list)
+}
+
+/// The backup keys of a `[database:NAME]` section; an error names the key and its line.
+fn read_backup_keys(
+    ini: &IniFile,
+    section: &str,
+    spec: &mut WatchSpec,
+    place: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    let value = |key: &str| -> Result<Option<String>, ConfigError> {
+        Ok(ini.get(section, key)?.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
+    };
+    let wrong = |key: &str, why: String| bad(&place(key), format!("{key}: {why}"));
+    if let Some(v) = value("backup_schedule")? {
+        spec.backup_schedule = Some(Schedule::parse(&v).map_err(|e| wrong("backup_schedule", e))?);
+    }
+    if let Some(v) = value("backup_keep")? {
+        spec.backup_keep = Some(Keep::parse(&v).map_err(|e| wrong("backup_keep", e))?);
+    }
+    if let Some(v) = value("backup_max_age")? {
+        let age = super::parse_duration(&v)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| wrong("backup_max_age", format!("{v:?} is not a duration like 30d, 12h or 90min")))?;
+        spec.backup_max_age = Some(age);
+    }
+    if let Some(v) = value("restore_test")? {
+        spec.restore_test = RestoreTest::parse(&v).map_err(|e| wrong("restore_test", e))?;
+    }
+    if let Some(v) = value("restore_test_url")? {
+        let url = parse_url(&v, &place("restore_test_url"))?;
+        if url.backend() != spec.url.backend() {
+            return Err(wrong(
+                "restore_test_url",
+                format!("a restore test needs a {} server like the database's own", spec.url.backend()),
+            ));
+        }
+        spec.restore_test_url = Some(url);
+    }
+    Ok(())
 }
 
 /// Adds the project database to the list: the entry with the same URL when there is one (it becomes the
@@ -290,6 +360,25 @@ mod tests {
         assert!(e.contains("\"a\" is given twice"), "{e}");
         let e = read(Some(&ini("[database:x]\nurl = sqlite:///x.db\nreadonly = 1\n")), &[], &[]).unwrap_err();
         assert!(e.to_string().contains("readonly"), "{e}");
+    }
+
+    #[test]
+    fn backup_keys_are_parsed_and_a_bad_one_is_named() {
+        let file = ini("[database:app]\nurl = sqlite:///app.db\nbackup_schedule = @every 2s\n\
+                        backup_keep = last=3 daily=7\nbackup_max_age = 30d\nrestore_test = after_backup\n");
+        let list = read(Some(&file), &[], &[]).unwrap();
+        assert_eq!(list[0].backup_schedule.as_ref().map(|s| s.to_string()).as_deref(), Some("@every 2s"));
+        assert_eq!(list[0].backup_keep.map(|k| k.to_string()).as_deref(), Some("last=3 daily=7"));
+        assert_eq!(list[0].backup_max_age, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(list[0].restore_test, RestoreTest::AfterBackup);
+        let e = read(Some(&ini("[database:app]\nurl = sqlite:///app.db\nbackup_schedule = 0 3 * *\n")), &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("backup_schedule") && e.contains(":3"), "{e}");
+        let e = read(Some(&ini("[database:app]\nurl = sqlite:///app.db\nbackup_keep = dayly=7\n")), &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("backup_keep") && e.contains("dayly"), "{e}");
     }
 
     #[test]

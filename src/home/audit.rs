@@ -56,6 +56,8 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "backup.delete",
     "backup.prune",
     "backup.restore",
+    "backup.restore_test",
+    "backup.schedule",
     "database.add",
     "database.update",
     "database.remove",

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod backup_runs;
 pub mod history;
 pub mod migration_runs;
 pub mod recent;
@@ -89,8 +90,18 @@ pub async fn migrate_on(conn: &DatabaseConnection, admin: Option<Option<String>>
 }
 
 /// Every table of Strata's own state (all in the home database).
-pub const OWN_TABLES: &[&str] =
-    &["admin_users", "strata_sessions", "audit_log", "query_history", "api_keys", "strata_secrets"];
+pub const OWN_TABLES: &[&str] = &[
+    "admin_users",
+    "strata_sessions",
+    "audit_log",
+    "query_history",
+    "api_keys",
+    "strata_secrets",
+    "strata_leases",
+    "backup_runs",
+    "backup_schedules",
+    "migration_runs",
+];
 
 /// Whether `table` (compared without regard to ASCII case, as MariaDB and SQLite compare names) is Strata's own.
 pub fn is_own_table(table: &str) -> bool {

@@ -5,6 +5,7 @@
 //! found last, so a scrape costs no database work. `strata serve` starts the task; a router built without it
 //! (tests, embedding) starts it at its first scrape. The series and which backends have them are in the README.
 
+pub mod backups;
 pub mod db;
 pub mod http;
 pub mod migrations;
@@ -42,7 +43,11 @@ impl Metrics {
         let readings =
             Arc::new(DbReadings::new(watched, migrations, settings.long_query_threshold, settings.catalog_timeout));
         registry.register_collector(Box::new(readings.clone()));
-        registry.register_collector(Box::new(migrations::MigrationGauges(watched_for_gauges)));
+        registry.register_collector(Box::new(migrations::MigrationGauges(watched_for_gauges.clone())));
+        registry.register_collector(Box::new(backups::BackupGauges {
+            watched: watched_for_gauges,
+            backup_dir: settings.backup_dir.clone(),
+        }));
         Metrics { registry, http, db: readings, refresh: settings.metrics_refresh, started: Once::new() }
     }
 

@@ -46,7 +46,31 @@ pub struct Card {
     /// Whether a tool has a problem or pending migrations.
     pub migrations_troubled: bool,
     pub last_backup: Option<DateTime<Utc>>,
+    /// When the newest backup whose restore test passed was taken.
+    pub last_verified: Option<DateTime<Utc>>,
+    /// The newest backup's restore test failed: why.
+    pub restore_failed: Option<String>,
     pub read_at: Option<DateTime<Utc>>,
+}
+
+/// A verified backup older than this is called out in red on the card.
+pub const VERIFIED_STALE_DAYS: i64 = 7;
+
+impl Card {
+    /// Red on the card: the newest backup's restore test failed, or no backup was verified for a week.
+    pub fn backup_warning(&self) -> Option<String> {
+        if let Some(why) = &self.restore_failed {
+            return Some(format!("restore failed: {why}"));
+        }
+        self.last_backup?;
+        match self.last_verified {
+            None => Some("no verified backup".into()),
+            Some(at) => {
+                let days = (Utc::now() - at).num_days();
+                (days > VERIFIED_STALE_DAYS).then(|| format!("no verified backup for {days} days"))
+            }
+        }
+    }
 }
 
 /// The kept card of one database and whether a reading is under way.
@@ -86,6 +110,8 @@ fn blank(w: &Watched) -> Card {
         migrations: None,
         migrations_troubled: false,
         last_backup: None,
+        last_verified: None,
+        restore_failed: None,
         read_at: None,
     }
 }
@@ -95,11 +121,8 @@ pub async fn read(w: Arc<Watched>, config: Arc<Config>, set: Arc<MigrationSet>, 
     let mut card = blank(&w);
     let dir = w.backup_dir(&config);
     let prefix = backup::file_prefix(w.url());
-    card.last_backup = tokio::task::spawn_blocking(move || backup::list(&dir, &prefix))
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .and_then(|l| l.first().map(|b| b.taken));
+    let latest = tokio::task::spawn_blocking(move || backup::manifest::latest(&dir, &prefix)).await.unwrap_or_default();
+    (card.last_backup, card.last_verified, card.restore_failed) = (latest.success, latest.verified, latest.failed);
     card.read_at = Some(Utc::now());
     if let Some(outage) = w.health.outage() {
         card.reachable = Some(false);

@@ -6,9 +6,11 @@
 //! read-only), and nothing of Strata's own state is ever kept there.
 
 pub mod apply;
+pub mod backups;
 pub mod catalog;
 pub mod fleet;
 pub mod runs;
+pub mod scheduler;
 pub mod schema_history;
 pub mod slow;
 

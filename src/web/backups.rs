@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::home::audit;
 use crate::state::AppState;
+use crate::watch::scheduler;
 
 /// Downloads are read from disk this many bytes at a time.
 const CHUNK: usize = 64 * 1024;
@@ -43,7 +44,26 @@ pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppStat
     user.require(Role::Admin)?;
     let backups = listed(&db, &state)?.iter().map(Row::new).collect();
     let job = db.backups.latest();
+    let in_force = scheduler::in_force(&state.home, &db).await?;
+    let next_run = match &in_force.schedule {
+        Some(s) => scheduler::next_run(&state.home, &db, s).await?,
+        None => None,
+    };
     Ok(IndexPage {
+        schedule: ScheduleView {
+            text: in_force.schedule.as_ref().map(|s| s.to_string()),
+            source: match (&in_force.set_by, &db.spec.backup_schedule) {
+                (Some(by), _) => format!("set on this page by {by}; it overrides the configuration"),
+                (None, Some(_)) => "from backup_schedule in the configuration".to_string(),
+                (None, None) => "no backup_schedule in the configuration".to_string(),
+            },
+            from_page: in_force.set_by.is_some(),
+            configured: db.spec.backup_schedule.as_ref().map(|s| s.to_string()),
+            next_run: fmt::time(&next_run),
+            next_run_exact: fmt::exact_time(&next_run),
+        },
+        policy: crate::watch::backups::policy(&db.spec).describe(),
+        restore_test: db.spec.restore_test.to_string(),
         layout: Layout::for_db(&user, &state, &db, "backups").await?,
         dir: db.backup_dir(&state.config).display().to_string(),
         formats: backup::formats(&db.config(&state.config)).into_iter().map(FormatChoice::new).collect(),
@@ -81,10 +101,11 @@ pub async fn create(
         )));
     }
     let opts = BackupOptions { dir: db.backup_dir(&state.config), format: form.format, keep: None };
-    let (config, home) = (db.config(&state.config), state.home.clone());
+    let (config, home, spec, set) =
+        (db.config(&state.config), state.home.clone(), db.spec.clone(), state.migrations.clone());
     let entry = user.audit("backup.create").database(db.name()).database(db.name());
     db.backups.start(Kind::Backup, None, &user.username, None, move |progress| async move {
-        let done = backup::backup(&config, &opts, progress).await;
+        let done = crate::watch::backups::backup(&config, &spec, set, &opts, progress).await;
         let entry = match &done {
             Ok(s) => entry.target(file_name(&s.file)).detail(format!(
                 "succeeded: {} in {}, {} tables",
@@ -382,10 +403,23 @@ pub struct Row {
     pub taken: String,
     pub taken_exact: String,
     pub age: String,
+    /// The last restore test: `passed` or `failed`, and a line saying when and what.
+    pub restore: Option<(&'static str, String)>,
 }
 
 impl Row {
-    fn new(b: &Listed) -> Row {
+    pub(super) fn new(b: &Listed) -> Row {
+        let restore = match backup::manifest::read(&b.path) {
+            Ok(m) => m.and_then(|m| m.restore_test).map(|t| {
+                let when = fmt::ago(&Some(t.at));
+                if t.passed() {
+                    ("passed", format!("restore verified {when}"))
+                } else {
+                    ("failed", format!("restore failed {when}: {}", t.problems.join("; ")))
+                }
+            }),
+            Err(e) => Some(("failed", e.to_string())),
+        };
         let bytes = i64::try_from(b.bytes).unwrap_or(i64::MAX);
         let taken = Some(b.taken);
         Row {
@@ -396,6 +430,7 @@ impl Row {
             taken: fmt::time(&taken),
             taken_exact: fmt::exact_time(&taken),
             age: fmt::ago(&taken),
+            restore,
         }
     }
 }
@@ -442,6 +477,10 @@ impl JobView {
                     backup::human_duration(std::time::Duration::from_millis(s.duration_ms as u64)),
                     s.tables
                 ));
+                if let Some(test) = &s.restore_test {
+                    let line = crate::watch::backups::describe(test);
+                    summary = summary.map(|text| format!("{text} Restore test {line}."));
+                }
             }
             Some(Ok(Done::Restore { summary: s, report: r })) => {
                 let mut line = format!(
@@ -487,6 +526,24 @@ pub struct IndexPage {
     pub job: Option<JobView>,
     /// A job is running: the page refreshes itself.
     pub running: bool,
+    pub schedule: ScheduleView,
+    /// The retention policy, described.
+    pub policy: String,
+    /// `restore_test` as configured.
+    pub restore_test: String,
+}
+
+/// The backup schedule in force and where it comes from.
+pub struct ScheduleView {
+    /// `None`: no scheduled backups.
+    pub text: Option<String>,
+    pub source: String,
+    /// Set on this page (a button puts the configuration's back).
+    pub from_page: bool,
+    /// The configuration's `backup_schedule`.
+    pub configured: Option<String>,
+    pub next_run: String,
+    pub next_run_exact: String,
 }
 
 #[derive(Template, WebTemplate)]

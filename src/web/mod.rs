@@ -9,6 +9,8 @@ mod activity;
 mod assets;
 mod audit;
 mod auth;
+mod backup_policy;
+mod backup_schedule;
 mod backups;
 mod bloat;
 pub mod csrf;
@@ -88,6 +90,8 @@ fn per_database(state: &AppState) -> Router<AppState> {
         .route("/db/{name}/query/{id}/cancel", post(query::cancel))
         .route("/db/{name}/backups", get(backups::index).post(backups::create))
         .route("/db/{name}/backups/status", get(backups::status))
+        .route("/db/{name}/backups/schedule", post(backup_schedule::update))
+        .route("/db/{name}/backups/policy", get(backup_policy::index).post(backup_policy::apply))
         .route("/db/{name}/backups/retention", get(backups::retention).post(backups::prune))
         .route("/db/{name}/backups/{file}/download", get(backups::download))
         .route("/db/{name}/backups/{file}/delete", get(backups::confirm_delete).post(backups::delete))
@@ -216,6 +220,15 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     let watcher = tokio::spawn(health.watch(home_url.clone(), home.clone()));
     let key_usage = state.key_usage.clone();
     let usage_flusher = tokio::spawn(key_usage.clone().flush_every(home.clone(), crate::home::api_keys::FLUSH_EVERY));
+    // One scheduler among the instances sharing this home database runs the scheduled backups (a lease there).
+    let scheduler = crate::watch::scheduler::Scheduler::new(
+        home.clone(),
+        state.watched.clone(),
+        state.config.clone(),
+        state.migrations.clone(),
+    );
+    let instance = scheduler.instance().to_string();
+    let scheduler = tokio::spawn(scheduler.run());
     // The database readings for `/metrics` start at the first scrape: a watched database nobody looks at, and no
     // Prometheus scrapes, keeps no connection of Strata's.
     let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
@@ -225,6 +238,8 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     sweeper.abort();
     watcher.abort();
     usage_flusher.abort();
+    scheduler.abort();
+    crate::watch::scheduler::Scheduler::release(&home, &instance).await;
     if let Err(e) = key_usage.flush(&home).await {
         tracing::warn!(error = %e, "recording API key use at shutdown failed");
     }

@@ -131,6 +131,11 @@ impl TestDb {
         }
     }
 
+    /// The server's admin URL (a login that may create databases); empty for SQLite.
+    pub fn admin_url(&self) -> &str {
+        &self.admin_url
+    }
+
     /// A connection for checking what Strata did.
     pub async fn connect(&self) -> DatabaseConnection {
         Database::connect(self.driver_url.as_str()).await.expect("connect to the test database")

@@ -16,6 +16,9 @@ const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const DB_PREFIX: &str = "strata_bench_backup";
 /// Strata's backup and restore each within this multiple of the direct commands (issue 5).
 const RATIO_TARGET: f64 = 1.10;
+
+/// A restore test (restore into a scratch database, check, drop) against a plain `strata restore` of the same file.
+const RESTORE_TEST_TARGET: f64 = 1.20;
 /// The flags `strata backup` gives pg_dump for its default (plain SQL) format (`src/backup/postgres.rs`).
 const PG_DUMP_FLAGS: &[&str] = &["--no-owner", "--no-privileges", "--clean", "--if-exists"];
 /// Strata compresses with flate2's `Compression::default()`, which is level 6, gzip's own default.
@@ -332,6 +335,23 @@ fn strata_backup(s: &Setup, url: &str, dir: &Path) -> Result<(f64, PathBuf, f64)
     Ok((wall, file, json["duration_ms"].as_f64().unwrap_or(f64::NAN) / 1000.0))
 }
 
+/// `strata backup test-restore FILE --scratch-url ADMIN --json`: whole-process seconds, and the test's own total.
+fn strata_test_restore(s: &Setup, url: &str, file: &Path) -> Result<(f64, f64)> {
+    let mut cmd = s.strata(url);
+    cmd.args(["backup", "test-restore"]).arg(file).args(["--scratch-url", &s.pg.admin_url, "--json"]);
+    let t0 = Instant::now();
+    let out = cmd.output().map_err(|e| format!("cannot start strata backup test-restore: {e}"))?;
+    let wall = secs(t0);
+    let out = succeeded(out, "strata backup test-restore")?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!("strata backup test-restore --json printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+    })?;
+    if json["state"] != "passed" {
+        return Err(format!("the restore test did not pass: {json}"));
+    }
+    Ok((wall, json["total_ms"].as_f64().unwrap_or(f64::NAN) / 1000.0))
+}
+
 /// `pg_dump FLAGS | gzip -6 > FILE`, then what Strata does to finish its file: fsync, rename, fsync the folder.
 fn direct_backup(s: &Setup, url: &str, dir: &Path) -> Result<(f64, PathBuf)> {
     let tmp = dir.join(".direct.sql.gz.tmp");
@@ -431,6 +451,9 @@ struct Round {
     /// The load alone, as `strata restore --json` reports it (without the verification report).
     restore_strata_load: f64,
     restore_direct: f64,
+    /// `strata backup test-restore` of the same file into a scratch database (created, checked, dropped).
+    restore_test: f64,
+    restore_test_reported: f64,
     strata_file: u64,
     direct_file: u64,
     restored_bytes: u64,
@@ -491,6 +514,9 @@ fn run_round(s: &Setup, fixture: &Fixture, index: usize) -> Result<Round> {
         round.restored_bytes = database_size(&url)?;
         target.drop_now()?;
     }
+    check_interrupt()?;
+    s.checkpoint();
+    (round.restore_test, round.restore_test_reported) = strata_test_restore(s, &fixture.url, &strata_file)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(round)
 }
@@ -650,9 +676,22 @@ fn run() -> Result<()> {
         ratio_list(&load_ratios),
         percentile(&load_ratios, 0.5)
     );
+    let test_ratios = col(|r| r.restore_test / r.restore_strata);
+    let test_ratio = percentile(&test_ratios, 0.5);
     println!(
-        "note: strata backup counts every table's rows (count(*)) after the dump to print `tables N`, and strata \
-         restore's verification report counts them again; counting this fixture took {:.2} s",
+        "restore test of the same file (scratch database created, restored, checked against the sidecar, dropped)"
+    );
+    println!("  strata backup test-restore     {}", stats(&col(|r| r.restore_test)));
+    println!("    as strata reports it         {}", stats(&col(|r| r.restore_test_reported)));
+    println!(
+        "  ratio to strata restore per round {}: median {test_ratio:.3}  target <= {RESTORE_TEST_TARGET:.2}: {}",
+        ratio_list(&test_ratios),
+        verdict(test_ratio <= RESTORE_TEST_TARGET)
+    );
+    println!(
+        "note: strata backup counts every table's rows (count(*)) before and after the dump (the restore test \
+         checks against them), and strata restore's verification report counts them again; counting this fixture \
+         took {:.2} s",
         fixture.snapshot.count_secs
     );
     println!("load average at the end: {} on {} CPU(s); the machine is shared", load_average(), cpus());

@@ -1,0 +1,176 @@
+//! Scheduled backups in `strata serve`: `@every 2s` fires, two instances on one PostgreSQL home database never
+//! double a run, another instance takes over when the scheduler's holder stops, and runs missed while Strata was
+//! down run once at start; each run is in the audit log as done by `scheduler`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::chrome::free_port;
+use common::http::Visitor;
+use common::web::migrate_up;
+use common::*;
+
+/// A `strata serve`, killed (no graceful shutdown: its lease is left to expire) when dropped.
+struct Instance(Child);
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+fn config(t: &TestDb, dir: &Path, schedule: &str) -> PathBuf {
+    let ini = dir.join("strata.ini");
+    let text =
+        format!("[database:app]\nurl = {}\nbackup_dir = {}\nbackup_schedule = {schedule}\n", t.url, dir.display());
+    std::fs::write(&ini, text).unwrap();
+    ini
+}
+
+async fn start(t: &TestDb, ini: &Path) -> Instance {
+    let port = free_port();
+    let child = strata_cmd(&t.url, &["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("STRATA_CONFIG", ini)
+        .env("STRATA_ADMIN_PASSWORD", "schedule-admin-password")
+        .env("STRATA_COOKIE_SECURE", "false")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start strata serve");
+    let started = Instant::now();
+    let mut v = Visitor::new(port);
+    while !v.send("GET", "/readyz", None).await.is_ok_and(|r| r.status == 200) {
+        assert!(started.elapsed() < Duration::from_secs(60), "the instance on {port} never got ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Instance(child)
+}
+
+/// The backup files in the folder (not their sidecars).
+fn backups(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&format!("{}_", "strata_t")) && n.ends_with(".gz"))
+        .count()
+}
+
+/// (scheduled time in ms, instance, outcome) of every scheduled backup run, oldest first.
+async fn runs(t: &TestDb) -> Vec<(i64, String, String)> {
+    let home = t.connect_home().await;
+    let rows = column(
+        &home,
+        "SELECT CONCAT(CAST(scheduled_at_ms AS TEXT), '|', instance, '|', COALESCE(outcome, 'running')) \
+         FROM backup_runs WHERE kind = 'backup' ORDER BY scheduled_at_ms",
+    )
+    .await;
+    home.close().await.ok();
+    rows.into_iter()
+        .map(|r| {
+            let mut parts = r.splitn(3, '|');
+            let at = parts.next().unwrap().parse().unwrap();
+            (at, parts.next().unwrap().to_string(), parts.next().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// Waits until at least `n` scheduled backups have finished.
+async fn finished(t: &TestDb, n: usize) -> Vec<(i64, String, String)> {
+    for _ in 0..300 {
+        let all = runs(t).await;
+        if all.iter().filter(|r| r.2 != "running").count() >= n {
+            return all;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {n} scheduled backups finished in 30 s: {:?}", runs(t).await);
+}
+
+async fn prepared() -> (TestDb, tempfile::TempDir) {
+    let t = TestDb::new(Kind::Postgres).await;
+    migrate_up(&t).await;
+    let dir = tempfile::tempdir().unwrap();
+    (t, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_two_seconds_fires_and_each_run_is_audited_as_the_scheduler() {
+    let (t, dir) = prepared().await;
+    let ini = config(&t, dir.path(), "@every 2s");
+    let _one = start(&t, &ini).await;
+    let done = finished(&t, 2).await;
+    assert!(done.iter().take(2).all(|r| r.2 == "succeeded"), "{done:?}");
+    assert_eq!(done[1].0 - done[0].0, 2000, "two seconds apart: {done:?}");
+    assert!(backups(dir.path()) >= 2, "the files are there");
+    let home = t.connect_home().await;
+    let audited = column(
+        &home,
+        "SELECT detail FROM audit_log WHERE actor = 'scheduler' AND action = 'backup.create' ORDER BY id",
+    )
+    .await;
+    assert!(audited.len() >= 2 && audited[0].contains("succeeded"), "{audited:?}");
+    home.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_on_one_home_never_double_a_run_and_the_other_takes_over_when_one_stops() {
+    let (t, dir) = prepared().await;
+    let ini = config(&t, dir.path(), "@every 2s");
+    let mut a = Some(start(&t, &ini).await);
+    let b = start(&t, &ini).await;
+    let before = finished(&t, 3).await;
+    let done: Vec<_> = before.iter().filter(|r| r.2 != "running").cloned().collect();
+    let holders: std::collections::BTreeSet<&str> = done.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(holders.len(), 1, "one scheduler while both run: {done:?}");
+    let times: Vec<i64> = done.iter().map(|r| r.0).collect();
+    assert!(times.windows(2).all(|w| w[1] - w[0] == 2000), "each scheduled time ran once: {done:?}");
+    assert_eq!(backups(dir.path()), before.len(), "one file per run, none doubled");
+
+    // Stop the holder without a goodbye (its lease expires); the other instance carries on.
+    let holder = holders.iter().next().unwrap().to_string();
+    let a_pid = a.as_ref().unwrap().0.id();
+    let holder_is_a = holder.contains(&format!(":{a_pid}:"));
+    let survivor_pid = if holder_is_a { b.0.id() } else { a_pid };
+    let stopped_at = chrono::Utc::now().timestamp_millis();
+    if holder_is_a {
+        a.take();
+    } else {
+        drop(b);
+    }
+    let taken_over = Instant::now();
+    loop {
+        let all = runs(&t).await;
+        if all.iter().any(|r| r.0 > stopped_at && r.1.contains(&format!(":{survivor_pid}:")) && r.2 == "succeeded") {
+            break;
+        }
+        assert!(taken_over.elapsed() < Duration::from_secs(15), "no takeover: {all:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(a);
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_missed_while_strata_was_down_run_once_at_start() {
+    let (t, dir) = prepared().await;
+    let ini = config(&t, dir.path(), "@every 3s");
+    let first = start(&t, &ini).await;
+    let done = finished(&t, 1).await;
+    drop(first);
+    let last = done.iter().map(|r| r.0).max().unwrap();
+    // Down for three and more intervals.
+    tokio::time::sleep(Duration::from_millis(10_500)).await;
+    let restarted = chrono::Utc::now().timestamp_millis();
+    let _again = start(&t, &ini).await;
+    let all = finished(&t, done.len() + 1).await;
+    let missed: Vec<_> = all.iter().filter(|r| r.0 > last && r.0 <= restarted).collect();
+    assert_eq!(missed.len(), 1, "the missed runs collapse into one: {all:?}");
+    assert_eq!((missed[0].0 - last) % 3000, 0, "at the latest due time: {all:?}");
+    assert!(missed[0].0 - last >= 9000, "not the first missed time but the latest: {all:?}");
+    t.drop().await;
+}
