@@ -8,7 +8,7 @@
 
 mod schema;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use sea_orm::{
@@ -52,7 +52,7 @@ fn pg_locks() -> String {
 }
 
 /// One lock a migration took.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 pub struct LockHeld {
     /// The relation's name (`oid N` for one dropped within the transaction), or `database` on SQLite.
     pub relation: String,
@@ -175,7 +175,7 @@ async fn rehearse_in(
         bookkeeping::run(txn, bookkeeping::create_statements(backend)).await?;
     }
     let mut names = relation_names(txn).await?;
-    let mut held = locks(txn, &mut names).await?;
+    let mut held: HashSet<LockHeld> = locks(txn, &mut names).await?.into_iter().collect();
     let mut done = Vec::with_capacity(plan.len());
     let mut failed = None;
     for i in plan {
@@ -194,11 +194,10 @@ async fn rehearse_in(
         let now = locks(txn, &mut names).await?;
         // SQLite's one lock is every migration's; PostgreSQL's pile up until the rollback, so each step shows its own.
         let new: Vec<LockHeld> = if backend == DbBackend::Postgres {
-            now.iter().filter(|l| !held.contains(l)).cloned().collect()
+            now.into_iter().filter(|l| held.insert(l.clone())).collect()
         } else {
-            now.clone()
+            now
         };
-        held = now;
         let error = outcome.err().map(|e| e.to_string());
         let stop = error.is_some();
         done.push(RehearsedStep {
@@ -310,7 +309,7 @@ async fn locks(txn: &DatabaseTransaction, names: &mut Names) -> Result<Vec<LockH
         let (relation, kind) = match r.try_get::<Option<String>>("", "relation")? {
             Some(name) => {
                 let kind: String = r.try_get("", "kind")?;
-                names.insert(oid, (name.clone(), kind.clone()));
+                names.entry(oid).or_insert_with(|| (name.clone(), kind.clone()));
                 (name, kind)
             }
             None => match names.get(&oid) {
