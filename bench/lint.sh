@@ -25,7 +25,7 @@ admin="${STRATA_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 base="${admin%/*}"
 squawk="${SQUAWK:-$(command -v squawk || true)}"
 work="$(mktemp -d)"
-export STRATA_BENCH_N="$n" STRATA_HOME_URL="sqlite:///$work/home.db" RUST_LOG=warn
+export STRATA_BENCH_N="$n" STRATA_HOME_URL="sqlite:///$work/home.db" RUST_LOG=warn PGOPTIONS="-c client_min_messages=warning"
 dbs=()
 cleanup() {
     for db in "${dbs[@]}"; do psql -qX "$admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
@@ -70,9 +70,9 @@ echo "bench-strata, N=$n, $rounds rounds (median, min-max, ms; whole processes)"
 printf '%-44s %6s  %s\n' "migrate lint --json (lint of $n migrations)" "$(echo "${lint[*]}" | median)" "$(echo "${lint[*]}" | range)"
 printf '%-44s %6s  %s\n' "migrate up --sql (the plan, no lint)" "$(echo "${sql[*]}" | median)" "$(echo "${sql[*]}" | range)"
 if [ -n "$squawk" ]; then
-    printf '%-44s %6s  %s\n' "squawk $(basename "$squawk") on the --sql script" "$(echo "${sq[*]}" | median)" "$(echo "${sq[*]}" | range)"
+    printf '%-44s %6s  %s\n' "squawk $("$squawk" --version 2>/dev/null | tr -d '\n') on the --sql script" "$(echo "${sq[*]}" | median)" "$(echo "${sq[*]}" | range)"
 fi
-echo "strata lint findings: $(grep -o '"rule":"[a-z-]*"' "$work/lint.json" | sort | uniq -c | tr -s ' ' | tr '\n' ',')"
+echo "strata lint findings: $(grep -o '"rule":"[a-z-]*"' "$work/lint.json" | sort | uniq -c | tr -s ' ' | tr '\n' ',' | grep . || echo none)"
 drop_db lint
 
 for r in $(seq 1 "$rounds"); do
