@@ -201,11 +201,30 @@ pub struct StepArgs {
     #[arg(long, value_name = "REV")]
     pub to: Option<String>,
     /// Print the SQL that would run, without running anything.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rehearse")]
     pub sql: bool,
+    /// Run the migrations for real inside one transaction and roll it back: each one's time, the locks it took
+    /// and the schema it would leave (PostgreSQL and SQLite; nothing is kept, not even bookkeeping rows).
+    #[arg(long, conflicts_with = "retry_failed")]
+    pub rehearse: bool,
     /// Run past a dirty migration after repairing the database by hand.
     #[arg(long)]
     pub retry_failed: bool,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Lint the migrations up to this revision (`--down`: the ones rolled back to it; `base` for all).
+    #[arg(long, value_name = "REV")]
+    pub to: Option<String>,
+    /// Lint this many migrations.
+    #[arg(short = 'n', long = "steps", value_name = "N", conflicts_with = "to")]
+    pub steps: Option<u32>,
+    /// Lint what `down` would run instead (one migration by default, like `down`).
+    #[arg(long)]
+    pub down: bool,
     #[command(flatten)]
     pub out: Output,
 }
@@ -225,6 +244,9 @@ pub enum MigrateCommand {
     Up(StepArgs),
     /// Roll back migrations (one by default, -n N, --to REV, or --to base).
     Down(StepArgs),
+    /// Check the SQL the pending migrations would run against squawk/strong_migrations-style rules (exit 1 when
+    /// an error-level rule fires).
+    Lint(LintArgs),
     /// Every migration: revision, name, state, applied_at.
     Status(Output),
     /// The head revision, or `base`.
@@ -676,6 +698,9 @@ async fn migrate_command(config: &Config, set: &MigrationSet, cmd: MigrateComman
             );
             Ok(())
         }
+        MigrateCommand::Lint(args) => lint_command(config, set, args).await,
+        MigrateCommand::Up(args) if args.rehearse => rehearse_command(config, set, Action::Upgrade, &args).await,
+        MigrateCommand::Down(args) if args.rehearse => rehearse_command(config, set, Action::Downgrade, &args).await,
         MigrateCommand::Up(args) if args.sql => dry_run(config, set, Action::Upgrade, &args).await,
         MigrateCommand::Down(args) if args.sql => dry_run(config, set, Action::Downgrade, &args).await,
         other => run_locked(config, set, other).await,
@@ -700,8 +725,118 @@ async fn dry_run(config: &Config, set: &MigrationSet, action: Action, args: &Ste
     Ok(())
 }
 
+/// `strata migrate lint`: every finding, or "no findings"; an error-level finding makes the command fail (exit 1).
+async fn lint_command(config: &Config, set: &MigrationSet, args: LintArgs) -> Result<()> {
+    let conn = db::connect(&config.database_url, Purpose::Cli).await?;
+    let action = if args.down { Action::Downgrade } else { Action::Upgrade };
+    let report = migrate::lint_plan(&conn, set, action, &steps_from(&args.to, args.steps, action)).await?;
+    conn.close().await.ok();
+    let (errors, warnings) = (report.errors(), report.warnings());
+    if args.out.json {
+        let mut doc = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
+        doc["errors"] = errors.into();
+        doc["warnings"] = warnings.into();
+        print_json(&doc)?;
+    } else {
+        let statements: usize = report.migrations.iter().map(|m| m.statements.len()).sum();
+        for m in &report.migrations {
+            for f in &m.findings {
+                let level = if f.level == migrate::lint::Level::Error { "error" } else { "warning" };
+                println!("{} ({}) statement {}: {level}: {}", m.revision, m.label, f.statement, f.rule);
+                println!("  {}", first_line(&m.statements[f.statement - 1]));
+                println!("  {}", f.message);
+                println!("  safer: {}", f.safer);
+                if f.destructive {
+                    println!("  destructive: drops or rewrites data");
+                }
+                println!();
+            }
+        }
+        if errors + warnings == 0 {
+            println!("no findings ({} migration(s), {statements} statement(s) checked)", report.migrations.len());
+        } else {
+            println!(
+                "{errors} error(s), {warnings} warning(s) in {} migration(s), {statements} statement(s) checked",
+                report.migrations.len()
+            );
+        }
+    }
+    if errors > 0 {
+        return Err(Error::Migration(format!(
+            "lint: {errors} error-level finding(s); see the safer forms above, or fix the migrations"
+        )));
+    }
+    Ok(())
+}
+
+/// `strata migrate up|down --rehearse`: runs the plan in one transaction, reports it, rolls it back.
+async fn rehearse_command(config: &Config, set: &MigrationSet, action: Action, args: &StepArgs) -> Result<()> {
+    let conn = db::connect(&config.database_url, Purpose::Migrate).await?;
+    migrate::check_owned(&conn, set).await?;
+    let steps = steps_of(args, action);
+    let r = migrate::rehearse(&conn, set, action, &steps, config.settings.lock_timeout).await;
+    conn.close().await.ok();
+    let r = r?;
+    if args.out.json {
+        print_json(&r)?;
+    } else {
+        println!(
+            "rehearsed {} migration(s) in one transaction in {} ms, then rolled it back: nothing was kept",
+            r.steps.len(),
+            r.total_ms
+        );
+        for s in &r.steps {
+            let outcome = if s.error.is_some() { "  FAILED" } else { "" };
+            println!("{:<18} {:<40} {:>6} ms{outcome}", s.revision, s.label, s.duration_ms);
+            for l in &s.locks {
+                println!("    lock {} on {} {}", l.mode, l.kind, l.relation);
+            }
+            if let Some(e) = &s.error {
+                println!("    {e}");
+            }
+        }
+        if r.changes.is_empty() {
+            println!("schema: no table, column or index would change");
+        } else {
+            println!("schema it would leave:");
+            for c in &r.changes {
+                let sign = match c.change {
+                    "added" => '+',
+                    "dropped" => '-',
+                    _ => '~',
+                };
+                let what = if c.object == "table" { c.name.clone() } else { format!("{}.{}", c.table, c.name) };
+                let detail = match (&c.before, &c.after) {
+                    (Some(b), Some(a)) => format!(": {b} -> {a}"),
+                    (None, Some(a)) => format!(": {a}"),
+                    _ => String::new(),
+                };
+                println!("  {sign} {} {what}{detail}", c.object);
+            }
+        }
+        if !r.bookkeeping_created.is_empty() {
+            println!("a real run would also create strata's tables {}", r.bookkeeping_created.join(", "));
+        }
+        for (name, before, after) in &r.sequences_advanced {
+            println!(
+                "note: sequence {name} advanced from {before} to {after} (PostgreSQL does not roll sequences back)"
+            );
+        }
+    }
+    match &r.failed {
+        Some(rev) => {
+            Err(Error::Migration(format!("rehearsal: migration {rev} failed (see above); everything was rolled back")))
+        }
+        None => Ok(()),
+    }
+}
+
 fn steps_of(args: &StepArgs, action: Action) -> Steps {
-    match (&args.to, args.steps) {
+    steps_from(&args.to, args.steps, action)
+}
+
+fn steps_from(to: &Option<String>, steps: Option<u32>, action: Action) -> Steps {
+    match (to, steps) {
         (Some(rev), _) => Steps::To(rev.clone()),
         (None, Some(n)) => Steps::Count(n),
         (None, None) if action == Action::Downgrade => Steps::Count(1),

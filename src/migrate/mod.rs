@@ -6,6 +6,7 @@ mod dry_run;
 pub mod impact;
 pub mod lint;
 mod ownership;
+mod rehearse;
 mod set;
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 pub use dry_run::render;
 pub use lint::lint_plan;
+pub use rehearse::{Rehearsal, rehearse};
 pub use set::{Entry, MAX_REVISION_LEN, MigrationSet, Target};
 
 use crate::error::{Error, Result};

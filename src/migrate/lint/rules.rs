@@ -80,7 +80,7 @@ impl Migration<'_, '_> {
         match self.l.facts.rows(table) {
             Some(n) if n > ROWS_THRESHOLD => (format!("about {n} rows"), Level::Error),
             Some(n) => (format!("about {n} rows"), Level::Warning),
-            None => ("an unknown number of rows (no estimate in the catalog: run ANALYZE)".into(), Level::Warning),
+            None => ("rows unknown: no estimate in the catalog, run ANALYZE".into(), Level::Warning),
         }
     }
 

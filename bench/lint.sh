@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# bench/lint.sh: builds Strata in release mode and times, on PostgreSQL, whole `bench-strata` processes over its
+# synthetic migrator of N migrations (default 500; medians of STRATA_BENCH_ROUNDS, default 7):
+#   - `migrate lint --json` (all N pending), next to `migrate up --sql` (the same plan, recorded, not linted) and,
+#     when squawk is installed (`npm install squawk-cli`, or SQUAWK=/path/to/squawk), `squawk` on that script;
+#   - `migrate up --rehearse` next to `migrate up` into an empty database (order swapped every round).
+#
+# Settings (environment): STRATA_BENCH_N, STRATA_BENCH_ROUNDS, STRATA_BENCH_PG_URL (admin URL, default
+# postgres://postgres@127.0.0.1:5432/postgres), SQUAWK, CARGO_TARGET_DIR.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+cargo build --release -p strata -p strata-bench
+
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+case "$target_dir" in
+    /*) ;;
+    *) target_dir="$root/$target_dir" ;;
+esac
+bin="$target_dir/release/bench-strata"
+n="${STRATA_BENCH_N:-500}"
+rounds="${STRATA_BENCH_ROUNDS:-7}"
+admin="${STRATA_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+base="${admin%/*}"
+squawk="${SQUAWK:-$(command -v squawk || true)}"
+work="$(mktemp -d)"
+export STRATA_BENCH_N="$n" STRATA_HOME_URL="sqlite:///$work/home.db" RUST_LOG=warn PGOPTIONS="-c client_min_messages=warning"
+dbs=()
+cleanup() {
+    for db in "${dbs[@]}"; do psql -qX "$admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fresh_db() { # prints the URL of a new empty database
+    local db="strata_bench_lint_$$_$1"
+    psql -qX "$admin" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+    dbs+=("$db")
+    echo "$base/$db"
+}
+drop_db() { psql -qX "$admin" -c "DROP DATABASE IF EXISTS strata_bench_lint_$$_$1 WITH (FORCE)" >/dev/null; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# time_ms CMD...: runs CMD (output discarded, exit status 0 or 1 accepted: lint and squawk exit 1 on findings)
+time_ms() {
+    local t0 t1 rc
+    t0=$(now_ms)
+    set +e
+    "$@" >/dev/null 2>"$work/stderr"
+    rc=$?
+    set -e
+    t1=$(now_ms)
+    if [ "$rc" -gt 1 ]; then cat "$work/stderr" >&2; echo "failed: $*" >&2; exit 1; fi
+    echo $((t1 - t0))
+}
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
+range() { tr ' ' '\n' | grep . | sort -n | awk 'NR==1{lo=$1} {hi=$1} END {print lo "-" hi}'; }
+tables() { psql -qXtA "$1" -c "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'bench_t%'"; }
+
+url="$(fresh_db lint)"
+"$bin" --database-url "$url" migrate up --sql >"$work/plan.sql"
+"$bin" --database-url "$url" migrate lint --json >"$work/lint.json" || true # warm-up, and the findings
+lint=() sql=() sq=() up=() rehearse=()
+for r in $(seq 1 "$rounds"); do
+    lint+=("$(time_ms "$bin" --database-url "$url" migrate lint --json)")
+    sql+=("$(time_ms "$bin" --database-url "$url" migrate up --sql)")
+    if [ -n "$squawk" ]; then sq+=("$(time_ms "$squawk" "$work/plan.sql")"); fi
+done
+echo "bench-strata, N=$n, $rounds rounds (median, min-max, ms; whole processes)"
+printf '%-44s %6s  %s\n' "migrate lint --json (lint of $n migrations)" "$(echo "${lint[*]}" | median)" "$(echo "${lint[*]}" | range)"
+printf '%-44s %6s  %s\n' "migrate up --sql (the plan, no lint)" "$(echo "${sql[*]}" | median)" "$(echo "${sql[*]}" | range)"
+if [ -n "$squawk" ]; then
+    printf '%-44s %6s  %s\n' "squawk $("$squawk" --version 2>/dev/null | tr -d '\n') on the --sql script" "$(echo "${sq[*]}" | median)" "$(echo "${sq[*]}" | range)"
+fi
+echo "strata lint findings: $(grep -o '"rule":"[a-z-]*"' "$work/lint.json" | sort | uniq -c | tr -s ' ' | tr '\n' ',' | grep . || echo none)"
+drop_db lint
+
+for r in $(seq 1 "$rounds"); do
+    a="$(fresh_db "up$r")"
+    b="$(fresh_db "re$r")"
+    if [ $((r % 2)) -eq 1 ]; then
+        up+=("$(time_ms "$bin" --database-url "$a" migrate up)")
+        rehearse+=("$(time_ms "$bin" --database-url "$b" migrate up --rehearse --json)")
+    else
+        rehearse+=("$(time_ms "$bin" --database-url "$b" migrate up --rehearse --json)")
+        up+=("$(time_ms "$bin" --database-url "$a" migrate up)")
+    fi
+    [ "$(tables "$a")" = "$n" ] || { echo "migrate up did not leave $n tables" >&2; exit 1; }
+    [ "$(tables "$b")" = "0" ] || { echo "the rehearsal left tables behind" >&2; exit 1; }
+    drop_db "up$r"
+    drop_db "re$r"
+done
+mu="$(echo "${up[*]}" | median)"
+mr="$(echo "${rehearse[*]}" | median)"
+printf '%-44s %6s  %s\n' "migrate up ($n migrations, empty database)" "$mu" "$(echo "${up[*]}" | range)"
+printf '%-44s %6s  %s\n' "migrate up --rehearse (same, rolled back)" "$mr" "$(echo "${rehearse[*]}" | range)"
+awk -v a="$mr" -v b="$mu" 'BEGIN {printf "rehearse/up: %.2fx (target <= 1.2x)\n", a / b}'

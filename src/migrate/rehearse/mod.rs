@@ -1,0 +1,325 @@
+//! Rehearsal: the planned migrations run for real inside one transaction under the migration lock, each one's
+//! time and locks read as it goes and the schema compared before and after; then everything is rolled back.
+//!
+//! The version rows (`seaql_migrations`, `alembic_version`, and the runner's tables when missing) are written
+//! inside that transaction, as a real run writes them, and rolled back with it. `migrations_log` gets no row: its
+//! id comes from a sequence on PostgreSQL, and sequences do not roll back. Sequences the migrations themselves
+//! advance are reported, since the rollback cannot restore them.
+
+mod schema;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, DbBackend, Statement, TransactionTrait,
+};
+use sea_orm_migration::SchemaManager;
+use serde::Serialize;
+
+use super::backend::{self, Lock};
+use super::{Action, MigrationSet, State, Steps, bookkeeping, head_of, is_transactional, ownership, run_migration};
+use crate::error::{Error, Result};
+
+pub use schema::Change;
+
+/// How `pg_class.relkind` is said in the report.
+const PG_KIND: &str = "CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'i' THEN 'index' \
+     WHEN 'I' THEN 'index' WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' \
+     ELSE 'relation' END";
+
+/// The relations of the current schema, by oid: the names of those a migration drops (the catalog no longer
+/// shows them to the transaction that dropped them).
+fn pg_relations() -> String {
+    format!(
+        "SELECT c.oid::bigint AS oid, c.relname::text AS relation, {PG_KIND} AS kind FROM pg_class c \
+         JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = current_schema()"
+    )
+}
+
+/// The relation locks this session holds, the catalog's and Strata's own tables (with their indexes) left out.
+fn pg_locks() -> String {
+    format!(
+        "SELECT l.relation::bigint AS oid, c.relname::text AS relation, {PG_KIND} AS kind, l.mode AS mode \
+         FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation \
+         LEFT JOIN pg_namespace s ON s.oid = c.relnamespace \
+         LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid \
+         WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
+         AND coalesce(s.nspname::text, '') NOT IN ('pg_catalog', 'information_schema', 'pg_toast') \
+         AND coalesce(t.relname, c.relname, '')::text NOT IN \
+             ('seaql_migrations', 'alembic_version', 'migrations_log', 'migrations_log_id_seq')"
+    )
+}
+
+/// One lock a migration took.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+pub struct LockHeld {
+    /// The relation's name (`oid N` for one dropped within the transaction), or `database` on SQLite.
+    pub relation: String,
+    /// `table`, `index`, `sequence`, `view`, ... or `database`.
+    pub kind: String,
+    /// PostgreSQL's lock mode (`AccessExclusiveLock`), or SQLite's `write lock`.
+    pub mode: String,
+}
+
+/// One rehearsed migration.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RehearsedStep {
+    pub revision: String,
+    pub name: String,
+    pub label: String,
+    pub duration_ms: i64,
+    /// The locks it took that earlier migrations of the rehearsal did not already hold (all are held until the
+    /// rollback).
+    pub locks: Vec<LockHeld>,
+    /// Why it failed; the rehearsal stops there.
+    pub error: Option<String>,
+}
+
+/// What a rehearsal found; nothing of it stays in the database.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Rehearsal {
+    /// `postgres` or `sqlite`.
+    pub backend: &'static str,
+    /// `upgrade` or `downgrade`.
+    pub action: &'static str,
+    pub steps: Vec<RehearsedStep>,
+    /// Tables, columns and indexes the migrations added, changed or dropped (Strata's own tables left out).
+    pub changes: Vec<Change>,
+    /// Strata's tables a real run would create first (they were created in the transaction and rolled back).
+    pub bookkeeping_created: Vec<String>,
+    /// Sequences left advanced by the migrations (PostgreSQL does not roll sequences back): name, before, after.
+    pub sequences_advanced: Vec<(String, i64, i64)>,
+    /// The revision that failed, if one did.
+    pub failed: Option<String>,
+    pub total_ms: i64,
+}
+
+/// Runs the plan `up`/`down` would run now inside one transaction under the migration lock, and rolls it back.
+///
+/// `db` must be a single-connection pool (`db::Purpose::Migrate`): the lock belongs to that connection.
+/// Waits up to `lock_timeout` for the migration lock; on PostgreSQL it is also the `lock_timeout` of each
+/// statement, so a rehearsal stuck behind a long transaction gives up instead of blocking the table.
+/// Refuses MariaDB/MySQL, where DDL commits implicitly. A failing migration is reported in the result
+/// (`failed`), not as an error.
+pub async fn rehearse(
+    db: &DatabaseConnection,
+    set: &MigrationSet,
+    action: Action,
+    steps: &Steps,
+    lock_timeout: Duration,
+) -> Result<Rehearsal> {
+    let backend = db.get_database_backend();
+    if !backend::transactional_ddl(backend) {
+        return Err(Error::Unsupported(
+            "a rehearsal needs DDL that rolls back, and MariaDB/MySQL commit every CREATE, ALTER and DROP at once; \
+             nothing was run. Preview the SQL with `strata migrate up --sql` and check it with `strata migrate lint`"
+                .into(),
+        ));
+    }
+    if action == Action::Stamp {
+        return Err(Error::BadRequest("a stamp runs no migration: there is nothing to rehearse".into()));
+    }
+    let lock = backend::acquire(db, lock_timeout, &|_| {}).await?;
+    match lock {
+        Lock::Sqlite(txn) => {
+            // The lock is the BEGIN IMMEDIATE transaction itself: rolling it back undoes everything.
+            let result = rehearse_in(&txn, set, action, steps, lock_timeout).await;
+            txn.rollback().await?;
+            result
+        }
+        other => {
+            let result = async {
+                let txn = db.begin().await?;
+                let result = rehearse_in(&txn, set, action, steps, lock_timeout).await;
+                txn.rollback().await?;
+                result
+            }
+            .await;
+            let released = other.release(db).await;
+            let value = result?;
+            released?;
+            Ok(value)
+        }
+    }
+}
+
+async fn rehearse_in(
+    txn: &DatabaseTransaction,
+    set: &MigrationSet,
+    action: Action,
+    steps: &Steps,
+    lock_timeout: Duration,
+) -> Result<Rehearsal> {
+    let backend = txn.get_database_backend();
+    let t0 = Instant::now();
+    if backend == DbBackend::Postgres {
+        let ms = lock_timeout.as_millis().clamp(1, i32::MAX as u128);
+        txn.execute_unprepared(&format!("SET LOCAL lock_timeout = {ms}")).await?;
+    }
+    let mut state = State::load(DatabaseExecutor::from(txn), set).await?;
+    state.check_owned(set)?;
+    state.check_runnable(set, backend, false)?;
+    let plan = match action {
+        Action::Downgrade => state.plan_down(set, steps)?,
+        _ => state.plan_up(set, steps)?,
+    };
+    if action == Action::Upgrade && state.at_base() {
+        ownership::refuse_clashes(txn, set, &plan).await?;
+    }
+    let before = schema::snapshot(txn).await?;
+    let sequences_before = schema::sequences(txn).await?;
+    let bookkeeping_created: Vec<String> =
+        if plan.is_empty() { Vec::new() } else { state.created.iter().map(|t| t.to_string()).collect() };
+    if !bookkeeping_created.is_empty() {
+        bookkeeping::run(txn, bookkeeping::create_statements(backend)).await?;
+    }
+    let mut names = relation_names(txn).await?;
+    let mut held: HashSet<LockHeld> = locks(txn, &mut names).await?.into_iter().collect();
+    let mut done = Vec::with_capacity(plan.len());
+    let mut failed = None;
+    for i in plan {
+        let entry = &set.entries()[i];
+        let started = Instant::now();
+        let outcome = if is_transactional(entry, backend) {
+            step(txn, set, i, action, &mut state).await
+        } else {
+            Err(Error::Migration(
+                "it runs outside a transaction (use_transaction() is false, as CREATE INDEX CONCURRENTLY needs), \
+                 so it cannot be rehearsed and rolled back; preview it with --sql"
+                    .into(),
+            ))
+        };
+        let duration_ms = started.elapsed().as_millis() as i64;
+        let now = locks(txn, &mut names).await?;
+        // SQLite's one lock is every migration's; PostgreSQL's pile up until the rollback, so each step shows its own.
+        let new: Vec<LockHeld> = if backend == DbBackend::Postgres {
+            now.into_iter().filter(|l| held.insert(l.clone())).collect()
+        } else {
+            now
+        };
+        let error = outcome.err().map(|e| e.to_string());
+        let stop = error.is_some();
+        done.push(RehearsedStep {
+            revision: entry.revision.clone(),
+            name: entry.name.clone(),
+            label: entry.label.clone(),
+            duration_ms,
+            locks: new,
+            error,
+        });
+        if stop {
+            failed = Some(entry.revision.clone());
+            break;
+        }
+    }
+    let after = schema::snapshot(txn).await?;
+    let sequences_after = schema::sequences(txn).await?;
+    let sequences_advanced = sequences_after
+        .iter()
+        .filter_map(|(name, &v)| {
+            let was = *sequences_before.get(name)?;
+            (v != was).then(|| (name.clone(), was, v))
+        })
+        .collect();
+    Ok(Rehearsal {
+        backend: if backend == DbBackend::Postgres { "postgres" } else { "sqlite" },
+        action: action.as_str(),
+        steps: done,
+        changes: schema::diff(&before, &after),
+        bookkeeping_created,
+        sequences_advanced,
+        failed,
+        total_ms: t0.elapsed().as_millis() as i64,
+    })
+}
+
+/// Runs one migration and its version rows in a savepoint (rolled back alone when it fails, so the report can
+/// still read the catalog).
+async fn step(
+    txn: &DatabaseTransaction,
+    set: &MigrationSet,
+    i: usize,
+    action: Action,
+    state: &mut State,
+) -> Result<()> {
+    let backend = txn.get_database_backend();
+    let entry = &set.entries()[i];
+    let savepoint = txn.begin().await?;
+    let attempt = async {
+        run_migration(entry, action, SchemaManager::new(&savepoint)).await?;
+        savepoint
+            .execute_raw(match action {
+                Action::Downgrade => bookkeeping::delete_applied(backend, &entry.name),
+                _ => bookkeeping::insert_applied(backend, &entry.name, chrono::Utc::now().timestamp()),
+            })
+            .await?;
+        let mut after = state.applied.clone();
+        after[i] = action == Action::Upgrade;
+        let head = head_of(set, &after);
+        if let Some(change) = bookkeeping::head_change(backend, state.head.as_deref(), head) {
+            savepoint.execute_raw(change).await?;
+        }
+        Ok::<_, Error>((after, head.map(str::to_string)))
+    }
+    .await;
+    match attempt {
+        Ok((after, head)) => {
+            savepoint.commit().await?;
+            state.applied = after;
+            state.head = head;
+            Ok(())
+        }
+        Err(e) => {
+            savepoint.rollback().await.ok();
+            Err(e)
+        }
+    }
+}
+
+/// Names of relations by oid, learned before the rehearsal and from every lock list since.
+type Names = HashMap<i64, (String, String)>;
+
+async fn relation_names(txn: &DatabaseTransaction) -> Result<Names> {
+    let backend = txn.get_database_backend();
+    if backend != DbBackend::Postgres {
+        return Ok(Names::new());
+    }
+    let rows = txn.query_all_raw(Statement::from_string(backend, pg_relations())).await?;
+    rows.iter().map(|r| Ok((r.try_get("", "oid")?, (r.try_get("", "relation")?, r.try_get("", "kind")?)))).collect()
+}
+
+/// The locks the rehearsal's session holds now. A relation dropped in the rehearsal is named from `names`; one
+/// never seen by name (the TOAST table of a dropped one) is left out.
+async fn locks(txn: &DatabaseTransaction, names: &mut Names) -> Result<Vec<LockHeld>> {
+    let backend = txn.get_database_backend();
+    if backend != DbBackend::Postgres {
+        // SQLite locks the whole file: the rehearsal's BEGIN IMMEDIATE holds the write lock from the start.
+        return Ok(vec![LockHeld {
+            relation: "database".into(),
+            kind: "database".into(),
+            mode: "write lock (BEGIN IMMEDIATE: other writers wait, readers go on)".into(),
+        }]);
+    }
+    let rows = txn.query_all_raw(Statement::from_string(backend, pg_locks())).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let oid: i64 = r.try_get("", "oid")?;
+        let mode: String = r.try_get("", "mode")?;
+        let (relation, kind) = match r.try_get::<Option<String>>("", "relation")? {
+            Some(name) => {
+                let kind: String = r.try_get("", "kind")?;
+                names.entry(oid).or_insert_with(|| (name.clone(), kind.clone()));
+                (name, kind)
+            }
+            None => match names.get(&oid) {
+                Some((name, kind)) => (name.clone(), kind.clone()),
+                None => continue,
+            },
+        };
+        out.push(LockHeld { relation, kind, mode });
+    }
+    out.sort_by(|a, b| (&a.relation, &a.mode).cmp(&(&b.relation, &b.mode)));
+    out.dedup();
+    Ok(out)
+}
