@@ -113,6 +113,7 @@ async fn operation_ids_are_unique_and_named_by_resource_and_action() {
         "migration_runs_apply",
         "migration_runs_lint",
         "migration_runs_preview",
+        "migration_runs_rehearse",
         "migration_runs_show",
         "migrations_index",
         "overview_show",

@@ -29,6 +29,7 @@ each_backend! {
     everyone_is_refused_on_a_read_only_database => read_only_refuses_everyone;
     an_api_key_previews_applies_and_follows_a_run => api_apply_and_follow;
     an_up_that_drops_data_shows_the_finding_and_needs_the_typed_confirmation => destructive_up_needs_confirmation;
+    a_rehearsal_from_the_page_and_the_api_reports_each_migration_and_leaves_nothing => rehearse_from_page_and_api;
 }
 
 /// `ALTER TABLE first DROP COLUMN name`: the lint's `ban-drop-column`, which drops data.
@@ -486,6 +487,53 @@ async fn abort_current_statement(t: &TestDb) {
     check.close().await.ok();
 }
 
+async fn rehearse_from_page_and_api(kind: Kind) {
+    let t = fresh(kind).await;
+    let set = MigrationSet::new(vec![
+        Box::new(Create("m20990101_000001_create_items", "items")),
+        Box::new(Fill),
+        Box::new(AddIndex),
+    ])
+    .unwrap();
+    let mut b = Browser::with_state(state_with(&t, set).await);
+    b.login_as(Role::Admin).await;
+    let (_, _, preview) = b.get(&at("/migrations/preview?action=up")).await;
+    assert_eq!(preview.contains("id=\"rehearse\""), kind != Kind::MySql, "the button where it can work:\n{preview}");
+    let (status, _, page) = b.post_form(&at("/migrations/rehearse"), &[("action", "up")]).await;
+    let (_, key) = key_for(&b.state, Role::Admin, &[Scope::ManageMigrations]).await;
+    let path = format!("/api/v1/databases/{APP}/migrations/rehearse");
+    let answer = api::post_json(&mut b.another(), &path, &key, r#"{"action":"up"}"#).await;
+    let check = t.connect().await;
+    if kind == Kind::MySql {
+        assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{page}");
+        assert!(page.contains("--sql"), "says what to use instead:\n{page}");
+        api::error(&answer, StatusCode::NOT_IMPLEMENTED, "unsupported");
+    } else {
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains("id=\"rehearsal-ok\"") && page.contains("rolled back"), "{page}");
+        for revision in ["m20990101_000001", "m20990101_000002", "m20990101_000003"] {
+            assert!(page.contains(revision), "{revision} is reported:\n{page}");
+        }
+        assert!(page.contains("items_name_idx"), "the new index is among the changes:\n{page}");
+        if kind == Kind::Postgres {
+            assert!(page.contains("AccessExclusiveLock"), "CREATE TABLE's lock is named:\n{page}");
+        }
+        let (status, _, json) = answer;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        assert_eq!(json["steps"].as_array().unwrap().len(), 3, "{json}");
+        assert!(json["failed"].is_null(), "{json}");
+    }
+    assert!(!has_table(&check, "items").await, "nothing stays");
+    if has_table(&check, "alembic_version").await {
+        assert_eq!(count(&check, "SELECT COUNT(*) FROM alembic_version").await, 0, "no head was recorded");
+    }
+    let audit = audit_details(&b.state, "migrations.rehearse").await;
+    assert_eq!(audit.len(), 2, "the page's and the API's rehearsals are audited: {audit:?}");
+    assert!(audit[1].contains("API key"), "{audit:?}");
+    check.close().await.ok();
+    t.drop().await;
+}
+
 async fn impact_of_a_new_index(kind: Kind) {
     let t = fresh(kind).await;
     let set = MigrationSet::new(vec![
@@ -558,9 +606,11 @@ async fn viewers_and_editors_refused(kind: Kind) {
         assert_eq!(status, StatusCode::FORBIDDEN, "{role:?} preview");
         let (status, _, _) = b.post_form(&at("/migrations/runs"), &[("action", "up")]).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{role:?} apply");
+        let (status, _, _) = b.post_form(&at("/migrations/rehearse"), &[("action", "up")]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role:?} rehearse");
         let (_, key) = key_for(&b.state, role, &[Scope::ManageMigrations]).await;
         let mut client = b.another();
-        for what in ["preview", "apply"] {
+        for what in ["preview", "apply", "rehearse"] {
             let path = format!("/api/v1/databases/{APP}/migrations/{what}");
             let answer = api::post_json(&mut client, &path, &key, r#"{"action":"up"}"#).await;
             api::error(&answer, StatusCode::FORBIDDEN, "forbidden");
@@ -593,9 +643,11 @@ async fn read_only_refuses_everyone(kind: Kind) {
     let (status, _, body) = b.post_form(&at("/migrations/runs"), &[("action", "up")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("read_only"), "{body}");
+    let (status, _, body) = b.post_form(&at("/migrations/rehearse"), &[("action", "up")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (_, key) = key_for(&b.state, Role::Admin, &[Scope::ManageMigrations]).await;
     let mut client = b.another();
-    for what in ["preview", "apply"] {
+    for what in ["preview", "apply", "rehearse"] {
         let path = format!("/api/v1/databases/{APP}/migrations/{what}");
         let answer = api::post_json(&mut client, &path, &key, r#"{"action":"up"}"#).await;
         api::error(&answer, StatusCode::FORBIDDEN, "read_only");

@@ -12,7 +12,9 @@ use super::errors::{DbRefusals, ErrorBody, KeyRefusals};
 use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::home::api_keys::Scope;
+use crate::home::audit;
 use crate::migrate;
+use crate::migrate::Rehearsal;
 use crate::migrate::lint::Report;
 use crate::state::AppState;
 use crate::watch::apply::{self, Preview, Request, RunStatus};
@@ -75,6 +77,48 @@ pub async fn lint(
     let Body(request) = body?;
     let plan = request.plan()?;
     Ok(Json(migrate::lint::lint_plan(&db.db, &state.migrations, plan.action, &plan.steps).await?))
+}
+
+/// Rehearses what a migration command would run now: the migrations run for real inside one transaction under
+/// the migration lock, each one's time, locks and the schema changes are reported, and everything is rolled back
+/// (PostgreSQL and SQLite; MariaDB/MySQL answers 501: DDL commits there). Audited as `migrations.rehearse`.
+///
+/// Needs an admin key with the `manage_migrations` scope.
+#[utoipa::path(
+    post, path = "/api/v1/databases/{name}/migrations/rehearse", tag = "migrations", operation_id = "migration_runs_rehearse", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The project database (a name from GET /api/v1/databases)")),
+    request_body = Request,
+    responses(
+        (status = 200, description = "Per migration its time and locks, the schema changes; nothing stays", body = Rehearsal),
+        (status = 409, description = "Not the project database, or the database is another project's (`conflict`)", body = ErrorBody),
+        (status = 501, description = "MariaDB/MySQL: DDL commits, so nothing can be rehearsed (`unsupported`)", body = ErrorBody),
+        KeyRefusals, DbRefusals
+    )
+)]
+pub async fn rehearse(
+    caller: Caller,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    body: Result<Body<Request>, Error>,
+) -> Result<Json<Rehearsal>> {
+    allowed(&caller, &db)?;
+    let Body(request) = body?;
+    let plan = request.plan()?;
+    let result = apply::rehearse(&db, &state.migrations, &plan, state.config.settings.lock_timeout).await;
+    let outcome = match &result {
+        Ok(r) => match &r.failed {
+            Some(rev) => format!("{} {}: {rev} failed; rolled back", plan.verb(), plan.target),
+            None => {
+                format!("{} {}: {} migration(s) rehearsed and rolled back", plan.verb(), plan.target, r.steps.len())
+            }
+        },
+        Err(e) => format!("{} {}: refused: {e}", plan.verb(), plan.target),
+    };
+    let entry = caller.audit("migrations.rehearse", format!("{outcome}, through the API")).database(db.name());
+    if let Err(e) = audit::record(&state.home, entry).await {
+        tracing::warn!(error = %e, "cannot record the rehearsal in the audit log");
+    }
+    Ok(Json(result?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -103,6 +103,7 @@ fn database_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(migrations::index))
         .routes(routes!(migration_runs::preview))
         .routes(routes!(migration_runs::lint))
+        .routes(routes!(migration_runs::rehearse))
         .routes(routes!(migration_runs::apply))
         .routes(routes!(migration_runs::show))
         .routes(routes!(backups::index))

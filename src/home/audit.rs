@@ -64,6 +64,7 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "migrations.apply",
     "migrations.cancel",
     "migrations.abort",
+    "migrations.rehearse",
 ];
 
 /// One thing that happened, built with [`Entry::new`] (or `CurrentUser::audit`) and the setters below.

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 pub use dry_run::render;
 pub use lint::lint_plan;
-pub use rehearse::{Rehearsal, rehearse};
+pub use rehearse::{Rehearsal, rehearsable, rehearse};
 pub use set::{Entry, MAX_REVISION_LEN, MigrationSet, Target};
 
 use crate::error::{Error, Result};

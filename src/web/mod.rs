@@ -73,6 +73,7 @@ fn per_database(state: &AppState) -> Router<AppState> {
         .route("/db/{name}/bloat", get(bloat::index))
         .route("/db/{name}/migrations", get(migrations::index))
         .route("/db/{name}/migrations/preview", get(migrations::runs::preview))
+        .route("/db/{name}/migrations/rehearse", post(migrations::runs::rehearse))
         .route("/db/{name}/migrations/runs", post(migrations::runs::start))
         .route("/db/{name}/migrations/runs/{id}", get(migrations::runs::show))
         .route("/db/{name}/migrations/runs/{id}/status", get(migrations::runs::status))

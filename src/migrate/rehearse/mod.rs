@@ -95,6 +95,11 @@ pub struct Rehearsal {
     pub total_ms: i64,
 }
 
+/// Whether migrations can be rehearsed on this backend: only where DDL rolls back (PostgreSQL, SQLite).
+pub fn rehearsable(backend: DbBackend) -> bool {
+    backend::transactional_ddl(backend)
+}
+
 /// Runs the plan `up`/`down` would run now inside one transaction under the migration lock, and rolls it back.
 ///
 /// `db` must be a single-connection pool (`db::Purpose::Migrate`): the lock belongs to that connection.

@@ -8,13 +8,16 @@
 
 mod run;
 
+use std::time::Duration;
+
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
 use super::Watched;
+use crate::db::{self, Purpose};
 use crate::error::{Error, Result};
 use crate::migrate::lint::{self, Report};
-use crate::migrate::{self, Action, MigrationSet, Steps};
+use crate::migrate::{self, Action, MigrationSet, Rehearsal, Steps};
 
 pub use run::{LiveRun, RunStatus, Runs, Step, cancel, start, status};
 
@@ -129,6 +132,20 @@ pub fn check_usable(w: &Watched) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Rehearses a plan on its own connection to the project database (see [`migrate::rehearse`]): the migrations run
+/// for real inside one transaction under the migration lock, which is then rolled back. PostgreSQL and SQLite;
+/// MariaDB/MySQL is refused (DDL commits there). A stamp runs no migration, so there is nothing to rehearse.
+pub async fn rehearse(w: &Watched, set: &MigrationSet, plan: &Plan, lock_timeout: Duration) -> Result<Rehearsal> {
+    check_usable(w)?;
+    if plan.stamp.is_some() {
+        return Err(Error::BadRequest("a stamp runs no migration: there is nothing to rehearse".into()));
+    }
+    let conn = db::connect(w.url(), Purpose::Migrate).await?;
+    let result = migrate::rehearse(&conn, set, plan.action, &plan.steps, lock_timeout).await;
+    conn.close().await.ok();
+    result
 }
 
 /// One migration of a plan.

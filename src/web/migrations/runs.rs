@@ -6,6 +6,7 @@ use askama_web::WebTemplate;
 use axum::Json;
 use axum::extract::State;
 use axum::response::Redirect;
+use sea_orm::ConnectionTrait;
 use serde::Deserialize;
 
 use crate::db::introspect::Session;
@@ -71,7 +72,43 @@ pub async fn preview(
         layout: Layout::for_db(&user, &state, &db, "migrations").await?,
         to: params.to.trim().to_string(),
         n: params.n.trim().to_string(),
+        rehearsable: migrate::rehearsable(db.db.get_database_backend()),
         preview,
+    })
+}
+
+/// `POST /migrations/rehearse`: runs the plan inside one transaction and rolls it back, then shows what it did:
+/// each migration's time and locks, the schema changes; nothing stays (PostgreSQL and SQLite).
+pub async fn rehearse(
+    user: CurrentUser,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    Form(params): Form<Params>,
+) -> Result<RehearsalPage> {
+    allowed(&user, &db)?;
+    let plan = params.request()?.plan()?;
+    let result = apply::rehearse(&db, &state.migrations, &plan, state.config.settings.lock_timeout).await;
+    let outcome = match &result {
+        Ok(r) => match &r.failed {
+            Some(rev) => format!("{} {}: {rev} failed; rolled back", plan.verb(), plan.target),
+            None => {
+                format!("{} {}: {} migration(s) rehearsed and rolled back", plan.verb(), plan.target, r.steps.len())
+            }
+        },
+        Err(e) => format!("{} {}: refused: {e}", plan.verb(), plan.target),
+    };
+    if let Err(e) =
+        audit::record(&state.home, user.audit("migrations.rehearse").database(db.name()).detail(outcome)).await
+    {
+        tracing::warn!(error = %e, "cannot record the rehearsal in the audit log");
+    }
+    Ok(RehearsalPage {
+        layout: Layout::for_db(&user, &state, &db, "migrations").await?,
+        action: plan.verb().to_string(),
+        target: plan.target.clone(),
+        to: params.to.trim().to_string(),
+        n: params.n.trim().to_string(),
+        rehearsal: result?,
     })
 }
 
@@ -195,6 +232,20 @@ pub struct PreviewPage {
     pub preview: Preview,
     pub to: String,
     pub n: String,
+    /// Whether the plan can be rehearsed here (DDL that rolls back).
+    pub rehearsable: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "migrations/rehearsal.html")]
+pub struct RehearsalPage {
+    pub layout: Layout,
+    /// `up` or `down`, and the target as the preview names it.
+    pub action: String,
+    pub target: String,
+    pub to: String,
+    pub n: String,
+    pub rehearsal: migrate::Rehearsal,
 }
 
 #[derive(Template, WebTemplate)]
