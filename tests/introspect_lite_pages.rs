@@ -1,6 +1,7 @@
 //! SQLite catalog pages that read only what they show: name order and totals across pages, size and row
 //! orders from one pass agreeing with each table's own figures, index sizes, and incoming foreign keys
-//! found without asking every table (however the parent's name is written, hostile names included).
+//! found without asking every table (however the parent's name is written, hostile names included), on
+//! SQLite and, through InnoDB's list of foreign keys, on MariaDB.
 
 mod common;
 
@@ -167,6 +168,49 @@ async fn incoming_foreign_keys_are_found_however_the_parent_is_written() {
     assert_eq!(from, ["hostile_child"]);
     let archive = intro.table("main", "parent_archive").await.unwrap().unwrap();
     assert_eq!(archive.referenced_by.iter().map(|k| k.from_table.as_str()).collect::<Vec<_>>(), ["elsewhere"]);
+    db.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_incoming_foreign_keys_are_found_by_lookups_and_for_hostile_names() {
+    let t = TestDb::new(Kind::MySql).await;
+    let db = t.connect().await;
+    let intro = for_connection(db.clone()).expect("backend is supported");
+    for sql in [
+        "CREATE TABLE parent_t (id INT PRIMARY KEY, up INT, code VARCHAR(10) UNIQUE, \
+         CONSTRAINT parent_up FOREIGN KEY (up) REFERENCES parent_t (id))",
+        "CREATE TABLE child_a (id INT PRIMARY KEY, p INT, CONSTRAINT a_to_parent FOREIGN KEY (p) REFERENCES parent_t (id) ON DELETE CASCADE)",
+        "CREATE TABLE child_b (c VARCHAR(10), p INT, q INT, CONSTRAINT b_code FOREIGN KEY (c) REFERENCES parent_t (code), \
+         CONSTRAINT b_to_a FOREIGN KEY (q) REFERENCES child_a (id))",
+        "CREATE TABLE parent_t2 (id INT PRIMARY KEY)",
+        "CREATE TABLE child_c (p INT, CONSTRAINT c_to_other FOREIGN KEY (p) REFERENCES parent_t2 (id))",
+        "CREATE TABLE `we'ird näme` (id INT PRIMARY KEY)",
+        "CREATE TABLE `hostile child` (p INT, CONSTRAINT hostile_fk FOREIGN KEY (p) REFERENCES `we'ird näme` (id))",
+    ] {
+        exec(&db, sql).await;
+    }
+    let s = t.schema().to_string();
+    let parent = intro.table(&s, "parent_t").await.unwrap().unwrap();
+    let incoming: Vec<(&str, &str)> =
+        parent.referenced_by.iter().map(|k| (k.from_table.as_str(), k.name.as_str())).collect();
+    assert_eq!(incoming, [("child_a", "a_to_parent"), ("child_b", "b_code"), ("parent_t", "parent_up")]);
+    let a = parent.referenced_by.iter().find(|k| k.from_table == "child_a").unwrap();
+    assert_eq!(
+        (a.from_columns.clone(), a.to_columns.clone(), a.on_delete.as_str()),
+        (vec!["p".into()], vec!["id".into()], "CASCADE")
+    );
+    let outgoing: Vec<&str> = parent.references.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(outgoing, ["parent_up"], "the self-reference is listed once on each side");
+    assert!(parent.constraints.iter().any(|c| c.kind == "PRIMARY KEY"), "{:?}", parent.constraints);
+
+    let child_a = intro.table(&s, "child_a").await.unwrap().unwrap();
+    assert_eq!(child_a.referenced_by.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["b_to_a"]);
+    assert_eq!(child_a.references.iter().map(|k| k.to_table.as_str()).collect::<Vec<_>>(), ["parent_t"]);
+
+    let hostile = intro.table(&s, "we'ird näme").await.unwrap().unwrap();
+    let incoming: Vec<&str> = hostile.referenced_by.iter().map(|k| k.from_table.as_str()).collect();
+    assert_eq!(incoming, ["hostile child"]);
     db.close().await.ok();
     t.drop().await;
 }
