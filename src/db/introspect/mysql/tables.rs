@@ -82,6 +82,70 @@ WHERE (k.TABLE_SCHEMA = DATABASE() AND CAST(k.TABLE_NAME AS BINARY) = CAST(? AS 
    OR (k.REFERENCED_TABLE_SCHEMA = DATABASE() AND CAST(k.REFERENCED_TABLE_NAME AS BINARY) = CAST(? AS BINARY))
 ORDER BY k.CONSTRAINT_NAME, k.TABLE_SCHEMA, k.TABLE_NAME, k.ORDINAL_POSITION";
 
+/// The key columns query cut into lookups: `{blocks}` is [`OWN_KEYS`] and one [`CHILD_KEYS`] per table
+/// with a foreign key to this one, joined with UNION ALL. Each block names its table by equality, which
+/// `information_schema` answers by opening that table only (an OR over both sides opens every table).
+const KEY_COLUMNS_BY_TABLE_SQL: &str = r"
+SELECT * FROM ({blocks}) x
+ORDER BY x.constraint_name, x.from_schema, x.from_table, x.ord";
+
+/// The table's own key columns (`?` 2-5: its name). The first two `?` fill the flags as in KEY_COLUMNS_SQL.
+const OWN_KEYS: &str =
+    "k.TABLE_SCHEMA = DATABASE() AND k.TABLE_NAME = ? AND CAST(k.TABLE_NAME AS BINARY) = CAST(? AS BINARY)";
+
+/// A child table's key columns pointing to this table (`?`: child schema, child name twice, this name).
+const CHILD_KEYS: &str = "k.TABLE_SCHEMA = ? AND k.TABLE_NAME = ? AND CAST(k.TABLE_NAME AS BINARY) = CAST(? AS BINARY) \
+     AND k.REFERENCED_TABLE_SCHEMA = DATABASE() AND CAST(k.REFERENCED_TABLE_NAME AS BINARY) = CAST(? AS BINARY)";
+
+/// The select list of KEY_COLUMNS_SQL with the key position, for one block (`?` 1-2: the table's name).
+const KEY_COLUMNS_BLOCK: &str = r"
+SELECT k.CONSTRAINT_NAME AS constraint_name, k.TABLE_SCHEMA AS from_schema, k.TABLE_NAME AS from_table,
+       k.COLUMN_NAME AS column_name, k.REFERENCED_TABLE_SCHEMA AS to_schema, k.REFERENCED_TABLE_NAME AS to_table,
+       k.REFERENCED_COLUMN_NAME AS to_column, r.UPDATE_RULE AS on_update, r.DELETE_RULE AS on_delete,
+       CAST(k.TABLE_SCHEMA = DATABASE() AND CAST(k.TABLE_NAME AS BINARY) = CAST(? AS BINARY) AS SIGNED) AS outgoing,
+       CAST(k.REFERENCED_TABLE_SCHEMA = DATABASE()
+            AND CAST(k.REFERENCED_TABLE_NAME AS BINARY) = CAST(? AS BINARY) AS SIGNED) AS incoming,
+       k.ORDINAL_POSITION AS ord
+FROM information_schema.KEY_COLUMN_USAGE k
+LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r
+       ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME
+      AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME
+WHERE ";
+
+/// InnoDB's own list of foreign keys naming this table as parent (`?`: its name), read without opening any
+/// table. Names are in InnoDB's file-name encoding (`db/table`); needs the PROCESS privilege.
+const CHILDREN_SQL: &str = "SELECT DISTINCT f.FOR_NAME AS for_name, DATABASE() AS db \
+     FROM information_schema.INNODB_SYS_FOREIGN f WHERE f.REF_NAME = CONCAT(DATABASE(), '/', ?)";
+
+#[derive(FromQueryResult)]
+struct ChildRow {
+    for_name: String,
+    db: Option<String>,
+}
+
+/// A name InnoDB writes as is in its file-name encoding (letters, digits and `_` only).
+fn plain(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The child tables (schema, name) of the table `name` from InnoDB's list, other than `name` itself; `None`
+/// when a name is not plain (its encoding would need decoding), so the caller asks every table instead.
+fn children(name: &str, rows: &[ChildRow]) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for r in rows {
+        let db = r.db.as_deref().filter(|d| plain(d))?;
+        let (schema, table) = r.for_name.split_once('/')?;
+        if !plain(schema) || !plain(table) {
+            return None;
+        }
+        // Its own keys come with the table's own block already.
+        if !(schema == db && table == name) {
+            out.push((schema.to_string(), table.to_string()));
+        }
+    }
+    Some(out)
+}
+
 #[derive(FromQueryResult)]
 struct TableRow {
     schema_name: String,
@@ -227,14 +291,40 @@ impl MySql {
         Ok(found.filter(|t| t.schema_name == schema))
     }
 
+    /// Key columns of the table's own constraints and of foreign keys pointing to it. With InnoDB's list of
+    /// foreign keys readable and plain names, each table involved is looked up by name; otherwise one query
+    /// asks every table of the server.
+    async fn key_columns(&self, name: &str) -> Result<Vec<KeyColumnRow>> {
+        let found = if plain(name) {
+            match self.all::<ChildRow>(CHILDREN_SQL, [name.into()]).await {
+                Ok(rows) => children(name, &rows),
+                Err(Error::Forbidden | Error::Db(_)) => None,
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
+        let Some(children) = found else {
+            let n = || sea_orm::Value::from(name);
+            return self.all(KEY_COLUMNS_SQL, [n(), n(), n(), n()]).await;
+        };
+        let mut blocks = vec![format!("{KEY_COLUMNS_BLOCK}{OWN_KEYS}")];
+        let mut values: Vec<sea_orm::Value> = vec![name.into(), name.into(), name.into(), name.into()];
+        for (schema, table) in &children {
+            blocks.push(format!("{KEY_COLUMNS_BLOCK}{CHILD_KEYS}"));
+            values.extend([name.into(), name.into(), schema.as_str().into(), table.as_str().into()]);
+            values.extend([table.as_str().into(), name.into()]);
+        }
+        let sql = KEY_COLUMNS_BY_TABLE_SQL.replace("{blocks}", &blocks.join("\nUNION ALL"));
+        self.all(&sql, values).await
+    }
+
     pub(super) async fn table_detail(&self, schema: &str, table: &str) -> Result<Option<TableDetail>> {
         let Some(found) = self.find_table(schema, table).await? else { return Ok(None) };
         let name = found.table_name.clone();
         let columns: Vec<ColumnRow> = self.all(COLUMNS_SQL, [name.clone().into()]).await?;
         let constraint_rows: Vec<ConstraintRow> = self.all(CONSTRAINTS_SQL, [name.clone().into()]).await?;
-        let key_rows: Vec<KeyColumnRow> = self
-            .all(KEY_COLUMNS_SQL, [name.clone().into(), name.clone().into(), name.clone().into(), name.clone().into()])
-            .await?;
+        let key_rows = self.key_columns(&name).await?;
         let indexes = self.list_indexes(Some(&name)).await?;
 
         let keys = group_keys(key_rows);

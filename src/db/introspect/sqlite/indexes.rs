@@ -6,7 +6,7 @@
 //! KEY and UNIQUE constraints (`sqlite_autoindex_*`) cannot be dropped on their own: no statement is
 //! suggested for them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sea_orm::FromQueryResult;
 
@@ -14,19 +14,28 @@ use super::sql_text::index_text;
 use super::{MAIN, Sqlite, quote_ident};
 use crate::db::introspect::IndexInfo;
 use crate::db::introspect::redundant::{IndexShape, redundant_to};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// Every index of user tables, or of the table `?1`. `{size}` is the dbstat size expression or NULL.
+/// Every index of user tables, or of the table `?1`. Definitions and sizes are read apart (by name), so
+/// no row here looks anything up in `sqlite_schema` or `dbstat`.
 const INDEXES_SQL: &str = r#"
 SELECT m.name AS table_name, il.name AS index_name, il."unique" AS is_unique, il.origin, il.partial,
-       ix.sql AS definition, {size} AS size_bytes
+       NULL AS definition, NULL AS size_bytes
 FROM sqlite_schema m
 JOIN pragma_index_list(m.name) il
-LEFT JOIN sqlite_schema ix ON ix.type = 'index' AND ix.name = il.name
 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\' AND (?1 IS NULL OR m.name = ?1)
 ORDER BY m.name, il.name"#;
 
-const SIZE_FROM_DBSTAT: &str = "(SELECT d.pgsize FROM dbstat d WHERE d.name = il.name AND d.aggregate = 1)";
+/// The `CREATE INDEX` text of the indexes named in `?1` (a JSON array); automatic ones have none.
+const DEFINITIONS_SQL: &str = "SELECT m.name, m.sql FROM sqlite_schema m \
+     WHERE m.type = 'index' AND m.name IN (SELECT value FROM json_each(?1))";
+
+/// The size of each b-tree named in `?1` (a JSON array), each looked up by name in dbstat.
+const SIZES_SQL: &str = "SELECT j.value AS name, \
+     (SELECT d.pgsize FROM dbstat d WHERE d.name = j.value AND d.aggregate = 1) AS bytes FROM json_each(?1) j";
+
+/// The size of every b-tree of the file, in one walk (for an order by size).
+const ALL_SIZES_SQL: &str = "SELECT d.name, d.pgsize AS bytes FROM dbstat d WHERE d.aggregate = 1";
 
 /// The key parts of every index, in order (`cid` -2: an expression; -1: the rowid). `?1` as above.
 const KEYS_SQL: &str = r#"
@@ -163,14 +172,51 @@ fn assess(rows: Vec<IndexRow>, keys: Vec<KeyRow>) -> Vec<IndexInfo> {
         .collect()
 }
 
+#[derive(FromQueryResult)]
+struct SqlRow {
+    name: String,
+    sql: Option<String>,
+}
+
+#[derive(FromQueryResult)]
+struct SizeRow {
+    name: String,
+    bytes: Option<i64>,
+}
+
 impl Sqlite {
-    /// Every index of user tables, or those of one table.
+    /// Every index of user tables, or those of one table; sizes are left unknown (see [`Self::index_sizes`]).
     pub(super) async fn list_indexes(&self, table: Option<&str>) -> Result<Vec<IndexInfo>> {
-        let size = if self.has_dbstat().await? { SIZE_FROM_DBSTAT } else { "NULL" };
-        let sql = INDEXES_SQL.replace("{size}", size);
-        let rows: Vec<IndexRow> = self.all(&sql, [table.map(str::to_string).into()]).await?;
+        let mut rows: Vec<IndexRow> = self.all(INDEXES_SQL, [table.map(str::to_string).into()]).await?;
+        let names: Vec<&str> = rows.iter().map(|r| r.index_name.as_str()).collect();
+        let list = serde_json::to_string(&names).map_err(|e| Error::Internal(e.to_string()))?;
+        let texts: Vec<SqlRow> = self.all(DEFINITIONS_SQL, [list.into()]).await?;
+        let texts: HashMap<String, Option<String>> = texts.into_iter().map(|r| (r.name, r.sql)).collect();
+        for r in &mut rows {
+            r.definition = texts.get(&r.index_name).cloned().flatten();
+        }
         let keys: Vec<KeyRow> = self.all(KEYS_SQL, [table.map(str::to_string).into()]).await?;
         Ok(assess(rows, keys))
+    }
+
+    /// Fills in the sizes of the given indexes: looked up one by one, or with `every` from one walk of every
+    /// b-tree (cheaper when most indexes are asked for). Nothing when the library has no dbstat.
+    pub(super) async fn index_sizes(&self, indexes: &mut [IndexInfo], every: bool) -> Result<()> {
+        if indexes.is_empty() || !self.has_dbstat().await? {
+            return Ok(());
+        }
+        let rows: Vec<SizeRow> = if every {
+            self.all(ALL_SIZES_SQL, []).await?
+        } else {
+            let names: Vec<&str> = indexes.iter().map(|i| i.name.as_str()).collect();
+            let list = serde_json::to_string(&names).map_err(|e| Error::Internal(e.to_string()))?;
+            self.all(SIZES_SQL, [list.into()]).await?
+        };
+        let sizes: HashMap<String, Option<i64>> = rows.into_iter().map(|r| (r.name, r.bytes)).collect();
+        for index in indexes {
+            index.size_bytes = sizes.get(&index.name).copied().flatten();
+        }
+        Ok(())
     }
 }
 

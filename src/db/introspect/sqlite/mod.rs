@@ -24,7 +24,7 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, 
 use tokio::sync::OnceCell;
 
 use super::{Activity, BloatInfo, Capabilities, IndexInfo, Introspector, Overview, Page, RowsPage, TableDetail};
-use super::{Counters, IndexQuery, Names, TableInfo, TableQuery};
+use super::{Counters, IndexQuery, IndexSort, Names, TableInfo, TableQuery};
 use crate::error::{Error, Result};
 
 /// The only schema an SQLite connection shows.
@@ -122,7 +122,15 @@ impl Introspector for Sqlite {
 
     async fn indexes(&self, query: &IndexQuery) -> Result<Page<IndexInfo>> {
         // Duplicates need every index of a table and the catalog gives no cheaper order: read whole, page here.
-        Ok(super::page_of_indexes(self.list_indexes(None).await?, query))
+        // Sizes cost a b-tree walk each: for the page's indexes only, unless the order is by size.
+        let mut all = self.list_indexes(None).await?;
+        if query.sort == IndexSort::Size {
+            self.index_sizes(&mut all, true).await?;
+            return Ok(super::page_of_indexes(all, query));
+        }
+        let mut page = super::page_of_indexes(all, query);
+        self.index_sizes(&mut page.items, false).await?;
+        Ok(page)
     }
 
     async fn activity(&self, long_query_threshold: Duration) -> Result<Activity> {

@@ -20,22 +20,24 @@ use crate::db::introspect::{
 use crate::error::{Error, Result};
 
 /// One page of tables. `?1`: search text or NULL; `?2`: an exact name or NULL; `?3`, `?4`: limit and offset.
-/// `{rows}`, `{order}` and the size expressions are replaced by fragments chosen from constants only.
+/// `{ctes}`, `{joins}`, `{order}`, `{rows}` and the size expressions are replaced by fragments chosen from
+/// constants only. The page is ordered and cut on names (and, for a row or size order, on one pass over
+/// `sqlite_stat1` or `dbstat`) first; row estimates and sizes are then read for the page's rows only.
 const TABLES_SQL: &str = r"
 WITH t AS (
-    SELECT m.name AS table_name, {rows} AS row_estimate
+    SELECT m.name AS table_name
     FROM sqlite_schema m
     WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\'
       AND (?1 IS NULL OR instr(lower('main.' || m.name), lower(?1)) > 0)
       AND (?2 IS NULL OR m.name = ?2)
-),
+){ctes},
 page AS MATERIALIZED (
-    SELECT t.table_name, t.row_estimate, row_number() OVER (ORDER BY {order}) AS pos
-    FROM t
+    SELECT t.table_name, row_number() OVER (ORDER BY {order}) AS pos
+    FROM t{joins}
     ORDER BY pos
     LIMIT ?3 OFFSET ?4
 )
-SELECT t.table_name, t.row_estimate, {table_bytes} AS table_bytes, {index_bytes} AS index_bytes
+SELECT t.table_name, {rows} AS row_estimate, {table_bytes} AS table_bytes, {index_bytes} AS index_bytes
 FROM page t
 ORDER BY t.pos";
 
@@ -47,12 +49,30 @@ WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\'
   AND (?1 IS NULL OR instr(lower('main.' || m.name), lower(?1)) > 0)";
 
 /// The row estimate of table `t.table_name` from the largest count ANALYZE stored for it.
-const ROWS_FROM_STAT1: &str = "(SELECT max(CAST(s.stat AS INTEGER)) FROM sqlite_stat1 s WHERE s.tbl = m.name)";
+const ROWS_FROM_STAT1: &str = "(SELECT max(CAST(s.stat AS INTEGER)) FROM sqlite_stat1 s WHERE s.tbl = t.table_name)";
 
-// Sizes of the table `t.table_name` from dbstat.
+// Sizes of the page's table `t.table_name` from dbstat: each b-tree is looked up by name (`name =` and
+// `aggregate = 1` are constraints dbstat uses), so a page walks only its own tables' and indexes' b-trees.
 const TABLE_BYTES: &str = "(SELECT d.pgsize FROM dbstat d WHERE d.name = t.table_name AND d.aggregate = 1)";
-const INDEX_BYTES: &str = "(SELECT coalesce(sum(d.pgsize), 0) FROM sqlite_schema i JOIN dbstat d \
-     ON d.name = i.name AND d.aggregate = 1 WHERE i.type = 'index' AND i.tbl_name = t.table_name)";
+const INDEX_BYTES: &str = "(SELECT coalesce(sum((SELECT d.pgsize FROM dbstat d WHERE d.name = i.name AND d.aggregate = 1)), 0) \
+     FROM sqlite_schema i WHERE i.type = 'index' AND i.tbl_name = t.table_name)";
+
+// For an order by rows or size, every table's value is needed: one pass over `sqlite_stat1`, or one walk
+// of every b-tree in dbstat, joined to the tables (never one lookup per table). CROSS JOIN keeps
+// `sqlite_schema` outside, so SQLite indexes the walked sizes by name instead of scanning them per row.
+const ROWS_CTE: &str =
+    ",\nest AS MATERIALIZED (SELECT s.tbl, max(CAST(s.stat AS INTEGER)) AS n FROM sqlite_stat1 s GROUP BY s.tbl)";
+const ROWS_JOIN: &str = "\n    LEFT JOIN est ON est.tbl = t.table_name";
+const SIZES_CTE: &str = ",\nsizes AS MATERIALIZED (SELECT d.name, d.pgsize FROM dbstat d WHERE d.aggregate = 1),
+per_table AS MATERIALIZED (
+    SELECT b.tbl_name,
+           sum(CASE WHEN b.type = 'table' THEN s.pgsize END) AS table_bytes,
+           coalesce(sum(CASE WHEN b.type = 'index' THEN s.pgsize END), 0) AS index_bytes
+    FROM sqlite_schema b CROSS JOIN sizes s ON s.name = b.name
+    WHERE b.type IN ('table', 'index')
+    GROUP BY b.tbl_name
+)";
+const SIZES_JOIN: &str = "\n    LEFT JOIN per_table ps ON ps.tbl_name = t.table_name";
 
 /// The table's own row in `sqlite_schema` (`?1`: exact name).
 const FIND_SQL: &str = r"
@@ -84,13 +104,26 @@ FROM pragma_foreign_key_list(?1) f
 ORDER BY f.id, f.seq"#;
 
 /// Foreign keys of every table that point to the table `?1` (SQLite compares table names without case).
+/// `{prefilter}` is [`NAME_IN_TEXT`] or nothing: see [`referenced_by_sql`].
 const REFERENCED_BY_SQL: &str = r#"
 SELECT m.name AS from_table, f.id, f.seq, f."table" AS to_table, f."from" AS from_column, f."to" AS to_column,
        f.on_update, f.on_delete
 FROM sqlite_schema m
 JOIN pragma_foreign_key_list(m.name) f
-WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\' AND f."table" = ?1 COLLATE NOCASE
+WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\'{prefilter} AND f."table" = ?1 COLLATE NOCASE
 ORDER BY m.name, f.id, f.seq"#;
+
+/// Keeps only tables whose definition holds the name `?1` (ASCII case folded, as SQLite matches names),
+/// so the foreign-key pragma runs for those tables and not for every table of the file.
+const NAME_IN_TEXT: &str = " AND instr(lower(m.sql), lower(?1)) > 0";
+
+/// The incoming foreign keys query for the table `name`. Every foreign key SQLite reports was parsed from
+/// the child's `CREATE TABLE` text, where the parent's name is written as is (bare or quoted), unless the
+/// name holds a quote character, which its quoted form doubles: such a name asks every table, as before.
+fn referenced_by_sql(name: &str) -> String {
+    let verbatim = !name.contains(['"', '\'', '`', ']']);
+    REFERENCED_BY_SQL.replace("{prefilter}", if verbatim { NAME_IN_TEXT } else { "" })
+}
 
 /// Primary key columns of a table (`?1`), in key order: what a foreign key without columns refers to.
 const PRIMARY_KEY_SQL: &str = "SELECT c.name FROM pragma_table_info(?1) c WHERE c.pk > 0 ORDER BY c.pk";
@@ -161,17 +194,18 @@ impl From<TableRow> for TableInfo {
     }
 }
 
-/// The whitelisted ORDER BY over `t` (columns `table_name`, `row_estimate`). Unknowns sort last; ties by name.
-fn order_by(sort: TableSort, descending: bool, dbstat: bool) -> String {
+/// The whitelisted ORDER BY over `t` and its joins. Unknowns sort last; ties by name.
+fn order_by(sort: TableSort, descending: bool, dbstat: bool, stat1: bool) -> String {
     let dir = if descending { "DESC" } else { "ASC" };
     let key = match sort {
         TableSort::Name => return format!("t.table_name {dir}"),
-        TableSort::Rows => "t.row_estimate".to_string(),
-        TableSort::TableSize if dbstat => TABLE_BYTES.to_string(),
-        TableSort::IndexSize if dbstat => INDEX_BYTES.to_string(),
-        TableSort::TotalSize if dbstat => format!("({TABLE_BYTES} + {INDEX_BYTES})"),
+        TableSort::Rows if stat1 => "est.n",
+        TableSort::TableSize if dbstat => "ps.table_bytes",
+        // A table without indexes has 0 bytes of them, as on the page.
+        TableSort::IndexSize if dbstat => "coalesce(ps.index_bytes, 0)",
+        TableSort::TotalSize if dbstat => "(ps.table_bytes + coalesce(ps.index_bytes, 0))",
         // Nothing SQLite can tell: every value is unknown, so the order is the name's.
-        _ => "NULL".to_string(),
+        _ => "NULL",
     };
     format!("{key} IS NULL, {key} {dir}, t.table_name")
 }
@@ -179,9 +213,16 @@ fn order_by(sort: TableSort, descending: bool, dbstat: bool) -> String {
 /// The tables query with every placeholder filled from constants (no user text).
 fn tables_sql(sort: TableSort, descending: bool, dbstat: bool, stat1: bool) -> String {
     let (table_bytes, index_bytes) = if dbstat { (TABLE_BYTES, INDEX_BYTES) } else { ("NULL", "NULL") };
+    let (ctes, joins) = match sort {
+        TableSort::Rows if stat1 => (ROWS_CTE, ROWS_JOIN),
+        TableSort::TableSize | TableSort::IndexSize | TableSort::TotalSize if dbstat => (SIZES_CTE, SIZES_JOIN),
+        _ => ("", ""),
+    };
     TABLES_SQL
+        .replace("{ctes}", ctes)
+        .replace("{joins}", joins)
         .replace("{rows}", if stat1 { ROWS_FROM_STAT1 } else { "NULL" })
-        .replace("{order}", &order_by(sort, descending, dbstat))
+        .replace("{order}", &order_by(sort, descending, dbstat, stat1))
         .replace("{table_bytes}", table_bytes)
         .replace("{index_bytes}", index_bytes)
 }
@@ -267,7 +308,8 @@ impl Sqlite {
         let columns: Vec<ColumnRow> = self.all(COLUMNS_SQL, [name.clone().into()]).await?;
         let definition = found.definition.unwrap_or_default();
         let columns = table_columns(columns, &definition);
-        let indexes = self.list_indexes(Some(&name)).await?;
+        let mut indexes = self.list_indexes(Some(&name)).await?;
+        self.index_sizes(&mut indexes, false).await?;
 
         let mut constraints = Vec::new();
         let keys: Vec<KeyConstraintRow> = self.all(KEY_CONSTRAINTS_SQL, [name.clone().into()]).await?;
@@ -292,7 +334,7 @@ impl Sqlite {
         }
 
         let outgoing: Vec<ForeignKeyRow> = self.all(FOREIGN_KEYS_SQL, [name.clone().into()]).await?;
-        let incoming: Vec<ForeignKeyRow> = self.all(REFERENCED_BY_SQL, [name.clone().into()]).await?;
+        let incoming: Vec<ForeignKeyRow> = self.all(&referenced_by_sql(&name), [name.clone().into()]).await?;
         let mut tables: Vec<&str> = incoming.iter().map(|r| r.from_table.as_str()).collect();
         tables.push(&name);
         let names = self.foreign_key_names(&tables).await?;
@@ -428,7 +470,7 @@ mod tests {
             for (desc, dbstat, stat1) in [(false, true, true), (true, false, false)] {
                 let sql = tables_sql(sort, desc, dbstat, stat1);
                 assert!(!sql.contains('{'), "unfilled placeholder for {sort:?}");
-                assert!(order_by(sort, desc, dbstat).contains("t.table_name"));
+                assert!(order_by(sort, desc, dbstat, stat1).contains("t.table_name"));
                 assert_eq!(sql.contains("dbstat"), dbstat);
             }
         }

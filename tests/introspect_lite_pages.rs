@@ -1,0 +1,216 @@
+//! SQLite catalog pages that read only what they show: name order and totals across pages, size and row
+//! orders from one pass agreeing with each table's own figures, index sizes, and incoming foreign keys
+//! found without asking every table (however the parent's name is written, hostile names included), on
+//! SQLite and, through InnoDB's list of foreign keys, on MariaDB.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use sea_orm::DatabaseConnection;
+use strata::db::introspect::{IndexQuery, IndexSort, Introspector, TableInfo, TableQuery, TableSort, for_connection};
+
+async fn empty_sqlite() -> (TestDb, DatabaseConnection, Arc<dyn Introspector>) {
+    let t = TestDb::new(Kind::Sqlite).await;
+    let db = t.connect().await;
+    let intro = for_connection(db.clone()).expect("backend is supported");
+    (t, db, intro)
+}
+
+fn query(sort: TableSort, descending: bool, offset: u64, limit: u64) -> TableQuery {
+    TableQuery { sort, descending, search: None, offset, limit }
+}
+
+/// 60 tables `t_00` .. `t_59` whose row counts and sizes differ (table `t_nn` holds nn * 40 rows), half of
+/// them with an index, then ANALYZE so row estimates exist.
+async fn sixty_tables(db: &DatabaseConnection) {
+    for n in 0..60 {
+        exec(db, &format!("CREATE TABLE t_{n:02} (id INTEGER PRIMARY KEY, v TEXT)")).await;
+        if n % 2 == 0 {
+            exec(db, &format!("CREATE INDEX t_{n:02}_v ON t_{n:02} (v)")).await;
+        }
+        let rows = (n * 37) % 60 * 40;
+        exec(
+            db,
+            &format!(
+                "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {rows}) \
+                 INSERT INTO t_{n:02} (v) SELECT printf('%0200d', i) FROM c"
+            ),
+        )
+        .await;
+    }
+    exec(db, "ANALYZE").await;
+}
+
+async fn whole(intro: &Arc<dyn Introspector>, sort: TableSort, descending: bool) -> Vec<TableInfo> {
+    intro.tables(&query(sort, descending, 0, 1000)).await.unwrap().items
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn name_order_and_totals_hold_across_pages() {
+    let (t, db, intro) = empty_sqlite().await;
+    sixty_tables(&db).await;
+    let mut seen = Vec::new();
+    for offset in [0, 25, 50] {
+        let page = intro.tables(&query(TableSort::Name, false, offset, 25)).await.unwrap();
+        assert_eq!(page.total, 60, "the total counts every table on every page");
+        assert!(page.items.iter().all(|i| i.table_bytes.is_some() && i.row_estimate.is_some()), "{:?}", page.items);
+        seen.extend(page.items.into_iter().map(|i| i.name));
+    }
+    let expected: Vec<String> = (0..60).map(|n| format!("t_{n:02}")).collect();
+    assert_eq!(seen, expected);
+    let last = intro.tables(&query(TableSort::Name, true, 0, 3)).await.unwrap();
+    assert_eq!(last.items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["t_59", "t_58", "t_57"]);
+    db.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn size_and_row_orders_agree_with_each_tables_own_figures_on_every_page() {
+    let (t, db, intro) = empty_sqlite().await;
+    sixty_tables(&db).await;
+    let key = |sort: TableSort, i: &TableInfo| match sort {
+        TableSort::Rows => i.row_estimate,
+        TableSort::TableSize => i.table_bytes,
+        TableSort::IndexSize => i.index_bytes,
+        _ => i.total_bytes,
+    };
+    for sort in [TableSort::Rows, TableSort::TableSize, TableSort::IndexSize, TableSort::TotalSize] {
+        for descending in [false, true] {
+            let all = whole(&intro, sort, descending).await;
+            assert_eq!(all.len(), 60);
+            for pair in all.windows(2) {
+                let (a, b) = (key(sort, &pair[0]).expect("known"), key(sort, &pair[1]).expect("known"));
+                let in_order = if descending { a > b } else { a < b };
+                assert!(in_order || (a == b && pair[0].name < pair[1].name), "{sort:?} desc={descending}: {pair:?}");
+            }
+            // The same order cut into pages gives the same rows with the same figures.
+            let mut paged = Vec::new();
+            for offset in (0..60).step_by(7) {
+                paged.extend(intro.tables(&query(sort, descending, offset, 7)).await.unwrap().items);
+            }
+            let shown = |v: &[TableInfo]| v.iter().map(|i| (i.name.clone(), key(sort, i))).collect::<Vec<_>>();
+            assert_eq!(shown(&paged), shown(&all), "{sort:?} desc={descending}");
+        }
+    }
+    // A table without indexes has none of their bytes, and its total is its own size.
+    let odd = whole(&intro, TableSort::Name, false).await.into_iter().find(|i| i.name == "t_01").unwrap();
+    assert_eq!(odd.index_bytes, Some(0));
+    assert_eq!(odd.total_bytes, odd.table_bytes);
+    db.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn index_sizes_show_on_every_page_and_order_the_size_sort() {
+    let (t, db, intro) = empty_sqlite().await;
+    sixty_tables(&db).await;
+    let by_size = intro
+        .indexes(&IndexQuery { sort: IndexSort::Size, descending: true, limit: 1000, ..IndexQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(by_size.total, 30);
+    let sizes: Vec<i64> = by_size.items.iter().map(|i| i.size_bytes.expect("dbstat is built in")).collect();
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+    let page = intro.indexes(&IndexQuery { offset: 10, limit: 5, ..IndexQuery::default() }).await.unwrap();
+    assert_eq!(page.total, 30);
+    assert_eq!(
+        page.items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+        ["t_20_v", "t_22_v", "t_24_v", "t_26_v", "t_28_v"]
+    );
+    for index in &page.items {
+        let same = by_size.items.iter().find(|i| i.name == index.name).unwrap();
+        assert_eq!(index.size_bytes, same.size_bytes, "{}", index.name);
+        assert_eq!(index.definition, format!("CREATE INDEX {0} ON {1} (v)", index.name, index.table));
+    }
+    let detail = intro.table("main", "t_20").await.unwrap().unwrap();
+    assert_eq!(detail.indexes.len(), 1);
+    assert_eq!(detail.indexes[0].size_bytes, page.items[0].size_bytes);
+    db.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn incoming_foreign_keys_are_found_however_the_parent_is_written() {
+    let (t, db, intro) = empty_sqlite().await;
+    for sql in [
+        "CREATE TABLE Parent (id INTEGER PRIMARY KEY, code TEXT UNIQUE)",
+        "CREATE TABLE bare (p INTEGER REFERENCES parent (id))",
+        r#"CREATE TABLE quoted (p INTEGER, CONSTRAINT to_parent FOREIGN KEY (p) REFERENCES "PARENT")"#,
+        "CREATE TABLE bracketed (c TEXT REFERENCES [Parent] (code) ON DELETE CASCADE)",
+        "CREATE TABLE elsewhere (p INTEGER REFERENCES parent_archive (id))",
+        "CREATE TABLE mentions_parent (parent_id INTEGER, note TEXT DEFAULT 'parent')",
+        r#"CREATE TABLE "we""ird'parent" (id INTEGER PRIMARY KEY)"#,
+        r#"CREATE TABLE hostile_child (p INTEGER REFERENCES "We""ird'Parent" (id))"#,
+        // 200 more tables that do not refer to anything: the prefilter skips them.
+        "CREATE TABLE parent_archive (id INTEGER PRIMARY KEY)",
+    ] {
+        exec(&db, sql).await;
+    }
+    for n in 0..200 {
+        exec(&db, &format!("CREATE TABLE filler_{n} (id INTEGER PRIMARY KEY)")).await;
+    }
+    let parent = intro.table("main", "Parent").await.unwrap().unwrap();
+    let from: Vec<(&str, &str)> =
+        parent.referenced_by.iter().map(|k| (k.from_table.as_str(), k.name.as_str())).collect();
+    assert_eq!(
+        from,
+        [("bare", "(unnamed foreign key #0)"), ("bracketed", "(unnamed foreign key #0)"), ("quoted", "to_parent")]
+    );
+    let bracketed = parent.referenced_by.iter().find(|k| k.from_table == "bracketed").unwrap();
+    assert_eq!((bracketed.to_columns.clone(), bracketed.on_delete.as_str()), (vec!["code".to_string()], "CASCADE"));
+    let quoted = parent.referenced_by.iter().find(|k| k.from_table == "quoted").unwrap();
+    assert_eq!(quoted.to_columns, ["id"], "a key without columns refers to the primary key");
+
+    let hostile = intro.table("main", "we\"ird'parent").await.unwrap().unwrap();
+    let from: Vec<&str> = hostile.referenced_by.iter().map(|k| k.from_table.as_str()).collect();
+    assert_eq!(from, ["hostile_child"]);
+    let archive = intro.table("main", "parent_archive").await.unwrap().unwrap();
+    assert_eq!(archive.referenced_by.iter().map(|k| k.from_table.as_str()).collect::<Vec<_>>(), ["elsewhere"]);
+    db.close().await.ok();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_incoming_foreign_keys_are_found_by_lookups_and_for_hostile_names() {
+    let t = TestDb::new(Kind::MySql).await;
+    let db = t.connect().await;
+    let intro = for_connection(db.clone()).expect("backend is supported");
+    for sql in [
+        "CREATE TABLE parent_t (id INT PRIMARY KEY, up INT, code VARCHAR(10) UNIQUE, \
+         CONSTRAINT parent_up FOREIGN KEY (up) REFERENCES parent_t (id))",
+        "CREATE TABLE child_a (id INT PRIMARY KEY, p INT, CONSTRAINT a_to_parent FOREIGN KEY (p) REFERENCES parent_t (id) ON DELETE CASCADE)",
+        "CREATE TABLE child_b (c VARCHAR(10), p INT, q INT, CONSTRAINT b_code FOREIGN KEY (c) REFERENCES parent_t (code), \
+         CONSTRAINT b_to_a FOREIGN KEY (q) REFERENCES child_a (id))",
+        "CREATE TABLE parent_t2 (id INT PRIMARY KEY)",
+        "CREATE TABLE child_c (p INT, CONSTRAINT c_to_other FOREIGN KEY (p) REFERENCES parent_t2 (id))",
+        "CREATE TABLE `we'ird näme` (id INT PRIMARY KEY)",
+        "CREATE TABLE `hostile child` (p INT, CONSTRAINT hostile_fk FOREIGN KEY (p) REFERENCES `we'ird näme` (id))",
+    ] {
+        exec(&db, sql).await;
+    }
+    let s = t.schema().to_string();
+    let parent = intro.table(&s, "parent_t").await.unwrap().unwrap();
+    let incoming: Vec<(&str, &str)> =
+        parent.referenced_by.iter().map(|k| (k.from_table.as_str(), k.name.as_str())).collect();
+    assert_eq!(incoming, [("child_a", "a_to_parent"), ("child_b", "b_code"), ("parent_t", "parent_up")]);
+    let a = parent.referenced_by.iter().find(|k| k.from_table == "child_a").unwrap();
+    assert_eq!(
+        (a.from_columns.clone(), a.to_columns.clone(), a.on_delete.as_str()),
+        (vec!["p".into()], vec!["id".into()], "CASCADE")
+    );
+    let outgoing: Vec<&str> = parent.references.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(outgoing, ["parent_up"], "the self-reference is listed once on each side");
+    assert!(parent.constraints.iter().any(|c| c.kind == "PRIMARY KEY"), "{:?}", parent.constraints);
+
+    let child_a = intro.table(&s, "child_a").await.unwrap().unwrap();
+    assert_eq!(child_a.referenced_by.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["b_to_a"]);
+    assert_eq!(child_a.references.iter().map(|k| k.to_table.as_str()).collect::<Vec<_>>(), ["parent_t"]);
+
+    let hostile = intro.table(&s, "we'ird näme").await.unwrap().unwrap();
+    let incoming: Vec<&str> = hostile.referenced_by.iter().map(|k| k.from_table.as_str()).collect();
+    assert_eq!(incoming, ["hostile child"]);
+    db.close().await.ok();
+    t.drop().await;
+}
