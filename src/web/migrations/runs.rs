@@ -6,7 +6,6 @@ use askama_web::WebTemplate;
 use axum::Json;
 use axum::extract::State;
 use axum::response::Redirect;
-use sea_orm::ConnectionTrait;
 use serde::Deserialize;
 
 use crate::db::introspect::Session;
