@@ -39,6 +39,8 @@ pub struct Snapshot {
 
 /// What changed between two snapshots, one line per object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+// Its own name in the OpenAPI document: the impact report has a `Change` too.
+#[schema(as = SchemaChange)]
 pub struct Change {
     /// `table`, `column` or `index`.
     pub object: &'static str,

@@ -25,12 +25,14 @@ pub use run::{LiveRun, RunStatus, Runs, Step, cancel, start, status};
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct Request {
     /// `up`, `down` or `stamp`.
+    #[schema(pattern = "^(up|down|stamp)$")]
     pub action: String,
     /// A revision (id, name or unique prefix), `head`, or `base` (`down`, `stamp`).
     #[serde(default)]
     pub to: Option<String>,
     /// How many migrations (`up`, `down`); `up` runs them all and `down` one when neither `to` nor `n` is given.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub n: Option<u32>,
     /// The database's name, typed, when the action needs a confirmation (`down`, `stamp`, and `up` when the lint
     /// finds a statement that drops or rewrites data).
