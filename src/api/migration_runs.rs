@@ -105,15 +105,7 @@ pub async fn rehearse(
     let Body(request) = body?;
     let plan = request.plan()?;
     let result = apply::rehearse(&db, &state.migrations, &plan, state.config.settings.lock_timeout).await;
-    let outcome = match &result {
-        Ok(r) => match &r.failed {
-            Some(rev) => format!("{} {}: {rev} failed; rolled back", plan.verb(), plan.target),
-            None => {
-                format!("{} {}: {} migration(s) rehearsed and rolled back", plan.verb(), plan.target, r.steps.len())
-            }
-        },
-        Err(e) => format!("{} {}: refused: {e}", plan.verb(), plan.target),
-    };
+    let outcome = apply::rehearsal_outcome(&plan, &result);
     let entry = caller.audit("migrations.rehearse", format!("{outcome}, through the API")).database(db.name());
     if let Err(e) = audit::record(&state.home, entry).await {
         tracing::warn!(error = %e, "cannot record the rehearsal in the audit log");

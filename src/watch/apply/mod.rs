@@ -150,6 +150,19 @@ pub async fn rehearse(w: &Watched, set: &MigrationSet, plan: &Plan, lock_timeout
     result
 }
 
+/// How a rehearsal of `plan` ended, in words, for the audit log.
+pub fn rehearsal_outcome(plan: &Plan, result: &Result<Rehearsal>) -> String {
+    match result {
+        Ok(r) => match &r.failed {
+            Some(rev) => format!("{} {}: {rev} failed; rolled back", plan.verb(), plan.target),
+            None => {
+                format!("{} {}: {} migration(s) rehearsed and rolled back", plan.verb(), plan.target, r.steps.len())
+            }
+        },
+        Err(e) => format!("{} {}: refused: {e}", plan.verb(), plan.target),
+    }
+}
+
 /// One migration of a plan.
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Planned {

@@ -87,15 +87,7 @@ pub async fn rehearse(
     allowed(&user, &db)?;
     let plan = params.request()?.plan()?;
     let result = apply::rehearse(&db, &state.migrations, &plan, state.config.settings.lock_timeout).await;
-    let outcome = match &result {
-        Ok(r) => match &r.failed {
-            Some(rev) => format!("{} {}: {rev} failed; rolled back", plan.verb(), plan.target),
-            None => {
-                format!("{} {}: {} migration(s) rehearsed and rolled back", plan.verb(), plan.target, r.steps.len())
-            }
-        },
-        Err(e) => format!("{} {}: refused: {e}", plan.verb(), plan.target),
-    };
+    let outcome = apply::rehearsal_outcome(&plan, &result);
     if let Err(e) =
         audit::record(&state.home, user.audit("migrations.rehearse").database(db.name()).detail(outcome)).await
     {
