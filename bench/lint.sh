@@ -3,7 +3,10 @@
 # synthetic migrator of N migrations (default 500; medians of STRATA_BENCH_ROUNDS, default 7):
 #   - `migrate lint --json` (all N pending), next to `migrate up --sql` (the same plan, recorded, not linted) and,
 #     when squawk is installed (`npm install squawk-cli`, or SQUAWK=/path/to/squawk), `squawk` on that script;
-#   - `migrate up --rehearse` next to `migrate up` into an empty database (order swapped every round).
+#   - `migrate up --rehearse` next to `migrate up` into an empty database (order swapped every round);
+#   - the same N migrations applied from the dashboard (`POST /api/v1/databases/{name}/migrations/apply` to a running
+#     `bench-strata serve`, then its status polled every 10 ms until the run has ended) next to `migrate up`, side
+#     by side in the same rounds (the server is started before the clock starts: a dashboard is already running).
 #
 # Settings (environment): STRATA_BENCH_N, STRATA_BENCH_ROUNDS, STRATA_BENCH_PG_URL (admin URL, default
 # postgres://postgres@127.0.0.1:5432/postgres), SQUAWK, CARGO_TARGET_DIR.
@@ -27,7 +30,9 @@ squawk="${SQUAWK:-$(command -v squawk || true)}"
 work="$(mktemp -d)"
 export STRATA_BENCH_N="$n" STRATA_HOME_URL="sqlite:///$work/home.db" RUST_LOG=warn PGOPTIONS="-c client_min_messages=warning"
 dbs=()
+servers=()
 cleanup() {
+    for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null || true; done
     for db in "${dbs[@]}"; do psql -qX "$admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
     rm -rf "$work"
 }
@@ -95,3 +100,56 @@ mr="$(echo "${rehearse[*]}" | median)"
 printf '%-44s %6s  %s\n' "migrate up ($n migrations, empty database)" "$mu" "$(echo "${up[*]}" | range)"
 printf '%-44s %6s  %s\n' "migrate up --rehearse (same, rolled back)" "$mr" "$(echo "${rehearse[*]}" | range)"
 awk -v a="$mr" -v b="$mu" 'BEGIN {printf "rehearse/up: %.2fx (target <= 1.2x)\n", a / b}'
+
+# From the dashboard: an admin with a manage_migrations key (in the benchmark's own home database), one `serve` per
+# round over a fresh database, the run started through the API and followed until it ends.
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+url="$(fresh_db keys)"
+printf 'bench-admin-password\n' | "$bin" --database-url "$url" user create --username benchadmin \
+    --email bench@example.com --role admin --password-stdin >/dev/null
+key="$("$bin" --database-url "$url" key create --user benchadmin --name bench --scope manage_migrations)"
+drop_db keys
+apply_ms() { # apply_ms URL NAME: ms from the POST to the run's end as its status says, checked to have succeeded
+    local t0 t1 status state
+    t0=$(now_ms)
+    status="$(curl -sf -X POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+        -d '{"action":"up"}' "http://127.0.0.1:$port/api/v1/databases/$2/migrations/apply" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["status_url"])')"
+    while :; do
+        state="$(curl -sf -H "Authorization: Bearer $key" "http://127.0.0.1:$port$status" |
+            python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')"
+        [ "$state" = running ] || break
+        sleep 0.01
+    done
+    t1=$(now_ms)
+    [ "$state" = succeeded ] || { echo "the dashboard run ended $state" >&2; exit 1; }
+    echo $((t1 - t0))
+}
+up=() dash=()
+for r in $(seq 1 "$rounds"); do
+    a="$(fresh_db "cli$r")"
+    d="$(fresh_db "ui$r")"
+    name="strata_bench_lint_$$_ui$r"
+    STRATA_LISTEN="127.0.0.1:$port" STRATA_COOKIE_SECURE=false "$bin" --database-url "$d" serve \
+        >/dev/null 2>"$work/serve.log" &
+    servers+=("$!")
+    for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+    if [ $((r % 2)) -eq 1 ]; then
+        up+=("$(time_ms "$bin" --database-url "$a" migrate up)")
+        dash+=("$(apply_ms "$d" "$name")")
+    else
+        dash+=("$(apply_ms "$d" "$name")")
+        up+=("$(time_ms "$bin" --database-url "$a" migrate up)")
+    fi
+    kill "${servers[-1]}"
+    wait "${servers[-1]}" 2>/dev/null || true
+    [ "$(tables "$a")" = "$n" ] || { echo "migrate up did not leave $n tables" >&2; exit 1; }
+    [ "$(tables "$d")" = "$n" ] || { echo "the dashboard run did not leave $n tables" >&2; exit 1; }
+    drop_db "cli$r"
+    drop_db "ui$r"
+done
+mu="$(echo "${up[*]}" | median)"
+md="$(echo "${dash[*]}" | median)"
+printf '%-44s %6s  %s\n' "migrate up ($n migrations, empty database)" "$mu" "$(echo "${up[*]}" | range)"
+printf '%-44s %6s  %s\n' "apply from the dashboard (API, same plan)" "$md" "$(echo "${dash[*]}" | range)"
+awk -v a="$md" -v b="$mu" 'BEGIN {printf "dashboard/up: %.2fx (target <= 1.1x)\n", a / b}'

@@ -33,6 +33,15 @@ if ! command -v chromedriver >/dev/null || ! { command -v chromium >/dev/null ||
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# tests/backup_encrypt.rs checks encrypted backups both ways with the real age CLI (Debian's age package).
+if ! command -v age >/dev/null || ! command -v age-keygen >/dev/null; then
+  echo "installing age for the encrypted backup tests ..."
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq age >/dev/null
+fi
+
 # The API fuzz run (tests/api_fuzz.rs) uses schemathesis from PyPI, in a venv under target/; installed once.
 st_venv="target/schemathesis-venv"
 if [ -z "${STRATA_SCHEMATHESIS:-}" ] && ! "$st_venv/bin/schemathesis" --version >/dev/null 2>&1; then
@@ -56,6 +65,15 @@ if [ -z "${STRATA_ALEMBIC:-}" ] && ! "$al_venv/bin/alembic" --version >/dev/null
   echo "installing alembic and psycopg2-binary into $al_venv for the Alembic-managed fixture ..."
   python3 -m venv "$al_venv"
   "$al_venv/bin/pip" install -q --disable-pip-version-check alembic psycopg2-binary
+fi
+
+# tests/backup_offsite.rs starts moto's S3-compatible server (PyPI moto[server]) on loopback, in a venv under target/;
+# installed once.
+moto_venv="target/moto-venv"
+if [ -z "${STRATA_MOTO_SERVER:-}" ] && ! [ -x "$moto_venv/bin/moto_server" ]; then
+  echo "installing moto[server] into $moto_venv for the off-site backup tests ..."
+  python3 -m venv "$moto_venv"
+  "$moto_venv/bin/pip" install -q --disable-pip-version-check 'moto[server]'
 fi
 
 export STRATA_TEST_PG_URL="$pg_url" STRATA_TEST_MYSQL_URL="$my_url"

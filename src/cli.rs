@@ -113,6 +113,12 @@ pub struct BackupArgs {
     /// Afterwards keep only the newest N backups of this database in the folder.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub keep: Option<u64>,
+    /// Encrypt the backup to this age recipient (age1…; repeatable) [default: backup_encrypt_to].
+    #[arg(long, value_name = "RECIPIENT")]
+    pub encrypt_to: Vec<String>,
+    /// Show bytes written and the rate on stderr even when it is not a terminal.
+    #[arg(long)]
+    pub progress: bool,
     #[command(flatten)]
     pub out: Output,
 }
@@ -131,6 +137,11 @@ pub enum BackupAction {
         #[command(flatten)]
         out: Output,
     },
+    /// List the off-site copies of the database's backups (backup_offsite), newest first.
+    Offsite {
+        #[command(flatten)]
+        out: Output,
+    },
     /// Restore a backup (the newest, or FILE) into a scratch database, check it against what was recorded when
     /// it was taken, and drop the scratch database. Exits 1 when the test fails.
     TestRestore {
@@ -143,6 +154,12 @@ pub enum BackupAction {
         /// The backup folder [default: the database's backup_dir].
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// The age identity file that opens an encrypted backup [default: restore_test_identity].
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+        /// Show bytes read and the rate on stderr even when it is not a terminal.
+        #[arg(long)]
+        progress: bool,
         #[command(flatten)]
         out: Output,
     },
@@ -151,8 +168,11 @@ pub enum BackupAction {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// A backup: .sql, .sql.gz, pg_dump custom format (.dump), or a SQLite database (.db, .db.gz).
-    #[arg(value_name = "FILE", required_unless_present = "latest", conflicts_with = "latest")]
+    #[arg(value_name = "FILE", required_unless_present_any = ["latest", "from_offsite"], conflicts_with_all = ["latest", "from_offsite"])]
     pub file: Option<PathBuf>,
+    /// Download this off-site copy (a file name from `strata backup offsite`) from backup_offsite and restore it.
+    #[arg(long, value_name = "NAME", conflicts_with = "latest")]
+    pub from_offsite: Option<String>,
     /// Restore the newest backup of the database in its backup folder.
     #[arg(long)]
     pub latest: bool,
@@ -165,6 +185,12 @@ pub struct RestoreArgs {
     /// Grant usage and read/write privileges on the restored tables and sequences to this PostgreSQL role.
     #[arg(long, value_name = "ROLE")]
     pub grant_to: Option<String>,
+    /// The age identity file (age-keygen's) that opens an encrypted backup (.age).
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Show bytes read and the rate on stderr even when it is not a terminal.
+    #[arg(long)]
+    pub progress: bool,
     #[command(flatten)]
     pub out: Output,
 }
@@ -903,11 +929,22 @@ async fn run_locked(config: &Config, set: &MigrationSet, cmd: MigrateCommand) ->
 }
 
 async fn restore_command(config: &Config, set: &MigrationSet, args: RestoreArgs) -> Result<()> {
-    let file = match args.file {
-        Some(file) => file,
-        None => backup_cmd::latest(config)?,
+    // An off-site copy is downloaded into a temporary folder, removed after the restore.
+    let mut downloaded = None;
+    let file = match (args.file, &args.from_offsite) {
+        (Some(file), _) => file,
+        (None, Some(name)) => {
+            let (progress, done) = progress_line("downloaded", args.progress);
+            let got = backup_cmd::download(config, name, progress).await;
+            done();
+            let (dir, file) = got?;
+            downloaded = Some(dir);
+            file
+        }
+        (None, None) => backup_cmd::latest(config)?,
     };
-    let opts = RestoreOptions { file, clean: args.clean, grant_to: args.grant_to };
+    let identity = args.identity.as_deref().map(backup::encrypt::Identities::read).transpose()?;
+    let opts = RestoreOptions { file, clean: args.clean, grant_to: args.grant_to, identity };
     let url = &config.database_url;
     if !args.yes && !std::io::stdin().is_terminal() {
         return Err(Error::BadRequest(format!(
@@ -917,9 +954,10 @@ async fn restore_command(config: &Config, set: &MigrationSet, args: RestoreArgs)
     }
     let clean = opts.clean;
     let confirm = (!args.yes).then_some(move |p: &Preview| confirm_restore(p, url, clean));
-    let (progress, done) = progress_line("read");
+    let (progress, done) = progress_line("read", args.progress);
     let summary = backup::restore(config, &opts, confirm, progress).await;
     done();
+    drop(downloaded);
     let summary = summary?;
     let report = backup::verify(config, set).await?;
     if args.out.json {
@@ -1073,29 +1111,32 @@ fn confirm_restore(p: &Preview, url: &crate::config::DatabaseUrl, clean: bool) -
     Ok(())
 }
 
-/// A progress callback that redraws one stderr line (bytes, elapsed) at most five times a second
-/// when stderr is a terminal, and a function that ends the line.
-fn progress_line(verb: &'static str) -> (Progress, impl FnOnce()) {
+/// A progress callback that redraws one stderr line (bytes, rate, elapsed) at most five times a second when stderr
+/// is a terminal (or `forced`: `--progress`, one line each time, for logs), and a function that ends the line.
+fn progress_line(verb: &'static str, forced: bool) -> (Progress, impl FnOnce()) {
     let tty = std::io::stderr().is_terminal();
+    let (show, redraw) = (tty || forced, tty);
     let started = std::time::Instant::now();
     let last = std::sync::Mutex::new(None::<std::time::Instant>);
     let drawn = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = drawn.clone();
     let progress: Progress = std::sync::Arc::new(move |bytes: u64| {
-        if !tty {
+        if !show {
             return;
         }
         let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(200)) {
+        let every = if redraw { 200 } else { 1000 };
+        if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(every)) {
             return;
         }
         *last = Some(std::time::Instant::now());
-        flag.store(true, std::sync::atomic::Ordering::Relaxed);
-        eprint!(
-            "\r{} {verb}, {}    ",
-            crate::web::fmt::bytes_of(&(bytes as i64)),
-            backup::human_duration(started.elapsed())
-        );
+        flag.store(redraw, std::sync::atomic::Ordering::Relaxed);
+        let line = progress_text(bytes, verb, started.elapsed());
+        if redraw {
+            eprint!("\r{line}    ");
+        } else {
+            eprintln!("{line}");
+        }
     });
     let done = move || {
         if drawn.load(std::sync::atomic::Ordering::Relaxed) {
@@ -1103,6 +1144,18 @@ fn progress_line(verb: &'static str) -> (Progress, impl FnOnce()) {
         }
     };
     (progress, done)
+}
+
+/// `12.5 MB written, 4.1 MB/s, 3.0 s`.
+fn progress_text(bytes: u64, verb: &str, elapsed: std::time::Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { (bytes as f64 / secs) as i64 } else { 0 };
+    format!(
+        "{} {verb}, {}/s, {}",
+        crate::web::fmt::bytes_of(&(bytes as i64)),
+        crate::web::fmt::bytes_of(&rate),
+        backup::human_duration(elapsed)
+    )
 }
 
 fn print_report(r: &Report) {

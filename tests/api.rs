@@ -385,8 +385,10 @@ async fn openapi_matches_router(kind: Kind) {
             };
             let (status, _, body) = b.send(req.body(body).unwrap()).await;
             if listed {
+                // Cancelling run 1, which has ended: the documented 409.
+                let ended = template.ends_with("/runs/{id}/cancel") && status == StatusCode::CONFLICT;
                 assert!(
-                    status.is_success() || status == StatusCode::NOT_IMPLEMENTED,
+                    status.is_success() || status == StatusCode::NOT_IMPLEMENTED || ended,
                     "{method} {path}: {status} {body}"
                 );
             } else {
@@ -415,7 +417,9 @@ async fn openapi_matches_router(kind: Kind) {
         ("POST", "/api/v1/databases/{name}/migrations/rehearse"),
         ("POST", "/api/v1/databases/{name}/migrations/apply"),
         ("GET", "/api/v1/databases/{name}/migrations/runs/{id}"),
+        ("POST", "/api/v1/databases/{name}/migrations/runs/{id}/cancel"),
         ("GET", "/api/v1/databases/{name}/backups"),
+        ("GET", "/api/v1/databases/{name}/samples"),
         ("GET", "/api/v1/history"),
         ("GET", "/api/v1/migrations/matrix"),
         ("POST", "/api/v1/databases/{name}/query"),

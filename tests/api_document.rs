@@ -111,6 +111,7 @@ async fn operation_ids_are_unique_and_named_by_resource_and_action() {
         "indexes_index",
         "matrix_index",
         "migration_runs_apply",
+        "migration_runs_cancel",
         "migration_runs_lint",
         "migration_runs_preview",
         "migration_runs_rehearse",
@@ -119,6 +120,7 @@ async fn operation_ids_are_unique_and_named_by_resource_and_action() {
         "overview_show",
         "query_export",
         "query_run",
+        "samples_index",
         "tables_index",
         "tables_show",
     ];

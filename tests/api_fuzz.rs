@@ -53,6 +53,12 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 include-path-regex = "/migrations/(preview|lint|rehearse|apply)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429", "5xx"]
 
+# A samples metric names a table or index (`table_size:{schema}.{table}`), and `from` and `to` are Unix seconds or
+# RFC 3339 with `from` not after `to`: no schema states those, and the answer to the rest is a 400 naming the reason.
+[[operations]]
+include-path = "/api/v1/databases/{name}/samples"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429", "5xx"]
+
 [[operations]]
 include-path = "/api/v1/databases/{name}/export"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429", "5xx"]

@@ -8,8 +8,11 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use sea_orm::ConnectionTrait;
 use sea_orm::DatabaseConnection;
-use strata::db::introspect::{IndexQuery, IndexSort, Introspector, TableInfo, TableQuery, TableSort, for_connection};
+use strata::db::introspect::{
+    IndexFilter, IndexInfo, IndexQuery, IndexSort, Introspector, Page, TableInfo, TableQuery, TableSort, for_connection,
+};
 
 async fn empty_sqlite() -> (TestDb, DatabaseConnection, Arc<dyn Introspector>) {
     let t = TestDb::new(Kind::Sqlite).await;
@@ -213,4 +216,152 @@ async fn mariadb_incoming_foreign_keys_are_found_by_lookups_and_for_hostile_name
     assert_eq!(incoming, ["hostile child"]);
     db.close().await.ok();
     t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_index_assessment_follows_every_schema_change_made_on_another_connection() {
+    let (t, db, intro) = empty_sqlite().await;
+    sixty_tables(&db).await;
+    let duplicates = IndexQuery { filter: IndexFilter::Duplicate, limit: 100, ..IndexQuery::default() };
+    let names = |page: Page<IndexInfo>| page.items.into_iter().map(|i| i.name).collect::<Vec<_>>();
+    assert_eq!(names(intro.indexes(&duplicates).await.unwrap()), Vec::<String>::new());
+    let other = t.connect().await;
+    exec(&other, "CREATE INDEX t_04_v_again ON t_04 (v)").await;
+    assert_eq!(names(intro.indexes(&duplicates).await.unwrap()), ["t_04_v_again"], "a new index counts at once");
+    exec(&other, "ALTER TABLE t_04 RENAME TO t_04_renamed").await;
+    let page = intro.indexes(&duplicates).await.unwrap();
+    assert_eq!(page.items.iter().map(|i| i.table.as_str()).collect::<Vec<_>>(), ["t_04_renamed"]);
+    exec(&other, "DROP INDEX t_04_v").await;
+    assert_eq!(names(intro.indexes(&duplicates).await.unwrap()), Vec::<String>::new(), "its twin is gone");
+    let all = intro.indexes(&IndexQuery { limit: 100, ..IndexQuery::default() }).await.unwrap();
+    assert_eq!(all.total, 30);
+    assert!(all.items.iter().any(|i| i.name == "t_04_v_again" && i.duplicate_of.is_none()));
+    other.close().await.ok();
+    db.close().await.ok();
+    t.drop().await;
+}
+
+/// The tables page of MariaDB as one read of every table's row of `information_schema.TABLES` orders it.
+async fn maria_reference(db: &DatabaseConnection, sort: TableSort, descending: bool) -> Vec<(String, Option<i64>)> {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let key = match sort {
+        TableSort::Name => None,
+        TableSort::Rows => Some("t.TABLE_ROWS"),
+        TableSort::TableSize => Some("t.DATA_LENGTH"),
+        TableSort::IndexSize => Some("t.INDEX_LENGTH"),
+        TableSort::TotalSize => Some("(t.DATA_LENGTH + t.INDEX_LENGTH)"),
+        _ => Some("NULL"),
+    };
+    let order = match key {
+        None => format!("t.TABLE_NAME {dir}"),
+        Some(k) => format!("{k} IS NULL, {k} {dir}, t.TABLE_NAME"),
+    };
+    let sql = format!(
+        "SELECT t.TABLE_NAME AS name, CAST(t.DATA_LENGTH + t.INDEX_LENGTH AS SIGNED) AS total \
+         FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE' \
+         ORDER BY {order}"
+    );
+    let rows = db.query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::MySql, sql)).await.unwrap();
+    rows.iter().map(|r| (r.try_get("", "name").unwrap(), r.try_get("", "total").unwrap())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_pages_read_by_names_first_match_one_read_of_every_table() {
+    let t = TestDb::new(Kind::MySql).await;
+    let db = t.connect().await;
+    let intro = for_connection(db.clone()).expect("backend is supported");
+    for n in 0..12 {
+        exec(
+            &db,
+            &format!("CREATE TABLE m_{n:02} (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(200), KEY m_{n:02}_v (v))"),
+        )
+        .await;
+        let rows = (n * 37) % 12 * 150;
+        if rows > 0 {
+            exec(&db, &format!("INSERT INTO m_{n:02} (v) SELECT LPAD(seq, 200, '0') FROM seq_1_to_{rows}")).await;
+        }
+    }
+    for sql in [
+        // Without InnoDB's persistent statistics: another engine, partitions, a name InnoDB stores encoded.
+        "CREATE TABLE aria_t (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=Aria",
+        "INSERT INTO aria_t SELECT seq, LPAD(seq, 200, '0') FROM seq_1_to_700",
+        "CREATE TABLE part_t (id INT PRIMARY KEY, v VARCHAR(200)) PARTITION BY HASH (id) PARTITIONS 2",
+        "INSERT INTO part_t SELECT seq, LPAD(seq, 200, '0') FROM seq_1_to_900",
+        "CREATE TABLE `dollar$t` (id INT PRIMARY KEY, v VARCHAR(200), KEY dv (v), KEY dv_again (v))",
+        "INSERT INTO `dollar$t` SELECT seq, LPAD(seq, 200, '0') FROM seq_1_to_400",
+        "CREATE VIEW v_m AS SELECT * FROM m_01",
+        "CREATE TABLE checked (id INT PRIMARY KEY, p INT, q INT, CONSTRAINT positive CHECK (q > 0), \
+         CONSTRAINT checked_to_m FOREIGN KEY (p) REFERENCES m_01 (id) ON UPDATE CASCADE)",
+    ] {
+        exec(&db, sql).await;
+    }
+    let tables =
+        (0..12).map(|n| format!("m_{n:02}")).chain(["aria_t", "part_t", "`dollar$t`", "checked"].map(String::from));
+    exec(&db, &format!("ANALYZE TABLE {}", tables.collect::<Vec<_>>().join(", "))).await;
+
+    for sort in [TableSort::Name, TableSort::Rows, TableSort::TableSize, TableSort::TotalSize, TableSort::DeadRows] {
+        for descending in [false, true] {
+            let reference = maria_reference(&db, sort, descending).await;
+            assert_eq!(reference.len(), 16, "{reference:?}");
+            let mut got = Vec::new();
+            for offset in (0..20).step_by(5) {
+                let page = intro.tables(&query(sort, descending, offset, 5)).await.unwrap();
+                assert_eq!(page.total, 16, "{sort:?}");
+                got.extend(page.items.into_iter().map(|i| (i.name, i.total_bytes)));
+            }
+            assert_eq!(got, reference, "{sort:?} descending={descending}");
+        }
+    }
+    let searched = intro
+        .tables(&TableQuery { search: Some("M_0".into()), ..query(TableSort::TotalSize, true, 2, 3) })
+        .await
+        .unwrap();
+    assert_eq!(searched.total, 10);
+    assert_eq!(searched.items.len(), 3);
+
+    let s = t.schema().to_string();
+    let checked = intro.table(&s, "checked").await.unwrap().unwrap();
+    let check = checked.constraints.iter().find(|c| c.kind == "CHECK").unwrap();
+    assert_eq!(check.definition, "CHECK (`q` > 0)");
+    assert_eq!(checked.references[0].on_update, "CASCADE");
+    let dollar = intro.table(&s, "dollar$t").await.unwrap().unwrap();
+    assert_eq!(dollar.indexes.iter().filter(|i| i.duplicate_of.is_some()).count(), 1);
+    assert!(intro.table(&s, "v_m").await.unwrap().is_none(), "a view is not a table");
+
+    // Index pages hold what each table's own detail says, in the page's order.
+    let mut every: Vec<IndexInfo> = Vec::new();
+    for name in reference_names(&maria_reference(&db, TableSort::Name, false).await) {
+        every.extend(intro.table(&s, &name).await.unwrap().unwrap().indexes);
+    }
+    let place = |i: &IndexInfo| (i.table.clone(), i.name.clone());
+    every.sort_by_key(place);
+    let listed = intro.indexes(&IndexQuery { limit: 1000, ..IndexQuery::default() }).await.unwrap();
+    assert_eq!(listed.items.iter().map(place).collect::<Vec<_>>(), every.iter().map(place).collect::<Vec<_>>());
+    for (a, b) in listed.items.iter().zip(&every) {
+        assert_eq!((&a.duplicate_of, &a.definition, a.size_bytes), (&b.duplicate_of, &b.definition, b.size_bytes));
+    }
+    let duplicates = intro
+        .indexes(&IndexQuery { filter: IndexFilter::Duplicate, limit: 10, ..IndexQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(
+        duplicates.items.iter().map(place).collect::<Vec<_>>(),
+        [("dollar$t".to_string(), "dv_again".to_string())]
+    );
+    let second = intro.indexes(&IndexQuery { offset: 5, limit: 5, ..IndexQuery::default() }).await.unwrap();
+    assert_eq!(second.total, every.len() as u64);
+    assert_eq!(second.items.iter().map(place).collect::<Vec<_>>(), every[5..10].iter().map(place).collect::<Vec<_>>());
+    // The list is reused while no index can have changed: a new or dropped one shows at once.
+    let duplicates = IndexQuery { filter: IndexFilter::Duplicate, limit: 10, ..IndexQuery::default() };
+    exec(&db, "CREATE INDEX m_03_v_again ON m_03 (v)").await;
+    let names = |page: Page<IndexInfo>| page.items.into_iter().map(|i| i.name).collect::<Vec<_>>();
+    assert_eq!(names(intro.indexes(&duplicates).await.unwrap()), ["dv_again", "m_03_v_again"]);
+    exec(&db, "DROP INDEX dv_again ON `dollar$t`").await;
+    assert_eq!(names(intro.indexes(&duplicates).await.unwrap()), ["m_03_v_again"]);
+    db.close().await.ok();
+    t.drop().await;
+}
+
+fn reference_names(rows: &[(String, Option<i64>)]) -> Vec<String> {
+    rows.iter().map(|(n, _)| n.clone()).collect()
 }

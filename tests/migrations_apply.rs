@@ -24,7 +24,9 @@ each_backend! {
     an_admin_applies_and_rolls_back_from_the_page_with_the_typed_confirmation => apply_from_the_page;
     a_second_migrator_holding_the_lock_is_named => second_migrator_is_named;
     a_run_cancelled_between_migrations_stops_there => cancel_between_migrations;
+    a_run_waiting_for_the_lock_is_cancelled_without_running_anything => cancel_while_waiting_for_the_lock;
     the_impact_report_shows_a_new_index_and_its_real_size => impact_of_a_new_index;
+    the_impact_report_tells_a_table_rewrite_from_an_instant_change => impact_of_a_rewrite;
     viewers_and_editors_are_refused_on_the_page_and_the_api => viewers_and_editors_refused;
     everyone_is_refused_on_a_read_only_database => read_only_refuses_everyone;
     an_api_key_previews_applies_and_follows_a_run => api_apply_and_follow;
@@ -308,22 +310,7 @@ async fn second_migrator_is_named(kind: Kind) {
     let t = fresh(kind).await;
     let mut b = Browser::new(&t.url).await;
     b.login_as(Role::Admin).await;
-    let holder = t.connect_one().await;
-    let (txn, holder_id) = match kind {
-        Kind::Postgres => {
-            exec(&holder, &format!("SELECT pg_advisory_lock({})", (0x5354_5241_i64 << 32) | 0x5441_4d47)).await;
-            (None, column(&holder, "SELECT pg_backend_pid()::text").await.remove(0))
-        }
-        Kind::MySql => {
-            exec(&holder, "SELECT GET_LOCK(CONCAT('strata_migrate:', DATABASE()), 0)").await;
-            (None, column(&holder, "SELECT CAST(CONNECTION_ID() AS CHAR)").await.remove(0))
-        }
-        Kind::Sqlite => {
-            let txn = holder.begin().await.unwrap();
-            txn.execute_unprepared("CREATE TABLE lock_holder (id INTEGER)").await.unwrap(); // the write lock
-            (Some(txn), String::new())
-        }
-    };
+    let (holder, txn, holder_id) = hold_the_lock(&t).await;
     // The page names the holder where the server can say who it is.
     let (_, _, page) = b.get(&at("/migrations")).await;
     if kind == Kind::Sqlite {
@@ -353,6 +340,82 @@ async fn second_migrator_is_named(kind: Kind) {
     holder.close().await.ok();
     let done = finished(&mut b, &run).await;
     assert_eq!(done["state"], "succeeded", "once the holder is gone the run goes on: {done}");
+    t.drop().await;
+}
+
+/// Another migrator holding the migration lock on its own connection: PostgreSQL's advisory lock, MariaDB's
+/// `GET_LOCK`, SQLite's write lock (an open write transaction). Returns the connection, the SQLite transaction, and
+/// the holder's session id as the server names it (empty on SQLite).
+async fn hold_the_lock(t: &TestDb) -> (sea_orm::DatabaseConnection, Option<sea_orm::DatabaseTransaction>, String) {
+    let holder = t.connect_one().await;
+    let (txn, holder_id) = match t.kind {
+        Kind::Postgres => {
+            exec(&holder, &format!("SELECT pg_advisory_lock({})", (0x5354_5241_i64 << 32) | 0x5441_4d47)).await;
+            (None, column(&holder, "SELECT pg_backend_pid()::text").await.remove(0))
+        }
+        Kind::MySql => {
+            exec(&holder, "SELECT GET_LOCK(CONCAT('strata_migrate:', DATABASE()), 0)").await;
+            (None, column(&holder, "SELECT CAST(CONNECTION_ID() AS CHAR)").await.remove(0))
+        }
+        Kind::Sqlite => {
+            let txn = holder.begin().await.unwrap();
+            txn.execute_unprepared("CREATE TABLE lock_holder (id INTEGER)").await.unwrap(); // the write lock
+            (Some(txn), String::new())
+        }
+    };
+    (holder, txn, holder_id)
+}
+
+async fn cancel_while_waiting_for_the_lock(kind: Kind) {
+    let t = fresh(kind).await;
+    let mut b = Browser::new(&t.url).await;
+    b.login_as(Role::Admin).await;
+    let (holder, txn, _) = hold_the_lock(&t).await;
+    let run = start(&mut b, &[("action", "up")]).await;
+    until_status(&mut b, &run, "the run waits for the lock", |s| s["waiting"].is_string()).await;
+    let (_, _, page) = b.get(&run).await;
+    assert!(page.contains("id=\"cancel\""), "a waiting run offers the stop button: {page}");
+    let (status, _, body) = b.post_form(&format!("{run}/cancel"), &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    // The holder still holds the lock: the run ends on the cancel, not on getting the lock or lock_timeout.
+    let done = finished(&mut b, &run).await;
+    assert_eq!(done["state"], "cancelled", "{done}");
+    let error = done["error"].as_str().unwrap();
+    assert!(error.starts_with("cancelled while waiting for the migration lock, held by"), "{error}");
+    assert!(error.ends_with("no migration was run"), "{error}");
+    let states: Vec<&str> = done["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    assert_eq!(states, vec!["not_run"; *MIGRATIONS], "{done}");
+    // The API cancels a waiting run the same way.
+    let waiting = start(&mut b, &[("action", "up")]).await;
+    until_status(&mut b, &waiting, "the second run waits", |s| s["waiting"].is_string()).await;
+    let id = waiting.rsplit('/').next().unwrap().to_string();
+    let (_, key) = key_for(&b.state, Role::Admin, &[Scope::ManageMigrations]).await;
+    let mut client = b.another();
+    let path = format!("/api/v1/databases/{APP}/migrations/runs/{id}/cancel");
+    let (status, _, answer) = api::post_json(&mut client, &path, &key, "").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer["done"].as_str().unwrap().contains("stops waiting for the migration lock"), "{answer}");
+    let again = finished(&mut b, &waiting).await;
+    assert_eq!(again["state"], "cancelled", "{again}");
+    let answer = api::post_json(&mut client, &path, &key, "").await;
+    api::error(&answer, StatusCode::CONFLICT, "conflict");
+    if let Some(txn) = txn {
+        txn.rollback().await.unwrap();
+    }
+    holder.close().await.ok();
+    // Nothing ran: no table, no version, no log row; and the next run takes the free lock and applies them all.
+    let check = t.connect().await;
+    assert!(!has_table(&check, "users").await);
+    assert!(
+        !has_table(&check, "migrations_log").await || count(&check, "SELECT count(*) FROM migrations_log").await == 0
+    );
+    let applies = audit_details(&b.state, "migrations.apply").await;
+    assert!(applies[0].starts_with(&format!("run {} cancelled: cancelled while waiting", done["id"])), "{applies:?}");
+    assert_eq!(column(&b.state.home, "SELECT state FROM migration_runs").await, vec!["cancelled", "cancelled"]);
+    let run = start(&mut b, &[("action", "up")]).await;
+    assert_eq!(finished(&mut b, &run).await["state"], "succeeded");
+    assert!(has_table(&check, "users").await);
+    check.close().await.ok();
     t.drop().await;
 }
 
@@ -589,6 +652,75 @@ async fn impact_of_a_new_index(kind: Kind) {
     let (_, _, shown) = b.get(&run).await;
     assert!(shown.contains("items.items_name_idx") && shown.contains("data-change=\"added\""), "{shown}");
     check.close().await.ok();
+    t.drop().await;
+}
+
+/// Changes `items.id`'s type: PostgreSQL and MariaDB write the table again; SQLite's way is a rebuild under the same
+/// name.
+struct Retype;
+impl MigrationName for Retype {
+    fn name(&self) -> &str {
+        "m20990101_000002_retype_items_id"
+    }
+}
+#[async_trait::async_trait]
+impl MigrationTrait for Retype {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let c = m.get_connection();
+        let sql: &[&str] = match c.get_database_backend() {
+            sea_orm::DbBackend::Postgres => &["ALTER TABLE items ALTER COLUMN id TYPE BIGINT"],
+            sea_orm::DbBackend::MySql => &["ALTER TABLE items MODIFY id BIGINT NOT NULL, ALGORITHM=COPY"],
+            _ => &[
+                "CREATE TABLE items_new (id BIGINT PRIMARY KEY, name VARCHAR(40))",
+                "INSERT INTO items_new SELECT id, name FROM items",
+                "DROP TABLE items",
+                "ALTER TABLE items_new RENAME TO items",
+            ],
+        };
+        for s in sql {
+            c.execute_unprepared(s).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds a nullable column at the end: an instant change (catalog only) on the three backends.
+struct AddNote;
+impl MigrationName for AddNote {
+    fn name(&self) -> &str {
+        "m20990101_000003_add_items_note"
+    }
+}
+#[async_trait::async_trait]
+impl MigrationTrait for AddNote {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.get_connection().execute_unprepared("ALTER TABLE items ADD COLUMN note INTEGER").await.map(|_| ())
+    }
+}
+
+async fn impact_of_a_rewrite(kind: Kind) {
+    let t = fresh(kind).await;
+    let set = MigrationSet::new(vec![
+        Box::new(Create("m20990101_000001_create_items", "items")),
+        Box::new(Retype),
+        Box::new(AddNote),
+    ])
+    .unwrap();
+    let mut b = Browser::with_state(state_with(&t, set).await);
+    b.login_as(Role::Admin).await;
+    let run = start(&mut b, &[("action", "up")]).await;
+    let done = finished(&mut b, &run).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let change_of = |k: usize| -> Option<String> {
+        done["impact"][k]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "items" && c["kind"] == "table")
+            .map(|c| c["change"].as_str().unwrap().to_string())
+    };
+    assert_eq!(change_of(1).as_deref(), Some("rewritten"), "{}", done["impact"][1]);
+    assert_ne!(change_of(2).as_deref(), Some("rewritten"), "{}", done["impact"][2]);
     t.drop().await;
 }
 

@@ -36,9 +36,9 @@ pub struct BackupItem {
     /// Bytes.
     pub size: u64,
     pub created_at: DateTime<Utc>,
-    /// Whether the file is encrypted (not yet supported: always false).
+    /// Whether the file is an age file (`backup_encrypt_to`); restoring it needs an identity.
     pub encrypted: bool,
-    /// Where an off-site copy is (not yet supported: always null).
+    /// Where its off-site copy is (`s3://bucket/prefix/file`), once uploaded; `null` without one.
     pub offsite: Option<String>,
     pub restore_test: RestoreTestState,
 }
@@ -68,13 +68,15 @@ pub async fn index(caller: Caller, db: CurrentDb, State(state): State<AppState>)
     let items = listed
         .into_iter()
         .map(|b| {
-            let test = manifest::read(&b.path).ok().flatten().and_then(|m| m.restore_test);
+            let sidecar = manifest::read(&b.path).ok().flatten();
+            let offsite = sidecar.as_ref().and_then(|m| m.offsite.clone());
+            let test = sidecar.and_then(|m| m.restore_test);
             BackupItem {
+                encrypted: b.encrypted(),
                 file: b.name,
                 size: b.bytes,
                 created_at: b.taken,
-                encrypted: false,
-                offsite: None,
+                offsite,
                 restore_test: RestoreTestState {
                     state: test.as_ref().map(|t| t.state.clone()),
                     at: test.as_ref().map(|t| t.at),

@@ -30,6 +30,7 @@ mod migrations;
 mod overview;
 pub mod params;
 mod query;
+mod samples;
 mod tables;
 
 use std::future::Future;
@@ -106,9 +107,11 @@ fn database_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(migration_runs::rehearse))
         .routes(routes!(migration_runs::apply))
         .routes(routes!(migration_runs::show))
+        .routes(routes!(migration_runs::cancel))
         .routes(routes!(backups::index))
         .routes(routes!(query::run))
         .routes(routes!(query::export))
+        .routes(routes!(samples::index))
 }
 
 /// The `/api` routes about no one database, to merge into the dashboard's router.

@@ -8,13 +8,15 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use flate2::read::MultiGzDecoder;
 use serde::Serialize;
 
+use super::encrypt::{self, Identities, Sink};
 use crate::error::{Error, Result};
 
 /// The timestamp in backup names: sortable, no `:` (Windows-safe), UTC.
 const STAMP: &str = "%Y-%m-%d_%H-%M-%S";
 
-/// Every ending a backup written by Strata has; retention only ever deletes files with one of these.
-pub const EXTENSIONS: [&str; 3] = ["sql.gz", "dump", "db.gz"];
+/// Every ending a backup written by Strata has (`.age` appended when encrypted); retention only ever deletes files
+/// with one of these.
+pub const EXTENSIONS: [&str; 6] = ["sql.gz", "dump", "db.gz", "sql.gz.age", "dump.age", "db.gz.age"];
 
 /// What a file to restore holds, found from its first bytes rather than its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +48,8 @@ pub struct Input {
     pub path: PathBuf,
     pub content: Content,
     pub bytes: u64,
+    /// The identities that open it, when it is an age file.
+    pub identity: Option<Identities>,
 }
 
 const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
@@ -53,15 +57,27 @@ const PG_CUSTOM_MAGIC: &[u8] = b"PGDMP";
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 
 impl Input {
-    /// Opens `path` and finds out what it holds.
-    pub fn open(path: &Path) -> Result<Input> {
+    /// Opens `path` and finds out what it holds; an age file needs `identity` (and is read through it).
+    pub fn open(path: &Path, identity: Option<&Identities>) -> Result<Input> {
         let file = File::open(path).map_err(|e| Error::io(format!("cannot open the backup {}", path.display()), e))?;
         let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let head = read_head(file).map_err(|e| Error::io(format!("cannot read the backup {}", path.display()), e))?;
+        let mut head =
+            read_head(file).map_err(|e| Error::io(format!("cannot read the backup {}", path.display()), e))?;
+        let mut opened = None;
+        if head.starts_with(&encrypt::MAGIC[..16]) {
+            let ids = identity.ok_or_else(|| encrypt::needs_identity(path))?;
+            let file = File::open(path).map_err(|e| damaged(path, &e))?;
+            head = read_head(ids.open(BufReader::new(file), path)?).map_err(|e| damaged(path, &e))?;
+            opened = Some(ids.clone());
+        }
         let content = if head.starts_with(GZIP_MAGIC) {
-            let inner = File::open(path)
-                .and_then(|f| read_head(MultiGzDecoder::new(BufReader::new(f))))
-                .map_err(|e| damaged(path, &e))?;
+            let probe = Input {
+                path: path.to_path_buf(),
+                content: Content::Sql { gzip: false },
+                bytes,
+                identity: opened.clone(),
+            };
+            let inner = probe.raw().and_then(|r| read_head(MultiGzDecoder::new(r)).map_err(|e| damaged(path, &e)))?;
             if inner.starts_with(SQLITE_MAGIC) { Content::SqliteDb { gzip: true } } else { Content::Sql { gzip: true } }
         } else if head.starts_with(PG_CUSTOM_MAGIC) {
             Content::PgCustom
@@ -75,14 +91,28 @@ impl Input {
         } else {
             Content::Sql { gzip: false }
         };
-        Ok(Input { path: path.to_path_buf(), content, bytes })
+        Ok(Input { path: path.to_path_buf(), content, bytes, identity: opened })
     }
 
-    /// The file's content, decompressed when it is gzip.
-    pub fn reader(&self) -> Result<Box<dyn Read + Send>> {
+    /// Whether the file is an age file.
+    pub fn encrypted(&self) -> bool {
+        self.identity.is_some()
+    }
+
+    /// The file's bytes, decrypted when it is an age file (still compressed).
+    pub fn raw(&self) -> Result<Box<dyn Read + Send>> {
         let file = File::open(&self.path)
             .map_err(|e| Error::io(format!("cannot open the backup {}", self.path.display()), e))?;
         let file = BufReader::with_capacity(1 << 16, file);
+        Ok(match &self.identity {
+            Some(ids) => Box::new(ids.open(file, &self.path)?),
+            None => Box::new(file),
+        })
+    }
+
+    /// The file's content, decrypted and decompressed.
+    pub fn reader(&self) -> Result<Box<dyn Read + Send>> {
+        let file = self.raw()?;
         Ok(match self.content {
             Content::Sql { gzip: true } | Content::SqliteDb { gzip: true } => Box::new(MultiGzDecoder::new(file)),
             _ => Box::new(file),
@@ -175,6 +205,11 @@ impl<T> Counting<T> {
     pub fn new(inner: T, progress: super::Progress) -> Counting<T> {
         Counting { inner, total: 0, progress }
     }
+
+    /// What it wrapped.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
 }
 
 impl<T: Write> Write for Counting<T> {
@@ -244,8 +279,16 @@ impl Listed {
         match self.ext {
             "sql.gz" => Content::Sql { gzip: true }.describe(),
             "dump" => Content::PgCustom.describe(),
+            "sql.gz.age" => "gzip-compressed SQL, encrypted (age)",
+            "dump.age" => "pg_dump custom format, encrypted (age)",
+            "db.gz.age" => "gzip-compressed SQLite database, encrypted (age)",
             _ => Content::SqliteDb { gzip: true }.describe(),
         }
+    }
+
+    /// Whether it is an age file (its name ends in `.age`).
+    pub fn encrypted(&self) -> bool {
+        self.ext.ends_with(encrypt::SUFFIX)
     }
 }
 
@@ -307,6 +350,8 @@ pub fn prune(dir: &Path, db: &str, keep: usize) -> Result<Vec<PathBuf>> {
 pub struct Staged {
     tmp: tempfile::NamedTempFile,
     path: PathBuf,
+    /// age recipients the content is encrypted to as it is written (none: written as it is).
+    recipients: Vec<String>,
 }
 
 impl Staged {
@@ -328,7 +373,18 @@ impl Staged {
             )));
         }
         let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".partial").tempfile_in(dir);
-        Ok(Staged { tmp: tmp.map_err(unwritable)?, path })
+        Ok(Staged { tmp: tmp.map_err(unwritable)?, path, recipients: Vec::new() })
+    }
+
+    /// Encrypts what is written through [`Staged::sink`] to these age recipients.
+    pub fn encrypt_to(mut self, recipients: &[String]) -> Staged {
+        self.recipients = recipients.to_vec();
+        self
+    }
+
+    /// Where the backup's bytes go (encrypted when recipients are set); [`Sink::finish`] ends it.
+    pub fn sink(&self) -> Result<Sink> {
+        Sink::new(self.file()?, &self.recipients)
     }
 
     /// A second handle on the temporary file, for the writer.

@@ -69,6 +69,14 @@ pub struct Manifest {
     pub migrations: Option<Vec<ToolHeads>>,
     #[serde(default)]
     pub restore_test: Option<RestoreTestRecord>,
+    /// Whether the backup is an age file, and the recipients (`age1…` public keys) it was encrypted to.
+    #[serde(default)]
+    pub encrypted: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+    /// The off-site copy (`s3://bucket/prefix/file`), once uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offsite: Option<String>,
 }
 
 /// The sidecar's path for the backup at `backup`.

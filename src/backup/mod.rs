@@ -6,10 +6,12 @@
 //! | MariaDB/MySQL | `mariadb-dump --single-transaction`, gzip-compressed | `mariadb` client, the file checked whole first |
 //! | SQLite | `VACUUM INTO` a copy, checked, gzip-compressed | one `BEGIN IMMEDIATE` transaction copying from the attached copy |
 
+pub mod encrypt;
 mod file;
 pub mod jobs;
 pub mod manifest;
 mod mysql;
+pub mod offsite;
 mod pg_script;
 mod postgres;
 pub mod restore_test;
@@ -58,6 +60,8 @@ pub struct BackupOptions {
     pub format: Format,
     /// Keep the newest N backups of this database in `dir`, delete older ones.
     pub keep: Option<usize>,
+    /// age recipients (`age1…`) to encrypt the backup to; empty: not encrypted.
+    pub encrypt_to: Vec<String>,
 }
 
 /// What a finished backup produced.
@@ -71,6 +75,14 @@ pub struct BackupSummary {
     pub deleted: Vec<PathBuf>,
     /// The restore test run right after it (`restore_test = after_backup`).
     pub restore_test: Option<manifest::RestoreTestRecord>,
+    /// Where its off-site copy went (`backup_offsite`), once uploaded.
+    pub offsite: Option<String>,
+    /// Why the off-site copy failed (the local backup stands).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offsite_error: Option<String>,
+    /// Off-site copies the retention policy deleted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub offsite_deleted: Vec<String>,
 }
 
 /// What `strata restore` is asked to do.
@@ -81,6 +93,8 @@ pub struct RestoreOptions {
     pub clean: bool,
     /// A role to grant usage and privileges on the restored objects to (PostgreSQL).
     pub grant_to: Option<String>,
+    /// What opens an encrypted (age) backup; never stored.
+    pub identity: Option<encrypt::Identities>,
 }
 
 /// What a finished restore did.
@@ -183,8 +197,13 @@ pub fn formats(config: &Config) -> Vec<Format> {
 }
 
 /// What restoring `file` would overwrite, read on `conn`; refuses a file this backend cannot restore.
-pub async fn preview(config: &Config, conn: &DatabaseConnection, file: &Path) -> Result<Preview> {
-    let input = Input::open(file)?;
+pub async fn preview(
+    config: &Config,
+    conn: &DatabaseConnection,
+    file: &Path,
+    identity: Option<&encrypt::Identities>,
+) -> Result<Preview> {
+    let input = Input::open(file, identity)?;
     engine(&config.database_url, &config.settings).accepts(&input)?;
     preview_of(&config.database_url, conn, input).await
 }
@@ -203,10 +222,14 @@ pub async fn backup(config: &Config, opts: &BackupOptions, progress: Progress) -
     }
     let engine = engine(url, &config.settings);
     let ext = engine.extension(opts.format)?;
+    let ext = if opts.encrypt_to.is_empty() { ext.to_string() } else { format!("{ext}{}", encrypt::SUFFIX) };
     let prefix = file_prefix(url);
     let started = Instant::now();
-    // The folder is checked before connecting: a bad --dir fails at once and leaves nothing.
-    let staged = file::Staged::create(&opts.dir, &backup_name(&prefix, Utc::now(), ext))?;
+    // The folder and the recipients are checked before connecting: a bad --dir fails at once and leaves nothing.
+    for r in &opts.encrypt_to {
+        encrypt::parse_recipient(r).map_err(Error::BadRequest)?;
+    }
+    let staged = file::Staged::create(&opts.dir, &backup_name(&prefix, Utc::now(), &ext))?.encrypt_to(&opts.encrypt_to);
     let conn = db::connect(url, Purpose::Cli).await?;
     // Counted before and after the dump: the restore test checks the restored rows against these.
     let before = verify::tables(&conn).await?;
@@ -218,6 +241,8 @@ pub async fn backup(config: &Config, opts: &BackupOptions, progress: Progress) -
     let tables = after.len();
     let mut sidecar = manifest::Manifest {
         tables: manifest::merge_counts(&before, &after, &engine.default_schema()),
+        encrypted: !opts.encrypt_to.is_empty(),
+        recipients: opts.encrypt_to.clone(),
         ..Default::default()
     };
     if let Ok((foreign_keys, indexes)) = shape {
@@ -230,7 +255,17 @@ pub async fn backup(config: &Config, opts: &BackupOptions, progress: Progress) -
         Some(keep) => file::prune(&opts.dir, &prefix, keep)?,
         None => Vec::new(),
     };
-    Ok(BackupSummary { file, bytes, duration_ms: started.elapsed().as_millis(), tables, deleted, restore_test: None })
+    Ok(BackupSummary {
+        file,
+        bytes,
+        duration_ms: started.elapsed().as_millis(),
+        tables,
+        deleted,
+        restore_test: None,
+        offsite: None,
+        offsite_error: None,
+        offsite_deleted: Vec::new(),
+    })
 }
 
 /// Restores a backup over the database. `confirm`, when given, sees what will be overwritten (every
@@ -246,7 +281,7 @@ where
     F: FnOnce(&Preview) -> Result<()>,
 {
     let url = &config.database_url;
-    let input = Input::open(&opts.file)?;
+    let input = Input::open(&opts.file, opts.identity.as_ref())?;
     let engine = engine(url, &config.settings);
     engine.accepts(&input)?;
     // One connection: session settings (foreign key checks, attached files) hold for every statement.
@@ -306,22 +341,21 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + '
 fn dump_with_tool(
     mut cmd: std::process::Command,
     secret: Option<&str>,
-    out: std::fs::File,
+    out: encrypt::Sink,
     gzip: bool,
     progress: Progress,
 ) -> Result<()> {
-    use std::io::Write;
     let tool = Path::new(cmd.get_program()).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped());
     let mut running = tools::Running::spawn(&mut cmd, secret)?;
     let mut stdout = running.stdout();
-    let sink = file::Counting::new(std::io::BufWriter::with_capacity(1 << 16, out), progress);
+    let sink = file::Counting::new(out, progress);
     let written = if gzip {
         let mut gz = flate2::write::GzEncoder::new(sink, flate2::Compression::default());
-        std::io::copy(&mut stdout, &mut gz).and_then(|_| gz.finish()).and_then(|mut w| w.flush())
+        std::io::copy(&mut stdout, &mut gz).and_then(|_| gz.finish()).and_then(|w| w.into_inner().finish())
     } else {
         let mut sink = sink;
-        std::io::copy(&mut stdout, &mut sink).and_then(|_| sink.flush())
+        std::io::copy(&mut stdout, &mut sink).and_then(|_| sink.into_inner().finish())
     };
     if let Err(e) = written {
         running.kill();

@@ -182,7 +182,7 @@ impl Engine for MySql {
             "--default-character-set=utf8mb4",
         ])
         .arg(&client.database);
-        let out = staged.file()?;
+        let out = staged.sink()?;
         blocking(move || {
             let result = super::dump_with_tool(cmd, client.password.as_deref(), out, true, progress);
             drop(client);

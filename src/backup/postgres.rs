@@ -352,7 +352,7 @@ impl Engine for Postgres {
             Format::Sql => cmd.args(["--clean", "--if-exists"]),
             Format::Custom => cmd.arg("--format=custom"),
         };
-        let out = staged.file()?;
+        let out = staged.sink()?;
         blocking(move || {
             let result = super::dump_with_tool(cmd, client.password.as_deref(), out, format == Format::Sql, progress);
             drop(client);
@@ -425,10 +425,19 @@ impl Engine for Postgres {
                 let mut cmd = Command::new(pg_restore);
                 // Without a database, pg_restore prints the script: psql runs it in the same transaction as the clean.
                 cmd.args(["--no-owner", "--no-privileges", "--clean", "--if-exists", "--file=-"])
-                    .arg(&input.path)
-                    .stdin(Stdio::null())
                     .stdout(Stdio::piped());
-                Box::new(ToolOutput::new(Running::spawn(&mut cmd, None)?, "pg_restore"))
+                if input.encrypted() {
+                    // An age file is decrypted into pg_restore's stdin as it reads (no plain copy on disk).
+                    let mut plain = input.raw()?;
+                    cmd.stdin(Stdio::piped());
+                    let mut running = Running::spawn(&mut cmd, None)?;
+                    let mut stdin = running.stdin();
+                    std::thread::spawn(move || std::io::copy(&mut plain, &mut stdin));
+                    Box::new(ToolOutput::new(running, "pg_restore"))
+                } else {
+                    cmd.arg(&input.path).stdin(Stdio::null());
+                    Box::new(ToolOutput::new(Running::spawn(&mut cmd, None)?, "pg_restore"))
+                }
             }
             _ => Box::new(Complete::new(input.reader()?, MARKERS)),
         };

@@ -12,6 +12,7 @@ use chrono::Utc;
 use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+use super::encrypt::Identities;
 use super::manifest::{self, Manifest, RestoreTestRecord, ToolHeads};
 use super::{Progress, RestoreOptions, engine};
 use crate::config::{Backend, Config, DatabaseUrl};
@@ -47,6 +48,7 @@ pub async fn run(
     set: &MigrationSet,
     test_url: Option<&DatabaseUrl>,
     file: &Path,
+    identity: Option<Identities>,
     heads: Option<HeadsReader>,
     progress: Progress,
 ) -> Result<RestoreTestRecord> {
@@ -66,9 +68,17 @@ pub async fn run(
     };
     match create(config, test_url, &name).await {
         Ok((scratch_url, scratch)) => {
-            let outcome =
-                restore_and_check(config, set, &scratch_url, file, recorded.as_ref(), heads, progress, &mut record)
-                    .await;
+            let outcome = restore_and_check(
+                config,
+                set,
+                &scratch_url,
+                (file, identity),
+                recorded.as_ref(),
+                heads,
+                progress,
+                &mut record,
+            )
+            .await;
             if let Err(e) = outcome {
                 record.problems.push(e.to_string());
             }
@@ -135,7 +145,7 @@ async fn restore_and_check(
     config: &Config,
     set: &MigrationSet,
     scratch_url: &DatabaseUrl,
-    file: &Path,
+    (file, identity): (&Path, Option<Identities>),
     recorded: Option<&Manifest>,
     heads: Option<HeadsReader>,
     progress: Progress,
@@ -145,7 +155,7 @@ async fn restore_and_check(
     scratch_config.database_url = scratch_url.clone();
     scratch_config.settings.viewer_url = None;
     let restore_started = Instant::now();
-    let opts = RestoreOptions { file: file.to_path_buf(), clean: false, grant_to: None };
+    let opts = RestoreOptions { file: file.to_path_buf(), clean: false, grant_to: None, identity };
     super::restore(&scratch_config, &opts, None::<fn(&super::Preview) -> Result<()>>, progress)
         .await
         .map_err(|e| Error::Backup(format!("the restore failed: {e}")))?;

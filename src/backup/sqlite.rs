@@ -174,14 +174,14 @@ impl Engine for Sqlite {
             db.execute_raw(vacuum).await?;
             attach_checked(db, &copy, &copy).await?;
             run(db, &format!("DETACH DATABASE {ATTACHED}")).await?;
-            let (from, out) = (copy.to_path_buf(), staged.file()?);
+            let (from, out) = (copy.to_path_buf(), staged.sink()?);
             blocking(move || {
                 let mut source = BufReader::new(File::open(&from).map_err(|e| Error::io("cannot read the copy", e))?);
-                let sink = Counting::new(BufWriter::new(out), progress);
+                let sink = Counting::new(out, progress);
                 let mut gz = flate2::write::GzEncoder::new(sink, flate2::Compression::default());
                 io::copy(&mut source, &mut gz)
                     .and_then(|_| gz.finish())
-                    .and_then(|mut w| w.flush())
+                    .and_then(|w| w.into_inner().finish())
                     .map_err(|e| Error::io("cannot write the backup; nothing was kept", e))
             })
             .await
@@ -216,7 +216,7 @@ impl Engine for Sqlite {
         let dir = self.path.as_deref().and_then(Path::parent).unwrap_or(Path::new(".")).to_path_buf();
         // A compressed backup is unpacked beside the database first; reading it whole checks its gzip checksum.
         let unpacked = match input.content {
-            Content::SqliteDb { gzip: true } => {
+            Content::SqliteDb { gzip } if gzip || input.encrypted() => {
                 let input = input.clone();
                 Some(
                     blocking(move || {

@@ -202,6 +202,69 @@ impl fmt::Display for RestoreTest {
     }
 }
 
+/// Where off-site copies go (`backup_offsite = s3://bucket/prefix`) and how to reach it: an S3-compatible server
+/// (`backup_offsite_endpoint`, else AWS), `backup_offsite_region`, `backup_offsite_access_key_id` and
+/// `backup_offsite_secret_access_key` (else the `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` variables).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Offsite {
+    pub bucket: String,
+    /// The folder in the bucket, without leading or trailing `/` (may be empty).
+    pub prefix: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    /// Never shown (not in `Debug`, not in messages).
+    pub secret_access_key: Option<String>,
+}
+
+impl fmt::Debug for Offsite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Offsite")
+            .field("url", &self.to_string())
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl fmt::Display for Offsite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.prefix.is_empty() {
+            write!(f, "s3://{}", self.bucket)
+        } else {
+            write!(f, "s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
+impl Offsite {
+    /// Parses `s3://bucket/prefix`; the other settings start empty.
+    pub fn parse(input: &str) -> Result<Offsite, String> {
+        let rest = input.trim().strip_prefix("s3://").ok_or_else(|| {
+            format!(
+                "{input:?} is not an S3 location: write s3://bucket/prefix (the server goes in backup_offsite_endpoint)"
+            )
+        })?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
+        if bucket.len() < 3 || bucket.len() > 63 || !bucket.chars().all(valid) {
+            return Err(format!(
+                "{bucket:?} is not an S3 bucket name (3 to 63 lower-case letters, digits, `-` and `.`)"
+            ));
+        }
+        Ok(Offsite {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+            endpoint: None,
+            region: None,
+            access_key_id: None,
+            secret_access_key: None,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

@@ -247,6 +247,54 @@ pub struct Settings {
     pub metrics_refresh: Duration,
     /// `metrics_allow`: the client addresses that may read `/metrics` (loopback by default).
     pub metrics_allow: Vec<AddrRange>,
+    /// `sample_interval`: how often `strata serve` samples each watched database for the trend charts (0: never).
+    pub sample_interval: Duration,
+    /// `sample_retention`: how long samples are kept, raw, as 5-minute averages and as hourly averages.
+    pub sample_retention: SampleRetention,
+}
+
+/// How long the trend samples are kept at each resolution (`sample_retention = RAW, FIVE_MINUTE, HOURLY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleRetention {
+    /// Samples as taken.
+    pub raw: Duration,
+    /// 5-minute averages.
+    pub five_minute: Duration,
+    /// Hourly averages.
+    pub hourly: Duration,
+}
+
+impl Default for SampleRetention {
+    fn default() -> Self {
+        SampleRetention {
+            raw: Duration::from_secs(2 * 86_400),
+            five_minute: Duration::from_secs(30 * 86_400),
+            hourly: Duration::from_secs(365 * 86_400),
+        }
+    }
+}
+
+impl SampleRetention {
+    /// Parses `2d, 30d, 1y`: three durations (raw, 5-minute, hourly), each at least the one before; `y` is 365 days.
+    pub fn parse(input: &str) -> Option<SampleRetention> {
+        let parts: Vec<Duration> =
+            input.split(',').map(|p| parse_retention_duration(p.trim())).collect::<Option<_>>()?;
+        match parts[..] {
+            [raw, five_minute, hourly] if !raw.is_zero() && raw <= five_minute && five_minute <= hourly => {
+                Some(SampleRetention { raw, five_minute, hourly })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A duration as [`parse_duration`] reads it, or a number of years (`1y`: 365 days).
+fn parse_retention_duration(input: &str) -> Option<Duration> {
+    let years = input.strip_suffix("years").or_else(|| input.strip_suffix("year")).or_else(|| input.strip_suffix('y'));
+    match years {
+        Some(n) => n.trim().parse::<u64>().ok()?.checked_mul(365 * 86_400).map(Duration::from_secs),
+        None => parse_duration(input),
+    }
 }
 
 impl Default for Settings {
@@ -279,6 +327,8 @@ impl Default for Settings {
             mysql_path: None,
             metrics_refresh: Duration::from_secs(15),
             metrics_allow: AddrRange::loopback(),
+            sample_interval: Duration::from_secs(60),
+            sample_retention: SampleRetention::default(),
         }
     }
 }
@@ -313,6 +363,8 @@ const SETTING_KEYS: &[&str] = &[
     "metrics_refresh",
     "metrics_allow",
     "idle_timeout",
+    "sample_interval",
+    "sample_retention",
 ];
 
 /// How one kind of setting value is parsed and explained.
@@ -341,6 +393,13 @@ const ADDRESS_RANGES: Kind<Vec<AddrRange>> = Kind {
     parse: net::parse_list,
     expected: "client addresses or CIDR blocks separated by commas",
     example: "127.0.0.0/8, ::1, 10.0.0.0/8",
+};
+
+const SAMPLE_RETENTION: Kind<SampleRetention> = Kind {
+    parse: SampleRetention::parse,
+    expected: "three durations separated by commas: raw, 5-minute averages, hourly averages (each at least the one \
+               before; y is a year of 365 days)",
+    example: "2d, 30d, 1y",
 };
 
 const COUNT: Kind<usize> = Kind { parse: |s| s.parse().ok(), expected: "a whole number", example: "1000" };
@@ -500,6 +559,8 @@ impl Config {
             idle_timeout: reader.read("idle_timeout", None, &POSITIVE_DURATION, defaults.idle_timeout)?,
             metrics_refresh: reader.read("metrics_refresh", None, &POSITIVE_DURATION, defaults.metrics_refresh)?,
             metrics_allow: reader.read("metrics_allow", None, &ADDRESS_RANGES, defaults.metrics_allow)?,
+            sample_interval: reader.read("sample_interval", None, &DURATION, defaults.sample_interval)?,
+            sample_retention: reader.read("sample_retention", None, &SAMPLE_RETENTION, defaults.sample_retention)?,
         };
         if let Some(ini) = &ini {
             warnings.extend(unknown_keys(ini));
@@ -827,6 +888,24 @@ mod tests {
         assert_eq!(s.catalog_timeout, Duration::from_secs(5));
         assert_eq!(s.history_retention, Duration::from_secs(90 * 86_400));
         assert_eq!(s.maintenance_timeout, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn sampling_defaults_to_a_minute_and_zero_turns_it_off() {
+        let s = Settings::default();
+        assert_eq!(s.sample_interval, Duration::from_secs(60));
+        assert_eq!(s.sample_retention.raw, Duration::from_secs(2 * 86_400));
+        assert_eq!(s.sample_retention.five_minute, Duration::from_secs(30 * 86_400));
+        assert_eq!(s.sample_retention.hourly, Duration::from_secs(365 * 86_400));
+        let s = Setup::new().env("STRATA_SAMPLE_INTERVAL", "1s").ok();
+        assert_eq!(s.settings.sample_interval, Duration::from_secs(1));
+        let s = Setup::new().ini("[strata]\nsample_interval = 0\n").ok();
+        assert!(s.settings.sample_interval.is_zero());
+        let s = Setup::new().ini("[strata]\nsample_retention = 1d, 7d, 2y\n").ok();
+        assert_eq!(s.settings.sample_retention.raw, Duration::from_secs(86_400));
+        assert_eq!(s.settings.sample_retention.hourly, Duration::from_secs(2 * 365 * 86_400));
+        let err = Setup::new().ini("[strata]\nsample_retention = 30d, 2d, 1y\n").err();
+        assert!(err.contains("sample_retention"), "{err}");
     }
 
     #[test]

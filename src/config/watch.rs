@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::backup::{Keep, RestoreTest, Schedule};
+use super::backup::{Keep, Offsite, RestoreTest, Schedule};
 use super::ini::IniFile;
 use super::{ConfigError, DatabaseUrl, parse_bool};
 
@@ -27,11 +27,19 @@ pub const DATABASE_KEYS: &[&str] = &[
     "environment",
     "migrations_dir",
     "alembic_ini",
+    "alembic_path",
     "backup_schedule",
     "backup_keep",
     "backup_max_age",
     "restore_test",
     "restore_test_url",
+    "restore_test_identity",
+    "backup_encrypt_to",
+    "backup_offsite",
+    "backup_offsite_endpoint",
+    "backup_offsite_region",
+    "backup_offsite_access_key_id",
+    "backup_offsite_secret_access_key",
 ];
 
 /// Longest database name (it is a path segment and a label).
@@ -55,6 +63,9 @@ pub struct WatchSpec {
     pub migrations_dir: Option<PathBuf>,
     /// An Alembic project's `alembic.ini` (its `script_location` is read).
     pub alembic_ini: Option<PathBuf>,
+    /// That project's own `alembic` executable (a venv's `bin/alembic`): the dashboard runs it to preview and apply
+    /// the project's revisions.
+    pub alembic_path: Option<PathBuf>,
     /// When scheduled backups run (`backup_schedule`); the Backups page may override it in the home database.
     pub backup_schedule: Option<Schedule>,
     /// How many backups of each period to keep (`backup_keep`), applied after each successful backup.
@@ -65,6 +76,12 @@ pub struct WatchSpec {
     pub restore_test: RestoreTest,
     /// A server where restore tests may create and drop scratch databases (`restore_test_url`; not for SQLite).
     pub restore_test_url: Option<DatabaseUrl>,
+    /// The age identity file scheduled restore tests open encrypted backups with (`restore_test_identity`).
+    pub restore_test_identity: Option<PathBuf>,
+    /// age recipients (`age1…`) every backup is encrypted to (`backup_encrypt_to`); empty: not encrypted.
+    pub backup_encrypt_to: Vec<String>,
+    /// Where off-site copies go (`backup_offsite` and its settings).
+    pub backup_offsite: Option<Offsite>,
     /// Where it was named: `--watch`, an environment variable, `file:line`, or the Databases page.
     pub origin: String,
     /// The project database: the one `strata migrate` manages (`DATABASE_URL` / `sqlalchemy.url`).
@@ -83,11 +100,15 @@ impl WatchSpec {
             group: None,
             migrations_dir: None,
             alembic_ini: None,
+            alembic_path: None,
             backup_schedule: None,
             backup_keep: None,
             backup_max_age: None,
             restore_test: RestoreTest::Off,
             restore_test_url: None,
+            restore_test_identity: None,
+            backup_encrypt_to: Vec::new(),
+            backup_offsite: None,
             origin,
             project: false,
         }
@@ -221,6 +242,11 @@ pub fn read(ini: Option<&IniFile>, vars: &[(String, String)], flags: &[String]) 
             if let Some(v) = ini.get(&section, "alembic_ini")?.filter(|v| !v.trim().is_empty()) {
                 spec.alembic_ini = Some(here.join(v.trim()));
             }
+            if let Some(v) = ini.get(&section, "alembic_path")?.filter(|v| !v.trim().is_empty()) {
+                // A bare name (`alembic`) is looked up on PATH, as a shell would.
+                let path = PathBuf::from(v.trim());
+                spec.alembic_path = Some(if path.components().count() == 1 { path } else { here.join(path) });
+            }
             read_backup_keys(ini, &section, spec, &place)?;
         }
     }
@@ -287,6 +313,29 @@ fn read_backup_keys(
         }
         spec.restore_test_url = Some(url);
     }
+    let here = ini.path().parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    if let Some(v) = value("restore_test_identity")? {
+        spec.restore_test_identity = Some(here.join(v));
+    }
+    if let Some(v) = value("backup_encrypt_to")? {
+        spec.backup_encrypt_to =
+            crate::backup::encrypt::parse_recipients(&v).map_err(|e| wrong("backup_encrypt_to", e))?;
+    }
+    if let Some(v) = value("backup_offsite")? {
+        let mut offsite = Offsite::parse(&v).map_err(|e| wrong("backup_offsite", e))?;
+        offsite.endpoint = value("backup_offsite_endpoint")?;
+        if let Some(e) = &offsite.endpoint
+            && url::Url::parse(e).map_or(true, |u| !matches!(u.scheme(), "http" | "https"))
+        {
+            return Err(wrong("backup_offsite_endpoint", format!("{e:?} is not an http:// or https:// URL")));
+        }
+        offsite.region = value("backup_offsite_region")?;
+        offsite.access_key_id = value("backup_offsite_access_key_id")?;
+        offsite.secret_access_key = value("backup_offsite_secret_access_key")?;
+        spec.backup_offsite = Some(offsite);
+    } else if let Some((key, _)) = ini.keys(section).find(|(k, _)| k.starts_with("backup_offsite_")) {
+        return Err(wrong(key, "set backup_offsite = s3://bucket/prefix first".into()));
+    }
     Ok(())
 }
 
@@ -345,10 +394,11 @@ mod tests {
     #[test]
     fn migrations_dir_and_alembic_ini_are_read_relative_to_the_file() {
         let file = ini("[database:app]\nurl = sqlite:///app.db\nmigrations_dir = db/migrations\n\
-                        alembic_ini = /srv/app/alembic.ini\nenvironment = staging\n");
+                        alembic_ini = /srv/app/alembic.ini\nalembic_path = venv/bin/alembic\nenvironment = staging\n");
         let list = read(Some(&file), &[], &[]).unwrap();
         assert_eq!(list[0].migrations_dir.as_deref(), Some(Path::new("/etc/strata/db/migrations")));
         assert_eq!(list[0].alembic_ini.as_deref(), Some(Path::new("/srv/app/alembic.ini")));
+        assert_eq!(list[0].alembic_path.as_deref(), Some(Path::new("/etc/strata/venv/bin/alembic")));
         assert_eq!(list[0].group.as_deref(), Some("staging"));
     }
 
@@ -360,6 +410,36 @@ mod tests {
         assert!(e.contains("\"a\" is given twice"), "{e}");
         let e = read(Some(&ini("[database:x]\nurl = sqlite:///x.db\nreadonly = 1\n")), &[], &[]).unwrap_err();
         assert!(e.to_string().contains("readonly"), "{e}");
+    }
+
+    #[test]
+    fn encryption_recipients_and_offsite_settings_are_checked_at_load() {
+        let good = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+        let file = ini(&format!(
+            "[database:app]\nurl = sqlite:///app.db\nbackup_encrypt_to = {good}, {good}\n\
+             backup_offsite = s3://my-bucket/nightly/app/\nbackup_offsite_endpoint = http://127.0.0.1:9000\n\
+             backup_offsite_secret_access_key = s3cr3t\n"
+        ));
+        let list = read(Some(&file), &[], &[]).unwrap();
+        assert_eq!(list[0].backup_encrypt_to, [good, good]);
+        let offsite = list[0].backup_offsite.as_ref().unwrap();
+        assert_eq!(
+            (offsite.to_string().as_str(), offsite.prefix.as_str()),
+            ("s3://my-bucket/nightly/app", "nightly/app")
+        );
+        assert!(!format!("{:?}", list[0]).contains("s3cr3t"), "the secret is never shown");
+        let e = read(Some(&ini("[database:app]\nurl = sqlite:///app.db\nbackup_encrypt_to = age1oops\n")), &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("backup_encrypt_to") && e.contains("age1oops") && e.contains(":3"), "{e}");
+        let e = read(Some(&ini("[database:app]\nurl = sqlite:///app.db\nbackup_offsite = /mnt/b\n")), &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("backup_offsite") && e.contains("s3://bucket/prefix"), "{e}");
+        let e = read(Some(&ini("[database:app]\nurl = sqlite:///app.db\nbackup_offsite_region = x\n")), &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("backup_offsite_region") && e.contains("backup_offsite = s3://"), "{e}");
     }
 
     #[test]

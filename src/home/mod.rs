@@ -1,5 +1,5 @@
 //! Strata's own state, kept in the home database: accounts, sessions, API keys, sealed secrets, the audit log,
-//! query history, the watch list and migration runs. Nothing here reads or writes a watched database.
+//! query history, the watch list, migration runs and the trend samples. Nothing here reads or writes a watched database.
 //!
 //! The home database is migrated by its own migrator (`migration::HomeMigrator`, version table
 //! `strata_home_migrations`), never by `strata migrate`, and it is never a watched database: the configuration
@@ -11,7 +11,9 @@ pub mod audit;
 pub mod backup_runs;
 pub mod history;
 pub mod migration_runs;
+pub mod offsite;
 pub mod recent;
+pub mod samples;
 pub mod secrets;
 pub mod session_store;
 pub mod throttle;
@@ -101,6 +103,10 @@ pub const OWN_TABLES: &[&str] = &[
     "backup_runs",
     "backup_schedules",
     "migration_runs",
+    "samples",
+    "sample_objects",
+    "sample_tables",
+    "sample_indexes",
 ];
 
 /// Whether `table` (compared without regard to ASCII case, as MariaDB and SQLite compare names) is Strata's own.

@@ -68,8 +68,10 @@ pub async fn save(db: &impl ConnectionTrait, keyring: &Keyring, spec: &WatchSpec
     Ok(())
 }
 
-/// Forgets a database added on the page and its sealed password; false when there was no such row.
+/// Forgets a database added on the page, its sealed password and its off-site settings (with their sealed secret);
+/// false when there was no such row.
 pub async fn remove(db: &impl ConnectionTrait, name: &str) -> Result<bool> {
     secrets::delete(db, &secret_name(name)).await?;
+    super::offsite::clear(db, name).await?;
     Ok(WatchedDatabases::delete_by_id(name.to_string()).exec(db).await?.rows_affected > 0)
 }

@@ -67,8 +67,15 @@ pub fn transactional_ddl(backend: DbBackend) -> bool {
     !matches!(backend, DbBackend::MySql)
 }
 
-/// Takes the migration lock, waiting up to `timeout`; `on_wait` hears once who holds it.
-pub async fn acquire(conn: &DatabaseConnection, timeout: Duration, on_wait: &(dyn Fn(&str) + Sync)) -> Result<Lock> {
+/// Takes the migration lock, waiting up to `timeout`; `on_wait` hears once who holds it. While it waits, `stop`
+/// is asked at each poll: when it says so, the wait ends with an error starting `cancelled while waiting` and
+/// nothing has been taken or run.
+pub async fn acquire(
+    conn: &DatabaseConnection,
+    timeout: Duration,
+    on_wait: &(dyn Fn(&str) + Sync),
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<Lock> {
     let start = Instant::now();
     let mut told = false;
     let sqlite = conn.get_database_backend() == DbBackend::Sqlite;
@@ -105,6 +112,14 @@ pub async fn acquire(conn: &DatabaseConnection, timeout: Duration, on_wait: &(dy
         if !told {
             on_wait(&format!("waiting for the migration lock, held by {holder}"));
             told = true;
+        }
+        if stop() {
+            if sqlite {
+                conn.execute_unprepared(SQLITE_BUSY_TIMEOUT).await?;
+            }
+            return Err(Error::Migration(format!(
+                "cancelled while waiting for the migration lock, held by {holder}; no migration was run"
+            )));
         }
         if start.elapsed() >= timeout {
             if sqlite {

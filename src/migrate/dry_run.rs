@@ -10,19 +10,34 @@ use crate::error::{Error, Result};
 /// Most statements one migration may issue in a dry run.
 const MAX_STATEMENTS: usize = 10_000;
 
+/// The recorder's first size: most migrations issue a few statements, and filling [`MAX_STATEMENTS`] answers for
+/// each of 500 migrations cost more than linting them. A migration that issues more is recorded again.
+const FIRST_STATEMENTS: usize = 64;
+
+/// What SeaORM's recorder says when a migration issues more statements than it has answers for.
+const RECORDER_FULL: &str = "`exec_results` buffer is empty";
+
 /// Runs a migration against SeaORM's statement recorder (nothing is sent anywhere) and returns what it issued.
 pub(super) async fn record(backend: DbBackend, set: &MigrationSet, i: usize, action: Action) -> Result<Vec<Statement>> {
     let entry = &set.entries()[i];
-    let recorder = MockDatabase::new(backend)
-        .append_exec_results((0..MAX_STATEMENTS).map(|_| MockExecResult::default()))
-        .into_connection();
-    run_migration(entry, action, SchemaManager::new(&recorder)).await.map_err(|e| {
-        Error::Migration(format!(
-            "cannot show the SQL of {} ({}) without running it: it reads the database ({e})",
-            entry.revision, entry.label
-        ))
-    })?;
-    Ok(recorder.into_transaction_log().iter().flat_map(|t| t.statements().to_vec()).collect())
+    let mut size = FIRST_STATEMENTS;
+    loop {
+        let recorder = MockDatabase::new(backend)
+            .append_exec_results((0..size).map(|_| MockExecResult::default()))
+            .into_connection();
+        match run_migration(entry, action, SchemaManager::new(&recorder)).await {
+            Ok(()) => {
+                return Ok(recorder.into_transaction_log().iter().flat_map(|t| t.statements().to_vec()).collect());
+            }
+            Err(e) if size < MAX_STATEMENTS && e.to_string().contains(RECORDER_FULL) => size = MAX_STATEMENTS,
+            Err(e) => {
+                return Err(Error::Migration(format!(
+                    "cannot show the SQL of {} ({}) without running it: it reads the database ({e})",
+                    entry.revision, entry.label
+                )));
+            }
+        }
+    }
 }
 
 /// Renders the plan as a script the backend's own client could run (`psql -f`, `mariadb <`, `sqlite3`).
@@ -94,5 +109,40 @@ fn push_all(out: &mut String, stmts: Vec<Statement>) {
             out.push(';');
         }
         out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, DbErr};
+    use sea_orm_migration::{MigrationName, MigrationTrait};
+
+    use super::*;
+
+    /// Issues `n` statements.
+    struct Many(usize);
+    impl MigrationName for Many {
+        fn name(&self) -> &str {
+            "m20990101_000001_many"
+        }
+    }
+    #[async_trait::async_trait]
+    impl MigrationTrait for Many {
+        async fn up(&self, m: &SchemaManager) -> std::result::Result<(), DbErr> {
+            for k in 0..self.0 {
+                m.get_connection().execute_unprepared(&format!("INSERT INTO t VALUES ({k})")).await?;
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_migration_with_more_statements_than_the_first_recorder_is_recorded_whole() {
+        for n in [3, FIRST_STATEMENTS, FIRST_STATEMENTS + 1, 500] {
+            let set = MigrationSet::new(vec![Box::new(Many(n))]).unwrap();
+            let recorded = record(DbBackend::Postgres, &set, 0, Action::Upgrade).await.unwrap();
+            assert_eq!(recorded.len(), n);
+            assert_eq!(recorded.last().unwrap().to_string(), format!("INSERT INTO t VALUES ({})", n - 1));
+        }
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! Read on the runner's own connection, under its lock, so nothing else changes the schema in between. PostgreSQL:
 //! `pg_class` (`pg_total_relation_size`, `reltuples`, `relfilenode`: a new file number is a rewrite); MariaDB/MySQL:
-//! `information_schema.TABLES` and `STATISTICS`, index sizes from `mysql.innodb_index_stats` when readable;
+//! `information_schema.TABLES` and `STATISTICS`, index sizes from `mysql.innodb_index_stats` when readable, and InnoDB's
+//! table id (`INNODB_SYS_TABLES` on MariaDB, `INNODB_TABLES` on MySQL, with the PROCESS privilege) as the storage: a
+//! rebuild (`ALGORITHM=COPY`, or an `INPLACE` change that rebuilds) gets a new id, an `INSTANT` change keeps it;
 //! SQLite: `dbstat` (page bytes per table and index) and `rootpage` (a new root is a rebuild).
 
 use std::collections::BTreeMap;
@@ -39,6 +41,13 @@ const MY_INDEXES: &str = "SELECT DISTINCT INDEX_NAME AS name, 'index' AS kind, T
 const MY_INDEX_SIZES: &str = "SELECT CAST(table_name AS CHAR) AS parent, CAST(index_name AS CHAR) AS name, \
      CAST(stat_value * @@innodb_page_size AS SIGNED) AS bytes \
      FROM mysql.innodb_index_stats WHERE database_name = DATABASE() AND stat_name = 'size'";
+
+// InnoDB's own table list: `db/table`, names with other characters than letters, digits and `_` file-encoded (those
+// tables get no id, so a rewrite of them is not detected).
+const MARIADB_TABLE_IDS: &str = "SELECT SUBSTRING(NAME, LENGTH(DATABASE()) + 2) AS name, CAST(TABLE_ID AS SIGNED) AS id \
+     FROM information_schema.INNODB_SYS_TABLES WHERE NAME LIKE CONCAT(DATABASE(), '/%')";
+const MYSQL_TABLE_IDS: &str = "SELECT SUBSTRING(NAME, LENGTH(DATABASE()) + 2) AS name, CAST(TABLE_ID AS SIGNED) AS id \
+     FROM information_schema.INNODB_TABLES WHERE NAME LIKE CONCAT(DATABASE(), '/%')";
 
 const SQLITE_RELATIONS: &str = "SELECT name, CASE type WHEN 'index' THEN 'index' ELSE 'table' END AS kind, \
      CASE WHEN type = 'index' THEN tbl_name END AS parent, CAST(NULL AS INTEGER) AS bytes, \
@@ -164,6 +173,28 @@ async fn sizes<C: ConnectionTrait>(x: &C, sql: &str) -> Result<Vec<Size>, sea_or
     <Size as sea_orm::FromQueryResult>::find_by_statement(stmt).all(x).await
 }
 
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct TableId {
+    name: String,
+    id: Option<i64>,
+}
+
+/// InnoDB's table id of each table (by name), from whichever of MariaDB's and MySQL's lists this login can read.
+async fn table_ids<C: ConnectionTrait>(x: &C) -> Option<BTreeMap<String, i64>> {
+    for sql in [MARIADB_TABLE_IDS, MYSQL_TABLE_IDS] {
+        let stmt = Statement::from_string(x.get_database_backend(), sql);
+        if let Ok(found) = <TableId as sea_orm::FromQueryResult>::find_by_statement(stmt).all(x).await {
+            return Some(found.into_iter().filter_map(|t| Some((t.name, t.id?))).collect());
+        }
+    }
+    None
+}
+
+/// Whether InnoDB writes `name` in its table list as it is (no file-name encoding).
+fn plain_name(name: &str) -> bool {
+    name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 async fn read<C: ConnectionTrait>(x: &C) -> Result<Snapshot, sea_orm::DbErr> {
     let mut note = None;
     let relations: Vec<Relation> = match x.get_database_backend() {
@@ -183,6 +214,21 @@ async fn read<C: ConnectionTrait>(x: &C) -> Result<Snapshot, sea_orm::DbErr> {
                 }
                 Err(_) => {
                     note = Some("index sizes are not known: this login cannot read mysql.innodb_index_stats".into())
+                }
+            }
+            match table_ids(x).await {
+                Some(ids) => {
+                    for t in all.iter_mut().filter(|t| plain_name(&t.name)) {
+                        t.file = ids.get(&t.name).copied();
+                    }
+                }
+                None => {
+                    let why = "table rewrites are not detected: this login cannot read InnoDB's table list \
+                               (information_schema.INNODB_SYS_TABLES needs the PROCESS privilege)";
+                    note = Some(match note {
+                        Some(n) => format!("{n}; {why}"),
+                        None => why.to_string(),
+                    });
                 }
             }
             all.append(&mut indexes);

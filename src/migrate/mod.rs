@@ -382,7 +382,8 @@ impl<'a> Runner<'a> {
 
     async fn lock(&self) -> Result<Lock> {
         let on_wait = |m: &str| (self.progress)(Event::Waiting(m));
-        backend::acquire(self.db, self.lock_timeout, &on_wait).await
+        let stop = || self.between.is_some_and(|b| b.cancelled());
+        backend::acquire(self.db, self.lock_timeout, &on_wait, &stop).await
     }
 
     /// Frees the lock; on SQLite this commits what succeeded (a failed migration's savepoint is already rolled back).

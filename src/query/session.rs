@@ -11,7 +11,7 @@ use futures::stream::BoxStream;
 use sea_orm::sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sea_orm::sqlx::{self, AssertSqlSafe, Connection, Either, Executor, SqlSafeStr, Statement as _};
+use sea_orm::sqlx::{self, AssertSqlSafe, Connection, Either, Executor, Row as _, SqlSafeStr, Statement as _};
 
 use super::decode;
 use super::{Cell, Column};
@@ -130,12 +130,14 @@ impl Session {
         match url.backend() {
             Backend::Postgres => {
                 let mut c = pg_connect(url, Some("strata query")).await.map_err(|e| connect_error(url, e))?;
-                let pid: i32 =
-                    sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut c).await.map_err(setup_error)?;
-                c.execute(sql(&format!("SET statement_timeout = {ms}"))).await.map_err(setup_error)?;
+                // The limits and the backend's pid in one round trip (one simple query, committed as one).
+                let mut setup = format!("SET statement_timeout = {ms}; ");
                 if read_only {
-                    c.execute("SET default_transaction_read_only = on").await.map_err(setup_error)?;
+                    setup.push_str("SET default_transaction_read_only = on; ");
                 }
+                setup.push_str("SELECT pg_backend_pid()");
+                let row = sqlx::raw_sql(sql(&setup)).fetch_one(&mut c).await.map_err(setup_error)?;
+                let pid: i32 = row.try_get(0).map_err(setup_error)?;
                 Ok(Session {
                     conn: Conn::Pg(c),
                     kill: Kill::Pg { url: url.clone(), pid },

@@ -8,11 +8,13 @@ use futures::FutureExt;
 use sea_orm::DatabaseConnection;
 
 use super::schema_history;
+use crate::backup::encrypt::{self, Identities};
 use crate::backup::manifest::{self, RestoreTestRecord, ToolHeads};
+use crate::backup::offsite;
 use crate::backup::restore_test::{self, HeadsReader};
 use crate::backup::retention::{self, Policy};
 use crate::backup::{self, BackupOptions, BackupSummary, Progress};
-use crate::config::backup::RestoreTest;
+use crate::config::backup::{Offsite, RestoreTest};
 use crate::config::{Config, WatchSpec};
 use crate::db::{self, Purpose};
 use crate::error::Result;
@@ -21,6 +23,16 @@ use crate::migrate::MigrationSet;
 /// The retention policy configured for `spec`.
 pub fn policy(spec: &WatchSpec) -> Policy {
     Policy { keep: spec.backup_keep, max_age: spec.backup_max_age }
+}
+
+/// `spec` with the off-site settings in force: those set on the Backups page (in the home database, the secret
+/// opened with the key file) when there are any, else the configuration's.
+pub async fn offsite_in_force(home: &DatabaseConnection, config: &Config, spec: &WatchSpec) -> Result<WatchSpec> {
+    let mut spec = spec.clone();
+    spec.backup_offsite =
+        crate::home::offsite::in_force(home, &config.secret_key_file(), &spec.name, spec.backup_offsite.as_ref())
+            .await?;
+    Ok(spec)
 }
 
 /// Reads every migration tool's heads with `schema_history` (no migration files: only what the database records).
@@ -47,6 +59,11 @@ pub async fn backup(
     opts: &BackupOptions,
     progress: Progress,
 ) -> Result<BackupSummary> {
+    let mut opts = opts.clone();
+    if opts.encrypt_to.is_empty() {
+        opts.encrypt_to = spec.backup_encrypt_to.clone();
+    }
+    let opts = &opts;
     let mut summary = backup::backup(config, opts, progress.clone()).await?;
     let reader = heads_reader(spec, set.clone());
     match db::connect(&config.database_url, Purpose::Cli).await {
@@ -60,15 +77,40 @@ pub async fn backup(
         }
         Err(e) => tracing::warn!(error = %e, "the migration heads were not recorded with the backup"),
     }
+    if let Some(offsite) = &spec.backup_offsite {
+        // After the file and its sidecar are complete; a failure leaves the local backup as it is.
+        match copy_offsite(offsite, &summary.file, progress.clone()).await {
+            Ok(url) => summary.offsite = Some(url),
+            Err(e) => {
+                tracing::warn!(error = %e, "the off-site copy failed; the local backup stands");
+                summary.offsite_error = Some(e.to_string());
+            }
+        }
+    }
     if opts.keep.is_none() {
         let policy = policy(spec);
-        let deleted = retention::prune(&opts.dir, &backup::file_prefix(&config.database_url), &policy)?;
+        let prefix = backup::file_prefix(&config.database_url);
+        let deleted = retention::prune(&opts.dir, &prefix, &policy)?;
         summary.deleted.extend(deleted.into_iter().map(|b| b.path));
+        if let (Some(offsite), None) = (&spec.backup_offsite, &summary.offsite_error) {
+            match async { offsite::Store::new(offsite)?.prune(&prefix, &policy, &opts.dir).await }.await {
+                Ok(gone) => summary.offsite_deleted = gone.into_iter().map(|c| c.url).collect(),
+                Err(e) => summary.offsite_error = Some(format!("retention off-site: {e}")),
+            }
+        }
     }
     if spec.restore_test == RestoreTest::AfterBackup {
-        summary.restore_test = Some(test_restore(config, spec, set, &summary.file, progress).await?);
+        summary.restore_test = Some(test_restore(config, spec, set, &summary.file, None, progress).await?);
     }
     Ok(summary)
+}
+
+/// Uploads a finished backup and its sidecar, then records where the copy is in the sidecar.
+async fn copy_offsite(offsite: &Offsite, file: &std::path::Path, progress: Progress) -> Result<String> {
+    let url = offsite::Store::new(offsite)?.upload(file, progress).await?;
+    let recorded = url.clone();
+    manifest::update(file, move |m| m.offsite = Some(recorded))?;
+    Ok(url)
 }
 
 /// Restore-tests the backup `file` of `config`'s database (`spec`) into a scratch database.
@@ -77,10 +119,17 @@ pub async fn test_restore(
     spec: &WatchSpec,
     set: Arc<MigrationSet>,
     file: &std::path::Path,
+    identity: Option<Identities>,
     progress: Progress,
 ) -> Result<RestoreTestRecord> {
     let reader = heads_reader(spec, set.clone());
-    restore_test::run(config, &set, spec.restore_test_url.as_ref(), file, Some(reader), progress).await
+    // An encrypted backup is opened with the identity given, else the one `restore_test_identity` names.
+    let identity = match (identity, &spec.restore_test_identity) {
+        (Some(given), _) => Some(given),
+        (None, Some(path)) if encrypt::is_encrypted(file) => Some(Identities::read(path)?),
+        _ => None,
+    };
+    restore_test::run(config, &set, spec.restore_test_url.as_ref(), file, identity, Some(reader), progress).await
 }
 
 /// One line on a restore test, for the audit log and the terminal.
@@ -96,4 +145,19 @@ pub fn describe(record: &RestoreTestRecord) -> String {
     } else {
         format!("failed in {took}: {}", record.problems.join("; "))
     }
+}
+
+/// What happened off-site, for the audit log: `; off-site copy s3://…`, or the failure (the local backup stands).
+pub fn describe_offsite(summary: &BackupSummary) -> String {
+    let mut out = String::new();
+    if let Some(url) = &summary.offsite {
+        out.push_str(&format!("; off-site copy {url}"));
+    }
+    if !summary.offsite_deleted.is_empty() {
+        out.push_str(&format!("; retention deleted off-site {}", summary.offsite_deleted.join(", ")));
+    }
+    if let Some(e) = &summary.offsite_error {
+        out.push_str(&format!("; the off-site copy failed (the local backup stands): {e}"));
+    }
+    out
 }

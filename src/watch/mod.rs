@@ -10,9 +10,11 @@ pub mod backups;
 pub mod catalog;
 pub mod fleet;
 pub mod runs;
+pub mod sampler;
 pub mod scheduler;
 pub mod schema_history;
 pub mod slow;
+pub mod trends;
 
 use std::sync::{Arc, RwLock};
 

@@ -172,13 +172,22 @@ impl Scheduler {
         let (home, set) = (self.home.clone(), self.set.clone());
         let config = watched.config(&self.config);
         let spec = watched.spec.clone();
-        let opts = BackupOptions { dir: watched.backup_dir(&self.config), format: Format::Sql, keep: None };
+        let opts = BackupOptions {
+            dir: watched.backup_dir(&self.config),
+            format: Format::Sql,
+            keep: None,
+            encrypt_to: Vec::new(),
+        };
         let name = watched.name().to_string();
         let when = due.format("%Y-%m-%d %H:%M:%S UTC").to_string();
         let entry = scheduler_audit("backup.create").database(&name);
         let (job_home, job_name, job_entry, job_when) = (home.clone(), name.clone(), entry.clone(), when.clone());
         let started = watched.backups.start(Kind::Backup, None, ACTOR, None, move |progress| async move {
-            let done = super::backups::backup(&config, &spec, set, &opts, progress).await;
+            let done = async {
+                let spec = super::backups::offsite_in_force(&job_home, &config, &spec).await?;
+                super::backups::backup(&config, &spec, set, &opts, progress).await
+            }
+            .await;
             let (outcome, detail, entry) = match &done {
                 Ok(s) => {
                     let mut detail = format!(
@@ -191,6 +200,7 @@ impl Scheduler {
                         let names: Vec<String> = s.deleted.iter().map(|p| backup::shown(p)).collect();
                         detail.push_str(&format!("; retention deleted {}", names.join(", ")));
                     }
+                    detail.push_str(&super::backups::describe_offsite(s));
                     if let Some(t) = &s.restore_test {
                         detail.push_str(&format!("; restore test {}", super::backups::describe(t)));
                     }
@@ -226,7 +236,7 @@ impl Scheduler {
             let (outcome, detail, entry) = match newest {
                 Ok(Some(b)) => {
                     let progress: backup::Progress = Arc::new(|_| {});
-                    match super::backups::test_restore(&config, &watched.spec, set, &b.path, progress).await {
+                    match super::backups::test_restore(&config, &watched.spec, set, &b.path, None, progress).await {
                         Ok(r) => {
                             let detail = super::backups::describe(&r);
                             let outcome = if r.passed() { "succeeded" } else { "failed" };
@@ -256,7 +266,8 @@ async fn record(home: &DatabaseConnection, entry: audit::Entry) {
     }
 }
 
-fn hostname() -> String {
+/// This host's name, for naming an instance in a lease.
+pub(super) fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_string())

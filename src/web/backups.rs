@@ -49,7 +49,9 @@ pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppStat
         Some(s) => scheduler::next_run(&state.home, &db, s).await?,
         None => None,
     };
+    let offsite = OffsiteView::new(&state, &db).await?;
     Ok(IndexPage {
+        offsite,
         schedule: ScheduleView {
             text: in_force.schedule.as_ref().map(|s| s.to_string()),
             source: match (&in_force.set_by, &db.spec.backup_schedule) {
@@ -100,18 +102,24 @@ pub async fn create(
             form.format
         )));
     }
-    let opts = BackupOptions { dir: db.backup_dir(&state.config), format: form.format, keep: None };
+    let opts =
+        BackupOptions { dir: db.backup_dir(&state.config), format: form.format, keep: None, encrypt_to: Vec::new() };
     let (config, home, spec, set) =
         (db.config(&state.config), state.home.clone(), db.spec.clone(), state.migrations.clone());
     let entry = user.audit("backup.create").database(db.name()).database(db.name());
     db.backups.start(Kind::Backup, None, &user.username, None, move |progress| async move {
-        let done = crate::watch::backups::backup(&config, &spec, set, &opts, progress).await;
+        let done = async {
+            let spec = crate::watch::backups::offsite_in_force(&home, &config, &spec).await?;
+            crate::watch::backups::backup(&config, &spec, set, &opts, progress).await
+        }
+        .await;
         let entry = match &done {
             Ok(s) => entry.target(file_name(&s.file)).detail(format!(
-                "succeeded: {} in {}, {} tables",
+                "succeeded: {} in {}, {} tables{}",
                 fmt::bytes_of(&(s.bytes as i64)),
                 backup::human_duration(std::time::Duration::from_millis(s.duration_ms as u64)),
-                s.tables
+                s.tables,
+                crate::watch::backups::describe_offsite(s)
             )),
             Err(e) => entry.detail(format!("failed: {e}")),
         };
@@ -299,24 +307,36 @@ pub async fn confirm_restore(
 ) -> Result<RestorePage> {
     user.require(Role::Admin)?;
     let found = find(&db, &state, &name)?;
-    let Preview { database, input, tables } = backup::preview(&db.config(&state.config), &db.db, &found.path).await?;
+    // An encrypted backup's content is only known once the identity (given with the form) opens it.
+    let (database, content, tables) = if found.encrypted() {
+        (backup::database_label(db.url()), found.format(), backup::verify::tables(&db.db).await?)
+    } else {
+        let Preview { database, input, tables } =
+            backup::preview(&db.config(&state.config), &db.db, &found.path, None).await?;
+        (database, input.content.describe(), tables)
+    };
     Ok(RestorePage {
         layout: Layout::for_db(&user, &state, &db, "backups").await?,
+        encrypted: found.encrypted(),
         backup: Row::new(&found),
         database,
-        content: input.content.describe(),
+        content,
         tables,
         running: db.backups.latest().filter(|j| j.is_running()).map(|j| j.status()),
     })
 }
 
-#[derive(Debug, Deserialize)]
+/// No `Debug`: the identity must never reach a log line.
+#[derive(Deserialize)]
 pub struct RestoreForm {
     /// The database name, typed to confirm.
     #[serde(default)]
     database: String,
     /// A checkbox: present when ticked.
     clean: Option<String>,
+    /// The age identity file's text, for an encrypted backup: used for this restore only, never stored or shown.
+    #[serde(default)]
+    identity: String,
 }
 
 /// `POST /backups/{name}/restore`: refuses unless the database name was typed, then restores in the
@@ -344,7 +364,33 @@ pub async fn restore(
         return Ok(Redirect::to(&format!("{}/backups/{}/restore", db.base(), found.name)));
     }
     let clean = form.clean.is_some();
-    let opts = RestoreOptions { file: found.path.clone(), clean, grant_to: None };
+    let identity = if found.encrypted() {
+        // Checked before the job starts: a missing or wrong identity is said at once and restores nothing.
+        let opened = match form.identity.trim() {
+            "" => Err(backup::encrypt::needs_identity(&found.path)),
+            text => backup::encrypt::Identities::parse(text.as_bytes())
+                .and_then(|ids| backup::Input::open(&found.path, Some(&ids)).map(|_| ids)),
+        };
+        match opened {
+            Ok(ids) => Some(ids),
+            Err(e) => {
+                let refused = e.to_string();
+                audit::record(
+                    &state.home,
+                    user.audit("backup.restore")
+                        .database(db.name())
+                        .target(&found.name)
+                        .detail(format!("refused: {refused}")),
+                )
+                .await?;
+                user.flash(FlashKind::Error, format!("Not restored: {refused}")).await?;
+                return Ok(Redirect::to(&format!("{}/backups/{}/restore", db.base(), found.name)));
+            }
+        }
+    } else {
+        None
+    };
+    let opts = RestoreOptions { file: found.path.clone(), clean, grant_to: None, identity };
     let (config, set, home) = (db.config(&state.config), state.migrations.clone(), state.home.clone());
     let entry = user.audit("backup.restore").database(db.name()).target(&found.name);
     let size = Some(found.bytes);
@@ -405,11 +451,17 @@ pub struct Row {
     pub age: String,
     /// The last restore test: `passed` or `failed`, and a line saying when and what.
     pub restore: Option<(&'static str, String)>,
+    /// An age file (restoring it needs an identity).
+    pub encrypted: bool,
+    /// Where its off-site copy is (`s3://…`), from its sidecar.
+    pub offsite: Option<String>,
 }
 
 impl Row {
     pub(super) fn new(b: &Listed) -> Row {
-        let restore = match backup::manifest::read(&b.path) {
+        let sidecar = backup::manifest::read(&b.path);
+        let offsite = sidecar.as_ref().ok().and_then(|m| m.as_ref()).and_then(|m| m.offsite.clone());
+        let restore = match sidecar {
             Ok(m) => m.and_then(|m| m.restore_test).map(|t| {
                 let when = fmt::ago(&Some(t.at));
                 if t.passed() {
@@ -423,6 +475,8 @@ impl Row {
         let bytes = i64::try_from(b.bytes).unwrap_or(i64::MAX);
         let taken = Some(b.taken);
         Row {
+            encrypted: b.encrypted(),
+            offsite,
             name: b.name.clone(),
             format: b.format(),
             size: fmt::bytes_of(&bytes),
@@ -527,10 +581,64 @@ pub struct IndexPage {
     /// A job is running: the page refreshes itself.
     pub running: bool,
     pub schedule: ScheduleView,
+    pub offsite: OffsiteView,
     /// The retention policy, described.
     pub policy: String,
     /// `restore_test` as configured.
     pub restore_test: String,
+}
+
+/// The off-site target in force, where it comes from, and the page's form (never the secret).
+pub struct OffsiteView {
+    /// `s3://bucket/prefix` in force; `None`: no off-site copies.
+    pub url: Option<String>,
+    pub source: String,
+    /// Set on this page (a button puts the configuration's back).
+    pub from_page: bool,
+    /// The form's values: the page's settings, else the configuration's.
+    pub form_url: String,
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    /// A secret access key is set (in force); its field stays empty.
+    pub secret_set: bool,
+}
+
+impl OffsiteView {
+    async fn new(state: &AppState, db: &CurrentDb) -> Result<OffsiteView> {
+        let stored = crate::home::offsite::stored(&state.home, db.name()).await?;
+        let configured = db.spec.backup_offsite.as_ref();
+        let (shown, secret_set, source) = match &stored {
+            Some(s) => (
+                s.offsite.as_ref(),
+                s.secret_set,
+                format!(
+                    "set on this page by {} ({}); it overrides the configuration",
+                    s.updated_by,
+                    s.updated_at.format("%Y-%m-%d %H:%M UTC")
+                ),
+            ),
+            None => (
+                configured,
+                configured.is_some_and(|o| o.secret_access_key.is_some()),
+                match configured {
+                    Some(_) => "from backup_offsite in the configuration".to_string(),
+                    None => "no backup_offsite in the configuration".to_string(),
+                },
+            ),
+        };
+        let text = |v: Option<&String>| v.cloned().unwrap_or_default();
+        Ok(OffsiteView {
+            url: shown.map(|o| o.to_string()),
+            source,
+            from_page: stored.is_some(),
+            form_url: shown.map(|o| o.to_string()).unwrap_or_default(),
+            endpoint: text(shown.and_then(|o| o.endpoint.as_ref())),
+            region: text(shown.and_then(|o| o.region.as_ref())),
+            access_key_id: text(shown.and_then(|o| o.access_key_id.as_ref())),
+            secret_set,
+        })
+    }
 }
 
 /// The backup schedule in force and where it comes from.
@@ -568,6 +676,8 @@ pub struct RetentionPage {
 #[template(path = "backups/restore.html")]
 pub struct RestorePage {
     pub layout: Layout,
+    /// An age file: the form asks for the identity.
+    pub encrypted: bool,
     pub backup: Row,
     /// The name to type.
     pub database: String,

@@ -9,10 +9,12 @@ mod activity;
 mod assets;
 mod audit;
 mod auth;
+mod backup_offsite;
 mod backup_policy;
 mod backup_schedule;
 mod backups;
 mod bloat;
+pub mod chart;
 pub mod csrf;
 pub mod current_db;
 mod databases;
@@ -92,6 +94,7 @@ fn per_database(state: &AppState) -> Router<AppState> {
         .route("/db/{name}/backups", get(backups::index).post(backups::create))
         .route("/db/{name}/backups/status", get(backups::status))
         .route("/db/{name}/backups/schedule", post(backup_schedule::update))
+        .route("/db/{name}/backups/offsite", post(backup_offsite::update))
         .route("/db/{name}/backups/policy", get(backup_policy::index).post(backup_policy::apply))
         .route("/db/{name}/backups/retention", get(backups::retention).post(backups::prune))
         .route("/db/{name}/backups/{file}/download", get(backups::download))
@@ -230,6 +233,10 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     );
     let instance = scheduler.instance().to_string();
     let scheduler = tokio::spawn(scheduler.run());
+    // One sampler among the instances, too: the trend charts' samples (`sample_interval`, 0: none).
+    let sampler = crate::watch::sampler::Sampler::new(home.clone(), state.watched.clone(), &state.config.settings);
+    let sampler_instance = sampler.instance().to_string();
+    let sampler = tokio::spawn(sampler.run());
     // The database readings for `/metrics` start at the first scrape: a watched database nobody looks at, and no
     // Prometheus scrapes, keeps no connection of Strata's.
     let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
@@ -241,6 +248,8 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     usage_flusher.abort();
     scheduler.abort();
     crate::watch::scheduler::Scheduler::release(&home, &instance).await;
+    sampler.abort();
+    crate::watch::sampler::Sampler::release(&home, &sampler_instance).await;
     if let Err(e) = key_usage.flush(&home).await {
         tracing::warn!(error = %e, "recording API key use at shutdown failed");
     }

@@ -4,34 +4,76 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
 use entity::migrations_log;
+use serde::Deserialize;
 
+use super::chart::{self, Chart};
 use super::current_db::CurrentDb;
+use super::extract::Query;
 use super::fmt;
 use super::layout::Layout;
 use super::session::CurrentUser;
 use crate::db::introspect::Overview;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::home::accounts::Role;
+use crate::home::samples::Metric;
 use crate::migrate;
 use crate::state::AppState;
+use crate::watch::trends::{self, Marker, Source};
 use crate::watch::{catalog, slow};
 
+#[derive(Debug, Default, Deserialize)]
+pub struct OverviewParams {
+    /// The charts' range: `1h`, `24h` (default), `7d`, `30d` or `1y`.
+    pub range: Option<String>,
+}
+
+/// The overview's charts: metric, title.
+const CHARTS: [(&str, &str); 4] = [
+    ("db_size", "Database size"),
+    ("connections", "Connections"),
+    ("commits_per_s", "Commits per second"),
+    ("cache_hit_ratio", "Cache hit ratio"),
+];
+
+/// One chart on a page.
+pub struct ChartView {
+    pub title: &'static str,
+    /// The inline `<svg>` (escaped by the renderer).
+    pub svg: String,
+}
+
 /// `GET /db/{name}`.
-pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<OverviewPage> {
+pub async fn index(
+    user: CurrentUser,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    Query(params): Query<OverviewParams>,
+) -> Result<OverviewPage> {
     user.require(Role::Viewer)?;
+    let range = params.range.as_deref().filter(|r| !r.is_empty()).unwrap_or("24h");
+    let span = trends::RANGES.iter().find(|(name, _)| *name == range).map(|(_, s)| *s).ok_or_else(|| {
+        let names: Vec<&str> = trends::RANGES.iter().map(|(n, _)| *n).collect();
+        Error::BadRequest(format!("range={range}: use one of {}", names.join(", ")))
+    })?;
     let limit = state.config.settings.catalog_timeout;
     let threshold = state.config.settings.long_query_threshold;
     // The reads go out together (each on its own pooled connection): the page waits for the slowest, not the sum.
     // The slow figures come from the background refresher: this request never runs their queries.
-    let (snapshot, slow, migration_state, head, tools) = tokio::join!(
+    let to = chrono::Utc::now().timestamp();
+    let source = source(&state);
+    let (snapshot, slow, migration_state, head, tools, (points, log)) = tokio::join!(
         db.overview.get(limit, || db.introspector.live_overview(threshold)),
         db.slow_reading(),
         migration_state(&db, &state),
         migrate::current(&db.db),
         // Every migration tool's state, from the reading the fleet page and metrics share.
         crate::watch::schema_history::of(&db, &state.migrations, limit, false),
+        // The charts' samples (home database) and Strata's log for their markers.
+        async { tokio::join!(chart_points(&source, &db, to - span, to), trends::strata_log(&source, &db)) },
     );
     let tools = tools.ok().flatten();
+    let markers = trends::markers_of(&db, &log, tools.as_deref(), to - span, to);
+    let charts = charts(&db, points?, &markers, to - span, to);
     let (snapshot, (migrations, last_run), head) = (snapshot?, migration_state?, head?);
     let head = head.unwrap_or_else(|| "base".into());
     let read_at = snapshot.as_ref().map(|s| s.read_at.format("%H:%M:%S UTC").to_string());
@@ -61,7 +103,44 @@ pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppStat
         project: db.spec.project,
         tools_summary: tools.as_ref().map(|m| m.summary()),
         tools_troubled: tools.as_ref().is_some_and(|m| m.troubled()),
+        charts,
+        range: range.to_string(),
+        ranges: trends::RANGES.iter().map(|(n, _)| *n).collect(),
+        sampling: !state.config.settings.sample_interval.is_zero(),
     })
+}
+
+fn source(state: &AppState) -> Source<'_> {
+    Source {
+        home: &state.home,
+        set: &state.migrations,
+        catalog_timeout: state.config.settings.catalog_timeout,
+        retention: state.config.settings.sample_retention,
+    }
+}
+
+/// The points of each of the overview's charts from `from` to `to`.
+async fn chart_points(source: &Source<'_>, db: &CurrentDb, from: i64, to: i64) -> Result<Vec<Vec<(i64, f64)>>> {
+    let mut out = Vec::new();
+    for (name, _) in CHARTS {
+        let metric = Metric::parse(name).unwrap_or(Metric::Database("db_size"));
+        out.push(trends::points(source, db, &metric, from, to).await?.0);
+    }
+    Ok(out)
+}
+
+/// The overview's trend charts, with the migrations applied meanwhile.
+fn charts(db: &CurrentDb, points: Vec<Vec<(i64, f64)>>, markers: &[Marker], from: i64, to: i64) -> Vec<ChartView> {
+    let href = format!("{}/migrations", db.base());
+    CHARTS
+        .iter()
+        .zip(points)
+        .map(|((name, title), points)| {
+            let unit = Metric::parse(name).map(|m| m.unit()).unwrap_or("");
+            let chart = Chart { title, unit, from, to, points: &points, markers, markers_href: &href };
+            ChartView { title, svg: chart::render(&chart) }
+        })
+        .collect()
 }
 
 /// The project database's migrations and its last migration run; another database has neither (Strata's migrator
@@ -101,6 +180,13 @@ pub struct OverviewPage {
     /// Every migration tool found, in a few words each ("prisma: failed: X").
     pub tools_summary: Option<String>,
     pub tools_troubled: bool,
+    /// The trend charts (size, connections, commits/s, cache hit).
+    pub charts: Vec<ChartView>,
+    /// The charts' range and the ranges offered.
+    pub range: String,
+    pub ranges: Vec<&'static str>,
+    /// Whether `sample_interval` is above zero (else the charts say sampling is off).
+    pub sampling: bool,
 }
 
 /// What the page says beside the slow figures: their age, or that the first reading is under way.

@@ -257,7 +257,8 @@ pub fn alembic() -> PathBuf {
     }
 }
 
-const ALEMBIC_ENV_PY: &str = r#"from logging.config import fileConfig
+/// The `env.py` of the Alembic fixtures: Alembic's generic template (URL from `sqlalchemy.url`).
+pub const ALEMBIC_ENV_PY: &str = r#"from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
@@ -415,7 +416,8 @@ pub async fn alembic_app(t: &TestDb) -> AlembicApp {
     app
 }
 
-fn alembic_ini(url: &str) -> String {
+/// An `alembic.ini` for `url` (SQLAlchemy's spelling, `%` doubled) with the generic logging config (alembic at INFO).
+pub fn alembic_ini(url: &str) -> String {
     format!(
         "[alembic]\nscript_location = %(here)s/migrations\nprepend_sys_path = .\nsqlalchemy.url = {url}\n\n\
          [loggers]\nkeys = root,sqlalchemy,alembic\n\n[handlers]\nkeys = console\n\n[formatters]\nkeys = generic\n\n\
@@ -423,11 +425,12 @@ fn alembic_ini(url: &str) -> String {
          [logger_sqlalchemy]\nlevel = WARNING\nhandlers =\nqualname = sqlalchemy.engine\n\n\
          [logger_alembic]\nlevel = INFO\nhandlers =\nqualname = alembic\n\n\
          [handler_console]\nclass = StreamHandler\nargs = (sys.stderr,)\nlevel = NOTSET\nformatter = generic\n\n\
-         [formatter_generic]\nformat = %%(levelname)-5.5s [%%(name)s] %%(message)s\ndatefmt = %%H:%%M:%%S\n"
+         [formatter_generic]\nformat = %(levelname)-5.5s [%(name)s] %(message)s\ndatefmt = %H:%M:%S\n"
     )
 }
 
-const ALEMBIC_MAKO: &str = r#""""${message}
+/// The fixtures' `script.py.mako`.
+pub const ALEMBIC_MAKO: &str = r#""""${message}
 
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}

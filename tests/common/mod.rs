@@ -7,6 +7,7 @@ pub mod chrome;
 pub mod cluster;
 pub mod exposition;
 pub mod http;
+pub mod moto;
 pub mod web;
 
 use std::process::{Command, Output};

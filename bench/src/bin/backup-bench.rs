@@ -84,6 +84,8 @@ struct Setup {
     /// `PGSSLMODE=disable` for the direct tools when `strata` would skip TLS too (loopback, no `sslmode`).
     sslmode: Option<&'static str>,
     work: TempDir,
+    /// A fresh age recipient the encrypted backups are written to (its identity is not kept).
+    recipient: String,
 }
 
 impl Setup {
@@ -320,10 +322,14 @@ fn flush() {
 // ---------------------------------------------------------------------------------------------------------------
 // The timed runs
 
-/// `strata backup --dir DIR --json`: whole-process seconds, the file, and the duration Strata reports.
-fn strata_backup(s: &Setup, url: &str, dir: &Path) -> Result<(f64, PathBuf, f64)> {
+/// `strata backup --dir DIR --json` (with `--encrypt-to` when `encrypted`): whole-process seconds, the file, and the
+/// duration Strata reports.
+fn strata_backup(s: &Setup, url: &str, dir: &Path, encrypted: bool) -> Result<(f64, PathBuf, f64)> {
     let mut cmd = s.strata(url);
     cmd.arg("backup").arg("--dir").arg(dir).arg("--json");
+    if encrypted {
+        cmd.arg("--encrypt-to").arg(&s.recipient);
+    }
     let t0 = Instant::now();
     let out = cmd.output().map_err(|e| format!("cannot start strata backup: {e}"))?;
     let wall = secs(t0);
@@ -456,6 +462,9 @@ struct Round {
     restore_test_reported: f64,
     strata_file: u64,
     direct_file: u64,
+    /// `strata backup --encrypt-to R` of the same database.
+    backup_encrypted: f64,
+    encrypted_file: u64,
     restored_bytes: u64,
 }
 
@@ -479,7 +488,7 @@ fn run_round(s: &Setup, fixture: &Fixture, index: usize) -> Result<Round> {
         s.checkpoint();
         match side {
             Side::Strata => {
-                let (wall, file, reported) = strata_backup(s, &fixture.url, &strata_dir)?;
+                let (wall, file, reported) = strata_backup(s, &fixture.url, &strata_dir, false)?;
                 (round.backup_strata, round.backup_strata_reported) = (wall, reported);
                 round.strata_file = file_len(&file)?;
                 strata_file = file;
@@ -491,6 +500,14 @@ fn run_round(s: &Setup, fixture: &Fixture, index: usize) -> Result<Round> {
             }
         }
     }
+
+    // The same backup encrypted (age), right after: the plain strata backup is its reference.
+    check_interrupt()?;
+    s.checkpoint();
+    let encrypted_dir = dir.join("encrypted");
+    let (wall, file, _) = strata_backup(s, &fixture.url, &encrypted_dir, true)?;
+    round.backup_encrypted = wall;
+    round.encrypted_file = file_len(&file)?;
 
     // Both sides restore Strata's file, so that the same bytes go in.
     for side in order {
@@ -562,6 +579,7 @@ fn run() -> Result<()> {
         sslmode: loopback_without_sslmode(&admin_url).then_some("disable"),
         work: TempDir::new(&format!("strata-bench-backup-{pid}"))?,
         pg,
+        recipient: age::x25519::Identity::generate().to_public().to_string(),
     };
     let version = s.pg.admin_query("SHOW server_version")?;
     let pg_dump = Command::new("pg_dump").arg("--version").output().map_err(|e| format!("pg_dump --version: {e}"))?;
@@ -659,6 +677,18 @@ fn run() -> Result<()> {
         "  ratio per round {}: median {backup_ratio:.3}  target <= {RATIO_TARGET:.2}: {}",
         ratio_list(&backup_ratios),
         verdict(backup_ratio <= RATIO_TARGET)
+    );
+    let encrypted_ratios = col(|r| r.backup_encrypted / r.backup_strata);
+    let encrypted_ratio = percentile(&encrypted_ratios, 0.5);
+    println!(
+        "  strata backup --encrypt-to R   {}  file {}",
+        stats(&col(|r| r.backup_encrypted)),
+        files(|r| r.encrypted_file)
+    );
+    println!(
+        "  encrypted / plain strata backup per round {}: median {encrypted_ratio:.3}  target <= {RATIO_TARGET:.2}: {}",
+        ratio_list(&encrypted_ratios),
+        verdict(encrypted_ratio <= RATIO_TARGET)
     );
     println!(
         "restore into a fresh empty database (both from strata's file), row counts and indexes checked after each"

@@ -116,6 +116,59 @@ pub struct Counters {
     pub replicas: Vec<ReplicaLag>,
 }
 
+/// The database-wide readings the trend sampler stores each `sample_interval` (see `crate::watch::sampler`).
+///
+/// Counters are as the server reports them (since its statistics were reset or it started): the sampler stores them
+/// and rates are computed from the deltas when read. `None` where this engine has no such reading.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SampleReadings {
+    pub database_size_bytes: Option<i64>,
+    /// Sessions of this database (the reader's own left out) by state; `None` without server sessions (SQLite).
+    pub connections: Option<ConnectionStates>,
+    pub commits: Option<i64>,
+    pub rollbacks: Option<i64>,
+    pub deadlocks: Option<i64>,
+    pub temp_bytes: Option<i64>,
+    pub tuples_inserted: Option<i64>,
+    pub tuples_updated: Option<i64>,
+    pub tuples_deleted: Option<i64>,
+    /// Page reads served from the server's cache, and those that were not.
+    pub blocks_hit: Option<i64>,
+    pub blocks_read: Option<i64>,
+    /// When the counters were last reset and when the server started: either changing means they began again.
+    pub stats_reset_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+/// Sessions by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionStates {
+    pub active: i64,
+    pub idle: i64,
+    pub idle_in_transaction: i64,
+    pub other: i64,
+}
+
+impl ConnectionStates {
+    pub fn total(&self) -> i64 {
+        self.active + self.idle + self.idle_in_transaction + self.other
+    }
+
+    /// Counts by the state names the overview shows (`active`, `idle`, `idle in transaction`, ...).
+    pub fn from_states<'a>(states: impl IntoIterator<Item = (&'a str, i64)>) -> ConnectionStates {
+        let mut c = ConnectionStates::default();
+        for (state, n) in states {
+            match state {
+                "active" => c.active += n,
+                "idle" => c.idle += n,
+                s if s.starts_with("idle in transaction") => c.idle_in_transaction += n,
+                _ => c.other += n,
+            }
+        }
+        c
+    }
+}
+
 /// One replica's replay lag, as the primary sees it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ReplicaLag {
@@ -462,6 +515,19 @@ pub trait Introspector: Send + Sync {
     async fn slow_readings(&self) -> Result<SlowReadings>;
     /// What `/metrics` needs beyond the overview.
     async fn counters(&self) -> Result<Counters>;
+    /// The trend sampler's database-wide readings. By default what the overview tells (size, connections): an
+    /// engine with cumulative statistics reads them too.
+    async fn sample_readings(&self) -> Result<SampleReadings> {
+        let o = self.overview(Duration::from_secs(3600)).await?;
+        Ok(SampleReadings {
+            database_size_bytes: o.database_size_bytes,
+            connections: (!o.connections_by_state.is_empty())
+                .then(|| ConnectionStates::from_states(o.connections_by_state.iter().map(|(s, n)| (s.as_str(), *n)))),
+            started_at: o.started_at,
+            stats_reset_at: o.stats_reset_at,
+            ..SampleReadings::default()
+        })
+    }
     async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>>;
     /// How the tables list orders by a size when that is not simply the sizes it shows; pages show it.
     fn size_order(&self) -> Option<&'static str> {
@@ -490,9 +556,9 @@ pub trait Introspector: Send + Sync {
 
 /// The page of a list of indexes read whole (backends whose catalog cannot sort or filter them cheaper):
 /// filtered, searched in schema.table.index, sorted with the place (schema, table, name) breaking ties.
-fn page_of_indexes(all: Vec<IndexInfo>, query: &IndexQuery) -> Page<IndexInfo> {
+fn page_of_indexes<'a>(all: impl IntoIterator<Item = &'a IndexInfo>, query: &IndexQuery) -> Page<IndexInfo> {
     let search = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
-    let mut kept: Vec<IndexInfo> = all
+    let mut kept: Vec<&IndexInfo> = all
         .into_iter()
         .filter(|i| query.filter.keeps(i))
         .filter(|i| {
@@ -511,7 +577,8 @@ fn page_of_indexes(all: Vec<IndexInfo>, query: &IndexQuery) -> Page<IndexInfo> {
     });
     let total = kept.len() as u64;
     let start = usize::try_from(query.offset).unwrap_or(usize::MAX);
-    let items = kept.into_iter().skip(start).take(usize::try_from(query.limit).unwrap_or(usize::MAX)).collect();
+    let take = usize::try_from(query.limit).unwrap_or(usize::MAX);
+    let items = kept.into_iter().skip(start).take(take).cloned().collect();
     Page { items, total, offset: query.offset, limit: query.limit }
 }
 

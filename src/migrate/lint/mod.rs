@@ -189,6 +189,31 @@ pub async fn lint_plan(db: &DatabaseConnection, set: &MigrationSet, action: Acti
     Ok(Report { backend: backend_name(backend), action: action.as_str(), rows_threshold: ROWS_THRESHOLD, migrations })
 }
 
+/// One migration of another tool's plan (an Alembic revision): its statements as the tool prints them.
+pub struct External {
+    pub revision: String,
+    pub name: String,
+    pub statements: Vec<String>,
+}
+
+/// Lints the plan of another migration tool (what `alembic upgrade --sql` prints, split per revision, version-table
+/// writes left out) as [`lint_plan`] lints Strata's: one linter over the whole plan, so a table created by an
+/// earlier migration counts as new, with row estimates read from `db`'s catalog once.
+pub async fn lint_external(db: &DatabaseConnection, action: Action, plan: Vec<External>) -> Result<Report> {
+    let backend = db.get_database_backend();
+    let facts = TableFacts::read(db).await?;
+    let mut linter = rules::Linter::new(backend, &facts);
+    let migrations = plan
+        .into_iter()
+        .map(|m| {
+            let statements = split_all(backend, &m.statements);
+            let findings = linter.migration(&m.revision, &statements);
+            MigrationLint { label: m.name.clone(), revision: m.revision, name: m.name, statements, findings }
+        })
+        .collect();
+    Ok(Report { backend: backend_name(backend), action: action.as_str(), rows_threshold: ROWS_THRESHOLD, migrations })
+}
+
 fn backend_name(backend: DbBackend) -> &'static str {
     match backend {
         DbBackend::Postgres => "postgres",

@@ -125,7 +125,7 @@ pub async fn rehearse(
     if action == Action::Stamp {
         return Err(Error::BadRequest("a stamp runs no migration: there is nothing to rehearse".into()));
     }
-    let lock = backend::acquire(db, lock_timeout, &|_| {}).await?;
+    let lock = backend::acquire(db, lock_timeout, &|_| {}, &|| false).await?;
     match lock {
         Lock::Sqlite(txn) => {
             // The lock is the BEGIN IMMEDIATE transaction itself: rolling it back undoes everything.

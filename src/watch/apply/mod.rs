@@ -6,6 +6,7 @@
 //! the home database's `migration_runs` (steps and impact) and the audit log (`migrations.apply`, with how it
 //! ended), both written before the run shows as finished. One run at a time per database in this process.
 
+pub mod alembic;
 mod run;
 
 use std::time::Duration;
@@ -19,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::migrate::lint::{self, Report};
 use crate::migrate::{self, Action, MigrationSet, Rehearsal, Steps};
 
-pub use run::{LiveRun, RunStatus, Runs, Step, cancel, start, status};
+pub use run::{LiveRun, RunStatus, Runs, Step, cancel, status};
 
 /// What a person or a key asks for: `{"action": "up"|"down"|"stamp", "to": REV|"base", "n": N, "confirm": NAME}`.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -119,9 +120,61 @@ pub async fn check_confirmed(w: &Watched, set: &MigrationSet, plan: &Plan, confi
     if confirm.map(str::trim) == Some(w.name()) {
         return Ok(());
     }
-    let lint = lint::lint_plan(&w.db, set, plan.action, &plan.steps).await?;
+    let lint = lint(w, set, plan).await?;
     let Some(why) = confirmation(plan, &lint) else { return Ok(()) };
     Err(Error::BadRequest(format!("{why}: type the database's name ({}) to confirm; nothing was run", w.name())))
+}
+
+/// Which migrator a database's migrations page and API run.
+pub enum Tool {
+    /// Strata's own, on the project database.
+    Strata,
+    /// An Alembic project's own `alembic` (`alembic_ini` and `alembic_path`), on a watched database that is not
+    /// the project database.
+    Alembic(alembic::Project),
+}
+
+/// The migrator that runs `w`'s migrations from the dashboard; refuses a `read_only` database, one with
+/// `alembic_ini` but no `alembic_path` (saying how to enable it), and one no migrator manages.
+pub fn tool(w: &Watched) -> Result<Tool> {
+    w.require_writable("running migrations")?;
+    if w.spec.project {
+        return Ok(Tool::Strata);
+    }
+    match alembic::Project::of(w) {
+        Some(project) => Ok(Tool::Alembic(project?)),
+        None => check_usable(w).map(|_| Tool::Strata),
+    }
+}
+
+/// Refuses a database no migrator here manages (see [`tool`]), or one configured `read_only`.
+pub fn check_allowed(w: &Watched) -> Result<()> {
+    tool(w).map(|_| ())
+}
+
+/// The lint of what the plan would run now.
+pub async fn lint(w: &Watched, set: &MigrationSet, plan: &Plan) -> Result<Report> {
+    match tool(w)? {
+        Tool::Strata => lint::lint_plan(&w.db, set, plan.action, &plan.steps).await,
+        Tool::Alembic(p) => alembic::lint(w, &p, plan).await,
+    }
+}
+
+/// Starts `plan` in the background with the database's migrator; returns the run's id at once. `audit` is the
+/// `migrations.apply` entry of the account or key, written when the run ends with how it ended.
+pub async fn start(
+    home: &DatabaseConnection,
+    w: std::sync::Arc<Watched>,
+    set: std::sync::Arc<MigrationSet>,
+    lock_timeout: Duration,
+    plan: Plan,
+    actor: String,
+    audit: crate::home::audit::Entry,
+) -> Result<i64> {
+    match tool(&w)? {
+        Tool::Strata => run::start(home, w, set, lock_timeout, plan, actor, audit).await,
+        Tool::Alembic(p) => alembic::start(home, w, p, plan, actor, audit).await,
+    }
 }
 
 /// Refuses a database Strata's migrator does not manage, or one configured `read_only`.
@@ -140,6 +193,9 @@ pub fn check_usable(w: &Watched) -> Result<()> {
 /// for real inside one transaction under the migration lock, which is then rolled back. PostgreSQL and SQLite;
 /// MariaDB/MySQL is refused (DDL commits there). A stamp runs no migration, so there is nothing to rehearse.
 pub async fn rehearse(w: &Watched, set: &MigrationSet, plan: &Plan, lock_timeout: Duration) -> Result<Rehearsal> {
+    if let Tool::Alembic(_) = tool(w)? {
+        return Err(alembic::cannot_rehearse());
+    }
     check_usable(w)?;
     if plan.stamp.is_some() {
         return Err(Error::BadRequest("a stamp runs no migration: there is nothing to rehearse".into()));
@@ -184,10 +240,16 @@ pub struct Preview {
     pub confirmation: Option<String>,
     /// The lint of the migrations' statements (bookkeeping left out), each finding under its statement.
     pub lint: Report,
+    /// What the preview could not check (an Alembic project whose `env.py` computes its URL, progress hidden by its
+    /// logging config); empty for Strata's migrator.
+    pub notes: Vec<String>,
 }
 
 /// The SQL the plan would run now and the migrations it would run.
 pub async fn preview(w: &Watched, set: &MigrationSet, plan: &Plan, actor: &str) -> Result<Preview> {
+    if let Tool::Alembic(p) = tool(w)? {
+        return alembic::preview(w, &p, plan).await;
+    }
     check_usable(w)?;
     let sql = match &plan.stamp {
         Some(rev) => migrate::stamp_sql(&w.db, set, rev).await?,
@@ -201,6 +263,7 @@ pub async fn preview(w: &Watched, set: &MigrationSet, plan: &Plan, actor: &str) 
         sql,
         confirmation: confirmation(plan, &lint),
         lint,
+        notes: Vec::new(),
     })
 }
 

@@ -143,7 +143,13 @@ impl Between for LiveRun {
         self.cancel.load(Ordering::SeqCst)
     }
 
+    /// Reads the schema before the first migration only: the one just after a migration is the one just before the
+    /// next (the runner holds the lock; only its bookkeeping, which the report leaves out, is written in between),
+    /// so each migration costs one catalog read, not two.
     async fn before(&self, x: &DatabaseExecutor<'_>, _entry: &Entry, _action: Action) {
+        if lock(&self.before).is_some() {
+            return;
+        }
         let snapshot = impact::snapshot(x).await;
         *lock(&self.before) = Some(snapshot);
     }
@@ -152,6 +158,7 @@ impl Between for LiveRun {
         let after = impact::snapshot(x).await;
         let before = lock(&self.before).take().unwrap_or_default();
         let report = impact::compare(&entry.revision, &entry.name, action.as_str(), &before, &after);
+        *lock(&self.before) = Some(after);
         lock(&self.status).impact.push(report);
     }
 }
@@ -183,7 +190,7 @@ impl Runs {
 }
 
 /// Frees the database for the next run however the task ends.
-struct Busy(Arc<Runs>);
+pub(super) struct Busy(Arc<Runs>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
@@ -191,19 +198,9 @@ impl Drop for Busy {
     }
 }
 
-/// Starts `plan` in the background; returns the run's id at once. `audit` is the `migrations.apply` entry of the
-/// account or key, written when the run ends with how it ended.
-pub async fn start(
-    home: &DatabaseConnection,
-    w: Arc<Watched>,
-    set: Arc<MigrationSet>,
-    lock_timeout: Duration,
-    plan: Plan,
-    actor: String,
-    audit: audit::Entry,
-) -> Result<i64> {
-    check_usable(&w)?;
-    let runs = Runs::of(&w);
+/// Claims the database for one run started here (409 while another runs).
+pub(super) fn claim(w: &Watched) -> Result<Busy> {
+    let runs = Runs::of(w);
     if runs.busy.swap(true, Ordering::SeqCst) {
         let who = runs.running().map(|r| {
             let s = r.status();
@@ -215,14 +212,24 @@ pub async fn start(
             who.unwrap_or_default()
         )));
     }
-    let busy = Busy(runs.clone());
-    let steps: Vec<Step> = planned(&w.db, &set, &plan)
-        .await?
-        .into_iter()
-        .map(|p| Step { revision: p.revision, name: p.name, state: "pending".into(), duration_ms: None, error: None })
-        .collect();
-    let conn = db::connect(w.url(), Purpose::Migrate).await?;
-    let runner_pid = migrate::session_pid(&conn).await?;
+    Ok(Busy(runs))
+}
+
+/// A run just recorded in `migration_runs` and shown as running.
+pub(super) struct Opened {
+    pub id: i64,
+    pub live: Arc<LiveRun>,
+}
+
+/// Records a new run of `plan` with its `steps` (all `pending`) in the home database and in memory.
+pub(super) async fn open(
+    home: &DatabaseConnection,
+    w: &Watched,
+    plan: &Plan,
+    actor: &str,
+    steps: Vec<Step>,
+    runner_pid: Option<i64>,
+) -> Result<Opened> {
     let started_at = Utc::now();
     let id = migration_runs::start(
         home,
@@ -230,7 +237,7 @@ pub async fn start(
             database: w.name(),
             action: plan.verb(),
             target: &plan.target,
-            actor: &actor,
+            actor,
             started_at,
             steps: serde_json::to_string(&steps).unwrap_or_else(|_| "[]".into()),
         },
@@ -242,7 +249,7 @@ pub async fn start(
             database: w.name().to_string(),
             action: plan.verb().into(),
             target: plan.target.clone(),
-            actor: actor.clone(),
+            actor: actor.to_string(),
             state: "running".into(),
             started_at,
             finished_at: None,
@@ -257,22 +264,104 @@ pub async fn start(
         aborted: AtomicBool::new(false),
         before: Mutex::new(None),
     });
-    {
-        let mut all = lock(&runs.live);
-        all.push(live.clone());
-        let finished = all.len().saturating_sub(KEPT);
-        let mut dropped = 0;
-        all.retain(|r| {
-            dropped >= finished || r.status().is_running() || {
-                dropped += 1;
-                false
-            }
-        });
+    let runs = Runs::of(w);
+    let mut all = lock(&runs.live);
+    all.push(live.clone());
+    let finished = all.len().saturating_sub(KEPT);
+    let mut dropped = 0;
+    all.retain(|r| {
+        dropped >= finished || r.status().is_running() || {
+            dropped += 1;
+            false
+        }
+    });
+    Ok(Opened { id, live })
+}
+
+impl LiveRun {
+    /// Whether a stop was asked for.
+    pub(super) fn cancel_asked(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
     }
-    let home = home.clone();
-    // What the caller wrote in the detail (which API key) follows the outcome.
+
+    /// Changes one step's state (by revision); `duration_ms` and `error` are kept when `None`.
+    pub(super) fn set_step(&self, revision: &str, state: &str, duration_ms: Option<i64>, error: Option<String>) {
+        let mut s = lock(&self.status);
+        if let Some(step) = s.steps.iter_mut().find(|x| x.revision == revision) {
+            step.state = state.into();
+            if duration_ms.is_some() {
+                step.duration_ms = duration_ms;
+            }
+            if error.is_some() {
+                step.error = error;
+            }
+        }
+    }
+
+    /// Writes how the run ended: steps still `pending` or `running` become `not_run`, then `migration_runs` and the
+    /// audit log (`entry`, with `detail`) are written, and only then does the run show as ended.
+    pub(super) async fn close(
+        &self,
+        home: &DatabaseConnection,
+        id: i64,
+        state: &'static str,
+        error: Option<String>,
+        detail: String,
+        entry: audit::Entry,
+    ) {
+        let mut status = self.status();
+        for s in status.steps.iter_mut().filter(|s| s.state == "pending" || s.state == "running") {
+            s.state = "not_run".into();
+        }
+        status.state = state.into();
+        status.error = error.clone();
+        status.waiting = None;
+        status.finished_at = Some(Utc::now());
+        let ended = migration_runs::Ended {
+            state,
+            steps: serde_json::to_string(&status.steps).unwrap_or_else(|_| "[]".into()),
+            error,
+            impact: serde_json::to_string(&status.impact).ok(),
+        };
+        if let Err(e) = migration_runs::finish(home, id, ended).await {
+            tracing::error!(error = %e, "recording migration run {id} in migration_runs");
+        }
+        if let Err(e) = audit::record(home, entry.detail(detail)).await {
+            tracing::error!(error = %e, "recording migration run {id} in the audit log");
+        }
+        *lock(&self.status) = status;
+    }
+}
+
+/// The audit entry of a run, and what the caller wrote in its detail (which API key), to follow the outcome.
+pub(super) fn run_entry(w: &Watched, plan: &Plan, audit: audit::Entry) -> (audit::Entry, String) {
     let via = audit.detail.clone().map(|d| format!(" {d}")).unwrap_or_default();
-    let entry = audit.database(w.name()).target(format!("{} {}", plan.verb(), plan.target));
+    (audit.database(w.name()).target(format!("{} {}", plan.verb(), plan.target)), via)
+}
+
+/// Starts `plan` in the background; returns the run's id at once. `audit` is the `migrations.apply` entry of the
+/// account or key, written when the run ends with how it ended.
+pub(super) async fn start(
+    home: &DatabaseConnection,
+    w: Arc<Watched>,
+    set: Arc<MigrationSet>,
+    lock_timeout: Duration,
+    plan: Plan,
+    actor: String,
+    audit: audit::Entry,
+) -> Result<i64> {
+    check_usable(&w)?;
+    let busy = claim(&w)?;
+    let steps: Vec<Step> = planned(&w.db, &set, &plan)
+        .await?
+        .into_iter()
+        .map(|p| Step { revision: p.revision, name: p.name, state: "pending".into(), duration_ms: None, error: None })
+        .collect();
+    let conn = db::connect(w.url(), Purpose::Migrate).await?;
+    let runner_pid = migrate::session_pid(&conn).await?;
+    let Opened { id, live } = open(home, &w, &plan, &actor, steps, runner_pid).await?;
+    let home = home.clone();
+    let (entry, via) = run_entry(&w, &plan, audit);
     tokio::spawn(async move {
         let _busy = busy;
         let progress = |e: Event<'_>| live.on_event(e);
@@ -283,12 +372,12 @@ pub async fn start(
             _ => runner.up(&plan.steps, false).await,
         };
         conn.close().await.ok();
-        let mut status = live.status();
         let (state, error) = match &result {
             Ok(_) => ("succeeded", None),
             Err(e) => {
                 let message = e.to_string();
-                let cancelled = live.cancel.load(Ordering::SeqCst) && message.starts_with("cancelled after");
+                let cancelled = live.cancel.load(Ordering::SeqCst)
+                    && (message.starts_with("cancelled after") || message.starts_with("cancelled while waiting"));
                 let aborted = live.aborted.load(Ordering::SeqCst) && message.contains("canceling statement");
                 if aborted {
                     ("cancelled", Some(format!("the current statement was aborted on request: {message}")))
@@ -299,13 +388,6 @@ pub async fn start(
                 }
             }
         };
-        for s in status.steps.iter_mut().filter(|s| s.state == "pending" || s.state == "running") {
-            s.state = "not_run".into();
-        }
-        status.state = state.into();
-        status.error = error.clone();
-        status.waiting = None;
-        status.finished_at = Some(Utc::now());
         let detail = match &result {
             Ok(done) => format!(
                 "succeeded: {} migration(s) ({})",
@@ -314,19 +396,7 @@ pub async fn start(
             ),
             Err(_) => format!("{state}: {}", error.clone().unwrap_or_default()),
         };
-        let ended = migration_runs::Ended {
-            state,
-            steps: serde_json::to_string(&status.steps).unwrap_or_else(|_| "[]".into()),
-            error,
-            impact: serde_json::to_string(&status.impact).ok(),
-        };
-        if let Err(e) = migration_runs::finish(&home, id, ended).await {
-            tracing::error!(error = %e, "recording migration run {id} in migration_runs");
-        }
-        if let Err(e) = audit::record(&home, entry.detail(format!("run {id} {detail}{via}"))).await {
-            tracing::error!(error = %e, "recording migration run {id} in the audit log");
-        }
-        *lock(&live.status) = status;
+        live.close(&home, id, state, error, format!("run {id} {detail}{via}"), entry).await;
     });
     Ok(id)
 }
@@ -352,7 +422,11 @@ pub async fn cancel(w: &Watched, id: i64, abort: bool) -> Result<String> {
     live.cancel.store(true, Ordering::SeqCst);
     lock(&live.status).cancel_requested = true;
     if !abort {
-        return Ok("the run stops before its next migration".into());
+        return Ok(if live.status().waiting.is_some() {
+            "the run stops waiting for the migration lock; no migration runs".into()
+        } else {
+            "the run stops before its next migration".into()
+        });
     }
     let pid = live.status().runner_pid.ok_or_else(|| {
         Error::Unsupported(

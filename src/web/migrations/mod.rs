@@ -63,17 +63,20 @@ pub async fn index(
     } else {
         (Vec::new(), Vec::new())
     };
-    let (lock_holder, runs) = if db.spec.project {
+    // A watched database (not the project one) with an Alembic project: its revisions run from here too.
+    let alembic_ini = db.spec.alembic_ini.as_ref().filter(|_| !db.spec.project).map(|p| p.display().to_string());
+    let runs = if db.spec.project || alembic_ini.is_some() {
         let runs = migration_runs::recent(&state.home, db.name(), RUNS_SHOWN).await?;
-        (runs::lock_holder(&db).await, runs.into_iter().map(RunStatus::from_row).collect())
+        runs.into_iter().map(RunStatus::from_row).collect()
     } else {
-        (None, Vec::new())
+        Vec::new()
     };
+    let lock_holder = if db.spec.project { runs::lock_holder(&db).await } else { None };
     // Why the form is not offered to this account here, if it is not.
     let cannot_apply = if !user.can(Role::Admin) {
         Some("Only admins apply migrations from the dashboard.".to_string())
     } else {
-        apply::check_usable(&db).err().map(|e| e.to_string())
+        apply::check_allowed(&db).err().map(|e| e.to_string())
     };
     let limit = state.config.settings.catalog_timeout;
     let found = schema_history::of(&db, &state.migrations, limit, true).await?;
@@ -90,6 +93,7 @@ pub async fn index(
         cannot_apply,
         lock_holder,
         runs,
+        alembic_ini,
     })
 }
 
@@ -114,4 +118,6 @@ pub struct MigrationsPage {
     pub lock_holder: Option<String>,
     /// The newest runs started from the dashboard or the API.
     pub runs: Vec<RunStatus>,
+    /// The Alembic project (`alembic_ini`) of a database that is not the project database.
+    pub alembic_ini: Option<String>,
 }

@@ -54,7 +54,7 @@ impl Params {
 /// Admins only, on the project database, when it is not `read_only`.
 fn allowed(user: &CurrentUser, db: &CurrentDb) -> Result<()> {
     user.require(Role::Admin)?;
-    apply::check_usable(db)
+    apply::check_allowed(db)
 }
 
 /// `GET /migrations/preview?action=..&to=..&n=..`: the SQL the run would send, and the form that applies it.
@@ -67,11 +67,13 @@ pub async fn preview(
     allowed(&user, &db)?;
     let plan = params.request()?.plan()?;
     let preview = apply::preview(&db, &state.migrations, &plan, &user.username).await?;
+    let alembic = matches!(apply::tool(&db)?, apply::Tool::Alembic(_));
     Ok(PreviewPage {
         layout: Layout::for_db(&user, &state, &db, "migrations").await?,
         to: params.to.trim().to_string(),
         n: params.n.trim().to_string(),
-        rehearsable: migrate::rehearsable(db.db.get_database_backend()),
+        rehearsable: !alembic && migrate::rehearsable(db.db.get_database_backend()),
+        alembic,
         preview,
     })
 }
@@ -225,6 +227,8 @@ pub struct PreviewPage {
     pub n: String,
     /// Whether the plan can be rehearsed here (DDL that rolls back).
     pub rehearsable: bool,
+    /// An Alembic project's plan (its own `alembic` runs it).
+    pub alembic: bool,
 }
 
 #[derive(Template, WebTemplate)]

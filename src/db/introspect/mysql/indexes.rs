@@ -13,30 +13,75 @@
 //! never is the only one: the index that covers it begins with the same columns.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use sea_orm::FromQueryResult;
 
-use super::{MySql, Usage, quote_ident};
-use crate::db::introspect::IndexInfo;
+use super::tables::KeyColumnRow;
+use super::{Features, MySql, Usage, quote_ident};
 use crate::db::introspect::redundant::{IndexShape, redundant_to};
+use crate::db::introspect::{IndexInfo, IndexQuery, IndexSort, Page, page_of_indexes};
 use crate::error::Result;
 
-/// Key parts of every index of the current database, or of the table `?` (given twice).
+/// How many statements that can change an index the server has run since it started, and when it started
+/// (`Com_*` counters count every such statement: from any session, stored programs and replication included).
+const DDL_COUNT_SQL: &str = r"
+SELECT CAST(SUM(CASE WHEN VARIABLE_NAME = 'UPTIME' THEN 0 ELSE VARIABLE_VALUE END) AS SIGNED) AS statements,
+       CAST(UNIX_TIMESTAMP() - SUM(CASE WHEN VARIABLE_NAME = 'UPTIME' THEN VARIABLE_VALUE ELSE 0 END) AS SIGNED)
+           AS started
+FROM information_schema.GLOBAL_STATUS
+WHERE VARIABLE_NAME IN ('UPTIME', 'COM_ALTER_TABLE', 'COM_CREATE_INDEX', 'COM_CREATE_TABLE', 'COM_DROP_INDEX',
+                        'COM_DROP_TABLE', 'COM_RENAME_TABLE', 'COM_CREATE_DB', 'COM_DROP_DB', 'COM_ALTER_DB')";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromQueryResult)]
+struct DdlCount {
+    statements: Option<i64>,
+    started: Option<i64>,
+}
+
+impl DdlCount {
+    /// The same count on the same run of the server (its start, worked out from the uptime, moves by a second).
+    fn same_as(&self, other: &DdlCount) -> bool {
+        let started = match (self.started, other.started) {
+            (Some(a), Some(b)) => (a - b).abs() <= 1,
+            _ => false,
+        };
+        self.statements.is_some() && self.statements == other.statements && started
+    }
+}
+
+/// Every index of the current database with its key parts, and the assessment without usage counts, as read
+/// under one DDL count: reused while the count stays, since no index can have changed without moving it.
+pub(super) struct Kept {
+    count: DdlCount,
+    facts: Arc<Vec<IndexFacts>>,
+    assessed: Arc<Vec<IndexInfo>>,
+}
+
+/// Key parts of every index of the current database, `{which}` being [`EVERY_TABLE`] or [`ONE_TABLE`]. Read
+/// from each table's definition only (`information_schema` opens no table for these columns).
 const INDEXES_SQL: &str = r"
 SELECT s.TABLE_SCHEMA AS schema_name, s.TABLE_NAME AS table_name, s.INDEX_NAME AS index_name,
        CAST(s.NON_UNIQUE AS SIGNED) AS non_unique, CAST(s.SEQ_IN_INDEX AS SIGNED) AS seq,
        s.COLUMN_NAME AS column_name, s.COLLATION AS collation, CAST(s.SUB_PART AS SIGNED) AS sub_part,
        s.INDEX_TYPE AS index_type
 FROM information_schema.STATISTICS s
-WHERE s.TABLE_SCHEMA = DATABASE() AND (? IS NULL OR CAST(s.TABLE_NAME AS BINARY) = CAST(? AS BINARY))
-ORDER BY s.TABLE_NAME, s.INDEX_NAME, s.SEQ_IN_INDEX";
+WHERE s.TABLE_SCHEMA = DATABASE(){which}
+ORDER BY CAST(s.TABLE_NAME AS BINARY), s.INDEX_NAME, s.SEQ_IN_INDEX";
 
-/// Index sizes from InnoDB's persistent statistics (`?` twice: a table name or NULL).
+const EVERY_TABLE: &str = "";
+
+/// The table `?` (twice), by a plain equality `information_schema` answers by reading that table only.
+const ONE_TABLE: &str = " AND s.TABLE_NAME = ? AND CAST(s.TABLE_NAME AS BINARY) = CAST(? AS BINARY)";
+
+/// Index sizes from InnoDB's persistent statistics, `{which}` being [`EVERY_TABLE`] or [`SOME_TABLES`].
 const SIZES_SQL: &str = r"
 SELECT s.table_name, s.index_name, CAST(s.stat_value * @@innodb_page_size AS SIGNED) AS size_bytes
 FROM mysql.innodb_index_stats s
-WHERE s.database_name = DATABASE() AND s.stat_name = 'size'
-  AND (? IS NULL OR CAST(s.table_name AS BINARY) = CAST(? AS BINARY))";
+WHERE s.database_name = DATABASE() AND s.stat_name = 'size'{which}";
+
+/// The tables named in `{names}` (one `?` each), read along the statistics' primary key.
+const SOME_TABLES: &str = " AND s.table_name IN ({names})";
 
 /// I/O through each index since the server started.
 const PERFORMANCE_SCHEMA_USAGE_SQL: &str = r"
@@ -51,16 +96,6 @@ SELECT u.TABLE_NAME AS table_name, u.INDEX_NAME AS index_name, CAST(u.ROWS_READ 
        CAST(u.ROWS_READ AS SIGNED) AS rows_read
 FROM information_schema.INDEX_STATISTICS u
 WHERE u.TABLE_SCHEMA = DATABASE()";
-
-/// Columns of every foreign key in the current database, from both ends.
-const FOREIGN_KEY_COLUMNS_SQL: &str = r"
-SELECT k.CONSTRAINT_NAME AS constraint_name, k.TABLE_SCHEMA AS from_schema, k.TABLE_NAME AS from_table,
-       k.COLUMN_NAME AS from_column, k.REFERENCED_TABLE_SCHEMA AS to_schema, k.REFERENCED_TABLE_NAME AS to_table,
-       k.REFERENCED_COLUMN_NAME AS to_column
-FROM information_schema.KEY_COLUMN_USAGE k
-WHERE k.REFERENCED_TABLE_NAME IS NOT NULL
-  AND (k.TABLE_SCHEMA = DATABASE() OR k.REFERENCED_TABLE_SCHEMA = DATABASE())
-ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION";
 
 #[derive(Clone, Debug, Default, FromQueryResult)]
 struct PartRow {
@@ -93,7 +128,7 @@ struct UsageRow {
 }
 
 #[derive(FromQueryResult)]
-struct ForeignKeyColumnRow {
+pub(super) struct ForeignKeyColumnRow {
     constraint_name: String,
     from_schema: String,
     from_table: String,
@@ -101,6 +136,22 @@ struct ForeignKeyColumnRow {
     to_schema: Option<String>,
     to_table: Option<String>,
     to_column: Option<String>,
+}
+
+impl ForeignKeyColumnRow {
+    /// The row of a foreign key's column among a table's key columns; `None` for other constraints.
+    fn of_key(k: &KeyColumnRow) -> Option<ForeignKeyColumnRow> {
+        k.to_table.as_ref()?;
+        Some(ForeignKeyColumnRow {
+            constraint_name: k.constraint_name.clone(),
+            from_schema: k.from_schema.clone(),
+            from_table: k.from_table.clone(),
+            from_column: k.column_name.clone(),
+            to_schema: k.to_schema.clone(),
+            to_table: k.to_table.clone(),
+            to_column: k.to_column.clone(),
+        })
+    }
 }
 
 /// One index with its key parts and what the server counts about it.
@@ -313,43 +364,150 @@ fn assess(indexes: Vec<IndexFacts>, needs: &[KeyNeed], usage_counted: bool) -> V
 }
 
 impl MySql {
-    /// Every index of the current database, or those of one table.
-    pub(super) async fn list_indexes(&self, table: Option<&str>) -> Result<Vec<IndexInfo>> {
+    /// One page of indexes. Every index's key parts are read (from table definitions only, without opening any
+    /// table), so that filters, orders and duplicates are exact; sizes are read for the page (for every index
+    /// in a size order), and the foreign keys an unused index may serve for the page's tables only.
+    pub(super) async fn index_page(&self, query: &IndexQuery) -> Result<Page<IndexInfo>> {
         let features = self.features().await;
-        let table = table.map(str::to_string);
-        let parts: Vec<PartRow> = self.all(INDEXES_SQL, [table.clone().into(), table.clone().into()]).await?;
-        let mut indexes = group_parts(parts);
-        let Some(schema) = indexes.first().map(|i| i.schema.clone()) else { return Ok(Vec::new()) };
-
-        if features.index_sizes {
-            let sizes: Vec<SizeRow> = self.all(SIZES_SQL, [table.clone().into(), table.into()]).await?;
-            let sizes: BTreeMap<(String, String), Option<i64>> =
-                sizes.into_iter().map(|s| ((s.table_name, s.index_name), s.size_bytes)).collect();
-            for i in &mut indexes {
-                i.size_bytes = sizes.get(&(i.table.clone(), i.name.clone())).copied().flatten();
-            }
-        }
-        let usage_sql = match features.usage {
-            Usage::PerformanceSchema => Some(PERFORMANCE_SCHEMA_USAGE_SQL),
-            Usage::UserStatistics => Some(USER_STATISTICS_USAGE_SQL),
-            Usage::Unavailable => None,
+        let (facts, assessed) = self.every_index().await?;
+        let Some(schema) = facts.first().map(|i| i.schema.clone()) else {
+            return Ok(page_of_indexes(&[], query));
         };
-        if let Some(sql) = usage_sql {
-            let rows: Vec<UsageRow> = self.all(sql, []).await?;
-            let counted: BTreeMap<(String, String), (Option<i64>, Option<i64>)> =
-                rows.into_iter().map(|u| ((u.table_name, u.index_name), (u.events, u.rows_read))).collect();
-            // User statistics list only indexes that were read; performance_schema lists every index of
-            // the tables it has seen, so a missing row there means "not known".
-            let missing = if features.usage == Usage::UserStatistics { (Some(0), Some(0)) } else { (None, None) };
-            for i in &mut indexes {
-                (i.events, i.rows_read) = counted.get(&(i.table.clone(), i.name.clone())).copied().unwrap_or(missing);
+        let counted = features.usage != Usage::Unavailable;
+        // Usage counts and sizes move with the data: read now, on a copy of the kept facts when every index needs them.
+        let mut indexes: Vec<IndexFacts> = Vec::new();
+        let mut page = if counted || query.sort == IndexSort::Size {
+            indexes = facts.as_ref().clone();
+            self.read_usage(features, &mut indexes).await?;
+            if query.sort == IndexSort::Size {
+                self.read_sizes(features, &mut indexes, None).await?;
+            }
+            page_of_indexes(&assess(indexes.clone(), &[], counted), query)
+        } else {
+            page_of_indexes(assessed.iter(), query)
+        };
+        // The page's tables' facts (with usage when counted).
+        let on_page: BTreeSet<&str> = page.items.iter().map(|i| i.table.as_str()).collect();
+        let source: &[IndexFacts] = if indexes.is_empty() { &facts } else { &indexes };
+        let indexes: Vec<IndexFacts> = source.iter().filter(|i| on_page.contains(i.table.as_str())).cloned().collect();
+        if query.sort != IndexSort::Size {
+            let tables: BTreeSet<String> = page.items.iter().map(|i| i.table.clone()).collect();
+            let mut facts: Vec<IndexFacts> = indexes.iter().filter(|i| tables.contains(&i.table)).cloned().collect();
+            self.read_sizes(features, &mut facts, Some(&tables)).await?;
+            let sizes: BTreeMap<(&str, &str), Option<i64>> =
+                facts.iter().map(|i| ((i.table.as_str(), i.name.as_str()), i.size_bytes)).collect();
+            for item in &mut page.items {
+                item.size_bytes = sizes.get(&(item.table.as_str(), item.name.as_str())).copied().flatten();
             }
         }
-        let fk_rows: Vec<ForeignKeyColumnRow> = self.all(FOREIGN_KEY_COLUMNS_SQL, []).await?;
+        // An unused index's statement says when it alone serves a foreign key: asked for its table only.
+        let tables: BTreeSet<String> =
+            page.items.iter().filter(|i| i.unused && i.duplicate_of.is_none()).map(|i| i.table.clone()).collect();
+        if tables.is_empty() {
+            return Ok(page);
+        }
+        let mut fk_rows = Vec::new();
+        let mut seen: BTreeSet<(String, String, String)> = BTreeSet::new();
+        for table in &tables {
+            let rows: Vec<ForeignKeyColumnRow> =
+                self.key_columns(table).await?.iter().filter_map(ForeignKeyColumnRow::of_key).collect();
+            let key =
+                |r: &ForeignKeyColumnRow| (r.from_schema.clone(), r.from_table.clone(), r.constraint_name.clone());
+            // A key between two of these tables comes with both: kept once.
+            let new: Vec<ForeignKeyColumnRow> = rows.into_iter().filter(|r| !seen.contains(&key(r))).collect();
+            seen.extend(new.iter().map(key));
+            fk_rows.extend(new);
+        }
         let needs = key_needs(fk_rows, &schema);
-        let tables: BTreeSet<&str> = indexes.iter().map(|i| i.table.as_str()).collect();
-        let needs: Vec<KeyNeed> = needs.into_iter().filter(|n| tables.contains(n.table.as_str())).collect();
-        Ok(assess(indexes, &needs, usage_sql.is_some()))
+        let facts: Vec<IndexFacts> = indexes.into_iter().filter(|i| tables.contains(&i.table)).collect();
+        let judged: BTreeMap<(String, String), Option<String>> =
+            assess(facts, &needs, counted).into_iter().map(|i| ((i.table, i.name), i.suggested_sql)).collect();
+        for item in page.items.iter_mut().filter(|i| i.unused && i.duplicate_of.is_none()) {
+            if let Some(sql) = judged.get(&(item.table.clone(), item.name.clone())) {
+                item.suggested_sql = sql.clone();
+            }
+        }
+        Ok(page)
+    }
+
+    /// Every index of the current database and its assessment without usage, reused while no statement that
+    /// can change an index ran on the server (see [`DDL_COUNT_SQL`]).
+    async fn every_index(&self) -> Result<(Arc<Vec<IndexFacts>>, Arc<Vec<IndexInfo>>)> {
+        // Counted before the indexes are read: a change in between leaves them under an older count, read again.
+        let count = self.one::<DdlCount>(DDL_COUNT_SQL, []).await?;
+        if let Some(count) = count {
+            let kept = self.indexes.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(k) = kept.as_ref().filter(|k| k.count.same_as(&count)) {
+                return Ok((k.facts.clone(), k.assessed.clone()));
+            }
+        }
+        let facts = group_parts(self.all(&INDEXES_SQL.replace("{which}", EVERY_TABLE), []).await?);
+        let assessed = Arc::new(assess(facts.clone(), &[], false));
+        let facts = Arc::new(facts);
+        if let Some(count) = count {
+            let kept = Kept { count, facts: facts.clone(), assessed: assessed.clone() };
+            *self.indexes.lock().unwrap_or_else(|p| p.into_inner()) = Some(kept);
+        }
+        Ok((facts, assessed))
+    }
+
+    /// The indexes of one table, with the key columns read for its detail (its foreign keys at both ends).
+    pub(super) async fn table_indexes(&self, table: &str, keys: &[KeyColumnRow]) -> Result<Vec<IndexInfo>> {
+        let features = self.features().await;
+        let sql = INDEXES_SQL.replace("{which}", ONE_TABLE);
+        let mut indexes = group_parts(self.all(&sql, [table.into(), table.into()]).await?);
+        let Some(schema) = indexes.first().map(|i| i.schema.clone()) else { return Ok(Vec::new()) };
+        self.read_sizes(features, &mut indexes, Some(&BTreeSet::from([table.to_string()]))).await?;
+        let counted = self.read_usage(features, &mut indexes).await?;
+        let needs = key_needs(keys.iter().filter_map(ForeignKeyColumnRow::of_key).collect(), &schema);
+        let needs: Vec<KeyNeed> = needs.into_iter().filter(|n| n.table == table).collect();
+        Ok(assess(indexes, &needs, counted))
+    }
+
+    /// Fills in sizes from InnoDB's persistent statistics, of every table or of the named ones.
+    async fn read_sizes(
+        &self,
+        features: Features,
+        indexes: &mut [IndexFacts],
+        tables: Option<&BTreeSet<String>>,
+    ) -> Result<()> {
+        if !features.index_sizes || tables.is_some_and(BTreeSet::is_empty) {
+            return Ok(());
+        }
+        let (sql, values) = match tables {
+            None => (SIZES_SQL.replace("{which}", EVERY_TABLE), Vec::new()),
+            Some(tables) => {
+                let names = vec!["?"; tables.len()].join(", ");
+                let values: Vec<sea_orm::Value> = tables.iter().map(|t| t.as_str().into()).collect();
+                (SIZES_SQL.replace("{which}", &SOME_TABLES.replace("{names}", &names)), values)
+            }
+        };
+        let sizes: Vec<SizeRow> = self.all(&sql, values).await?;
+        let sizes: BTreeMap<(String, String), Option<i64>> =
+            sizes.into_iter().map(|s| ((s.table_name, s.index_name), s.size_bytes)).collect();
+        for i in indexes {
+            i.size_bytes = sizes.get(&(i.table.clone(), i.name.clone())).copied().flatten();
+        }
+        Ok(())
+    }
+
+    /// Fills in usage counts when the server keeps them; says whether it does.
+    async fn read_usage(&self, features: Features, indexes: &mut [IndexFacts]) -> Result<bool> {
+        let sql = match features.usage {
+            Usage::PerformanceSchema => PERFORMANCE_SCHEMA_USAGE_SQL,
+            Usage::UserStatistics => USER_STATISTICS_USAGE_SQL,
+            Usage::Unavailable => return Ok(false),
+        };
+        let rows: Vec<UsageRow> = self.all(sql, []).await?;
+        let counted: BTreeMap<(String, String), (Option<i64>, Option<i64>)> =
+            rows.into_iter().map(|u| ((u.table_name, u.index_name), (u.events, u.rows_read))).collect();
+        // User statistics list only indexes that were read; performance_schema lists every index of
+        // the tables it has seen, so a missing row there means "not known".
+        let missing = if features.usage == Usage::UserStatistics { (Some(0), Some(0)) } else { (None, None) };
+        for i in indexes {
+            (i.events, i.rows_read) = counted.get(&(i.table.clone(), i.name.clone())).copied().unwrap_or(missing);
+        }
+        Ok(true)
     }
 }
 

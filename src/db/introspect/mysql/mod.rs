@@ -15,6 +15,7 @@ mod counters;
 mod indexes;
 mod names;
 mod overview;
+mod readings;
 mod tables;
 mod values;
 
@@ -57,6 +58,8 @@ struct ProbeRow {
 pub struct MySql {
     db: DatabaseConnection,
     features: Arc<OnceCell<Features>>,
+    /// Every index as last read and assessed, under the server's DDL count then (see `indexes::Kept`).
+    indexes: std::sync::Mutex<Option<indexes::Kept>>,
 }
 
 impl MySql {
@@ -69,7 +72,7 @@ impl MySql {
                 cell.get_or_init(|| probe(&db)).await;
             });
         }
-        MySql { db, features }
+        MySql { db, features, indexes: std::sync::Mutex::new(None) }
     }
 
     async fn features(&self) -> Features {
@@ -151,8 +154,16 @@ impl Introspector for MySql {
         self.read_counters().await
     }
 
+    async fn sample_readings(&self) -> Result<super::SampleReadings> {
+        self.read_sample_readings().await
+    }
+
     async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>> {
         self.list_tables(query).await
+    }
+
+    fn size_order(&self) -> Option<&'static str> {
+        Some(tables::SIZE_ORDER)
     }
 
     async fn table(&self, schema: &str, table: &str) -> Result<Option<TableDetail>> {
@@ -164,8 +175,7 @@ impl Introspector for MySql {
     }
 
     async fn indexes(&self, query: &IndexQuery) -> Result<Page<IndexInfo>> {
-        // Duplicates need every index of a table and the catalog gives no cheaper order: read whole, page here.
-        Ok(super::page_of_indexes(self.list_indexes(None).await?, query))
+        self.index_page(query).await
     }
 
     async fn activity(&self, long_query_threshold: Duration) -> Result<Activity> {

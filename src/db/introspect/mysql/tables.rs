@@ -8,7 +8,7 @@
 //! Table names are compared as bytes (`CAST(... AS BINARY)`): `information_schema` compares without case,
 //! while the tables `Users` and `users` can both exist.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
@@ -30,14 +30,56 @@ WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
 ORDER BY {order}
 LIMIT ? OFFSET ?";
 
-/// One base table of the current database by exact name (`?`), compared as bytes (`information_schema`
-/// compares without case, and in a 3-byte character set that a 4-byte name could not be compared in).
+/// One base table of the current database by exact name (`?` twice), compared as bytes (`information_schema`
+/// compares without case, and in a 3-byte character set that a 4-byte name could not be compared in). The
+/// plain `TABLE_NAME = ?` lets `information_schema` open that table only instead of every table.
 const FIND_SQL: &str = r"
 SELECT t.TABLE_SCHEMA AS schema_name, t.TABLE_NAME AS table_name, CAST(t.TABLE_ROWS AS SIGNED) AS row_estimate,
        CAST(t.DATA_LENGTH AS SIGNED) AS table_bytes, CAST(t.INDEX_LENGTH AS SIGNED) AS index_bytes
 FROM information_schema.TABLES t
 WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
-  AND CAST(t.TABLE_NAME AS BINARY) = CAST(? AS BINARY)";
+  AND t.TABLE_NAME = ? AND CAST(t.TABLE_NAME AS BINARY) = CAST(? AS BINARY)";
+
+/// One page of base table names (`?` 1-2: search text or NULL; 3, 4: limit and offset), in the order of
+/// TABLES_SQL by name. Names and types are read without opening any table: the cheap first step.
+const NAMES_SQL: &str = r"
+SELECT t.TABLE_SCHEMA AS schema_name, t.TABLE_NAME AS table_name
+FROM information_schema.TABLES t
+WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
+  AND (? IS NULL OR LOCATE(LOWER(?), LOWER(CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME))) > 0)
+ORDER BY t.TABLE_NAME {dir}
+LIMIT ? OFFSET ?";
+
+/// One table's row by name (`?`: schema, name twice), a block of a UNION ALL: `information_schema` opens
+/// the named table only.
+const LOOKUP_BLOCK: &str = r"
+SELECT t.TABLE_SCHEMA AS schema_name, t.TABLE_NAME AS table_name, CAST(t.TABLE_ROWS AS SIGNED) AS row_estimate,
+       CAST(t.DATA_LENGTH AS SIGNED) AS table_bytes, CAST(t.INDEX_LENGTH AS SIGNED) AS index_bytes
+FROM information_schema.TABLES t
+WHERE t.TABLE_SCHEMA = ? AND t.TABLE_NAME = ? AND CAST(t.TABLE_NAME AS BINARY) = CAST(? AS BINARY)
+  AND t.TABLE_TYPE = 'BASE TABLE'";
+
+/// How many tables one UNION ALL of [`LOOKUP_BLOCK`]s looks up.
+const LOOKUP_CHUNK: usize = 100;
+
+/// InnoDB's persistent statistics of every table of the current database, as `information_schema.TABLES`
+/// shows them once loaded (rows, clustered index pages, other index pages), read without opening any table.
+const RANKING_SQL: &str = r"
+SELECT s.table_name, CAST(s.n_rows AS SIGNED) AS row_estimate,
+       CAST(s.clustered_index_size * @@innodb_page_size AS SIGNED) AS table_bytes,
+       CAST(s.sum_of_other_index_sizes * @@innodb_page_size AS SIGNED) AS index_bytes
+FROM mysql.innodb_table_stats s
+WHERE s.database_name = DATABASE()";
+
+/// Most tables without persistent statistics measured one by one for a size order; beyond it the order reads
+/// every table's row of `information_schema.TABLES` (exact, and slow on a large catalog).
+const MEASURED_LIMIT: usize = 200;
+
+/// What the tables page says about a size order on MariaDB/MySQL.
+pub(super) const SIZE_ORDER: &str = "Ordered by InnoDB's persistent statistics (mysql.innodb_table_stats, as of each \
+     table's last statistics update: ANALYZE TABLE, or InnoDB's own after a tenth of the rows changed); tables \
+     without them (other engines, partitioned tables, names InnoDB stores encoded) are measured now while there \
+     are at most 200 of them, and beyond that every table is. The sizes shown are read now.";
 
 /// How many tables match (`?` twice: search text or NULL).
 const COUNT_SQL: &str = r"
@@ -46,38 +88,47 @@ FROM information_schema.TABLES t
 WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
   AND (? IS NULL OR LOCATE(LOWER(?), LOWER(CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME))) > 0)";
 
-/// Columns of one table (`?`: its name), in order.
+/// Columns of one table (`?` twice: its name), in order.
 const COLUMNS_SQL: &str = r"
 SELECT c.COLUMN_NAME AS name, c.COLUMN_TYPE AS data_type, c.IS_NULLABLE AS is_nullable,
        c.COLUMN_DEFAULT AS default_value, c.COLUMN_KEY AS column_key, c.EXTRA AS extra,
        c.GENERATION_EXPRESSION AS generation
 FROM information_schema.COLUMNS c
-WHERE c.TABLE_SCHEMA = DATABASE() AND CAST(c.TABLE_NAME AS BINARY) = CAST(? AS BINARY)
+WHERE c.TABLE_SCHEMA = DATABASE() AND c.TABLE_NAME = ? AND CAST(c.TABLE_NAME AS BINARY) = CAST(? AS BINARY)
 ORDER BY c.ORDINAL_POSITION";
 
-/// Constraints of one table (`?`: its name). MariaDB names CHECKs per table, so the join includes the table.
+/// Constraints of one table (`?` twice: its name). Check clauses are read apart ([`CHECKS_SQL`]): joined
+/// here, `information_schema` would open every table of the server to answer the join.
 const CONSTRAINTS_SQL: &str = r"
-SELECT tc.CONSTRAINT_NAME AS name, tc.CONSTRAINT_TYPE AS kind, cc.CHECK_CLAUSE AS check_clause
+SELECT tc.CONSTRAINT_NAME AS name, tc.CONSTRAINT_TYPE AS kind, NULL AS check_clause
 FROM information_schema.TABLE_CONSTRAINTS tc
-LEFT JOIN information_schema.CHECK_CONSTRAINTS cc
-       ON tc.CONSTRAINT_TYPE = 'CHECK' AND cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA
-      AND cc.TABLE_NAME = tc.TABLE_NAME AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME
-WHERE tc.TABLE_SCHEMA = DATABASE() AND CAST(tc.TABLE_NAME AS BINARY) = CAST(? AS BINARY)
+WHERE tc.TABLE_SCHEMA = DATABASE() AND tc.TABLE_NAME = ? AND CAST(tc.TABLE_NAME AS BINARY) = CAST(? AS BINARY)
 ORDER BY FIELD(tc.CONSTRAINT_TYPE, 'PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY', 'CHECK'), tc.CONSTRAINT_NAME";
 
-/// Key columns of the table's own constraints and of foreign keys pointing to it (`?` three times: its
-/// name), in key order.
+/// The CHECK clauses of one table (`?` twice: its name); MariaDB names CHECKs per table.
+const CHECKS_SQL: &str = r"
+SELECT cc.CONSTRAINT_NAME AS name, cc.CHECK_CLAUSE AS check_clause
+FROM information_schema.CHECK_CONSTRAINTS cc
+WHERE cc.CONSTRAINT_SCHEMA = DATABASE() AND cc.TABLE_NAME = ? AND CAST(cc.TABLE_NAME AS BINARY) = CAST(? AS BINARY)";
+
+/// The update and delete rules of the foreign keys of one table, a block of a UNION ALL (`?`: its schema
+/// and name); looked up by name, as joining them would open every table of the server.
+const RULES_BLOCK: &str = r"
+SELECT r.CONSTRAINT_SCHEMA AS schema_name, r.TABLE_NAME AS table_name, r.CONSTRAINT_NAME AS constraint_name,
+       r.UPDATE_RULE AS on_update, r.DELETE_RULE AS on_delete
+FROM information_schema.REFERENTIAL_CONSTRAINTS r
+WHERE r.CONSTRAINT_SCHEMA = ? AND r.TABLE_NAME = ?";
+
+/// Key columns of the table's own constraints and of foreign keys pointing to it (`?` four times: its
+/// name), in key order. The keys' rules are read apart ([`RULES_BLOCK`]).
 const KEY_COLUMNS_SQL: &str = r"
 SELECT k.CONSTRAINT_NAME AS constraint_name, k.TABLE_SCHEMA AS from_schema, k.TABLE_NAME AS from_table,
        k.COLUMN_NAME AS column_name, k.REFERENCED_TABLE_SCHEMA AS to_schema, k.REFERENCED_TABLE_NAME AS to_table,
-       k.REFERENCED_COLUMN_NAME AS to_column, r.UPDATE_RULE AS on_update, r.DELETE_RULE AS on_delete,
+       k.REFERENCED_COLUMN_NAME AS to_column, NULL AS on_update, NULL AS on_delete,
        CAST(k.TABLE_SCHEMA = DATABASE() AND CAST(k.TABLE_NAME AS BINARY) = CAST(? AS BINARY) AS SIGNED) AS outgoing,
        CAST(k.REFERENCED_TABLE_SCHEMA = DATABASE()
             AND CAST(k.REFERENCED_TABLE_NAME AS BINARY) = CAST(? AS BINARY) AS SIGNED) AS incoming
 FROM information_schema.KEY_COLUMN_USAGE k
-LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r
-       ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME
-      AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME
 WHERE (k.TABLE_SCHEMA = DATABASE() AND CAST(k.TABLE_NAME AS BINARY) = CAST(? AS BINARY))
    OR (k.REFERENCED_TABLE_SCHEMA = DATABASE() AND CAST(k.REFERENCED_TABLE_NAME AS BINARY) = CAST(? AS BINARY))
 ORDER BY k.CONSTRAINT_NAME, k.TABLE_SCHEMA, k.TABLE_NAME, k.ORDINAL_POSITION";
@@ -101,15 +152,12 @@ const CHILD_KEYS: &str = "k.TABLE_SCHEMA = ? AND k.TABLE_NAME = ? AND CAST(k.TAB
 const KEY_COLUMNS_BLOCK: &str = r"
 SELECT k.CONSTRAINT_NAME AS constraint_name, k.TABLE_SCHEMA AS from_schema, k.TABLE_NAME AS from_table,
        k.COLUMN_NAME AS column_name, k.REFERENCED_TABLE_SCHEMA AS to_schema, k.REFERENCED_TABLE_NAME AS to_table,
-       k.REFERENCED_COLUMN_NAME AS to_column, r.UPDATE_RULE AS on_update, r.DELETE_RULE AS on_delete,
+       k.REFERENCED_COLUMN_NAME AS to_column, NULL AS on_update, NULL AS on_delete,
        CAST(k.TABLE_SCHEMA = DATABASE() AND CAST(k.TABLE_NAME AS BINARY) = CAST(? AS BINARY) AS SIGNED) AS outgoing,
        CAST(k.REFERENCED_TABLE_SCHEMA = DATABASE()
             AND CAST(k.REFERENCED_TABLE_NAME AS BINARY) = CAST(? AS BINARY) AS SIGNED) AS incoming,
        k.ORDINAL_POSITION AS ord
 FROM information_schema.KEY_COLUMN_USAGE k
-LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r
-       ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME
-      AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME
 WHERE ";
 
 /// InnoDB's own list of foreign keys naming this table as parent (`?`: its name), read without opening any
@@ -146,13 +194,42 @@ fn children(name: &str, rows: &[ChildRow]) -> Option<Vec<(String, String)>> {
     Some(out)
 }
 
-#[derive(FromQueryResult)]
+#[derive(Default, FromQueryResult)]
 struct TableRow {
     schema_name: String,
     table_name: String,
     row_estimate: Option<i64>,
     table_bytes: Option<i64>,
     index_bytes: Option<i64>,
+}
+
+#[derive(FromQueryResult)]
+struct NameRow {
+    schema_name: String,
+    table_name: String,
+}
+
+#[derive(FromQueryResult)]
+struct StatsRow {
+    table_name: String,
+    row_estimate: Option<i64>,
+    table_bytes: Option<i64>,
+    index_bytes: Option<i64>,
+}
+
+#[derive(FromQueryResult)]
+struct CheckRow {
+    name: String,
+    check_clause: Option<String>,
+}
+
+#[derive(FromQueryResult)]
+struct RulesRow {
+    schema_name: String,
+    table_name: String,
+    constraint_name: String,
+    on_update: Option<String>,
+    on_delete: Option<String>,
 }
 
 #[derive(FromQueryResult)]
@@ -178,15 +255,15 @@ struct ConstraintRow {
     check_clause: Option<String>,
 }
 
-#[derive(FromQueryResult)]
-struct KeyColumnRow {
-    constraint_name: String,
-    from_schema: String,
-    from_table: String,
-    column_name: String,
-    to_schema: Option<String>,
-    to_table: Option<String>,
-    to_column: Option<String>,
+#[derive(Clone, FromQueryResult)]
+pub(super) struct KeyColumnRow {
+    pub(super) constraint_name: String,
+    pub(super) from_schema: String,
+    pub(super) from_table: String,
+    pub(super) column_name: String,
+    pub(super) to_schema: Option<String>,
+    pub(super) to_table: Option<String>,
+    pub(super) to_column: Option<String>,
     on_update: Option<String>,
     on_delete: Option<String>,
     outgoing: Option<i64>,
@@ -242,6 +319,25 @@ fn order_by(sort: TableSort, descending: bool) -> String {
     format!("{key} IS NULL, {key} {dir}, t.TABLE_NAME")
 }
 
+/// The value a size order ranks a table by, as [`order_by`] reads it; `None` for a sort that is not by a size.
+fn ranked_value(sort: TableSort, t: &TableRow) -> Option<Option<i64>> {
+    match sort {
+        TableSort::Rows => Some(t.row_estimate),
+        TableSort::TableSize => Some(t.table_bytes),
+        TableSort::IndexSize => Some(t.index_bytes),
+        TableSort::TotalSize => Some(t.table_bytes.zip(t.index_bytes).map(|(a, b)| a + b)),
+        _ => None,
+    }
+}
+
+/// Sorts tables listed by name as [`order_by`] does: unknowns last, then the value, ties keeping name order.
+fn rank(tables: &mut [TableRow], sort: TableSort, descending: bool) {
+    tables.sort_by(|a, b| {
+        let (x, y) = (ranked_value(sort, a).flatten(), ranked_value(sort, b).flatten());
+        x.is_none().cmp(&y.is_none()).then_with(|| if descending { y.cmp(&x) } else { x.cmp(&y) })
+    });
+}
+
 fn search_text(search: Option<&str>) -> Option<String> {
     search.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
@@ -269,7 +365,104 @@ fn group_keys(rows: Vec<KeyColumnRow>) -> Vec<(KeyColumnRow, Vec<String>, Vec<St
 }
 
 impl MySql {
+    /// One page of tables: names first (ordered, searched and limited without opening any table), then the
+    /// page's tables looked up by name for their figures. A size order ranks every table by InnoDB's
+    /// persistent statistics (see [`SIZE_ORDER`]).
     pub(super) async fn list_tables(&self, query: &TableQuery) -> Result<Page<TableInfo>> {
+        let search = search_text(query.search.as_deref());
+        let (limit, offset) = (bigint(query.limit, "limit")?, bigint(query.offset, "offset")?);
+        let (names, total) = if ranked_value(query.sort, &TableRow::default()).is_some() {
+            let Some(order) = self.size_ranking(search.clone(), query.sort, query.descending).await? else {
+                return self.list_tables_whole(query).await;
+            };
+            let total = order.len() as i64;
+            let page = order.into_iter().skip(query.offset as usize).take(query.limit as usize);
+            (page.map(|t| (t.schema_name, t.table_name)).collect::<Vec<_>>(), total)
+        } else {
+            // Sorts by what MariaDB does not keep sort by name, ascending, as `order_by` does.
+            let descending = query.sort == TableSort::Name && query.descending;
+            let names = self.table_names(search.clone(), descending, limit, offset).await?;
+            let total =
+                self.one::<CountRow>(COUNT_SQL, [search.clone().into(), search.into()]).await?.map_or(0, |r| r.total);
+            (names, total)
+        };
+        let mut found = self.lookup_tables(&names).await?;
+        let items = names.iter().filter_map(|n| found.remove(n)).map(TableInfo::from).collect();
+        Ok(Page { items, total: total.max(0) as u64, offset: query.offset, limit: query.limit })
+    }
+
+    /// Names of base tables matching the search, by name (collation order, as `ORDER BY t.TABLE_NAME`).
+    async fn table_names(
+        &self,
+        search: Option<String>,
+        descending: bool,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<(String, String)>> {
+        let sql = NAMES_SQL.replace("{dir}", if descending { "DESC" } else { "ASC" });
+        let values = [search.clone().into(), search.into(), limit.into(), offset.into()];
+        let rows: Vec<NameRow> = self.all(&sql, values).await?;
+        Ok(rows.into_iter().map(|r| (r.schema_name, r.table_name)).collect())
+    }
+
+    /// The named tables' rows from `information_schema.TABLES`, each looked up by name (a dropped one is left out).
+    async fn lookup_tables(&self, names: &[(String, String)]) -> Result<HashMap<(String, String), TableRow>> {
+        let mut found = HashMap::with_capacity(names.len());
+        for chunk in names.chunks(LOOKUP_CHUNK) {
+            let sql = vec![LOOKUP_BLOCK; chunk.len()].join("\nUNION ALL");
+            let values = chunk
+                .iter()
+                .flat_map(|(schema, table)| [schema.as_str().into(), table.as_str().into(), table.as_str().into()]);
+            let rows: Vec<TableRow> = self.all(&sql, values.collect::<Vec<sea_orm::Value>>()).await?;
+            found.extend(rows.into_iter().map(|r| ((r.schema_name.clone(), r.table_name.clone()), r)));
+        }
+        Ok(found)
+    }
+
+    /// Every base table matching the search in a size order, each with the figures it is ranked by: InnoDB's
+    /// persistent statistics, or `information_schema.TABLES` for the tables without them. `None` when the
+    /// statistics are not readable or more than [`MEASURED_LIMIT`] tables lack them.
+    async fn size_ranking(
+        &self,
+        search: Option<String>,
+        sort: TableSort,
+        descending: bool,
+    ) -> Result<Option<Vec<TableRow>>> {
+        let stats: Vec<StatsRow> = match self.all(RANKING_SQL, []).await {
+            Ok(rows) => rows,
+            Err(Error::Forbidden) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // InnoDB writes other names in its file-name encoding, and partitions as `name#P#part`.
+        let stats: HashMap<String, StatsRow> =
+            stats.into_iter().filter(|r| plain(&r.table_name)).map(|r| (r.table_name.clone(), r)).collect();
+        let names = self.table_names(search, false, i64::MAX, 0).await?;
+        let unmeasured: Vec<(String, String)> =
+            names.iter().filter(|(_, table)| !plain(table) || !stats.contains_key(table)).cloned().collect();
+        if unmeasured.len() > MEASURED_LIMIT {
+            return Ok(None);
+        }
+        let mut measured = self.lookup_tables(&unmeasured).await?;
+        let mut tables: Vec<TableRow> = names
+            .into_iter()
+            .filter_map(|(schema, table)| match stats.get(&table).filter(|_| plain(&table)) {
+                Some(s) => Some(TableRow {
+                    schema_name: schema,
+                    table_name: table,
+                    row_estimate: s.row_estimate,
+                    table_bytes: s.table_bytes,
+                    index_bytes: s.index_bytes,
+                }),
+                None => measured.remove(&(schema, table)),
+            })
+            .collect();
+        rank(&mut tables, sort, descending);
+        Ok(Some(tables))
+    }
+
+    /// One page of tables read from every table's row of `information_schema.TABLES`: exact, and slow on a large
+    /// catalog (each table is opened).
+    async fn list_tables_whole(&self, query: &TableQuery) -> Result<Page<TableInfo>> {
         let search = search_text(query.search.as_deref());
         let (limit, offset) = (bigint(query.limit, "limit")?, bigint(query.offset, "offset")?);
         let sql = TABLES_SQL.replace("{order}", &order_by(query.sort, query.descending));
@@ -287,14 +480,57 @@ impl MySql {
 
     /// The table's row, when `schema` is the current database and such a base table exists.
     async fn find_table(&self, schema: &str, table: &str) -> Result<Option<TableRow>> {
-        let found: Option<TableRow> = self.one(FIND_SQL, [table.into()]).await?;
+        // Identifiers are in a 3-byte character set: a name with a 4-byte character names no table (and
+        // cannot be compared with the plain equality).
+        if table.chars().any(|c| u32::from(c) > 0xFFFF) {
+            return Ok(None);
+        }
+        let found: Option<TableRow> = self.one(FIND_SQL, [table.into(), table.into()]).await?;
         Ok(found.filter(|t| t.schema_name == schema))
     }
 
     /// Key columns of the table's own constraints and of foreign keys pointing to it. With InnoDB's list of
     /// foreign keys readable and plain names, each table involved is looked up by name; otherwise one query
     /// asks every table of the server.
-    async fn key_columns(&self, name: &str) -> Result<Vec<KeyColumnRow>> {
+    pub(super) async fn key_columns(&self, name: &str) -> Result<Vec<KeyColumnRow>> {
+        let mut rows = self.key_column_rows(name).await?;
+        self.fill_rules(&mut rows).await?;
+        Ok(rows)
+    }
+
+    /// Fills in the update and delete rules of the foreign keys among `rows`, looked up by their tables' names.
+    async fn fill_rules(&self, rows: &mut [KeyColumnRow]) -> Result<()> {
+        let tables: BTreeSet<(String, String)> = rows
+            .iter()
+            .filter(|r| r.to_table.is_some())
+            .map(|r| (r.from_schema.clone(), r.from_table.clone()))
+            .collect();
+        if tables.is_empty() {
+            return Ok(());
+        }
+        let tables: Vec<(String, String)> = tables.into_iter().collect();
+        let mut rules: HashMap<(String, String, String), RulesRow> = HashMap::new();
+        for chunk in tables.chunks(LOOKUP_CHUNK) {
+            let sql = vec![RULES_BLOCK; chunk.len()].join("\nUNION ALL");
+            let values: Vec<sea_orm::Value> =
+                chunk.iter().flat_map(|(schema, table)| [schema.as_str().into(), table.as_str().into()]).collect();
+            let found: Vec<RulesRow> = self.all(&sql, values).await?;
+            rules.extend(
+                found
+                    .into_iter()
+                    .map(|r| ((r.schema_name.clone(), r.table_name.clone(), r.constraint_name.clone()), r)),
+            );
+        }
+        for r in rows.iter_mut().filter(|r| r.to_table.is_some()) {
+            let key = (r.from_schema.clone(), r.from_table.clone(), r.constraint_name.clone());
+            if let Some(rule) = rules.get(&key) {
+                (r.on_update, r.on_delete) = (rule.on_update.clone(), rule.on_delete.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn key_column_rows(&self, name: &str) -> Result<Vec<KeyColumnRow>> {
         let found = if plain(name) {
             match self.all::<ChildRow>(CHILDREN_SQL, [name.into()]).await {
                 Ok(rows) => children(name, &rows),
@@ -322,10 +558,19 @@ impl MySql {
     pub(super) async fn table_detail(&self, schema: &str, table: &str) -> Result<Option<TableDetail>> {
         let Some(found) = self.find_table(schema, table).await? else { return Ok(None) };
         let name = found.table_name.clone();
-        let columns: Vec<ColumnRow> = self.all(COLUMNS_SQL, [name.clone().into()]).await?;
-        let constraint_rows: Vec<ConstraintRow> = self.all(CONSTRAINTS_SQL, [name.clone().into()]).await?;
+        let n = || sea_orm::Value::from(name.as_str());
+        let columns: Vec<ColumnRow> = self.all(COLUMNS_SQL, [n(), n()]).await?;
+        let mut constraint_rows: Vec<ConstraintRow> = self.all(CONSTRAINTS_SQL, [n(), n()]).await?;
+        if constraint_rows.iter().any(|c| c.kind == "CHECK") {
+            let checks: Vec<CheckRow> = self.all(CHECKS_SQL, [n(), n()]).await?;
+            let checks: HashMap<String, Option<String>> =
+                checks.into_iter().map(|c| (c.name, c.check_clause)).collect();
+            for c in constraint_rows.iter_mut().filter(|c| c.kind == "CHECK") {
+                c.check_clause = checks.get(&c.name).cloned().flatten();
+            }
+        }
         let key_rows = self.key_columns(&name).await?;
-        let indexes = self.list_indexes(Some(&name)).await?;
+        let indexes = self.table_indexes(&name, &key_rows).await?;
 
         let keys = group_keys(key_rows);
         let (mut references, mut referenced_by) = (Vec::new(), Vec::new());
@@ -392,7 +637,8 @@ impl MySql {
     pub(super) async fn read_rows(&self, schema: &str, table: &str, offset: u64, limit: u64) -> Result<RowsPage> {
         let not_found = || Error::NotFound(format!("table {schema}.{table}"));
         let found = self.find_table(schema, table).await?.ok_or_else(not_found)?;
-        let column_rows: Vec<ColumnRow> = self.all(COLUMNS_SQL, [found.table_name.clone().into()]).await?;
+        let name = || sea_orm::Value::from(found.table_name.as_str());
+        let column_rows: Vec<ColumnRow> = self.all(COLUMNS_SQL, [name(), name()]).await?;
         let columns: Vec<String> = column_rows.iter().map(|c| c.name.clone()).collect();
         let keys: Vec<&str> = column_rows.iter().filter(|c| c.column_key == "PRI").map(|c| c.name.as_str()).collect();
         // Identifiers come from the catalog, never from the request, and are quoted.
@@ -433,6 +679,26 @@ mod tests {
                 assert!(order_by(sort, desc).contains("t.TABLE_NAME"));
             }
         }
+    }
+
+    #[test]
+    fn a_size_ranking_puts_unknowns_last_and_keeps_name_order_between_equals() {
+        let row = |name: &str, rows: Option<i64>| TableRow {
+            table_name: name.into(),
+            row_estimate: rows,
+            ..TableRow::default()
+        };
+        let names = |tables: &[TableRow]| tables.iter().map(|t| t.table_name.clone()).collect::<Vec<_>>();
+        let listed = || vec![row("a", Some(5)), row("b", None), row("c", Some(9)), row("d", Some(5))];
+        let mut up = listed();
+        rank(&mut up, TableSort::Rows, false);
+        assert_eq!(names(&up), ["a", "d", "c", "b"]);
+        let mut down = listed();
+        rank(&mut down, TableSort::Rows, true);
+        assert_eq!(names(&down), ["c", "a", "d", "b"], "ties stay in name order either way, as in the SQL order");
+        let mut total = listed();
+        rank(&mut total, TableSort::TotalSize, true);
+        assert_eq!(names(&total), ["a", "b", "c", "d"], "no sizes known: name order");
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod counters;
 mod indexes;
 mod names;
 mod overview;
+mod readings;
 mod reuse;
 mod tables;
 mod walk;
@@ -86,6 +87,10 @@ impl Introspector for Postgres {
 
     async fn counters(&self) -> Result<Counters> {
         self.read_counters().await
+    }
+
+    async fn sample_readings(&self) -> Result<super::SampleReadings> {
+        self.read_sample_readings().await
     }
 
     async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>> {

@@ -7,6 +7,7 @@
 //! suggested for them.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use sea_orm::FromQueryResult;
 
@@ -172,6 +173,14 @@ fn assess(rows: Vec<IndexRow>, keys: Vec<KeyRow>) -> Vec<IndexInfo> {
         .collect()
 }
 
+/// The file's schema version: SQLite moves it with every change of the schema, from any connection.
+const SCHEMA_VERSION_SQL: &str = "SELECT schema_version AS version FROM pragma_schema_version";
+
+#[derive(FromQueryResult)]
+struct VersionRow {
+    version: i64,
+}
+
 #[derive(FromQueryResult)]
 struct SqlRow {
     name: String,
@@ -197,6 +206,25 @@ impl Sqlite {
         }
         let keys: Vec<KeyRow> = self.all(KEYS_SQL, [table.map(str::to_string).into()]).await?;
         Ok(assess(rows, keys))
+    }
+
+    /// Every index of user tables, assessed (sizes unknown). The assessment needs a pragma per table and per
+    /// index, so it is kept under the schema version it was read at and reused while the version stays: any
+    /// CREATE, DROP or ALTER moves it, so what is reused is exactly what would be read again.
+    pub(super) async fn every_index(&self) -> Result<Arc<Vec<IndexInfo>>> {
+        // Read before the indexes: a change in between leaves the kept list under an older version, read again.
+        let version = self.one::<VersionRow>(SCHEMA_VERSION_SQL, []).await?.map(|r| r.version);
+        let kept = self.indexes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let (Some(version), Some((at, list))) = (version, kept)
+            && at == version
+        {
+            return Ok(list);
+        }
+        let list = Arc::new(self.list_indexes(None).await?);
+        if let Some(version) = version {
+            *self.indexes.lock().unwrap_or_else(|p| p.into_inner()) = Some((version, list.clone()));
+        }
+        Ok(list)
     }
 
     /// Fills in the sizes of the given indexes: looked up one by one, or with `every` from one walk of every

@@ -46,11 +46,13 @@ pub struct Sqlite {
     db: DatabaseConnection,
     /// Whether the library has the `dbstat` virtual table; asked once.
     dbstat: OnceCell<bool>,
+    /// Every index as last assessed, under the file's schema version then (see [`Sqlite::every_index`]).
+    indexes: std::sync::Mutex<Option<(i64, std::sync::Arc<Vec<IndexInfo>>)>>,
 }
 
 impl Sqlite {
     pub fn new(db: DatabaseConnection) -> Self {
-        Sqlite { db, dbstat: OnceCell::new() }
+        Sqlite { db, dbstat: OnceCell::new(), indexes: std::sync::Mutex::new(None) }
     }
 
     /// Runs a query with bound values and reads every row into `T`.
@@ -121,14 +123,15 @@ impl Introspector for Sqlite {
     }
 
     async fn indexes(&self, query: &IndexQuery) -> Result<Page<IndexInfo>> {
-        // Duplicates need every index of a table and the catalog gives no cheaper order: read whole, page here.
-        // Sizes cost a b-tree walk each: for the page's indexes only, unless the order is by size.
-        let mut all = self.list_indexes(None).await?;
+        // Duplicates need every index of a table and the catalog gives no cheaper order: every index is assessed
+        // (once per schema version), and paged here. Sizes cost a b-tree walk each: for the page's indexes only, unless the order is by size.
+        let all = self.every_index().await?;
         if query.sort == IndexSort::Size {
+            let mut all = all.as_ref().clone();
             self.index_sizes(&mut all, true).await?;
-            return Ok(super::page_of_indexes(all, query));
+            return Ok(super::page_of_indexes(&all, query));
         }
-        let mut page = super::page_of_indexes(all, query);
+        let mut page = super::page_of_indexes(all.iter(), query);
         self.index_sizes(&mut page.items, false).await?;
         Ok(page)
     }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# bench/trends.sh: the one command that builds Strata in release mode and runs the trends benchmark (a 30-day chart
+# over 43,200 one-minute samples: p50 target 20 ms; the sampler's CPU on a PostgreSQL database of 1,000 tables,
+# scaled to 20 databases at 60 s: target 2 % of one core). The database it creates is dropped at the end.
+#
+# Settings (environment): STRATA_BENCH_REQUESTS (chart runs per metric, default 50), STRATA_BENCH_SAMPLES (timed
+# samples, default 10), STRATA_BENCH_PG_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
+# CARGO_TARGET_DIR. Exit status: 0 when every target was met, 2 when one was missed, 1 on an error.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+cargo build --release -p strata-bench --bin trends-bench
+
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+case "$target_dir" in
+    /*) ;;
+    *) target_dir="$root/$target_dir" ;; # cargo reads a relative CARGO_TARGET_DIR from the current directory
+esac
+exec "$target_dir/release/trends-bench" "$@"
