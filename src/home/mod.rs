@@ -16,6 +16,7 @@ pub mod recent;
 pub mod samples;
 pub mod secrets;
 pub mod session_store;
+pub mod statement_samples;
 pub mod throttle;
 pub mod watchlist;
 
