@@ -114,7 +114,11 @@ async fn query_ids(db: &impl ConnectionTrait, database: &str, items: &[Statement
             // Another instance named some of them first: one at a time, skipping those.
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 for s in chunk {
-                    let one = Query::insert().into_table(col(QUERIES)).columns(columns.clone()).values_panic(row(s)).to_owned();
+                    let one = Query::insert()
+                        .into_table(col(QUERIES))
+                        .columns(columns.clone())
+                        .values_panic(row(s))
+                        .to_owned();
                     if let Err(e) = db.execute(&one).await
                         && !matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
                     {
@@ -494,9 +498,8 @@ pub async fn retain(db: &impl ConnectionTrait, retention: &SampleRetention, now:
     let orphans = Query::delete()
         .from_table(col(QUERIES))
         .and_where(
-            Expr::col(col("id")).not_in_subquery(
-                Query::select().distinct().column(col("object_id")).from(col(STATEMENTS)).to_owned(),
-            ),
+            Expr::col(col("id"))
+                .not_in_subquery(Query::select().distinct().column(col("object_id")).from(col(STATEMENTS)).to_owned()),
         )
         .to_owned();
     db.execute(&orphans).await?;
@@ -510,21 +513,15 @@ mod tests {
     #[test]
     fn an_increase_is_the_difference_or_after_a_reset_the_new_values() {
         let p = [Some(10), Some(1000), Some(5), None, None];
-        assert_eq!(increase(&p, &[Some(15), Some(1600), Some(7), None, None]), vec![
-            Some(5),
-            Some(600),
-            Some(2),
-            None,
-            None
-        ]);
+        assert_eq!(
+            increase(&p, &[Some(15), Some(1600), Some(7), None, None]),
+            vec![Some(5), Some(600), Some(2), None, None]
+        );
         // The calls went down: pg_stat_statements_reset() in between, so everything counts from zero.
-        assert_eq!(increase(&p, &[Some(3), Some(2000), Some(1), None, None]), vec![
-            Some(3),
-            Some(2000),
-            Some(1),
-            None,
-            None
-        ]);
+        assert_eq!(
+            increase(&p, &[Some(3), Some(2000), Some(1), None, None]),
+            vec![Some(3), Some(2000), Some(1), None, None]
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ use sea_orm::DatabaseConnection;
 
 use super::{Watched, Watchlist, catalog};
 use crate::config::Settings;
-use crate::db::introspect::{IndexQuery, IndexSort, StatementInfo, StatementQuery, StatementSort, TableQuery, TableSort};
+use crate::db::introspect::{
+    IndexQuery, IndexSort, StatementInfo, StatementQuery, StatementSort, TableQuery, TableSort,
+};
 use crate::error::{Error, Result};
 use crate::home::{backup_runs, samples, statement_samples};
 
@@ -157,7 +159,12 @@ async fn top_statements(watched: &Watched) -> Vec<StatementInfo> {
     if !watched.introspector.capabilities().statements {
         return Vec::new();
     }
-    let query = StatementQuery { sort: StatementSort::TotalTime, descending: true, limit: statement_samples::TOP, ..Default::default() };
+    let query = StatementQuery {
+        sort: StatementSort::TotalTime,
+        descending: true,
+        limit: statement_samples::TOP,
+        ..Default::default()
+    };
     match watched.introspector.statements(&query).await {
         Ok(s) => s.items,
         Err(e) => {

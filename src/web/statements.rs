@@ -46,9 +46,11 @@ pub struct ListParams {
 
 /// The length of a named range, in seconds.
 fn span_of(range: &str) -> Result<i64> {
-    trends::RANGES.iter().find(|(name, _)| *name == range).map(|(_, s)| *s).ok_or_else(|| {
-        Error::BadRequest(format!("range={range}: use live, {}", RANGES.join(", ")))
-    })
+    trends::RANGES
+        .iter()
+        .find(|(name, _)| *name == range)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| Error::BadRequest(format!("range={range}: use live, {}", RANGES.join(", "))))
 }
 
 fn source(state: &AppState) -> Source<'_> {
@@ -154,7 +156,8 @@ pub async fn show(
     for (title, metric, points) in
         [("Calls per second", &calls, calls_points?.0), ("Mean time per call", &mean, mean_points?.0)]
     {
-        let chart = Chart { title, unit: metric.unit(), from, to, points: &points, markers: &markers, markers_href: &href };
+        let chart =
+            Chart { title, unit: metric.unit(), from, to, points: &points, markers: &markers, markers_href: &href };
         charts.push(ChartView { title, svg: chart::render(&chart) });
     }
     Ok(ShowPage {

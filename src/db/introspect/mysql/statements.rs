@@ -103,8 +103,12 @@ impl MySql {
         }
         let pattern = like_pattern(query.search.as_deref());
         let sql = STATEMENTS_SQL.replace("{order}", &order_by(query.sort, query.descending));
-        let values =
-            [pattern.clone().into(), pattern.into(), bigint(query.limit, "limit")?.into(), bigint(query.offset, "offset")?.into()];
+        let values = [
+            pattern.clone().into(),
+            pattern.into(),
+            bigint(query.limit, "limit")?.into(),
+            bigint(query.offset, "offset")?.into(),
+        ];
         let rows: Vec<StatementRow> = self.all(&sql, values).await?;
         Ok(Statements {
             unavailable: None,

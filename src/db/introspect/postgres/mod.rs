@@ -15,8 +15,8 @@ mod indexes;
 mod names;
 mod overview;
 mod readings;
-mod statements;
 mod reuse;
+mod statements;
 mod tables;
 mod walk;
 
