@@ -134,7 +134,9 @@ async fn postgres_statements_live_sampled_across_a_reset_and_over_a_range() {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("strata_probe"), "its text: {page}");
     assert_eq!(page.matches("<svg class=\"chart\"").count(), 2, "calls and mean time");
-    assert!(page.contains("aria-label=\"Calls per second\"") && page.contains("aria-label=\"Mean time per call\""));
+    assert!(
+        page.contains("aria-label=\"Calls per second\"") && page.contains("aria-label=\"Mean time per call (ms)\"")
+    );
 
     // The samples API.
     let (_, key) = key_for(&state, Role::Viewer, &[Scope::ReadCatalog]).await;

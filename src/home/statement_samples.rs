@@ -38,6 +38,9 @@ const CHUNK: usize = 300;
 /// The counters of a row, in this order.
 const COUNTERS: [&str; 5] = ["calls", "total_us", "rows_out", "blks_hit", "blks_read"];
 
+/// A row's time and counters (in [`COUNTERS`]' order).
+type Timed = (i64, Vec<Option<i64>>);
+
 fn col(name: &str) -> Alias {
     Alias::new(name)
 }
@@ -331,7 +334,7 @@ async fn rows_of(
     resolution: i32,
     from: i64,
     to: i64,
-) -> Result<Vec<(i64, Vec<Option<i64>>)>> {
+) -> Result<Vec<Timed>> {
     let mut query = Query::select();
     query.column(col("at_s"));
     query.columns(COUNTERS.iter().map(|c| col(c)));
@@ -432,7 +435,7 @@ pub async fn average(
         .and_where(Expr::col(col("at_s")).lt(end))
         .order_by(col("object_id"), Order::Asc)
         .order_by(col("at_s"), Order::Asc);
-    let mut by_object: BTreeMap<i32, Vec<(i64, Vec<Option<i64>>)>> = BTreeMap::new();
+    let mut by_object: BTreeMap<i32, Vec<Timed>> = BTreeMap::new();
     for row in db.query_all(&query).await? {
         let mut values = Vec::with_capacity(COUNTERS.len());
         for c in COUNTERS {

@@ -154,7 +154,7 @@ pub async fn show(
     let href = format!("{}/migrations", db.base());
     let mut charts = Vec::new();
     for (title, metric, points) in
-        [("Calls per second", &calls, calls_points?.0), ("Mean time per call", &mean, mean_points?.0)]
+        [("Calls per second", &calls, calls_points?.0), ("Mean time per call (ms)", &mean, mean_points?.0)]
     {
         let chart =
             Chart { title, unit: metric.unit(), from, to, points: &points, markers: &markers, markers_href: &href };
