@@ -181,6 +181,99 @@ async fn postgres_without_the_extension_says_how_to_enable_it() {
     t.drop().await;
 }
 
+/// A MariaDB server of this test's own with performance_schema ON (the shared one has it off): a temp data
+/// folder, a free port, stopped on drop. Never the shared server.
+struct PrivateMariaDb {
+    _dir: tempfile::TempDir,
+    port: u16,
+    child: std::process::Child,
+}
+
+impl PrivateMariaDb {
+    async fn start() -> PrivateMariaDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let out = std::process::Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=normal"])
+            .arg(format!("--datadir={}", data.display()))
+            .output()
+            .expect("mariadb-install-db");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let port = common::chrome::free_port();
+        let child = std::process::Command::new("/usr/sbin/mariadbd")
+            .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--performance_schema=ON"])
+            .args(["--skip-log-bin", "--innodb-buffer-pool-size=32M"])
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", dir.path().join("sock").display()))
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start mariadbd");
+        common::chrome::wait_for_port(port, "the private MariaDB").await;
+        PrivateMariaDb { _dir: dir, port, child }
+    }
+
+    fn url(&self, database: &str) -> String {
+        format!("mysql://root@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for PrivateMariaDb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_digests_live_and_sampled_across_a_truncate() {
+    let server = PrivateMariaDb::start().await;
+    let admin = Database::connect(server.url("mysql")).await.expect("connect to the private MariaDB");
+    exec(&admin, "CREATE DATABASE app").await;
+    admin.close().await.ok();
+    let url = server.url("app");
+    run(&url, "CREATE TABLE counted (id BIGINT PRIMARY KEY)", 1).await;
+    let home_dir = tempfile::tempdir().unwrap();
+    let overrides = Overrides {
+        database_url: Some(url.clone()),
+        home_url: Some(format!("sqlite:///{}", home_dir.path().join("home.db").display())),
+        watch: vec![format!("app={url}")],
+        ..Default::default()
+    };
+    let mut config = strata::config::Config::load(&overrides, &|_| None).expect("config");
+    config.settings.secret_key_file = Some(home_dir.path().join("strata.key"));
+    let state = app_state_for(config, |_| {}).await;
+    let (home, w) = (state.home.clone(), watched(&state));
+
+    run(&url, PROBE, 3).await;
+    let probe = live_probe(&w).await.expect("the digest of the probe");
+    assert_eq!(probe.calls, 3, "{probe:?}");
+    assert!(probe.query.contains("strata_probe") && probe.rows_examined.is_some(), "{probe:?}");
+    let mut b = Browser::with_state(state.clone());
+    b.login_as(Role::Viewer).await;
+    let (status, _, page) = b.get(&at("/statements?q=strata_probe")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(first_calls(&page), Some(3), "{page}");
+    assert!(page.contains("since server start at"), "{page}");
+
+    let base = chrono::Utc::now().timestamp() - 1800;
+    let time = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
+    sampler::sample(&home, &w, TIMEOUT, time(base)).await.expect("a sample");
+    run(&url, PROBE, 2).await;
+    sampler::sample(&home, &w, TIMEOUT, time(base + 60)).await.expect("a sample");
+    // Emptying the digest table is MariaDB's reset.
+    run(&url, "TRUNCATE TABLE performance_schema.events_statements_summary_by_digest", 1).await;
+    run(&url, PROBE, 1).await;
+    sampler::sample(&home, &w, TIMEOUT, time(base + 120)).await.expect("a sample");
+    let retention = SampleRetention::default();
+    let query = StatementQuery { search: Some("strata_probe".into()), limit: 10, ..Default::default() };
+    let (items, _) = statement_samples::range(&home, APP, base - 1, base + 200, &retention, &query).await.unwrap();
+    assert_eq!(items.first().map(|s| s.calls), Some(3), "2 before the truncate, 1 after: {items:?}");
+    let (_, _, page) = b.get(&at("/statements?range=1h&q=strata_probe")).await;
+    assert_eq!(first_calls(&page), Some(3), "{page}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn mariadb_statements_need_performance_schema() {
     let t = TestDb::new(Kind::MySql).await;
