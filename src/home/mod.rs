@@ -108,6 +108,8 @@ pub const OWN_TABLES: &[&str] = &[
     "sample_objects",
     "sample_tables",
     "sample_indexes",
+    "sample_queries",
+    "sample_statements",
 ];
 
 /// Whether `table` (compared without regard to ASCII case, as MariaDB and SQLite compare names) is Strata's own.
