@@ -324,9 +324,9 @@ fn statement(calls: i64, total_ms: f64) -> StatementInfo {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn statement_averages_keep_increases_across_a_reset_and_retention_deletes_them() {
-    let t = TestDb::new(Kind::Sqlite).await;
+/// The home database on each engine: averages, the range's SQL and retention.
+async fn averages_keep_increases_across_a_reset_and_retention_deletes_them(kind: Kind) {
+    let t = TestDb::new(kind).await;
     strata::home::migrate(&DatabaseUrl::parse(&t.home_url).unwrap()).await.expect("migrate the home database");
     let home = t.connect_home().await;
     let now = chrono::Utc::now().timestamp() / 3600 * 3600;
@@ -343,9 +343,14 @@ async fn statement_averages_keep_increases_across_a_reset_and_retention_deletes_
     samples::retain(&home, &[APP.to_string()], &retention, time(now)).await.expect("retain");
     let raw = count(&home, "SELECT COUNT(*) FROM sample_statements WHERE resolution_s = 0").await;
     assert_eq!(raw, 0, "raw rows older than two days are gone");
-    let five = count(&home, "SELECT COALESCE(SUM(calls), 0) FROM sample_statements WHERE resolution_s = 300").await;
+    // A sum as text, which every engine's test reader takes.
+    let text = if kind == Kind::MySql { "CHAR" } else { "TEXT" };
+    let sum = |resolution: i32| {
+        format!("SELECT CAST(COALESCE(SUM(calls), 0) AS {text}) FROM sample_statements WHERE resolution_s = {resolution}")
+    };
+    let five = count(&home, &sum(300)).await;
     assert_eq!(five, 119 * 10, "every minute's 10 calls but the first sample's, the reset losing none");
-    let hourly = count(&home, "SELECT COALESCE(SUM(calls), 0) FROM sample_statements WHERE resolution_s = 3600").await;
+    let hourly = count(&home, &sum(3600)).await;
     assert_eq!(hourly, 1190);
     // A week's range reads the averages.
     let query = StatementQuery { limit: 10, ..Default::default() };
@@ -362,4 +367,9 @@ async fn statement_averages_keep_increases_across_a_reset_and_retention_deletes_
     assert_eq!(count(&home, "SELECT COUNT(*) FROM sample_queries").await, 0);
     home.close().await.ok();
     t.drop().await;
+}
+
+each_backend! {
+    statement_averages_keep_increases_across_a_reset_and_retention_deletes_them =>
+        averages_keep_increases_across_a_reset_and_retention_deletes_them;
 }
