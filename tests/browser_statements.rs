@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::chrome::*;
 use common::cluster::PrivateCluster;
 use common::*;
-use fantoccini::{Client, Locator};
+use fantoccini::{Client, ClientBuilder, Locator};
 use sea_orm::Database;
 
 const PROBE: &str = "SELECT count(*) AS strata_probe FROM counted WHERE id > 5";
@@ -26,6 +26,36 @@ async fn until_page_says(c: &Client, base: &str, path: &str, wanted: &str) -> St
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     panic!("{path} never said {wanted:?}:\n{}", c.source().await.unwrap());
+}
+
+/// Headless Chromium that prefers the dark colour scheme (as a browser on a dark desktop does).
+async fn dark_chromium() -> (Running, Client) {
+    let driver = program(&["chromedriver", "/usr/bin/chromedriver"]);
+    let browser = program(&["chromium", "/usr/bin/chromium", "chromium-browser", "google-chrome"]);
+    let port = free_port();
+    let child = std::process::Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let running = Running(child);
+    wait_for_port(port, "chromedriver").await;
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": browser,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
+                     "--force-dark-mode", "--blink-settings=preferredColorScheme=0"],
+        }),
+    );
+    let client = ClientBuilder::native()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session through chromedriver");
+    (running, client)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -78,6 +108,18 @@ async fn statements_page_and_a_statements_charts_in_chromium() {
     let points = c.find_all(Locator::Css("svg.chart circle")).await.unwrap();
     assert!(points.len() >= 2, "the charts have points: {}", points.len());
     snap(&c, "statements-show").await;
+
+    // The same page in the dark theme: the charts' colours follow it.
+    let (_dark_driver, d) = dark_chromium().await;
+    sign_in(&d, &base).await;
+    d.goto(&format!("{base}{link}")).await.unwrap();
+    let dark = d.execute("return matchMedia('(prefers-color-scheme: dark)').matches", vec![]).await.unwrap();
+    assert_eq!(dark, serde_json::Value::Bool(true), "the browser prefers dark");
+    let background = d.execute("return getComputedStyle(document.body).backgroundColor", vec![]).await.unwrap();
+    let light_background = c.execute("return getComputedStyle(document.body).backgroundColor", vec![]).await.unwrap();
+    assert_ne!(background, light_background, "the dark theme applies");
+    snap(&d, "statements-show-dark").await;
+    d.close().await.ok();
     load.abort();
     db.close().await.ok();
     c.close().await.ok();

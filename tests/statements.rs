@@ -346,7 +346,9 @@ async fn averages_keep_increases_across_a_reset_and_retention_deletes_them(kind:
     // A sum as text, which every engine's test reader takes.
     let text = if kind == Kind::MySql { "CHAR" } else { "TEXT" };
     let sum = |resolution: i32| {
-        format!("SELECT CAST(COALESCE(SUM(calls), 0) AS {text}) FROM sample_statements WHERE resolution_s = {resolution}")
+        format!(
+            "SELECT CAST(COALESCE(SUM(calls), 0) AS {text}) FROM sample_statements WHERE resolution_s = {resolution}"
+        )
     };
     let five = count(&home, &sum(300)).await;
     assert_eq!(five, 119 * 10, "every minute's 10 calls but the first sample's, the reset losing none");
