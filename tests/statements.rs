@@ -360,6 +360,12 @@ async fn averages_keep_increases_across_a_reset_and_retention_deletes_them(kind:
         statement_samples::range(&home, APP, now - 7 * 86_400, now, &retention, &query).await.expect("the range");
     assert_eq!(total, 1);
     assert_eq!((items[0].calls, items[0].total_ms.round() as i64), (1190, 2380));
+    // Raw samples newer than the newest average are added to it: 10, then 20 more calls.
+    for (k, calls) in [(0, 1000), (1, 1010), (2, 1030)] {
+        statement_samples::record(&home, APP, now - 300 + 60 * k, &[statement(calls, 0.0)]).await.unwrap();
+    }
+    let (items, _) = statement_samples::range(&home, APP, now - 7 * 86_400, now, &retention, &query).await.unwrap();
+    assert_eq!(items[0].calls, 1190 + 30, "the averages, then the raw samples after them");
     let mean = Metric::parse("statement_mean_ms:42").unwrap();
     let means = samples::series(&home, APP, &mean, old, old + 7200, samples::FIVE_MINUTES).await.unwrap();
     assert!(means.iter().all(|(_, ms)| (*ms - 2.0).abs() < 1e-9), "{means:?}");
