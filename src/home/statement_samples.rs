@@ -194,8 +194,11 @@ const RANGE_SQL: &str = r"
 WITH ids AS (SELECT id FROM sample_queries WHERE database_name = ?),
 raw AS (
     SELECT object_id, at_s, calls, total_us, rows_out, blks_hit, blks_read,
-           LAG(calls) OVER (PARTITION BY object_id ORDER BY at_s) AS p_calls, LAG(total_us) OVER (PARTITION BY object_id ORDER BY at_s) AS p_total, LAG(rows_out) OVER (PARTITION BY object_id ORDER BY at_s) AS p_rows,
-           LAG(blks_hit) OVER (PARTITION BY object_id ORDER BY at_s) AS p_hit, LAG(blks_read) OVER (PARTITION BY object_id ORDER BY at_s) AS p_read
+           LAG(calls) OVER (PARTITION BY object_id ORDER BY at_s) AS p_calls,
+           LAG(total_us) OVER (PARTITION BY object_id ORDER BY at_s) AS p_total,
+           LAG(rows_out) OVER (PARTITION BY object_id ORDER BY at_s) AS p_rows,
+           LAG(blks_hit) OVER (PARTITION BY object_id ORDER BY at_s) AS p_hit,
+           LAG(blks_read) OVER (PARTITION BY object_id ORDER BY at_s) AS p_read
     FROM sample_statements
     WHERE resolution_s = 0 AND at_s >= ? AND at_s <= ? AND object_id IN (SELECT id FROM ids)
 ),
