@@ -26,8 +26,10 @@ const DEFAULT_RANGE_S: i64 = 86_400;
 pub struct SamplesParams {
     /// `db_size`, `connections`, `commits_per_s`, `rollbacks_per_s`, `deadlocks_per_s`, `temp_bytes_per_s`,
     /// `tuples_inserted_per_s`, `tuples_updated_per_s`, `tuples_deleted_per_s`, `cache_hit_ratio`,
-    /// `table_size:{schema}.{table}`, `table_rows:{schema}.{table}` or `index_scans:{schema}.{index}` (default:
-    /// `db_size`).
+    /// `table_size:{schema}.{table}`, `table_rows:{schema}.{table}`, `index_scans:{schema}.{index}`,
+    /// `statement_calls:{query_id}` (calls per second) or `statement_mean_ms:{query_id}` (mean time per call in the
+    /// interval), where `query_id` is PostgreSQL's `queryid` or MariaDB/MySQL's digest as the Statements page links
+    /// it (default: `db_size`).
     pub metric: Option<String>,
     /// Start of the range: Unix seconds or RFC 3339 (default: a day before `to`).
     pub from: Option<String>,
@@ -50,7 +52,7 @@ pub enum SamplesFormat {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SamplesResponse {
     pub metric: String,
-    /// `bytes`, `connections`, `1/s`, `bytes/s`, `ratio` (0..1), `rows` or `scans/day`.
+    /// `bytes`, `connections`, `1/s`, `bytes/s`, `ratio` (0..1), `rows`, `scans/day` or `ms`.
     pub unit: String,
     /// `[unix_seconds, value]`, oldest first: samples as taken for the last `sample_retention` raw days, 5-minute
     /// or hourly averages further back. Rates come from counter deltas (a reset counts from zero).

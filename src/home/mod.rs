@@ -16,6 +16,7 @@ pub mod recent;
 pub mod samples;
 pub mod secrets;
 pub mod session_store;
+pub mod statement_samples;
 pub mod throttle;
 pub mod watchlist;
 
@@ -107,6 +108,8 @@ pub const OWN_TABLES: &[&str] = &[
     "sample_objects",
     "sample_tables",
     "sample_indexes",
+    "sample_queries",
+    "sample_statements",
 ];
 
 /// Whether `table` (compared without regard to ASCII case, as MariaDB and SQLite compare names) is Strata's own.

@@ -296,6 +296,8 @@ pub enum Metric {
     Table { rows: bool, name: String },
     /// `index_scans:{schema}.{index}`.
     IndexScans(String),
+    /// `statement_calls:{query_id}` (calls per second) or `statement_mean_ms:{query_id}`.
+    Statement { mean: bool, id: String },
 }
 
 /// The database-wide metrics, with their units.
@@ -320,6 +322,12 @@ impl Metric {
         }
         let (kind, name) = text.split_once(':')?;
         let name = name.to_string();
+        match kind {
+            "statement_calls" | "statement_mean_ms" if !name.is_empty() => {
+                return Some(Metric::Statement { mean: kind == "statement_mean_ms", id: name });
+            }
+            _ => {}
+        }
         (!name.is_empty() && name.contains('.')).then_some(())?;
         match kind {
             "table_size" => Some(Metric::Table { rows: false, name }),
@@ -332,7 +340,13 @@ impl Metric {
     /// Every metric name a request may give, for error messages and the API document.
     pub fn names() -> String {
         let mut names: Vec<&str> = DATABASE_METRICS.iter().map(|(m, _)| *m).collect();
-        names.extend(["table_size:{schema}.{table}", "table_rows:{schema}.{table}", "index_scans:{schema}.{index}"]);
+        names.extend([
+            "table_size:{schema}.{table}",
+            "table_rows:{schema}.{table}",
+            "index_scans:{schema}.{index}",
+            "statement_calls:{query_id}",
+            "statement_mean_ms:{query_id}",
+        ]);
         names.join(", ")
     }
 
@@ -342,6 +356,8 @@ impl Metric {
             Metric::Table { rows: false, .. } => "bytes",
             Metric::Table { rows: true, .. } => "rows",
             Metric::IndexScans(_) => "scans/day",
+            Metric::Statement { mean: false, .. } => "1/s",
+            Metric::Statement { mean: true, .. } => "ms",
         }
     }
 }
@@ -391,6 +407,9 @@ pub async fn series(
             let rows =
                 object_rows(db, INDEXES, &INDEX_COLUMNS, id, resolution, from.saturating_sub(context), to).await?;
             Ok(rates(&rows, 0, resolution, from).into_iter().map(|(at, r)| (at, r * 86_400.0)).collect())
+        }
+        Metric::Statement { mean, id } => {
+            super::statement_samples::series(db, database, id, *mean, from, to, resolution).await
         }
     }
 }
@@ -684,6 +703,7 @@ pub async fn retain(
             db.execute(&delete).await?;
         }
     }
+    super::statement_samples::retain(db, retention, now).await?;
     Ok(pass)
 }
 
@@ -709,6 +729,8 @@ async fn average(db: &impl ConnectionTrait, database: &str, from_res: i32, to_re
     } else {
         None
     };
+    // The statements first, in the same window (their progress is this table's).
+    super::statement_samples::average(db, database, from_res, to_res, start, end).await?;
     let rows = scalar_query(db, database, from_res, Some(start), Some(end), false, &all).await?;
     let counters: Vec<bool> = SCALARS.iter().map(|c| c.counter).collect();
     let averaged = downsample(&counters, before.as_ref(), &rows, from_res, to_res);

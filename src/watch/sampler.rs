@@ -1,7 +1,7 @@
 //! The trend sampler in `strata serve`: every `sample_interval`, for each watched database, under `catalog_timeout`,
-//! it reads the database-wide readings, every table's sizes and rows (the largest [`TABLE_LIMIT`]) and every
-//! index's scans, and stores them in the home database ([`crate::home::samples`]); now and then it runs the
-//! retention job (averages, deletions).
+//! it reads the database-wide readings, every table's sizes and rows (the largest [`TABLE_LIMIT`]), every index's
+//! scans and the top statements' counters, and stores them in the home database ([`crate::home::samples`],
+//! [`crate::home::statement_samples`]); now and then it runs the retention job (averages, deletions).
 //!
 //! One sampler among all instances sharing the home database: each looks at the lease `sampler` (in
 //! `strata_leases`, the backup scheduler's mechanism) every half interval; only its holder samples. The lease lasts
@@ -17,9 +17,11 @@ use sea_orm::DatabaseConnection;
 
 use super::{Watched, Watchlist, catalog};
 use crate::config::Settings;
-use crate::db::introspect::{IndexQuery, IndexSort, TableQuery, TableSort};
+use crate::db::introspect::{
+    IndexQuery, IndexSort, StatementInfo, StatementQuery, StatementSort, TableQuery, TableSort,
+};
 use crate::error::{Error, Result};
-use crate::home::{backup_runs, samples};
+use crate::home::{backup_runs, samples, statement_samples};
 
 /// The lease's name in `strata_leases`.
 pub const LEASE_NAME: &str = "sampler";
@@ -142,10 +144,32 @@ pub async fn sample(home: &DatabaseConnection, watched: &Watched, timeout: Durat
         } else {
             Vec::new()
         };
-        Ok((readings, tables, indexes))
+        Ok((readings, tables, indexes, top_statements(watched).await))
     };
-    let (readings, tables, indexes) = catalog::read(timeout, read).await?.ok_or_else(|| {
+    let (readings, tables, indexes, statements) = catalog::read(timeout, read).await?.ok_or_else(|| {
         Error::Timeout(format!("the sample did not arrive within {} s (catalog_timeout)", timeout.as_secs_f64()))
     })?;
-    samples::record(home, watched.name(), at, &readings, &tables, &indexes).await
+    samples::record(home, watched.name(), at, &readings, &tables, &indexes).await?;
+    statement_samples::record(home, watched.name(), at.timestamp(), &statements).await
+}
+
+/// The top statements by total time ([`statement_samples::TOP`]); none where the engine keeps no statistics or
+/// they are not enabled or not readable (the rest of the sample is taken all the same).
+async fn top_statements(watched: &Watched) -> Vec<StatementInfo> {
+    if !watched.introspector.capabilities().statements {
+        return Vec::new();
+    }
+    let query = StatementQuery {
+        sort: StatementSort::TotalTime,
+        descending: true,
+        limit: statement_samples::TOP,
+        ..Default::default()
+    };
+    match watched.introspector.statements(&query).await {
+        Ok(s) => s.items,
+        Err(e) => {
+            tracing::debug!(database = %watched.name(), error = %e, "no statement sample");
+            Vec::new()
+        }
+    }
 }

@@ -36,6 +36,7 @@ mod overview;
 mod plan;
 pub(crate) mod query;
 pub mod session;
+mod statements;
 mod tables;
 mod users;
 mod viewer_login;
@@ -73,6 +74,8 @@ fn per_database(state: &AppState) -> Router<AppState> {
         .route("/db/{name}/activity", get(activity::index))
         .route("/db/{name}/activity/{pid}/{action}", get(activity::confirm).post(activity::act))
         .route("/db/{name}/bloat", get(bloat::index))
+        .route("/db/{name}/statements", get(statements::index))
+        .route("/db/{name}/statements/{id}", get(statements::show))
         .route("/db/{name}/migrations", get(migrations::index))
         .route("/db/{name}/migrations/preview", get(migrations::runs::preview))
         .route("/db/{name}/migrations/rehearse", post(migrations::runs::rehearse))

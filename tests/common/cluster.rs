@@ -20,11 +20,18 @@ fn run(cmd: &mut Command) -> String {
 pub struct PrivateCluster {
     dir: tempfile::TempDir,
     pub port: u16,
+    /// Server options beyond the defaults (`-c shared_preload_libraries=pg_stat_statements`).
+    extra: String,
 }
 
 impl PrivateCluster {
     /// Creates and starts the cluster.
     pub fn start() -> PrivateCluster {
+        PrivateCluster::start_with("")
+    }
+
+    /// Creates and starts the cluster with more server options (`-c name=value ...`).
+    pub fn start_with(extra: &str) -> PrivateCluster {
         let dir = tempfile::tempdir().expect("temp dir");
         run(Command::new("chown").args(["postgres:postgres"]).arg(dir.path()));
         let data = dir.path().join("data");
@@ -40,7 +47,7 @@ impl PrivateCluster {
             "-E",
             "UTF8",
         ]));
-        let cluster = PrivateCluster { dir, port: free_port() };
+        let cluster = PrivateCluster { dir, port: free_port(), extra: extra.to_string() };
         cluster.resume();
         cluster
     }
@@ -57,8 +64,12 @@ impl PrivateCluster {
 
     /// Starts the stopped cluster again, on the same port.
     pub fn resume(&self) {
-        let options =
-            format!("-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off", self.port, self.dir.path().display());
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off {}",
+            self.port,
+            self.dir.path().display(),
+            self.extra
+        );
         let data = self.dir.path().join("data");
         let log = self.dir.path().join("postgres.log");
         run(Command::new("runuser").args(["-u", "postgres", "--"]).arg(format!("{PG_BIN}/pg_ctl")).args([

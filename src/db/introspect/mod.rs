@@ -7,6 +7,7 @@ mod mysql;
 mod postgres;
 mod redundant;
 mod sqlite;
+pub mod statements;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{Error, Result};
+pub use statements::{StatementInfo, StatementQuery, StatementSort, Statements, StatementsUnavailable};
 
 /// The only place that matches on the backend for catalog reads.
 pub fn for_connection(db: DatabaseConnection) -> Result<Arc<dyn Introspector>> {
@@ -46,6 +48,8 @@ pub struct Capabilities {
     pub index_usage: bool,
     /// Several schemas (PostgreSQL) rather than one (MariaDB database, SQLite `main`).
     pub schemas: bool,
+    /// Statement statistics (`pg_stat_statements`, `performance_schema` digests) may exist: the Statements page.
+    pub statements: bool,
 }
 
 /// The overview page.
@@ -552,6 +556,10 @@ pub trait Introspector: Send + Sync {
     async fn bloat(&self) -> Result<Vec<BloatInfo>>;
     /// User tables and views with their columns, at most `cap` columns in all.
     async fn names(&self, cap: u64) -> Result<Names>;
+    /// One page of the top statements since the statistics were reset, or why there are none here.
+    async fn statements(&self, _query: &StatementQuery) -> Result<Statements> {
+        Ok(Statements::unavailable("this engine keeps no statement statistics", &[]))
+    }
 }
 
 /// The page of a list of indexes read whole (backends whose catalog cannot sort or filter them cheaper):

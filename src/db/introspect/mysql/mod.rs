@@ -16,6 +16,7 @@ mod indexes;
 mod names;
 mod overview;
 mod readings;
+mod statements;
 mod tables;
 mod values;
 
@@ -135,6 +136,7 @@ impl Introspector for MySql {
             bloat: false,
             index_usage: f.usage != Usage::Unavailable,
             schemas: false,
+            statements: true,
         }
     }
 
@@ -200,6 +202,10 @@ impl Introspector for MySql {
 
     async fn names(&self, cap: u64) -> Result<Names> {
         self.read_names(cap).await
+    }
+
+    async fn statements(&self, query: &super::StatementQuery) -> Result<super::Statements> {
+        self.read_statements(query).await
     }
 }
 

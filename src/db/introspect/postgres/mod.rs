@@ -16,6 +16,7 @@ mod names;
 mod overview;
 mod readings;
 mod reuse;
+mod statements;
 mod tables;
 mod walk;
 
@@ -70,6 +71,7 @@ impl Introspector for Postgres {
             bloat: true,
             index_usage: true,
             schemas: true,
+            statements: true,
         }
     }
 
@@ -135,6 +137,10 @@ impl Introspector for Postgres {
 
     async fn names(&self, cap: u64) -> Result<Names> {
         self.read_names(cap).await
+    }
+
+    async fn statements(&self, query: &super::StatementQuery) -> Result<super::Statements> {
+        self.read_statements(query).await
     }
 }
 

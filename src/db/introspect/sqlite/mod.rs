@@ -91,6 +91,7 @@ impl Introspector for Sqlite {
             bloat: false,
             index_usage: false,
             schemas: false,
+            statements: false,
         }
     }
 
@@ -160,6 +161,14 @@ impl Introspector for Sqlite {
 
     async fn names(&self, cap: u64) -> Result<Names> {
         self.read_names(cap).await
+    }
+
+    async fn statements(&self, _query: &super::StatementQuery) -> Result<super::Statements> {
+        Ok(super::Statements::unavailable(
+            "SQLite keeps no statement statistics: it is a library inside each program that opens the file, with no \
+             server that sees every program's statements. Strata's own statements are in the query history.",
+            &[],
+        ))
     }
 }
 
