@@ -63,12 +63,15 @@ pub async fn run(
         scratch: name.clone(),
         restore_ms: 0,
         verify_ms: 0,
+        scratch_ms: 0,
         total_ms: 0,
         checked: Vec::new(),
         problems: Vec::new(),
     };
+    let creating = Instant::now();
     match create(config, test_url, &name).await {
         Ok((scratch_url, scratch)) => {
+            record.scratch_ms = creating.elapsed().as_millis() as u64;
             let outcome = restore_and_check(
                 config,
                 set,
@@ -83,9 +86,11 @@ pub async fn run(
             if let Err(e) = outcome {
                 record.problems.push(e.to_string());
             }
+            let dropping = Instant::now();
             if let Err(e) = drop_scratch(scratch).await {
                 record.problems.push(format!("the scratch database {name} could not be dropped: {e}"));
             }
+            record.scratch_ms += dropping.elapsed().as_millis() as u64;
         }
         Err(e) => record.problems.push(format!("cannot create the scratch database {name}: {e}")),
     }

@@ -214,6 +214,7 @@ pub async fn run(config: &Config, set: Arc<MigrationSet>, args: BackupArgs) -> R
                 println!("scratch   {} (dropped)", record.scratch);
                 println!("restore   {} ms", record.restore_ms);
                 println!("checks    {} ms", record.verify_ms);
+                println!("scratch   {} ms (created and dropped)", record.scratch_ms);
                 for line in &record.checked {
                     println!("checked   {line}");
                 }
