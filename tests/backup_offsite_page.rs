@@ -279,6 +279,10 @@ async fn a_copy_only_off_site_is_listed_on_the_page_and_the_api_and_admins_resto
         "a name the bucket does not have"
     );
     exec(&db, "DELETE FROM marker").await;
+    let (status, _, _) = b.post_form_without_csrf(&restore, &[("database", t.name.as_str())]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a form without the CSRF token");
+    let (status, _, _) = editor.post_form(&restore, &[("database", t.name.as_str())]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an editor's form");
     let (status, headers, _) = b.post_form(&restore, &[("database", "nope")]).await;
     assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, restore.as_str()));
     assert_eq!(count(&db, "SELECT count(*) FROM marker").await, 0, "refused: nothing restored");
