@@ -183,7 +183,7 @@ async fn runs_missed_while_strata_was_down_run_once_at_start() {
 async fn job_until(v: &mut Visitor, seen: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     let started = Instant::now();
     loop {
-        let reply = v.get("/db/app/backups/status").await;
+        let reply = v.get("/db/progress/backups/status").await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         let job: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
         if seen(&job) {
@@ -210,14 +210,14 @@ async fn a_scheduled_restore_test_shows_its_progress_on_the_backups_page_until_i
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ini = dir.path().join("strata.ini");
     let text = format!(
-        "[database:app]\nurl = {}\nbackup_dir = {}\nrestore_test = @every 2s\nrestore_test_url = {}\n",
+        "[database:progress]\nurl = {}\nbackup_dir = {}\nrestore_test = @every 2s\nrestore_test_url = {}\n",
         t.url,
         dir.path().display(),
         t.admin_url()
     );
     std::fs::write(&ini, text).unwrap();
     let port = free_port();
-    let _one = start_on(&t, &ini, port).await;
+    let one = start_on(&t, &ini, port).await;
     let mut v = Visitor::new(port);
     v.timeout = Duration::from_secs(30);
     let signed = v.sign_in("admin", "schedule-admin-password").await;
@@ -231,7 +231,7 @@ async fn a_scheduled_restore_test_shows_its_progress_on_the_backups_page_until_i
     assert!(running["file"].as_str().is_some_and(|f| f.ends_with(".sql.gz")), "{running}");
     let line = running["progress"].as_str().unwrap();
     assert!(line.starts_with("restore test: ") && line.contains(" read"), "{running}");
-    let page = v.get("/db/app/backups").await;
+    let page = v.get("/db/progress/backups").await;
     assert_eq!(page.status, 200, "{}", page.body);
     if page.body.contains("Restore-testing") {
         assert!(page.body.contains("http-equiv=\"refresh\""), "a running job reloads the page: {}", page.body);
@@ -244,7 +244,7 @@ async fn a_scheduled_restore_test_shows_its_progress_on_the_backups_page_until_i
     // Done: a passing test, its summary on the page, the audit entry by the scheduler.
     let done = job_until(&mut v, |j| j["state"] != "running").await;
     assert_eq!(done["state"], "succeeded", "{done}");
-    let page = v.get("/db/app/backups").await;
+    let page = v.get("/db/progress/backups").await;
     assert!(page.body.contains("Last restore test") && page.body.contains("passed in"), "{}", page.body);
     let home = t.connect_home().await;
     let audited = column(
@@ -256,5 +256,14 @@ async fn a_scheduled_restore_test_shows_its_progress_on_the_backups_page_until_i
     // Runs that fell due while it ran waited for it, instead of being claimed and skipped every 2 s.
     assert!(audited.iter().all(|d| !d.starts_with("skipped")), "{audited:?}");
     home.close().await.ok();
+    // Stopped without a goodbye, the instance may leave the scratch database of a test under way: drop it.
+    drop(one);
+    let admin = sea_orm::Database::connect(t.admin_url()).await.unwrap();
+    for name in
+        column(&admin, "SELECT datname FROM pg_database WHERE datname LIKE 'strata_restore_test_progress_%'").await
+    {
+        exec(&admin, &format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await;
+    }
+    admin.close().await.ok();
     t.drop().await;
 }
