@@ -1,7 +1,8 @@
 //! The off-site target set on the Backups page: checked, stored in the home database with the secret sealed (never
 //! in plain text in any column, the page or the audit log), used by the page's backups and by the CLI over the
 //! configuration's, refused to editors, viewers and forms without the CSRF token, and cleared again. Against moto's
-//! S3-compatible server on loopback (see tests/backup_offsite.rs).
+//! S3-compatible server on loopback (see tests/backup_offsite.rs). A copy whose local file is gone is still listed
+//! (page and API, with where each copy is) and admins restore it from the bucket.
 
 mod common;
 
@@ -10,10 +11,11 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::moto::start_moto;
-use common::web::{Browser, app_state_for, migrate_up, test_config};
+use common::web::{Browser, app_state_for, location, migrate_up, test_config};
 use common::*;
 use serde_json::Value;
 use strata::home::accounts::Role;
+use strata::home::api_keys::Scope;
 
 /// Polls `GET /backups/status` until the job is no longer running.
 async fn finished_job(b: &mut Browser) -> Value {
@@ -198,4 +200,105 @@ async fn a_database_no_longer_watched_leaves_no_sealed_off_site_secret_behind() 
     assert!(strata::home::offsite::stored(&home, "extra").await.unwrap().is_none(), "the settings are forgotten");
     let left = column(&home, "SELECT name FROM strata_secrets").await;
     assert!(left.iter().all(|name| !name.contains("extra")), "no sealed row of extra is left: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_only_off_site_is_listed_on_the_page_and_the_api_and_admins_restore_it_from_there() {
+    let moto = start_moto("strata-only");
+    let t = TestDb::new(Kind::Sqlite).await;
+    migrate_up(&t).await;
+    let db = t.connect().await;
+    exec(&db, "CREATE TABLE marker (id INTEGER PRIMARY KEY, note TEXT NOT NULL)").await;
+    exec(&db, "INSERT INTO marker (note) VALUES ('one'), ('two'), ('three')").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&t.url);
+    for spec in config.watched.iter_mut() {
+        spec.backup_dir = Some(dir.path().to_path_buf());
+    }
+    let state = app_state_for(config, |s| s.cookie_secure = false).await;
+    let mut b = Browser::with_state(state.clone());
+    b.login_as(Role::Admin).await;
+    let endpoint = format!("http://127.0.0.1:{}", moto.port);
+    let target = [
+        ("url", "s3://strata-only/app"),
+        ("endpoint", endpoint.as_str()),
+        ("region", "us-east-1"),
+        ("access_key_id", moto.key_id.as_str()),
+        ("secret_access_key", moto.secret.as_str()),
+    ];
+    let (status, _, body) = b.post_form("/db/app/backups/offsite", &target).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+
+    // Two backups, both copied off-site; then the older one's local file (and sidecar) is gone.
+    let (gone, _) = backup_from_the_page(&mut b, dir.path()).await;
+    std::thread::sleep(Duration::from_millis(1100));
+    let (kept, _) = backup_from_the_page(&mut b, dir.path()).await;
+    std::fs::remove_file(dir.path().join(&gone)).unwrap();
+    std::fs::remove_file(dir.path().join(format!("{gone}.strata.json"))).unwrap();
+
+    // The page lists both, says where each is, and offers the off-site-only one's restore from there.
+    let (status, _, page) = b.get("/db/app/backups").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let row = |name: &str| {
+        let start = page.find(&format!("<td class=\"mono\">{name}</td>")).unwrap_or_else(|| panic!("{name}: {page}"));
+        page[start..start + page[start..].find("</tr>").unwrap()].to_string()
+    };
+    let only = row(&gone);
+    assert!(only.contains("<td class=\"location nowrap\">off-site</td>"), "{only}");
+    assert!(only.contains(&format!("s3://strata-only/app/{gone}")), "{only}");
+    assert!(only.contains(&format!("/db/app/backups/offsite/{gone}/restore")), "{only}");
+    assert!(!only.contains("/download"), "nothing local to download: {only}");
+    let both = row(&kept);
+    assert!(both.contains("<td class=\"location nowrap\">local and off-site</td>"), "{both}");
+    assert!(both.contains(&format!("/db/app/backups/{kept}/restore")), "{both}");
+
+    // The API says the same.
+    let (_, admin_key) = common::api::key_for(&state, Role::Admin, &[Scope::ReadCatalog]).await;
+    let (status, _, json) = common::api::get(&mut b, "/api/v1/databases/app/backups", &admin_key).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let items = json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{json}");
+    assert_eq!((items[0]["file"].as_str(), items[0]["location"].as_str()), (Some(kept.as_str()), Some("both")));
+    assert_eq!(items[0]["offsite"], format!("s3://strata-only/app/{kept}"));
+    assert_eq!((items[1]["file"].as_str(), items[1]["location"].as_str()), (Some(gone.as_str()), Some("offsite")));
+    assert_eq!(items[1]["offsite"], format!("s3://strata-only/app/{gone}"));
+    assert!(items[1]["size"].as_u64().unwrap() > 0, "{json}");
+    assert_eq!(items[1]["restore_test"]["state"], Value::Null);
+
+    // Editors may not restore it; a wrong name restores nothing.
+    let restore = format!("/db/app/backups/offsite/{gone}/restore");
+    let mut editor = b.another();
+    editor.login_as(Role::Editor).await;
+    assert_eq!(editor.get(&restore).await.0, StatusCode::FORBIDDEN);
+    let (status, _, form) = b.get(&restore).await;
+    assert_eq!(status, StatusCode::OK, "{form}");
+    assert!(form.contains(&format!("s3://strata-only/app/{gone}")) && form.contains(&format!("action=\"{restore}\"")));
+    assert_eq!(
+        b.get("/db/app/backups/offsite/app_2001-01-01_00-00-00.sql.gz/restore").await.0,
+        StatusCode::NOT_FOUND,
+        "a name the bucket does not have"
+    );
+    exec(&db, "DELETE FROM marker").await;
+    let (status, _, _) = b.post_form_without_csrf(&restore, &[("database", t.name.as_str())]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a form without the CSRF token");
+    let (status, _, _) = editor.post_form(&restore, &[("database", t.name.as_str())]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an editor's form");
+    let (status, headers, _) = b.post_form(&restore, &[("database", "nope")]).await;
+    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, restore.as_str()));
+    assert_eq!(count(&db, "SELECT count(*) FROM marker").await, 0, "refused: nothing restored");
+
+    // The admin restores it: downloaded, restored, verified, audited.
+    let (status, headers, body) = b.post_form(&restore, &[("database", t.name.as_str())]).await;
+    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/db/app/backups"), "{body}");
+    let job = finished_job(&mut b).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["file"], gone.as_str(), "{job}");
+    assert_eq!(count(&db, "SELECT count(*) FROM marker").await, 3, "the off-site copy's rows are back");
+    assert!(!dir.path().join(&gone).exists(), "the download was not left in the backup folder");
+    let audited = column(&t.connect_home().await, "SELECT detail FROM audit_log WHERE action = 'backup.restore'").await;
+    assert!(audited.iter().any(|d| d.starts_with("refused (off-site copy)")), "{audited:?}");
+    let done = audited.last().unwrap();
+    assert!(done.starts_with(&format!("succeeded from the off-site copy s3://strata-only/app/{gone}")), "{done}");
+    db.close().await.ok();
+    t.drop().await;
 }

@@ -1,6 +1,7 @@
 //! Scheduled backups in `strata serve`: `@every 2s` fires, two instances on one PostgreSQL home database never
 //! double a run, another instance takes over when the scheduler's holder stops, and runs missed while Strata was
-//! down run once at start; each run is in the audit log as done by `scheduler`.
+//! down run once at start; each run is in the audit log as done by `scheduler`. A scheduled restore test runs as the
+//! database's background job: the Backups page and its status show it running with its step, bytes and rate.
 
 mod common;
 
@@ -32,7 +33,10 @@ fn config(t: &TestDb, dir: &Path, schedule: &str) -> PathBuf {
 }
 
 async fn start(t: &TestDb, ini: &Path) -> Instance {
-    let port = free_port();
+    start_on(t, ini, free_port()).await
+}
+
+async fn start_on(t: &TestDb, ini: &Path, port: u16) -> Instance {
     let child = strata_cmd(&t.url, &["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("STRATA_CONFIG", ini)
         .env("STRATA_ADMIN_PASSWORD", "schedule-admin-password")
@@ -172,5 +176,94 @@ async fn runs_missed_while_strata_was_down_run_once_at_start() {
     assert_eq!(missed.len(), 1, "the missed runs collapse into one: {all:?}");
     assert_eq!((missed[0].0 - last) % 3000, 0, "at the latest due time: {all:?}");
     assert!(missed[0].0 - last >= 9000, "not the first missed time but the latest: {all:?}");
+    t.drop().await;
+}
+
+/// Waits for the page's job status to satisfy `seen` (polled every 20 ms), or panics with the last status after 60 s.
+async fn job_until(v: &mut Visitor, seen: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let reply = v.get("/db/progress/backups/status").await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let job: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        if seen(&job) {
+            return job;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not seen in 60 s; the job: {job}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_restore_test_shows_its_progress_on_the_backups_page_until_it_is_done() {
+    let (t, dir) = prepared().await;
+    let db = t.connect().await;
+    // Enough rows that restoring them takes a while: the test watches the restore under way.
+    exec(&db, "CREATE TABLE bulk (id bigint PRIMARY KEY, body text NOT NULL)").await;
+    exec(
+        &db,
+        "INSERT INTO bulk SELECT g, md5(g::text) || repeat(md5((g * 7)::text), 4) FROM generate_series(1, 300000) g",
+    )
+    .await;
+    db.close().await.ok();
+    let out = strata_cmd(&t.url, &["backup", "--dir", dir.path().to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ini = dir.path().join("strata.ini");
+    let text = format!(
+        "[database:progress]\nurl = {}\nbackup_dir = {}\nrestore_test = @every 2s\nrestore_test_url = {}\n",
+        t.url,
+        dir.path().display(),
+        t.admin_url()
+    );
+    std::fs::write(&ini, text).unwrap();
+    let port = free_port();
+    let one = start_on(&t, &ini, port).await;
+    let mut v = Visitor::new(port);
+    v.timeout = Duration::from_secs(30);
+    let signed = v.sign_in("admin", "schedule-admin-password").await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+
+    // Under way: the kind, the file, the step and the bytes restored so far, and the page reloads itself.
+    let running =
+        job_until(&mut v, |j| j["state"] == "running" && j["step"] == "restore" && j["bytes"].as_u64() > Some(0)).await;
+    assert_eq!(running["kind"], "restore_test", "{running}");
+    assert_eq!(running["actor"], "scheduler", "{running}");
+    assert!(running["file"].as_str().is_some_and(|f| f.ends_with(".sql.gz")), "{running}");
+    let line = running["progress"].as_str().unwrap();
+    assert!(line.starts_with("restore test: ") && line.contains(" read"), "{running}");
+    let page = v.get("/db/progress/backups").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    if page.body.contains("Restore-testing") {
+        assert!(page.body.contains("http-equiv=\"refresh\""), "a running job reloads the page: {}", page.body);
+        assert!(page.body.contains("restore test: "), "with its progress line: {}", page.body);
+    } else {
+        // It finished between the two requests: the page then names the last one.
+        assert!(page.body.contains("Last restore test"), "{}", page.body);
+    }
+
+    // Done: a passing test, its summary on the page, the audit entry by the scheduler.
+    let done = job_until(&mut v, |j| j["state"] != "running").await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let page = v.get("/db/progress/backups").await;
+    assert!(page.body.contains("Last restore test") && page.body.contains("passed in"), "{}", page.body);
+    let home = t.connect_home().await;
+    let audited = column(
+        &home,
+        "SELECT detail FROM audit_log WHERE actor = 'scheduler' AND action = 'backup.restore_test' ORDER BY id",
+    )
+    .await;
+    assert!(audited.first().is_some_and(|d| d.starts_with("passed in")), "{audited:?}");
+    // Runs that fell due while it ran waited for it, instead of being claimed and skipped every 2 s.
+    assert!(audited.iter().all(|d| !d.starts_with("skipped")), "{audited:?}");
+    home.close().await.ok();
+    // Stopped without a goodbye, the instance may leave the scratch database of a test under way: drop it.
+    drop(one);
+    let admin = sea_orm::Database::connect(t.admin_url()).await.unwrap();
+    for name in
+        column(&admin, "SELECT datname FROM pg_database WHERE datname LIKE 'strata_restore_test_progress_%'").await
+    {
+        exec(&admin, &format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await;
+    }
+    admin.close().await.ok();
     t.drop().await;
 }

@@ -116,6 +116,10 @@ async fn passes(kind: Kind) {
     assert!(!exists(&t, scratch).await, "the scratch database {scratch} was dropped");
     let kept = sidecar(&file);
     assert_eq!(kept["restore_test"]["state"], "passed", "recorded beside the backup: {kept}");
+    // Its timings say what the test adds to a restore: the scratch database's creation and drop, apart.
+    for part in ["restore_ms", "verify_ms", "scratch_ms", "total_ms"] {
+        assert!(kept["restore_test"][part].is_u64(), "{part}: {kept}");
+    }
     t.drop().await;
 }
 

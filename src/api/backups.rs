@@ -1,5 +1,6 @@
-//! `GET /api/v1/databases/{name}/backups`: the database's backups in its backup folder, newest first, each with its
-//! last restore test, and when the next scheduled backup runs. The Backups page's list, for scripts.
+//! `GET /api/v1/databases/{name}/backups`: the database's backups in its backup folder and, with off-site copies in
+//! force, in the bucket (also copies whose local file is gone), newest first, each with where it is and its last
+//! restore test, and when the next scheduled backup runs. The Backups page's list, for scripts.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::errors::{DbRefusals, KeyRefusals};
-use crate::backup::{self, manifest};
+use crate::backup::manifest;
 use crate::error::Result;
 use crate::home::accounts::Role;
 use crate::home::api_keys::Scope;
@@ -31,15 +32,19 @@ pub struct RestoreTestState {
 /// One backup file.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BackupItem {
-    /// The file name in the database's backup folder.
+    /// The file name in the database's backup folder (and off-site, under the same name).
     pub file: String,
-    /// Bytes.
+    /// Bytes (of the off-site copy when there is no local file).
     pub size: u64,
     pub created_at: DateTime<Utc>,
     /// Whether the file is an age file (`backup_encrypt_to`); restoring it needs an identity.
     pub encrypted: bool,
-    /// Where its off-site copy is (`s3://bucket/prefix/file`), once uploaded; `null` without one.
+    /// Where its off-site copy is (`s3://bucket/prefix/file`), as the bucket lists it (from the backup's sidecar when
+    /// the bucket cannot be listed); `null` without one.
     pub offsite: Option<String>,
+    /// Where its copies are: `local` (the backup folder), `offsite` (only in the bucket) or `both`.
+    #[schema(value_type = String)]
+    pub location: &'static str,
     pub restore_test: RestoreTestState,
 }
 
@@ -64,19 +69,23 @@ pub struct BackupsResponse {
 pub async fn index(caller: Caller, db: CurrentDb, State(state): State<AppState>) -> Result<Json<BackupsResponse>> {
     caller.require(Scope::ReadCatalog)?;
     caller.require_role(Role::Admin)?;
-    let listed = backup::list(&db.backup_dir(&state.config), &backup::file_prefix(db.url()))?;
-    let items = listed
+    let config = db.config(&state.config);
+    let (located, _) =
+        crate::watch::backups::located(&state.home, &config, &db.spec, &db.backup_dir(&state.config)).await?;
+    let items = located
         .into_iter()
-        .map(|b| {
-            let sidecar = manifest::read(&b.path).ok().flatten();
-            let offsite = sidecar.as_ref().and_then(|m| m.offsite.clone());
+        .map(|l| {
+            let location = l.location();
+            let b = l.backup;
+            let sidecar = if l.local { manifest::read(&b.path).ok().flatten() } else { None };
             let test = sidecar.and_then(|m| m.restore_test);
             BackupItem {
                 encrypted: b.encrypted(),
                 file: b.name,
                 size: b.bytes,
                 created_at: b.taken,
-                offsite,
+                offsite: l.offsite,
+                location,
                 restore_test: RestoreTestState {
                     state: test.as_ref().map(|t| t.state.clone()),
                     at: test.as_ref().map(|t| t.at),

@@ -315,6 +315,13 @@ pub fn list(dir: &Path, db: &str) -> Result<Vec<Listed>> {
 }
 
 /// The backup of `db` in `dir` called `name`; anything else (another file, a path, `..`) is not found.
+/// The backup of `db` called `name` as it would be listed in `dir` (its path there, whether or not the file exists):
+/// `None` when the name is not one of `db`'s backups.
+pub fn listed_as(dir: &Path, db: &str, name: &str, bytes: u64) -> Option<Listed> {
+    let (at, ext) = parse_name(name, db)?;
+    Some(Listed { name: name.to_string(), path: dir.join(name), bytes, taken: at.and_utc(), ext })
+}
+
 pub fn find(dir: &Path, db: &str, name: &str) -> Result<Listed> {
     list(dir, db)?.into_iter().find(|b| b.name == name).ok_or_else(|| Error::NotFound(format!("backup {name:?}")))
 }

@@ -1,7 +1,7 @@
 //! Backups and restores started from the dashboard: one at a time per database in this process, run in the background, progress and outcome kept.
 //!
 //! ```ignore
-//! let job = state.backups.start(Kind::Backup, None, &user.username, None, |progress| async move {
+//! let job = state.backups.start(Kind::Backup, None, &user.username, None, |progress, _step| async move {
 //!     backup::backup(&config, &opts, progress).await.map(Done::Backup).map_err(|e| e.to_string())
 //! })?; // Err(Error::Backup(..)), a 409, while another backup or restore of this database runs
 //! ```
@@ -19,16 +19,18 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{BackupSummary, Progress, Report, RestoreSummary, human_duration};
+use super::{BackupSummary, Progress, Report, RestoreSummary, Step, Steps, human_duration};
 use crate::config::DatabaseUrl;
 use crate::error::{Error, Result};
 
 /// What a job does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Kind {
     Backup,
     Restore,
+    /// A scheduled restore test (`restore_test = CRON`) of the newest backup into a scratch database.
+    RestoreTest,
 }
 
 impl Kind {
@@ -36,6 +38,7 @@ impl Kind {
         match self {
             Kind::Backup => "backup",
             Kind::Restore => "restore",
+            Kind::RestoreTest => "restore test",
         }
     }
 }
@@ -49,6 +52,8 @@ pub enum Done {
         summary: RestoreSummary,
         report: Box<Result<Report, String>>,
     },
+    /// A restore test's record (passed or failed: the test ran).
+    RestoreTest(Box<super::manifest::RestoreTestRecord>),
 }
 
 /// How a job ended: what it produced, or the message of what went wrong.
@@ -64,8 +69,10 @@ pub struct Job {
     pub actor: String,
     pub started_at: DateTime<Utc>,
     started: Instant,
-    /// Bytes written (backup) or read (restore) so far.
+    /// Bytes written (backup), sent (upload) or read (restore) so far in the current step.
     bytes: AtomicU64,
+    /// The step under way and when it began (`None`: the job has not named one; its bytes count from its start).
+    step: Mutex<Option<(Steps, Instant)>>,
     /// The size of the file being restored.
     pub file_bytes: Option<u64>,
     ended: Mutex<Option<(Outcome, Duration)>>,
@@ -81,10 +88,14 @@ pub struct Status {
     pub actor: String,
     pub started_at: DateTime<Utc>,
     pub elapsed_ms: u64,
-    /// "1.2 MB written, 3.4 s" / "41.3 MB read from the 9.0 MB file, 2 min 05 s".
+    /// "1.2 MB written at 400 KB/s, 3.4 s" / "off-site upload: 41.3 MB sent at 9.0 MB/s, 2 min 05 s".
     pub progress: String,
-    /// Bytes written (backup) or read after decompression (restore) so far.
+    /// The step under way: `dump`, `upload`, `restore` or `check` (`null` before the job names one).
+    pub step: Option<Steps>,
+    /// Bytes written (backup), sent (upload) or read after decompression (restore) so far in this step.
     pub bytes: u64,
+    /// Bytes per second over this step so far (0 while it has not moved a byte).
+    pub rate: u64,
     /// The size of the file being restored.
     pub file_bytes: Option<u64>,
     /// Why it failed.
@@ -119,15 +130,11 @@ impl Job {
             Some((Err(e), took)) => ("failed", *took, Some(e.clone())),
         };
         let bytes = self.bytes.load(Ordering::Relaxed);
-        let size = |n: u64| crate::web::fmt::bytes_of(&i64::try_from(n).unwrap_or(i64::MAX));
-        // A restore counts the data it feeds the database, after decompression: no percentage of the file.
-        let progress = match (self.kind, self.file_bytes) {
-            (Kind::Restore, Some(file)) => {
-                format!("{} read from the {} file, {}", size(bytes), size(file), human_duration(elapsed))
-            }
-            (Kind::Restore, None) => format!("{} read, {}", size(bytes), human_duration(elapsed)),
-            (Kind::Backup, _) => format!("{} written, {}", size(bytes), human_duration(elapsed)),
-        };
+        let step = *Job::lock(&self.step);
+        // The rate over the step under way, else over the whole job.
+        let step_secs = step.map(|(_, at)| at.elapsed()).unwrap_or(elapsed).as_secs_f64();
+        let rate = if step_secs > 0.0 { (bytes as f64 / step_secs) as u64 } else { 0 };
+        let progress = progress_line(self.kind, step.map(|(s, _)| s), bytes, rate, self.file_bytes, elapsed);
         Status {
             kind: self.kind,
             state,
@@ -136,10 +143,19 @@ impl Job {
             started_at: self.started_at,
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             progress,
+            step: step.map(|(s, _)| s),
             bytes,
+            rate,
             file_bytes: self.file_bytes,
             error,
         }
+    }
+
+    /// Enters a step: its bytes count from 0.
+    fn enter(&self, step: Steps) {
+        let mut current = Job::lock(&self.step);
+        self.bytes.store(0, Ordering::Relaxed);
+        *current = Some((step, Instant::now()));
     }
 
     fn finish(&self, outcome: Outcome) {
@@ -175,7 +191,8 @@ impl Jobs {
     }
 
     /// Starts `work` in the background unless a job is running already (then an [`Error::Backup`]
-    /// saying which, answered with 409). `work` gets a [`Progress`] to report bytes through.
+    /// saying which, answered with 409). `work` gets a [`Progress`] to report bytes through, and a [`Step`] to
+    /// say which step it has reached.
     pub fn start<F, Fut>(
         &self,
         kind: Kind,
@@ -185,7 +202,7 @@ impl Jobs {
         work: F,
     ) -> Result<Arc<Job>>
     where
-        F: FnOnce(Progress) -> Fut,
+        F: FnOnce(Progress, Step) -> Fut,
         Fut: Future<Output = Outcome> + Send + 'static,
     {
         let mut latest = Job::lock(&self.latest);
@@ -208,12 +225,15 @@ impl Jobs {
             started_at: Utc::now(),
             started: Instant::now(),
             bytes: AtomicU64::new(0),
+            step: Mutex::new(None),
             file_bytes,
             ended: Mutex::new(None),
         });
         let counter = job.clone();
         let progress: Progress = Arc::new(move |n| counter.bytes.store(n, Ordering::Relaxed));
-        let task = tokio::spawn(work(progress));
+        let stepper = job.clone();
+        let step: Step = Arc::new(move |s| stepper.enter(s));
+        let task = tokio::spawn(work(progress, step));
         let watcher = job.clone();
         // A second task waits for the first so that even a panic ends the job and frees the lock.
         tokio::spawn(async move {
@@ -225,6 +245,40 @@ impl Jobs {
         });
         *latest = Some(job.clone());
         Ok(job)
+    }
+}
+
+/// What the page and the status endpoint say of a job's progress: the step, its bytes and rate, the time so far.
+fn progress_line(
+    kind: Kind,
+    step: Option<Steps>,
+    bytes: u64,
+    rate: u64,
+    file: Option<u64>,
+    elapsed: Duration,
+) -> String {
+    let size = |n: u64| crate::web::fmt::bytes_of(&i64::try_from(n).unwrap_or(i64::MAX));
+    let at = if rate > 0 { format!(" at {}/s", size(rate)) } else { String::new() };
+    let took = human_duration(elapsed);
+    let step = step.unwrap_or(match kind {
+        Kind::Backup => Steps::Dump,
+        Kind::Restore | Kind::RestoreTest => Steps::Restore,
+    });
+    let test = if kind == Kind::RestoreTest { "restore test: " } else { "" };
+    match (step, kind, file) {
+        (Steps::Dump, _, _) => format!("{} written{at}, {took}", size(bytes)),
+        (Steps::Upload, _, _) => format!("off-site upload: {} sent{at}, {took}", size(bytes)),
+        (Steps::Download, _, Some(file)) => {
+            format!("off-site download: {} of {} received{at}, {took}", size(bytes), size(file))
+        }
+        (Steps::Download, _, None) => format!("off-site download: {} received{at}, {took}", size(bytes)),
+        // A restore counts the data it feeds the database, after decompression: no percentage of the file.
+        (Steps::Restore, Kind::Restore, Some(file)) => {
+            format!("{} read from the {} file{at}, {took}", size(bytes), size(file))
+        }
+        (Steps::Restore, Kind::Backup, _) => format!("restore test: {} read{at}, {took}", size(bytes)),
+        (Steps::Restore, _, _) => format!("{test}{} read{at}, {took}", size(bytes)),
+        (Steps::Check, _, _) => format!("restore test: checking rows, keys, indexes and migration heads, {took}"),
     }
 }
 
@@ -248,30 +302,61 @@ mod tests {
         let (release, wait) = tokio::sync::oneshot::channel::<()>();
         let (reported, progressed) = tokio::sync::oneshot::channel::<()>();
         let first = jobs
-            .start(Kind::Restore, Some("a.sql.gz".into()), "ann", Some(10), |progress| async move {
+            .start(Kind::Restore, Some("a.sql.gz".into()), "ann", Some(10), |progress, _| async move {
                 progress(4);
                 reported.send(()).ok();
                 wait.await.ok();
                 Err("stopped".to_string())
             })
             .unwrap();
-        let refused = jobs.start(Kind::Backup, None, "bob", None, |_| async { Err("never".to_string()) });
+        let refused = jobs.start(Kind::Backup, None, "bob", None, |_, _| async { Err("never".to_string()) });
         let message = refused.unwrap_err().to_string();
         assert!(message.contains("a restore of a.sql.gz started by ann") && message.contains("already running"));
         assert_eq!(first.status().state, "running");
         progressed.await.unwrap();
-        assert!(first.status().progress.starts_with("4 B read from the 10 B file, "), "{}", first.status().progress);
+        let status = first.status();
+        assert!(status.progress.starts_with("4 B read from the 10 B file at "), "{}", status.progress);
+        assert_eq!((status.bytes, status.step), (4, None));
         release.send(()).unwrap();
         assert_eq!(finished(&first).await.unwrap_err(), "stopped");
         assert_eq!(first.status().state, "failed");
-        jobs.start(Kind::Backup, None, "bob", None, |_| async { Err("ran".to_string()) }).unwrap();
+        jobs.start(Kind::Backup, None, "bob", None, |_, _| async { Err("ran".to_string()) }).unwrap();
+    }
+
+    #[tokio::test]
+    async fn each_step_counts_its_own_bytes_and_says_what_it_does() {
+        let jobs = Jobs::default();
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let (reported, progressed) = tokio::sync::oneshot::channel::<()>();
+        let job = jobs
+            .start(Kind::Backup, None, "ann", None, |progress, step| async move {
+                step(Steps::Dump);
+                progress(5000);
+                step(Steps::Upload);
+                progress(700);
+                reported.send(()).ok();
+                wait.await.ok();
+                Err("stopped".to_string())
+            })
+            .unwrap();
+        progressed.await.unwrap();
+        let status = job.status();
+        assert_eq!((status.state, status.step, status.bytes), ("running", Some(Steps::Upload), 700));
+        assert!(status.progress.starts_with("off-site upload: 700 B sent at "), "{}", status.progress);
+        assert!(status.rate > 0, "{status:?}");
+        release.send(()).unwrap();
+        finished(&job).await.unwrap_err();
+        let line = progress_line(Kind::RestoreTest, Some(Steps::Check), 0, 0, None, Duration::from_secs(3));
+        assert_eq!(line, "restore test: checking rows, keys, indexes and migration heads, 3.0 s");
+        let line = progress_line(Kind::RestoreTest, Some(Steps::Restore), 2048, 1024, None, Duration::from_secs(2));
+        assert!(line.starts_with("restore test: 2.0 kB read at 1.0 kB/s, "), "{line}");
     }
 
     #[tokio::test]
     async fn a_panicking_job_ends_as_failed_and_frees_the_lock() {
         let jobs = Jobs::default();
-        let job = jobs.start(Kind::Backup, None, "ann", None, |_| async { panic!("boom") }).unwrap();
+        let job = jobs.start(Kind::Backup, None, "ann", None, |_, _| async { panic!("boom") }).unwrap();
         assert!(finished(&job).await.unwrap_err().contains("stopped unexpectedly"));
-        assert!(jobs.start(Kind::Backup, None, "ann", None, |_| async { Err("ran".to_string()) }).is_ok());
+        assert!(jobs.start(Kind::Backup, None, "ann", None, |_, _| async { Err("ran".to_string()) }).is_ok());
     }
 }

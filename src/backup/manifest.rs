@@ -45,6 +45,9 @@ pub struct RestoreTestRecord {
     pub scratch: String,
     pub restore_ms: u64,
     pub verify_ms: u64,
+    /// Creating and dropping the scratch database (SQLite: its temporary file), what a test adds to a restore.
+    #[serde(default)]
+    pub scratch_ms: u64,
     pub total_ms: u64,
     /// What was checked, one line each (`42 tables, rows as recorded`, `3 foreign keys`, ...).
     pub checked: Vec<String>,

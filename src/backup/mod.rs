@@ -29,7 +29,7 @@ use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
 pub use file::{
-    Content, EXTENSIONS, Input, Listed, backup_name, backup_time, find, list, remove, retention, safe_name,
+    Content, EXTENSIONS, Input, Listed, backup_name, backup_time, find, list, listed_as, remove, retention, safe_name,
 };
 pub use jobs::Jobs;
 pub use verify::{Report, TableRows};
@@ -41,6 +41,31 @@ use crate::migrate::MigrationSet;
 
 /// Called with the number of bytes written (backup) or read (restore) so far.
 pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Names the step a long run has reached (a backup's dump, its off-site upload, a restore test's restore and
+/// checks): a background job shows the step with its bytes, which count from 0 again in each step.
+pub type Step = Arc<dyn Fn(Steps) + Send + Sync>;
+
+/// The steps a [`Step`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Steps {
+    /// Writing the backup file.
+    Dump,
+    /// Sending the finished file and its sidecar off-site.
+    Upload,
+    /// Fetching an off-site copy before restoring it.
+    Download,
+    /// Restoring into the database (or a restore test's scratch database).
+    Restore,
+    /// A restore test checking the scratch database against what was recorded.
+    Check,
+}
+
+/// A [`Step`] that reports nowhere (the CLI, whose progress line counts bytes only).
+pub fn no_step() -> Step {
+    Arc::new(|_| {})
+}
 
 /// The kind of backup file to write.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]

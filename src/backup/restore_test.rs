@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::encrypt::Identities;
 use super::manifest::{self, Manifest, RestoreTestRecord, ToolHeads};
-use super::{Progress, RestoreOptions, engine};
+use super::{Progress, RestoreOptions, Step, Steps, engine};
 use crate::config::{Backend, Config, DatabaseUrl};
 use crate::db::{self, Purpose};
 use crate::error::{Error, Result};
@@ -43,6 +43,7 @@ enum Scratch {
 
 /// Restores `file` (a backup of the database `config` names) into a scratch database and checks it. Always
 /// returns a record (a failure is a `failed` record naming what went wrong), written to the backup's sidecar.
+/// `step` hears the restore and the checks begin; `progress` counts the bytes restored.
 pub async fn run(
     config: &Config,
     set: &MigrationSet,
@@ -50,7 +51,7 @@ pub async fn run(
     file: &Path,
     identity: Option<Identities>,
     heads: Option<HeadsReader>,
-    progress: Progress,
+    (progress, step): (Progress, Step),
 ) -> Result<RestoreTestRecord> {
     let started = Instant::now();
     let label = config.current_name().map(str::to_string).unwrap_or_else(|| super::file_prefix(&config.database_url));
@@ -62,12 +63,15 @@ pub async fn run(
         scratch: name.clone(),
         restore_ms: 0,
         verify_ms: 0,
+        scratch_ms: 0,
         total_ms: 0,
         checked: Vec::new(),
         problems: Vec::new(),
     };
+    let creating = Instant::now();
     match create(config, test_url, &name).await {
         Ok((scratch_url, scratch)) => {
+            record.scratch_ms = creating.elapsed().as_millis() as u64;
             let outcome = restore_and_check(
                 config,
                 set,
@@ -75,16 +79,18 @@ pub async fn run(
                 (file, identity),
                 recorded.as_ref(),
                 heads,
-                progress,
+                (progress, step),
                 &mut record,
             )
             .await;
             if let Err(e) = outcome {
                 record.problems.push(e.to_string());
             }
+            let dropping = Instant::now();
             if let Err(e) = drop_scratch(scratch).await {
                 record.problems.push(format!("the scratch database {name} could not be dropped: {e}"));
             }
+            record.scratch_ms += dropping.elapsed().as_millis() as u64;
         }
         Err(e) => record.problems.push(format!("cannot create the scratch database {name}: {e}")),
     }
@@ -148,18 +154,20 @@ async fn restore_and_check(
     (file, identity): (&Path, Option<Identities>),
     recorded: Option<&Manifest>,
     heads: Option<HeadsReader>,
-    progress: Progress,
+    (progress, step): (Progress, Step),
     record: &mut RestoreTestRecord,
 ) -> Result<()> {
     let mut scratch_config = config.clone();
     scratch_config.database_url = scratch_url.clone();
     scratch_config.settings.viewer_url = None;
+    step(Steps::Restore);
     let restore_started = Instant::now();
     let opts = RestoreOptions { file: file.to_path_buf(), clean: false, grant_to: None, identity };
     super::restore(&scratch_config, &opts, None::<fn(&super::Preview) -> Result<()>>, progress)
         .await
         .map_err(|e| Error::Backup(format!("the restore failed: {e}")))?;
     record.restore_ms = restore_started.elapsed().as_millis() as u64;
+    step(Steps::Check);
     let verify_started = Instant::now();
     let report = super::verify(&scratch_config, set).await?;
     let scratch_heads = match &heads {

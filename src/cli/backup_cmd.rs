@@ -98,7 +98,7 @@ pub async fn run(config: &Config, set: Arc<MigrationSet>, args: BackupArgs) -> R
             };
             eprintln!("backing up {} ...", config.database_url);
             let (progress, done) = progress_line("written", args.progress);
-            let summary = backups::backup(config, &spec, set, &opts, progress).await;
+            let summary = backups::backup(config, &spec, set, &opts, progress, backup::no_step()).await;
             done();
             let summary = summary?;
             if args.out.json {
@@ -204,7 +204,7 @@ pub async fn run(config: &Config, set: Arc<MigrationSet>, args: BackupArgs) -> R
             };
             eprintln!("restore-testing {} ...", backup::shown(&file));
             let (progress, done) = progress_line("read", progress);
-            let record = backups::test_restore(config, &spec, set, &file, identity, progress).await;
+            let record = backups::test_restore(config, &spec, set, &file, identity, progress, backup::no_step()).await;
             done();
             let record = record?;
             if out.json {
@@ -214,6 +214,7 @@ pub async fn run(config: &Config, set: Arc<MigrationSet>, args: BackupArgs) -> R
                 println!("scratch   {} (dropped)", record.scratch);
                 println!("restore   {} ms", record.restore_ms);
                 println!("checks    {} ms", record.verify_ms);
+                println!("scratch   {} ms (created and dropped)", record.scratch_ms);
                 for line in &record.checked {
                     println!("checked   {line}");
                 }

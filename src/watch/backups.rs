@@ -13,7 +13,7 @@ use crate::backup::manifest::{self, RestoreTestRecord, ToolHeads};
 use crate::backup::offsite;
 use crate::backup::restore_test::{self, HeadsReader};
 use crate::backup::retention::{self, Policy};
-use crate::backup::{self, BackupOptions, BackupSummary, Progress};
+use crate::backup::{self, BackupOptions, BackupSummary, Progress, Step, Steps};
 use crate::config::backup::{Offsite, RestoreTest};
 use crate::config::{Config, WatchSpec};
 use crate::db::{self, Purpose};
@@ -35,6 +35,77 @@ pub async fn offsite_in_force(home: &DatabaseConnection, config: &Config, spec: 
     Ok(spec)
 }
 
+/// A backup and where its copies are: the local file, the off-site copy (as the bucket lists it), or both.
+#[derive(Clone, Debug)]
+pub struct Located {
+    /// The backup as listed locally; for a copy only off-site, as it would be listed (its file is not there).
+    pub backup: backup::Listed,
+    pub local: bool,
+    /// The off-site copy's `s3://` URL, when the bucket has it.
+    pub offsite: Option<String>,
+}
+
+impl Located {
+    /// `local`, `offsite` or `both`.
+    pub fn location(&self) -> &'static str {
+        match (self.local, self.offsite.is_some()) {
+            (true, true) => "both",
+            (false, _) => "offsite",
+            (true, false) => "local",
+        }
+    }
+}
+
+/// How long listing the off-site bucket may take before a page or the API answers with the local backups only.
+const LIST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The backups of `spec`'s database in `dir` and, when off-site copies are in force, those in the bucket (also the
+/// ones whose local file is gone), newest first. When the bucket cannot be listed the local backups stand, each
+/// with the copy its sidecar recorded, and the second value says why.
+pub async fn located(
+    home: &DatabaseConnection,
+    config: &Config,
+    spec: &WatchSpec,
+    dir: &std::path::Path,
+) -> Result<(Vec<Located>, Option<String>)> {
+    let prefix = backup::file_prefix(&config.database_url);
+    let recorded = |b: &backup::Listed| manifest::read(&b.path).ok().flatten().and_then(|m| m.offsite);
+    let mut all: Vec<Located> =
+        backup::list(dir, &prefix)?.into_iter().map(|b| Located { offsite: None, local: true, backup: b }).collect();
+    let spec = offsite_in_force(home, config, spec).await?;
+    let Some(target) = &spec.backup_offsite else {
+        return Ok((with_recorded(all, recorded), None));
+    };
+    let listed = async { offsite::Store::new(target)?.list(&prefix).await };
+    let copies = match tokio::time::timeout(LIST_TIMEOUT, listed).await {
+        Ok(Ok(copies)) => copies,
+        Ok(Err(e)) => return Ok((with_recorded(all, recorded), Some(e.to_string()))),
+        Err(_) => {
+            let why = format!("{target} did not answer within {} s", LIST_TIMEOUT.as_secs());
+            return Ok((with_recorded(all, recorded), Some(why)));
+        }
+    };
+    for copy in copies {
+        match all.iter_mut().find(|l| l.backup.name == copy.name) {
+            Some(l) => l.offsite = Some(copy.url),
+            None => {
+                if let Some(b) = backup::listed_as(dir, &prefix, &copy.name, copy.bytes) {
+                    all.push(Located { backup: b, local: false, offsite: Some(copy.url) });
+                }
+            }
+        }
+    }
+    all.sort_by(|a, b| b.backup.taken.cmp(&a.backup.taken).then_with(|| b.backup.name.cmp(&a.backup.name)));
+    Ok((all, None))
+}
+
+fn with_recorded(mut all: Vec<Located>, recorded: impl Fn(&backup::Listed) -> Option<String>) -> Vec<Located> {
+    for l in &mut all {
+        l.offsite = recorded(&l.backup);
+    }
+    all
+}
+
 /// Reads every migration tool's heads with `schema_history` (no migration files: only what the database records).
 pub fn heads_reader(spec: &WatchSpec, set: Arc<MigrationSet>) -> HeadsReader {
     let mut spec = spec.clone();
@@ -51,19 +122,22 @@ pub fn heads_reader(spec: &WatchSpec, set: Arc<MigrationSet>) -> HeadsReader {
 }
 
 /// Backs `config`'s database (`spec`) up, then records its heads, applies retention (unless `opts.keep` is given)
-/// and runs the restore test when configured after each backup.
+/// and runs the restore test when configured after each backup. `step` hears each step begin (dump, upload, the
+/// restore test's restore and checks), `progress` the bytes of the step under way.
 pub async fn backup(
     config: &Config,
     spec: &WatchSpec,
     set: Arc<MigrationSet>,
     opts: &BackupOptions,
     progress: Progress,
+    step: Step,
 ) -> Result<BackupSummary> {
     let mut opts = opts.clone();
     if opts.encrypt_to.is_empty() {
         opts.encrypt_to = spec.backup_encrypt_to.clone();
     }
     let opts = &opts;
+    step(Steps::Dump);
     let mut summary = backup::backup(config, opts, progress.clone()).await?;
     let reader = heads_reader(spec, set.clone());
     match db::connect(&config.database_url, Purpose::Cli).await {
@@ -79,6 +153,7 @@ pub async fn backup(
     }
     if let Some(offsite) = &spec.backup_offsite {
         // After the file and its sidecar are complete; a failure leaves the local backup as it is.
+        step(Steps::Upload);
         match copy_offsite(offsite, &summary.file, progress.clone()).await {
             Ok(url) => summary.offsite = Some(url),
             Err(e) => {
@@ -100,7 +175,7 @@ pub async fn backup(
         }
     }
     if spec.restore_test == RestoreTest::AfterBackup {
-        summary.restore_test = Some(test_restore(config, spec, set, &summary.file, None, progress).await?);
+        summary.restore_test = Some(test_restore(config, spec, set, &summary.file, None, progress, step).await?);
     }
     Ok(summary)
 }
@@ -121,6 +196,7 @@ pub async fn test_restore(
     file: &std::path::Path,
     identity: Option<Identities>,
     progress: Progress,
+    step: Step,
 ) -> Result<RestoreTestRecord> {
     let reader = heads_reader(spec, set.clone());
     // An encrypted backup is opened with the identity given, else the one `restore_test_identity` names.
@@ -129,7 +205,8 @@ pub async fn test_restore(
         (None, Some(path)) if encrypt::is_encrypted(file) => Some(Identities::read(path)?),
         _ => None,
     };
-    restore_test::run(config, &set, spec.restore_test_url.as_ref(), file, identity, Some(reader), progress).await
+    let test_url = spec.restore_test_url.as_ref();
+    restore_test::run(config, &set, test_url, file, identity, Some(reader), (progress, step)).await
 }
 
 /// One line on a restore test, for the audit log and the terminal.

@@ -135,6 +135,11 @@ impl Scheduler {
             return Ok(());
         }
         for watched in all {
+            // A run due while this database's backup, restore or restore test runs here waits for it to end (runs
+            // missed meanwhile collapse into one), rather than being claimed and skipped every tick.
+            if watched.backups.latest().is_some_and(|j| j.is_running()) {
+                continue;
+            }
             let in_force = resolve(&watched, overrides.get(watched.name()).cloned());
             if let Some(schedule) = &in_force.schedule
                 && let Some(due) = self.due(&watched, RunKind::Backup, schedule, now).await?
@@ -146,7 +151,7 @@ impl Scheduler {
                 && let Some(due) = self.due(&watched, RunKind::RestoreTest, schedule, now).await?
                 && backup_runs::claim(&self.home, watched.name(), RunKind::RestoreTest, due, &self.instance).await?
             {
-                self.start_restore_test(watched.clone(), due);
+                self.start_restore_test(watched.clone(), due).await;
             }
         }
         Ok(())
@@ -182,10 +187,10 @@ impl Scheduler {
         let when = due.format("%Y-%m-%d %H:%M:%S UTC").to_string();
         let entry = scheduler_audit("backup.create").database(&name);
         let (job_home, job_name, job_entry, job_when) = (home.clone(), name.clone(), entry.clone(), when.clone());
-        let started = watched.backups.start(Kind::Backup, None, ACTOR, None, move |progress| async move {
+        let started = watched.backups.start(Kind::Backup, None, ACTOR, None, move |progress, step| async move {
             let done = async {
                 let spec = super::backups::offsite_in_force(&job_home, &config, &spec).await?;
-                super::backups::backup(&config, &spec, set, &opts, progress).await
+                super::backups::backup(&config, &spec, set, &opts, progress, step).await
             }
             .await;
             let (outcome, detail, entry) = match &done {
@@ -225,32 +230,55 @@ impl Scheduler {
         }
     }
 
-    fn start_restore_test(&self, watched: Arc<Watched>, due: DateTime<Utc>) {
+    /// Runs the restore test of the newest backup as the database's background job (the Backups page shows it
+    /// with its progress); while another backup, restore or restore test of it runs, this one is skipped.
+    async fn start_restore_test(&self, watched: Arc<Watched>, due: DateTime<Utc>) {
         let (home, set) = (self.home.clone(), self.set.clone());
         let config = watched.config(&self.config);
         let dir = watched.backup_dir(&self.config);
-        tokio::spawn(async move {
-            let name = watched.name().to_string();
-            let entry = scheduler_audit("backup.restore_test").database(&name);
-            let newest = backup::list(&dir, &backup::file_prefix(watched.url())).map(|l| l.into_iter().next());
-            let (outcome, detail, entry) = match newest {
-                Ok(Some(b)) => {
-                    let progress: backup::Progress = Arc::new(|_| {});
-                    match super::backups::test_restore(&config, &watched.spec, set, &b.path, None, progress).await {
-                        Ok(r) => {
-                            let detail = super::backups::describe(&r);
-                            let outcome = if r.passed() { "succeeded" } else { "failed" };
-                            (outcome, detail.clone(), entry.target(&b.name).detail(detail))
-                        }
-                        Err(e) => ("failed", e.to_string(), entry.target(&b.name).detail(format!("failed: {e}"))),
-                    }
+        let name = watched.name().to_string();
+        let entry = scheduler_audit("backup.restore_test").database(&name);
+        let newest = match backup::list(&dir, &backup::file_prefix(watched.url())).map(|l| l.into_iter().next()) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                record(&home, entry.detail("skipped: no backup to test")).await;
+                backup_runs::finish(&home, &name, RunKind::RestoreTest, due, "skipped", "no backup to test").await.ok();
+                return;
+            }
+            Err(e) => {
+                record(&home, entry.detail(format!("failed: {e}"))).await;
+                backup_runs::finish(&home, &name, RunKind::RestoreTest, due, "failed", &e.to_string()).await.ok();
+                return;
+            }
+        };
+        let (job_home, job_name, spec, file) = (home.clone(), name.clone(), watched.spec.clone(), newest.path.clone());
+        let job_entry = entry.clone().target(&newest.name);
+        let started = watched.backups.start(
+            Kind::RestoreTest,
+            Some(newest.name.clone()),
+            ACTOR,
+            Some(newest.bytes),
+            move |progress, step| async move {
+                let tested = super::backups::test_restore(&config, &spec, set, &file, None, progress, step).await;
+                let (outcome, detail) = match &tested {
+                    Ok(r) if r.passed() => ("succeeded", super::backups::describe(r)),
+                    Ok(r) => ("failed", super::backups::describe(r)),
+                    Err(e) => ("failed", format!("failed: {e}")),
+                };
+                record(&job_home, job_entry.detail(detail.clone())).await;
+                backup_runs::finish(&job_home, &job_name, RunKind::RestoreTest, due, outcome, &detail).await.ok();
+                match tested {
+                    Ok(r) if r.passed() => Ok(Done::RestoreTest(Box::new(r))),
+                    Ok(r) => Err(format!("the restore test failed: {}", r.problems.join("; "))),
+                    Err(e) => Err(e.to_string()),
                 }
-                Ok(None) => ("skipped", "no backup to test".to_string(), entry.detail("skipped: no backup to test")),
-                Err(e) => ("failed", e.to_string(), entry.detail(format!("failed: {e}"))),
-            };
-            record(&home, entry).await;
-            backup_runs::finish(&home, &name, RunKind::RestoreTest, due, outcome, &detail).await.ok();
-        });
+            },
+        );
+        if let Err(e) = started {
+            let detail = format!("skipped: {e}");
+            record(&home, entry.target(&newest.name).detail(detail.clone())).await;
+            backup_runs::finish(&home, &name, RunKind::RestoreTest, due, "skipped", &detail).await.ok();
+        }
     }
 }
 

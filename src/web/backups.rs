@@ -42,7 +42,10 @@ const CHUNK: usize = 64 * 1024;
 /// `GET /backups`: the backups, the running or last job, and the forms.
 pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppState>) -> Result<IndexPage> {
     user.require(Role::Admin)?;
-    let backups = listed(&db, &state)?.iter().map(Row::new).collect();
+    let config = db.config(&state.config);
+    let (located, offsite_error) =
+        crate::watch::backups::located(&state.home, &config, &db.spec, &db.backup_dir(&state.config)).await?;
+    let backups = located.iter().map(Row::located).collect();
     let job = db.backups.latest();
     let in_force = scheduler::in_force(&state.home, &db).await?;
     let next_run = match &in_force.schedule {
@@ -52,6 +55,7 @@ pub async fn index(user: CurrentUser, db: CurrentDb, State(state): State<AppStat
     let offsite = OffsiteView::new(&state, &db).await?;
     Ok(IndexPage {
         offsite,
+        offsite_error,
         schedule: ScheduleView {
             text: in_force.schedule.as_ref().map(|s| s.to_string()),
             source: match (&in_force.set_by, &db.spec.backup_schedule) {
@@ -107,10 +111,10 @@ pub async fn create(
     let (config, home, spec, set) =
         (db.config(&state.config), state.home.clone(), db.spec.clone(), state.migrations.clone());
     let entry = user.audit("backup.create").database(db.name()).database(db.name());
-    db.backups.start(Kind::Backup, None, &user.username, None, move |progress| async move {
+    db.backups.start(Kind::Backup, None, &user.username, None, move |progress, step| async move {
         let done = async {
             let spec = crate::watch::backups::offsite_in_force(&home, &config, &spec).await?;
-            crate::watch::backups::backup(&config, &spec, set, &opts, progress).await
+            crate::watch::backups::backup(&config, &spec, set, &opts, progress, step).await
         }
         .await;
         let entry = match &done {
@@ -316,6 +320,8 @@ pub async fn confirm_restore(
         (database, input.content.describe(), tables)
     };
     Ok(RestorePage {
+        action: format!("{}/backups/{}/restore", db.base(), found.name),
+        from_offsite: None,
         layout: Layout::for_db(&user, &state, &db, "backups").await?,
         encrypted: found.encrypted(),
         backup: Row::new(&found),
@@ -331,12 +337,12 @@ pub async fn confirm_restore(
 pub struct RestoreForm {
     /// The database name, typed to confirm.
     #[serde(default)]
-    database: String,
+    pub(super) database: String,
     /// A checkbox: present when ticked.
-    clean: Option<String>,
+    pub(super) clean: Option<String>,
     /// The age identity file's text, for an encrypted backup: used for this restore only, never stored or shown.
     #[serde(default)]
-    identity: String,
+    pub(super) identity: String,
 }
 
 /// `POST /backups/{name}/restore`: refuses unless the database name was typed, then restores in the
@@ -394,7 +400,7 @@ pub async fn restore(
     let (config, set, home) = (db.config(&state.config), state.migrations.clone(), state.home.clone());
     let entry = user.audit("backup.restore").database(db.name()).target(&found.name);
     let size = Some(found.bytes);
-    db.backups.start(Kind::Restore, Some(found.name.clone()), &user.username, size, move |progress| async move {
+    db.backups.start(Kind::Restore, Some(found.name.clone()), &user.username, size, move |progress, _| async move {
         let confirmed = None::<fn(&Preview) -> Result<()>>; // typed on the page already
         match backup::restore(&config, &opts, confirmed, progress).await {
             Ok(summary) => {
@@ -432,7 +438,7 @@ fn file_name(path: &FsPath) -> String {
 }
 
 /// Writes a background job's audit entry; there is no request left to fail, so a failure is logged.
-async fn record_outcome(db: &DatabaseConnection, entry: audit::Entry) {
+pub(super) async fn record_outcome(db: &DatabaseConnection, entry: audit::Entry) {
     let action = entry.action.clone();
     if let Err(e) = audit::record(db, entry).await {
         tracing::error!(error = %e, action, "could not write the audit entry of a background job");
@@ -453,8 +459,12 @@ pub struct Row {
     pub restore: Option<(&'static str, String)>,
     /// An age file (restoring it needs an identity).
     pub encrypted: bool,
-    /// Where its off-site copy is (`s3://…`), from its sidecar.
+    /// Where its off-site copy is (`s3://…`): as the bucket lists it on the Backups page, else from its sidecar.
     pub offsite: Option<String>,
+    /// The file is in the backup folder (`false`: only off-site).
+    pub local: bool,
+    /// Where its copies are: `local`, `off-site`, `local and off-site`.
+    pub location: &'static str,
 }
 
 impl Row {
@@ -476,6 +486,8 @@ impl Row {
         let taken = Some(b.taken);
         Row {
             encrypted: b.encrypted(),
+            location: if offsite.is_some() { "local and off-site" } else { "local" },
+            local: true,
             offsite,
             name: b.name.clone(),
             format: b.format(),
@@ -486,6 +498,25 @@ impl Row {
             age: fmt::ago(&taken),
             restore,
         }
+    }
+}
+
+impl Row {
+    /// A backup where the Backups page found it: the local file (its sidecar says how its restore test went) and
+    /// the off-site copy the bucket listed.
+    pub(super) fn located(l: &crate::watch::backups::Located) -> Row {
+        let mut row = Row::new(&l.backup);
+        row.local = l.local;
+        row.offsite = l.offsite.clone();
+        row.location = match l.location() {
+            "both" => "local and off-site",
+            "offsite" => "off-site",
+            _ => "local",
+        };
+        if !l.local {
+            row.restore = None; // no local sidecar: the copy's test is not known here
+        }
+        row
     }
 }
 
@@ -555,6 +586,10 @@ impl JobView {
                     Err(e) => report_error = Some(e),
                 }
             }
+            Some(Ok(Done::RestoreTest(r))) => {
+                let file = status.file.clone().unwrap_or_default();
+                summary = Some(format!("Restore test of {file} {}.", crate::watch::backups::describe(&r)));
+            }
             Some(Err(_)) | None => {}
         }
         let started = Some(status.started_at);
@@ -582,6 +617,8 @@ pub struct IndexPage {
     pub running: bool,
     pub schedule: ScheduleView,
     pub offsite: OffsiteView,
+    /// Why the off-site copies could not be listed (the local backups are shown, with the copies their sidecars record).
+    pub offsite_error: Option<String>,
     /// The retention policy, described.
     pub policy: String,
     /// `restore_test` as configured.
@@ -676,6 +713,10 @@ pub struct RetentionPage {
 #[template(path = "backups/restore.html")]
 pub struct RestorePage {
     pub layout: Layout,
+    /// Where the form posts: the local file's restore, or the off-site copy's.
+    pub action: String,
+    /// The off-site copy restored (downloaded first); `None` for a local file.
+    pub from_offsite: Option<String>,
     /// An age file: the form asks for the identity.
     pub encrypted: bool,
     pub backup: Row,

@@ -98,6 +98,10 @@ fn per_database(state: &AppState) -> Router<AppState> {
         .route("/db/{name}/backups/status", get(backups::status))
         .route("/db/{name}/backups/schedule", post(backup_schedule::update))
         .route("/db/{name}/backups/offsite", post(backup_offsite::update))
+        .route(
+            "/db/{name}/backups/offsite/{file}/restore",
+            get(backup_offsite::confirm_restore).post(backup_offsite::restore),
+        )
         .route("/db/{name}/backups/policy", get(backup_policy::index).post(backup_policy::apply))
         .route("/db/{name}/backups/retention", get(backups::retention).post(backups::prune))
         .route("/db/{name}/backups/{file}/download", get(backups::download))
