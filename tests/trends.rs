@@ -285,6 +285,106 @@ async fn retention_averages_and_deletes_past_samples(kind: Kind) {
     t.drop().await;
 }
 
+/// Commits with a counter that went down at minute 30 and a stats reset (counting on from 300) at minute 70.
+fn commits_at(minute: i64) -> i64 {
+    match minute {
+        m if m < 30 => m * m,
+        m if m < 70 => 5 + (m - 30) * 7,
+        m => 300 + (m - 70) * 3,
+    }
+}
+
+fn varied_readings(minute: i64) -> SampleReadings {
+    let reset = if minute < 70 { 1_000 } else { 2_000 };
+    SampleReadings {
+        database_size_bytes: Some(1000 + minute),
+        commits: Some(commits_at(minute)),
+        blocks_hit: Some(9 * minute),
+        blocks_read: Some(minute),
+        stats_reset_at: chrono::DateTime::from_timestamp(reset, 0),
+        ..Default::default()
+    }
+}
+
+/// The chart's series reduced by the home database: one point per bucket, each the bucket's average (gauges) or
+/// increase over its seconds (rates, across a counter that went down and a stats reset), from raw samples and
+/// from 5-minute averages alike.
+async fn chart_series_reduces_each_bucket_in_the_home_database(kind: Kind) {
+    let t = TestDb::new(kind).await;
+    strata::home::migrate(&DatabaseUrl::parse(&t.home_url).unwrap()).await.expect("migrate the home database");
+    let home = t.connect_home().await;
+    let now = chrono::Utc::now().timestamp() / 3600 * 3600;
+    let time = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
+    let base = now - 3 * 3600;
+    for m in 0..120 {
+        let index = strata::db::introspect::IndexInfo {
+            schema: "main".into(),
+            name: "ix".into(),
+            scans: Some(2 * m),
+            ..Default::default()
+        };
+        samples::record(&home, APP, time(base + 60 * m), &varied_readings(m), &table(m), &[index]).await.unwrap();
+    }
+    let (from, to) = (base, base + 7199);
+    // Twelve columns: buckets of ten minutes.
+    let chart = |metric: &str| {
+        let (home, metric) = (home.clone(), Metric::parse(metric).unwrap());
+        async move { samples::chart_series(&home, APP, &metric, from, to, 12).await.expect("the chart series") }
+    };
+    let sizes = chart("db_size").await;
+    let expected: Vec<(i64, f64)> = (0..12).map(|k| (base + 600 * k + 270, 1004.5 + 10.0 * k as f64)).collect();
+    assert_eq!(sizes, expected, "each bucket's average, at its samples' mean time");
+    let rows = chart("table_rows:main.<script>").await;
+    assert_eq!(
+        rows.iter().map(|p| p.1).collect::<Vec<_>>(),
+        (0..12).map(|k| 4.5 + 10.0 * k as f64).collect::<Vec<_>>()
+    );
+
+    // By hand: each sample's delta to the one before (its new value where the counter went down or was reset),
+    // summed over the bucket and divided by the seconds between those samples.
+    let mut by_hand = Vec::new();
+    for k in 0..12i64 {
+        let (mut increase, mut seconds, mut times) = (0i64, 0i64, Vec::new());
+        for m in (10 * k..10 * k + 10).filter(|m| *m > 0) {
+            let (prev, cur) = (commits_at(m - 1), commits_at(m));
+            increase += if cur < prev || m == 70 { cur } else { cur - prev };
+            seconds += 60;
+            times.push(base + 60 * m);
+        }
+        let at = times.iter().sum::<i64>() as f64 / times.len() as f64;
+        by_hand.push((at.round() as i64, increase as f64 / seconds as f64));
+    }
+    let commits = chart("commits_per_s").await;
+    assert_eq!(commits.len(), 12);
+    for ((at, rate), (hand_at, hand_rate)) in commits.iter().zip(&by_hand) {
+        assert_eq!(at, hand_at);
+        assert!((rate - hand_rate).abs() < 1e-9, "{commits:?} against {by_hand:?}");
+    }
+    assert_eq!(commits[0].1, 81.0 / 540.0, "the first sample has none before it");
+    assert_eq!(commits[3].1, (5.0 + 9.0 * 7.0) / 600.0, "the counter that went down counts its new value");
+    assert_eq!(commits[7].1, (300.0 + 9.0 * 3.0) / 600.0, "after a stats reset the value counts from zero");
+    let hits = chart("cache_hit_ratio").await;
+    assert!(hits.len() == 12 && hits.iter().all(|(_, r)| (r - 0.9).abs() < 1e-9), "{hits:?}");
+    let scans = chart("index_scans:main.ix").await;
+    assert!(scans.len() == 12 && scans.iter().all(|(_, r)| (r - 2880.0).abs() < 1e-6), "2 a minute: {scans:?}");
+
+    // After the retention job the same chart reads the 5-minute averages: the same values (the first bucket has
+    // no sample before it either way), at the averages' times.
+    samples::retain(&home, &[APP.to_string()], &SampleRetention::default(), time(now)).await.expect("retain");
+    let raw_rows = count(&home, "SELECT COUNT(*) FROM samples WHERE resolution_s = 0").await;
+    assert_eq!(raw_rows, 120);
+    let averaged = chart("db_size").await;
+    let expected: Vec<(i64, f64)> = (0..12).map(|k| (base + 600 * k + 150, 1004.5 + 10.0 * k as f64)).collect();
+    assert_eq!(averaged, expected, "two 5-minute averages a bucket");
+    let averaged = chart("commits_per_s").await;
+    assert_eq!(averaged.len(), 12);
+    for k in 1..12 {
+        assert!((averaged[k].1 - by_hand[k].1).abs() < 1e-9, "bucket {k}: {averaged:?} against {by_hand:?}");
+    }
+    home.close().await.ok();
+    t.drop().await;
+}
+
 async fn one_of_two_samplers_samples_and_the_other_takes_over(kind: Kind) {
     let t = TestDb::new(kind).await;
     migrate_up(&t).await;
@@ -376,6 +476,7 @@ fn csv_request(key: &str) -> axum::http::Request<axum::body::Body> {
 each_backend! {
     sampler_follows_rows_sizes_sessions_and_index_use => sampler_follows_what_the_test_does;
     retention_averages_raw_samples_and_deletes_old_ones => retention_averages_and_deletes_past_samples;
+    chart_series_reduces_buckets_by_hand => chart_series_reduces_each_bucket_in_the_home_database;
     exactly_one_sampler_samples_and_another_takes_over => one_of_two_samplers_samples_and_the_other_takes_over;
     samples_api_and_overview_charts => samples_api_and_charts_show_what_the_running_sampler_took;
 }

@@ -16,6 +16,8 @@ const LEFT: f64 = 64.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 10.0;
 const BOTTOM: f64 = 22.0;
+/// The plot's width in pixel columns: a series needs no more points than this.
+pub const COLUMNS: u32 = (WIDTH as f64 - LEFT - RIGHT) as u32;
 
 /// What to draw.
 pub struct Chart<'a> {

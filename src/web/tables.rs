@@ -5,14 +5,16 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use serde::Deserialize;
 
+use super::charts::{self, Trends};
 use super::current_db::CurrentDb;
 use super::extract::{self, Path, Query};
-use super::fmt::urlencode;
+use super::fmt::{self, urlencode};
 use super::layout::Layout;
 use super::session::CurrentUser;
 use crate::db::introspect::{Page, RowsPage, TableDetail, TableInfo, TableQuery, TableSort};
 use crate::error::{Error, Result};
 use crate::home::accounts::Role;
+use crate::home::samples::Metric;
 use crate::maintenance::Offer;
 use crate::state::AppState;
 use crate::watch::catalog;
@@ -68,6 +70,8 @@ pub async fn index(
 #[derive(Debug, Default, Deserialize)]
 pub struct ShowParams {
     page: Option<u64>,
+    /// The charts' range: `1h`, `24h` (default), `7d`, `30d` or `1y`.
+    range: Option<String>,
 }
 
 /// `GET /tables/{schema}/{table}`.
@@ -80,7 +84,18 @@ pub async fn show(
 ) -> Result<ShowPage> {
     user.require(Role::Viewer)?;
     let limit = state.config.settings.catalog_timeout;
-    let detail = catalog::read(limit, db.introspector.table(&schema, &table)).await?;
+    // The size and rows charts come from the home database's samples, read beside the catalog.
+    let name = format!("{schema}.{table}");
+    let metrics = vec![
+        (Metric::Table { rows: false, name: name.clone() }, "Total size".to_string()),
+        (Metric::Table { rows: true, name }, "Rows (estimate)".to_string()),
+    ];
+    let href = fmt::table_link(&db.base(), &schema, &table);
+    let (detail, trends) = tokio::join!(
+        catalog::read(limit, db.introspector.table(&schema, &table)),
+        charts::trends(&state, &db, metrics, params.range.as_deref(), href)
+    );
+    let (detail, trends) = (detail?, trends?);
     let detail = match detail {
         Some(None) => return Err(Error::NotFound(format!("table {schema}.{table}"))),
         other => other.flatten(),
@@ -104,6 +119,7 @@ pub async fn show(
         detail: detail.unwrap_or_default(),
         rows: rows.unwrap_or_default(),
         page,
+        trends,
     })
 }
 
@@ -177,4 +193,6 @@ pub struct ShowPage {
     pub page: u64,
     /// Maintenance actions for this table (admins only; empty otherwise).
     pub maintenance: Vec<Offer>,
+    /// The size and rows charts.
+    pub trends: Trends,
 }

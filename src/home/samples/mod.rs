@@ -16,6 +16,10 @@ use crate::config::SampleRetention;
 use crate::db::introspect::{IndexInfo, SampleReadings, TableInfo};
 use crate::error::{Error, Result};
 
+mod buckets;
+
+pub use buckets::{Reduced, chart_series, series_in_buckets};
+
 const SAMPLES: &str = "samples";
 const OBJECTS: &str = "sample_objects";
 const TABLES: &str = "sample_tables";
