@@ -181,6 +181,37 @@ pub fn render(chart: &Chart<'_>) -> String {
     svg
 }
 
+/// A sparkline's size in pixels.
+pub const SPARK_WIDTH: u32 = 120;
+pub const SPARK_HEIGHT: u32 = 24;
+
+/// A small inline line (no axes, no markers) of `points` over `from..=to`, one point per pixel column at most,
+/// scaled between its own extremes; `title` (escaped) is its hover text and label. An empty series draws nothing
+/// but says so.
+pub fn sparkline(title: &str, from: i64, to: i64, points: &[(i64, f64)]) -> String {
+    let points = reduce(points, from, to, SPARK_WIDTH);
+    let title = escape(title);
+    let mut svg = format!(
+        r#"<svg class="sparkline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SPARK_WIDTH} {SPARK_HEIGHT}" width="{SPARK_WIDTH}" height="{SPARK_HEIGHT}" role="img" aria-label="{title}"><title>{title}</title>"#
+    );
+    if points.is_empty() {
+        svg.push_str("</svg>");
+        return svg;
+    }
+    let (lo, hi) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), (_, v)| (lo.min(*v), hi.max(*v)));
+    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 1.0, hi + 1.0) };
+    let span = (to - from).max(1) as f64;
+    let (w, h) = (SPARK_WIDTH as f64 - 2.0, SPARK_HEIGHT as f64 - 4.0);
+    svg.push_str(r#"<polyline class="chart-line" fill="none" points=""#);
+    for (i, (at, v)) in points.iter().enumerate() {
+        let x = 1.0 + ((at - from) as f64 / span * w * 10.0).floor() / 10.0;
+        let y = 2.0 + h - (v - lo) / (hi - lo) * h;
+        let _ = write!(svg, "{}{x:.1},{y:.1}", if i == 0 { "" } else { " " });
+    }
+    svg.push_str(r#""/></svg>"#);
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

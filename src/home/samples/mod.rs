@@ -17,8 +17,10 @@ use crate::db::introspect::{IndexInfo, SampleReadings, TableInfo};
 use crate::error::{Error, Result};
 
 mod buckets;
+mod growth;
 
 pub use buckets::{Reduced, chart_series, series_in_buckets};
+pub use growth::{Growth, Which, growth};
 
 const SAMPLES: &str = "samples";
 const OBJECTS: &str = "sample_objects";
