@@ -466,6 +466,121 @@ async fn samples_api_and_charts_show_what_the_running_sampler_took(kind: Kind) {
     t.drop().await;
 }
 
+/// The first inline chart of `page` whose `aria-label` is `title`, parsed: its polyline's points.
+fn chart_points_in(page: &str, title: &str) -> Vec<(f64, f64)> {
+    let start = page.find(&format!("aria-label=\"{title}\"")).unwrap_or_else(|| panic!("a chart {title}: {page}"));
+    let start = page[..start].rfind("<svg").unwrap();
+    let end = start + page[start..].find("</svg>").unwrap() + "</svg>".len();
+    let doc = roxmltree::Document::parse(&page[start..end]).expect("the chart is well-formed XML");
+    let Some(line) = doc.descendants().find(|n| n.attribute("class") == Some("chart-line")) else {
+        return Vec::new();
+    };
+    let point = |p: &str| {
+        let (x, y) = p.split_once(',').unwrap();
+        (x.parse().unwrap(), y.parse().unwrap())
+    };
+    line.attribute("points").unwrap().split(' ').map(point).collect()
+}
+
+/// Samples written for the last ten minutes and for seven days ago show on the table page's size and rows charts,
+/// the index page's scans chart, the tables page's growth column and sort, and the fleet page's sparkline.
+async fn table_and_index_charts_growth_and_fleet_sparklines(kind: Kind) {
+    let t = TestDb::new(kind).await;
+    migrate_up(&t).await;
+    let state = app_state_with(&t.url, |_| {}).await;
+    let w = watched(&state);
+    let query = strata::db::introspect::TableQuery {
+        sort: strata::db::introspect::TableSort::Name,
+        descending: false,
+        search: Some("posts".into()),
+        offset: 0,
+        limit: 10,
+    };
+    let posts = w.introspector.tables(&query).await.unwrap().items.into_iter().find(|t| t.name == "posts").unwrap();
+    let schema = posts.schema.clone();
+    let now = chrono::Utc::now().timestamp();
+    let time = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
+    let table = |name: &str, total: i64, rows: i64| TableInfo {
+        schema: schema.clone(),
+        name: name.into(),
+        total_bytes: Some(total),
+        row_estimate: Some(rows),
+        ..Default::default()
+    };
+    let index = |scans: i64| strata::db::introspect::IndexInfo {
+        schema: schema.clone(),
+        name: "posts_<ix>".into(),
+        scans: Some(scans),
+        ..Default::default()
+    };
+    let readings = |size: i64| SampleReadings { database_size_bytes: Some(size), ..Default::default() };
+    // Seven days ago: posts was 1,000 bytes; `<script>` was not sampled yet.
+    let week_ago = now - 7 * 86_400 - 120;
+    samples::record(&state.home, APP, time(week_ago), &readings(10), &[table("posts", 1000, 1)], &[index(0)])
+        .await
+        .unwrap();
+    for k in 0..10 {
+        let tables = [table("posts", 5000 + 100 * k, 10 * k), table("<script>", 700, 1)];
+        samples::record(&state.home, APP, time(now - 600 + 60 * k), &readings(20 + k), &tables, &[index(3 * k)])
+            .await
+            .unwrap();
+    }
+    // And 20 hours ago the database was 5 bytes.
+    samples::record(&state.home, APP, time(now - 20 * 3600), &readings(5), &[], &[]).await.unwrap();
+    let mut b = Browser::with_state(state.clone());
+    b.login_as(Role::Viewer).await;
+
+    let (status, _, page) = b.get(&at(&format!("/tables/{schema}/posts?range=1h"))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let sizes = chart_points_in(&page, "Total size");
+    let rows = chart_points_in(&page, "Rows (estimate)");
+    assert_eq!((sizes.len(), rows.len()), (10, 10), "one point a sample: {sizes:?}");
+    assert!(sizes.windows(2).all(|p| p[1].0 > p[0].0 && p[1].1 < p[0].1), "growing, left to right: {sizes:?}");
+    assert!(page.contains(&format!(">{}</text></a>", *HEAD)), "the migration marker carries its revision");
+    assert!(page.contains("<a href=\"/db/app/tables/"), "the range links stay on the table page");
+    assert_eq!(b.get(&at(&format!("/tables/{schema}/posts?range=2w"))).await.0, StatusCode::BAD_REQUEST);
+
+    let (status, _, page) = b.get(&at(&format!("/indexes/{schema}/posts_%3Cix%3E?range=1h"))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(!page.contains("posts_<ix>"), "the index's name is escaped: {page}");
+    if w.introspector.capabilities().index_usage {
+        let scans = chart_points_in(&page, "Scans per day");
+        // Three scans a minute: 4,320 a day, the same height everywhere.
+        assert_eq!(scans.len(), 9, "{scans:?}");
+        assert!(scans.iter().all(|p| (p.1 - scans[0].1).abs() < 0.01), "{scans:?}");
+    } else {
+        assert!(page.contains("not on this engine"), "{page}");
+    }
+
+    let grown = format!("+{}", strata::web::fmt::bytes(&Some(5900 - 1000)));
+    let (status, _, page) = b.get(&at("/tables?q=posts")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Growth 7 d") && page.contains(&grown), "{grown} in {page}");
+    let (status, _, page) = b.get(&at("/tables?sort=growth")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (posts_at, script_at) = (page.find(&grown).unwrap(), page.find("&#60;script&#62;").expect("escaped"));
+    assert!(posts_at < script_at, "the grown table first, the one without a sample a week ago after it");
+    assert!(!page.contains("<script>"), "{page}");
+    let (_, _, page) = b.get(&at("/tables?sort=growth&dir=asc&q=scri")).await;
+    assert!(page.contains("&#60;script&#62;") && !page.contains(&grown), "the search applies: {page}");
+
+    let (status, _, page) = b.get("/").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let start = page.find("<svg class=\"sparkline\"").expect("a sparkline");
+    let end = start + page[start..].find("</svg>").unwrap() + "</svg>".len();
+    let doc = roxmltree::Document::parse(&page[start..end]).expect("well-formed");
+    let label = doc.root_element().attribute("aria-label").unwrap().to_string();
+    assert!(label.starts_with("app: size over 24 h, 5 B to 2"), "{label}");
+    let line = doc.descendants().find(|n| n.attribute("class") == Some("chart-line")).expect("a line");
+    let xs: Vec<f64> =
+        line.attribute("points").unwrap().split(' ').map(|p| p.split_once(',').unwrap().0.parse().unwrap()).collect();
+    // 120 pixel columns of 12 minutes (118 drawn): the ten minutes of samples are one or two points, 20 hours to
+    // the right of the older one.
+    assert!((2..=3).contains(&xs.len()), "{xs:?}");
+    assert!((xs[1] - xs[0] - 118.0 * 20.0 / 24.0).abs() < 2.0, "20 of the 24 hours apart: {xs:?}");
+    t.drop().await;
+}
+
 fn csv_request(key: &str) -> axum::http::Request<axum::body::Body> {
     axum::http::Request::get("/api/v1/databases/app/samples?metric=db_size&format=csv&from=0")
         .header("authorization", format!("Bearer {key}"))
@@ -477,6 +592,7 @@ each_backend! {
     sampler_follows_rows_sizes_sessions_and_index_use => sampler_follows_what_the_test_does;
     retention_averages_raw_samples_and_deletes_old_ones => retention_averages_and_deletes_past_samples;
     chart_series_reduces_buckets_by_hand => chart_series_reduces_each_bucket_in_the_home_database;
+    table_and_index_charts_growth_and_fleet_sparklines => table_and_index_charts_growth_and_fleet_sparklines;
     exactly_one_sampler_samples_and_another_takes_over => one_of_two_samplers_samples_and_the_other_takes_over;
     samples_api_and_overview_charts => samples_api_and_charts_show_what_the_running_sampler_took;
 }

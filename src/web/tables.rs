@@ -83,8 +83,13 @@ pub async fn index(
     let now = chrono::Utc::now().timestamp();
     let (result, growth) = match params.sort {
         ListSort::Catalog(sort) => {
-            let query =
-                TableQuery { sort, descending, search: search.clone(), offset: (page - 1) * PAGE_SIZE, limit: PAGE_SIZE };
+            let query = TableQuery {
+                sort,
+                descending,
+                search: search.clone(),
+                offset: (page - 1) * PAGE_SIZE,
+                limit: PAGE_SIZE,
+            };
             let result = catalog::read(limit, db.introspector.tables(&query)).await?;
             // The growth of the tables on this page only.
             let names: Vec<(String, String)> =

@@ -4,8 +4,8 @@
 //! 50 tables costs 50 lookups and sorting every sampled table by growth costs one per table, never a read of the
 //! samples themselves.
 
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Order, Query, QueryStatementBuilder, SelectStatement};
 use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Order, Query, QueryStatementBuilder, SelectStatement};
 
 use super::{FIVE_MINUTES, HOURLY, OBJECTS, RAW, TABLES, col};
 use crate::error::Result;
@@ -127,9 +127,8 @@ pub async fn growth(
                 if let Some(search) = search.filter(|s| !s.is_empty()) {
                     let pattern = format!("%{}%", like_escaped(&search.to_lowercase()));
                     let like = |c: &str| {
-                        Func::lower(Expr::col((col("o"), col(c)))).like(
-                            sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'),
-                        )
+                        Func::lower(Expr::col((col("o"), col(c))))
+                            .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
                     };
                     q.and_where(like("schema_name").or(like("object_name")));
                 }
@@ -175,4 +174,3 @@ fn scalar(q: SelectStatement) -> Expr {
 fn like_escaped(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
-
