@@ -54,7 +54,7 @@ async fn table_charts_and_fleet_sparklines_in_light_and_dark() {
         for m in c.find_all(Locator::Css("a.chart-marker text")).await.unwrap() {
             markers.push(m.text().await.unwrap());
         }
-        assert!(markers.contains(&HEAD.to_string()), "{markers:?}");
+        assert!(markers.contains(&HEAD), "{markers:?}");
         c.find(Locator::Id("trends")).await.unwrap();
         snap(&c, &format!("trends-table-{mode}")).await;
         c.goto(&format!("{base}/")).await.unwrap();

@@ -125,10 +125,7 @@ pub async fn chromium_args(page_load_strategy: &str, extra: &[&str]) -> (Running
     caps.insert("pageLoadStrategy".into(), page_load_strategy.into());
     // The console (CSP violations among it) for tests that read it through chromedriver's log endpoint.
     caps.insert("goog:loggingPrefs".into(), serde_json::json!({"browser": "ALL"}));
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({ "binary": browser, "args": args }),
-    );
+    caps.insert("goog:chromeOptions".into(), serde_json::json!({ "binary": browser, "args": args }));
     let client = ClientBuilder::native()
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{port}"))

@@ -252,7 +252,7 @@ async fn increases(
     if resolution != RAW {
         inner.and_where(Expr::col(col("at_s")).gte(from));
         for name in names.iter().take(columns.len()) {
-            outer.expr_as(Func::cast_as(Func::sum(Expr::col(col(*name))), real.clone()), col(*name));
+            outer.expr_as(Func::cast_as(Func::sum(Expr::col(col(name))), real.clone()), col(name));
         }
         outer.expr_as(
             Func::cast_as(Func::count(Expr::col(col("at_s"))), real.clone()).mul(resolution as i64),
@@ -288,10 +288,10 @@ async fn increases(
         Expr::val(false)
     };
     for (name, prev) in names.iter().zip(["p_v", "p_v1"]).take(columns.len()) {
-        let (v, p) = (|| Expr::col(col(*name)), || Expr::col(col(prev)));
+        let (v, p) = (|| Expr::col(col(name)), || Expr::col(col(prev)));
         let began_again = Expr::case(v().gt(0), v()).finally(0);
         let delta = Expr::case(reset.clone().or(v().lt(p())), began_again).finally(v().sub(p()));
-        outer.expr_as(Func::cast_as(Func::sum(delta), real.clone()), col(*name));
+        outer.expr_as(Func::cast_as(Func::sum(delta), real.clone()), col(name));
     }
     outer.expr_as(
         Func::cast_as(Func::sum(Expr::col(col("at_s")).sub(Expr::col(col("p_at")))), real.clone()),
