@@ -581,6 +581,57 @@ async fn table_and_index_charts_growth_and_fleet_sparklines(kind: Kind) {
     t.drop().await;
 }
 
+/// The hour before a migration against the hour after: the database's size, the table that grew, the index whose
+/// scans rose, largest changes first, every name escaped.
+async fn what_changed_around_a_migration(kind: Kind) {
+    let t = TestDb::new(kind).await;
+    migrate_up(&t).await;
+    let state = app_state_with(&t.url, |_| {}).await;
+    let applied = chrono::Utc::now().timestamp() - 7200;
+    let time = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
+    let table = |name: &str, total: i64, rows: i64| TableInfo {
+        schema: "s".into(),
+        name: name.into(),
+        total_bytes: Some(total),
+        row_estimate: Some(rows),
+        ..Default::default()
+    };
+    for m in -60..60i64 {
+        let after = m >= 0;
+        let tables =
+            [table("<grew>", if after { 9000 } else { 1000 }, if after { 90 } else { 10 }), table("same", 500, 5)];
+        // One scan a minute before, ten after.
+        let scans = if after { 60 + 10 * m } else { 60 + m };
+        let index = strata::db::introspect::IndexInfo {
+            schema: "s".into(),
+            name: "ix".into(),
+            scans: Some(scans),
+            ..Default::default()
+        };
+        let readings =
+            SampleReadings { database_size_bytes: Some(if after { 20_000 } else { 10_000 }), ..Default::default() };
+        samples::record(&state.home, APP, time(applied + 60 * m), &readings, &tables, &[index]).await.unwrap();
+    }
+    let mut b = Browser::with_state(state.clone());
+    b.login_as(Role::Viewer).await;
+    let (status, _, page) = b.get(&at_path(applied)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("&#60;script&#62;") && !page.contains("<script>"), "the revision escaped: {page}");
+    let plus = |bytes: i64| format!("+{}", strata::web::fmt::bytes(&Some(bytes)));
+    assert!(page.contains(&plus(10_000)), "the database grew by 10 kB: {page}");
+    let (grew, same) = (page.find("&#60;grew&#62;").expect("escaped"), page.find(">same<").expect("listed"));
+    assert!(grew < same, "the largest change first");
+    assert!(page.contains(&plus(8000)) && page.contains("+80<"), "sizes and rows: {page}");
+    // 1,440 scans a day before, 14,400 after.
+    assert!(page.contains(">1440<") && page.contains(">14400<") && page.contains("+12960<"), "{page}");
+    assert_eq!(b.get(&at("/migrations/around?at=soon")).await.0, StatusCode::BAD_REQUEST);
+    t.drop().await;
+}
+
+fn at_path(at_s: i64) -> String {
+    at(&format!("/migrations/around?at={at_s}&revision=%3Cscript%3E"))
+}
+
 fn csv_request(key: &str) -> axum::http::Request<axum::body::Body> {
     axum::http::Request::get("/api/v1/databases/app/samples?metric=db_size&format=csv&from=0")
         .header("authorization", format!("Bearer {key}"))
@@ -593,6 +644,7 @@ each_backend! {
     retention_averages_raw_samples_and_deletes_old_ones => retention_averages_and_deletes_past_samples;
     chart_series_reduces_buckets_by_hand => chart_series_reduces_each_bucket_in_the_home_database;
     table_and_index_charts_growth_and_fleet_sparklines => table_and_index_charts_growth_and_fleet_sparklines;
+    what_changed_around_a_migration => what_changed_around_a_migration;
     exactly_one_sampler_samples_and_another_takes_over => one_of_two_samplers_samples_and_the_other_takes_over;
     samples_api_and_overview_charts => samples_api_and_charts_show_what_the_running_sampler_took;
 }
@@ -621,7 +673,7 @@ fn chart_svg_parses_with_one_point_per_column_markers_at_their_x_and_escaped_lab
         to,
         points: &points,
         markers: &markers,
-        markers_href: "/db/app/migrations?x=1&y=2",
+        markers_href: "/db/app/migrations",
     });
     assert!(!svg.contains("<script>"), "nothing unescaped: {svg}");
     let doc = roxmltree::Document::parse(&svg).expect("the chart is well-formed XML");
@@ -654,7 +706,11 @@ fn chart_svg_parses_with_one_point_per_column_markers_at_their_x_and_escaped_lab
     let (x, revision, href) = &found[0];
     assert!((x - (left + right) / 2.0).abs() < 1.0, "the marker halfway: {x} between {left} and {right}");
     assert_eq!(revision, "<script>alert(1)</script>", "the revision as text");
-    assert_eq!(href, "/db/app/migrations?x=1&y=2");
+    assert_eq!(
+        *href,
+        format!("/db/app/migrations/around?at={}&revision=%3Cscript%3Ealert%281%29%3C%2Fscript%3E", to / 2),
+        "the marker links to what changed around it"
+    );
     assert!((found[1].0 - (left + (right - left) / 4.0)).abs() < 1.0);
     assert_eq!(found[1].1, "ae1027a6acf");
 }

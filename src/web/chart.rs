@@ -30,7 +30,7 @@ pub struct Chart<'a> {
     pub to: i64,
     pub points: &'a [(i64, f64)],
     pub markers: &'a [Marker],
-    /// Where a marker links to (the migrations page).
+    /// The migrations page: a marker links to its "what changed around this migration" view under it.
     pub markers_href: &'a str,
 }
 
@@ -167,7 +167,12 @@ pub fn render(chart: &Chart<'_>) -> String {
         let _ = write!(
             svg,
             r#"<a class="chart-marker" href="{href}"><title>{tool} {revision}{name} applied {at} UTC</title><line x1="{mx:.1}" y1="{TOP}" x2="{mx:.1}" y2="{bottom}"/><text x="{tx:.1}" y="{ty}">{revision}</text></a>"#,
-            href = escape(chart.markers_href),
+            href = escape(&format!(
+                "{}/around?at={}&revision={}",
+                chart.markers_href,
+                m.at,
+                crate::web::fmt::urlencode(&m.revision)
+            )),
             tool = escape(&m.tool),
             revision = escape(&m.revision),
             name = escape(&name),

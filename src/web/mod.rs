@@ -76,6 +76,7 @@ fn per_database(state: &AppState) -> Router<AppState> {
         .route("/db/{name}/activity/{pid}/{action}", get(activity::confirm).post(activity::act))
         .route("/db/{name}/bloat", get(bloat::index))
         .route("/db/{name}/migrations", get(migrations::index))
+        .route("/db/{name}/migrations/around", get(migrations::around::show))
         .route("/db/{name}/migrations/preview", get(migrations::runs::preview))
         .route("/db/{name}/migrations/rehearse", post(migrations::runs::rehearse))
         .route("/db/{name}/migrations/runs", post(migrations::runs::start))
