@@ -625,6 +625,8 @@ async fn what_changed_around_a_migration(kind: Kind) {
     // 1,440 scans a day before, 14,400 after.
     assert!(page.contains(">1440<") && page.contains(">14400<") && page.contains("+12960<"), "{page}");
     assert_eq!(b.get(&at("/migrations/around?at=soon")).await.0, StatusCode::BAD_REQUEST);
+    let (_, _, migrations) = b.get(&at("/migrations")).await;
+    assert!(migrations.contains("/db/app/migrations/around?at="), "each applied row links to it: {migrations}");
     t.drop().await;
 }
 
