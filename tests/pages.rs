@@ -158,9 +158,17 @@ async fn tables_sort_and_page(kind: Kind) {
     let (_, _, desc) = b.get("/db/app/tables?sort=name&dir=desc").await;
     let (users, extra) = (desc.find(">users<").expect("users listed"), desc.find(">extra_59<").expect("extra_59"));
     assert!(users < extra, "descending by name");
-    for sort in
-        ["rows", "table_size", "index_size", "toast_size", "total_size", "dead_rows", "last_vacuum", "last_analyze"]
-    {
+    for sort in [
+        "rows",
+        "table_size",
+        "index_size",
+        "toast_size",
+        "total_size",
+        "dead_rows",
+        "last_vacuum",
+        "last_analyze",
+        "growth",
+    ] {
         assert_eq!(b.get(&format!("/db/app/tables?sort={sort}&dir=desc")).await.0, StatusCode::OK, "sort={sort}");
     }
     let (_, _, found) = b.get("/db/app/tables?q=EXTRA_5").await;

@@ -285,6 +285,106 @@ async fn retention_averages_and_deletes_past_samples(kind: Kind) {
     t.drop().await;
 }
 
+/// Commits with a counter that went down at minute 30 and a stats reset (counting on from 300) at minute 70.
+fn commits_at(minute: i64) -> i64 {
+    match minute {
+        m if m < 30 => m * m,
+        m if m < 70 => 5 + (m - 30) * 7,
+        m => 300 + (m - 70) * 3,
+    }
+}
+
+fn varied_readings(minute: i64) -> SampleReadings {
+    let reset = if minute < 70 { 1_000 } else { 2_000 };
+    SampleReadings {
+        database_size_bytes: Some(1000 + minute),
+        commits: Some(commits_at(minute)),
+        blocks_hit: Some(9 * minute),
+        blocks_read: Some(minute),
+        stats_reset_at: chrono::DateTime::from_timestamp(reset, 0),
+        ..Default::default()
+    }
+}
+
+/// The chart's series reduced by the home database: one point per bucket, each the bucket's average (gauges) or
+/// increase over its seconds (rates, across a counter that went down and a stats reset), from raw samples and
+/// from 5-minute averages alike.
+async fn chart_series_reduces_each_bucket_in_the_home_database(kind: Kind) {
+    let t = TestDb::new(kind).await;
+    strata::home::migrate(&DatabaseUrl::parse(&t.home_url).unwrap()).await.expect("migrate the home database");
+    let home = t.connect_home().await;
+    let now = chrono::Utc::now().timestamp() / 3600 * 3600;
+    let time = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
+    let base = now - 3 * 3600;
+    for m in 0..120 {
+        let index = strata::db::introspect::IndexInfo {
+            schema: "main".into(),
+            name: "ix".into(),
+            scans: Some(2 * m),
+            ..Default::default()
+        };
+        samples::record(&home, APP, time(base + 60 * m), &varied_readings(m), &table(m), &[index]).await.unwrap();
+    }
+    let (from, to) = (base, base + 7199);
+    // Twelve columns: buckets of ten minutes.
+    let chart = |metric: &str| {
+        let (home, metric) = (home.clone(), Metric::parse(metric).unwrap());
+        async move { samples::chart_series(&home, APP, &metric, from, to, 12).await.expect("the chart series") }
+    };
+    let sizes = chart("db_size").await;
+    let expected: Vec<(i64, f64)> = (0..12).map(|k| (base + 600 * k + 270, 1004.5 + 10.0 * k as f64)).collect();
+    assert_eq!(sizes, expected, "each bucket's average, at its samples' mean time");
+    let rows = chart("table_rows:main.<script>").await;
+    assert_eq!(
+        rows.iter().map(|p| p.1).collect::<Vec<_>>(),
+        (0..12).map(|k| 4.5 + 10.0 * k as f64).collect::<Vec<_>>()
+    );
+
+    // By hand: each sample's delta to the one before (its new value where the counter went down or was reset),
+    // summed over the bucket and divided by the seconds between those samples.
+    let mut by_hand = Vec::new();
+    for k in 0..12i64 {
+        let (mut increase, mut seconds, mut times) = (0i64, 0i64, Vec::new());
+        for m in (10 * k..10 * k + 10).filter(|m| *m > 0) {
+            let (prev, cur) = (commits_at(m - 1), commits_at(m));
+            increase += if cur < prev || m == 70 { cur } else { cur - prev };
+            seconds += 60;
+            times.push(base + 60 * m);
+        }
+        let at = times.iter().sum::<i64>() as f64 / times.len() as f64;
+        by_hand.push((at.round() as i64, increase as f64 / seconds as f64));
+    }
+    let commits = chart("commits_per_s").await;
+    assert_eq!(commits.len(), 12);
+    for ((at, rate), (hand_at, hand_rate)) in commits.iter().zip(&by_hand) {
+        assert_eq!(at, hand_at);
+        assert!((rate - hand_rate).abs() < 1e-9, "{commits:?} against {by_hand:?}");
+    }
+    assert_eq!(commits[0].1, 81.0 / 540.0, "the first sample has none before it");
+    assert_eq!(commits[3].1, (5.0 + 9.0 * 7.0) / 600.0, "the counter that went down counts its new value");
+    assert_eq!(commits[7].1, (300.0 + 9.0 * 3.0) / 600.0, "after a stats reset the value counts from zero");
+    let hits = chart("cache_hit_ratio").await;
+    assert!(hits.len() == 12 && hits.iter().all(|(_, r)| (r - 0.9).abs() < 1e-9), "{hits:?}");
+    let scans = chart("index_scans:main.ix").await;
+    assert!(scans.len() == 12 && scans.iter().all(|(_, r)| (r - 2880.0).abs() < 1e-6), "2 a minute: {scans:?}");
+
+    // After the retention job the same chart reads the 5-minute averages: the same values (the first bucket has
+    // no sample before it either way), at the averages' times.
+    samples::retain(&home, &[APP.to_string()], &SampleRetention::default(), time(now)).await.expect("retain");
+    let raw_rows = count(&home, "SELECT COUNT(*) FROM samples WHERE resolution_s = 0").await;
+    assert_eq!(raw_rows, 120);
+    let averaged = chart("db_size").await;
+    let expected: Vec<(i64, f64)> = (0..12).map(|k| (base + 600 * k + 150, 1004.5 + 10.0 * k as f64)).collect();
+    assert_eq!(averaged, expected, "two 5-minute averages a bucket");
+    let averaged = chart("commits_per_s").await;
+    assert_eq!(averaged.len(), 12);
+    for k in 1..12 {
+        assert!((averaged[k].1 - by_hand[k].1).abs() < 1e-9, "bucket {k}: {averaged:?} against {by_hand:?}");
+    }
+    home.close().await.ok();
+    t.drop().await;
+}
+
 async fn one_of_two_samplers_samples_and_the_other_takes_over(kind: Kind) {
     let t = TestDb::new(kind).await;
     migrate_up(&t).await;
@@ -366,6 +466,174 @@ async fn samples_api_and_charts_show_what_the_running_sampler_took(kind: Kind) {
     t.drop().await;
 }
 
+/// The first inline chart of `page` whose `aria-label` is `title`, parsed: its polyline's points.
+fn chart_points_in(page: &str, title: &str) -> Vec<(f64, f64)> {
+    let start = page.find(&format!("aria-label=\"{title}\"")).unwrap_or_else(|| panic!("a chart {title}: {page}"));
+    let start = page[..start].rfind("<svg").unwrap();
+    let end = start + page[start..].find("</svg>").unwrap() + "</svg>".len();
+    let doc = roxmltree::Document::parse(&page[start..end]).expect("the chart is well-formed XML");
+    let Some(line) = doc.descendants().find(|n| n.attribute("class") == Some("chart-line")) else {
+        return Vec::new();
+    };
+    let point = |p: &str| {
+        let (x, y) = p.split_once(',').unwrap();
+        (x.parse().unwrap(), y.parse().unwrap())
+    };
+    line.attribute("points").unwrap().split(' ').map(point).collect()
+}
+
+/// Samples written for the last ten minutes and for seven days ago show on the table page's size and rows charts,
+/// the index page's scans chart, the tables page's growth column and sort, and the fleet page's sparkline.
+async fn table_and_index_charts_growth_and_fleet_sparklines(kind: Kind) {
+    let t = TestDb::new(kind).await;
+    migrate_up(&t).await;
+    let state = app_state_with(&t.url, |_| {}).await;
+    let w = watched(&state);
+    let query = strata::db::introspect::TableQuery {
+        sort: strata::db::introspect::TableSort::Name,
+        descending: false,
+        search: Some("posts".into()),
+        offset: 0,
+        limit: 10,
+    };
+    let posts = w.introspector.tables(&query).await.unwrap().items.into_iter().find(|t| t.name == "posts").unwrap();
+    let schema = posts.schema.clone();
+    let now = chrono::Utc::now().timestamp();
+    let time = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
+    let table = |name: &str, total: i64, rows: i64| TableInfo {
+        schema: schema.clone(),
+        name: name.into(),
+        total_bytes: Some(total),
+        row_estimate: Some(rows),
+        ..Default::default()
+    };
+    let index = |scans: i64| strata::db::introspect::IndexInfo {
+        schema: schema.clone(),
+        name: "posts_<ix>".into(),
+        scans: Some(scans),
+        ..Default::default()
+    };
+    let readings = |size: i64| SampleReadings { database_size_bytes: Some(size), ..Default::default() };
+    // Seven days ago: posts was 1,000 bytes; `<script>` was not sampled yet.
+    let week_ago = now - 7 * 86_400 - 120;
+    samples::record(&state.home, APP, time(week_ago), &readings(10), &[table("posts", 1000, 1)], &[index(0)])
+        .await
+        .unwrap();
+    for k in 0..10 {
+        let tables = [table("posts", 5000 + 100 * k, 10 * k), table("<script>", 700, 1)];
+        samples::record(&state.home, APP, time(now - 600 + 60 * k), &readings(20 + k), &tables, &[index(3 * k)])
+            .await
+            .unwrap();
+    }
+    // And 20 hours ago the database was 5 bytes.
+    samples::record(&state.home, APP, time(now - 20 * 3600), &readings(5), &[], &[]).await.unwrap();
+    let mut b = Browser::with_state(state.clone());
+    b.login_as(Role::Viewer).await;
+
+    let (status, _, page) = b.get(&at(&format!("/tables/{schema}/posts?range=1h"))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let sizes = chart_points_in(&page, "Total size");
+    let rows = chart_points_in(&page, "Rows (estimate)");
+    assert_eq!((sizes.len(), rows.len()), (10, 10), "one point a sample: {sizes:?}");
+    assert!(sizes.windows(2).all(|p| p[1].0 > p[0].0 && p[1].1 < p[0].1), "growing, left to right: {sizes:?}");
+    assert!(page.contains(&format!(">{}</text></a>", *HEAD)), "the migration marker carries its revision");
+    assert!(page.contains("<a href=\"/db/app/tables/"), "the range links stay on the table page");
+    assert_eq!(b.get(&at(&format!("/tables/{schema}/posts?range=2w"))).await.0, StatusCode::BAD_REQUEST);
+
+    let (status, _, page) = b.get(&at(&format!("/indexes/{schema}/posts_%3Cix%3E?range=1h"))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(!page.contains("posts_<ix>"), "the index's name is escaped: {page}");
+    if w.introspector.capabilities().index_usage {
+        let scans = chart_points_in(&page, "Scans per day");
+        // Three scans a minute: 4,320 a day, the same height everywhere.
+        assert_eq!(scans.len(), 9, "{scans:?}");
+        assert!(scans.iter().all(|p| (p.1 - scans[0].1).abs() < 0.01), "{scans:?}");
+    } else {
+        assert!(page.contains("not on this engine"), "{page}");
+    }
+
+    let grown = format!("+{}", strata::web::fmt::bytes(&Some(5900 - 1000)));
+    let (status, _, page) = b.get(&at("/tables?q=posts")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Growth 7 d") && page.contains(&grown), "{grown} in {page}");
+    let (status, _, page) = b.get(&at("/tables?sort=growth")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (posts_at, script_at) = (page.find(&grown).unwrap(), page.find("&#60;script&#62;").expect("escaped"));
+    assert!(posts_at < script_at, "the grown table first, the one without a sample a week ago after it");
+    assert!(!page.contains("<script>"), "{page}");
+    let (_, _, page) = b.get(&at("/tables?sort=growth&dir=asc&q=scri")).await;
+    assert!(page.contains("&#60;script&#62;") && !page.contains(&grown), "the search applies: {page}");
+
+    let (status, _, page) = b.get("/").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let start = page.find("<svg class=\"sparkline\"").expect("a sparkline");
+    let end = start + page[start..].find("</svg>").unwrap() + "</svg>".len();
+    let doc = roxmltree::Document::parse(&page[start..end]).expect("well-formed");
+    let label = doc.root_element().attribute("aria-label").unwrap().to_string();
+    assert!(label.starts_with("app: size over 24 h, 5 B to 2"), "{label}");
+    let line = doc.descendants().find(|n| n.attribute("class") == Some("chart-line")).expect("a line");
+    let xs: Vec<f64> =
+        line.attribute("points").unwrap().split(' ').map(|p| p.split_once(',').unwrap().0.parse().unwrap()).collect();
+    // 120 pixel columns of 12 minutes (118 drawn): the ten minutes of samples are one or two points, 20 hours to
+    // the right of the older one.
+    assert!((2..=3).contains(&xs.len()), "{xs:?}");
+    assert!((xs[1] - xs[0] - 118.0 * 20.0 / 24.0).abs() < 2.0, "20 of the 24 hours apart: {xs:?}");
+    t.drop().await;
+}
+
+/// The hour before a migration against the hour after: the database's size, the table that grew, the index whose
+/// scans rose, largest changes first, every name escaped.
+async fn what_changed_around_a_migration(kind: Kind) {
+    let t = TestDb::new(kind).await;
+    migrate_up(&t).await;
+    let state = app_state_with(&t.url, |_| {}).await;
+    let applied = chrono::Utc::now().timestamp() - 7200;
+    let time = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
+    let table = |name: &str, total: i64, rows: i64| TableInfo {
+        schema: "s".into(),
+        name: name.into(),
+        total_bytes: Some(total),
+        row_estimate: Some(rows),
+        ..Default::default()
+    };
+    for m in -60..60i64 {
+        let after = m >= 0;
+        let tables =
+            [table("<grew>", if after { 9000 } else { 1000 }, if after { 90 } else { 10 }), table("same", 500, 5)];
+        // One scan a minute before, ten after.
+        let scans = if after { 60 + 10 * m } else { 60 + m };
+        let index = strata::db::introspect::IndexInfo {
+            schema: "s".into(),
+            name: "ix".into(),
+            scans: Some(scans),
+            ..Default::default()
+        };
+        let readings =
+            SampleReadings { database_size_bytes: Some(if after { 20_000 } else { 10_000 }), ..Default::default() };
+        samples::record(&state.home, APP, time(applied + 60 * m), &readings, &tables, &[index]).await.unwrap();
+    }
+    let mut b = Browser::with_state(state.clone());
+    b.login_as(Role::Viewer).await;
+    let (status, _, page) = b.get(&at_path(applied)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("&#60;script&#62;") && !page.contains("<script>"), "the revision escaped: {page}");
+    let plus = |bytes: i64| format!("+{}", strata::web::fmt::bytes(&Some(bytes)));
+    assert!(page.contains(&plus(10_000)), "the database grew by 10 kB: {page}");
+    let (grew, same) = (page.find("&#60;grew&#62;").expect("escaped"), page.find(">same<").expect("listed"));
+    assert!(grew < same, "the largest change first");
+    assert!(page.contains(&plus(8000)) && page.contains("+80<"), "sizes and rows: {page}");
+    // 1,440 scans a day before, 14,400 after.
+    assert!(page.contains(">1440<") && page.contains(">14400<") && page.contains("+12960<"), "{page}");
+    assert_eq!(b.get(&at("/migrations/around?at=soon")).await.0, StatusCode::BAD_REQUEST);
+    let (_, _, migrations) = b.get(&at("/migrations")).await;
+    assert!(migrations.contains("/db/app/migrations/around?at="), "each applied row links to it: {migrations}");
+    t.drop().await;
+}
+
+fn at_path(at_s: i64) -> String {
+    at(&format!("/migrations/around?at={at_s}&revision=%3Cscript%3E"))
+}
+
 fn csv_request(key: &str) -> axum::http::Request<axum::body::Body> {
     axum::http::Request::get("/api/v1/databases/app/samples?metric=db_size&format=csv&from=0")
         .header("authorization", format!("Bearer {key}"))
@@ -376,6 +644,9 @@ fn csv_request(key: &str) -> axum::http::Request<axum::body::Body> {
 each_backend! {
     sampler_follows_rows_sizes_sessions_and_index_use => sampler_follows_what_the_test_does;
     retention_averages_raw_samples_and_deletes_old_ones => retention_averages_and_deletes_past_samples;
+    chart_series_reduces_buckets_by_hand => chart_series_reduces_each_bucket_in_the_home_database;
+    table_and_index_charts_growth_and_fleet_sparklines => table_and_index_charts_growth_and_fleet_sparklines;
+    what_changed_around_a_migration => what_changed_around_a_migration;
     exactly_one_sampler_samples_and_another_takes_over => one_of_two_samplers_samples_and_the_other_takes_over;
     samples_api_and_overview_charts => samples_api_and_charts_show_what_the_running_sampler_took;
 }
@@ -404,7 +675,7 @@ fn chart_svg_parses_with_one_point_per_column_markers_at_their_x_and_escaped_lab
         to,
         points: &points,
         markers: &markers,
-        markers_href: "/db/app/migrations?x=1&y=2",
+        markers_href: "/db/app/migrations",
     });
     assert!(!svg.contains("<script>"), "nothing unescaped: {svg}");
     let doc = roxmltree::Document::parse(&svg).expect("the chart is well-formed XML");
@@ -437,7 +708,11 @@ fn chart_svg_parses_with_one_point_per_column_markers_at_their_x_and_escaped_lab
     let (x, revision, href) = &found[0];
     assert!((x - (left + right) / 2.0).abs() < 1.0, "the marker halfway: {x} between {left} and {right}");
     assert_eq!(revision, "<script>alert(1)</script>", "the revision as text");
-    assert_eq!(href, "/db/app/migrations?x=1&y=2");
+    assert_eq!(
+        *href,
+        format!("/db/app/migrations/around?at={}&revision=%3Cscript%3Ealert%281%29%3C%2Fscript%3E", to / 2),
+        "the marker links to what changed around it"
+    );
     assert!((found[1].0 - (left + (right - left) / 4.0)).abs() < 1.0);
     assert_eq!(found[1].1, "ae1027a6acf");
 }

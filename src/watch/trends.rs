@@ -77,6 +77,19 @@ pub async fn points(
     stitched(src, watched, metric, from, to, &all).await
 }
 
+/// The points of `metric` from `from` to `to` for a chart `columns` pixels wide, reduced by the home database
+/// ([`samples::chart_series`]).
+pub async fn chart_points(
+    src: &Source<'_>,
+    watched: &Watched,
+    metric: &Metric,
+    from: i64,
+    to: i64,
+    columns: u32,
+) -> Result<Vec<(i64, f64)>> {
+    samples::chart_series(src.home, watched.name(), metric, from, to, columns).await
+}
+
 /// Each resolution of `resolutions` (finest first) continues where the one before has nothing older.
 async fn stitched(
     src: &Source<'_>,

@@ -16,6 +16,8 @@ const LEFT: f64 = 64.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 10.0;
 const BOTTOM: f64 = 22.0;
+/// The plot's width in pixel columns: a series needs no more points than this.
+pub const COLUMNS: u32 = (WIDTH as f64 - LEFT - RIGHT) as u32;
 
 /// What to draw.
 pub struct Chart<'a> {
@@ -28,7 +30,7 @@ pub struct Chart<'a> {
     pub to: i64,
     pub points: &'a [(i64, f64)],
     pub markers: &'a [Marker],
-    /// Where a marker links to (the migrations page).
+    /// The migrations page: a marker links to its "what changed around this migration" view under it.
     pub markers_href: &'a str,
 }
 
@@ -165,7 +167,12 @@ pub fn render(chart: &Chart<'_>) -> String {
         let _ = write!(
             svg,
             r#"<a class="chart-marker" href="{href}"><title>{tool} {revision}{name} applied {at} UTC</title><line x1="{mx:.1}" y1="{TOP}" x2="{mx:.1}" y2="{bottom}"/><text x="{tx:.1}" y="{ty}">{revision}</text></a>"#,
-            href = escape(chart.markers_href),
+            href = escape(&format!(
+                "{}/around?at={}&revision={}",
+                chart.markers_href,
+                m.at,
+                crate::web::fmt::urlencode(&m.revision)
+            )),
             tool = escape(&m.tool),
             revision = escape(&m.revision),
             name = escape(&name),
@@ -176,6 +183,37 @@ pub fn render(chart: &Chart<'_>) -> String {
         );
     }
     svg.push_str("</svg>");
+    svg
+}
+
+/// A sparkline's size in pixels.
+pub const SPARK_WIDTH: u32 = 120;
+pub const SPARK_HEIGHT: u32 = 24;
+
+/// A small inline line (no axes, no markers) of `points` over `from..=to`, one point per pixel column at most,
+/// scaled between its own extremes; `title` (escaped) is its hover text and label. An empty series draws nothing
+/// but says so.
+pub fn sparkline(title: &str, from: i64, to: i64, points: &[(i64, f64)]) -> String {
+    let points = reduce(points, from, to, SPARK_WIDTH);
+    let title = escape(title);
+    let mut svg = format!(
+        r#"<svg class="sparkline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SPARK_WIDTH} {SPARK_HEIGHT}" width="{SPARK_WIDTH}" height="{SPARK_HEIGHT}" role="img" aria-label="{title}"><title>{title}</title>"#
+    );
+    if points.is_empty() {
+        svg.push_str("</svg>");
+        return svg;
+    }
+    let (lo, hi) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), (_, v)| (lo.min(*v), hi.max(*v)));
+    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 1.0, hi + 1.0) };
+    let span = (to - from).max(1) as f64;
+    let (w, h) = (SPARK_WIDTH as f64 - 2.0, SPARK_HEIGHT as f64 - 4.0);
+    svg.push_str(r#"<polyline class="chart-line" fill="none" points=""#);
+    for (i, (at, v)) in points.iter().enumerate() {
+        let x = 1.0 + ((at - from) as f64 / span * w * 10.0).floor() / 10.0;
+        let y = 2.0 + h - (v - lo) / (hi - lo) * h;
+        let _ = write!(svg, "{}{x:.1},{y:.1}", if i == 0 { "" } else { " " });
+    }
+    svg.push_str(r#""/></svg>"#);
     svg
 }
 

@@ -113,6 +113,11 @@ pub fn table_link(base: &str, schema: &str, table: &str) -> String {
     format!("{base}/tables/{}/{}", urlencode(schema), urlencode(table))
 }
 
+/// The link of an index's page (its scans over time).
+pub fn index_link(base: &str, schema: &str, index: &str) -> String {
+    format!("{base}/indexes/{}/{}", urlencode(schema), urlencode(index))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,18 +1,20 @@
-//! The indexes page: sizes, scans, and the unused, duplicate and invalid ones with the SQL a DBA would run; sorted, searched and paginated on the server.
+//! The indexes page: sizes, scans, and the unused, duplicate and invalid ones with the SQL a DBA would run; sorted, searched and paginated on the server; and one index's scans per day over time.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
 use serde::Deserialize;
 
+use super::charts::{self, Trends};
 use super::current_db::CurrentDb;
-use super::extract::{self, Query};
-use super::fmt::urlencode;
+use super::extract::{self, Path, Query};
+use super::fmt::{self, urlencode};
 use super::layout::Layout;
 use super::session::CurrentUser;
 use crate::db::introspect::{IndexFilter, IndexInfo, IndexQuery, IndexSort, Page};
 use crate::error::{Error, Result};
 use crate::home::accounts::Role;
+use crate::home::samples::Metric;
 use crate::state::AppState;
 use crate::watch::catalog;
 
@@ -72,6 +74,44 @@ pub async fn index(
         page,
         pages,
     })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ShowParams {
+    /// The chart's range: `1h`, `24h` (default), `7d`, `30d` or `1y`.
+    range: Option<String>,
+}
+
+/// `GET /indexes/{schema}/{index}`: one index's scans per day over a range, from the samples.
+pub async fn show(
+    user: CurrentUser,
+    db: CurrentDb,
+    State(state): State<AppState>,
+    Path((_, schema, index)): Path<(String, String, String)>,
+    Query(params): Query<ShowParams>,
+) -> Result<ShowPage> {
+    user.require(Role::Viewer)?;
+    let usage = db.introspector.capabilities().index_usage;
+    let metrics = if usage {
+        vec![(Metric::IndexScans(format!("{schema}.{index}")), "Scans per day".to_string())]
+    } else {
+        Vec::new()
+    };
+    let href = fmt::index_link(&db.base(), &schema, &index);
+    let trends = charts::trends(&state, &db, metrics, params.range.as_deref(), href).await?;
+    Ok(ShowPage { layout: Layout::for_db(&user, &state, &db, "indexes").await?, schema, index, usage, trends })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "indexes/show.html")]
+pub struct ShowPage {
+    pub layout: Layout,
+    pub schema: String,
+    pub index: String,
+    /// The backend reports scans (else: "not on this engine").
+    pub usage: bool,
+    /// The scans per day chart.
+    pub trends: Trends,
 }
 
 #[derive(Template, WebTemplate)]

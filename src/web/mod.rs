@@ -15,6 +15,7 @@ mod backup_schedule;
 mod backups;
 mod bloat;
 pub mod chart;
+mod charts;
 pub mod csrf;
 pub mod current_db;
 mod databases;
@@ -71,12 +72,14 @@ fn per_database(state: &AppState) -> Router<AppState> {
         .route("/db/{name}/tables", get(tables::index))
         .route("/db/{name}/tables/{schema}/{table}", get(tables::show))
         .route("/db/{name}/indexes", get(indexes::index))
+        .route("/db/{name}/indexes/{schema}/{index}", get(indexes::show))
         .route("/db/{name}/activity", get(activity::index))
         .route("/db/{name}/activity/{pid}/{action}", get(activity::confirm).post(activity::act))
         .route("/db/{name}/bloat", get(bloat::index))
         .route("/db/{name}/statements", get(statements::index))
         .route("/db/{name}/statements/{id}", get(statements::show))
         .route("/db/{name}/migrations", get(migrations::index))
+        .route("/db/{name}/migrations/around", get(migrations::around::show))
         .route("/db/{name}/migrations/preview", get(migrations::runs::preview))
         .route("/db/{name}/migrations/rehearse", post(migrations::runs::rehearse))
         .route("/db/{name}/migrations/runs", post(migrations::runs::start))

@@ -124,7 +124,7 @@ async fn chart_points(source: &Source<'_>, db: &CurrentDb, from: i64, to: i64) -
     let mut out = Vec::new();
     for (name, _) in CHARTS {
         let metric = Metric::parse(name).unwrap_or(Metric::Database("db_size"));
-        out.push(trends::points(source, db, &metric, from, to).await?.0);
+        out.push(trends::chart_points(source, db, &metric, from, to, chart::COLUMNS).await?);
     }
     Ok(out)
 }

@@ -91,6 +91,16 @@ pub async fn chromium() -> (Running, Client) {
 /// Like [`chromium`] with a WebDriver page load strategy: `none` returns from every command at once, even while a
 /// page loads (a run in flight), so the test waits for what it expects by itself.
 pub async fn chromium_with(page_load_strategy: &str) -> (Running, Client) {
+    chromium_args(page_load_strategy, &[]).await
+}
+
+/// Headless Chromium in dark mode (`prefers-color-scheme: dark`).
+pub async fn chromium_dark() -> (Running, Client) {
+    chromium_args("normal", &["--force-dark-mode", "--blink-settings=preferredColorScheme=0"]).await
+}
+
+/// Like [`chromium_with`], with more command-line arguments for Chromium.
+pub async fn chromium_args(page_load_strategy: &str, extra: &[&str]) -> (Running, Client) {
     let driver = program(&["chromedriver", "/usr/bin/chromedriver"]);
     let browser = program(&["chromium", "/usr/bin/chromium", "chromium-browser", "google-chrome"]);
     let port = free_port();
@@ -102,18 +112,20 @@ pub async fn chromium_with(page_load_strategy: &str) -> (Running, Client) {
         .expect("start chromedriver");
     let running = Running(child);
     wait_for_port(port, "chromedriver").await;
+    let mut args: Vec<&str> = vec![
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+    ];
+    args.extend(extra);
     let mut caps = serde_json::Map::new();
     caps.insert("pageLoadStrategy".into(), page_load_strategy.into());
     // The console (CSP violations among it) for tests that read it through chromedriver's log endpoint.
     caps.insert("goog:loggingPrefs".into(), serde_json::json!({"browser": "ALL"}));
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": browser,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-dev-shm-usage", "--window-size=1280,900"],
-        }),
-    );
+    caps.insert("goog:chromeOptions".into(), serde_json::json!({ "binary": browser, "args": args }));
     let client = ClientBuilder::native()
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{port}"))

@@ -2,6 +2,7 @@
 //! then Strata's own migrator: every migration's state, the alembic_version head, migrations_log, the runs started
 //! here and, for admins on the project database, the form that previews and applies migrations ([`runs`]).
 
+pub mod around;
 pub mod runs;
 
 use askama::Template;

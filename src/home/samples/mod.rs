@@ -16,6 +16,14 @@ use crate::config::SampleRetention;
 use crate::db::introspect::{IndexInfo, SampleReadings, TableInfo};
 use crate::error::{Error, Result};
 
+mod around;
+mod buckets;
+mod growth;
+
+pub use around::{Around, Change, WINDOW_S, around};
+pub use buckets::{Reduced, chart_series, series_in_buckets};
+pub use growth::{Growth, Which, growth};
+
 const SAMPLES: &str = "samples";
 const OBJECTS: &str = "sample_objects";
 const TABLES: &str = "sample_tables";
