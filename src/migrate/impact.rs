@@ -8,7 +8,7 @@
 //! rebuild (`ALGORITHM=COPY`, or an `INPLACE` change that rebuilds) gets a new id, an `INSTANT` change keeps it;
 //! SQLite: `dbstat` (page bytes per table and index) and `rootpage` (a new root is a rebuild).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
@@ -19,16 +19,35 @@ pub const MAX_RELATIONS: usize = 5000;
 /// The runner's own tables: they change with every migration and are not the migration's doing.
 const BOOKKEEPING: &[&str] = &["seaql_migrations", "alembic_version", "migrations_log"];
 
-const PG_RELATIONS: &str = "SELECT c.relname::text AS name, \
-     CASE WHEN c.relkind IN ('i', 'I') THEN 'index' WHEN c.relkind = 'm' THEN 'materialized view' ELSE 'table' END AS kind, \
-     t.relname::text AS parent, \
-     CASE WHEN c.relkind IN ('i', 'I') THEN pg_relation_size(c.oid) ELSE pg_total_relation_size(c.oid) END::bigint AS bytes, \
-     CASE WHEN c.relkind IN ('r', 'p', 'm') AND c.reltuples >= 0 THEN c.reltuples::bigint END AS est_rows, \
-     c.relfilenode::bigint AS file \
-     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-     LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid \
-     WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm', 'i', 'I') \
-     ORDER BY 1 LIMIT 5001";
+// The oids tie a relation to the locks a migration takes (see [`Tracker`]); names sort bytewise on every backend.
+macro_rules! pg_relations {
+    ($tail:literal) => {
+        concat!(
+            "SELECT c.oid::bigint AS oid, i.indrelid::bigint AS parent_oid, c.relname::text AS name, \
+             CASE WHEN c.relkind IN ('i', 'I') THEN 'index' WHEN c.relkind = 'm' THEN 'materialized view' ELSE 'table' END AS kind, \
+             t.relname::text AS parent, \
+             CASE WHEN c.relkind IN ('i', 'I') THEN pg_relation_size(c.oid) ELSE pg_total_relation_size(c.oid) END::bigint AS bytes, \
+             CASE WHEN c.relkind IN ('r', 'p', 'm') AND c.reltuples >= 0 THEN c.reltuples::bigint END AS est_rows, \
+             c.relfilenode::bigint AS file \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm', 'i', 'I') ",
+            $tail
+        )
+    };
+}
+const PG_RELATIONS: &str = pg_relations!("ORDER BY c.relname COLLATE \"C\" LIMIT 5001");
+/// The relations among `$1` (oids, as an array literal), the indexes of those that are tables and the tables of
+/// those that are indexes: what a migration that locked `$1` can have changed.
+const PG_RELATIONS_OF: &str = pg_relations!(
+    "AND (c.oid = ANY($1::text::oid[]) OR i.indrelid = ANY($1::text::oid[]) \
+     OR c.oid IN (SELECT x.indrelid FROM pg_index x WHERE x.indexrelid = ANY($1::text::oid[])))"
+);
+/// The relations the session holds a lock on, in this database: inside a migration's transaction, just before it
+/// commits, every relation it created, altered, wrote, rewrote or dropped (locks are held until the commit).
+const PG_LOCKED: &str = "SELECT DISTINCT relation::bigint AS oid FROM pg_locks \
+     WHERE pid = pg_backend_pid() AND locktype = 'relation' \
+     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
 
 const MY_TABLES: &str = "SELECT TABLE_NAME AS name, 'table' AS kind, CAST(NULL AS CHAR) AS parent, \
      CAST(COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) AS SIGNED) AS bytes, CAST(TABLE_ROWS AS SIGNED) AS est_rows, \
@@ -150,7 +169,7 @@ struct Size {
 pub async fn snapshot<C: ConnectionTrait>(x: &C) -> Snapshot {
     match read(x).await {
         Ok(mut s) => {
-            s.relations.retain(|r| !BOOKKEEPING.contains(&r.table.as_deref().unwrap_or(&r.name)));
+            s.relations.retain(|r| !is_bookkeeping(r));
             if s.relations.len() > MAX_RELATIONS {
                 return Snapshot {
                     note: Some(format!("more than {MAX_RELATIONS} tables and indexes: the impact was not read")),
@@ -282,14 +301,7 @@ pub fn compare(revision: &str, name: &str, action: &str, before: &Snapshot, afte
             changes.push(change(a, "added", None, Some(a)));
         }
     }
-    let total = |s: &Snapshot| -> Option<i64> {
-        // Count each byte once.
-        s.relations
-            .iter()
-            .filter(|r| !(s.tables_include_indexes && r.kind == "index"))
-            .map(|r| r.bytes)
-            .try_fold(0i64, |sum, b| b.map(|b| sum + b))
-    };
+    let total = |s: &Snapshot| total(s.relations.iter(), s.tables_include_indexes);
     let note = match (&before.note, &after.note) {
         (Some(a), Some(b)) if a == b => Some(a.clone()),
         (Some(a), Some(b)) => Some(format!("before: {a}; after: {b}")),
@@ -304,13 +316,244 @@ pub fn compare(revision: &str, name: &str, action: &str, before: &Snapshot, afte
         relations_after: after.relations.len(),
         bytes_before: total(before),
         bytes_after: total(after),
-        indexes_after: after
-            .relations
-            .iter()
-            .filter(|r| r.kind == "index")
-            .map(|r| format!("{}.{}", r.table.as_deref().unwrap_or("?"), r.name))
-            .collect(),
+        indexes_after: indexes(after.relations.iter()),
         note,
+    }
+}
+
+/// A PostgreSQL relation with the oids that tie it to the locks a migration takes.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct PgRow {
+    oid: i64,
+    parent_oid: Option<i64>,
+    name: String,
+    kind: String,
+    parent: Option<String>,
+    bytes: Option<i64>,
+    est_rows: Option<i64>,
+    file: Option<i64>,
+}
+
+/// One relation as a run keeps it (PostgreSQL): its figures, its oid and, for an index, its table's oid.
+#[derive(Clone, Debug)]
+struct Kept {
+    relation: Relation,
+    oid: i64,
+    table_oid: Option<i64>,
+}
+
+impl From<PgRow> for Kept {
+    fn from(r: PgRow) -> Kept {
+        Kept {
+            oid: r.oid,
+            table_oid: r.parent_oid,
+            relation: Relation {
+                name: r.name,
+                kind: r.kind,
+                table: r.parent,
+                bytes: r.bytes,
+                rows: r.est_rows,
+                file: r.file,
+            },
+        }
+    }
+}
+
+/// The catalog's order (name, bytewise; a relation name is unique in a schema), then kind and table.
+type Key = (String, String, String);
+
+fn key_of(r: &Relation) -> Key {
+    (r.name.clone(), r.kind.clone(), r.table.clone().unwrap_or_default())
+}
+
+/// The schema's relations as a run leaves them, kept up to date migration by migration (PostgreSQL).
+#[derive(Debug, Default)]
+struct KeptSchema {
+    by_key: BTreeMap<Key, Kept>,
+    key_by_oid: HashMap<i64, Key>,
+}
+
+impl KeptSchema {
+    /// From a whole reading; `None` when it is over [`MAX_RELATIONS`] (then the whole reading tells so).
+    fn new(rows: Vec<Kept>) -> Option<KeptSchema> {
+        let mut kept = KeptSchema::default();
+        for k in rows.into_iter().filter(|k| !is_bookkeeping(&k.relation)) {
+            kept.insert(k);
+        }
+        (kept.by_key.len() <= MAX_RELATIONS).then_some(kept)
+    }
+
+    fn insert(&mut self, k: Kept) {
+        let key = key_of(&k.relation);
+        self.key_by_oid.insert(k.oid, key.clone());
+        if let Some(old) = self.by_key.insert(key, k)
+            && self.key_by_oid.get(&old.oid).is_some_and(|key| *key == key_of(&old.relation))
+        {
+            // Another relation had that name: it is gone now.
+            self.key_by_oid.remove(&old.oid);
+        }
+    }
+
+    fn remove(&mut self, oid: i64) -> Option<Kept> {
+        let key = self.key_by_oid.remove(&oid)?;
+        self.by_key.remove(&key)
+    }
+
+    fn relations(&self) -> impl Iterator<Item = &Relation> {
+        self.by_key.values().map(|k| &k.relation)
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot { relations: self.relations().cloned().collect(), note: None, tables_include_indexes: true }
+    }
+
+    /// Replaces what a migration that held locks on `locked` may have changed with `read` (the relations among
+    /// `locked`, their indexes and their tables as they are now); returns them as they were and as they are.
+    fn apply(&mut self, locked: &[i64], read: Vec<Kept>) -> (Vec<Relation>, Vec<Relation>) {
+        let locked: HashSet<i64> = locked.iter().copied().collect();
+        let read: Vec<Kept> = read.into_iter().filter(|k| !is_bookkeeping(&k.relation)).collect();
+        let gone: Vec<i64> = self
+            .by_key
+            .values()
+            .filter(|k| locked.contains(&k.oid) || k.table_oid.is_some_and(|t| locked.contains(&t)))
+            .map(|k| k.oid)
+            .chain(read.iter().map(|k| k.oid))
+            .collect();
+        let mut before: Vec<Relation> =
+            gone.into_iter().filter_map(|oid| self.remove(oid)).map(|k| k.relation).collect();
+        before.sort_by_key(key_of);
+        let mut after: Vec<Relation> = read.iter().map(|k| k.relation.clone()).collect();
+        after.sort_by_key(key_of);
+        for k in read {
+            self.insert(k);
+        }
+        (before, after)
+    }
+}
+
+fn is_bookkeeping(r: &Relation) -> bool {
+    BOOKKEEPING.contains(&r.table.as_deref().unwrap_or(&r.name))
+}
+
+/// Each table's bytes once (a table's size counts its indexes where `tables_include_indexes`); `None` when one is
+/// unknown.
+fn total<'r>(relations: impl Iterator<Item = &'r Relation>, tables_include_indexes: bool) -> Option<i64> {
+    relations
+        .filter(|r| !(tables_include_indexes && r.kind == "index"))
+        .map(|r| r.bytes)
+        .try_fold(0i64, |sum, b| b.map(|b| sum + b))
+}
+
+fn indexes<'r>(relations: impl Iterator<Item = &'r Relation>) -> Vec<String> {
+    relations
+        .filter(|r| r.kind == "index")
+        .map(|r| format!("{}.{}", r.table.as_deref().unwrap_or("?"), r.name))
+        .collect()
+}
+
+async fn read_pg<C: ConnectionTrait>(x: &C, locked: Option<&[i64]>) -> Result<Vec<Kept>, sea_orm::DbErr> {
+    let stmt = match locked {
+        None => Statement::from_string(DbBackend::Postgres, PG_RELATIONS),
+        Some(oids) => {
+            let list = oids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            Statement::from_sql_and_values(DbBackend::Postgres, PG_RELATIONS_OF, [format!("{{{list}}}").into()])
+        }
+    };
+    let rows = <PgRow as sea_orm::FromQueryResult>::find_by_statement(stmt).all(x).await?;
+    Ok(rows.into_iter().map(Kept::from).collect())
+}
+
+/// The impact report of a run, migration by migration, each costing what the migration touched.
+///
+/// The schema is read whole once, before the first migration; the reading just after a migration is the one just
+/// before the next (the runner holds the migration lock, and its bookkeeping is left out of the report). On
+/// PostgreSQL, a migration that runs in a transaction is followed exactly without reading the schema again: just
+/// before its transaction commits, the runner's session holds a lock on every relation it created, altered, wrote,
+/// rewrote or dropped ([`Tracker::before_commit`]), so only those, their indexes and their tables are read again
+/// after it. A migration outside a transaction (`use_transaction()` false), and every migration on MariaDB/MySQL and
+/// SQLite, gets the schema read whole after it.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    /// PostgreSQL: the relations now, with their oids.
+    kept: Option<KeptSchema>,
+    /// Elsewhere, or over [`MAX_RELATIONS`]: the last whole reading.
+    whole: Option<Snapshot>,
+    /// The relations the migration running now holds locks on, read just before it committed.
+    locked: Option<Vec<i64>>,
+}
+
+impl Tracker {
+    /// Just before a migration: reads the schema the first time.
+    pub async fn before<C: ConnectionTrait>(&mut self, x: &C) {
+        self.locked = None;
+        if self.kept.is_some() || self.whole.is_some() {
+            return;
+        }
+        self.read_whole(x).await;
+    }
+
+    /// Inside the migration's transaction, just before it commits (PostgreSQL): the relations it holds locks on.
+    pub async fn before_commit<C: ConnectionTrait>(&mut self, x: &C) {
+        if self.kept.is_none() {
+            return;
+        }
+        let stmt = Statement::from_string(DbBackend::Postgres, PG_LOCKED);
+        let rows = x.query_all_raw(stmt).await;
+        self.locked = rows.ok().and_then(|rows| rows.iter().map(|r| r.try_get::<i64>("", "oid").ok()).collect());
+    }
+
+    /// Just after the migration committed: what it did.
+    pub async fn after<C: ConnectionTrait>(&mut self, x: &C, revision: &str, name: &str, action: &str) -> Impact {
+        if let (Some(kept), Some(locked)) = (self.kept.as_mut(), self.locked.take()) {
+            match read_pg(x, Some(&locked)).await {
+                Ok(read) => {
+                    let relations_before = kept.by_key.len();
+                    let bytes_before = total(kept.relations(), true);
+                    let (was, now) = kept.apply(&locked, read);
+                    let part = |relations| Snapshot { relations, note: None, tables_include_indexes: true };
+                    let changes = compare(revision, name, action, &part(was), &part(now)).changes;
+                    return Impact {
+                        revision: revision.to_string(),
+                        name: name.to_string(),
+                        action: action.to_string(),
+                        changes,
+                        relations_before,
+                        relations_after: kept.by_key.len(),
+                        bytes_before,
+                        bytes_after: total(kept.relations(), true),
+                        indexes_after: indexes(kept.relations()),
+                        note: None,
+                    };
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the relations a migration locked; reading them all"),
+            }
+        }
+        let before = match (self.kept.take(), self.whole.take()) {
+            (Some(kept), _) => kept.snapshot(),
+            (None, Some(whole)) => whole,
+            (None, None) => Snapshot::default(),
+        };
+        self.read_whole(x).await;
+        let after = match (&self.kept, &self.whole) {
+            (Some(kept), _) => kept.snapshot(),
+            (None, Some(whole)) => whole.clone(),
+            (None, None) => Snapshot::default(),
+        };
+        compare(revision, name, action, &before, &after)
+    }
+
+    /// Reads the whole schema: kept by oid on PostgreSQL (up to [`MAX_RELATIONS`]), as a [`Snapshot`] elsewhere.
+    async fn read_whole<C: ConnectionTrait>(&mut self, x: &C) {
+        if x.get_database_backend() == DbBackend::Postgres
+            && let Ok(rows) = read_pg(x, None).await
+            && let Some(kept) = KeptSchema::new(rows)
+        {
+            self.kept = Some(kept);
+            self.whole = None;
+            return;
+        }
+        self.kept = None;
+        self.whole = Some(snapshot(x).await);
     }
 }
 
