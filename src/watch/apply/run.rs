@@ -55,7 +55,9 @@ pub struct RunStatus {
     /// Why it failed, or what the cancellation left run and not run.
     pub error: Option<String>,
     /// Per migration that ran: the relations that changed, with sizes and row estimates before and after.
-    pub impact: Vec<Impact>,
+    // Shared, not copied, by each status read while the run goes on (a report lists every index: they add up).
+    #[schema(value_type = Vec<Impact>)]
+    pub impact: Vec<Arc<Impact>>,
 }
 
 impl RunStatus {
@@ -159,7 +161,7 @@ impl Between for LiveRun {
         let mut tracker = std::mem::take(&mut *lock(&self.tracker));
         let report = tracker.after(x, &entry.revision, &entry.name, action.as_str()).await;
         *lock(&self.tracker) = tracker;
-        lock(&self.status).impact.push(report);
+        lock(&self.status).impact.push(Arc::new(report));
     }
 }
 
