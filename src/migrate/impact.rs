@@ -37,17 +37,33 @@ macro_rules! pg_relations {
     };
 }
 const PG_RELATIONS: &str = pg_relations!("ORDER BY c.relname COLLATE \"C\" LIMIT 5001");
-/// The relations among `$1` (oids, as an array literal), the indexes of those that are tables and the tables of
-/// those that are indexes: what a migration that locked `$1` can have changed.
-const PG_RELATIONS_OF: &str = pg_relations!(
-    "AND (c.oid = ANY($1::text::oid[]) OR i.indrelid = ANY($1::text::oid[]) \
-     OR c.oid IN (SELECT x.indrelid FROM pg_index x WHERE x.indexrelid = ANY($1::text::oid[])))"
-);
-/// The relations the session holds a lock on, in this database: inside a migration's transaction, just before it
-/// commits, every relation it created, altered, wrote, rewrote or dropped (locks are held until the commit).
-const PG_LOCKED: &str = "SELECT DISTINCT relation::bigint AS oid FROM pg_locks \
+/// The relations among `$1` (oids, as an array literal).
+const PG_RELATIONS_IN: &str = pg_relations!("AND c.oid = ANY($1::text::oid[])");
+/// Inside a migration's transaction, just before it commits: the relations the session holds a lock on (`locked`
+/// rows), which are every relation the migration created, altered, wrote, rewrote or dropped (locks are held until
+/// the commit); then the current schema's relations among them with their figures, and the indexes of those tables
+/// and the tables of those indexes with their names only (one not locked kept its size: writing to a relation locks
+/// it; but a table's new name shows on its indexes). Sizes are read of locked relations only (a table's counts its
+/// indexes), so the query waits for no lock the migration does not hold already.
+const PG_TOUCHED: &str = "WITH locked AS (SELECT DISTINCT relation AS oid FROM pg_locks \
      WHERE pid = pg_backend_pid() AND locktype = 'relation' \
-     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) \
+     SELECT true AS locked, oid::bigint AS oid, NULL::bigint AS parent_oid, NULL::text AS name, NULL::text AS kind, \
+     NULL::text AS parent, NULL::bigint AS bytes, NULL::bigint AS est_rows, NULL::bigint AS file FROM locked \
+     UNION ALL \
+     SELECT false, c.oid::bigint, i.indrelid::bigint, c.relname::text, \
+     CASE WHEN c.relkind IN ('i', 'I') THEN 'index' WHEN c.relkind = 'm' THEN 'materialized view' ELSE 'table' END, \
+     t.relname::text, \
+     CASE WHEN c.oid IN (SELECT oid FROM locked) THEN \
+         CASE WHEN c.relkind IN ('i', 'I') THEN pg_relation_size(c.oid) ELSE pg_total_relation_size(c.oid) END END::bigint, \
+     CASE WHEN c.relkind IN ('r', 'p', 'm') AND c.reltuples >= 0 THEN c.reltuples::bigint END, \
+     c.relfilenode::bigint \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid \
+     WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm', 'i', 'I') \
+     AND coalesce(t.relname, c.relname)::text NOT IN ('seaql_migrations', 'alembic_version', 'migrations_log') \
+     AND (c.oid IN (SELECT oid FROM locked) OR i.indrelid IN (SELECT oid FROM locked) \
+         OR c.oid IN (SELECT x.indrelid FROM pg_index x WHERE x.indexrelid IN (SELECT oid FROM locked)))";
 
 const MY_TABLES: &str = "SELECT TABLE_NAME AS name, 'table' AS kind, CAST(NULL AS CHAR) AS parent, \
      CAST(COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) AS SIGNED) AS bytes, CAST(TABLE_ROWS AS SIGNED) AS est_rows, \
@@ -451,16 +467,65 @@ fn indexes<'r>(relations: impl Iterator<Item = &'r Relation>) -> Vec<String> {
         .collect()
 }
 
-async fn read_pg<C: ConnectionTrait>(x: &C, locked: Option<&[i64]>) -> Result<Vec<Kept>, sea_orm::DbErr> {
-    let stmt = match locked {
+async fn read_pg<C: ConnectionTrait>(x: &C, only: Option<&[i64]>) -> Result<Vec<Kept>, sea_orm::DbErr> {
+    let stmt = match only {
         None => Statement::from_string(DbBackend::Postgres, PG_RELATIONS),
         Some(oids) => {
             let list = oids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-            Statement::from_sql_and_values(DbBackend::Postgres, PG_RELATIONS_OF, [format!("{{{list}}}").into()])
+            Statement::from_sql_and_values(DbBackend::Postgres, PG_RELATIONS_IN, [format!("{{{list}}}").into()])
         }
     };
     let rows = <PgRow as sea_orm::FromQueryResult>::find_by_statement(stmt).all(x).await?;
     Ok(rows.into_iter().map(Kept::from).collect())
+}
+
+/// A row of [`PG_TOUCHED`]: a lock, or a relation.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct TouchedRow {
+    locked: bool,
+    oid: i64,
+    parent_oid: Option<i64>,
+    name: Option<String>,
+    kind: Option<String>,
+    parent: Option<String>,
+    bytes: Option<i64>,
+    est_rows: Option<i64>,
+    file: Option<i64>,
+}
+
+/// What a migration touched, read inside its transaction.
+#[derive(Debug, Default)]
+struct Touched {
+    /// The relations it held locks on.
+    locked: Vec<i64>,
+    /// Those of the schema, their indexes and their tables, as they are now.
+    read: Vec<Kept>,
+    /// Relations not locked and not known before (none, as PostgreSQL locks what it creates): read after the commit.
+    unknown: Vec<i64>,
+}
+
+async fn touched<C: ConnectionTrait>(x: &C, kept: &KeptSchema) -> Result<Touched, sea_orm::DbErr> {
+    let stmt = Statement::from_string(DbBackend::Postgres, PG_TOUCHED);
+    let rows = <TouchedRow as sea_orm::FromQueryResult>::find_by_statement(stmt).all(x).await?;
+    let mut t = Touched { locked: rows.iter().filter(|r| r.locked).map(|r| r.oid).collect(), ..Touched::default() };
+    let locked: HashSet<i64> = t.locked.iter().copied().collect();
+    for r in rows.into_iter().filter(|r| !r.locked) {
+        let (Some(name), Some(kind)) = (r.name, r.kind) else { continue };
+        let bytes = if locked.contains(&r.oid) {
+            r.bytes
+        } else if let Some(k) = kept.key_by_oid.get(&r.oid).and_then(|key| kept.by_key.get(key)) {
+            k.relation.bytes
+        } else {
+            t.unknown.push(r.oid);
+            continue;
+        };
+        t.read.push(Kept {
+            oid: r.oid,
+            table_oid: r.parent_oid,
+            relation: Relation { name, kind, table: r.parent, bytes, rows: r.est_rows, file: r.file },
+        });
+    }
+    Ok(t)
 }
 
 /// The impact report of a run, migration by migration, each costing what the migration touched.
@@ -469,8 +534,8 @@ async fn read_pg<C: ConnectionTrait>(x: &C, locked: Option<&[i64]>) -> Result<Ve
 /// before the next (the runner holds the migration lock, and its bookkeeping is left out of the report). On
 /// PostgreSQL, a migration that runs in a transaction is followed exactly without reading the schema again: just
 /// before its transaction commits, the runner's session holds a lock on every relation it created, altered, wrote,
-/// rewrote or dropped ([`Tracker::before_commit`]), so only those, their indexes and their tables are read again
-/// after it. A migration outside a transaction (`use_transaction()` false), and every migration on MariaDB/MySQL and
+/// rewrote or dropped, so one query there ([`Tracker::before_commit`]) reads those, their indexes and their tables
+/// (sizes as they will be committed). A migration outside a transaction (`use_transaction()` false), and every migration on MariaDB/MySQL and
 /// SQLite, gets the schema read whole after it.
 #[derive(Debug, Default)]
 pub struct Tracker {
@@ -478,38 +543,44 @@ pub struct Tracker {
     kept: Option<KeptSchema>,
     /// Elsewhere, or over [`MAX_RELATIONS`]: the last whole reading.
     whole: Option<Snapshot>,
-    /// The relations the migration running now holds locks on, read just before it committed.
-    locked: Option<Vec<i64>>,
+    /// What the migration running now touched, read just before it committed.
+    touched: Option<Touched>,
 }
 
 impl Tracker {
     /// Just before a migration: reads the schema the first time.
     pub async fn before<C: ConnectionTrait>(&mut self, x: &C) {
-        self.locked = None;
+        self.touched = None;
         if self.kept.is_some() || self.whole.is_some() {
             return;
         }
         self.read_whole(x).await;
     }
 
-    /// Inside the migration's transaction, just before it commits (PostgreSQL): the relations it holds locks on.
+    /// Inside the migration's transaction, just before it commits (PostgreSQL): what it touched. Never fails (an
+    /// error is logged, and the schema is then read whole after the commit), and opens only what the migration has
+    /// locked already.
     pub async fn before_commit<C: ConnectionTrait>(&mut self, x: &C) {
-        if self.kept.is_none() {
-            return;
+        let Some(kept) = &self.kept else { return };
+        match touched(x, kept).await {
+            Ok(t) => self.touched = Some(t),
+            Err(e) => tracing::warn!(error = %e, "reading what a migration touched; the schema is read whole after it"),
         }
-        let stmt = Statement::from_string(DbBackend::Postgres, PG_LOCKED);
-        let rows = x.query_all_raw(stmt).await;
-        self.locked = rows.ok().and_then(|rows| rows.iter().map(|r| r.try_get::<i64>("", "oid").ok()).collect());
     }
 
     /// Just after the migration committed: what it did.
     pub async fn after<C: ConnectionTrait>(&mut self, x: &C, revision: &str, name: &str, action: &str) -> Impact {
-        if let (Some(kept), Some(locked)) = (self.kept.as_mut(), self.locked.take()) {
-            match read_pg(x, Some(&locked)).await {
+        if let (Some(kept), Some(mut t)) = (self.kept.as_mut(), self.touched.take()) {
+            let unknown = match t.unknown.is_empty() {
+                true => Ok(Vec::new()),
+                false => read_pg(x, Some(&t.unknown)).await,
+            };
+            match unknown {
                 Ok(read) => {
+                    t.read.extend(read);
                     let relations_before = kept.by_key.len();
                     let bytes_before = total(kept.relations(), true);
-                    let (was, now) = kept.apply(&locked, read);
+                    let (was, now) = kept.apply(&t.locked, t.read);
                     let part = |relations| Snapshot { relations, note: None, tables_include_indexes: true };
                     let changes = compare(revision, name, action, &part(was), &part(now)).changes;
                     return Impact {
@@ -525,7 +596,7 @@ impl Tracker {
                         note: None,
                     };
                 }
-                Err(e) => tracing::warn!(error = %e, "reading the relations a migration locked; reading them all"),
+                Err(e) => tracing::warn!(error = %e, "reading the relations a migration touched; reading them all"),
             }
         }
         let before = match (self.kept.take(), self.whole.take()) {
