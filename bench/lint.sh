@@ -5,10 +5,11 @@
 #     when squawk is installed (`npm install squawk-cli`, or SQUAWK=/path/to/squawk), `squawk` on that script;
 #   - `migrate up --rehearse` next to `migrate up` into an empty database (order swapped every round);
 #   - the same N migrations applied from the dashboard (`POST /api/v1/databases/{name}/migrations/apply` to a running
-#     `bench-strata serve`, then its status polled every 10 ms until the run has ended) next to `migrate up`, side
-#     by side in the same rounds (the server is started before the clock starts: a dashboard is already running).
+#     `bench-strata serve`, then its status polled every STRATA_BENCH_POLL seconds, default 0.1, with curl, until the
+#     run has ended) next to `migrate up`, side by side in the same rounds (the server is started before the clock
+#     starts: a dashboard is already running). The page itself polls every second; the poll adds up to its interval.
 #
-# Settings (environment): STRATA_BENCH_N, STRATA_BENCH_ROUNDS, STRATA_BENCH_PG_URL (admin URL, default
+# Settings (environment): STRATA_BENCH_N, STRATA_BENCH_ROUNDS, STRATA_BENCH_POLL, STRATA_BENCH_PG_URL (admin URL, default
 # postgres://postgres@127.0.0.1:5432/postgres), SQUAWK, CARGO_TARGET_DIR.
 set -euo pipefail
 
@@ -24,6 +25,7 @@ esac
 bin="$target_dir/release/bench-strata"
 n="${STRATA_BENCH_N:-500}"
 rounds="${STRATA_BENCH_ROUNDS:-7}"
+poll="${STRATA_BENCH_POLL:-0.1}"
 admin="${STRATA_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 base="${admin%/*}"
 squawk="${SQUAWK:-$(command -v squawk || true)}"
@@ -114,12 +116,14 @@ apply_ms() { # apply_ms URL NAME: ms from the POST to the run's end as its statu
     t0=$(now_ms)
     status="$(curl -sf -X POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
         -d '{"action":"up"}' "http://127.0.0.1:$port/api/v1/databases/$2/migrations/apply" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["status_url"])')"
+        grep -o '"status_url":"[^"]*"' | cut -d'"' -f4)"
     while :; do
-        state="$(curl -sf -H "Authorization: Bearer $key" "http://127.0.0.1:$port$status" |
-            python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')"
+        # The run's own state is the first "state" of the answer (its steps' come after); read with curl and grep,
+        # as light a client as a page's fetch, not a Python process parsing the whole report at every poll.
+        curl -sf -o "$work/status.json" -H "Authorization: Bearer $key" "http://127.0.0.1:$port$status"
+        state="$(head -c 1024 "$work/status.json" | grep -o '"state":"[a-z_]*"' | sed -n 1p | cut -d'"' -f4)"
         [ "$state" = running ] || break
-        sleep 0.01
+        sleep "$poll"
     done
     t1=$(now_ms)
     [ "$state" = succeeded ] || { echo "the dashboard run ended $state" >&2; exit 1; }

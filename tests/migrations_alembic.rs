@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::api::{self, key_for};
+use common::api::{self, api_finished, key_for};
 use common::apps::{ALEMBIC_ENV_PY, ALEMBIC_MAKO, alembic, alembic_ini};
 use common::web::*;
 use common::*;
@@ -402,18 +402,6 @@ async fn api_preview_lint_apply(kind: Kind) {
     drop(p);
     shop_db.drop().await;
     own.drop().await;
-}
-
-async fn api_finished(b: &mut Browser, url: &str, key: &str) -> Value {
-    for _ in 0..600 {
-        let (status, _, run) = api::get(b, url, key).await;
-        assert_eq!(status, StatusCode::OK, "{run}");
-        if run["state"] != "running" {
-            return run;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the run {url} did not end");
 }
 
 async fn refusals(kind: Kind) {

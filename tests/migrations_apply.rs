@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::api::{self, key_for};
+use common::api::{self, api_finished, key_for};
 use common::web::*;
 use common::*;
 use sea_orm::DbErr;
@@ -27,6 +27,7 @@ each_backend! {
     a_run_waiting_for_the_lock_is_cancelled_without_running_anything => cancel_while_waiting_for_the_lock;
     the_impact_report_shows_a_new_index_and_its_real_size => impact_of_a_new_index;
     the_impact_report_tells_a_table_rewrite_from_an_instant_change => impact_of_a_rewrite;
+    the_impact_report_of_a_migration_names_only_what_it_touched_among_many_tables => impact_among_many_tables;
     viewers_and_editors_are_refused_on_the_page_and_the_api => viewers_and_editors_refused;
     everyone_is_refused_on_a_read_only_database => read_only_refuses_everyone;
     an_api_key_previews_applies_and_follows_a_run => api_apply_and_follow;
@@ -724,6 +725,124 @@ async fn impact_of_a_rewrite(kind: Kind) {
     t.drop().await;
 }
 
+/// Forty tables `t00`..`t39`, each with an index on `name`.
+struct Many;
+impl MigrationName for Many {
+    fn name(&self) -> &str {
+        "m20990101_000001_create_many"
+    }
+}
+#[async_trait::async_trait]
+impl MigrationTrait for Many {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for i in 0..40 {
+            let c = m.get_connection();
+            c.execute_unprepared(&format!("CREATE TABLE t{i:02} (id INTEGER PRIMARY KEY, name VARCHAR(40))")).await?;
+            c.execute_unprepared(&format!("CREATE INDEX t{i:02}_name_idx ON t{i:02} (name)")).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Fills `t17` and indexes it again: one table and its indexes change, the 39 others do not.
+struct TouchOne;
+impl MigrationName for TouchOne {
+    fn name(&self) -> &str {
+        "m20990101_000002_touch_t17"
+    }
+}
+#[async_trait::async_trait]
+impl MigrationTrait for TouchOne {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let values: Vec<String> = (1..=2000).map(|i| format!("({i}, 'name number {i}')")).collect();
+        let c = m.get_connection();
+        c.execute_unprepared(&format!("INSERT INTO t17 (id, name) VALUES {}", values.join(", "))).await?;
+        c.execute_unprepared("CREATE INDEX t17_both_idx ON t17 (id, name)").await.map(|_| ())
+    }
+}
+
+/// Renames `t18` to `u18`: its indexes keep their names under another table (PostgreSQL locks the table only).
+struct RenameOne;
+impl MigrationName for RenameOne {
+    fn name(&self) -> &str {
+        "m20990101_000003_rename_t18"
+    }
+}
+#[async_trait::async_trait]
+impl MigrationTrait for RenameOne {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.get_connection().execute_unprepared("ALTER TABLE t18 RENAME TO u18").await.map(|_| ())
+    }
+}
+
+async fn impact_among_many_tables(kind: Kind) {
+    let t = fresh(kind).await;
+    let set = MigrationSet::new(vec![Box::new(Many), Box::new(TouchOne), Box::new(RenameOne)]).unwrap();
+    let mut b = Browser::with_state(state_with(&t, set).await);
+    b.login_as(Role::Admin).await;
+    let run = start(&mut b, &[("action", "up")]).await;
+    let done = finished(&mut b, &run).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let impact = done["impact"].as_array().unwrap();
+    assert_eq!(impact.len(), 3, "one report per migration: {done}");
+    let changes = |k: usize| impact[k]["changes"].as_array().unwrap().clone();
+    let about = |c: &Value, tables: &[&str]| {
+        tables.iter().any(|t| c["name"] == *t || (c["kind"] == "index" && c["table"] == *t))
+    };
+    // The first migration added the forty tables and their indexes, and nothing else changed.
+    let created = changes(0);
+    assert!(created.iter().all(|c| c["change"] == "added"), "{}", impact[0]);
+    assert!(created.iter().any(|c| c["name"] == "t39_name_idx" && c["table"] == "t39"), "{}", impact[0]);
+
+    // Filling and indexing t17 reports t17 and its indexes, exactly.
+    let touched = changes(1);
+    assert!(touched.iter().all(|c| about(c, &["t17"])), "only t17 and its indexes: {}", impact[1]);
+    let added = touched
+        .iter()
+        .find(|c| c["name"] == "t17_both_idx")
+        .unwrap_or_else(|| panic!("the new index is reported: {}", impact[1]));
+    assert_eq!((&added["change"], &added["kind"], &added["table"]), (&"added".into(), &"index".into(), &"t17".into()));
+    if kind != Kind::MySql {
+        // Sizes as the database reports them now (InnoDB's come from statistics it updates in the background).
+        let check = t.connect().await;
+        let real = match kind {
+            Kind::Postgres => count(&check, "SELECT pg_relation_size('t17_both_idx')").await,
+            _ => count(&check, "SELECT SUM(pgsize) FROM dbstat WHERE name = 't17_both_idx'").await,
+        };
+        assert_eq!(added["bytes_after"].as_i64(), Some(real), "{added}");
+        let table = touched.iter().find(|c| c["name"] == "t17" && c["kind"] == "table").expect("t17 grew");
+        assert_eq!(table["change"], "resized", "{table}");
+        check.close().await.ok();
+    }
+    assert_eq!(impact[1]["relations_after"].as_u64(), impact[1]["relations_before"].as_u64().map(|n| n + 1));
+    let indexes: Vec<&str> =
+        impact[1]["indexes_after"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
+    for i in 0..40 {
+        let name = format!("t{i:02}.t{i:02}_name_idx");
+        assert!(indexes.contains(&name.as_str()), "{name} in {indexes:?}");
+    }
+    assert!(indexes.contains(&"t17.t17_both_idx"), "{indexes:?}");
+
+    // The rename: t18 and its indexes go, u18 and the same indexes (now u18's) come; nothing else.
+    let renamed = changes(2);
+    // InnoDB may update t17's statistics in the background meanwhile; MariaDB's report reads the whole schema.
+    let others: &[&str] = if kind == Kind::MySql { &["t18", "u18", "t17"] } else { &["t18", "u18"] };
+    assert!(renamed.iter().all(|c| about(c, others)), "only t18/u18: {}", impact[2]);
+    let has = |what: &str, kind: &str, table: &str, name: &str| {
+        renamed.iter().any(|c| c["change"] == what && c["kind"] == kind && c["table"] == table && c["name"] == name)
+    };
+    assert!(
+        has("dropped", "index", "t18", "t18_name_idx") && has("added", "index", "u18", "t18_name_idx"),
+        "{}",
+        impact[2]
+    );
+    assert!(renamed.iter().any(|c| c["change"] == "added" && c["name"] == "u18"), "{}", impact[2]);
+    let after: Vec<&str> = impact[2]["indexes_after"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
+    assert!(after.contains(&"u18.t18_name_idx") && !after.contains(&"t18.t18_name_idx"), "{after:?}");
+    assert_eq!(impact[2]["relations_after"], impact[2]["relations_before"], "{}", impact[2]);
+    t.drop().await;
+}
+
 async fn viewers_and_editors_refused(kind: Kind) {
     let t = fresh(kind).await;
     let mut admin = Browser::new(&t.url).await;
@@ -833,17 +952,4 @@ async fn api_apply_and_follow(kind: Kind) {
     assert!(audit[0].contains("succeeded") && audit[0].contains("API key"), "{audit:?}");
     check.close().await.ok();
     t.drop().await;
-}
-
-/// Polls a run through the API until it has ended.
-async fn api_finished(b: &mut Browser, url: &str, key: &str) -> Value {
-    for _ in 0..400 {
-        let (status, _, run) = api::get(b, url, key).await;
-        assert_eq!(status, StatusCode::OK, "{run}");
-        if run["state"] != "running" {
-            return run;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the run {url} did not end");
 }

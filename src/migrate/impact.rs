@@ -8,7 +8,7 @@
 //! rebuild (`ALGORITHM=COPY`, or an `INPLACE` change that rebuilds) gets a new id, an `INSTANT` change keeps it;
 //! SQLite: `dbstat` (page bytes per table and index) and `rootpage` (a new root is a rebuild).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
@@ -19,16 +19,51 @@ pub const MAX_RELATIONS: usize = 5000;
 /// The runner's own tables: they change with every migration and are not the migration's doing.
 const BOOKKEEPING: &[&str] = &["seaql_migrations", "alembic_version", "migrations_log"];
 
-const PG_RELATIONS: &str = "SELECT c.relname::text AS name, \
-     CASE WHEN c.relkind IN ('i', 'I') THEN 'index' WHEN c.relkind = 'm' THEN 'materialized view' ELSE 'table' END AS kind, \
-     t.relname::text AS parent, \
-     CASE WHEN c.relkind IN ('i', 'I') THEN pg_relation_size(c.oid) ELSE pg_total_relation_size(c.oid) END::bigint AS bytes, \
-     CASE WHEN c.relkind IN ('r', 'p', 'm') AND c.reltuples >= 0 THEN c.reltuples::bigint END AS est_rows, \
-     c.relfilenode::bigint AS file \
+// The oids tie a relation to the locks a migration takes (see [`Tracker`]); names sort bytewise on every backend.
+macro_rules! pg_relations {
+    ($tail:literal) => {
+        concat!(
+            "SELECT c.oid::bigint AS oid, i.indrelid::bigint AS parent_oid, c.relname::text AS name, \
+             CASE WHEN c.relkind IN ('i', 'I') THEN 'index' WHEN c.relkind = 'm' THEN 'materialized view' ELSE 'table' END AS kind, \
+             t.relname::text AS parent, \
+             CASE WHEN c.relkind IN ('i', 'I') THEN pg_relation_size(c.oid) ELSE pg_total_relation_size(c.oid) END::bigint AS bytes, \
+             CASE WHEN c.relkind IN ('r', 'p', 'm') AND c.reltuples >= 0 THEN c.reltuples::bigint END AS est_rows, \
+             c.relfilenode::bigint AS file \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm', 'i', 'I') ",
+            $tail
+        )
+    };
+}
+const PG_RELATIONS: &str = pg_relations!("ORDER BY c.relname COLLATE \"C\" LIMIT 5001");
+/// The relations among `$1` (oids, as an array literal).
+const PG_RELATIONS_IN: &str = pg_relations!("AND c.oid = ANY($1::text::oid[])");
+/// Inside a migration's transaction, just before it commits: the relations the session holds a lock on (`locked`
+/// rows), which are every relation the migration created, altered, wrote, rewrote or dropped (locks are held until
+/// the commit); then the current schema's relations among them with their figures, and the indexes of those tables
+/// and the tables of those indexes with their names only (one not locked kept its size: writing to a relation locks
+/// it; but a table's new name shows on its indexes). Sizes are read of locked relations only (a table's counts its
+/// indexes), so the query waits for no lock the migration does not hold already.
+const PG_TOUCHED: &str = "WITH locked AS (SELECT DISTINCT relation AS oid FROM pg_locks \
+     WHERE pid = pg_backend_pid() AND locktype = 'relation' \
+     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) \
+     SELECT true AS locked, oid::bigint AS oid, NULL::bigint AS parent_oid, NULL::text AS name, NULL::text AS kind, \
+     NULL::text AS parent, NULL::bigint AS bytes, NULL::bigint AS est_rows, NULL::bigint AS file FROM locked \
+     UNION ALL \
+     SELECT false, c.oid::bigint, i.indrelid::bigint, c.relname::text, \
+     CASE WHEN c.relkind IN ('i', 'I') THEN 'index' WHEN c.relkind = 'm' THEN 'materialized view' ELSE 'table' END, \
+     t.relname::text, \
+     CASE WHEN c.oid IN (SELECT oid FROM locked) THEN \
+         CASE WHEN c.relkind IN ('i', 'I') THEN pg_relation_size(c.oid) ELSE pg_total_relation_size(c.oid) END END::bigint, \
+     CASE WHEN c.relkind IN ('r', 'p', 'm') AND c.reltuples >= 0 THEN c.reltuples::bigint END, \
+     c.relfilenode::bigint \
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
      LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid \
      WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm', 'i', 'I') \
-     ORDER BY 1 LIMIT 5001";
+     AND coalesce(t.relname, c.relname)::text NOT IN ('seaql_migrations', 'alembic_version', 'migrations_log') \
+     AND (c.oid IN (SELECT oid FROM locked) OR i.indrelid IN (SELECT oid FROM locked) \
+         OR c.oid IN (SELECT x.indrelid FROM pg_index x WHERE x.indexrelid IN (SELECT oid FROM locked)))";
 
 const MY_TABLES: &str = "SELECT TABLE_NAME AS name, 'table' AS kind, CAST(NULL AS CHAR) AS parent, \
      CAST(COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) AS SIGNED) AS bytes, CAST(TABLE_ROWS AS SIGNED) AS est_rows, \
@@ -150,7 +185,7 @@ struct Size {
 pub async fn snapshot<C: ConnectionTrait>(x: &C) -> Snapshot {
     match read(x).await {
         Ok(mut s) => {
-            s.relations.retain(|r| !BOOKKEEPING.contains(&r.table.as_deref().unwrap_or(&r.name)));
+            s.relations.retain(|r| !is_bookkeeping(r));
             if s.relations.len() > MAX_RELATIONS {
                 return Snapshot {
                     note: Some(format!("more than {MAX_RELATIONS} tables and indexes: the impact was not read")),
@@ -282,14 +317,7 @@ pub fn compare(revision: &str, name: &str, action: &str, before: &Snapshot, afte
             changes.push(change(a, "added", None, Some(a)));
         }
     }
-    let total = |s: &Snapshot| -> Option<i64> {
-        // Count each byte once.
-        s.relations
-            .iter()
-            .filter(|r| !(s.tables_include_indexes && r.kind == "index"))
-            .map(|r| r.bytes)
-            .try_fold(0i64, |sum, b| b.map(|b| sum + b))
-    };
+    let total = |s: &Snapshot| total(s.relations.iter(), s.tables_include_indexes);
     let note = match (&before.note, &after.note) {
         (Some(a), Some(b)) if a == b => Some(a.clone()),
         (Some(a), Some(b)) => Some(format!("before: {a}; after: {b}")),
@@ -304,13 +332,299 @@ pub fn compare(revision: &str, name: &str, action: &str, before: &Snapshot, afte
         relations_after: after.relations.len(),
         bytes_before: total(before),
         bytes_after: total(after),
-        indexes_after: after
-            .relations
-            .iter()
-            .filter(|r| r.kind == "index")
-            .map(|r| format!("{}.{}", r.table.as_deref().unwrap_or("?"), r.name))
-            .collect(),
+        indexes_after: indexes(after.relations.iter()),
         note,
+    }
+}
+
+/// A PostgreSQL relation with the oids that tie it to the locks a migration takes.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct PgRow {
+    oid: i64,
+    parent_oid: Option<i64>,
+    name: String,
+    kind: String,
+    parent: Option<String>,
+    bytes: Option<i64>,
+    est_rows: Option<i64>,
+    file: Option<i64>,
+}
+
+/// One relation as a run keeps it (PostgreSQL): its figures, its oid and, for an index, its table's oid.
+#[derive(Clone, Debug)]
+struct Kept {
+    relation: Relation,
+    oid: i64,
+    table_oid: Option<i64>,
+}
+
+impl From<PgRow> for Kept {
+    fn from(r: PgRow) -> Kept {
+        Kept {
+            oid: r.oid,
+            table_oid: r.parent_oid,
+            relation: Relation {
+                name: r.name,
+                kind: r.kind,
+                table: r.parent,
+                bytes: r.bytes,
+                rows: r.est_rows,
+                file: r.file,
+            },
+        }
+    }
+}
+
+/// The catalog's order (name, bytewise; a relation name is unique in a schema), then kind and table.
+type Key = (String, String, String);
+
+fn key_of(r: &Relation) -> Key {
+    (r.name.clone(), r.kind.clone(), r.table.clone().unwrap_or_default())
+}
+
+/// The schema's relations as a run leaves them, kept up to date migration by migration (PostgreSQL).
+#[derive(Debug, Default)]
+struct KeptSchema {
+    by_key: BTreeMap<Key, Kept>,
+    key_by_oid: HashMap<i64, Key>,
+}
+
+impl KeptSchema {
+    /// From a whole reading; `None` when it is over [`MAX_RELATIONS`] (then the whole reading tells so).
+    fn new(rows: Vec<Kept>) -> Option<KeptSchema> {
+        let mut kept = KeptSchema::default();
+        for k in rows.into_iter().filter(|k| !is_bookkeeping(&k.relation)) {
+            kept.insert(k);
+        }
+        (kept.by_key.len() <= MAX_RELATIONS).then_some(kept)
+    }
+
+    fn insert(&mut self, k: Kept) {
+        let key = key_of(&k.relation);
+        self.key_by_oid.insert(k.oid, key.clone());
+        if let Some(old) = self.by_key.insert(key, k)
+            && self.key_by_oid.get(&old.oid).is_some_and(|key| *key == key_of(&old.relation))
+        {
+            // Another relation had that name: it is gone now.
+            self.key_by_oid.remove(&old.oid);
+        }
+    }
+
+    fn remove(&mut self, oid: i64) -> Option<Kept> {
+        let key = self.key_by_oid.remove(&oid)?;
+        self.by_key.remove(&key)
+    }
+
+    fn relations(&self) -> impl Iterator<Item = &Relation> {
+        self.by_key.values().map(|k| &k.relation)
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot { relations: self.relations().cloned().collect(), note: None, tables_include_indexes: true }
+    }
+
+    /// Replaces what a migration that held locks on `locked` may have changed with `read` (the relations among
+    /// `locked`, their indexes and their tables as they are now); returns them as they were and as they are.
+    fn apply(&mut self, locked: &[i64], read: Vec<Kept>) -> (Vec<Relation>, Vec<Relation>) {
+        let locked: HashSet<i64> = locked.iter().copied().collect();
+        let read: Vec<Kept> = read.into_iter().filter(|k| !is_bookkeeping(&k.relation)).collect();
+        let gone: Vec<i64> = self
+            .by_key
+            .values()
+            .filter(|k| locked.contains(&k.oid) || k.table_oid.is_some_and(|t| locked.contains(&t)))
+            .map(|k| k.oid)
+            .chain(read.iter().map(|k| k.oid))
+            .collect();
+        let mut before: Vec<Relation> =
+            gone.into_iter().filter_map(|oid| self.remove(oid)).map(|k| k.relation).collect();
+        before.sort_by_key(key_of);
+        let mut after: Vec<Relation> = read.iter().map(|k| k.relation.clone()).collect();
+        after.sort_by_key(key_of);
+        for k in read {
+            self.insert(k);
+        }
+        (before, after)
+    }
+}
+
+fn is_bookkeeping(r: &Relation) -> bool {
+    BOOKKEEPING.contains(&r.table.as_deref().unwrap_or(&r.name))
+}
+
+/// Each table's bytes once (a table's size counts its indexes where `tables_include_indexes`); `None` when one is
+/// unknown.
+fn total<'r>(relations: impl Iterator<Item = &'r Relation>, tables_include_indexes: bool) -> Option<i64> {
+    relations
+        .filter(|r| !(tables_include_indexes && r.kind == "index"))
+        .map(|r| r.bytes)
+        .try_fold(0i64, |sum, b| b.map(|b| sum + b))
+}
+
+fn indexes<'r>(relations: impl Iterator<Item = &'r Relation>) -> Vec<String> {
+    relations
+        .filter(|r| r.kind == "index")
+        .map(|r| format!("{}.{}", r.table.as_deref().unwrap_or("?"), r.name))
+        .collect()
+}
+
+async fn read_pg<C: ConnectionTrait>(x: &C, only: Option<&[i64]>) -> Result<Vec<Kept>, sea_orm::DbErr> {
+    let stmt = match only {
+        None => Statement::from_string(DbBackend::Postgres, PG_RELATIONS),
+        Some(oids) => {
+            let list = oids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            Statement::from_sql_and_values(DbBackend::Postgres, PG_RELATIONS_IN, [format!("{{{list}}}").into()])
+        }
+    };
+    let rows = <PgRow as sea_orm::FromQueryResult>::find_by_statement(stmt).all(x).await?;
+    Ok(rows.into_iter().map(Kept::from).collect())
+}
+
+/// A row of [`PG_TOUCHED`]: a lock, or a relation.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct TouchedRow {
+    locked: bool,
+    oid: i64,
+    parent_oid: Option<i64>,
+    name: Option<String>,
+    kind: Option<String>,
+    parent: Option<String>,
+    bytes: Option<i64>,
+    est_rows: Option<i64>,
+    file: Option<i64>,
+}
+
+/// What a migration touched, read inside its transaction.
+#[derive(Debug, Default)]
+struct Touched {
+    /// The relations it held locks on.
+    locked: Vec<i64>,
+    /// Those of the schema, their indexes and their tables, as they are now.
+    read: Vec<Kept>,
+    /// Relations not locked and not known before (none, as PostgreSQL locks what it creates): read after the commit.
+    unknown: Vec<i64>,
+}
+
+async fn touched<C: ConnectionTrait>(x: &C, kept: &KeptSchema) -> Result<Touched, sea_orm::DbErr> {
+    let stmt = Statement::from_string(DbBackend::Postgres, PG_TOUCHED);
+    let rows = <TouchedRow as sea_orm::FromQueryResult>::find_by_statement(stmt).all(x).await?;
+    let mut t = Touched { locked: rows.iter().filter(|r| r.locked).map(|r| r.oid).collect(), ..Touched::default() };
+    let locked: HashSet<i64> = t.locked.iter().copied().collect();
+    for r in rows.into_iter().filter(|r| !r.locked) {
+        let (Some(name), Some(kind)) = (r.name, r.kind) else { continue };
+        let bytes = if locked.contains(&r.oid) {
+            r.bytes
+        } else if let Some(k) = kept.key_by_oid.get(&r.oid).and_then(|key| kept.by_key.get(key)) {
+            k.relation.bytes
+        } else {
+            t.unknown.push(r.oid);
+            continue;
+        };
+        t.read.push(Kept {
+            oid: r.oid,
+            table_oid: r.parent_oid,
+            relation: Relation { name, kind, table: r.parent, bytes, rows: r.est_rows, file: r.file },
+        });
+    }
+    Ok(t)
+}
+
+/// The impact report of a run, migration by migration, each costing what the migration touched.
+///
+/// The schema is read whole once, before the first migration; the reading just after a migration is the one just
+/// before the next (the runner holds the migration lock, and its bookkeeping is left out of the report). On
+/// PostgreSQL, a migration that runs in a transaction is followed exactly without reading the schema again: just
+/// before its transaction commits, the runner's session holds a lock on every relation it created, altered, wrote,
+/// rewrote or dropped, so one query there ([`Tracker::before_commit`]) reads those, their indexes and their tables
+/// (sizes as they will be committed). A migration outside a transaction (`use_transaction()` false), and every migration on MariaDB/MySQL and
+/// SQLite, gets the schema read whole after it.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    /// PostgreSQL: the relations now, with their oids.
+    kept: Option<KeptSchema>,
+    /// Elsewhere, or over [`MAX_RELATIONS`]: the last whole reading.
+    whole: Option<Snapshot>,
+    /// What the migration running now touched, read just before it committed.
+    touched: Option<Touched>,
+}
+
+impl Tracker {
+    /// Just before a migration: reads the schema the first time.
+    pub async fn before<C: ConnectionTrait>(&mut self, x: &C) {
+        self.touched = None;
+        if self.kept.is_some() || self.whole.is_some() {
+            return;
+        }
+        self.read_whole(x).await;
+    }
+
+    /// Inside the migration's transaction, just before it commits (PostgreSQL): what it touched. Never fails (an
+    /// error is logged, and the schema is then read whole after the commit), and opens only what the migration has
+    /// locked already.
+    pub async fn before_commit<C: ConnectionTrait>(&mut self, x: &C) {
+        let Some(kept) = &self.kept else { return };
+        match touched(x, kept).await {
+            Ok(t) => self.touched = Some(t),
+            Err(e) => tracing::warn!(error = %e, "reading what a migration touched; the schema is read whole after it"),
+        }
+    }
+
+    /// Just after the migration committed: what it did.
+    pub async fn after<C: ConnectionTrait>(&mut self, x: &C, revision: &str, name: &str, action: &str) -> Impact {
+        if let (Some(kept), Some(mut t)) = (self.kept.as_mut(), self.touched.take()) {
+            let unknown = match t.unknown.is_empty() {
+                true => Ok(Vec::new()),
+                false => read_pg(x, Some(&t.unknown)).await,
+            };
+            match unknown {
+                Ok(read) => {
+                    t.read.extend(read);
+                    let relations_before = kept.by_key.len();
+                    let bytes_before = total(kept.relations(), true);
+                    let (was, now) = kept.apply(&t.locked, t.read);
+                    let part = |relations| Snapshot { relations, note: None, tables_include_indexes: true };
+                    let changes = compare(revision, name, action, &part(was), &part(now)).changes;
+                    return Impact {
+                        revision: revision.to_string(),
+                        name: name.to_string(),
+                        action: action.to_string(),
+                        changes,
+                        relations_before,
+                        relations_after: kept.by_key.len(),
+                        bytes_before,
+                        bytes_after: total(kept.relations(), true),
+                        indexes_after: indexes(kept.relations()),
+                        note: None,
+                    };
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the relations a migration touched; reading them all"),
+            }
+        }
+        let before = match (self.kept.take(), self.whole.take()) {
+            (Some(kept), _) => kept.snapshot(),
+            (None, Some(whole)) => whole,
+            (None, None) => Snapshot::default(),
+        };
+        self.read_whole(x).await;
+        let after = match (&self.kept, &self.whole) {
+            (Some(kept), _) => kept.snapshot(),
+            (None, Some(whole)) => whole.clone(),
+            (None, None) => Snapshot::default(),
+        };
+        compare(revision, name, action, &before, &after)
+    }
+
+    /// Reads the whole schema: kept by oid on PostgreSQL (up to [`MAX_RELATIONS`]), as a [`Snapshot`] elsewhere.
+    async fn read_whole<C: ConnectionTrait>(&mut self, x: &C) {
+        if x.get_database_backend() == DbBackend::Postgres
+            && let Ok(rows) = read_pg(x, None).await
+            && let Some(kept) = KeptSchema::new(rows)
+        {
+            self.kept = Some(kept);
+            self.whole = None;
+            return;
+        }
+        self.kept = None;
+        self.whole = Some(snapshot(x).await);
     }
 }
 

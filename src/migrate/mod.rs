@@ -251,6 +251,10 @@ pub trait Between: Sync {
     fn cancelled(&self) -> bool;
     /// Just before `entry` runs.
     async fn before(&self, x: &DatabaseExecutor<'_>, entry: &Entry, action: Action);
+    /// Inside `entry`'s own transaction, after its version rows and just before it commits: the locks it took are
+    /// still held (not called for a migration that runs outside a transaction). Must not fail: an error here would
+    /// abort the migration's transaction.
+    async fn before_commit(&self, _x: &DatabaseExecutor<'_>, _entry: &Entry, _action: Action) {}
     /// Just after `entry` ran and its version rows were written (not called when it failed).
     async fn after(&self, x: &DatabaseExecutor<'_>, entry: &Entry, action: Action);
 }
@@ -539,7 +543,11 @@ impl<'a> Runner<'a> {
             let attempt = async {
                 run_migration(entry, action, SchemaManager::new(&txn)).await?;
                 bookkeeping(&txn).await?;
-                bookkeeping::log(&txn, log_entry(None)).await
+                bookkeeping::log(&txn, log_entry(None)).await?;
+                if let Some(b) = self.between {
+                    b.before_commit(&DatabaseExecutor::from(&txn), entry, action).await;
+                }
+                Ok(())
             }
             .await;
             match attempt {

@@ -79,3 +79,16 @@ pub async fn key_of(state: &AppState, owner: &str, role: Role, scopes: &[Scope])
     };
     api_keys::create(&state.home, role, new).await.expect("create a key").token
 }
+
+/// Polls a migration run's status (`status_url`, as `apply` answered) until the run has ended; returns it.
+pub async fn api_finished(b: &mut Browser, url: &str, key: &str) -> Value {
+    for _ in 0..600 {
+        let (status, _, run) = get(b, url, key).await;
+        assert_eq!(status, StatusCode::OK, "{run}");
+        if run["state"] != "running" {
+            return run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the run {url} did not end");
+}

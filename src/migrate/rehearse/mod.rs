@@ -37,14 +37,20 @@ fn pg_relations() -> String {
     )
 }
 
-/// The relation locks this session holds, the catalog's and Strata's own tables (with their indexes) left out.
+/// The relation locks this session holds, the catalog's and Strata's own tables (with their indexes) left out,
+/// but for those already seen: `$1` is the array (as text) of their keys (`oid * 16 + the mode's number`), so each
+/// migration's read returns its own new locks only, not the pile the rehearsal's transaction holds by then.
 fn pg_locks() -> String {
     format!(
-        "SELECT l.relation::bigint AS oid, c.relname::text AS relation, {PG_KIND} AS kind, l.mode AS mode \
-         FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation \
+        "SELECT l.key, l.relation::bigint AS oid, c.relname::text AS relation, {PG_KIND} AS kind, l.mode AS mode \
+         FROM (SELECT relation, mode, relation::bigint * 16 + coalesce(array_position(ARRAY['AccessShareLock', \
+             'RowShareLock', 'RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', \
+             'ExclusiveLock', 'AccessExclusiveLock'], mode::text), 9) AS key \
+             FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted) l \
+         LEFT JOIN pg_class c ON c.oid = l.relation \
          LEFT JOIN pg_namespace s ON s.oid = c.relnamespace \
          LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid \
-         WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
+         WHERE l.key NOT IN (SELECT unnest($1::text::bigint[])) \
          AND coalesce(s.nspname::text, '') NOT IN ('pg_catalog', 'information_schema', 'pg_toast') \
          AND coalesce(t.relname, c.relname, '')::text NOT IN \
              ('seaql_migrations', 'alembic_version', 'migrations_log', 'migrations_log_id_seq')"
@@ -180,7 +186,8 @@ async fn rehearse_in(
         bookkeeping::run(txn, bookkeeping::create_statements(backend)).await?;
     }
     let mut names = relation_names(txn).await?;
-    let mut held: HashSet<LockHeld> = locks(txn, &mut names).await?.into_iter().collect();
+    let mut seen = Seen::default();
+    let mut held: HashSet<LockHeld> = locks(txn, &mut names, &mut seen).await?.into_iter().collect();
     let mut done = Vec::with_capacity(plan.len());
     let mut failed = None;
     for i in plan {
@@ -196,7 +203,7 @@ async fn rehearse_in(
             ))
         };
         let duration_ms = started.elapsed().as_millis() as i64;
-        let now = locks(txn, &mut names).await?;
+        let now = locks(txn, &mut names, &mut seen).await?;
         // SQLite's one lock is every migration's; PostgreSQL's pile up until the rollback, so each step shows its own.
         let new: Vec<LockHeld> = if backend == DbBackend::Postgres {
             now.into_iter().filter(|l| held.insert(l.clone())).collect()
@@ -294,9 +301,32 @@ async fn relation_names(txn: &DatabaseTransaction) -> Result<Names> {
     rows.iter().map(|r| Ok((r.try_get("", "oid")?, (r.try_get("", "relation")?, r.try_get("", "kind")?)))).collect()
 }
 
-/// The locks the rehearsal's session holds now. A relation dropped in the rehearsal is named from `names`; one
-/// never seen by name (the TOAST table of a dropped one) is left out.
-async fn locks(txn: &DatabaseTransaction, names: &mut Names) -> Result<Vec<LockHeld>> {
+/// The locks the rehearsal's session holds, by key, as far as [`locks`] has read them (PostgreSQL).
+#[derive(Default)]
+struct Seen {
+    keys: Vec<i64>,
+}
+
+impl Seen {
+    /// `{k1,k2,...}`: the array `pg_locks()` takes as `$1`.
+    fn array(&self) -> String {
+        let mut out = String::with_capacity(self.keys.len() * 12 + 2);
+        out.push('{');
+        for (n, k) in self.keys.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(&k.to_string());
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// The locks the rehearsal's session took since the last call (PostgreSQL; SQLite's one lock every time). A
+/// relation dropped in the rehearsal is named from `names`; one never seen by name (the TOAST table of a dropped
+/// one) is left out.
+async fn locks(txn: &DatabaseTransaction, names: &mut Names, seen: &mut Seen) -> Result<Vec<LockHeld>> {
     let backend = txn.get_database_backend();
     if backend != DbBackend::Postgres {
         // SQLite locks the whole file: the rehearsal's BEGIN IMMEDIATE holds the write lock from the start.
@@ -306,9 +336,11 @@ async fn locks(txn: &DatabaseTransaction, names: &mut Names) -> Result<Vec<LockH
             mode: "write lock (BEGIN IMMEDIATE: other writers wait, readers go on)".into(),
         }]);
     }
-    let rows = txn.query_all_raw(Statement::from_string(backend, pg_locks())).await?;
+    let stmt = Statement::from_sql_and_values(backend, pg_locks(), [seen.array().into()]);
+    let rows = txn.query_all_raw(stmt).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
+        seen.keys.push(r.try_get("", "key")?);
         let oid: i64 = r.try_get("", "oid")?;
         let mode: String = r.try_get("", "mode")?;
         let (relation, kind) = match r.try_get::<Option<String>>("", "relation")? {

@@ -14,7 +14,7 @@ use super::{Plan, check_usable, planned};
 use crate::db::{self, Purpose};
 use crate::error::{Error, Result};
 use crate::home::{audit, migration_runs};
-use crate::migrate::impact::{self, Impact, Snapshot};
+use crate::migrate::impact::{Impact, Tracker};
 use crate::migrate::{self, Action, Between, Entry, Event, MigrationSet, Runner};
 use crate::watch::Watched;
 
@@ -55,7 +55,9 @@ pub struct RunStatus {
     /// Why it failed, or what the cancellation left run and not run.
     pub error: Option<String>,
     /// Per migration that ran: the relations that changed, with sizes and row estimates before and after.
-    pub impact: Vec<Impact>,
+    // Shared, not copied, by each status read while the run goes on (a report lists every index: they add up).
+    #[schema(value_type = Vec<Impact>)]
+    pub impact: Vec<Arc<Impact>>,
 }
 
 impl RunStatus {
@@ -95,8 +97,8 @@ pub struct LiveRun {
     cancel: AtomicBool,
     /// "Abort the current statement" was asked for.
     aborted: AtomicBool,
-    /// The schema just before the migration running now.
-    before: Mutex<Option<Snapshot>>,
+    /// The schema as the run leaves it, for each migration's impact.
+    tracker: Mutex<Tracker>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -143,23 +145,23 @@ impl Between for LiveRun {
         self.cancel.load(Ordering::SeqCst)
     }
 
-    /// Reads the schema before the first migration only: the one just after a migration is the one just before the
-    /// next (the runner holds the lock; only its bookkeeping, which the report leaves out, is written in between),
-    /// so each migration costs one catalog read, not two.
     async fn before(&self, x: &DatabaseExecutor<'_>, _entry: &Entry, _action: Action) {
-        if lock(&self.before).is_some() {
-            return;
-        }
-        let snapshot = impact::snapshot(x).await;
-        *lock(&self.before) = Some(snapshot);
+        let mut tracker = std::mem::take(&mut *lock(&self.tracker));
+        tracker.before(x).await;
+        *lock(&self.tracker) = tracker;
+    }
+
+    async fn before_commit(&self, x: &DatabaseExecutor<'_>, _entry: &Entry, _action: Action) {
+        let mut tracker = std::mem::take(&mut *lock(&self.tracker));
+        tracker.before_commit(x).await;
+        *lock(&self.tracker) = tracker;
     }
 
     async fn after(&self, x: &DatabaseExecutor<'_>, entry: &Entry, action: Action) {
-        let after = impact::snapshot(x).await;
-        let before = lock(&self.before).take().unwrap_or_default();
-        let report = impact::compare(&entry.revision, &entry.name, action.as_str(), &before, &after);
-        *lock(&self.before) = Some(after);
-        lock(&self.status).impact.push(report);
+        let mut tracker = std::mem::take(&mut *lock(&self.tracker));
+        let report = tracker.after(x, &entry.revision, &entry.name, action.as_str()).await;
+        *lock(&self.tracker) = tracker;
+        lock(&self.status).impact.push(Arc::new(report));
     }
 }
 
@@ -262,7 +264,7 @@ pub(super) async fn open(
         }),
         cancel: AtomicBool::new(false),
         aborted: AtomicBool::new(false),
-        before: Mutex::new(None),
+        tracker: Mutex::new(Tracker::default()),
     });
     let runs = Runs::of(w);
     let mut all = lock(&runs.live);
