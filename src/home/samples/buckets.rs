@@ -124,6 +124,12 @@ pub async fn series_in_buckets(
             let shape = Shape::Rate { table: INDEXES, column: "scans", per: 86_400.0 };
             (shape, Expr::col(col("object_id")).eq(id).and(Expr::col(col("resolution_s")).eq(resolution)))
         }
+        Metric::Statement { .. } => {
+            // A statement's samples (at most the top 200 per sample) are few: its series is read at this resolution
+            // and each bucket averaged here, as the statement page reduces it.
+            let points = super::series(db, database, metric, from, to, resolution).await?;
+            return Ok(average_buckets(&points, from, bucket));
+        }
     };
     let real = real_type(db.get_database_backend());
     let bucket_of = || {
@@ -302,4 +308,45 @@ async fn increases(
         .and_where(Expr::col(col("at_s")).gte(from))
         .and_where(Expr::col(col("p_at")).is_not_null());
     grouped(db, outer).await
+}
+
+/// `points` (oldest first) averaged per bucket of `bucket` seconds counted from `from`: each bucket's point at the mean
+/// time of its points.
+fn average_buckets(points: &[(i64, f64)], from: i64, bucket: i64) -> Reduced {
+    let mut out = Reduced { points: Vec::new(), newest: points.last().map(|p| p.0) };
+    let mut current: Option<(i64, i64, f64, i64)> = None; // (bucket, sum of times, sum of values, count)
+    for &(at, value) in points {
+        let b = (at - from).div_euclid(bucket);
+        match &mut current {
+            Some((cb, ts, vs, n)) if *cb == b => {
+                *ts += at;
+                *vs += value;
+                *n += 1;
+            }
+            _ => {
+                if let Some((_, ts, vs, n)) = current.take() {
+                    out.points.push((ts / n, vs / n as f64));
+                }
+                current = Some((b, at, value, 1));
+            }
+        }
+    }
+    if let Some((_, ts, vs, n)) = current {
+        out.points.push((ts / n, vs / n as f64));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::average_buckets;
+
+    #[test]
+    fn a_statement_series_is_averaged_per_bucket_at_the_mean_time_of_its_points() {
+        let points = [(100, 1.0), (130, 3.0), (160, 5.0), (230, 7.0)];
+        let reduced = average_buckets(&points, 100, 60);
+        assert_eq!(reduced.points, vec![(115, 2.0), (160, 5.0), (230, 7.0)]);
+        assert_eq!(reduced.newest, Some(230));
+        assert_eq!(average_buckets(&[], 0, 60).points, Vec::new());
+    }
 }
