@@ -11,12 +11,12 @@ use axum::extract::State;
 use axum::response::Redirect;
 use serde::Deserialize;
 
-use super::backups::{RestoreForm, RestorePage, Row, record_outcome};
+use super::backups::{RestoreForm, RestorePage, Row, restore_outcome};
 use super::current_db::CurrentDb;
 use super::extract::{Form, Path};
 use super::layout::Layout;
 use super::session::{CurrentUser, FlashKind};
-use crate::backup::jobs::{Done, Kind};
+use crate::backup::jobs::Kind;
 use crate::backup::{self, Listed, Preview, RestoreOptions, Steps};
 use crate::config::backup::Offsite;
 use crate::error::{Error, Result};
@@ -231,23 +231,7 @@ pub async fn restore(
                 summary
             }
             .await;
-            match restored {
-                Ok(summary) => {
-                    let report = backup::verify(&config, &set).await.map_err(|e| e.to_string());
-                    let took = backup::human_duration(std::time::Duration::from_millis(summary.duration_ms as u64));
-                    let mut detail = format!("succeeded from the off-site copy {url}: {} in {took}", summary.content);
-                    if let Some(how) = &summary.cleaned {
-                        detail.push_str(&format!("; cleaned first: {how}"));
-                    }
-                    record_outcome(&home, entry.detail(detail)).await;
-                    Ok(Done::Restore { summary, report: Box::new(report) })
-                }
-                Err(e) => {
-                    let clean = if clean { " (--clean)" } else { "" };
-                    record_outcome(&home, entry.detail(format!("failed{clean} (off-site copy {url}): {e}"))).await;
-                    Err(e.to_string())
-                }
-            }
+            restore_outcome(restored, &config, &set, &home, entry, clean, Some(&url)).await
         },
     )?;
     Ok(Redirect::to(&format!("{}/backups", db.base())))

@@ -30,9 +30,11 @@ use super::layout::Layout;
 use super::session::{CurrentUser, FlashKind};
 use crate::backup::jobs::{Done, Job, Kind, Status};
 use crate::backup::{self, BackupOptions, Format, Listed, Preview, Report, RestoreOptions, TableRows};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::home::audit;
+use crate::migrate::MigrationSet;
 use crate::state::AppState;
 use crate::watch::scheduler;
 
@@ -402,23 +404,8 @@ pub async fn restore(
     let size = Some(found.bytes);
     db.backups.start(Kind::Restore, Some(found.name.clone()), &user.username, size, move |progress, _| async move {
         let confirmed = None::<fn(&Preview) -> Result<()>>; // typed on the page already
-        match backup::restore(&config, &opts, confirmed, progress).await {
-            Ok(summary) => {
-                let report = backup::verify(&config, &set).await.map_err(|e| e.to_string());
-                let took = backup::human_duration(std::time::Duration::from_millis(summary.duration_ms as u64));
-                let mut detail = format!("succeeded: {} in {took}", summary.content);
-                if let Some(how) = &summary.cleaned {
-                    detail.push_str(&format!("; cleaned first: {how}"));
-                }
-                record_outcome(&home, entry.detail(detail)).await;
-                Ok(Done::Restore { summary, report: Box::new(report) })
-            }
-            Err(e) => {
-                let clean = if clean { " (--clean)" } else { "" };
-                record_outcome(&home, entry.detail(format!("failed{clean}: {e}"))).await;
-                Err(e.to_string())
-            }
-        }
+        let restored = backup::restore(&config, &opts, confirmed, progress).await;
+        restore_outcome(restored, &config, &set, &home, entry, clean, None).await
     })?;
     Ok(Redirect::to(&format!("{}/backups", db.base())))
 }
@@ -438,6 +425,38 @@ fn file_name(path: &FsPath) -> String {
 }
 
 /// Writes a background job's audit entry; there is no request left to fail, so a failure is logged.
+/// How a restore job started from a page ends: after a restore that went through, the database's verification
+/// report; either way the audit entry's outcome (`offsite`: the off-site copy's URL the file was downloaded from).
+pub(super) async fn restore_outcome(
+    restored: Result<backup::RestoreSummary>,
+    config: &Config,
+    set: &MigrationSet,
+    home: &DatabaseConnection,
+    entry: audit::Entry,
+    clean: bool,
+    offsite: Option<&str>,
+) -> std::result::Result<Done, String> {
+    match restored {
+        Ok(summary) => {
+            let report = backup::verify(config, set).await.map_err(|e| e.to_string());
+            let took = backup::human_duration(std::time::Duration::from_millis(summary.duration_ms as u64));
+            let from = offsite.map(|url| format!(" from the off-site copy {url}")).unwrap_or_default();
+            let mut detail = format!("succeeded{from}: {} in {took}", summary.content);
+            if let Some(how) = &summary.cleaned {
+                detail.push_str(&format!("; cleaned first: {how}"));
+            }
+            record_outcome(home, entry.detail(detail)).await;
+            Ok(Done::Restore { summary, report: Box::new(report) })
+        }
+        Err(e) => {
+            let clean = if clean { " (--clean)" } else { "" };
+            let from = offsite.map(|url| format!(" (off-site copy {url})")).unwrap_or_default();
+            record_outcome(home, entry.detail(format!("failed{clean}{from}: {e}"))).await;
+            Err(e.to_string())
+        }
+    }
+}
+
 pub(super) async fn record_outcome(db: &DatabaseConnection, entry: audit::Entry) {
     let action = entry.action.clone();
     if let Err(e) = audit::record(db, entry).await {
