@@ -121,6 +121,7 @@ async fn operation_ids_are_unique_and_named_by_resource_and_action() {
         "query_export",
         "query_run",
         "samples_index",
+        "statements_index",
         "tables_index",
         "tables_show",
     ];
@@ -149,10 +150,11 @@ async fn every_response_has_a_description_and_every_refusal_the_server_gives_is_
         }
     }
     let by_name: BTreeMap<String, &Value> = operations(&doc).into_iter().collect();
-    // SQLite has no server sessions: cancel and terminate answer 501.
+    // SQLite has no server sessions: cancel and terminate answer 501; nor statement statistics.
     for op in [
         "POST /api/v1/databases/{name}/activity/{pid}/cancel",
         "POST /api/v1/databases/{name}/activity/{pid}/terminate",
+        "GET /api/v1/databases/{name}/statements",
     ] {
         assert!(by_name[op]["responses"]["501"].is_object(), "{op} does not declare 501");
     }
@@ -162,6 +164,7 @@ async fn every_response_has_a_description_and_every_refusal_the_server_gives_is_
         "GET /api/v1/databases/{name}/tables",
         "GET /api/v1/databases/{name}/tables/{schema}/{table}",
         "GET /api/v1/databases/{name}/indexes",
+        "GET /api/v1/databases/{name}/statements",
     ] {
         assert!(by_name[op]["responses"]["504"].is_object(), "{op} does not declare 504");
     }

@@ -147,6 +147,109 @@ async fn postgres_statements_live_sampled_across_a_reset_and_over_a_range() {
     assert_eq!(body["points"].as_array().map(|p| p.len()), Some(2), "{body}");
 }
 
+/// The slow probe: pg_sleep's argument is a constant, so a short and a long sleep are one statement.
+const SLOW: &str = "SELECT pg_sleep(0.001) AS strata_slow";
+const SLOWER: &str = "SELECT pg_sleep(0.05) AS strata_slow";
+
+/// The cells of the row of `needle` in the around page's statements table.
+fn around_row<'a>(page: &'a str, needle: &str) -> Option<&'a str> {
+    let table = &page[page.find("id=\"statements\"")?..];
+    let row = table.split("<tr>").find(|r| r.contains(needle))?;
+    Some(row.split("</tr>").next().unwrap_or(row))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn around_a_migration_statement_mean_times_across_a_reset_and_the_statements_api() {
+    let cluster = PrivateCluster::start_with("-c shared_preload_libraries=pg_stat_statements");
+    let admin = Database::connect(cluster.url("postgres")).await.expect("connect to the private cluster");
+    exec(&admin, "CREATE DATABASE app").await;
+    admin.close().await.ok();
+    let url = cluster.url("app");
+    let setup = Database::connect(url.as_str()).await.unwrap();
+    exec(&setup, "CREATE EXTENSION pg_stat_statements").await;
+    exec(&setup, r#"SELECT 1 AS "<script>alert(1)</script>""#).await;
+    setup.close().await.ok();
+    let home_dir = tempfile::tempdir().unwrap();
+    let overrides = Overrides {
+        database_url: Some(url.clone()),
+        home_url: Some(format!("sqlite:///{}", home_dir.path().join("home.db").display())),
+        watch: vec![format!("app={url}")],
+        ..Default::default()
+    };
+    let mut config = strata::config::Config::load(&overrides, &|_| None).expect("config");
+    config.settings.secret_key_file = Some(home_dir.path().join("strata.key"));
+    let state = app_state_for(config, |_| {}).await;
+    let (home, w) = (state.home.clone(), watched(&state));
+    let mut b = Browser::with_state(state.clone());
+    b.login_as(Role::Viewer).await;
+
+    // The migration at `mig`: 4 short sleeps in the hour before; in the hour after, 2 long ones, a reset, 3 more.
+    let mig = chrono::Utc::now().timestamp() - 1800;
+    let time = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
+    // Once before the first sample: a statement's first reading is the base its increases count from.
+    run(&url, SLOW, 1).await;
+    sampler::sample(&home, &w, TIMEOUT, time(mig - 120)).await.expect("a sample");
+    run(&url, SLOW, 4).await;
+    sampler::sample(&home, &w, TIMEOUT, time(mig - 60)).await.expect("a sample");
+    run(&url, SLOWER, 2).await;
+    sampler::sample(&home, &w, TIMEOUT, time(mig + 60)).await.expect("a sample");
+    run(&url, "SELECT pg_stat_statements_reset()", 1).await;
+    run(&url, SLOWER, 3).await;
+    sampler::sample(&home, &w, TIMEOUT, time(mig + 120)).await.expect("a sample");
+
+    let around = statement_samples::around(&home, APP, mig, samples::WINDOW_S, 20).await.expect("around");
+    assert!(around.covered_before && around.covered_after, "{around:?}");
+    let slow = around.changes.iter().find(|c| c.query.contains("strata_slow")).expect("the slow probe");
+    let (before, after) = (slow.before.clone().expect("ran before"), slow.after.clone().expect("ran after"));
+    assert_eq!((before.calls, after.calls), (4, 5), "the reset loses none of the 5 calls after: {slow:?}");
+    // pg_sleep sleeps at least that long: the mean after is 50 ms or more, counted from the increases.
+    assert!(after.mean_ms.unwrap() >= 50.0 && before.mean_ms.unwrap() >= 1.0, "{slow:?}");
+    assert!(slow.delta_ms().unwrap() > 0.0, "{slow:?}");
+    let deltas: Vec<f64> = around.changes.iter().filter_map(|c| c.delta_ms()).map(f64::abs).collect();
+    assert!(deltas.windows(2).all(|p| p[0] >= p[1]), "the largest changes first: {deltas:?}");
+
+    let (status, _, page) = b.get(&at(&format!("/migrations/around?at={mig}&revision=abc"))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Statement mean times") && !page.contains("no-statement-samples"), "{page}");
+    let row = around_row(&page, "strata_slow").expect("the probe's row");
+    assert!(row.contains(&format!("/db/app/statements/{}", slow.query_id)), "links to its page: {row}");
+    assert!(row.contains("stmt-calls-before\">4<") && row.contains("stmt-calls-after\">5<"), "{row}");
+    assert!(!page.contains("<script>alert"), "statement text is escaped: {page}");
+    // A time no statement sample covers: said plainly.
+    let (status, _, page) = b.get(&at(&format!("/migrations/around?at={}", mig - 5 * 86_400))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("id=\"no-statement-samples\"") && page.contains("either hour"), "{page}");
+
+    // The statements API: live, over a past range (the reset loses nothing: 4 + 2 + 3 calls), sorted and paged.
+    let (_, key) = key_for(&state, Role::Viewer, &[Scope::ReadCatalog]).await;
+    let list = "/api/v1/databases/app/statements";
+    let (status, _, body) = get(&mut b, &format!("{list}?q=strata_slow"), &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["source"].as_str(), body["total"].as_u64()), (Some("live"), Some(1)), "{body}");
+    assert_eq!(body["items"][0]["calls"], 3, "live counts since the reset: {body}");
+    assert_eq!(body["since_what"], "stats reset", "{body}");
+    let (status, _, body) =
+        get(&mut b, &format!("{list}?q=strata_slow&from={}&to={}", mig - 600, mig + 600), &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["source"].as_str(), body["items"][0]["calls"].as_i64()), (Some("samples"), Some(9)), "{body}");
+    assert_eq!(body["items"][0]["query_id"].as_str(), Some(slow.query_id.as_str()));
+    let (status, _, body) = get(&mut b, &format!("{list}?range=1h&q=strata_slow"), &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = get(&mut b, &format!("{list}?sort=calls&per_page=1&page=2"), &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["per_page"].as_u64(), body["page"].as_u64()), (Some(1), Some(2)), "{body}");
+    assert!(body["total"].as_u64().unwrap() >= 2 && body["items"].as_array().unwrap().len() == 1, "{body}");
+    let (status, _, body) = get(&mut b, &format!("{list}?sort=calls"), &key).await;
+    let calls: Vec<i64> = body["items"].as_array().unwrap().iter().map(|s| s["calls"].as_i64().unwrap()).collect();
+    assert!(status == StatusCode::OK && calls.windows(2).all(|p| p[0] <= p[1]), "ascending by calls: {calls:?}");
+    for bad in ["sort=colour", "range=2w", "range=1h&from=5", "from=9&to=5"] {
+        let (status, _, body) = get(&mut b, &format!("{list}?{bad}"), &key).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")), "{bad}");
+    }
+    let (_, nope) = key_for(&state, Role::Viewer, &[Scope::RunReadonlySql]).await;
+    assert_eq!(get(&mut b, list, &nope).await.0, StatusCode::FORBIDDEN, "read_catalog is needed");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_without_the_extension_says_how_to_enable_it() {
     let t = TestDb::new(Kind::Postgres).await;
@@ -158,6 +261,14 @@ async fn postgres_without_the_extension_says_how_to_enable_it() {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("not installed in this database"), "{page}");
     assert!(page.contains("shared_preload_libraries") && page.contains("CREATE EXTENSION pg_stat_statements"));
+    // The API answers 409 with the same reason and steps; a past range from the samples still answers.
+    let (_, key) = key_for(&state, Role::Viewer, &[Scope::ReadCatalog]).await;
+    let (status, _, body) = get(&mut b, "/api/v1/databases/app/statements", &key).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("not installed") && message.contains("CREATE EXTENSION pg_stat_statements"), "{body}");
+    let (status, _, body) = get(&mut b, "/api/v1/databases/app/statements?range=24h", &key).await;
+    assert_eq!((status, body["total"].as_u64()), (StatusCode::OK, Some(0)), "{body}");
     // Installed but not loaded (the shared server does not preload it): the page says so.
     let db = t.connect().await;
     let preloaded = count(
@@ -272,6 +383,22 @@ async fn mariadb_digests_live_and_sampled_across_a_truncate() {
     assert_eq!(items.first().map(|s| s.calls), Some(3), "2 before the truncate, 1 after: {items:?}");
     let (_, _, page) = b.get(&at("/statements?range=1h&q=strata_probe")).await;
     assert_eq!(first_calls(&page), Some(3), "{page}");
+
+    // The statements API: the digest live (since the truncate), and over the range across it.
+    let (_, key) = key_for(&state, Role::Viewer, &[Scope::ReadCatalog]).await;
+    let (status, _, body) = get(&mut b, "/api/v1/databases/app/statements?q=strata_probe", &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["source"].as_str(), body["items"][0]["calls"].as_i64()), (Some("live"), Some(1)), "{body}");
+    assert_eq!(body["since_what"], "server start", "{body}");
+    assert!(body["items"][0]["rows_examined"].is_i64(), "{body}");
+    let path = format!("/api/v1/databases/app/statements?q=strata_probe&from={}&to={}", base - 1, base + 200);
+    let (status, _, body) = get(&mut b, &path, &key).await;
+    assert_eq!((status, body["items"][0]["calls"].as_i64()), (StatusCode::OK, Some(3)), "{body}");
+    // What changed around a time between the samples: the probe ran in the hour after.
+    let (status, _, page) = b.get(&at(&format!("/migrations/around?at={}", base + 30))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let row = around_row(&page, "strata_probe").expect("the probe's row");
+    assert!(row.contains("stmt-calls-after\">3<"), "{row}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -310,6 +437,16 @@ async fn sqlite_says_why_there_are_no_statement_statistics() {
     assert!(page.contains("SQLite keeps no statement statistics"), "{page}");
     let (_, _, overview) = b.get(&at("")).await;
     assert!(!overview.contains("/statements\""), "no nav item where the engine has none");
+    // What changed around a migration: no statements here, and why.
+    let (status, _, page) = b.get(&at("/migrations/around?at=1800000000")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("id=\"statements-not-here\"") && page.contains("SQLite keeps no statement"), "{page}");
+    // The API: 501, saying why.
+    let state = b.state.clone();
+    let (_, key) = key_for(&state, Role::Viewer, &[Scope::ReadCatalog]).await;
+    let (status, _, body) = get(&mut b, "/api/v1/databases/app/statements", &key).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_IMPLEMENTED, Some("unsupported")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("SQLite keeps no statement"), "{body}");
     t.drop().await;
 }
 

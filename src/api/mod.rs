@@ -31,6 +31,7 @@ mod overview;
 pub mod params;
 mod query;
 mod samples;
+mod statements;
 mod tables;
 
 use std::future::Future;
@@ -112,6 +113,7 @@ fn database_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(query::run))
         .routes(routes!(query::export))
         .routes(routes!(samples::index))
+        .routes(routes!(statements::index))
 }
 
 /// The `/api` routes about no one database, to merge into the dashboard's router.

@@ -326,6 +326,113 @@ pub async fn range(
     Ok((rows.into_iter().map(StatementInfo::from).collect(), total))
 }
 
+/// One statement over one side of a time: its calls and their mean time, from the samples' increases.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Side {
+    pub calls: i64,
+    pub mean_ms: Option<f64>,
+}
+
+/// One statement in the hour before a time and the hour after it (`None`: it did not run in that hour).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatementChange {
+    pub query_id: String,
+    pub query: String,
+    pub before: Option<Side>,
+    pub after: Option<Side>,
+}
+
+impl StatementChange {
+    /// The mean time after minus before, when it ran on both sides.
+    pub fn delta_ms(&self) -> Option<f64> {
+        Some(self.after.as_ref()?.mean_ms? - self.before.as_ref()?.mean_ms?)
+    }
+}
+
+/// The statements around a time, and whether statement samples cover each side.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatementsAround {
+    /// Statement samples were taken in the hour before (a reading with one before it to count from).
+    pub covered_before: bool,
+    pub covered_after: bool,
+    /// Those that ran on both sides by the size of their change in mean time, largest first; then those that ran
+    /// on one side only, by their calls.
+    pub changes: Vec<StatementChange>,
+}
+
+/// The most statements read on each side of [`around`] (each sample keeps at most [`TOP`]).
+const AROUND_READ: u64 = 5_000;
+
+/// `database`'s statements in the `window` seconds before `at` against the `window` seconds after it: each one's
+/// calls and mean time (its total time's increase over its calls' increase, across resets, as the range view
+/// counts them), the `top` largest changes.
+pub async fn around(
+    db: &impl ConnectionTrait,
+    database: &str,
+    at: i64,
+    window: i64,
+    top: usize,
+) -> Result<StatementsAround> {
+    let retention = SampleRetention::default();
+    let all = StatementQuery { sort: StatementSort::Calls, descending: true, limit: AROUND_READ, ..Default::default() };
+    let (before, after) = ((at - window, at - 1), (at, at + window));
+    let (items_before, _) = range(db, database, before.0, before.1, &retention, &all).await?;
+    let (items_after, _) = range(db, database, after.0, after.1, &retention, &all).await?;
+    let covered_before = covered(db, database, before.0, before.1).await?;
+    let covered_after = covered(db, database, after.0, after.1).await?;
+    let side = |s: &StatementInfo| Side { calls: s.calls, mean_ms: s.mean_ms };
+    let mut by_id: BTreeMap<String, StatementChange> = BTreeMap::new();
+    for s in &items_before {
+        let c = by_id.entry(s.query_id.clone()).or_default();
+        (c.query_id, c.query, c.before) = (s.query_id.clone(), s.query.clone(), Some(side(s)));
+    }
+    for s in &items_after {
+        let c = by_id.entry(s.query_id.clone()).or_default();
+        (c.query_id, c.query, c.after) = (s.query_id.clone(), s.query.clone(), Some(side(s)));
+    }
+    let mut changes: Vec<StatementChange> = by_id.into_values().collect();
+    let calls = |c: &StatementChange| {
+        c.before.as_ref().map(|s| s.calls).unwrap_or(0) + c.after.as_ref().map(|s| s.calls).unwrap_or(0)
+    };
+    changes.sort_by(|a, b| {
+        match (a.delta_ms(), b.delta_ms()) {
+            (Some(x), Some(y)) => y.abs().total_cmp(&x.abs()),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => calls(b).cmp(&calls(a)),
+        }
+        .then_with(|| a.query_id.cmp(&b.query_id))
+    });
+    changes.truncate(top);
+    Ok(StatementsAround { covered_before, covered_after, changes })
+}
+
+/// Whether `database` has a raw statement reading in `from..=to` with one before it (within [`LOOKBACK_S`]).
+async fn covered(db: &impl ConnectionTrait, database: &str, from: i64, to: i64) -> Result<bool> {
+    let ids = Query::select()
+        .column(col("id"))
+        .from(col(QUERIES))
+        .and_where(Expr::col(col("database_name")).eq(database))
+        .to_owned();
+    let times = |from: i64, to: i64| {
+        Query::select()
+            .column(col("at_s"))
+            .from(col(STATEMENTS))
+            .and_where(Expr::col(col("object_id")).in_subquery(ids.clone()))
+            .and_where(Expr::col(col("resolution_s")).eq(RAW))
+            .and_where(Expr::col(col("at_s")).gte(from))
+            .and_where(Expr::col(col("at_s")).lte(to))
+            .order_by(col("at_s"), Order::Asc)
+            .limit(1)
+            .to_owned()
+    };
+    let Some(first) = db.query_one(&times(from.saturating_add(1), to)).await? else { return Ok(false) };
+    let first: i64 = first.try_get("", "at_s")?;
+    // A reading in the window counts once there is one before it to count from.
+    Ok(db.query_one(&times(from.saturating_sub(LOOKBACK_S), first - 1)).await?.is_some()
+        || db.query_one(&times(first + 1, to)).await?.is_some())
+}
+
 /// The start of `database`'s newest average at `resolution` (the database-wide samples are averaged in the same
 /// pass as the statements).
 async fn newest_average(db: &impl ConnectionTrait, database: &str, resolution: i32) -> Result<Option<i64>> {

@@ -1,6 +1,7 @@
 //! `GET /db/{name}/migrations/around?at=T&revision=R`: what changed around a migration — the hour before it against
 //! the hour after, from the trend samples (database size, the tables whose size and rows changed most, the indexes
-//! whose scans per day changed most). Linked from every chart's migration markers.
+//! whose scans per day changed most, the statements whose mean time changed most). Linked from every chart's
+//! migration markers.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -11,6 +12,7 @@ use serde::Deserialize;
 use crate::error::Result;
 use crate::home::accounts::Role;
 use crate::home::samples::{self, Around, Change};
+use crate::home::statement_samples::{self, StatementsAround};
 use crate::state::AppState;
 use crate::web::current_db::CurrentDb;
 use crate::web::extract::Query;
@@ -38,12 +40,22 @@ pub async fn show(
 ) -> Result<AroundPage> {
     user.require(Role::Viewer)?;
     let around = samples::around(&state.home, db.name(), params.at, TOP).await?;
+    // Statement statistics exist on this engine: the statements' mean times from their samples.
+    let (statements, not_here) = if db.introspector.capabilities().statements {
+        (Some(statement_samples::around(&state.home, db.name(), params.at, samples::WINDOW_S, TOP).await?), None)
+    } else {
+        // The engine's own reason (no catalog read: the backend answers it without asking the database).
+        let why = db.introspector.statements(&Default::default()).await?.unavailable.map(|u| u.reason);
+        (None, Some(why.unwrap_or_else(|| "this engine keeps no statement statistics".into())))
+    };
     let at = Utc.timestamp_opt(params.at, 0).single().unwrap_or_default();
     Ok(AroundPage {
         layout: Layout::for_db(&user, &state, &db, "migrations").await?,
         at: at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         revision: params.revision.filter(|r| !r.is_empty()),
         around,
+        statements,
+        not_here,
     })
 }
 
@@ -54,6 +66,10 @@ pub struct AroundPage {
     pub at: String,
     pub revision: Option<String>,
     pub around: Around,
+    /// The statements around the time; `None` where the engine keeps no statement statistics.
+    pub statements: Option<StatementsAround>,
+    /// Why the engine has no statement statistics, where it has none.
+    pub not_here: Option<String>,
 }
 
 impl AroundPage {
@@ -75,20 +91,34 @@ impl AroundPage {
         }
     }
 
+    /// The statement page's link.
+    pub fn statement_link(&self, id: &str) -> String {
+        format!("{}/statements/{}?range=24h", self.layout.base, fmt::urlencode(id))
+    }
+
+    /// A mean time change in milliseconds, signed, or "—".
+    pub fn delta_ms(&self, d: Option<f64>) -> String {
+        match d {
+            None => "—".into(),
+            Some(d) => format!("{}{}", sign(d), crate::web::statements::ms(&d.abs())),
+        }
+    }
+
     /// The change, signed, or "—".
     pub fn delta(&self, c: &Change, unit: &str) -> String {
         match c.delta() {
             None => "—".into(),
-            Some(d) => {
-                let sign = if d > 0.0 {
-                    "+"
-                } else if d < 0.0 {
-                    "−"
-                } else {
-                    ""
-                };
-                format!("{sign}{}", self.value(&Some(d.abs()), unit))
-            }
+            Some(d) => format!("{}{}", sign(d), self.value(&Some(d.abs()), unit)),
         }
+    }
+}
+
+fn sign(d: f64) -> &'static str {
+    if d > 0.0 {
+        "+"
+    } else if d < 0.0 {
+        "−"
+    } else {
+        ""
     }
 }
