@@ -10,19 +10,25 @@
 #     starts: a dashboard is already running). The page itself polls every second; the poll adds up to its interval.
 #
 # Settings (environment): STRATA_BENCH_N, STRATA_BENCH_ROUNDS, STRATA_BENCH_POLL, STRATA_BENCH_PG_URL (admin URL, default
-# postgres://postgres@127.0.0.1:5432/postgres), SQUAWK, CARGO_TARGET_DIR.
+# postgres://postgres@127.0.0.1:5432/postgres), SQUAWK, CARGO_TARGET_DIR; STRATA_BENCH_PARTS (default
+# "lint rehearse dashboard": the parts to run); STRATA_BENCH_BIN (a bench-strata binary to time instead of building one,
+# e.g. an older build kept aside to compare with).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-cargo build --release -p strata -p strata-bench
-
-target_dir="${CARGO_TARGET_DIR:-$root/target}"
-case "$target_dir" in
-    /*) ;;
-    *) target_dir="$root/$target_dir" ;;
-esac
-bin="$target_dir/release/bench-strata"
+parts=" ${STRATA_BENCH_PARTS:-lint rehearse dashboard} "
+if [ -n "${STRATA_BENCH_BIN:-}" ]; then
+    bin="$STRATA_BENCH_BIN"
+else
+    cargo build --release -p strata -p strata-bench
+    target_dir="${CARGO_TARGET_DIR:-$root/target}"
+    case "$target_dir" in
+        /*) ;;
+        *) target_dir="$root/$target_dir" ;;
+    esac
+    bin="$target_dir/release/bench-strata"
+fi
 n="${STRATA_BENCH_N:-500}"
 rounds="${STRATA_BENCH_ROUNDS:-7}"
 poll="${STRATA_BENCH_POLL:-0.1}"
@@ -64,6 +70,7 @@ median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR % 2) 
 range() { tr ' ' '\n' | grep . | sort -n | awk 'NR==1{lo=$1} {hi=$1} END {print lo "-" hi}'; }
 tables() { psql -qXtA "$1" -c "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'bench_t%'"; }
 
+if [[ "$parts" == *" lint "* ]]; then
 url="$(fresh_db lint)"
 "$bin" --database-url "$url" migrate up --sql >"$work/plan.sql"
 "$bin" --database-url "$url" migrate lint --json >"$work/lint.json" || true # warm-up, and the findings
@@ -81,7 +88,9 @@ if [ -n "$squawk" ]; then
 fi
 echo "strata lint findings: $(grep -o '"rule":"[a-z-]*"' "$work/lint.json" | sort | uniq -c | tr -s ' ' | tr '\n' ',' | grep . || echo none)"
 drop_db lint
+fi
 
+if [[ "$parts" == *" rehearse "* ]]; then
 for r in $(seq 1 "$rounds"); do
     a="$(fresh_db "up$r")"
     b="$(fresh_db "re$r")"
@@ -102,6 +111,8 @@ mr="$(echo "${rehearse[*]}" | median)"
 printf '%-44s %6s  %s\n' "migrate up ($n migrations, empty database)" "$mu" "$(echo "${up[*]}" | range)"
 printf '%-44s %6s  %s\n' "migrate up --rehearse (same, rolled back)" "$mr" "$(echo "${rehearse[*]}" | range)"
 awk -v a="$mr" -v b="$mu" 'BEGIN {printf "rehearse/up: %.2fx (target <= 1.2x)\n", a / b}'
+fi
+[[ "$parts" == *" dashboard "* ]] || exit 0
 
 # From the dashboard: an admin with a manage_migrations key (in the benchmark's own home database), one `serve` per
 # round over a fresh database, the run started through the API and followed until it ends.
@@ -127,6 +138,7 @@ apply_ms() { # apply_ms URL NAME: ms from the POST to the run's end as its statu
     done
     t1=$(now_ms)
     [ "$state" = succeeded ] || { echo "the dashboard run ended $state" >&2; exit 1; }
+    wc -c <"$work/status.json" >"$work/status.bytes"
     echo $((t1 - t0))
 }
 up=() dash=()
@@ -156,4 +168,5 @@ mu="$(echo "${up[*]}" | median)"
 md="$(echo "${dash[*]}" | median)"
 printf '%-44s %6s  %s\n' "migrate up ($n migrations, empty database)" "$mu" "$(echo "${up[*]}" | range)"
 printf '%-44s %6s  %s\n' "apply from the dashboard (API, same plan)" "$md" "$(echo "${dash[*]}" | range)"
+echo "the run's status at its end (what each poll reads then): $(( $(cat "$work/status.bytes") / 1024 )) kB of JSON"
 awk -v a="$md" -v b="$mu" 'BEGIN {printf "dashboard/up: %.2fx (target <= 1.1x)\n", a / b}'

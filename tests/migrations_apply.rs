@@ -2,6 +2,8 @@
 //! migrations_log and audit rows, a second migrator named, cancel between migrations, the impact report, refusals.
 
 mod common;
+#[path = "common/sql_migration.rs"]
+mod sql_migration;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use sea_orm::DbErr;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 use serde_json::Value;
+use sql_migration::SqlMigration;
 use strata::home::accounts::Role;
 use strata::home::api_keys::Scope;
 use strata::migrate::MigrationSet;
@@ -658,55 +661,28 @@ async fn impact_of_a_new_index(kind: Kind) {
 
 /// Changes `items.id`'s type: PostgreSQL and MariaDB write the table again; SQLite's way is a rebuild under the same
 /// name.
-struct Retype;
-impl MigrationName for Retype {
-    fn name(&self) -> &str {
-        "m20990101_000002_retype_items_id"
-    }
-}
-#[async_trait::async_trait]
-impl MigrationTrait for Retype {
-    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let c = m.get_connection();
-        let sql: &[&str] = match c.get_database_backend() {
-            sea_orm::DbBackend::Postgres => &["ALTER TABLE items ALTER COLUMN id TYPE BIGINT"],
-            sea_orm::DbBackend::MySql => &["ALTER TABLE items MODIFY id BIGINT NOT NULL, ALGORITHM=COPY"],
-            _ => &[
-                "CREATE TABLE items_new (id BIGINT PRIMARY KEY, name VARCHAR(40))",
-                "INSERT INTO items_new SELECT id, name FROM items",
-                "DROP TABLE items",
-                "ALTER TABLE items_new RENAME TO items",
-            ],
-        };
-        for s in sql {
-            c.execute_unprepared(s).await?;
-        }
-        Ok(())
-    }
+fn retype() -> Box<dyn MigrationTrait> {
+    SqlMigration::new("m20990101_000002_retype_items_id")
+        .postgres(&["ALTER TABLE items ALTER COLUMN id TYPE BIGINT"])
+        .mysql(&["ALTER TABLE items MODIFY id BIGINT NOT NULL, ALGORITHM=COPY"])
+        .sqlite(&[
+            "CREATE TABLE items_new (id BIGINT PRIMARY KEY, name VARCHAR(40))",
+            "INSERT INTO items_new SELECT id, name FROM items",
+            "DROP TABLE items",
+            "ALTER TABLE items_new RENAME TO items",
+        ])
+        .boxed()
 }
 
 /// Adds a nullable column at the end: an instant change (catalog only) on the three backends.
-struct AddNote;
-impl MigrationName for AddNote {
-    fn name(&self) -> &str {
-        "m20990101_000003_add_items_note"
-    }
-}
-#[async_trait::async_trait]
-impl MigrationTrait for AddNote {
-    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.get_connection().execute_unprepared("ALTER TABLE items ADD COLUMN note INTEGER").await.map(|_| ())
-    }
+fn add_note() -> Box<dyn MigrationTrait> {
+    SqlMigration::new("m20990101_000003_add_items_note").all(&["ALTER TABLE items ADD COLUMN note INTEGER"]).boxed()
 }
 
 async fn impact_of_a_rewrite(kind: Kind) {
     let t = fresh(kind).await;
-    let set = MigrationSet::new(vec![
-        Box::new(Create("m20990101_000001_create_items", "items")),
-        Box::new(Retype),
-        Box::new(AddNote),
-    ])
-    .unwrap();
+    let set = MigrationSet::new(vec![Box::new(Create("m20990101_000001_create_items", "items")), retype(), add_note()])
+        .unwrap();
     let mut b = Browser::with_state(state_with(&t, set).await);
     b.login_as(Role::Admin).await;
     let run = start(&mut b, &[("action", "up")]).await;
@@ -726,58 +702,33 @@ async fn impact_of_a_rewrite(kind: Kind) {
 }
 
 /// Forty tables `t00`..`t39`, each with an index on `name`.
-struct Many;
-impl MigrationName for Many {
-    fn name(&self) -> &str {
-        "m20990101_000001_create_many"
-    }
-}
-#[async_trait::async_trait]
-impl MigrationTrait for Many {
-    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for i in 0..40 {
-            let c = m.get_connection();
-            c.execute_unprepared(&format!("CREATE TABLE t{i:02} (id INTEGER PRIMARY KEY, name VARCHAR(40))")).await?;
-            c.execute_unprepared(&format!("CREATE INDEX t{i:02}_name_idx ON t{i:02} (name)")).await?;
-        }
-        Ok(())
-    }
+fn many() -> Box<dyn MigrationTrait> {
+    let sql: Vec<String> = (0..40)
+        .flat_map(|i| {
+            [
+                format!("CREATE TABLE t{i:02} (id INTEGER PRIMARY KEY, name VARCHAR(40))"),
+                format!("CREATE INDEX t{i:02}_name_idx ON t{i:02} (name)"),
+            ]
+        })
+        .collect();
+    SqlMigration::new("m20990101_000001_create_many").all(&sql.iter().map(String::as_str).collect::<Vec<_>>()).boxed()
 }
 
 /// Fills `t17` and indexes it again: one table and its indexes change, the 39 others do not.
-struct TouchOne;
-impl MigrationName for TouchOne {
-    fn name(&self) -> &str {
-        "m20990101_000002_touch_t17"
-    }
-}
-#[async_trait::async_trait]
-impl MigrationTrait for TouchOne {
-    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let values: Vec<String> = (1..=2000).map(|i| format!("({i}, 'name number {i}')")).collect();
-        let c = m.get_connection();
-        c.execute_unprepared(&format!("INSERT INTO t17 (id, name) VALUES {}", values.join(", "))).await?;
-        c.execute_unprepared("CREATE INDEX t17_both_idx ON t17 (id, name)").await.map(|_| ())
-    }
+fn touch_one() -> Box<dyn MigrationTrait> {
+    let values: Vec<String> = (1..=2000).map(|i| format!("({i}, 'name number {i}')")).collect();
+    let fill = format!("INSERT INTO t17 (id, name) VALUES {}", values.join(", "));
+    SqlMigration::new("m20990101_000002_touch_t17").all(&[&fill, "CREATE INDEX t17_both_idx ON t17 (id, name)"]).boxed()
 }
 
 /// Renames `t18` to `u18`: its indexes keep their names under another table (PostgreSQL locks the table only).
-struct RenameOne;
-impl MigrationName for RenameOne {
-    fn name(&self) -> &str {
-        "m20990101_000003_rename_t18"
-    }
-}
-#[async_trait::async_trait]
-impl MigrationTrait for RenameOne {
-    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.get_connection().execute_unprepared("ALTER TABLE t18 RENAME TO u18").await.map(|_| ())
-    }
+fn rename_one() -> Box<dyn MigrationTrait> {
+    SqlMigration::new("m20990101_000003_rename_t18").all(&["ALTER TABLE t18 RENAME TO u18"]).boxed()
 }
 
 async fn impact_among_many_tables(kind: Kind) {
     let t = fresh(kind).await;
-    let set = MigrationSet::new(vec![Box::new(Many), Box::new(TouchOne), Box::new(RenameOne)]).unwrap();
+    let set = MigrationSet::new(vec![many(), touch_one(), rename_one()]).unwrap();
     let mut b = Browser::with_state(state_with(&t, set).await);
     b.login_as(Role::Admin).await;
     let run = start(&mut b, &[("action", "up")]).await;
@@ -815,13 +766,16 @@ async fn impact_among_many_tables(kind: Kind) {
         check.close().await.ok();
     }
     assert_eq!(impact[1]["relations_after"].as_u64(), impact[1]["relations_before"].as_u64().map(|n| n + 1));
-    let indexes: Vec<&str> =
-        impact[1]["indexes_after"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
-    for i in 0..40 {
-        let name = format!("t{i:02}.t{i:02}_name_idx");
-        assert!(indexes.contains(&name.as_str()), "{name} in {indexes:?}");
-    }
-    assert!(indexes.contains(&"t17.t17_both_idx"), "{indexes:?}");
+    // The index lists are t17's, before and after: not the schema's 40 others (each report would be as long as the
+    // schema, and a run of N migrations O(N^2)).
+    let list = |k: usize, which: &str| -> Vec<String> {
+        impact[k][which].as_array().unwrap().iter().map(|i| i.as_str().unwrap().to_string()).collect()
+    };
+    let (before, after) = (list(1, "indexes_before"), list(1, "indexes_after"));
+    assert!(before.iter().chain(&after).all(|i| i.starts_with("t17.")), "t17's only: {before:?} {after:?}");
+    assert!(before.contains(&"t17.t17_name_idx".into()) && !before.contains(&"t17.t17_both_idx".into()), "{before:?}");
+    assert!(after.contains(&"t17.t17_name_idx".into()) && after.contains(&"t17.t17_both_idx".into()), "{after:?}");
+    assert_eq!(after.len(), before.len() + 1, "{before:?} {after:?}");
 
     // The rename: t18 and its indexes go, u18 and the same indexes (now u18's) come; nothing else.
     let renamed = changes(2);
@@ -837,8 +791,11 @@ async fn impact_among_many_tables(kind: Kind) {
         impact[2]
     );
     assert!(renamed.iter().any(|c| c["change"] == "added" && c["name"] == "u18"), "{}", impact[2]);
-    let after: Vec<&str> = impact[2]["indexes_after"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
-    assert!(after.contains(&"u18.t18_name_idx") && !after.contains(&"t18.t18_name_idx"), "{after:?}");
+    let (before, after) = (list(2, "indexes_before"), list(2, "indexes_after"));
+    assert!(before.contains(&"t18.t18_name_idx".into()) && !before.contains(&"u18.t18_name_idx".into()), "{before:?}");
+    assert!(after.contains(&"u18.t18_name_idx".into()) && !after.contains(&"t18.t18_name_idx".into()), "{after:?}");
+    let named = |i: &String| others.iter().any(|t| i.starts_with(&format!("{t}.")));
+    assert!(before.iter().chain(&after).all(named), "the renamed table's only: {before:?} {after:?}");
     assert_eq!(impact[2]["relations_after"], impact[2]["relations_before"], "{}", impact[2]);
     t.drop().await;
 }

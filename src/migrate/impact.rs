@@ -44,10 +44,14 @@ const PG_RELATIONS_IN: &str = pg_relations!("AND c.oid = ANY($1::text::oid[])");
 /// the commit); then the current schema's relations among them with their figures, and the indexes of those tables
 /// and the tables of those indexes with their names only (one not locked kept its size: writing to a relation locks
 /// it; but a table's new name shows on its indexes). Sizes are read of locked relations only (a table's counts its
-/// indexes), so the query waits for no lock the migration does not hold already.
+/// indexes), so the query waits for no lock the migration does not hold already. Every catalog row is found by oid
+/// through the catalogs' indexes (`near`), so the query costs what the migration touched, not the schema's size.
 const PG_TOUCHED: &str = "WITH locked AS (SELECT DISTINCT relation AS oid FROM pg_locks \
      WHERE pid = pg_backend_pid() AND locktype = 'relation' \
-     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) \
+     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())), \
+     near AS (SELECT oid FROM locked \
+         UNION SELECT x.indexrelid FROM pg_index x WHERE x.indrelid IN (SELECT oid FROM locked) \
+         UNION SELECT x.indrelid FROM pg_index x WHERE x.indexrelid IN (SELECT oid FROM locked)) \
      SELECT true AS locked, oid::bigint AS oid, NULL::bigint AS parent_oid, NULL::text AS name, NULL::text AS kind, \
      NULL::text AS parent, NULL::bigint AS bytes, NULL::bigint AS est_rows, NULL::bigint AS file FROM locked \
      UNION ALL \
@@ -58,12 +62,10 @@ const PG_TOUCHED: &str = "WITH locked AS (SELECT DISTINCT relation AS oid FROM p
          CASE WHEN c.relkind IN ('i', 'I') THEN pg_relation_size(c.oid) ELSE pg_total_relation_size(c.oid) END END::bigint, \
      CASE WHEN c.relkind IN ('r', 'p', 'm') AND c.reltuples >= 0 THEN c.reltuples::bigint END, \
      c.relfilenode::bigint \
-     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     FROM near JOIN pg_class c ON c.oid = near.oid JOIN pg_namespace n ON n.oid = c.relnamespace \
      LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid \
      WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm', 'i', 'I') \
-     AND coalesce(t.relname, c.relname)::text NOT IN ('seaql_migrations', 'alembic_version', 'migrations_log') \
-     AND (c.oid IN (SELECT oid FROM locked) OR i.indrelid IN (SELECT oid FROM locked) \
-         OR c.oid IN (SELECT x.indrelid FROM pg_index x WHERE x.indexrelid IN (SELECT oid FROM locked)))";
+     AND coalesce(t.relname, c.relname)::text NOT IN ('seaql_migrations', 'alembic_version', 'migrations_log')";
 
 const MY_TABLES: &str = "SELECT TABLE_NAME AS name, 'table' AS kind, CAST(NULL AS CHAR) AS parent, \
      CAST(COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) AS SIGNED) AS bytes, CAST(TABLE_ROWS AS SIGNED) AS est_rows, \
@@ -145,7 +147,11 @@ pub struct Impact {
     /// Their total size before and after, where known (negative difference: space freed).
     pub bytes_before: Option<i64>,
     pub bytes_after: Option<i64>,
-    /// Every index just after, as `table.index`.
+    /// The indexes of the tables this migration touched (changed, or on PostgreSQL locked), as `table.index`, just
+    /// before and just after; not every index of the schema, which would make each report as long as the schema.
+    #[serde(default)]
+    pub indexes_before: Vec<String>,
+    #[serde(default)]
     pub indexes_after: Vec<String>,
     /// What could not be read.
     pub note: Option<String>,
@@ -317,6 +323,7 @@ pub fn compare(revision: &str, name: &str, action: &str, before: &Snapshot, afte
             changes.push(change(a, "added", None, Some(a)));
         }
     }
+    let tables = touched_tables(changes.iter().map(|c| (c.kind.as_str(), c.table.as_deref(), c.name.as_str())));
     let total = |s: &Snapshot| total(s.relations.iter(), s.tables_include_indexes);
     let note = match (&before.note, &after.note) {
         (Some(a), Some(b)) if a == b => Some(a.clone()),
@@ -332,7 +339,8 @@ pub fn compare(revision: &str, name: &str, action: &str, before: &Snapshot, afte
         relations_after: after.relations.len(),
         bytes_before: total(before),
         bytes_after: total(after),
-        indexes_after: indexes(after.relations.iter()),
+        indexes_before: indexes_of(before.relations.iter(), &tables),
+        indexes_after: indexes_of(after.relations.iter(), &tables),
         note,
     }
 }
@@ -460,9 +468,17 @@ fn total<'r>(relations: impl Iterator<Item = &'r Relation>, tables_include_index
         .try_fold(0i64, |sum, b| b.map(|b| sum + b))
 }
 
-fn indexes<'r>(relations: impl Iterator<Item = &'r Relation>) -> Vec<String> {
+/// The tables named by relations given as (kind, table of an index, name): a table's own name, an index's table.
+fn touched_tables<'r>(relations: impl Iterator<Item = (&'r str, Option<&'r str>, &'r str)>) -> HashSet<String> {
     relations
-        .filter(|r| r.kind == "index")
+        .map(|(kind, table, name)| if kind == "index" { table.unwrap_or(name) } else { name }.to_string())
+        .collect()
+}
+
+/// The indexes of `tables` among `relations`, as `table.index`, in the relations' order.
+fn indexes_of<'r>(relations: impl Iterator<Item = &'r Relation>, tables: &HashSet<String>) -> Vec<String> {
+    relations
+        .filter(|r| r.kind == "index" && r.table.as_ref().is_some_and(|t| tables.contains(t)))
         .map(|r| format!("{}.{}", r.table.as_deref().unwrap_or("?"), r.name))
         .collect()
 }
@@ -581,6 +597,12 @@ impl Tracker {
                     let relations_before = kept.by_key.len();
                     let bytes_before = total(kept.relations(), true);
                     let (was, now) = kept.apply(&t.locked, t.read);
+                    // What it touched: the tables it locked, and those of the indexes it locked, before and after.
+                    let tables = touched_tables(
+                        was.iter().chain(&now).map(|r| (r.kind.as_str(), r.table.as_deref(), r.name.as_str())),
+                    );
+                    let (indexes_before, indexes_after) =
+                        (indexes_of(was.iter(), &tables), indexes_of(now.iter(), &tables));
                     let part = |relations| Snapshot { relations, note: None, tables_include_indexes: true };
                     let changes = compare(revision, name, action, &part(was), &part(now)).changes;
                     return Impact {
@@ -592,7 +614,8 @@ impl Tracker {
                         relations_after: kept.by_key.len(),
                         bytes_before,
                         bytes_after: total(kept.relations(), true),
-                        indexes_after: indexes(kept.relations()),
+                        indexes_before,
+                        indexes_after,
                         note: None,
                     };
                 }
@@ -658,5 +681,39 @@ mod tests {
         assert_eq!(what, vec![("u", "rewritten"), ("v", "dropped"), ("t_idx", "added")]);
         assert_eq!(impact.indexes_after, vec!["t.t_idx".to_string()]);
         assert_eq!(impact.bytes_delta(), Some(8192 + 16384 + 8192 - 8192 - 16384 - 100));
+    }
+
+    #[test]
+    fn the_index_lists_name_the_touched_tables_indexes_only() {
+        let index = |name: &str, table: &str, bytes: i64| Relation {
+            table: Some(table.into()),
+            ..rel(name, "index", bytes, bytes)
+        };
+        let untouched = [rel("w", "table", 8192, 7), index("w_idx", "w", 16)];
+        let before = Snapshot {
+            relations: [vec![rel("t", "table", 8192, 1), index("t_a", "t", 8)], untouched.to_vec()].concat(),
+            ..Snapshot::default()
+        };
+        let after = Snapshot {
+            relations: [
+                vec![rel("t", "table", 16384, 1), index("t_a", "t", 8), index("t_b", "t", 9)],
+                untouched.to_vec(),
+            ]
+            .concat(),
+            ..Snapshot::default()
+        };
+        let impact = compare("r1", "m_r1", "upgrade", &before, &after);
+        assert_eq!(impact.indexes_before, vec!["t.t_a".to_string()]);
+        assert_eq!(impact.indexes_after, vec!["t.t_a".to_string(), "t.t_b".to_string()]);
+        assert_eq!((impact.relations_before, impact.relations_after), (4, 5));
+    }
+
+    #[test]
+    fn a_report_kept_before_the_index_list_before_existed_still_reads() {
+        let old = r#"{"revision":"r1","name":"m_r1","action":"upgrade","changes":[],"relations_before":1,
+            "relations_after":1,"bytes_before":8192,"bytes_after":8192,"indexes_after":["t.t_a"],"note":null}"#;
+        let impact: Impact = serde_json::from_str(old).expect("an old report reads");
+        assert!(impact.indexes_before.is_empty());
+        assert_eq!(impact.indexes_after, vec!["t.t_a".to_string()]);
     }
 }
