@@ -248,9 +248,9 @@ impl Engine {
     }
 
     /// A session for one run. Opening one costs a connection set-up (on PostgreSQL a new server process,
-    /// most of a `select 1` round trip), so after each run the engine opens the next one in the background.
-    /// A session serves exactly one run and is closed after it: nothing a run changes in its session
-    /// (settings, temporary tables, prepared statements) can reach another run.
+    /// most of a `select 1` round trip), so after each run the engine opens the next one in the background
+    /// (see [`Engine::finish`]). A session serves exactly one run and is closed after it: nothing a run changes
+    /// in its session (settings, temporary tables, prepared statements) can reach another run.
     pub(crate) async fn session(&self, read_only: bool, timeout: Duration) -> Result<Session> {
         let kind = SessionKind { read_only, timeout };
         let url = self.url_for(read_only).await?;
@@ -265,12 +265,27 @@ impl Engine {
             }
             None => None,
         };
-        let session = match ready {
-            Some(s) => s,
-            None => Session::open(&url, read_only, timeout).await?,
+        match ready {
+            Some(s) => Ok(s),
+            None => Session::open(&url, read_only, timeout).await,
+        }
+    }
+
+    /// Ends a run's session and prepares the next run's: the used session is closed and the spare opened in the
+    /// background, after the run rather than beside it. A new server session costs the database far more work
+    /// than a short statement (on PostgreSQL a new backend process), and opened while the run's own statements
+    /// ran it competed with them for the same cores; the run's answer no longer waits for the close either.
+    pub(crate) fn finish(&self, session: Session, timeout: Duration, hard: bool) {
+        let kind = SessionKind { read_only: session.read_only(), timeout };
+        let engine = self.clone();
+        let closing = async move {
+            session.close(hard).await;
+            engine.refill(kind);
         };
-        self.refill(kind);
-        Ok(session)
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn(closing)),
+            Err(_) => tracing::debug!("no runtime to close a query session on: dropped"),
+        }
     }
 
     /// Opens the next run's session in the background (one at a time; a failure just leaves no spare).
@@ -381,7 +396,7 @@ impl Engine {
             }
         }
         guard.finished = true;
-        session.close(!clean).await;
+        self.finish(session, opts.timeout, !clean);
         Ok(Run { id, statements })
     }
 

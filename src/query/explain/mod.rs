@@ -186,7 +186,7 @@ impl Engine {
         };
         result.duration = started.elapsed();
         guard.finished = true;
-        session.close(matches!(outcome, Outcome::Timeout | Outcome::Cancelled)).await;
+        self.finish(session, opts.timeout, matches!(outcome, Outcome::Timeout | Outcome::Cancelled));
 
         let rows = std::mem::take(&mut result.rows);
         result.columns.clear();
