@@ -273,6 +273,9 @@ async fn growth() -> Result<bool> {
     let file = std::fs::metadata(&path).map_err(err)?.len() as f64;
     let free = free.first().map(|(_, b)| *b).unwrap_or(0.0);
     ok &= report("SQLite", &sizes, &scale, days, took, Some((file, free)), (objects, statements));
+    if env_usize("STRATA_BENCH_GROWTH_PG", 1)? == 0 {
+        return Ok(ok);
+    }
 
     let admin_url = std::env::var("STRATA_BENCH_PG_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_string());
     let admin = Database::connect(admin_url.as_str()).await.map_err(err)?;
@@ -327,7 +330,6 @@ fn report(
     let mut sizes: Vec<(String, f64)> = sizes.iter().filter(|(n, _)| n.starts_with("sample")).cloned().collect();
     sizes.sort_by(|a, b| (b.1 * scale(&b.0)).total_cmp(&(a.1 * scale(&a.0))));
     let total: f64 = sizes.iter().map(|(n, b)| b * scale(n)).sum();
-    let year = total * 365.0 / days as f64;
     let per_table: Vec<String> = sizes
         .iter()
         .map(|(n, b)| format!("{n} {:.2} MiB (measured {:.2} MiB, x{:.0})", b * scale(n) / MIB, b / MIB, scale(n)))
@@ -340,15 +342,15 @@ fn report(
     println!(
         "home database growth, {engine}: {days} simulated days of one watched database at the default settings \
          ({REAL_TABLES} tables, {REAL_INDEXES} indexes, top {REAL_STATEMENTS} statements; simulated with {objects}, \
-         {objects} and {statements} and scaled) in {:.0} s: the sample tables {:.1} MiB{} [target <= \
+         {objects} and {statements} and scaled) in {:.0} s: the sample tables {:.1} MiB [target <= \
          {GROWTH_TARGET_MIB} MiB a year: {}]{file}; by table: {}",
         took.as_secs_f64(),
         total / MIB,
-        if days == 365 { String::new() } else { format!(", {:.1} MiB for a year pro rata", year / MIB) },
-        verdict(year <= GROWTH_TARGET_MIB * MIB),
+        // A shorter run says nothing of a year: the hourly rows pile up for a year, the raw ones for two days.
+        if days >= 365 { verdict(total <= GROWTH_TARGET_MIB * MIB) } else { "not a year: no verdict" },
         per_table.join(", "),
     );
-    year <= GROWTH_TARGET_MIB * MIB
+    days < 365 || total <= GROWTH_TARGET_MIB * MIB
 }
 
 /// Writes `days` of one-minute samples of database `app` into `home`, an hour at a time, each hour in a transaction
