@@ -385,6 +385,122 @@ async fn chart_series_reduces_each_bucket_in_the_home_database(kind: Kind) {
     t.drop().await;
 }
 
+/// Four hours of readings with all that makes a rate hard: gaps (twenty minutes, then one), a sample without a size
+/// and one without commits, sessions only now and then, a counter that went down, a stats reset and a server restart
+/// whose counters got past the old values.
+fn rough_readings(minute: i64) -> Option<SampleReadings> {
+    if (50..70).contains(&minute) || minute == 133 {
+        return None;
+    }
+    let reset = if minute < 150 { 1_000 } else { 2_000 };
+    let started = if minute < 200 { 10 } else { 20 };
+    let commits = match minute {
+        m if m < 30 => m * m,
+        m if m < 150 => 5 + (m - 30) * 7,
+        m if m < 200 => (m - 150) * 3,
+        m => 10_000 + m,
+    };
+    Some(SampleReadings {
+        database_size_bytes: (!(90..92).contains(&minute)).then_some(5_000 + minute * minute),
+        connections: (minute % 3 == 0).then_some(strata::db::introspect::ConnectionStates {
+            active: minute % 5,
+            idle: 2,
+            idle_in_transaction: 0,
+            other: 1,
+        }),
+        commits: (minute != 100).then_some(commits),
+        rollbacks: Some(minute / 7),
+        blocks_hit: Some(if minute < 150 { 9 * minute } else { 4 * (minute - 150) }),
+        blocks_read: Some(if minute < 150 { minute } else { minute - 150 }),
+        stats_reset_at: chrono::DateTime::from_timestamp(reset, 0),
+        started_at: chrono::DateTime::from_timestamp(started, 0),
+        ..Default::default()
+    })
+}
+
+/// A chart over raw samples in buckets of whole 5-minute steps reads their running rollups; it must give exactly
+/// what reading every raw sample gives (each rate's increase from `LAG`), across gaps, missing values, a counter that
+/// went down, a stats reset and a server restart, with a sample written late, and after the retention job cut a
+/// rollup in two or made them all again.
+async fn charts_from_rollups_equal_charts_from_raw_samples(kind: Kind) {
+    let t = TestDb::new(kind).await;
+    strata::home::migrate(&DatabaseUrl::parse(&t.home_url).unwrap()).await.expect("migrate the home database");
+    let home = t.connect_home().await;
+    let base = chrono::Utc::now().timestamp() / 3600 * 3600 - 5 * 3600;
+    let time = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
+    let late = 121;
+    for m in (0..240).filter(|m| *m != late) {
+        if let Some(r) = rough_readings(m) {
+            samples::record(&home, APP, time(base + 60 * m + 7), &r, &[], &[]).await.expect("record");
+        }
+    }
+    samples::record(&home, APP, time(base + 60 * late + 7), &rough_readings(late).unwrap(), &[], &[]).await.unwrap();
+    let metrics = ["db_size", "connections", "commits_per_s", "rollbacks_per_s", "cache_hit_ratio"];
+    let compare = |what: &'static str| {
+        let home = home.clone();
+        async move {
+            let mut points = 0;
+            for (from, to, columns) in [
+                (base, base + 4 * 3600 - 1, 48),
+                (base + 130, base + 4 * 3600 + 76, 30),
+                (base + 10, base + 3 * 3600, 7),
+            ] {
+                let (origin, bucket) = samples::grid(from, to, columns);
+                assert!(bucket % 300 == 0 && origin % 300 == 0 && origin <= from, "{bucket} {origin}");
+                for metric in metrics {
+                    let m = Metric::parse(metric).unwrap();
+                    let rolled = samples::chart_series(&home, APP, &m, from, to, columns).await.expect("from rollups");
+                    let raw = samples::chart_series_from_raw(&home, APP, &m, from, to, columns).await.expect("raw");
+                    assert!(!raw.is_empty() && raw.len() <= columns as usize, "{what} {metric}: {raw:?}");
+                    assert_eq!(rolled.len(), raw.len(), "{what} {metric} {from}: {rolled:?} against {raw:?}");
+                    for (r, w) in rolled.iter().zip(&raw) {
+                        assert_eq!(r.0, w.0, "{what} {metric}: {rolled:?} against {raw:?}");
+                        let scale = w.1.abs().max(1.0);
+                        assert!((r.1 - w.1).abs() <= 1e-9 * scale, "{what} {metric}: {rolled:?} against {raw:?}");
+                    }
+                    points += raw.len();
+                }
+            }
+            points
+        }
+    };
+    assert!(compare("as written").await > 300);
+    let rollups = count(&home, "SELECT COUNT(*) FROM sample_rollups").await;
+    assert!(rollups >= 48 * 4, "rollups for each metric and 5-minute step: {rollups}");
+
+    // By hand, around the twenty-minute gap (minutes 50 to 69 missing): two buckets of 15 minutes from minute 45;
+    // minute 45's increase counts from minute 44 (before the range), minute 70's from minute 49, over 21 minutes.
+    let m = Metric::parse("commits_per_s").unwrap();
+    let gap = samples::chart_series(&home, APP, &m, base + 2700, base + 4499, 2).await.unwrap();
+    let increase = |pairs: &[(i64, i64)]| -> f64 {
+        let at = |m: i64| rough_readings(m).unwrap().commits.unwrap();
+        pairs.iter().map(|(a, b)| at(*b) - at(*a)).sum::<i64>() as f64
+    };
+    let first = increase(&[(44, 45), (45, 46), (46, 47), (47, 48), (48, 49)]) / 300.0;
+    let second = increase(&[(49, 70), (70, 71), (71, 72), (72, 73), (73, 74)]) / 1500.0;
+    assert_eq!(gap.len(), 2, "{gap:?}");
+    assert!((gap[0].1 - first).abs() < 1e-12 && (gap[1].1 - second).abs() < 1e-12, "{gap:?}: {first}, {second}");
+    assert_eq!(gap[1].0, base + 72 * 60 + 7, "at the mean time of minutes 70 to 74");
+
+    // The retention job cuts the raw samples in the middle of a 5-minute step: that step's rollups are made again
+    // from the samples left. The averages it writes are deleted here so that the charts read the raw samples.
+    let cut = base + 100 * 60 + 150;
+    let now = chrono::Utc::now().timestamp();
+    let retention = SampleRetention { raw: Duration::from_secs((now - cut) as u64), ..SampleRetention::default() };
+    samples::retain(&home, &[APP.to_string()], &retention, time(now)).await.expect("retain");
+    exec(&home, "DELETE FROM samples WHERE resolution_s <> 0").await;
+    assert!(count(&home, &format!("SELECT COUNT(*) FROM samples WHERE at_s < {cut}")).await == 0);
+    assert!(compare("after the retention job").await > 200);
+    // A home database with raw samples and no rollups (samples taken before they existed) gets them from the job.
+    exec(&home, "DELETE FROM sample_rollups").await;
+    samples::retain(&home, &[APP.to_string()], &retention, time(now)).await.expect("retain");
+    exec(&home, "DELETE FROM samples WHERE resolution_s <> 0").await;
+    assert!(count(&home, "SELECT COUNT(*) FROM sample_rollups").await > 0);
+    assert!(compare("made again").await > 200);
+    home.close().await.ok();
+    t.drop().await;
+}
+
 async fn one_of_two_samplers_samples_and_the_other_takes_over(kind: Kind) {
     let t = TestDb::new(kind).await;
     migrate_up(&t).await;
@@ -645,6 +761,7 @@ each_backend! {
     sampler_follows_rows_sizes_sessions_and_index_use => sampler_follows_what_the_test_does;
     retention_averages_raw_samples_and_deletes_old_ones => retention_averages_and_deletes_past_samples;
     chart_series_reduces_buckets_by_hand => chart_series_reduces_each_bucket_in_the_home_database;
+    charts_from_rollups_equal_charts_from_raw => charts_from_rollups_equal_charts_from_raw_samples;
     table_and_index_charts_growth_and_fleet_sparklines => table_and_index_charts_growth_and_fleet_sparklines;
     what_changed_around_a_migration => what_changed_around_a_migration;
     exactly_one_sampler_samples_and_another_takes_over => one_of_two_samplers_samples_and_the_other_takes_over;

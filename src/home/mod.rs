@@ -110,6 +110,7 @@ pub const OWN_TABLES: &[&str] = &[
     "sample_indexes",
     "sample_queries",
     "sample_statements",
+    "sample_rollups",
 ];
 
 /// Whether `table` (compared without regard to ASCII case, as MariaDB and SQLite compare names) is Strata's own.

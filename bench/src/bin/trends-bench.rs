@@ -1,15 +1,21 @@
 //! `trends-bench`: what the trend charts and the sampler cost. A 30-day chart over one-minute samples (43,200 raw
-//! points read from a SQLite home database, rates computed, reduced and drawn as SVG: p50 target 20 ms), and the
+//! points read from a SQLite home database, rates computed, reduced and drawn as SVG: p50 target 20 ms), the
 //! sampler's CPU per sample of a PostgreSQL database with 1,000 tables (scaled to 20 such databases at the default
-//! 60 s interval: target at most 2 % of one core).
+//! 60 s interval: target at most 2 % of one core), and the home database's growth over a simulated year of one
+//! watched database at the default settings (target at most 50 MiB). `trends-bench [chart] [sampler] [growth]` runs
+//! the parts named, all of them without an argument.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
+use sea_orm_migration::sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait,
+};
 use strata::config::{Config, DatabaseUrl, Overrides, SampleRetention};
-use strata::home::samples::{self, Epoch, Metric, RAW, Row};
+use strata::db::introspect::{ConnectionStates, IndexInfo, SampleReadings, StatementInfo, TableInfo};
+use strata::home::samples::{self, Epoch, Metric, RAW, Row, Taken};
+use strata::home::statement_samples;
 use strata::web::chart::{self, Chart};
 use strata_bench::*;
 
@@ -19,6 +25,12 @@ const POINTS: i64 = 43_200;
 const CHART_TARGET_MS: f64 = 20.0;
 const CPU_TARGET_SHARE: f64 = 0.02;
 const TABLES: usize = 1000;
+const GROWTH_DB: &str = "strata_bench_growth";
+const GROWTH_TARGET_MIB: f64 = 50.0;
+/// The watched database the simulated year is of: tables, indexes and sampled statements.
+const REAL_TABLES: usize = 1000;
+const REAL_INDEXES: usize = 1000;
+const REAL_STATEMENTS: usize = 200;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -38,10 +50,23 @@ fn err(e: impl std::fmt::Display) -> String {
 
 async fn run() -> Result<bool> {
     let runs = env_usize("STRATA_BENCH_REQUESTS", 50)?.max(1);
+    let parts: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(unknown) = parts.iter().find(|p| !["chart", "sampler", "growth"].contains(&p.as_str())) {
+        return Err(format!("{unknown:?}: the parts are chart, sampler and growth"));
+    }
+    let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
     println!("trends-bench on {} CPUs, load {}", cpus(), load_average());
-    let chart_ok = chart(runs).await?;
-    let sampler_ok = sampler(env_usize("STRATA_BENCH_SAMPLES", 10)?.max(1)).await?;
-    Ok(chart_ok && sampler_ok)
+    let mut ok = true;
+    if wanted("chart") {
+        ok &= chart(runs).await?;
+    }
+    if wanted("sampler") {
+        ok &= sampler(env_usize("STRATA_BENCH_SAMPLES", 10)?.max(1)).await?;
+    }
+    if wanted("growth") {
+        ok &= growth().await?;
+    }
+    Ok(ok)
 }
 
 /// 30 days of one-minute samples in a SQLite home, read and drawn `runs` times.
@@ -66,6 +91,7 @@ async fn chart(runs: usize) -> Result<bool> {
     let retention = SampleRetention { raw: Duration::from_secs(31 * 86_400), ..SampleRetention::default() };
     let mut whole = Vec::new();
     let mut render = Vec::new();
+    let mut lag = Vec::new();
     let mut before = Vec::new();
     for metric in ["db_size", "commits_per_s"] {
         let metric = Metric::parse(metric).unwrap();
@@ -76,10 +102,27 @@ async fn chart(runs: usize) -> Result<bool> {
             let drawn = Instant::now();
             let svg = draw(&metric, from, to, &points);
             let done = Instant::now();
-            assert!(points.len() > 500 && points.len() <= chart::COLUMNS as usize && svg.len() > 1000);
+            assert!(
+                points.len() > 500 && points.len() <= chart::COLUMNS as usize && svg.len() > 1000,
+                "{}",
+                points.len()
+            );
             whole.push((done - started).as_secs_f64() * 1000.0);
             render.push((done - drawn).as_secs_f64() * 1000.0);
-            // Side by side, what it read before: every sample, rates computed and reduced in Strata.
+            // Side by side, the same buckets from every raw sample in the home database (rates from `LAG`): what
+            // the chart read before the rollups, and what they must equal.
+            let started = Instant::now();
+            let raw =
+                samples::chart_series_from_raw(&home, "app", &metric, from, to, chart::COLUMNS).await.map_err(err)?;
+            let svg_raw = draw(&metric, from, to, &raw);
+            lag.push(started.elapsed().as_secs_f64() * 1000.0);
+            if raw.len() != points.len()
+                || raw.iter().zip(&points).any(|(a, b)| a.0 != b.0 || (a.1 - b.1).abs() > 1e-9 * a.1.abs().max(1.0))
+                || svg_raw.len() != svg.len()
+            {
+                return Err(format!("{metric:?}: the rollups' chart differs from the raw samples' one"));
+            }
+            // And what a client of the samples API does: every sample, rates computed and reduced in Strata.
             let started = Instant::now();
             let resolution = samples::resolution_for(from, to, &retention);
             let points = samples::series(&home, "app", &metric, from, to, resolution).await.map_err(err)?;
@@ -89,15 +132,18 @@ async fn chart(runs: usize) -> Result<bool> {
         }
     }
     let p50 = percentile(&whole, 0.5);
+    let (_, bucket) = samples::grid(from, to, chart::COLUMNS);
     println!(
-        "30-day chart over {POINTS} one-minute samples, reduced to {} buckets in the home database: read + SVG p50 \
-         {p50:.1} ms, p95 {:.1} ms (SVG alone p50 {:.2} ms), {} runs [target p50 <= {CHART_TARGET_MS} ms: {}]; \
-         reading every sample and reducing in Strata instead: p50 {:.1} ms",
+        "30-day chart over {POINTS} one-minute samples, {} columns (buckets of {bucket} s), read from the 5-minute \
+         rollups in the home database: read + SVG p50 {p50:.1} ms, p95 {:.1} ms (SVG alone p50 {:.2} ms), {} runs \
+         [target p50 <= {CHART_TARGET_MS} ms: {}]; the same buckets from every raw sample (LAG) p50 {:.1} ms; \
+         every sample read and reduced in Strata p50 {:.1} ms",
         chart::COLUMNS,
         percentile(&whole, 0.95),
         percentile(&render, 0.5),
         whole.len(),
         verdict(p50 <= CHART_TARGET_MS),
+        percentile(&lag, 0.5),
         percentile(&before, 0.5),
     );
     Ok(p50 <= CHART_TARGET_MS)
@@ -183,4 +229,252 @@ async fn sample_tables(url: &str, samples_n: usize) -> Result<bool> {
         verdict(share <= CPU_TARGET_SHARE)
     );
     Ok(share <= CPU_TARGET_SHARE)
+}
+
+/// A year of one watched database at the default settings (a sample every 60 s; `sample_retention` 2 d, 30 d, 1 y),
+/// written for past times an hour at a time with the sampler's own writes (`home::samples::record_many`,
+/// `home::statement_samples::record`) and the retention job after each hour, into a SQLite home and then a
+/// PostgreSQL one; the home database's size at the end. The per-object tables are simulated with
+/// `STRATA_BENCH_GROWTH_OBJECTS` tables and as many indexes (default 10) and `STRATA_BENCH_GROWTH_STATEMENTS`
+/// statements (default 10) and scaled to 1,000 tables, 1,000 indexes and the top 200 statements: their rows, and so
+/// their size, grow with the number of objects (a full-size year is 1.2 billion rows to write).
+async fn growth() -> Result<bool> {
+    let objects = env_usize("STRATA_BENCH_GROWTH_OBJECTS", 10)?.clamp(1, REAL_TABLES);
+    let statements = env_usize("STRATA_BENCH_GROWTH_STATEMENTS", 10)?.clamp(1, REAL_STATEMENTS);
+    let days = env_usize("STRATA_BENCH_GROWTH_DAYS", 365)?.max(1);
+    let scale = |table: &str| -> f64 {
+        match table {
+            "sample_tables" | "sample_indexes" | "sample_objects" => REAL_TABLES as f64 / objects as f64,
+            "sample_statements" | "sample_queries" => REAL_STATEMENTS as f64 / statements as f64,
+            _ => 1.0,
+        }
+    };
+    let mut ok = true;
+
+    let dir = tempfile::tempdir().map_err(err)?;
+    let path = dir.path().join("home.db");
+    let url = DatabaseUrl::parse(&format!("sqlite:///{}", path.display())).map_err(err)?;
+    strata::home::migrate(&url).await.map_err(err)?;
+    let home = Database::connect(format!("sqlite://{}", path.display())).await.map_err(err)?;
+    let took = simulate(&home, objects, statements, days).await?;
+    let sizes = rows_of(
+        &home,
+        "SELECT m.tbl_name AS name, CAST(SUM(d.pgsize) AS TEXT) AS bytes FROM dbstat d \
+         JOIN sqlite_master m ON m.name = d.name GROUP BY m.tbl_name",
+    )
+    .await?;
+    let free = rows_of(
+        &home,
+        "SELECT 'free' AS name, CAST((SELECT freelist_count FROM pragma_freelist_count) * \
+         (SELECT page_size FROM pragma_page_size) AS TEXT) AS bytes",
+    )
+    .await?;
+    home.close().await.ok();
+    let file = std::fs::metadata(&path).map_err(err)?.len() as f64;
+    let free = free.first().map(|(_, b)| *b).unwrap_or(0.0);
+    ok &= report("SQLite", &sizes, &scale, days, took, Some((file, free)), (objects, statements));
+    if env_usize("STRATA_BENCH_GROWTH_PG", 1)? == 0 {
+        return Ok(ok);
+    }
+
+    let admin_url = std::env::var("STRATA_BENCH_PG_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_string());
+    let admin = Database::connect(admin_url.as_str()).await.map_err(err)?;
+    let exec = |sql: String| Statement::from_string(DbBackend::Postgres, sql);
+    admin.execute_raw(exec(format!("DROP DATABASE IF EXISTS {GROWTH_DB}"))).await.map_err(err)?;
+    admin.execute_raw(exec(format!("CREATE DATABASE {GROWTH_DB}"))).await.map_err(err)?;
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or_default();
+    let url = format!("{base}/{GROWTH_DB}");
+    let result = async {
+        strata::home::migrate(&DatabaseUrl::parse(&url).map_err(err)?).await.map_err(err)?;
+        let home = Database::connect(url.as_str()).await.map_err(err)?;
+        let took = simulate(&home, objects, statements, days).await?;
+        let sizes = rows_of(
+            &home,
+            "SELECT c.relname AS name, CAST(pg_total_relation_size(c.oid) AS TEXT) AS bytes FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+        )
+        .await?;
+        home.close().await.ok();
+        Ok::<_, String>(report("PostgreSQL", &sizes, &scale, days, took, None, (objects, statements)))
+    }
+    .await;
+    admin.execute_raw(exec(format!("DROP DATABASE IF EXISTS {GROWTH_DB} WITH (FORCE)"))).await.map_err(err)?;
+    ok &= result?;
+    Ok(ok)
+}
+
+/// `(name, bytes)` rows of a query answering `name` and `bytes` (as text, the same on every backend).
+async fn rows_of(db: &DatabaseConnection, sql: &str) -> Result<Vec<(String, f64)>> {
+    let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await.map_err(err)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let name: String = row.try_get("", "name").map_err(err)?;
+        let bytes: String = row.try_get("", "bytes").map_err(err)?;
+        out.push((name, bytes.parse::<f64>().map_err(err)?));
+    }
+    Ok(out)
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Prints the sample tables' sizes as measured and scaled to the full-size database; whether the year fits.
+fn report(
+    engine: &str,
+    sizes: &[(String, f64)],
+    scale: &dyn Fn(&str) -> f64,
+    days: usize,
+    took: Duration,
+    sqlite_file: Option<(f64, f64)>,
+    (objects, statements): (usize, usize),
+) -> bool {
+    let mut sizes: Vec<(String, f64)> = sizes.iter().filter(|(n, _)| n.starts_with("sample")).cloned().collect();
+    sizes.sort_by(|a, b| (b.1 * scale(&b.0)).total_cmp(&(a.1 * scale(&a.0))));
+    let total: f64 = sizes.iter().map(|(n, b)| b * scale(n)).sum();
+    let per_table: Vec<String> = sizes
+        .iter()
+        .map(|(n, b)| format!("{n} {:.2} MiB (measured {:.2} MiB, x{:.0})", b * scale(n) / MIB, b / MIB, scale(n)))
+        .collect();
+    let file = sqlite_file
+        .map(|(file, free)| {
+            format!("; the file at the simulated size {:.1} MiB, {:.1} MiB of it free pages", file / MIB, free / MIB)
+        })
+        .unwrap_or_default();
+    println!(
+        "home database growth, {engine}: {days} simulated days of one watched database at the default settings \
+         ({REAL_TABLES} tables, {REAL_INDEXES} indexes, top {REAL_STATEMENTS} statements; simulated with {objects}, \
+         {objects} and {statements} and scaled) in {:.0} s: the sample tables {:.1} MiB [target <= \
+         {GROWTH_TARGET_MIB} MiB a year: {}]{file}; by table: {}",
+        took.as_secs_f64(),
+        total / MIB,
+        // A shorter run says nothing of a year: the hourly rows pile up for a year, the raw ones for two days.
+        if days >= 365 { verdict(total <= GROWTH_TARGET_MIB * MIB) } else { "not a year: no verdict" },
+        per_table.join(", "),
+    );
+    days < 365 || total <= GROWTH_TARGET_MIB * MIB
+}
+
+/// Writes `days` of one-minute samples of database `app` into `home`, an hour at a time, each hour in a transaction
+/// with the retention job at its end, as the sampler would have; returns how long it took.
+async fn simulate(home: &DatabaseConnection, objects: usize, statements: usize, days: usize) -> Result<Duration> {
+    let started = Instant::now();
+    let retention = SampleRetention::default();
+    let start = 1_750_000_000i64 / 3600 * 3600;
+    let names = vec!["app".to_string()];
+    let texts: Vec<String> = (0..statements)
+        .map(|q| {
+            format!(
+                "SELECT o.id, o.created_at, c.name FROM orders_{q} o JOIN customers c ON c.id = o.customer_id \
+                 WHERE o.status = $1 AND o.created_at > $2 ORDER BY o.created_at DESC LIMIT $3"
+            )
+        })
+        .collect();
+    for hour in 0..(days * 24) as i64 {
+        let minutes: Vec<i64> = (0..60).map(|m| hour * 60 + m).collect();
+        let readings: Vec<SampleReadings> = minutes.iter().map(|g| readings_at(*g)).collect();
+        let tables: Vec<Vec<TableInfo>> = minutes.iter().map(|g| tables_at(*g, objects)).collect();
+        let indexes: Vec<Vec<IndexInfo>> = minutes.iter().map(|g| indexes_at(*g, objects)).collect();
+        let taken: Vec<Taken<'_>> = (0..60)
+            .map(|m| Taken {
+                at: chrono::DateTime::from_timestamp(start + minutes[m] * 60, 0).unwrap_or_default(),
+                readings: &readings[m],
+                tables: &tables[m],
+                indexes: &indexes[m],
+            })
+            .collect();
+        let tx = home.begin().await.map_err(err)?;
+        samples::record_many(&tx, "app", &taken).await.map_err(err)?;
+        for g in &minutes {
+            let items = statements_at(*g, &texts);
+            statement_samples::record(&tx, "app", start + g * 60, &items).await.map_err(err)?;
+        }
+        let now = chrono::DateTime::from_timestamp(start + (hour + 1) * 3600, 0).unwrap_or_default();
+        samples::retain(&tx, &names, &retention, now).await.map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        if (hour + 1) % (30 * 24) == 0 {
+            eprintln!("  {} simulated days in {:.0} s", (hour + 1) / 24, started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// The database-wide readings at minute `g` of the year: a busy database (10 commits a second, a growing size).
+fn readings_at(g: i64) -> SampleReadings {
+    SampleReadings {
+        database_size_bytes: Some(20_000_000_000 + g * 4_000),
+        connections: Some(ConnectionStates {
+            active: 2 + g % 5,
+            idle: 18 + g % 3,
+            idle_in_transaction: g % 2,
+            other: 1,
+        }),
+        commits: Some(3_000_000_000 + g * 600),
+        rollbacks: Some(10_000 + g / 3),
+        deadlocks: Some(g / 20_000),
+        temp_bytes: Some(g * 2_000_000),
+        tuples_inserted: Some(900_000_000 + g * 1_200),
+        tuples_updated: Some(400_000_000 + g * 800),
+        tuples_deleted: Some(100_000_000 + g * 100),
+        blocks_hit: Some(90_000_000_000 + g * 500_000),
+        blocks_read: Some(700_000_000 + g * 2_000),
+        stats_reset_at: chrono::DateTime::from_timestamp(1_700_000_000, 0),
+        started_at: chrono::DateTime::from_timestamp(1_740_000_000, 0),
+    }
+}
+
+/// Table `i`'s readings at minute `g`: sizes from 16 KiB to some GiB, a tenth of the tables growing.
+fn tables_at(g: i64, objects: usize) -> Vec<TableInfo> {
+    (0..objects as i64)
+        .map(|i| {
+            let grows = if i % 10 == 0 { g * 8_192 / 60 } else { 0 };
+            let table = 16_384 * (1 + i * i * 131) + grows;
+            TableInfo {
+                schema: "public".into(),
+                name: format!("table_{i:04}"),
+                row_estimate: Some(table / 120),
+                table_bytes: Some(table),
+                index_bytes: Some(table / 3),
+                total_bytes: Some(table + table / 3 + 8_192),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// Index `i`'s scans at minute `g`: some used all the time, some now and then, some never.
+fn indexes_at(g: i64, objects: usize) -> Vec<IndexInfo> {
+    (0..objects as i64)
+        .map(|i| IndexInfo {
+            schema: "public".into(),
+            table: format!("table_{i:04}"),
+            name: format!("table_{i:04}_idx"),
+            scans: Some(match i % 3 {
+                0 => 5_000_000 + g * (i + 1) * 40,
+                1 => 1_000 + g / 60,
+                _ => 0,
+            }),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The top statements at minute `g`.
+fn statements_at(g: i64, texts: &[String]) -> Vec<StatementInfo> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(q, text)| {
+            let q = q as i64;
+            let calls = 1_000_000 + g * (q + 1) * 25;
+            StatementInfo {
+                query_id: format!("{}", -4_611_686_018_427_387_904 + q * 7_919_113),
+                query: text.clone(),
+                calls,
+                total_ms: calls as f64 * (0.3 + q as f64 / 10.0),
+                rows: calls * 3,
+                blocks_hit: Some(calls * 40),
+                blocks_read: Some(calls / 10),
+                ..Default::default()
+            }
+        })
+        .collect()
 }

@@ -6,11 +6,16 @@
 //! by the seconds it covers: from raw samples the sum of each sample's reset-aware delta to the sample before it
 //! (`LAG` over the time order; a counter that went down, or a changed reset or start time, counts its new value, as
 //! [`super::delta`] does), from averages the sum of their increases. The cache hit ratio is the blocks hit over the
-//! blocks read and hit in the bucket.
+//! blocks read and hit in the bucket. Every query answers sums and counts, never averages, so that a bucket read in
+//! parts (the raw samples' 5-minute rollups, [`super::rollups`], and the samples as taken at the range's ends) adds up
+//! to exactly what one read of every sample gives.
+
+use std::collections::BTreeMap;
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement, WindowStatement};
 use sea_orm::{ConnectionTrait, DbBackend};
 
+use super::rollups::{self, STEP};
 use super::{FIVE_MINUTES, HOURLY, INDEXES, Metric, RAW, SAMPLES, TABLES, col, object_id};
 use crate::error::Result;
 
@@ -37,9 +42,11 @@ enum Shape {
 }
 
 /// The points of `metric` for `database` from `from` to `to` for a chart `columns` pixels wide: at most one a
-/// column (buckets of `(to - from + 1) / columns` seconds, rounded up). The coarsest resolution whose step fits a
-/// bucket is read first, for as far as it goes; the finer ones continue after its newest bucket, so a 30-day chart
-/// reads hourly averages, then the last hour's 5-minute ones, then the last minutes as taken.
+/// column. Buckets are `(to - from + 1) / columns` seconds, rounded up; from 5 minutes up they are whole 5-minute
+/// ones counted from the 5-minute boundary at or before `from` (see [`grid`]). The coarsest resolution whose step
+/// fits a bucket is read first, for as far as it goes; the finer ones continue after its newest bucket, so a 30-day
+/// chart reads hourly averages, then the last hour's 5-minute ones, then the last minutes as taken. Raw samples of a
+/// database-wide metric are read from their 5-minute rollups ([`super::rollups`]) where whole ones fit.
 pub async fn chart_series(
     db: &impl ConnectionTrait,
     database: &str,
@@ -48,14 +55,43 @@ pub async fn chart_series(
     to: i64,
     columns: u32,
 ) -> Result<Vec<(i64, f64)>> {
-    let bucket = (Ord::max(to - from + 1, 1) as u64).div_ceil(Ord::max(columns, 1) as u64) as i64;
+    chart(db, database, metric, (from, to), columns, true).await
+}
+
+/// [`chart_series`] with every raw sample read as taken (each rate's increase from `LAG` over the samples), never
+/// from the rollups: what the rollups must equal, and what the benchmark sets them against.
+pub async fn chart_series_from_raw(
+    db: &impl ConnectionTrait,
+    database: &str,
+    metric: &Metric,
+    from: i64,
+    to: i64,
+    columns: u32,
+) -> Result<Vec<(i64, f64)>> {
+    chart(db, database, metric, (from, to), columns, false).await
+}
+
+async fn chart(
+    db: &impl ConnectionTrait,
+    database: &str,
+    metric: &Metric,
+    (from, to): (i64, i64),
+    columns: u32,
+    use_rollups: bool,
+) -> Result<Vec<(i64, f64)>> {
+    let (origin, bucket) = grid(from, to, columns);
     let mut out = Vec::new();
     let mut start = from;
     for resolution in [HOURLY, FIVE_MINUTES, RAW] {
         if resolution as i64 > bucket || start > to {
             continue;
         }
-        let reduced = series_in_buckets(db, database, metric, start, to, resolution, bucket).await?;
+        let read = if resolution == RAW && use_rollups {
+            raw_read(db, database, metric, start, to, origin, bucket).await?
+        } else {
+            read_buckets(db, database, metric, start, to, resolution, origin, bucket).await?
+        };
+        let reduced = read.reduced();
         out.extend(reduced.points);
         if let Some(newest) = reduced.newest {
             // An average's time is the start of its bucket: the finer samples continue after it.
@@ -63,6 +99,30 @@ pub async fn chart_series(
         }
     }
     Ok(out)
+}
+
+/// The buckets of a chart from `from` to `to` (inclusive) `columns` wide: `(origin, seconds)`. Below 5 minutes,
+/// `ceil((to - from + 1) / columns)` seconds counted from `from`; from 5 minutes up, that rounded up to whole
+/// 5-minute steps counted from the step at or before `from` (widened by a step while that would make more buckets
+/// than columns), so each bucket is made of whole 5-minute rollups and averages.
+pub fn grid(from: i64, to: i64, columns: u32) -> (i64, i64) {
+    let columns = Ord::max(columns, 1) as i64;
+    let span = Ord::max(to - from + 1, 1);
+    let bucket = ceil_div(span, columns);
+    if bucket < STEP {
+        return (from, bucket);
+    }
+    let origin = from.div_euclid(STEP) * STEP;
+    let mut bucket = ceil_div(bucket, STEP) * STEP;
+    while ceil_div(Ord::max(to - origin + 1, 1), bucket) > columns {
+        bucket += STEP;
+    }
+    (origin, bucket)
+}
+
+/// `a / b` rounded up (`b` positive).
+fn ceil_div(a: i64, b: i64) -> i64 {
+    (a + b - 1).div_euclid(b)
 }
 
 /// The series of `metric` for `database` from `from` to `to` (inclusive) at `resolution`, in buckets of `bucket`
@@ -76,6 +136,137 @@ pub async fn series_in_buckets(
     resolution: i32,
     bucket: i64,
 ) -> Result<Reduced> {
+    Ok(read_buckets(db, database, metric, from, to, resolution, from, Ord::max(bucket, 1)).await?.reduced())
+}
+
+/// The raw samples of `metric` from `from` to `to` in the chart's buckets: for a database-wide metric in buckets of
+/// whole 5-minute steps, the whole 5-minute rollups inside the range, and the samples before the first and after
+/// the last as taken (their sums added to the same buckets); otherwise every sample as taken.
+async fn raw_read(
+    db: &impl ConnectionTrait,
+    database: &str,
+    metric: &Metric,
+    from: i64,
+    to: i64,
+    origin: i64,
+    bucket: i64,
+) -> Result<Read> {
+    let aligned = bucket % STEP == 0 && origin.rem_euclid(STEP) == 0;
+    if let (Metric::Database(name), true) = (metric, aligned)
+        && let Some(code) = rollups::metric_code(name)
+    {
+        // Whole rollups: those starting at or after `from` and ending by `to`.
+        let (first, end) = ((from + STEP - 1).div_euclid(STEP) * STEP, (to + 1).div_euclid(STEP) * STEP);
+        if first < end {
+            let mut buckets = Vec::new();
+            if from < first {
+                buckets.extend(read_buckets(db, database, metric, from, first - 1, RAW, origin, bucket).await?.buckets);
+            }
+            let real = real_type(db.get_database_backend());
+            let query = rollups::read(database, code, (first, end - 1), (origin, bucket), &real);
+            buckets.extend(grouped(db, query, "b").await?);
+            if end <= to {
+                buckets.extend(read_buckets(db, database, metric, end, to, RAW, origin, bucket).await?.buckets);
+            }
+            let kind = shape_kind(name);
+            return Ok(Read { kind, buckets: merge(buckets), done: None });
+        }
+    }
+    read_buckets(db, database, metric, from, to, RAW, origin, bucket).await
+}
+
+/// How a database-wide metric's bucket sums become its value.
+fn shape_kind(name: &str) -> ValueKind {
+    match rollups::kind_of(name) {
+        rollups::Kind::Gauge(_) | rollups::Kind::Connections => ValueKind::Gauge,
+        rollups::Kind::Rate(_) => ValueKind::Rate(1.0),
+        rollups::Kind::HitRatio(..) => ValueKind::HitRatio,
+    }
+}
+
+/// Buckets with the same offset added together (their parts were read from rollups and from raw samples).
+fn merge(parts: Vec<Bucket>) -> Vec<Bucket> {
+    let mut by: BTreeMap<i64, Bucket> = BTreeMap::new();
+    for p in parts {
+        match by.get_mut(&p.offset) {
+            None => {
+                by.insert(p.offset, p);
+            }
+            Some(b) => {
+                b.n += p.n;
+                b.sum_at += p.sum_at;
+                b.newest = Ord::max(b.newest, p.newest);
+                for (v, w) in b.values.iter_mut().zip(&p.values) {
+                    if let Some(w) = w {
+                        *v = Some(v.unwrap_or(0.0) + w);
+                    }
+                }
+                if let Some(s) = p.seconds {
+                    b.seconds = Some(b.seconds.unwrap_or(0.0) + s);
+                }
+            }
+        }
+    }
+    by.into_values().collect()
+}
+
+/// How a bucket's sums become a point.
+#[derive(Clone, Copy)]
+enum ValueKind {
+    /// The values' sum over their number.
+    Gauge,
+    /// The increase over the seconds, times this (1, or 86,400 for scans per day).
+    Rate(f64),
+    /// Blocks hit over blocks hit and read.
+    HitRatio,
+}
+
+/// What a read answered: buckets' sums and how they become points, or points already reduced.
+struct Read {
+    kind: ValueKind,
+    buckets: Vec<Bucket>,
+    done: Option<Reduced>,
+}
+
+impl Read {
+    fn reduced(self) -> Reduced {
+        if let Some(done) = self.done {
+            return done;
+        }
+        let at = |b: &Bucket| (b.sum_at / b.n).round() as i64;
+        let points = self
+            .buckets
+            .iter()
+            .filter(|b| b.n > 0.0)
+            .filter_map(|b| match self.kind {
+                ValueKind::Gauge => Some((at(b), b.values.first().copied().flatten()? / b.n)),
+                ValueKind::Rate(per) => {
+                    let (increase, secs) = (b.values.first().copied().flatten()?, b.seconds?);
+                    (secs > 0.0).then(|| (at(b), increase / secs * per))
+                }
+                ValueKind::HitRatio => {
+                    let (hit, read) = (b.values.first().copied().flatten()?, b.values.get(1).copied().flatten()?);
+                    (hit + read > 0.0).then(|| (at(b), hit / (hit + read)))
+                }
+            })
+            .collect();
+        Reduced { points, newest: self.buckets.iter().map(|b| b.newest).max() }
+    }
+}
+
+/// The sums of `metric` for `database` from `from` to `to` (inclusive) at `resolution`, per bucket of `bucket`
+/// seconds counted from `origin`.
+#[allow(clippy::too_many_arguments)]
+async fn read_buckets(
+    db: &impl ConnectionTrait,
+    database: &str,
+    metric: &Metric,
+    from: i64,
+    to: i64,
+    resolution: i32,
+    origin: i64,
+    bucket: i64,
+) -> Result<Read> {
     let bucket = Ord::max(bucket, 1);
     let (shape, filter) = match metric {
         Metric::Database(name) => {
@@ -107,7 +298,7 @@ pub async fn series_in_buckets(
         }
         Metric::Table { rows, name } => {
             let Some(id) = object_id(db, database, "table", name).await? else {
-                return Ok(Reduced::default());
+                return Ok(Read { kind: ValueKind::Gauge, buckets: Vec::new(), done: Some(Reduced::default()) });
             };
             let column = if *rows { "rows_estimate" } else { "total_bytes" };
             let shape = Shape::Gauge {
@@ -119,7 +310,7 @@ pub async fn series_in_buckets(
         }
         Metric::IndexScans(name) => {
             let Some(id) = object_id(db, database, "index", name).await? else {
-                return Ok(Reduced::default());
+                return Ok(Read { kind: ValueKind::Gauge, buckets: Vec::new(), done: Some(Reduced::default()) });
             };
             let shape = Shape::Rate { table: INDEXES, column: "scans", per: 86_400.0 };
             (shape, Expr::col(col("object_id")).eq(id).and(Expr::col(col("resolution_s")).eq(resolution)))
@@ -128,23 +319,17 @@ pub async fn series_in_buckets(
             // A statement's samples (at most the top 200 per sample) are few: its series is read at this resolution
             // and each bucket averaged here, as the statement page reduces it.
             let points = super::series(db, database, metric, from, to, resolution).await?;
-            return Ok(average_buckets(&points, from, bucket));
+            let done = Some(average_buckets(&points, origin, bucket));
+            return Ok(Read { kind: ValueKind::Gauge, buckets: Vec::new(), done });
         }
     };
     let real = real_type(db.get_database_backend());
-    let bucket_of = || {
-        let since = Expr::col(col("at_s")).sub(from);
-        since.clone().sub(since.modulo(bucket))
-    };
-    let mut outer = Query::select();
-    outer
-        .expr_as(Func::cast_as(Func::avg(Expr::col(col("at_s"))), real.clone()), col("t"))
-        .expr_as(Func::max(Expr::col(col("at_s"))), col("newest"));
-    match shape {
+    let buckets = match shape {
         Shape::Gauge { table, value, present } => {
+            let since = Expr::col(col("at_s")).sub(origin);
             let inner = Query::select()
                 .column(col("at_s"))
-                .expr_as(bucket_of(), col("b"))
+                .expr_as(since.clone().sub(since.modulo(bucket)), col("b"))
                 .expr_as(value, col("v"))
                 .from(col(table))
                 .and_where(filter)
@@ -152,37 +337,33 @@ pub async fn series_in_buckets(
                 .and_where(Expr::col(col("at_s")).lte(to))
                 .and_where(present)
                 .to_owned();
-            outer.expr_as(Func::cast_as(Func::avg(Expr::col(col("v"))), real.clone()), col("v"));
+            let mut outer = sums_of(&real);
+            outer.expr_as(Func::cast_as(Func::sum(Expr::col(col("v"))), real.clone()), col("v"));
             outer.from_subquery(inner, col("s"));
-            let rows = grouped(db, outer).await?;
-            let points = rows.iter().filter_map(|r| Some((r.at, r.values[0]?))).collect();
-            Ok(Reduced { points, newest: rows.iter().map(|r| r.newest).max() })
+            return Ok(Read { kind: ValueKind::Gauge, buckets: grouped(db, outer, "b").await?, done: None });
         }
         Shape::Rate { table, column, per } => {
             let epochs = table == SAMPLES;
-            let rows = increases(db, filter, table, &[column], epochs, resolution, from, to, bucket, &real).await?;
-            let points = rows
-                .iter()
-                .filter_map(|r| {
-                    let (increase, secs) = (r.values[0]?, r.seconds?);
-                    (secs > 0.0).then(|| (r.at, increase / secs * per))
-                })
-                .collect();
-            Ok(Reduced { points, newest: rows.iter().map(|r| r.newest).max() })
+            let range = (from, to, origin, bucket);
+            let buckets = increases(db, filter, table, &[column], epochs, resolution, range, &real).await?;
+            (ValueKind::Rate(per), buckets)
         }
         Shape::HitRatio => {
             let columns = ["blks_hit", "blks_read"];
-            let rows = increases(db, filter, SAMPLES, &columns, true, resolution, from, to, bucket, &real).await?;
-            let points = rows
-                .iter()
-                .filter_map(|r| {
-                    let (hit, read) = (r.values[0]?, r.values[1]?);
-                    (hit + read > 0.0).then(|| (r.at, hit / (hit + read)))
-                })
-                .collect();
-            Ok(Reduced { points, newest: rows.iter().map(|r| r.newest).max() })
+            let range = (from, to, origin, bucket);
+            (ValueKind::HitRatio, increases(db, filter, SAMPLES, &columns, true, resolution, range, &real).await?)
         }
-    }
+    };
+    Ok(Read { kind: buckets.0, buckets: buckets.1, done: None })
+}
+
+/// A grouped query's first columns: the number of rows, the sum and the newest of their times.
+fn sums_of(real: &Alias) -> SelectStatement {
+    Query::select()
+        .expr_as(Func::cast_as(Func::count(Expr::col(col("at_s"))), real.clone()), col("n"))
+        .expr_as(Func::cast_as(Func::sum(Expr::col(col("at_s"))), real.clone()), col("sum_at"))
+        .expr_as(Func::max(Expr::col(col("at_s"))), col("newest"))
+        .to_owned()
 }
 
 /// The type a backend casts aggregates to so they read back as `f64` (PostgreSQL's `AVG` and `SUM` of a `bigint`
@@ -195,23 +376,30 @@ fn real_type(backend: DbBackend) -> Alias {
     }
 }
 
-/// One bucket as the query answers it.
+/// One bucket as the query answers it: its offset from the origin, how many rows count in it, the sum and the
+/// newest of their times, the sums of its values and of the seconds its increases span.
 struct Bucket {
-    at: i64,
+    offset: i64,
+    n: f64,
+    sum_at: f64,
     newest: i64,
     values: Vec<Option<f64>>,
     seconds: Option<f64>,
 }
 
-/// Runs a grouped query whose select list is `t`, `newest`, then value columns `v`, `v1`, ... (and `secs` when
-/// asked), grouping by `b`.
-async fn grouped(db: &impl ConnectionTrait, mut outer: SelectStatement) -> Result<Vec<Bucket>> {
-    outer.group_by_col(col("b")).order_by(col("b"), Order::Asc);
+/// Runs a grouped query whose select list is `n`, `sum_at`, `newest`, then value columns `v`, `v1` (and `secs`
+/// when asked), grouping by the column `by`, the bucket's offset.
+async fn grouped(db: &impl ConnectionTrait, mut outer: SelectStatement, by: &str) -> Result<Vec<Bucket>> {
+    let real = real_type(db.get_database_backend());
+    outer.expr_as(Func::cast_as(Expr::col(col(by)), real), col("bucket_offset"));
+    outer.group_by_col(col(by)).order_by(col(by), Order::Asc);
     let mut out = Vec::new();
     for row in db.query_all(&outer).await? {
-        let at: Option<f64> = row.try_get("", "t")?;
+        let n: Option<f64> = row.try_get("", "n")?;
+        let sum_at: Option<f64> = row.try_get("", "sum_at")?;
         let newest: Option<i64> = row.try_get("", "newest")?;
-        let (Some(at), Some(newest)) = (at, newest) else { continue };
+        let offset = row.try_get::<f64>("", "bucket_offset")?.round() as i64;
+        let (Some(n), Some(sum_at), Some(newest)) = (n, sum_at, newest) else { continue };
         let mut values = Vec::new();
         for name in ["v", "v1"] {
             match row.try_get::<Option<f64>>("", name) {
@@ -220,7 +408,7 @@ async fn grouped(db: &impl ConnectionTrait, mut outer: SelectStatement) -> Resul
             }
         }
         let seconds = row.try_get::<Option<f64>>("", "secs").ok().flatten();
-        out.push(Bucket { at: at.round() as i64, newest, values, seconds });
+        out.push(Bucket { offset, n, sum_at, newest, values, seconds });
     }
     Ok(out)
 }
@@ -237,18 +425,13 @@ async fn increases(
     columns: &[&'static str],
     epochs: bool,
     resolution: i32,
-    from: i64,
-    to: i64,
-    bucket: i64,
+    (from, to, origin, bucket): (i64, i64, i64, i64),
     real: &Alias,
 ) -> Result<Vec<Bucket>> {
-    let since = Expr::col(col("at_s")).sub(from);
+    let since = Expr::col(col("at_s")).sub(origin);
     let bucket_expr = since.clone().sub(since.modulo(bucket));
     let names = ["v", "v1"];
-    let mut outer = Query::select();
-    outer
-        .expr_as(Func::cast_as(Func::avg(Expr::col(col("at_s"))), real.clone()), col("t"))
-        .expr_as(Func::max(Expr::col(col("at_s"))), col("newest"));
+    let mut outer = sums_of(real);
     let mut inner = Query::select();
     inner.column(col("at_s")).expr_as(bucket_expr, col("b")).from(col(table)).and_where(filter);
     for (c, name) in columns.iter().zip(names) {
@@ -265,7 +448,7 @@ async fn increases(
             col("secs"),
         );
         outer.from_subquery(inner.to_owned(), col("s"));
-        return grouped(db, outer).await;
+        return grouped(db, outer, "b").await;
     }
     // Each sample with the one before it (the hour before the range too, for the first delta).
     inner.and_where(Expr::col(col("at_s")).gte(from.saturating_sub(CONTEXT_S)));
@@ -307,7 +490,7 @@ async fn increases(
         .from_subquery(inner.to_owned(), col("s"))
         .and_where(Expr::col(col("at_s")).gte(from))
         .and_where(Expr::col(col("p_at")).is_not_null());
-    grouped(db, outer).await
+    grouped(db, outer, "b").await
 }
 
 /// `points` (oldest first) averaged per bucket of `bucket` seconds counted from `from`: each bucket's point at the mean

@@ -19,9 +19,10 @@ use crate::error::{Error, Result};
 mod around;
 mod buckets;
 mod growth;
+mod rollups;
 
 pub use around::{Around, Change, WINDOW_S, around};
-pub use buckets::{Reduced, chart_series, series_in_buckets};
+pub use buckets::{Reduced, chart_series, chart_series_from_raw, grid, series_in_buckets};
 pub use growth::{Growth, Which, growth};
 
 const SAMPLES: &str = "samples";
@@ -133,6 +134,15 @@ pub fn delta(prev: i64, cur: i64, reset: bool) -> i64 {
     if reset || cur < prev { Ord::max(cur, 0) } else { cur - prev }
 }
 
+/// One sample of a database as the sampler read it.
+#[derive(Clone, Copy)]
+pub struct Taken<'a> {
+    pub at: DateTime<Utc>,
+    pub readings: &'a SampleReadings,
+    pub tables: &'a [TableInfo],
+    pub indexes: &'a [IndexInfo],
+}
+
 /// Writes one sample of `database` taken at `at`: its database-wide readings, each table's sizes and rows and each
 /// index's scans. A sample already stored for that second is left as it is.
 pub async fn record(
@@ -143,31 +153,53 @@ pub async fn record(
     tables: &[TableInfo],
     indexes: &[IndexInfo],
 ) -> Result<()> {
-    let at = at.timestamp();
-    let epoch = Epoch {
-        stats_reset: readings.stats_reset_at.map(|t| t.timestamp()),
-        started: readings.started_at.map(|t| t.timestamp()),
+    record_many(db, database, &[Taken { at, readings, tables, indexes }]).await
+}
+
+/// Writes samples of `database` as [`record`] does, in as few statements as they fit in (for samples written for
+/// past times, as the home-growth benchmark does).
+pub async fn record_many(db: &impl ConnectionTrait, database: &str, taken: &[Taken<'_>]) -> Result<()> {
+    let epoch_of = |r: &SampleReadings| Epoch {
+        stats_reset: r.stats_reset_at.map(|t| t.timestamp()),
+        started: r.started_at.map(|t| t.timestamp()),
     };
-    insert_samples(db, database, RAW, &[Row { at, values: values_of(readings), epoch }]).await?;
-    let names: Vec<(String, String)> = tables.iter().map(|t| (t.schema.clone(), t.name.clone())).collect();
-    let ids = object_ids(db, database, "table", &names).await?;
-    let rows: Vec<(i32, Row)> = tables
+    let rows: Vec<Row> = taken
         .iter()
-        .filter_map(|t| {
-            let id = *ids.get(&(t.schema.clone(), t.name.clone()))?;
-            let values = vec![t.total_bytes, t.table_bytes, t.index_bytes, t.row_estimate];
-            Some((id, Row { at, values, epoch }))
+        .map(|t| Row { at: t.at.timestamp(), values: values_of(t.readings), epoch: epoch_of(t.readings) })
+        .collect();
+    insert_samples(db, database, RAW, &rows).await?;
+    let mut names: Vec<(String, String)> =
+        taken.iter().flat_map(|t| t.tables.iter().map(|t| (t.schema.clone(), t.name.clone()))).collect();
+    names.sort();
+    names.dedup();
+    let ids = &object_ids(db, database, "table", &names).await?;
+    let rows: Vec<(i32, Row)> = taken
+        .iter()
+        .flat_map(|s| {
+            let (at, epoch) = (s.at.timestamp(), epoch_of(s.readings));
+            s.tables.iter().filter_map(move |t| {
+                let id = *ids.get(&(t.schema.clone(), t.name.clone()))?;
+                let values = vec![t.total_bytes, t.table_bytes, t.index_bytes, t.row_estimate];
+                Some((id, Row { at, values, epoch }))
+            })
         })
         .collect();
     insert_objects(db, TABLES, &TABLE_COLUMNS, RAW, &rows).await?;
-    let measured: Vec<&IndexInfo> = indexes.iter().filter(|i| i.scans.is_some()).collect();
-    let names: Vec<(String, String)> = measured.iter().map(|i| (i.schema.clone(), i.name.clone())).collect();
-    let ids = object_ids(db, database, "index", &names).await?;
-    let rows: Vec<(i32, Row)> = measured
+    let mut names: Vec<(String, String)> = taken
         .iter()
-        .filter_map(|i| {
-            let id = *ids.get(&(i.schema.clone(), i.name.clone()))?;
-            Some((id, Row { at, values: vec![i.scans], epoch }))
+        .flat_map(|t| t.indexes.iter().filter(|i| i.scans.is_some()).map(|i| (i.schema.clone(), i.name.clone())))
+        .collect();
+    names.sort();
+    names.dedup();
+    let ids = &object_ids(db, database, "index", &names).await?;
+    let rows: Vec<(i32, Row)> = taken
+        .iter()
+        .flat_map(|s| {
+            let (at, epoch) = (s.at.timestamp(), epoch_of(s.readings));
+            s.indexes.iter().filter(|i| i.scans.is_some()).filter_map(move |i| {
+                let id = *ids.get(&(i.schema.clone(), i.name.clone()))?;
+                Some((id, Row { at, values: vec![i.scans], epoch }))
+            })
         })
         .collect();
     insert_objects(db, INDEXES, &INDEX_COLUMNS, RAW, &rows).await
@@ -190,6 +222,14 @@ pub async fn insert_samples(db: &impl ConnectionTrait, database: &str, resolutio
         }
         insert.on_conflict(OnConflict::columns(keys.map(col)).do_nothing_on(keys.map(col)).to_owned());
         db.execute(&insert).await?;
+    }
+    // Raw samples keep their 5-minute rollups up to date (for a 30-day chart of one-minute samples).
+    let first = rows.iter().map(|r| r.at).min();
+    let last = rows.iter().map(|r| r.at).max();
+    if resolution == RAW
+        && let (Some(first), Some(last)) = (first, last)
+    {
+        rollups::refresh(db, database, first, last).await?;
     }
     Ok(())
 }
@@ -559,8 +599,41 @@ async fn scalar_query(
     } else {
         query.order_by(col("at_s"), Order::Asc);
     }
+    read_scalar_rows(db, &query, columns).await
+}
+
+/// `database`'s newest raw row before `before` (with `present`, the newest whose column `present` has a value),
+/// with every column.
+async fn last_raw_before(
+    db: &impl ConnectionTrait,
+    database: &str,
+    before: i64,
+    present: Option<usize>,
+) -> Result<Option<Row>> {
+    let all: Vec<usize> = (0..SCALARS.len()).collect();
+    let mut query = Query::select();
+    query.column(col("at_s"));
+    query.columns(all.iter().map(|i| col(SCALARS[*i].name)));
+    query.columns([col("stats_reset_s"), col("started_s")]);
+    query
+        .from(col(SAMPLES))
+        .and_where(Expr::col(col("database_name")).eq(database))
+        .and_where(Expr::col(col("resolution_s")).eq(RAW))
+        .and_where(Expr::col(col("at_s")).lt(before));
+    if let Some(i) = present {
+        query.and_where(Expr::col(col(SCALARS[i].name)).is_not_null());
+    }
+    query.order_by(col("at_s"), Order::Desc).limit(1);
+    Ok(read_scalar_rows(db, &query, &all).await?.into_iter().next())
+}
+
+async fn read_scalar_rows(
+    db: &impl ConnectionTrait,
+    query: &sea_orm::sea_query::SelectStatement,
+    columns: &[usize],
+) -> Result<Vec<Row>> {
     let mut out = Vec::new();
-    for row in db.query_all(&query).await? {
+    for row in db.query_all(query).await? {
         let mut values = vec![None; SCALARS.len()];
         for i in columns {
             values[*i] = row.try_get::<Option<i64>>("", SCALARS[*i].name)?;
@@ -710,6 +783,9 @@ pub async fn retain(
                 .to_owned();
             db.execute(&delete).await?;
         }
+    }
+    for database in databases {
+        rollups::retain(db, database, now - retention.raw.as_secs() as i64).await?;
     }
     super::statement_samples::retain(db, retention, now).await?;
     Ok(pass)
