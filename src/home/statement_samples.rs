@@ -611,20 +611,16 @@ pub async fn retain(db: &impl ConnectionTrait, retention: &SampleRetention, now:
     for (resolution, keep) in [(RAW, retention.raw), (FIVE_MINUTES, retention.five_minute), (HOURLY, retention.hourly)]
     {
         let before = now - keep.as_secs() as i64 - resolution as i64;
-        let delete = Query::delete()
-            .from_table(col(STATEMENTS))
-            .and_where(Expr::col(col("resolution_s")).eq(resolution))
-            .and_where(Expr::col(col("at_s")).lt(before))
-            .to_owned();
-        db.execute(&delete).await?;
+        super::samples::delete_older_by_object(db, STATEMENTS, QUERIES, resolution, before).await?;
     }
-    let orphans = Query::delete()
-        .from_table(col(QUERIES))
-        .and_where(
-            Expr::col(col("id"))
-                .not_in_subquery(Query::select().distinct().column(col("object_id")).from(col(STATEMENTS)).to_owned()),
-        )
+    // A text is looked up by its id along sample_statements' primary key (`NOT EXISTS`), not by collecting every
+    // row's id first (`NOT IN`), which read the whole table on each pass.
+    let referenced = Query::select()
+        .expr(Expr::val(1))
+        .from(col(STATEMENTS))
+        .and_where(Expr::col((col(STATEMENTS), col("object_id"))).equals((col(QUERIES), col("id"))))
         .to_owned();
+    let orphans = Query::delete().from_table(col(QUERIES)).and_where(Expr::exists(referenced).not()).to_owned();
     db.execute(&orphans).await?;
     Ok(())
 }
