@@ -1,7 +1,9 @@
 //! The trend sampler in `strata serve`: every `sample_interval`, for each watched database, under `catalog_timeout`,
 //! it reads the database-wide readings, every table's sizes and rows (the largest [`TABLE_LIMIT`]), every index's
 //! scans and the top statements' counters, and stores them in the home database ([`crate::home::samples`],
-//! [`crate::home::statement_samples`]); now and then it runs the retention job (averages, deletions).
+//! [`crate::home::statement_samples`]); now and then it runs the retention job (averages, deletions). Tables and
+//! indexes come from `Introspector::sample_objects`, which on PostgreSQL measures only the tables that may have
+//! changed.
 //!
 //! One sampler among all instances sharing the home database: each looks at the lease `sampler` (in
 //! `strata_leases`, the backup scheduler's mechanism) every half interval; only its holder samples. The lease lasts
