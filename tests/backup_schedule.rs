@@ -132,7 +132,12 @@ async fn two_instances_on_one_home_never_double_a_run_and_the_other_takes_over_w
     let holders: std::collections::BTreeSet<&str> = done.iter().map(|r| r.1.as_str()).collect();
     assert_eq!(holders.len(), 1, "one scheduler while both run: {done:?}");
     let times: Vec<i64> = done.iter().map(|r| r.0).collect();
-    assert!(times.windows(2).all(|w| w[1] - w[0] == 2000), "each scheduled time ran once: {done:?}");
+    // Each scheduled time at most once: a run that outlasts the interval (a loaded machine) makes the scheduler
+    // skip to the latest due time, never run one twice.
+    assert!(
+        times.windows(2).all(|w| w[1] > w[0] && (w[1] - w[0]) % 2000 == 0),
+        "each scheduled time ran once: {done:?}"
+    );
     assert_eq!(backups(dir.path()), before.len(), "one file per run, none doubled");
 
     // Stop the holder without a goodbye (its lease expires); the other instance carries on.
@@ -169,13 +174,13 @@ async fn runs_missed_while_strata_was_down_run_once_at_start() {
     let last = done.iter().map(|r| r.0).max().unwrap();
     // Down for three and more intervals.
     tokio::time::sleep(Duration::from_millis(10_500)).await;
-    let restarted = chrono::Utc::now().timestamp_millis();
     let _again = start(&t, &ini).await;
     let all = finished(&t, done.len() + 1).await;
-    let missed: Vec<_> = all.iter().filter(|r| r.0 > last && r.0 <= restarted).collect();
-    assert_eq!(missed.len(), 1, "the missed runs collapse into one: {all:?}");
-    assert_eq!((missed[0].0 - last) % 3000, 0, "at the latest due time: {all:?}");
-    assert!(missed[0].0 - last >= 9000, "not the first missed time but the latest: {all:?}");
+    // The first run after the restart is at the latest due time when it started (how late that is depends on how
+    // long the start took): none of the earlier missed times ran.
+    let first_after = all.iter().filter(|r| r.0 > last).map(|r| r.0).min().expect("a run after the restart");
+    assert_eq!((first_after - last) % 3000, 0, "at a due time: {all:?}");
+    assert!(first_after - last >= 9000, "the missed runs collapse into the latest one: {all:?}");
     t.drop().await;
 }
 

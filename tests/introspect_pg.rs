@@ -572,3 +572,107 @@ async fn a_new_table_or_index_counts_at_once_and_a_dropped_one_leaves_the_totals
     db.close().await.ok();
     t.drop().await;
 }
+
+/// The sizes the trend sampler keeps of a table, and the exact ones the tables list reads now.
+async fn sampled_and_exact(intro: &Arc<dyn Introspector>, name: &str) -> (TableInfo, TableInfo) {
+    let sampled = intro.sample_objects(1000, 4000).await.unwrap();
+    let sampled = sampled.tables.into_iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name} sampled"));
+    let exact = intro.tables(&query(TableSort::Name, false, Some(name), 0, 50)).await.unwrap().items;
+    let exact = exact.into_iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name} listed"));
+    (sampled, exact)
+}
+
+fn sizes(t: &TableInfo) -> [Option<i64>; 4] {
+    [t.total_bytes, t.table_bytes, t.index_bytes, t.toast_bytes]
+}
+
+/// No autovacuum on the tables of a test that counts what the sampler measures: a vacuum changes what it sees.
+const QUIET: &str = "WITH (autovacuum_enabled = off, toast.autovacuum_enabled = off)";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sampler_measures_only_tables_that_changed_and_misses_no_change() {
+    let (t, db, intro) = seeded().await;
+    // Thirty quiet tables first (lower oids: the turn of re-measuring goes to them before the tables under test).
+    for i in 0..30 {
+        exec(&db, &format!("CREATE TABLE quiet_{i:02} (id int PRIMARY KEY, note text) {QUIET}")).await;
+    }
+    exec(&db, &format!("CREATE TABLE grows (id int PRIMARY KEY, note text) {QUIET}")).await;
+    exec(&db, &format!("CREATE TABLE indexed (id int PRIMARY KEY, note text) {QUIET}")).await;
+    exec(&db, "INSERT INTO indexed SELECT g, repeat('x', 50) FROM generate_series(1, 2000) g").await;
+    exec(&db, &format!("CREATE TABLE emptied (id int PRIMARY KEY, note text) {QUIET}")).await;
+    exec(&db, "INSERT INTO emptied SELECT g, repeat('y', 50) FROM generate_series(1, 2000) g").await;
+    // A partitioned table (the sum of its leaves) and one with no partition yet.
+    exec(&db, "CREATE TABLE parted (id int, note text) PARTITION BY RANGE (id)").await;
+    exec(&db, &format!("CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (1) TO (100000) {QUIET}")).await;
+    exec(&db, "CREATE TABLE bare (id int) PARTITION BY RANGE (id)").await;
+    let counted = |table: &'static str| {
+        let db = db.clone();
+        async move {
+            let sql = format!("SELECT pg_stat_get_tuples_inserted('{table}'::regclass)::text");
+            column(&db, &sql).await.first().and_then(|v| v.parse::<i64>().ok()).filter(|n| *n > 0).map(|_| ())
+        }
+    };
+    eventually("the inserts are counted", || counted("emptied")).await;
+
+    let first = intro.sample_objects(1000, 4000).await.unwrap();
+    let n = first.tables.len();
+    assert!(n >= 36, "every table sampled: {n}");
+    assert_eq!(first.measured, n, "the first sample measures every table");
+    let idle = intro.sample_objects(1000, 4000).await.unwrap();
+    assert_eq!(idle.measured, n.div_ceil(20), "nothing changed: only the turn of a twentieth is measured");
+
+    // Rows inserted: counted by the statistics once the writer's transaction is over.
+    let writer = t.connect_one().await;
+    exec(&writer, "INSERT INTO grows SELECT g, repeat('z', 200) FROM generate_series(1, 5000) g").await;
+    writer.close().await.ok();
+    eventually("the writer's inserts are counted", || counted("grows")).await;
+    let (sampled, exact) = sampled_and_exact(&intro, "grows").await;
+    assert!(exact.total_bytes.unwrap() > 1_000_000, "{exact:?}");
+    assert_eq!(sizes(&sampled), sizes(&exact), "rows inserted");
+    let writer = t.connect_one().await;
+    exec(&writer, "INSERT INTO parted SELECT g, repeat('p', 200) FROM generate_series(1, 3000) g").await;
+    writer.close().await.ok();
+    eventually("the partition's inserts are counted", || counted("parted_1")).await;
+    let (sampled, exact) = sampled_and_exact(&intro, "parted").await;
+    assert!(exact.total_bytes.unwrap() > 500_000, "{exact:?}");
+    assert_eq!(sizes(&sampled), sizes(&exact), "rows inserted into a partition");
+    let (sampled, exact) = sampled_and_exact(&intro, "bare").await;
+    assert_eq!(sizes(&sampled), sizes(&exact), "a partitioned table without partitions");
+
+    // A new index: no counter moves, a new file does.
+    let (before, _) = sampled_and_exact(&intro, "indexed").await;
+    exec(&db, "CREATE INDEX indexed_note ON indexed (note)").await;
+    let (sampled, exact) = sampled_and_exact(&intro, "indexed").await;
+    assert!(sampled.index_bytes > before.index_bytes, "{before:?} -> {sampled:?}");
+    assert_eq!(sizes(&sampled), sizes(&exact), "an index created");
+
+    // TRUNCATE gives the table new, empty files.
+    exec(&db, "TRUNCATE emptied").await;
+    let (sampled, exact) = sampled_and_exact(&intro, "emptied").await;
+    assert_eq!(sizes(&sampled), sizes(&exact), "a table truncated");
+
+    // A rename changes neither files nor counters: the name is read every time.
+    exec(&db, "ALTER TABLE grows RENAME TO grown").await;
+    let (sampled, exact) = sampled_and_exact(&intro, "grown").await;
+    assert_eq!(sizes(&sampled), sizes(&exact), "a table renamed");
+
+    // A dropped table is no longer sampled.
+    exec(&db, "DROP TABLE emptied").await;
+    let after = intro.sample_objects(1000, 4000).await.unwrap();
+    assert!(after.tables.iter().all(|t| t.name != "emptied"));
+
+    // Index scans, without anything else of the index.
+    exec(&db, "SET enable_seqscan = off").await;
+    exec(&db, "SELECT count(*) FROM indexed WHERE note = 'none'").await;
+    let scanned = eventually("the scan is counted", || {
+        let intro = intro.clone();
+        async move {
+            let s = intro.sample_objects(1000, 4000).await.unwrap();
+            s.indexes.into_iter().find(|i| i.name == "indexed_note").filter(|i| i.scans.unwrap_or(0) >= 1)
+        }
+    })
+    .await;
+    assert_eq!(scanned.table, "indexed");
+    db.close().await.ok();
+    t.drop().await;
+}

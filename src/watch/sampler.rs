@@ -1,7 +1,9 @@
 //! The trend sampler in `strata serve`: every `sample_interval`, for each watched database, under `catalog_timeout`,
 //! it reads the database-wide readings, every table's sizes and rows (the largest [`TABLE_LIMIT`]), every index's
 //! scans and the top statements' counters, and stores them in the home database ([`crate::home::samples`],
-//! [`crate::home::statement_samples`]); now and then it runs the retention job (averages, deletions).
+//! [`crate::home::statement_samples`]); now and then it runs the retention job (averages, deletions). Tables and
+//! indexes come from `Introspector::sample_objects`, which on PostgreSQL measures only the tables that may have
+//! changed.
 //!
 //! One sampler among all instances sharing the home database: each looks at the lease `sampler` (in
 //! `strata_leases`, the backup scheduler's mechanism) every half interval; only its holder samples. The lease lasts
@@ -17,9 +19,7 @@ use sea_orm::DatabaseConnection;
 
 use super::{Watched, Watchlist, catalog};
 use crate::config::Settings;
-use crate::db::introspect::{
-    IndexQuery, IndexSort, StatementInfo, StatementQuery, StatementSort, TableQuery, TableSort,
-};
+use crate::db::introspect::{StatementInfo, StatementQuery, StatementSort};
 use crate::error::{Error, Result};
 use crate::home::{backup_runs, samples, statement_samples};
 
@@ -134,16 +134,8 @@ pub async fn sample(home: &DatabaseConnection, watched: &Watched, timeout: Durat
     let introspector = &watched.introspector;
     let read = async {
         let readings = introspector.sample_readings().await?;
-        let tables =
-            TableQuery { sort: TableSort::TotalSize, descending: true, search: None, offset: 0, limit: TABLE_LIMIT };
-        let tables = introspector.tables(&tables).await?.items;
-        let indexes = if introspector.capabilities().index_usage {
-            let query =
-                IndexQuery { sort: IndexSort::Size, descending: true, limit: INDEX_LIMIT, ..Default::default() };
-            introspector.indexes(&query).await?.items
-        } else {
-            Vec::new()
-        };
+        let objects = introspector.sample_objects(TABLE_LIMIT, INDEX_LIMIT).await?;
+        let (tables, indexes) = (objects.tables, objects.indexes);
         Ok((readings, tables, indexes, top_statements(watched).await))
     };
     let (readings, tables, indexes, statements) = catalog::read(timeout, read).await?.ok_or_else(|| {

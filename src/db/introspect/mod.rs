@@ -325,6 +325,16 @@ pub struct IndexQuery {
     pub limit: u64,
 }
 
+/// The per-object part of a trend sample ([`Introspector::sample_objects`]).
+#[derive(Clone, Debug, Default)]
+pub struct SampledObjects {
+    pub tables: Vec<TableInfo>,
+    /// Indexes with a scan count (the sampler keeps nothing else of them).
+    pub indexes: Vec<IndexInfo>,
+    /// How many of the tables had their sizes measured by this call (the others' were known not to have changed).
+    pub measured: usize,
+}
+
 /// One page of a longer list.
 #[derive(Clone, Debug, Serialize)]
 pub struct Page<T> {
@@ -533,6 +543,23 @@ pub trait Introspector: Send + Sync {
         })
     }
     async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>>;
+    /// What the trend sampler keeps of each table and index: the sizes and row estimates of the largest
+    /// `table_limit` tables and the scans of the largest `index_limit` indexes (only indexes with a scan count).
+    /// By default the lists' own reads, every size measured on every call; an engine may keep sizes between calls
+    /// while nothing that changes them happened (see [`SampledObjects::measured`]).
+    async fn sample_objects(&self, table_limit: u64, index_limit: u64) -> Result<SampledObjects> {
+        let query =
+            TableQuery { sort: TableSort::TotalSize, descending: true, search: None, offset: 0, limit: table_limit };
+        let tables = self.tables(&query).await?.items;
+        let indexes = if self.capabilities().index_usage {
+            let query =
+                IndexQuery { sort: IndexSort::Size, descending: true, limit: index_limit, ..Default::default() };
+            self.indexes(&query).await?.items.into_iter().filter(|i| i.scans.is_some()).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(SampledObjects { measured: tables.len(), tables, indexes })
+    }
     /// How the tables list orders by a size when that is not simply the sizes it shows; pages show it.
     fn size_order(&self) -> Option<&'static str> {
         None

@@ -16,6 +16,7 @@ mod names;
 mod overview;
 mod readings;
 mod reuse;
+mod sampling;
 mod statements;
 mod tables;
 mod walk;
@@ -37,6 +38,8 @@ pub struct Postgres {
     rankings: reuse::Reuse<(TableSort, bool), Vec<i64>>,
     /// Every index's (oid, table oid) by sort, direction and filter, reused briefly (see [`indexes`]).
     index_orders: reuse::Reuse<(IndexSort, bool, IndexFilter), Vec<(i64, i64)>>,
+    /// The trend sampler's last measured table sizes (see [`sampling`]).
+    known_sizes: std::sync::Mutex<sampling::KnownSizes>,
 }
 
 impl Postgres {
@@ -46,6 +49,7 @@ impl Postgres {
             counts: reuse::Reuse::new(walk::COUNTS_FOR),
             rankings: reuse::Reuse::new(tables::RANKING_FOR),
             index_orders: reuse::Reuse::new(indexes::ORDER_FOR),
+            known_sizes: std::sync::Mutex::default(),
         }
     }
 
@@ -97,6 +101,10 @@ impl Introspector for Postgres {
 
     async fn tables(&self, query: &TableQuery) -> Result<Page<TableInfo>> {
         self.list_tables(query).await
+    }
+
+    async fn sample_objects(&self, table_limit: u64, index_limit: u64) -> Result<super::SampledObjects> {
+        self.read_sample_objects(table_limit, index_limit).await
     }
 
     fn size_order(&self) -> Option<&'static str> {

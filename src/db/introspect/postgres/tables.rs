@@ -245,7 +245,8 @@ WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
   AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'";
 
 #[derive(FromQueryResult)]
-struct TableRow {
+pub(super) struct TableRow {
+    pub(super) oid: i64,
     schema_name: String,
     table_name: String,
     row_estimate: Option<i64>,
@@ -498,7 +499,7 @@ impl Postgres {
 
     /// Every table in a size order, reused for [`RANKING_FOR`] while no relation was created: ordering
     /// 10,000 tables by their pages joins every index to its table, which costs far more than the page.
-    async fn size_ranking(&self, sort: TableSort, descending: bool) -> Result<Arc<Vec<i64>>> {
+    pub(super) async fn size_ranking(&self, sort: TableSort, descending: bool) -> Result<Arc<Vec<i64>>> {
         let max_oid = self.max_oid().await?;
         if let Some(ranking) = self.rankings.get(&(sort, descending), max_oid) {
             return Ok(ranking);
@@ -513,7 +514,7 @@ impl Postgres {
     }
 
     /// Every fact of these tables (by oid), in that order; a table dropped meanwhile is left out.
-    async fn table_facts(&self, oids: Vec<i64>) -> Result<Vec<TableRow>> {
+    pub(super) async fn table_facts(&self, oids: Vec<i64>) -> Result<Vec<TableRow>> {
         self.all(&facts_sql(), [oids.into()]).await
     }
 
