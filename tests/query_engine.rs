@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Kind, TestDb, count, exec, ok, strata};
+use common::{Kind, TestDb, count, eventually, exec, ok, strata};
 use futures::StreamExt;
 use strata::config::DatabaseUrl;
 use strata::query::{Cell, Engine, ExportFormat, Outcome, RunOptions};
@@ -452,4 +452,26 @@ async fn a_viewer_login_without_superuser_rights_cannot_run_programs_or_write() 
     .await
     .unwrap();
     exec(&admin, &format!("DROP ROLE IF EXISTS \"{role}\"")).await;
+}
+
+/// The session for the next run is opened once the run is done with (its history row written, its page sent),
+/// never while its answer is still being written: a new server process competes with it for the same cores.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_runs_session_opens_once_the_run_is_dropped() {
+    let (db, engine) = setup(Kind::Postgres).await;
+    let c = db.connect().await;
+    let sessions = "SELECT count(*) FROM pg_stat_activity \
+                    WHERE datname = current_database() AND application_name = 'strata query'";
+    let run = engine.run("SELECT 1", &opts(false)).await.unwrap();
+    assert_eq!(run.statements[0].outcome, Outcome::Success);
+    eventually("the run's own session closed", || async { (count(&c, sessions).await == 0).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count(&c, sessions).await, 0, "no session is opened while the run is still held");
+    drop(run);
+    eventually("the next run's session opened", || async { (count(&c, sessions).await == 1).then_some(()) }).await;
+    // The next run uses it: still one session of Strata's while it runs, none new.
+    let run = engine.run("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'strata query' AND datname = current_database()", &opts(false)).await.unwrap();
+    assert_eq!(run.statements[0].rows.len(), 1);
+    c.close().await.ok();
+    db.drop().await;
 }

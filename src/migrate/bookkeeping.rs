@@ -129,6 +129,67 @@ pub async fn present(db: sea_orm::DatabaseExecutor<'_>) -> Result<Present> {
     Ok(Present { seaql: flag("seaql")?, head: flag("head")?, log: flag("log")? })
 }
 
+/// What the three tables hold, in a few numbers that change whenever a migration is applied, rolled back or
+/// stamped, or a run starts or ends: reading it is one round trip, against the handful a full status read takes,
+/// so a page can keep the state it read while the fingerprint stays the same.
+///
+/// Every run writes a `migrations_log` row before it changes anything (its id grows) and updates only a row that
+/// is `running`; `seaql_migrations` and `alembic_version` are covered by their own figures, so a hand edit of
+/// either changes the fingerprint too. Fails when one of the tables is missing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// `seaql_migrations`: rows, and the sum of their `applied_at`.
+    pub applied: i64,
+    pub applied_sum: i64,
+    /// `alembic_version`'s rows, sorted and joined by spaces.
+    pub heads: Option<String>,
+    /// `migrations_log`: the newest id, and how many rows say `running` (a state that depends on a live runner,
+    /// which the tables do not show: never kept).
+    pub last_log: i64,
+    pub running: i64,
+}
+
+/// Reads the [`Fingerprint`] (the three tables must exist: check with [`present`] first).
+pub async fn fingerprint<C: ConnectionTrait>(db: &C) -> Result<Fingerprint> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT (SELECT count(*) FROM seaql_migrations)::bigint AS applied, \
+                    (SELECT coalesce(sum(applied_at), 0) FROM seaql_migrations)::bigint AS applied_sum, \
+                    (SELECT string_agg(version_num, ' ' ORDER BY version_num) FROM alembic_version) AS heads, \
+                    (SELECT coalesce(max(id), 0) FROM migrations_log)::bigint AS last_log, \
+                    (SELECT count(*) FROM migrations_log WHERE status = 'running')::bigint AS running"
+        }
+        DbBackend::MySql => {
+            "SELECT (SELECT COUNT(*) FROM seaql_migrations) AS applied, \
+                    (SELECT CAST(COALESCE(SUM(applied_at), 0) AS SIGNED) FROM seaql_migrations) AS applied_sum, \
+                    (SELECT CAST(GROUP_CONCAT(version_num ORDER BY version_num SEPARATOR ' ') AS CHAR) \
+                       FROM alembic_version) AS heads, \
+                    (SELECT CAST(COALESCE(MAX(id), 0) AS SIGNED) FROM migrations_log) AS last_log, \
+                    (SELECT COUNT(*) FROM migrations_log WHERE status = 'running') AS running"
+        }
+        _ => {
+            "SELECT (SELECT count(*) FROM seaql_migrations) AS applied, \
+                    (SELECT coalesce(sum(applied_at), 0) FROM seaql_migrations) AS applied_sum, \
+                    (SELECT group_concat(version_num, ' ') FROM (SELECT version_num FROM alembic_version \
+                       ORDER BY version_num)) AS heads, \
+                    (SELECT coalesce(max(id), 0) FROM migrations_log) AS last_log, \
+                    (SELECT count(*) FROM migrations_log WHERE status = 'running') AS running"
+        }
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await?
+        .ok_or_else(|| crate::error::Error::Internal("the migration fingerprint query returned no row".into()))?;
+    Ok(Fingerprint {
+        applied: row.try_get("", "applied")?,
+        applied_sum: row.try_get("", "applied_sum")?,
+        heads: row.try_get("", "heads")?,
+        last_log: row.try_get("", "last_log")?,
+        running: row.try_get("", "running")?,
+    })
+}
+
 /// Applied migration names with their unix `applied_at`.
 pub async fn applied<C: ConnectionTrait>(db: &C) -> Result<Vec<(String, i64)>> {
     let rows = seaql_migrations::Entity::find().order_by_asc(seaql_migrations::Column::Version).all(db).await?;

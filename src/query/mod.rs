@@ -101,11 +101,29 @@ pub struct StatementResult {
     pub outcome: Outcome,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Run {
     pub id: i64,
     /// The statements that ran, in order, up to and including the first that did not succeed.
     pub statements: Vec<StatementResult>,
+    /// Opens the next run's session once dropped (see [`NextSession`]).
+    pub next: NextSession,
+}
+
+/// Opens the next run's session, in the background, when dropped: keep it until the run's answer is written (its
+/// history row, its page), so that a new server session does not compete with it for the same cores.
+#[derive(Debug)]
+pub struct NextSession {
+    engine: Engine,
+    kind: SessionKind,
+}
+
+impl Drop for NextSession {
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.engine.refill(self.kind);
+        }
+    }
 }
 
 /// What another request needs to stop a run.
@@ -276,16 +294,17 @@ impl Engine {
     /// than a short statement (on PostgreSQL a new backend process), and opened while the run's own statements
     /// ran it competed with them for the same cores; the run's answer no longer waits for the close either.
     pub(crate) fn finish(&self, session: Session, timeout: Duration, hard: bool) {
+        drop(self.close_later(session, timeout, hard));
+    }
+
+    /// Closes a run's session in the background; the next run's is opened when the [`NextSession`] is dropped.
+    fn close_later(&self, session: Session, timeout: Duration, hard: bool) -> NextSession {
         let kind = SessionKind { read_only: session.read_only(), timeout };
-        let engine = self.clone();
-        let closing = async move {
-            session.close(hard).await;
-            engine.refill(kind);
-        };
         match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn(closing)),
+            Ok(rt) => drop(rt.spawn(session.close(hard))),
             Err(_) => tracing::debug!("no runtime to close a query session on: dropped"),
         }
+        NextSession { engine: self.clone(), kind }
     }
 
     /// Opens the next run's session in the background (one at a time; a failure just leaves no spare).
@@ -396,8 +415,8 @@ impl Engine {
             }
         }
         guard.finished = true;
-        self.finish(session, opts.timeout, !clean);
-        Ok(Run { id, statements })
+        let next = self.close_later(session, opts.timeout, !clean);
+        Ok(Run { id, statements, next })
     }
 
     /// One statement with its read-only wrapper, Strata-side timeout and cancel.

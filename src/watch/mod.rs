@@ -9,6 +9,7 @@ pub mod apply;
 pub mod backups;
 pub mod catalog;
 pub mod fleet;
+pub mod migration_state;
 pub mod runs;
 pub mod sampler;
 pub mod scheduler;
@@ -55,6 +56,8 @@ pub struct Watched {
     pub card: fleet::CardSlot,
     /// Every migration tool's history, last read (shared by the fleet page, overview and metrics).
     pub schema_history: Arc<schema_history::Cache>,
+    /// The project database's migration state, kept while its bookkeeping tables' fingerprint stays the same.
+    pub migration_state: migration_state::Cache,
 }
 
 impl Watched {
@@ -79,6 +82,7 @@ impl Watched {
             backups: Jobs::shared(&spec.url),
             card: fleet::CardSlot::default(),
             schema_history: Arc::default(),
+            migration_state: migration_state::Cache::default(),
             spec,
             db,
             introspector,

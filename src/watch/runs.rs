@@ -35,9 +35,10 @@ pub async fn run_recorded(
     // The migration head the run is recorded with is read beside the run, not after it (one round trip less).
     let (outcome, head) = tokio::join!(db.engine.run_as(id, sql, opts), history::migration_head(&db.db));
     let batch = history::new_batch_id();
-    let (statements, failure) = match outcome {
-        Ok(run) => (run.statements, None),
-        Err(e) => (Vec::new(), Some(e)),
+    // The next run's session is opened once this run is recorded, not while it is.
+    let (statements, failure, _next) = match outcome {
+        Ok(run) => (run.statements, None, Some(run.next)),
+        Err(e) => (Vec::new(), Some(e), None),
     };
     let mut runs: Vec<history::NewRun> = statements
         .iter()

@@ -12,12 +12,9 @@ use super::Watched;
 use crate::config::SampleRetention;
 use crate::error::Result;
 use crate::home::samples::{self, Metric};
-use crate::migrate::{self, MigrationSet};
+use crate::migrate::MigrationSet;
 use crate::watch::schema_history::{self, Migrations, Tool};
 use entity::migrations_log;
-
-/// How many of Strata's log rows are looked at for markers (the newest).
-const LOG_ROWS: u64 = 1000;
 
 /// A migration applied to the database, as a chart marks it.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
@@ -136,9 +133,9 @@ pub async fn strata_log(src: &Source<'_>, watched: &Watched) -> Vec<migrations_l
     if !watched.spec.project {
         return Vec::new();
     }
-    let log = migrate::history(&watched.db, LOG_ROWS, Some("success"));
-    match tokio::time::timeout(src.catalog_timeout, log).await {
-        Ok(Ok(rows)) => rows,
+    let state = super::migration_state::of(watched, src.set, src.catalog_timeout);
+    match tokio::time::timeout(src.catalog_timeout, state).await {
+        Ok(Ok(state)) => state.log.clone(),
         _ => Vec::new(),
     }
 }

@@ -16,10 +16,9 @@ use crate::db::introspect::Overview;
 use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::home::samples::Metric;
-use crate::migrate;
 use crate::state::AppState;
 use crate::watch::trends::{self, Marker, Source};
-use crate::watch::{catalog, slow};
+use crate::watch::{catalog, migration_state, slow};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct OverviewParams {
@@ -61,21 +60,21 @@ pub async fn index(
     // The slow figures come from the background refresher: this request never runs their queries.
     let to = chrono::Utc::now().timestamp();
     let source = source(&state);
-    let (snapshot, slow, migration_state, head, tools, (points, log)) = tokio::join!(
+    let (snapshot, slow, migrations, tools, points) = tokio::join!(
         db.overview.get(limit, || db.introspector.live_overview(threshold)),
         db.slow_reading(),
-        migration_state(&db, &state),
-        migrate::current(&db.db),
+        // Status, last run, head and Strata's log, kept while the bookkeeping tables do not change.
+        migration_state::of(&db, &state.migrations, limit),
         // Every migration tool's state, from the reading the fleet page and metrics share.
         crate::watch::schema_history::of(&db, &state.migrations, limit, false),
-        // The charts' samples (home database) and Strata's log for their markers.
-        async { tokio::join!(chart_points(&source, &db, to - span, to), trends::strata_log(&source, &db)) },
+        // The charts' samples (home database).
+        chart_points(&source, &db, to - span, to),
     );
     let tools = tools.ok().flatten();
-    let markers = trends::markers_of(&db, &log, tools.as_deref(), to - span, to);
+    let (snapshot, migrations) = (snapshot?, migrations?);
+    let markers = trends::markers_of(&db, &migrations.log, tools.as_deref(), to - span, to);
     let charts = charts(&db, points?, &markers, to - span, to);
-    let (snapshot, (migrations, last_run), head) = (snapshot?, migration_state?, head?);
-    let head = head.unwrap_or_else(|| "base".into());
+    let head = migrations.head.clone().unwrap_or_else(|| "base".into());
     let read_at = snapshot.as_ref().map(|s| s.read_at.format("%H:%M:%S UTC").to_string());
     let overview = snapshot.map(|s| {
         let mut o = (*s.value).clone();
@@ -95,11 +94,11 @@ pub async fn index(
         ratios_note: notes.ratios,
         connections_total,
         long_threshold: fmt::duration_ms(&Some(threshold.as_millis() as i64)),
-        pending: migrations.iter().filter(|m| !m.applied).count(),
-        dirty: migrations.iter().filter(|m| m.state == "dirty" || m.state == "failed").count(),
-        total_migrations: migrations.len(),
+        pending: migrations.status.iter().filter(|m| !m.applied).count(),
+        dirty: migrations.status.iter().filter(|m| m.state == "dirty" || m.state == "failed").count(),
+        total_migrations: migrations.status.len(),
         head,
-        last_run,
+        last_run: migrations.last_run.clone(),
         project: db.spec.project,
         tools_summary: tools.as_ref().map(|m| m.summary()),
         tools_troubled: tools.as_ref().is_some_and(|m| m.troubled()),
@@ -141,19 +140,6 @@ fn charts(db: &CurrentDb, points: Vec<Vec<(i64, f64)>>, markers: &[Marker], from
             ChartView { title, svg: chart::render(&chart) }
         })
         .collect()
-}
-
-/// The project database's migrations and its last migration run; another database has neither (Strata's migrator
-/// knows only the project's migrations, so another database shows its head only).
-async fn migration_state(
-    db: &CurrentDb,
-    state: &AppState,
-) -> Result<(Vec<migrate::MigrationStatus>, Option<migrations_log::Model>)> {
-    if !db.spec.project {
-        return Ok((Vec::new(), None));
-    }
-    let (status, last) = tokio::join!(migrate::status(&db.db, &state.migrations), migrate::history(&db.db, 1, None));
-    Ok((status?, last?.into_iter().next()))
 }
 
 #[derive(Template, WebTemplate)]
