@@ -121,10 +121,13 @@ fn expected_scans(points: &[(i64, i64)], from: i64, to: i64) -> Vec<(i64, f64)> 
         .collect()
 }
 
+type Pair = (Option<i64>, Option<i64>);
+
 /// Averages of `points` per bucket of `step`: gauges' mean (rounded), counters' increase (from the point before
 /// each, across buckets; `None` for a bucket none of whose points has one before it).
 fn averaged(points: &[(i64, Option<i64>)], step: i64, counter: bool) -> Vec<(i64, Option<i64>)> {
-    let mut buckets: BTreeMap<i64, Vec<(Option<i64>, Option<i64>)>> = BTreeMap::new();
+    // Each bucket's points: (the value before, the value).
+    let mut buckets: BTreeMap<i64, Vec<Pair>> = BTreeMap::new();
     let mut prev: Option<i64> = None;
     for (at, v) in points {
         buckets.entry(at.div_euclid(step) * step).or_default().push((prev, *v));

@@ -272,7 +272,9 @@ fn apply(state: &mut State, data: &[u8], width: usize) -> Result<bool> {
         return Ok(true);
     }
     // The objects the row names, read against the state before it; everything else went as predicted.
-    let (mut named, mut fresh): (Vec<(i32, Option<Vec<Col>>)>, Vec<(i32, Vec<Col>)>) = (Vec::new(), Vec::new());
+    // Objects present before (their new columns, or `None` when gone) and objects new in this row.
+    let mut named: Vec<(i32, Option<Vec<Col>>)> = Vec::new();
+    let mut fresh: Vec<(i32, Vec<Col>)> = Vec::new();
     while !r.done() {
         let (id, gone) = r.head(&mut last_id)?;
         let before = state.get(&id);
