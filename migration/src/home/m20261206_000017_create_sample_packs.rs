@@ -2,7 +2,8 @@
 //! 2 indexes), resolution and sample time, holding in one binary value what changed for that kind's objects since
 //! the row before (Strata's `home::samples::packed` says how it is encoded), instead of a row per object per
 //! sample in `sample_tables` and `sample_indexes`. Strata moves the rows of those two tables into this one when it
-//! migrates its home database; the tables stay (empty) so that `down` loses nothing it could not rebuild.
+//! migrates its home database (after the migrations ran: the encoding is Strata's, not the migration's); the tables
+//! stay, empty, for an older Strata after `down`, which drops the packed samples with their history.
 
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
