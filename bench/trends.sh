@@ -8,7 +8,8 @@
 # Settings (environment): STRATA_BENCH_REQUESTS (chart runs per metric, default 50), STRATA_BENCH_SAMPLES (timed
 # samples, default 10), STRATA_BENCH_GROWTH_OBJECTS (tables and indexes simulated, scaled to 1,000 each; default
 # 10), STRATA_BENCH_GROWTH_STATEMENTS (statements simulated, scaled to 200; default 10), STRATA_BENCH_GROWTH_DAYS
-# (default 365), STRATA_BENCH_GROWTH_PG (0: SQLite home only), STRATA_BENCH_PG_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
+# (default 365), STRATA_BENCH_GROWTH_MIX (even, the default; uneven: every growing table and busy index off its pace
+# by a pseudo-random amount each minute), STRATA_BENCH_GROWTH_PG (0: SQLite home only), STRATA_BENCH_PG_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
 # CARGO_TARGET_DIR. Exit status: 0 when every target was met, 2 when one was missed, 1 on an error.
 set -euo pipefail
 

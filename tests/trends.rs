@@ -280,7 +280,7 @@ async fn retention_averages_and_deletes_past_samples(kind: Kind) {
     assert_eq!(series(&home, "db_size", old, old + 7200, HOURLY).await.len(), 2);
     samples::retain(&home, &[APP.to_string()], &retention, time(now + 367 * 86_400)).await.unwrap();
     assert_eq!(count(&home, "SELECT COUNT(*) FROM samples").await, 0);
-    assert_eq!(count(&home, "SELECT COUNT(*) FROM sample_tables").await, 0);
+    assert_eq!(count(&home, "SELECT COUNT(*) FROM sample_packs").await, 0);
     home.close().await.ok();
     t.drop().await;
 }

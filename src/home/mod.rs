@@ -80,6 +80,8 @@ pub async fn migrate_on(conn: &DatabaseConnection, admin: Option<Option<String>>
         migration::HomeMigrator::up(conn, None)
             .await
             .map_err(|e| Error::Migration(format!("migrating Strata's home database failed: {e}")))?;
+        // Migration 000017 made the packed per-object samples: the rows from before move into them.
+        samples::convert_rows(conn).await?;
         match admin {
             Some(password) => accounts::ensure_admin(conn, password).await,
             None => Ok(None),
@@ -111,6 +113,7 @@ pub const OWN_TABLES: &[&str] = &[
     "sample_queries",
     "sample_statements",
     "sample_rollups",
+    "sample_packs",
 ];
 
 /// Whether `table` (compared without regard to ASCII case, as MariaDB and SQLite compare names) is Strata's own.

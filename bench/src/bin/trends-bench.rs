@@ -242,9 +242,21 @@ async fn growth() -> Result<bool> {
     let objects = env_usize("STRATA_BENCH_GROWTH_OBJECTS", 10)?.clamp(1, REAL_TABLES);
     let statements = env_usize("STRATA_BENCH_GROWTH_STATEMENTS", 10)?.clamp(1, REAL_STATEMENTS);
     let days = env_usize("STRATA_BENCH_GROWTH_DAYS", 365)?.max(1);
+    let uneven = match std::env::var("STRATA_BENCH_GROWTH_MIX").as_deref() {
+        Ok("uneven") => true,
+        Ok("even") | Err(_) => false,
+        Ok(other) => return Err(format!("STRATA_BENCH_GROWTH_MIX={other:?}: the mixes are even and uneven")),
+    };
+    if uneven {
+        println!("the uneven mix: every reading off its steady pace by a pseudo-random amount each minute");
+    }
     let scale = |table: &str| -> f64 {
         match table {
-            "sample_tables" | "sample_indexes" | "sample_objects" => REAL_TABLES as f64 / objects as f64,
+            // The packed rows' own overhead (a row per sample time) does not grow with the objects: scaling it
+            // overstates a run with fewer objects than 1,000 (STRATA_BENCH_GROWTH_OBJECTS=1000 scales by one).
+            "sample_tables" | "sample_indexes" | "sample_objects" | "sample_packs" => {
+                REAL_TABLES as f64 / objects as f64
+            }
             "sample_statements" | "sample_queries" => REAL_STATEMENTS as f64 / statements as f64,
             _ => 1.0,
         }
@@ -256,7 +268,7 @@ async fn growth() -> Result<bool> {
     let url = DatabaseUrl::parse(&format!("sqlite:///{}", path.display())).map_err(err)?;
     strata::home::migrate(&url).await.map_err(err)?;
     let home = Database::connect(format!("sqlite://{}", path.display())).await.map_err(err)?;
-    let took = simulate(&home, objects, statements, days).await?;
+    let took = simulate(&home, objects, statements, days, uneven).await?;
     let sizes = rows_of(
         &home,
         "SELECT m.tbl_name AS name, CAST(SUM(d.pgsize) AS TEXT) AS bytes FROM dbstat d \
@@ -287,7 +299,7 @@ async fn growth() -> Result<bool> {
     let result = async {
         strata::home::migrate(&DatabaseUrl::parse(&url).map_err(err)?).await.map_err(err)?;
         let home = Database::connect(url.as_str()).await.map_err(err)?;
-        let took = simulate(&home, objects, statements, days).await?;
+        let took = simulate(&home, objects, statements, days, uneven).await?;
         let sizes = rows_of(
             &home,
             "SELECT c.relname AS name, CAST(pg_total_relation_size(c.oid) AS TEXT) AS bytes FROM pg_class c \
@@ -355,7 +367,13 @@ fn report(
 
 /// Writes `days` of one-minute samples of database `app` into `home`, an hour at a time, each hour in a transaction
 /// with the retention job at its end, as the sampler would have; returns how long it took.
-async fn simulate(home: &DatabaseConnection, objects: usize, statements: usize, days: usize) -> Result<Duration> {
+async fn simulate(
+    home: &DatabaseConnection,
+    objects: usize,
+    statements: usize,
+    days: usize,
+    uneven: bool,
+) -> Result<Duration> {
     let started = Instant::now();
     let retention = SampleRetention::default();
     let start = 1_750_000_000i64 / 3600 * 3600;
@@ -371,8 +389,8 @@ async fn simulate(home: &DatabaseConnection, objects: usize, statements: usize, 
     for hour in 0..(days * 24) as i64 {
         let minutes: Vec<i64> = (0..60).map(|m| hour * 60 + m).collect();
         let readings: Vec<SampleReadings> = minutes.iter().map(|g| readings_at(*g)).collect();
-        let tables: Vec<Vec<TableInfo>> = minutes.iter().map(|g| tables_at(*g, objects)).collect();
-        let indexes: Vec<Vec<IndexInfo>> = minutes.iter().map(|g| indexes_at(*g, objects)).collect();
+        let tables: Vec<Vec<TableInfo>> = minutes.iter().map(|g| tables_at(*g, objects, uneven)).collect();
+        let indexes: Vec<Vec<IndexInfo>> = minutes.iter().map(|g| indexes_at(*g, objects, uneven)).collect();
         let taken: Vec<Taken<'_>> = (0..60)
             .map(|m| Taken {
                 at: chrono::DateTime::from_timestamp(start + minutes[m] * 60, 0).unwrap_or_default(),
@@ -421,11 +439,22 @@ fn readings_at(g: i64) -> SampleReadings {
     }
 }
 
-/// Table `i`'s readings at minute `g`: sizes from 16 KiB to some GiB, a tenth of the tables growing.
-fn tables_at(g: i64, objects: usize) -> Vec<TableInfo> {
+/// A pseudo-random amount in `0..below` for minute `g` and object `i` (the uneven mix's noise).
+fn jitter(g: i64, i: i64, below: i64) -> i64 {
+    let mut x = (g as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 29;
+    (x % below.max(1) as u64) as i64
+}
+
+/// Table `i`'s readings at minute `g`: sizes from 16 KiB to some GiB, a tenth of the tables growing (`uneven`: by
+/// a pseudo-random amount each minute around the same pace).
+fn tables_at(g: i64, objects: usize, uneven: bool) -> Vec<TableInfo> {
     (0..objects as i64)
         .map(|i| {
-            let grows = if i % 10 == 0 { g * 8_192 / 60 } else { 0 };
+            let noise = if uneven { jitter(g, i, 8_192) } else { 0 };
+            let grows = if i % 10 == 0 { g * 8_192 / 60 + noise } else { 0 };
             let table = 16_384 * (1 + i * i * 131) + grows;
             TableInfo {
                 schema: "public".into(),
@@ -441,14 +470,15 @@ fn tables_at(g: i64, objects: usize) -> Vec<TableInfo> {
 }
 
 /// Index `i`'s scans at minute `g`: some used all the time, some now and then, some never.
-fn indexes_at(g: i64, objects: usize) -> Vec<IndexInfo> {
+/// (`uneven`: the ones used all the time by a pseudo-random number of scans each minute around the same pace.)
+fn indexes_at(g: i64, objects: usize, uneven: bool) -> Vec<IndexInfo> {
     (0..objects as i64)
         .map(|i| IndexInfo {
             schema: "public".into(),
             table: format!("table_{i:04}"),
             name: format!("table_{i:04}_idx"),
             scans: Some(match i % 3 {
-                0 => 5_000_000 + g * (i + 1) * 40,
+                0 => 5_000_000 + g * (i + 1) * 40 + if uneven { jitter(g, i, (i + 1) * 20) } else { 0 },
                 1 => 1_000 + g / 60,
                 _ => 0,
             }),

@@ -17,6 +17,7 @@ mod m20261206_000013_create_backup_schedule;
 mod m20261206_000014_create_samples;
 mod m20261206_000015_create_sample_statements;
 mod m20261206_000016_create_sample_rollups;
+mod m20261206_000017_create_sample_packs;
 
 /// The table that records which home migrations ran (not `seaql_migrations`, which an application migrated
 /// with SeaORM may use, and not `alembic_version`).
@@ -43,6 +44,7 @@ impl MigratorTrait for HomeMigrator {
             Box::new(m20261206_000014_create_samples::Migration),
             Box::new(m20261206_000015_create_sample_statements::Migration),
             Box::new(m20261206_000016_create_sample_rollups::Migration),
+            Box::new(m20261206_000017_create_sample_packs::Migration),
         ]
     }
 

@@ -5,9 +5,8 @@
 use std::collections::HashMap;
 
 use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, JoinType, Query};
 
-use super::{INDEXES, Metric, OBJECTS, RAW, TABLES, col, series_in_buckets};
+use super::{Kind, Metric, RAW, Stream, known_objects, series_in_buckets};
 use crate::error::Result;
 
 /// The window on each side of the time.
@@ -65,84 +64,70 @@ pub async fn around(db: &impl ConnectionTrait, database: &str, at: i64, top: usi
 
 type Averages = HashMap<(String, String), f64>;
 
-fn real_type(db: &impl ConnectionTrait) -> Alias {
-    match db.get_database_backend() {
-        sea_orm::DbBackend::Postgres => Alias::new("DOUBLE PRECISION"),
-        sea_orm::DbBackend::MySql => Alias::new("DOUBLE"),
-        _ => Alias::new("REAL"),
-    }
+/// `database`'s objects of `kind` by id, with their (schema, name).
+async fn names(db: &impl ConnectionTrait, database: &str, kind: Kind) -> Result<HashMap<i32, (String, String)>> {
+    Ok(known_objects(db, database, kind.name()).await?.into_iter().map(|(name, id)| (id, name)).collect())
 }
 
 /// Each index's scans per day over `from..=to`: its counter's growth from its lowest to its highest value over the
-/// seconds between its first and last sample (one grouped query; a stats reset inside the hour makes that index's
-/// figure too high, which the chart of the index shows right).
+/// seconds between its first and last sample (a stats reset inside the hour makes that index's figure too high,
+/// which the chart of the index shows right).
 async fn scans(db: &impl ConnectionTrait, database: &str, (from, to): (i64, i64)) -> Result<Averages> {
-    let real = real_type(db);
-    let c = |t: &str, c: &str| Expr::col((col(t), col(c)));
-    let query = Query::select()
-        .expr_as(c("o", "schema_name"), col("schema_name"))
-        .expr_as(c("o", "object_name"), col("object_name"))
-        .expr_as(Func::cast_as(Func::max(c("t", "scans")).sub(Func::min(c("t", "scans"))), real.clone()), col("grew"))
-        .expr_as(Func::cast_as(Func::max(c("t", "at_s")).sub(Func::min(c("t", "at_s"))), real), col("secs"))
-        .from_as(col(INDEXES), col("t"))
-        .join_as(JoinType::InnerJoin, col(OBJECTS), col("o"), c("o", "id").equals((col("t"), col("object_id"))))
-        .and_where(c("o", "database_name").eq(database))
-        .and_where(c("o", "kind").eq("index"))
-        .and_where(c("t", "resolution_s").eq(RAW))
-        .and_where(c("t", "at_s").gte(from))
-        .and_where(c("t", "at_s").lte(to))
-        .and_where(c("t", "scans").is_not_null())
-        .group_by_col((col("o"), col("schema_name")))
-        .group_by_col((col("o"), col("object_name")))
-        .to_owned();
+    let stream = Stream { database, kind: Kind::Index, resolution: RAW };
+    // (lowest, highest, first time, last time) of each index's scans.
+    let mut seen: HashMap<i32, (i64, i64, i64, i64)> = HashMap::new();
+    stream
+        .each(db, from, to, |at, state| {
+            for (id, cols) in state {
+                if let Some(v) = cols[0].last {
+                    let s = seen.entry(*id).or_insert((v, v, at, at));
+                    *s = (Ord::min(s.0, v), Ord::max(s.1, v), Ord::min(s.2, at), Ord::max(s.3, at));
+                }
+            }
+        })
+        .await?;
+    let names = names(db, database, Kind::Index).await?;
     let mut out = HashMap::new();
-    for row in db.query_all(&query).await? {
-        let key: (String, String) = (row.try_get("", "schema_name")?, row.try_get("", "object_name")?);
-        let (grew, secs): (Option<f64>, Option<f64>) = (row.try_get("", "grew")?, row.try_get("", "secs")?);
-        if let (Some(grew), Some(secs)) = (grew, secs)
-            && secs > 0.0
+    for (id, (low, high, first, last)) in seen {
+        if let Some(name) = names.get(&id)
+            && last > first
         {
-            out.insert(key, grew / secs * 86_400.0);
+            out.insert(name.clone(), (high - low) as f64 / (last - first) as f64 * 86_400.0);
         }
     }
     Ok(out)
 }
 
-/// Each table's average total bytes and rows over `from..=to`, in one grouped query.
+/// Each table's average total bytes and rows over `from..=to`.
 async fn table_averages(
     db: &impl ConnectionTrait,
     database: &str,
     (from, to): (i64, i64),
 ) -> Result<(Averages, Averages)> {
-    let real = real_type(db);
-    let query = Query::select()
-        .expr_as(Expr::col((col("o"), col("schema_name"))), col("schema_name"))
-        .expr_as(Expr::col((col("o"), col("object_name"))), col("object_name"))
-        .expr_as(Func::cast_as(Func::avg(Expr::col((col("t"), col("total_bytes")))), real.clone()), col("size"))
-        .expr_as(Func::cast_as(Func::avg(Expr::col((col("t"), col("rows_estimate")))), real), col("rows"))
-        .from_as(col(TABLES), col("t"))
-        .join_as(
-            JoinType::InnerJoin,
-            col(OBJECTS),
-            col("o"),
-            Expr::col((col("o"), col("id"))).equals((col("t"), col("object_id"))),
-        )
-        .and_where(Expr::col((col("o"), col("database_name"))).eq(database))
-        .and_where(Expr::col((col("o"), col("kind"))).eq("table"))
-        .and_where(Expr::col((col("t"), col("resolution_s"))).eq(RAW))
-        .and_where(Expr::col((col("t"), col("at_s"))).gte(from))
-        .and_where(Expr::col((col("t"), col("at_s"))).lte(to))
-        .group_by_col((col("o"), col("schema_name")))
-        .group_by_col((col("o"), col("object_name")))
-        .to_owned();
+    let stream = Stream { database, kind: Kind::Table, resolution: RAW };
+    // (sum, count) of each table's total bytes and rows.
+    let mut sums: HashMap<i32, [(i128, i64); 2]> = HashMap::new();
+    stream
+        .each(db, from, to, |_, state| {
+            for (id, cols) in state {
+                let s = sums.entry(*id).or_default();
+                for (k, column) in [0, 3].into_iter().enumerate() {
+                    if let Some(v) = cols[column].last {
+                        s[k] = (s[k].0 + v as i128, s[k].1 + 1);
+                    }
+                }
+            }
+        })
+        .await?;
+    let names = names(db, database, Kind::Table).await?;
     let (mut sizes, mut rows) = (HashMap::new(), HashMap::new());
-    for row in db.query_all(&query).await? {
-        let key: (String, String) = (row.try_get("", "schema_name")?, row.try_get("", "object_name")?);
-        if let Some(v) = row.try_get::<Option<f64>>("", "size")? {
-            sizes.insert(key.clone(), v);
+    for (id, [size, count]) in sums {
+        let Some(name) = names.get(&id) else { continue };
+        if size.1 > 0 {
+            sizes.insert(name.clone(), size.0 as f64 / size.1 as f64);
         }
-        if let Some(v) = row.try_get::<Option<f64>>("", "rows")? {
-            rows.insert(key, v);
+        if count.1 > 0 {
+            rows.insert(name.clone(), count.0 as f64 / count.1 as f64);
         }
     }
     Ok((sizes, rows))

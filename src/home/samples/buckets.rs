@@ -16,7 +16,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectState
 use sea_orm::{ConnectionTrait, DbBackend};
 
 use super::rollups::{self, STEP};
-use super::{FIVE_MINUTES, HOURLY, INDEXES, Metric, RAW, SAMPLES, TABLES, col, object_id};
+use super::{FIVE_MINUTES, HOURLY, Kind, Metric, RAW, SAMPLES, col, object_id};
 use crate::error::Result;
 
 /// How far before a raw range the sample its first delta starts from is looked for.
@@ -300,20 +300,21 @@ async fn read_buckets(
             let Some(id) = object_id(db, database, "table", name).await? else {
                 return Ok(Read { kind: ValueKind::Gauge, buckets: Vec::new(), done: Some(Reduced::default()) });
             };
-            let column = if *rows { "rows_estimate" } else { "total_bytes" };
-            let shape = Shape::Gauge {
-                table: TABLES,
-                value: Expr::col(col(column)),
-                present: Expr::col(col(column)).is_not_null(),
-            };
-            (shape, Expr::col(col("object_id")).eq(id).and(Expr::col(col("resolution_s")).eq(resolution)))
+            let column = if *rows { 3 } else { 0 };
+            let read = super::object_rows(db, database, Kind::Table, id, resolution, from, to).await?;
+            let values: Vec<(i64, i64)> = read.iter().filter_map(|r| Some((r.at, r.values[column]?))).collect();
+            return Ok(Read { kind: ValueKind::Gauge, buckets: gauge_buckets(&values, origin, bucket), done: None });
         }
         Metric::IndexScans(name) => {
             let Some(id) = object_id(db, database, "index", name).await? else {
                 return Ok(Read { kind: ValueKind::Gauge, buckets: Vec::new(), done: Some(Reduced::default()) });
             };
-            let shape = Shape::Rate { table: INDEXES, column: "scans", per: 86_400.0 };
-            (shape, Expr::col(col("object_id")).eq(id).and(Expr::col(col("resolution_s")).eq(resolution)))
+            let context = if resolution == RAW { CONTEXT_S } else { 0 };
+            let rows =
+                super::object_rows(db, database, Kind::Index, id, resolution, from.saturating_sub(context), to).await?;
+            let values: Vec<(i64, i64)> = rows.iter().filter_map(|r| Some((r.at, r.values[0]?))).collect();
+            let buckets = rate_buckets(&values, resolution, from, origin, bucket);
+            return Ok(Read { kind: ValueKind::Rate(86_400.0), buckets, done: None });
         }
         Metric::Statement { .. } => {
             // A statement's samples (at most the top 200 per sample) are few: its series is read at this resolution
@@ -491,6 +492,66 @@ async fn increases(
         .and_where(Expr::col(col("at_s")).gte(from))
         .and_where(Expr::col(col("p_at")).is_not_null());
     grouped(db, outer, "b").await
+}
+
+/// The bucket a time falls in, as the queries compute it: `(at - origin) - (at - origin) % bucket` (the remainder
+/// truncated toward zero, as SQL's `%`).
+fn offset_of(at: i64, origin: i64, bucket: i64) -> i64 {
+    let since = at - origin;
+    since - since % bucket
+}
+
+/// A gauge's buckets from its `(at, value)` points (oldest first): their number, the sum and newest of their
+/// times and the sum of their values, as the grouped query of a database-wide gauge answers them.
+fn gauge_buckets(points: &[(i64, i64)], origin: i64, bucket: i64) -> Vec<Bucket> {
+    let mut by: BTreeMap<i64, (i64, i128, i64, i128)> = BTreeMap::new();
+    for &(at, v) in points {
+        let b = by.entry(offset_of(at, origin, bucket)).or_insert((0, 0, i64::MIN, 0));
+        *b = (b.0 + 1, b.1 + at as i128, Ord::max(b.2, at), b.3 + v as i128);
+    }
+    by.into_iter()
+        .map(|(offset, (n, sum_at, newest, sum))| Bucket {
+            offset,
+            n: n as f64,
+            sum_at: sum_at as f64,
+            newest,
+            values: vec![Some(sum as f64)],
+            seconds: None,
+        })
+        .collect()
+}
+
+/// A counter's buckets from its `(at, value)` points (oldest first; raw ones from before `from` too, for the first
+/// delta), as [`increases`] computes them for a table without reset times: raw points' reset-aware deltas to the
+/// point before each and the seconds between them, averages' increases and their number times the resolution.
+fn rate_buckets(points: &[(i64, i64)], resolution: i32, from: i64, origin: i64, bucket: i64) -> Vec<Bucket> {
+    let mut by: BTreeMap<i64, (i64, i128, i64, i128, i128)> = BTreeMap::new();
+    let mut add = |at: i64, increase: i64, secs: i64| {
+        let b = by.entry(offset_of(at, origin, bucket)).or_insert((0, 0, i64::MIN, 0, 0));
+        *b = (b.0 + 1, b.1 + at as i128, Ord::max(b.2, at), b.3 + increase as i128, b.4 + secs as i128);
+    };
+    if resolution != RAW {
+        for &(at, v) in points.iter().filter(|(at, _)| *at >= from) {
+            add(at, v, resolution as i64);
+        }
+    } else {
+        for pair in points.windows(2) {
+            let ((p_at, p), (at, v)) = (pair[0], pair[1]);
+            if at >= from {
+                add(at, if v < p { Ord::max(v, 0) } else { v - p }, at - p_at);
+            }
+        }
+    }
+    by.into_iter()
+        .map(|(offset, (n, sum_at, newest, increase, secs))| Bucket {
+            offset,
+            n: n as f64,
+            sum_at: sum_at as f64,
+            newest,
+            values: vec![Some(increase as f64)],
+            seconds: Some(secs as f64),
+        })
+        .collect()
 }
 
 /// `points` (oldest first) averaged per bucket of `bucket` seconds counted from `from`: each bucket's point at the mean

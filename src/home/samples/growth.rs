@@ -1,13 +1,13 @@
 //! Each table's growth over a span (7 days on the tables page) from the samples: its newest sample's total size
 //! against the newest sample at or within an hour before the span's start (raw, else a 5-minute or hourly
-//! average), and nothing when there is none. Every value is one index seek on `sample_tables`' key, so a page of
-//! 50 tables costs 50 lookups and sorting every sampled table by growth costs one per table, never a read of the
-//! samples themselves.
+//! average), and nothing when there is none. Both come from one pass over the database's packed table samples
+//! ([`super::packed`]): the raw ones up to now (two days by default) and the hour or so before the span's start.
+
+use std::collections::HashMap;
 
 use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Order, Query, QueryStatementBuilder, SelectStatement};
 
-use super::{FIVE_MINUTES, HOURLY, OBJECTS, RAW, TABLES, col};
+use super::{FIVE_MINUTES, HOURLY, Kind, RAW, Stream, known_objects};
 use crate::error::Result;
 
 /// How far before the span's start its sample may be.
@@ -49,128 +49,85 @@ pub async fn growth(
     which: Which<'_>,
 ) -> Result<(Vec<Growth>, u64)> {
     let then = now - span;
-    let newest = |column: &str, fresh: bool| {
-        let mut q = Query::select();
-        q.column(col(column))
-            .from(col(TABLES))
-            .and_where(Expr::col(col("object_id")).equals((col("o"), col("id"))))
-            .and_where(Expr::col(col("resolution_s")).eq(RAW))
-            .and_where(Expr::col(col("at_s")).lte(now))
-            .order_by(col("at_s"), Order::Desc)
-            .limit(1);
-        if fresh {
-            q.and_where(Expr::col(col("at_s")).gte(now - FRESH_S));
+    let known = known_objects(db, database, Kind::Table.name()).await?;
+    // Each table's newest raw sample up to `now` (raw samples are kept two days by default).
+    let mut newest: HashMap<i32, (i64, [Option<i64>; 4])> = HashMap::new();
+    let raw = Stream { database, kind: Kind::Table, resolution: RAW };
+    raw.each(db, i64::MIN, now, |at, state| {
+        for (id, cols) in state {
+            newest.insert(*id, (at, [cols[0].last, cols[1].last, cols[2].last, cols[3].last]));
         }
-        scalar(q)
-    };
-    let back = |resolution: i32| {
-        let q = Query::select()
-            .column(col("total_bytes"))
-            .from(col(TABLES))
-            .and_where(Expr::col(col("object_id")).equals((col("o"), col("id"))))
-            .and_where(Expr::col(col("resolution_s")).eq(resolution))
-            .and_where(Expr::col(col("at_s")).lte(then))
-            .and_where(Expr::col(col("at_s")).gte(then - SLACK_S - resolution as i64))
-            .order_by(col("at_s"), Order::Desc)
-            .limit(1)
-            .to_owned();
-        scalar(q)
-    };
-    let mut inner = Query::select();
-    inner
-        .expr_as(Expr::col((col("o"), col("schema_name"))), col("schema_name"))
-        .expr_as(Expr::col((col("o"), col("object_name"))), col("object_name"))
-        .expr_as(newest("total_bytes", false), col("total_bytes"))
-        .expr_as(newest("table_bytes", false), col("table_bytes"))
-        .expr_as(newest("index_bytes", false), col("index_bytes"))
-        .expr_as(newest("rows_estimate", false), col("rows_estimate"))
-        .expr_as(Func::coalesce([back(RAW), back(FIVE_MINUTES), back(HOURLY)]), col("then_bytes"))
-        .from_as(col(OBJECTS), col("o"));
-    let filter = |q: &mut SelectStatement| {
-        q.and_where(Expr::col((col("o"), col("database_name"))).eq(database))
-            .and_where(Expr::col((col("o"), col("kind"))).eq("table"));
-    };
-    filter(&mut inner);
-    let grown = || Expr::col(col("total_bytes")).sub(Expr::col(col("then_bytes")));
-    let mut outer = Query::select();
-    outer
-        .columns([
-            col("schema_name"),
-            col("object_name"),
-            col("total_bytes"),
-            col("table_bytes"),
-            col("index_bytes"),
-            col("rows_estimate"),
-        ])
-        .expr_as(grown(), col("growth"));
-    let total = match which {
-        Which::Named(names) => {
-            if names.is_empty() {
-                return Ok((Vec::new(), 0));
+    })
+    .await?;
+    // Its total size then: the newest sample at or within an hour before `then`, raw, else 5-minute, else hourly
+    // (the newest of a resolution decides, even without a value).
+    let mut back: HashMap<i32, Option<i64>> = HashMap::new();
+    for resolution in [RAW, FIVE_MINUTES, HOURLY] {
+        let stream = Stream { database, kind: Kind::Table, resolution };
+        let mut found: HashMap<i32, Option<i64>> = HashMap::new();
+        let from = then.saturating_sub(SLACK_S + resolution as i64);
+        stream
+            .each(db, from, then, |_, state| {
+                for (id, cols) in state {
+                    found.insert(*id, cols[0].last);
+                }
+            })
+            .await?;
+        for (id, total) in found {
+            let kept = back.entry(id).or_insert(None);
+            if kept.is_none() {
+                *kept = total;
             }
-            let any = names
-                .iter()
-                .map(|(s, n)| {
-                    Expr::col((col("o"), col("schema_name")))
-                        .eq(s.as_str())
-                        .and(Expr::col((col("o"), col("object_name"))).eq(n.as_str()))
-                })
-                .reduce(|a, b| a.or(b))
-                .unwrap_or_else(|| Expr::val(false));
-            inner.and_where(any);
-            outer.from_subquery(inner, col("g"));
-            None
+        }
+    }
+    let of = |(schema, name): &(String, String), id: i32| {
+        let values = newest.get(&id).map(|(_, v)| *v).unwrap_or_default();
+        let then_bytes = back.get(&id).copied().flatten();
+        Growth {
+            schema: schema.clone(),
+            name: name.clone(),
+            total_bytes: values[0],
+            table_bytes: values[1],
+            index_bytes: values[2],
+            rows: values[3],
+            growth: values[0].zip(then_bytes).map(|(now, then)| now - then),
+        }
+    };
+    let mut out: Vec<Growth> = Vec::new();
+    match which {
+        Which::Named(names) => {
+            for name in names {
+                if let Some(id) = known.get(name)
+                    && !out.iter().any(|g| (&g.schema, &g.name) == (&name.0, &name.1))
+                {
+                    out.push(of(name, *id));
+                }
+            }
+            let total = out.len() as u64;
+            Ok((out, total))
         }
         Which::ByGrowth { search, descending, offset, limit } => {
-            let fresh = |q: &mut SelectStatement| {
-                q.and_where(newest("total_bytes", true).is_not_null());
-                if let Some(search) = search.filter(|s| !s.is_empty()) {
-                    let pattern = format!("%{}%", like_escaped(&search.to_lowercase()));
-                    let like = |c: &str| {
-                        Func::lower(Expr::col((col("o"), col(c))))
-                            .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
-                    };
-                    q.and_where(like("schema_name").or(like("object_name")));
+            let search = search.filter(|s| !s.is_empty()).map(str::to_lowercase);
+            for (name, id) in &known {
+                let fresh = newest.get(id).is_some_and(|(at, v)| *at >= now - FRESH_S && v[0].is_some());
+                let found = search
+                    .as_ref()
+                    .is_none_or(|s| name.0.to_lowercase().contains(s) || name.1.to_lowercase().contains(s));
+                if fresh && found {
+                    out.push(of(name, *id));
                 }
-            };
-            fresh(&mut inner);
-            let mut count = Query::select();
-            count.expr_as(Func::count(Expr::col((col("o"), col("id")))), col("n")).from_as(col(OBJECTS), col("o"));
-            filter(&mut count);
-            fresh(&mut count);
-            outer
-                .from_subquery(inner, col("g"))
-                // PostgreSQL orders by an output column's name, not by an expression of it: spelled out.
-                .order_by_expr(grown().is_null(), Order::Asc)
-                .order_by_expr(grown(), if descending { Order::Desc } else { Order::Asc })
-                .order_by(col("schema_name"), Order::Asc)
-                .order_by(col("object_name"), Order::Asc)
-                .limit(limit)
-                .offset(offset);
-            let row = db.query_one(&count).await?;
-            Some(row.map(|r| r.try_get::<i64>("", "n")).transpose()?.unwrap_or(0) as u64)
+            }
+            out.sort_by(|a, b| {
+                let by_growth = match (a.growth, b.growth) {
+                    (Some(x), Some(y)) if descending => y.cmp(&x),
+                    (Some(x), Some(y)) => x.cmp(&y),
+                    (x, y) => x.is_none().cmp(&y.is_none()),
+                };
+                by_growth.then_with(|| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)))
+            });
+            let total = out.len() as u64;
+            let page = out.into_iter().skip(offset as usize).take(limit as usize).collect();
+            Ok((page, total))
         }
-    };
-    let mut out = Vec::new();
-    for row in db.query_all(&outer).await? {
-        out.push(Growth {
-            schema: row.try_get("", "schema_name")?,
-            name: row.try_get("", "object_name")?,
-            total_bytes: row.try_get("", "total_bytes")?,
-            table_bytes: row.try_get("", "table_bytes")?,
-            index_bytes: row.try_get("", "index_bytes")?,
-            rows: row.try_get("", "rows_estimate")?,
-            growth: row.try_get("", "growth")?,
-        });
     }
-    let total = total.unwrap_or(out.len() as u64);
-    Ok((out, total))
-}
-
-fn scalar(q: SelectStatement) -> Expr {
-    Expr::SubQuery(None, Box::new(q.into_sub_query_statement()))
-}
-
-fn like_escaped(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }

@@ -1,6 +1,7 @@
-//! The trend samples in the home database (`samples`, `sample_objects`, `sample_tables`, `sample_indexes`): writing
-//! what the sampler read, reading a metric's series back (rates from counter deltas, surviving resets), and the
-//! retention job that turns raw samples into 5-minute and hourly averages and deletes what is past its time.
+//! The trend samples in the home database (`samples`, `sample_objects`, and the tables' and indexes' readings packed
+//! in `sample_packs`, see [`packed`]): writing what the sampler read, reading a metric's series back (rates from
+//! counter deltas, surviving resets), and the retention job that turns raw samples into 5-minute and hourly averages
+//! and deletes what is past its time.
 //!
 //! A raw row keeps counters as the server reported them; an average's row keeps the increase over its bucket, so a
 //! reset inside the bucket loses nothing. A counter that went down, or a changed reset or start time, means the
@@ -19,16 +20,17 @@ use crate::error::{Error, Result};
 mod around;
 mod buckets;
 mod growth;
+mod packed;
 mod rollups;
 
 pub use around::{Around, Change, WINDOW_S, around};
 pub use buckets::{Reduced, chart_series, chart_series_from_raw, grid, series_in_buckets};
 pub use growth::{Growth, Which, growth};
+pub(crate) use packed::convert_rows;
+use packed::{Kind, Snapshot, Stream};
 
 const SAMPLES: &str = "samples";
 const OBJECTS: &str = "sample_objects";
-const TABLES: &str = "sample_tables";
-const INDEXES: &str = "sample_indexes";
 
 /// A sample as taken.
 pub const RAW: i32 = 0;
@@ -173,18 +175,18 @@ pub async fn record_many(db: &impl ConnectionTrait, database: &str, taken: &[Tak
     names.sort();
     names.dedup();
     let ids = &object_ids(db, database, "table", &names).await?;
-    let rows: Vec<(i32, Row)> = taken
-        .iter()
-        .flat_map(|s| {
-            let (at, epoch) = (s.at.timestamp(), epoch_of(s.readings));
-            s.tables.iter().filter_map(move |t| {
-                let id = *ids.get(&(t.schema.clone(), t.name.clone()))?;
-                let values = vec![t.total_bytes, t.table_bytes, t.index_bytes, t.row_estimate];
-                Some((id, Row { at, values, epoch }))
-            })
-        })
-        .collect();
-    insert_objects(db, TABLES, &TABLE_COLUMNS, RAW, &rows).await?;
+    let mut snapshots: BTreeMap<i64, Snapshot> = BTreeMap::new();
+    for t in taken {
+        let objects = snapshots.entry(t.at.timestamp()).or_default();
+        for table in t.tables {
+            if let Some(id) = ids.get(&(table.schema.clone(), table.name.clone())) {
+                let values = vec![table.total_bytes, table.table_bytes, table.index_bytes, table.row_estimate];
+                // The first reading of an object at a second is the one kept.
+                objects.entry(*id).or_insert(values);
+            }
+        }
+    }
+    Stream { database, kind: Kind::Table, resolution: RAW }.write(db, snapshots).await?;
     let mut names: Vec<(String, String)> = taken
         .iter()
         .flat_map(|t| t.indexes.iter().filter(|i| i.scans.is_some()).map(|i| (i.schema.clone(), i.name.clone())))
@@ -192,17 +194,16 @@ pub async fn record_many(db: &impl ConnectionTrait, database: &str, taken: &[Tak
     names.sort();
     names.dedup();
     let ids = &object_ids(db, database, "index", &names).await?;
-    let rows: Vec<(i32, Row)> = taken
-        .iter()
-        .flat_map(|s| {
-            let (at, epoch) = (s.at.timestamp(), epoch_of(s.readings));
-            s.indexes.iter().filter(|i| i.scans.is_some()).filter_map(move |i| {
-                let id = *ids.get(&(i.schema.clone(), i.name.clone()))?;
-                Some((id, Row { at, values: vec![i.scans], epoch }))
-            })
-        })
-        .collect();
-    insert_objects(db, INDEXES, &INDEX_COLUMNS, RAW, &rows).await
+    let mut snapshots: BTreeMap<i64, Snapshot> = BTreeMap::new();
+    for t in taken {
+        let objects = snapshots.entry(t.at.timestamp()).or_default();
+        for index in t.indexes.iter().filter(|i| i.scans.is_some()) {
+            if let Some(id) = ids.get(&(index.schema.clone(), index.name.clone())) {
+                objects.entry(*id).or_insert(vec![index.scans]);
+            }
+        }
+    }
+    Stream { database, kind: Kind::Index, resolution: RAW }.write(db, snapshots).await
 }
 
 /// Inserts database-wide rows at `resolution`; a row already there for that time is kept.
@@ -230,30 +231,6 @@ pub async fn insert_samples(db: &impl ConnectionTrait, database: &str, resolutio
         && let (Some(first), Some(last)) = (first, last)
     {
         rollups::refresh(db, database, first, last).await?;
-    }
-    Ok(())
-}
-
-async fn insert_objects(
-    db: &impl ConnectionTrait,
-    table: &str,
-    columns: &[Column],
-    resolution: i32,
-    rows: &[(i32, Row)],
-) -> Result<()> {
-    let keys = ["object_id", "resolution_s", "at_s"];
-    let mut names: Vec<Alias> = keys.iter().map(|k| col(k)).collect();
-    names.extend(columns.iter().map(|c| col(c.name)));
-    for chunk in rows.chunks(CHUNK) {
-        let mut insert = Query::insert();
-        insert.into_table(col(table)).columns(names.clone());
-        for (id, r) in chunk {
-            let mut values: Vec<Value> = vec![(*id).into(), resolution.into(), r.at.into()];
-            values.extend(r.values.iter().map(|v| Value::from(*v)));
-            insert.values_panic(values.into_iter().map(Expr::val));
-        }
-        insert.on_conflict(OnConflict::columns(keys.map(col)).do_nothing_on(keys.map(col)).to_owned());
-        db.execute(&insert).await?;
     }
     Ok(())
 }
@@ -442,7 +419,7 @@ pub async fn series(
             let Some(id) = object_id(db, database, "table", name).await? else {
                 return Ok(Vec::new());
             };
-            let rows = object_rows(db, TABLES, &TABLE_COLUMNS, id, resolution, from, to).await?;
+            let rows = object_rows(db, database, Kind::Table, id, resolution, from, to).await?;
             let i = if *count { 3 } else { 0 };
             Ok(rows.iter().filter_map(|r| Some((r.at, r.values[i]? as f64))).collect())
         }
@@ -452,8 +429,8 @@ pub async fn series(
             };
             // A raw rate needs the sample before the range for its first point.
             let context = if resolution == RAW { 3600 } else { 0 };
-            let rows =
-                object_rows(db, INDEXES, &INDEX_COLUMNS, id, resolution, from.saturating_sub(context), to).await?;
+            let from_context = from.saturating_sub(context);
+            let rows = object_rows(db, database, Kind::Index, id, resolution, from_context, to).await?;
             Ok(rates(&rows, 0, resolution, from).into_iter().map(|(at, r)| (at, r * 86_400.0)).collect())
         }
         Metric::Statement { mean, id } => {
@@ -647,44 +624,18 @@ async fn read_scalar_rows(
     Ok(out)
 }
 
-/// Rows of object `id` in `table` at `resolution` with `from <= at <= to`, oldest first.
-async fn object_rows(
+/// Rows of `database`'s object `id` of `kind` at `resolution` with `from <= at <= to`, oldest first.
+pub(crate) async fn object_rows(
     db: &impl ConnectionTrait,
-    table: &str,
-    columns: &[Column],
+    database: &str,
+    kind: Kind,
     id: i32,
     resolution: i32,
     from: i64,
     to: i64,
 ) -> Result<Vec<Row>> {
-    let mut query = Query::select();
-    query.columns([col("object_id"), col("at_s")]);
-    query.columns(columns.iter().map(|c| col(c.name)));
-    query
-        .from(col(table))
-        .and_where(Expr::col(col("object_id")).eq(id))
-        .and_where(Expr::col(col("resolution_s")).eq(resolution))
-        .and_where(Expr::col(col("at_s")).gte(from))
-        .and_where(Expr::col(col("at_s")).lte(to))
-        .order_by(col("at_s"), Order::Asc);
-    Ok(read_object_rows(db, &query, columns).await?.into_values().next().unwrap_or_default())
-}
-
-async fn read_object_rows(
-    db: &impl ConnectionTrait,
-    query: &sea_orm::sea_query::SelectStatement,
-    columns: &[Column],
-) -> Result<BTreeMap<i32, Vec<Row>>> {
-    let mut out: BTreeMap<i32, Vec<Row>> = BTreeMap::new();
-    for row in db.query_all(query).await? {
-        let mut values = Vec::with_capacity(columns.len());
-        for c in columns {
-            values.push(row.try_get::<Option<i64>>("", c.name)?);
-        }
-        let id: i32 = row.try_get("", "object_id")?;
-        out.entry(id).or_default().push(Row { at: row.try_get("", "at_s")?, values, epoch: Epoch::default() });
-    }
-    Ok(out)
+    let stream = Stream { database, kind, resolution };
+    Ok(stream.by_object(db, from, to, Some(id)).await?.remove(&id).unwrap_or_default())
 }
 
 /// Combines `rows` (at resolution `from_res`, oldest first; `before` is the row preceding them, for a raw counter's
@@ -775,9 +726,7 @@ pub async fn retain(
             .and_where(Expr::col(col("at_s")).lt(before))
             .to_owned();
         db.execute(&delete).await?;
-        for table in [TABLES, INDEXES] {
-            delete_older_by_object(db, table, OBJECTS, resolution, before).await?;
-        }
+        packed::delete_older(db, resolution, before).await?;
     }
     for database in databases {
         rollups::retain(db, database, now - retention.raw.as_secs() as i64).await?;
@@ -847,41 +796,21 @@ async fn average(db: &impl ConnectionTrait, database: &str, from_res: i32, to_re
     let counters: Vec<bool> = SCALARS.iter().map(|c| c.counter).collect();
     let averaged = downsample(&counters, before.as_ref(), &rows, from_res, to_res);
     insert_samples(db, database, to_res, &averaged).await?;
-    for (table, columns) in [(TABLES, &TABLE_COLUMNS[..]), (INDEXES, &INDEX_COLUMNS[..])] {
+    for (kind, columns) in [(Kind::Table, &TABLE_COLUMNS[..]), (Kind::Index, &INDEX_COLUMNS[..])] {
         let counters: Vec<bool> = columns.iter().map(|c| c.counter).collect();
-        let kind = if table == TABLES { "table" } else { "index" };
         // The raw row before the window too, for a counter's first delta (at most one resolution step back).
         let context = if from_res == RAW { step } else { 0 };
-        let mut query = Query::select();
-        query.columns([col("object_id"), col("at_s")]);
-        query.columns(columns.iter().map(|c| col(c.name)));
-        query
-            .from(col(table))
-            .and_where(
-                Expr::col(col("object_id")).in_subquery(
-                    Query::select()
-                        .column(col("id"))
-                        .from(col(OBJECTS))
-                        .and_where(Expr::col(col("database_name")).eq(database))
-                        .and_where(Expr::col(col("kind")).eq(kind))
-                        .to_owned(),
-                ),
-            )
-            .and_where(Expr::col(col("resolution_s")).eq(from_res))
-            .and_where(Expr::col(col("at_s")).gte(start - context))
-            .and_where(Expr::col(col("at_s")).lt(end))
-            .order_by(col("object_id"), Order::Asc)
-            .order_by(col("at_s"), Order::Asc);
-        let by_object = read_object_rows(db, &query, columns).await?;
-        let mut out: Vec<(i32, Row)> = Vec::new();
+        let stream = Stream { database, kind, resolution: from_res };
+        let by_object = stream.by_object(db, start - context, end - 1, None).await?;
+        let mut out: BTreeMap<i64, Snapshot> = BTreeMap::new();
         for (id, rows) in by_object {
             let split = rows.partition_point(|r| r.at < start);
             let before = split.checked_sub(1).map(|i| &rows[i]);
             for r in downsample(&counters, before, &rows[split..], from_res, to_res) {
-                out.push((id, r));
+                out.entry(r.at).or_default().insert(id, r.values);
             }
         }
-        insert_objects(db, table, columns, to_res, &out).await?;
+        Stream { database, kind, resolution: to_res }.write(db, out).await?;
     }
     Ok(averaged.len())
 }

@@ -1,0 +1,700 @@
+//! The per-object samples (tables' sizes and rows, indexes' scans) packed in `sample_packs`: one row per watched
+//! database, kind of object, resolution and sample time, holding only what did not go as predicted since the row
+//! before, so the home database grows with what changes instead of with objects × samples.
+//!
+//! A row's value starts with a byte saying whether it is a key row. Then come entries in object-id order, each
+//! headed by a varint of `zigzag(id - previous entry's id) << 1 | gone`:
+//! - in a key row (the stream's first row, and the first of each period: an hour of raw samples, a day of 5-minute
+//!   averages, a week of hourly ones) every object present, with a tag byte of two bits per column (0: no value,
+//!   1: a value, 2: a value and its step) and then zigzag varints of the values and steps; objects not named are
+//!   absent;
+//! - in a delta row, only the objects whose readings are not the prediction (the value before plus the step from
+//!   the one before that: a table that did not change, or grew as it grew the minute before, and a counter that
+//!   counted as it did costs nothing), objects that appeared (everything from no history), and objects gone (the
+//!   `gone` bit, nothing else: a dropped table is not carried forward). The tag's two bits per column say: 0 as
+//!   predicted, 1 a zigzag varint residual from the prediction follows, 2 no value.
+//!
+//! A row is written at every sample time the kind has any object (an empty delta row when everything went as
+//! predicted), so the times of an object's points are exactly those it was sampled at. Reading starts at a period's
+//! start, at a key row. Samples written late (before the newest row) re-encode the period they fall in; the
+//! retention job makes the first row it keeps a key row before deleting the ones before it.
+
+use std::collections::BTreeMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::{ConnectionTrait, DbErr, Value};
+
+use super::{Epoch, FIVE_MINUTES, HOURLY, RAW, Row, col};
+use crate::error::Result;
+
+const PACKS: &str = "sample_packs";
+
+/// Rows per insert statement.
+const CHUNK: usize = 200;
+
+/// What a stream holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Tables: total, table and index bytes, rows estimate (gauges).
+    Table,
+    /// Indexes: scans (a counter).
+    Index,
+}
+
+impl Kind {
+    fn code(self) -> i32 {
+        match self {
+            Kind::Table => 1,
+            Kind::Index => 2,
+        }
+    }
+
+    /// The name `sample_objects` knows the kind by.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Table => "table",
+            Kind::Index => "index",
+        }
+    }
+}
+
+/// The objects present at one sample time, with their values.
+pub(crate) type Snapshot = BTreeMap<i32, Vec<Option<i64>>>;
+
+/// One column of an object as the stream last said it: its value and its step from the value before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Col {
+    pub last: Option<i64>,
+    step: i64,
+}
+
+/// Every object present after a row.
+pub(crate) type State = BTreeMap<i32, Vec<Col>>;
+
+/// An object's values in a state.
+pub(crate) fn values(cols: &[Col]) -> Vec<Option<i64>> {
+    cols.iter().map(|c| c.last).collect()
+}
+
+fn period(resolution: i32) -> i64 {
+    match resolution {
+        RAW => 3_600,
+        FIVE_MINUTES => 86_400,
+        _ => 7 * 86_400,
+    }
+}
+
+fn period_start(at: i64, resolution: i32) -> i64 {
+    at.saturating_sub(at.rem_euclid(period(resolution)))
+}
+
+fn predict(c: &Col) -> Option<i64> {
+    c.last.map(|v| v.wrapping_add(c.step))
+}
+
+/// An object's columns after `values` followed `before` (its columns at the row before, when it was present).
+fn next_state(before: Option<&Vec<Col>>, values: &[Option<i64>]) -> Vec<Col> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let step = match (before.and_then(|b| b.get(i)).and_then(|c| c.last), v) {
+                (Some(a), Some(b)) => b.wrapping_sub(a),
+                _ => 0,
+            };
+            Col { last: *v, step }
+        })
+        .collect()
+}
+
+const KEY: u8 = 1;
+const DELTA: u8 = 0;
+
+fn put(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
+}
+
+fn head(out: &mut Vec<u8>, id: i32, last_id: &mut i32, gone: bool) {
+    let gap = zigzag(id as i64 - *last_id as i64);
+    put(out, (gap << 1) | gone as u64);
+    *last_id = id;
+}
+
+/// A key row holding `state` exactly (values and steps).
+fn encode_key(state: &State) -> Vec<u8> {
+    let mut out = vec![KEY];
+    let mut last_id = 0;
+    for (id, cols) in state {
+        head(&mut out, *id, &mut last_id, false);
+        let mut tags = 0u8;
+        for (i, c) in cols.iter().enumerate() {
+            let tag = match c.last {
+                None => 0,
+                Some(_) if c.step == 0 => 1,
+                Some(_) => 2,
+            };
+            tags |= tag << (2 * i);
+        }
+        out.push(tags);
+        for c in cols {
+            if let Some(v) = c.last {
+                put(&mut out, zigzag(v));
+                if c.step != 0 {
+                    put(&mut out, zigzag(c.step));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The row saying `objects` after `prior` (the state after the row before; empty for the stream's first), a key
+/// row when `key`; and the state after it.
+fn encode(prior: &State, objects: &Snapshot, key: bool) -> (Vec<u8>, State) {
+    let state: State = objects.iter().map(|(id, v)| (*id, next_state(prior.get(id), v))).collect();
+    if key {
+        return (encode_key(&state), state);
+    }
+    let mut out = vec![DELTA];
+    let mut last_id = 0;
+    let mut ids: Vec<i32> = objects.keys().chain(prior.keys()).copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut residuals = Vec::new();
+    for id in ids {
+        let before = prior.get(&id);
+        let Some(values) = objects.get(&id) else {
+            head(&mut out, id, &mut last_id, true);
+            continue;
+        };
+        let mut tags = 0u8;
+        residuals.clear();
+        for (i, v) in values.iter().enumerate() {
+            let predicted = before.and_then(|b| b.get(i)).and_then(predict);
+            let tag = match (v, predicted) {
+                _ if *v == predicted => 0,
+                (None, _) => 2,
+                (Some(v), p) => {
+                    residuals.push(v.wrapping_sub(p.unwrap_or(0)));
+                    1
+                }
+            };
+            tags |= tag << (2 * i);
+        }
+        if before.is_some() && tags == 0 {
+            continue;
+        }
+        head(&mut out, id, &mut last_id, false);
+        out.push(tags);
+        for r in &residuals {
+            put(&mut out, zigzag(*r));
+        }
+    }
+    (out, state)
+}
+
+fn damaged() -> crate::error::Error {
+    DbErr::Custom("a row of sample_packs is damaged (it ends in the middle of a value)".into()).into()
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn done(&self) -> bool {
+        self.pos >= self.data.len()
+    }
+
+    fn byte(&mut self) -> Result<u8> {
+        let b = *self.data.get(self.pos).ok_or_else(damaged)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn varint(&mut self) -> Result<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= ((b & 0x7f) as u64) << shift;
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(damaged())
+    }
+
+    fn head(&mut self, last_id: &mut i32) -> Result<(i32, bool)> {
+        let h = self.varint()?;
+        let id = (*last_id as i64).wrapping_add(unzigzag(h >> 1)) as i32;
+        *last_id = id;
+        Ok((id, h & 1 == 1))
+    }
+}
+
+/// Applies row `data` to `state` (the state after the row before), in place; answers whether it was a key row.
+fn apply(state: &mut State, data: &[u8], width: usize) -> Result<bool> {
+    let mut r = Reader { data, pos: 0 };
+    let key = r.byte()? == KEY;
+    let mut last_id = 0;
+    if key {
+        state.clear();
+        while !r.done() {
+            let (id, _) = r.head(&mut last_id)?;
+            let tags = r.byte()?;
+            let mut cols = Vec::with_capacity(width);
+            for i in 0..width {
+                let col = match (tags >> (2 * i)) & 3 {
+                    0 => Col::default(),
+                    1 => Col { last: Some(unzigzag(r.varint()?)), step: 0 },
+                    _ => {
+                        let last = Some(unzigzag(r.varint()?));
+                        Col { last, step: unzigzag(r.varint()?) }
+                    }
+                };
+                cols.push(col);
+            }
+            state.insert(id, cols);
+        }
+        return Ok(true);
+    }
+    // The objects the row names, read against the state before it; everything else went as predicted.
+    // Objects present before (their new columns, or `None` when gone) and objects new in this row.
+    let mut named: Vec<(i32, Option<Vec<Col>>)> = Vec::new();
+    let mut fresh: Vec<(i32, Vec<Col>)> = Vec::new();
+    while !r.done() {
+        let (id, gone) = r.head(&mut last_id)?;
+        let before = state.get(&id);
+        if gone {
+            if before.is_some() {
+                named.push((id, None));
+            }
+            continue;
+        }
+        let tags = r.byte()?;
+        let mut values = Vec::with_capacity(width);
+        for i in 0..width {
+            let predicted = before.and_then(|b| b.get(i)).and_then(predict);
+            values.push(match (tags >> (2 * i)) & 3 {
+                0 => predicted,
+                1 => Some(predicted.unwrap_or(0).wrapping_add(unzigzag(r.varint()?))),
+                _ => None,
+            });
+        }
+        let cols = next_state(before, &values);
+        if before.is_some() { named.push((id, Some(cols))) } else { fresh.push((id, cols)) }
+    }
+    let mut gone = false;
+    let mut named = named.into_iter().peekable();
+    for (id, cols) in state.iter_mut() {
+        match named.next_if(|(n, _)| n == id) {
+            Some((_, Some(new))) => *cols = new,
+            Some((_, None)) => {
+                cols.clear();
+                gone = true;
+            }
+            None => {
+                for c in cols.iter_mut() {
+                    c.last = predict(c);
+                }
+            }
+        }
+    }
+    if gone {
+        state.retain(|_, cols| !cols.is_empty());
+    }
+    state.extend(fresh);
+    Ok(false)
+}
+
+fn width(kind: Kind) -> usize {
+    match kind {
+        Kind::Table => 4,
+        Kind::Index => 1,
+    }
+}
+
+/// Replays `rows` (oldest first, the first a key row; rows before the first key row cannot be read and are
+/// skipped) from `state`, calling `each` with every row's time and the state after it.
+fn replay(rows: &[(i64, Vec<u8>)], kind: Kind, mut state: State, mut each: impl FnMut(i64, &State)) -> Result<State> {
+    let mut keyed = false;
+    for (at, data) in rows {
+        if !keyed && data.first() != Some(&KEY) {
+            continue;
+        }
+        keyed = true;
+        apply(&mut state, data, width(kind))?;
+        each(*at, &state);
+    }
+    Ok(state)
+}
+
+/// One stream: a database's objects of a kind at a resolution.
+#[derive(Clone, Copy)]
+pub(crate) struct Stream<'a> {
+    pub database: &'a str,
+    pub kind: Kind,
+    pub resolution: i32,
+}
+
+impl Stream<'_> {
+    fn filter(&self, q: &mut sea_orm::sea_query::SelectStatement) {
+        q.and_where(Expr::col(col("database_name")).eq(self.database))
+            .and_where(Expr::col(col("kind")).eq(self.kind.code()))
+            .and_where(Expr::col(col("resolution_s")).eq(self.resolution));
+    }
+
+    /// The rows with `from <= at <= to`, oldest first.
+    async fn rows(&self, db: &impl ConnectionTrait, from: i64, to: Option<i64>) -> Result<Vec<(i64, Vec<u8>)>> {
+        let mut q = Query::select();
+        q.columns([col("at_s"), col("data")]).from(col(PACKS));
+        self.filter(&mut q);
+        q.and_where(Expr::col(col("at_s")).gte(from));
+        if let Some(to) = to {
+            q.and_where(Expr::col(col("at_s")).lte(to));
+        }
+        q.order_by(col("at_s"), Order::Asc);
+        let mut out = Vec::new();
+        for row in db.query_all(&q).await? {
+            out.push((row.try_get::<i64>("", "at_s")?, row.try_get::<Vec<u8>>("", "data")?));
+        }
+        Ok(out)
+    }
+
+    /// The newest (or oldest) row's time.
+    async fn bound(&self, db: &impl ConnectionTrait, newest: bool) -> Result<Option<i64>> {
+        let mut q = Query::select();
+        q.column(col("at_s")).from(col(PACKS));
+        self.filter(&mut q);
+        q.order_by(col("at_s"), if newest { Order::Desc } else { Order::Asc }).limit(1);
+        Ok(db.query_one(&q).await?.map(|r| r.try_get::<i64>("", "at_s")).transpose()?)
+    }
+
+    /// Calls `each` with every sample time from `from` to `to` (inclusive) and the objects present then.
+    pub(crate) async fn each(
+        &self,
+        db: &impl ConnectionTrait,
+        from: i64,
+        to: i64,
+        mut each: impl FnMut(i64, &State),
+    ) -> Result<()> {
+        if from > to {
+            return Ok(());
+        }
+        let rows = self.rows(db, period_start(from, self.resolution), Some(to)).await?;
+        replay(&rows, self.kind, State::new(), |at, state| {
+            if at >= from {
+                each(at, state)
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Each object's rows from `from` to `to` (inclusive), oldest first (only object `only`'s when given).
+    pub(crate) async fn by_object(
+        &self,
+        db: &impl ConnectionTrait,
+        from: i64,
+        to: i64,
+        only: Option<i32>,
+    ) -> Result<BTreeMap<i32, Vec<Row>>> {
+        let mut out: BTreeMap<i32, Vec<Row>> = BTreeMap::new();
+        let row = |at: i64, cols: &Vec<Col>| Row { at, values: values(cols), epoch: Epoch::default() };
+        self.each(db, from, to, |at, state| match only {
+            Some(id) => {
+                if let Some(cols) = state.get(&id) {
+                    out.entry(id).or_default().push(row(at, cols));
+                }
+            }
+            None => {
+                for (id, cols) in state {
+                    out.entry(*id).or_default().push(row(at, cols));
+                }
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Writes the objects present at each of `snapshots`' times. At a time already written, the objects it has
+    /// are kept as they are and the others added (as a sample already stored for that second is left alone).
+    pub(crate) async fn write(&self, db: &impl ConnectionTrait, snapshots: BTreeMap<i64, Snapshot>) -> Result<()> {
+        let Some(first) = snapshots.keys().next().copied() else {
+            return Ok(());
+        };
+        let newest = self.bound(db, true).await?;
+        let res = self.resolution;
+        let (prior, prior_at, frames, existing) = match newest {
+            Some(last) if first <= last => {
+                // Late: the period `first` falls in is read (with the period before, for the steps) and re-encoded.
+                let start = period_start(first, res);
+                let rows = self.rows(db, period_start(start.saturating_sub(1), res), None).await?;
+                let split = rows.partition_point(|(at, _)| *at < start);
+                let prior_at = split.checked_sub(1).map(|i| rows[i].0);
+                let prior = replay(&rows[..split], self.kind, State::new(), |_, _| {})?;
+                let mut frames: BTreeMap<i64, Snapshot> = BTreeMap::new();
+                replay(&rows[split..], self.kind, prior.clone(), |at, state| {
+                    frames.insert(at, state.iter().map(|(id, cols)| (*id, values(cols))).collect());
+                })?;
+                let existing: BTreeMap<i64, Vec<u8>> = rows.into_iter().skip(split).collect();
+                for (at, objects) in snapshots {
+                    let frame = frames.entry(at).or_default();
+                    for (id, v) in objects {
+                        frame.entry(id).or_insert(v);
+                    }
+                }
+                (prior, prior_at, frames, existing)
+            }
+            Some(last) => {
+                let rows = self.rows(db, period_start(last, res), None).await?;
+                let prior = replay(&rows, self.kind, State::new(), |_, _| {})?;
+                (prior, Some(last), snapshots, BTreeMap::new())
+            }
+            None => (State::new(), None, snapshots, BTreeMap::new()),
+        };
+        let (mut prior, mut prior_at) = (prior, prior_at);
+        let (mut inserts, mut updates) = (Vec::new(), Vec::new());
+        for (at, objects) in &frames {
+            let stored = existing.get(at);
+            if objects.is_empty() && prior.is_empty() && stored.is_none() {
+                continue;
+            }
+            let key = prior_at.is_none_or(|p| p.div_euclid(period(res)) != at.div_euclid(period(res)));
+            let (data, state) = encode(&prior, objects, key);
+            match stored {
+                Some(old) if *old == data => {}
+                Some(_) => updates.push((*at, data)),
+                None => inserts.push((*at, data)),
+            }
+            (prior, prior_at) = (state, Some(*at));
+        }
+        for (at, data) in updates {
+            self.update(db, at, data).await?;
+        }
+        for chunk in inserts.chunks(CHUNK) {
+            let mut insert = Query::insert();
+            insert.into_table(col(PACKS)).columns([
+                col("database_name"),
+                col("kind"),
+                col("resolution_s"),
+                col("at_s"),
+                col("data"),
+            ]);
+            for (at, data) in chunk {
+                let values: [Value; 5] = [
+                    self.database.into(),
+                    (self.kind.code() as i16).into(),
+                    res.into(),
+                    (*at).into(),
+                    data.clone().into(),
+                ];
+                insert.values_panic(values.map(Expr::val));
+            }
+            db.execute(&insert).await?;
+        }
+        Ok(())
+    }
+
+    async fn update(&self, db: &impl ConnectionTrait, at: i64, data: Vec<u8>) -> Result<()> {
+        let update = Query::update()
+            .table(col(PACKS))
+            .value(col("data"), data)
+            .and_where(Expr::col(col("database_name")).eq(self.database))
+            .and_where(Expr::col(col("kind")).eq(self.kind.code()))
+            .and_where(Expr::col(col("resolution_s")).eq(self.resolution))
+            .and_where(Expr::col(col("at_s")).eq(at))
+            .to_owned();
+        db.execute(&update).await?;
+        Ok(())
+    }
+
+    /// Deletes the rows older than `before`, making the first one kept a key row first.
+    async fn delete_older(&self, db: &impl ConnectionTrait, before: i64) -> Result<()> {
+        let mut q = Query::select();
+        q.columns([col("at_s"), col("data")]).from(col(PACKS));
+        self.filter(&mut q);
+        q.and_where(Expr::col(col("at_s")).gte(before)).order_by(col("at_s"), Order::Asc).limit(1);
+        if let Some(row) = db.query_one(&q).await? {
+            let (at, data): (i64, Vec<u8>) = (row.try_get("", "at_s")?, row.try_get("", "data")?);
+            if data.first() != Some(&KEY) {
+                let rows = self.rows(db, period_start(at, self.resolution), Some(at)).await?;
+                let state = replay(&rows, self.kind, State::new(), |_, _| {})?;
+                self.update(db, at, encode_key(&state)).await?;
+            }
+        }
+        let delete = Query::delete()
+            .from_table(col(PACKS))
+            .and_where(Expr::col(col("database_name")).eq(self.database))
+            .and_where(Expr::col(col("kind")).eq(self.kind.code()))
+            .and_where(Expr::col(col("resolution_s")).eq(self.resolution))
+            .and_where(Expr::col(col("at_s")).lt(before))
+            .to_owned();
+        db.execute(&delete).await?;
+        Ok(())
+    }
+}
+
+/// Deletes every database's rows at `resolution` older than `before`.
+pub(crate) async fn delete_older(db: &impl ConnectionTrait, resolution: i32, before: i64) -> Result<()> {
+    let q = Query::select()
+        .distinct()
+        .columns([col("database_name"), col("kind")])
+        .from(col(PACKS))
+        .and_where(Expr::col(col("resolution_s")).eq(resolution))
+        .and_where(Expr::col(col("at_s")).lt(before))
+        .to_owned();
+    for row in db.query_all(&q).await? {
+        let database: String = row.try_get("", "database_name")?;
+        let kind = match row.try_get::<i16>("", "kind")? {
+            1 => Kind::Table,
+            _ => Kind::Index,
+        };
+        Stream { database: &database, kind, resolution }.delete_older(db, before).await?;
+    }
+    Ok(())
+}
+
+/// Moves the rows of the row-per-sample tables (`sample_tables`, `sample_indexes`, from before migration 000017)
+/// into `sample_packs`, a window at a time, and deletes them. Does nothing when they are empty; safe to run again
+/// after an interruption (times already packed keep what they have).
+pub(crate) async fn convert_rows(db: &impl ConnectionTrait) -> Result<()> {
+    let legacy: [(Kind, &str, &[&str]); 2] = [
+        (Kind::Table, "sample_tables", &["total_bytes", "table_bytes", "index_bytes", "rows_estimate"]),
+        (Kind::Index, "sample_indexes", &["scans"]),
+    ];
+    for (kind, table, columns) in legacy {
+        let any = Query::select().column(col("object_id")).from(col(table)).limit(1).to_owned();
+        if db.query_one(&any).await?.is_none() {
+            continue;
+        }
+        let databases = Query::select()
+            .distinct()
+            .column(col("database_name"))
+            .from(col("sample_objects"))
+            .and_where(Expr::col(col("kind")).eq(kind.name()))
+            .to_owned();
+        let databases: Vec<String> = db
+            .query_all(&databases)
+            .await?
+            .into_iter()
+            .map(|r| r.try_get::<String>("", "database_name"))
+            .collect::<std::result::Result<_, _>>()?;
+        for database in &databases {
+            let ids = Query::select()
+                .column(col("id"))
+                .from(col("sample_objects"))
+                .and_where(Expr::col(col("database_name")).eq(database.as_str()))
+                .and_where(Expr::col(col("kind")).eq(kind.name()))
+                .to_owned();
+            for resolution in [RAW, FIVE_MINUTES, HOURLY] {
+                let stream = Stream { database, kind, resolution };
+                let of_stream = |q: &mut sea_orm::sea_query::SelectStatement| {
+                    q.from(col(table))
+                        .and_where(Expr::col(col("object_id")).in_subquery(ids.clone()))
+                        .and_where(Expr::col(col("resolution_s")).eq(resolution));
+                };
+                let mut range = Query::select();
+                range
+                    .expr_as(sea_orm::sea_query::Func::min(Expr::col(col("at_s"))), col("first"))
+                    .expr_as(sea_orm::sea_query::Func::max(Expr::col(col("at_s"))), col("last"));
+                of_stream(&mut range);
+                let Some(row) = db.query_one(&range).await? else { continue };
+                let (Some(first), Some(last)) =
+                    (row.try_get::<Option<i64>>("", "first")?, row.try_get::<Option<i64>>("", "last")?)
+                else {
+                    continue;
+                };
+                let mut start = period_start(first, resolution);
+                while start <= last {
+                    let end = start.saturating_add(period(resolution));
+                    let mut q = Query::select();
+                    q.columns([col("object_id"), col("at_s")]).columns(columns.iter().map(|c| col(c)));
+                    of_stream(&mut q);
+                    q.and_where(Expr::col(col("at_s")).gte(start)).and_where(Expr::col(col("at_s")).lt(end));
+                    let mut snapshots: BTreeMap<i64, Snapshot> = BTreeMap::new();
+                    for row in db.query_all(&q).await? {
+                        let mut values = Vec::with_capacity(columns.len());
+                        for c in columns {
+                            values.push(row.try_get::<Option<i64>>("", c)?);
+                        }
+                        let at: i64 = row.try_get("", "at_s")?;
+                        snapshots.entry(at).or_default().insert(row.try_get("", "object_id")?, values);
+                    }
+                    stream.write(db, snapshots).await?;
+                    start = end;
+                }
+            }
+        }
+        db.execute(&Query::delete().from_table(col(table)).to_owned()).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(objects: &[(i32, &[Option<i64>])]) -> Snapshot {
+        objects.iter().map(|(id, v)| (*id, v.to_vec())).collect()
+    }
+
+    fn round_trip(frames: &[Snapshot]) -> Vec<usize> {
+        let (mut prior, mut sizes) = (State::new(), Vec::new());
+        for (i, objects) in frames.iter().enumerate() {
+            let (data, state) = encode(&prior, objects, i == 0);
+            let mut decoded = prior.clone();
+            apply(&mut decoded, &data, 4).unwrap();
+            assert_eq!(decoded, state, "row {i} decodes to what was encoded");
+            let read: Snapshot = decoded.iter().map(|(id, c)| (*id, values(c))).collect();
+            assert_eq!(&read, objects, "row {i}");
+            sizes.push(data.len());
+            prior = state;
+        }
+        sizes
+    }
+
+    #[test]
+    fn steady_growth_and_unchanged_objects_cost_nothing_after_the_first_rows() {
+        let frames: Vec<Snapshot> = (0..10)
+            .map(|g| {
+                snapshot(&[
+                    (3, &[Some(100 + g * 7), Some(5), None, Some(i64::MAX - g)]),
+                    (9, &[Some(16_384), Some(0), Some(1), Some(2)]),
+                ])
+            })
+            .collect();
+        let sizes = round_trip(&frames);
+        assert_eq!(&sizes[2..], &[1; 8], "only the delta row's own byte");
+    }
+
+    #[test]
+    fn objects_appear_disappear_and_values_go_missing_and_jump() {
+        let frames = vec![
+            snapshot(&[(1, &[Some(10), None, None, None]), (2, &[Some(-5), Some(0), Some(0), Some(0)])]),
+            snapshot(&[(2, &[Some(-5), Some(i64::MIN), Some(0), Some(0)])]),
+            snapshot(&[(1, &[None, None, None, None]), (2, &[Some(7), None, Some(0), Some(0)])]),
+            snapshot(&[]),
+            snapshot(&[(40_000, &[Some(1), Some(2), Some(3), Some(4)]), (1, &[Some(3), None, None, None])]),
+        ];
+        round_trip(&frames);
+    }
+
+    #[test]
+    fn a_truncated_row_is_an_error_not_a_panic() {
+        let (data, _) = encode(&State::new(), &snapshot(&[(1, &[Some(1 << 40), None, None, None])]), true);
+        assert!(apply(&mut State::new(), &data[..data.len() - 1], 4).is_err());
+    }
+}
