@@ -340,6 +340,30 @@ async fn sessions_are_not_shared(kind: Kind) {
     db.drop().await;
 }
 
+/// SQLite keeps a connection a run left clean for the next run (its schema stays loaded): one left inside a
+/// transaction, or holding a temporary table, is closed instead, so the next run never sees either.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_a_transaction_or_temporary_table_left_by_a_run_does_not_reach_the_next() {
+    let (db, engine) = setup(Kind::Sqlite).await;
+    let run = engine.run("BEGIN; INSERT INTO users (username, email) VALUES ('C', 'c@x')", &opts(false)).await.unwrap();
+    assert!(run.statements.iter().all(|s| s.outcome == Outcome::Success), "{:?}", run.statements);
+    for _ in 0..3 {
+        let run = engine.run("SELECT count(*) FROM users", &opts(false)).await.unwrap();
+        assert_eq!(run.statements[0].rows, [[Cell::Number("2".into())]], "the uncommitted row is gone");
+    }
+    engine.run("CREATE TEMP VIEW v AS SELECT 1", &opts(false)).await.unwrap();
+    for _ in 0..3 {
+        let run = engine.run("SELECT * FROM v", &opts(false)).await.unwrap();
+        assert!(matches!(run.statements[0].outcome, Outcome::Error { .. }), "{:?}", run.statements[0]);
+    }
+    // Clean runs one after another still see what the others committed.
+    engine.run("INSERT INTO users (username, email) VALUES ('D', 'd@x')", &opts(false)).await.unwrap();
+    let run = engine.run("SELECT count(*) FROM users", &opts(true)).await.unwrap();
+    assert_eq!(run.statements[0].rows, [[Cell::Number("3".into())]]);
+    assert_eq!(counts(&db).await.0, 3);
+    db.drop().await;
+}
+
 /// CSV export byte-for-byte like PostgreSQL's own COPY ... CSV, over 100 000 rows with awkward values.
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_csv_export_matches_copy() {

@@ -10,6 +10,7 @@ pub mod export;
 mod session;
 pub mod split;
 mod sqlite_guard;
+mod sqlite_kept;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};

