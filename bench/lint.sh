@@ -96,7 +96,7 @@ if [[ "$parts" == *" rehearse "* ]]; then
 rehearse_ms() {
     local ms
     ms="$(RUST_LOG=warn,strata::migrate::rehearse=debug time_ms "$bin" --database-url "$1" migrate up --rehearse --json)"
-    grep -o '[a-z_]*_ms=[0-9]*' "$work/stderr" >>"$work/phases" || true
+    sed 's/\x1b\[[0-9;]*m//g' "$work/stderr" | grep -o '[a-z_]*_ms=[0-9]*' >>"$work/phases" || true
     echo "$ms"
 }
 : >"$work/phases"
@@ -120,7 +120,7 @@ mr="$(echo "${rehearse[*]}" | median)"
 printf '%-44s %6s  %s\n' "migrate up ($n migrations, empty database)" "$mu" "$(echo "${up[*]}" | range)"
 printf '%-44s %6s  %s\n' "migrate up --rehearse (same, rolled back)" "$mr" "$(echo "${rehearse[*]}" | range)"
 for phase in migrations_ms lock_reads_ms rollback_ms; do
-    v="$(grep "^$phase=" "$work/phases" | cut -d= -f2 | tr '\n' ' ')"
+    v="$(grep "^$phase=" "$work/phases" | cut -d= -f2 | tr '\n' ' ' || true)"
     [ -n "$v" ] && printf '%-44s %6s  %s\n' "  of which ${phase%_ms} (server-side, logged)" "$(echo "$v" | median)" "$(echo "$v" | range)"
 done
 awk -v a="$mr" -v b="$mu" 'BEGIN {printf "rehearse/up: %.2fx (target <= 1.2x)\n", a / b}'
