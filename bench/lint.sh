@@ -91,14 +91,23 @@ drop_db lint
 fi
 
 if [[ "$parts" == *" rehearse "* ]]; then
+# rehearse_ms URL: times a rehearsal, and keeps the phases it logs at debug level (its migrations, its lock reads,
+# the server's ROLLBACK) in $work/phases, one "name=ms" per line. An older binary logs none: the lines are left out.
+rehearse_ms() {
+    local ms
+    ms="$(RUST_LOG=warn,strata::migrate::rehearse=debug time_ms "$bin" --database-url "$1" migrate up --rehearse --json)"
+    sed 's/\x1b\[[0-9;]*m//g' "$work/stderr" | grep -o '[a-z_]*_ms=[0-9]*' >>"$work/phases" || true
+    echo "$ms"
+}
+: >"$work/phases"
 for r in $(seq 1 "$rounds"); do
     a="$(fresh_db "up$r")"
     b="$(fresh_db "re$r")"
     if [ $((r % 2)) -eq 1 ]; then
         up+=("$(time_ms "$bin" --database-url "$a" migrate up)")
-        rehearse+=("$(time_ms "$bin" --database-url "$b" migrate up --rehearse --json)")
+        rehearse+=("$(rehearse_ms "$b")")
     else
-        rehearse+=("$(time_ms "$bin" --database-url "$b" migrate up --rehearse --json)")
+        rehearse+=("$(rehearse_ms "$b")")
         up+=("$(time_ms "$bin" --database-url "$a" migrate up)")
     fi
     [ "$(tables "$a")" = "$n" ] || { echo "migrate up did not leave $n tables" >&2; exit 1; }
@@ -110,6 +119,10 @@ mu="$(echo "${up[*]}" | median)"
 mr="$(echo "${rehearse[*]}" | median)"
 printf '%-44s %6s  %s\n' "migrate up ($n migrations, empty database)" "$mu" "$(echo "${up[*]}" | range)"
 printf '%-44s %6s  %s\n' "migrate up --rehearse (same, rolled back)" "$mr" "$(echo "${rehearse[*]}" | range)"
+for phase in migrations_ms lock_reads_ms rollback_ms; do
+    v="$(grep "^$phase=" "$work/phases" | cut -d= -f2 | tr '\n' ' ' || true)"
+    [ -n "$v" ] && printf '%-44s %6s  %s\n' "  of which ${phase%_ms} (server-side, logged)" "$(echo "$v" | median)" "$(echo "$v" | range)"
+done
 awk -v a="$mr" -v b="$mu" 'BEGIN {printf "rehearse/up: %.2fx (target <= 1.2x)\n", a / b}'
 fi
 [[ "$parts" == *" dashboard "* ]] || exit 0
@@ -139,6 +152,11 @@ apply_ms() { # apply_ms URL NAME: ms from the POST to the run's end as its statu
     t1=$(now_ms)
     [ "$state" = succeeded ] || { echo "the dashboard run ended $state" >&2; exit 1; }
     wc -c <"$work/status.json" >"$work/status.bytes"
+    # The run's own time as the server recorded it (started_at to finished_at): no polling interval in it.
+    python3 -c 'import json, sys, datetime as d
+s = json.load(open(sys.argv[1]))
+t = lambda v: d.datetime.fromisoformat(v.replace("Z", "+00:00"))
+print(round((t(s["finished_at"]) - t(s["started_at"])).total_seconds() * 1000))' "$work/status.json" >>"$work/server.ms"
     echo $((t1 - t0))
 }
 up=() dash=()
@@ -168,5 +186,7 @@ mu="$(echo "${up[*]}" | median)"
 md="$(echo "${dash[*]}" | median)"
 printf '%-44s %6s  %s\n' "migrate up ($n migrations, empty database)" "$mu" "$(echo "${up[*]}" | range)"
 printf '%-44s %6s  %s\n' "apply from the dashboard (API, same plan)" "$md" "$(echo "${dash[*]}" | range)"
+server="$(tr '\n' ' ' <"$work/server.ms")"
+printf '%-44s %6s  %s\n' "  the run itself (its started_at to finished_at)" "$(echo "$server" | median)" "$(echo "$server" | range)"
 echo "the run's status at its end (what each poll reads then): $(( $(cat "$work/status.bytes") / 1024 )) kB of JSON"
 awk -v a="$md" -v b="$mu" 'BEGIN {printf "dashboard/up: %.2fx (target <= 1.1x)\n", a / b}'

@@ -46,8 +46,10 @@ const PG_RELATIONS_IN: &str = pg_relations!("AND c.oid = ANY($1::text::oid[])");
 /// it; but a table's new name shows on its indexes). Sizes are read of locked relations only (a table's counts its
 /// indexes), so the query waits for no lock the migration does not hold already. Every catalog row is found by oid
 /// through the catalogs' indexes (`near`), so the query costs what the migration touched, not the schema's size.
+/// Relations below oid 16384 (`FirstNormalObjectId`) are the catalogs' and initdb's: never in the current schema, so
+/// their locks are left out at once rather than looked up.
 const PG_TOUCHED: &str = "WITH locked AS (SELECT DISTINCT relation AS oid FROM pg_locks \
-     WHERE pid = pg_backend_pid() AND locktype = 'relation' \
+     WHERE pid = pg_backend_pid() AND locktype = 'relation' AND relation >= 16384 \
      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())), \
      near AS (SELECT oid FROM locked \
          UNION SELECT x.indexrelid FROM pg_index x WHERE x.indrelid IN (SELECT oid FROM locked) \

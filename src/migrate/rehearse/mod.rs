@@ -136,14 +136,14 @@ pub async fn rehearse(
         Lock::Sqlite(txn) => {
             // The lock is the BEGIN IMMEDIATE transaction itself: rolling it back undoes everything.
             let result = rehearse_in(&txn, set, action, steps, lock_timeout).await;
-            txn.rollback().await?;
+            rolled_back(txn).await?;
             result
         }
         other => {
             let result = async {
                 let txn = db.begin().await?;
                 let result = rehearse_in(&txn, set, action, steps, lock_timeout).await;
-                txn.rollback().await?;
+                rolled_back(txn).await?;
                 result
             }
             .await;
@@ -153,6 +153,15 @@ pub async fn rehearse(
             Ok(value)
         }
     }
+}
+
+/// Rolls the rehearsal back, and says at debug level how long that took: the server unlinks every file the
+/// migrations created, a cost of the rollback itself that no reading of Strata's adds to.
+async fn rolled_back(txn: DatabaseTransaction) -> Result<()> {
+    let t0 = Instant::now();
+    txn.rollback().await?;
+    tracing::debug!(rollback_ms = t0.elapsed().as_millis() as u64, "rehearsal rolled back");
+    Ok(())
 }
 
 async fn rehearse_in(
@@ -188,6 +197,8 @@ async fn rehearse_in(
     let mut names = relation_names(txn).await?;
     let mut seen = Seen::default();
     let mut held: HashSet<LockHeld> = locks(txn, &mut names, &mut seen).await?.into_iter().collect();
+    let setup = t0.elapsed();
+    let (mut migrating, mut reading_locks) = (Duration::ZERO, Duration::ZERO);
     let mut done = Vec::with_capacity(plan.len());
     let mut failed = None;
     for i in plan {
@@ -203,7 +214,10 @@ async fn rehearse_in(
             ))
         };
         let duration_ms = started.elapsed().as_millis() as i64;
+        migrating += started.elapsed();
+        let read = Instant::now();
         let now = locks(txn, &mut names, &mut seen).await?;
+        reading_locks += read.elapsed();
         // SQLite's one lock is every migration's; PostgreSQL's pile up until the rollback, so each step shows its own.
         let new: Vec<LockHeld> = if backend == DbBackend::Postgres {
             now.into_iter().filter(|l| held.insert(l.clone())).collect()
@@ -225,8 +239,16 @@ async fn rehearse_in(
             break;
         }
     }
+    let finishing = Instant::now();
     let after = schema::snapshot(txn).await?;
     let sequences_after = schema::sequences(txn).await?;
+    tracing::debug!(
+        setup_ms = setup.as_millis() as u64,
+        migrations_ms = migrating.as_millis() as u64,
+        lock_reads_ms = reading_locks.as_millis() as u64,
+        final_reads_ms = finishing.elapsed().as_millis() as u64,
+        "rehearsal's phases"
+    );
     let sequences_advanced = sequences_after
         .iter()
         .filter_map(|(name, &v)| {
