@@ -71,10 +71,7 @@ async fn connect_with(
         // use a connection lives on (no recycling after sqlx's default 30 min): each new server session warms its
         // catalog caches and prepared statements again, and the first request on it pays for that. A connection
         // used within the last second goes out without the ping round trip every acquire would otherwise cost.
-        opts.connect_lazy(true)
-            .idle_timeout(idle)
-            .max_lifetime(None)
-            .test_before_acquire_if_idle_for(PING_AFTER_IDLE);
+        opts.connect_lazy(true).idle_timeout(idle).max_lifetime(None).test_before_acquire_if_idle_for(PING_AFTER_IDLE);
     }
     if purpose == Purpose::App && url.backend() != Backend::Sqlite {
         // The home pool serves every request (history, samples, audit, sessions past their cache): a connection
