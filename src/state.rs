@@ -11,6 +11,7 @@ use crate::db::health::Health;
 use crate::error::Result;
 use crate::home::api_keys;
 use crate::home::recent::Recent;
+use crate::home::recorder::Recorder;
 use crate::home::session_store::DbSessionStore;
 use crate::home::throttle::LoginThrottle;
 use crate::metrics::Metrics;
@@ -40,6 +41,8 @@ pub struct AppState {
     /// Signed-in accounts as read from the home database, each reused for `session_cache`; a change made here
     /// forgets the account at once.
     pub accounts: Arc<Recent<i32, entity::admin_users::Model>>,
+    /// The query history's writes, done beside the answers; readers of the history wait for them first.
+    pub history: Recorder,
 }
 
 impl AppState {
@@ -55,6 +58,7 @@ impl AppState {
             metrics,
             sessions: DbSessionStore::with_cache(home.clone(), config.settings.session_cache),
             accounts: Arc::new(Recent::new(config.settings.session_cache)),
+            history: Recorder::new(home.clone()),
             home,
             config,
             migrations,

@@ -70,7 +70,15 @@ async fn three_instances_on_one_postgres_home_share_sign_ins_history_the_watch_l
     second.get("/db/app/query").await;
     let ran = second.post("/db/app/query", &[("sql", "SELECT 4242 AS shared_marker")]).await;
     assert_eq!(ran.status, 200);
-    let history = first.at(ports[2]).get("/history").await;
+    // Its rows are written beside the answer: another instance shows them a moment later.
+    let mut history = first.at(ports[2]).get("/history").await;
+    for _ in 0..50 {
+        if history.body.contains("shared_marker") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        history = first.at(ports[2]).get("/history").await;
+    }
     assert!(history.body.contains("shared_marker"), "{}", history.body);
 
     // A database added on the third is watched by the first (its fleet page reads the shared list).

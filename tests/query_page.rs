@@ -18,6 +18,7 @@ each_backend! {
     read_only_for_all_holds_admins_to_reading_too => read_only_for_all;
     the_editor_reads_table_and_column_names_for_completion => names_for_completion;
     an_error_in_a_selection_is_placed_in_the_whole_text => selection_error_position;
+    the_answer_does_not_wait_for_the_history_row_and_the_row_is_still_written => answer_before_history;
 }
 
 async fn migrated(kind: Kind) -> (TestDb, Browser) {
@@ -53,6 +54,38 @@ async fn several_statements(kind: Kind) {
     let (_, _, history) = b.get("/history").await;
     assert!(history.contains("no_such_column"), "the history page lists the failed run:\n{history}");
     assert_eq!(b.post_form("/db/app/query", &[("sql", "  ")]).await.0, StatusCode::BAD_REQUEST);
+    t.drop().await;
+}
+
+async fn answer_before_history(kind: Kind) {
+    use http_body_util::BodyExt;
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let (t, mut b) = migrated(kind).await;
+    b.login_as(Role::Viewer).await;
+    assert_eq!(b.get("/db/app/query").await.0, StatusCode::OK);
+    let home = t.connect_home().await;
+    let recorded = "SELECT COUNT(*) FROM query_history WHERE query = 'SELECT 4243 AS answered_first'";
+    // Another session holds back every INSERT into the history (reads still go through).
+    let holder = t.connect_home().await;
+    let txn = holder.begin().await.unwrap();
+    let hold = match kind {
+        Kind::Postgres => "LOCK TABLE query_history IN SHARE MODE",
+        // A locking read to the end of the primary key also locks the gap after it, where new rows go.
+        Kind::MySql => "SELECT id FROM query_history WHERE id >= 0 FOR UPDATE",
+        // The first write of a transaction takes the database's one write lock.
+        Kind::Sqlite => "DELETE FROM query_history WHERE id < 0",
+    };
+    txn.execute_unprepared(hold).await.unwrap();
+    let res = b.post_form_streaming("/db/app/query", &[("sql", "SELECT 4243 AS answered_first")]).await;
+    let status = res.status();
+    let page = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).into_owned();
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("answered_first") && page.contains("4243"), "the result is on the page:\n{page}");
+    assert!(!page.contains("could not be saved"), "the answer did not wait for the history table:\n{page}");
+    assert_eq!(count(&home, recorded).await, 0, "the row waits for the lock; the answer did not");
+    txn.rollback().await.unwrap();
+    b.state.history.settled().await;
+    assert_eq!(count(&home, recorded).await, 1, "the row is written once the table lets it");
     t.drop().await;
 }
 

@@ -102,6 +102,8 @@ pub async fn index(
         text: sorting.search()?,
         database: nonempty(filter.database),
     };
+    // This instance's runs whose rows are still being written are in the answer too.
+    state.history.settled().await;
     let found = history::search(&state.home, &query, page, per_page).await?;
     // `search` moves a page past the end back to the last one; the API answers it empty instead.
     let runs = if found.page == page { found.runs } else { Vec::new() };

@@ -241,6 +241,11 @@ pub async fn record_many<C: ConnectionTrait + TransactionTrait>(db: &C, runs: Ve
         return Ok(0);
     }
     let per_insert = rows_per_insert(db.get_database_backend());
+    // One INSERT is atomic on its own: no BEGIN and COMMIT round trips around it (most runs are one statement).
+    if runs.len() <= per_insert && runs.iter().map(|r| r.query.len()).sum::<usize>() <= CHUNK_TEXT_BYTES {
+        let rows: Vec<_> = runs.into_iter().map(NewRun::into_active_model).collect();
+        return Ok(query_history::Entity::insert_many(rows).exec_without_returning(db).await?);
+    }
     let txn = db.begin().await?;
     let mut written = 0;
     let mut runs = runs.into_iter().peekable();

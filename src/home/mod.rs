@@ -13,6 +13,7 @@ pub mod history;
 pub mod migration_runs;
 pub mod offsite;
 pub mod recent;
+pub mod recorder;
 pub mod samples;
 pub mod secrets;
 pub mod session_store;

@@ -7,36 +7,37 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use futures::StreamExt;
-use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use super::Watched;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::home::history::{self, RunStatus};
+use crate::home::recorder::{Recorder, Recording};
 use crate::query::{ExportFormat, Outcome, RunOptions, StatementResult};
 
 /// Runs `sql` as run `id` and records each statement in `query_history` (a run that never reached its
 /// statements as one failed row); `who` makes a history row for the account, or API key, and its client.
 /// A request dropped mid-run (a closed page, a client that hung up) is recorded as cancelled. Returns the
-/// statements and the warning to show when the history could not be written.
+/// statements as soon as they ran: their history rows are written beside the answer (see [`Recorder`]), and the
+/// returned [`Recording`] says, once that is over, whether they could not be.
 pub async fn run_recorded(
-    home: &DatabaseConnection,
+    recorder: &Recorder,
     db: &Watched,
     id: i64,
     sql: &str,
     opts: &RunOptions,
     who: impl Fn(String, RunStatus) -> history::NewRun,
-) -> Result<(Vec<StatementResult>, Option<String>)> {
+) -> Result<(Vec<StatementResult>, Recording)> {
     let who = |q: String, s: RunStatus| who(q, s).database(db.name());
     // The history keeps the first MAX_QUERY_CHARS of a text: copy no more than that.
     let closed = who(history::truncated(sql), RunStatus::Cancelled).error("the client went away during the run");
-    let mut pending = Unrecorded { db: home.clone(), started: std::time::Instant::now(), run: Some(closed) };
+    let mut pending = Unrecorded { recorder: recorder.clone(), started: std::time::Instant::now(), run: Some(closed) };
     // The migration head the run is recorded with is read beside the run, not after it (one round trip less).
     let (outcome, head) = tokio::join!(db.engine.run_as(id, sql, opts), history::migration_head(&db.db));
     let batch = history::new_batch_id();
-    // The next run's session is opened once this run is recorded, not while it is.
-    let (statements, failure, _next) = match outcome {
+    // The next run's session is opened once this run is recorded (after the answer), not while it is.
+    let (statements, failure, next) = match outcome {
         Ok(run) => (run.statements, None, Some(run.next)),
         Err(e) => (Vec::new(), Some(e), None),
     };
@@ -62,11 +63,12 @@ pub async fn run_recorded(
             who(history::truncated(sql), RunStatus::Error).batch(batch.clone(), 0).error(e.to_string()).head(head),
         );
     }
-    let warning = history::record_or_warn(home, runs).await;
+    // Handed to a task of its own: from here the rows are written whatever happens to this request.
+    let recording = recorder.record_holding(runs, next);
     pending.run = None;
     match failure {
         Some(e) => Err(e),
-        None => Ok((statements, warning)),
+        None => Ok((statements, recording)),
     }
 }
 
@@ -95,16 +97,15 @@ pub fn too_long(sql: &str, settings: &Settings) -> Result<()> {
 /// A run not yet in the history. A page closed mid-run drops the request's future: the engine then cancels the
 /// run, and this records it as cancelled (the statements' own results never arrive).
 struct Unrecorded {
-    db: sea_orm::DatabaseConnection,
+    recorder: Recorder,
     started: std::time::Instant,
     run: Option<history::NewRun>,
 }
 
 impl Drop for Unrecorded {
     fn drop(&mut self) {
-        if let (Some(run), Ok(rt)) = (self.run.take(), tokio::runtime::Handle::try_current()) {
-            let (db, run) = (self.db.clone(), run.elapsed(self.started.elapsed()));
-            rt.spawn(async move { history::record_or_warn(&db, vec![run]).await });
+        if let (Some(run), Ok(_)) = (self.run.take(), tokio::runtime::Handle::try_current()) {
+            drop(self.recorder.record(vec![run.elapsed(self.started.elapsed())]));
         }
     }
 }
@@ -149,7 +150,7 @@ impl ExportAs {
 /// time, and records it in `query_history` (through `who`) when the stream ends, with how it ended. A
 /// statement that fails at once is an error answer, not a download that breaks off.
 pub async fn export_recorded(
-    home: &DatabaseConnection,
+    recorder: &Recorder,
     settings: &Settings,
     db: &Watched,
     sql: &str,
@@ -171,7 +172,7 @@ pub async fn export_recorded(
     // went away is recorded as such, not as a success).
     let run = who(format!("-- export {ext}\n{sql}"), RunStatus::Success);
     let run = run.head(history::migration_head(&db.db).await);
-    let home = home.clone();
+    let recorder = recorder.clone();
     tokio::spawn(async move {
         let Ok(end) = ended.await else { return };
         let mut run = run.elapsed(end.duration).rows(end.rows.map(|n| n as i64));
@@ -179,7 +180,7 @@ pub async fn export_recorded(
         if let Outcome::Error { message, .. } = &end.outcome {
             run = run.error(message.clone());
         }
-        history::record_or_warn(&home, vec![run]).await;
+        drop(recorder.record(vec![run]));
     });
     // Wait for the first chunk before answering: a statement that fails at once (a typo, a refused
     // write) gets an error answer rather than a download that breaks off.

@@ -135,6 +135,8 @@ pub async fn index(
 ) -> Result<HistoryPage> {
     user.require(Role::Viewer)?;
     let filter = params.filter(&user)?;
+    // This instance's runs whose rows are still being written are in the page too.
+    state.history.settled().await;
     let found = history::search(&state.home, &filter, params.page()?, PER_PAGE).await?;
     let rows = found.runs.into_iter().map(Row::from).collect();
     let users = if user.is_admin() { history::users(&state.home).await? } else { Vec::new() };
@@ -165,6 +167,7 @@ pub async fn export(
 ) -> Result<Response> {
     user.require(Role::Admin)?;
     let filter = params.filter(&user)?;
+    state.history.settled().await;
     let total = history::count(&state.home, &filter).await?;
     let counted = if total == 1 { "1 run".to_string() } else { format!("{total} runs") };
     let detail = match params.query_string() {

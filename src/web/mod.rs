@@ -233,6 +233,7 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
         .then(|| tokio::spawn(crate::home::history::sweep(home.clone(), retention, HISTORY_SWEEP_EVERY)));
     let watcher = tokio::spawn(health.watch(home_url.clone(), home.clone()));
     let key_usage = state.key_usage.clone();
+    let history = state.history.clone();
     let usage_flusher = tokio::spawn(key_usage.clone().flush_every(home.clone(), crate::home::api_keys::FLUSH_EVERY));
     // One scheduler among the instances sharing this home database runs the scheduled backups (a lease there).
     let scheduler = crate::watch::scheduler::Scheduler::new(
@@ -263,6 +264,8 @@ pub async fn serve(config: Config, set: MigrationSet, migrate: bool) -> Result<(
     if let Err(e) = key_usage.flush(&home).await {
         tracing::warn!(error = %e, "recording API key use at shutdown failed");
     }
+    // The last runs' history rows, written beside their answers, are not lost to the exit.
+    history.settled().await;
     if let Some(h) = history_sweeper {
         h.abort();
     }

@@ -11,11 +11,12 @@ use super::current_db::CurrentDb;
 use super::extract::{Form, Path, Query};
 use super::layout::Layout;
 use super::plan::PlanView;
-use super::session::CurrentUser;
+use super::session::{CurrentUser, FlashKind, flash, store_error};
 use crate::db::introspect::Names;
 use crate::error::{Error, Result};
 use crate::home::accounts::Role;
 use crate::home::history::{self, RunStatus};
+use crate::home::recorder::Recording;
 use crate::query::{Cell, Outcome, RunOptions, StatementResult};
 use crate::state::AppState;
 use crate::watch::Watched;
@@ -69,9 +70,23 @@ pub async fn run(
     usable(sql, &state.config.settings)?;
     let opts = options(&user, &db, &state);
     let id = form.run_id.filter(|id| *id > 0).unwrap_or_else(|| db.engine.new_run_id());
-    let (statements, warning) = run_recorded(&state.home, &db, id, sql, &opts, |q, s| user.history_run(q, s)).await?;
+    let (statements, recording) =
+        run_recorded(&state.history, &db, id, sql, &opts, |q, s| user.history_run(q, s)).await?;
+    warn_later(&user, recording);
     let blocks = statements.iter().map(|s| Block::of(s, &whole, start)).collect();
-    page(&user, &db, &state, whole, blocks, None, warning).await
+    page(&user, &db, &state, whole, blocks, None, None).await
+}
+
+/// A run's history rows are written beside its answer: when they cannot be, the user's next page says so.
+fn warn_later(user: &CurrentUser, recording: Recording) {
+    let session = user.session().clone();
+    tokio::spawn(async move {
+        let Some(warning) = recording.warning().await else { return };
+        let flashed = flash(&session, FlashKind::Error, warning).await;
+        if let Err(e) = flashed.and(session.save().await.map_err(store_error)) {
+            tracing::warn!(error = %e, "cannot keep the history warning for the next page");
+        }
+    });
 }
 
 /// The first line of an explain's `query_history` text (the statement follows on the next line).
@@ -196,7 +211,7 @@ pub async fn export(
     user.require(Role::Viewer)?;
     let format = form.format.parse()?;
     export_recorded(
-        &state.home,
+        &state.history,
         &state.config.settings,
         &db,
         &form.sql,

@@ -163,21 +163,21 @@ pub async fn show(
         (Metric::Table { rows: true, name }, "Rows (estimate)".to_string()),
     ];
     let href = fmt::table_link(&db.base(), &schema, &table);
-    let (detail, trends) = tokio::join!(
+    let page = params.page.unwrap_or(1).max(1);
+    // The rows are read beside the table's facts rather than after them (each read finds the table by name on
+    // its own); they are shown only when the facts say the table exists.
+    let (detail, trends, rows) = tokio::join!(
         catalog::read(limit, db.introspector.table(&schema, &table)),
-        charts::trends(&state, &db, metrics, params.range.as_deref(), href)
+        charts::trends(&state, &db, metrics, params.range.as_deref(), href),
+        catalog::read(limit, db.introspector.table_rows(&schema, &table, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE))
     );
     let (detail, trends) = (detail?, trends?);
     let detail = match detail {
         Some(None) => return Err(Error::NotFound(format!("table {schema}.{table}"))),
         other => other.flatten(),
     };
-    let page = params.page.unwrap_or(1).max(1);
     let rows = match detail {
-        Some(_) => {
-            catalog::read(limit, db.introspector.table_rows(&schema, &table, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE))
-                .await?
-        }
+        Some(_) => rows?,
         None => None,
     };
     // Admins get the maintenance actions that run on one table; each opens its confirmation.

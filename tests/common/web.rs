@@ -217,6 +217,10 @@ impl Browser {
         let status = res.status();
         let headers = res.headers().clone();
         let body = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).into_owned();
+        // A run's history rows are written beside its answer (`strata::home::recorder`): wait for them, as the
+        // history page does, so that a test may count them in the home database right after. (The streaming
+        // calls do not wait.)
+        self.state.history.settled().await;
         if let Some(token) = csrf_in(&body) {
             self.csrf = Some(token);
         }
