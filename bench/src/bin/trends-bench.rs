@@ -209,12 +209,15 @@ async fn sample_tables(url: &str, samples_n: usize) -> Result<bool> {
     let spec = config.watched.iter().find(|s| s.name == "app").cloned().ok_or("no watched app")?;
     let watched = strata::watch::Watched::open(spec, &config, &home).await.map_err(err)?;
     let start = chrono::Utc::now();
+    // As the sampler samples while it holds its lease: the packed streams' newest states kept between samples.
+    let mut tails = strata::home::samples::Tails::default();
+    let timeout = Duration::from_secs(30);
     // One untimed sample: connections, first object ids.
-    strata::watch::sampler::sample(&home, &watched, Duration::from_secs(30), start).await.map_err(err)?;
+    strata::watch::sampler::sample_with(&home, &watched, timeout, start, &mut tails).await.map_err(err)?;
     let (cpu0, wall0) = (cpu_seconds(), Instant::now());
     for k in 1..=samples_n {
         let at = start + chrono::Duration::seconds(60 * k as i64);
-        strata::watch::sampler::sample(&home, &watched, Duration::from_secs(30), at).await.map_err(err)?;
+        strata::watch::sampler::sample_with(&home, &watched, timeout, at, &mut tails).await.map_err(err)?;
     }
     let cpu = (cpu_seconds() - cpu0) / samples_n as f64;
     let wall = wall0.elapsed().as_secs_f64() / samples_n as f64;
@@ -378,6 +381,8 @@ async fn simulate(
     let retention = SampleRetention::default();
     let start = 1_750_000_000i64 / 3600 * 3600;
     let names = vec!["app".to_string()];
+    // The sampler's kept stream states, as while it holds its lease.
+    let mut tails = samples::Tails::default();
     let texts: Vec<String> = (0..statements)
         .map(|q| {
             format!(
@@ -400,10 +405,10 @@ async fn simulate(
             })
             .collect();
         let tx = home.begin().await.map_err(err)?;
-        samples::record_many(&tx, "app", &taken).await.map_err(err)?;
+        samples::record_many_with(&tx, "app", &taken, &mut tails).await.map_err(err)?;
         for g in &minutes {
-            let items = statements_at(*g, &texts);
-            statement_samples::record(&tx, "app", start + g * 60, &items).await.map_err(err)?;
+            let items = statements_at(*g, &texts, uneven);
+            statement_samples::record_with(&tx, "app", start + g * 60, &items, &mut tails).await.map_err(err)?;
         }
         let now = chrono::DateTime::from_timestamp(start + (hour + 1) * 3600, 0).unwrap_or_default();
         samples::retain(&tx, &names, &retention, now).await.map_err(err)?;
@@ -487,22 +492,28 @@ fn indexes_at(g: i64, objects: usize, uneven: bool) -> Vec<IndexInfo> {
         .collect()
 }
 
-/// The top statements at minute `g`.
-fn statements_at(g: i64, texts: &[String]) -> Vec<StatementInfo> {
+/// The top statements at minute `g`: each called at its own steady pace (`uneven`: each minute's calls, time,
+/// rows and blocks off that pace by pseudo-random amounts, as a real workload's are).
+fn statements_at(g: i64, texts: &[String], uneven: bool) -> Vec<StatementInfo> {
     texts
         .iter()
         .enumerate()
         .map(|(q, text)| {
             let q = q as i64;
-            let calls = 1_000_000 + g * (q + 1) * 25;
+            let pace = (q + 1) * 25;
+            // A steady pace plus a wobble smaller than half a minute's pace: each minute's increase varies, and no
+            // counter ever goes down (which would read as a reset).
+            let calls = 1_000_000 + g * pace + if uneven { jitter(g, q + 7_000, pace / 2 + 1) } else { 0 };
+            let mean_ms = 0.3 + q as f64 / 10.0;
+            let wobble = |salt: i64, spread: i64| if uneven { jitter(g, q + salt, spread) } else { 0 };
             StatementInfo {
                 query_id: format!("{}", -4_611_686_018_427_387_904 + q * 7_919_113),
                 query: text.clone(),
                 calls,
-                total_ms: calls as f64 * (0.3 + q as f64 / 10.0),
-                rows: calls * 3,
-                blocks_hit: Some(calls * 40),
-                blocks_read: Some(calls / 10),
+                total_ms: calls as f64 * mean_ms + wobble(8_000, 50_000) as f64 / 1000.0 * pace as f64,
+                rows: calls * 3 + wobble(9_000, pace),
+                blocks_hit: Some(calls * 40 + wobble(10_000, pace * 4)),
+                blocks_read: Some(calls / 10 + wobble(11_000, pace / 40 + 1)),
                 ..Default::default()
             }
         })
