@@ -353,6 +353,87 @@ fn width(kind: Kind) -> usize {
     }
 }
 
+/// Follows object `id` alone through `rows` (oldest first, from a key row; rows before the first key row are
+/// skipped, as [`replay`] skips them), calling `each` at every row it is present after: what [`replay`] gives for
+/// it, without keeping every other object's state.
+fn follow(rows: &[(i64, Vec<u8>)], width: usize, id: i32, mut each: impl FnMut(i64, &[Col])) -> Result<()> {
+    let mut cols: Option<Vec<Col>> = None;
+    let mut keyed = false;
+    for (at, data) in rows {
+        let mut r = Reader { data, pos: 0 };
+        let key = r.byte()? == KEY;
+        if !keyed && !key {
+            continue;
+        }
+        keyed = true;
+        // A key row names every object present; a delta row only those not as predicted.
+        let before = cols.take();
+        let mut named = false;
+        let mut last_id = 0;
+        while !r.done() {
+            let (entry, gone) = r.head(&mut last_id)?;
+            if gone {
+                named |= entry == id;
+                continue;
+            }
+            let tags = r.tags(width)?;
+            if entry != id {
+                for i in 0..width {
+                    let n = match ((tags >> (2 * i)) & 3, key) {
+                        (0, _) => 0,
+                        (1, _) => 1,
+                        (_, true) => 2,
+                        (_, false) => 0,
+                    };
+                    for _ in 0..n {
+                        r.varint()?;
+                    }
+                }
+                continue;
+            }
+            named = true;
+            if key {
+                let mut read = Vec::with_capacity(width);
+                for i in 0..width {
+                    read.push(match (tags >> (2 * i)) & 3 {
+                        0 => Col::default(),
+                        1 => Col { last: Some(unzigzag(r.varint()?)), step: 0 },
+                        _ => {
+                            let last = Some(unzigzag(r.varint()?));
+                            Col { last, step: unzigzag(r.varint()?) }
+                        }
+                    });
+                }
+                cols = Some(read);
+            } else {
+                let mut values = Vec::with_capacity(width);
+                for i in 0..width {
+                    let predicted = before.as_ref().and_then(|b: &Vec<Col>| b.get(i)).and_then(predict);
+                    values.push(match (tags >> (2 * i)) & 3 {
+                        0 => predicted,
+                        1 => Some(predicted.unwrap_or(0).wrapping_add(unzigzag(r.varint()?))),
+                        _ => None,
+                    });
+                }
+                cols = Some(next_state(before.as_ref(), &values));
+            }
+        }
+        if !named && !key {
+            // Present before and not named: as predicted.
+            cols = before.map(|mut b| {
+                for c in b.iter_mut() {
+                    c.last = predict(c);
+                }
+                b
+            });
+        }
+        if let Some(c) = &cols {
+            each(*at, c);
+        }
+    }
+    Ok(())
+}
+
 /// Adds the ids of the objects row `data` names (present in it, or appearing) to `out`.
 fn named_ids(data: &[u8], width: usize, out: &mut HashSet<i32>) -> Result<()> {
     let mut r = Reader { data, pos: 0 };
@@ -495,17 +576,26 @@ impl Stream<'_> {
         only: Option<i32>,
     ) -> Result<BTreeMap<i32, Vec<Row>>> {
         let mut out: BTreeMap<i32, Vec<Row>> = BTreeMap::new();
-        let row = |at: i64, cols: &Vec<Col>| Row { at, values: values(cols), epoch: Epoch::default() };
-        self.each(db, from, to, |at, state| match only {
-            Some(id) => {
-                if let Some(cols) = state.get(&id) {
-                    out.entry(id).or_default().push(row(at, cols));
+        let row = |at: i64, cols: &[Col]| Row { at, values: values(cols), epoch: Epoch::default() };
+        if let Some(id) = only {
+            // One object's chart: its entries followed through the rows, the other objects' skipped unread.
+            if from <= to {
+                let rows = self.rows(db, period_start(from, self.resolution), Some(to)).await?;
+                let mut points = Vec::new();
+                follow(&rows, width(self.kind), id, |at, cols| {
+                    if at >= from {
+                        points.push(row(at, cols));
+                    }
+                })?;
+                if !points.is_empty() {
+                    out.insert(id, points);
                 }
             }
-            None => {
-                for (id, cols) in state {
-                    out.entry(*id).or_default().push(row(at, cols));
-                }
+            return Ok(out);
+        }
+        self.each(db, from, to, |at, state| {
+            for (id, cols) in state {
+                out.entry(*id).or_default().push(row(at, cols));
             }
         })
         .await?;
@@ -827,6 +917,39 @@ mod tests {
             snapshot(&[(40_000, &[Some(1), Some(2), Some(3), Some(4)]), (1, &[Some(3), None, None, None])]),
         ];
         round_trip(&frames);
+    }
+
+    #[test]
+    fn following_one_object_gives_what_replaying_every_object_gives() {
+        let frames = vec![
+            snapshot(&[(1, &[Some(10), None, None, None]), (2, &[Some(-5), Some(0), Some(0), Some(0)])]),
+            snapshot(&[(2, &[Some(-5), Some(i64::MIN), Some(0), Some(0)]), (1, &[Some(11), None, None, None])]),
+            snapshot(&[(1, &[Some(12), None, None, None]), (2, &[Some(7), None, Some(0), Some(0)])]),
+            snapshot(&[(2, &[Some(9), None, Some(0), Some(0)])]),
+            snapshot(&[]),
+            snapshot(&[(40_000, &[Some(1), Some(2), Some(3), Some(4)]), (1, &[Some(3), None, None, None])]),
+            snapshot(&[(40_000, &[Some(1), Some(2), Some(3), Some(5)]), (1, &[Some(3), None, None, None])]),
+            snapshot(&[(40_000, &[Some(1), Some(2), Some(3), Some(6)]), (2, &[Some(1), None, None, None])]),
+        ];
+        let mut rows = vec![(0, vec![DELTA, 2, 0])]; // before the first key row: skipped by both
+        let mut prior = State::new();
+        for (i, objects) in frames.iter().enumerate() {
+            let (data, state) = encode(&prior, objects, i == 0 || i == 5 || i == 7);
+            rows.push((i as i64 + 1, data));
+            prior = state;
+        }
+        for id in [1, 2, 3, 40_000] {
+            let mut want = Vec::new();
+            replay(&rows, Kind::Table, State::new(), |at, state| {
+                if let Some(cols) = state.get(&id) {
+                    want.push((at, cols.clone()));
+                }
+            })
+            .unwrap();
+            let mut got = Vec::new();
+            follow(&rows, 4, id, |at, cols| got.push((at, cols.to_vec()))).unwrap();
+            assert_eq!(got, want, "object {id}");
+        }
     }
 
     #[test]
