@@ -209,7 +209,9 @@ async fn sample_tables(url: &str, samples_n: usize) -> Result<bool> {
     let spec = config.watched.iter().find(|s| s.name == "app").cloned().ok_or("no watched app")?;
     let watched = strata::watch::Watched::open(spec, &config, &home).await.map_err(err)?;
     let start = chrono::Utc::now();
-    // As the sampler samples while it holds its lease: the packed streams' newest states kept between samples.
+    // As the sampler samples while it holds its lease: the packed streams' newest states kept between samples
+    // (STRATA_BENCH_SAMPLER_KEEP=0: forgotten after each sample, so each append replays its hour, as before).
+    let keep = env_usize("STRATA_BENCH_SAMPLER_KEEP", 1)? != 0;
     let mut tails = strata::home::samples::Tails::default();
     let timeout = Duration::from_secs(30);
     // One untimed sample: connections, first object ids.
@@ -217,14 +219,18 @@ async fn sample_tables(url: &str, samples_n: usize) -> Result<bool> {
     let (cpu0, wall0) = (cpu_seconds(), Instant::now());
     for k in 1..=samples_n {
         let at = start + chrono::Duration::seconds(60 * k as i64);
+        if !keep {
+            tails.clear();
+        }
         strata::watch::sampler::sample_with(&home, &watched, timeout, at, &mut tails).await.map_err(err)?;
     }
     let cpu = (cpu_seconds() - cpu0) / samples_n as f64;
     let wall = wall0.elapsed().as_secs_f64() / samples_n as f64;
     let share = cpu * 20.0 / 60.0;
     println!(
-        "sampling one PostgreSQL database of {TABLES} tables and {TABLES} indexes: {:.0} ms CPU and {:.0} ms wall per \
+        "sampling one PostgreSQL database of {TABLES} tables and {TABLES} indexes ({}): {:.0} ms CPU and {:.0} ms wall per \
          sample ({samples_n} samples); 20 such databases every 60 s: {:.2} % of one core [target <= {:.0} %: {}]",
+        if keep { "stream states kept, as the lease holder samples" } else { "stream states replayed each sample" },
         cpu * 1000.0,
         wall * 1000.0,
         share * 100.0,
@@ -272,6 +278,7 @@ async fn growth() -> Result<bool> {
     strata::home::migrate(&url).await.map_err(err)?;
     let home = Database::connect(format!("sqlite://{}", path.display())).await.map_err(err)?;
     let took = simulate(&home, objects, statements, days, uneven).await?;
+    packs_by_kind(&home).await?;
     let sizes = rows_of(
         &home,
         "SELECT m.tbl_name AS name, CAST(SUM(d.pgsize) AS TEXT) AS bytes FROM dbstat d \
@@ -303,6 +310,7 @@ async fn growth() -> Result<bool> {
         strata::home::migrate(&DatabaseUrl::parse(&url).map_err(err)?).await.map_err(err)?;
         let home = Database::connect(url.as_str()).await.map_err(err)?;
         let took = simulate(&home, objects, statements, days, uneven).await?;
+        packs_by_kind(&home).await?;
         let sizes = rows_of(
             &home,
             "SELECT c.relname AS name, CAST(pg_total_relation_size(c.oid) AS TEXT) AS bytes FROM pg_class c \
@@ -316,6 +324,27 @@ async fn growth() -> Result<bool> {
     admin.execute_raw(exec(format!("DROP DATABASE IF EXISTS {GROWTH_DB} WITH (FORCE)"))).await.map_err(err)?;
     ok &= result?;
     Ok(ok)
+}
+
+/// Prints the packed values' bytes per kind and resolution (before any scaling; a row's own overhead excluded).
+async fn packs_by_kind(home: &DatabaseConnection) -> Result<()> {
+    let sql = "SELECT kind, resolution_s, CAST(COUNT(*) AS TEXT) AS n, CAST(SUM(LENGTH(data)) AS TEXT) AS bytes \
+               FROM sample_packs GROUP BY kind, resolution_s ORDER BY kind, resolution_s";
+    let rows = home.query_all_raw(Statement::from_string(home.get_database_backend(), sql)).await.map_err(err)?;
+    let mut parts = Vec::new();
+    for row in rows {
+        let kind = match row.try_get::<i16>("", "kind").map_err(err)? {
+            1 => "tables",
+            2 => "indexes",
+            _ => "statements",
+        };
+        let resolution: i32 = row.try_get("", "resolution_s").map_err(err)?;
+        let n: String = row.try_get("", "n").map_err(err)?;
+        let bytes: f64 = row.try_get::<String>("", "bytes").map_err(err)?.parse().map_err(err)?;
+        parts.push(format!("{kind} at {resolution} s: {n} rows, {:.2} MiB of values", bytes / MIB));
+    }
+    println!("sample_packs as measured: {}", parts.join("; "));
+    Ok(())
 }
 
 /// `(name, bytes)` rows of a query answering `name` and `bytes` (as text, the same on every backend).
