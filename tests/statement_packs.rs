@@ -105,7 +105,8 @@ async fn record_all(home: &DatabaseConnection, all: &[Sample]) {
     for s in on_time.into_iter().chain(late) {
         record(home, s).await;
     }
-    let again = Sample { at: BASE + 30 * 60, readings: vec![("steady", [Some(1); 5]), ("busy", [Some(9e15 as i64); 5])] };
+    let again =
+        Sample { at: BASE + 30 * 60, readings: vec![("steady", [Some(1); 5]), ("busy", [Some(9e15 as i64); 5])] };
     record(home, &again).await;
 }
 
@@ -196,12 +197,19 @@ async fn ranges_match(home: &DatabaseConnection, all: &[Sample], from: i64, to: 
     let retention = SampleRetention::default();
     let want = expected(all, from, to);
     assert!(want.len() >= 4, "the window {from}..{to} has statements to compare: {want:?}");
-    let sorts =
-        [StatementSort::Calls, StatementSort::TotalTime, StatementSort::MeanTime, StatementSort::Rows, StatementSort::HitRatio];
+    let sorts = [
+        StatementSort::Calls,
+        StatementSort::TotalTime,
+        StatementSort::MeanTime,
+        StatementSort::Rows,
+        StatementSort::HitRatio,
+    ];
     for sort in sorts {
         for descending in [true, false] {
-            for (search, offset, limit) in [(None, 0, 50), (None, 2, 3), (Some("BUSY"), 0, 10), (Some("<T>\" where"), 1, 10)] {
-                let q = StatementQuery { sort, descending, search: search.map(String::from), offset, limit, ..Default::default() };
+            for (search, offset, limit) in
+                [(None, 0, 50), (None, 2, 3), (Some("BUSY"), 0, 10), (Some("<T>\" where"), 1, 10)]
+            {
+                let q = StatementQuery { sort, descending, search: search.map(String::from), offset, limit };
                 let (items, total) =
                     statement_samples::range(home, DB, from, to, &retention, &q).await.expect("the range");
                 let got: Vec<(String, Counters)> = items.iter().map(|s| (s.query_id.clone(), as_counters(s))).collect();

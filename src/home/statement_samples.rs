@@ -207,6 +207,9 @@ fn sort_key(sort: StatementSort, v: &[Option<i64>]) -> Option<f64> {
     }
 }
 
+/// A statement found in a range: its sort key, query id, text and sums.
+type Found<'a> = (Option<f64>, String, String, &'a Vec<Option<i64>>);
+
 /// `database`'s texts of statements `ids`: id → (query id, text).
 async fn texts_of(db: &impl ConnectionTrait, database: &str, ids: &[i32]) -> Result<HashMap<i32, (String, String)>> {
     let mut out = HashMap::new();
@@ -281,7 +284,7 @@ pub async fn range(
     let ran: Vec<i32> = sums.iter().filter(|(_, v)| v[0].unwrap_or(0) > 0).map(|(id, _)| *id).collect();
     let texts = texts_of(db, database, &ran).await?;
     let needle = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
-    let mut found: Vec<(Option<f64>, String, String, &Vec<Option<i64>>)> = ran
+    let mut found: Vec<Found<'_>> = ran
         .iter()
         .filter_map(|id| {
             let (query_id, text) = texts.get(id)?;
@@ -487,7 +490,8 @@ pub async fn average(
     let mut out: Vec<(i32, i64, Vec<Option<i64>>)> = Vec::new();
     for (id, rows) in by_object {
         let mut buckets: BTreeMap<i64, Vec<Option<i64>>> = BTreeMap::new();
-        let mut bucket = |at: i64, inc: &[Option<i64>]| add(buckets.entry(at.div_euclid(step) * step).or_default(), inc);
+        let mut bucket =
+            |at: i64, inc: &[Option<i64>]| add(buckets.entry(at.div_euclid(step) * step).or_default(), inc);
         if from_res == RAW {
             for pair in rows.windows(2) {
                 let (prev, cur) = (&pair[0], &pair[1]);
@@ -543,8 +547,10 @@ pub async fn retain(db: &impl ConnectionTrait, turned: &[String]) -> Result<()> 
 
 async fn delete_texts(db: &impl ConnectionTrait, ids: &[i32]) -> Result<()> {
     for chunk in ids.chunks(CHUNK) {
-        let delete =
-            Query::delete().from_table(col(QUERIES)).and_where(Expr::col(col("id")).is_in(chunk.iter().copied())).to_owned();
+        let delete = Query::delete()
+            .from_table(col(QUERIES))
+            .and_where(Expr::col(col("id")).is_in(chunk.iter().copied()))
+            .to_owned();
         db.execute(&delete).await?;
     }
     Ok(())

@@ -261,11 +261,8 @@ async fn growth() -> Result<bool> {
     }
     let scale = |table: &str| -> f64 {
         match table {
-            // The packed rows' own overhead (a row per sample time) does not grow with the objects: scaling it
-            // overstates a run with fewer objects than 1,000 (STRATA_BENCH_GROWTH_OBJECTS=1000 scales by one).
-            "sample_tables" | "sample_indexes" | "sample_objects" | "sample_packs" => {
-                REAL_TABLES as f64 / objects as f64
-            }
+            // `sample_packs` is scaled kind by kind, its rows' own overhead not at all (see `packs_factor`).
+            "sample_tables" | "sample_indexes" | "sample_objects" => REAL_TABLES as f64 / objects as f64,
             "sample_statements" | "sample_queries" => REAL_STATEMENTS as f64 / statements as f64,
             _ => 1.0,
         }
@@ -278,7 +275,7 @@ async fn growth() -> Result<bool> {
     strata::home::migrate(&url).await.map_err(err)?;
     let home = Database::connect(format!("sqlite://{}", path.display())).await.map_err(err)?;
     let took = simulate(&home, objects, statements, days, uneven).await?;
-    packs_by_kind(&home).await?;
+    let by_kind = packs_by_kind(&home).await?;
     let sizes = rows_of(
         &home,
         "SELECT m.tbl_name AS name, CAST(SUM(d.pgsize) AS TEXT) AS bytes FROM dbstat d \
@@ -294,7 +291,10 @@ async fn growth() -> Result<bool> {
     home.close().await.ok();
     let file = std::fs::metadata(&path).map_err(err)?.len() as f64;
     let free = free.first().map(|(_, b)| *b).unwrap_or(0.0);
-    ok &= report("SQLite", &sizes, &scale, days, took, Some((file, free)), (objects, statements));
+    let packed = sizes.iter().find(|(n, _)| n == "sample_packs").map(|(_, b)| *b).unwrap_or(0.0);
+    let factor = packs_factor(packed, &by_kind, objects, statements);
+    let scale_here = |t: &str| if t == "sample_packs" { factor } else { scale(t) };
+    ok &= report("SQLite", &sizes, &scale_here, days, took, Some((file, free)), (objects, statements));
     if env_usize("STRATA_BENCH_GROWTH_PG", 1)? == 0 {
         return Ok(ok);
     }
@@ -310,7 +310,7 @@ async fn growth() -> Result<bool> {
         strata::home::migrate(&DatabaseUrl::parse(&url).map_err(err)?).await.map_err(err)?;
         let home = Database::connect(url.as_str()).await.map_err(err)?;
         let took = simulate(&home, objects, statements, days, uneven).await?;
-        packs_by_kind(&home).await?;
+        let by_kind = packs_by_kind(&home).await?;
         let sizes = rows_of(
             &home,
             "SELECT c.relname AS name, CAST(pg_total_relation_size(c.oid) AS TEXT) AS bytes FROM pg_class c \
@@ -318,7 +318,10 @@ async fn growth() -> Result<bool> {
         )
         .await?;
         home.close().await.ok();
-        Ok::<_, String>(report("PostgreSQL", &sizes, &scale, days, took, None, (objects, statements)))
+        let packed = sizes.iter().find(|(n, _)| n == "sample_packs").map(|(_, b)| *b).unwrap_or(0.0);
+        let factor = packs_factor(packed, &by_kind, objects, statements);
+        let scale_here = |t: &str| if t == "sample_packs" { factor } else { scale(t) };
+        Ok::<_, String>(report("PostgreSQL", &sizes, &scale_here, days, took, None, (objects, statements)))
     }
     .await;
     admin.execute_raw(exec(format!("DROP DATABASE IF EXISTS {GROWTH_DB} WITH (FORCE)"))).await.map_err(err)?;
@@ -326,14 +329,16 @@ async fn growth() -> Result<bool> {
     Ok(ok)
 }
 
-/// Prints the packed values' bytes per kind and resolution (before any scaling; a row's own overhead excluded).
-async fn packs_by_kind(home: &DatabaseConnection) -> Result<()> {
+/// Prints the packed values' bytes per kind and resolution (before any scaling; a row's own overhead excluded);
+/// answers the values' bytes per kind (1 tables, 2 indexes, 3 statements).
+async fn packs_by_kind(home: &DatabaseConnection) -> Result<Vec<(i16, f64)>> {
     let sql = "SELECT kind, resolution_s, CAST(COUNT(*) AS TEXT) AS n, CAST(SUM(LENGTH(data)) AS TEXT) AS bytes \
                FROM sample_packs GROUP BY kind, resolution_s ORDER BY kind, resolution_s";
     let rows = home.query_all_raw(Statement::from_string(home.get_database_backend(), sql)).await.map_err(err)?;
-    let mut parts = Vec::new();
+    let (mut parts, mut by_kind) = (Vec::new(), Vec::<(i16, f64)>::new());
     for row in rows {
-        let kind = match row.try_get::<i16>("", "kind").map_err(err)? {
+        let code = row.try_get::<i16>("", "kind").map_err(err)?;
+        let kind = match code {
             1 => "tables",
             2 => "indexes",
             _ => "statements",
@@ -342,9 +347,30 @@ async fn packs_by_kind(home: &DatabaseConnection) -> Result<()> {
         let n: String = row.try_get("", "n").map_err(err)?;
         let bytes: f64 = row.try_get::<String>("", "bytes").map_err(err)?.parse().map_err(err)?;
         parts.push(format!("{kind} at {resolution} s: {n} rows, {:.2} MiB of values", bytes / MIB));
+        match by_kind.iter_mut().find(|(k, _)| *k == code) {
+            Some((_, sum)) => *sum += bytes,
+            None => by_kind.push((code, bytes)),
+        }
     }
     println!("sample_packs as measured: {}", parts.join("; "));
-    Ok(())
+    Ok(by_kind)
+}
+
+/// What `sample_packs` (`measured` bytes in all) scales by: each kind's values by its own number of objects, the
+/// rest (a row per kind and sample time, whatever the number of objects; pages' overhead) not at all.
+fn packs_factor(measured: f64, by_kind: &[(i16, f64)], objects: usize, statements: usize) -> f64 {
+    let values: f64 = by_kind.iter().map(|(_, b)| b).sum();
+    let scaled: f64 = by_kind
+        .iter()
+        .map(|(kind, b)| {
+            b * if *kind == 3 {
+                REAL_STATEMENTS as f64 / statements as f64
+            } else {
+                REAL_TABLES as f64 / objects as f64
+            }
+        })
+        .sum();
+    if measured <= 0.0 { 1.0 } else { (measured - values + scaled) / measured }
 }
 
 /// `(name, bytes)` rows of a query answering `name` and `bytes` (as text, the same on every backend).

@@ -26,8 +26,8 @@ mod rollups;
 pub use around::{Around, Change, WINDOW_S, around};
 pub use buckets::{Reduced, chart_series, chart_series_from_raw, grid, series_in_buckets};
 pub use growth::{Growth, Which, growth};
-pub(crate) use packed::convert_rows;
 pub use packed::Tails;
+pub(crate) use packed::convert_rows;
 pub(crate) use packed::{Kind, Snapshot, Stream, values};
 
 const SAMPLES: &str = "samples";

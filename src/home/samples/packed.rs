@@ -921,7 +921,7 @@ mod tests {
 
     #[test]
     fn following_one_object_gives_what_replaying_every_object_gives() {
-        let frames = vec![
+        let frames = [
             snapshot(&[(1, &[Some(10), None, None, None]), (2, &[Some(-5), Some(0), Some(0), Some(0)])]),
             snapshot(&[(2, &[Some(-5), Some(i64::MIN), Some(0), Some(0)]), (1, &[Some(11), None, None, None])]),
             snapshot(&[(1, &[Some(12), None, None, None]), (2, &[Some(7), None, Some(0), Some(0)])]),
