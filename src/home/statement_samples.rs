@@ -1,27 +1,27 @@
-//! The statement samples in the home database (`sample_queries`, `sample_statements`): the sampler's top
-//! statements per sample as counters, their increase over a past range (the Statements page's range view, summed
-//! and sorted in SQL), one statement's calls and mean time as chart series, and their 5-minute and hourly
+//! The statement samples in the home database: each statement's text once in `sample_queries`, the sampler's top
+//! statements per sample as counters packed in `sample_packs` (kind statement; [`crate::home::samples`] says how a
+//! stream is packed), their increase over a past range (the Statements page's range view, summed, searched, sorted
+//! and cut to a page here), one statement's calls and mean time as chart series, and their 5-minute and hourly
 //! averages for the retention job ([`crate::home::samples::retain`]).
 //!
-//! A raw row keeps the counters as the server reported them; an average keeps the increase over its bucket (a
-//! row only for the statements that ran in it). An increase is the difference between a statement's row and its
-//! row before; when any of its counters went down (a reset, `pg_stat_statements_reset()`, an eviction, a server
-//! restart) the counters began again and the increase is the new values. The extension's counters are never
-//! reset by Strata.
+//! A raw reading keeps the counters as the server reported them; an average keeps the increase over its bucket
+//! (only the statements that ran in it). An increase is the difference between a statement's reading and its
+//! reading before; when any of its counters went down (a reset, `pg_stat_statements_reset()`, an eviction, a server
+//! restart) the counters began again and the increase is the new values. The extension's counters are never reset
+//! by Strata.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Order, Query};
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, SqlErr, Statement, Value};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, SqlErr};
 
-use super::samples::{FIVE_MINUTES, HOURLY, RAW};
+use super::samples::{FIVE_MINUTES, HOURLY, Kind, RAW, Snapshot, Stream, Tails, values};
 use crate::config::SampleRetention;
-use crate::db::introspect::statements::like_pattern;
 use crate::db::introspect::{StatementInfo, StatementQuery, StatementSort};
 use crate::error::Result;
 
 const QUERIES: &str = "sample_queries";
-const STATEMENTS: &str = "sample_statements";
 
 /// The most statements a sample keeps per database: the top by total time.
 pub const TOP: u64 = 200;
@@ -35,14 +35,15 @@ const LOOKBACK_S: i64 = 3600;
 /// The longest range summed from raw rows alone.
 const RAW_RANGE_S: i64 = 3 * 3600;
 
-/// Rows per insert statement.
+/// Rows per insert statement, ids per `IN` list.
 const CHUNK: usize = 300;
 
-/// The counters of a row, in this order.
-const COUNTERS: [&str; 5] = ["calls", "total_us", "rows_out", "blks_hit", "blks_read"];
+/// How many counters a reading has: calls, total time (µs), rows, blocks hit, blocks read.
+const COUNTERS: usize = 5;
 
-/// A row's time and counters (in [`COUNTERS`]' order).
-type Timed = (i64, Vec<Option<i64>>);
+fn stream(database: &str, resolution: i32) -> Stream<'_> {
+    Stream { database, kind: Kind::Statement, resolution }
+}
 
 fn col(name: &str) -> Alias {
     Alias::new(name)
@@ -69,30 +70,29 @@ pub fn increase(prev: &[Option<i64>], cur: &[Option<i64>]) -> Vec<Option<i64>> {
 
 /// Writes the statements read at `at` (Unix seconds) for `database`: their texts once per query id, their counters.
 pub async fn record(db: &impl ConnectionTrait, database: &str, at: i64, items: &[StatementInfo]) -> Result<()> {
+    record_with(db, database, at, items, &mut Tails::default()).await
+}
+
+/// [`record`] by a writer that keeps the streams' newest states in `tails` (the sampler while it holds its lease).
+pub async fn record_with(
+    db: &impl ConnectionTrait,
+    database: &str,
+    at: i64,
+    items: &[StatementInfo],
+    tails: &mut Tails,
+) -> Result<()> {
     if items.is_empty() {
         return Ok(());
     }
     let ids = query_ids(db, database, items).await?;
-    let mut names: Vec<Alias> = ["object_id", "resolution_s", "at_s"].iter().map(|k| col(k)).collect();
-    names.extend(COUNTERS.iter().map(|c| col(c)));
-    let keys = ["object_id", "resolution_s", "at_s"];
-    for chunk in items.chunks(CHUNK) {
-        let mut insert = Query::insert();
-        insert.into_table(col(STATEMENTS)).columns(names.clone());
-        let mut any = false;
-        for s in chunk {
-            let Some(id) = ids.get(&s.query_id) else { continue };
-            let mut values: Vec<Value> = vec![(*id).into(), RAW.into(), at.into()];
-            values.extend(counters_of(s).iter().map(|v| Value::from(*v)));
-            insert.values_panic(values.into_iter().map(Expr::val));
-            any = true;
-        }
-        if any {
-            insert.on_conflict(OnConflict::columns(keys.map(col)).do_nothing_on(keys.map(col)).to_owned());
-            db.execute(&insert).await?;
+    let mut objects = Snapshot::new();
+    for s in items {
+        if let Some(id) = ids.get(&s.query_id) {
+            // The first reading of a statement at a second is the one kept.
+            objects.entry(*id).or_insert_with(|| counters_of(s).to_vec());
         }
     }
-    Ok(())
+    stream(database, RAW).write(db, BTreeMap::from([(at, objects)]), tails).await
 }
 
 /// The ids of `items`' query ids for `database`, naming the new ones with their text.
@@ -166,116 +166,72 @@ pub async fn text(db: &impl ConnectionTrait, database: &str, query_id: &str) -> 
     })
 }
 
-/// A statement with `?` placeholders for `backend` (`$1`, ... on PostgreSQL). The SQL here has no `?` elsewhere.
-fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = if backend == DbBackend::Postgres {
-        let mut out = String::with_capacity(sql.len() + 16);
-        let mut n = 0;
-        for c in sql.chars() {
-            if c == '?' {
-                n += 1;
-                out.push_str(&format!("${n}"));
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    } else {
-        sql.to_string()
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
-
-/// The past-range view: each statement's increase over `from..=to`, reset-aware, summed, searched, sorted and cut
-/// to a page by the home database. Raw rows (each statement's row before the range as the base) for a range of up
-/// to [`RAW_RANGE_S`]; averages up to the newest averaged bucket and raw rows after it for a longer one.
-/// Returns the page and the number of statements that ran in the range and match the search.
-const RANGE_SQL: &str = r"
-WITH ids AS (SELECT id FROM sample_queries WHERE database_name = ?),
-raw AS (
-    SELECT object_id, at_s, calls, total_us, rows_out, blks_hit, blks_read,
-           LAG(calls) OVER (PARTITION BY object_id ORDER BY at_s) AS p_calls,
-           LAG(total_us) OVER (PARTITION BY object_id ORDER BY at_s) AS p_total,
-           LAG(rows_out) OVER (PARTITION BY object_id ORDER BY at_s) AS p_rows,
-           LAG(blks_hit) OVER (PARTITION BY object_id ORDER BY at_s) AS p_hit,
-           LAG(blks_read) OVER (PARTITION BY object_id ORDER BY at_s) AS p_read
-    FROM sample_statements
-    WHERE resolution_s = 0 AND at_s >= ? AND at_s <= ? AND object_id IN (SELECT id FROM ids)
-),
-steps AS (
-    SELECT object_id, at_s, calls, total_us, rows_out, blks_hit, blks_read, p_calls, p_total, p_rows, p_hit, p_read,
-           CASE WHEN calls < p_calls OR total_us < p_total OR rows_out < p_rows OR blks_hit < p_hit
-                     OR blks_read < p_read THEN 1 ELSE 0 END AS reset
-    FROM raw WHERE p_calls IS NOT NULL AND at_s > ?
-),
-parts AS (
-    SELECT object_id,
-           CASE WHEN reset = 1 THEN calls ELSE calls - p_calls END AS calls,
-           CASE WHEN reset = 1 THEN total_us ELSE total_us - p_total END AS total_us,
-           CASE WHEN reset = 1 THEN rows_out ELSE rows_out - p_rows END AS rows_out,
-           CASE WHEN reset = 1 THEN blks_hit ELSE blks_hit - p_hit END AS blks_hit,
-           CASE WHEN reset = 1 THEN blks_read ELSE blks_read - p_read END AS blks_read
-    FROM steps
-    UNION ALL
-    SELECT object_id, calls, total_us, rows_out, blks_hit, blks_read FROM sample_statements
-    WHERE resolution_s = ? AND at_s >= ? AND at_s < ? AND object_id IN (SELECT id FROM ids)
-),
-agg AS (
-    SELECT q.query_id, q.query_text, CAST(SUM(p.calls) AS {int}) AS calls, CAST(SUM(p.total_us) AS {int}) AS total_us,
-           CAST(SUM(p.rows_out) AS {int}) AS rows_out, CAST(SUM(p.blks_hit) AS {int}) AS blks_hit,
-           CAST(SUM(p.blks_read) AS {int}) AS blks_read
-    FROM parts p JOIN sample_queries q ON q.id = p.object_id
-    GROUP BY q.id, q.query_id, q.query_text
-)
-SELECT query_id, query_text, calls, total_us, rows_out, blks_hit, blks_read, COUNT(*) OVER () AS total
-FROM agg
-WHERE calls > 0 AND (CAST(? AS {text}) IS NULL OR LOWER(query_text) LIKE ? ESCAPE '!')
-ORDER BY {order}, query_id
-LIMIT ? OFFSET ?";
-
-#[derive(FromQueryResult)]
-struct RangeRow {
-    query_id: String,
-    query_text: String,
-    calls: Option<i64>,
-    total_us: Option<i64>,
-    rows_out: Option<i64>,
-    blks_hit: Option<i64>,
-    blks_read: Option<i64>,
-    total: i64,
-}
-
-impl From<RangeRow> for StatementInfo {
-    fn from(r: RangeRow) -> Self {
-        let calls = r.calls.unwrap_or(0);
-        let total_ms = r.total_us.unwrap_or(0) as f64 / 1000.0;
-        StatementInfo {
-            query_id: r.query_id,
-            query: r.query_text,
-            calls,
-            total_ms,
-            mean_ms: (calls > 0).then(|| total_ms / calls as f64),
-            rows: r.rows_out.unwrap_or(0),
-            rows_examined: None,
-            blocks_hit: r.blks_hit,
-            blocks_read: r.blks_read,
+/// Adds increases `inc` to the sums `sum` (a counter no reading had stays `None`).
+fn add(sum: &mut Vec<Option<i64>>, inc: &[Option<i64>]) {
+    sum.resize(COUNTERS, None);
+    for (s, v) in sum.iter_mut().zip(inc) {
+        if let Some(v) = v {
+            *s = Some(s.unwrap_or(0).saturating_add(*v));
         }
     }
 }
 
-/// The ORDER BY of the range view, from constants only (NULLs last on every engine).
-fn range_order(sort: StatementSort, descending: bool) -> String {
-    let expr = match sort {
-        StatementSort::Calls => "calls",
-        StatementSort::TotalTime => "total_us",
-        StatementSort::MeanTime => "(total_us * 1.0 / calls)",
-        StatementSort::Rows => "rows_out",
-        StatementSort::HitRatio => "(blks_hit * 1.0 / NULLIF(blks_hit + blks_read, 0))",
-    };
-    format!("({expr} IS NULL), {expr} {}", if descending { "DESC" } else { "ASC" })
+/// A statement's sums over a range as the page shows it.
+fn info(query_id: String, query: String, v: &[Option<i64>]) -> StatementInfo {
+    let calls = v[0].unwrap_or(0);
+    let total_ms = v[1].unwrap_or(0) as f64 / 1000.0;
+    StatementInfo {
+        query_id,
+        query,
+        calls,
+        total_ms,
+        mean_ms: (calls > 0).then(|| total_ms / calls as f64),
+        rows: v[2].unwrap_or(0),
+        rows_examined: None,
+        blocks_hit: v[3],
+        blocks_read: v[4],
+    }
 }
 
-/// One page of `database`'s statements over `from..=to` (see [`RANGE_SQL`]) and how many there are.
+/// What the range view sorts by, from the sums (`None`: sorted last either way).
+fn sort_key(sort: StatementSort, v: &[Option<i64>]) -> Option<f64> {
+    match sort {
+        StatementSort::Calls => v[0].map(|c| c as f64),
+        StatementSort::TotalTime => v[1].map(|t| t as f64),
+        StatementSort::MeanTime => Some(v[1]? as f64 / v[0].filter(|c| *c != 0)? as f64),
+        StatementSort::Rows => v[2].map(|r| r as f64),
+        StatementSort::HitRatio => {
+            let (hit, read) = (v[3]?, v[4]?);
+            (hit + read != 0).then(|| hit as f64 / (hit + read) as f64)
+        }
+    }
+}
+
+/// A statement found in a range: its sort key, query id, text and sums.
+type Found<'a> = (Option<f64>, String, String, &'a Vec<Option<i64>>);
+
+/// `database`'s texts of statements `ids`: id → (query id, text).
+async fn texts_of(db: &impl ConnectionTrait, database: &str, ids: &[i32]) -> Result<HashMap<i32, (String, String)>> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let query = Query::select()
+            .columns([col("id"), col("query_id"), col("query_text")])
+            .from(col(QUERIES))
+            .and_where(Expr::col(col("database_name")).eq(database))
+            .and_where(Expr::col(col("id")).is_in(chunk.iter().copied()))
+            .to_owned();
+        for row in db.query_all(&query).await? {
+            out.insert(row.try_get("", "id")?, (row.try_get("", "query_id")?, row.try_get("", "query_text")?));
+        }
+    }
+    Ok(out)
+}
+
+/// One page of `database`'s statements over `from..=to` and how many there are: each statement's increase over
+/// the range, reset-aware, summed, searched (case-insensitive substring of the text), sorted (`None` last, then by
+/// query id) and cut. Raw readings (each statement's reading before the range, within [`LOOKBACK_S`], as the base)
+/// for a range of up to [`RAW_RANGE_S`]; averages up to the newest averaged bucket and raw readings after it for a
+/// longer one.
 pub async fn range(
     db: &impl ConnectionTrait,
     database: &str,
@@ -284,16 +240,15 @@ pub async fn range(
     retention: &SampleRetention,
     query: &StatementQuery,
 ) -> Result<(Vec<StatementInfo>, u64)> {
-    let backend = db.get_database_backend();
-    // Summing raw rows needs each one's predecessor (a window over every row in the range): a day of 200
-    // statements a minute is 288,000 rows. Past a few hours the 5-minute increases do it with a fifth of the rows
-    // and no window, and the raw rows cover only the minutes since the newest average.
+    // Summing raw readings needs each one's predecessor: a day of 200 statements a minute is 288,000 readings. Past
+    // a few hours the 5-minute increases do it with a fifth of them, and raw readings cover only the minutes since
+    // the newest average.
     let resolution = if to.saturating_sub(from) <= RAW_RANGE_S {
         RAW
     } else {
         Ord::max(super::samples::resolution_for(from, to, retention), FIVE_MINUTES)
     };
-    // Averages up to the end of the newest averaged bucket, raw rows after it.
+    // Averages up to the end of the newest averaged bucket, raw readings after it.
     let cut = if resolution == RAW {
         from
     } else {
@@ -302,28 +257,59 @@ pub async fn range(
             None => from,
         }
     };
-    let (int, text) = if backend == DbBackend::MySql { ("SIGNED", "CHAR") } else { ("BIGINT", "TEXT") };
-    let sql = RANGE_SQL
-        .replace("{int}", int)
-        .replace("{text}", text)
-        .replace("{order}", &range_order(query.sort, query.descending));
-    let pattern = like_pattern(query.search.as_deref());
-    let values: Vec<Value> = vec![
-        database.into(),
-        cut.saturating_sub(LOOKBACK_S).into(),
-        to.into(),
-        cut.into(),
-        resolution.into(),
-        from.into(),
-        cut.into(),
-        pattern.clone().into(),
-        pattern.into(),
-        i64::try_from(query.limit).unwrap_or(i64::MAX).into(),
-        i64::try_from(query.offset).unwrap_or(i64::MAX).into(),
-    ];
-    let rows = RangeRow::find_by_statement(statement(backend, &sql, values)).all(db).await?;
-    let total = rows.first().map(|r| r.total as u64).unwrap_or(0);
-    Ok((rows.into_iter().map(StatementInfo::from).collect(), total))
+    let mut sums: HashMap<i32, Vec<Option<i64>>> = HashMap::new();
+    if resolution != RAW && cut > from {
+        stream(database, resolution)
+            .each(db, from, cut - 1, |_, state| {
+                for (id, cols) in state {
+                    add(sums.entry(*id).or_default(), &values(cols));
+                }
+            })
+            .await?;
+    }
+    let mut last: HashMap<i32, Vec<Option<i64>>> = HashMap::new();
+    stream(database, RAW)
+        .each(db, cut.saturating_sub(LOOKBACK_S), to, |at, state| {
+            for (id, cols) in state {
+                let cur = values(cols);
+                if at > cut
+                    && let Some(prev) = last.get(id)
+                {
+                    add(sums.entry(*id).or_default(), &increase(prev, &cur));
+                }
+                last.insert(*id, cur);
+            }
+        })
+        .await?;
+    let ran: Vec<i32> = sums.iter().filter(|(_, v)| v[0].unwrap_or(0) > 0).map(|(id, _)| *id).collect();
+    let texts = texts_of(db, database, &ran).await?;
+    let needle = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
+    let mut found: Vec<Found<'_>> = ran
+        .iter()
+        .filter_map(|id| {
+            let (query_id, text) = texts.get(id)?;
+            if needle.as_ref().is_some_and(|n| !text.to_lowercase().contains(n.as_str())) {
+                return None;
+            }
+            let v = &sums[id];
+            Some((sort_key(query.sort, v), query_id.clone(), text.clone(), v))
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        let by_value = match (a.0, b.0) {
+            (Some(x), Some(y)) if query.descending => y.total_cmp(&x),
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
+        by_value.then_with(|| a.1.cmp(&b.1))
+    });
+    let total = found.len() as u64;
+    let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
+    let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+    let page = found.into_iter().skip(offset).take(limit).map(|(_, id, text, v)| info(id, text, v)).collect();
+    Ok((page, total))
 }
 
 /// One statement over one side of a time: its calls and their mean time, from the samples' increases.
@@ -409,28 +395,11 @@ pub async fn around(
 
 /// Whether `database` has a raw statement reading in `from..=to` with one before it (within [`LOOKBACK_S`]).
 async fn covered(db: &impl ConnectionTrait, database: &str, from: i64, to: i64) -> Result<bool> {
-    let ids = Query::select()
-        .column(col("id"))
-        .from(col(QUERIES))
-        .and_where(Expr::col(col("database_name")).eq(database))
-        .to_owned();
-    let times = |from: i64, to: i64| {
-        Query::select()
-            .column(col("at_s"))
-            .from(col(STATEMENTS))
-            .and_where(Expr::col(col("object_id")).in_subquery(ids.clone()))
-            .and_where(Expr::col(col("resolution_s")).eq(RAW))
-            .and_where(Expr::col(col("at_s")).gte(from))
-            .and_where(Expr::col(col("at_s")).lte(to))
-            .order_by(col("at_s"), Order::Asc)
-            .limit(1)
-            .to_owned()
-    };
-    let Some(first) = db.query_one(&times(from.saturating_add(1), to)).await? else { return Ok(false) };
-    let first: i64 = first.try_get("", "at_s")?;
+    let raw = stream(database, RAW);
+    let Some(first) = raw.first_at(db, from.saturating_add(1), to).await? else { return Ok(false) };
     // A reading in the window counts once there is one before it to count from.
-    Ok(db.query_one(&times(from.saturating_sub(LOOKBACK_S), first - 1)).await?.is_some()
-        || db.query_one(&times(first + 1, to)).await?.is_some())
+    Ok(raw.first_at(db, from.saturating_sub(LOOKBACK_S), first - 1).await?.is_some()
+        || raw.first_at(db, first + 1, to).await?.is_some())
 }
 
 /// The start of `database`'s newest average at `resolution` (the database-wide samples are averaged in the same
@@ -446,43 +415,15 @@ async fn newest_average(db: &impl ConnectionTrait, database: &str, resolution: i
     Ok(row.and_then(|r| r.try_get::<Option<i64>>("", "newest").ok().flatten()))
 }
 
-/// One statement's rows (at `resolution`, `from..=to`), oldest first, as `(at, counters)`.
-async fn rows_of(
-    db: &impl ConnectionTrait,
-    database: &str,
-    query_id: &str,
-    resolution: i32,
-    from: i64,
-    to: i64,
-) -> Result<Vec<Timed>> {
-    let mut query = Query::select();
-    query.column(col("at_s"));
-    query.columns(COUNTERS.iter().map(|c| col(c)));
-    query
-        .from(col(STATEMENTS))
-        .and_where(
-            Expr::col(col("object_id")).in_subquery(
-                Query::select()
-                    .column(col("id"))
-                    .from(col(QUERIES))
-                    .and_where(Expr::col(col("database_name")).eq(database))
-                    .and_where(Expr::col(col("query_id")).eq(query_id))
-                    .to_owned(),
-            ),
-        )
-        .and_where(Expr::col(col("resolution_s")).eq(resolution))
-        .and_where(Expr::col(col("at_s")).gte(from))
-        .and_where(Expr::col(col("at_s")).lte(to))
-        .order_by(col("at_s"), Order::Asc);
-    let mut out = Vec::new();
-    for row in db.query_all(&query).await? {
-        let mut values = Vec::with_capacity(COUNTERS.len());
-        for c in COUNTERS {
-            values.push(row.try_get::<Option<i64>>("", c)?);
-        }
-        out.push((row.try_get("", "at_s")?, values));
-    }
-    Ok(out)
+/// The id of `database`'s statement `query_id`.
+async fn id_of(db: &impl ConnectionTrait, database: &str, query_id: &str) -> Result<Option<i32>> {
+    let query = Query::select()
+        .column(col("id"))
+        .from(col(QUERIES))
+        .and_where(Expr::col(col("database_name")).eq(database))
+        .and_where(Expr::col(col("query_id")).eq(query_id))
+        .to_owned();
+    Ok(db.query_one(&query).await?.map(|r| r.try_get::<i32>("", "id")).transpose()?)
 }
 
 /// A statement's chart series at `resolution`: calls per second (`mean` false) or the mean time in milliseconds of
@@ -497,7 +438,15 @@ pub async fn series(
     resolution: i32,
 ) -> Result<Vec<(i64, f64)>> {
     let context = if resolution == RAW { LOOKBACK_S } else { 0 };
-    let rows = rows_of(db, database, query_id, resolution, from.saturating_sub(context), to).await?;
+    let Some(id) = id_of(db, database, query_id).await? else { return Ok(Vec::new()) };
+    let rows: Vec<(i64, Vec<Option<i64>>)> = stream(database, resolution)
+        .by_object(db, from.saturating_sub(context), to, Some(id))
+        .await?
+        .remove(&id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| (r.at, r.values))
+        .collect();
     // (at, calls, total µs, seconds) per interval.
     let mut steps: Vec<(i64, i64, i64, i64)> = Vec::new();
     if resolution == RAW {
@@ -536,92 +485,74 @@ pub async fn average(
     end: i64,
 ) -> Result<usize> {
     let context = if from_res == RAW { LOOKBACK_S } else { 0 };
-    let mut query = Query::select();
-    query.columns([col("object_id"), col("at_s")]);
-    query.columns(COUNTERS.iter().map(|c| col(c)));
-    query
-        .from(col(STATEMENTS))
-        .and_where(
-            Expr::col(col("object_id")).in_subquery(
-                Query::select()
-                    .column(col("id"))
-                    .from(col(QUERIES))
-                    .and_where(Expr::col(col("database_name")).eq(database))
-                    .to_owned(),
-            ),
-        )
-        .and_where(Expr::col(col("resolution_s")).eq(from_res))
-        .and_where(Expr::col(col("at_s")).gte(start - context))
-        .and_where(Expr::col(col("at_s")).lt(end))
-        .order_by(col("object_id"), Order::Asc)
-        .order_by(col("at_s"), Order::Asc);
-    let mut by_object: BTreeMap<i32, Vec<Timed>> = BTreeMap::new();
-    for row in db.query_all(&query).await? {
-        let mut values = Vec::with_capacity(COUNTERS.len());
-        for c in COUNTERS {
-            values.push(row.try_get::<Option<i64>>("", c)?);
-        }
-        by_object.entry(row.try_get("", "object_id")?).or_default().push((row.try_get("", "at_s")?, values));
-    }
+    let by_object = stream(database, from_res).by_object(db, start - context, end - 1, None).await?;
     let step = to_res as i64;
     let mut out: Vec<(i32, i64, Vec<Option<i64>>)> = Vec::new();
     for (id, rows) in by_object {
         let mut buckets: BTreeMap<i64, Vec<Option<i64>>> = BTreeMap::new();
-        let mut add = |at: i64, inc: Vec<Option<i64>>| {
-            let sum = buckets.entry(at.div_euclid(step) * step).or_insert_with(|| vec![None; COUNTERS.len()]);
-            for (s, v) in sum.iter_mut().zip(inc) {
-                if let Some(v) = v {
-                    *s = Some(s.unwrap_or(0) + v);
-                }
-            }
-        };
+        let mut bucket =
+            |at: i64, inc: &[Option<i64>]| add(buckets.entry(at.div_euclid(step) * step).or_default(), inc);
         if from_res == RAW {
             for pair in rows.windows(2) {
-                let ((_, prev), (at, cur)) = (&pair[0], &pair[1]);
-                if *at >= start {
-                    add(*at, increase(prev, cur));
+                let (prev, cur) = (&pair[0], &pair[1]);
+                if cur.at >= start {
+                    bucket(cur.at, &increase(&prev.values, &cur.values));
                 }
             }
         } else {
-            for (at, v) in rows {
-                add(at, v);
+            for r in rows {
+                bucket(r.at, &r.values);
             }
         }
         out.extend(buckets.into_iter().filter(|(_, v)| v[0].unwrap_or(0) > 0).map(|(at, v)| (id, at, v)));
     }
-    let mut names: Vec<Alias> = ["object_id", "resolution_s", "at_s"].iter().map(|k| col(k)).collect();
-    names.extend(COUNTERS.iter().map(|c| col(c)));
-    let keys = ["object_id", "resolution_s", "at_s"];
-    for chunk in out.chunks(CHUNK) {
-        let mut insert = Query::insert();
-        insert.into_table(col(STATEMENTS)).columns(names.clone());
-        for (id, at, v) in chunk {
-            let mut values: Vec<Value> = vec![(*id).into(), to_res.into(), (*at).into()];
-            values.extend(v.iter().map(|x| Value::from(*x)));
-            insert.values_panic(values.into_iter().map(Expr::val));
-        }
-        insert.on_conflict(OnConflict::columns(keys.map(col)).do_nothing_on(keys.map(col)).to_owned());
-        db.execute(&insert).await?;
+    let written = out.len();
+    let mut frames: BTreeMap<i64, Snapshot> = BTreeMap::new();
+    for (id, at, v) in out {
+        frames.entry(at).or_default().insert(id, v);
     }
-    Ok(out.len())
+    stream(database, to_res).write(db, frames, &mut Tails::default()).await?;
+    Ok(written)
 }
 
-/// Deletes statement rows older than their resolution's retention, and the texts no row refers to any more.
-pub async fn retain(db: &impl ConnectionTrait, retention: &SampleRetention, now: i64) -> Result<()> {
-    for (resolution, keep) in [(RAW, retention.raw), (FIVE_MINUTES, retention.five_minute), (HOURLY, retention.hourly)]
-    {
-        let before = now - keep.as_secs() as i64 - resolution as i64;
-        super::samples::delete_older_by_object(db, STATEMENTS, QUERIES, resolution, before).await?;
+/// Deletes the texts no statement reading names any more: of `turned` (the databases whose statement readings
+/// the retention job just aged out past a day's end; a statement can be named anywhere in their streams, so they
+/// are read whole, about once a day each) and of databases with no statement reading left at all.
+pub async fn retain(db: &impl ConnectionTrait, turned: &[String]) -> Result<()> {
+    for database in turned {
+        let mut named: HashSet<i32> = HashSet::new();
+        for resolution in [RAW, FIVE_MINUTES, HOURLY] {
+            named.extend(stream(database, resolution).named(db).await?);
+        }
+        let orphans: Vec<i32> = known(db, database).await?.into_values().filter(|id| !named.contains(id)).collect();
+        delete_texts(db, &orphans).await?;
     }
-    // A text is looked up by its id along sample_statements' primary key (`NOT EXISTS`), not by collecting every
-    // row's id first (`NOT IN`), which read the whole table on each pass.
-    let referenced = Query::select()
-        .expr(Expr::val(1))
-        .from(col(STATEMENTS))
-        .and_where(Expr::col((col(STATEMENTS), col("object_id"))).equals((col(QUERIES), col("id"))))
-        .to_owned();
-    let orphans = Query::delete().from_table(col(QUERIES)).and_where(Expr::exists(referenced).not()).to_owned();
-    db.execute(&orphans).await?;
+    let databases = Query::select().distinct().column(col("database_name")).from(col(QUERIES)).to_owned();
+    for row in db.query_all(&databases).await? {
+        let database: String = row.try_get("", "database_name")?;
+        let mut any = false;
+        for resolution in [RAW, FIVE_MINUTES, HOURLY] {
+            any |= stream(&database, resolution).first_at(db, i64::MIN, i64::MAX).await?.is_some();
+        }
+        if !any {
+            let delete = Query::delete()
+                .from_table(col(QUERIES))
+                .and_where(Expr::col(col("database_name")).eq(database.as_str()))
+                .to_owned();
+            db.execute(&delete).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn delete_texts(db: &impl ConnectionTrait, ids: &[i32]) -> Result<()> {
+    for chunk in ids.chunks(CHUNK) {
+        let delete = Query::delete()
+            .from_table(col(QUERIES))
+            .and_where(Expr::col(col("id")).is_in(chunk.iter().copied()))
+            .to_owned();
+        db.execute(&delete).await?;
+    }
     Ok(())
 }
 
@@ -644,15 +575,13 @@ mod tests {
     }
 
     #[test]
-    fn postgres_placeholders_are_numbered() {
-        let s = statement(DbBackend::Postgres, "SELECT ? + ?", vec![1.into(), 2.into()]);
-        assert_eq!(s.sql, "SELECT $1 + $2");
-        let s = statement(DbBackend::Sqlite, "SELECT ?", vec![1.into()]);
-        assert_eq!(s.sql, "SELECT ?");
-    }
-
-    #[test]
-    fn range_orders_put_nulls_last() {
-        assert_eq!(range_order(StatementSort::Calls, true), "(calls IS NULL), calls DESC");
+    fn sort_keys_leave_what_cannot_be_computed_empty() {
+        let v = [Some(0), Some(10), Some(1), Some(0), Some(0)];
+        assert_eq!(sort_key(StatementSort::MeanTime, &v), None, "no calls: no mean");
+        assert_eq!(sort_key(StatementSort::HitRatio, &v), None, "no blocks: no ratio");
+        let v = [Some(4), Some(10), Some(1), Some(3), Some(1)];
+        assert_eq!(sort_key(StatementSort::MeanTime, &v), Some(2.5));
+        assert_eq!(sort_key(StatementSort::HitRatio, &v), Some(0.75));
+        assert_eq!(sort_key(StatementSort::HitRatio, &[Some(1), Some(1), Some(1), None, Some(1)]), None);
     }
 }

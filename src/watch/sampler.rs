@@ -8,7 +8,9 @@
 //! One sampler among all instances sharing the home database: each looks at the lease `sampler` (in
 //! `strata_leases`, the backup scheduler's mechanism) every half interval; only its holder samples. The lease lasts
 //! one interval, so when its holder stops another instance takes it within one and a half intervals. Samples are
-//! keyed by database and second, so an instance that took over a moment too early cannot store one twice.
+//! keyed by database and second, so an instance that took over a moment too early cannot store one twice. While it
+//! holds the lease the sampler keeps the newest state of each packed stream it appends to ([`samples::Tails`]), so
+//! a sample costs what it writes, not a replay of the hour before it; it forgets them when the lease goes elsewhere.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,6 +50,8 @@ pub struct Sampler {
     last: HashMap<String, i64>,
     /// When the retention job last ran here.
     retained: Option<DateTime<Utc>>,
+    /// The packed streams' newest states, while this instance holds the lease.
+    tails: samples::Tails,
 }
 
 impl Sampler {
@@ -62,6 +66,7 @@ impl Sampler {
             instance,
             last: HashMap::new(),
             retained: None,
+            tails: samples::Tails::default(),
         }
     }
 
@@ -99,6 +104,7 @@ impl Sampler {
         if !backup_runs::take_lease(&self.home, LEASE_NAME, &self.instance, now, until).await? {
             // Another instance samples; when this one takes over it reads where that one got to.
             self.last.clear();
+            self.tails.clear();
             return Ok(false);
         }
         let due_after = self.interval.as_millis() as i64 - (self.interval.as_millis() as i64 / 4);
@@ -112,7 +118,7 @@ impl Sampler {
                 continue;
             }
             self.last.insert(watched.name().to_string(), now.timestamp_millis());
-            if let Err(e) = sample(&self.home, watched, self.timeout, now).await {
+            if let Err(e) = sample_with(&self.home, watched, self.timeout, now, &mut self.tails).await {
                 if e.is_unreachable() {
                     tracing::debug!(database = %watched.name(), error = %e, "not sampled: unreachable");
                 } else {
@@ -131,6 +137,17 @@ impl Sampler {
 
 /// Reads one sample of `watched` under `timeout` and stores it as taken at `at`.
 pub async fn sample(home: &DatabaseConnection, watched: &Watched, timeout: Duration, at: DateTime<Utc>) -> Result<()> {
+    sample_with(home, watched, timeout, at, &mut samples::Tails::default()).await
+}
+
+/// [`sample`] by the lease's holder, which keeps the packed streams' newest states in `tails`.
+pub async fn sample_with(
+    home: &DatabaseConnection,
+    watched: &Watched,
+    timeout: Duration,
+    at: DateTime<Utc>,
+    tails: &mut samples::Tails,
+) -> Result<()> {
     let introspector = &watched.introspector;
     let read = async {
         let readings = introspector.sample_readings().await?;
@@ -141,8 +158,9 @@ pub async fn sample(home: &DatabaseConnection, watched: &Watched, timeout: Durat
     let (readings, tables, indexes, statements) = catalog::read(timeout, read).await?.ok_or_else(|| {
         Error::Timeout(format!("the sample did not arrive within {} s (catalog_timeout)", timeout.as_secs_f64()))
     })?;
-    samples::record(home, watched.name(), at, &readings, &tables, &indexes).await?;
-    statement_samples::record(home, watched.name(), at.timestamp(), &statements).await
+    let taken = samples::Taken { at, readings: &readings, tables: &tables, indexes: &indexes };
+    samples::record_many_with(home, watched.name(), &[taken], tails).await?;
+    statement_samples::record_with(home, watched.name(), at.timestamp(), &statements, tails).await
 }
 
 /// The top statements by total time ([`statement_samples::TOP`]); none where the engine keeps no statistics or

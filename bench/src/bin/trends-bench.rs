@@ -209,19 +209,28 @@ async fn sample_tables(url: &str, samples_n: usize) -> Result<bool> {
     let spec = config.watched.iter().find(|s| s.name == "app").cloned().ok_or("no watched app")?;
     let watched = strata::watch::Watched::open(spec, &config, &home).await.map_err(err)?;
     let start = chrono::Utc::now();
+    // As the sampler samples while it holds its lease: the packed streams' newest states kept between samples
+    // (STRATA_BENCH_SAMPLER_KEEP=0: forgotten after each sample, so each append replays its hour, as before).
+    let keep = env_usize("STRATA_BENCH_SAMPLER_KEEP", 1)? != 0;
+    let mut tails = strata::home::samples::Tails::default();
+    let timeout = Duration::from_secs(30);
     // One untimed sample: connections, first object ids.
-    strata::watch::sampler::sample(&home, &watched, Duration::from_secs(30), start).await.map_err(err)?;
+    strata::watch::sampler::sample_with(&home, &watched, timeout, start, &mut tails).await.map_err(err)?;
     let (cpu0, wall0) = (cpu_seconds(), Instant::now());
     for k in 1..=samples_n {
         let at = start + chrono::Duration::seconds(60 * k as i64);
-        strata::watch::sampler::sample(&home, &watched, Duration::from_secs(30), at).await.map_err(err)?;
+        if !keep {
+            tails.clear();
+        }
+        strata::watch::sampler::sample_with(&home, &watched, timeout, at, &mut tails).await.map_err(err)?;
     }
     let cpu = (cpu_seconds() - cpu0) / samples_n as f64;
     let wall = wall0.elapsed().as_secs_f64() / samples_n as f64;
     let share = cpu * 20.0 / 60.0;
     println!(
-        "sampling one PostgreSQL database of {TABLES} tables and {TABLES} indexes: {:.0} ms CPU and {:.0} ms wall per \
+        "sampling one PostgreSQL database of {TABLES} tables and {TABLES} indexes ({}): {:.0} ms CPU and {:.0} ms wall per \
          sample ({samples_n} samples); 20 such databases every 60 s: {:.2} % of one core [target <= {:.0} %: {}]",
+        if keep { "stream states kept, as the lease holder samples" } else { "stream states replayed each sample" },
         cpu * 1000.0,
         wall * 1000.0,
         share * 100.0,
@@ -252,11 +261,8 @@ async fn growth() -> Result<bool> {
     }
     let scale = |table: &str| -> f64 {
         match table {
-            // The packed rows' own overhead (a row per sample time) does not grow with the objects: scaling it
-            // overstates a run with fewer objects than 1,000 (STRATA_BENCH_GROWTH_OBJECTS=1000 scales by one).
-            "sample_tables" | "sample_indexes" | "sample_objects" | "sample_packs" => {
-                REAL_TABLES as f64 / objects as f64
-            }
+            // `sample_packs` is scaled kind by kind, its rows' own overhead not at all (see `packs_factor`).
+            "sample_tables" | "sample_indexes" | "sample_objects" => REAL_TABLES as f64 / objects as f64,
             "sample_statements" | "sample_queries" => REAL_STATEMENTS as f64 / statements as f64,
             _ => 1.0,
         }
@@ -269,6 +275,7 @@ async fn growth() -> Result<bool> {
     strata::home::migrate(&url).await.map_err(err)?;
     let home = Database::connect(format!("sqlite://{}", path.display())).await.map_err(err)?;
     let took = simulate(&home, objects, statements, days, uneven).await?;
+    let by_kind = packs_by_kind(&home).await?;
     let sizes = rows_of(
         &home,
         "SELECT m.tbl_name AS name, CAST(SUM(d.pgsize) AS TEXT) AS bytes FROM dbstat d \
@@ -284,7 +291,10 @@ async fn growth() -> Result<bool> {
     home.close().await.ok();
     let file = std::fs::metadata(&path).map_err(err)?.len() as f64;
     let free = free.first().map(|(_, b)| *b).unwrap_or(0.0);
-    ok &= report("SQLite", &sizes, &scale, days, took, Some((file, free)), (objects, statements));
+    let packed = sizes.iter().find(|(n, _)| n == "sample_packs").map(|(_, b)| *b).unwrap_or(0.0);
+    let factor = packs_factor(packed, &by_kind, objects, statements);
+    let scale_here = |t: &str| if t == "sample_packs" { factor } else { scale(t) };
+    ok &= report("SQLite", &sizes, &scale_here, days, took, Some((file, free)), (objects, statements));
     if env_usize("STRATA_BENCH_GROWTH_PG", 1)? == 0 {
         return Ok(ok);
     }
@@ -300,6 +310,7 @@ async fn growth() -> Result<bool> {
         strata::home::migrate(&DatabaseUrl::parse(&url).map_err(err)?).await.map_err(err)?;
         let home = Database::connect(url.as_str()).await.map_err(err)?;
         let took = simulate(&home, objects, statements, days, uneven).await?;
+        let by_kind = packs_by_kind(&home).await?;
         let sizes = rows_of(
             &home,
             "SELECT c.relname AS name, CAST(pg_total_relation_size(c.oid) AS TEXT) AS bytes FROM pg_class c \
@@ -307,12 +318,59 @@ async fn growth() -> Result<bool> {
         )
         .await?;
         home.close().await.ok();
-        Ok::<_, String>(report("PostgreSQL", &sizes, &scale, days, took, None, (objects, statements)))
+        let packed = sizes.iter().find(|(n, _)| n == "sample_packs").map(|(_, b)| *b).unwrap_or(0.0);
+        let factor = packs_factor(packed, &by_kind, objects, statements);
+        let scale_here = |t: &str| if t == "sample_packs" { factor } else { scale(t) };
+        Ok::<_, String>(report("PostgreSQL", &sizes, &scale_here, days, took, None, (objects, statements)))
     }
     .await;
     admin.execute_raw(exec(format!("DROP DATABASE IF EXISTS {GROWTH_DB} WITH (FORCE)"))).await.map_err(err)?;
     ok &= result?;
     Ok(ok)
+}
+
+/// Prints the packed values' bytes per kind and resolution (before any scaling; a row's own overhead excluded);
+/// answers the values' bytes per kind (1 tables, 2 indexes, 3 statements).
+async fn packs_by_kind(home: &DatabaseConnection) -> Result<Vec<(i16, f64)>> {
+    let sql = "SELECT kind, resolution_s, CAST(COUNT(*) AS TEXT) AS n, CAST(SUM(LENGTH(data)) AS TEXT) AS bytes \
+               FROM sample_packs GROUP BY kind, resolution_s ORDER BY kind, resolution_s";
+    let rows = home.query_all_raw(Statement::from_string(home.get_database_backend(), sql)).await.map_err(err)?;
+    let (mut parts, mut by_kind) = (Vec::new(), Vec::<(i16, f64)>::new());
+    for row in rows {
+        let code = row.try_get::<i16>("", "kind").map_err(err)?;
+        let kind = match code {
+            1 => "tables",
+            2 => "indexes",
+            _ => "statements",
+        };
+        let resolution: i32 = row.try_get("", "resolution_s").map_err(err)?;
+        let n: String = row.try_get("", "n").map_err(err)?;
+        let bytes: f64 = row.try_get::<String>("", "bytes").map_err(err)?.parse().map_err(err)?;
+        parts.push(format!("{kind} at {resolution} s: {n} rows, {:.2} MiB of values", bytes / MIB));
+        match by_kind.iter_mut().find(|(k, _)| *k == code) {
+            Some((_, sum)) => *sum += bytes,
+            None => by_kind.push((code, bytes)),
+        }
+    }
+    println!("sample_packs as measured: {}", parts.join("; "));
+    Ok(by_kind)
+}
+
+/// What `sample_packs` (`measured` bytes in all) scales by: each kind's values by its own number of objects, the
+/// rest (a row per kind and sample time, whatever the number of objects; pages' overhead) not at all.
+fn packs_factor(measured: f64, by_kind: &[(i16, f64)], objects: usize, statements: usize) -> f64 {
+    let values: f64 = by_kind.iter().map(|(_, b)| b).sum();
+    let scaled: f64 = by_kind
+        .iter()
+        .map(|(kind, b)| {
+            b * if *kind == 3 {
+                REAL_STATEMENTS as f64 / statements as f64
+            } else {
+                REAL_TABLES as f64 / objects as f64
+            }
+        })
+        .sum();
+    if measured <= 0.0 { 1.0 } else { (measured - values + scaled) / measured }
 }
 
 /// `(name, bytes)` rows of a query answering `name` and `bytes` (as text, the same on every backend).
@@ -378,6 +436,8 @@ async fn simulate(
     let retention = SampleRetention::default();
     let start = 1_750_000_000i64 / 3600 * 3600;
     let names = vec!["app".to_string()];
+    // The sampler's kept stream states, as while it holds its lease.
+    let mut tails = samples::Tails::default();
     let texts: Vec<String> = (0..statements)
         .map(|q| {
             format!(
@@ -400,10 +460,10 @@ async fn simulate(
             })
             .collect();
         let tx = home.begin().await.map_err(err)?;
-        samples::record_many(&tx, "app", &taken).await.map_err(err)?;
+        samples::record_many_with(&tx, "app", &taken, &mut tails).await.map_err(err)?;
         for g in &minutes {
-            let items = statements_at(*g, &texts);
-            statement_samples::record(&tx, "app", start + g * 60, &items).await.map_err(err)?;
+            let items = statements_at(*g, &texts, uneven);
+            statement_samples::record_with(&tx, "app", start + g * 60, &items, &mut tails).await.map_err(err)?;
         }
         let now = chrono::DateTime::from_timestamp(start + (hour + 1) * 3600, 0).unwrap_or_default();
         samples::retain(&tx, &names, &retention, now).await.map_err(err)?;
@@ -487,22 +547,28 @@ fn indexes_at(g: i64, objects: usize, uneven: bool) -> Vec<IndexInfo> {
         .collect()
 }
 
-/// The top statements at minute `g`.
-fn statements_at(g: i64, texts: &[String]) -> Vec<StatementInfo> {
+/// The top statements at minute `g`: each called at its own steady pace (`uneven`: each minute's calls, time,
+/// rows and blocks off that pace by pseudo-random amounts, as a real workload's are).
+fn statements_at(g: i64, texts: &[String], uneven: bool) -> Vec<StatementInfo> {
     texts
         .iter()
         .enumerate()
         .map(|(q, text)| {
             let q = q as i64;
-            let calls = 1_000_000 + g * (q + 1) * 25;
+            let pace = (q + 1) * 25;
+            // A steady pace plus a wobble smaller than half a minute's pace: each minute's increase varies, and no
+            // counter ever goes down (which would read as a reset).
+            let calls = 1_000_000 + g * pace + if uneven { jitter(g, q + 7_000, pace / 2 + 1) } else { 0 };
+            let mean_ms = 0.3 + q as f64 / 10.0;
+            let wobble = |salt: i64, spread: i64| if uneven { jitter(g, q + salt, spread) } else { 0 };
             StatementInfo {
                 query_id: format!("{}", -4_611_686_018_427_387_904 + q * 7_919_113),
                 query: text.clone(),
                 calls,
-                total_ms: calls as f64 * (0.3 + q as f64 / 10.0),
-                rows: calls * 3,
-                blocks_hit: Some(calls * 40),
-                blocks_read: Some(calls / 10),
+                total_ms: calls as f64 * mean_ms + wobble(8_000, 50_000) as f64 / 1000.0 * pace as f64,
+                rows: calls * 3 + wobble(9_000, pace),
+                blocks_hit: Some(calls * 40 + wobble(10_000, pace * 4)),
+                blocks_read: Some(calls / 10 + wobble(11_000, pace / 40 + 1)),
                 ..Default::default()
             }
         })

@@ -26,8 +26,9 @@ mod rollups;
 pub use around::{Around, Change, WINDOW_S, around};
 pub use buckets::{Reduced, chart_series, chart_series_from_raw, grid, series_in_buckets};
 pub use growth::{Growth, Which, growth};
+pub use packed::Tails;
 pub(crate) use packed::convert_rows;
-use packed::{Kind, Snapshot, Stream};
+pub(crate) use packed::{Kind, Snapshot, Stream, values};
 
 const SAMPLES: &str = "samples";
 const OBJECTS: &str = "sample_objects";
@@ -161,6 +162,17 @@ pub async fn record(
 /// Writes samples of `database` as [`record`] does, in as few statements as they fit in (for samples written for
 /// past times, as the home-growth benchmark does).
 pub async fn record_many(db: &impl ConnectionTrait, database: &str, taken: &[Taken<'_>]) -> Result<()> {
+    record_many_with(db, database, taken, &mut Tails::default()).await
+}
+
+/// [`record_many`] by a writer that keeps the streams' newest states in `tails` (the sampler while it holds its
+/// lease), which spares each append the replay of the hour before it.
+pub async fn record_many_with(
+    db: &impl ConnectionTrait,
+    database: &str,
+    taken: &[Taken<'_>],
+    tails: &mut Tails,
+) -> Result<()> {
     let epoch_of = |r: &SampleReadings| Epoch {
         stats_reset: r.stats_reset_at.map(|t| t.timestamp()),
         started: r.started_at.map(|t| t.timestamp()),
@@ -186,7 +198,7 @@ pub async fn record_many(db: &impl ConnectionTrait, database: &str, taken: &[Tak
             }
         }
     }
-    Stream { database, kind: Kind::Table, resolution: RAW }.write(db, snapshots).await?;
+    Stream { database, kind: Kind::Table, resolution: RAW }.write(db, snapshots, tails).await?;
     let mut names: Vec<(String, String)> = taken
         .iter()
         .flat_map(|t| t.indexes.iter().filter(|i| i.scans.is_some()).map(|i| (i.schema.clone(), i.name.clone())))
@@ -203,7 +215,7 @@ pub async fn record_many(db: &impl ConnectionTrait, database: &str, taken: &[Tak
             }
         }
     }
-    Stream { database, kind: Kind::Index, resolution: RAW }.write(db, snapshots).await
+    Stream { database, kind: Kind::Index, resolution: RAW }.write(db, snapshots, tails).await
 }
 
 /// Inserts database-wide rows at `resolution`; a row already there for that time is kept.
@@ -710,6 +722,7 @@ pub async fn retain(
 ) -> Result<Pass> {
     let now = now.timestamp();
     let mut pass = Pass::default();
+    let mut turned = Vec::new();
     for database in databases {
         for (from_res, to_res) in [(RAW, FIVE_MINUTES), (FIVE_MINUTES, HOURLY)] {
             pass.averaged += average(db, database, from_res, to_res, now).await?;
@@ -726,46 +739,15 @@ pub async fn retain(
             .and_where(Expr::col(col("at_s")).lt(before))
             .to_owned();
         db.execute(&delete).await?;
-        packed::delete_older(db, resolution, before).await?;
+        turned.extend(packed::delete_older(db, resolution, before).await?);
     }
     for database in databases {
         rollups::retain(db, database, now - retention.raw.as_secs() as i64).await?;
     }
-    super::statement_samples::retain(db, retention, now).await?;
+    turned.sort();
+    turned.dedup();
+    super::statement_samples::retain(db, &turned).await?;
     Ok(pass)
-}
-
-/// Deletes the rows of a per-object sample table (`sample_tables`, `sample_indexes`, `sample_statements`) at
-/// `resolution` older than `before`, object by object along the table's primary key (object, resolution, time).
-/// A plain `resolution_s = ? AND at_s < ?` cannot use that key and reads the whole table, millions of rows at a
-/// year's retention, on every pass of the retention job; the object ids come from `objects` (their names table)
-/// and go in as bound lists, which every home engine turns into index seeks.
-pub(crate) async fn delete_older_by_object(
-    db: &impl ConnectionTrait,
-    table: &str,
-    objects: &str,
-    resolution: i32,
-    before: i64,
-) -> Result<()> {
-    const CHUNK: usize = 500;
-    let ids = Query::select().column(col("id")).from(col(objects)).to_owned();
-    let mut ids: Vec<i32> = db
-        .query_all(&ids)
-        .await?
-        .into_iter()
-        .map(|row| row.try_get::<i32>("", "id"))
-        .collect::<std::result::Result<_, _>>()?;
-    ids.sort_unstable();
-    for chunk in ids.chunks(CHUNK) {
-        let delete = Query::delete()
-            .from_table(col(table))
-            .and_where(Expr::col(col("object_id")).is_in(chunk.iter().copied()))
-            .and_where(Expr::col(col("resolution_s")).eq(resolution))
-            .and_where(Expr::col(col("at_s")).lt(before))
-            .to_owned();
-        db.execute(&delete).await?;
-    }
-    Ok(())
 }
 
 /// Writes the averages at `to_res` of `database`'s complete buckets not averaged yet; returns how many
@@ -810,7 +792,7 @@ async fn average(db: &impl ConnectionTrait, database: &str, from_res: i32, to_re
                 out.entry(r.at).or_default().insert(id, r.values);
             }
         }
-        Stream { database, kind, resolution: to_res }.write(db, out).await?;
+        Stream { database, kind, resolution: to_res }.write(db, out, &mut Tails::default()).await?;
     }
     Ok(averaged.len())
 }

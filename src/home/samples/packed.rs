@@ -1,13 +1,13 @@
-//! The per-object samples (tables' sizes and rows, indexes' scans) packed in `sample_packs`: one row per watched
-//! database, kind of object, resolution and sample time, holding only what did not go as predicted since the row
-//! before, so the home database grows with what changes instead of with objects × samples.
+//! The per-object samples (tables' sizes and rows, indexes' scans, statements' counters) packed in `sample_packs`:
+//! one row per watched database, kind of object, resolution and sample time, holding only what did not go as
+//! predicted since the row before, so the home database grows with what changes instead of with objects × samples.
 //!
 //! A row's value starts with a byte saying whether it is a key row. Then come entries in object-id order, each
 //! headed by a varint of `zigzag(id - previous entry's id) << 1 | gone`:
 //! - in a key row (the stream's first row, and the first of each period: an hour of raw samples, a day of 5-minute
 //!   averages, a week of hourly ones) every object present, with a tag byte of two bits per column (0: no value,
 //!   1: a value, 2: a value and its step) and then zigzag varints of the values and steps; objects not named are
-//!   absent;
+//!   absent (the tag is two bytes, little-endian, for a kind of more than four columns: statements);
 //! - in a delta row, only the objects whose readings are not the prediction (the value before plus the step from
 //!   the one before that: a table that did not change, or grew as it grew the minute before, and a counter that
 //!   counted as it did costs nothing), objects that appeared (everything from no history), and objects gone (the
@@ -18,8 +18,11 @@
 //! predicted), so the times of an object's points are exactly those it was sampled at. Reading starts at a period's
 //! start, at a key row. Samples written late (before the newest row) re-encode the period they fall in; the
 //! retention job makes the first row it keeps a key row before deleting the ones before it.
+//!
+//! The sampler appends a row a minute to each stream; [`Tails`] keeps the state after each stream's newest row so an
+//! append reads only that row (to check it is still the one this process wrote) instead of replaying its period.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, DbErr, Value};
@@ -39,6 +42,9 @@ pub(crate) enum Kind {
     Table,
     /// Indexes: scans (a counter).
     Index,
+    /// Statements (ids of `sample_queries`): calls, total µs, rows, blocks hit, blocks read — counters in raw rows,
+    /// their increases over the bucket in averages.
+    Statement,
 }
 
 impl Kind {
@@ -46,7 +52,12 @@ impl Kind {
         match self {
             Kind::Table => 1,
             Kind::Index => 2,
+            Kind::Statement => 3,
         }
+    }
+
+    fn from_code(code: i16) -> Option<Kind> {
+        [Kind::Table, Kind::Index, Kind::Statement].into_iter().find(|k| k.code() == code as i32)
     }
 
     /// The name `sample_objects` knows the kind by.
@@ -54,6 +65,7 @@ impl Kind {
         match self {
             Kind::Table => "table",
             Kind::Index => "index",
+            Kind::Statement => "statement",
         }
     }
 }
@@ -126,6 +138,14 @@ fn unzigzag(u: u64) -> i64 {
     ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
 
+/// An entry's tag: two bits per column, one byte for up to four columns, two (little-endian) for more.
+fn put_tags(out: &mut Vec<u8>, tags: u16, width: usize) {
+    out.push(tags as u8);
+    if width > 4 {
+        out.push((tags >> 8) as u8);
+    }
+}
+
 fn head(out: &mut Vec<u8>, id: i32, last_id: &mut i32, gone: bool) {
     let gap = zigzag(id as i64 - *last_id as i64);
     put(out, (gap << 1) | gone as u64);
@@ -138,7 +158,7 @@ fn encode_key(state: &State) -> Vec<u8> {
     let mut last_id = 0;
     for (id, cols) in state {
         head(&mut out, *id, &mut last_id, false);
-        let mut tags = 0u8;
+        let mut tags = 0u16;
         for (i, c) in cols.iter().enumerate() {
             let tag = match c.last {
                 None => 0,
@@ -147,7 +167,7 @@ fn encode_key(state: &State) -> Vec<u8> {
             };
             tags |= tag << (2 * i);
         }
-        out.push(tags);
+        put_tags(&mut out, tags, cols.len());
         for c in cols {
             if let Some(v) = c.last {
                 put(&mut out, zigzag(v));
@@ -179,7 +199,7 @@ fn encode(prior: &State, objects: &Snapshot, key: bool) -> (Vec<u8>, State) {
             head(&mut out, id, &mut last_id, true);
             continue;
         };
-        let mut tags = 0u8;
+        let mut tags = 0u16;
         residuals.clear();
         for (i, v) in values.iter().enumerate() {
             let predicted = before.and_then(|b| b.get(i)).and_then(predict);
@@ -197,7 +217,7 @@ fn encode(prior: &State, objects: &Snapshot, key: bool) -> (Vec<u8>, State) {
             continue;
         }
         head(&mut out, id, &mut last_id, false);
-        out.push(tags);
+        put_tags(&mut out, tags, values.len());
         for r in &residuals {
             put(&mut out, zigzag(*r));
         }
@@ -237,6 +257,11 @@ impl Reader<'_> {
         Err(damaged())
     }
 
+    fn tags(&mut self, width: usize) -> Result<u16> {
+        let low = self.byte()? as u16;
+        Ok(if width > 4 { low | (self.byte()? as u16) << 8 } else { low })
+    }
+
     fn head(&mut self, last_id: &mut i32) -> Result<(i32, bool)> {
         let h = self.varint()?;
         let id = (*last_id as i64).wrapping_add(unzigzag(h >> 1)) as i32;
@@ -254,7 +279,7 @@ fn apply(state: &mut State, data: &[u8], width: usize) -> Result<bool> {
         state.clear();
         while !r.done() {
             let (id, _) = r.head(&mut last_id)?;
-            let tags = r.byte()?;
+            let tags = r.tags(width)?;
             let mut cols = Vec::with_capacity(width);
             for i in 0..width {
                 let col = match (tags >> (2 * i)) & 3 {
@@ -284,7 +309,7 @@ fn apply(state: &mut State, data: &[u8], width: usize) -> Result<bool> {
             }
             continue;
         }
-        let tags = r.byte()?;
+        let tags = r.tags(width)?;
         let mut values = Vec::with_capacity(width);
         for i in 0..width {
             let predicted = before.and_then(|b| b.get(i)).and_then(predict);
@@ -324,7 +349,117 @@ fn width(kind: Kind) -> usize {
     match kind {
         Kind::Table => 4,
         Kind::Index => 1,
+        Kind::Statement => 5,
     }
+}
+
+/// Follows object `id` alone through `rows` (oldest first, from a key row; rows before the first key row are
+/// skipped, as [`replay`] skips them), calling `each` at every row it is present after: what [`replay`] gives for
+/// it, without keeping every other object's state.
+fn follow(rows: &[(i64, Vec<u8>)], width: usize, id: i32, mut each: impl FnMut(i64, &[Col])) -> Result<()> {
+    let mut cols: Option<Vec<Col>> = None;
+    let mut keyed = false;
+    for (at, data) in rows {
+        let mut r = Reader { data, pos: 0 };
+        let key = r.byte()? == KEY;
+        if !keyed && !key {
+            continue;
+        }
+        keyed = true;
+        // A key row names every object present; a delta row only those not as predicted.
+        let before = cols.take();
+        let mut named = false;
+        let mut last_id = 0;
+        while !r.done() {
+            let (entry, gone) = r.head(&mut last_id)?;
+            if gone {
+                named |= entry == id;
+                continue;
+            }
+            let tags = r.tags(width)?;
+            if entry != id {
+                for i in 0..width {
+                    let n = match ((tags >> (2 * i)) & 3, key) {
+                        (0, _) => 0,
+                        (1, _) => 1,
+                        (_, true) => 2,
+                        (_, false) => 0,
+                    };
+                    for _ in 0..n {
+                        r.varint()?;
+                    }
+                }
+                continue;
+            }
+            named = true;
+            if key {
+                let mut read = Vec::with_capacity(width);
+                for i in 0..width {
+                    read.push(match (tags >> (2 * i)) & 3 {
+                        0 => Col::default(),
+                        1 => Col { last: Some(unzigzag(r.varint()?)), step: 0 },
+                        _ => {
+                            let last = Some(unzigzag(r.varint()?));
+                            Col { last, step: unzigzag(r.varint()?) }
+                        }
+                    });
+                }
+                cols = Some(read);
+            } else {
+                let mut values = Vec::with_capacity(width);
+                for i in 0..width {
+                    let predicted = before.as_ref().and_then(|b: &Vec<Col>| b.get(i)).and_then(predict);
+                    values.push(match (tags >> (2 * i)) & 3 {
+                        0 => predicted,
+                        1 => Some(predicted.unwrap_or(0).wrapping_add(unzigzag(r.varint()?))),
+                        _ => None,
+                    });
+                }
+                cols = Some(next_state(before.as_ref(), &values));
+            }
+        }
+        if !named && !key {
+            // Present before and not named: as predicted.
+            cols = before.map(|mut b| {
+                for c in b.iter_mut() {
+                    c.last = predict(c);
+                }
+                b
+            });
+        }
+        if let Some(c) = &cols {
+            each(*at, c);
+        }
+    }
+    Ok(())
+}
+
+/// Adds the ids of the objects row `data` names (present in it, or appearing) to `out`.
+fn named_ids(data: &[u8], width: usize, out: &mut HashSet<i32>) -> Result<()> {
+    let mut r = Reader { data, pos: 0 };
+    let key = r.byte()? == KEY;
+    let mut last_id = 0;
+    while !r.done() {
+        let (id, gone) = r.head(&mut last_id)?;
+        if gone {
+            continue;
+        }
+        out.insert(id);
+        let tags = r.tags(width)?;
+        for i in 0..width {
+            // As `apply` reads them: a key row's 2 (and 3) is a value and its step, a delta row's no value.
+            let values = match ((tags >> (2 * i)) & 3, key) {
+                (0, _) => 0,
+                (1, _) => 1,
+                (_, true) => 2,
+                (_, false) => 0,
+            };
+            for _ in 0..values {
+                r.varint()?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Replays `rows` (oldest first, the first a key row; rows before the first key row cannot be read and are
@@ -340,6 +475,25 @@ fn replay(rows: &[(i64, Vec<u8>)], kind: Kind, mut state: State, mut each: impl 
         each(*at, &state);
     }
     Ok(state)
+}
+
+/// The state after the newest row of each stream this process wrote last (by database, kind and resolution).
+/// Kept only by a writer that is the streams' only one (the sampler while it holds its lease): an entry is used
+/// when the stream's newest row is still the one it describes, byte for byte.
+#[derive(Default)]
+pub struct Tails(HashMap<(String, i32, i32), Tail>);
+
+impl Tails {
+    /// Forgets every stream (another instance may write them from now on).
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+struct Tail {
+    at: i64,
+    data: Vec<u8>,
+    state: State,
 }
 
 /// One stream: a database's objects of a kind at a resolution.
@@ -374,13 +528,23 @@ impl Stream<'_> {
         Ok(out)
     }
 
-    /// The newest (or oldest) row's time.
-    async fn bound(&self, db: &impl ConnectionTrait, newest: bool) -> Result<Option<i64>> {
+    /// The oldest row's time with `from <= at <= to`.
+    pub(crate) async fn first_at(&self, db: &impl ConnectionTrait, from: i64, to: i64) -> Result<Option<i64>> {
         let mut q = Query::select();
         q.column(col("at_s")).from(col(PACKS));
         self.filter(&mut q);
-        q.order_by(col("at_s"), if newest { Order::Desc } else { Order::Asc }).limit(1);
+        q.and_where(Expr::col(col("at_s")).gte(from)).and_where(Expr::col(col("at_s")).lte(to));
+        q.order_by(col("at_s"), Order::Asc).limit(1);
         Ok(db.query_one(&q).await?.map(|r| r.try_get::<i64>("", "at_s")).transpose()?)
+    }
+
+    /// The ids of every object some row names.
+    pub(crate) async fn named(&self, db: &impl ConnectionTrait) -> Result<HashSet<i32>> {
+        let mut out = HashSet::new();
+        for (_, data) in self.rows(db, i64::MIN, None).await? {
+            named_ids(&data, width(self.kind), &mut out)?;
+        }
+        Ok(out)
     }
 
     /// Calls `each` with every sample time from `from` to `to` (inclusive) and the objects present then.
@@ -412,33 +576,65 @@ impl Stream<'_> {
         only: Option<i32>,
     ) -> Result<BTreeMap<i32, Vec<Row>>> {
         let mut out: BTreeMap<i32, Vec<Row>> = BTreeMap::new();
-        let row = |at: i64, cols: &Vec<Col>| Row { at, values: values(cols), epoch: Epoch::default() };
-        self.each(db, from, to, |at, state| match only {
-            Some(id) => {
-                if let Some(cols) = state.get(&id) {
-                    out.entry(id).or_default().push(row(at, cols));
+        let row = |at: i64, cols: &[Col]| Row { at, values: values(cols), epoch: Epoch::default() };
+        if let Some(id) = only {
+            // One object's chart: its entries followed through the rows, the other objects' skipped unread.
+            if from <= to {
+                let rows = self.rows(db, period_start(from, self.resolution), Some(to)).await?;
+                let mut points = Vec::new();
+                follow(&rows, width(self.kind), id, |at, cols| {
+                    if at >= from {
+                        points.push(row(at, cols));
+                    }
+                })?;
+                if !points.is_empty() {
+                    out.insert(id, points);
                 }
             }
-            None => {
-                for (id, cols) in state {
-                    out.entry(*id).or_default().push(row(at, cols));
-                }
+            return Ok(out);
+        }
+        self.each(db, from, to, |at, state| {
+            for (id, cols) in state {
+                out.entry(*id).or_default().push(row(at, cols));
             }
         })
         .await?;
         Ok(out)
     }
 
+    /// The newest row: its time and value.
+    async fn newest_row(&self, db: &impl ConnectionTrait) -> Result<Option<(i64, Vec<u8>)>> {
+        let mut q = Query::select();
+        q.columns([col("at_s"), col("data")]).from(col(PACKS));
+        self.filter(&mut q);
+        q.order_by(col("at_s"), Order::Desc).limit(1);
+        match db.query_one(&q).await? {
+            Some(r) => Ok(Some((r.try_get("", "at_s")?, r.try_get("", "data")?))),
+            None => Ok(None),
+        }
+    }
+
+    fn tail_key(&self) -> (String, i32, i32) {
+        (self.database.to_string(), self.kind.code(), self.resolution)
+    }
+
     /// Writes the objects present at each of `snapshots`' times. At a time already written, the objects it has
     /// are kept as they are and the others added (as a sample already stored for that second is left alone).
-    pub(crate) async fn write(&self, db: &impl ConnectionTrait, snapshots: BTreeMap<i64, Snapshot>) -> Result<()> {
+    /// `tails` spares an append the replay of its period when it holds the stream's newest row.
+    pub(crate) async fn write(
+        &self,
+        db: &impl ConnectionTrait,
+        snapshots: BTreeMap<i64, Snapshot>,
+        tails: &mut Tails,
+    ) -> Result<()> {
         let Some(first) = snapshots.keys().next().copied() else {
             return Ok(());
         };
-        let newest = self.bound(db, true).await?;
+        let newest = self.newest_row(db).await?;
         let res = self.resolution;
-        let (prior, prior_at, frames, existing) = match newest {
-            Some(last) if first <= last => {
+        let cached = tails.0.remove(&self.tail_key());
+        let (prior, prior_at, frames, existing) = match &newest {
+            Some((last, _)) if first <= *last => {
                 // Late: the period `first` falls in is read (with the period before, for the steps) and re-encoded.
                 let start = period_start(first, res);
                 let rows = self.rows(db, period_start(start.saturating_sub(1), res), None).await?;
@@ -458,15 +654,23 @@ impl Stream<'_> {
                 }
                 (prior, prior_at, frames, existing)
             }
-            Some(last) => {
-                let rows = self.rows(db, period_start(last, res), None).await?;
-                let prior = replay(&rows, self.kind, State::new(), |_, _| {})?;
-                (prior, Some(last), snapshots, BTreeMap::new())
+            Some((last, data)) => {
+                // The state after the newest row: kept from this process's last write when that row is still the
+                // one it wrote (same time, same bytes), else replayed from the period's key row.
+                let prior = match cached {
+                    Some(tail) if tail.at == *last && tail.data == *data => tail.state,
+                    _ => {
+                        let rows = self.rows(db, period_start(*last, res), None).await?;
+                        replay(&rows, self.kind, State::new(), |_, _| {})?
+                    }
+                };
+                (prior, Some(*last), snapshots, BTreeMap::new())
             }
             None => (State::new(), None, snapshots, BTreeMap::new()),
         };
         let (mut prior, mut prior_at) = (prior, prior_at);
         let (mut inserts, mut updates) = (Vec::new(), Vec::new());
+        let mut newest_data = newest.map(|(_, data)| data);
         for (at, objects) in &frames {
             let stored = existing.get(at);
             if objects.is_empty() && prior.is_empty() && stored.is_none() {
@@ -476,9 +680,10 @@ impl Stream<'_> {
             let (data, state) = encode(&prior, objects, key);
             match stored {
                 Some(old) if *old == data => {}
-                Some(_) => updates.push((*at, data)),
-                None => inserts.push((*at, data)),
+                Some(_) => updates.push((*at, data.clone())),
+                None => inserts.push((*at, data.clone())),
             }
+            newest_data = Some(data);
             (prior, prior_at) = (state, Some(*at));
         }
         for (at, data) in updates {
@@ -505,6 +710,10 @@ impl Stream<'_> {
             }
             db.execute(&insert).await?;
         }
+        // The frames end at the newest row (a late write re-encodes up to it), so `prior` is the state after it.
+        if let (Some(at), Some(data)) = (prior_at, newest_data) {
+            tails.0.insert(self.tail_key(), Tail { at, data, state: prior });
+        }
         Ok(())
     }
 
@@ -521,14 +730,26 @@ impl Stream<'_> {
         Ok(())
     }
 
-    /// Deletes the rows older than `before`, making the first one kept a key row first.
-    async fn delete_older(&self, db: &impl ConnectionTrait, before: i64) -> Result<()> {
+    /// Deletes the rows older than `before`, making the first one kept a key row first. Answers whether the
+    /// stream turned a day over: rows were deleted and none is left, or the oldest left is of a later UTC day than
+    /// the newest deleted (once a day per stream in steady use).
+    async fn delete_older(&self, db: &impl ConnectionTrait, before: i64) -> Result<bool> {
+        let mut q = Query::select();
+        q.column(col("at_s")).from(col(PACKS));
+        self.filter(&mut q);
+        q.and_where(Expr::col(col("at_s")).lt(before)).order_by(col("at_s"), Order::Desc).limit(1);
+        let Some(deleted) = db.query_one(&q).await?.map(|r| r.try_get::<i64>("", "at_s")).transpose()? else {
+            return Ok(false);
+        };
         let mut q = Query::select();
         q.columns([col("at_s"), col("data")]).from(col(PACKS));
         self.filter(&mut q);
         q.and_where(Expr::col(col("at_s")).gte(before)).order_by(col("at_s"), Order::Asc).limit(1);
-        if let Some(row) = db.query_one(&q).await? {
+        let kept = db.query_one(&q).await?;
+        let mut turned = true;
+        if let Some(row) = kept {
             let (at, data): (i64, Vec<u8>) = (row.try_get("", "at_s")?, row.try_get("", "data")?);
+            turned = at.div_euclid(86_400) != deleted.div_euclid(86_400);
             if data.first() != Some(&KEY) {
                 let rows = self.rows(db, period_start(at, self.resolution), Some(at)).await?;
                 let state = replay(&rows, self.kind, State::new(), |_, _| {})?;
@@ -543,12 +764,13 @@ impl Stream<'_> {
             .and_where(Expr::col(col("at_s")).lt(before))
             .to_owned();
         db.execute(&delete).await?;
-        Ok(())
+        Ok(turned)
     }
 }
 
-/// Deletes every database's rows at `resolution` older than `before`.
-pub(crate) async fn delete_older(db: &impl ConnectionTrait, resolution: i32, before: i64) -> Result<()> {
+/// Deletes every database's rows at `resolution` older than `before`; answers the databases whose statement
+/// streams turned a day over (see [`Stream::delete_older`]: their texts are worth looking at).
+pub(crate) async fn delete_older(db: &impl ConnectionTrait, resolution: i32, before: i64) -> Result<Vec<String>> {
     let q = Query::select()
         .distinct()
         .columns([col("database_name"), col("kind")])
@@ -556,36 +778,44 @@ pub(crate) async fn delete_older(db: &impl ConnectionTrait, resolution: i32, bef
         .and_where(Expr::col(col("resolution_s")).eq(resolution))
         .and_where(Expr::col(col("at_s")).lt(before))
         .to_owned();
+    let mut turned = Vec::new();
     for row in db.query_all(&q).await? {
         let database: String = row.try_get("", "database_name")?;
-        let kind = match row.try_get::<i16>("", "kind")? {
-            1 => Kind::Table,
-            _ => Kind::Index,
-        };
-        Stream { database: &database, kind, resolution }.delete_older(db, before).await?;
+        let Some(kind) = Kind::from_code(row.try_get::<i16>("", "kind")?) else { continue };
+        if (Stream { database: &database, kind, resolution }).delete_older(db, before).await? && kind == Kind::Statement
+        {
+            turned.push(database);
+        }
     }
-    Ok(())
+    Ok(turned)
 }
 
-/// Moves the rows of the row-per-sample tables (`sample_tables`, `sample_indexes`, from before migration 000017)
-/// into `sample_packs`, a window at a time, and deletes them. Does nothing when they are empty; safe to run again
-/// after an interruption (times already packed keep what they have).
+/// Moves the rows of the row-per-sample tables (`sample_tables`, `sample_indexes` from before migration 000017,
+/// `sample_statements` from before Strata packed statements too) into `sample_packs`, a window at a time, and
+/// deletes them. Does nothing when they are empty; safe to run again after an interruption (times already packed
+/// keep what they have).
 pub(crate) async fn convert_rows(db: &impl ConnectionTrait) -> Result<()> {
-    let legacy: [(Kind, &str, &[&str]); 2] = [
+    let legacy: [(Kind, &str, &[&str]); 3] = [
         (Kind::Table, "sample_tables", &["total_bytes", "table_bytes", "index_bytes", "rows_estimate"]),
         (Kind::Index, "sample_indexes", &["scans"]),
+        (Kind::Statement, "sample_statements", &["calls", "total_us", "rows_out", "blks_hit", "blks_read"]),
     ];
     for (kind, table, columns) in legacy {
         let any = Query::select().column(col("object_id")).from(col(table)).limit(1).to_owned();
         if db.query_one(&any).await?.is_none() {
             continue;
         }
-        let databases = Query::select()
-            .distinct()
-            .column(col("database_name"))
-            .from(col("sample_objects"))
-            .and_where(Expr::col(col("kind")).eq(kind.name()))
-            .to_owned();
+        // Tables and indexes are named in `sample_objects`, statements in `sample_queries`.
+        let of_kind = |q: &mut sea_orm::sea_query::SelectStatement| {
+            if kind == Kind::Statement {
+                q.from(col("sample_queries"));
+            } else {
+                q.from(col("sample_objects")).and_where(Expr::col(col("kind")).eq(kind.name()));
+            }
+        };
+        let mut databases = Query::select();
+        databases.distinct().column(col("database_name"));
+        of_kind(&mut databases);
         let databases: Vec<String> = db
             .query_all(&databases)
             .await?
@@ -593,12 +823,9 @@ pub(crate) async fn convert_rows(db: &impl ConnectionTrait) -> Result<()> {
             .map(|r| r.try_get::<String>("", "database_name"))
             .collect::<std::result::Result<_, _>>()?;
         for database in &databases {
-            let ids = Query::select()
-                .column(col("id"))
-                .from(col("sample_objects"))
-                .and_where(Expr::col(col("database_name")).eq(database.as_str()))
-                .and_where(Expr::col(col("kind")).eq(kind.name()))
-                .to_owned();
+            let mut ids = Query::select();
+            ids.column(col("id")).and_where(Expr::col(col("database_name")).eq(database.as_str()));
+            of_kind(&mut ids);
             for resolution in [RAW, FIVE_MINUTES, HOURLY] {
                 let stream = Stream { database, kind, resolution };
                 let of_stream = |q: &mut sea_orm::sea_query::SelectStatement| {
@@ -633,7 +860,7 @@ pub(crate) async fn convert_rows(db: &impl ConnectionTrait) -> Result<()> {
                         let at: i64 = row.try_get("", "at_s")?;
                         snapshots.entry(at).or_default().insert(row.try_get("", "object_id")?, values);
                     }
-                    stream.write(db, snapshots).await?;
+                    stream.write(db, snapshots, &mut Tails::default()).await?;
                     start = end;
                 }
             }
@@ -690,6 +917,39 @@ mod tests {
             snapshot(&[(40_000, &[Some(1), Some(2), Some(3), Some(4)]), (1, &[Some(3), None, None, None])]),
         ];
         round_trip(&frames);
+    }
+
+    #[test]
+    fn following_one_object_gives_what_replaying_every_object_gives() {
+        let frames = [
+            snapshot(&[(1, &[Some(10), None, None, None]), (2, &[Some(-5), Some(0), Some(0), Some(0)])]),
+            snapshot(&[(2, &[Some(-5), Some(i64::MIN), Some(0), Some(0)]), (1, &[Some(11), None, None, None])]),
+            snapshot(&[(1, &[Some(12), None, None, None]), (2, &[Some(7), None, Some(0), Some(0)])]),
+            snapshot(&[(2, &[Some(9), None, Some(0), Some(0)])]),
+            snapshot(&[]),
+            snapshot(&[(40_000, &[Some(1), Some(2), Some(3), Some(4)]), (1, &[Some(3), None, None, None])]),
+            snapshot(&[(40_000, &[Some(1), Some(2), Some(3), Some(5)]), (1, &[Some(3), None, None, None])]),
+            snapshot(&[(40_000, &[Some(1), Some(2), Some(3), Some(6)]), (2, &[Some(1), None, None, None])]),
+        ];
+        let mut rows = vec![(0, vec![DELTA, 2, 0])]; // before the first key row: skipped by both
+        let mut prior = State::new();
+        for (i, objects) in frames.iter().enumerate() {
+            let (data, state) = encode(&prior, objects, i == 0 || i == 5 || i == 7);
+            rows.push((i as i64 + 1, data));
+            prior = state;
+        }
+        for id in [1, 2, 3, 40_000] {
+            let mut want = Vec::new();
+            replay(&rows, Kind::Table, State::new(), |at, state| {
+                if let Some(cols) = state.get(&id) {
+                    want.push((at, cols.clone()));
+                }
+            })
+            .unwrap();
+            let mut got = Vec::new();
+            follow(&rows, 4, id, |at, cols| got.push((at, cols.to_vec()))).unwrap();
+            assert_eq!(got, want, "object {id}");
+        }
     }
 
     #[test]
