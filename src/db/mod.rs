@@ -73,11 +73,8 @@ async fn connect_with(
         // used within the last second goes out without the ping round trip every acquire would otherwise cost.
         opts.connect_lazy(true).idle_timeout(idle).max_lifetime(None).test_before_acquire_if_idle_for(PING_AFTER_IDLE);
     }
-    if purpose == Purpose::App && url.backend() != Backend::Sqlite {
-        // The home pool serves every request (history, samples, audit, sessions past their cache): a connection
-        // used within the last second goes out without a ping round trip, as the watched pools' do.
-        opts.test_before_acquire_if_idle_for(PING_AFTER_IDLE);
-    }
+    // The home pool pings every connection before use: a home database that went away is then reported by a failed
+    // connect naming its address (tests/faults.rs), not by a pooled connection's bare end of stream.
     let app_name = match purpose {
         Purpose::App | Purpose::Watch { .. } => "strata",
         Purpose::Migrate | Purpose::HomeMigrate => "strata migrate",
@@ -139,7 +136,7 @@ async fn connect_with(
 /// Turns JIT compilation off for the session on servers that have it (PostgreSQL 11 and later).
 const JIT_OFF: &str = "SELECT set_config('jit', 'off', false) WHERE current_setting('jit', true) IS NOT NULL";
 
-/// A pooled connection (watched databases, the home database) idle at least this long is pinged before it is used.
+/// A watched database's pooled connection idle at least this long is pinged before a page uses it.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// How long [`direct_failure`] waits for the server.
