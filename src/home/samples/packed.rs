@@ -262,6 +262,22 @@ impl Reader<'_> {
         Ok(if width > 4 { low | (self.byte()? as u16) << 8 } else { low })
     }
 
+    /// Skips an entry's values after its tag, as [`apply`] reads them: a key row's 2 (and 3) is a value and its
+    /// step, a delta row's no value.
+    fn skip_values(&mut self, tags: u16, width: usize, key: bool) -> Result<()> {
+        for i in 0..width {
+            let values = match ((tags >> (2 * i)) & 3, key) {
+                (0, _) | (2 | 3, false) => 0,
+                (1, _) => 1,
+                _ => 2,
+            };
+            for _ in 0..values {
+                self.varint()?;
+            }
+        }
+        Ok(())
+    }
+
     fn head(&mut self, last_id: &mut i32) -> Result<(i32, bool)> {
         let h = self.varint()?;
         let id = (*last_id as i64).wrapping_add(unzigzag(h >> 1)) as i32;
@@ -378,17 +394,7 @@ fn follow(rows: &[(i64, Vec<u8>)], width: usize, id: i32, mut each: impl FnMut(i
             }
             let tags = r.tags(width)?;
             if entry != id {
-                for i in 0..width {
-                    let n = match ((tags >> (2 * i)) & 3, key) {
-                        (0, _) => 0,
-                        (1, _) => 1,
-                        (_, true) => 2,
-                        (_, false) => 0,
-                    };
-                    for _ in 0..n {
-                        r.varint()?;
-                    }
-                }
+                r.skip_values(tags, width, key)?;
                 continue;
             }
             named = true;
@@ -446,18 +452,7 @@ fn named_ids(data: &[u8], width: usize, out: &mut HashSet<i32>) -> Result<()> {
         }
         out.insert(id);
         let tags = r.tags(width)?;
-        for i in 0..width {
-            // As `apply` reads them: a key row's 2 (and 3) is a value and its step, a delta row's no value.
-            let values = match ((tags >> (2 * i)) & 3, key) {
-                (0, _) => 0,
-                (1, _) => 1,
-                (_, true) => 2,
-                (_, false) => 0,
-            };
-            for _ in 0..values {
-                r.varint()?;
-            }
-        }
+        r.skip_values(tags, width, key)?;
     }
     Ok(())
 }
