@@ -3,11 +3,15 @@
 # synthetic migrator of N migrations (default 500; medians of STRATA_BENCH_ROUNDS, default 7):
 #   - `migrate lint --json` (all N pending), next to `migrate up --sql` (the same plan, recorded, not linted) and,
 #     when squawk is installed (`npm install squawk-cli`, or SQUAWK=/path/to/squawk), `squawk` on that script;
-#   - `migrate up --rehearse` next to `migrate up` into an empty database (order swapped every round);
+#   - `migrate up --rehearse` next to `migrate up` into an empty database (order swapped every round), and beside them
+#     psql alone with the same SQL: the `--sql` plan as is, and as one transaction with this session's locks read
+#     after each migration and a ROLLBACK (what a rehearsal must do at the least);
 #   - the same N migrations applied from the dashboard (`POST /api/v1/databases/{name}/migrations/apply` to a running
 #     `bench-strata serve`, then its status polled every STRATA_BENCH_POLL seconds, default 0.1, with curl, until the
 #     run has ended) next to `migrate up`, side by side in the same rounds (the server is started before the clock
 #     starts: a dashboard is already running). The page itself polls every second; the poll adds up to its interval.
+#     Before it, in the same rounds, the plan rehearsed through the API (`POST .../migrations/rehearse`, which answers
+#     once the rehearsal is rolled back) on the same still-empty database.
 #
 # Settings (environment): STRATA_BENCH_N, STRATA_BENCH_ROUNDS, STRATA_BENCH_POLL, STRATA_BENCH_PG_URL (admin URL, default
 # postgres://postgres@127.0.0.1:5432/postgres), SQUAWK, CARGO_TARGET_DIR; STRATA_BENCH_PARTS (default
@@ -100,20 +104,42 @@ rehearse_ms() {
     echo "$ms"
 }
 : >"$work/phases"
+# The database's own floor, in psql with no Strata: the plan `--sql` prints (each migration its own transaction,
+# version rows included) and the same as one transaction, a savepoint per migration, this session's relation locks
+# read after each (what the rehearsal reads them for) and a ROLLBACK at the end.
+url="$(fresh_db plan)"
+"$bin" --database-url "$url" migrate up --sql >"$work/up.sql"
+drop_db plan
+{
+    echo 'BEGIN;'
+    sed -e 's/^BEGIN;$/SAVEPOINT migration;/' \
+        -e "s/^COMMIT;\$/RELEASE SAVEPOINT migration; SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted;/" \
+        "$work/up.sql"
+    echo 'ROLLBACK;'
+} >"$work/rehearse.sql"
+psql_f() { psql -qX -v ON_ERROR_STOP=1 -o /dev/null "$1" -f "$2"; }
+pup=() pre=()
 for r in $(seq 1 "$rounds"); do
     a="$(fresh_db "up$r")"
     b="$(fresh_db "re$r")"
+    c="$(fresh_db "pu$r")"
+    e="$(fresh_db "pr$r")"
     if [ $((r % 2)) -eq 1 ]; then
         up+=("$(time_ms "$bin" --database-url "$a" migrate up)")
         rehearse+=("$(rehearse_ms "$b")")
+        pup+=("$(time_ms psql_f "$c" "$work/up.sql")")
+        pre+=("$(time_ms psql_f "$e" "$work/rehearse.sql")")
     else
+        pre+=("$(time_ms psql_f "$e" "$work/rehearse.sql")")
+        pup+=("$(time_ms psql_f "$c" "$work/up.sql")")
         rehearse+=("$(rehearse_ms "$b")")
         up+=("$(time_ms "$bin" --database-url "$a" migrate up)")
     fi
     [ "$(tables "$a")" = "$n" ] || { echo "migrate up did not leave $n tables" >&2; exit 1; }
+    [ "$(tables "$c")" = "$n" ] || { echo "psql did not leave $n tables" >&2; exit 1; }
     [ "$(tables "$b")" = "0" ] || { echo "the rehearsal left tables behind" >&2; exit 1; }
-    drop_db "up$r"
-    drop_db "re$r"
+    [ "$(tables "$e")" = "0" ] || { echo "psql's rolled-back script left tables behind" >&2; exit 1; }
+    for d in "up$r" "re$r" "pu$r" "pr$r"; do drop_db "$d"; done
 done
 mu="$(echo "${up[*]}" | median)"
 mr="$(echo "${rehearse[*]}" | median)"
@@ -124,6 +150,11 @@ for phase in migrations_ms lock_reads_ms rollback_ms; do
     [ -n "$v" ] && printf '%-44s %6s  %s\n' "  of which ${phase%_ms} (server-side, logged)" "$(echo "$v" | median)" "$(echo "$v" | range)"
 done
 awk -v a="$mr" -v b="$mu" 'BEGIN {printf "rehearse/up: %.2fx (target <= 1.2x)\n", a / b}'
+mpu="$(echo "${pup[*]}" | median)"
+mpr="$(echo "${pre[*]}" | median)"
+printf '%-44s %6s  %s\n' "psql: the --sql plan (no Strata)" "$mpu" "$(echo "${pup[*]}" | range)"
+printf '%-44s %6s  %s\n' "psql: one transaction, locks read, ROLLBACK" "$mpr" "$(echo "${pre[*]}" | range)"
+awk -v a="$mpr" -v b="$mpu" 'BEGIN {printf "psql alone, rolled back with lock reads / committed: %.2fx (the database'"'"'s own floor)\n", a / b}'
 fi
 [[ "$parts" == *" dashboard "* ]] || exit 0
 
@@ -159,7 +190,11 @@ t = lambda v: d.datetime.fromisoformat(v.replace("Z", "+00:00"))
 print(round((t(s["finished_at"]) - t(s["started_at"])).total_seconds() * 1000))' "$work/status.json" >>"$work/server.ms"
     echo $((t1 - t0))
 }
-up=() dash=()
+rehearse_api() { # rehearse_api NAME: a rehearsal of the whole plan through the API (it answers when rolled back)
+    curl -sf -o "$work/rehearsal.json" -X POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+        -d '{"action":"up"}' "http://127.0.0.1:$port/api/v1/databases/$1/migrations/rehearse"
+}
+up=() dash=() dashre=()
 for r in $(seq 1 "$rounds"); do
     a="$(fresh_db "cli$r")"
     d="$(fresh_db "ui$r")"
@@ -170,11 +205,14 @@ for r in $(seq 1 "$rounds"); do
     for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
     if [ $((r % 2)) -eq 1 ]; then
         up+=("$(time_ms "$bin" --database-url "$a" migrate up)")
+        dashre+=("$(time_ms rehearse_api "$name")")
         dash+=("$(apply_ms "$d" "$name")")
     else
+        dashre+=("$(time_ms rehearse_api "$name")")
         dash+=("$(apply_ms "$d" "$name")")
         up+=("$(time_ms "$bin" --database-url "$a" migrate up)")
     fi
+    grep -q "\"steps\"" "$work/rehearsal.json" || { echo "the dashboard rehearsal did not answer a rehearsal" >&2; exit 1; }
     kill "${servers[-1]}"
     wait "${servers[-1]}" 2>/dev/null || true
     [ "$(tables "$a")" = "$n" ] || { echo "migrate up did not leave $n tables" >&2; exit 1; }
@@ -185,8 +223,11 @@ done
 mu="$(echo "${up[*]}" | median)"
 md="$(echo "${dash[*]}" | median)"
 printf '%-44s %6s  %s\n' "migrate up ($n migrations, empty database)" "$mu" "$(echo "${up[*]}" | range)"
+mre="$(echo "${dashre[*]}" | median)"
+printf '%-44s %6s  %s\n' "rehearse from the dashboard (API, same plan)" "$mre" "$(echo "${dashre[*]}" | range)"
 printf '%-44s %6s  %s\n' "apply from the dashboard (API, same plan)" "$md" "$(echo "${dash[*]}" | range)"
 server="$(tr '\n' ' ' <"$work/server.ms")"
 printf '%-44s %6s  %s\n' "  the run itself (its started_at to finished_at)" "$(echo "$server" | median)" "$(echo "$server" | range)"
 echo "the run's status at its end (what each poll reads then): $(( $(cat "$work/status.bytes") / 1024 )) kB of JSON"
 awk -v a="$md" -v b="$mu" 'BEGIN {printf "dashboard/up: %.2fx (target <= 1.1x)\n", a / b}'
+awk -v a="$mre" -v b="$mu" 'BEGIN {printf "dashboard rehearsal/up: %.2fx (target <= 1.2x)\n", a / b}'

@@ -141,6 +141,15 @@ async fn rehearsal_leaves_nothing(kind: Kind) {
                 "the second migration's list names only its own new locks: {:?}",
                 r.steps[1].locks
             );
+            let all: Vec<_> = r.steps.iter().flat_map(|s| &s.locks).collect();
+            assert!(
+                all.iter().any(|l| l.relation == "old_things" && l.mode == "AccessExclusiveLock"),
+                "a table dropped in the rehearsal is still named by its lock: {all:?}"
+            );
+            for ours in ["seaql_migrations", "seaql_migrations_pkey", "alembic_version", "alembic_version_pkey"] {
+                assert!(all.iter().all(|l| l.relation != ours), "Strata's bookkeeping is left out: {all:?}");
+            }
+            assert!(all.iter().all(|l| !l.relation.starts_with("pg_")), "the catalog is left out: {all:?}");
         }
         _ => assert_eq!(locks[0].relation, "database", "{locks:?}"),
     }

@@ -557,15 +557,17 @@ fn statements_at(g: i64, texts: &[String], uneven: bool) -> Vec<StatementInfo> {
             let q = q as i64;
             let pace = (q + 1) * 25;
             // A steady pace plus a wobble smaller than half a minute's pace: each minute's increase varies, and no
-            // counter ever goes down (which would read as a reset).
+            // counter ever goes down (which would read as a reset). The time's wobble is up to half a minute's time
+            // (in µs), as the calls' is up to half a minute's calls.
             let calls = 1_000_000 + g * pace + if uneven { jitter(g, q + 7_000, pace / 2 + 1) } else { 0 };
             let mean_ms = 0.3 + q as f64 / 10.0;
             let wobble = |salt: i64, spread: i64| if uneven { jitter(g, q + salt, spread) } else { 0 };
+            let minute_us = (pace as f64 * mean_ms * 1000.0) as i64;
             StatementInfo {
                 query_id: format!("{}", -4_611_686_018_427_387_904 + q * 7_919_113),
                 query: text.clone(),
                 calls,
-                total_ms: calls as f64 * mean_ms + wobble(8_000, 50_000) as f64 / 1000.0 * pace as f64,
+                total_ms: calls as f64 * mean_ms + wobble(8_000, minute_us / 2 + 1) as f64 / 1000.0,
                 rows: calls * 3 + wobble(9_000, pace),
                 blocks_hit: Some(calls * 40 + wobble(10_000, pace * 4)),
                 blocks_read: Some(calls / 10 + wobble(11_000, pace / 40 + 1)),

@@ -9,6 +9,7 @@
 pub mod alembic;
 mod run;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
@@ -192,7 +193,8 @@ pub fn check_usable(w: &Watched) -> Result<()> {
 /// Rehearses a plan on its own connection to the project database (see [`migrate::rehearse`]): the migrations run
 /// for real inside one transaction under the migration lock, which is then rolled back. PostgreSQL and SQLite;
 /// MariaDB/MySQL is refused (DDL commits there). A stamp runs no migration, so there is nothing to rehearse.
-pub async fn rehearse(w: &Watched, set: &MigrationSet, plan: &Plan, lock_timeout: Duration) -> Result<Rehearsal> {
+/// Like a run, it works on a thread of its own with a single-threaded runtime, as `strata migrate` does.
+pub async fn rehearse(w: &Watched, set: &Arc<MigrationSet>, plan: &Plan, lock_timeout: Duration) -> Result<Rehearsal> {
     if let Tool::Alembic(_) = tool(w)? {
         return Err(alembic::cannot_rehearse());
     }
@@ -200,10 +202,14 @@ pub async fn rehearse(w: &Watched, set: &MigrationSet, plan: &Plan, lock_timeout
     if plan.stamp.is_some() {
         return Err(Error::BadRequest("a stamp runs no migration: there is nothing to rehearse".into()));
     }
-    let conn = db::connect(w.url(), Purpose::Migrate).await?;
-    let result = migrate::rehearse(&conn, set, plan.action, &plan.steps, lock_timeout).await;
-    conn.close().await.ok();
-    result
+    let (url, set, plan) = (w.url().clone(), set.clone(), plan.clone());
+    run::on_own_thread("strata-migrate-rehearsal", move || async move {
+        let conn = db::connect(&url, Purpose::Migrate).await?;
+        let result = migrate::rehearse(&conn, &set, plan.action, &plan.steps, lock_timeout).await;
+        conn.close().await.ok();
+        result
+    })
+    .await
 }
 
 /// How a rehearsal of `plan` ended, in words, for the audit log.

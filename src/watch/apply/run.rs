@@ -432,6 +432,29 @@ pub(super) async fn start(
     Ok(id)
 }
 
+/// Runs `work` on a thread of its own with a single-threaded runtime and hands back its outcome: a rehearsal's
+/// statements then go out and come back on one thread, as `strata migrate`'s do (the server's multi-threaded
+/// scheduler moves a task between worker threads at every answer). A panic there is an error here.
+pub(super) async fn on_own_thread<T, F, Fut>(name: &'static str, work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T>>,
+{
+    let (tx, rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let outcome = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime.block_on(work()),
+                Err(e) => Err(Error::Unavailable(format!("cannot start {name}'s runtime: {e}"))),
+            };
+            let _ = tx.send(outcome);
+        })
+        .map_err(|e| Error::Unavailable(format!("cannot start {name}'s thread: {e}")))?;
+    rx.await.map_err(|_| Error::Migration(format!("{name}'s thread ended without an outcome (it panicked)")))?
+}
+
 /// What a run's own thread needs: the database, the migrator and the plan.
 struct RunnerThread {
     url: DatabaseUrl,
