@@ -379,7 +379,8 @@ async fn locks(txn: &DatabaseTransaction, names: &mut Names, seen: &mut Seen) ->
     };
     let mut new = Vec::new();
     for key in keys.split(',').filter(|k| !k.is_empty()) {
-        let key: i64 = key.parse().map_err(|_| Error::Migration(format!("unexpected lock key {key:?} from pg_locks")))?;
+        let key: i64 =
+            key.parse().map_err(|_| Error::Migration(format!("unexpected lock key {key:?} from pg_locks")))?;
         if seen.keys.insert(key) {
             new.push(key);
         }
