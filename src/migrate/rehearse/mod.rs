@@ -37,40 +37,23 @@ fn pg_relations() -> String {
     )
 }
 
-/// PostgreSQL's relation lock modes, weakest first: a lock's key is `oid * 16 + its position here` (1-based).
-const PG_MODES: [&str; 8] = [
-    "AccessShareLock",
-    "RowShareLock",
-    "RowExclusiveLock",
-    "ShareUpdateExclusiveLock",
-    "ShareLock",
-    "ShareRowExclusiveLock",
-    "ExclusiveLock",
-    "AccessExclusiveLock",
-];
-
-/// Every relation lock this session holds, as one text of keys (`oid * 16 + the mode's number`, comma-separated):
-/// the lock table is read and nothing else looked up, so a read costs what `pg_locks` costs. The transaction's
-/// locks only pile up until the rollback; [`locks`] names the keys it has not seen before, with [`pg_named`].
-fn pg_lock_keys() -> String {
-    let modes = PG_MODES.iter().map(|m| format!("'{m}'")).collect::<Vec<_>>().join(", ");
+/// The relation locks this session holds, the catalog's and Strata's own tables (with their indexes) left out,
+/// but for those already seen: `$1` is the array (as text) of their keys (`oid * 16 + the mode's number`), so each
+/// migration's read returns its own new locks only, not the pile the rehearsal's transaction holds by then.
+fn pg_locks() -> String {
     format!(
-        "SELECT coalesce(string_agg((relation::bigint * 16 + coalesce(array_position(ARRAY[{modes}], mode::text), 9))::text, \
-         ','), '') AS keys FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted"
-    )
-}
-
-/// The relations `$1` names (an array of oids, as text), each with whether a lock list leaves it out (`ignored`:
-/// the catalog's, and Strata's own tables with their indexes). A relation dropped in this transaction is not found.
-fn pg_named() -> String {
-    format!(
-        "SELECT c.oid::bigint AS oid, c.relname::text AS relation, {PG_KIND} AS kind, \
-         (s.nspname::text IN ('pg_catalog', 'information_schema', 'pg_toast') \
-          OR coalesce(t.relname, c.relname)::text IN \
-             ('seaql_migrations', 'alembic_version', 'migrations_log', 'migrations_log_id_seq')) AS ignored \
-         FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace \
+        "SELECT l.key, l.relation::bigint AS oid, c.relname::text AS relation, {PG_KIND} AS kind, l.mode AS mode \
+         FROM (SELECT relation, mode, relation::bigint * 16 + coalesce(array_position(ARRAY['AccessShareLock', \
+             'RowShareLock', 'RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', \
+             'ExclusiveLock', 'AccessExclusiveLock'], mode::text), 9) AS key \
+             FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted) l \
+         LEFT JOIN pg_class c ON c.oid = l.relation \
+         LEFT JOIN pg_namespace s ON s.oid = c.relnamespace \
          LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid \
-         WHERE c.oid = ANY($1::text::oid[])"
+         WHERE l.key NOT IN (SELECT unnest($1::text::bigint[])) \
+         AND coalesce(s.nspname::text, '') NOT IN ('pg_catalog', 'information_schema', 'pg_toast') \
+         AND coalesce(t.relname, c.relname, '')::text NOT IN \
+             ('seaql_migrations', 'alembic_version', 'migrations_log', 'migrations_log_id_seq')"
     )
 }
 
@@ -340,28 +323,31 @@ async fn relation_names(txn: &DatabaseTransaction) -> Result<Names> {
     rows.iter().map(|r| Ok((r.try_get("", "oid")?, (r.try_get("", "relation")?, r.try_get("", "kind")?)))).collect()
 }
 
-/// The keys of the locks the rehearsal's session holds, as far as [`locks`] has read them (PostgreSQL).
+/// The locks the rehearsal's session holds, by key, as far as [`locks`] has read them (PostgreSQL).
 #[derive(Default)]
 struct Seen {
-    keys: HashSet<i64>,
+    keys: Vec<i64>,
 }
 
-/// `{a,b,...}`: an array literal of numbers, for a `$1::text::oid[]` parameter.
-fn array_literal(numbers: impl Iterator<Item = i64>) -> String {
-    let mut out = String::from("{");
-    for (n, v) in numbers.enumerate() {
-        if n > 0 {
-            out.push(',');
+impl Seen {
+    /// `{k1,k2,...}`: the array `pg_locks()` takes as `$1`.
+    fn array(&self) -> String {
+        let mut out = String::with_capacity(self.keys.len() * 12 + 2);
+        out.push('{');
+        for (n, k) in self.keys.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(&k.to_string());
         }
-        out.push_str(&v.to_string());
+        out.push('}');
+        out
     }
-    out.push('}');
-    out
 }
 
-/// The locks the rehearsal's session took since the last call (PostgreSQL; SQLite's one lock every time): the
-/// lock table read as keys, and the relations of the keys not seen before looked up by oid. A relation dropped in
-/// the rehearsal is named from `names`; one never seen by name (the TOAST table of a dropped one) is left out.
+/// The locks the rehearsal's session took since the last call (PostgreSQL; SQLite's one lock every time). A
+/// relation dropped in the rehearsal is named from `names`; one never seen by name (the TOAST table of a dropped
+/// one) is left out.
 async fn locks(txn: &DatabaseTransaction, names: &mut Names, seen: &mut Seen) -> Result<Vec<LockHeld>> {
     let backend = txn.get_database_backend();
     if backend != DbBackend::Postgres {
@@ -372,45 +358,19 @@ async fn locks(txn: &DatabaseTransaction, names: &mut Names, seen: &mut Seen) ->
             mode: "write lock (BEGIN IMMEDIATE: other writers wait, readers go on)".into(),
         }]);
     }
-    let row = txn.query_one_raw(Statement::from_string(backend, pg_lock_keys())).await?;
-    let keys: String = match row {
-        Some(r) => r.try_get("", "keys")?,
-        None => String::new(),
-    };
-    let mut new = Vec::new();
-    for key in keys.split(',').filter(|k| !k.is_empty()) {
-        let key: i64 =
-            key.parse().map_err(|_| Error::Migration(format!("unexpected lock key {key:?} from pg_locks")))?;
-        if seen.keys.insert(key) {
-            new.push(key);
-        }
-    }
-    if new.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut oids: Vec<i64> = new.iter().map(|k| k.div_euclid(16)).collect();
-    oids.sort_unstable();
-    oids.dedup();
-    let stmt = Statement::from_sql_and_values(backend, pg_named(), [array_literal(oids.iter().copied()).into()]);
-    let mut found: HashMap<i64, Option<(String, String)>> = HashMap::with_capacity(oids.len());
-    for r in txn.query_all_raw(stmt).await? {
-        let named = (r.try_get("", "relation")?, r.try_get("", "kind")?);
-        found.insert(r.try_get("", "oid")?, (!r.try_get::<bool>("", "ignored")?).then_some(named));
-    }
-    let mut out = Vec::with_capacity(new.len());
-    for key in new {
-        let oid = key.div_euclid(16);
-        let mode = match PG_MODES.get((key.rem_euclid(16) as usize).wrapping_sub(1)) {
-            Some(m) => m.to_string(),
-            None => format!("lock mode {}", key.rem_euclid(16)),
-        };
-        let (relation, kind) = match found.get(&oid) {
-            Some(Some((name, kind))) => {
+    let stmt = Statement::from_sql_and_values(backend, pg_locks(), [seen.array().into()]);
+    let rows = txn.query_all_raw(stmt).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        seen.keys.push(r.try_get("", "key")?);
+        let oid: i64 = r.try_get("", "oid")?;
+        let mode: String = r.try_get("", "mode")?;
+        let (relation, kind) = match r.try_get::<Option<String>>("", "relation")? {
+            Some(name) => {
+                let kind: String = r.try_get("", "kind")?;
                 names.entry(oid).or_insert_with(|| (name.clone(), kind.clone()));
-                (name.clone(), kind.clone())
+                (name, kind)
             }
-            Some(None) => continue,
-            // Not in the catalog any more: dropped in this transaction, named as it was seen before.
             None => match names.get(&oid) {
                 Some((name, kind)) => (name.clone(), kind.clone()),
                 None => continue,
