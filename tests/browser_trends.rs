@@ -28,6 +28,15 @@ async fn table_charts_and_fleet_sparklines_in_light_and_dark() {
     let (_server, base) = serve(&t.url).await;
     // A day of samples every ten minutes: posts grows from 1 MB to 3 MB and 10,000 to 30,000 rows.
     let home = Database::connect(home_url_for(&t.url)).await.unwrap();
+    // The server samples `app` as it starts, then every 60 s. Its sample's rollups span the bucket the history's
+    // newest sample's rollups reach too (a write refreshes up to the next raw sample): writing the history while
+    // the server writes its first sample is two writers of one database's samples, which a lease rules out in
+    // production. So the history goes in once that sample is there, a minute before the next.
+    let waited = std::time::Instant::now();
+    while count(&home, &format!("SELECT count(*) FROM samples WHERE database_name = '{APP}'")).await == 0 {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(30), "the server took no sample of {APP}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let now = chrono::Utc::now().timestamp();
     for k in 0..144i64 {
         let at = chrono::DateTime::from_timestamp(now - 86_400 + 600 * k, 0).unwrap();
