@@ -71,7 +71,10 @@ async fn connect_with(
         // use a connection lives on (no recycling after sqlx's default 30 min): each new server session warms its
         // catalog caches and prepared statements again, and the first request on it pays for that. A connection
         // used within the last second goes out without the ping round trip every acquire would otherwise cost.
-        opts.connect_lazy(true).idle_timeout(idle).max_lifetime(None).test_before_acquire_if_idle_for(PING_AFTER_IDLE);
+        opts.connect_lazy(true)
+            .idle_timeout(idle)
+            .max_lifetime(None)
+            .test_before_acquire_if_idle_for(WATCH_PING_AFTER_IDLE);
     }
     // The home pool pings every connection before use: a home database that went away is then reported by a failed
     // connect naming its address (tests/faults.rs), not by a pooled connection's bare end of stream.
@@ -137,7 +140,7 @@ async fn connect_with(
 const JIT_OFF: &str = "SELECT set_config('jit', 'off', false) WHERE current_setting('jit', true) IS NOT NULL";
 
 /// A watched database's pooled connection idle at least this long is pinged before a page uses it.
-const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+const WATCH_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// How long [`direct_failure`] waits for the server.
 const DIRECT_TIMEOUT: Duration = Duration::from_secs(5);

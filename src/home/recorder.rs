@@ -65,11 +65,6 @@ impl Recorder {
         Recorder { home, pending: Arc::new(Pending::default()) }
     }
 
-    /// The home database the rows go to.
-    pub fn home(&self) -> &DatabaseConnection {
-        &self.home
-    }
-
     /// Starts writing `runs` (as [`history::record_or_warn`] does: bounded, never failing) on a task of its own and
     /// returns at once; a failure is logged there, and the returned [`Recording`] gives it to whoever wants to show it.
     pub fn record(&self, runs: Vec<NewRun>) -> Recording {
@@ -112,10 +107,5 @@ impl Recorder {
             }
             idle.await;
         }
-    }
-
-    /// How many writes are in flight now.
-    pub fn in_flight(&self) -> usize {
-        self.pending.writes.load(Ordering::SeqCst)
     }
 }

@@ -203,7 +203,7 @@ pub async fn rehearse(w: &Watched, set: &Arc<MigrationSet>, plan: &Plan, lock_ti
         return Err(Error::BadRequest("a stamp runs no migration: there is nothing to rehearse".into()));
     }
     let (url, set, plan) = (w.url().clone(), set.clone(), plan.clone());
-    run::on_own_thread("strata-migrate-rehearsal", move || async move {
+    run::on_own_thread("the rehearsal", move || async move {
         let conn = db::connect(&url, Purpose::Migrate).await?;
         let result = migrate::rehearse(&conn, &set, plan.action, &plan.steps, lock_timeout).await;
         conn.close().await.ok();

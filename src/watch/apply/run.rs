@@ -382,15 +382,18 @@ pub(super) async fn start(
         .collect();
     let (ready_tx, ready_rx) = oneshot::channel::<Result<Option<i64>>>();
     let (go_tx, go_rx) = oneshot::channel::<Arc<LiveRun>>();
-    let (done_tx, done_rx) = oneshot::channel::<Result<Vec<migrate::StepReport>>>();
     let runner = RunnerThread { url: w.url().clone(), set, lock_timeout, plan: plan.clone(), actor: actor.clone() };
-    std::thread::Builder::new()
-        .name("strata-migrate-run".into())
-        .spawn(move || runner.run(ready_tx, go_rx, done_tx))
-        .map_err(|e| Error::Unavailable(format!("cannot start the migration run's thread: {e}")))?;
-    let runner_pid = ready_rx
-        .await
-        .map_err(|_| Error::Unavailable("the migration run's thread ended before connecting".into()))??;
+    let outcome = tokio::spawn(on_own_thread("the migration run", move || runner.run(ready_tx, go_rx)));
+    let runner_pid = match ready_rx.await {
+        Ok(pid) => pid?,
+        // The thread or its runtime could not start: its outcome says why.
+        Err(_) => {
+            return Err(match outcome.await {
+                Ok(Err(e)) => e,
+                _ => Error::Unavailable("the migration run's thread ended before connecting".into()),
+            });
+        }
+    };
     // Dropping `go_tx` on an error here tells the thread to close its connection and end: nothing ran.
     let Opened { id, live } = open(home, &w, &plan, &actor, steps, runner_pid).await?;
     if go_tx.send(live.clone()).is_err() {
@@ -400,8 +403,8 @@ pub(super) async fn start(
     let (entry, via) = run_entry(&w, &plan, audit);
     tokio::spawn(async move {
         let _busy = busy;
-        let result = done_rx.await.unwrap_or_else(|_| {
-            Err(Error::Migration("the migration run's thread ended without an outcome (it panicked)".into()))
+        let result = outcome.await.unwrap_or_else(|e| {
+            Err(Error::Migration(format!("the migration run's thread ended without an outcome: {e}")))
         });
         let (state, error) = match &result {
             Ok(_) => ("succeeded", None),
@@ -432,9 +435,10 @@ pub(super) async fn start(
     Ok(id)
 }
 
-/// Runs `work` on a thread of its own with a single-threaded runtime and hands back its outcome: a rehearsal's
-/// statements then go out and come back on one thread, as `strata migrate`'s do (the server's multi-threaded
+/// Runs `work` on a thread of its own with a single-threaded runtime and hands back its outcome: a run's or a
+/// rehearsal's statements then go out and come back on one thread, as `strata migrate`'s do (the server's multi-threaded
 /// scheduler moves a task between worker threads at every answer). A panic there is an error here.
+/// `name` says what runs there in errors (`the migration run`).
 pub(super) async fn on_own_thread<T, F, Fut>(name: &'static str, work: F) -> Result<T>
 where
     T: Send + 'static,
@@ -443,7 +447,7 @@ where
 {
     let (tx, rx) = oneshot::channel();
     std::thread::Builder::new()
-        .name(name.into())
+        .name("strata-migrate".into())
         .spawn(move || {
             let outcome = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime.block_on(work()),
@@ -465,49 +469,41 @@ struct RunnerThread {
 }
 
 impl RunnerThread {
-    /// Connects and says so with the runner's session id (`ready`), waits for the run's record (`go`; none: it could
-    /// not be written, and nothing runs), runs the plan and hands the outcome back (`done`).
-    fn run(
+    /// On the run's own thread: connects and says so with the runner's session id (`ready`), waits for the run's
+    /// record (`go`; none: it could not be written, and nothing runs), runs the plan and gives its outcome. When
+    /// nothing ran, the outcome is an error nobody reads: `start` has answered with the reason already.
+    async fn run(
         self,
         ready: oneshot::Sender<Result<Option<i64>>>,
         go: oneshot::Receiver<Arc<LiveRun>>,
-        done: oneshot::Sender<Result<Vec<migrate::StepReport>>>,
-    ) {
-        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt,
+    ) -> Result<Vec<migrate::StepReport>> {
+        let not_run = || Err(Error::Unavailable("the migration run did not start".into()));
+        let conn = match db::connect(&self.url, Purpose::Migrate).await {
+            Ok(conn) => conn,
             Err(e) => {
-                let _ = ready.send(Err(Error::Unavailable(format!("cannot start the migration run's runtime: {e}"))));
-                return;
+                let _ = ready.send(Err(e));
+                return not_run();
             }
         };
-        runtime.block_on(async move {
-            let conn = match db::connect(&self.url, Purpose::Migrate).await {
-                Ok(conn) => conn,
-                Err(e) => {
-                    let _ = ready.send(Err(e));
-                    return;
-                }
-            };
-            let pid = migrate::session_pid(&conn).await;
-            let connected = pid.is_ok();
-            if ready.send(pid).is_err() || !connected {
-                conn.close().await.ok();
-                return;
-            }
-            let Ok(live) = go.await else {
-                conn.close().await.ok();
-                return;
-            };
-            let progress = |e: Event<'_>| live.on_event(e);
-            let runner = Runner::new(&conn, &self.set, self.actor, self.lock_timeout, &progress).between(&*live);
-            let result = match (&self.plan.action, &self.plan.stamp) {
-                (Action::Stamp, Some(rev)) => runner.stamp(rev).await,
-                (Action::Downgrade, _) => runner.down(&self.plan.steps, false).await,
-                _ => runner.up(&self.plan.steps, false).await,
-            };
+        let pid = migrate::session_pid(&conn).await;
+        let connected = pid.is_ok();
+        if ready.send(pid).is_err() || !connected {
             conn.close().await.ok();
-            let _ = done.send(result);
-        });
+            return not_run();
+        }
+        let Ok(live) = go.await else {
+            conn.close().await.ok();
+            return not_run();
+        };
+        let progress = |e: Event<'_>| live.on_event(e);
+        let runner = Runner::new(&conn, &self.set, self.actor, self.lock_timeout, &progress).between(&*live);
+        let result = match (&self.plan.action, &self.plan.stamp) {
+            (Action::Stamp, Some(rev)) => runner.stamp(rev).await,
+            (Action::Downgrade, _) => runner.down(&self.plan.steps, false).await,
+            _ => runner.up(&self.plan.steps, false).await,
+        };
+        conn.close().await.ok();
+        result
     }
 }
 
