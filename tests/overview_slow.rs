@@ -1,5 +1,6 @@
-//! The overview's slow figures (database size, cache hit sums): read in the background, never inline on a page
-//! or a `/metrics` collection, shown with their age, and not refreshed once nobody looks.
+//! The slow readings: the overview's figures (database size, cache hit sums) and the bloat estimate, read in the
+//! background, never inline on a page or a `/metrics` collection, shown with their age, and not refreshed once
+//! nobody looks.
 
 mod common;
 
@@ -49,7 +50,7 @@ async fn pages_and_metrics_never_read_slow_figures_inline(kind: Kind) {
         // The database grows by megabytes: the page and /metrics go on showing the size the background read, as
         // they would not if either read it itself.
         let w = watched(&b.state);
-        let read = slow.get(&w.introspector, Duration::ZERO).await.unwrap().value.database_size_bytes.unwrap();
+        let read = slow.get(&w.introspector, Duration::ZERO, None).await.unwrap().value.database_size_bytes.unwrap();
         grow(&t, kind).await;
         let now = w.introspector.slow_readings().await.unwrap().database_size_bytes.unwrap();
         assert!(now > read + 1_000_000, "the database grew: {read} -> {now}");
@@ -135,5 +136,37 @@ async fn the_refresher_stops_when_nobody_looks_and_starts_with_the_next_view() {
     assert!(page.contains("size read "), "the last reading is shown with its age: {page}");
     assert!(slow.refreshing(), "the next view starts it again");
     eventually("a new reading", || async { (slow.reads() > stopped_at).then_some(()) }).await;
+    t.drop().await;
+}
+
+/// The bloat page shows the background estimate however often it is viewed and says how old it is; `?fresh=1`
+/// estimates anew, and the pages after it show that estimate.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bloat_page_shows_the_background_estimate_and_estimates_anew_on_request() {
+    let t = TestDb::new(Kind::Postgres).await;
+    migrate_up(&t).await;
+    let mut b = Browser::with_state(app_state_with(&t.url, |s| s.slow_stats_refresh = Duration::from_secs(3600)).await);
+    b.login_as(Role::Viewer).await;
+    let bloat = watched(&b.state).bloat.clone();
+    for _ in 0..3 {
+        let (status, _, page) = b.get(&at("/bloat")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains("estimated ") && page.contains(" ago;") && page.contains("Estimate now"), "{page}");
+        assert!(!page.contains("ballast"), "{page}");
+    }
+    assert_eq!(bloat.reads(), 1, "three views, one estimate");
+
+    grow(&t, Kind::Postgres).await;
+    let (_, _, page) = b.get(&at("/bloat")).await;
+    assert!(!page.contains("ballast"), "the background estimate is from before the table: {page}");
+    let (status, _, page) = b.get(&at("/bloat?fresh=1")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("ballast"), "a new estimate lists the new 2 MB table: {page}");
+    let (_, _, page) = b.get(&at("/bloat")).await;
+    assert!(page.contains("ballast"), "and the next view shows it: {page}");
+    assert_eq!(bloat.reads(), 2);
+    let (status, _, page) = b.get(&at("/bloat?fresh=yes")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("fresh=1"), "{page}");
     t.drop().await;
 }

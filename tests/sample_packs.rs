@@ -267,6 +267,27 @@ async fn packed_answers_what_rows_answered(kind: Kind) {
     let (growth, _) = samples::growth(&home, DB, now, 7200, Which::Named(&named)).await.unwrap();
     assert_eq!(growth.len(), 1);
     assert_eq!(growth[0].growth, Some(0));
+    // A page's own tables, read back from the newest samples, answer as the whole replay does: `dropped` while it
+    // is gone (its newest sample an hour before), back and smaller, and in the gap of minutes 120 to 129.
+    let page: Vec<(String, String)> =
+        ["grows", "same", "dropped"].iter().map(|n| ("s".to_string(), n.to_string())).collect();
+    for minute in [30, 55, 65, 75, 125, 179] {
+        let (now, span) = (BASE + minute * 60, 1500);
+        let (growth, _) = samples::growth(&home, DB, now, span, Which::Named(&page)).await.unwrap();
+        assert_eq!(growth.len(), 3, "minute {minute}");
+        for g in &growth {
+            let newest = table_points(&all, &g.name, false).into_iter().rfind(|(t, _)| *t <= now).and_then(|p| p.1);
+            let then = table_points(&all, &g.name, false)
+                .into_iter()
+                .rfind(|(t, _)| *t <= now - span && *t >= now - span - 3600)
+                .and_then(|p| p.1);
+            assert_eq!(
+                (g.total_bytes, g.growth),
+                (newest, newest.zip(then).map(|(a, b)| a - b)),
+                "minute {minute}: {g:?}"
+            );
+        }
+    }
 
     // The averages: 5-minute ones of every complete bucket, then hourly ones of those.
     let retention = SampleRetention::default();

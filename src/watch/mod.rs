@@ -18,6 +18,7 @@ pub mod slow;
 pub mod trends;
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 
@@ -25,7 +26,7 @@ use self::catalog::Cached;
 use crate::backup::Jobs;
 use crate::config::{Config, DatabaseUrl, WatchSpec};
 use crate::db::health::Health;
-use crate::db::introspect::{self, Introspector, Overview};
+use crate::db::introspect::{self, BloatInfo, Introspector, Overview};
 use crate::db::{self, Purpose};
 use crate::error::{Error, Result};
 use crate::maintenance;
@@ -47,7 +48,9 @@ pub struct Watched {
     /// The overview's server statistics, reused for `stats_refresh`.
     pub overview: Arc<Cached<Overview>>,
     /// The overview's slow figures (size, cache hit sums), read in the background every `slow_stats_refresh`.
-    pub slow: Arc<slow::SlowStats>,
+    pub slow: Arc<slow::Slow>,
+    /// The bloat estimate, read in the background every `slow_stats_refresh` while the bloat page is looked at.
+    pub bloat: Arc<slow::Slow<Vec<BloatInfo>>>,
     /// Maintenance actions started from the dashboard.
     pub maintenance: Arc<maintenance::Registry>,
     /// The Backups page's background backup or restore (one at a time in this process).
@@ -77,7 +80,8 @@ impl Watched {
         Ok(Arc::new(Watched {
             health: Arc::new(Health::new(&spec.url)),
             overview: Arc::new(Cached::new(config.settings.stats_refresh)),
-            slow: slow::SlowStats::new(config.settings.slow_stats_refresh, config.settings.catalog_timeout),
+            slow: slow::Slow::new(config.settings.slow_stats_refresh, config.settings.catalog_timeout),
+            bloat: slow::Slow::new(config.settings.slow_stats_refresh, config.settings.catalog_timeout),
             maintenance: Arc::new(maintenance::Registry::default()),
             backups: Jobs::shared(&spec.url),
             card: fleet::CardSlot::default(),
@@ -93,7 +97,14 @@ impl Watched {
     /// The overview's slow figures as the background task last read them (the first time, waiting for its first
     /// reading at most [`slow::FIRST_READING_WAIT`]); asking keeps the task refreshing.
     pub async fn slow_reading(&self) -> Option<slow::Reading> {
-        self.slow.get(&self.introspector, slow::FIRST_READING_WAIT).await
+        self.slow.get(&self.introspector, slow::FIRST_READING_WAIT, None).await
+    }
+
+    /// The bloat estimate as the background task last read it, when it is at most two intervals old (so the task
+    /// was refreshing it); otherwise a new one, waited for at most `wait`. Asking keeps the task refreshing.
+    pub async fn bloat_reading(&self, wait: Duration) -> Option<slow::Reading<Vec<BloatInfo>>> {
+        let max_age = self.bloat.every() * slow::IDLE_AFTER_INTERVALS;
+        self.bloat.get(&self.introspector, wait, Some(max_age)).await
     }
 
     /// Its name (the `{name}` in `/db/{name}`).

@@ -1,5 +1,6 @@
-//! The overview's slow figures (database size, cache hit sums) for one watched database: read in the background
-//! every `slow_stats_refresh` while someone looks, never while a page or `/metrics` waits.
+//! Slow readings of one watched database, read in the background every `slow_stats_refresh` while someone looks,
+//! never while a page or `/metrics` waits: the overview's slow figures (database size, cache hit sums) and the bloat
+//! estimate (every table's and index's statistics: 20 ms at 10,000 tables).
 //!
 //! The refresher starts at the first request that asks for the figures and stops by itself once nobody asked for
 //! [`IDLE_AFTER_INTERVALS`] intervals (or the database stopped answering), so a database nobody looks at keeps no
@@ -16,10 +17,12 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use tokio::sync::watch;
 
 use super::catalog;
-use crate::db::introspect::{Introspector, SlowReadings};
+use crate::db::introspect::{BloatInfo, Introspector, SlowReadings};
+use crate::error::Result;
 
 /// How long a request waits for the first reading when none was taken yet.
 pub const FIRST_READING_WAIT: Duration = Duration::from_secs(1);
@@ -29,12 +32,12 @@ pub const IDLE_AFTER_INTERVALS: u32 = 2;
 
 /// A reading and when it was taken.
 #[derive(Clone, Debug)]
-pub struct Reading {
-    pub value: SlowReadings,
+pub struct Reading<T = SlowReadings> {
+    pub value: T,
     pub read_at: DateTime<Utc>,
 }
 
-impl Reading {
+impl<T> Reading<T> {
     /// "read 40 s ago", for pages.
     pub fn age(&self) -> String {
         let secs = (Utc::now() - self.read_at).num_seconds().max(0);
@@ -46,11 +49,32 @@ impl Reading {
     }
 }
 
-/// One database's slow figures and their refresher.
-pub struct SlowStats {
+/// What a slow reading reads, from the database's introspector.
+pub trait Read: Clone + Send + Sync + 'static {
+    /// What it is, for the log ("the slow overview figures").
+    const WHAT: &'static str;
+    fn read(introspector: Arc<dyn Introspector>) -> BoxFuture<'static, Result<Self>>;
+}
+
+impl Read for SlowReadings {
+    const WHAT: &'static str = "the slow overview figures";
+    fn read(introspector: Arc<dyn Introspector>) -> BoxFuture<'static, Result<Self>> {
+        Box::pin(async move { introspector.slow_readings().await })
+    }
+}
+
+impl Read for Vec<BloatInfo> {
+    const WHAT: &'static str = "the bloat estimate";
+    fn read(introspector: Arc<dyn Introspector>) -> BoxFuture<'static, Result<Self>> {
+        Box::pin(async move { introspector.bloat().await })
+    }
+}
+
+/// One database's slow reading of one kind and its refresher.
+pub struct Slow<T = SlowReadings> {
     every: Duration,
     limit: Duration,
-    latest: watch::Sender<Option<Reading>>,
+    latest: watch::Sender<Option<Reading<T>>>,
     refresher: Mutex<Refresher>,
     reads: AtomicU64,
 }
@@ -60,11 +84,11 @@ struct Refresher {
     wanted_at: Instant,
 }
 
-impl SlowStats {
+impl<T: Read> Slow<T> {
     /// Figures read every `every`, each read under `catalog_timeout` or, when longer, `every`: nobody waits for
     /// this read, so a database whose size takes longer than a page may wait still gets one (and one at a time).
-    pub fn new(every: Duration, catalog_timeout: Duration) -> Arc<SlowStats> {
-        Arc::new(SlowStats {
+    pub fn new(every: Duration, catalog_timeout: Duration) -> Arc<Slow<T>> {
+        Arc::new(Slow {
             every,
             limit: catalog_timeout.max(every),
             latest: watch::Sender::new(None),
@@ -73,16 +97,48 @@ impl SlowStats {
         })
     }
 
-    /// The latest reading, however old; starts the refresher when it is not running. When nothing was read yet,
-    /// waits for the first reading at most `wait`.
-    pub async fn get(self: &Arc<Self>, introspector: &Arc<dyn Introspector>, wait: Duration) -> Option<Reading> {
+    /// The latest reading, however old, or when `max_age` is given and it is older, the next one if it comes within
+    /// `wait` (else the old one); starts the refresher when it is not running. When nothing was read yet, waits for
+    /// the first reading at most `wait`.
+    pub async fn get(
+        self: &Arc<Self>,
+        introspector: &Arc<dyn Introspector>,
+        wait: Duration,
+        max_age: Option<Duration>,
+    ) -> Option<Reading<T>> {
         let mut seen = self.latest.subscribe();
         self.wanted(introspector);
-        if let Some(reading) = seen.borrow_and_update().clone() {
+        let recent = |r: &Option<Reading<T>>| {
+            r.as_ref()
+                .is_some_and(|r| max_age.is_none_or(|max| (Utc::now() - r.read_at).to_std().unwrap_or_default() <= max))
+        };
+        if let Some(reading) = seen.borrow_and_update().clone().filter(|r| recent(&Some(r.clone()))) {
             return Some(reading);
         }
-        let first = tokio::time::timeout(wait, seen.wait_for(Option::is_some)).await;
-        first.ok().and_then(|r| r.ok()).and_then(|r| r.clone())
+        match tokio::time::timeout(wait, seen.wait_for(recent)).await {
+            Ok(Ok(reading)) => reading.clone(),
+            _ => self.latest.borrow().clone(),
+        }
+    }
+
+    /// Reads now, while the caller waits (someone asked for a fresh reading), and keeps the reading for the next
+    /// requests; `None` when it took longer than `catalog_timeout`.
+    pub async fn read_now(
+        self: &Arc<Self>,
+        introspector: &Arc<dyn Introspector>,
+        limit: Duration,
+    ) -> Result<Option<Reading<T>>> {
+        self.wanted(introspector);
+        let Some(value) = catalog::read(limit, T::read(introspector.clone())).await? else { return Ok(None) };
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let reading = Reading { value, read_at: Utc::now() };
+        self.latest.send_replace(Some(reading.clone()));
+        Ok(Some(reading))
+    }
+
+    /// How often the refresher reads.
+    pub fn every(&self) -> Duration {
+        self.every
     }
 
     /// How many readings were taken (each is one round of the slow queries).
@@ -127,11 +183,22 @@ impl SlowStats {
 }
 
 /// Reads the figures now and every interval until nobody asks, the database stops answering, or it is no longer
-/// watched (the [`SlowStats`] is dropped).
-async fn refresh(stats: Weak<SlowStats>, introspector: Arc<dyn Introspector>) {
+/// watched (the [`Slow`] is dropped).
+async fn refresh<T: Read>(stats: Weak<Slow<T>>, introspector: Arc<dyn Introspector>) {
     loop {
         let Some(s) = stats.upgrade() else { return };
-        match catalog::read(s.limit, introspector.slow_readings()).await {
+        // A reading younger than the interval (one taken on request) is not taken again before its time.
+        let young = s.latest.borrow().as_ref().and_then(|r| (r.read_at + s.every - Utc::now()).to_std().ok());
+        if let Some(left) = young.filter(|left| !left.is_zero()) {
+            drop(s);
+            tokio::time::sleep(left).await;
+            let Some(s) = stats.upgrade() else { return };
+            if !s.keep_going() {
+                return;
+            }
+            continue;
+        }
+        match catalog::read(s.limit, T::read(introspector.clone())).await {
             Ok(Some(value)) => {
                 s.reads.fetch_add(1, Ordering::Relaxed);
                 s.latest.send_replace(Some(Reading { value, read_at: Utc::now() }));
@@ -140,11 +207,11 @@ async fn refresh(stats: Weak<SlowStats>, introspector: Arc<dyn Introspector>) {
             Ok(None) => {}
             Err(e) if e.is_unreachable() => {
                 // The pages' health probe takes over; the next request starts a refresher again.
-                tracing::warn!(error = %e, "the slow overview figures stop refreshing: the database is unreachable");
+                tracing::warn!(error = %e, "{} stops refreshing: the database is unreachable", T::WHAT);
                 s.stop();
                 return;
             }
-            Err(e) => tracing::warn!(error = %e, "reading the slow overview figures failed"),
+            Err(e) => tracing::warn!(error = %e, "reading {} failed", T::WHAT),
         }
         let every = s.every;
         drop(s);
@@ -162,8 +229,7 @@ mod tests {
 
     #[test]
     fn ages_read_as_people_say_them() {
-        let at =
-            |secs| Reading { value: SlowReadings::default(), read_at: Utc::now() - chrono::TimeDelta::seconds(secs) };
+        let at = |secs| Reading { value: (), read_at: Utc::now() - chrono::TimeDelta::seconds(secs) };
         assert_eq!(at(40).age(), "read 40 s ago");
         assert_eq!(at(600).age(), "read 10 min ago");
         assert_eq!(at(3 * 3600).age(), "read 3 h ago");

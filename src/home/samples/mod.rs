@@ -294,6 +294,37 @@ async fn object_ids(
     Ok(ids)
 }
 
+/// The ids of `database`'s objects of `kind` among `names` (schema, name); those never sampled are absent.
+async fn known_named(
+    db: &impl ConnectionTrait,
+    database: &str,
+    kind: &str,
+    names: &[(String, String)],
+) -> Result<HashMap<(String, String), i32>> {
+    let mut out = HashMap::new();
+    // The names (bound values, a page's worth) narrow the read to an index range; each row's pair is checked.
+    for chunk in names.chunks(200) {
+        let mut schemas: Vec<&str> = chunk.iter().map(|(s, _)| s.as_str()).collect();
+        schemas.sort_unstable();
+        schemas.dedup();
+        let query = Query::select()
+            .columns([col("id"), col("schema_name"), col("object_name")])
+            .from(col(OBJECTS))
+            .and_where(Expr::col(col("database_name")).eq(database))
+            .and_where(Expr::col(col("kind")).eq(kind))
+            .and_where(Expr::col(col("schema_name")).is_in(schemas.iter().copied()))
+            .and_where(Expr::col(col("object_name")).is_in(chunk.iter().map(|(_, n)| n.as_str())))
+            .to_owned();
+        for row in db.query_all(&query).await? {
+            let key: (String, String) = (row.try_get("", "schema_name")?, row.try_get("", "object_name")?);
+            if names.contains(&key) {
+                out.insert(key, row.try_get("", "id")?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 async fn known_objects(
     db: &impl ConnectionTrait,
     database: &str,

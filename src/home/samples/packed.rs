@@ -562,6 +562,50 @@ impl Stream<'_> {
         Ok(())
     }
 
+    /// For each of `ids`, its newest sample with `from <= at <= to`: the time and its columns then. Reads back a
+    /// period at a time from the newest row, each replayed from its key row, until every id is found or `from` is
+    /// passed: a page of objects sampled a minute ago reads one period, not the whole stream.
+    pub(crate) async fn newest_in(
+        &self,
+        db: &impl ConnectionTrait,
+        from: i64,
+        to: i64,
+        ids: &[i32],
+    ) -> Result<HashMap<i32, (i64, Vec<Col>)>> {
+        let mut out = HashMap::new();
+        let mut wanted: Vec<i32> = ids.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut end = to;
+        while !wanted.is_empty() && from <= end {
+            let Some(last) = self.last_at(db, from, end).await? else { break };
+            let start = period_start(last, self.resolution);
+            let rows = self.rows(db, start, Some(end)).await?;
+            replay(&rows, self.kind, State::new(), |at, state| {
+                if at >= from {
+                    for id in &wanted {
+                        if let Some(cols) = state.get(id) {
+                            out.insert(*id, (at, cols.clone()));
+                        }
+                    }
+                }
+            })?;
+            wanted.retain(|id| !out.contains_key(id));
+            end = start.saturating_sub(1);
+        }
+        Ok(out)
+    }
+
+    /// The newest row's time with `from <= at <= to`.
+    async fn last_at(&self, db: &impl ConnectionTrait, from: i64, to: i64) -> Result<Option<i64>> {
+        let mut q = Query::select();
+        q.column(col("at_s")).from(col(PACKS));
+        self.filter(&mut q);
+        q.and_where(Expr::col(col("at_s")).gte(from)).and_where(Expr::col(col("at_s")).lte(to));
+        q.order_by(col("at_s"), Order::Desc).limit(1);
+        Ok(db.query_one(&q).await?.map(|r| r.try_get::<i64>("", "at_s")).transpose()?)
+    }
+
     /// Each object's rows from `from` to `to` (inclusive), oldest first (only object `only`'s when given).
     pub(crate) async fn by_object(
         &self,

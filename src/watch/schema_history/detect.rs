@@ -79,16 +79,52 @@ pub struct Detection {
     pub notes: Vec<String>,
 }
 
+// The name index finds the candidates: one range scan per case variant of a candidate's first two letters
+// (`$1`, `$2`: the ranges' bounds as arrays; `relname` is of collation "C"), the exact case-insensitive test after
+// it. A filter on `lower(relname)` alone reads every relation: 35 ms at 10,000 tables with 70,000 relations.
 const PG_SQL: &str = r"
 SELECT n.nspname AS schema_name, c.relname AS table_name, a.attname AS column_name,
        format_type(a.atttypid, a.atttypmod) AS column_type
-FROM pg_catalog.pg_class c
+FROM unnest($1::text::name[], $2::text::name[]) r(low, high)
+CROSS JOIN LATERAL (SELECT k.oid, k.relname, k.relnamespace, k.relkind FROM pg_catalog.pg_class k
+                    WHERE k.relname >= r.low AND k.relname < r.high OFFSET 0) c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.relkind IN ('r', 'p')
   AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
   AND lower(c.relname) IN (LIST)
 ORDER BY n.nspname, c.relname, a.attnum";
+
+/// The name ranges `PG_SQL` scans, as two array literals (low and high bounds): for each candidate, every mix of
+/// cases of its first two characters, from that prefix up to the next one. A table whose lower-cased name is a
+/// candidate starts with one of them (the candidates are ASCII).
+fn pg_ranges() -> (String, String) {
+    let mut prefixes: Vec<String> = Vec::new();
+    for name in CANDIDATES {
+        let mut variants = vec![String::new()];
+        for ch in name.chars().take(2) {
+            let cases: Vec<char> = if ch.is_ascii_alphabetic() {
+                vec![ch.to_ascii_lowercase(), ch.to_ascii_uppercase()]
+            } else {
+                vec![ch]
+            };
+            variants = variants.iter().flat_map(|v| cases.iter().map(move |c| format!("{v}{c}"))).collect();
+        }
+        prefixes.extend(variants);
+    }
+    prefixes.sort();
+    prefixes.dedup();
+    let next = |p: &str| {
+        let mut chars: Vec<char> = p.chars().collect();
+        let last = chars.pop().expect("two characters");
+        chars.push(char::from(last as u8 + 1));
+        chars.into_iter().collect::<String>()
+    };
+    let array =
+        |items: Vec<String>| format!("{{{}}}", items.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(","));
+    let highs = prefixes.iter().map(|p| next(p)).collect();
+    (array(prefixes), array(highs))
+}
 
 const MYSQL_SQL: &str = r"
 SELECT CAST(table_schema AS CHAR) AS schema_name, CAST(table_name AS CHAR) AS table_name,
@@ -116,9 +152,15 @@ pub async fn detect(db: &DatabaseConnection) -> Result<Detection> {
         DbBackend::Sqlite => (SQLITE_SQL, |_| "?".into()),
         other => return Err(Error::Unsupported(format!("{other:?}"))),
     };
-    let list: Vec<String> = (1..=CANDIDATES.len()).map(placeholder).collect();
+    let mut values: Vec<Value> = Vec::new();
+    if backend == DbBackend::Postgres {
+        let (low, high) = pg_ranges();
+        values.extend([low.into(), high.into()]);
+    }
+    let first = values.len() + 1;
+    let list: Vec<String> = (first..first + CANDIDATES.len()).map(placeholder).collect();
     let sql = sql.replace("LIST", &list.join(", "));
-    let values: Vec<Value> = CANDIDATES.iter().map(|n| (*n).into()).collect();
+    values.extend(CANDIDATES.iter().map(|n| Value::from(*n)));
     let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     let mut tables: BTreeMap<(String, String), Table> = BTreeMap::new();
     for row in rows {
@@ -294,6 +336,30 @@ mod tests {
             name: name.into(),
             columns: cols.iter().map(|(c, t)| (c.to_string(), t.to_string())).collect(),
         }
+    }
+
+    #[test]
+    fn every_spelling_of_a_candidate_falls_in_a_scanned_name_range() {
+        let (low, high) = pg_ranges();
+        let parse = |a: &str| -> Vec<String> {
+            a.trim_matches(['{', '}']).split(',').map(|s| s.trim_matches('"').to_string()).collect()
+        };
+        let ranges: Vec<(String, String)> = parse(&low).into_iter().zip(parse(&high)).collect();
+        let alternating = |s: &str| {
+            s.chars().enumerate().map(|(i, c)| if i % 2 == 0 { c.to_ascii_uppercase() } else { c }).collect::<String>()
+        };
+        for name in CANDIDATES {
+            let camel = alternating(&name[1..]);
+            for spelling in [name.to_string(), name.to_uppercase(), alternating(name), format!("{}{camel}", &name[..1])]
+            {
+                // "C" collation: byte order, as Rust compares strings.
+                assert!(
+                    ranges.iter().any(|(l, h)| spelling.as_str() >= l.as_str() && spelling.as_str() < h.as_str()),
+                    "{spelling} is in no range"
+                );
+            }
+        }
+        assert!(!ranges.iter().any(|(l, h)| "t_00001" >= l.as_str() && "t_00001" < h.as_str()));
     }
 
     #[test]
