@@ -2,8 +2,9 @@
 //! points read from a SQLite home database, rates computed, reduced and drawn as SVG: p50 target 20 ms), the
 //! sampler's CPU per sample of a PostgreSQL database with 1,000 tables (scaled to 20 such databases at the default
 //! 60 s interval: target at most 2 % of one core), and the home database's growth over a simulated year of one
-//! watched database at the default settings (target at most 50 MiB). `trends-bench [chart] [sampler] [growth]` runs
-//! the parts named, all of them without an argument.
+//! watched database at the default settings (target at most 50 MiB), and the tables page's growth column over 8 days
+//! of samples of 1,000 tables. `trends-bench [chart] [sampler] [growth] [tables]` runs the parts named, all of them
+//! without an argument.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -51,8 +52,8 @@ fn err(e: impl std::fmt::Display) -> String {
 async fn run() -> Result<bool> {
     let runs = env_usize("STRATA_BENCH_REQUESTS", 50)?.max(1);
     let parts: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(unknown) = parts.iter().find(|p| !["chart", "sampler", "growth"].contains(&p.as_str())) {
-        return Err(format!("{unknown:?}: the parts are chart, sampler and growth"));
+    if let Some(unknown) = parts.iter().find(|p| !["chart", "sampler", "growth", "tables"].contains(&p.as_str())) {
+        return Err(format!("{unknown:?}: the parts are chart, sampler, growth and tables"));
     }
     let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
     println!("trends-bench on {} CPUs, load {}", cpus(), load_average());
@@ -66,7 +67,59 @@ async fn run() -> Result<bool> {
     if wanted("growth") {
         ok &= growth().await?;
     }
+    if wanted("tables") {
+        tables_growth(runs).await?;
+    }
     Ok(ok)
+}
+
+/// The tables page's 7-day growth column with the samples of a long-watched database: 8 simulated days of 1,000
+/// tables and 1,000 indexes at the default settings in a SQLite home (raw samples kept 2 days, then 5-minute
+/// averages), then a page of 50 tables' growth (what `/tables` sorted by the catalog reads), side by side with
+/// every sampled table's growth from the whole replay of their samples (what the growth order reads, and what a
+/// page of 50 read before it followed its own tables only). Both must agree on those 50.
+async fn tables_growth(runs: usize) -> Result<()> {
+    let days = env_usize("STRATA_BENCH_TABLES_DAYS", 8)?.max(1);
+    let dir = tempfile::tempdir().map_err(err)?;
+    let path = dir.path().join("home.db");
+    let url = DatabaseUrl::parse(&format!("sqlite:///{}", path.display())).map_err(err)?;
+    strata::home::migrate(&url).await.map_err(err)?;
+    let home = Database::connect(format!("sqlite://{}", path.display())).await.map_err(err)?;
+    let took = simulate(&home, REAL_TABLES, 1, days, false).await?;
+    let now = 1_750_000_000i64 / 3600 * 3600 + days as i64 * 86_400 - 60;
+    let span = 7 * 86_400;
+    let page: Vec<(String, String)> = (0..50).map(|i| ("public".to_string(), format!("table_{:04}", i * 20))).collect();
+    let (mut named, mut whole) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let started = Instant::now();
+        let (mine, _) = samples::growth(&home, "app", now, span, samples::Which::Named(&page)).await.map_err(err)?;
+        named.push(started.elapsed().as_secs_f64() * 1000.0);
+        let started = Instant::now();
+        let which = samples::Which::ByGrowth { search: None, descending: true, offset: 0, limit: u64::MAX };
+        let (all, _) = samples::growth(&home, "app", now, span, which).await.map_err(err)?;
+        whole.push(started.elapsed().as_secs_f64() * 1000.0);
+        for g in &mine {
+            let same = all.iter().find(|a| (&a.schema, &a.name) == (&g.schema, &g.name));
+            if same != Some(g) {
+                return Err(format!("{}: the page's growth {g:?} differs from the whole replay's {same:?}", g.name));
+            }
+        }
+        if mine.len() != page.len() || mine.iter().all(|g| g.growth.is_none()) {
+            return Err(format!(
+                "{} of 50 tables with growth read: the simulation left no samples 7 days back",
+                mine.len()
+            ));
+        }
+    }
+    println!(
+        "tables page growth column, {days} simulated days of {REAL_TABLES} tables in a SQLite home ({:.0} s): a page \
+         of 50 tables p50 {:.2} ms; every sampled table from the whole replay p50 {:.2} ms; {runs} runs each",
+        took.as_secs_f64(),
+        percentile(&named, 0.5),
+        percentile(&whole, 0.5),
+    );
+    home.close().await.ok();
+    Ok(())
 }
 
 /// 30 days of one-minute samples in a SQLite home, read and drawn `runs` times.
