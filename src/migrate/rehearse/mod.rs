@@ -37,23 +37,36 @@ fn pg_relations() -> String {
     )
 }
 
-/// The relation locks this session holds, the catalog's and Strata's own tables (with their indexes) left out,
-/// but for those already seen: `$1` is the array (as text) of their keys (`oid * 16 + the mode's number`), so each
-/// migration's read returns its own new locks only, not the pile the rehearsal's transaction holds by then.
-fn pg_locks() -> String {
+/// The relation locks this session holds on relations made after initdb (oid 16384 on: the catalog and
+/// `information_schema` are below), as one array of keys `oid * 32 + the mode's length in bytes` ([`MODES`]). The
+/// new ones are told from those seen before in Rust: filtering them in the query (`NOT IN` the seen keys, the mode
+/// by its position in a list) cost as much again as reading the lock table itself at 5,500 locks.
+const PG_HELD: &str = "SELECT array_agg(relation::bigint * 32 + octet_length(mode))::text AS keys FROM pg_locks \
+     WHERE relation >= 16384 AND pid = pg_backend_pid() AND locktype = 'relation' AND granted";
+
+/// PostgreSQL's relation lock modes; each name's length differs, so a key carries its mode in five bits.
+const MODES: [&str; 9] = [
+    "AccessShareLock",
+    "RowShareLock",
+    "RowExclusiveLock",
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+    "SIReadLock",
+];
+
+/// The relations of `$1` (an array of oids, as text) with their names, kinds, and whether the report leaves them
+/// out: TOAST, the catalog, and Strata's own tables with their indexes.
+fn pg_relations_by_oid() -> String {
     format!(
-        "SELECT l.key, l.relation::bigint AS oid, c.relname::text AS relation, {PG_KIND} AS kind, l.mode AS mode \
-         FROM (SELECT relation, mode, relation::bigint * 16 + coalesce(array_position(ARRAY['AccessShareLock', \
-             'RowShareLock', 'RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', \
-             'ExclusiveLock', 'AccessExclusiveLock'], mode::text), 9) AS key \
-             FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted) l \
-         LEFT JOIN pg_class c ON c.oid = l.relation \
-         LEFT JOIN pg_namespace s ON s.oid = c.relnamespace \
+        "SELECT c.oid::bigint AS oid, c.relname::text AS relation, {PG_KIND} AS kind, \
+         (s.nspname::text IN ('pg_catalog', 'information_schema', 'pg_toast') OR coalesce(t.relname, c.relname)::text \
+          IN ('seaql_migrations', 'alembic_version', 'migrations_log', 'migrations_log_id_seq')) AS skip \
+         FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace \
          LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid \
-         WHERE l.key NOT IN (SELECT unnest($1::text::bigint[])) \
-         AND coalesce(s.nspname::text, '') NOT IN ('pg_catalog', 'information_schema', 'pg_toast') \
-         AND coalesce(t.relname, c.relname, '')::text NOT IN \
-             ('seaql_migrations', 'alembic_version', 'migrations_log', 'migrations_log_id_seq')"
+         WHERE c.oid = ANY($1::text::oid[])"
     )
 }
 
@@ -323,26 +336,18 @@ async fn relation_names(txn: &DatabaseTransaction) -> Result<Names> {
     rows.iter().map(|r| Ok((r.try_get("", "oid")?, (r.try_get("", "relation")?, r.try_get("", "kind")?)))).collect()
 }
 
-/// The locks the rehearsal's session holds, by key, as far as [`locks`] has read them (PostgreSQL).
+/// What [`locks`] has read so far (PostgreSQL): the keys of the locks held, and the relations named by oid (`None`
+/// for those the report leaves out).
 #[derive(Default)]
 struct Seen {
-    keys: Vec<i64>,
+    keys: HashSet<i64>,
+    relations: HashMap<i64, Option<(String, String)>>,
 }
 
-impl Seen {
-    /// `{k1,k2,...}`: the array `pg_locks()` takes as `$1`.
-    fn array(&self) -> String {
-        let mut out = String::with_capacity(self.keys.len() * 12 + 2);
-        out.push('{');
-        for (n, k) in self.keys.iter().enumerate() {
-            if n > 0 {
-                out.push(',');
-            }
-            out.push_str(&k.to_string());
-        }
-        out.push('}');
-        out
-    }
+/// `{1,2,3}`, an array as PostgreSQL reads it from text.
+fn array_text(items: &[i64]) -> String {
+    let items: Vec<String> = items.iter().map(i64::to_string).collect();
+    format!("{{{}}}", items.join(","))
 }
 
 /// The locks the rehearsal's session took since the last call (PostgreSQL; SQLite's one lock every time). A
@@ -358,27 +363,65 @@ async fn locks(txn: &DatabaseTransaction, names: &mut Names, seen: &mut Seen) ->
             mode: "write lock (BEGIN IMMEDIATE: other writers wait, readers go on)".into(),
         }]);
     }
-    let stmt = Statement::from_sql_and_values(backend, pg_locks(), [seen.array().into()]);
-    let rows = txn.query_all_raw(stmt).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        seen.keys.push(r.try_get("", "key")?);
-        let oid: i64 = r.try_get("", "oid")?;
-        let mode: String = r.try_get("", "mode")?;
-        let (relation, kind) = match r.try_get::<Option<String>>("", "relation")? {
-            Some(name) => {
-                let kind: String = r.try_get("", "kind")?;
-                names.entry(oid).or_insert_with(|| (name.clone(), kind.clone()));
-                (name, kind)
-            }
-            None => match names.get(&oid) {
-                Some((name, kind)) => (name.clone(), kind.clone()),
-                None => continue,
-            },
-        };
-        out.push(LockHeld { relation, kind, mode });
+    let row = txn.query_one_raw(Statement::from_string(backend, PG_HELD)).await?;
+    let keys: Option<String> = match row {
+        Some(r) => r.try_get("", "keys")?,
+        None => None,
+    };
+    let mut new: Vec<i64> = Vec::new();
+    for key in keys.as_deref().unwrap_or("{}").trim_matches(['{', '}']).split(',').filter(|k| !k.is_empty()) {
+        let key: i64 = key.parse().map_err(|_| Error::Internal(format!("pg_locks gave the key {key:?}")))?;
+        if seen.keys.insert(key) {
+            new.push(key);
+        }
+    }
+    let mut unnamed: Vec<i64> = new.iter().map(|k| k >> 5).filter(|oid| !seen.relations.contains_key(oid)).collect();
+    unnamed.sort_unstable();
+    unnamed.dedup();
+    if !unnamed.is_empty() {
+        let stmt = Statement::from_sql_and_values(backend, pg_relations_by_oid(), [array_text(&unnamed).into()]);
+        for r in txn.query_all_raw(stmt).await? {
+            let oid: i64 = r.try_get("", "oid")?;
+            let skip: bool = r.try_get("", "skip")?;
+            let named = (r.try_get::<String>("", "relation")?, r.try_get::<String>("", "kind")?);
+            names.entry(oid).or_insert_with(|| named.clone());
+            seen.relations.insert(oid, (!skip).then_some(named));
+        }
+        // Not in the catalog any more: dropped in the rehearsal, named from before it if it was there.
+        for oid in unnamed {
+            seen.relations.entry(oid).or_insert_with(|| names.get(&oid).cloned());
+        }
+    }
+    let mut out = Vec::with_capacity(new.len());
+    for key in new {
+        let Some(Some((relation, kind))) = seen.relations.get(&(key >> 5)) else { continue };
+        let mode = MODES
+            .iter()
+            .find(|m| m.len() as i64 == key & 31)
+            .map_or_else(|| format!("mode {}", key & 31), |m| m.to_string());
+        out.push(LockHeld { relation: relation.clone(), kind: kind.clone(), mode });
     }
     out.sort_by(|a, b| (&a.relation, &a.mode).cmp(&(&b.relation, &b.mode)));
     out.dedup();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_lock_mode_is_told_by_its_length_in_five_bits() {
+        let mut lengths: Vec<usize> = MODES.iter().map(|m| m.len()).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        assert_eq!(lengths.len(), MODES.len(), "two modes of one length: {MODES:?}");
+        assert!(lengths.iter().all(|n| *n < 32), "{lengths:?}");
+    }
+
+    #[test]
+    fn keys_go_to_postgres_as_an_array_literal() {
+        assert_eq!(array_text(&[]), "{}");
+        assert_eq!(array_text(&[16384, 524_288_015]), "{16384,524288015}");
+    }
 }
