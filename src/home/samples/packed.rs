@@ -373,7 +373,23 @@ fn width(kind: Kind) -> usize {
 /// skipped, as [`replay`] skips them), calling `each` at every row it is present after: what [`replay`] gives for
 /// it, without keeping every other object's state.
 fn follow(rows: &[(i64, Vec<u8>)], width: usize, id: i32, mut each: impl FnMut(i64, &[Col])) -> Result<()> {
-    let mut cols: Option<Vec<Col>> = None;
+    follow_many(rows, width, &[id], |at, present| {
+        if let Some(cols) = present.get(&id) {
+            each(at, cols);
+        }
+    })
+}
+
+/// Follows the objects `ids` through `rows` as [`follow`] follows one, calling `each` after every row with those of
+/// them present then; the other objects' entries are skipped unread.
+fn follow_many(
+    rows: &[(i64, Vec<u8>)],
+    width: usize,
+    ids: &[i32],
+    mut each: impl FnMut(i64, &HashMap<i32, Vec<Col>>),
+) -> Result<()> {
+    let wanted: HashSet<i32> = ids.iter().copied().collect();
+    let mut present: HashMap<i32, Vec<Col>> = HashMap::new();
     let mut keyed = false;
     for (at, data) in rows {
         let mut r = Reader { data, pos: 0 };
@@ -383,22 +399,24 @@ fn follow(rows: &[(i64, Vec<u8>)], width: usize, id: i32, mut each: impl FnMut(i
         }
         keyed = true;
         // A key row names every object present; a delta row only those not as predicted.
-        let before = cols.take();
-        let mut named = false;
+        let mut before = std::mem::take(&mut present);
+        let mut named: HashSet<i32> = HashSet::new();
         let mut last_id = 0;
         while !r.done() {
             let (entry, gone) = r.head(&mut last_id)?;
             if gone {
-                named |= entry == id;
+                if wanted.contains(&entry) {
+                    named.insert(entry);
+                }
                 continue;
             }
             let tags = r.tags(width)?;
-            if entry != id {
+            if !wanted.contains(&entry) {
                 r.skip_values(tags, width, key)?;
                 continue;
             }
-            named = true;
-            if key {
+            named.insert(entry);
+            let cols = if key {
                 let mut read = Vec::with_capacity(width);
                 for i in 0..width {
                     read.push(match (tags >> (2 * i)) & 3 {
@@ -410,32 +428,34 @@ fn follow(rows: &[(i64, Vec<u8>)], width: usize, id: i32, mut each: impl FnMut(i
                         }
                     });
                 }
-                cols = Some(read);
+                read
             } else {
+                let prior = before.get(&entry);
                 let mut values = Vec::with_capacity(width);
                 for i in 0..width {
-                    let predicted = before.as_ref().and_then(|b: &Vec<Col>| b.get(i)).and_then(predict);
+                    let predicted = prior.and_then(|b| b.get(i)).and_then(predict);
                     values.push(match (tags >> (2 * i)) & 3 {
                         0 => predicted,
                         1 => Some(predicted.unwrap_or(0).wrapping_add(unzigzag(r.varint()?))),
                         _ => None,
                     });
                 }
-                cols = Some(next_state(before.as_ref(), &values));
+                next_state(prior, &values)
+            };
+            present.insert(entry, cols);
+        }
+        if !key {
+            // Present before and not named: as predicted.
+            for (id, mut cols) in before.drain() {
+                if !named.contains(&id) {
+                    for c in cols.iter_mut() {
+                        c.last = predict(c);
+                    }
+                    present.insert(id, cols);
+                }
             }
         }
-        if !named && !key {
-            // Present before and not named: as predicted.
-            cols = before.map(|mut b| {
-                for c in b.iter_mut() {
-                    c.last = predict(c);
-                }
-                b
-            });
-        }
-        if let Some(c) = &cols {
-            each(*at, c);
-        }
+        each(*at, &present);
     }
     Ok(())
 }
@@ -581,12 +601,10 @@ impl Stream<'_> {
             let Some(last) = self.last_at(db, from, end).await? else { break };
             let start = period_start(last, self.resolution);
             let rows = self.rows(db, start, Some(end)).await?;
-            replay(&rows, self.kind, State::new(), |at, state| {
+            follow_many(&rows, width(self.kind), &wanted, |at, present| {
                 if at >= from {
-                    for id in &wanted {
-                        if let Some(cols) = state.get(id) {
-                            out.insert(*id, (at, cols.clone()));
-                        }
+                    for (id, cols) in present {
+                        out.insert(*id, (at, cols.clone()));
                     }
                 }
             })?;
@@ -988,6 +1006,25 @@ mod tests {
             let mut got = Vec::new();
             follow(&rows, 4, id, |at, cols| got.push((at, cols.to_vec()))).unwrap();
             assert_eq!(got, want, "object {id}");
+        }
+        // Several followed together: after each row, those of them the full replay has, with the same columns.
+        for ids in [vec![1, 2], vec![2, 40_000, 3], vec![1, 2, 40_000]] {
+            let mut want = Vec::new();
+            replay(&rows, Kind::Table, State::new(), |at, state| {
+                let mut present: Vec<(i32, Vec<Col>)> =
+                    state.iter().filter(|(id, _)| ids.contains(id)).map(|(id, c)| (*id, c.clone())).collect();
+                present.sort_by_key(|(id, _)| *id);
+                want.push((at, present));
+            })
+            .unwrap();
+            let mut got = Vec::new();
+            follow_many(&rows, 4, &ids, |at, present| {
+                let mut present: Vec<(i32, Vec<Col>)> = present.iter().map(|(id, c)| (*id, c.clone())).collect();
+                present.sort_by_key(|(id, _)| *id);
+                got.push((at, present));
+            })
+            .unwrap();
+            assert_eq!(got, want, "objects {ids:?}");
         }
     }
 
