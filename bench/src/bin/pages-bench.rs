@@ -13,6 +13,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend,
 use strata::config::{DatabaseUrl, Settings as ServerSettings, mask_url_str};
 use strata::db::introspect::{self, IndexFilter, IndexQuery, IndexSort, Introspector, TableQuery, TableSort};
 use strata::db::{self, Purpose};
+use strata::home::samples;
 use strata_bench::*;
 
 /// The admin connection used to create and drop the PostgreSQL fixture databases.
@@ -717,6 +718,10 @@ async fn engine_pages(s: &Settings, fixture: &Fixture<'_>, baseline: Option<(&Pa
     }
     let catalog = introspect::for_connection(conn.clone()).map_err(|e| e.to_string())?;
     let threshold = ServerSettings::default().long_query_threshold;
+    // The server's home database, for what the tables page reads there: its rows' 7-day growth.
+    let home_url = DatabaseUrl::parse(&server.home_url).map_err(|e| e.to_string())?;
+    let home = db::connect(&home_url, Purpose::Cli).await.map_err(|e| e.to_string())?;
+    let home = Home { db: &home, database: &server.db_name };
 
     let mut results: Vec<PageResult> = specs
         .iter()
@@ -755,7 +760,7 @@ async fn engine_pages(s: &Settings, fixture: &Fixture<'_>, baseline: Option<(&Pa
                     }
                     1 => {
                         if let Some(kind) = &spec.query {
-                            query_ms = Some(time_query(catalog.as_ref(), kind, threshold, tables).await?);
+                            query_ms = Some(time_query(catalog.as_ref(), &home, kind, threshold, tables).await?);
                         }
                     }
                     _ => {
@@ -830,8 +835,21 @@ async fn time_post(client: &mut Client, path: &str, body: String) -> Result<f64>
     Ok(took)
 }
 
-/// The introspector calls a page makes (the same arguments as its handler), timed, with a sanity check.
-async fn time_query(catalog: &dyn Introspector, kind: &QueryKind, threshold: Duration, tables: usize) -> Result<f64> {
+/// The server's home database and the watched database's name there.
+struct Home<'a> {
+    db: &'a DatabaseConnection,
+    database: &'a str,
+}
+
+/// The introspector calls a page makes (the same arguments as its handler), and its reads of the home database,
+/// timed, with a sanity check.
+async fn time_query(
+    catalog: &dyn Introspector,
+    home: &Home<'_>,
+    kind: &QueryKind,
+    threshold: Duration,
+    tables: usize,
+) -> Result<f64> {
     let err = |e: strata::Error| format!("catalog read failed: {e}");
     let t0 = Instant::now();
     match kind {
@@ -850,6 +868,12 @@ async fn time_query(catalog: &dyn Introspector, kind: &QueryKind, threshold: Dur
                     page.total
                 ));
             }
+            // Then, as web::tables does, the 7-day growth of those 50 from the samples in the home database.
+            let names: Vec<(String, String)> = page.items.iter().map(|t| (t.schema.clone(), t.name.clone())).collect();
+            let now = chrono::Utc::now().timestamp();
+            samples::growth(home.db, home.database, now, 7 * 86_400, samples::Which::Named(&names))
+                .await
+                .map_err(err)?;
         }
         QueryKind::Indexes => {
             // web::indexes: the first page of 50, in table order, every index, no search.
