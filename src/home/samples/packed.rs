@@ -389,7 +389,10 @@ fn follow_many(
     mut each: impl FnMut(i64, &HashMap<i32, Vec<Col>>),
 ) -> Result<()> {
     let wanted: HashSet<i32> = ids.iter().copied().collect();
+    // Two maps and a set swapped and cleared row by row, their room kept: no allocation per row but the values.
     let mut present: HashMap<i32, Vec<Col>> = HashMap::new();
+    let mut before: HashMap<i32, Vec<Col>> = HashMap::new();
+    let mut named: HashSet<i32> = HashSet::new();
     let mut keyed = false;
     for (at, data) in rows {
         let mut r = Reader { data, pos: 0 };
@@ -399,8 +402,9 @@ fn follow_many(
         }
         keyed = true;
         // A key row names every object present; a delta row only those not as predicted.
-        let mut before = std::mem::take(&mut present);
-        let mut named: HashSet<i32> = HashSet::new();
+        std::mem::swap(&mut present, &mut before);
+        present.clear();
+        named.clear();
         let mut last_id = 0;
         while !r.done() {
             let (entry, gone) = r.head(&mut last_id)?;
