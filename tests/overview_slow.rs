@@ -50,7 +50,7 @@ async fn pages_and_metrics_never_read_slow_figures_inline(kind: Kind) {
         // The database grows by megabytes: the page and /metrics go on showing the size the background read, as
         // they would not if either read it itself.
         let w = watched(&b.state);
-        let read = slow.get(&w.introspector, Duration::ZERO, None).await.unwrap().value.database_size_bytes.unwrap();
+        let read = slow.get(&w.introspector, Duration::ZERO).await.unwrap().value.database_size_bytes.unwrap();
         grow(&t, kind).await;
         let now = w.introspector.slow_readings().await.unwrap().database_size_bytes.unwrap();
         assert!(now > read + 1_000_000, "the database grew: {read} -> {now}");

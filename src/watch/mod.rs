@@ -97,14 +97,18 @@ impl Watched {
     /// The overview's slow figures as the background task last read them (the first time, waiting for its first
     /// reading at most [`slow::FIRST_READING_WAIT`]); asking keeps the task refreshing.
     pub async fn slow_reading(&self) -> Option<slow::Reading> {
-        self.slow.get(&self.introspector, slow::FIRST_READING_WAIT, None).await
+        self.slow.get(&self.introspector, slow::FIRST_READING_WAIT).await
     }
 
-    /// The bloat estimate as the background task last read it, when it is at most two intervals old (so the task
-    /// was refreshing it); otherwise a new one, waited for at most `wait`. Asking keeps the task refreshing.
-    pub async fn bloat_reading(&self, wait: Duration) -> Option<slow::Reading<Vec<BloatInfo>>> {
+    /// The bloat estimate: the background task's while it is refreshing it (the reading is at most two intervals
+    /// old), which keeps it going; otherwise a new one read now (at most `limit`), after which the task refreshes it.
+    /// A failed read is the page's error, as an inline read's would be.
+    pub async fn bloat_reading(&self, limit: Duration) -> Result<Option<slow::Reading<Vec<BloatInfo>>>> {
         let max_age = self.bloat.every() * slow::IDLE_AFTER_INTERVALS;
-        self.bloat.get(&self.introspector, wait, Some(max_age)).await
+        match self.bloat.recent(&self.introspector, max_age) {
+            Some(reading) => Ok(Some(reading)),
+            None => self.bloat.read_now(&self.introspector, limit).await,
+        }
     }
 
     /// Its name (the `{name}` in `/db/{name}`).

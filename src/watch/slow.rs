@@ -97,42 +97,42 @@ impl<T: Read> Slow<T> {
         })
     }
 
-    /// The latest reading, however old, or when `max_age` is given and it is older, the next one if it comes within
-    /// `wait` (else the old one); starts the refresher when it is not running. When nothing was read yet, waits for
-    /// the first reading at most `wait`.
-    pub async fn get(
-        self: &Arc<Self>,
-        introspector: &Arc<dyn Introspector>,
-        wait: Duration,
-        max_age: Option<Duration>,
-    ) -> Option<Reading<T>> {
+    /// The latest reading, however old; starts the refresher when it is not running. When nothing was read yet,
+    /// waits for the first reading at most `wait`.
+    pub async fn get(self: &Arc<Self>, introspector: &Arc<dyn Introspector>, wait: Duration) -> Option<Reading<T>> {
         let mut seen = self.latest.subscribe();
         self.wanted(introspector);
-        let recent = |r: &Option<Reading<T>>| {
-            r.as_ref()
-                .is_some_and(|r| max_age.is_none_or(|max| (Utc::now() - r.read_at).to_std().unwrap_or_default() <= max))
-        };
-        if let Some(reading) = seen.borrow_and_update().clone().filter(|r| recent(&Some(r.clone()))) {
+        if let Some(reading) = seen.borrow_and_update().clone() {
             return Some(reading);
         }
-        match tokio::time::timeout(wait, seen.wait_for(recent)).await {
-            Ok(Ok(reading)) => reading.clone(),
-            _ => self.latest.borrow().clone(),
-        }
+        let first = tokio::time::timeout(wait, seen.wait_for(Option::is_some)).await;
+        first.ok().and_then(|r| r.ok()).and_then(|r| r.clone())
     }
 
-    /// Reads now, while the caller waits (someone asked for a fresh reading), and keeps the reading for the next
-    /// requests; `None` when it took longer than `catalog_timeout`.
+    /// The latest reading when it is at most `max_age` old, which keeps the refresher going (or starts it); `None`
+    /// otherwise, and nothing is started: the caller reads with [`Slow::read_now`].
+    pub fn recent(self: &Arc<Self>, introspector: &Arc<dyn Introspector>, max_age: Duration) -> Option<Reading<T>> {
+        let reading = self.latest.borrow().clone()?;
+        if (Utc::now() - reading.read_at).to_std().unwrap_or_default() > max_age {
+            return None;
+        }
+        self.wanted(introspector);
+        Some(reading)
+    }
+
+    /// Reads now, while the caller waits (someone asked for a fresh reading, or none is recent), and keeps the
+    /// reading for the next requests; `None` when it took longer than `limit`; an error as the read failed.
     pub async fn read_now(
         self: &Arc<Self>,
         introspector: &Arc<dyn Introspector>,
         limit: Duration,
     ) -> Result<Option<Reading<T>>> {
-        self.wanted(introspector);
         let Some(value) = catalog::read(limit, T::read(introspector.clone())).await? else { return Ok(None) };
         self.reads.fetch_add(1, Ordering::Relaxed);
         let reading = Reading { value, read_at: Utc::now() };
         self.latest.send_replace(Some(reading.clone()));
+        // Started after the reading is in: the refresher then waits an interval before its own.
+        self.wanted(introspector);
         Ok(Some(reading))
     }
 

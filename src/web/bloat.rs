@@ -40,7 +40,7 @@ pub async fn index(
     let reading = match params.fresh.as_deref() {
         Some("1") => db.bloat.read_now(&db.introspector, limit).await?,
         Some(other) => return Err(Error::BadRequest(format!("fresh={other:?}: use fresh=1 or leave it out"))),
-        None => db.bloat_reading(limit).await,
+        None => db.bloat_reading(limit).await?,
     };
     Ok(BloatPage {
         layout: Layout::for_db(&user, &state, &db, "bloat").await?,
