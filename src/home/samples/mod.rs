@@ -307,20 +307,12 @@ async fn known_named(
         let mut schemas: Vec<&str> = chunk.iter().map(|(s, _)| s.as_str()).collect();
         schemas.sort_unstable();
         schemas.dedup();
-        let query = Query::select()
-            .columns([col("id"), col("schema_name"), col("object_name")])
-            .from(col(OBJECTS))
-            .and_where(Expr::col(col("database_name")).eq(database))
-            .and_where(Expr::col(col("kind")).eq(kind))
-            .and_where(Expr::col(col("schema_name")).is_in(schemas.iter().copied()))
-            .and_where(Expr::col(col("object_name")).is_in(chunk.iter().map(|(_, n)| n.as_str())))
-            .to_owned();
-        for row in db.query_all(&query).await? {
-            let key: (String, String) = (row.try_get("", "schema_name")?, row.try_get("", "object_name")?);
-            if names.contains(&key) {
-                out.insert(key, row.try_get("", "id")?);
-            }
-        }
+        let found = objects(db, database, kind, |q| {
+            q.and_where(Expr::col(col("schema_name")).is_in(schemas.iter().copied()))
+                .and_where(Expr::col(col("object_name")).is_in(chunk.iter().map(|(_, n)| n.as_str())));
+        })
+        .await?;
+        out.extend(found.into_iter().filter(|(key, _)| names.contains(key)));
     }
     Ok(out)
 }
@@ -330,12 +322,23 @@ async fn known_objects(
     database: &str,
     kind: &str,
 ) -> Result<HashMap<(String, String), i32>> {
-    let query = Query::select()
+    objects(db, database, kind, |_| {}).await
+}
+
+/// The ids of `database`'s objects of `kind` by (schema, name), those `narrow` leaves.
+async fn objects(
+    db: &impl ConnectionTrait,
+    database: &str,
+    kind: &str,
+    narrow: impl FnOnce(&mut sea_orm::sea_query::SelectStatement),
+) -> Result<HashMap<(String, String), i32>> {
+    let mut query = Query::select();
+    query
         .columns([col("id"), col("schema_name"), col("object_name")])
         .from(col(OBJECTS))
         .and_where(Expr::col(col("database_name")).eq(database))
-        .and_where(Expr::col(col("kind")).eq(kind))
-        .to_owned();
+        .and_where(Expr::col(col("kind")).eq(kind));
+    narrow(&mut query);
     let mut out = HashMap::new();
     for row in db.query_all(&query).await? {
         out.insert((row.try_get("", "schema_name")?, row.try_get("", "object_name")?), row.try_get("", "id")?);

@@ -549,11 +549,16 @@ impl Stream<'_> {
 
     /// The oldest row's time with `from <= at <= to`.
     pub(crate) async fn first_at(&self, db: &impl ConnectionTrait, from: i64, to: i64) -> Result<Option<i64>> {
+        self.edge_at(db, from, to, Order::Asc).await
+    }
+
+    /// The oldest (`Order::Asc`) or newest row's time with `from <= at <= to`.
+    async fn edge_at(&self, db: &impl ConnectionTrait, from: i64, to: i64, order: Order) -> Result<Option<i64>> {
         let mut q = Query::select();
         q.column(col("at_s")).from(col(PACKS));
         self.filter(&mut q);
         q.and_where(Expr::col(col("at_s")).gte(from)).and_where(Expr::col(col("at_s")).lte(to));
-        q.order_by(col("at_s"), Order::Asc).limit(1);
+        q.order_by(col("at_s"), order).limit(1);
         Ok(db.query_one(&q).await?.map(|r| r.try_get::<i64>("", "at_s")).transpose()?)
     }
 
@@ -602,7 +607,7 @@ impl Stream<'_> {
         wanted.dedup();
         let mut end = to;
         while !wanted.is_empty() && from <= end {
-            let Some(last) = self.last_at(db, from, end).await? else { break };
+            let Some(last) = self.edge_at(db, from, end, Order::Desc).await? else { break };
             let start = period_start(last, self.resolution);
             let rows = self.rows(db, start, Some(end)).await?;
             follow_many(&rows, width(self.kind), &wanted, |at, present| {
@@ -616,16 +621,6 @@ impl Stream<'_> {
             end = start.saturating_sub(1);
         }
         Ok(out)
-    }
-
-    /// The newest row's time with `from <= at <= to`.
-    async fn last_at(&self, db: &impl ConnectionTrait, from: i64, to: i64) -> Result<Option<i64>> {
-        let mut q = Query::select();
-        q.column(col("at_s")).from(col(PACKS));
-        self.filter(&mut q);
-        q.and_where(Expr::col(col("at_s")).gte(from)).and_where(Expr::col(col("at_s")).lte(to));
-        q.order_by(col("at_s"), Order::Desc).limit(1);
-        Ok(db.query_one(&q).await?.map(|r| r.try_get::<i64>("", "at_s")).transpose()?)
     }
 
     /// Each object's rows from `from` to `to` (inclusive), oldest first (only object `only`'s when given).
