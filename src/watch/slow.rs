@@ -40,11 +40,16 @@ pub struct Reading<T = SlowReadings> {
 impl<T> Reading<T> {
     /// "read 40 s ago", for pages.
     pub fn age(&self) -> String {
+        format!("read {}", self.ago())
+    }
+
+    /// "40 s ago".
+    pub fn ago(&self) -> String {
         let secs = (Utc::now() - self.read_at).num_seconds().max(0);
         match secs {
-            0..=119 => format!("read {secs} s ago"),
-            120..=7199 => format!("read {} min ago", secs / 60),
-            _ => format!("read {} h ago", secs / 3600),
+            0..=119 => format!("{secs} s ago"),
+            120..=7199 => format!("{} min ago", secs / 60),
+            _ => format!("{} h ago", secs / 3600),
         }
     }
 }

@@ -45,7 +45,7 @@ pub async fn index(
     Ok(BloatPage {
         layout: Layout::for_db(&user, &state, &db, "bloat").await?,
         timed_out: reading.is_none().then(|| catalog::timeout_note(limit)),
-        age: reading.as_ref().map(|r| r.age().replacen("read", "estimated", 1)),
+        age: reading.as_ref().map(|r| format!("estimated {}", r.ago())),
         every: match db.bloat.every() {
             every if every.as_secs() > 0 => format!("{} s", every.as_secs()),
             every => format!("{} ms", every.as_millis()),

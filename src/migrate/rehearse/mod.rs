@@ -207,9 +207,9 @@ async fn rehearse_in(
     if !bookkeeping_created.is_empty() {
         bookkeeping::run(txn, bookkeeping::create_statements(backend)).await?;
     }
-    let mut names = relation_names(txn).await?;
+    let names = relation_names(txn).await?;
     let mut seen = Seen::default();
-    let mut held: HashSet<LockHeld> = locks(txn, &mut names, &mut seen).await?.into_iter().collect();
+    let mut held: HashSet<LockHeld> = locks(txn, &names, &mut seen).await?.into_iter().collect();
     let setup = t0.elapsed();
     let (mut migrating, mut reading_locks) = (Duration::ZERO, Duration::ZERO);
     let mut done = Vec::with_capacity(plan.len());
@@ -229,7 +229,7 @@ async fn rehearse_in(
         let duration_ms = started.elapsed().as_millis() as i64;
         migrating += started.elapsed();
         let read = Instant::now();
-        let now = locks(txn, &mut names, &mut seen).await?;
+        let now = locks(txn, &names, &mut seen).await?;
         reading_locks += read.elapsed();
         // SQLite's one lock is every migration's; PostgreSQL's pile up until the rollback, so each step shows its own.
         let new: Vec<LockHeld> = if backend == DbBackend::Postgres {
@@ -324,7 +324,7 @@ async fn step(
     }
 }
 
-/// Names of relations by oid, learned before the rehearsal and from every lock list since.
+/// Names of the current schema's relations by oid, read before the rehearsal: those a migration drops.
 type Names = HashMap<i64, (String, String)>;
 
 async fn relation_names(txn: &DatabaseTransaction) -> Result<Names> {
@@ -353,7 +353,7 @@ fn array_text(items: &[i64]) -> String {
 /// The locks the rehearsal's session took since the last call (PostgreSQL; SQLite's one lock every time). A
 /// relation dropped in the rehearsal is named from `names`; one never seen by name (the TOAST table of a dropped
 /// one) is left out.
-async fn locks(txn: &DatabaseTransaction, names: &mut Names, seen: &mut Seen) -> Result<Vec<LockHeld>> {
+async fn locks(txn: &DatabaseTransaction, names: &Names, seen: &mut Seen) -> Result<Vec<LockHeld>> {
     let backend = txn.get_database_backend();
     if backend != DbBackend::Postgres {
         // SQLite locks the whole file: the rehearsal's BEGIN IMMEDIATE holds the write lock from the start.
@@ -384,7 +384,6 @@ async fn locks(txn: &DatabaseTransaction, names: &mut Names, seen: &mut Seen) ->
             let oid: i64 = r.try_get("", "oid")?;
             let skip: bool = r.try_get("", "skip")?;
             let named = (r.try_get::<String>("", "relation")?, r.try_get::<String>("", "kind")?);
-            names.entry(oid).or_insert_with(|| named.clone());
             seen.relations.insert(oid, (!skip).then_some(named));
         }
         // Not in the catalog any more: dropped in the rehearsal, named from before it if it was there.
