@@ -1,4 +1,4 @@
-//! SQLite catalog pages that read only what they show: name order and totals across pages, size and row
+//! SQLite and MariaDB catalog pages that read only what they show: name order and totals across pages, size and row
 //! orders from one pass agreeing with each table's own figures, index sizes, and incoming foreign keys
 //! found without asking every table (however the parent's name is written, hostile names included), on
 //! SQLite and, through InnoDB's list of foreign keys, on MariaDB.
@@ -214,6 +214,60 @@ async fn mariadb_incoming_foreign_keys_are_found_by_lookups_and_for_hostile_name
     let hostile = intro.table(&s, "we'ird näme").await.unwrap().unwrap();
     let incoming: Vec<&str> = hostile.referenced_by.iter().map(|k| k.from_table.as_str()).collect();
     assert_eq!(incoming, ["hostile child"]);
+    db.close().await.ok();
+    t.drop().await;
+}
+
+/// Tables this MariaDB session has opened so far (its table cache's hits and misses).
+async fn tables_opened(db: &DatabaseConnection) -> i64 {
+    let rows = column(
+        db,
+        "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS \
+         WHERE VARIABLE_NAME IN ('TABLE_OPEN_CACHE_HITS', 'TABLE_OPEN_CACHE_MISSES')",
+    )
+    .await;
+    rows.iter().map(|v| v.parse::<i64>().expect("a counter")).sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_table_detail_opens_only_the_tables_it_names_whatever_their_names() {
+    let t = TestDb::new(Kind::MySql).await;
+    // One session, so its status counters are the introspector's.
+    let db = t.connect_one().await;
+    let intro = for_connection(db.clone()).expect("backend is supported");
+    let other = format!("{}_h", t.name);
+    for sql in [
+        "CREATE TABLE `we'ird näme ü` (id INT PRIMARY KEY)".to_string(),
+        "CREATE TABLE `a/b.c` (id INT PRIMARY KEY)".to_string(),
+        "CREATE TABLE `ch@ild-ä.x` (p INT, CONSTRAINT to_weird FOREIGN KEY (p) REFERENCES `we'ird näme ü` (id), \
+         CONSTRAINT to_slash FOREIGN KEY (p) REFERENCES `a/b.c` (id))"
+            .to_string(),
+        format!(
+            "CREATE TABLE `{other}`.`far child` (p INT, CONSTRAINT from_afar FOREIGN KEY (p) \
+             REFERENCES `{}`.`we'ird näme ü` (id))",
+            t.name
+        ),
+    ] {
+        exec(&db, &sql).await;
+    }
+    for n in 0..40 {
+        exec(&db, &format!("CREATE TABLE filler_{n} (id INT PRIMARY KEY)")).await;
+    }
+    let s = t.schema().to_string();
+    for (table, expected) in [
+        ("we'ird näme ü", vec![("far child", "from_afar"), ("ch@ild-ä.x", "to_weird")]),
+        ("a/b.c", vec![("ch@ild-ä.x", "to_slash")]),
+    ] {
+        let before = tables_opened(&db).await;
+        let detail = intro.table(&s, table).await.unwrap().unwrap();
+        let opened = tables_opened(&db).await - before;
+        let incoming: Vec<(&str, &str)> =
+            detail.referenced_by.iter().map(|k| (k.from_table.as_str(), k.name.as_str())).collect();
+        assert_eq!(incoming, expected, "{table}");
+        // Asking every table of the server would open the 40 fillers and more.
+        assert!(opened < 20, "{table}: the detail opened {opened} tables");
+    }
+    exec(&db, &format!("DROP TABLE `{other}`.`far child`")).await;
     db.close().await.ok();
     t.drop().await;
 }

@@ -161,34 +161,49 @@ FROM information_schema.KEY_COLUMN_USAGE k
 WHERE ";
 
 /// InnoDB's own list of foreign keys naming this table as parent (`?`: its name), read without opening any
-/// table. Names are in InnoDB's file-name encoding (`db/table`); needs the PROCESS privilege.
-const CHILDREN_SQL: &str = "SELECT DISTINCT f.FOR_NAME AS for_name, DATABASE() AS db \
-     FROM information_schema.INNODB_SYS_FOREIGN f WHERE f.REF_NAME = CONCAT(DATABASE(), '/', ?)";
+/// table; needs the PROCESS privilege. InnoDB writes `db/table` in its file-name encoding (`@0020` for a
+/// space): the server encodes this table's name and decodes each child's with its `filename` character set,
+/// and `exact` says the decoded name encodes back to what InnoDB wrote.
+const CHILDREN_SQL: &str = r"
+SELECT DISTINCT c.child_schema, c.child_table, DATABASE() AS db,
+       CAST(CONCAT(CONVERT(CONVERT(c.child_schema USING filename) USING binary), '/',
+                   CONVERT(CONVERT(c.child_table USING filename) USING binary)) = CAST(c.for_name AS BINARY)
+            AS SIGNED) AS exact
+FROM (SELECT f.FOR_NAME AS for_name,
+             CONVERT(CAST(CAST(SUBSTRING_INDEX(f.FOR_NAME, '/', 1) AS BINARY) AS CHAR CHARACTER SET filename)
+                     USING utf8mb4) AS child_schema,
+             CONVERT(CAST(CAST(SUBSTRING(f.FOR_NAME, LOCATE('/', f.FOR_NAME) + 1) AS BINARY)
+                          AS CHAR CHARACTER SET filename) USING utf8mb4) AS child_table
+      FROM information_schema.INNODB_SYS_FOREIGN f
+      WHERE CAST(f.REF_NAME AS BINARY) = CONCAT(CONVERT(CONVERT(DATABASE() USING filename) USING binary), '/',
+                                               CONVERT(CONVERT(? USING filename) USING binary))) c";
 
 #[derive(FromQueryResult)]
 struct ChildRow {
-    for_name: String,
+    child_schema: Option<String>,
+    child_table: Option<String>,
     db: Option<String>,
+    exact: Option<i64>,
 }
 
-/// A name InnoDB writes as is in its file-name encoding (letters, digits and `_` only).
-fn plain(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+/// A name whose row in InnoDB's persistent statistics can only be that table's: the statistics name a
+/// partition `table#P#part` (`#p#` in MySQL 8), and a server that kept names in the file-name encoding would
+/// write `@0020` for a space; names with `#` or `@` are measured one by one instead.
+fn whole_table(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['#', '@'])
 }
 
-/// The child tables (schema, name) of the table `name` from InnoDB's list, other than `name` itself; `None`
-/// when a name is not plain (its encoding would need decoding), so the caller asks every table instead.
+/// The child tables (schema, name) of the table `name` from InnoDB's list, other than the table itself;
+/// `None` when a name did not decode exactly, so the caller asks every table instead.
 fn children(name: &str, rows: &[ChildRow]) -> Option<Vec<(String, String)>> {
     let mut out = Vec::new();
     for r in rows {
-        let db = r.db.as_deref().filter(|d| plain(d))?;
-        let (schema, table) = r.for_name.split_once('/')?;
-        if !plain(schema) || !plain(table) {
+        let (Some(schema), Some(table), Some(db), Some(1)) = (&r.child_schema, &r.child_table, &r.db, r.exact) else {
             return None;
-        }
+        };
         // Its own keys come with the table's own block already.
         if !(schema == db && table == name) {
-            out.push((schema.to_string(), table.to_string()));
+            out.push((schema.clone(), table.clone()));
         }
     }
     Some(out)
@@ -433,19 +448,18 @@ impl MySql {
             Err(Error::Forbidden) => return Ok(None),
             Err(e) => return Err(e),
         };
-        // InnoDB writes other names in its file-name encoding, and partitions as `name#P#part`.
         let stats: HashMap<String, StatsRow> =
-            stats.into_iter().filter(|r| plain(&r.table_name)).map(|r| (r.table_name.clone(), r)).collect();
+            stats.into_iter().filter(|r| whole_table(&r.table_name)).map(|r| (r.table_name.clone(), r)).collect();
         let names = self.table_names(search, false, i64::MAX, 0).await?;
         let unmeasured: Vec<(String, String)> =
-            names.iter().filter(|(_, table)| !plain(table) || !stats.contains_key(table)).cloned().collect();
+            names.iter().filter(|(_, table)| !whole_table(table) || !stats.contains_key(table)).cloned().collect();
         if unmeasured.len() > MEASURED_LIMIT {
             return Ok(None);
         }
         let mut measured = self.lookup_tables(&unmeasured).await?;
         let mut tables: Vec<TableRow> = names
             .into_iter()
-            .filter_map(|(schema, table)| match stats.get(&table).filter(|_| plain(&table)) {
+            .filter_map(|(schema, table)| match stats.get(&table).filter(|_| whole_table(&table)) {
                 Some(s) => Some(TableRow {
                     schema_name: schema,
                     table_name: table,
@@ -490,8 +504,8 @@ impl MySql {
     }
 
     /// Key columns of the table's own constraints and of foreign keys pointing to it. With InnoDB's list of
-    /// foreign keys readable and plain names, each table involved is looked up by name; otherwise one query
-    /// asks every table of the server.
+    /// foreign keys readable (and its names decoded exactly), each table involved is looked up by name;
+    /// otherwise one query asks every table of the server.
     pub(super) async fn key_columns(&self, name: &str) -> Result<Vec<KeyColumnRow>> {
         let mut rows = self.key_column_rows(name).await?;
         self.fill_rules(&mut rows).await?;
@@ -531,14 +545,10 @@ impl MySql {
     }
 
     async fn key_column_rows(&self, name: &str) -> Result<Vec<KeyColumnRow>> {
-        let found = if plain(name) {
-            match self.all::<ChildRow>(CHILDREN_SQL, [name.into()]).await {
-                Ok(rows) => children(name, &rows),
-                Err(Error::Forbidden | Error::Db(_)) => None,
-                Err(e) => return Err(e),
-            }
-        } else {
-            None
+        let found = match self.all::<ChildRow>(CHILDREN_SQL, [name.into()]).await {
+            Ok(rows) => children(name, &rows),
+            Err(Error::Forbidden | Error::Db(_)) => None,
+            Err(e) => return Err(e),
         };
         let Some(children) = found else {
             let n = || sea_orm::Value::from(name);
