@@ -312,8 +312,8 @@ async fn maria_reference(db: &DatabaseConnection, sort: TableSort, descending: b
     };
     let sql = format!(
         "SELECT t.TABLE_NAME AS name, CAST(t.DATA_LENGTH + t.INDEX_LENGTH AS SIGNED) AS total \
-         FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE' \
-         ORDER BY {order}"
+         FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = DATABASE() \
+         AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY {order}"
     );
     let rows = db.query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::MySql, sql)).await.unwrap();
     rows.iter().map(|r| (r.try_get("", "name").unwrap(), r.try_get("", "total").unwrap())).collect()
@@ -344,23 +344,31 @@ async fn mariadb_pages_read_by_names_first_match_one_read_of_every_table() {
         "CREATE TABLE `dollar$t` (id INT PRIMARY KEY, v VARCHAR(200), KEY dv (v), KEY dv_again (v))",
         "INSERT INTO `dollar$t` SELECT seq, LPAD(seq, 200, '0') FROM seq_1_to_400",
         "CREATE VIEW v_m AS SELECT * FROM m_01",
+        // Not tables: a sequence and a view `kase` beside a table `KASE` (names differ by case only).
+        "CREATE SEQUENCE seq_m",
+        "CREATE VIEW kase AS SELECT 1 AS one",
+        "CREATE TABLE KASE (id INT PRIMARY KEY)",
+        // A table that keeps its history is a table.
+        "CREATE TABLE sv_t (id INT PRIMARY KEY, v VARCHAR(200)) WITH SYSTEM VERSIONING",
+        "INSERT INTO sv_t SELECT seq, LPAD(seq, 200, '0') FROM seq_1_to_300",
         "CREATE TABLE checked (id INT PRIMARY KEY, p INT, q INT, CONSTRAINT positive CHECK (q > 0), \
          CONSTRAINT checked_to_m FOREIGN KEY (p) REFERENCES m_01 (id) ON UPDATE CASCADE)",
     ] {
         exec(&db, sql).await;
     }
-    let tables =
-        (0..12).map(|n| format!("m_{n:02}")).chain(["aria_t", "part_t", "`dollar$t`", "checked"].map(String::from));
+    let tables = (0..12)
+        .map(|n| format!("m_{n:02}"))
+        .chain(["aria_t", "part_t", "`dollar$t`", "checked", "KASE", "sv_t"].map(String::from));
     exec(&db, &format!("ANALYZE TABLE {}", tables.collect::<Vec<_>>().join(", "))).await;
 
     for sort in [TableSort::Name, TableSort::Rows, TableSort::TableSize, TableSort::TotalSize, TableSort::DeadRows] {
         for descending in [false, true] {
             let reference = maria_reference(&db, sort, descending).await;
-            assert_eq!(reference.len(), 16, "{reference:?}");
+            assert_eq!(reference.len(), 18, "{reference:?}");
             let mut got = Vec::new();
             for offset in (0..20).step_by(5) {
                 let page = intro.tables(&query(sort, descending, offset, 5)).await.unwrap();
-                assert_eq!(page.total, 16, "{sort:?}");
+                assert_eq!(page.total, 18, "{sort:?}");
                 got.extend(page.items.into_iter().map(|i| (i.name, i.total_bytes)));
             }
             assert_eq!(got, reference, "{sort:?} descending={descending}");

@@ -25,7 +25,7 @@ const TABLES_SQL: &str = r"
 SELECT t.TABLE_SCHEMA AS schema_name, t.TABLE_NAME AS table_name, CAST(t.TABLE_ROWS AS SIGNED) AS row_estimate,
        CAST(t.DATA_LENGTH AS SIGNED) AS table_bytes, CAST(t.INDEX_LENGTH AS SIGNED) AS index_bytes
 FROM information_schema.TABLES t
-WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
+WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')
   AND (? IS NULL OR LOCATE(LOWER(?), LOWER(CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME))) > 0)
 ORDER BY {order}
 LIMIT ? OFFSET ?";
@@ -37,18 +37,46 @@ const FIND_SQL: &str = r"
 SELECT t.TABLE_SCHEMA AS schema_name, t.TABLE_NAME AS table_name, CAST(t.TABLE_ROWS AS SIGNED) AS row_estimate,
        CAST(t.DATA_LENGTH AS SIGNED) AS table_bytes, CAST(t.INDEX_LENGTH AS SIGNED) AS index_bytes
 FROM information_schema.TABLES t
-WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
+WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')
   AND t.TABLE_NAME = ? AND CAST(t.TABLE_NAME AS BINARY) = CAST(? AS BINARY)";
 
+/// The current database's names that are not base tables (views, sequences), from each table's `.frm` header:
+/// about a third of what `information_schema.TABLES` costs to tell the types apart (it opens every table's
+/// definition). System-versioned tables are base tables here as on the page.
+const NOT_BASE_SQL: &str = "SHOW FULL TABLES WHERE Table_type NOT IN ('BASE TABLE', 'SYSTEM VERSIONED')";
+
+/// Beyond this many views and sequences the names are told apart by `information_schema.TABLES` itself.
+const NOT_BASE_LIMIT: usize = 1000;
+
 /// One page of base table names (`?` 1-2: search text or NULL; 3, 4: limit and offset), in the order of
-/// TABLES_SQL by name. Names and types are read without opening any table: the cheap first step.
+/// TABLES_SQL by name. `{kind}` is [`BASE_BY_TYPE`] or [`base_by_exclusion`]: names read without opening any
+/// table are the cheap first step.
 const NAMES_SQL: &str = r"
 SELECT t.TABLE_SCHEMA AS schema_name, t.TABLE_NAME AS table_name
 FROM information_schema.TABLES t
-WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
+WHERE t.TABLE_SCHEMA = DATABASE() AND {kind}
   AND (? IS NULL OR LOCATE(LOWER(?), LOWER(CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME))) > 0)
 ORDER BY t.TABLE_NAME {dir}
 LIMIT ? OFFSET ?";
+
+/// How many base tables match (`?` twice: search text or NULL); `{kind}` as in [`NAMES_SQL`].
+const COUNT_SQL: &str = r"
+SELECT COUNT(*) AS total
+FROM information_schema.TABLES t
+WHERE t.TABLE_SCHEMA = DATABASE() AND {kind}
+  AND (? IS NULL OR LOCATE(LOWER(?), LOWER(CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME))) > 0)";
+
+/// Base tables by their type: opens every table's definition.
+const BASE_BY_TYPE: &str = "t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')";
+
+/// Base tables as every name but the `others` (one `?` each, compared as bytes: a view `v` and a table `V` may
+/// both exist).
+fn base_by_exclusion(others: usize) -> String {
+    if others == 0 {
+        return "TRUE".into();
+    }
+    format!("CAST(t.TABLE_NAME AS BINARY) NOT IN ({})", vec!["CAST(? AS BINARY)"; others].join(", "))
+}
 
 /// One table's row by name (`?`: schema, name twice), a block of a UNION ALL: `information_schema` opens
 /// the named table only.
@@ -57,7 +85,7 @@ SELECT t.TABLE_SCHEMA AS schema_name, t.TABLE_NAME AS table_name, CAST(t.TABLE_R
        CAST(t.DATA_LENGTH AS SIGNED) AS table_bytes, CAST(t.INDEX_LENGTH AS SIGNED) AS index_bytes
 FROM information_schema.TABLES t
 WHERE t.TABLE_SCHEMA = ? AND t.TABLE_NAME = ? AND CAST(t.TABLE_NAME AS BINARY) = CAST(? AS BINARY)
-  AND t.TABLE_TYPE = 'BASE TABLE'";
+  AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')";
 
 /// How many tables one UNION ALL of [`LOOKUP_BLOCK`]s looks up.
 const LOOKUP_CHUNK: usize = 100;
@@ -80,13 +108,6 @@ pub(super) const SIZE_ORDER: &str = "Ordered by InnoDB's persistent statistics (
      table's last statistics update: ANALYZE TABLE, or InnoDB's own after a tenth of the rows changed); tables \
      without them (other engines, partitioned tables, names InnoDB stores encoded) are measured now while there \
      are at most 200 of them, and beyond that every table is. The sizes shown are read now.";
-
-/// How many tables match (`?` twice: search text or NULL).
-const COUNT_SQL: &str = r"
-SELECT COUNT(*) AS total
-FROM information_schema.TABLES t
-WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
-  AND (? IS NULL OR LOCATE(LOWER(?), LOWER(CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME))) > 0)";
 
 /// Columns of one table (`?` twice: its name), in order.
 const COLUMNS_SQL: &str = r"
@@ -207,6 +228,30 @@ fn children(name: &str, rows: &[ChildRow]) -> Option<Vec<(String, String)>> {
         }
     }
     Some(out)
+}
+
+/// How the names queries keep to base tables.
+enum BaseTables {
+    /// By `TABLE_TYPE` (opens every table's definition).
+    ByType,
+    /// Every name but these views and sequences.
+    Excluding(Vec<String>),
+}
+
+impl BaseTables {
+    fn condition(&self) -> String {
+        match self {
+            BaseTables::ByType => BASE_BY_TYPE.into(),
+            BaseTables::Excluding(others) => base_by_exclusion(others.len()),
+        }
+    }
+
+    fn values(&self) -> Vec<sea_orm::Value> {
+        match self {
+            BaseTables::ByType => Vec::new(),
+            BaseTables::Excluding(others) => others.iter().map(|n| n.as_str().into()).collect(),
+        }
+    }
 }
 
 #[derive(Default, FromQueryResult)]
@@ -396,14 +441,26 @@ impl MySql {
         } else {
             // Sorts by what MariaDB does not keep sort by name, ascending, as `order_by` does.
             let descending = query.sort == TableSort::Name && query.descending;
-            let names = self.table_names(search.clone(), descending, limit, offset).await?;
-            let total =
-                self.one::<CountRow>(COUNT_SQL, [search.clone().into(), search.into()]).await?.map_or(0, |r| r.total);
+            let kind = self.base_tables().await?;
+            let (names, total) = futures::try_join!(
+                self.table_names_of(&kind, search.clone(), descending, limit, offset),
+                self.count_tables(&kind, search),
+            )?;
             (names, total)
         };
         let mut found = self.lookup_tables(&names).await?;
         let items = names.iter().filter_map(|n| found.remove(n)).map(TableInfo::from).collect();
         Ok(Page { items, total: total.max(0) as u64, offset: query.offset, limit: query.limit })
+    }
+
+    /// How this database's base tables are told from its views and sequences in the names queries.
+    async fn base_tables(&self) -> Result<BaseTables> {
+        let rows = self.db.query_all_raw(statement(NOT_BASE_SQL, [])).await.map_err(db_error)?;
+        let others = rows.iter().map(|r| r.try_get_by_index::<String>(0)).collect::<Result<Vec<_>, _>>();
+        Ok(match others {
+            Ok(others) if others.len() <= NOT_BASE_LIMIT => BaseTables::Excluding(others),
+            _ => BaseTables::ByType,
+        })
     }
 
     /// Names of base tables matching the search, by name (collation order, as `ORDER BY t.TABLE_NAME`).
@@ -414,10 +471,32 @@ impl MySql {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<(String, String)>> {
-        let sql = NAMES_SQL.replace("{dir}", if descending { "DESC" } else { "ASC" });
-        let values = [search.clone().into(), search.into(), limit.into(), offset.into()];
+        let kind = self.base_tables().await?;
+        self.table_names_of(&kind, search, descending, limit, offset).await
+    }
+
+    async fn table_names_of(
+        &self,
+        kind: &BaseTables,
+        search: Option<String>,
+        descending: bool,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<(String, String)>> {
+        let sql =
+            NAMES_SQL.replace("{kind}", &kind.condition()).replace("{dir}", if descending { "DESC" } else { "ASC" });
+        let mut values = kind.values();
+        values.extend([search.clone().into(), search.into(), limit.into(), offset.into()]);
         let rows: Vec<NameRow> = self.all(&sql, values).await?;
         Ok(rows.into_iter().map(|r| (r.schema_name, r.table_name)).collect())
+    }
+
+    /// How many base tables match the search.
+    async fn count_tables(&self, kind: &BaseTables, search: Option<String>) -> Result<i64> {
+        let mut values = kind.values();
+        values.extend([search.clone().into(), search.into()]);
+        let found: Option<CountRow> = self.one(&COUNT_SQL.replace("{kind}", &kind.condition()), values).await?;
+        Ok(found.map_or(0, |r| r.total))
     }
 
     /// The named tables' rows from `information_schema.TABLES`, each looked up by name (a dropped one is left out).
@@ -482,8 +561,7 @@ impl MySql {
         let sql = TABLES_SQL.replace("{order}", &order_by(query.sort, query.descending));
         let values = [search.clone().into(), search.clone().into(), limit.into(), offset.into()];
         let rows: Vec<TableRow> = self.all(&sql, values).await?;
-        let total =
-            self.one::<CountRow>(COUNT_SQL, [search.clone().into(), search.into()]).await?.map_or(0, |r| r.total);
+        let total = self.count_tables(&BaseTables::ByType, search).await?;
         Ok(Page {
             items: rows.into_iter().map(TableInfo::from).collect(),
             total: total.max(0) as u64,
