@@ -102,12 +102,15 @@ pub async fn present(db: sea_orm::DatabaseExecutor<'_>) -> Result<Present> {
                     to_regclass('alembic_version') IS NOT NULL AS head, \
                     to_regclass('migrations_log') IS NOT NULL AS log"
         }
+        // MariaDB: each name by equality, which `information_schema` answers by looking for that one table; a list
+        // (`IN`) lists every table of the database first (9 ms at 10,000 tables, against 0.4 ms).
         DbBackend::MySql => {
-            "SELECT COALESCE(SUM(table_name = 'seaql_migrations'), 0) > 0 AS seaql, \
-                    COALESCE(SUM(table_name = 'alembic_version'), 0) > 0 AS head, \
-                    COALESCE(SUM(table_name = 'migrations_log'), 0) > 0 AS log \
-             FROM information_schema.tables WHERE table_schema = DATABASE() \
-              AND table_name IN ('seaql_migrations', 'alembic_version', 'migrations_log')"
+            "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
+                            WHERE table_schema = DATABASE() AND table_name = 'seaql_migrations') AS seaql, \
+                    EXISTS (SELECT 1 FROM information_schema.tables \
+                            WHERE table_schema = DATABASE() AND table_name = 'alembic_version') AS head, \
+                    EXISTS (SELECT 1 FROM information_schema.tables \
+                            WHERE table_schema = DATABASE() AND table_name = 'migrations_log') AS log"
         }
         // SQLite: each name looked up in the connection's parsed schema (`pragma_table_list` with a name), not a pass
         // over `sqlite_master`, which has no index on names (40,000 rows at 10,000 tables with 3 indexes each). Its
