@@ -295,6 +295,35 @@ async fn a_kept_index_assessment_follows_every_schema_change_made_on_another_con
     t.drop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_tables_page_follows_views_and_sequences_made_on_another_connection() {
+    let t = TestDb::new(Kind::MySql).await;
+    let db = t.connect().await;
+    let intro = for_connection(db.clone()).expect("backend is supported");
+    let other = t.connect().await;
+    let listed = || async {
+        let page = intro.tables(&query(TableSort::Name, false, 0, 50)).await.unwrap();
+        (page.total, page.items.into_iter().map(|i| i.name).collect::<Vec<_>>())
+    };
+    exec(&other, "CREATE TABLE a_t (id INT PRIMARY KEY)").await;
+    exec(&other, "CREATE VIEW b_v AS SELECT 1 AS one").await;
+    assert_eq!(listed().await, (1, vec!["a_t".to_string()]));
+    exec(&other, "CREATE VIEW c_v AS SELECT 1 AS one").await;
+    assert_eq!(listed().await, (1, vec!["a_t".to_string()]), "a new view is not a table");
+    exec(&other, "DROP VIEW c_v").await;
+    exec(&other, "CREATE TABLE c_v (id INT PRIMARY KEY)").await;
+    assert_eq!(listed().await, (2, vec!["a_t".to_string(), "c_v".to_string()]), "a table where a view was");
+    exec(&other, "RENAME TABLE b_v TO d_v").await;
+    exec(&other, "CREATE SEQUENCE e_s").await;
+    assert_eq!(listed().await, (2, vec!["a_t".to_string(), "c_v".to_string()]), "a renamed view, a sequence");
+    exec(&other, "DROP TABLE c_v").await;
+    exec(&other, "CREATE OR REPLACE VIEW c_v AS SELECT 2 AS two").await;
+    assert_eq!(listed().await, (1, vec!["a_t".to_string()]), "a view where a table was");
+    other.close().await.ok();
+    db.close().await.ok();
+    t.drop().await;
+}
+
 /// The tables page of MariaDB as one read of every table's row of `information_schema.TABLES` orders it.
 async fn maria_reference(db: &DatabaseConnection, sort: TableSort, descending: bool) -> Vec<(String, Option<i64>)> {
     let dir = if descending { "DESC" } else { "ASC" };

@@ -18,37 +18,10 @@ use std::sync::Arc;
 use sea_orm::FromQueryResult;
 
 use super::tables::KeyColumnRow;
-use super::{Features, MySql, Usage, quote_ident};
+use super::{DdlCount, Features, MySql, Usage, quote_ident};
 use crate::db::introspect::redundant::{IndexShape, redundant_to};
 use crate::db::introspect::{IndexInfo, IndexQuery, IndexSort, Page, page_of_indexes};
 use crate::error::Result;
-
-/// How many statements that can change an index the server has run since it started, and when it started
-/// (`Com_*` counters count every such statement: from any session, stored programs and replication included).
-const DDL_COUNT_SQL: &str = r"
-SELECT CAST(SUM(CASE WHEN VARIABLE_NAME = 'UPTIME' THEN 0 ELSE VARIABLE_VALUE END) AS SIGNED) AS statements,
-       CAST(UNIX_TIMESTAMP() - SUM(CASE WHEN VARIABLE_NAME = 'UPTIME' THEN VARIABLE_VALUE ELSE 0 END) AS SIGNED)
-           AS started
-FROM information_schema.GLOBAL_STATUS
-WHERE VARIABLE_NAME IN ('UPTIME', 'COM_ALTER_TABLE', 'COM_CREATE_INDEX', 'COM_CREATE_TABLE', 'COM_DROP_INDEX',
-                        'COM_DROP_TABLE', 'COM_RENAME_TABLE', 'COM_CREATE_DB', 'COM_DROP_DB', 'COM_ALTER_DB')";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, FromQueryResult)]
-struct DdlCount {
-    statements: Option<i64>,
-    started: Option<i64>,
-}
-
-impl DdlCount {
-    /// The same count on the same run of the server (its start, worked out from the uptime, moves by a second).
-    fn same_as(&self, other: &DdlCount) -> bool {
-        let started = match (self.started, other.started) {
-            (Some(a), Some(b)) => (a - b).abs() <= 1,
-            _ => false,
-        };
-        self.statements.is_some() && self.statements == other.statements && started
-    }
-}
 
 /// Every index of the current database with its key parts, and the assessment without usage counts, as read
 /// under one DDL count: reused while the count stays, since no index can have changed without moving it.
@@ -431,10 +404,10 @@ impl MySql {
     }
 
     /// Every index of the current database and its assessment without usage, reused while no statement that
-    /// can change an index ran on the server (see [`DDL_COUNT_SQL`]).
+    /// can change an index ran on the server (see [`DdlCount`]).
     async fn every_index(&self) -> Result<(Arc<Vec<IndexFacts>>, Arc<Vec<IndexInfo>>)> {
         // Counted before the indexes are read: a change in between leaves them under an older count, read again.
-        let count = self.one::<DdlCount>(DDL_COUNT_SQL, []).await?;
+        let count = self.ddl_count().await?;
         if let Some(count) = count {
             let kept = self.indexes.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(k) = kept.as_ref().filter(|k| k.count.same_as(&count)) {

@@ -55,12 +55,44 @@ struct ProbeRow {
     v: Option<String>,
 }
 
+/// How many statements that can change a table, view, sequence or index the server has run since it started, and
+/// when it started (`Com_*` counters count every such statement: from any session, stored programs and replication
+/// included; `ALTER VIEW` counts as `CREATE VIEW`).
+const DDL_COUNT_SQL: &str = r"
+SELECT CAST(SUM(CASE WHEN VARIABLE_NAME = 'UPTIME' THEN 0 ELSE VARIABLE_VALUE END) AS SIGNED) AS statements,
+       CAST(UNIX_TIMESTAMP() - SUM(CASE WHEN VARIABLE_NAME = 'UPTIME' THEN VARIABLE_VALUE ELSE 0 END) AS SIGNED)
+           AS started
+FROM information_schema.GLOBAL_STATUS
+WHERE VARIABLE_NAME IN ('UPTIME', 'COM_ALTER_TABLE', 'COM_CREATE_INDEX', 'COM_CREATE_TABLE', 'COM_DROP_INDEX',
+                        'COM_DROP_TABLE', 'COM_RENAME_TABLE', 'COM_CREATE_DB', 'COM_DROP_DB', 'COM_ALTER_DB',
+                        'COM_CREATE_VIEW', 'COM_DROP_VIEW', 'COM_CREATE_SEQUENCE', 'COM_DROP_SEQUENCE',
+                        'COM_ALTER_SEQUENCE')";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromQueryResult)]
+pub(super) struct DdlCount {
+    statements: Option<i64>,
+    started: Option<i64>,
+}
+
+impl DdlCount {
+    /// The same count on the same run of the server (its start, worked out from the uptime, moves by a second).
+    pub(super) fn same_as(&self, other: &DdlCount) -> bool {
+        let started = match (self.started, other.started) {
+            (Some(a), Some(b)) => (a - b).abs() <= 1,
+            _ => false,
+        };
+        self.statements.is_some() && self.statements == other.statements && started
+    }
+}
+
 /// The MariaDB/MySQL implementation of the catalog trait.
 pub struct MySql {
     db: DatabaseConnection,
     features: Arc<OnceCell<Features>>,
     /// Every index as last read and assessed, under the server's DDL count then (see `indexes::Kept`).
     indexes: std::sync::Mutex<Option<indexes::Kept>>,
+    /// The views' and sequences' names as last read, under the server's DDL count then (see `tables::base_tables`).
+    not_base: std::sync::Mutex<Option<(DdlCount, Arc<Vec<String>>)>>,
 }
 
 impl MySql {
@@ -73,11 +105,16 @@ impl MySql {
                 cell.get_or_init(|| probe(&db)).await;
             });
         }
-        MySql { db, features, indexes: std::sync::Mutex::new(None) }
+        MySql { db, features, indexes: std::sync::Mutex::new(None), not_base: std::sync::Mutex::new(None) }
     }
 
     async fn features(&self) -> Features {
         *self.features.get_or_init(|| probe(&self.db)).await
+    }
+
+    /// The server's DDL count now (`None` when it does not say).
+    async fn ddl_count(&self) -> Result<Option<DdlCount>> {
+        self.one(DDL_COUNT_SQL, []).await
     }
 
     /// Runs a query with bound values and reads every row into `T`.

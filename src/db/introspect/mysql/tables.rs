@@ -9,6 +9,7 @@
 //! while the tables `Users` and `users` can both exist.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
@@ -235,7 +236,7 @@ enum BaseTables {
     /// By `TABLE_TYPE` (opens every table's definition).
     ByType,
     /// Every name but these views and sequences.
-    Excluding(Vec<String>),
+    Excluding(Arc<Vec<String>>),
 }
 
 impl BaseTables {
@@ -453,14 +454,28 @@ impl MySql {
         Ok(Page { items, total: total.max(0) as u64, offset: query.offset, limit: query.limit })
     }
 
-    /// How this database's base tables are told from its views and sequences in the names queries.
+    /// How this database's base tables are told from its views and sequences in the names queries. The names
+    /// of views and sequences are kept while the server's DDL count stays (no view, sequence or table can have
+    /// been created, dropped or renamed meanwhile), so a page usually reads only names.
     async fn base_tables(&self) -> Result<BaseTables> {
+        // Counted before the names are read: a change in between leaves them under an older count, read again.
+        let count = self.ddl_count().await?;
+        if let Some(count) = &count {
+            let kept = self.not_base.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, others)) = kept.as_ref().filter(|(c, _)| c.same_as(count)) {
+                return Ok(BaseTables::Excluding(others.clone()));
+            }
+        }
         let rows = self.db.query_all_raw(statement(NOT_BASE_SQL, [])).await.map_err(db_error)?;
         let others = rows.iter().map(|r| r.try_get_by_index::<String>(0)).collect::<Result<Vec<_>, _>>();
-        Ok(match others {
-            Ok(others) if others.len() <= NOT_BASE_LIMIT => BaseTables::Excluding(others),
-            _ => BaseTables::ByType,
-        })
+        let Ok(others) = others.map(Arc::new) else { return Ok(BaseTables::ByType) };
+        if others.len() > NOT_BASE_LIMIT {
+            return Ok(BaseTables::ByType);
+        }
+        if let Some(count) = count {
+            *self.not_base.lock().unwrap_or_else(|p| p.into_inner()) = Some((count, others.clone()));
+        }
+        Ok(BaseTables::Excluding(others))
     }
 
     /// Names of base tables matching the search, by name (collation order, as `ORDER BY t.TABLE_NAME`).
