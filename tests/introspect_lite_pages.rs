@@ -456,6 +456,12 @@ async fn mariadb_pages_read_by_names_first_match_one_read_of_every_table() {
             assert_eq!(got, reference, "{sort:?} descending={descending}");
         }
     }
+    for sort in [TableSort::Name, TableSort::TotalSize] {
+        let past = intro.tables(&query(sort, false, 40, 5)).await.unwrap();
+        assert_eq!((past.total, past.items.len()), (18, 0), "a page past the last one still has the total");
+    }
+    let none = TableQuery { search: Some("no such".into()), ..query(TableSort::Name, false, 0, 5) };
+    assert_eq!(intro.tables(&none).await.unwrap().total, 0);
     let searched = intro
         .tables(&TableQuery { search: Some("M_0".into()), ..query(TableSort::TotalSize, true, 2, 3) })
         .await
