@@ -324,59 +324,6 @@ async fn mariadb_tables_page_follows_views_and_sequences_made_on_another_connect
     t.drop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn mariadb_an_index_read_a_page_stopped_waiting_for_serves_the_next_view() {
-    let t = TestDb::new(Kind::MySql).await;
-    // One session, so its status counters are the introspector's.
-    let db = t.connect_one().await;
-    let intro = for_connection(db.clone()).expect("backend is supported");
-    let watcher = t.connect().await;
-    let tables = 300;
-    for n in 0..tables {
-        exec(&db, &format!("CREATE TABLE t_{n:03} (id INT PRIMARY KEY, v INT, KEY t_{n:03}_v (v))")).await;
-    }
-    let all = IndexQuery { limit: 1000, ..IndexQuery::default() };
-    let before = tables_opened(&db).await;
-    // A view starts reading every index, and stops waiting once the read runs on the server (as a page does
-    // at its catalog timeout).
-    let view = tokio::spawn({
-        let (intro, all) = (intro.clone(), all.clone());
-        async move { intro.indexes(&all).await.map(|_| ()) }
-    });
-    let running = format!(
-        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '{}' AND ID <> CONNECTION_ID() \
-         AND INFO LIKE '%information_schema.STATISTICS%'",
-        t.name
-    );
-    let started = std::time::Instant::now();
-    while count(&watcher, &running).await == 0 {
-        assert!(!view.is_finished(), "the read ended before it was seen running: the test cannot stop it");
-        assert!(started.elapsed().as_secs() < 30, "the index read never ran");
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
-    view.abort();
-    let page = intro.indexes(&all).await.unwrap();
-    let opened = tables_opened(&db).await - before;
-    assert_eq!(page.total, 2 * tables as u64);
-    // What one read of as many tables not opened before opens (the same tables in the other database).
-    let other = format!("{}_h", t.name);
-    for n in 0..tables {
-        exec(&db, &format!("CREATE TABLE `{other}`.t_{n:03} (id INT PRIMARY KEY, v INT, KEY t_{n:03}_v (v))")).await;
-    }
-    let before = tables_opened(&db).await;
-    let sql = format!(
-        "SELECT COUNT(CONCAT(INDEX_TYPE, COALESCE(COLLATION, ''))) FROM information_schema.STATISTICS \
-         WHERE TABLE_SCHEMA = '{other}'"
-    );
-    column(&db, &sql).await;
-    let one_read = tables_opened(&db).await - before;
-    // One read for both views: the stopped one went on and the next view used it.
-    assert!(opened < one_read + one_read / 10, "the two views opened {opened} tables, one read opens {one_read}");
-    watcher.close().await.ok();
-    db.close().await.ok();
-    t.drop().await;
-}
-
 /// The tables page of MariaDB as one read of every table's row of `information_schema.TABLES` orders it.
 async fn maria_reference(db: &DatabaseConnection, sort: TableSort, descending: bool) -> Vec<(String, Option<i64>)> {
     let dir = if descending { "DESC" } else { "ASC" };

@@ -18,10 +18,10 @@ use std::sync::Arc;
 use sea_orm::FromQueryResult;
 
 use super::tables::KeyColumnRow;
-use super::{DdlCount, Features, MySql, Usage, db_error, quote_ident, statement};
+use super::{DdlCount, Features, MySql, Usage, quote_ident};
 use crate::db::introspect::redundant::{IndexShape, redundant_to};
 use crate::db::introspect::{IndexInfo, IndexQuery, IndexSort, Page, page_of_indexes};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Every index of the current database with its key parts, and the assessment without usage counts, as read
 /// under one DDL count: reused while the count stays, since no index can have changed without moving it.
@@ -238,16 +238,6 @@ impl IndexFacts {
     }
 }
 
-/// Every index's facts and their assessment without usage.
-type EveryIndex = (Arc<Vec<IndexFacts>>, Arc<Vec<IndexInfo>>);
-
-/// The kept indexes when they were read under `count`.
-fn kept_under(kept: &std::sync::Mutex<Option<Kept>>, count: Option<&DdlCount>) -> Option<EveryIndex> {
-    let count = count?;
-    let kept = kept.lock().unwrap_or_else(|p| p.into_inner());
-    kept.as_ref().filter(|k| k.count.same_as(count)).map(|k| (k.facts.clone(), k.assessed.clone()))
-}
-
 /// Key parts grouped into indexes, in the order read.
 fn group_parts(rows: Vec<PartRow>) -> Vec<IndexFacts> {
     let mut indexes: Vec<IndexFacts> = Vec::new();
@@ -414,35 +404,24 @@ impl MySql {
     }
 
     /// Every index of the current database and its assessment without usage, reused while no statement that
-    /// can change an index ran on the server (see [`DdlCount`]). The read runs on a task of its own, one at a
-    /// time: a page that stops waiting for it (`catalog_timeout`; on MariaDB `information_schema` opens every
-    /// table for the index types, 3-5 s at 10,000 tables) leaves it running, and the next view uses what it read.
-    async fn every_index(&self) -> Result<EveryIndex> {
+    /// can change an index ran on the server (see [`DdlCount`]).
+    async fn every_index(&self) -> Result<(Arc<Vec<IndexFacts>>, Arc<Vec<IndexInfo>>)> {
         // Counted before the indexes are read: a change in between leaves them under an older count, read again.
         let count = self.ddl_count().await?;
-        if let Some(found) = kept_under(&self.indexes, count.as_ref()) {
-            return Ok(found);
+        if let Some(count) = count {
+            let kept = self.indexes.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(k) = kept.as_ref().filter(|k| k.count.same_as(&count)) {
+                return Ok((k.facts.clone(), k.assessed.clone()));
+            }
         }
-        let (db, kept, reading) = (self.db.clone(), self.indexes.clone(), self.index_read.clone());
-        let read = tokio::spawn(async move {
-            let _one = reading.lock().await;
-            // Read meanwhile by the view that held this lock.
-            if let Some(found) = kept_under(&kept, count.as_ref()) {
-                return Ok(found);
-            }
-            let sql = INDEXES_SQL.replace("{which}", EVERY_TABLE);
-            let rows: Vec<PartRow> =
-                PartRow::find_by_statement(statement(&sql, [])).all(&db).await.map_err(db_error)?;
-            let facts = group_parts(rows);
-            let assessed = Arc::new(assess(facts.clone(), &[], false));
-            let facts = Arc::new(facts);
-            if let Some(count) = count {
-                let read = Kept { count, facts: facts.clone(), assessed: assessed.clone() };
-                *kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(read);
-            }
-            Ok((facts, assessed))
-        });
-        read.await.map_err(|e| Error::Internal(format!("the index read stopped: {e}")))?
+        let facts = group_parts(self.all(&INDEXES_SQL.replace("{which}", EVERY_TABLE), []).await?);
+        let assessed = Arc::new(assess(facts.clone(), &[], false));
+        let facts = Arc::new(facts);
+        if let Some(count) = count {
+            let kept = Kept { count, facts: facts.clone(), assessed: assessed.clone() };
+            *self.indexes.lock().unwrap_or_else(|p| p.into_inner()) = Some(kept);
+        }
+        Ok((facts, assessed))
     }
 
     /// The indexes of one table, with the key columns read for its detail (its foreign keys at both ends).

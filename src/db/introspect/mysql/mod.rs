@@ -89,10 +89,8 @@ impl DdlCount {
 pub struct MySql {
     db: DatabaseConnection,
     features: Arc<OnceCell<Features>>,
-    /// Every index as last read and assessed, under the server's DDL count then (see `indexes::Kept`), and the
-    /// one read of them at a time.
-    indexes: Arc<std::sync::Mutex<Option<indexes::Kept>>>,
-    index_read: Arc<tokio::sync::Mutex<()>>,
+    /// Every index as last read and assessed, under the server's DDL count then (see `indexes::Kept`).
+    indexes: std::sync::Mutex<Option<indexes::Kept>>,
     /// The views' and sequences' names as last read, under the server's DDL count then (see `tables::base_tables`).
     not_base: std::sync::Mutex<Option<(DdlCount, Arc<Vec<String>>)>>,
 }
@@ -107,13 +105,7 @@ impl MySql {
                 cell.get_or_init(|| probe(&db)).await;
             });
         }
-        MySql {
-            db,
-            features,
-            indexes: Arc::default(),
-            index_read: Arc::default(),
-            not_base: std::sync::Mutex::new(None),
-        }
+        MySql { db, features, indexes: std::sync::Mutex::new(None), not_base: std::sync::Mutex::new(None) }
     }
 
     async fn features(&self) -> Features {
