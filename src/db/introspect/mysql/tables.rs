@@ -20,31 +20,46 @@ use crate::db::introspect::{
 };
 use crate::error::{Error, Result};
 
+/// The table types the pages list as tables, for every query that keeps to them (one list, so they agree).
+macro_rules! base_types {
+    () => {
+        "('BASE TABLE', 'SYSTEM VERSIONED')"
+    };
+}
+
 /// One page of tables. `?` 1-2: search text or NULL (twice); 3, 4: limit and offset. `{order}` comes from
 /// [`order_by`] only.
-const TABLES_SQL: &str = r"
+const TABLES_SQL: &str = concat!(
+    r"
 SELECT t.TABLE_SCHEMA AS schema_name, t.TABLE_NAME AS table_name, CAST(t.TABLE_ROWS AS SIGNED) AS row_estimate,
        CAST(t.DATA_LENGTH AS SIGNED) AS table_bytes, CAST(t.INDEX_LENGTH AS SIGNED) AS index_bytes
 FROM information_schema.TABLES t
-WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')
+WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN ",
+    base_types!(),
+    r"
   AND (? IS NULL OR LOCATE(LOWER(?), LOWER(CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME))) > 0)
 ORDER BY {order}
-LIMIT ? OFFSET ?";
+LIMIT ? OFFSET ?"
+);
 
 /// One base table of the current database by exact name (`?` twice), compared as bytes (`information_schema`
 /// compares without case, and in a 3-byte character set that a 4-byte name could not be compared in). The
 /// plain `TABLE_NAME = ?` lets `information_schema` open that table only instead of every table.
-const FIND_SQL: &str = r"
+const FIND_SQL: &str = concat!(
+    r"
 SELECT t.TABLE_SCHEMA AS schema_name, t.TABLE_NAME AS table_name, CAST(t.TABLE_ROWS AS SIGNED) AS row_estimate,
        CAST(t.DATA_LENGTH AS SIGNED) AS table_bytes, CAST(t.INDEX_LENGTH AS SIGNED) AS index_bytes
 FROM information_schema.TABLES t
-WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')
-  AND t.TABLE_NAME = ? AND CAST(t.TABLE_NAME AS BINARY) = CAST(? AS BINARY)";
+WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN ",
+    base_types!(),
+    r"
+  AND t.TABLE_NAME = ? AND CAST(t.TABLE_NAME AS BINARY) = CAST(? AS BINARY)"
+);
 
 /// The current database's names that are not base tables (views, sequences), from each table's `.frm` header:
 /// about a third of what `information_schema.TABLES` costs to tell the types apart (it opens every table's
 /// definition). System-versioned tables are base tables here as on the page.
-const NOT_BASE_SQL: &str = "SHOW FULL TABLES WHERE Table_type NOT IN ('BASE TABLE', 'SYSTEM VERSIONED')";
+const NOT_BASE_SQL: &str = concat!("SHOW FULL TABLES WHERE Table_type NOT IN ", base_types!());
 
 /// Beyond this many views and sequences the names are told apart by `information_schema.TABLES` itself.
 const NOT_BASE_LIMIT: usize = 1000;
@@ -68,7 +83,7 @@ WHERE t.TABLE_SCHEMA = DATABASE() AND {kind}
   AND (? IS NULL OR LOCATE(LOWER(?), LOWER(CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME))) > 0)";
 
 /// Base tables by their type: opens every table's definition.
-const BASE_BY_TYPE: &str = "t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')";
+const BASE_BY_TYPE: &str = concat!("t.TABLE_TYPE IN ", base_types!());
 
 /// Base tables as every name but the `others` (one `?` each, compared as bytes: a view `v` and a table `V` may
 /// both exist).
@@ -81,12 +96,15 @@ fn base_by_exclusion(others: usize) -> String {
 
 /// One table's row by name (`?`: schema, name twice), a block of a UNION ALL: `information_schema` opens
 /// the named table only.
-const LOOKUP_BLOCK: &str = r"
+const LOOKUP_BLOCK: &str = concat!(
+    r"
 SELECT t.TABLE_SCHEMA AS schema_name, t.TABLE_NAME AS table_name, CAST(t.TABLE_ROWS AS SIGNED) AS row_estimate,
        CAST(t.DATA_LENGTH AS SIGNED) AS table_bytes, CAST(t.INDEX_LENGTH AS SIGNED) AS index_bytes
 FROM information_schema.TABLES t
 WHERE t.TABLE_SCHEMA = ? AND t.TABLE_NAME = ? AND CAST(t.TABLE_NAME AS BINARY) = CAST(? AS BINARY)
-  AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')";
+  AND t.TABLE_TYPE IN ",
+    base_types!()
+);
 
 /// How many tables one UNION ALL of [`LOOKUP_BLOCK`]s looks up.
 const LOOKUP_CHUNK: usize = 100;
@@ -542,18 +560,19 @@ impl MySql {
             Err(Error::Forbidden) => return Ok(None),
             Err(e) => return Err(e),
         };
+        // Only rows that can be a table's own: a table without one is measured.
         let stats: HashMap<String, StatsRow> =
             stats.into_iter().filter(|r| whole_table(&r.table_name)).map(|r| (r.table_name.clone(), r)).collect();
         let names = self.table_names(search, false, i64::MAX, 0).await?;
         let unmeasured: Vec<(String, String)> =
-            names.iter().filter(|(_, table)| !whole_table(table) || !stats.contains_key(table)).cloned().collect();
+            names.iter().filter(|(_, table)| !stats.contains_key(table)).cloned().collect();
         if unmeasured.len() > MEASURED_LIMIT {
             return Ok(None);
         }
         let mut measured = self.lookup_tables(&unmeasured).await?;
         let mut tables: Vec<TableRow> = names
             .into_iter()
-            .filter_map(|(schema, table)| match stats.get(&table).filter(|_| whole_table(&table)) {
+            .filter_map(|(schema, table)| match stats.get(&table) {
                 Some(s) => Some(TableRow {
                     schema_name: schema,
                     table_name: table,
